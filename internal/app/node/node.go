@@ -1,0 +1,259 @@
+// Package node is the composition root of a media node: it builds the ingest servers, the stream
+// registry, the HLS server and the HTTP endpoints, and runs them.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/hls"
+	"github.com/nagare-video/nagare/internal/media/ingest"
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodestats"
+	"github.com/nagare-video/nagare/internal/version"
+)
+
+// Node is a running media node.
+type Node struct {
+	cfg      config.Config
+	log      *slog.Logger
+	registry *stream.Registry
+	hls      *hls.Server
+	metrics  *mediametrics.Metrics
+	rtmp     *ingest.RTMPServer
+	srt      *ingest.SRTServer
+	httpLn   net.Listener
+	http     *http.Server
+	started  time.Time
+	cpu      nodestats.CPUMeter
+}
+
+// New builds a node from cfg and binds its ports, so that its addresses are known before Run.
+func New(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, registry: &stream.Registry{Takeover: cfg.Publish.Takeover}, started: time.Now()}
+	n.metrics = mediametrics.New(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_streams", Help: "Live streams on this node."},
+			func() float64 { return float64(len(n.registry.List())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_publishers", Help: "Connected publishers."},
+			func() float64 { return float64(len(n.registry.List())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_viewers", Help: "Distinct HLS viewer sessions."},
+			func() float64 { return float64(n.hls.Viewers(nil)) }),
+	)
+	n.hls = &hls.Server{
+		Config: hls.Config{
+			Variant: cfg.HLS.Variant, SegmentDuration: cfg.HLS.SegmentDuration,
+			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount,
+		},
+		Metrics: n.metrics,
+		Log:     log.With("component", "hls"),
+	}
+	n.registry.AddListener(n.hls)
+
+	auth := &pubauth.Authorizer{
+		Keys: cfg.Publish.Keys, TokenSecret: []byte(cfg.Publish.TokenSecret),
+		AllowUnauthenticated: cfg.Publish.AllowUnauthenticated,
+	}
+	if auth.AllowUnauthenticated {
+		log.Warn("publishing without credentials is allowed (publish.allowUnauthenticated)")
+	} else if len(auth.Keys) == 0 && len(auth.TokenSecret) == 0 {
+		log.Warn("no stream keys and no token secret: every publish will be refused")
+	}
+
+	if cfg.RTMP.Enabled {
+		n.rtmp = &ingest.RTMPServer{
+			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
+			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "rtmp"),
+		}
+		if err := n.rtmp.Listen(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SRT.Enabled {
+		n.srt = &ingest.SRTServer{
+			Address: cfg.SRT.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
+			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "srt"),
+		}
+		if err := n.srt.Listen(); err != nil {
+			n.closeListeners()
+			return nil, err
+		}
+	}
+	if cfg.HTTP.Enabled {
+		ln, err := net.Listen("tcp", cfg.HTTP.Address)
+		if err != nil {
+			n.closeListeners()
+			return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
+		}
+		n.httpLn = ln
+		n.http = &http.Server{
+			Handler:           n.routes(),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) closeListeners() {
+	if n.rtmp != nil {
+		n.rtmp.Close()
+	}
+	if n.srt != nil {
+		n.srt.Close()
+	}
+}
+
+// RTMPAddr, SRTAddr and HTTPAddr return the bound addresses ("" when disabled).
+func (n *Node) RTMPAddr() string {
+	if n.rtmp == nil {
+		return ""
+	}
+	return n.rtmp.Addr().String()
+}
+
+func (n *Node) SRTAddr() string {
+	if n.srt == nil {
+		return ""
+	}
+	return n.srt.Addr().String()
+}
+
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// Registry exposes the node's live streams.
+func (n *Node) Registry() *stream.Registry { return n.registry }
+
+// Run serves until ctx is cancelled, then stops gracefully: publishers are closed, HLS responses in
+// flight finish (within node.shutdownTimeout).
+func (n *Node) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	ingestDone := make(chan struct{})
+	ig, ictx := errgroup.WithContext(gctx)
+	if n.rtmp != nil {
+		ig.Go(func() error { return n.rtmp.Run(ictx) })
+	}
+	if n.srt != nil {
+		ig.Go(func() error { return n.srt.Run(ictx) })
+	}
+	g.Go(func() error {
+		defer close(ingestDone)
+		return ig.Wait()
+	})
+	if n.http != nil {
+		g.Go(func() error {
+			err := n.http.Serve(n.httpLn)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("http: %w", err)
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			<-ingestDone // streams have ended, so blocked playlist requests are released
+			sctx, cancel := context.WithTimeout(context.Background(), n.cfg.Node.ShutdownTimeout)
+			defer cancel()
+			if err := n.http.Shutdown(sctx); err != nil {
+				n.http.Close()
+				return fmt.Errorf("http shutdown: %w", err)
+			}
+			return nil
+		})
+	}
+	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
+		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "hls", n.cfg.HLS.Variant)
+	err := g.Wait()
+	n.log.Info("node stopped")
+	return err
+}
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /api/v1/stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(n.Stats())
+	})
+	mux.Handle("/", n.hls)
+	return mux
+}
+
+// StreamStats describes one live stream.
+type StreamStats struct {
+	Name         string    `json:"name"`
+	Protocol     string    `json:"protocol"`
+	Tracks       []string  `json:"tracks"`
+	Since        time.Time `json:"since"`
+	BytesIn      uint64    `json:"bytesIn"`
+	Subscribers  int       `json:"subscribers"`
+	DroppedUnits uint64    `json:"droppedUnits"`
+}
+
+// Stats is the load report of a node: what a stream manager needs to place publishers and viewers.
+type Stats struct {
+	Role          string        `json:"role"`
+	Version       string        `json:"version"`
+	UptimeSeconds float64       `json:"uptimeSeconds"`
+	Connections   int           `json:"connections"`
+	Publishers    int           `json:"publishers"`
+	Subscribers   int           `json:"subscribers"`
+	BytesIn       uint64        `json:"bytesIn"`
+	BytesOut      uint64        `json:"bytesOut"`
+	CPUPercent    float64       `json:"cpuPercent"`
+	CPUSeconds    float64       `json:"cpuSeconds"`
+	MemoryBytes   uint64        `json:"memoryBytes"`
+	Streams       []StreamStats `json:"streams"`
+}
+
+// Stats returns the node's current load.
+func (n *Node) Stats() Stats {
+	live := n.registry.List()
+	st := Stats{
+		Role: n.cfg.Node.Role, Version: version.Version, UptimeSeconds: time.Since(n.started).Seconds(),
+		Publishers: len(live), Subscribers: n.hls.Viewers(nil),
+		BytesIn: n.registry.BytesIn(), BytesOut: n.hls.BytesOut(), CPUPercent: n.cpu.Percent(),
+		Streams: []StreamStats{},
+	}
+	st.Connections = st.Publishers + st.Subscribers
+	st.CPUSeconds, st.MemoryBytes, _ = nodestats.Process(0)
+	for _, s := range live {
+		p := s.Path
+		tracks := make([]string, len(s.Tracks))
+		for i, t := range s.Tracks {
+			tracks[i] = t.Codec.String()
+		}
+		st.Streams = append(st.Streams, StreamStats{
+			Name: p.String(), Protocol: s.Protocol, Tracks: tracks, Since: s.StartedAt,
+			BytesIn: s.BytesIn(), Subscribers: n.hls.Viewers(&p), DroppedUnits: s.Dropped(),
+		})
+	}
+	return st
+}

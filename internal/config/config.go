@@ -1,0 +1,313 @@
+// Package config loads nagare's configuration: defaults in code, then an optional YAML file (unknown keys
+// are errors), then NAGARE_* environment variables, then Validate, whose errors name the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// Config is the configuration of every nagare role.
+type Config struct {
+	Log     Log     `yaml:"log"`
+	Node    Node    `yaml:"node"`
+	RTMP    Listen  `yaml:"rtmp"`
+	SRT     Listen  `yaml:"srt"`
+	HTTP    Listen  `yaml:"http"`
+	HLS     HLS     `yaml:"hls"`
+	Publish Publish `yaml:"publish"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Node configures a media node.
+type Node struct {
+	Role            string        `yaml:"role"` // origin
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadTimeout drops a publisher that sends nothing for this long.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+}
+
+// Listen is a network listener that can be turned off.
+type Listen struct {
+	Enabled bool   `yaml:"enabled"`
+	Address string `yaml:"address"`
+}
+
+// HLS configures the muxers.
+type HLS struct {
+	Variant         string        `yaml:"variant"` // lowlatency, fmp4 or mpegts
+	SegmentDuration time.Duration `yaml:"segmentDuration"`
+	PartDuration    time.Duration `yaml:"partDuration"`
+	SegmentCount    int           `yaml:"segmentCount"`
+}
+
+// Publish configures who may publish.
+type Publish struct {
+	// Keys maps "<app>/<stream>" to its stream key.
+	Keys map[string]string `yaml:"keys"`
+	// TokenSecret signs publish tokens (nagare token); at least 16 bytes.
+	TokenSecret string `yaml:"tokenSecret"`
+	// AllowUnauthenticated accepts publishers without credentials. Only for closed test networks.
+	AllowUnauthenticated bool `yaml:"allowUnauthenticated"`
+	// Takeover lets a new publisher replace the live one instead of being refused.
+	Takeover bool `yaml:"takeover"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Log:  Log{Level: "info", Format: "text"},
+		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second},
+		RTMP: Listen{Enabled: true, Address: ":1935"},
+		SRT:  Listen{Enabled: true, Address: ":8890"},
+		HTTP: Listen{Enabled: true, Address: ":8080"},
+		HLS: HLS{
+			Variant: "lowlatency", SegmentDuration: time.Second, PartDuration: 200 * time.Millisecond,
+			SegmentCount: 7,
+		},
+	}
+}
+
+// Load applies the YAML file at path (if path is not empty) and the environment over the defaults.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("reading config: %w", err)
+		}
+		if err := decodeYAML(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func decodeYAML(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return err
+	}
+	return nil
+}
+
+// EnvPrefix starts every environment variable nagare reads.
+const EnvPrefix = "NAGARE_"
+
+// EnvName returns the environment variable for a YAML key path, e.g. hls.segmentDuration →
+// NAGARE_HLS_SEGMENT_DURATION.
+func EnvName(keyPath string) string {
+	var b strings.Builder
+	b.WriteString(EnvPrefix)
+	for i, r := range keyPath {
+		switch {
+		case r == '.':
+			b.WriteByte('_')
+		case unicode.IsUpper(r) && i > 0 && keyPath[i-1] != '.':
+			b.WriteByte('_')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			env[k] = v
+		}
+	}
+	known := map[string]bool{}
+	err := walk(reflect.ValueOf(cfg).Elem(), "", func(key string, v reflect.Value) error {
+		name := EnvName(key)
+		known[name] = true
+		s, ok := env[name]
+		if !ok {
+			return nil
+		}
+		if err := setFromString(v, s); err != nil {
+			return fmt.Errorf("%s (%s): %w", name, key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name := range env {
+		if !known[name] && !ignoredEnv[name] {
+			return fmt.Errorf("%s: unknown setting", name)
+		}
+	}
+	return nil
+}
+
+// ignoredEnv are NAGARE_* variables that are not settings.
+var ignoredEnv = map[string]bool{"NAGARE_CONFIG": true}
+
+// walk calls fn for every leaf field with its YAML key path.
+func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value) error) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := walk(fv, key, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, fv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setFromString(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration (e.g. 500ms, 2s): %q", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	case map[string]string:
+		m := map[string]string{}
+		if s != "" {
+			for kv := range strings.SplitSeq(s, ",") {
+				k, val, ok := strings.Cut(kv, "=")
+				if !ok {
+					return errors.New("want k1=v1,k2=v2")
+				}
+				m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+			}
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		v.SetInt(int64(n))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// Validate checks the configuration; every error names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	switch c.Node.Role {
+	case "origin":
+	case "edge", "relay", "transcoder":
+		bad("node.role", "role %q is not available in this version (origin is)", c.Node.Role)
+	default:
+		bad("node.role", "must be origin, relay, edge or transcoder, not %q", c.Node.Role)
+	}
+	if c.Node.ShutdownTimeout <= 0 {
+		bad("node.shutdownTimeout", "must be positive")
+	}
+	if c.Node.ReadTimeout < time.Second || c.Node.ReadTimeout > 5*time.Minute {
+		bad("node.readTimeout", "must be between 1s and 5m, not %s", c.Node.ReadTimeout)
+	}
+	for key, l := range map[string]Listen{"rtmp": c.RTMP, "srt": c.SRT, "http": c.HTTP} {
+		if !l.Enabled {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			bad(key+".address", "must be host:port or :port, not %q", l.Address)
+		}
+	}
+	if !c.RTMP.Enabled && !c.SRT.Enabled {
+		bad("rtmp.enabled", "at least one of rtmp and srt must be enabled")
+	}
+	switch c.HLS.Variant {
+	case "lowlatency", "fmp4", "mpegts":
+	default:
+		bad("hls.variant", "must be lowlatency, fmp4 or mpegts, not %q", c.HLS.Variant)
+	}
+	if c.HLS.SegmentDuration < 200*time.Millisecond || c.HLS.SegmentDuration > 30*time.Second {
+		bad("hls.segmentDuration", "must be between 200ms and 30s, not %s", c.HLS.SegmentDuration)
+	}
+	if c.HLS.PartDuration < 50*time.Millisecond || c.HLS.PartDuration > c.HLS.SegmentDuration {
+		bad("hls.partDuration", "must be between 50ms and hls.segmentDuration, not %s", c.HLS.PartDuration)
+	}
+	minCount := 3
+	if c.HLS.Variant == "lowlatency" {
+		minCount = 7
+	}
+	if c.HLS.SegmentCount < minCount || c.HLS.SegmentCount > 100 {
+		bad("hls.segmentCount", "must be between %d and 100 for variant %s, not %d", minCount, c.HLS.Variant, c.HLS.SegmentCount)
+	}
+	for path, key := range c.Publish.Keys {
+		if app, name, ok := strings.Cut(path, "/"); !ok || !stream.ValidName(app) || !stream.ValidName(name) {
+			bad("publish.keys", "%q is not <app>/<stream> with names of [A-Za-z0-9_-]{1,128}", path)
+		}
+		if len(key) < 8 {
+			bad("publish.keys", "the key for %q is shorter than 8 characters", path)
+		}
+	}
+	if c.Publish.TokenSecret != "" && len(c.Publish.TokenSecret) < 16 {
+		bad("publish.tokenSecret", "must be at least 16 characters")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,366 @@
+// Package hls muxes every live stream of a node into HLS (LL-HLS with fMP4 parts by default, or classic
+// MPEG-TS) once, and serves it to viewers from memory with request coalescing.
+package hls
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// Variants of HLS a node can produce.
+const (
+	VariantLowLatency = "lowlatency" // LL-HLS: fMP4 segments with parts, blocking reloads, preload hints
+	VariantFMP4       = "fmp4"       // classic HLS with fMP4 segments
+	VariantMPEGTS     = "mpegts"     // classic HLS with MPEG-TS segments (H.264 + AAC only)
+)
+
+// Config is what the muxers need.
+type Config struct {
+	Variant         string
+	SegmentDuration time.Duration
+	PartDuration    time.Duration
+	SegmentCount    int
+	// QueueLen bounds the units waiting for a muxer; beyond it units are dropped and counted.
+	QueueLen int
+}
+
+// sessionParam is the query parameter that carries a viewer's session id.
+const sessionParam = "nsid"
+
+// Server serves /<app>/<stream>/<file> for every live stream. It implements stream.Listener.
+type Server struct {
+	Config  Config
+	Metrics *mediametrics.Metrics
+	Log     *slog.Logger
+	// SessionTimeout is how long a viewer session counts after its last request.
+	SessionTimeout time.Duration
+
+	bytesOut atomic.Uint64
+
+	mu       sync.RWMutex
+	muxers   map[stream.Path]*muxer
+	sessions sessions
+}
+
+var _ stream.Listener = (*Server)(nil)
+
+// StreamStarted starts a muxer for s.
+func (s *Server) StreamStarted(st *stream.Stream) {
+	log := s.Log.With("stream", st.Path.String())
+	mx, err := newMuxer(st, s.Config, s.Metrics, log)
+	if err != nil {
+		log.Error("stream will not be served over HLS", "cause", err)
+		return
+	}
+	q := s.Config.QueueLen
+	if q <= 0 {
+		q = 512
+	}
+	mx.reader = st.AddReader("hls", q)
+	if mx.reader == nil {
+		mx.hls.Close()
+		return
+	}
+	s.mu.Lock()
+	if s.muxers == nil {
+		s.muxers = map[stream.Path]*muxer{}
+	}
+	s.muxers[st.Path] = mx
+	s.mu.Unlock()
+	go mx.run()
+}
+
+// StreamEnded stops serving s.
+func (s *Server) StreamEnded(st *stream.Stream) {
+	s.mu.Lock()
+	mx := s.muxers[st.Path]
+	if mx != nil && mx.stream == st {
+		delete(s.muxers, st.Path)
+	} else {
+		mx = nil
+	}
+	s.mu.Unlock()
+	if mx != nil {
+		<-mx.done
+	}
+	s.sessions.dropStream(st.Path)
+}
+
+// Viewers returns the number of live viewer sessions of p ("" for all streams).
+func (s *Server) Viewers(p *stream.Path) int {
+	return s.sessions.count(p, s.sessionTimeout())
+}
+
+func (s *Server) sessionTimeout() time.Duration {
+	if s.SessionTimeout > 0 {
+		return s.SessionTimeout
+	}
+	return maxDur(10*time.Second, 3*s.Config.SegmentDuration)
+}
+
+// ServeHTTP serves playlists, init files, segments and parts.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
+		return
+	}
+	path, file, err := splitRequestPath(r.URL.EscapedPath())
+	if err != nil {
+		s.fail(w, "other", http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.RLock()
+	mx := s.muxers[path]
+	s.mu.RUnlock()
+	if mx == nil {
+		s.fail(w, "other", http.StatusNotFound, "stream "+path.String()+" is not live on this node")
+		return
+	}
+
+	switch {
+	case file == "index.m3u8":
+		s.multivariant(w, r, mx)
+	case strings.HasSuffix(file, ".m3u8"):
+		s.touchSession(r, path)
+		if r.URL.Query().Has("_HLS_msn") {
+			// blocking reload: held by the muxer until the part exists
+			cw := &countingWriter{ResponseWriter: w}
+			mx.hls.Handle(cw, r)
+			s.count("playlist", cw.status(), cw.n)
+			return
+		}
+		s.send(w, r, "playlist", mx.playlist(r))
+	default:
+		s.touchSession(r, path)
+		s.send(w, r, "media", mx.immutable(r, file))
+	}
+}
+
+// multivariant serves index.m3u8, giving the viewer a session id that every later URL carries.
+func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
+	q := r.URL.Query()
+	if id := q.Get(sessionParam); id == "" || !s.sessions.valid(id) {
+		q.Set(sessionParam, s.sessions.newID())
+		r2 := r.Clone(r.Context())
+		r2.URL.RawQuery = q.Encode()
+		r = r2
+	}
+	s.touchSession(r, mx.path)
+	cw := &countingWriter{ResponseWriter: w}
+	mx.hls.Handle(cw, r)
+	s.count("multivariant", cw.status(), cw.n)
+}
+
+func (s *Server) touchSession(r *http.Request, p stream.Path) {
+	if id := r.URL.Query().Get(sessionParam); id != "" {
+		s.sessions.touch(id, p)
+	}
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *object) {
+	if o.status != http.StatusOK {
+		s.fail(w, kind, o.status, http.StatusText(o.status))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", o.ctype)
+	h.Set("Cache-Control", o.cache)
+	h.Set("Content-Length", strconv.Itoa(len(o.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	n, _ := w.Write(o.body)
+	s.count(kind, http.StatusOK, n)
+}
+
+func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(code)
+	n, _ := w.Write([]byte(msg + "\n"))
+	s.count(kind, code, n)
+}
+
+// BytesOut returns the HLS body bytes sent since the node started.
+func (s *Server) BytesOut() uint64 { return s.bytesOut.Load() }
+
+func (s *Server) count(kind string, code, n int) {
+	s.bytesOut.Add(uint64(n))
+	if s.Metrics == nil {
+		return
+	}
+	s.Metrics.BytesOut.Add(float64(n))
+	s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+}
+
+var errBadFile = errors.New("bad file name: want [A-Za-z0-9_.-]{1,128}")
+
+// splitRequestPath parses /<app>/<stream>/<file> without unescaping anything.
+func splitRequestPath(p string) (stream.Path, string, error) {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return stream.Path{}, "", stream.ErrInvalidPath
+	}
+	sp, err := stream.ParsePath(p[:i])
+	if err != nil {
+		return sp, "", err
+	}
+	file := p[i+1:]
+	if len(file) == 0 || len(file) > 128 || strings.HasPrefix(file, ".") {
+		return sp, "", errBadFile
+	}
+	for j := 0; j < len(file); j++ {
+		c := file[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return sp, "", errBadFile
+		}
+	}
+	return sp, file, nil
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.n += n
+	return n, err
+}
+
+func (c *countingWriter) status() int {
+	if c.code == 0 {
+		return http.StatusOK
+	}
+	return c.code
+}
+
+// sessions counts distinct viewers. A session id is 8 random bytes and a 4-byte MAC under a per-node key,
+// so viewers cannot inflate the count with made-up ids.
+type sessions struct {
+	once sync.Once
+	key  []byte
+	mu   sync.Mutex
+	seen map[string]sessionEntry
+}
+
+type sessionEntry struct {
+	path stream.Path
+	last time.Time
+}
+
+const maxSessions = 200000
+
+func (ss *sessions) init() {
+	ss.once.Do(func() {
+		ss.key = make([]byte, 32)
+		_, _ = rand.Read(ss.key)
+		ss.seen = map[string]sessionEntry{}
+	})
+}
+
+func (ss *sessions) mac(b []byte) []byte {
+	h := hmac.New(sha256.New, ss.key)
+	h.Write(b)
+	return h.Sum(nil)[:4]
+}
+
+func (ss *sessions) newID() string {
+	ss.init()
+	b := make([]byte, 8, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(append(b, ss.mac(b)...))
+}
+
+func (ss *sessions) valid(id string) bool {
+	ss.init()
+	if len(id) != 24 {
+		return false
+	}
+	b, err := hex.DecodeString(id)
+	if err != nil {
+		return false
+	}
+	return hmac.Equal(b[8:], ss.mac(b[:8]))
+}
+
+func (ss *sessions) touch(id string, p stream.Path) {
+	ss.init()
+	now := time.Now()
+	ss.mu.Lock()
+	e, ok := ss.seen[id]
+	n := len(ss.seen)
+	ss.mu.Unlock()
+	if !ok && (n >= maxSessions || !ss.valid(id)) {
+		return
+	}
+	if ok && e.path == p && now.Sub(e.last) < 100*time.Millisecond {
+		return
+	}
+	ss.mu.Lock()
+	ss.seen[id] = sessionEntry{path: p, last: now}
+	ss.mu.Unlock()
+}
+
+// count returns live sessions of p (all streams if p is nil) and forgets expired ones.
+func (ss *sessions) count(p *stream.Path, timeout time.Duration) int {
+	ss.init()
+	now := time.Now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	n := 0
+	for id, e := range ss.seen {
+		if now.Sub(e.last) > timeout {
+			delete(ss.seen, id)
+			continue
+		}
+		if p == nil || e.path == *p {
+			n++
+		}
+	}
+	return n
+}
+
+func (ss *sessions) dropStream(p stream.Path) {
+	ss.init()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, e := range ss.seen {
+		if e.path == p {
+			delete(ss.seen, id)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+// Package ingest accepts publishers over RTMP and SRT, checks their credentials, and turns what they
+// send into the units of a live stream.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// ErrUnsupportedCodec is returned when a publisher sends a codec nagare cannot mux to HLS.
+var ErrUnsupportedCodec = errors.New("unsupported codec")
+
+// ErrNoTracks is returned when a publisher sends no usable track.
+var ErrNoTracks = errors.New("no usable video or audio track")
+
+type registry interface {
+	Get(p stream.Path) *stream.Stream
+	Publish(req stream.PublishRequest) (*stream.Stream, error)
+	Unpublish(s *stream.Stream)
+}
+
+type authorizer interface {
+	Authorize(p stream.Path, q url.Values) error
+}
+
+// gate decides, before any media is read, whether a publish attempt may go on.
+type gate struct {
+	registry registry
+	auth     authorizer
+	takeover bool
+	metrics  *mediametrics.Metrics
+}
+
+// admit checks the stream path, the credentials and whether the name is free. The returned error is safe
+// to log: it never contains the key or token.
+func (g *gate) admit(protocol, rawPath string, q url.Values) (stream.Path, error) {
+	p, err := stream.ParsePath(rawPath)
+	if err != nil {
+		g.metrics.Rejected(protocol, "bad_path")
+		return p, err
+	}
+	if err := g.auth.Authorize(p, q); err != nil {
+		g.metrics.Rejected(protocol, "auth")
+		return p, fmt.Errorf("publish %s refused: %w", p, err)
+	}
+	if !g.takeover && g.registry.Get(p) != nil {
+		g.metrics.Rejected(protocol, "duplicate")
+		return p, fmt.Errorf("publish %s refused: %w", p, stream.ErrAlreadyPublishing)
+	}
+	return p, nil
+}
+
+func (g *gate) publish(req stream.PublishRequest) (*stream.Stream, error) {
+	s, err := g.registry.Publish(req)
+	if err != nil {
+		g.metrics.Rejected(req.Protocol, "duplicate")
+		return nil, err
+	}
+	g.metrics.Published(req.Protocol)
+	return s, nil
+}
+
+// logTracks logs what a publisher sends.
+func logTracks(log *slog.Logger, s *stream.Stream) {
+	codecs := make([]string, len(s.Tracks))
+	for i, t := range s.Tracks {
+		codecs[i] = t.Codec.String()
+	}
+	log.Info("publishing", "tracks", codecs)
+}
+
+// withH264Params puts SPS and PPS in front of an IDR access unit that lacks them, so that every segment
+// starts decodable (RTMP carries them only in the sequence header).
+func withH264Params(au [][]byte, sps, pps []byte) [][]byte {
+	if !h264.IsRandomAccess(au) || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1F) == h264.NALUTypeSPS {
+			return au
+		}
+	}
+	return append([][]byte{sps, pps}, au...)
+}
+
+// withH265Params does for H.265 what withH264Params does for H.264.
+func withH265Params(au [][]byte, vps, sps, pps []byte) [][]byte {
+	if !h265.IsRandomAccess(au) || vps == nil || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h265.NALUType((n[0]>>1)&0x3F) == h265.NALUType_SPS_NUT {
+			return au
+		}
+	}
+	return append([][]byte{vps, sps, pps}, au...)
+}
+
+// auSize adds up the payload of an access unit.
+func auSize(au [][]byte) int {
+	n := 0
+	for _, b := range au {
+		n += len(b)
+	}
+	return n
+}
+
+var _ authorizer = (*pubauth.Authorizer)(nil)

@@ -1,0 +1,310 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	srt "github.com/datarhei/gosrt"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// SRTServer accepts SRT publishers carrying MPEG-TS, with a stream id of the form
+// publish:<app>/<stream>[?key=…|token=…] or the SRT access-control form #!::r=<app>/<stream>,m=publish,….
+type SRTServer struct {
+	Address     string
+	ReadTimeout time.Duration
+	Registry    registry
+	Auth        authorizer
+	Takeover    bool
+	Metrics     *mediametrics.Metrics
+	Log         *slog.Logger
+
+	ln   srt.Listener
+	gate gate
+}
+
+// maxStreamIDLen is SRT's own limit on the stream id.
+const maxStreamIDLen = 512
+
+// ParseStreamID reads the path and credentials from an SRT stream id. mode is "publish" or "request".
+func ParseStreamID(id string) (mode, path string, q url.Values, err error) {
+	if len(id) > maxStreamIDLen {
+		return "", "", nil, fmt.Errorf("stream id longer than %d bytes", maxStreamIDLen)
+	}
+	if rest, ok := strings.CutPrefix(id, "#!::"); ok {
+		q = url.Values{}
+		mode = "request"
+		for kv := range strings.SplitSeq(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "r":
+				path = v
+			case "m":
+				mode = v
+			case "key", "token":
+				q.Set(k, v)
+			}
+		}
+		if path == "" {
+			return "", "", nil, errors.New("stream id has no r=<app>/<stream>")
+		}
+		return mode, path, q, nil
+	}
+	mode, rest, ok := strings.Cut(id, ":")
+	if !ok || (mode != "publish" && mode != "read") {
+		return "", "", nil, errors.New("stream id must be publish:<app>/<stream>[?key=…|token=…]")
+	}
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	q, err = url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("stream id query: %w", err)
+	}
+	return mode, path, q, nil
+}
+
+// Listen binds the UDP port.
+func (s *SRTServer) Listen() error {
+	cfg := srt.DefaultConfig()
+	ln, err := srt.Listen("srt", s.Address, cfg)
+	if err != nil {
+		return fmt.Errorf("srt listen on %s: %w", s.Address, err)
+	}
+	s.ln = ln
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = 10 * time.Second
+	}
+	s.gate = gate{registry: s.Registry, auth: s.Auth, takeover: s.Takeover, metrics: s.Metrics}
+	return nil
+}
+
+// Addr is the bound address.
+func (s *SRTServer) Addr() net.Addr { return s.ln.Addr() }
+
+// Run accepts publishers until ctx is cancelled.
+func (s *SRTServer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[srt.Conn]struct{}{}
+	go func() {
+		<-ctx.Done()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		s.ln.Close()
+	}()
+	for {
+		req, err := s.ln.Accept2()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, srt.ErrListenerClosed) {
+				wg.Wait()
+				return nil
+			}
+			s.Log.Warn("srt accept", "cause", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log := s.Log.With("protocol", "srt", "remote", req.RemoteAddr().String())
+			c, err := s.accept(req, log)
+			if err != nil {
+				log.Warn("publish refused", "cause", err)
+				return
+			}
+			mu.Lock()
+			open[c] = struct{}{}
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				delete(open, c)
+				mu.Unlock()
+			}()
+			s.serve(c, log)
+		}()
+	}
+}
+
+// pendingConn carries the admitted path from the handshake to the session.
+type pendingConn struct {
+	srt.Conn
+	path stream.Path
+}
+
+func (s *SRTServer) accept(req srt.ConnRequest, log *slog.Logger) (*pendingConn, error) {
+	mode, rawPath, q, err := ParseStreamID(req.StreamId())
+	if err != nil {
+		s.Metrics.Rejected("srt", "bad_path")
+		req.Reject(srt.REJX_BAD_REQUEST)
+		return nil, err
+	}
+	if mode != "publish" {
+		s.Metrics.Rejected("srt", "mode")
+		req.Reject(srt.REJX_BAD_MODE)
+		return nil, fmt.Errorf("mode %q is not offered: publish over SRT, play over HLS", mode)
+	}
+	path, err := s.gate.admit("srt", rawPath, q)
+	if err != nil {
+		switch {
+		case errors.Is(err, stream.ErrInvalidPath):
+			req.Reject(srt.REJX_BAD_REQUEST)
+		case errors.Is(err, stream.ErrAlreadyPublishing):
+			req.Reject(srt.REJX_CONFLICT)
+		default:
+			req.Reject(srt.REJX_UNAUTHORIZED)
+		}
+		return nil, err
+	}
+	c, err := req.Accept()
+	if err != nil {
+		return nil, fmt.Errorf("srt accept: %w", err)
+	}
+	return &pendingConn{Conn: c, path: path}, nil
+}
+
+func (s *SRTServer) serve(c *pendingConn, log *slog.Logger) {
+	defer c.Close()
+	log = log.With("stream", c.path.String())
+	err := s.session(c)
+	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+		log.Warn("publisher gone", "cause", err)
+		return
+	}
+	log.Info("publisher gone")
+}
+
+// deadlineReader bounds each read so that a silent publisher is dropped.
+type deadlineReader struct {
+	c       srt.Conn
+	timeout time.Duration
+}
+
+func (r deadlineReader) Read(p []byte) (int, error) {
+	_ = r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	return r.c.Read(p)
+}
+
+func (s *SRTServer) session(c *pendingConn) error {
+	br := bufio.NewReaderSize(deadlineReader{c: c.Conn, timeout: s.ReadTimeout}, 1500)
+	r := &mpegts.Reader{R: br}
+	if err := r.Initialize(); err != nil {
+		s.Metrics.BadConn("srt")
+		return fmt.Errorf("reading MPEG-TS tracks: %w", err)
+	}
+	var unsupported []string
+	var tracks []*stream.Track
+	bind := map[*stream.Track]*mpegts.Track{}
+	for _, t := range r.Tracks() {
+		var st *stream.Track
+		switch codec := t.Codec.(type) {
+		case *tscodecs.H264:
+			st = &stream.Track{Codec: &stream.H264{}}
+		case *tscodecs.H265:
+			st = &stream.Track{Codec: &stream.H265{}}
+		case *tscodecs.MPEG4Audio:
+			st = &stream.Track{Codec: &stream.MPEG4Audio{Config: codec.Config}}
+		case *tscodecs.Opus:
+			n := codec.ChannelCount //nolint:staticcheck // Desc is optional
+			if codec.Desc != nil {
+				n = codec.Desc.ChannelCount()
+			}
+			st = &stream.Track{Codec: &stream.Opus{ChannelCount: n}}
+		default:
+			unsupported = append(unsupported, fmt.Sprintf("%T", t.Codec))
+			continue
+		}
+		if st.Codec.IsVideo() && hasVideo(tracks) {
+			continue // one video track per stream
+		}
+		tracks = append(tracks, st)
+		bind[st] = t
+	}
+	if len(tracks) == 0 {
+		s.Metrics.Rejected("srt", "tracks")
+		if len(unsupported) > 0 {
+			return fmt.Errorf("%w: %s (H.264, H.265, AAC and Opus are supported)", ErrUnsupportedCodec, strings.Join(unsupported, ", "))
+		}
+		return ErrNoTracks
+	}
+
+	st, err := s.gate.publish(stream.PublishRequest{
+		Path: c.path, Tracks: tracks, Protocol: "srt", Remote: c.RemoteAddr().String(),
+		Close: func() { c.Close() },
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Registry.Unpublish(st)
+	logTracks(s.Log.With("protocol", "srt", "stream", c.path.String()), st)
+
+	td := mpegts.NewTimeDecoder()
+	decodeErrors := 0
+	r.OnDecodeError(func(err error) {
+		decodeErrors++
+		if decodeErrors%100 == 1 {
+			s.Log.Warn("mpeg-ts decode error", "stream", c.path.String(), "cause", err, "count", decodeErrors)
+		}
+	})
+	for track, tsTrack := range bind {
+		track := track
+		switch track.Codec.(type) {
+		case *stream.H264:
+			r.OnDataH264(tsTrack, func(pts, _ int64, au [][]byte) error {
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: auSize(au)})
+				return nil
+			})
+		case *stream.H265:
+			r.OnDataH265(tsTrack, func(pts, _ int64, au [][]byte) error {
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: auSize(au)})
+				return nil
+			})
+		case *stream.MPEG4Audio:
+			r.OnDataMPEG4Audio(tsTrack, func(pts int64, aus [][]byte) error {
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: aus, Size: auSize(aus)})
+				return nil
+			})
+		case *stream.Opus:
+			r.OnDataOpus(tsTrack, func(pts int64, packets [][]byte) error {
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: packets, Size: auSize(packets)})
+				return nil
+			})
+		}
+	}
+	for {
+		if err := r.Read(); err != nil {
+			return err
+		}
+	}
+}
+
+func hasVideo(ts []*stream.Track) bool {
+	for _, t := range ts {
+		if t.Codec.IsVideo() {
+			return true
+		}
+	}
+	return false
+}
+
+// ticks converts a timestamp in 1/rate seconds to a duration without overflow.
+func ticks(v int64, rate int64) time.Duration {
+	sec := v / rate
+	return time.Duration(sec)*time.Second + time.Duration(v%rate)*time.Second/time.Duration(rate)
+}
+
+// Close releases the port of a server that will not Run.
+func (s *SRTServer) Close() { s.ln.Close() }

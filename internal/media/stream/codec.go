@@ -1,0 +1,80 @@
+package stream
+
+import (
+	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+)
+
+// Codec describes the codec of a track and its decoder parameters.
+type Codec interface {
+	IsVideo() bool
+	// ClockRate is the timescale the muxers use for this codec.
+	ClockRate() int
+	String() string
+}
+
+// H264 is AVC video. SPS and PPS are the parameter sets announced by the publisher.
+type H264 struct{ SPS, PPS []byte }
+
+// H265 is HEVC video.
+type H265 struct{ VPS, SPS, PPS []byte }
+
+// AV1 video.
+type AV1 struct{ SequenceHeader []byte }
+
+// VP9 video.
+type VP9 struct{}
+
+// MPEG4Audio is AAC audio.
+type MPEG4Audio struct {
+	Config mpeg4audio.AudioSpecificConfig
+}
+
+// Opus audio.
+type Opus struct{ ChannelCount int }
+
+func (*H264) IsVideo() bool       { return true }
+func (*H265) IsVideo() bool       { return true }
+func (*AV1) IsVideo() bool        { return true }
+func (*VP9) IsVideo() bool        { return true }
+func (*MPEG4Audio) IsVideo() bool { return false }
+func (*Opus) IsVideo() bool       { return false }
+
+func (*H264) ClockRate() int         { return 90000 }
+func (*H265) ClockRate() int         { return 90000 }
+func (*AV1) ClockRate() int          { return 90000 }
+func (*VP9) ClockRate() int          { return 90000 }
+func (c *MPEG4Audio) ClockRate() int { return c.Config.SampleRate }
+func (*Opus) ClockRate() int         { return 48000 }
+
+func (*H264) String() string { return "H264" }
+func (*H265) String() string { return "H265" }
+func (*AV1) String() string  { return "AV1" }
+func (*VP9) String() string  { return "VP9" }
+func (c *MPEG4Audio) String() string {
+	return fmt.Sprintf("AAC %d Hz %d ch", c.Config.SampleRate, c.Config.ChannelCount)
+}
+func (c *Opus) String() string { return fmt.Sprintf("Opus %d ch", c.ChannelCount) }
+
+// IsH264RandomAccess reports whether an H.264 access unit holds an IDR picture.
+func IsH264RandomAccess(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) > 0 && n[0]&0x1F == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// IsH265RandomAccess reports whether an H.265 access unit holds an IRAP picture.
+func IsH265RandomAccess(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) > 0 {
+			if t := (n[0] >> 1) & 0x3F; t >= 16 && t <= 21 {
+				return true
+			}
+		}
+	}
+	return false
+}

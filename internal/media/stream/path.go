@@ -1,0 +1,57 @@
+// Package stream carries each published stream from its publisher to its readers in-process, and keeps
+// the registry of live streams on a node.
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// MaxNameLen is the longest app or stream name accepted anywhere in nagare.
+const MaxNameLen = 128
+
+// ErrInvalidPath is returned for any stream path that is not exactly "<app>/<name>" with both parts
+// made of [A-Za-z0-9_-]{1,128}. Nothing that fails this check ever reaches a file name or an object key.
+var ErrInvalidPath = errors.New("invalid stream path")
+
+// Path names a stream: <app>/<name>, e.g. live/stream1.
+type Path struct {
+	App  string
+	Name string
+}
+
+func (p Path) String() string { return p.App + "/" + p.Name }
+
+// ValidName reports whether s is a legal app or stream name.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ParsePath parses "<app>/<name>" (a leading slash is allowed). It never unescapes: a request whose
+// path holds %2e%2e or %00 arrives here still escaped and is refused.
+func ParsePath(s string) (Path, error) {
+	s = strings.TrimPrefix(s, "/")
+	app, name, ok := strings.Cut(s, "/")
+	if !ok {
+		return Path{}, fmt.Errorf("%w: want <app>/<stream>", ErrInvalidPath)
+	}
+	if !ValidName(app) {
+		return Path{}, fmt.Errorf("%w: app name must match [A-Za-z0-9_-]{1,128}", ErrInvalidPath)
+	}
+	if !ValidName(name) {
+		return Path{}, fmt.Errorf("%w: stream name must match [A-Za-z0-9_-]{1,128}", ErrInvalidPath)
+	}
+	return Path{App: app, Name: name}, nil
+}

@@ -1,0 +1,136 @@
+package stream
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Track is one elementary stream of a published stream.
+type Track struct {
+	Codec Codec
+}
+
+// Unit is one access unit (video) or one group of audio frames, as the publisher sent it.
+type Unit struct {
+	Track *Track
+	// NTP is the wall-clock time at which the unit was received.
+	NTP time.Time
+	// PTS is the presentation time relative to the start of the publication.
+	PTS time.Duration
+	// Payload is a list of NAL units (H.264/H.265), OBUs (AV1), or frames (VP9, audio).
+	Payload [][]byte
+	// Size is the number of payload bytes, for accounting.
+	Size int
+}
+
+// Stream is one live publication: its tracks and the readers consuming it.
+type Stream struct {
+	Path      Path
+	Tracks    []*Track
+	Protocol  string // "rtmp" or "srt"
+	Remote    string // publisher's address
+	StartedAt time.Time
+
+	// close ends the publisher's session; called on takeover or node shutdown.
+	close func()
+
+	mu      sync.RWMutex
+	readers map[*Reader]struct{}
+	done    bool
+
+	bytesIn atomic.Uint64
+	total   *atomic.Uint64 // the registry's total, across ended streams too
+	units   atomic.Uint64
+	dropped atomic.Uint64
+}
+
+// Reader receives the units of a stream through a bounded queue. When the queue is full, new units are
+// dropped and counted: a slow reader never blocks the publisher or the other readers.
+type Reader struct {
+	Name    string
+	c       chan *Unit
+	dropped atomic.Uint64
+	stream  *Stream
+}
+
+// Units returns the queue; it is closed when the stream ends or the reader is removed.
+func (r *Reader) Units() <-chan *Unit { return r.c }
+
+// Dropped returns how many units this reader lost because its queue was full.
+func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
+
+// AddReader attaches a reader with a queue of queueLen units. It returns nil if the stream has ended.
+func (s *Stream) AddReader(name string, queueLen int) *Reader {
+	r := &Reader{Name: name, c: make(chan *Unit, queueLen), stream: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	if s.readers == nil {
+		s.readers = make(map[*Reader]struct{})
+	}
+	s.readers[r] = struct{}{}
+	return r
+}
+
+// RemoveReader detaches r and closes its queue.
+func (s *Stream) RemoveReader(r *Reader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.readers[r]; ok {
+		delete(s.readers, r)
+		close(r.c)
+	}
+}
+
+// Write hands u to every reader without blocking.
+func (s *Stream) Write(u *Unit) {
+	s.bytesIn.Add(uint64(u.Size))
+	if s.total != nil {
+		s.total.Add(uint64(u.Size))
+	}
+	s.units.Add(1)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for r := range s.readers {
+		select {
+		case r.c <- u:
+		default:
+			r.dropped.Add(1)
+			s.dropped.Add(1)
+		}
+	}
+}
+
+// end closes every reader's queue. It reports false if the stream had already ended.
+func (s *Stream) end() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	s.done = true
+	for r := range s.readers {
+		close(r.c)
+	}
+	s.readers = nil
+	return true
+}
+
+// Close asks the publisher to stop; the publisher then unpublishes.
+func (s *Stream) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// BytesIn returns the payload bytes received so far.
+func (s *Stream) BytesIn() uint64 { return s.bytesIn.Load() }
+
+// Units returns the number of units received so far.
+func (s *Stream) UnitCount() uint64 { return s.units.Load() }
+
+// Dropped returns the number of units dropped across all readers.
+func (s *Stream) Dropped() uint64 { return s.dropped.Load() }
