@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/app/node"
+	"github.com/nagare-video/nagare/internal/bench"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
@@ -29,6 +30,7 @@ Usage:
   nagare node   [flags]   run a media node (origin)
   nagare all    [flags]   run everything on this machine with embedded defaults
   nagare token  [flags]   sign a publish token
+  nagare bench  [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare version          print the version
 
 Run 'nagare <command> -h' for the flags of a command.
@@ -50,6 +52,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runNode(ctx, args[1:], stdout, stderr, true)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "bench":
+		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "nagare", version.Version)
 	case "help", "-h", "--help":

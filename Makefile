@@ -1,0 +1,37 @@
+# nagare — `make` prints this help.
+GO      ?= go
+BIN     := bin/nagare
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
+
+.PHONY: help build demo test test-short lint fmt bench deps clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/nagare
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nagare
+
+demo: build ## run nagare with embedded defaults and a live ffmpeg test stream; prints the URLs
+	@scripts/deps.sh ffmpeg
+	@scripts/demo.sh $(BIN)
+
+test: ## install and start what the tests need, then run every test with -race
+	@scripts/deps.sh
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short: ## unit tests only (skips the ffmpeg integration tests)
+	$(GO) test -race -short ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l cmd internal)" || (gofmt -l cmd internal; exit 1)
+	$(GO) vet ./...
+
+bench: build ## benchmark the origin against nginx-rtmp and static nginx; writes docs/benchmarks.md
+	@scripts/deps.sh ffmpeg bench
+	scripts/bench.sh $(BIN)
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs and starts what nagare's tests, demo and benchmarks need on Debian 12.
+# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [bench]   (no argument: everything tests need)
+set -euo pipefail
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb)
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_updated=""
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  echo "deps: installing ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for w in "${want[@]}"; do
+  case "$w" in
+    ffmpeg)
+      command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg ;;
+    versitygw)
+      gobin="$(go env GOPATH)/bin"
+      if [ ! -x "$gobin/versitygw" ]; then
+        echo "deps: go install versitygw@v1.8.0" >&2
+        go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+      fi ;;
+    mariadb)
+      if ! port_open 3306; then
+        command -v mariadbd >/dev/null || apt_install mariadb-server
+        $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
+        echo "deps: starting mariadbd on 127.0.0.1:3306" >&2
+        $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --bind-address=127.0.0.1 --port=3306
+        for _ in $(seq 1 60); do port_open 3306 && break; sleep 0.5; done
+        port_open 3306 || { echo "deps: mariadb did not start" >&2; exit 1; }
+      fi ;;
+    bench)
+      apt_install nginx libnginx-mod-rtmp wrk ;;
+    *) echo "deps: unknown component $w" >&2; exit 2 ;;
+  esac
+done
