@@ -156,7 +156,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// multivariant serves index.m3u8, giving the viewer a session id that every later URL carries.
+// multivariant serves index.m3u8, giving the viewer a session id that every later URL carries. The
+// session counts as a viewer from its first media playlist or segment request on.
 func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
 	q := r.URL.Query()
 	if id := q.Get(sessionParam); id == "" || !s.sessions.valid(id) {
@@ -165,7 +166,6 @@ func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer)
 		r2.URL.RawQuery = q.Encode()
 		r = r2
 	}
-	s.touchSession(r, mx.path)
 	cw := &countingWriter{ResponseWriter: w}
 	mx.hls.Handle(cw, r)
 	s.count("multivariant", cw.status(), cw.n)
