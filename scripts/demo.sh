@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make demo: nagare with embedded defaults on this machine, plus a live ffmpeg test stream.
+# Ctrl-C stops both.
+set -euo pipefail
+bin=${1:-bin/nagare}
+export NAGARE_PUBLISH_TOKEN_SECRET=${NAGARE_PUBLISH_TOKEN_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+rtmp=${NAGARE_RTMP_ADDRESS:-127.0.0.1:1935}
+http=${NAGARE_HTTP_ADDRESS:-127.0.0.1:8080}
+export NAGARE_RTMP_ADDRESS=$rtmp NAGARE_HTTP_ADDRESS=$http NAGARE_SRT_ADDRESS=${NAGARE_SRT_ADDRESS:-127.0.0.1:8890}
+
+"$bin" all &
+node=$!
+ff=""
+trap 'kill $ff $node 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 50); do curl -sf "http://$http/healthz" >/dev/null && break; sleep 0.1; done
+
+token=$("$bin" token -stream live/demo -ttl 24h)
+ffmpeg -hide_banner -loglevel error -re \
+  -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+  -c:v libx264 -preset veryfast -tune zerolatency -g 30 -keyint_min 30 -sc_threshold 0 -b:v 2M \
+  -c:a aac -b:a 128k -f flv "rtmp://$rtmp/live/demo?token=$token" &
+ff=$!
+for _ in $(seq 1 100); do curl -sf "http://$http/live/demo/index.m3u8" >/dev/null && break; sleep 0.1; done
+echo
+echo "Live test stream published to live/demo. Play it with any HLS player:"
+echo "  ffplay http://$http/live/demo/index.m3u8"
+echo "  vlc    http://$http/live/demo/index.m3u8"
+echo "Stats: http://$http/api/v1/stats   Metrics: http://$http/metrics"
+echo "Ctrl-C to stop."
+wait $node
