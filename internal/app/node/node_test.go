@@ -537,3 +537,30 @@ func nextMSN(pl string) int {
 	}
 	return seq + n
 }
+
+// TestSRTHEVCOpus carries H.265 and Opus (in MPEG-TS over SRT) through to fMP4 LL-HLS.
+func TestSRTHEVCOpus(t *testing.T) {
+	t.Parallel()
+	n, _ := testutil.StartNode(t, nil)
+	testutil.Publish(t, srtURL(n, "live/hevc"), "mpegts",
+		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:min-keyint=25:scenecut=0:log-level=error",
+		"-c:a", "libopus", "-ar", "48000", "-b:a", "48k")
+	index := hlsURL(n, "live/hevc")
+	testutil.WaitLive(t, index, 20*time.Second)
+	var names []string
+	for _, s := range testutil.Probe(t, index, false) {
+		names = append(names, s.CodecName)
+	}
+	require.ElementsMatch(t, []string{"hevc", "opus"}, dedupe(names))
+	_, body := testutil.Get(t, index)
+	for _, r := range testutil.Renditions(body) {
+		data := testutil.ReadSegments(t, testutil.Resolve(t, index, r), 2, 20*time.Second)
+		f := filepath.Join(t.TempDir(), "seg.mp4")
+		require.NoError(t, os.WriteFile(f, data, 0o644))
+		for _, s := range testutil.Probe(t, f, true) {
+			frames, err := strconv.Atoi(s.NbFrames)
+			require.NoError(t, err)
+			require.Positive(t, frames, "%s frames decoded", s.CodecName)
+		}
+	}
+}
