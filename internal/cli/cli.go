@@ -184,4 +184,3 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, pubauth.Sign([]byte(secret), p, time.Now().Add(*ttl)))
 	return nil
 }
-

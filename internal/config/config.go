@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,8 +109,15 @@ func Load(path string, environ []string) (Config, error) {
 func decodeYAML(b []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file
+			return nil
+		}
 		return err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document: put every setting in one")
 	}
 	return nil
 }
@@ -269,12 +278,15 @@ func (c *Config) Validate() error {
 	if c.Node.ReadTimeout < time.Second || c.Node.ReadTimeout > 5*time.Minute {
 		bad("node.readTimeout", "must be between 1s and 5m, not %s", c.Node.ReadTimeout)
 	}
-	for key, l := range map[string]Listen{"rtmp": c.RTMP, "srt": c.SRT, "http": c.HTTP} {
+	for _, l := range []struct {
+		key string
+		Listen
+	}{{"rtmp", c.RTMP}, {"srt", c.SRT}, {"http", c.HTTP}} {
 		if !l.Enabled {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
-			bad(key+".address", "must be host:port or :port, not %q", l.Address)
+			bad(l.key+".address", "must be host:port or :port, not %q", l.Address)
 		}
 	}
 	if !c.RTMP.Enabled && !c.SRT.Enabled {
@@ -298,7 +310,8 @@ func (c *Config) Validate() error {
 	if c.HLS.SegmentCount < minCount || c.HLS.SegmentCount > 100 {
 		bad("hls.segmentCount", "must be between %d and 100 for variant %s, not %d", minCount, c.HLS.Variant, c.HLS.SegmentCount)
 	}
-	for path, key := range c.Publish.Keys {
+	for _, path := range slices.Sorted(maps.Keys(c.Publish.Keys)) {
+		key := c.Publish.Keys[path]
 		if app, name, ok := strings.Cut(path, "/"); !ok || !stream.ValidName(app) || !stream.ValidName(name) {
 			bad("publish.keys", "%q is not <app>/<stream> with names of [A-Za-z0-9_-]{1,128}", path)
 		}

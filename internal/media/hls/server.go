@@ -311,7 +311,7 @@ func (ss *sessions) valid(id string) bool {
 		return false
 	}
 	b, err := hex.DecodeString(id)
-	if err != nil {
+	if err != nil || hex.EncodeToString(b) != id { // lower case only: one id, one spelling
 		return false
 	}
 	return hmac.Equal(b[8:], ss.mac(b[:8]))

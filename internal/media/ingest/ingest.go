@@ -5,8 +5,11 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -30,6 +33,50 @@ type registry interface {
 
 type authorizer interface {
 	Authorize(p stream.Path, q url.Values) error
+}
+
+// defaultReadTimeout drops a publisher that sends nothing for this long.
+const defaultReadTimeout = 10 * time.Second
+
+// connSet tracks open connections so that shutdown can close them all, including one accepted while
+// shutdown was under way.
+type connSet[T interface {
+	comparable
+	io.Closer
+}] struct {
+	mu     sync.Mutex
+	m      map[T]struct{}
+	closed bool
+}
+
+// add tracks c; it closes c and reports false if the set is already closed.
+func (s *connSet[T]) add(c T) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return false
+	}
+	if s.m == nil {
+		s.m = map[T]struct{}{}
+	}
+	s.m[c] = struct{}{}
+	return true
+}
+
+func (s *connSet[T]) remove(c T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, c)
+}
+
+func (s *connSet[T]) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.m {
+		c.Close()
+	}
 }
 
 // gate decides, before any media is read, whether a publish attempt may go on.

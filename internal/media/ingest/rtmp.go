@@ -28,6 +28,7 @@ type RTMPServer struct {
 
 	ln    net.Listener
 	gate  gate
+	open  connSet[net.Conn]
 	conns sync.WaitGroup
 }
 
@@ -39,7 +40,7 @@ func (s *RTMPServer) Listen() error {
 	}
 	s.ln = ln
 	if s.ReadTimeout == 0 {
-		s.ReadTimeout = 10 * time.Second
+		s.ReadTimeout = defaultReadTimeout
 	}
 	s.gate = gate{registry: s.Registry, auth: s.Auth, takeover: s.Takeover, metrics: s.Metrics}
 	return nil
@@ -50,16 +51,10 @@ func (s *RTMPServer) Addr() net.Addr { return s.ln.Addr() }
 
 // Run accepts connections until ctx is cancelled, then closes every connection and waits for them.
 func (s *RTMPServer) Run(ctx context.Context) error {
-	var mu sync.Mutex
-	open := map[net.Conn]struct{}{}
 	go func() {
 		<-ctx.Done()
 		s.ln.Close()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
+		s.open.closeAll()
 	}()
 	for {
 		c, err := s.ln.Accept()
@@ -74,16 +69,14 @@ func (s *RTMPServer) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("rtmp accept: %w", err)
 		}
-		mu.Lock()
-		open[c] = struct{}{}
-		mu.Unlock()
+		if !s.open.add(c) {
+			continue
+		}
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
+			defer s.open.remove(c)
 			s.handle(c)
-			mu.Lock()
-			delete(open, c)
-			mu.Unlock()
 		}()
 	}
 }

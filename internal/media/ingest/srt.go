@@ -34,6 +34,7 @@ type SRTServer struct {
 
 	ln   srt.Listener
 	gate gate
+	open connSet[srt.Conn]
 }
 
 // maxStreamIDLen is SRT's own limit on the stream id.
@@ -84,7 +85,7 @@ func (s *SRTServer) Listen() error {
 	}
 	s.ln = ln
 	if s.ReadTimeout == 0 {
-		s.ReadTimeout = 10 * time.Second
+		s.ReadTimeout = defaultReadTimeout
 	}
 	s.gate = gate{registry: s.Registry, auth: s.Auth, takeover: s.Takeover, metrics: s.Metrics}
 	return nil
@@ -96,15 +97,9 @@ func (s *SRTServer) Addr() net.Addr { return s.ln.Addr() }
 // Run accepts publishers until ctx is cancelled.
 func (s *SRTServer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	open := map[srt.Conn]struct{}{}
 	go func() {
 		<-ctx.Done()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
+		s.open.closeAll()
 		s.ln.Close()
 	}()
 	for {
@@ -126,14 +121,10 @@ func (s *SRTServer) Run(ctx context.Context) error {
 				log.Warn("publish refused", "cause", err)
 				return
 			}
-			mu.Lock()
-			open[c] = struct{}{}
-			mu.Unlock()
-			defer func() {
-				mu.Lock()
-				delete(open, c)
-				mu.Unlock()
-			}()
+			if !s.open.add(c.Conn) {
+				return
+			}
+			defer s.open.remove(c.Conn)
 			s.serve(c, log)
 		}()
 	}

@@ -51,7 +51,7 @@ func (a *Authorizer) Authorize(p stream.Path, q url.Values) error {
 	}
 	key, tok := q.Get("key"), q.Get("token")
 	wantKey, hasKey := a.Keys[p.String()]
-	if !hasKey && len(a.TokenSecret) == 0 {
+	if len(a.Keys) == 0 && len(a.TokenSecret) == 0 {
 		return ErrNotConfigured
 	}
 	switch {
