@@ -31,7 +31,7 @@ type muxer struct {
 	// gen changes whenever a unit was written, which is the only time a playlist can change.
 	gen atomic.Uint64
 
-	objMu   sync.Mutex
+	objMu   sync.RWMutex
 	objects map[string]*object // immutable: init, segments, parts
 
 	plMu      sync.Mutex
@@ -204,8 +204,15 @@ func (mx *muxer) sweep(now time.Time) {
 // immutable returns an init file, segment or part, fetching it from the muxer once however many
 // requests ask for it at the same time.
 func (mx *muxer) immutable(r *http.Request, name string) *object {
-	mx.objMu.Lock()
+	mx.objMu.RLock()
 	o, ok := mx.objects[name]
+	mx.objMu.RUnlock()
+	if ok {
+		<-o.ready
+		return o
+	}
+	mx.objMu.Lock()
+	o, ok = mx.objects[name]
 	if !ok {
 		o = &object{ready: make(chan struct{}), created: time.Now()}
 		mx.objects[name] = o

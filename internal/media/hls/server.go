@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
@@ -49,6 +51,7 @@ type Server struct {
 	SessionTimeout time.Duration
 
 	bytesOut atomic.Uint64
+	counters sync.Map // requestKey → prometheus.Counter
 
 	mu       sync.RWMutex
 	muxers   map[stream.Path]*muxer
@@ -211,7 +214,23 @@ func (s *Server) count(kind string, code, n int) {
 		return
 	}
 	s.Metrics.BytesOut.Add(float64(n))
-	s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+	s.requests(kind, code).Inc()
+}
+
+// requests returns the request counter for kind and code, caching the label lookup.
+func (s *Server) requests(kind string, code int) prometheus.Counter {
+	key := requestKey{kind, code}
+	if c, ok := s.counters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code))
+	s.counters.Store(key, c)
+	return c
+}
+
+type requestKey struct {
+	kind string
+	code int
 }
 
 var errBadFile = errors.New("bad file name: want [A-Za-z0-9_.-]{1,128}")
