@@ -1,0 +1,291 @@
+// Package selector chooses media nodes for publishers and viewers as pure functions over a snapshot of the cluster.
+package selector
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Roles and states as the cluster records them; kept as plain strings so this package imports nothing of the module.
+const (
+	roleOrigin       = "origin"
+	roleEdge         = "edge"
+	stateInService   = "inservice"
+	percentFullScale = 100.0
+)
+
+// Node is what selection knows of one media node: its identity and its last reported load.
+type Node struct {
+	ID     string
+	Group  string
+	Role   string // origin, relay, edge, transcoder
+	State  string // pending, running, inservice, draining, terminating, terminated
+	Region string
+
+	// Capacity is the number of connections that count as 100 % load (from the launch config).
+	// 0 means unknown: the node is never full and its connection and subscriber load count as 0.
+	Capacity    int
+	Connections int // publishers + subscribers, as last reported
+	Subscribers int
+	Streams     int // live streams on the node
+	Restreamers int // streams it pulls or pushes for other nodes
+	// MemoryUsedPercent is in 0..100.
+	MemoryUsedPercent float64
+	LastReport        time.Time
+	// LiveStreams are the "<app>/<stream>" paths published on this node (origins).
+	LiveStreams []string
+}
+
+// carries reports whether path is live on n.
+func (n *Node) carries(path string) bool {
+	return path != "" && slices.Contains(n.LiveStreams, path)
+}
+
+// Snapshot is the cluster as selection sees it at one instant.
+type Snapshot struct {
+	Nodes []Node
+	// Now is the instant of the decision; selection never reads the clock.
+	Now time.Time
+	// StaleAfter is how old a node's last report may be before the node is never chosen.
+	// Zero or negative turns the check off.
+	StaleAfter time.Duration
+}
+
+// Weights are the relative importance of each load metric when edges are compared.
+type Weights struct {
+	Streams, Connections, Subscribers, Memory, Restreamer float64
+}
+
+// DefaultWeights returns Red5 Pro Stream Manager's default "best node" weights.
+func DefaultWeights() Weights {
+	return Weights{Streams: 30, Connections: 15, Subscribers: 60, Memory: 20, Restreamer: 35}
+}
+
+// refusal says why a node cannot take a client; refusedNone means it can.
+type refusal uint8
+
+const (
+	refusedNone refusal = iota
+	refusedState
+	refusedStale
+	refusedFull
+)
+
+func check(s *Snapshot, n *Node) refusal {
+	switch {
+	case n.State != stateInService:
+		return refusedState
+	case s.StaleAfter > 0 && s.Now.Sub(n.LastReport) > s.StaleAfter:
+		return refusedStale
+	case n.Capacity > 0 && n.Connections >= n.Capacity:
+		return refusedFull
+	}
+	return refusedNone
+}
+
+// Eligible reports whether n can take a new client now and, if not, a short reason why.
+// The node must be in service (draining, pending, running and terminating nodes are refused), must have
+// reported within s.StaleAfter of s.Now, and must not be full (Capacity > 0 && Connections >= Capacity).
+func Eligible(s Snapshot, n Node) (bool, string) {
+	switch check(&s, &n) {
+	case refusedState:
+		return false, fmt.Sprintf("state %q is not inservice", n.State)
+	case refusedStale:
+		if n.LastReport.IsZero() {
+			return false, "stale: never reported"
+		}
+		return false, fmt.Sprintf("stale: last report %s ago, limit %s", s.Now.Sub(n.LastReport), s.StaleAfter)
+	case refusedFull:
+		return false, fmt.Sprintf("full: %d of %d connections", n.Connections, n.Capacity)
+	}
+	return true, ""
+}
+
+// inGroup reports whether n belongs to group; "" matches every group.
+func inGroup(n *Node, group string) bool {
+	return group == "" || n.Group == group
+}
+
+// PickOrigin chooses the origin for a publisher of path in group ("" = any group).
+//
+// A stream already live on an eligible origin stays there, so a reconnecting publisher finds its viewers.
+// Otherwise it is round robin: eligible origins sorted by ID, and the caller's monotonically increasing
+// counter picks eligible[counter % len].
+func PickOrigin(s Snapshot, group, path string, counter uint64) (Node, error) {
+	var (
+		eligible []*Node
+		sticky   *Node
+	)
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Role != roleOrigin || !inGroup(n, group) || check(&s, n) != refusedNone {
+			continue
+		}
+		eligible = append(eligible, n)
+		// Several origins claiming one stream should not happen; if it does, the lowest ID wins so the
+		// answer does not depend on snapshot order.
+		if n.carries(path) && (sticky == nil || n.ID < sticky.ID) {
+			sticky = n
+		}
+	}
+	if sticky != nil {
+		return *sticky, nil
+	}
+	if len(eligible) == 0 {
+		return Node{}, fmt.Errorf("picking origin in group %q: %w", group, ErrNoOrigin)
+	}
+	slices.SortStableFunc(eligible, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	return *eligible[counter%uint64(len(eligible))], nil
+}
+
+// PickEdge chooses where a viewer of path plays: the eligible edge of group ("" = any group) with the lowest
+// Score, ties broken by the lower ID. If region is set and any eligible edge is in it, only those compete;
+// otherwise every eligible edge does. With no eligible edge, the eligible origin carrying path serves the viewer.
+func PickEdge(s Snapshot, group, path, region string, w Weights) (Node, error) {
+	// Three passes over the nodes instead of building a candidate list: this runs for every viewer request
+	// and must not allocate.
+	usable := func(n *Node) bool {
+		return n.Role == roleEdge && inGroup(n, group) && check(&s, n) == refusedNone
+	}
+	regional := false
+	if region != "" {
+		for i := range s.Nodes {
+			if n := &s.Nodes[i]; n.Region == region && usable(n) {
+				regional = true
+				break
+			}
+		}
+	}
+	competes := func(n *Node) bool {
+		return usable(n) && (!regional || n.Region == region)
+	}
+
+	var m maxima
+	for i := range s.Nodes {
+		if n := &s.Nodes[i]; competes(n) {
+			m.add(n)
+		}
+	}
+	ws := w.sanitized()
+	var (
+		best      *Node
+		bestScore float64
+	)
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if !competes(n) {
+			continue
+		}
+		sc := score(n, m, ws)
+		if best == nil || sc < bestScore || (sc == bestScore && n.ID < best.ID) {
+			best, bestScore = n, sc
+		}
+	}
+	if best != nil {
+		return *best, nil
+	}
+
+	if origin := originCarrying(&s, group, path, region); origin != nil {
+		return *origin, nil
+	}
+	return Node{}, fmt.Errorf("picking edge for %q in group %q: %w", path, group, ErrNoEdge)
+}
+
+// originCarrying returns the eligible origin of group on which path is live, preferring one in region and
+// then the lowest ID, or nil.
+func originCarrying(s *Snapshot, group, path, region string) *Node {
+	var best *Node
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Role != roleOrigin || !inGroup(n, group) || !n.carries(path) || check(s, n) != refusedNone {
+			continue
+		}
+		if best == nil {
+			best = n
+			continue
+		}
+		inRegion, bestInRegion := region != "" && n.Region == region, region != "" && best.Region == region
+		if (inRegion && !bestInRegion) || (inRegion == bestInRegion && n.ID < best.ID) {
+			best = n
+		}
+	}
+	return best
+}
+
+// maxima holds the largest stream and restreamer counts among candidates, the scale those metrics are
+// measured against since they have no fixed capacity.
+type maxima struct {
+	streams, restreamers int
+}
+
+func (m *maxima) add(n *Node) {
+	m.streams = max(m.streams, n.Streams)
+	m.restreamers = max(m.restreamers, n.Restreamers)
+}
+
+// Score returns the weighted load of n among candidates, in [0,1], lower is better: the weighted mean of
+// connections/capacity, subscribers/capacity, streams/max streams of the candidates, memory/100 and
+// restreamers/max restreamers of the candidates. n itself counts as a candidate for the maxima.
+// Negative or non-finite weights count as 0; if no weight is left the score is 0.
+func Score(n Node, candidates []Node, w Weights) float64 {
+	var m maxima
+	m.add(&n)
+	for i := range candidates {
+		m.add(&candidates[i])
+	}
+	return score(&n, m, w.sanitized())
+}
+
+// sanitized returns w with every weight that is negative, NaN or infinite set to 0, so a bad
+// configuration can neither push scores out of [0,1] nor make them NaN.
+func (w Weights) sanitized() Weights {
+	clean := func(x float64) float64 {
+		if !(x > 0) || math.IsInf(x, 1) {
+			return 0
+		}
+		return x
+	}
+	return Weights{
+		Streams:     clean(w.Streams),
+		Connections: clean(w.Connections),
+		Subscribers: clean(w.Subscribers),
+		Memory:      clean(w.Memory),
+		Restreamer:  clean(w.Restreamer),
+	}
+}
+
+// score expects sanitized weights.
+func score(n *Node, m maxima, w Weights) float64 {
+	total := w.Streams + w.Connections + w.Subscribers + w.Memory + w.Restreamer
+	if total == 0 || math.IsInf(total, 1) {
+		return 0
+	}
+	sum := w.Connections*ratio(float64(n.Connections), float64(n.Capacity)) +
+		w.Subscribers*ratio(float64(n.Subscribers), float64(n.Capacity)) +
+		w.Streams*ratio(float64(n.Streams), float64(m.streams)) +
+		w.Memory*ratio(n.MemoryUsedPercent, percentFullScale) +
+		w.Restreamer*ratio(float64(n.Restreamers), float64(m.restreamers))
+	return clamp01(sum / total)
+}
+
+// ratio is part/whole clamped to [0,1]; an unknown (zero or negative) whole gives 0.
+func ratio(part, whole float64) float64 {
+	if !(whole > 0) {
+		return 0
+	}
+	return clamp01(part / whole)
+}
+
+// clamp01 also maps NaN to 0.
+func clamp01(x float64) float64 {
+	switch {
+	case !(x > 0):
+		return 0
+	case x > 1:
+		return 1
+	}
+	return x
+}

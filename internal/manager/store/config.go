@@ -1,0 +1,336 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ---- scale policies ----
+
+const policyCols = `name, description, type, version, targets, warmup_ms, cooldown_ms, created_at, updated_at`
+
+func scanPolicy(r scanner) (ScalePolicy, error) {
+	var p ScalePolicy
+	var targets string
+	var warm, cool, created, updated int64
+	if err := r.Scan(&p.Name, &p.Description, &p.Type, &p.Version, &targets, &warm, &cool, &created, &updated); err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal([]byte(targets), &p.Targets); err != nil {
+		return p, fmt.Errorf("policy %q targets: %w", p.Name, err)
+	}
+	p.WarmUp, p.CoolDown = time.Duration(warm)*time.Millisecond, time.Duration(cool)*time.Millisecond
+	p.CreatedAt, p.UpdatedAt = fromMS(created), fromMS(updated)
+	return p, nil
+}
+
+// CreatePolicy stores a new scale policy.
+func (s *SQL) CreatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, error) {
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	p.CreatedAt, p.UpdatedAt = now, now
+	_, err := s.db.ExecContext(ctx, `INSERT INTO scale_policies (`+policyCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		p.Name, p.Description, p.Type, p.Version, mustJSON(p.Targets), p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), ms(now))
+	if isDuplicate(err) {
+		return p, fmt.Errorf("scale policy %q: %w", p.Name, ErrExists)
+	}
+	if err != nil {
+		return p, fmt.Errorf("creating scale policy %q: %w", p.Name, err)
+	}
+	return p, nil
+}
+
+// GetPolicy returns the named policy.
+func (s *SQL) GetPolicy(ctx context.Context, name string) (ScalePolicy, error) {
+	p, err := scanPolicy(s.db.QueryRowContext(ctx, `SELECT `+policyCols+` FROM scale_policies WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, notFound("scale policy", name)
+	}
+	return p, err
+}
+
+// ListPolicies returns every policy ordered by name.
+func (s *SQL) ListPolicies(ctx context.Context) ([]ScalePolicy, error) {
+	return list(ctx, s.db, `SELECT `+policyCols+` FROM scale_policies ORDER BY name`, scanPolicy)
+}
+
+// UpdatePolicy replaces a policy's settings.
+func (s *SQL) UpdatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, error) {
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanPolicy(tx.QueryRowContext(ctx, `SELECT `+policyCols+` FROM scale_policies WHERE name = ?`+s.forUpdate(), p.Name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("scale policy", p.Name)
+		}
+		if err != nil {
+			return err
+		}
+		p.CreatedAt, p.UpdatedAt = old.CreatedAt, now
+		_, err = tx.ExecContext(ctx, `UPDATE scale_policies SET description=?, type=?, version=?, targets=?, warmup_ms=?, cooldown_ms=?, updated_at=? WHERE name=?`,
+			p.Description, p.Type, p.Version, mustJSON(p.Targets), p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), p.Name)
+		return err
+	})
+	return p, err
+}
+
+// DeletePolicy removes a policy no group uses.
+func (s *SQL) DeletePolicy(ctx context.Context, name string) error {
+	return s.deleteReferenced(ctx, "scale policy", "scale_policies", "scale_policy", name)
+}
+
+// ---- launch configurations ----
+
+const configCols = `name, description, image, version, targets, properties, metadata, created_at, updated_at`
+
+func scanConfig(r scanner) (LaunchConfig, error) {
+	var c LaunchConfig
+	var targets, props, meta string
+	var created, updated int64
+	if err := r.Scan(&c.Name, &c.Description, &c.Image, &c.Version, &targets, &props, &meta, &created, &updated); err != nil {
+		return c, err
+	}
+	for _, f := range []struct {
+		s   string
+		dst any
+	}{{targets, &c.Targets}, {props, &c.Properties}, {meta, &c.Metadata}} {
+		if err := json.Unmarshal([]byte(f.s), f.dst); err != nil {
+			return c, fmt.Errorf("launch config %q: %w", c.Name, err)
+		}
+	}
+	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+	return c, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// CreateLaunchConfig stores a new launch configuration.
+func (s *SQL) CreateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchConfig, error) {
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	c.CreatedAt, c.UpdatedAt = now, now
+	c.Properties, c.Metadata = nonNil(c.Properties), nonNil(c.Metadata)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO launch_configs (`+configCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		c.Name, c.Description, c.Image, c.Version, mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata), ms(now), ms(now))
+	if isDuplicate(err) {
+		return c, fmt.Errorf("launch config %q: %w", c.Name, ErrExists)
+	}
+	if err != nil {
+		return c, fmt.Errorf("creating launch config %q: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// GetLaunchConfig returns the named launch configuration.
+func (s *SQL) GetLaunchConfig(ctx context.Context, name string) (LaunchConfig, error) {
+	c, err := scanConfig(s.db.QueryRowContext(ctx, `SELECT `+configCols+` FROM launch_configs WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("launch config", name)
+	}
+	return c, err
+}
+
+// ListLaunchConfigs returns every launch configuration ordered by name.
+func (s *SQL) ListLaunchConfigs(ctx context.Context) ([]LaunchConfig, error) {
+	return list(ctx, s.db, `SELECT `+configCols+` FROM launch_configs ORDER BY name`, scanConfig)
+}
+
+// UpdateLaunchConfig replaces a launch configuration's settings.
+func (s *SQL) UpdateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchConfig, error) {
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	c.Properties, c.Metadata = nonNil(c.Properties), nonNil(c.Metadata)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanConfig(tx.QueryRowContext(ctx, `SELECT `+configCols+` FROM launch_configs WHERE name = ?`+s.forUpdate(), c.Name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("launch config", c.Name)
+		}
+		if err != nil {
+			return err
+		}
+		c.CreatedAt, c.UpdatedAt = old.CreatedAt, now
+		_, err = tx.ExecContext(ctx, `UPDATE launch_configs SET description=?, image=?, version=?, targets=?, properties=?, metadata=?, updated_at=? WHERE name=?`,
+			c.Description, c.Image, c.Version, mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata), ms(now), c.Name)
+		return err
+	})
+	return c, err
+}
+
+// DeleteLaunchConfig removes a launch configuration no group uses.
+func (s *SQL) DeleteLaunchConfig(ctx context.Context, name string) error {
+	return s.deleteReferenced(ctx, "launch config", "launch_configs", "launch_config", name)
+}
+
+func (s *SQL) deleteReferenced(ctx context.Context, kind, table, groupCol, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var users int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM node_groups WHERE `+groupCol+` = ?`, name).Scan(&users); err != nil {
+			return err
+		}
+		if users > 0 {
+			return fmt.Errorf("%s %q is used by %d node group(s): %w", kind, name, users, ErrInUse)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = ?`, name)
+		if isForeignKey(err) {
+			return fmt.Errorf("%s %q: %w", kind, name, ErrInUse)
+		}
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound(kind, name)
+		}
+		return nil
+	})
+}
+
+// ---- node groups ----
+
+const groupCols = `id, name, regions, launch_config, scale_policy, created_at`
+
+func scanGroup(r scanner) (NodeGroup, error) {
+	var g NodeGroup
+	var regions string
+	var created int64
+	if err := r.Scan(&g.ID, &g.Name, &regions, &g.LaunchConfig, &g.ScalePolicy, &created); err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal([]byte(regions), &g.Regions); err != nil {
+		return g, fmt.Errorf("group %q regions: %w", g.Name, err)
+	}
+	g.CreatedAt = fromMS(created)
+	return g, nil
+}
+
+// CreateGroup stores a new node group; its launch configuration and scale policy must exist.
+func (s *SQL) CreateGroup(ctx context.Context, g NodeGroup) (NodeGroup, error) {
+	g.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
+	g.Regions = nonNil(g.Regions)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, ref := range []struct{ kind, table, name string }{
+			{"launch config", "launch_configs", g.LaunchConfig}, {"scale policy", "scale_policies", g.ScalePolicy},
+		} {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+ref.table+` WHERE name = ?`, ref.name).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("node group %q: %s %q: %w", g.Name, ref.kind, ref.name, ErrReference)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO node_groups (name, regions, launch_config, scale_policy, created_at) VALUES (?,?,?,?,?)`,
+			g.Name, mustJSON(g.Regions), g.LaunchConfig, g.ScalePolicy, ms(g.CreatedAt))
+		switch {
+		case isDuplicate(err):
+			return fmt.Errorf("node group %q: %w", g.Name, ErrExists)
+		case isForeignKey(err):
+			return fmt.Errorf("node group %q: %w", g.Name, ErrReference)
+		case err != nil:
+			return err
+		}
+		g.ID, err = res.LastInsertId()
+		return err
+	})
+	return g, err
+}
+
+// GetGroup returns a group by name, or by numeric id.
+func (s *SQL) GetGroup(ctx context.Context, nameOrID string) (NodeGroup, error) {
+	q, arg := `SELECT `+groupCols+` FROM node_groups WHERE name = ?`, any(nameOrID)
+	if id, err := strconv.ParseInt(nameOrID, 10, 64); err == nil {
+		q, arg = `SELECT `+groupCols+` FROM node_groups WHERE id = ?`, id
+	}
+	g, err := scanGroup(s.db.QueryRowContext(ctx, q, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, notFound("node group", nameOrID)
+	}
+	return g, err
+}
+
+// ListGroups returns every group ordered by id.
+func (s *SQL) ListGroups(ctx context.Context) ([]NodeGroup, error) {
+	return list(ctx, s.db, `SELECT `+groupCols+` FROM node_groups ORDER BY id`, scanGroup)
+}
+
+// DeleteGroup removes a group that has no live node left (terminate them first).
+func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes WHERE group_name = ? AND state <> ?`, name, StateTerminated).Scan(&live); err != nil {
+			return err
+		}
+		if live > 0 {
+			return fmt.Errorf("node group %q still has %d node(s): %w", name, live, ErrInUse)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM node_groups WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("node group", name)
+		}
+		return nil
+	})
+}
+
+// ---- alarm thresholds ----
+
+// SetAlarmThreshold sets the scale-out threshold (percent of capacity) of a role.
+func (s *SQL) SetAlarmThreshold(ctx context.Context, role string, pct int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alarm_thresholds WHERE role = ?`, role); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO alarm_thresholds (role, threshold) VALUES (?, ?)`, role, pct)
+		return err
+	})
+}
+
+// AlarmThresholds returns the threshold of every role, the default where none was set.
+func (s *SQL) AlarmThresholds(ctx context.Context) ([]AlarmThreshold, error) {
+	set, err := list(ctx, s.db, `SELECT role, threshold FROM alarm_thresholds`, func(r scanner) (AlarmThreshold, error) {
+		var a AlarmThreshold
+		return a, r.Scan(&a.Role, &a.Threshold)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AlarmThreshold, 0, len(Roles))
+	for _, role := range Roles {
+		a := AlarmThreshold{Role: role, Threshold: DefaultAlarmThreshold}
+		for _, x := range set {
+			if x.Role == role {
+				a.Threshold = x.Threshold
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func list[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+const nodeCols = `id, group_name, role, state, region, zone, version, capacity, addresses, parent, stats, last_report, created_at, updated_at`
+
+func scanNode(r scanner) (Node, error) {
+	var n Node
+	var addrs, stats string
+	var last, created, updated int64
+	if err := r.Scan(&n.ID, &n.Group, &n.Role, &n.State, &n.Region, &n.Zone, &n.Version, &n.Capacity,
+		&addrs, &n.Parent, &stats, &last, &created, &updated); err != nil {
+		return n, err
+	}
+	if err := json.Unmarshal([]byte(addrs), &n.Addresses); err != nil {
+		return n, fmt.Errorf("node %q addresses: %w", n.ID, err)
+	}
+	if err := json.Unmarshal([]byte(stats), &n.Stats); err != nil {
+		return n, fmt.Errorf("node %q stats: %w", n.ID, err)
+	}
+	n.LastReport, n.CreatedAt, n.UpdatedAt = fromMS(last), fromMS(created), fromMS(updated)
+	return n, nil
+}
+
+// CreateNode stores a new node and records its first state as an event.
+func (s *SQL) CreateNode(ctx context.Context, n Node, cause string) (Node, error) {
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	n.CreatedAt, n.UpdatedAt = now, now
+	if n.State == "" {
+		n.State = StatePending
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			n.ID, n.Group, n.Role, n.State, n.Region, n.Zone, n.Version, n.Capacity, mustJSON(n.Addresses), n.Parent,
+			mustJSON(n.Stats), ms(n.LastReport), ms(now), ms(now))
+		if isDuplicate(err) {
+			return fmt.Errorf("node %q: %w", n.ID, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("creating node %q: %w", n.ID, err)
+		}
+		return insertEvent(ctx, tx, NodeEvent{NodeID: n.ID, From: "", To: n.State, Cause: cause, At: now})
+	})
+	return n, err
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, e NodeEvent) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO node_events (node_id, from_state, to_state, cause, at) VALUES (?,?,?,?,?)`,
+		e.NodeID, e.From, e.To, e.Cause, ms(e.At))
+	return err
+}
+
+// GetNode returns a node by id.
+func (s *SQL) GetNode(ctx context.Context, id string) (Node, error) {
+	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, notFound("node", id)
+	}
+	return n, err
+}
+
+// NodeFilter selects nodes.
+type NodeFilter struct {
+	Group             string // "" for every group
+	IncludeTerminated bool
+}
+
+// ListNodes returns nodes ordered by id.
+func (s *SQL) ListNodes(ctx context.Context, f NodeFilter) ([]Node, error) {
+	q := `SELECT ` + nodeCols + ` FROM nodes WHERE 1=1`
+	var args []any
+	if f.Group != "" {
+		q += ` AND group_name = ?`
+		args = append(args, f.Group)
+	}
+	if !f.IncludeTerminated {
+		q += ` AND state <> ?`
+		args = append(args, StateTerminated)
+	}
+	return list(ctx, s.db, q+` ORDER BY id`, scanNode, args...)
+}
+
+// UpdateNodeInfo saves what a node says of itself at registration: addresses, version, region, zone.
+func (s *SQL) UpdateNodeInfo(ctx context.Context, n Node) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET addresses=?, version=?, region=?, zone=?, updated_at=? WHERE id=?`,
+		mustJSON(n.Addresses), n.Version, n.Region, n.Zone, ms(s.Now()), n.ID)
+	return affected(res, err, "node", n.ID)
+}
+
+// SetParent records the parent a node was assigned.
+func (s *SQL) SetParent(ctx context.Context, id, parent string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET parent=?, updated_at=? WHERE id=?`, parent, ms(s.Now()), id)
+	return affected(res, err, "node", id)
+}
+
+// SaveReport stores a node's latest load report.
+func (s *SQL) SaveReport(ctx context.Context, id string, st NodeStats, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET stats=?, last_report=? WHERE id=?`, mustJSON(st), ms(at), id)
+	return affected(res, err, "node", id)
+}
+
+func affected(res sql.Result, err error, kind, name string) error {
+	if err != nil {
+		return fmt.Errorf("updating %s %q: %w", kind, name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound(kind, name)
+	}
+	return nil
+}
+
+// Transition moves a node to state to, if it is in one of the states from (any state if from is empty),
+// and records the event. It returns the node as it is after the transition.
+func (s *SQL) Transition(ctx context.Context, id, to, cause string, from ...string) (Node, error) {
+	var n Node
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = scanNode(tx.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`+s.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("node", id)
+		}
+		if err != nil {
+			return err
+		}
+		if len(from) > 0 && !slices.Contains(from, n.State) {
+			return fmt.Errorf("node %q is %s, not %v: %w", id, n.State, from, ErrStateConflict)
+		}
+		if n.State == to {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE nodes SET state=?, updated_at=? WHERE id=?`, to, ms(now), id); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, NodeEvent{NodeID: id, From: n.State, To: to, Cause: cause, At: now}); err != nil {
+			return err
+		}
+		if to == StateTerminated {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE node_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		n.State, n.UpdatedAt = to, now
+		return nil
+	})
+	return n, err
+}
+
+// NodeEvents returns the lifecycle events of a node ("" for all nodes), oldest first, at most limit.
+func (s *SQL) NodeEvents(ctx context.Context, nodeID string, limit int) ([]NodeEvent, error) {
+	q := `SELECT id, node_id, from_state, to_state, cause, at FROM node_events`
+	var args []any
+	if nodeID != "" {
+		q += ` WHERE node_id = ?`
+		args = append(args, nodeID)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	evs, err := list(ctx, s.db, q, func(r scanner) (NodeEvent, error) {
+		var e NodeEvent
+		var at int64
+		err := r.Scan(&e.ID, &e.NodeID, &e.From, &e.To, &e.Cause, &at)
+		e.At = fromMS(at)
+		return e, err
+	}, args...)
+	slices.Reverse(evs)
+	return evs, err
+}
+
+// ---- streams ----
+
+// PutStream records that a node carries a stream, replacing any earlier record of that name.
+func (s *SQL) PutStream(ctx context.Context, r StreamRecord) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE name = ?`, r.Name); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO streams (name, node_id, protocol, started_at) VALUES (?,?,?,?)`,
+			r.Name, r.NodeID, r.Protocol, ms(r.StartedAt))
+		return err
+	})
+}
+
+// DeleteStream forgets a stream if nodeID still carries it (a late unpublish from an old origin does
+// not remove the record of the new one).
+func (s *SQL) DeleteStream(ctx context.Context, name, nodeID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM streams WHERE name = ? AND node_id = ?`, name, nodeID)
+	return err
+}
+
+// ListStreams returns every live stream ordered by name.
+func (s *SQL) ListStreams(ctx context.Context) ([]StreamRecord, error) {
+	return list(ctx, s.db, `SELECT name, node_id, protocol, started_at FROM streams ORDER BY name`, scanStream)
+}
+
+// GetStream returns the record of a live stream.
+func (s *SQL) GetStream(ctx context.Context, name string) (StreamRecord, error) {
+	r, err := scanStream(s.db.QueryRowContext(ctx, `SELECT name, node_id, protocol, started_at FROM streams WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, notFound("stream", name)
+	}
+	return r, err
+}
+
+func scanStream(r scanner) (StreamRecord, error) {
+	var s StreamRecord
+	var started int64
+	err := r.Scan(&s.Name, &s.NodeID, &s.Protocol, &started)
+	s.StartedAt = fromMS(started)
+	return s, err
+}
