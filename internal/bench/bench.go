@@ -1,16 +1,286 @@
 // Package bench is `nagare bench`: it measures a running origin (and, side by side, peers such as
-// nginx-rtmp) for docs/benchmarks.md.
+// nginx-rtmp) for docs/benchmarks.md. scripts/bench.sh starts the servers and runs the subcommands.
 package bench
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 )
+
+const usage = `Usage: nagare bench <command> [flags]
+
+Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
+  ports     print free TCP ports on 127.0.0.1
+  publish   publish the clip to RTMP URLs in real time, looping
+  latency   publish-to-playable time and segment/part availability lag of one server
+  fanout    wrk against the live-edge segment and the media playlist of one server
+  ingest    CPU and RSS of one server with N publishers and no viewers
+  report    write docs/benchmarks.md from the JSON results of the commands above
+`
 
 // Main runs `nagare bench` and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	_ = ctx
-	fmt.Fprintln(stderr, "nagare bench: not built yet")
-	return 2
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench")
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
+		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
+		"ingest": cmdIngest, "report": cmdReport,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "nagare bench: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(ctx, args[1:], stdout, stderr, log)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "nagare bench "+args[0]+":", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "nagare bench "+args[0]+":", err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("nagare bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func cmdPorts(_ context.Context, args []string, stdout, stderr io.Writer, _ *slog.Logger) error {
+	fs := newFlags("ports", stderr)
+	n := fs.Int("n", 1, "how many ports")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var ports []string
+	for range *n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	fmt.Fprintln(stdout, strings.Join(ports, " "))
+	return nil
+}
+
+// serverFlags are the flags that locate a server under test.
+type serverFlags struct {
+	kind, rtmp, http *string
+}
+
+func addServerFlags(fs *flag.FlagSet) serverFlags {
+	return serverFlags{
+		kind: fs.String("kind", KindNagare, "server kind: nagare or nginx-rtmp"),
+		rtmp: fs.String("rtmp", "", "RTMP base URL including the application, e.g. rtmp://127.0.0.1:1935/live"),
+		http: fs.String("http", "", "HTTP base URL, e.g. http://127.0.0.1:8080"),
+	}
+}
+
+func (f serverFlags) server() (server, error) {
+	if err := validKind(*f.kind); err != nil {
+		return server{}, usageErr("-kind: %v", err)
+	}
+	if *f.rtmp == "" || *f.http == "" {
+		return server{}, usageErr("-rtmp and -http are required")
+	}
+	return server{Kind: *f.kind, RTMP: strings.TrimSuffix(*f.rtmp, "/"), HTTP: strings.TrimSuffix(*f.http, "/")}, nil
+}
+
+func cmdPublish(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("publish", stderr)
+	urls := fs.String("rtmp", "", "comma-separated RTMP URLs of the streams to publish")
+	clipPath := fs.String("clip", "", "MPEG-TS clip (H.264 + AAC)")
+	d := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *urls == "" || *clipPath == "" {
+		return usageErr("-rtmp and -clip are required")
+	}
+	clip, err := LoadClip(*clipPath)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 0)
+	var mu sync.Mutex
+	for _, u := range strings.Split(*urls, ",") {
+		p := &Publisher{URL: u, Clip: clip, Duration: *d}
+		wg.Go(func() {
+			if err := p.Run(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	log.Info("publishing", "streams", *urls)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func cmdLatency(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("latency", stderr)
+	sf := addServerFlags(fs)
+	clipPath := fs.String("clip", "", "MPEG-TS clip (H.264 + AAC)")
+	starts := fs.Int("starts", 5, "cold starts to time")
+	lagFor := fs.Duration("lag", 30*time.Second, "length of the publication whose segments and parts are timed")
+	out := fs.String("out", "", "JSON result file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	srv, err := sf.server()
+	if err != nil {
+		return err
+	}
+	if *clipPath == "" || *out == "" || *starts < 1 {
+		return usageErr("-clip and -out are required, -starts must be at least 1")
+	}
+	clip, err := LoadClip(*clipPath)
+	if err != nil {
+		return err
+	}
+	res, err := runLatency(ctx, srv, clip, *starts, *lagFor, log)
+	if err != nil {
+		return err
+	}
+	return writeJSON(*out, res)
+}
+
+func cmdFanout(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("fanout", stderr)
+	spec := fanoutSpec{}
+	fs.StringVar(&spec.Server, "server", "", "label of the server in the report")
+	fs.StringVar(&spec.Kind, "kind", KindNagare, "nagare, nginx-rtmp or static")
+	fs.IntVar(&spec.PID, "pid", 0, "pid of the server (its children are counted too)")
+	fs.StringVar(&spec.Playlist, "playlist", "", "nagare, nginx-rtmp: the stream's playlist URL")
+	fs.StringVar(&spec.Static, "static", "", "static: base URL of the server")
+	fs.StringVar(&spec.WWW, "www", "", "static: the server's root directory, where the copies go")
+	fs.StringVar(&spec.CopyFrom, "copy-from", "", "static: playlist URL of the stream to copy the playlist and segment of")
+	conns := fs.String("conns", "64,256", "comma-separated wrk connection counts")
+	fs.IntVar(&spec.Threads, "threads", 2, "wrk threads")
+	fs.DurationVar(&spec.Duration, "duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	out := fs.String("out", "", "JSON result file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, c := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return usageErr("-conns: bad count %q", c)
+		}
+		spec.Conns = append(spec.Conns, n)
+	}
+	switch {
+	case spec.Server == "" || spec.PID <= 0 || *out == "":
+		return usageErr("-server, -pid and -out are required")
+	case spec.Kind == "static" && (spec.Static == "" || spec.WWW == "" || spec.CopyFrom == ""):
+		return usageErr("-kind static needs -static, -www and -copy-from")
+	case spec.Kind != "static" && spec.Playlist == "":
+		return usageErr("-playlist is required")
+	case spec.Duration < time.Second:
+		return usageErr("-duration must be at least 1s")
+	}
+	res, err := runFanout(ctx, spec, log)
+	if err != nil {
+		return err
+	}
+	return writeJSON(*out, res)
+}
+
+func cmdIngest(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("ingest", stderr)
+	sf := addServerFlags(fs)
+	label := fs.String("server", "", "label of the server in the report (default: -kind)")
+	pid := fs.Int("pid", 0, "pid of the server (its children are counted too)")
+	clipPath := fs.String("clip", "", "MPEG-TS clip (H.264 + AAC)")
+	streams := fs.Int("streams", 1, "publishers")
+	warmup := fs.Duration("warmup", 5*time.Second, "time between the last publisher starting and the window")
+	d := fs.Duration("duration", 20*time.Second, "measurement window")
+	out := fs.String("out", "", "JSON result file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	srv, err := sf.server()
+	if err != nil {
+		return err
+	}
+	if *pid <= 0 || *clipPath == "" || *out == "" || *streams < 1 {
+		return usageErr("-pid, -clip and -out are required, -streams must be at least 1")
+	}
+	if *label == "" {
+		*label = srv.Kind
+	}
+	clip, err := LoadClip(*clipPath)
+	if err != nil {
+		return err
+	}
+	res, err := runIngest(ctx, ingestSpec{
+		Server: *label, Srv: srv, PID: *pid, Streams: *streams, Warmup: *warmup, Duration: *d,
+	}, clip, log)
+	if err != nil {
+		return err
+	}
+	return writeJSON(*out, res)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return nil
 }

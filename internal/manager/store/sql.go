@@ -200,4 +200,3 @@ type scanner interface{ Scan(dest ...any) error }
 func notFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 }
-
