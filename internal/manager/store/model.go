@@ -33,6 +33,9 @@ const (
 	StateTerminated  = "terminated"
 )
 
+// States lists every lifecycle state in order.
+var States = []string{StatePending, StateRunning, StateInService, StateDraining, StateTerminating, StateTerminated}
+
 // RoleLimits is a scale policy's rule for one role.
 type RoleLimits struct {
 	Role            string `json:"role"`

@@ -40,7 +40,8 @@ type SRTServer struct {
 // maxStreamIDLen is SRT's own limit on the stream id.
 const maxStreamIDLen = 512
 
-// ParseStreamID reads the path and credentials from an SRT stream id. mode is "publish" or "request".
+// ParseStreamID reads the path and credentials from an SRT stream id. mode is "publish", "read", or
+// (access-control form without m=) "request".
 func ParseStreamID(id string) (mode, path string, q url.Values, err error) {
 	if len(id) > maxStreamIDLen {
 		return "", "", nil, fmt.Errorf("stream id longer than %d bytes", maxStreamIDLen)

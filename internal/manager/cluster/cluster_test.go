@@ -1,0 +1,176 @@
+package cluster_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/manager/cluster"
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+)
+
+func TestCanTransition(t *testing.T) {
+	cases := []struct {
+		from, to string
+		ok       bool
+	}{
+		{store.StatePending, store.StateRunning, true},
+		{store.StatePending, store.StateInService, false},
+		{store.StateRunning, store.StateInService, true},
+		{store.StateInService, store.StateDraining, true},
+		{store.StateDraining, store.StateInService, true},
+		{store.StateDraining, store.StateTerminating, true},
+		{store.StateTerminating, store.StateInService, false},
+		{store.StateTerminating, store.StateTerminated, true},
+		{store.StateTerminated, store.StateRunning, true},
+		{store.StateTerminated, store.StateInService, false},
+		{store.StateInService, store.StatePending, false},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.ok, cluster.CanTransition(tc.from, tc.to), "%s → %s", tc.from, tc.to)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newRegistry(t *testing.T) (*cluster.Registry, *store.SQL, *clock) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.SQLite, filepath.Join(t.TempDir(), "m.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	_, err = s.Migrate(ctx)
+	require.NoError(t, err)
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s.Now = c.Now
+	r := &cluster.Registry{Store: s, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
+		NodeTimeout: 10 * time.Second, PersistEvery: 10 * time.Second, Now: c.Now}
+	require.NoError(t, r.Load(ctx))
+	return r, s, c
+}
+
+func TestRegisterReportLifecycle(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 2, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin", ConnectionCapacity: 500}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+
+	_, err = r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "missing"})
+	require.ErrorIs(t, err, nodeapi.ErrInvalid)
+
+	reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "g", Version: "v1",
+		Addresses: nodeapi.Addresses{RTMP: "127.0.0.1:1935", HTTP: "127.0.0.1:8080"}})
+	require.NoError(t, err)
+	require.NotEmpty(t, reg.ID)
+	require.Equal(t, store.StateRunning, reg.Assignment.State)
+	require.Equal(t, 2000, reg.ReportIntervalMS)
+	n, _ := r.Node(reg.ID)
+	require.Equal(t, 500, n.Capacity, "capacity from the group's launch config")
+
+	c.Add(2 * time.Second)
+	rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID, Stats: nodeapi.Stats{Connections: 3, Publishers: 1, Subscribers: 2},
+		Streams: []nodeapi.StreamStat{{Name: "live/a", Protocol: "rtmp"}}})
+	require.NoError(t, err)
+	require.Equal(t, store.StateInService, rep.Assignment.State)
+	rec, err := s.GetStream(ctx, "live/a")
+	require.NoError(t, err)
+	require.Equal(t, reg.ID, rec.NodeID)
+
+	// a report flood is refused
+	c.Add(100 * time.Millisecond)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.ErrorIs(t, err, nodeapi.ErrTooManyReports)
+
+	// the stream list of a report is the truth: live/a ended
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.NoError(t, err)
+	_, err = s.GetStream(ctx, "live/a")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "ghost"})
+	require.ErrorIs(t, err, nodeapi.ErrUnknownNode)
+
+	// draining shows in the assignment
+	_, err = r.Transition(ctx, reg.ID, store.StateDraining, "scale-in")
+	require.NoError(t, err)
+	c.Add(2 * time.Second)
+	rep, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.NoError(t, err)
+	require.True(t, rep.Assignment.Drain)
+	_, err = r.Transition(ctx, reg.ID, store.StatePending, "nonsense")
+	var te *cluster.ErrTransition
+	require.ErrorAs(t, err, &te)
+
+	evs, err := s.NodeEvents(ctx, reg.ID, 10)
+	require.NoError(t, err)
+	var causes []string
+	for _, e := range evs {
+		causes = append(causes, e.To+": "+e.Cause)
+	}
+	require.Equal(t, []string{"running: registered", "inservice: first load report", "draining: scale-in"}, causes)
+}
+
+func TestSilentNodeIsMarkedDeadAndCanReturn(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge"})
+	require.NoError(t, err)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.NoError(t, err)
+	require.Len(t, r.FreshSnapshot().Nodes, 1)
+
+	c.Add(11 * time.Second)
+	r.ReapSilent(ctx)
+	n, err := s.GetNode(ctx, reg.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StateTerminated, n.State)
+	c.Add(time.Second)
+	require.Empty(t, r.FreshSnapshot().Nodes)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.ErrorIs(t, err, nodeapi.ErrUnknownNode, "a dead node must register again")
+
+	again, err := r.Register(ctx, nodeapi.RegisterRequest{ID: reg.ID, Role: "edge"})
+	require.NoError(t, err)
+	require.Equal(t, reg.ID, again.ID)
+	require.Equal(t, store.StateRunning, again.Assignment.State)
+}
+
+// TestRestartKeepsNodes: a new registry over the same store knows the nodes and streams.
+func TestRestartKeepsNodes(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "origin"})
+	require.NoError(t, err)
+	require.NoError(t, r.StreamEvent(ctx, nodeapi.StreamEvent{ID: reg.ID, Stream: "live/x", Action: nodeapi.ActionPublish, Protocol: "srt"}))
+
+	r2 := &cluster.Registry{Store: s, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
+		NodeTimeout: 10 * time.Second, Now: c.Now}
+	require.NoError(t, r2.Load(ctx))
+	n, ok := r2.Node(reg.ID)
+	require.True(t, ok)
+	require.Equal(t, store.StateRunning, n.State)
+	snap := r2.FreshSnapshot()
+	require.Len(t, snap.Nodes, 1)
+	require.Equal(t, []string{"live/x"}, snap.Nodes[0].LiveStreams)
+}

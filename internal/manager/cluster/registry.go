@@ -1,0 +1,437 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/selector"
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+)
+
+// nodeStore is what the registry needs of the store.
+type nodeStore interface {
+	ListNodes(ctx context.Context, f store.NodeFilter) ([]store.Node, error)
+	GetNode(ctx context.Context, id string) (store.Node, error)
+	CreateNode(ctx context.Context, n store.Node, cause string) (store.Node, error)
+	UpdateNodeInfo(ctx context.Context, n store.Node) error
+	SaveReport(ctx context.Context, id string, st store.NodeStats, at time.Time) error
+	Transition(ctx context.Context, id, to, cause string, from ...string) (store.Node, error)
+	GetGroup(ctx context.Context, nameOrID string) (store.NodeGroup, error)
+	GetLaunchConfig(ctx context.Context, name string) (store.LaunchConfig, error)
+	PutStream(ctx context.Context, r store.StreamRecord) error
+	DeleteStream(ctx context.Context, name, nodeID string) error
+	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
+}
+
+// Registry tracks every node of the cluster.
+type Registry struct {
+	Store nodeStore
+	Log   *slog.Logger
+	// ReportInterval is how often nodes report (1–30 s).
+	ReportInterval time.Duration
+	// NodeTimeout marks a node dead when it has not reported for this long.
+	NodeTimeout time.Duration
+	// PersistEvery bounds how often a node's load report is written to the store; the registry's
+	// memory always holds the latest.
+	PersistEvery time.Duration
+	Now          func() time.Time
+
+	mu        sync.RWMutex
+	nodes     map[string]*entry
+	snap      atomic.Pointer[selector.Snapshot]
+	snapDirty atomic.Bool
+	snapMu    sync.Mutex
+}
+
+type entry struct {
+	node        store.Node
+	persistedAt time.Time
+	streams     map[string]string // live stream → protocol
+	reports     int
+}
+
+var _ nodeapi.Backend = (*Registry)(nil)
+
+func (r *Registry) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Load reads the nodes and stream records from the store; call it once before serving.
+func (r *Registry) Load(ctx context.Context) error {
+	nodes, err := r.Store.ListNodes(ctx, store.NodeFilter{})
+	if err != nil {
+		return fmt.Errorf("loading nodes: %w", err)
+	}
+	streams, err := r.Store.ListStreams(ctx)
+	if err != nil {
+		return fmt.Errorf("loading streams: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodes = make(map[string]*entry, len(nodes))
+	for _, n := range nodes {
+		r.nodes[n.ID] = &entry{node: n, persistedAt: n.LastReport, streams: map[string]string{}}
+	}
+	for _, s := range streams {
+		if e := r.nodes[s.NodeID]; e != nil {
+			e.streams[s.Name] = s.Protocol
+		}
+	}
+	r.snapDirty.Store(true)
+	return nil
+}
+
+func newID(role string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "node-" + role + "-" + hex.EncodeToString(b)
+}
+
+func (r *Registry) assignment(n store.Node) nodeapi.Assignment {
+	return nodeapi.Assignment{State: n.State, Parent: n.Parent, Drain: n.State == store.StateDraining}
+}
+
+func (r *Registry) intervalMS() int { return int(r.ReportInterval / time.Millisecond) }
+
+// Register adds a node that started, or takes back one the manager knows (it restarted or was marked
+// dead). A registered node is running; its first report puts it in service.
+func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (nodeapi.RegisterResponse, error) {
+	id := req.ID
+	if id == "" {
+		id = newID(req.Role)
+	}
+	capacity := 0
+	if req.Group != "" {
+		g, err := r.Store.GetGroup(ctx, req.Group)
+		if err != nil {
+			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node group %q does not exist", nodeapi.ErrInvalid, req.Group)
+		}
+		if lc, err := r.Store.GetLaunchConfig(ctx, g.LaunchConfig); err == nil {
+			if t, ok := lc.Target(req.Role); ok {
+				capacity = t.ConnectionCapacity
+			}
+		}
+	}
+	info := store.Node{
+		ID: id, Group: req.Group, Role: req.Role, Region: req.Region, Zone: req.Zone, Version: req.Version,
+		Capacity: capacity, State: store.StateRunning,
+		Addresses: store.Addresses{RTMP: req.Addresses.RTMP, SRT: req.Addresses.SRT, HTTP: req.Addresses.HTTP},
+	}
+
+	n, err := r.Store.GetNode(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		n, err = r.Store.CreateNode(ctx, info, "registered")
+		if errors.Is(err, store.ErrExists) {
+			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node %s registered twice at once", nodeapi.ErrConflict, id)
+		}
+		if err != nil {
+			return nodeapi.RegisterResponse{}, err
+		}
+	case err != nil:
+		return nodeapi.RegisterResponse{}, err
+	default:
+		if n.Role != req.Role {
+			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node %s is registered as %s, not %s", nodeapi.ErrConflict, id, n.Role, req.Role)
+		}
+		n.Addresses, n.Version, n.Region, n.Zone = info.Addresses, info.Version, info.Region, info.Zone
+		if err := r.Store.UpdateNodeInfo(ctx, n); err != nil {
+			return nodeapi.RegisterResponse{}, err
+		}
+		switch n.State {
+		case store.StatePending, store.StateTerminated:
+			cause := "registered"
+			if n.State == store.StateTerminated {
+				cause = "registered again after being marked dead"
+			}
+			if n, err = r.Store.Transition(ctx, id, store.StateRunning, cause, n.State); err != nil {
+				return nodeapi.RegisterResponse{}, err
+			}
+		case store.StateTerminating:
+			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node %s is being terminated", nodeapi.ErrConflict, id)
+		}
+	}
+	r.mu.Lock()
+	if r.nodes == nil {
+		r.nodes = map[string]*entry{}
+	}
+	old := r.nodes[id]
+	e := &entry{node: n, streams: map[string]string{}}
+	if old != nil {
+		e.streams = old.streams
+	}
+	r.nodes[id] = e
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+	r.Log.Info("node registered", "node", id, "role", n.Role, "group", n.Group, "state", n.State, "version", n.Version)
+	return nodeapi.RegisterResponse{ID: id, ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(n)}, nil
+}
+
+// Report takes a node's load report, reconciles its stream records, and answers with its assignment.
+func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
+	now := r.now()
+	r.mu.Lock()
+	e := r.nodes[req.ID]
+	if e == nil || e.node.State == store.StateTerminated {
+		r.mu.Unlock()
+		return nodeapi.ReportResponse{}, fmt.Errorf("%w: %s (register again)", nodeapi.ErrUnknownNode, req.ID)
+	}
+	if e.reports > 0 && now.Sub(e.node.LastReport) < r.ReportInterval/2 {
+		r.mu.Unlock()
+		return nodeapi.ReportResponse{}, &nodeapi.ThrottleError{RetryAfter: r.ReportInterval}
+	}
+	e.reports++
+	e.node.LastReport = now
+	names := make([]string, len(req.Streams))
+	for i, s := range req.Streams {
+		names[i] = s.Name
+	}
+	sort.Strings(names)
+	e.node.Stats = store.NodeStats{
+		Connections: req.Stats.Connections, Publishers: req.Stats.Publishers, Subscribers: req.Stats.Subscribers,
+		BytesIn: req.Stats.BytesIn, BytesOut: req.Stats.BytesOut, CPUPercent: req.Stats.CPUPercent,
+		MemoryBytes: req.Stats.MemoryBytes, MemoryUsedPercent: req.Stats.MemoryUsedPercent, Streams: names,
+	}
+	persist := now.Sub(e.persistedAt) >= r.PersistEvery
+	if persist {
+		e.persistedAt = now
+	}
+	var added []nodeapi.StreamStat
+	var removed []string
+	reported := map[string]bool{}
+	for _, s := range req.Streams {
+		reported[s.Name] = true
+		if _, ok := e.streams[s.Name]; !ok {
+			added = append(added, s)
+			e.streams[s.Name] = s.Protocol
+		}
+	}
+	for name := range e.streams {
+		if !reported[name] {
+			removed = append(removed, name)
+			delete(e.streams, name)
+		}
+	}
+	n := e.node
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+
+	for _, s := range added {
+		if err := r.Store.PutStream(ctx, store.StreamRecord{Name: s.Name, NodeID: n.ID, Protocol: s.Protocol, StartedAt: now}); err != nil {
+			return nodeapi.ReportResponse{}, err
+		}
+	}
+	for _, name := range removed {
+		if err := r.Store.DeleteStream(ctx, name, n.ID); err != nil {
+			return nodeapi.ReportResponse{}, err
+		}
+	}
+	if persist {
+		if err := r.Store.SaveReport(ctx, n.ID, n.Stats, now); err != nil {
+			return nodeapi.ReportResponse{}, err
+		}
+	}
+	if n.State == store.StateRunning {
+		updated, err := r.Store.Transition(ctx, n.ID, store.StateInService, "first load report", store.StateRunning)
+		if err == nil {
+			n = updated
+			r.setState(n.ID, n.State)
+			r.Log.Info("node in service", "node", n.ID, "role", n.Role)
+		} else if !errors.Is(err, store.ErrStateConflict) {
+			return nodeapi.ReportResponse{}, err
+		}
+	}
+	return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(n)}, nil
+}
+
+func (r *Registry) setState(id, state string) {
+	r.mu.Lock()
+	if e := r.nodes[id]; e != nil {
+		e.node.State = state
+	}
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+}
+
+// StreamEvent records a publish or unpublish at once, ahead of the next report.
+func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) error {
+	r.mu.Lock()
+	e := r.nodes[ev.ID]
+	if e == nil || e.node.State == store.StateTerminated {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %s", nodeapi.ErrUnknownNode, ev.ID)
+	}
+	if ev.Action == nodeapi.ActionPublish {
+		e.streams[ev.Stream] = ev.Protocol
+	} else {
+		delete(e.streams, ev.Stream)
+	}
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+	if ev.Action == nodeapi.ActionPublish {
+		r.Log.Info("stream published", "stream", ev.Stream, "node", ev.ID, "protocol", ev.Protocol)
+		return r.Store.PutStream(ctx, store.StreamRecord{Name: ev.Stream, NodeID: ev.ID, Protocol: ev.Protocol, StartedAt: r.now()})
+	}
+	r.Log.Info("stream unpublished", "stream", ev.Stream, "node", ev.ID)
+	return r.Store.DeleteStream(ctx, ev.Stream, ev.ID)
+}
+
+// Transition moves a node to another state, if the lifecycle allows it, and records why.
+func (r *Registry) Transition(ctx context.Context, id, to, cause string) (store.Node, error) {
+	from := sourcesOf(to)
+	if len(from) == 0 {
+		return store.Node{}, &ErrTransition{From: "any state", To: to}
+	}
+	n, err := r.Store.Transition(ctx, id, to, cause, from...)
+	if errors.Is(err, store.ErrStateConflict) {
+		cur, gerr := r.Store.GetNode(ctx, id)
+		if gerr == nil {
+			return cur, &ErrTransition{From: cur.State, To: to}
+		}
+	}
+	if err != nil {
+		return n, err
+	}
+	r.setState(id, n.State)
+	r.Log.Info("node state changed", "node", id, "state", to, "cause", cause)
+	return n, nil
+}
+
+// Run marks nodes dead when they fall silent, until ctx is cancelled.
+func (r *Registry) Run(ctx context.Context) error {
+	t := time.NewTicker(r.NodeTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.ReapSilent(ctx)
+		}
+	}
+}
+
+// ReapSilent marks dead every node that has not reported for NodeTimeout.
+func (r *Registry) ReapSilent(ctx context.Context) {
+	now := r.now()
+	var dead []store.Node
+	r.mu.RLock()
+	for _, e := range r.nodes {
+		n := e.node
+		switch n.State {
+		case store.StateRunning, store.StateInService, store.StateDraining, store.StateTerminating:
+		default:
+			continue
+		}
+		last := n.LastReport
+		if last.IsZero() {
+			last = n.UpdatedAt
+		}
+		if now.Sub(last) > r.NodeTimeout {
+			dead = append(dead, n)
+		}
+	}
+	r.mu.RUnlock()
+	for _, n := range dead {
+		cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
+		if _, err := r.Store.Transition(ctx, n.ID, store.StateTerminated, cause, n.State); err != nil {
+			r.Log.Warn("marking node dead", "node", n.ID, "cause", err)
+			continue
+		}
+		r.mu.Lock()
+		if e := r.nodes[n.ID]; e != nil {
+			e.node.State = store.StateTerminated
+			e.streams = map[string]string{}
+		}
+		r.mu.Unlock()
+		r.snapDirty.Store(true)
+		r.Log.Warn("node marked dead", "node", n.ID, "role", n.Role, "silentFor", now.Sub(n.LastReport).Round(time.Millisecond).String())
+	}
+}
+
+// Nodes returns the live nodes (not terminated) of group ("" for all), with their latest reports.
+func (r *Registry) Nodes(group string) []store.Node {
+	r.mu.RLock()
+	out := make([]store.Node, 0, len(r.nodes))
+	for _, e := range r.nodes {
+		if e.node.State != store.StateTerminated && (group == "" || e.node.Group == group) {
+			out = append(out, e.node)
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Node returns one node as the registry sees it.
+func (r *Registry) Node(id string) (store.Node, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.nodes[id]
+	if e == nil {
+		return store.Node{}, false
+	}
+	return e.node, true
+}
+
+// snapshotMaxAge bounds how stale the routing snapshot may be after a change.
+const snapshotMaxAge = 200 * time.Millisecond
+
+// Snapshot returns the cluster for selection. It is rebuilt at most every 200 ms after a change, so
+// routing stays cheap however often nodes report.
+func (r *Registry) Snapshot() *selector.Snapshot {
+	now := r.now()
+	s := r.snap.Load()
+	if s != nil && (!r.snapDirty.Load() || now.Sub(s.Now) < snapshotMaxAge) {
+		return s
+	}
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	if s = r.snap.Load(); s != nil && (!r.snapDirty.Load() || now.Sub(s.Now) < snapshotMaxAge) {
+		return s
+	}
+	r.snapDirty.Store(false)
+	s = &selector.Snapshot{Now: now, StaleAfter: r.NodeTimeout}
+	r.mu.RLock()
+	for _, e := range r.nodes {
+		n := e.node
+		if n.State == store.StateTerminated {
+			continue
+		}
+		live := make([]string, 0, len(e.streams))
+		for name := range e.streams {
+			live = append(live, name)
+		}
+		slices.Sort(live)
+		s.Nodes = append(s.Nodes, selector.Node{
+			ID: n.ID, Group: n.Group, Role: n.Role, State: n.State, Region: n.Region, Capacity: n.Capacity,
+			Connections: n.Stats.Connections, Subscribers: n.Stats.Subscribers, Streams: len(live),
+			MemoryUsedPercent: n.Stats.MemoryUsedPercent, LastReport: n.LastReport, LiveStreams: live,
+		})
+	}
+	r.mu.RUnlock()
+	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].ID < s.Nodes[j].ID })
+	r.snap.Store(s)
+	return s
+}
+
+// FreshSnapshot returns the snapshot with Now set to the present, so that selection judges staleness at
+// request time even when the snapshot itself is a little older.
+func (r *Registry) FreshSnapshot() selector.Snapshot {
+	snap := *r.Snapshot()
+	snap.Now = r.now()
+	return snap
+}
