@@ -5,20 +5,27 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/bench"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/version"
@@ -27,8 +34,10 @@ import (
 const usage = `nagare: self-hosted live streaming that scales itself
 
 Usage:
-  nagare node   [flags]   run a media node (origin)
-  nagare all    [flags]   run everything on this machine with embedded defaults
+  nagare all     [flags]   run everything on this machine: a stream manager and an origin
+  nagare manager [flags]   run the stream manager (REST API, Red5 3.1 API, node registry, routing)
+  nagare node    [flags]   run a media node (origin); --manager URL registers it with a manager
+  nagare migrate [flags]   apply the store's schema migrations (-status to list them)
   nagare token  [flags]   sign a publish token
   nagare bench  [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare version          print the version
@@ -47,9 +56,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "node":
-		err = runNode(ctx, args[1:], stdout, stderr, false)
+		err = runNode(ctx, args[1:], stderr)
+	case "manager":
+		err = runManager(ctx, args[1:], stderr)
+	case "migrate":
+		err = runMigrate(ctx, args[1:], stdout, stderr)
 	case "all":
-		err = runNode(ctx, args[1:], stdout, stderr, true)
+		err = runAll(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
 	case "bench":
@@ -82,47 +95,190 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runNode(ctx context.Context, args []string, stdout, stderr io.Writer, all bool) error {
-	name := "node"
-	if all {
-		name = "all"
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// loadConfig reads the configuration: defaults, the YAML file, the environment.
+func loadConfig(fs *flag.FlagSet, args []string, extra func(*config.Config)) (config.Config, error) {
 	cfgPath := fs.String("config", os.Getenv("NAGARE_CONFIG"), "YAML configuration file (env NAGARE_CONFIG)")
-	role := fs.String("role", "", "node role: origin (relay, edge and transcoder come later)")
-	rtmp := fs.String("rtmp", "", "RTMP listen address (overrides rtmp.address)")
-	srt := fs.String("srt", "", "SRT listen address (overrides srt.address)")
-	httpAddr := fs.String("http", "", "HTTP (HLS, metrics, stats) listen address (overrides http.address)")
+	var overrides []func(*config.Config)
+	str := func(name, usage string, dst func(*config.Config) *string) {
+		v := fs.String(name, "", usage)
+		overrides = append(overrides, func(c *config.Config) {
+			if *v != "" {
+				*dst(c) = *v
+			}
+		})
+	}
+	str("role", "node role: origin (relay, edge and transcoder come later)", func(c *config.Config) *string { return &c.Node.Role })
+	str("rtmp", "RTMP listen address (rtmp.address)", func(c *config.Config) *string { return &c.RTMP.Address })
+	str("srt", "SRT listen address (srt.address)", func(c *config.Config) *string { return &c.SRT.Address })
+	str("http", "HTTP (HLS, metrics, stats) listen address (http.address)", func(c *config.Config) *string { return &c.HTTP.Address })
+	str("manager", "stream manager URL to register with (cluster.managerURL)", func(c *config.Config) *string { return &c.Cluster.ManagerURL })
+	str("manager-address", "stream manager listen address (manager.address)", func(c *config.Config) *string { return &c.Manager.Address })
 	if err := fs.Parse(args); err != nil {
-		return err
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := config.Load(*cfgPath, os.Environ())
 	if err != nil {
-		return err
+		return cfg, err
 	}
-	for _, o := range []struct{ flag, dst *string }{{role, &cfg.Node.Role}, {rtmp, &cfg.RTMP.Address}, {srt, &cfg.SRT.Address}, {httpAddr, &cfg.HTTP.Address}} {
-		if *o.flag != "" {
-			*o.dst = *o.flag
-		}
+	for _, o := range overrides {
+		o(&cfg)
+	}
+	if extra != nil {
+		extra(&cfg)
+	}
+	return cfg, nil
+}
+
+func runNode(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log, stderr)
-	generated := false
-	if all && cfg.Publish.TokenSecret == "" && len(cfg.Publish.Keys) == 0 && !cfg.Publish.AllowUnauthenticated {
-		cfg.Publish.TokenSecret = randomSecret()
-		generated = true
-	}
-	n, err := node.New(cfg, log)
+	n, err := node.New(cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
-	if all {
-		printWelcome(stdout, n, cfg, generated)
-	}
 	return n.Run(ctx)
+}
+
+func runManager(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateManager(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	m, err := manager.New(ctx, cfg, newLogger(cfg.Log, stderr))
+	if err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	status := fs.Bool("status", false, "list the migrations and whether each is applied, change nothing")
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Manager.StoreEngine, cfg.Manager.StoreDSN)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !*status {
+		v, err := st.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s store at schema version %d\n", st.Engine(), v)
+	}
+	lines, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	return nil
+}
+
+// secrets are generated once by `nagare all` and kept in its data directory.
+type secrets struct {
+	AdminToken         string `json:"adminToken"`
+	ClusterSecret      string `json:"clusterSecret"`
+	PublishTokenSecret string `json:"publishTokenSecret"`
+}
+
+// loadSecrets reads the data directory's secrets, generating (and reporting) the missing ones.
+func loadSecrets(dir string) (secrets, bool, error) {
+	path := filepath.Join(dir, "secrets.json")
+	var s secrets
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, false, fmt.Errorf("%s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return s, false, err
+	}
+	generated := false
+	for _, f := range []*string{&s.AdminToken, &s.ClusterSecret, &s.PublishTokenSecret} {
+		if *f == "" {
+			*f = randomSecret()
+			generated = true
+		}
+	}
+	if generated {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return s, false, fmt.Errorf("saving generated secrets: %w", err)
+		}
+	}
+	return s, generated, nil
+}
+
+// runAll runs the manager and an origin registered with it on this machine, with a SQLite store and
+// generated secrets in the data directory.
+func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("all", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "nagare-data", "directory for the SQLite store and the generated secrets")
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	sec, generated, err := loadSecrets(*dataDir)
+	if err != nil {
+		return err
+	}
+	if cfg.Manager.AdminToken == "" {
+		cfg.Manager.AdminToken = sec.AdminToken
+	}
+	if cfg.Cluster.Secret == "" {
+		cfg.Cluster.Secret = sec.ClusterSecret
+	}
+	if cfg.Publish.TokenSecret == "" && len(cfg.Publish.Keys) == 0 && !cfg.Publish.AllowUnauthenticated {
+		cfg.Publish.TokenSecret = sec.PublishTokenSecret
+	}
+	if cfg.Manager.StoreEngine == "sqlite" && cfg.Manager.StoreDSN == config.Default().Manager.StoreDSN {
+		cfg.Manager.StoreDSN = filepath.Join(*dataDir, "nagare.db")
+	}
+	log := newLogger(cfg.Log, stderr)
+	m, err := manager.New(ctx, cfg, log.With("part", "manager"))
+	if err != nil {
+		return err
+	}
+	cfg.Cluster.ManagerURL = "http://" + loopback(m.Addr())
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	n, err := node.New(cfg, log.With("part", "origin"))
+	if err != nil {
+		return err
+	}
+	printWelcome(stdout, m, n, cfg, sec, generated, *dataDir)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.Run(gctx) })
+	g.Go(func() error { return n.Run(gctx) })
+	return g.Wait()
 }
 
 func randomSecret() string {
@@ -131,35 +287,45 @@ func randomSecret() string {
 	return hex.EncodeToString(b)
 }
 
-// printWelcome tells the operator where to publish and play. The token secret itself is never printed;
-// only a token for one stream, as a publisher would be handed.
-func printWelcome(w io.Writer, n *node.Node, cfg config.Config, generated bool) {
-	host := func(addr string) string {
-		h, p, _ := net.SplitHostPort(addr)
-		if h == "" || h == "::" || h == "0.0.0.0" {
-			h = "127.0.0.1"
-		}
-		return net.JoinHostPort(h, p)
+// loopback replaces a wildcard host with 127.0.0.1.
+func loopback(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
 	}
+	if h == "" || h == "::" || h == "0.0.0.0" {
+		h = "127.0.0.1"
+	}
+	return net.JoinHostPort(h, p)
+}
+
+// printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
+// generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
+func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, cfg config.Config, sec secrets, generated bool, dataDir string) {
 	p := stream.Path{App: "live", Name: "demo"}
 	cred := ""
 	if cfg.Publish.TokenSecret != "" {
 		cred = "?token=" + pubauth.Sign([]byte(cfg.Publish.TokenSecret), p, time.Now().Add(24*time.Hour))
 	}
-	fmt.Fprintln(w, "nagare is running.")
+	mgr := "http://" + loopback(m.Addr())
+	fmt.Fprintln(w, "nagare is running: a stream manager and an origin on this machine.")
+	fmt.Fprintf(w, "  manager:        %s   (Red5 3.1 API under %s/streammanager/api/3.1)\n", mgr, mgr)
 	if generated {
-		fmt.Fprintln(w, "  A publish token secret was generated for this run (set publish.tokenSecret to keep one).")
+		fmt.Fprintf(w, "  admin token:    %s   (generated; kept in %s)\n", sec.AdminToken, filepath.Join(dataDir, "secrets.json"))
+	} else {
+		fmt.Fprintf(w, "  admin token:    in %s\n", filepath.Join(dataDir, "secrets.json"))
 	}
 	if n.RTMPAddr() != "" {
-		fmt.Fprintf(w, "  publish (RTMP): rtmp://%s/%s%s\n", host(n.RTMPAddr()), p, cred)
+		fmt.Fprintf(w, "  publish (RTMP): rtmp://%s/%s%s\n", loopback(n.RTMPAddr()), p, cred)
 	}
 	if n.SRTAddr() != "" {
-		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", host(n.SRTAddr()), p, cred)
+		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", loopback(n.SRTAddr()), p, cred)
 	}
+	fmt.Fprintf(w, "  play (HLS):     %s/%s/index.m3u8   (the manager redirects to the best node)\n", mgr, p)
 	if n.HTTPAddr() != "" {
-		fmt.Fprintf(w, "  play (HLS):     http://%s/%s/index.m3u8\n", host(n.HTTPAddr()), p)
-		fmt.Fprintf(w, "  stats:          http://%s/api/v1/stats   metrics: http://%s/metrics\n", host(n.HTTPAddr()), host(n.HTTPAddr()))
+		fmt.Fprintf(w, "  origin stats:   http://%s/api/v1/stats   metrics: http://%s/metrics\n", loopback(n.HTTPAddr()), loopback(n.HTTPAddr()))
 	}
+	fmt.Fprintf(w, "  nagare ctl --manager %s --token <admin token> nodes\n", mgr)
 }
 
 func runToken(args []string, stdout, stderr io.Writer) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -31,6 +32,43 @@ type Config struct {
 	HTTP    Listen  `yaml:"http"`
 	HLS     HLS     `yaml:"hls"`
 	Publish Publish `yaml:"publish"`
+	Cluster Cluster `yaml:"cluster"`
+	Manager Manager `yaml:"manager"`
+}
+
+// Cluster holds what the manager and its nodes share.
+type Cluster struct {
+	// Secret authenticates nodes to the manager; at least 16 characters.
+	Secret string `yaml:"secret"`
+	// ManagerURL is where a node registers and reports ("" runs the node standalone).
+	ManagerURL string `yaml:"managerURL"`
+	// NodeID is the node's identity when a cloud controller launched it ("" lets the manager choose).
+	NodeID string `yaml:"nodeID"`
+	Group  string `yaml:"group"`
+	Region string `yaml:"region"`
+	Zone   string `yaml:"zone"`
+	// Advertise are the host:port addresses clients use to reach this node (default: the bound ones).
+	AdvertiseRTMP string `yaml:"advertiseRTMP"`
+	AdvertiseSRT  string `yaml:"advertiseSRT"`
+	AdvertiseHTTP string `yaml:"advertiseHTTP"`
+}
+
+// Manager configures the stream manager.
+type Manager struct {
+	Address string `yaml:"address"`
+	// StoreEngine is sqlite or mysql; StoreDSN the SQLite file or the MySQL DSN.
+	StoreEngine string `yaml:"storeEngine"`
+	StoreDSN    string `yaml:"storeDSN"`
+	// AdminToken guards the admin API; at least 16 characters.
+	AdminToken     string        `yaml:"adminToken"`
+	ReportInterval time.Duration `yaml:"reportInterval"`
+	NodeTimeout    time.Duration `yaml:"nodeTimeout"`
+	// Weights of the best-edge selection.
+	WeightStreams     float64 `yaml:"weightStreams"`
+	WeightConnections float64 `yaml:"weightConnections"`
+	WeightSubscribers float64 `yaml:"weightSubscribers"`
+	WeightMemory      float64 `yaml:"weightMemory"`
+	WeightRestreamer  float64 `yaml:"weightRestreamer"`
 }
 
 // Log configures log/slog.
@@ -84,6 +122,11 @@ func Default() Config {
 		HLS: HLS{
 			Variant: "lowlatency", SegmentDuration: time.Second, PartDuration: 200 * time.Millisecond,
 			SegmentCount: 7,
+		},
+		Manager: Manager{
+			Address: ":5080", StoreEngine: "sqlite", StoreDSN: "nagare.db",
+			ReportInterval: 2 * time.Second, NodeTimeout: 10 * time.Second,
+			WeightStreams: 30, WeightConnections: 15, WeightSubscribers: 60, WeightMemory: 20, WeightRestreamer: 35,
 		},
 	}
 }
@@ -243,6 +286,12 @@ func setFromString(v reflect.Value, s string) error {
 			return fmt.Errorf("not an integer: %q", s)
 		}
 		v.SetInt(int64(n))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		v.SetFloat(f)
 	default:
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}
@@ -321,6 +370,57 @@ func (c *Config) Validate() error {
 	}
 	if c.Publish.TokenSecret != "" && len(c.Publish.TokenSecret) < 16 {
 		bad("publish.tokenSecret", "must be at least 16 characters")
+	}
+	if c.Cluster.ManagerURL != "" {
+		if u, err := url.Parse(c.Cluster.ManagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("cluster.managerURL", "must be an http(s) URL such as http://manager:5080, not %q", c.Cluster.ManagerURL)
+		}
+		if len(c.Cluster.Secret) < 16 {
+			bad("cluster.secret", "must be at least 16 characters when cluster.managerURL is set")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateManager checks the settings the stream manager needs; every error names the key.
+func (c *Config) ValidateManager() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	m := c.Manager
+	if _, _, err := net.SplitHostPort(m.Address); err != nil {
+		bad("manager.address", "must be host:port or :port, not %q", m.Address)
+	}
+	switch m.StoreEngine {
+	case "sqlite", "mysql":
+	default:
+		bad("manager.storeEngine", "must be sqlite or mysql, not %q", m.StoreEngine)
+	}
+	if m.StoreDSN == "" {
+		bad("manager.storeDSN", "must name the SQLite file or the MySQL DSN")
+	}
+	if len(m.AdminToken) < 16 {
+		bad("manager.adminToken", "must be at least 16 characters")
+	}
+	if len(c.Cluster.Secret) < 16 {
+		bad("cluster.secret", "must be at least 16 characters")
+	}
+	if m.ReportInterval < time.Second || m.ReportInterval > 30*time.Second {
+		bad("manager.reportInterval", "must be between 1s and 30s, not %s", m.ReportInterval)
+	}
+	if m.NodeTimeout < 2*m.ReportInterval {
+		bad("manager.nodeTimeout", "must be at least twice manager.reportInterval, not %s", m.NodeTimeout)
+	}
+	for _, w := range []struct {
+		key string
+		v   float64
+	}{{"manager.weightStreams", m.WeightStreams}, {"manager.weightConnections", m.WeightConnections},
+		{"manager.weightSubscribers", m.WeightSubscribers}, {"manager.weightMemory", m.WeightMemory},
+		{"manager.weightRestreamer", m.WeightRestreamer}} {
+		if w.v < 0 || w.v > 1000 {
+			bad(w.key, "must be between 0 and 1000, not %g", w.v)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodestats"
 	"github.com/nagare-video/nagare/internal/version"
 )
@@ -39,6 +40,7 @@ type Node struct {
 	http     *http.Server
 	started  time.Time
 	cpu      nodestats.CPUMeter
+	agent    *nodeagent.Agent // nil when the node runs without a manager
 }
 
 // New builds a node from cfg and binds its ports, so that its addresses are known before Run.
@@ -107,6 +109,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			IdleTimeout:       60 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
+	}
+	if cfg.Cluster.ManagerURL != "" {
+		n.agent = n.newAgent(cfg)
 	}
 	return n, nil
 }
@@ -180,6 +185,9 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if n.agent != nil {
+		g.Go(func() error { return n.agent.Run(gctx) })
 	}
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
 		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "hls", n.cfg.HLS.Variant)

@@ -1,0 +1,70 @@
+package node
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodeagent"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/version"
+)
+
+// newAgent connects the node to its stream manager.
+func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
+	a := &nodeagent.Agent{
+		Client: &nodeapi.Client{BaseURL: cfg.Cluster.ManagerURL, Secret: cfg.Cluster.Secret, HTTP: &http.Client{Timeout: 10 * time.Second}},
+		Register: nodeapi.RegisterRequest{
+			ID: cfg.Cluster.NodeID, Role: cfg.Node.Role, Version: version.Version, Group: cfg.Cluster.Group,
+			Region: cfg.Cluster.Region, Zone: cfg.Cluster.Zone,
+			Addresses: nodeapi.Addresses{
+				RTMP: advertise(cfg.Cluster.AdvertiseRTMP, n.RTMPAddr()),
+				SRT:  advertise(cfg.Cluster.AdvertiseSRT, n.SRTAddr()),
+				HTTP: advertise(cfg.Cluster.AdvertiseHTTP, n.HTTPAddr()),
+			},
+		},
+		Stats: n.agentStats,
+		Log:   n.log.With("component", "nodeagent"),
+	}
+	n.registry.AddListener(agentListener{a})
+	return a
+}
+
+// advertise returns the configured address, or the bound one with a wildcard host replaced by loopback.
+func advertise(configured, bound string) string {
+	if configured != "" || bound == "" {
+		return configured
+	}
+	h, p, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	if h == "" || h == "::" || h == "0.0.0.0" {
+		h = "127.0.0.1"
+	}
+	return net.JoinHostPort(h, p)
+}
+
+func (n *Node) agentStats() (nodeapi.Stats, []nodeapi.StreamStat) {
+	st := n.Stats()
+	out := nodeapi.Stats{
+		Connections: st.Connections, Publishers: st.Publishers, Subscribers: st.Subscribers,
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut, CPUPercent: st.CPUPercent, MemoryBytes: st.MemoryBytes,
+		UptimeSeconds: st.UptimeSeconds,
+	}
+	streams := make([]nodeapi.StreamStat, len(st.Streams))
+	for i, s := range st.Streams {
+		streams[i] = nodeapi.StreamStat{Name: s.Name, Protocol: s.Protocol, Subscribers: s.Subscribers, BytesIn: s.BytesIn}
+	}
+	return out, streams
+}
+
+// agentListener tells the manager of publishes and unpublishes as they happen.
+type agentListener struct{ a *nodeagent.Agent }
+
+func (l agentListener) StreamStarted(s *stream.Stream) {
+	l.a.StreamStarted(s.Path.String(), s.Protocol)
+}
+func (l agentListener) StreamEnded(s *stream.Stream) { l.a.StreamEnded(s.Path.String(), s.Protocol) }

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/cluster"
+	"github.com/nagare-video/nagare/internal/manager/selector"
+	"github.com/nagare-video/nagare/internal/manager/store"
+)
+
+// Errors of the API layer itself.
+var (
+	ErrInvalid         = errors.New("invalid request")
+	ErrUnauthenticated = errors.New("missing admin token")
+	ErrForbidden       = errors.New("wrong admin token")
+	ErrNoController    = errors.New("no cloud controller is configured")
+)
+
+// status maps an error to its HTTP status.
+func status(err error) int {
+	var te *cluster.ErrTransition
+	switch {
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrReference):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
+		return http.StatusConflict
+	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// message is what the client is told: the error's own text for client errors, a generic text for
+// server errors (whose cause is logged instead).
+func message(code int, err error) string {
+	if code >= 500 && code != http.StatusServiceUnavailable {
+		return "internal error; the cause is in the manager's log"
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// nativeError is the error body of /api/v1.
+type nativeError struct {
+	Error string `json:"error"`
+}
+
+// red5Error is the error body of the Red5-compatible API.
+type red5Error struct {
+	ErrorMessage string `json:"errorMessage"`
+	Timestamp    int64  `json:"timestamp"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, red5 bool) {
+	code := status(err)
+	switch {
+	case code == http.StatusServiceUnavailable:
+		s.Log.Info("no node to route to", "method", r.Method, "path", r.URL.Path, "cause", err)
+	case code >= 500:
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "cause", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "2")
+	}
+	if red5 {
+		writeJSON(w, code, red5Error{ErrorMessage: message(code, err), Timestamp: s.now().UnixMilli()})
+		return
+	}
+	writeJSON(w, code, nativeError{Error: message(code, err)})
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,135 @@
+// Package nodeapi is the node↔manager wire protocol: the JSON types, the HTTP client a node uses and the
+// HTTP handler a manager serves; it is the only place where the data plane and the control plane meet.
+package nodeapi
+
+import (
+	"context"
+	"time"
+)
+
+// The endpoints, all POST with a JSON body and `Authorization: Bearer <cluster secret>`.
+const (
+	PathRegister = "/nodeapi/v1/register"
+	PathReport   = "/nodeapi/v1/report"
+	PathStream   = "/nodeapi/v1/stream"
+)
+
+// Node roles.
+const (
+	RoleOrigin     = "origin"
+	RoleRelay      = "relay"
+	RoleEdge       = "edge"
+	RoleTranscoder = "transcoder"
+)
+
+// Lifecycle states of a node as the manager sees it (Assignment.State).
+const (
+	StatePending     = "pending"
+	StateRunning     = "running"
+	StateInService   = "inservice"
+	StateDraining    = "draining"
+	StateTerminating = "terminating"
+)
+
+// Stream event actions.
+const (
+	ActionPublish   = "publish"
+	ActionUnpublish = "unpublish"
+)
+
+// MaxBodyBytes bounds every request body the handler reads.
+const MaxBodyBytes = 64 << 10
+
+// Addresses are where clients reach a node, each host:port ("" when the protocol is off).
+type Addresses struct {
+	RTMP string `json:"rtmp,omitempty"`
+	SRT  string `json:"srt,omitempty"`
+	HTTP string `json:"http,omitempty"`
+}
+
+// RegisterRequest is what a node sends when it starts, and again whenever the manager has forgotten it.
+type RegisterRequest struct {
+	// ID is set when a cloud controller launched the node with an id; empty lets the manager choose.
+	ID        string    `json:"id,omitempty"`
+	Role      string    `json:"role"`
+	Version   string    `json:"version"`
+	Group     string    `json:"group,omitempty"`
+	Region    string    `json:"region,omitempty"`
+	Zone      string    `json:"zone,omitempty"`
+	Addresses Addresses `json:"addresses"`
+}
+
+// RegisterResponse names the node and tells it how often to report.
+type RegisterResponse struct {
+	ID               string     `json:"id"`
+	ReportIntervalMS int        `json:"reportIntervalMs"`
+	Assignment       Assignment `json:"assignment"`
+}
+
+// Stats is a node's load at the time of a report.
+type Stats struct {
+	Connections       int     `json:"connections"`
+	Publishers        int     `json:"publishers"`
+	Subscribers       int     `json:"subscribers"`
+	BytesIn           uint64  `json:"bytesIn"`
+	BytesOut          uint64  `json:"bytesOut"`
+	CPUPercent        float64 `json:"cpuPercent"`
+	MemoryBytes       uint64  `json:"memoryBytes"`
+	MemoryUsedPercent float64 `json:"memoryUsedPercent"`
+	UptimeSeconds     float64 `json:"uptimeSeconds"`
+}
+
+// StreamStat describes one live stream on the node.
+type StreamStat struct {
+	Name        string `json:"name"` // <app>/<stream>
+	Protocol    string `json:"protocol"`
+	Subscribers int    `json:"subscribers"`
+	BytesIn     uint64 `json:"bytesIn"`
+}
+
+// ReportRequest is a node's periodic heartbeat. Streams is the complete list of its live streams: it is
+// the source of truth when stream events were lost.
+type ReportRequest struct {
+	ID      string       `json:"id"`
+	Stats   Stats        `json:"stats"`
+	Streams []StreamStat `json:"streams"`
+}
+
+// ReportResponse carries the node's current assignment.
+type ReportResponse struct {
+	ReportIntervalMS int        `json:"reportIntervalMs"`
+	Assignment       Assignment `json:"assignment"`
+}
+
+// StreamEvent tells the manager at once that a stream started or ended on a node.
+type StreamEvent struct {
+	ID       string `json:"id"` // the node
+	Stream   string `json:"stream"`
+	Action   string `json:"action"` // ActionPublish or ActionUnpublish
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// Assignment is what the manager wants of a node.
+type Assignment struct {
+	// State is the node's lifecycle state as the manager sees it.
+	State string `json:"state"`
+	// Parent is the HTTP base URL of the node an edge or relay pulls from ("" otherwise).
+	Parent string `json:"parent,omitempty"`
+	// Drain asks the node to take no new viewers or publishers and leave when empty or at DrainDeadline.
+	Drain         bool      `json:"drain,omitempty"`
+	DrainDeadline time.Time `json:"drainDeadline,omitzero"`
+}
+
+// Equal reports whether a and b assign the same thing (DrainDeadline compared as an instant).
+func (a Assignment) Equal(b Assignment) bool {
+	return a.State == b.State && a.Parent == b.Parent && a.Drain == b.Drain && a.DrainDeadline.Equal(b.DrainDeadline)
+}
+
+// Backend is what the manager plugs into NewHandler. Requests reach it already authenticated and
+// validated. Errors wrapping ErrUnknownNode, ErrTooManyReports (see ThrottleError), ErrConflict and
+// ErrInvalid are answered with their message; any other error is answered with a generic 500.
+type Backend interface {
+	Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error)
+	Report(ctx context.Context, req ReportRequest) (ReportResponse, error)
+	StreamEvent(ctx context.Context, ev StreamEvent) error
+}
