@@ -6,9 +6,12 @@ bin=${1:-bin/nagare}
 export NAGARE_PUBLISH_TOKEN_SECRET=${NAGARE_PUBLISH_TOKEN_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 rtmp=${NAGARE_RTMP_ADDRESS:-127.0.0.1:1935}
 http=${NAGARE_HTTP_ADDRESS:-127.0.0.1:8080}
+mgr=${NAGARE_MANAGER_ADDRESS:-127.0.0.1:5080}
 export NAGARE_RTMP_ADDRESS=$rtmp NAGARE_HTTP_ADDRESS=$http NAGARE_SRT_ADDRESS=${NAGARE_SRT_ADDRESS:-127.0.0.1:8890}
+export NAGARE_MANAGER_ADDRESS=$mgr
 
-"$bin" all &
+# the data directory keeps the store and the generated admin token across runs
+"$bin" all --data "${NAGARE_DATA:-nagare-data}" &
 node=$!
 ff=""
 trap 'kill $ff $node 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
@@ -22,9 +25,10 @@ ffmpeg -hide_banner -loglevel error -re \
 ff=$!
 for _ in $(seq 1 100); do curl -sf "http://$http/live/demo/index.m3u8" >/dev/null && break; sleep 0.1; done
 echo
-echo "Live test stream published to live/demo. Play it with any HLS player:"
-echo "  ffplay http://$http/live/demo/index.m3u8"
-echo "  vlc    http://$http/live/demo/index.m3u8"
-echo "Stats: http://$http/api/v1/stats   Metrics: http://$http/metrics"
+echo "Live test stream published to live/demo. Play it with any HLS player, through the manager:"
+echo "  ffplay http://$mgr/live/demo/index.m3u8"
+echo "  vlc    http://$mgr/live/demo/index.m3u8"
+echo "or straight from the origin: http://$http/live/demo/index.m3u8"
+echo "Origin stats: http://$http/api/v1/stats   Metrics: http://$http/metrics and http://$mgr/metrics"
 echo "Ctrl-C to stop."
 wait $node
