@@ -25,6 +25,7 @@ import (
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/bench"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/ctl"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
@@ -38,6 +39,7 @@ Usage:
   nagare manager [flags]   run the stream manager (REST API, Red5 3.1 API, node registry, routing)
   nagare node    [flags]   run a media node (origin); --manager URL registers it with a manager
   nagare migrate [flags]   apply the store's schema migrations (-status to list them)
+  nagare ctl     [flags]   manage a stream manager from the shell (nagare ctl help)
   nagare token  [flags]   sign a publish token
   nagare bench  [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare version          print the version
@@ -67,6 +69,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runToken(args[1:], stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)
+	case "ctl":
+		return ctl.Main(ctx, args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "nagare", version.Version)
 	case "help", "-h", "--help":

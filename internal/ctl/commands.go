@@ -1,0 +1,522 @@
+package ctl
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+)
+
+// policy is a scale policy as the native API writes it (durations in milliseconds).
+type policy struct {
+	Name        string             `json:"name"`
+	Description string             `json:"description,omitempty"`
+	Targets     []store.RoleLimits `json:"targets"`
+	WarmUpMS    int64              `json:"warmUpMs,omitempty"`
+	CoolDownMS  int64              `json:"coolDownMs,omitempty"`
+	CreatedAt   time.Time          `json:"createdAt,omitzero"`
+	UpdatedAt   time.Time          `json:"updatedAt,omitzero"`
+}
+
+// group is the body that creates a node group.
+type group struct {
+	Name         string   `json:"name,omitempty"`
+	Regions      []string `json:"regions"`
+	LaunchConfig string   `json:"launchConfig"`
+	ScalePolicy  string   `json:"scalePolicy"`
+}
+
+// route is the answer of the routing calls.
+type route struct {
+	Stream  string `json:"stream"`
+	NodeID  string `json:"nodeId"`
+	Role    string `json:"role"`
+	Region  string `json:"region"`
+	RTMPURL string `json:"rtmpUrl"`
+	SRTURL  string `json:"srtUrl"`
+	HLSURL  string `json:"hlsUrl"`
+}
+
+// p builds an API path, escaping each name.
+func p(prefix string, names ...string) string {
+	for _, n := range names {
+		prefix += "/" + url.PathEscape(n)
+	}
+	return prefix
+}
+
+// remove deletes an object and says so.
+func remove(e *env, kind, path, name string) error {
+	if err := e.client.do(e.ctx, http.MethodDelete, path, nil, nil); err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stdout, "%s %q deleted\n", kind, name)
+	}
+	return nil
+}
+
+// ---- scale policies ----
+
+func policyCreate(e *env, args []string) error {
+	fs := e.flags()
+	var b policy
+	var targets policyTargets
+	fs.StringVar(&b.Name, "name", "", "policy `name` (required)")
+	fs.StringVar(&b.Description, "description", "", "free text")
+	fs.Var(&targets, "target", "`ROLE:MIN:MAX[:STEP]`: keep MIN to MAX nodes of ROLE, adding STEP at a time (repeatable, required)")
+	warm := fs.Duration("warmup", 0, "how long a new node may take to enter service (e.g. 150s)")
+	cool := fs.Duration("cooldown", 0, "how long load must stay low before a scale-in (e.g. 3m)")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(e.cmd.name, [2]string{"name", b.Name}); err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return usagef("%s: at least one --target ROLE:MIN:MAX[:STEP] is required", e.cmd.name)
+	}
+	if *warm < 0 || *cool < 0 {
+		return usagef("%s: --warmup and --cooldown must not be negative", e.cmd.name)
+	}
+	b.Targets, b.WarmUpMS, b.CoolDownMS = targets, warm.Milliseconds(), cool.Milliseconds()
+	return show(e, http.MethodPost, "/api/v1/scalepolicies", b, func(w io.Writer, v policy) error {
+		_, err := fmt.Fprintf(w, "scale policy %q created\n", v.Name)
+		return err
+	})
+}
+
+func policyList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/scalepolicies", nil, func(w io.Writer, ps []policy) error {
+		t := newTable(w, "NAME", "TARGETS", "WARMUP", "COOLDOWN", "DESCRIPTION")
+		for _, x := range ps {
+			t.row(x.Name, policyTargetsText(x.Targets), ms(x.WarmUpMS), ms(x.CoolDownMS), x.Description)
+		}
+		return t.flush()
+	})
+}
+
+func policyTargetsText(ts []store.RoleLimits) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = fmt.Sprintf("%s %d-%d (+%d)", t.Role, t.MinLimit, t.MaxLimit, t.ScaleAdjustment)
+	}
+	return strings.Join(s, ", ")
+}
+
+func ms(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return (time.Duration(n) * time.Millisecond).String()
+}
+
+func policyGet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/scalepolicies", pos[0]), nil, func(w io.Writer, x policy) error {
+		if err := fields(w, "Name", x.Name, "Description", orDash(x.Description), "Warm-up", ms(x.WarmUpMS),
+			"Cool-down", ms(x.CoolDownMS), "Created", stamp(x.CreatedAt), "Updated", stamp(x.UpdatedAt)).flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		t := newTable(w, "ROLE", "MIN", "MAX", "STEP")
+		for _, r := range x.Targets {
+			t.row(r.Role, r.MinLimit, r.MaxLimit, r.ScaleAdjustment)
+		}
+		return t.flush()
+	})
+}
+
+func policyDelete(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return remove(e, "scale policy", p("/api/v1/scalepolicies", pos[0]), pos[0])
+}
+
+// ---- launch configurations ----
+
+func configCreate(e *env, args []string) error {
+	fs := e.flags()
+	var c store.LaunchConfig
+	var targets launchTargets
+	var meta keyValues
+	fs.StringVar(&c.Name, "name", "", "launch configuration `name` (required)")
+	fs.StringVar(&c.Image, "image", "", "the `image` nodes start from (required)")
+	fs.StringVar(&c.Version, "version", "", "free-form version")
+	fs.StringVar(&c.Description, "description", "", "free text")
+	fs.Var(&targets, "target", "`ROLE:INSTANCETYPE:CAPACITY`: how to start nodes of ROLE and how many connections each takes (repeatable, required)")
+	fs.Var(&meta, "meta", "metadata `key=value` (repeatable)")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(e.cmd.name, [2]string{"name", c.Name}, [2]string{"image", c.Image}); err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return usagef("%s: at least one --target ROLE:INSTANCETYPE:CAPACITY is required", e.cmd.name)
+	}
+	c.Targets, c.Metadata = targets, meta
+	return show(e, http.MethodPost, "/api/v1/launchconfigs", c, func(w io.Writer, v store.LaunchConfig) error {
+		_, err := fmt.Fprintf(w, "launch config %q created\n", v.Name)
+		return err
+	})
+}
+
+func configList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/launchconfigs", nil, func(w io.Writer, cs []store.LaunchConfig) error {
+		t := newTable(w, "NAME", "IMAGE", "VERSION", "TARGETS", "CREATED")
+		for _, c := range cs {
+			ts := make([]string, len(c.Targets))
+			for i, x := range c.Targets {
+				ts[i] = fmt.Sprintf("%s %s ×%d", x.Role, x.InstanceType, x.ConnectionCapacity)
+			}
+			t.row(c.Name, c.Image, c.Version, strings.Join(ts, ", "), stamp(c.CreatedAt))
+		}
+		return t.flush()
+	})
+}
+
+func configGet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/launchconfigs", pos[0]), nil, func(w io.Writer, c store.LaunchConfig) error {
+		if err := fields(w, "Name", c.Name, "Description", orDash(c.Description), "Image", c.Image,
+			"Version", orDash(c.Version), "Metadata", kvText(c.Metadata), "Properties", kvText(c.Properties),
+			"Created", stamp(c.CreatedAt), "Updated", stamp(c.UpdatedAt)).flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		t := newTable(w, "ROLE", "INSTANCE TYPE", "CAPACITY")
+		for _, x := range c.Targets {
+			t.row(x.Role, x.InstanceType, x.ConnectionCapacity)
+		}
+		return t.flush()
+	})
+}
+
+func kvText(kvs []store.KV) string {
+	s := make([]string, len(kvs))
+	for i, kv := range kvs {
+		s[i] = kv.Key + "=" + kv.Value
+	}
+	return orDash(strings.Join(s, ", "))
+}
+
+func configDelete(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return remove(e, "launch config", p("/api/v1/launchconfigs", pos[0]), pos[0])
+}
+
+// ---- node groups ----
+
+func groupCreate(e *env, args []string) error {
+	fs := e.flags()
+	var g group
+	var regions stringList
+	fs.StringVar(&g.Name, "name", "", "group `name` (default: one the manager makes up)")
+	fs.StringVar(&g.LaunchConfig, "config", "", "launch configuration `name` (required)")
+	fs.StringVar(&g.ScalePolicy, "policy", "", "scale policy `name` (required)")
+	fs.Var(&regions, "region", "a `region` the group runs in (repeatable)")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(e.cmd.name, [2]string{"config", g.LaunchConfig}, [2]string{"policy", g.ScalePolicy}); err != nil {
+		return err
+	}
+	g.Regions = append([]string{}, regions...)
+	return show(e, http.MethodPost, "/api/v1/nodegroups", g, func(w io.Writer, v store.NodeGroup) error {
+		_, err := fmt.Fprintf(w, "node group %q created\n", v.Name)
+		return err
+	})
+}
+
+func groupList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/nodegroups", nil, func(w io.Writer, gs []store.NodeGroup) error {
+		t := newTable(w, "NAME", "CONFIG", "POLICY", "REGIONS", "CREATED")
+		for _, g := range gs {
+			t.row(g.Name, g.LaunchConfig, g.ScalePolicy, strings.Join(g.Regions, ","), stamp(g.CreatedAt))
+		}
+		return t.flush()
+	})
+}
+
+func groupGet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0]), nil, func(w io.Writer, g store.NodeGroup) error {
+		return fields(w, "Name", g.Name, "ID", strconv.FormatInt(g.ID, 10), "Launch config", g.LaunchConfig,
+			"Scale policy", g.ScalePolicy, "Regions", orDash(strings.Join(g.Regions, ", ")), "Created", stamp(g.CreatedAt)).flush()
+	})
+}
+
+func groupDelete(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return remove(e, "node group", p("/api/v1/nodegroups", pos[0]), pos[0])
+}
+
+func groupNodes(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0], "nodes"), nil, nodeTable)
+}
+
+// ---- nodes ----
+
+func nodesList(e *env, args []string) error {
+	fs := e.flags()
+	grp := fs.String("group", "", "only the nodes of this `group`")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	path := "/api/v1/nodes"
+	if *grp != "" {
+		path += "?" + url.Values{"group": {*grp}}.Encode()
+	}
+	return show(e, http.MethodGet, path, nil, nodeTable)
+}
+
+func nodeTable(w io.Writer, ns []store.Node) error {
+	now := time.Now()
+	t := newTable(w, "ID", "ROLE", "STATE", "GROUP", "REGION", "CONNECTIONS", "SUBSCRIBERS", "CAPACITY", "LOAD%", "LAST REPORT")
+	for _, n := range ns {
+		last := age(n.LastReport, now)
+		if !n.LastReport.IsZero() {
+			last += " ago"
+		}
+		t.row(n.ID, n.Role, n.State, n.Group, n.Region, n.Stats.Connections, n.Stats.Subscribers, n.Capacity, load(n), last)
+	}
+	return t.flush()
+}
+
+// load is connections as a share of capacity ("-" when the capacity is unknown).
+func load(n store.Node) string {
+	if n.Capacity <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d%%", n.Stats.Connections*100/n.Capacity)
+}
+
+func nodeGet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "ID")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/nodes", pos[0]), nil, func(w io.Writer, n store.Node) error {
+		st := n.Stats
+		last := age(n.LastReport, time.Now())
+		if !n.LastReport.IsZero() {
+			last += " ago (" + stamp(n.LastReport) + ")"
+		}
+		return fields(w,
+			"ID", n.ID, "Role", n.Role, "State", n.State, "Group", orDash(n.Group),
+			"Region", orDash(n.Region), "Zone", orDash(n.Zone), "Version", orDash(n.Version),
+			"RTMP", orDash(n.Addresses.RTMP), "SRT", orDash(n.Addresses.SRT), "HTTP", orDash(n.Addresses.HTTP),
+			"Parent", orDash(n.Parent), "Capacity", strconv.Itoa(n.Capacity), "Load", load(n),
+			"Connections", fmt.Sprintf("%d (%d publishers, %d subscribers)", st.Connections, st.Publishers, st.Subscribers),
+			"CPU", fmt.Sprintf("%.1f%%", st.CPUPercent),
+			"Memory", fmt.Sprintf("%s (%.1f%%)", bytesIEC(st.MemoryBytes), st.MemoryUsedPercent),
+			"Traffic", fmt.Sprintf("%s in, %s out", bytesIEC(st.BytesIn), bytesIEC(st.BytesOut)),
+			"Streams", orDash(strings.Join(st.Streams, ", ")),
+			"Last report", last, "Created", stamp(n.CreatedAt),
+		).flush()
+	})
+}
+
+func nodeEvents(e *env, args []string) error {
+	fs := e.flags()
+	limit := limitFlag(fs)
+	pos, err := e.parse(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	path, err := withLimit(e, p("/api/v1/nodes", pos[0], "events"), *limit)
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, path, nil, eventTable)
+}
+
+func nodeDrain(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "ID")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodPost, p("/api/v1/nodes", pos[0], "drain"), nil, func(w io.Writer, n store.Node) error {
+		_, err := fmt.Fprintf(w, "node %s is %s\n", n.ID, n.State)
+		return err
+	})
+}
+
+// ---- events, streams, alarms ----
+
+func eventsList(e *env, args []string) error {
+	fs := e.flags()
+	limit := limitFlag(fs)
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	path, err := withLimit(e, "/api/v1/events", *limit)
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, path, nil, eventTable)
+}
+
+func limitFlag(fs *flag.FlagSet) *int {
+	return fs.Int("limit", 0, "show only the latest N events, 1–1000 (default: the manager's, 100)")
+}
+
+func withLimit(e *env, path string, limit int) (string, error) {
+	switch {
+	case limit == 0:
+		return path, nil
+	case limit < 1 || limit > 1000:
+		return "", usagef("%s: --limit must be between 1 and 1000, not %d", e.cmd.name, limit)
+	}
+	return path + "?limit=" + strconv.Itoa(limit), nil
+}
+
+func eventTable(w io.Writer, evs []store.NodeEvent) error {
+	t := newTable(w, "AT", "NODE", "FROM → TO", "CAUSE")
+	for _, ev := range evs {
+		from := ev.From
+		if from == "" {
+			from = "(new)"
+		}
+		t.row(stamp(ev.At), ev.NodeID, from+" → "+ev.To, ev.Cause)
+	}
+	return t.flush()
+}
+
+func streamsList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/streams", nil, func(w io.Writer, ss []store.StreamRecord) error {
+		now := time.Now()
+		t := newTable(w, "STREAM", "NODE", "PROTOCOL", "SINCE")
+		for _, s := range ss {
+			t.row(s.Name, s.NodeID, s.Protocol, fmt.Sprintf("%s (%s)", stamp(s.StartedAt), age(s.StartedAt, now)))
+		}
+		return t.flush()
+	})
+}
+
+func alarmsList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/alarms", nil, func(w io.Writer, as []store.AlarmThreshold) error {
+		t := newTable(w, "ROLE", "THRESHOLD")
+		for _, a := range as {
+			t.row(a.Role, strconv.Itoa(a.Threshold)+"%")
+		}
+		return t.flush()
+	})
+}
+
+func alarmSet(e *env, args []string) error {
+	fs := e.flags()
+	role := fs.String("role", "", "the node `role` (required)")
+	var pct percent
+	fs.Var(&pct, "threshold", "scale out when load reaches this `percent` of capacity, 1–100 (required)")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(e.cmd.name, [2]string{"role", *role}); err != nil {
+		return err
+	}
+	if pct == 0 {
+		return usagef("%s: --threshold is required", e.cmd.name)
+	}
+	body := struct {
+		Threshold int `json:"threshold"`
+	}{int(pct)}
+	return show(e, http.MethodPut, p("/api/v1/alarms", *role), body, func(w io.Writer, a store.AlarmThreshold) error {
+		_, err := fmt.Fprintf(w, "%s nodes scale out at %d%% load\n", a.Role, a.Threshold)
+		return err
+	})
+}
+
+// ---- routing ----
+
+func routePublish(e *env, args []string) error {
+	fs := e.flags()
+	grp := fs.String("group", "", "pick an origin of this `group`")
+	pos, err := e.parse(fs, args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	return routeCmd(e, "publish", pos[0], url.Values{"group": {*grp}})
+}
+
+func routePlay(e *env, args []string) error {
+	fs := e.flags()
+	grp := fs.String("group", "", "pick an edge of this `group`")
+	region := fs.String("region", "", "prefer an edge in this `region`")
+	pos, err := e.parse(fs, args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	return routeCmd(e, "play", pos[0], url.Values{"group": {*grp}, "region": {*region}})
+}
+
+// routeCmd asks the public routing API where a publisher or viewer of stream should go.
+func routeCmd(e *env, kind, stream string, q url.Values) error {
+	app, name, ok := strings.Cut(stream, "/")
+	if !ok || app == "" || name == "" || strings.Contains(name, "/") {
+		return usagef("%s: want APP/STREAM, e.g. live/cam1, not %q", e.cmd.name, stream)
+	}
+	for k, v := range q {
+		if v[0] == "" {
+			delete(q, k)
+		}
+	}
+	path := p("/api/v1/route/"+kind, app, name)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return show(e, http.MethodGet, path, nil, routeText)
+}
+
+func routeText(w io.Writer, r route) error {
+	kv := []string{"Stream", r.Stream, "Node", r.NodeID, "Role", r.Role, "Region", orDash(r.Region)}
+	for _, u := range [][2]string{{"RTMP", r.RTMPURL}, {"SRT", r.SRTURL}, {"HLS", r.HLSURL}} {
+		if u[1] != "" {
+			kv = append(kv, u[0], u[1])
+		}
+	}
+	return fields(w, kv...).flush()
+}

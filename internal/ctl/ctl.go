@@ -1,0 +1,335 @@
+// Package ctl implements `nagare ctl`, the command line client of the stream manager's native API.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+const defaultManager = "http://127.0.0.1:5080"
+
+// command is one `nagare ctl` command.
+type command struct {
+	name     string // "policy create"
+	synopsis string // arguments and flags, for the usage text
+	summary  string
+	run      func(e *env, args []string) error
+}
+
+// commands lists every command in the order of the usage text; it is filled in by init because the
+// help command refers to it.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"policy create", "--name N --target ROLE:MIN:MAX[:STEP]... [--description D] [--warmup 150s] [--cooldown 3m]", "create a scale policy (--target once per role; STEP defaults to 1)", policyCreate},
+		{"policy list", "", "list the scale policies", policyList},
+		{"policy get", "NAME", "show a scale policy", policyGet},
+		{"policy delete", "NAME", "delete a scale policy", policyDelete},
+		{"config create", "--name N --image I --target ROLE:INSTANCETYPE:CAPACITY... [--version V] [--description D] [--meta k=v]...", "create a launch configuration (--target once per role)", configCreate},
+		{"config list", "", "list the launch configurations", configList},
+		{"config get", "NAME", "show a launch configuration", configGet},
+		{"config delete", "NAME", "delete a launch configuration", configDelete},
+		{"group create", "[--name N] --config C --policy P [--region R]...", "create a node group (the manager names it when --name is not given)", groupCreate},
+		{"group list", "", "list the node groups", groupList},
+		{"group get", "NAME", "show a node group", groupGet},
+		{"group delete", "NAME", "delete a node group", groupDelete},
+		{"group nodes", "NAME", "list the nodes of a group", groupNodes},
+		{"nodes", "[--group G]", "list the nodes with their state and load", nodesList},
+		{"node get", "ID", "show a node", nodeGet},
+		{"node events", "ID [--limit N]", "list the latest lifecycle transitions of a node, oldest first", nodeEvents},
+		{"node drain", "ID", "stop sending new clients to a node", nodeDrain},
+		{"events", "[--limit N]", "list the latest lifecycle transitions of all nodes, oldest first", eventsList},
+		{"streams", "", "list the live streams and their origins", streamsList},
+		{"alarms", "", "list the load thresholds at which each role scales out", alarmsList},
+		{"alarm set", "--role R --threshold PCT", "set the scale-out threshold of a role (percent of capacity)", alarmSet},
+		{"route publish", "APP/STREAM [--group G]", "ask where a publisher should send APP/STREAM", routePublish},
+		{"route play", "APP/STREAM [--region R] [--group G]", "ask where a viewer should play APP/STREAM", routePlay},
+		{"help", "[COMMAND]", "show this text, or the flags of a command", helpCmd},
+	}
+}
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context
+	client *client
+	json   bool
+	cmd    *command
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp reports that help was asked for and printed.
+var errHelp = flag.ErrHelp
+
+// Main runs `nagare ctl` with args (after "ctl") and returns the exit code: 0 ok, 1 API or runtime
+// error, 2 usage error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	err := e.main(ctx, args)
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "nagare ctl: %s\n", ue.msg)
+		if e.cmd != nil && e.cmd.name != "help" {
+			fmt.Fprintf(stderr, "Run 'nagare ctl %s -h' for its flags.\n", e.cmd.name)
+		} else {
+			fmt.Fprintln(stderr, "Run 'nagare ctl help' for the commands.")
+		}
+		return 2
+	default:
+		fmt.Fprintf(stderr, "nagare ctl: %v\n", err)
+		return 1
+	}
+}
+
+// globals are the flags before the command.
+type globals struct {
+	fs      *flag.FlagSet
+	manager *string
+	token   *string
+	output  *string
+	timeout *time.Duration
+}
+
+func newGlobals() *globals {
+	fs := flag.NewFlagSet("nagare ctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	managerDefault := os.Getenv("NAGARE_MANAGER_URL")
+	if managerDefault == "" {
+		managerDefault = defaultManager
+	}
+	return &globals{
+		fs:      fs,
+		manager: fs.String("manager", managerDefault, "base `URL` of the stream manager (env NAGARE_MANAGER_URL)"),
+		// no default shown: the token must never be printed
+		token:   fs.String("token", "", "admin `token` (default: env NAGARE_ADMIN_TOKEN)"),
+		output:  fs.String("o", "table", "output `format`: table, or json for the API's JSON"),
+		timeout: fs.Duration("timeout", 10*time.Second, "give up on the manager after this long"),
+	}
+}
+
+func (e *env) main(ctx context.Context, args []string) error {
+	g := newGlobals()
+	fs := g.fs
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(e.stdout)
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	switch *g.output {
+	case "table":
+	case "json":
+		e.json = true
+	default:
+		return usagef("-o must be table or json, not %q", *g.output)
+	}
+	if *g.timeout <= 0 {
+		return usagef("--timeout must be positive, not %s", *g.timeout)
+	}
+	base, err := managerURL(*g.manager)
+	if err != nil {
+		return err
+	}
+	tok := strings.TrimSpace(*g.token)
+	if tok == "" {
+		tok = strings.TrimSpace(os.Getenv("NAGARE_ADMIN_TOKEN"))
+	}
+
+	rest := fs.Args()
+	if len(rest) == 0 {
+		printUsage(e.stderr)
+		return usagef("no command given")
+	}
+	cmd, n := lookup(rest)
+	if cmd == nil {
+		return unknownCommand(rest)
+	}
+	e.cmd = cmd
+	var cancel context.CancelFunc
+	e.ctx, cancel = context.WithTimeout(ctx, *g.timeout)
+	defer cancel()
+	e.client = newClient(base, tok, *g.timeout)
+	return cmd.run(e, rest[n:])
+}
+
+// lookup finds the command named by the first one or two words of args and returns how many words
+// it took.
+func lookup(args []string) (*command, int) {
+	if len(args) >= 2 {
+		if c := find(args[0] + " " + args[1]); c != nil {
+			return c, 2
+		}
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
+		return find("help"), 1
+	}
+	if c := find(args[0]); c != nil {
+		return c, 1
+	}
+	return nil, 0
+}
+
+func find(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func unknownCommand(args []string) error {
+	var subs []string
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, args[0]+" "); ok {
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) == 0 {
+		return usagef("unknown command %q", args[0])
+	}
+	if len(args) == 1 {
+		return usagef("%s needs a subcommand: %s", args[0], strings.Join(subs, ", "))
+	}
+	return usagef("unknown command %q: %s takes %s", args[0]+" "+args[1], args[0], strings.Join(subs, ", "))
+}
+
+func managerURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usagef("--manager must be an http:// or https:// URL, not %q", s)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// helpCmd prints the general usage, or a command's usage when args name one.
+func helpCmd(e *env, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		printUsage(e.stdout)
+		return nil
+	}
+	cmd, n := lookup(args)
+	if cmd == nil || n != len(args) {
+		return usagef("help: no command %q", strings.Join(args, " "))
+	}
+	if cmd.name == "help" {
+		printUsage(e.stdout)
+		return nil
+	}
+	e.cmd = cmd
+	return cmd.run(e, []string{"-h"})
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "nagare ctl: manage a nagare stream manager through its API\n\n")
+	fmt.Fprint(w, "Usage:\n  nagare ctl [global flags] COMMAND [flags] [arguments]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %s", c.name)
+		if c.synopsis != "" {
+			fmt.Fprintf(w, " %s", c.synopsis)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "\nGlobal flags (before the command):\n")
+	g := newGlobals()
+	g.fs.SetOutput(w)
+	g.fs.PrintDefaults()
+	fmt.Fprint(w, "\nRun 'nagare ctl COMMAND -h' for the flags of a command.\n")
+}
+
+// flags returns a FlagSet for the running command; parse reads it.
+func (e *env) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet(e.cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse reads args, where flags and positional arguments may be mixed ("node events ID --limit 5"),
+// and checks that the positional arguments are exactly the ones named.
+func (e *env) parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				e.printCommandUsage(fs)
+				return nil, errHelp
+			}
+			return nil, usagef("%s: %v", e.cmd.name, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if len(pos) != len(names) {
+		if len(names) == 0 {
+			return nil, usagef("%s takes no arguments, got %q", e.cmd.name, strings.Join(pos, " "))
+		}
+		return nil, usagef("%s needs %s", e.cmd.name, strings.Join(names, " "))
+	}
+	for i, a := range pos {
+		if strings.TrimSpace(a) == "" {
+			return nil, usagef("%s: %s must not be empty", e.cmd.name, names[i])
+		}
+	}
+	return pos, nil
+}
+
+func (e *env) printCommandUsage(fs *flag.FlagSet) {
+	fmt.Fprintf(e.stdout, "Usage: nagare ctl %s %s\n\n%s.\n", e.cmd.name, e.cmd.synopsis, upperFirst(e.cmd.summary))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprint(e.stdout, "\nFlags:\n")
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// required reports the first of the named flags left empty.
+func required(cmd string, flags ...[2]string) error {
+	for _, f := range flags {
+		if f[1] == "" {
+			return usagef("%s: --%s is required", cmd, f[0])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package ctl
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+)
+
+// The repeatable flags check only the shape of a value; the manager judges the rest (known roles,
+// min ≤ max, …) so that the rules live in one place.
+
+// policyTargets is --target ROLE:MIN:MAX[:STEP], once per role.
+type policyTargets []store.RoleLimits
+
+func (p *policyTargets) String() string { return "" }
+
+func (p *policyTargets) Set(v string) error {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 && len(parts) != 4 {
+		return errors.New("want ROLE:MIN:MAX[:STEP], e.g. edge:1:10:2")
+	}
+	if parts[0] == "" {
+		return errors.New("ROLE is empty")
+	}
+	n := []int{0, 0, 1}
+	for i, name := range []string{"MIN", "MAX", "STEP"}[:len(parts)-1] {
+		x, err := wholeNumber(name, parts[i+1])
+		if err != nil {
+			return err
+		}
+		n[i] = x
+	}
+	*p = append(*p, store.RoleLimits{Role: parts[0], MinLimit: n[0], MaxLimit: n[1], ScaleAdjustment: n[2]})
+	return nil
+}
+
+// launchTargets is --target ROLE:INSTANCETYPE:CAPACITY, once per role.
+type launchTargets []store.LaunchTarget
+
+func (l *launchTargets) String() string { return "" }
+
+func (l *launchTargets) Set(v string) error {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return errors.New("want ROLE:INSTANCETYPE:CAPACITY, e.g. edge:c5.large:500")
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return errors.New("ROLE and INSTANCETYPE must not be empty")
+	}
+	c, err := wholeNumber("CAPACITY", parts[2])
+	if err != nil {
+		return err
+	}
+	*l = append(*l, store.LaunchTarget{Role: parts[0], InstanceType: parts[1], ConnectionCapacity: c})
+	return nil
+}
+
+func wholeNumber(name, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q is not a whole number", name, s)
+	}
+	return n, nil
+}
+
+// keyValues is a repeatable k=v.
+type keyValues []store.KV
+
+func (k *keyValues) String() string { return "" }
+
+func (k *keyValues) Set(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return errors.New("want KEY=VALUE")
+	}
+	*k = append(*k, store.KV{Key: key, Value: value})
+	return nil
+}
+
+// stringList is a repeatable string.
+type stringList []string
+
+func (s *stringList) String() string { return "" }
+
+func (s *stringList) Set(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+// percent is 1–100, with or without a % sign.
+type percent int
+
+func (p *percent) String() string { return strconv.Itoa(int(*p)) }
+
+func (p *percent) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
+	if err != nil || n < 1 || n > 100 {
+		return errors.New("want a percentage between 1 and 100")
+	}
+	*p = percent(n)
+	return nil
+}
