@@ -27,6 +27,7 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   latency   publish-to-playable time and segment/part availability lag of one server
   fanout    wrk against the live-edge segment and the media playlist of one server
   ingest    CPU and RSS of one server with N publishers and no viewers
+  ackcheck  whether a server keeps a publisher that asks for RTMP acknowledgements
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -42,7 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench")
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
-		"ingest": cmdIngest, "report": cmdReport,
+		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -163,6 +164,7 @@ func cmdLatency(ctx context.Context, args []string, _, stderr io.Writer, log *sl
 	clipPath := fs.String("clip", "", "MPEG-TS clip (H.264 + AAC)")
 	starts := fs.Int("starts", 5, "cold starts to time")
 	lagFor := fs.Duration("lag", 30*time.Second, "length of the publication whose segments and parts are timed")
+	pid := fs.Int("pid", 0, "pid of the server, to meter it during the lag run (optional)")
 	out := fs.String("out", "", "JSON result file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -171,6 +173,7 @@ func cmdLatency(ctx context.Context, args []string, _, stderr io.Writer, log *sl
 	if err != nil {
 		return err
 	}
+	srv.PID = *pid
 	if *clipPath == "" || *out == "" || *starts < 1 {
 		return usageErr("-clip and -out are required, -starts must be at least 1")
 	}
@@ -187,39 +190,37 @@ func cmdLatency(ctx context.Context, args []string, _, stderr io.Writer, log *sl
 
 func cmdFanout(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
 	fs := newFlags("fanout", stderr)
-	spec := fanoutSpec{}
-	fs.StringVar(&spec.Server, "server", "", "label of the server in the report")
-	fs.StringVar(&spec.Kind, "kind", KindNagare, "nagare, nginx-rtmp or static")
-	fs.IntVar(&spec.PID, "pid", 0, "pid of the server (its children are counted too)")
-	fs.StringVar(&spec.Playlist, "playlist", "", "nagare, nginx-rtmp: the stream's playlist URL")
-	fs.StringVar(&spec.Static, "static", "", "static: base URL of the server")
-	fs.StringVar(&spec.WWW, "www", "", "static: the server's root directory, where the copies go")
-	fs.StringVar(&spec.CopyFrom, "copy-from", "", "static: playlist URL of the stream to copy the playlist and segment of")
+	var targets []fanoutTarget
+	fs.Func("target", "a server to load, repeatable: name=N,kind=nagare|nginx-rtmp,pid=P,playlist=URL or "+
+		"name=N,kind=static,pid=P,url=BASE,www=DIR,copy-from=PLAYLIST-URL", func(s string) error {
+		t, err := parseTarget(s)
+		if err == nil {
+			targets = append(targets, t)
+		}
+		return err
+	})
 	conns := fs.String("conns", "64,256", "comma-separated wrk connection counts")
-	fs.IntVar(&spec.Threads, "threads", 2, "wrk threads")
-	fs.DurationVar(&spec.Duration, "duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	threads := fs.Int("threads", 2, "wrk threads")
+	d := fs.Duration("duration", 10*time.Second, "length of each wrk run (whole seconds)")
 	out := fs.String("out", "", "JSON result file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var counts []int
 	for _, c := range strings.Split(*conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
 			return usageErr("-conns: bad count %q", c)
 		}
-		spec.Conns = append(spec.Conns, n)
+		counts = append(counts, n)
 	}
 	switch {
-	case spec.Server == "" || spec.PID <= 0 || *out == "":
-		return usageErr("-server, -pid and -out are required")
-	case spec.Kind == "static" && (spec.Static == "" || spec.WWW == "" || spec.CopyFrom == ""):
-		return usageErr("-kind static needs -static, -www and -copy-from")
-	case spec.Kind != "static" && spec.Playlist == "":
-		return usageErr("-playlist is required")
-	case spec.Duration < time.Second:
+	case len(targets) == 0 || *out == "":
+		return usageErr("-target and -out are required")
+	case *d < time.Second:
 		return usageErr("-duration must be at least 1s")
 	}
-	res, err := runFanout(ctx, spec, log)
+	res, err := runFanout(ctx, targets, counts, *threads, *d, log)
 	if err != nil {
 		return err
 	}
@@ -260,6 +261,30 @@ func cmdIngest(ctx context.Context, args []string, _, stderr io.Writer, log *slo
 		return err
 	}
 	return writeJSON(*out, res)
+}
+
+func cmdAckCheck(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("ackcheck", stderr)
+	sf := addServerFlags(fs)
+	clipPath := fs.String("clip", "", "MPEG-TS clip (H.264 + AAC)")
+	window := fs.Uint("window", 256<<10, "acknowledgement window asked for, bytes")
+	d := fs.Duration("duration", 15*time.Second, "length of the publication")
+	out := fs.String("out", "", "JSON result file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	srv, err := sf.server()
+	if err != nil {
+		return err
+	}
+	if *clipPath == "" || *out == "" || *window == 0 || *window > 1<<31 {
+		return usageErr("-clip and -out are required, -window must be in 1..2^31")
+	}
+	clip, err := LoadClip(*clipPath)
+	if err != nil {
+		return err
+	}
+	return writeJSON(*out, runAckCheck(ctx, srv, clip, uint32(*window), *d, log))
 }
 
 func writeJSON(path string, v any) error {

@@ -40,9 +40,9 @@ Usage:
   nagare node    [flags]   run a media node (origin); --manager URL registers it with a manager
   nagare migrate [flags]   apply the store's schema migrations (-status to list them)
   nagare ctl     [flags]   manage a stream manager from the shell (nagare ctl help)
-  nagare token  [flags]   sign a publish token
-  nagare bench  [flags]   measure a node (and peers) under load; see 'nagare bench -h'
-  nagare version          print the version
+  nagare token   [flags]   sign a publish token
+  nagare bench   [flags]   measure a node (and peers) under load; see 'nagare bench -h'
+  nagare version           print the version
 
 Run 'nagare <command> -h' for the flags of a command.
 `
