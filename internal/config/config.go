@@ -168,21 +168,26 @@ func decodeYAML(b []byte, cfg *Config) error {
 // EnvPrefix starts every environment variable nagare reads.
 const EnvPrefix = "NAGARE_"
 
-// EnvName returns the environment variable for a YAML key path, e.g. hls.segmentDuration →
-// NAGARE_HLS_SEGMENT_DURATION.
+// EnvName returns the environment variable for a YAML key path: camel case becomes upper snake case and a
+// run of capitals is one word, e.g. hls.segmentDuration → NAGARE_HLS_SEGMENT_DURATION and
+// manager.storeDSN → NAGARE_MANAGER_STORE_DSN.
 func EnvName(keyPath string) string {
 	var b strings.Builder
 	b.WriteString(EnvPrefix)
-	for i, r := range keyPath {
+	r := []rune(keyPath)
+	for i, c := range r {
 		switch {
-		case r == '.':
+		case c == '.':
 			b.WriteByte('_')
-		case unicode.IsUpper(r) && i > 0 && keyPath[i-1] != '.':
-			b.WriteByte('_')
-			b.WriteRune(r)
-		default:
-			b.WriteRune(unicode.ToUpper(r))
+			continue
+		case unicode.IsUpper(c) && i > 0 && r[i-1] != '.':
+			prevLower := unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1])
+			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1])
+			if prevLower || (unicode.IsUpper(r[i-1]) && nextLower) {
+				b.WriteByte('_')
+			}
 		}
+		b.WriteRune(unicode.ToUpper(c))
 	}
 	return b.String()
 }

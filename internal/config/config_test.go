@@ -278,6 +278,10 @@ func TestEnvName(t *testing.T) {
 	for _, tc := range []struct{ key, want string }{
 		{"log.level", "NAGARE_LOG_LEVEL"},
 		{"hls.segmentDuration", "NAGARE_HLS_SEGMENT_DURATION"},
+		{"manager.storeDSN", "NAGARE_MANAGER_STORE_DSN"},
+		{"cluster.managerURL", "NAGARE_CLUSTER_MANAGER_URL"},
+		{"cluster.advertiseRTMP", "NAGARE_CLUSTER_ADVERTISE_RTMP"},
+		{"cluster.nodeID", "NAGARE_CLUSTER_NODE_ID"},
 		{"hls.segmentCount", "NAGARE_HLS_SEGMENT_COUNT"},
 		{"node.shutdownTimeout", "NAGARE_NODE_SHUTDOWN_TIMEOUT"},
 		{"rtmp.enabled", "NAGARE_RTMP_ENABLED"},

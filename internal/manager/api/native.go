@@ -206,7 +206,11 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 		return nil
 	}))
 	mux.HandleFunc("DELETE /api/v1/nodegroups/{name}", a(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.Store.DeleteGroup(r.Context(), r.PathValue("name")); err != nil {
+		g, err := s.Store.GetGroup(r.Context(), r.PathValue("name")) // by name or id, like GET
+		if err != nil {
+			return err
+		}
+		if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
