@@ -3,11 +3,6 @@
 package hls
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,6 +15,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/viewers"
 )
 
 // Variants of HLS a node can produce.
@@ -39,9 +35,6 @@ type Config struct {
 	QueueLen int
 }
 
-// sessionParam is the query parameter that carries a viewer's session id.
-const sessionParam = "nsid"
-
 // Server serves /<app>/<stream>/<file> for every live stream. It implements stream.Listener.
 type Server struct {
 	Config  Config
@@ -55,7 +48,7 @@ type Server struct {
 
 	mu       sync.RWMutex
 	muxers   map[stream.Path]*muxer
-	sessions sessions
+	sessions viewers.Sessions
 }
 
 var _ stream.Listener = (*Server)(nil)
@@ -99,12 +92,12 @@ func (s *Server) StreamEnded(st *stream.Stream) {
 	if mx != nil {
 		<-mx.done
 	}
-	s.sessions.dropStream(st.Path)
+	s.sessions.DropStream(st.Path)
 }
 
 // Viewers returns the number of live viewer sessions of p ("" for all streams).
 func (s *Server) Viewers(p *stream.Path) int {
-	return s.sessions.count(p, s.sessionTimeout())
+	return s.sessions.Count(p, s.sessionTimeout())
 }
 
 func (s *Server) sessionTimeout() time.Duration {
@@ -127,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
 		return
 	}
-	path, file, err := splitRequestPath(r.URL.EscapedPath())
+	path, file, err := stream.SplitRequestPath(r.URL.EscapedPath())
 	if err != nil {
 		s.fail(w, "other", http.StatusBadRequest, err.Error())
 		return
@@ -163,8 +156,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // session counts as a viewer from its first media playlist or segment request on.
 func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
 	q := r.URL.Query()
-	if id := q.Get(sessionParam); id == "" || !s.sessions.valid(id) {
-		q.Set(sessionParam, s.sessions.newID())
+	if id := q.Get(viewers.Param); id == "" || !s.sessions.Valid(id) {
+		q.Set(viewers.Param, s.sessions.NewID())
 		r2 := r.Clone(r.Context())
 		r2.URL.RawQuery = q.Encode()
 		r = r2
@@ -175,8 +168,8 @@ func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer)
 }
 
 func (s *Server) touchSession(r *http.Request, p stream.Path) {
-	if id := r.URL.Query().Get(sessionParam); id != "" {
-		s.sessions.touch(id, p)
+	if id := r.URL.Query().Get(viewers.Param); id != "" {
+		s.sessions.Touch(id, p)
 	}
 }
 
@@ -233,31 +226,6 @@ type requestKey struct {
 	code int
 }
 
-var errBadFile = errors.New("bad file name: want [A-Za-z0-9_.-]{1,128}")
-
-// splitRequestPath parses /<app>/<stream>/<file> without unescaping anything.
-func splitRequestPath(p string) (stream.Path, string, error) {
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 {
-		return stream.Path{}, "", stream.ErrInvalidPath
-	}
-	sp, err := stream.ParsePath(p[:i])
-	if err != nil {
-		return sp, "", err
-	}
-	file := p[i+1:]
-	if len(file) == 0 || len(file) > 128 || strings.HasPrefix(file, ".") {
-		return sp, "", errBadFile
-	}
-	for j := 0; j < len(file); j++ {
-		c := file[j]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return sp, "", errBadFile
-		}
-	}
-	return sp, file, nil
-}
-
 type countingWriter struct {
 	http.ResponseWriter
 	code int
@@ -285,101 +253,4 @@ func (c *countingWriter) status() int {
 		return http.StatusOK
 	}
 	return c.code
-}
-
-// sessions counts distinct viewers. A session id is 8 random bytes and a 4-byte MAC under a per-node key,
-// so viewers cannot inflate the count with made-up ids.
-type sessions struct {
-	once sync.Once
-	key  []byte
-	mu   sync.Mutex
-	seen map[string]sessionEntry
-}
-
-type sessionEntry struct {
-	path stream.Path
-	last time.Time
-}
-
-const maxSessions = 200000
-
-func (ss *sessions) init() {
-	ss.once.Do(func() {
-		ss.key = make([]byte, 32)
-		_, _ = rand.Read(ss.key)
-		ss.seen = map[string]sessionEntry{}
-	})
-}
-
-func (ss *sessions) mac(b []byte) []byte {
-	h := hmac.New(sha256.New, ss.key)
-	h.Write(b)
-	return h.Sum(nil)[:4]
-}
-
-func (ss *sessions) newID() string {
-	ss.init()
-	b := make([]byte, 8, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(append(b, ss.mac(b)...))
-}
-
-func (ss *sessions) valid(id string) bool {
-	ss.init()
-	if len(id) != 24 {
-		return false
-	}
-	b, err := hex.DecodeString(id)
-	if err != nil || hex.EncodeToString(b) != id { // lower case only: one id, one spelling
-		return false
-	}
-	return hmac.Equal(b[8:], ss.mac(b[:8]))
-}
-
-func (ss *sessions) touch(id string, p stream.Path) {
-	ss.init()
-	now := time.Now()
-	ss.mu.Lock()
-	e, ok := ss.seen[id]
-	n := len(ss.seen)
-	ss.mu.Unlock()
-	if !ok && (n >= maxSessions || !ss.valid(id)) {
-		return
-	}
-	if ok && e.path == p && now.Sub(e.last) < 100*time.Millisecond {
-		return
-	}
-	ss.mu.Lock()
-	ss.seen[id] = sessionEntry{path: p, last: now}
-	ss.mu.Unlock()
-}
-
-// count returns live sessions of p (all streams if p is nil) and forgets expired ones.
-func (ss *sessions) count(p *stream.Path, timeout time.Duration) int {
-	ss.init()
-	now := time.Now()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	n := 0
-	for id, e := range ss.seen {
-		if now.Sub(e.last) > timeout {
-			delete(ss.seen, id)
-			continue
-		}
-		if p == nil || e.path == *p {
-			n++
-		}
-	}
-	return n
-}
-
-func (ss *sessions) dropStream(p stream.Path) {
-	ss.init()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for id, e := range ss.seen {
-		if e.path == p {
-			delete(ss.seen, id)
-		}
-	}
 }

@@ -55,3 +55,29 @@ func ParsePath(s string) (Path, error) {
 	}
 	return Path{App: app, Name: name}, nil
 }
+
+// ErrBadFile is returned for a file name outside [A-Za-z0-9_.-]{1,128} or starting with a dot.
+var ErrBadFile = errors.New("bad file name: want [A-Za-z0-9_.-]{1,128}")
+
+// SplitRequestPath parses /<app>/<stream>/<file> without unescaping anything.
+func SplitRequestPath(p string) (Path, string, error) {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return Path{}, "", ErrInvalidPath
+	}
+	sp, err := ParsePath(p[:i])
+	if err != nil {
+		return sp, "", err
+	}
+	file := p[i+1:]
+	if len(file) == 0 || len(file) > 128 || strings.HasPrefix(file, ".") {
+		return sp, "", ErrBadFile
+	}
+	for j := 0; j < len(file); j++ {
+		c := file[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return sp, "", ErrBadFile
+		}
+	}
+	return sp, file, nil
+}
