@@ -37,7 +37,7 @@ const usage = `nagare: self-hosted live streaming that scales itself
 Usage:
   nagare all     [flags]   run everything on this machine: a stream manager and an origin
   nagare manager [flags]   run the stream manager (REST API, Red5 3.1 API, node registry, routing)
-  nagare node    [flags]   run a media node (origin); --manager URL registers it with a manager
+  nagare node    [flags]   run a media node: --role origin|relay|edge, --parent URL, --manager URL
   nagare migrate [flags]   apply the store's schema migrations (-status to list them)
   nagare ctl     [flags]   manage a stream manager from the shell (nagare ctl help)
   nagare token   [flags]   sign a publish token
@@ -111,10 +111,11 @@ func loadConfig(fs *flag.FlagSet, args []string, extra func(*config.Config)) (co
 			}
 		})
 	}
-	str("role", "node role: origin (relay, edge and transcoder come later)", func(c *config.Config) *string { return &c.Node.Role })
+	str("role", "node role: origin, relay or edge", func(c *config.Config) *string { return &c.Node.Role })
 	str("rtmp", "RTMP listen address (rtmp.address)", func(c *config.Config) *string { return &c.RTMP.Address })
 	str("srt", "SRT listen address (srt.address)", func(c *config.Config) *string { return &c.SRT.Address })
 	str("http", "HTTP (HLS, metrics, stats) listen address (http.address)", func(c *config.Config) *string { return &c.HTTP.Address })
+	str("parent", "parent URL an edge or relay pulls from (node.parent)", func(c *config.Config) *string { return &c.Node.Parent })
 	str("manager", "stream manager URL to register with (cluster.managerURL)", func(c *config.Config) *string { return &c.Cluster.ManagerURL })
 	str("manager-address", "stream manager listen address (manager.address)", func(c *config.Config) *string { return &c.Manager.Address })
 	if err := fs.Parse(args); err != nil {

@@ -79,7 +79,10 @@ type Log struct {
 
 // Node configures a media node.
 type Node struct {
-	Role            string        `yaml:"role"` // origin
+	Role string `yaml:"role"` // origin, relay or edge
+	// Parent is the base URL an edge or relay pulls from (http://origin:8080); with a manager, the
+	// manager assigns it.
+	Parent          string        `yaml:"parent"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// ReadTimeout drops a publisher that sends nothing for this long.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
@@ -321,8 +324,17 @@ func (c *Config) Validate() error {
 	}
 	switch c.Node.Role {
 	case "origin":
-	case "edge", "relay", "transcoder":
-		bad("node.role", "role %q is not available in this version (origin is)", c.Node.Role)
+	case "edge", "relay":
+		if c.Node.Parent == "" && c.Cluster.ManagerURL == "" {
+			bad("node.parent", "an %s needs a parent URL (or cluster.managerURL, whose manager assigns one)", c.Node.Role)
+		}
+		if c.Node.Parent != "" {
+			if u, err := url.Parse(c.Node.Parent); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("node.parent", "must be an http(s) URL such as http://origin:8080, not %q", c.Node.Parent)
+			}
+		}
+	case "transcoder":
+		bad("node.role", "role %q is not available in this version (origin, relay and edge are)", c.Node.Role)
 	default:
 		bad("node.role", "must be origin, relay, edge or transcoder, not %q", c.Node.Role)
 	}
@@ -343,7 +355,7 @@ func (c *Config) Validate() error {
 			bad(l.key+".address", "must be host:port or :port, not %q", l.Address)
 		}
 	}
-	if !c.RTMP.Enabled && !c.SRT.Enabled {
+	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.SRT.Enabled {
 		bad("rtmp.enabled", "at least one of rtmp and srt must be enabled")
 	}
 	switch c.HLS.Variant {

@@ -26,7 +26,12 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 			},
 		},
 		Stats: n.agentStats,
-		Log:   n.log.With("component", "nodeagent"),
+		OnAssignment: func(as nodeapi.Assignment) {
+			if n.edge != nil && cfg.Node.Parent == "" && as.Parent != "" {
+				n.SetParent(as.Parent)
+			}
+		},
+		Log: n.log.With("component", "nodeagent"),
 	}
 	n.registry.AddListener(agentListener{a})
 	return a

@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +24,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/ingest"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodestats"
@@ -32,7 +36,9 @@ type Node struct {
 	cfg      config.Config
 	log      *slog.Logger
 	registry *stream.Registry
-	hls      *hls.Server
+	hls      viewerServer  // the origin's muxers, or the edge's cache
+	edge     *relay.Server // nil on an origin
+	parent   atomic.Value  // string: the edge's parent base URL
 	metrics  *mediametrics.Metrics
 	rtmp     *ingest.RTMPServer
 	srt      *ingest.SRTServer
@@ -41,6 +47,13 @@ type Node struct {
 	started  time.Time
 	cpu      nodestats.CPUMeter
 	agent    *nodeagent.Agent // nil when the node runs without a manager
+}
+
+// viewerServer serves HLS to viewers and counts them.
+type viewerServer interface {
+	http.Handler
+	Viewers(p *stream.Path) int
+	BytesOut() uint64
 }
 
 // New builds a node from cfg and binds its ports, so that its addresses are known before Run.
@@ -57,7 +70,10 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_viewers", Help: "Distinct HLS viewer sessions."},
 			func() float64 { return float64(n.hls.Viewers(nil)) }),
 	)
-	n.hls = &hls.Server{
+	if n.pulls() {
+		return n.newEdge(cfg, log)
+	}
+	hs := &hls.Server{
 		Config: hls.Config{
 			Variant: cfg.HLS.Variant, SegmentDuration: cfg.HLS.SegmentDuration,
 			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount,
@@ -65,7 +81,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Metrics: n.metrics,
 		Log:     log.With("component", "hls"),
 	}
-	n.registry.AddListener(n.hls)
+	n.hls = hs
+	n.registry.AddListener(hs)
 
 	auth := &pubauth.Authorizer{
 		Keys: cfg.Publish.Keys, TokenSecret: []byte(cfg.Publish.TokenSecret),
@@ -96,19 +113,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			return nil, err
 		}
 	}
-	if cfg.HTTP.Enabled {
-		ln, err := net.Listen("tcp", cfg.HTTP.Address)
-		if err != nil {
-			n.closeListeners()
-			return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
-		}
-		n.httpLn = ln
-		n.http = &http.Server{
-			Handler:           n.routes(),
-			ReadHeaderTimeout: 5 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
+	if err := n.listenHTTP(cfg, log); err != nil {
+		n.closeListeners()
+		return nil, err
 	}
 	if cfg.Cluster.ManagerURL != "" {
 		n.agent = n.newAgent(cfg)
@@ -122,6 +129,66 @@ func (n *Node) closeListeners() {
 	}
 	if n.srt != nil {
 		n.srt.Close()
+	}
+}
+
+func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
+	if !cfg.HTTP.Enabled {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
+	}
+	n.httpLn = ln
+	n.http = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// pulls reports whether the node serves streams pulled from a parent (edge, relay) rather than
+// published to it (origin).
+func (n *Node) pulls() bool {
+	return n.cfg.Node.Role == "edge" || n.cfg.Node.Role == "relay"
+}
+
+// newEdge finishes building an edge or relay: no ingest, HLS pulled from the parent.
+func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if cfg.Node.Parent != "" {
+		n.parent.Store(strings.TrimRight(cfg.Node.Parent, "/"))
+	}
+	n.edge = &relay.Server{
+		Parent:  n.Parent,
+		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+		Metrics: n.metrics,
+		Log:     log.With("component", n.cfg.Node.Role),
+	}
+	n.hls = n.edge
+	if err := n.listenHTTP(cfg, log); err != nil {
+		return nil, err
+	}
+	if cfg.Cluster.ManagerURL != "" {
+		n.agent = n.newAgent(cfg)
+	}
+	return n, nil
+}
+
+// Parent returns the base URL an edge or relay pulls from ("" when none is assigned yet).
+func (n *Node) Parent() string {
+	p, _ := n.parent.Load().(string)
+	return p
+}
+
+// SetParent changes where an edge or relay pulls from; the next upstream request goes there.
+func (n *Node) SetParent(url string) {
+	url = strings.TrimRight(url, "/")
+	if url != n.Parent() {
+		n.parent.Store(url)
+		n.log.Info("parent changed", "parent", url)
 	}
 }
 
@@ -189,6 +256,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.agent != nil {
 		g.Go(func() error { return n.agent.Run(gctx) })
 	}
+	if n.edge != nil {
+		g.Go(func() error { return n.edge.Run(gctx) })
+	}
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
 		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "hls", n.cfg.HLS.Variant)
 	err := g.Wait()
@@ -252,6 +322,12 @@ func (n *Node) Stats() Stats {
 	}
 	st.Connections = st.Publishers + st.Subscribers
 	st.CPUSeconds, st.MemoryBytes, _ = nodestats.Process(0)
+	if n.edge != nil {
+		for _, p := range n.edge.Streams() {
+			st.Streams = append(st.Streams, StreamStats{Name: p.String(), Protocol: "hls", Tracks: []string{}, Subscribers: n.hls.Viewers(&p)})
+		}
+		sort.Slice(st.Streams, func(i, j int) bool { return st.Streams[i].Name < st.Streams[j].Name })
+	}
 	for _, s := range live {
 		p := s.Path
 		tracks := make([]string, len(s.Tracks))

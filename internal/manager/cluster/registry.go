@@ -24,6 +24,7 @@ type nodeStore interface {
 	GetNode(ctx context.Context, id string) (store.Node, error)
 	CreateNode(ctx context.Context, n store.Node, cause string) (store.Node, error)
 	UpdateNodeInfo(ctx context.Context, n store.Node) error
+	SetParent(ctx context.Context, id, parent string) error
 	SaveReport(ctx context.Context, id string, st store.NodeStats, at time.Time) error
 	Transition(ctx context.Context, id, to, cause string, from ...string) (store.Node, error)
 	GetGroup(ctx context.Context, nameOrID string) (store.NodeGroup, error)
@@ -254,7 +255,73 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 			return nodeapi.ReportResponse{}, err
 		}
 	}
+	n, err := r.assignParent(ctx, n)
+	if err != nil {
+		return nodeapi.ReportResponse{}, err
+	}
 	return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(n)}, nil
+}
+
+// assignParent links an edge to a relay (or, without one, an origin) and a relay to an origin, of its
+// group, keeping the current parent while it stays in service.
+func (r *Registry) assignParent(ctx context.Context, n store.Node) (store.Node, error) {
+	var want []string
+	switch n.Role {
+	case store.RoleEdge:
+		want = []string{store.RoleRelay, store.RoleOrigin}
+	case store.RoleRelay:
+		want = []string{store.RoleOrigin}
+	default:
+		return n, nil
+	}
+	candidates := map[string][]store.Node{}
+	current := false
+	for _, c := range r.Nodes(n.Group) {
+		if c.ID == n.ID || c.State != store.StateInService || c.Addresses.HTTP == "" {
+			continue
+		}
+		if n.Group == "" && c.Group != "" {
+			continue
+		}
+		candidates[c.Role] = append(candidates[c.Role], c)
+		if "http://"+c.Addresses.HTTP == n.Parent && slices.Contains(want, c.Role) {
+			current = true
+		}
+	}
+	if current {
+		return n, nil
+	}
+	parent := ""
+	for _, role := range want {
+		if cs := candidates[role]; len(cs) > 0 {
+			best := cs[0]
+			for _, c := range cs[1:] {
+				if c.Stats.Subscribers < best.Stats.Subscribers {
+					best = c
+				}
+			}
+			parent = "http://" + best.Addresses.HTTP
+			break
+		}
+	}
+	if parent == n.Parent {
+		return n, nil
+	}
+	if err := r.Store.SetParent(ctx, n.ID, parent); err != nil {
+		return n, err
+	}
+	n.Parent = parent
+	r.mu.Lock()
+	if e := r.nodes[n.ID]; e != nil {
+		e.node.Parent = parent
+	}
+	r.mu.Unlock()
+	if parent == "" {
+		r.Log.Warn("no parent available", "node", n.ID, "role", n.Role, "group", n.Group)
+	} else {
+		r.Log.Info("parent assigned", "node", n.ID, "role", n.Role, "parent", parent)
+	}
+	return n, nil
 }
 
 func (r *Registry) setState(id, state string) {

@@ -156,7 +156,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // session counts as a viewer from its first media playlist or segment request on.
 func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
 	q := r.URL.Query()
-	if id := q.Get(viewers.Param); id == "" || !s.sessions.Valid(id) {
+	if r.Header.Get(viewers.RelayHeader) != "" {
+		// an edge or relay: it counts its own viewers
+	} else if id := q.Get(viewers.Param); id == "" || !s.sessions.Valid(id) {
 		q.Set(viewers.Param, s.sessions.NewID())
 		r2 := r.Clone(r.Context())
 		r2.URL.RawQuery = q.Encode()

@@ -20,6 +20,7 @@ type Metrics struct {
 	DroppedUnits      prometheus.Counter
 	HTTPRequests      *prometheus.CounterVec // by kind and status class
 	BadConnections    *prometheus.CounterVec // by protocol: handshakes that failed
+	Upstream          *prometheus.CounterVec // edge/relay requests to the parent, by object kind and result
 }
 
 // New creates the collectors and registers them, with Go and process collectors, on a new registry.
@@ -55,9 +56,12 @@ func New(gauges ...prometheus.Collector) *Metrics {
 		BadConnections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nagare_bad_connections_total", Help: "Connections closed because of a protocol error.",
 		}, []string{"protocol"}),
+		Upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nagare_upstream_requests_total", Help: "Requests an edge or relay sent to its parent, by object kind and result (HTTP status or error).",
+		}, []string{"kind", "result"}),
 	}
 	reg.MustRegister(m.PublishesRejected, m.Publishes, m.BytesIn, m.BytesOut, m.Segments, m.Parts,
-		m.DroppedUnits, m.HTTPRequests, m.BadConnections,
+		m.DroppedUnits, m.HTTPRequests, m.BadConnections, m.Upstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(gauges...)
 	return m

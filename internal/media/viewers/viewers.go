@@ -16,6 +16,10 @@ import (
 // Param is the query parameter that carries a viewer's session id.
 const Param = "nsid"
 
+// RelayHeader marks a request from an edge or relay: it is not a viewer, and the playlists it gets carry
+// no session id (the edge hands out its own).
+const RelayHeader = "X-Nagare-Relay"
+
 // Sessions counts distinct viewers. A session id is 8 random bytes and a 4-byte MAC under a per-node key,
 // so viewers cannot inflate the count with made-up ids.
 type Sessions struct {

@@ -1,0 +1,152 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+const (
+	maxPlaylistBytes = 1 << 20
+	maxMediaBytes    = 64 << 20
+	// failureTTL is how long a failed fetch is remembered: a moment, so a broken parent is not hammered
+	// and not trusted for longer than that either.
+	failureTTL      = 500 * time.Millisecond
+	multivariantTTL = time.Second
+	mediaTimeout    = 10 * time.Second
+)
+
+// pull is one stream being relayed: its multivariant playlist, its renditions and its objects.
+type pull struct {
+	s      *Server
+	path   stream.Path
+	ctx    context.Context
+	cancel context.CancelFunc
+	used   atomic.Int64 // unix nanoseconds of the last viewer request
+
+	mu         sync.Mutex
+	renditions map[string]*rendition
+	cache      cache
+}
+
+func (p *pull) touch()                  { p.used.Store(time.Now().UnixNano()) }
+func (p *pull) lastUsedAt() time.Time   { return time.Unix(0, p.used.Load()) }
+func (p *pull) stop()                   { p.cancel() }
+func (p *pull) rel(file string) string  { return p.path.String() + "/" + file }
+func (p *pull) idle(now time.Time) bool { return now.Sub(p.lastUsedAt()) > p.s.idleTimeout() }
+
+// multivariant returns the stream's multivariant playlist, fetched at most once a second.
+func (p *pull) multivariant() *response {
+	return p.cache.get("index.m3u8", multivariantTTL, func() *response {
+		res, err := p.s.fetch(p.ctx, "multivariant", p.rel("index.m3u8"), 10*time.Second, maxPlaylistBytes)
+		return p.checked(res, err, "index.m3u8", true)
+	})
+}
+
+// object returns an init file, segment or part, fetched once and kept for its useful life.
+func (p *pull) object(file string) *response {
+	return p.cache.get(file, p.s.objectTTL(), func() *response {
+		res, err := p.s.fetch(p.ctx, "media", p.rel(file), mediaTimeout, maxMediaBytes)
+		return p.checked(res, err, file, false)
+	})
+}
+
+// checked turns a fetch result into what viewers get: the parent's answer if it is sound, 404 if the
+// parent has no such object, 502 for anything else (logged with its cause).
+func (p *pull) checked(res *response, err error, file string, playlist bool) *response {
+	switch {
+	case errors.Is(err, errNoParent):
+		return &response{status: http.StatusServiceUnavailable, msg: "this node has no parent yet"}
+	case err != nil:
+		p.s.Log.Warn("parent fetch failed", "stream", p.path.String(), "object", file, "cause", err)
+		return &response{status: http.StatusBadGateway, msg: "the parent did not answer"}
+	case res.status == http.StatusNotFound:
+		return &response{status: http.StatusNotFound, msg: "not found at the parent"}
+	case res.status != http.StatusOK:
+		p.s.Log.Warn("parent answered an error", "stream", p.path.String(), "object", file, "status", res.status)
+		return &response{status: http.StatusBadGateway, msg: "the parent answered " + http.StatusText(res.status)}
+	case playlist && !isPlaylist(res.body), !playlist && !plausibleMedia(res.body):
+		p.s.Log.Warn("parent sent a corrupt object", "stream", p.path.String(), "object", file, "bytes", len(res.body))
+		return &response{status: http.StatusBadGateway, msg: "the parent sent a corrupt object"}
+	}
+	return res
+}
+
+func isPlaylist(b []byte) bool { return len(b) >= 7 && string(b[:7]) == "#EXTM3U" }
+
+func (p *pull) rendition(file string) *rendition {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rd := p.renditions[file]
+	if rd == nil {
+		rd = &rendition{p: p, file: file, changed: make(chan struct{})}
+		p.renditions[file] = rd
+	}
+	return rd
+}
+
+// ---- immutable object cache with request coalescing ----
+
+type cache struct {
+	mu      sync.Mutex
+	objects map[string]*object
+}
+
+type object struct {
+	ready   chan struct{}
+	res     *response
+	expires time.Time
+}
+
+// get returns the cached answer for key, or calls fetch once for all the requests that ask at the same
+// time. Sound answers live for ttl, failures for failureTTL.
+func (c *cache) get(key string, ttl time.Duration, fetch func() *response) *response {
+	now := time.Now()
+	c.mu.Lock()
+	o := c.objects[key]
+	if o != nil {
+		select {
+		case <-o.ready:
+			if now.After(o.expires) {
+				o = nil
+			}
+		default:
+		}
+	}
+	if o != nil {
+		c.mu.Unlock()
+		<-o.ready
+		return o.res
+	}
+	o = &object{ready: make(chan struct{})}
+	c.objects[key] = o
+	c.mu.Unlock()
+
+	o.res = fetch()
+	if o.res.status == http.StatusOK {
+		o.expires = time.Now().Add(ttl)
+	} else {
+		o.expires = time.Now().Add(failureTTL)
+	}
+	close(o.ready)
+	return o.res
+}
+
+func (c *cache) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, o := range c.objects {
+		select {
+		case <-o.ready:
+			if now.After(o.expires) {
+				delete(c.objects, k)
+			}
+		default:
+		}
+	}
+}

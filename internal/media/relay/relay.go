@@ -1,0 +1,352 @@
+// Package relay is the HLS-aware cache of edge and relay nodes: it pulls a stream's playlists, segments
+// and parts from a parent (an origin, or a relay in front of origins) and serves them to many viewers,
+// fetching each object from the parent once however many ask at once, holding LL-HLS blocking playlist
+// requests locally with a single upstream blocking request per rendition, and pulling a stream only
+// while it has viewers. A relay is an edge whose clients are edges: both run this code.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/viewers"
+)
+
+// Server serves HLS pulled from a parent.
+type Server struct {
+	// Parent returns the parent's base URL (http://host:port); "" while none is assigned.
+	Parent func() string
+	// Client makes the upstream requests; each request has its own deadline.
+	Client  *http.Client
+	Metrics *mediametrics.Metrics
+	Log     *slog.Logger
+	// IdleTimeout stops pulling a stream that has had no viewer for this long.
+	IdleTimeout time.Duration
+	// SessionTimeout is how long a viewer session counts after its last request.
+	SessionTimeout time.Duration
+	// ObjectTTL is how long a segment or part stays cached (its useful life in the live window).
+	ObjectTTL time.Duration
+
+	sessions viewers.Sessions
+	bytesOut atomic.Uint64
+	upstream atomic.Uint64
+
+	mu      sync.Mutex
+	streams map[stream.Path]*pull
+	ctx     context.Context
+}
+
+// errNoParent is returned while the node has no parent to pull from.
+var errNoParent = errors.New("no parent assigned yet")
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return 30 * time.Second
+}
+
+func (s *Server) objectTTL() time.Duration {
+	if s.ObjectTTL > 0 {
+		return s.ObjectTTL
+	}
+	return time.Minute
+}
+
+// Run stops idle pulls and forgets expired objects until ctx is cancelled.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			s.sweep(now)
+		}
+	}
+}
+
+func (s *Server) sweep(now time.Time) {
+	s.mu.Lock()
+	var idle []*pull
+	for path, p := range s.streams {
+		if now.Sub(p.lastUsedAt()) > s.idleTimeout() {
+			delete(s.streams, path)
+			idle = append(idle, p)
+		}
+	}
+	live := make([]*pull, 0, len(s.streams))
+	for _, p := range s.streams {
+		live = append(live, p)
+	}
+	s.mu.Unlock()
+	for _, p := range idle {
+		p.stop()
+		s.sessions.DropStream(p.path)
+		s.Log.Info("stopped pulling idle stream", "stream", p.path.String())
+	}
+	for _, p := range live {
+		p.cache.sweep(now)
+	}
+}
+
+// context returns the server's run context (background before Run).
+func (s *Server) context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
+}
+
+// pullFor returns the pull of path, starting one if needed.
+func (s *Server) pullFor(path stream.Path) *pull {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams == nil {
+		s.streams = map[stream.Path]*pull{}
+	}
+	p := s.streams[path]
+	if p == nil {
+		ctx, cancel := context.WithCancel(s.ctxLocked())
+		p = &pull{s: s, path: path, ctx: ctx, cancel: cancel, renditions: map[string]*rendition{}}
+		p.cache.objects = map[string]*object{}
+		s.streams[path] = p
+	}
+	p.touch()
+	return p
+}
+
+func (s *Server) ctxLocked() context.Context {
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
+}
+
+// Viewers returns the live viewer sessions of p (all streams if nil).
+func (s *Server) Viewers(p *stream.Path) int {
+	t := s.SessionTimeout
+	if t <= 0 {
+		t = 10 * time.Second
+	}
+	return s.sessions.Count(p, t)
+}
+
+// BytesOut returns the body bytes sent to clients.
+func (s *Server) BytesOut() uint64 { return s.bytesOut.Load() }
+
+// UpstreamRequests returns the requests sent to parents so far.
+func (s *Server) UpstreamRequests() uint64 { return s.upstream.Load() }
+
+// Streams returns the streams being pulled.
+func (s *Server) Streams() []stream.Path {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]stream.Path, 0, len(s.streams))
+	for p := range s.streams {
+		out = append(out, p)
+	}
+	return out
+}
+
+// ServeHTTP serves /<app>/<stream>/<file>.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
+		return
+	}
+	path, file, err := stream.SplitRequestPath(r.URL.EscapedPath())
+	if err != nil {
+		s.fail(w, "other", http.StatusBadRequest, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	if !strings.HasSuffix(file, ".m3u8") && !strings.HasSuffix(file, ".mp4") && !strings.HasSuffix(file, ".ts") {
+		s.fail(w, "other", http.StatusNotFound, "no such object")
+		return
+	}
+	p := s.pullFor(path)
+	relayed := r.Header.Get(viewers.RelayHeader) != ""
+	if id := q.Get(viewers.Param); id != "" && file != "index.m3u8" {
+		s.sessions.Touch(id, path)
+	}
+
+	var res *response
+	kind := "media"
+	switch {
+	case file == "index.m3u8":
+		kind = "multivariant"
+		res = p.multivariant()
+		if res.status == http.StatusOK && !relayed {
+			id := q.Get(viewers.Param)
+			if id == "" || !s.sessions.Valid(id) {
+				id = s.sessions.NewID()
+			}
+			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: addSession(res.body, viewers.Param, id)}
+		}
+	case strings.HasSuffix(file, ".m3u8"):
+		kind = "playlist"
+		msn, part, blocking, err := blockingParams(q)
+		if err != nil {
+			s.fail(w, kind, http.StatusBadRequest, err.Error())
+			return
+		}
+		res = p.rendition(file).serve(r.Context(), msn, part, blocking)
+	default:
+		res = p.object(file)
+	}
+	s.send(w, r, kind, res)
+}
+
+// blockingParams reads _HLS_msn and _HLS_part.
+func blockingParams(q map[string][]string) (msn, part int64, blocking bool, err error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	m, pt := get("_HLS_msn"), get("_HLS_part")
+	if m == "" {
+		if pt != "" {
+			return 0, 0, false, errors.New("_HLS_part without _HLS_msn")
+		}
+		return 0, 0, false, nil
+	}
+	msn, err = strconv.ParseInt(m, 10, 64)
+	if err != nil || msn < 0 {
+		return 0, 0, false, errors.New("_HLS_msn must be a non-negative integer")
+	}
+	if pt != "" {
+		part, err = strconv.ParseInt(pt, 10, 64)
+		if err != nil || part < 0 {
+			return 0, 0, false, errors.New("_HLS_part must be a non-negative integer")
+		}
+	}
+	return msn, part, true, nil
+}
+
+// response is an answer ready to send.
+type response struct {
+	status int
+	ctype  string
+	cache  string
+	body   []byte
+	msg    string
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, res *response) {
+	if res.status != http.StatusOK {
+		msg := res.msg
+		if msg == "" {
+			msg = http.StatusText(res.status)
+		}
+		s.fail(w, kind, res.status, msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", res.ctype)
+	if res.cache != "" {
+		h.Set("Cache-Control", res.cache)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	n, _ := w.Write(res.body)
+	s.count(kind, http.StatusOK, n)
+}
+
+func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(code)
+	n, _ := w.Write([]byte(msg + "\n"))
+	s.count(kind, code, n)
+}
+
+func (s *Server) count(kind string, code, n int) {
+	s.bytesOut.Add(uint64(n))
+	if s.Metrics == nil {
+		return
+	}
+	s.Metrics.BytesOut.Add(float64(n))
+	s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+}
+
+// upstreamCounter counts a request to the parent.
+func (s *Server) upstreamCounter(kind, result string) prometheus.Counter {
+	if s.Metrics == nil {
+		return nil
+	}
+	return s.Metrics.Upstream.WithLabelValues(kind, result)
+}
+
+// fetch gets one object from the parent.
+func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
+	parent := ""
+	if s.Parent != nil {
+		parent = s.Parent()
+	}
+	if parent == "" {
+		return nil, errNoParent
+	}
+	s.upstream.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(parent, "/")+"/"+rel, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(viewers.RelayHeader, "1")
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		s.countUpstream(kind, "error")
+		return nil, fmt.Errorf("parent %s: %w", parent, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
+	if err != nil {
+		s.countUpstream(kind, "error")
+		return nil, fmt.Errorf("parent %s: reading %s: %w", parent, rel, err)
+	}
+	if int64(len(body)) > maxBytes {
+		s.countUpstream(kind, "error")
+		return nil, fmt.Errorf("parent %s: %s is larger than %d bytes", parent, rel, maxBytes)
+	}
+	s.countUpstream(kind, strconv.Itoa(resp.StatusCode))
+	return &response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), cache: resp.Header.Get("Cache-Control"), body: body}, nil
+}
+
+func (s *Server) countUpstream(kind, result string) {
+	if c := s.upstreamCounter(kind, result); c != nil {
+		c.Inc()
+	}
+}

@@ -1,0 +1,135 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// rendition keeps the current media playlist of one rendition. While viewers watch, one loop keeps it
+// current: with an LL-HLS parent it sends one blocking request for the next part at a time, so the edge
+// learns of a part the moment the parent lists it; with a classic parent it polls.
+type rendition struct {
+	p    *pull
+	file string
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every update
+	current *response     // the latest sound playlist
+	state   playlistState
+	failure *response // the latest failure, while there is no sound playlist
+	running bool
+}
+
+// serve answers a viewer: the current playlist, or for a blocking request the first playlist that lists
+// the requested part, waiting up to three target durations for it.
+func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) *response {
+	rd.ensureLoop()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		rd.mu.Lock()
+		cur, st, fail, changed := rd.current, rd.state, rd.failure, rd.changed
+		rd.mu.Unlock()
+		if cur != nil {
+			if !blocking || st.has(msn, part) {
+				return cur
+			}
+			if msn > st.next+1 {
+				return &response{status: http.StatusBadRequest, msg: fmt.Sprintf("_HLS_msn %d is beyond the live edge (%d)", msn, st.next)}
+			}
+			deadline.Reset(3 * st.target)
+		} else if fail != nil {
+			return fail
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			if cur != nil {
+				return cur // the part is late: give the latest, the player asks again
+			}
+			return &response{status: http.StatusGatewayTimeout, msg: "the parent has not answered yet"}
+		case <-ctx.Done():
+			return &response{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+		}
+	}
+}
+
+func (rd *rendition) ensureLoop() {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if !rd.running {
+		rd.running = true
+		go rd.loop()
+	}
+}
+
+func (rd *rendition) publish(cur *response, st playlistState, fail *response) {
+	rd.mu.Lock()
+	if cur != nil {
+		rd.current, rd.state, rd.failure = cur, st, nil
+	} else if rd.current == nil || fail.status == http.StatusNotFound {
+		// keep serving the last sound playlist through a parent outage: viewers stall, nothing breaks;
+		// but a stream the parent no longer has is gone
+		rd.current, rd.failure = nil, fail
+	}
+	close(rd.changed)
+	rd.changed = make(chan struct{})
+	rd.mu.Unlock()
+}
+
+// loop keeps the playlist current until the stream is idle or the node stops.
+func (rd *rendition) loop() {
+	p := rd.p
+	defer func() {
+		rd.mu.Lock()
+		rd.running = false
+		rd.mu.Unlock()
+	}()
+	backoff := 100 * time.Millisecond
+	for p.ctx.Err() == nil && !p.idle(time.Now()) {
+		rd.mu.Lock()
+		st, have := rd.state, rd.current != nil
+		rd.mu.Unlock()
+		rel, timeout, kind := p.rel(rd.file), 10*time.Second, "playlist"
+		if have && st.blocking {
+			rel += fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d", st.next, st.parts)
+			timeout, kind = 3*st.target+2*time.Second, "blocking"
+		}
+		res, err := p.s.fetch(p.ctx, kind, rel, timeout, maxPlaylistBytes)
+		if p.ctx.Err() != nil {
+			return
+		}
+		if err == nil && res.status == http.StatusBadRequest && have {
+			// the parent restarted its stream and our position means nothing to it: start over
+			rd.mu.Lock()
+			rd.state = playlistState{}
+			rd.current = nil
+			rd.mu.Unlock()
+			continue
+		}
+		res = p.checked(res, err, rd.file, true)
+		if res.status != http.StatusOK {
+			rd.publish(nil, playlistState{}, res)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		next, ok := parseMediaPlaylist(res.body)
+		if !ok {
+			p.s.Log.Warn("parent sent an unreadable media playlist", "stream", p.path.String(), "playlist", rd.file)
+			rd.publish(nil, playlistState{}, &response{status: http.StatusBadGateway, msg: "the parent sent an unreadable playlist"})
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		rd.publish(res, next, nil)
+		if !next.blocking {
+			// a classic parent: poll a few times per target duration
+			time.Sleep(max(next.target/3, 300*time.Millisecond))
+		}
+	}
+}
