@@ -82,6 +82,14 @@ func Clip(t testing.TB, container string) string {
 // configuration. It stops when the test ends. Logs go to the returned buffer and, with -v, to the test log.
 func StartNode(t testing.TB, mutate func(*config.Config)) (*node.Node, *LogBuffer) {
 	t.Helper()
+	n, logs, _ := StartStoppableNode(t, mutate)
+	return n, logs
+}
+
+// StartStoppableNode is StartNode with a function that stops the node before the test ends (as a
+// crash or a restart would); calling it more than once is fine.
+func StartStoppableNode(t testing.TB, mutate func(*config.Config)) (*node.Node, *LogBuffer, func()) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.RTMP.Address = "127.0.0.1:0"
 	cfg.SRT.Address = "127.0.0.1:0"
@@ -97,16 +105,28 @@ func StartNode(t testing.TB, mutate func(*config.Config)) (*node.Node, *LogBuffe
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(15 * time.Second):
-			t.Error("node did not stop within 15 s")
-		}
-	})
-	return n, logs
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(15 * time.Second):
+				t.Error("node did not stop within 15 s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return n, logs, stop
+}
+
+// EdgeOf configures an edge (or relay) node that pulls from parent's HTTP address.
+func EdgeOf(role string, parent *node.Node) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Node.Role = role
+		c.Node.Parent = "http://" + parent.HTTPAddr()
+	}
 }
 
 // TokenSecret is the publish token secret of nodes started by StartNode.

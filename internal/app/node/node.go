@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,7 @@ type Node struct {
 	started  time.Time
 	cpu      nodestats.CPUMeter
 	agent    *nodeagent.Agent // nil when the node runs without a manager
+	fresh    freshConns
 }
 
 // viewerServer serves HLS to viewers and counts them.
@@ -146,8 +148,38 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         n.fresh.track,
 	}
 	return nil
+}
+
+// freshConns tracks connections that have not sent a request yet. Shutdown waits up to 5 s for such a
+// connection (a client's spare dial, say) before calling it idle; closing them at once lets a node stop
+// promptly while every request in flight still finishes.
+type freshConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[net.Conn]struct{}{}
+	}
+	if state == http.StateNew {
+		f.m[c] = struct{}{}
+	} else {
+		delete(f.m, c)
+	}
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.m {
+		c.Close()
+	}
 }
 
 // pulls reports whether the node serves streams pulled from a parent (edge, relay) rather than
@@ -246,6 +278,21 @@ func (n *Node) Run(ctx context.Context) error {
 			<-ingestDone // streams have ended, so blocked playlist requests are released
 			sctx, cancel := context.WithTimeout(context.Background(), n.cfg.Node.ShutdownTimeout)
 			defer cancel()
+			stopped := make(chan struct{})
+			defer close(stopped)
+			go func() {
+				// while Shutdown waits for requests in flight, close connections that never sent one
+				t := time.NewTicker(50 * time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-stopped:
+						return
+					case <-t.C:
+						n.fresh.closeAll()
+					}
+				}
+			}()
 			if err := n.http.Shutdown(sctx); err != nil {
 				n.http.Close()
 				return fmt.Errorf("http shutdown: %w", err)

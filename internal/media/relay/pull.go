@@ -18,7 +18,7 @@ const (
 	// and not trusted for longer than that either.
 	failureTTL      = 500 * time.Millisecond
 	multivariantTTL = time.Second
-	mediaTimeout    = 10 * time.Second
+	mediaTimeout    = 5 * time.Second
 )
 
 // pull is one stream being relayed: its multivariant playlist, its renditions and its objects.

@@ -20,7 +20,15 @@ type rendition struct {
 	current *response     // the latest sound playlist
 	state   playlistState
 	failure *response // the latest failure, while there is no sound playlist
+	good    time.Time // when the parent last sent a sound playlist
 	running bool
+}
+
+// staleGrace is how long the last sound playlist is served after the parent stopped answering, or
+// answered that the stream is gone: long enough for an origin restart or a publisher reconnect to look
+// like a stall to viewers, short enough that an ended stream ends.
+func (st playlistState) staleGrace() time.Duration {
+	return max(3*st.target, 3*time.Second)
 }
 
 // serve answers a viewer: the current playlist, or for a blocking request the first playlist that lists
@@ -68,12 +76,13 @@ func (rd *rendition) ensureLoop() {
 
 func (rd *rendition) publish(cur *response, st playlistState, fail *response) {
 	rd.mu.Lock()
-	if cur != nil {
-		rd.current, rd.state, rd.failure = cur, st, nil
-	} else if rd.current == nil || fail.status == http.StatusNotFound {
-		// keep serving the last sound playlist through a parent outage: viewers stall, nothing breaks;
-		// but a stream the parent no longer has is gone
+	switch {
+	case cur != nil:
+		rd.current, rd.state, rd.failure, rd.good = cur, st, nil, time.Now()
+	case rd.current == nil || time.Since(rd.good) > rd.state.staleGrace():
 		rd.current, rd.failure = nil, fail
+	default:
+		// keep serving the last sound playlist through a parent outage: viewers stall, nothing breaks
 	}
 	close(rd.changed)
 	rd.changed = make(chan struct{})

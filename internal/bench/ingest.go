@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/nodestats"
+)
+
+// IngestRun is the usage of a server with a number of publishers and no viewers.
+type IngestRun struct {
+	Server  string `json:"server"`
+	Streams int    `json:"streams"`
+	// Idle is the usage before any publisher connected.
+	Idle  Usage `json:"idle"`
+	Usage Usage `json:"usage"`
+	// PublisherCPUPercent is the CPU use of the publishers (this process) over the window.
+	PublisherCPUPercent float64 `json:"publisherCpuPercent"`
+	// Playable counts the streams whose playlist listed a segment after the window.
+	Playable int `json:"playable"`
+}
+
+type ingestSpec struct {
+	Server   string
+	Srv      server
+	PID      int
+	Streams  int
+	Warmup   time.Duration
+	Duration time.Duration
+}
+
+// runIngest publishes spec.Streams streams, lets them settle, meters the server, then checks (after the
+// window, so that no viewer loads the server during it) that every stream is muxed to HLS.
+func runIngest(ctx context.Context, spec ingestSpec, clip *Clip, log *slog.Logger) (*IngestRun, error) {
+	run := &IngestRun{Server: spec.Server, Streams: spec.Streams}
+	idle, err := measureFor(ctx, spec.PID, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	run.Idle = idle
+
+	pctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	names := make([]string, spec.Streams)
+	errs := make(chan error, spec.Streams)
+	for i := range names {
+		names[i] = streamName(fmt.Sprintf("ingest%d-", i))
+		p := &Publisher{URL: spec.Srv.publishURL(names[i]), Clip: clip}
+		wg.Go(func() {
+			if err := p.Run(pctx); err != nil {
+				errs <- err
+			}
+		})
+		// spread the keyframes of the streams over a second, as independent publishers would be
+		if err := sleepCtx(ctx, time.Second/time.Duration(spec.Streams)); err != nil {
+			return nil, err
+		}
+	}
+	if err := sleepCtx(ctx, spec.Warmup); err != nil {
+		return nil, err
+	}
+	self0, _, _ := nodestats.Process(0)
+	u, err := measureFor(ctx, spec.PID, spec.Duration)
+	if err != nil {
+		return nil, err
+	}
+	self1, _, _ := nodestats.Process(0)
+	run.Usage = u
+	run.PublisherCPUPercent = 100 * (self1 - self0) / u.Seconds
+	select {
+	case err := <-errs:
+		return nil, fmt.Errorf("a publisher failed during the window: %w", err)
+	default:
+	}
+	c := newHTTPClient(5 * time.Second)
+	defer c.CloseIdleConnections()
+	for _, n := range names {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _, err := liveMediaPlaylist(cctx, c, spec.Srv.playlistURL(n))
+		cancel()
+		if err == nil {
+			run.Playable++
+		} else if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, ctx.Err()
+		}
+	}
+	log.Info("ingest", "server", spec.Server, "streams", spec.Streams, "cpuPercent", u.CPUPercent,
+		"rssMiB", u.RSSMiB, "playable", run.Playable)
+	return run, nil
+}
