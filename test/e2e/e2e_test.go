@@ -209,20 +209,40 @@ func TestWalkthrough(t *testing.T) {
 			streams[0]["name"] == "live/stream1" && streams[0]["nodeId"] == nodeID
 	}, 15*time.Second, 100*time.Millisecond)
 
-	// a viewer plays through the manager: 302 to the origin (no edge in this group yet)
+	// a viewer plays through the manager: 302 to the origin while the group has no edge
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var location string
+	redirect := func() string {
+		var location string
+		require.Eventually(t, func() bool {
+			resp, err := noFollow.Get(base + "/live/stream1/index.m3u8")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			location = resp.Header.Get("Location")
+			return resp.StatusCode == http.StatusFound
+		}, 10*time.Second, 100*time.Millisecond)
+		require.Contains(t, location, "/live/stream1/index.m3u8")
+		return location
+	}
+	originLocation := redirect()
+	testutil.WaitLive(t, originLocation, 15*time.Second)
+
+	// an edge joins the group: the manager gives it the origin as parent, and viewers go to the edge
+	edge := start(t, []string{"NAGARE_CLUSTER_SECRET=" + clusterSecret, "NAGARE_CLUSTER_GROUP=" + group.Name},
+		"node", "--role", "edge", "--manager", base, "--http", "127.0.0.1:0")
+	edgeID := edge.field(t, "registered with the stream manager", "id")
+	edge.field(t, "parent changed", "parent")
+	var edgeLocation string
 	require.Eventually(t, func() bool {
-		resp, err := noFollow.Get(base + "/live/stream1/index.m3u8")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		location = resp.Header.Get("Location")
-		return resp.StatusCode == http.StatusFound
-	}, 10*time.Second, 100*time.Millisecond)
-	require.Contains(t, location, "/live/stream1/index.m3u8")
-	testutil.WaitLive(t, location, 15*time.Second)
+		edgeLocation = redirect()
+		return edgeLocation != originLocation
+	}, 15*time.Second, 200*time.Millisecond)
+	require.NotContains(t, mgr.logs(), "no parent available")
+	var edgeNode map[string]any
+	require.True(t, callAuth(t, base+"/api/v1/nodes/"+edgeID, &edgeNode))
+	require.Equal(t, "http://"+strings.TrimPrefix(strings.TrimSuffix(originLocation, "/live/stream1/index.m3u8"), "http://"), edgeNode["parent"])
+	testutil.WaitLive(t, edgeLocation, 15*time.Second)
 	var codecs []string
 	for _, s := range testutil.Probe(t, base+"/live/stream1/index.m3u8", false) {
 		codecs = append(codecs, s.CodecName)

@@ -213,6 +213,10 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 	var added []nodeapi.StreamStat
 	var removed []string
 	reported := map[string]bool{}
+	if e.node.Role != store.RoleOrigin {
+		// edges and relays report the streams they pull: load, not publications
+		req.Streams = nil
+	}
 	for _, s := range req.Streams {
 		reported[s.Name] = true
 		if _, ok := e.streams[s.Name]; !ok {
