@@ -53,7 +53,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	log.Info("store ready", "engine", st.Engine(), "schemaVersion", v)
 	reg := &cluster.Registry{
 		Store: st, Log: log.With("component", "cluster"), ReportInterval: cfg.Manager.ReportInterval,
-		NodeTimeout: cfg.Manager.NodeTimeout, PersistEvery: 5 * cfg.Manager.ReportInterval,
+		NodeTimeout: cfg.Manager.NodeTimeout, PersistEvery: 15 * cfg.Manager.ReportInterval,
 	}
 	if err := reg.Load(ctx); err != nil {
 		st.Close()

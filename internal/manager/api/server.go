@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,7 @@ type clusterView interface {
 	Nodes(group string) []store.Node
 	Node(id string) (store.Node, bool)
 	FreshSnapshot() selector.Snapshot
+	Snapshot() *selector.Snapshot
 	Transition(ctx context.Context, id, to, cause string) (store.Node, error)
 }
 
@@ -63,7 +65,25 @@ type Server struct {
 	Now             func() time.Time
 
 	originCounter atomic.Uint64
+	edgeMemo      atomic.Pointer[edgeMemo]
 }
+
+// edgeMemo remembers edge choices for one snapshot of the cluster. Selection is a pure function of the
+// snapshot, so every viewer routed while the snapshot stands would get the same answer: computing it
+// once keeps routing cheap with thousands of nodes.
+type edgeMemo struct {
+	snap    *selector.Snapshot
+	size    atomic.Int64
+	choices sync.Map // group \x00 path \x00 region → edgeChoice
+}
+
+type edgeChoice struct {
+	node selector.Node
+	err  error
+}
+
+// maxMemo bounds the remembered choices per snapshot (hostile clients can ask for any stream name).
+const maxMemo = 10000
 
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
@@ -195,12 +215,32 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 
 // playRoute picks the edge (or origin) for a viewer.
 func (s *Server) playRoute(path, group, region string) (route, error) {
-	n, err := selector.PickEdge(s.Cluster.FreshSnapshot(), group, path, region, s.Weights)
+	n, err := s.pickEdge(group, path, region)
 	if err != nil {
 		return route{}, err
 	}
 	full, _ := s.Cluster.Node(n.ID)
 	return s.routeFor(full, path), nil
+}
+
+func (s *Server) pickEdge(group, path, region string) (selector.Node, error) {
+	snap := s.Cluster.Snapshot()
+	memo := s.edgeMemo.Load()
+	if memo == nil || memo.snap != snap {
+		memo = &edgeMemo{snap: snap}
+		s.edgeMemo.Store(memo)
+	}
+	key := group + "\x00" + path + "\x00" + region
+	if c, ok := memo.choices.Load(key); ok {
+		return c.(edgeChoice).node, c.(edgeChoice).err
+	}
+	fresh := *snap
+	fresh.Now = s.now()
+	n, err := selector.PickEdge(fresh, group, path, region, s.Weights)
+	if memo.size.Add(1) <= maxMemo {
+		memo.choices.Store(key, edgeChoice{node: n, err: err})
+	}
+	return n, err
 }
 
 // stickyCookie keeps a viewer on its node for the session.

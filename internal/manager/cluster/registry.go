@@ -59,6 +59,7 @@ type entry struct {
 	persistedAt time.Time
 	streams     map[string]string // live stream → protocol
 	reports     int
+	parentID    string // the node n.Parent points at
 }
 
 var _ nodeapi.Backend = (*Registry)(nil)
@@ -278,36 +279,50 @@ func (r *Registry) assignParent(ctx context.Context, n store.Node) (store.Node, 
 	default:
 		return n, nil
 	}
-	candidates := map[string][]store.Node{}
-	current := false
-	for _, c := range r.Nodes(n.Group) {
-		if c.ID == n.ID || c.State != store.StateInService || c.Addresses.HTTP == "" {
-			continue
-		}
-		if n.Group == "" && c.Group != "" {
-			continue
-		}
-		candidates[c.Role] = append(candidates[c.Role], c)
-		if "http://"+c.Addresses.HTTP == n.Parent && slices.Contains(want, c.Role) {
-			current = true
+	// the common case, on every report: the parent is still in service
+	r.mu.RLock()
+	if e := r.nodes[n.ID]; e != nil && e.parentID != "" {
+		if p := r.nodes[e.parentID]; p != nil && p.node.State == store.StateInService && "http://"+p.node.Addresses.HTTP == n.Parent {
+			r.mu.RUnlock()
+			return n, nil
 		}
 	}
-	if current {
-		return n, nil
+	r.mu.RUnlock()
+	// keep the current parent if it is still in service; otherwise take the least-loaded in-service node
+	// of the first wanted role that has one (ties: lowest ID), from the node's group
+	best := make([]*store.Node, len(want))
+	var current *store.Node
+	r.mu.RLock()
+	for _, e := range r.nodes {
+		c := &e.node
+		i := slices.Index(want, c.Role)
+		if i < 0 || c.ID == n.ID || c.State != store.StateInService || c.Addresses.HTTP == "" || c.Group != n.Group {
+			continue
+		}
+		if n.Parent != "" && "http://"+c.Addresses.HTTP == n.Parent {
+			current = c
+		}
+		if b := best[i]; b == nil || c.Stats.Subscribers < b.Stats.Subscribers ||
+			c.Stats.Subscribers == b.Stats.Subscribers && c.ID < b.ID {
+			best[i] = c
+		}
 	}
-	parent := ""
-	for _, role := range want {
-		if cs := candidates[role]; len(cs) > 0 {
-			best := cs[0]
-			for _, c := range cs[1:] {
-				if c.Stats.Subscribers < best.Stats.Subscribers {
-					best = c
-				}
-			}
-			parent = "http://" + best.Addresses.HTTP
+	if current != nil {
+		best = []*store.Node{current}
+	}
+	parent, parentID := "", ""
+	for _, b := range best {
+		if b != nil {
+			parent, parentID = "http://"+b.Addresses.HTTP, b.ID
 			break
 		}
 	}
+	r.mu.RUnlock()
+	r.mu.Lock()
+	if e := r.nodes[n.ID]; e != nil {
+		e.parentID = parentID
+	}
+	r.mu.Unlock()
 	if parent == n.Parent {
 		return n, nil
 	}

@@ -1,0 +1,296 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // the MySQL store under test
+
+	"github.com/nagare-video/nagare/internal/nodeapi"
+)
+
+const (
+	mgrBenchToken  = "bench-admin-token-0123456789"
+	mgrBenchSecret = "bench-cluster-secret-0123456789"
+)
+
+// cmdManager measures the stream manager: viewer-routing throughput and latency (the 302 entry point and
+// the Red5 subscribe call) with N registered nodes, and the CPU it spends ingesting node reports.
+func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := newFlags("manager", stderr)
+	bin := fs.String("bin", "", "nagare binary to run the manager from (default: this one)")
+	nodesList := fs.String("nodes", "10,1000", "comma-separated node counts")
+	store := fs.String("store", "sqlite", "store engine for the routing runs: sqlite or mysql")
+	mysqlAddr := fs.String("mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server for the ingest run (a fresh database is made and dropped)")
+	d := fs.Duration("duration", 10*time.Second, "length of each measurement")
+	conns := fs.String("conns", "64", "comma-separated wrk connection counts for routing")
+	interval := fs.Duration("report-interval", 2*time.Second, "node report interval")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	exe := *bin
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	var counts, connCounts []int
+	for _, list := range []struct {
+		s   string
+		dst *[]int
+	}{{*nodesList, &counts}, {*conns, &connCounts}} {
+		for _, f := range strings.Split(list.s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return usageErr("bad count %q", f)
+			}
+			*list.dst = append(*list.dst, n)
+		}
+	}
+
+	fmt.Fprintln(stdout, "| store | nodes | call | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | manager CPU % | RSS MiB |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|")
+	var ingest []string
+	for _, n := range counts {
+		m, err := startBenchManager(ctx, exe, *store, *mysqlAddr, *interval, log)
+		if err != nil {
+			return err
+		}
+		rep, err := m.register(ctx, n)
+		if err != nil {
+			m.stop()
+			return err
+		}
+		repCtx, stopReports := context.WithCancel(ctx)
+		go rep.run(repCtx, *interval)
+		// let one full report round pass before measuring
+		_ = sleepCtx(ctx, *interval+500*time.Millisecond)
+		for _, c := range connCounts {
+			for _, call := range []struct{ name, path string }{
+				{"302 entry point", "/live/bench/index.m3u8"},
+				{"3.1 subscribe", "/streammanager/api/3.1/event/live/bench?action=subscribe"},
+			} {
+				run, err := wrk(ctx, m.cmd.Process.Pid, "http://"+m.addr+call.path, 2, c, *d)
+				if err != nil {
+					stopReports()
+					m.stop()
+					return err
+				}
+				fmt.Fprintf(stdout, "| %s | %d | %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.0f |\n", *store, n, call.name, c,
+					run.ReqPerSec, run.LatencyP50Ms, run.LatencyP99Ms, run.Non2xx, run.Usage.CPUPercent, run.Usage.RSSMiB)
+			}
+		}
+		stopReports()
+		m.stop()
+		log.Info("routing measured", "nodes", n, "reportErrors", rep.errors.Load())
+	}
+
+	// report ingest: the manager does nothing else; MySQL store
+	for _, n := range counts {
+		m, err := startBenchManager(ctx, exe, "mysql", *mysqlAddr, *interval, log)
+		if err != nil {
+			return err
+		}
+		rep, err := m.register(ctx, n)
+		if err != nil {
+			m.stop()
+			return err
+		}
+		repCtx, stopReports := context.WithCancel(ctx)
+		go rep.run(repCtx, *interval)
+		_ = sleepCtx(ctx, *interval+500*time.Millisecond)
+		before := rep.sent.Load()
+		u, err := measureFor(ctx, m.cmd.Process.Pid, *d)
+		sent := rep.sent.Load() - before
+		stopReports()
+		errs := rep.errors.Load()
+		m.stop()
+		if err != nil {
+			return err
+		}
+		ingest = append(ingest, fmt.Sprintf("| mysql | %d | %s | %.0f | %.1f | %.0f | %d |", n, *interval,
+			float64(sent)/u.Seconds, u.CPUPercent, u.RSSMiB, errs))
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| store | nodes | report interval | reports/s | manager CPU % of one core | RSS MiB | report errors |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
+	for _, l := range ingest {
+		fmt.Fprintln(stdout, l)
+	}
+	return nil
+}
+
+// benchManager is a `nagare manager` process under measurement.
+type benchManager struct {
+	cmd    *exec.Cmd
+	addr   string
+	dir    string
+	dropDB func()
+	done   chan struct{}
+}
+
+func startBenchManager(ctx context.Context, exe, engine, mysqlAddr string, interval time.Duration, log *slog.Logger) (*benchManager, error) {
+	dir, err := os.MkdirTemp("", "nagare-bench-manager")
+	if err != nil {
+		return nil, err
+	}
+	m := &benchManager{dir: dir, dropDB: func() {}, done: make(chan struct{})}
+	dsn := filepath.Join(dir, "m.db")
+	if engine == "mysql" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		name := "nagare_bench_" + hex.EncodeToString(b)
+		admin, err := sql.Open("mysql", mysqlAddr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			admin.Close()
+			return nil, fmt.Errorf("creating the bench database: %w", err)
+		}
+		m.dropDB = func() {
+			_, _ = admin.Exec("DROP DATABASE " + name)
+			admin.Close()
+		}
+		dsn = mysqlAddr + name
+	}
+	m.cmd = exec.Command(exe, "manager")
+	m.cmd.Env = append(os.Environ(),
+		"NAGARE_MANAGER_ADDRESS=127.0.0.1:0", "NAGARE_MANAGER_STORE_ENGINE="+engine, "NAGARE_MANAGER_STORE_DSN="+dsn,
+		"NAGARE_MANAGER_ADMIN_TOKEN="+mgrBenchToken, "NAGARE_CLUSTER_SECRET="+mgrBenchSecret,
+		"NAGARE_MANAGER_REPORT_INTERVAL="+interval.String(), "NAGARE_MANAGER_NODE_TIMEOUT="+(10*interval).String(),
+		"NAGARE_LOG_LEVEL=info")
+	stderr, err := m.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cmd.Start(); err != nil {
+		m.dropDB()
+		return nil, err
+	}
+	addrCh := make(chan string, 1)
+	re := regexp.MustCompile(`msg="manager running" address=(\S+)`)
+	go func() {
+		defer close(m.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if sm := re.FindStringSubmatch(sc.Text()); sm != nil {
+				addrCh <- sm[1]
+			}
+		}
+		_ = m.cmd.Wait()
+	}()
+	select {
+	case m.addr = <-addrCh:
+	case <-time.After(30 * time.Second):
+		m.stop()
+		return nil, fmt.Errorf("the manager did not start")
+	}
+	log.Info("manager started", "engine", engine, "address", m.addr)
+	return m, nil
+}
+
+func (m *benchManager) stop() {
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-m.done:
+	case <-time.After(15 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.dropDB()
+	os.RemoveAll(m.dir)
+}
+
+// reporters plays n nodes: one origin carrying live/bench, the rest edges.
+type reporters struct {
+	client *nodeapi.Client
+	ids    []string
+	sent   atomic.Int64
+	errors atomic.Int64
+}
+
+func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) {
+	r := &reporters{client: &nodeapi.Client{BaseURL: "http://" + m.addr, Secret: mgrBenchSecret}}
+	for i := 0; i < n; i++ {
+		role := "edge"
+		if i == 0 {
+			role = "origin"
+		}
+		res, err := r.client.Register(ctx, nodeapi.RegisterRequest{
+			ID: fmt.Sprintf("bench-%s-%04d", role, i), Role: role, Version: "bench", Region: "bench",
+			Addresses: nodeapi.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("registering node %d: %w", i, err)
+		}
+		r.ids = append(r.ids, res.ID)
+	}
+	if err := r.client.StreamEvent(ctx, nodeapi.StreamEvent{ID: r.ids[0], Stream: "live/bench", Action: nodeapi.ActionPublish, Protocol: "rtmp"}); err != nil {
+		return nil, err
+	}
+	for i := range r.ids {
+		r.report(ctx, i)
+	}
+	return r, nil
+}
+
+func (r *reporters) report(ctx context.Context, i int) {
+	req := nodeapi.ReportRequest{ID: r.ids[i], Stats: nodeapi.Stats{Connections: i % 50, Subscribers: i % 50, MemoryUsedPercent: 30}}
+	if i == 0 {
+		req.Stats = nodeapi.Stats{Connections: 1, Publishers: 1}
+		req.Streams = []nodeapi.StreamStat{{Name: "live/bench", Protocol: "rtmp"}}
+	}
+	if _, err := r.client.Report(ctx, req); err != nil && ctx.Err() == nil {
+		r.errors.Add(1)
+		return
+	}
+	r.sent.Add(1)
+}
+
+// run reports every node once per interval, spread evenly, with a few workers.
+func (r *reporters) run(ctx context.Context, interval time.Duration) {
+	const workers = 8
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			mine := []int{}
+			for i := w; i < len(r.ids); i += workers {
+				mine = append(mine, i)
+			}
+			if len(mine) == 0 {
+				return
+			}
+			gap := interval / time.Duration(len(mine))
+			t := time.NewTicker(gap)
+			defer t.Stop()
+			for k := 0; ; k++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					r.report(ctx, mine[k%len(mine)])
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,57 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/cluster"
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+)
+
+// BenchmarkReport1000 is the registry's share of one node report with 1,000 nodes (SQLite store).
+func BenchmarkReport1000(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.SQLite, filepath.Join(b.TempDir(), "m.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	clock := func() time.Time { return now }
+	reg := &cluster.Registry{Store: st, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
+		NodeTimeout: time.Hour, PersistEvery: 10 * time.Second, Now: clock}
+	if err := reg.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 1000)
+	for i := range ids {
+		role := "edge"
+		if i == 0 {
+			role = "origin"
+		}
+		res, err := reg.Register(ctx, nodeapi.RegisterRequest{ID: fmt.Sprintf("n%04d", i), Role: role,
+			Addresses: nodeapi.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = res.ID
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%len(ids) == 0 {
+			now = now.Add(2 * time.Second) // one report per node per interval
+		}
+		if _, err := reg.Report(ctx, nodeapi.ReportRequest{ID: ids[i%len(ids)], Stats: nodeapi.Stats{Connections: 3}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
