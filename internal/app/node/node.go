@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +51,7 @@ type Node struct {
 	cpu      nodestats.CPUMeter
 	agent    *nodeagent.Agent // nil when the node runs without a manager
 	fresh    freshConns
+	segDir   string // this node's segment files (hls.storage disk), removed when it stops
 }
 
 // viewerServer serves HLS to viewers and counts them.
@@ -75,10 +78,22 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if n.pulls() {
 		return n.newEdge(cfg, log)
 	}
+	segDir := ""
+	if cfg.HLS.Storage == "disk" {
+		base := cfg.HLS.Directory
+		if base == "" {
+			base = os.TempDir()
+		}
+		dir, err := os.MkdirTemp(base, "nagare-hls-")
+		if err != nil {
+			return nil, fmt.Errorf("hls.directory: %w", err)
+		}
+		segDir, n.segDir = dir, dir
+	}
 	hs := &hls.Server{
 		Config: hls.Config{
 			Variant: cfg.HLS.Variant, SegmentDuration: cfg.HLS.SegmentDuration,
-			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount,
+			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, Directory: segDir,
 		},
 		Metrics: n.metrics,
 		Log:     log.With("component", "hls"),
@@ -126,6 +141,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 }
 
 func (n *Node) closeListeners() {
+	if n.segDir != "" {
+		os.RemoveAll(n.segDir)
+	}
 	if n.rtmp != nil {
 		n.rtmp.Close()
 	}
@@ -309,6 +327,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
 		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "hls", n.cfg.HLS.Variant)
 	err := g.Wait()
+	if n.segDir != "" {
+		os.RemoveAll(n.segDir)
+	}
 	n.log.Info("node stopped")
 	return err
 }
@@ -327,6 +348,12 @@ func (n *Node) routes() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(n.Stats())
 	})
+	if n.cfg.Node.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/", n.hls)
 	return mux
 }

@@ -564,3 +564,22 @@ func TestSRTHEVCOpus(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskStorage keeps segments in files; they are played the same and removed when the node stops.
+func TestDiskStorage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n, _, stop := testutil.StartStoppableNode(t, func(c *config.Config) {
+		c.HLS.Storage, c.HLS.Directory = "disk", dir
+	})
+	p := testutil.Publish(t, rtmpURL(n, "live/disk"), "flv")
+	checkPlayback(t, n, "live/disk", ".mp4")
+	files, err := filepath.Glob(filepath.Join(dir, "nagare-hls-*", "live_disk_*", "*.mp4"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "segments are files")
+	p.Kill()
+	stop()
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, left, "segment files outlived the node")
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type muxer struct {
 	segStarted bool
 	lastSweep  time.Time
 	done       chan struct{}
+	dir        string // segment files, removed when the stream ends
 }
 
 // object is a response captured from the muxer, shared by all the requests that asked for it at once.
@@ -102,7 +104,18 @@ func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.
 			log.Warn("hls encode", "cause", err)
 		},
 	}
+	if cfg.Directory != "" {
+		// one directory per publication: a stream published again never meets the old one's files
+		dir, err := os.MkdirTemp(cfg.Directory, st.Path.App+"_"+st.Path.Name+"_")
+		if err != nil {
+			return nil, fmt.Errorf("segment directory for %s: %w", st.Path, err)
+		}
+		mx.hls.Directory, mx.dir = dir, dir
+	}
 	if err := mx.hls.Start(); err != nil {
+		if mx.dir != "" {
+			os.RemoveAll(mx.dir)
+		}
 		return nil, fmt.Errorf("starting HLS muxer for %s: %w", st.Path, err)
 	}
 	return mx, nil
@@ -118,7 +131,12 @@ func maxDur(a, b time.Duration) time.Duration {
 // run writes the stream's units into the muxer until the stream ends.
 func (mx *muxer) run() {
 	defer close(mx.done)
-	defer mx.hls.Close()
+	defer func() {
+		mx.hls.Close()
+		if mx.dir != "" {
+			os.RemoveAll(mx.dir)
+		}
+	}()
 	var writeErrors int
 	for u := range mx.reader.Units() {
 		if err := mx.write(u); err != nil {

@@ -33,6 +33,8 @@ type Config struct {
 	SegmentCount    int
 	// QueueLen bounds the units waiting for a muxer; beyond it units are dropped and counted.
 	QueueLen int
+	// Directory keeps finished segments in files under it instead of in memory ("" = memory).
+	Directory string
 }
 
 // Server serves /<app>/<stream>/<file> for every live stream. It implements stream.Listener.

@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -96,7 +98,11 @@ func (s *RTMPServer) handle(c net.Conn) {
 
 func (s *RTMPServer) serve(c net.Conn, log *slog.Logger) error {
 	_ = c.SetDeadline(time.Now().Add(s.ReadTimeout))
-	sc := &gortmplib.ServerConn{RW: c}
+	// RTMP arrives in small chunks: buffer reads so that a chunk is not a system call
+	sc := &gortmplib.ServerConn{RW: struct {
+		io.Reader
+		io.Writer
+	}{bufio.NewReaderSize(c, 32<<10), c}}
 	if err := sc.Initialize(); err != nil {
 		s.Metrics.BadConn("rtmp")
 		return fmt.Errorf("handshake: %w", err)
