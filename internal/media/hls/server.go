@@ -5,14 +5,11 @@ package hls
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
@@ -45,8 +42,8 @@ type Server struct {
 	// SessionTimeout is how long a viewer session counts after its last request.
 	SessionTimeout time.Duration
 
-	bytesOut atomic.Uint64
-	counters sync.Map // requestKey → prometheus.Counter
+	init sync.Once
+	acct hlshttp.Accounting
 
 	mu       sync.RWMutex
 	muxers   map[stream.Path]*muxer
@@ -111,15 +108,8 @@ func (s *Server) sessionTimeout() time.Duration {
 
 // ServeHTTP serves playlists, init files, segments and parts.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
+	s.init.Do(func() { s.acct.Metrics = s.Metrics })
+	if !s.acct.Preflight(w, r) {
 		return
 	}
 	path, file, err := stream.SplitRequestPath(r.URL.EscapedPath())
@@ -182,53 +172,17 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *ob
 		s.fail(w, kind, o.status, http.StatusText(o.status))
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", o.ctype)
-	h.Set("Cache-Control", o.cache)
-	h.Set("Content-Length", strconv.Itoa(len(o.body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
-	n, _ := w.Write(o.body)
-	s.count(kind, http.StatusOK, n)
+	s.acct.Send(w, r, kind, o.ctype, o.cache, o.body)
 }
 
 func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(code)
-	n, _ := w.Write([]byte(msg + "\n"))
-	s.count(kind, code, n)
+	s.acct.Fail(w, kind, code, msg)
 }
+
+func (s *Server) count(kind string, code, n int) { s.acct.Count(kind, code, n) }
 
 // BytesOut returns the HLS body bytes sent since the node started.
-func (s *Server) BytesOut() uint64 { return s.bytesOut.Load() }
-
-func (s *Server) count(kind string, code, n int) {
-	s.bytesOut.Add(uint64(n))
-	if s.Metrics == nil {
-		return
-	}
-	s.Metrics.BytesOut.Add(float64(n))
-	s.requests(kind, code).Inc()
-}
-
-// requests returns the request counter for kind and code, caching the label lookup.
-func (s *Server) requests(kind string, code int) prometheus.Counter {
-	key := requestKey{kind, code}
-	if c, ok := s.counters.Load(key); ok {
-		return c.(prometheus.Counter)
-	}
-	c := s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code))
-	s.counters.Store(key, c)
-	return c
-}
-
-type requestKey struct {
-	kind string
-	code int
-}
+func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }
 
 type countingWriter struct {
 	http.ResponseWriter

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
@@ -41,7 +42,8 @@ type Server struct {
 	ObjectTTL time.Duration
 
 	sessions viewers.Sessions
-	bytesOut atomic.Uint64
+	init     sync.Once
+	acct     hlshttp.Accounting
 	upstream atomic.Uint64
 
 	mu      sync.Mutex
@@ -152,7 +154,7 @@ func (s *Server) Viewers(p *stream.Path) int {
 }
 
 // BytesOut returns the body bytes sent to clients.
-func (s *Server) BytesOut() uint64 { return s.bytesOut.Load() }
+func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }
 
 // UpstreamRequests returns the requests sent to parents so far.
 func (s *Server) UpstreamRequests() uint64 { return s.upstream.Load() }
@@ -170,15 +172,8 @@ func (s *Server) Streams() []stream.Path {
 
 // ServeHTTP serves /<app>/<stream>/<file>.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
+	s.init.Do(func() { s.acct.Metrics = s.Metrics })
+	if !s.acct.Preflight(w, r) {
 		return
 	}
 	path, file, err := stream.SplitRequestPath(r.URL.EscapedPath())
@@ -270,35 +265,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, res *
 		s.fail(w, kind, res.status, msg)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", res.ctype)
-	if res.cache != "" {
-		h.Set("Cache-Control", res.cache)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(res.body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
-	n, _ := w.Write(res.body)
-	s.count(kind, http.StatusOK, n)
+	s.acct.Send(w, r, kind, res.ctype, res.cache, res.body)
 }
 
 func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(code)
-	n, _ := w.Write([]byte(msg + "\n"))
-	s.count(kind, code, n)
-}
-
-func (s *Server) count(kind string, code, n int) {
-	s.bytesOut.Add(uint64(n))
-	if s.Metrics == nil {
-		return
-	}
-	s.Metrics.BytesOut.Add(float64(n))
-	s.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+	s.acct.Fail(w, kind, code, msg)
 }
 
 // upstreamCounter counts a request to the parent.

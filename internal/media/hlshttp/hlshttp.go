@@ -1,0 +1,94 @@
+// Package hlshttp is the HTTP side shared by the origin's and the edge's HLS servers: CORS and method
+// checks, plain-text errors, sending a body held in memory, and the accounting of bytes and requests.
+package hlshttp
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+)
+
+// Accounting counts the body bytes and the requests a server answered. The zero value works; Metrics
+// may be nil.
+type Accounting struct {
+	Metrics *mediametrics.Metrics
+
+	bytes    atomic.Uint64
+	counters sync.Map // requestKey → prometheus.Counter
+}
+
+type requestKey struct {
+	kind string
+	code int
+}
+
+// Count records one answer of n body bytes.
+func (a *Accounting) Count(kind string, code, n int) {
+	a.bytes.Add(uint64(n))
+	if a.Metrics == nil {
+		return
+	}
+	a.Metrics.BytesOut.Add(float64(n))
+	a.requests(kind, code).Inc()
+}
+
+// BytesOut returns the body bytes sent so far.
+func (a *Accounting) BytesOut() uint64 { return a.bytes.Load() }
+
+// requests returns the request counter for kind and code, caching the label lookup.
+func (a *Accounting) requests(kind string, code int) prometheus.Counter {
+	key := requestKey{kind, code}
+	if c, ok := a.counters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := a.Metrics.HTTPRequests.WithLabelValues(kind, strconv.Itoa(code))
+	a.counters.Store(key, c)
+	return c
+}
+
+// Preflight sets CORS headers, answers OPTIONS, and refuses methods other than GET and HEAD. It reports
+// whether the request should be served.
+func (a *Accounting) Preflight(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		a.Fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
+		return false
+	}
+	return true
+}
+
+// Fail answers with a plain-text error.
+func (a *Accounting) Fail(w http.ResponseWriter, kind string, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(code)
+	n, _ := w.Write([]byte(msg + "\n"))
+	a.Count(kind, code, n)
+}
+
+// Send answers 200 with body and its length.
+func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	if cache != "" {
+		h.Set("Cache-Control", cache)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	n, _ := w.Write(body)
+	a.Count(kind, http.StatusOK, n)
+}
