@@ -43,7 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench")
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
-		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport,
+		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -64,8 +64,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 }
-
-var errUsage = errors.New("usage")
 
 func usageErr(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
@@ -201,7 +199,8 @@ func cmdFanout(ctx context.Context, args []string, _, stderr io.Writer, log *slo
 	})
 	conns := fs.String("conns", "64,256", "comma-separated wrk connection counts")
 	threads := fs.Int("threads", 2, "wrk threads")
-	d := fs.Duration("duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	rounds := fs.Int("rounds", 3, "runs of each combination, interleaved")
+	d := fs.Duration("duration", 5*time.Second, "length of each wrk run (whole seconds)")
 	out := fs.String("out", "", "JSON result file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -219,8 +218,10 @@ func cmdFanout(ctx context.Context, args []string, _, stderr io.Writer, log *slo
 		return usageErr("-target and -out are required")
 	case *d < time.Second:
 		return usageErr("-duration must be at least 1s")
+	case *rounds < 1:
+		return usageErr("-rounds must be at least 1")
 	}
-	res, err := runFanout(ctx, targets, counts, *threads, *d, log)
+	res, err := runFanout(ctx, targets, counts, *threads, *rounds, *d, log)
 	if err != nil {
 		return err
 	}

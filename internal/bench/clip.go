@@ -35,8 +35,6 @@ type Frame struct {
 	AU    [][]byte // NAL units (video) or a single AAC access unit
 }
 
-var errNoVideo = errors.New("the clip has no H.264 keyframe")
-
 // LoadClip reads an MPEG-TS file with an H.264 track and optionally an AAC track.
 func LoadClip(path string) (*Clip, error) {
 	f, err := os.Open(path)

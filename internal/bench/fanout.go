@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,8 +24,6 @@ type WrkResult struct {
 	LatencyP50Ms float64 `json:"latencyP50Ms"`
 	LatencyP99Ms float64 `json:"latencyP99Ms"`
 }
-
-var errWrkOutput = errors.New("unrecognized wrk output")
 
 // ParseWrk reads the report of `wrk --latency`.
 func ParseWrk(out string) (WrkResult, error) {
@@ -78,6 +75,7 @@ func ParseWrk(out string) (WrkResult, error) {
 
 // FanoutRun is one wrk run against one URL.
 type FanoutRun struct {
+	Round   int    `json:"round"`
 	Server  string `json:"server"`
 	What    string `json:"what"` // segment or playlist
 	Bytes   int    `json:"bytes"`
@@ -106,7 +104,7 @@ type fanoutTarget struct {
 	Kind     string // nagare, nginx-rtmp or static
 	PID      int
 	Playlist string // nagare, nginx-rtmp: the stream's playlist URL
-	URL      string // static: base URL of the copies
+	URL      string // static: base URL of the server; the copies are under /<n>/
 	WWW      string // static: directory to put the copies in
 	CopyFrom string // static: the playlist URL whose media playlist and live-edge segment are copied
 }
@@ -159,45 +157,95 @@ func parseTarget(s string) (fanoutTarget, error) {
 }
 
 // runFanout loads every target with every connection count, for the live-edge segment and for the
-// media playlist. The targets take turns for each combination, so that a change in the machine's
-// background load affects them alike.
-func runFanout(ctx context.Context, targets []fanoutTarget, conns []int, threads int, d time.Duration, log *slog.Logger) (*FanoutResult, error) {
+// media playlist, rounds times. The targets take turns for each combination, so that a change in the
+// machine's background load affects them alike.
+func runFanout(ctx context.Context, targets []fanoutTarget, conns []int, threads, rounds int, d time.Duration, log *slog.Logger) (*FanoutResult, error) {
 	c := newHTTPClient(10 * time.Second)
 	defer c.CloseIdleConnections()
 	for _, t := range targets {
-		if t.Kind == staticKind {
-			if err := copyLiveEdge(ctx, c, t.CopyFrom, t.WWW); err != nil {
+		if t.Kind != staticKind {
+			if err := waitFullWindow(ctx, c, t.Playlist, log); err != nil {
 				return nil, err
 			}
 		}
 	}
 	res := &FanoutResult{}
+	copies := 0
+	for round := 1; round <= rounds; round++ {
+		if err := fanoutRound(ctx, c, res, round, targets, conns, threads, d, &copies, log); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func fanoutRound(ctx context.Context, c *http.Client, res *FanoutResult, round int, targets []fanoutTarget, conns []int,
+	threads int, d time.Duration, copies *int, log *slog.Logger) error {
 	for _, what := range []string{"segment", "playlist"} {
 		for _, n := range conns {
 			for _, t := range targets {
+				if t.Kind == staticKind {
+					// the bytes a live viewer gets right now, so that static serves what the origin served;
+					// new names each time, as nginx caches open files
+					*copies++
+					if err := copyLiveEdge(ctx, c, t.CopyFrom, t.WWW, *copies); err != nil {
+						return err
+					}
+					t.URL = fmt.Sprintf("%s/%d", t.URL, *copies) // t is this iteration's copy
+				}
 				u, err := pickURL(ctx, c, t, what)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				code, body, _, err := fetch(ctx, c, u)
 				if err != nil || code != http.StatusOK {
-					return nil, fmt.Errorf("%s %s: status %d: %w", t.Name, what, code, err)
+					return fmt.Errorf("%s %s: status %d: %w", t.Name, what, code, err)
 				}
 				run, err := wrk(ctx, t.PID, u, threads, n, d)
 				if err != nil {
-					return nil, fmt.Errorf("%s %s c%d: %w", t.Name, what, n, err)
+					return fmt.Errorf("%s %s c%d: %w", t.Name, what, n, err)
 				}
-				run.Server, run.What, run.Bytes = t.Name, what, len(body)
-				log.Info("fanout", "server", t.Name, "what", what, "conns", n, "reqPerSec", run.ReqPerSec,
-					"non2xx", run.Non2xx, "cpuPercent", run.Usage.CPUPercent, "machineCpuPercent", run.Usage.MachineCPUPercent)
+				run.Round, run.Server, run.What, run.Bytes = round, t.Name, what, len(body)
+				log.Info("fanout", "round", round, "server", t.Name, "what", what, "conns", n, "reqPerSec", run.ReqPerSec,
+					"non2xx", run.Non2xx, "cpuPercent", run.Usage.CPUPercent, "othersCpuPercent", run.Usage.OthersCPUPercent)
 				res.Runs = append(res.Runs, run)
 				if err := sleepCtx(ctx, time.Second); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// fullWindow is the number of segments a playlist lists once the live window is full (nagare keeps 7
+// segments, nginx-rtmp 7 s of 1 s fragments).
+const fullWindow = 7
+
+// waitFullWindow waits until the playlist lists a full live window of real segments, so that the
+// playlist fetched under load has its steady-state size.
+func waitFullWindow(ctx context.Context, c *http.Client, u string, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		media, pl, err := liveMediaPlaylist(ctx, c, u)
+		if err != nil {
+			return err
+		}
+		real := 0
+		for _, s := range pl.Segments {
+			if !s.Gap {
+				real++
+			}
+		}
+		if real >= fullWindow {
+			log.Info("live window full", "playlist", uriPath(media), "segments", real)
+			return nil
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for %d segments at %s: %w", fullWindow, media, err)
+		}
+	}
 }
 
 // pickURL returns the URL to load: the live-edge segment or the media playlist.
@@ -241,7 +289,11 @@ func liveMediaPlaylist(ctx context.Context, c *http.Client, u string) (string, *
 
 // copyLiveEdge writes the media playlist behind from and its live-edge segment into dir, for a static
 // server to serve the same bytes.
-func copyLiveEdge(ctx context.Context, c *http.Client, from, dir string) error {
+func copyLiveEdge(ctx context.Context, c *http.Client, from, www string, n int) error {
+	dir := filepath.Join(www, strconv.Itoa(n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	media, pl, err := liveMediaPlaylist(ctx, c, from)
 	if err != nil {
 		return err

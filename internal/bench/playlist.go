@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -35,8 +34,6 @@ type Part struct {
 	URI         string
 	Independent bool
 }
-
-var errNotPlaylist = errors.New("not an HLS playlist")
 
 // NextMSN is the media sequence number of the segment after the last one listed.
 func (p *MediaPlaylist) NextMSN() uint64 {

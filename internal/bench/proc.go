@@ -19,34 +19,64 @@ type Usage struct {
 	RSSMiB     float64 `json:"rssMiB"`     // at the end of the window
 	PeakRSSMiB float64 `json:"peakRssMiB"` // highest sample
 	Processes  int     `json:"processes"`
-	// MachineCPUPercent is the busy time of all the machine's CPUs over the window, in % of one core:
-	// the server, the load generator and anything else running.
-	MachineCPUPercent float64 `json:"machineCpuPercent"`
+	// OthersCPUPercent is the CPU used over the window by the processes other than the server, this
+	// process and its children, in % of one core: how much unrelated work competed with the server.
+	// Processes that exited during the window are not counted.
+	OthersCPUPercent float64 `json:"othersCpuPercent"`
 }
 
-// machineBusy returns the CPU seconds all CPUs spent on anything but idle and iowait since boot.
-func machineBusy() float64 {
-	b, err := os.ReadFile("/proc/stat")
+// procTimes returns the CPU seconds (user+system) of every process, by pid.
+func procTimes() map[int]float64 {
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := bytes.Fields(line)
-	if len(f) < 5 || string(f[0]) != "cpu" {
-		return 0
-	}
-	var busy uint64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
+	out := make(map[int]float64, len(entries))
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
-		if i >= 7 { // guest time is already counted in user time
-			break
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
 		}
-		n, _ := strconv.ParseUint(string(v), 10, 64)
-		busy += n
+		if cpu, ok := statCPU(b); ok {
+			out[p] = cpu
+		}
 	}
-	return float64(busy) / 100 // USER_HZ
+	return out
+}
+
+// statCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat, in seconds.
+func statCPU(stat []byte) (float64, bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+s) / 100, true // USER_HZ
+}
+
+// othersCPU adds up the CPU seconds used between two snapshots by the processes not excluded; a
+// process absent from the first snapshot started in between and counts in full.
+func othersCPU(before, after map[int]float64, exclude map[int]bool) float64 {
+	var sum float64
+	for p, cpu := range after {
+		if exclude[p] {
+			continue
+		}
+		sum += cpu - before[p]
+	}
+	return sum
 }
 
 // children returns the pids whose parent is pid.
@@ -110,7 +140,7 @@ type meter struct {
 	pid      int
 	t0       time.Time
 	cpu0     float64
-	busy0    float64
+	procs0   map[int]float64
 	peak     uint64
 	stopped  chan struct{}
 	finished chan struct{}
@@ -121,7 +151,7 @@ func startMeter(pid int, every time.Duration) (*meter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server process %d: %w", pid, err)
 	}
-	m := &meter{pid: pid, t0: time.Now(), cpu0: cpu, busy0: machineBusy(), peak: rss, stopped: make(chan struct{}), finished: make(chan struct{})}
+	m := &meter{pid: pid, t0: time.Now(), cpu0: cpu, procs0: procTimes(), peak: rss, stopped: make(chan struct{}), finished: make(chan struct{})}
 	go func() {
 		defer close(m.finished)
 		t := time.NewTicker(every)
@@ -147,12 +177,17 @@ func (m *meter) stop() (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("server process %d: %w", m.pid, err)
 	}
+	procs := procTimes()
 	el := time.Since(m.t0).Seconds()
+	exclude := map[int]bool{m.pid: true, os.Getpid(): true}
+	for _, p := range append(children(m.pid), children(os.Getpid())...) {
+		exclude[p] = true
+	}
 	peak := max(m.peak, rss)
 	return Usage{
 		Seconds: el, CPUPercent: 100 * (cpu - m.cpu0) / el,
 		RSSMiB: mib(rss), PeakRSSMiB: mib(peak), Processes: n,
-		MachineCPUPercent: 100 * (machineBusy() - m.busy0) / el,
+		OthersCPUPercent: 100 * othersCPU(m.procs0, procs, exclude) / el,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -87,16 +88,28 @@ func (r *results) latency(server string) *LatencyResult {
 	return nil
 }
 
+// fanout returns the median run (by req/s) of server, what and conns, and how many runs there were.
 func (r *results) fanout(server, what string, conns int) *FanoutRun {
+	runs := r.fanoutRuns(server, what, conns)
+	if len(runs) == 0 {
+		return nil
+	}
+	return runs[len(runs)/2]
+}
+
+// fanoutRuns returns the runs of server, what and conns, slowest first.
+func (r *results) fanoutRuns(server, what string, conns int) []*FanoutRun {
+	var runs []*FanoutRun
 	for _, f := range r.Fanout {
 		for i := range f.Runs {
 			run := &f.Runs[i]
 			if run.Server == server && run.What == what && run.Conns == conns {
-				return run
+				runs = append(runs, run)
 			}
 		}
 	}
-	return nil
+	slices.SortStableFunc(runs, func(a, b *FanoutRun) int { return cmp.Compare(a.ReqPerSec, b.ReqPerSec) })
+	return runs
 }
 
 func (r *results) ingest(server string, streams int) *IngestRun {
@@ -129,7 +142,12 @@ func machine(dir string) Machine {
 		LoadEnd:   loadAvg(readFile(filepath.Join(dir, "loadavg-end"))),
 	}
 	if s, err := strconv.ParseInt(firstLine(readFile(filepath.Join(dir, "started"))), 10, 64); err == nil {
-		m.RunTime = time.Since(time.Unix(s, 0)).Round(time.Second)
+		end := time.Now()
+		if f, err := strconv.ParseInt(firstLine(readFile(filepath.Join(dir, "finished"))), 10, 64); err == nil {
+			end = time.Unix(f, 0)
+			m.Date = end.UTC().Format("2006-01-02 15:04 MST")
+		}
+		m.RunTime = end.Sub(time.Unix(s, 0)).Round(time.Second)
 	}
 	if i := strings.Index(m.FFmpeg, " Copyright"); i > 0 {
 		m.FFmpeg = m.FFmpeg[:i]
@@ -308,7 +326,7 @@ func render(w *bytes.Buffer, r *results, m Machine, ci ClipInfo, command string)
 	p("This file is generated: run `%s` to measure again and rewrite it.\n\n", command)
 
 	p("## Machine\n\n| | |\n|---|---|\n")
-	p("| Date | %s |\n| Command | `%s` (took %s) |\n", m.Date, command, m.RunTime)
+	p("| Date | %s |\n| Command | `%s` (the measurements took %s) |\n", m.Date, command, m.RunTime)
 	p("| CPU | %s, %d logical CPUs (nproc) |\n| Memory | %s |\n| Kernel | %s |\n", m.CPU, m.CPUs, m.Memory, m.Kernel)
 	p("| Go | %s |\n| nginx | %s, libnginx-mod-rtmp %s |\n| wrk | %s |\n| ffmpeg | %s |\n", m.Go, m.Nginx, m.NginxRTMP, m.Wrk, m.FFmpeg)
 	p("| Load average (1, 5, 15 min) | %s at start, %s at end |\n\n", orDash(m.LoadStart), orDash(m.LoadEnd))
@@ -327,7 +345,7 @@ func render(w *bytes.Buffer, r *results, m Machine, ci ClipInfo, command string)
 	renderFanout(p, r)
 	renderIngest(p, r)
 	renderMethod(p)
-	renderNotes(p, r, m)
+	renderNotes(p, r)
 }
 
 type printer func(format string, a ...any)
@@ -431,7 +449,8 @@ func renderTargets(p printer, r *results) {
 	}
 	p("| 16 ingest streams, CPU (%% of one core) | ≤ %.0f %% | %s %% | %s | %s |\n", targetCPU16, num(cpu), Verdict(cpu, targetCPU16, false, " points"), cpuRef)
 	p("| 16 ingest streams, RSS | ≤ %.0f MiB | %s MiB | %s | %s |\n\n", targetRSS16, num(rss), Verdict(rss, targetRSS16, false, " MiB"), rssRef)
-	p("‡ The targets are set at 64 connections; the 256-connection rows apply the same ratio for information.\n\n")
+	p("‡ The targets are set at 64 connections; the 256-connection rows apply the same ratio for information.\n")
+	p("Fan-out ratios compare median runs (section 3).\n\n")
 }
 
 func renderStartup(p printer, r *results) {
@@ -468,49 +487,55 @@ func renderLag(p printer, r *results) {
 		}
 	}
 	p("\nDuring these runs (one stream, the observers polling):\n\n")
-	p("| Server | server CPU %% of one core | server RSS MiB | whole machine CPU %% of one core |\n|---|---|---|---|\n")
+	p("| Server | server CPU %% of one core | server RSS MiB | others CPU %% |\n|---|---|---|---|\n")
 	for _, l := range r.Latency {
 		if u := l.LagUsage; u != nil {
-			p("| %s | %s | %s | %s |\n", l.Server, num(u.CPUPercent), num(u.RSSMiB), num(u.MachineCPUPercent))
+			p("| %s | %s | %s | %s |\n", l.Server, num(u.CPUPercent), num(u.RSSMiB), num(u.OthersCPUPercent))
 		}
 	}
 	p("\n")
 }
 
 func renderFanout(p printer, r *results) {
-	secs := nan()
+	secs, rounds := nan(), 0
 	for _, f := range r.Fanout {
 		for _, run := range f.Runs {
-			secs = run.Seconds
+			secs, rounds = run.Seconds, max(rounds, run.Round)
 		}
 	}
 	p("## 3. Fan-out of the live edge\n\n")
 	p("`wrk --latency -t2 -cN -d%.0fs` on one URL while one stream is published to nagare and to nginx-rtmp: the\n", secs)
 	p("newest segment listed in the media playlist (picked right before each run) and the media playlist itself\n")
 	p("(nagare: its video media playlist, without blocking-reload parameters). Static nginx serves copies of\n")
-	p("nagare's segment and media playlist. The servers take turns for each row group. CPU is the server's (all\n")
-	p("its processes) over the run, in %% of one core; RSS is the peak sampled every 250 ms; \"others\" is the CPU\n")
-	p("the rest of the machine used meanwhile (whole machine − server − wrk), which includes the publisher and\n")
-	p("the two servers not under load.\n\n")
-	p("| What | conns | Server | body bytes | req/s | %% of static | MiB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | RSS MiB | wrk CPU %% | others CPU %% |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("nagare's segment and media playlist, refreshed from nagare right before each of its runs. Every row was\n")
+	p("run %d times, the servers taking turns; the row shows the run with the median req/s, and the range of all\n", rounds)
+	p("runs. CPU is the server's (all its processes) over the run, in %% of one core; RSS is the peak sampled every\n")
+	p("250 ms; \"others\" is the CPU the other processes of the machine used meanwhile, which includes the\n")
+	p("publisher and the two servers not under load (about 10 %%).\n\n")
+	p("| What | conns | Server | body bytes | req/s (median) | range | %% of static | MiB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | RSS MiB | wrk CPU %% | others CPU %% |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, what := range []string{"segment", "playlist"} {
 		for _, conns := range []int{64, 256} {
 			st := r.fanout(staticKind, what, conns)
 			for _, s := range []string{KindNagare, KindNginxRTMP, staticKind} {
-				run := r.fanout(s, what, conns)
-				if run == nil {
+				runs := r.fanoutRuns(s, what, conns)
+				if len(runs) == 0 {
 					continue
 				}
-				others := run.Usage.MachineCPUPercent - run.Usage.CPUPercent - run.WrkCPUPercent
-				p("| %s | %d | %s | %d | %s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", what, conns, s, run.Bytes,
-					num(run.ReqPerSec), num(share(run, st)), num(run.ReqPerSec*float64(run.Bytes)/(1<<20)),
-					num(run.LatencyP50Ms), num(run.LatencyP99Ms), run.Non2xx, run.SocketErrors,
-					num(run.Usage.CPUPercent), num(run.Usage.PeakRSSMiB), num(run.WrkCPUPercent), num(others))
+				run := runs[len(runs)/2]
+				var non2xx, sockErr int64
+				for _, x := range runs {
+					non2xx += x.Non2xx
+					sockErr += x.SocketErrors
+				}
+				p("| %s | %d | %s | %d | %s | %s–%s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", what, conns, s, run.Bytes,
+					num(run.ReqPerSec), num(runs[0].ReqPerSec), num(runs[len(runs)-1].ReqPerSec), num(share(run, st)),
+					num(run.ReqPerSec*float64(run.Bytes)/(1<<20)), num(run.LatencyP50Ms), num(run.LatencyP99Ms), non2xx, sockErr,
+					num(run.Usage.CPUPercent), num(run.Usage.PeakRSSMiB), num(run.WrkCPUPercent), num(run.Usage.OthersCPUPercent))
 			}
 		}
 	}
-	p("\n")
+	p("\nnon-2xx and socket errors are summed over all runs of a row.\n\n")
 }
 
 func renderIngest(p printer, r *results) {
@@ -521,15 +546,15 @@ func renderIngest(p printer, r *results) {
 	p("## 4. Ingest: CPU and memory per stream count\n\n")
 	p("N publishers of the clip, HLS muxing on, no viewers. A fresh server per row; the publishers start 1/N s\n")
 	p("apart, the window starts 5 s after the last one and lasts %.0f s. Idle is the same server during 2 s before\n", secs)
-	p("any publisher connected. \"Others\" is the CPU the rest of the machine used in the window (whole machine −\n")
-	p("server − publishers). Playable counts the streams whose playlist listed a segment, checked after the window.\n\n")
+	p("any publisher connected. \"Others\" is the CPU the other processes of the machine used in the window\n")
+	p("(not the server, not the publishers). Playable counts the streams whose playlist listed a segment,\n")
+	p("checked after the window.\n\n")
 	p("| Server | streams | CPU %% of one core | per stream | RSS MiB (end) | peak RSS MiB | idle CPU %% | idle RSS MiB | processes | publishers CPU %% | others CPU %% | playable |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, in := range r.Ingest {
-		others := in.Usage.MachineCPUPercent - in.Usage.CPUPercent - in.PublisherCPUPercent
 		p("| %s | %d | %s | %s | %s | %s | %s | %s | %d | %s | %s | %d/%d |\n", in.Server, in.Streams, num(in.Usage.CPUPercent),
 			num(in.Usage.CPUPercent/float64(in.Streams)), num(in.Usage.RSSMiB), num(in.Usage.PeakRSSMiB),
-			num(in.Idle.CPUPercent), num(in.Idle.RSSMiB), in.Usage.Processes, num(in.PublisherCPUPercent), num(others),
+			num(in.Idle.CPUPercent), num(in.Idle.RSSMiB), in.Usage.Processes, num(in.PublisherCPUPercent), num(in.Usage.OthersCPUPercent),
 			in.Playable, in.Streams)
 	}
 	p("\n")
@@ -555,36 +580,53 @@ func renderMethod(p printer) {
   (which starts at the first frame sent) and is matched with the frame sent at that time (within 10 ms).
   Unattributed counts listings that matched no frame.
 - **Fan-out.** ` + "`wrk --latency`" + ` from this machine, 2 threads; non-2xx and socket errors are reported because
-  an error page is served faster than a segment and would inflate req/s. nagare's URLs carry the session id
-  from its multivariant playlist, as a player's would.
+  an error page is served faster than a segment and would inflate req/s (a segment leaves the live window
+  after about 7 s, so a server could stop serving it during a run). nagare's URLs carry the session id from
+  its multivariant playlist, as a player's would. Runs are short and repeated rather than one 10 s run,
+  because on a small shared machine a single run varies by tens of percent.
 - **Ingest.** ` + "`nagare bench ingest`" + ` runs the N publishers in one process and reads ` + "`/proc/<pid>/stat`" + `
   (utime+stime, RSS) of the server and its children at the start and end of the window.
-- **Whole-machine CPU** comes from ` + "`/proc/stat`" + ` (all CPUs, busy = not idle, not iowait, not steal).
+- **Others** is the CPU time, from ` + "`/proc/*/stat`" + `, of every process but the server, ` + "`nagare bench`" + ` and its
+  children (wrk), over the same window; processes that exited during the window are missed. It shows when
+  unrelated work competed with the server.
+
 `)
 }
 
-// othersLimit is the CPU use by other processes, in % of one core, above which a window is called busy.
-const othersLimit = 20.0
+// othersLimit is the CPU use by other processes, in % of one core, above which a window is called busy;
+// fan-out windows have the publisher and two idle servers as a background of about 10 %.
+const (
+	othersLimit       = 15.0
+	othersLimitFanout = 25.0
+)
 
 // busyWindows names the measurement windows during which other processes used more than othersLimit.
 func busyWindows(r *results) string {
 	var busy []string
+	for _, l := range r.Latency {
+		if l.LagUsage != nil && l.LagUsage.OthersCPUPercent > othersLimit {
+			busy = append(busy, "lag "+l.Server)
+		}
+	}
+	var fan []string
 	for _, f := range r.Fanout {
 		for _, run := range f.Runs {
-			if run.Usage.MachineCPUPercent-run.Usage.CPUPercent-run.WrkCPUPercent > othersLimit {
-				busy = append(busy, fmt.Sprintf("fan-out %s %s c%d", run.Server, run.What, run.Conns))
+			if run.Usage.OthersCPUPercent > othersLimitFanout {
+				fan = append(fan, fmt.Sprintf("fan-out %s %s c%d", run.Server, run.What, run.Conns))
 			}
 		}
 	}
+	slices.Sort(fan) // the rounds repeat the same rows
+	busy = append(busy, fan...)
 	for _, in := range r.Ingest {
-		if in.Usage.MachineCPUPercent-in.Usage.CPUPercent-in.PublisherCPUPercent > othersLimit {
+		if in.Usage.OthersCPUPercent > othersLimit {
 			busy = append(busy, fmt.Sprintf("ingest %s ×%d", in.Server, in.Streams))
 		}
 	}
-	return strings.Join(busy, ", ")
+	return strings.Join(slices.Compact(busy), ", ")
 }
 
-func renderNotes(p printer, r *results, m Machine) {
+func renderNotes(p printer, r *results) {
 	var notes []string
 	for _, f := range r.Fanout {
 		for _, run := range f.Runs {
@@ -607,16 +649,15 @@ func renderNotes(p printer, r *results, m Machine) {
 		}
 	}
 	if busy := busyWindows(r); busy != "" {
-		notes = append(notes, "Other processes used a noticeable share of the CPUs during "+busy+
-			": the figures of those rows are lower (fan-out) or noisier (lag, ingest) than on a quiet machine.")
-	}
-	if load, err := strconv.ParseFloat(strings.Fields(m.LoadStart + " x")[0], 64); err == nil && load > 0.5*float64(m.CPUs) {
-		notes = append(notes, fmt.Sprintf("The machine was busy when the run started (load average %s on %d CPUs).", m.LoadStart, m.CPUs))
+		notes = append(notes, "Other processes used a noticeable share of the CPUs (\"others\" above "+
+			"the usual background) during "+busy+": the figures of those rows are less reliable than the rest.")
 	}
 	for _, a := range r.Ack {
 		if a.Dropped {
 			notes = append([]string{fmt.Sprintf("**%s drops a publisher that asks for RTMP acknowledgements.** A publisher "+
 				"asking for one every %d KiB (gortmplib's client asks every 2.5 MB) was disconnected %.1f s after connecting (%s). "+
+				"The node sets the connection's deadline once at connect time and then moves only the read deadline "+
+				"(internal/media/ingest/rtmp.go), so the first acknowledgement it writes after node.readTimeout fails. "+
 				"ffmpeg and OBS ask for none, so the benchmark's publishers ask for none either.",
 				a.Server, a.AckWindowBytes>>10, a.DroppedAfterS, a.Error)}, notes...)
 		} else {

@@ -178,7 +178,8 @@ const (
 )
 
 func (in *rtmpInput) read() (message.Message, error) {
-	_ = in.net.SetReadDeadline(time.Now().Add(in.timeout))
+	// both directions: reading may write an acknowledgement, which must not hit a stale write deadline
+	_ = in.net.SetDeadline(time.Now().Add(in.timeout))
 	return in.conn.Read()
 }
 

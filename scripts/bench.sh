@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Benchmarks the nagare origin against nginx-rtmp and a static nginx in one run and writes
+# docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
+# and runs this script. The measuring is done by `nagare bench <command>` (internal/bench); this script
+# makes the clip, starts and stops the servers on free loopback ports, and calls those commands.
+# Usage: scripts/bench.sh [path/to/nagare]
+set -euo pipefail
+
+BIN=${1:-bin/nagare}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
+
+CACHE=.cache/bench
+CLIP_FLV=$CACHE/clip.flv
+CLIP_TS=$CACHE/clip.ts
+RAW=$CACHE/last-run
+OUT=docs/benchmarks.md
+RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+# Overridable for a quick try, e.g. BENCH_PHASES=ingest BENCH_STREAMS=4 BENCH_WINDOW=5s scripts/bench.sh
+LAG=${BENCH_LAG:-30s}
+WRK=${BENCH_WRK:-5s}
+ROUNDS=${BENCH_ROUNDS:-3}
+WINDOW=${BENCH_WINDOW:-20s}
+ACKCHECK=${BENCH_ACKCHECK:-15s}
+STREAMS=${BENCH_STREAMS:-1 4 16}
+PHASES=${BENCH_PHASES:-latency fanout ingest}
+# a partial run does not replace the full report
+[ "$PHASES" = "latency fanout ingest" ] || OUT=$RAW/benchmarks.md
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+[ -x "$BIN" ] || die "$BIN not found: run make build"
+for t in ffmpeg nginx wrk; do command -v "$t" >/dev/null || die "$t not installed: run scripts/deps.sh ffmpeg bench"; done
+[ -f "$RTMP_MODULE" ] || die "$RTMP_MODULE missing: install libnginx-mod-rtmp (scripts/deps.sh bench)"
+
+# The clip: 720p30, 2 Mbit/s H.264 with a keyframe every second and no B-frames, AAC 48 kHz; made once.
+mkdir -p "$CACHE"
+if [ ! -s "$CLIP_TS" ]; then
+  log "encoding the clip into $CACHE (once)"
+  ffmpeg -hide_banner -loglevel error -y \
+    -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
+    -map 0:v -map 1:a -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -bf 0 \
+    -g 30 -keyint_min 30 -sc_threshold 0 -b:v 2M -maxrate 2M -bufsize 2M \
+    -c:a aac -b:a 128k -ac 2 -f flv "$CLIP_FLV.tmp"
+  ffmpeg -hide_banner -loglevel error -y -i "$CLIP_FLV.tmp" -c copy -f mpegts "$CLIP_TS.tmp"
+  mv "$CLIP_FLV.tmp" "$CLIP_FLV"
+  mv "$CLIP_TS.tmp" "$CLIP_TS"
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nagare-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$? p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$rc" -ne 0 ]; then
+    rm -rf "$CACHE/failed-run"
+    mkdir -p "$CACHE/failed-run"
+    find "$WORK" -maxdepth 2 \( -name '*.log' -o -name '*.json' \) -exec cp --backup=numbered {} "$CACHE/failed-run/" \;
+    log "failed; logs in $CACHE/failed-run"
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget() { # forget a pid that has been stopped
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
+}
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  forget "$1"
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { # pid port
+  local i
+  for i in $(seq 1 100); do
+    port_open "$2" && return 0
+    kill -0 "$1" 2>/dev/null || die "server (pid $1) exited; see its log in $WORK"
+    sleep 0.1
+  done
+  die "port $2 did not open"
+}
+
+NAGARE_PID= ; NAGARE_RTMP= ; NAGARE_HTTP=
+start_nagare() {
+  local ports
+  read -r -a ports <<<"$("$BIN" bench ports -n 3)"
+  NAGARE_RTMP=${ports[0]}; NAGARE_HTTP=${ports[2]}
+  env -u NAGARE_CONFIG NAGARE_PUBLISH_ALLOW_UNAUTHENTICATED=true NAGARE_LOG_LEVEL=warn \
+    "$BIN" node --rtmp "127.0.0.1:${ports[0]}" --srt "127.0.0.1:${ports[1]}" --http "127.0.0.1:${ports[2]}" \
+    >>"$WORK/nagare.log" 2>&1 &
+  NAGARE_PID=$!
+  PIDS+=("$NAGARE_PID")
+  wait_port "$NAGARE_PID" "$NAGARE_HTTP" # the node binds every port before serving any
+}
+
+NGINX_USER=""
+[ "$(id -u)" -ne 0 ] || NGINX_USER="user $(id -un) $(id -gn);" # workers would otherwise run as nobody
+# start_nginx rtmp|static: sets NGINX_PID, NGINX_RTMP, NGINX_HTTP and NGINX_DIR
+start_nginx() {
+  local kind=$1 ports dir
+  read -r -a ports <<<"$("$BIN" bench ports -n 2)"
+  dir=$WORK/nginx-$kind-$RANDOM
+  mkdir -p "$dir/hls" "$dir/tmp" "$dir/www"
+  sed -e "s#@DIR@#$dir#g" -e "s#@RTMP_PORT@#${ports[0]}#g" -e "s#@HTTP_PORT@#${ports[1]}#g" \
+    -e "s#@USER@#$NGINX_USER#" "scripts/bench/nginx-$kind.conf" >"$dir/nginx.conf"
+  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' >>"$dir/error.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  NGINX_RTMP=${ports[0]}; NGINX_HTTP=${ports[1]}; NGINX_DIR=$dir
+  wait_port "$NGINX_PID" "$NGINX_HTTP" # the master binds every port before forking workers
+}
+
+bench() { "$BIN" bench "$@"; }
+
+date +%s >"$WORK/started"
+cp /proc/loadavg "$WORK/loadavg-start"
+log "work directory $WORK"
+
+phase_latency() {
+  log "1/3 publish-to-playable and availability lag: nagare"
+  start_nagare
+  bench latency -kind nagare -pid "$NAGARE_PID" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" -http "http://127.0.0.1:$NAGARE_HTTP" \
+    -clip "$CLIP_TS" -lag "$LAG" -out "$WORK/latency-nagare.json"
+  bench ackcheck -kind nagare -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" -http "http://127.0.0.1:$NAGARE_HTTP" \
+    -clip "$CLIP_TS" -duration "$ACKCHECK" -out "$WORK/ackcheck-nagare.json"
+  stop "$NAGARE_PID"
+
+  log "1/3 publish-to-playable and availability lag: nginx-rtmp"
+  start_nginx rtmp
+  bench latency -kind nginx-rtmp -pid "$NGINX_PID" -rtmp "rtmp://127.0.0.1:$NGINX_RTMP/live" -http "http://127.0.0.1:$NGINX_HTTP" \
+    -clip "$CLIP_TS" -lag "$LAG" -out "$WORK/latency-nginx-rtmp.json"
+  stop "$NGINX_PID"
+}
+
+phase_fanout() {
+  log "2/3 fan-out: one stream published to nagare and nginx-rtmp, wrk against each and static nginx"
+  local rtmp_pid rtmp_http rtmp_port static_pid static_http static_dir pub_pid
+  start_nagare
+  start_nginx rtmp
+  rtmp_pid=$NGINX_PID; rtmp_http=$NGINX_HTTP; rtmp_port=$NGINX_RTMP
+  start_nginx static
+  static_pid=$NGINX_PID; static_http=$NGINX_HTTP; static_dir=$NGINX_DIR
+  bench publish -clip "$CLIP_TS" \
+    -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live/fan,rtmp://127.0.0.1:$rtmp_port/live/fan" 2>>"$WORK/publish.log" &
+  pub_pid=$!
+  PIDS+=("$pub_pid")
+  bench fanout -duration "$WRK" -rounds "$ROUNDS" -out "$WORK/fanout.json" \
+    -target "name=nagare,kind=nagare,pid=$NAGARE_PID,playlist=http://127.0.0.1:$NAGARE_HTTP/live/fan/index.m3u8" \
+    -target "name=nginx-rtmp,kind=nginx-rtmp,pid=$rtmp_pid,playlist=http://127.0.0.1:$rtmp_http/hls/fan.m3u8" \
+    -target "name=static,kind=static,pid=$static_pid,url=http://127.0.0.1:$static_http,www=$static_dir/www,copy-from=http://127.0.0.1:$NAGARE_HTTP/live/fan/index.m3u8"
+  stop "$pub_pid"
+  stop "$static_pid"
+  stop "$rtmp_pid"
+  stop "$NAGARE_PID"
+}
+
+phase_ingest() {
+  local n
+  for n in $STREAMS; do
+    log "3/3 ingest, $n streams: nagare"
+    start_nagare
+    bench ingest -kind nagare -pid "$NAGARE_PID" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" \
+      -http "http://127.0.0.1:$NAGARE_HTTP" -clip "$CLIP_TS" -streams "$n" -duration "$WINDOW" \
+      -out "$WORK/ingest-nagare-$n.json"
+    stop "$NAGARE_PID"
+    log "3/3 ingest, $n streams: nginx-rtmp"
+    start_nginx rtmp
+    bench ingest -kind nginx-rtmp -pid "$NGINX_PID" -rtmp "rtmp://127.0.0.1:$NGINX_RTMP/live" \
+      -http "http://127.0.0.1:$NGINX_HTTP" -clip "$CLIP_TS" -streams "$n" -duration "$WINDOW" \
+      -out "$WORK/ingest-nginx-rtmp-$n.json"
+    stop "$NGINX_PID"
+  done
+}
+
+for phase in $PHASES; do "phase_$phase"; done
+
+cp /proc/loadavg "$WORK/loadavg-end"
+date +%s >"$WORK/finished"
+rm -rf "$RAW"
+mkdir -p "$RAW"
+cp "$WORK"/*.json "$WORK"/loadavg-* "$WORK/started" "$WORK/finished" "$RAW"/
+cp "$WORK"/*.log "$RAW"/ 2>/dev/null || true
+bench report -dir "$RAW" -clip "$CLIP_TS" -out "$OUT"
+log "wrote $OUT (raw results in $RAW)"
