@@ -102,10 +102,18 @@ func cmdEdge(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	media := upAfter["media"] - upBefore["media"]
 	blocking := upAfter["blocking"] - upBefore["blocking"]
 	log.Info("edge measured", "parts", len(added), "objects", objects, "upstreamMedia", media)
-	fmt.Fprintln(stdout, "| viewers | parts compared | added visibility latency median ms | p95 ms | objects fetched by viewers | upstream media requests | per object | viewer playlist requests | upstream blocking playlist requests |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|")
-	fmt.Fprintf(stdout, "| %d | %d | %.2f | %.2f | %d | %.0f | %.2f | %d | %.0f |\n", *viewers, len(added),
-		percentile(added, 50), percentile(added, 95), objects, media, media/float64(objects), viewerRequests.Load(), blocking)
+	med, per := percentile(added, 50), media/float64(objects)
+	verdict := func(ok bool, miss string) string {
+		if ok {
+			return "**met**"
+		}
+		return "**missed** (" + miss + ")"
+	}
+	fmt.Fprintln(stdout, "| viewers | parts compared | added visibility latency median ms | p95 ms | objects fetched by viewers | upstream media requests | per object | viewer playlist requests | upstream blocking playlist requests | ≤ 20 ms median | one request per object |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(stdout, "| %d | %d | %.2f | %.2f | %d | %.0f | %.2f | %d | %.0f | %s | %s |\n", *viewers, len(added),
+		med, percentile(added, 95), objects, media, per, viewerRequests.Load(), blocking,
+		verdict(med <= 20, fmt.Sprintf("%.1f ms", med)), verdict(per <= 1.0, fmt.Sprintf("%.2f", per)))
 	return nil
 }
 

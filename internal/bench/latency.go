@@ -17,6 +17,8 @@ import (
 const (
 	KindNagare    = "nagare"
 	KindNginxRTMP = "nginx-rtmp"
+	// KindNagareEdge names the fan-out target of a nagare edge in front of the nagare origin.
+	KindNagareEdge = "nagare-edge"
 )
 
 // server is a server under test.

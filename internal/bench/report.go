@@ -517,7 +517,7 @@ func renderFanout(p printer, r *results) {
 	for _, what := range []string{"segment", "playlist"} {
 		for _, conns := range []int{64, 256} {
 			st := r.fanout(staticKind, what, conns)
-			for _, s := range []string{KindNagare, KindNginxRTMP, staticKind} {
+			for _, s := range []string{KindNagare, KindNagareEdge, KindNginxRTMP, staticKind} {
 				runs := r.fanoutRuns(s, what, conns)
 				if len(runs) == 0 {
 					continue
