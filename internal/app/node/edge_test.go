@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -273,4 +274,32 @@ func TestEdgeBadParent(t *testing.T) {
 	code, _ = testutil.Get(t, base+"/live/s/hang_seg1.mp4")
 	require.Equal(t, http.StatusBadGateway, code)
 	require.Less(t, time.Since(start), 12*time.Second)
+}
+
+// TestEdgeSlowReaders: viewers that stop reading do not hold up the others at the edge.
+func TestEdgeSlowReaders(t *testing.T) {
+	t.Parallel()
+	origin, _ := testutil.StartNode(t, nil)
+	edge, _ := testutil.StartNode(t, testutil.EdgeOf("edge", origin))
+	testutil.Publish(t, rtmpURL(origin, "live/slowedge"), "flv")
+	pl := "http://" + edge.HTTPAddr() + "/live/slowedge/video1_stream.m3u8"
+	testutil.ReadSegments(t, pl, 2, 20*time.Second)
+	_, body := testutil.Get(t, pl)
+	mp := testutil.ParseMediaPlaylist(body)
+	seg := "/live/slowedge/" + mp.Segments[len(mp.Segments)-1]
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("tcp", edge.HTTPAddr())
+		require.NoError(t, err)
+		defer c.Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(1024)
+		}
+		for j := 0; j < 20; j++ {
+			_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", seg)
+			require.NoError(t, err)
+		}
+	}
+	start := time.Now()
+	testutil.ReadSegments(t, pl, 3, 20*time.Second)
+	require.Less(t, time.Since(start), 5*time.Second)
 }

@@ -174,3 +174,59 @@ func TestRestartKeepsNodes(t *testing.T) {
 	require.Len(t, snap.Nodes, 1)
 	require.Equal(t, []string{"live/x"}, snap.Nodes[0].LiveStreams)
 }
+
+// TestParentAssignment: edges get a relay of their group (else its origin), keep a parent while it is in
+// service, and move when it dies.
+func TestParentAssignment(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 2, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "edge", ConnectionCapacity: 10}}})
+	require.NoError(t, err)
+	for _, g := range []string{"g", "other"} {
+		_, err = s.CreateGroup(ctx, store.NodeGroup{Name: g, LaunchConfig: "lc", ScalePolicy: "p"})
+		require.NoError(t, err)
+	}
+	join := func(id, role, group, http string) {
+		t.Helper()
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: id, Role: role, Group: group, Addresses: nodeapi.Addresses{HTTP: http}})
+		require.NoError(t, err)
+		_, err = r.Report(ctx, nodeapi.ReportRequest{ID: id})
+		require.NoError(t, err)
+	}
+	report := func(id string) nodeapi.Assignment {
+		t.Helper()
+		res, err := r.Report(ctx, nodeapi.ReportRequest{ID: id})
+		require.NoError(t, err)
+		return res.Assignment
+	}
+	join("origin-other", "origin", "other", "10.0.9.1:8080")
+	join("edge-1", "edge", "g", "10.0.0.2:8080")
+	n0, _ := r.Node("edge-1")
+	require.Empty(t, n0.Parent, "no parent in the group yet; another group's origin is not one")
+
+	join("origin-1", "origin", "g", "10.0.0.1:8080")
+	c.Add(2 * time.Second)
+	require.Equal(t, "http://10.0.0.1:8080", report("edge-1").Parent)
+
+	join("relay-1", "relay", "g", "10.0.0.3:8080")
+	c.Add(2 * time.Second)
+	require.Equal(t, "http://10.0.0.1:8080", report("edge-1").Parent, "a working parent is kept")
+	require.Equal(t, "http://10.0.0.1:8080", report("relay-1").Parent)
+
+	// the origin falls silent and is marked dead: the edge moves to the relay
+	c.Add(11 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "relay-1"})
+	require.NoError(t, err)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "edge-1"})
+	require.NoError(t, err)
+	c.Add(time.Second)
+	_, err = r.Transition(ctx, "origin-1", store.StateTerminated, "test: dead")
+	require.NoError(t, err)
+	c.Add(2 * time.Second)
+	require.Equal(t, "http://10.0.0.3:8080", report("edge-1").Parent)
+	n, err := s.GetNode(ctx, "edge-1")
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.3:8080", n.Parent, "the parent is stored")
+}
