@@ -68,19 +68,10 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
 	var ingest []string
 	for _, n := range counts {
-		m, err := startBenchManager(ctx, exe, *store, *mysqlAddr, *interval, log)
+		m, rep, stop, err := startReporting(ctx, exe, *store, *mysqlAddr, n, *interval, log)
 		if err != nil {
 			return err
 		}
-		rep, err := m.register(ctx, n)
-		if err != nil {
-			m.stop()
-			return err
-		}
-		repCtx, stopReports := context.WithCancel(ctx)
-		go rep.run(repCtx, *interval)
-		// let one full report round pass before measuring
-		_ = sleepCtx(ctx, *interval+500*time.Millisecond)
 		for _, c := range connCounts {
 			for _, call := range []struct{ name, path string }{
 				{"302 entry point", "/live/bench/index.m3u8"},
@@ -88,8 +79,7 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			} {
 				run, err := wrk(ctx, m.cmd.Process.Pid, "http://"+m.addr+call.path, 2, c, *d)
 				if err != nil {
-					stopReports()
-					m.stop()
+					stop()
 					return err
 				}
 				verdict := "–"
@@ -103,31 +93,21 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 					run.ReqPerSec, run.LatencyP50Ms, run.LatencyP99Ms, run.Non2xx, run.Usage.CPUPercent, run.Usage.RSSMiB, verdict)
 			}
 		}
-		stopReports()
-		m.stop()
+		stop()
 		log.Info("routing measured", "nodes", n, "reportErrors", rep.errors.Load())
 	}
 
 	// report ingest: the manager does nothing else; MySQL store
 	for _, n := range counts {
-		m, err := startBenchManager(ctx, exe, "mysql", *mysqlAddr, *interval, log)
+		m, rep, stop, err := startReporting(ctx, exe, "mysql", *mysqlAddr, n, *interval, log)
 		if err != nil {
 			return err
 		}
-		rep, err := m.register(ctx, n)
-		if err != nil {
-			m.stop()
-			return err
-		}
-		repCtx, stopReports := context.WithCancel(ctx)
-		go rep.run(repCtx, *interval)
-		_ = sleepCtx(ctx, *interval+500*time.Millisecond)
 		before := rep.sent.Load()
 		u, err := measureFor(ctx, m.cmd.Process.Pid, *d)
 		sent := rep.sent.Load() - before
-		stopReports()
 		errs := rep.errors.Load()
-		m.stop()
+		stop()
 		if err != nil {
 			return err
 		}
@@ -148,6 +128,24 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		fmt.Fprintln(stdout, l)
 	}
 	return nil
+}
+
+// startReporting starts a manager with n nodes that report every interval, and waits for one full round
+// of reports. stop ends the reports and the manager.
+func startReporting(ctx context.Context, exe, engine, mysqlAddr string, n int, interval time.Duration, log *slog.Logger) (*benchManager, *reporters, func(), error) {
+	m, err := startBenchManager(ctx, exe, engine, mysqlAddr, interval, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rep, err := m.register(ctx, n)
+	if err != nil {
+		m.stop()
+		return nil, nil, nil, err
+	}
+	repCtx, stopReports := context.WithCancel(ctx)
+	go rep.run(repCtx, interval)
+	_ = sleepCtx(ctx, interval+500*time.Millisecond)
+	return m, rep, func() { stopReports(); m.stop() }, nil
 }
 
 // benchManager is a `nagare manager` process under measurement.

@@ -3,7 +3,6 @@ package node_test
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -286,19 +285,7 @@ func TestEdgeSlowReaders(t *testing.T) {
 	testutil.ReadSegments(t, pl, 2, 20*time.Second)
 	_, body := testutil.Get(t, pl)
 	mp := testutil.ParseMediaPlaylist(body)
-	seg := "/live/slowedge/" + mp.Segments[len(mp.Segments)-1]
-	for i := 0; i < 50; i++ {
-		c, err := net.Dial("tcp", edge.HTTPAddr())
-		require.NoError(t, err)
-		defer c.Close()
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(1024)
-		}
-		for j := 0; j < 20; j++ {
-			_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", seg)
-			require.NoError(t, err)
-		}
-	}
+	floodSlowReaders(t, edge.HTTPAddr(), "/live/slowedge/"+mp.Segments[len(mp.Segments)-1])
 	start := time.Now()
 	testutil.ReadSegments(t, pl, 3, 20*time.Second)
 	require.Less(t, time.Since(start), 5*time.Second)

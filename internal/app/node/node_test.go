@@ -412,19 +412,7 @@ func TestSlowReader(t *testing.T) {
 	seg := testutil.Resolve(t, plURL, pl.Segments[len(pl.Segments)-1])
 	u := strings.TrimPrefix(seg, "http://"+n.HTTPAddr())
 
-	// 50 connections ask for the segment and never read the answer
-	for i := 0; i < 50; i++ {
-		c, err := net.Dial("tcp", n.HTTPAddr())
-		require.NoError(t, err)
-		defer c.Close()
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(1024)
-		}
-		for j := 0; j < 20; j++ {
-			_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", u)
-			require.NoError(t, err)
-		}
-	}
+	floodSlowReaders(t, n.HTTPAddr(), u)
 	// a normal viewer still gets segments and fresh playlists
 	start := time.Now()
 	testutil.ReadSegments(t, plURL, 3, 20*time.Second)
@@ -582,4 +570,21 @@ func TestDiskStorage(t *testing.T) {
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, left, "segment files outlived the node")
+}
+
+// floodSlowReaders opens 50 connections that each ask for path 20 times and never read the answers.
+func floodSlowReaders(t *testing.T, addr, path string) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(1024)
+		}
+		for j := 0; j < 20; j++ {
+			_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+			require.NoError(t, err)
+		}
+	}
 }
