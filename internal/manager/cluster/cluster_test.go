@@ -230,3 +230,34 @@ func TestParentAssignment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "http://10.0.0.3:8080", n.Parent, "the parent is stored")
 }
+
+// TestReturningNodeIsNotReapedAtOnce: a node that registers again after being marked dead (or after a
+// manager restart) gets a full node timeout to report, not a verdict based on its old report time.
+func TestReturningNodeIsNotReapedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	reg, err := r.Register(ctx, nodeapi.RegisterRequest{ID: "e1", Role: "edge"})
+	require.NoError(t, err)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+	require.NoError(t, err)
+	c.Add(11 * time.Second)
+	r.ReapSilent(ctx)
+	n, _ := s.GetNode(ctx, "e1")
+	require.Equal(t, store.StateTerminated, n.State)
+
+	_, err = r.Register(ctx, nodeapi.RegisterRequest{ID: "e1", Role: "edge"})
+	require.NoError(t, err)
+	c.Add(100 * time.Millisecond)
+	r.ReapSilent(ctx)
+	n, _ = s.GetNode(ctx, "e1")
+	require.Equal(t, store.StateRunning, n.State, "reaped on the report time from before it died")
+
+	// a manager restart: the loaded nodes get a grace period too
+	r2 := &cluster.Registry{Store: s, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
+		NodeTimeout: 10 * time.Second, Now: c.Now}
+	c.Add(time.Hour)
+	require.NoError(t, r2.Load(ctx))
+	r2.ReapSilent(ctx)
+	n, _ = s.GetNode(ctx, "e1")
+	require.Equal(t, store.StateRunning, n.State, "a restarted manager reaped every node at once")
+}

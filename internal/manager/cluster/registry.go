@@ -84,8 +84,12 @@ func (r *Registry) Load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nodes = make(map[string]*entry, len(nodes))
+	now := r.now()
 	for _, n := range nodes {
-		r.nodes[n.ID] = &entry{node: n, persistedAt: n.LastReport, streams: map[string]string{}}
+		persisted := n.LastReport
+		// the manager was away, not the nodes: give each a full node timeout to report again
+		n.LastReport = now
+		r.nodes[n.ID] = &entry{node: n, persistedAt: persisted, streams: map[string]string{}}
 	}
 	for _, s := range streams {
 		if e := r.nodes[s.NodeID]; e != nil {
@@ -171,6 +175,8 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 		r.nodes = map[string]*entry{}
 	}
 	old := r.nodes[id]
+	// a node that registers is alive: it must not be reaped on a report time from before it came back
+	n.LastReport = r.now()
 	e := &entry{node: n, streams: map[string]string{}}
 	if old != nil {
 		e.streams = old.streams
@@ -432,17 +438,21 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 	}
 	r.mu.RUnlock()
 	for _, n := range dead {
+		// check again under the lock: a report may have arrived since; from here on, reports are refused
+		r.mu.Lock()
+		e := r.nodes[n.ID]
+		if e == nil || e.node.State != n.State || !e.node.LastReport.Equal(n.LastReport) {
+			r.mu.Unlock()
+			continue
+		}
+		e.node.State = store.StateTerminated
+		e.streams = map[string]string{}
+		r.mu.Unlock()
 		cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
 		if _, err := r.Store.Transition(ctx, n.ID, store.StateTerminated, cause, n.State); err != nil {
 			r.Log.Warn("marking node dead", "node", n.ID, "cause", err)
 			continue
 		}
-		r.mu.Lock()
-		if e := r.nodes[n.ID]; e != nil {
-			e.node.State = store.StateTerminated
-			e.streams = map[string]string{}
-		}
-		r.mu.Unlock()
 		r.snapDirty.Store(true)
 		r.Log.Warn("node marked dead", "node", n.ID, "role", n.Role, "silentFor", now.Sub(n.LastReport).Round(time.Millisecond).String())
 	}

@@ -79,15 +79,34 @@ func (p *pull) checked(res *response, err error, file string, playlist bool) *re
 
 func isPlaylist(b []byte) bool { return len(b) >= 7 && string(b[:7]) == "#EXTM3U" }
 
+// maxRenditions bounds the media playlists followed per stream (a real stream has a handful).
+const maxRenditions = 32
+
+// rendition returns the follower of a media playlist, or nil when the stream already has too many.
 func (p *pull) rendition(file string) *rendition {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rd := p.renditions[file]
 	if rd == nil {
+		if len(p.renditions) >= maxRenditions {
+			return nil
+		}
 		rd = &rendition{p: p, file: file, changed: make(chan struct{})}
 		p.renditions[file] = rd
 	}
 	return rd
+}
+
+// forget drops a rendition the parent does not have.
+func (p *pull) forget(rd *rendition) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.renditions[rd.file] == rd {
+		delete(p.renditions, rd.file)
+	}
+	rd.mu.Lock()
+	rd.running = false
+	rd.mu.Unlock()
 }
 
 // ---- immutable object cache with request coalescing ----

@@ -212,7 +212,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, kind, http.StatusBadRequest, err.Error())
 			return
 		}
-		res = p.rendition(file).serve(r.Context(), msn, part, blocking)
+		rd := p.rendition(file)
+		if rd == nil {
+			s.fail(w, kind, http.StatusNotFound, "no such playlist")
+			return
+		}
+		res = rd.serve(r.Context(), msn, part, blocking)
 	default:
 		res = p.object(file)
 	}

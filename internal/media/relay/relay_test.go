@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
 const llPlaylist = `#EXTM3U
@@ -241,4 +243,38 @@ func readAll(t *testing.T, resp *http.Response) string {
 			return b.String()
 		}
 	}
+}
+
+// TestMadeUpPlaylistsCostNothing: requests for playlists the parent does not have get a 404 and leave
+// no follower behind.
+func TestMadeUpPlaylistsCostNothing(t *testing.T) {
+	var requests atomic.Int64
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer parent.Close()
+	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler)}
+	edge := httptest.NewServer(s)
+	defer edge.Close()
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get(fmt.Sprintf("%s/live/s/made_up_%d.m3u8", edge.URL, i))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	}
+	p := s.pullFor(mustPath(t, "live/s"))
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.renditions) == 0
+	}, 2*time.Second, 20*time.Millisecond, "followers of made-up playlists remain")
+	require.LessOrEqual(t, requests.Load(), int64(100))
+}
+
+func mustPath(t *testing.T, s string) stream.Path {
+	t.Helper()
+	p, err := stream.ParsePath(s)
+	require.NoError(t, err)
+	return p
 }

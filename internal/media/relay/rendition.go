@@ -37,6 +37,7 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 	rd.ensureLoop()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
+	armed := false
 	for {
 		rd.mu.Lock()
 		cur, st, fail, changed := rd.current, rd.state, rd.failure, rd.changed
@@ -48,7 +49,11 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			if msn > st.next+1 {
 				return &response{status: http.StatusBadRequest, msg: fmt.Sprintf("_HLS_msn %d is beyond the live edge (%d)", msn, st.next)}
 			}
-			deadline.Reset(3 * st.target)
+			if !armed {
+				// LL-HLS: answer a blocking request within three target durations of the request
+				deadline.Reset(3 * st.target)
+				armed = true
+			}
 		} else if fail != nil {
 			return fail
 		}
@@ -63,6 +68,13 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			return &response{status: http.StatusServiceUnavailable, msg: "request cancelled"}
 		}
 	}
+}
+
+// serving reports whether the rendition still has a sound playlist to give.
+func (rd *rendition) serving() bool {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.current != nil && time.Since(rd.good) <= rd.state.staleGrace()
 }
 
 func (rd *rendition) ensureLoop() {
@@ -92,14 +104,15 @@ func (rd *rendition) publish(cur *response, st playlistState, fail *response) {
 // loop keeps the playlist current until the stream is idle or the node stops.
 func (rd *rendition) loop() {
 	p := rd.p
-	defer func() {
-		rd.mu.Lock()
-		rd.running = false
-		rd.mu.Unlock()
-	}()
 	backoff := 100 * time.Millisecond
-	for p.ctx.Err() == nil && !p.idle(time.Now()) {
+	for {
 		rd.mu.Lock()
+		if p.ctx.Err() != nil || p.idle(time.Now()) {
+			// decided under the lock, so that a viewer arriving now starts a new loop
+			rd.running = false
+			rd.mu.Unlock()
+			return
+		}
 		st, have := rd.state, rd.current != nil
 		rd.mu.Unlock()
 		rel, timeout, kind := p.rel(rd.file), 10*time.Second, "playlist"
@@ -109,7 +122,7 @@ func (rd *rendition) loop() {
 		}
 		res, err := p.s.fetch(p.ctx, kind, rel, timeout, maxPlaylistBytes)
 		if p.ctx.Err() != nil {
-			return
+			continue // the loop ends at the top
 		}
 		if err == nil && res.status == http.StatusBadRequest && have {
 			// the parent restarted its stream and our position means nothing to it: start over
@@ -120,6 +133,13 @@ func (rd *rendition) loop() {
 			continue
 		}
 		res = p.checked(res, err, rd.file, true)
+		if res.status == http.StatusNotFound && !rd.serving() {
+			// the parent has no such playlist: answer the waiting viewers and forget it, so that made-up
+			// names cost one upstream request each and no goroutine
+			rd.publish(nil, playlistState{}, res)
+			p.forget(rd)
+			return
+		}
 		if res.status != http.StatusOK {
 			rd.publish(nil, playlistState{}, res)
 			time.Sleep(backoff)
