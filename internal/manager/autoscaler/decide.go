@@ -1,0 +1,285 @@
+// Package autoscaler decides, as a pure function of one snapshot, how a node group's role grows, shrinks and heals.
+package autoscaler
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+)
+
+// NodeLoad is what the decision knows of one node of the role.
+type NodeLoad struct {
+	ID          string
+	State       string // store.StatePending … store.StateTerminated
+	Connections int    // as last reported; only in-service nodes count towards load
+	LaunchedAt  time.Time
+	// Dead is set by the caller when the node went silent past nodeTimeout or the cloud reported it gone.
+	Dead bool
+}
+
+// Sample is one past measurement of the role's load (a fraction of capacity, 0.72 = 72 %).
+type Sample struct {
+	At   time.Time
+	Load float64
+}
+
+// State is the decider's memory for one group and role. The zero value is a fresh start; the caller keeps the
+// State returned in Decision and passes it in on the next call.
+type State struct {
+	// LastLaunch is when nodes were last launched (scale-out, minimum or replacement).
+	LastLaunch time.Time
+	// Expected is how many nodes should be in service once that launch has completed; while fewer are,
+	// and WarmUp has not passed since LastLaunch, further alarms are ignored.
+	Expected int
+	// LowSince is when the scale-in condition started to hold without a break; zero when it does not hold.
+	LowSince time.Time
+}
+
+// Input is one role of one group at one instant.
+type Input struct {
+	Now       time.Time
+	Role      string
+	Limits    store.RoleLimits // ScaleAdjustment 0 means 1
+	Capacity  int              // connections per node from the launch config; must be > 0
+	Threshold float64          // scale-out alarm as a fraction, e.g. 0.60
+	LowWater  float64          // scale-in threshold as a fraction, e.g. 0.30; must be below Threshold
+	WarmUp    time.Duration
+	CoolDown  time.Duration
+	Nodes     []NodeLoad // this role's nodes in this group
+	// History is the recent load, oldest first, for the predictive trend; the current load may be included.
+	History    []Sample
+	State      State
+	Predictive bool
+}
+
+// Decision is what to do now. The caller launches Launch+len(Replace) nodes, terminates the Replace nodes and
+// sets the Drain nodes draining.
+type Decision struct {
+	Launch  int
+	Drain   []string
+	Replace []string
+	// Reason is one human line, e.g. "scale-out edge: load 72 % > 60 %, +1 → 3 nodes".
+	Reason string
+	// Load is the measured load of the in-service nodes; Projected is Load projected over WarmUp by the trend
+	// (equal to Load when not predictive or without a usable trend).
+	Load, Projected float64
+	State           State
+}
+
+func validate(in *Input) error {
+	switch {
+	case in.Capacity <= 0:
+		return fmt.Errorf("capacity %d must be > 0: %w", in.Capacity, ErrInvalidInput)
+	case in.Limits.MinLimit < 0:
+		return fmt.Errorf("minLimit %d must be >= 0: %w", in.Limits.MinLimit, ErrInvalidInput)
+	case in.Limits.MaxLimit < in.Limits.MinLimit:
+		return fmt.Errorf("maxLimit %d is below minLimit %d: %w", in.Limits.MaxLimit, in.Limits.MinLimit, ErrInvalidInput)
+	case in.Limits.ScaleAdjustment < 0:
+		return fmt.Errorf("scaleAdjustment %d must be >= 0: %w", in.Limits.ScaleAdjustment, ErrInvalidInput)
+	case in.Threshold <= 0:
+		return fmt.Errorf("threshold %v must be > 0: %w", in.Threshold, ErrInvalidInput)
+	case in.LowWater < 0 || in.LowWater >= in.Threshold:
+		return fmt.Errorf("lowWater %v must be in [0, threshold %v): %w", in.LowWater, in.Threshold, ErrInvalidInput)
+	case in.WarmUp < 0 || in.CoolDown < 0:
+		return fmt.Errorf("warmUp %s and coolDown %s must be >= 0: %w", in.WarmUp, in.CoolDown, ErrInvalidInput)
+	}
+	return nil
+}
+
+// Decide returns what to do for one role of one group now. It never reads the clock and never acts.
+//
+// Rules, in order:
+//   - Counting: pending, running and in-service nodes that are not Dead exist; only in-service ones carry
+//     load. Draining, terminating and terminated nodes neither exist nor carry load.
+//   - Replacement: every Dead node that was pending, running or in service is replaced (lowest IDs first)
+//     as long as the role stays within MaxLimit; a dead draining node was leaving anyway and is not replaced.
+//   - Minimum: a role below MinLimit launches the shortfall at once, even during warm-up.
+//   - Scale-out: load > Threshold, or in predictive mode the projection over WarmUp > Threshold, launches
+//     ScaleAdjustment nodes, capped at MaxLimit, unless a warm-up is running: a warm-up starts with every
+//     launch and ends when State.Expected nodes are in service or WarmUp has passed.
+//   - Scale-in: when the load spread over one in-service node fewer is < LowWater, the role has more than
+//     MinLimit nodes, and that has held continuously for CoolDown, the least-loaded in-service node (ties:
+//     lowest ID) is drained. Never in a warm-up, never while a node of the role is still draining, never in a
+//     decision that launches; each drain restarts the cool-down.
+func Decide(in Input) (Decision, error) {
+	if err := validate(&in); err != nil {
+		return Decision{}, fmt.Errorf("deciding for role %q: %w", in.Role, err)
+	}
+	adj := in.Limits.ScaleAdjustment
+	if adj == 0 {
+		adj = 1
+	}
+
+	var (
+		inService        []NodeLoad
+		pending, drained int
+		dead             []string
+		conns            int
+	)
+	for _, n := range in.Nodes {
+		live := n.State == store.StatePending || n.State == store.StateRunning || n.State == store.StateInService
+		switch {
+		case n.Dead:
+			if live {
+				dead = append(dead, n.ID)
+			}
+		case n.State == store.StateInService:
+			inService = append(inService, n)
+			conns += n.Connections
+		case live:
+			pending++
+		case n.State == store.StateDraining:
+			drained++
+		}
+	}
+	slices.Sort(dead)
+
+	d := Decision{State: in.State}
+	d.Load = load(conns, len(inService), in.Capacity)
+	d.Projected = d.Load
+	if in.Predictive {
+		d.Projected = project(d.Load, in.History, in.WarmUp)
+	}
+
+	var reasons []string
+	existing := len(inService) + pending
+	maxL, minL := in.Limits.MaxLimit, in.Limits.MinLimit
+
+	// Replacement.
+	if len(dead) > 0 {
+		room := max(0, maxL-existing)
+		if n := min(room, len(dead)); n > 0 {
+			d.Replace = dead[:n:n]
+		}
+		existing += len(d.Replace)
+		r := fmt.Sprintf("replace dead %s: %s", in.Role, strings.Join(d.Replace, ", "))
+		if len(d.Replace) == 0 {
+			r = fmt.Sprintf("dead %s not replaced: %s, at max %d nodes", in.Role, strings.Join(dead, ", "), maxL)
+		} else if len(d.Replace) < len(dead) {
+			r += fmt.Sprintf("; not replaced, at max %d nodes: %s", maxL, strings.Join(dead[len(d.Replace):], ", "))
+		}
+		reasons = append(reasons, r)
+	}
+
+	warming := !in.State.LastLaunch.IsZero() && len(inService) < in.State.Expected &&
+		in.Now.Before(in.State.LastLaunch.Add(in.WarmUp))
+
+	// Minimum, then scale-out.
+	alarm := d.Load > in.Threshold || (in.Predictive && d.Projected > in.Threshold)
+	switch {
+	case existing < minL:
+		d.Launch = minL - existing
+		reasons = append(reasons, fmt.Sprintf("minimum %s: %d < %d nodes, +%d → %d nodes",
+			in.Role, existing, minL, d.Launch, existing+d.Launch))
+	case alarm:
+		what := fmt.Sprintf("load %s > %s", pct(d.Load), pct(in.Threshold))
+		if d.Load <= in.Threshold {
+			what = fmt.Sprintf("predicted load %s > %s in %s (now %s)",
+				pct(d.Projected), pct(in.Threshold), in.WarmUp, pct(d.Load))
+		}
+		switch n := min(adj, maxL-existing); {
+		case warming:
+			reasons = append(reasons, fmt.Sprintf("scale-out %s ignored during warm-up: %s, %d of %d nodes in service",
+				in.Role, what, len(inService), in.State.Expected))
+		case n <= 0:
+			reasons = append(reasons, fmt.Sprintf("scale-out %s blocked: %s, at max %d nodes", in.Role, what, maxL))
+		default:
+			d.Launch = n
+			reasons = append(reasons, fmt.Sprintf("scale-out %s: %s, +%d → %d nodes", in.Role, what, n, existing+n))
+		}
+	}
+
+	launched := d.Launch + len(d.Replace)
+	if launched > 0 {
+		d.State.LastLaunch = in.Now
+		d.State.Expected = existing + d.Launch
+	}
+
+	// Scale-in.
+	after := load(conns, len(inService)-1, in.Capacity)
+	if len(inService) > 0 && existing > minL && after < in.LowWater && !alarm {
+		if d.State.LowSince.IsZero() {
+			d.State.LowSince = in.Now
+		}
+		low := in.Now.Sub(d.State.LowSince)
+		switch {
+		case launched > 0:
+		case warming:
+			reasons = append(reasons, fmt.Sprintf("scale-in %s held during warm-up", in.Role))
+		case drained > 0:
+			reasons = append(reasons, fmt.Sprintf("scale-in %s held: %d node(s) still draining", in.Role, drained))
+		case low < in.CoolDown:
+			reasons = append(reasons, fmt.Sprintf("scale-in %s pending: load with one node fewer %s < %s for %s of %s",
+				in.Role, pct(after), pct(in.LowWater), low, in.CoolDown))
+		default:
+			victim := slices.MinFunc(inService, func(a, b NodeLoad) int {
+				return cmp.Or(cmp.Compare(a.Connections, b.Connections), strings.Compare(a.ID, b.ID))
+			})
+			d.Drain = []string{victim.ID}
+			d.State.LowSince = time.Time{}
+			reasons = append(reasons, fmt.Sprintf("scale-in %s: load with one node fewer %s < %s for %s, drain %s → %d nodes",
+				in.Role, pct(after), pct(in.LowWater), low, victim.ID, existing-1))
+		}
+	} else {
+		d.State.LowSince = time.Time{}
+	}
+
+	if len(reasons) == 0 {
+		r := fmt.Sprintf("steady %s: load %s, %d nodes", in.Role, pct(d.Load), existing)
+		if in.Predictive && d.Projected != d.Load {
+			r += fmt.Sprintf(", predicted %s in %s", pct(d.Projected), in.WarmUp)
+		}
+		reasons = append(reasons, r)
+	}
+	d.Reason = strings.Join(reasons, "; ")
+	return d, nil
+}
+
+// load is conns over n nodes of capacity each; with no node it is 0 when there are no connections to carry
+// and +Inf otherwise.
+func load(conns, n, capacity int) float64 {
+	if n <= 0 {
+		if conns == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return float64(conns) / float64(n*capacity)
+}
+
+// project extends current by the least-squares slope of history over horizon. Fewer than two samples, or
+// samples all at one instant, give no trend. The projection is never below zero.
+func project(current float64, history []Sample, horizon time.Duration) float64 {
+	if len(history) < 2 {
+		return current
+	}
+	t0 := history[0].At
+	var sx, sy, sxx, sxy float64
+	for _, s := range history {
+		x := s.At.Sub(t0).Seconds()
+		sx += x
+		sy += s.Load
+		sxx += x * x
+		sxy += x * s.Load
+	}
+	n := float64(len(history))
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return current
+	}
+	slope := (n*sxy - sx*sy) / den // load per second
+	return max(0, current+slope*horizon.Seconds())
+}
+
+// pct formats a load fraction as a whole percentage, "72 %".
+func pct(f float64) string {
+	if math.IsInf(f, 1) {
+		return "∞ %"
+	}
+	return fmt.Sprintf("%.0f %%", f*100)
+}
