@@ -261,3 +261,25 @@ func TestReturningNodeIsNotReapedAtOnce(t *testing.T) {
 	n, _ = s.GetNode(ctx, "e1")
 	require.Equal(t, store.StateRunning, n.State, "a restarted manager reaped every node at once")
 }
+
+// TestReportRacingAPublishKeepsTheStream: a report gathered just before a publish event, processed
+// just after it, does not drop the new stream; a later report without it does.
+func TestReportRacingAPublishKeepsTheStream(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: "o1", Role: "origin"})
+	require.NoError(t, err)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"})
+	require.NoError(t, err)
+	require.NoError(t, r.StreamEvent(ctx, nodeapi.StreamEvent{ID: "o1", Stream: "live/new", Action: nodeapi.ActionPublish, Protocol: "rtmp"}))
+	c.Add(1500 * time.Millisecond)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"}) // gathered before the publish
+	require.NoError(t, err)
+	_, err = s.GetStream(ctx, "live/new")
+	require.NoError(t, err, "a stale report dropped a stream published a moment ago")
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"})
+	require.NoError(t, err)
+	_, err = s.GetStream(ctx, "live/new")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}

@@ -57,7 +57,7 @@ type Registry struct {
 type entry struct {
 	node        store.Node
 	persistedAt time.Time
-	streams     map[string]string // live stream → protocol
+	streams     map[string]time.Time // live stream → when the manager learned of it
 	reports     int
 	parentID    string // the node n.Parent points at
 }
@@ -89,11 +89,11 @@ func (r *Registry) Load(ctx context.Context) error {
 		persisted := n.LastReport
 		// the manager was away, not the nodes: give each a full node timeout to report again
 		n.LastReport = now
-		r.nodes[n.ID] = &entry{node: n, persistedAt: persisted, streams: map[string]string{}}
+		r.nodes[n.ID] = &entry{node: n, persistedAt: persisted, streams: map[string]time.Time{}}
 	}
 	for _, s := range streams {
 		if e := r.nodes[s.NodeID]; e != nil {
-			e.streams[s.Name] = s.Protocol
+			e.streams[s.Name] = s.StartedAt
 		}
 	}
 	r.snapDirty.Store(true)
@@ -177,7 +177,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 	old := r.nodes[id]
 	// a node that registers is alive: it must not be reaped on a report time from before it came back
 	n.LastReport = r.now()
-	e := &entry{node: n, streams: map[string]string{}}
+	e := &entry{node: n, streams: map[string]time.Time{}}
 	if old != nil {
 		e.streams = old.streams
 	}
@@ -228,11 +228,13 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 		reported[s.Name] = true
 		if _, ok := e.streams[s.Name]; !ok {
 			added = append(added, s)
-			e.streams[s.Name] = s.Protocol
+			e.streams[s.Name] = now
 		}
 	}
-	for name := range e.streams {
-		if !reported[name] {
+	for name, since := range e.streams {
+		// a report gathered before a publish event can arrive after it: a stream the manager learned of
+		// less than an interval ago is not dropped for missing from it
+		if !reported[name] && now.Sub(since) >= r.ReportInterval {
 			removed = append(removed, name)
 			delete(e.streams, name)
 		}
@@ -367,7 +369,7 @@ func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) erro
 		return fmt.Errorf("%w: %s", nodeapi.ErrUnknownNode, ev.ID)
 	}
 	if ev.Action == nodeapi.ActionPublish {
-		e.streams[ev.Stream] = ev.Protocol
+		e.streams[ev.Stream] = r.now()
 	} else {
 		delete(e.streams, ev.Stream)
 	}
@@ -446,7 +448,7 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 			continue
 		}
 		e.node.State = store.StateTerminated
-		e.streams = map[string]string{}
+		e.streams = map[string]time.Time{}
 		r.mu.Unlock()
 		cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
 		if _, err := r.Store.Transition(ctx, n.ID, store.StateTerminated, cause, n.State); err != nil {
