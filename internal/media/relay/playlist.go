@@ -13,6 +13,8 @@ type playlistState struct {
 	// next is the media sequence number of the segment being written; parts is how many of its parts
 	// are complete.
 	next, parts int64
+	// prevParts is how many parts the last complete segment has.
+	prevParts int64
 	// blocking says the parent answers blocking reloads (LL-HLS).
 	blocking bool
 	target   time.Duration
@@ -45,7 +47,7 @@ func parseMediaPlaylist(b []byte) (playlistState, bool) {
 			}
 		case strings.HasPrefix(line, "#EXTINF:"):
 			segments++
-			partsSince = 0
+			st.prevParts, partsSince = partsSince, 0
 		case strings.HasPrefix(line, "#EXT-X-PART:"):
 			partsSince++
 		}
@@ -61,6 +63,9 @@ func parseMediaPlaylist(b []byte) (playlistState, bool) {
 // has reports whether the playlist already lists part `part` of segment msn, with the semantics of
 // blocking reloads: a part index past the end of a complete segment means the next segment's first part.
 func (st playlistState) has(msn, part int64) bool {
+	if msn == st.next-1 && st.prevParts > 0 && part >= st.prevParts {
+		msn, part = st.next, 0
+	}
 	return msn < st.next || (msn == st.next && part < st.parts)
 }
 

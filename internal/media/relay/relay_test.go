@@ -39,12 +39,17 @@ p_video1_seg7.mp4
 func TestParseMediaPlaylist(t *testing.T) {
 	st, ok := parseMediaPlaylist([]byte(llPlaylist))
 	require.True(t, ok)
-	require.Equal(t, playlistState{next: 8, parts: 2, blocking: true, target: time.Second}, st)
+	require.Equal(t, playlistState{next: 8, parts: 2, prevParts: 2, blocking: true, target: time.Second}, st)
 	require.True(t, st.has(7, 0))
-	require.True(t, st.has(7, 99), "a part past a complete segment's end means the next segment")
+	require.True(t, st.has(7, 99), "a part past a complete segment's end means the next segment's part 0")
 	require.True(t, st.has(8, 1))
 	require.False(t, st.has(8, 2))
 	require.False(t, st.has(9, 0))
+
+	early := st
+	early.parts = 0
+	require.False(t, early.has(7, 2), "= segment 8 part 0, which is not listed yet")
+	require.True(t, early.has(7, 1))
 
 	classic := "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n"
 	st, ok = parseMediaPlaylist([]byte(classic))
