@@ -15,10 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
@@ -44,7 +41,6 @@ type Server struct {
 	sessions viewers.Sessions
 	init     sync.Once
 	acct     hlshttp.Accounting
-	upstream atomic.Uint64
 
 	mu      sync.Mutex
 	streams map[stream.Path]*pull
@@ -109,16 +105,6 @@ func (s *Server) sweep(now time.Time) {
 	}
 }
 
-// context returns the server's run context (background before Run).
-func (s *Server) context() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx == nil {
-		return context.Background()
-	}
-	return s.ctx
-}
-
 // pullFor returns the pull of path, starting one if needed.
 func (s *Server) pullFor(path stream.Path) *pull {
 	s.mu.Lock()
@@ -155,9 +141,6 @@ func (s *Server) Viewers(p *stream.Path) int {
 
 // BytesOut returns the body bytes sent to clients.
 func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }
-
-// UpstreamRequests returns the requests sent to parents so far.
-func (s *Server) UpstreamRequests() uint64 { return s.upstream.Load() }
 
 // Streams returns the streams being pulled.
 func (s *Server) Streams() []stream.Path {
@@ -277,14 +260,6 @@ func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) 
 	s.acct.Fail(w, kind, code, msg)
 }
 
-// upstreamCounter counts a request to the parent.
-func (s *Server) upstreamCounter(kind, result string) prometheus.Counter {
-	if s.Metrics == nil {
-		return nil
-	}
-	return s.Metrics.Upstream.WithLabelValues(kind, result)
-}
-
 // fetch gets one object from the parent.
 func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
 	parent := ""
@@ -294,7 +269,6 @@ func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Durat
 	if parent == "" {
 		return nil, errNoParent
 	}
-	s.upstream.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(parent, "/")+"/"+rel, nil)
@@ -321,8 +295,9 @@ func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Durat
 	return &response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), cache: resp.Header.Get("Cache-Control"), body: body}, nil
 }
 
+// countUpstream counts a request to the parent by object kind and result.
 func (s *Server) countUpstream(kind, result string) {
-	if c := s.upstreamCounter(kind, result); c != nil {
-		c.Inc()
+	if s.Metrics != nil {
+		s.Metrics.Upstream.WithLabelValues(kind, result).Inc()
 	}
 }
