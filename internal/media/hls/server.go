@@ -1,5 +1,6 @@
-// Package hls muxes every live stream of a node into HLS (LL-HLS with fMP4 parts by default, or classic
-// MPEG-TS) once, and serves it to viewers from memory with request coalescing.
+// Package hls muxes every live stream of a node into HLS once (LL-HLS with fMP4 parts by default, classic
+// fMP4, or classic MPEG-TS) and serves it to viewers from memory. The fMP4 variants come from
+// media/segmenter, whose objects other components can observe (Config.Observe); MPEG-TS from gohlslib.
 package hls
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
 )
@@ -32,6 +34,10 @@ type Config struct {
 	QueueLen int
 	// Directory keeps finished segments in files under it instead of in memory ("" = memory).
 	Directory string
+	// Observe, if set, is called when a stream starts (fMP4 variants only: the MPEG-TS variant has no
+	// segmenter); the observer it returns (nil for none) gets every init section, part, segment and
+	// playlist of the stream as it is made. It must follow segmenter.Observer's contract: never block.
+	Observe func(st *stream.Stream) segmenter.Observer
 }
 
 // Server serves /<app>/<stream>/<file> for every live stream. It implements stream.Listener.
@@ -46,16 +52,39 @@ type Server struct {
 	acct hlshttp.Accounting
 
 	mu       sync.RWMutex
-	muxers   map[stream.Path]*muxer
+	muxers   map[stream.Path]muxer
 	sessions viewers.Sessions
 }
 
-var _ stream.Listener = (*Server)(nil)
+// muxer makes one stream's HLS and answers the requests for it.
+type muxer interface {
+	source() *stream.Stream
+	// start consumes the stream, in a goroutine of its own, until r's queue closes.
+	start(r *stream.Reader)
+	finished() <-chan struct{}
+	// abort releases a muxer that will not run.
+	abort()
+	multivariant(r *http.Request) *object
+	mediaPlaylist(r *http.Request, file string) *object
+	media(r *http.Request, file string) *object
+}
+
+var (
+	_ stream.Listener = (*Server)(nil)
+	_ muxer           = (*tsMuxer)(nil)
+	_ muxer           = (*fmp4Muxer)(nil)
+)
 
 // StreamStarted starts a muxer for s.
 func (s *Server) StreamStarted(st *stream.Stream) {
 	log := s.Log.With("stream", st.Path.String())
-	mx, err := newMuxer(st, s.Config, s.Metrics, log)
+	var mx muxer
+	var err error
+	if s.Config.Variant == VariantMPEGTS {
+		mx, err = newTSMuxer(st, s.Config, s.Metrics, log)
+	} else {
+		mx, err = newFMP4Muxer(st, s.Config, s.Metrics, log)
+	}
 	if err != nil {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
@@ -64,32 +93,32 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	if q <= 0 {
 		q = 512
 	}
-	mx.reader = st.AddReader("hls", q)
-	if mx.reader == nil {
-		mx.hls.Close()
+	reader := st.AddReader("hls", q)
+	if reader == nil {
+		mx.abort()
 		return
 	}
 	s.mu.Lock()
 	if s.muxers == nil {
-		s.muxers = map[stream.Path]*muxer{}
+		s.muxers = map[stream.Path]muxer{}
 	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
-	go mx.run()
+	mx.start(reader)
 }
 
 // StreamEnded stops serving s.
 func (s *Server) StreamEnded(st *stream.Stream) {
 	s.mu.Lock()
 	mx := s.muxers[st.Path]
-	if mx != nil && mx.stream == st {
+	if mx != nil && mx.source() == st {
 		delete(s.muxers, st.Path)
 	} else {
 		mx = nil
 	}
 	s.mu.Unlock()
 	if mx != nil {
-		<-mx.done
+		<-mx.finished()
 	}
 	s.sessions.DropStream(st.Path)
 }
@@ -130,24 +159,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.multivariant(w, r, mx)
 	case strings.HasSuffix(file, ".m3u8"):
 		s.touchSession(r, path)
-		if r.URL.Query().Has("_HLS_msn") {
-			// blocking reload: held by the muxer until the part exists
-			cw := &countingWriter{ResponseWriter: w}
-			mx.hls.Handle(cw, r)
-			s.count("playlist", cw.status(), cw.n)
-			return
-		}
-		s.send(w, r, "playlist", mx.playlist(r))
+		// a blocking reload is held by the muxer until the part exists
+		s.send(w, r, "playlist", mx.mediaPlaylist(r, file))
 	default:
 		s.touchSession(r, path)
-		s.send(w, r, "media", mx.immutable(r, file))
+		s.send(w, r, "media", mx.media(r, file))
 	}
 }
 
 // multivariant serves index.m3u8, giving the viewer a session id that every later URL carries. The
 // session counts as a viewer from its first media playlist or segment request on.
-func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
+func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx muxer) {
 	q := r.URL.Query()
+	newSession := false
 	if r.Header.Get(viewers.RelayHeader) != "" {
 		// an edge or relay: it counts its own viewers
 	} else if id := q.Get(viewers.Param); id == "" || !s.sessions.Valid(id) {
@@ -155,10 +179,16 @@ func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer)
 		r2 := r.Clone(r.Context())
 		r2.URL.RawQuery = q.Encode()
 		r = r2
+		newSession = true
 	}
-	cw := &countingWriter{ResponseWriter: w}
-	mx.hls.Handle(cw, r)
-	s.count("multivariant", cw.status(), cw.n)
+	o := mx.multivariant(r)
+	if newSession && o.status == http.StatusOK {
+		// the body carries a session made for this viewer: no shared cache may hand it to another
+		o2 := *o
+		o2.cache = strings.Replace(o2.cache, "public", "private", 1)
+		o = &o2
+	}
+	s.send(w, r, "multivariant", o)
 }
 
 func (s *Server) touchSession(r *http.Request, p stream.Path) {
@@ -168,47 +198,12 @@ func (s *Server) touchSession(r *http.Request, p stream.Path) {
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *object) {
-	if o.status != http.StatusOK {
-		s.fail(w, kind, o.status, http.StatusText(o.status))
-		return
-	}
-	s.acct.Send(w, r, kind, o.ctype, o.cache, o.body)
+	s.acct.Answer(w, r, kind, o.status, o.msg, o.ctype, o.cache, o.body)
 }
 
 func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {
 	s.acct.Fail(w, kind, code, msg)
 }
 
-func (s *Server) count(kind string, code, n int) { s.acct.Count(kind, code, n) }
-
 // BytesOut returns the HLS body bytes sent since the node started.
 func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }
-
-type countingWriter struct {
-	http.ResponseWriter
-	code int
-	n    int
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(p)
-	c.n += n
-	return n, err
-}
-
-func (c *countingWriter) status() int {
-	if c.code == 0 {
-		return http.StatusOK
-	}
-	return c.code
-}

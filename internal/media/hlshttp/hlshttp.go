@@ -77,6 +77,18 @@ func (a *Accounting) Fail(w http.ResponseWriter, kind string, code int, msg stri
 	a.Count(kind, code, n)
 }
 
+// Answer sends body (status 200), or fails with status and msg (the status text when msg is empty).
+func (a *Accounting) Answer(w http.ResponseWriter, r *http.Request, kind string, status int, msg, ctype, cache string, body []byte) {
+	if status != http.StatusOK {
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		a.Fail(w, kind, status, msg)
+		return
+	}
+	a.Send(w, r, kind, ctype, cache, body)
+}
+
 // Send answers 200 with body and its length.
 func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
 	h := w.Header()

@@ -245,15 +245,7 @@ type response struct {
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, res *response) {
-	if res.status != http.StatusOK {
-		msg := res.msg
-		if msg == "" {
-			msg = http.StatusText(res.status)
-		}
-		s.fail(w, kind, res.status, msg)
-		return
-	}
-	s.acct.Send(w, r, kind, res.ctype, res.cache, res.body)
+	s.acct.Answer(w, r, kind, res.status, res.msg, res.ctype, res.cache, res.body)
 }
 
 func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {

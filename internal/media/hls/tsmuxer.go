@@ -16,8 +16,9 @@ import (
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
-// muxer turns one stream into HLS once; every viewer of the node is served from it.
-type muxer struct {
+// tsMuxer turns one stream into classic HLS with MPEG-TS segments, with gohlslib, once; every viewer of the
+// node is served from it. The fMP4 variants are made by fmp4Muxer instead.
+type tsMuxer struct {
 	path    stream.Path
 	hls     *gohlslib.Muxer
 	tracks  map[*stream.Track]*gohlslib.Track
@@ -51,6 +52,7 @@ type muxer struct {
 type object struct {
 	ready   chan struct{}
 	status  int
+	msg     string // the body of an error answer ("" = the status text)
 	ctype   string
 	cache   string
 	body    []byte
@@ -58,8 +60,8 @@ type object struct {
 	created time.Time
 }
 
-func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*muxer, error) {
-	mx := &muxer{
+func newTSMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*tsMuxer, error) {
+	mx := &tsMuxer{
 		path: st.Path, stream: st, metrics: m, log: log,
 		tracks:          map[*stream.Track]*gohlslib.Track{},
 		objects:         map[string]*object{},
@@ -87,16 +89,9 @@ func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.
 		mx.tracks[t] = ht
 		tracks = append(tracks, ht)
 	}
-	variant := gohlslib.MuxerVariantLowLatency
-	switch cfg.Variant {
-	case VariantMPEGTS:
-		variant = gohlslib.MuxerVariantMPEGTS
-	case VariantFMP4:
-		variant = gohlslib.MuxerVariantFMP4
-	}
 	mx.hls = &gohlslib.Muxer{
 		Tracks:             tracks,
-		Variant:            variant,
+		Variant:            gohlslib.MuxerVariantMPEGTS,
 		SegmentCount:       cfg.SegmentCount,
 		SegmentMinDuration: cfg.SegmentDuration,
 		PartMinDuration:    cfg.PartDuration,
@@ -128,8 +123,41 @@ func maxDur(a, b time.Duration) time.Duration {
 	return b
 }
 
+func (mx *tsMuxer) source() *stream.Stream    { return mx.stream }
+func (mx *tsMuxer) finished() <-chan struct{} { return mx.done }
+
+// abort releases a muxer that never ran.
+func (mx *tsMuxer) abort() {
+	mx.hls.Close()
+	if mx.dir != "" {
+		os.RemoveAll(mx.dir)
+	}
+}
+
+func (mx *tsMuxer) multivariant(r *http.Request) *object {
+	o := &object{}
+	mx.capture(o, r)
+	return o
+}
+
+func (mx *tsMuxer) mediaPlaylist(r *http.Request, _ string) *object {
+	if r.URL.Query().Has("_HLS_msn") {
+		o := &object{}
+		mx.capture(o, r) // the MPEG-TS variant has no blocking reloads: gohlslib answers at once
+		return o
+	}
+	return mx.playlist(r)
+}
+
+func (mx *tsMuxer) media(r *http.Request, file string) *object { return mx.immutable(r, file) }
+
+func (mx *tsMuxer) start(reader *stream.Reader) {
+	mx.reader = reader
+	go mx.run()
+}
+
 // run writes the stream's units into the muxer until the stream ends.
-func (mx *muxer) run() {
+func (mx *tsMuxer) run() {
 	defer close(mx.done)
 	defer func() {
 		mx.hls.Close()
@@ -157,7 +185,7 @@ func (mx *muxer) run() {
 	mx.gen.Add(1)
 }
 
-func (mx *muxer) write(u *stream.Unit) error {
+func (mx *tsMuxer) write(u *stream.Unit) error {
 	ht := mx.tracks[u.Track]
 	if ht == nil {
 		return nil
@@ -181,7 +209,7 @@ func (mx *muxer) write(u *stream.Unit) error {
 	return nil
 }
 
-func (mx *muxer) countSegment(u *stream.Unit, randomAccess bool) {
+func (mx *tsMuxer) countSegment(u *stream.Unit, randomAccess bool) {
 	if !randomAccess {
 		return
 	}
@@ -205,7 +233,7 @@ func toTicks(d time.Duration, rate int64) int64 {
 }
 
 // sweep forgets immutable objects that have left the live window.
-func (mx *muxer) sweep(now time.Time) {
+func (mx *tsMuxer) sweep(now time.Time) {
 	mx.objMu.Lock()
 	defer mx.objMu.Unlock()
 	for k, o := range mx.objects {
@@ -221,7 +249,7 @@ func (mx *muxer) sweep(now time.Time) {
 
 // immutable returns an init file, segment or part, fetching it from the muxer once however many
 // requests ask for it at the same time.
-func (mx *muxer) immutable(r *http.Request, name string) *object {
+func (mx *tsMuxer) immutable(r *http.Request, name string) *object {
 	mx.objMu.RLock()
 	o, ok := mx.objects[name]
 	mx.objMu.RUnlock()
@@ -251,7 +279,7 @@ func (mx *muxer) immutable(r *http.Request, name string) *object {
 }
 
 // playlist returns a media playlist, regenerated at most once per change of the stream.
-func (mx *muxer) playlist(r *http.Request) *object {
+func (mx *tsMuxer) playlist(r *http.Request) *object {
 	key := r.URL.Path + "?" + r.URL.RawQuery
 	gen := mx.gen.Load()
 	mx.plMu.Lock()
@@ -280,7 +308,7 @@ func (mx *muxer) playlist(r *http.Request) *object {
 }
 
 // capture runs the muxer's own handler into o.
-func (mx *muxer) capture(o *object, r *http.Request) {
+func (mx *tsMuxer) capture(o *object, r *http.Request) {
 	rec := &recorder{header: http.Header{}}
 	mx.hls.Handle(rec, r)
 	o.status = rec.status

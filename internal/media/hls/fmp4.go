@@ -1,0 +1,350 @@
+package hls
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+const (
+	playlistType = "application/vnd.apple.mpegurl"
+	// cache lifetimes, as gohlslib sets them
+	objectCache       = "public, max-age=3600"
+	multivariantCache = "public, max-age=30"
+	// readyTimeout bounds how long a request for a playlist waits for the stream's first media.
+	readyTimeout = 5 * time.Second
+)
+
+// fmp4Muxer serves one stream as LL-HLS, or classic HLS with fMP4 segments, from a segmenter: audio and
+// video in one media playlist, whose name is gohlslib's (video1_stream.m3u8 for a stream whose first
+// track is video), so that players and edges keep their URLs.
+type fmp4Muxer struct {
+	stream   *stream.Stream
+	seg      *segmenter.Segmenter
+	playlist string
+	metrics  *mediametrics.Metrics
+	log      *slog.Logger
+	done     chan struct{}
+	dir      string // segment files, removed when the stream ends
+	reader   *stream.Reader
+	// tmpl is the current playlist rendered once with a placeholder for the viewer's query: each viewer's
+	// copy is then one substitution, not a rendering
+	tmpl atomic.Pointer[playlistTemplate]
+}
+
+type playlistTemplate struct {
+	pl   *segmenter.Playlist
+	body []byte
+}
+
+// queryMarker stands for a viewer's query in a playlist template; a re-encoded query cannot contain it.
+const queryMarker = "NAGARE-QUERY-PLACEHOLDER"
+
+// render returns pl's media playlist with query appended to every URI.
+func (mx *fmp4Muxer) render(pl *segmenter.Playlist, query string) []byte {
+	if query == "" {
+		return pl.Media(segmenter.MediaOptions{}) // rendered once per playlist by the segmenter
+	}
+	t := mx.tmpl.Load()
+	if t == nil || t.pl != pl {
+		t = &playlistTemplate{pl: pl, body: pl.Media(segmenter.MediaOptions{URI: withQuery(queryMarker)})}
+		mx.tmpl.Store(t)
+	}
+	return bytes.ReplaceAll(t.body, []byte(queryMarker), []byte(query))
+}
+
+func newFMP4Muxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*fmp4Muxer, error) {
+	name := mediaPlaylistName(st)
+	if name == "" {
+		return nil, fmt.Errorf("no track of %s can be muxed to fMP4 HLS (want H.264, H.265, AAC or Opus)", st.Path)
+	}
+	mx := &fmp4Muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{})}
+	if cfg.Directory != "" {
+		// one directory per publication: a stream published again never meets the old one's files
+		dir, err := os.MkdirTemp(cfg.Directory, st.Path.App+"_"+st.Path.Name+"_")
+		if err != nil {
+			return nil, fmt.Errorf("segment directory for %s: %w", st.Path, err)
+		}
+		mx.dir = dir
+	}
+	var obs segmenter.Observer = metricsObserver{m}
+	if cfg.Observe != nil {
+		if o := cfg.Observe(st); o != nil {
+			obs = tee{metricsObserver{m}, o}
+		}
+	}
+	seg, err := segmenter.New(segmenter.Config{
+		Tracks: st.Tracks, LowLatency: cfg.Variant != VariantFMP4,
+		SegmentMinDuration: cfg.SegmentDuration, PartMinDuration: cfg.PartDuration, SegmentCount: cfg.SegmentCount,
+		Directory: mx.dir, Observer: obs, Log: log,
+	})
+	if err != nil {
+		obs.Ended(nil) // the observers started for this stream must learn that it will never come
+		mx.abort()
+		return nil, fmt.Errorf("segmenter for %s: %w", st.Path, err)
+	}
+	mx.seg = seg
+	return mx, nil
+}
+
+// mediaPlaylistName names the media playlist after the track that leads the segmentation, as gohlslib
+// did: video<i>_stream.m3u8 for the first video track, audio<i>_stream.m3u8 without video (i from 1).
+func mediaPlaylistName(st *stream.Stream) string {
+	audio := ""
+	for i, t := range st.Tracks {
+		if t == nil {
+			continue
+		}
+		switch t.Codec.(type) {
+		case *stream.H264, *stream.H265:
+			return "video" + strconv.Itoa(i+1) + "_stream.m3u8"
+		case *stream.MPEG4Audio, *stream.Opus:
+			if audio == "" {
+				audio = "audio" + strconv.Itoa(i+1) + "_stream.m3u8"
+			}
+		}
+	}
+	return audio
+}
+
+func (mx *fmp4Muxer) source() *stream.Stream    { return mx.stream }
+func (mx *fmp4Muxer) finished() <-chan struct{} { return mx.done }
+
+// abort releases a muxer that never ran.
+func (mx *fmp4Muxer) abort() {
+	if mx.seg != nil {
+		mx.seg.Close()
+	}
+	if mx.dir != "" {
+		os.RemoveAll(mx.dir)
+	}
+}
+
+func (mx *fmp4Muxer) start(reader *stream.Reader) {
+	mx.reader = reader
+	go mx.run()
+}
+
+// run writes the stream's units into the segmenter until the stream ends.
+func (mx *fmp4Muxer) run() {
+	defer close(mx.done)
+	defer mx.abort()
+	var writeErrors int
+	for u := range mx.reader.Units() {
+		if mx.metrics != nil {
+			mx.metrics.BytesIn.Add(float64(u.Size))
+		}
+		if err := mx.seg.Write(u); err != nil {
+			writeErrors++
+			if mx.metrics != nil {
+				mx.metrics.DroppedUnits.Inc()
+			}
+			if writeErrors%100 == 1 {
+				mx.log.Warn("segmenter refused a unit", "cause", err, "count", writeErrors)
+			}
+		}
+	}
+}
+
+// ready waits, within ctx and readyTimeout, for the stream's first playable media.
+func (mx *fmp4Muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	pl, err := mx.seg.WaitReady(ctx)
+	if err != nil {
+		return nil, waitFailure(err)
+	}
+	return pl, nil
+}
+
+// waitFailure is the answer to a request whose wait failed.
+func waitFailure(err error) *object {
+	switch {
+	case errors.Is(err, segmenter.ErrEnded), errors.Is(err, segmenter.ErrNotFound):
+		return &object{status: http.StatusNotFound}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &object{status: http.StatusServiceUnavailable, msg: "the stream has no media yet"}
+	default:
+		return &object{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+	}
+}
+
+func (mx *fmp4Muxer) multivariant(r *http.Request) *object {
+	pl, fail := mx.ready(r.Context())
+	if fail != nil {
+		return fail
+	}
+	body := segmenter.Multivariant([]segmenter.Variant{pl.Variant(mx.playlist)}, withQuery(playlistQuery(r.URL.RawQuery)))
+	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}
+}
+
+func (mx *fmp4Muxer) mediaPlaylist(r *http.Request, file string) *object {
+	if file != mx.playlist {
+		return &object{status: http.StatusNotFound}
+	}
+	q := r.URL.Query()
+	var pl *segmenter.Playlist
+	if mx.seg.LowLatency() && (q.Has("_HLS_msn") || q.Has("_HLS_part")) {
+		msn, part, err := blockingParams(q)
+		if err != nil {
+			return &object{status: http.StatusBadRequest, msg: err.Error()}
+		}
+		cur := mx.seg.Playlist()
+		if msn > cur.NextMSN()+1 {
+			// LL-HLS: a request more than one segment ahead of the live edge is refused at once
+			return &object{status: http.StatusBadRequest, msg: fmt.Sprintf("_HLS_msn %d is beyond the live edge (%d)", msn, cur.NextMSN())}
+		}
+		// hold the request until the part exists, at most three target durations, then answer with what
+		// there is: the player asks again
+		ctx, cancel := context.WithTimeout(r.Context(), 3*max(cur.TargetDuration(), time.Second))
+		pl, err = mx.seg.Wait(ctx, msn, part)
+		cancel()
+		switch {
+		case errors.Is(err, segmenter.ErrEnded):
+			// the stream ended while the request waited: the final playlist (with EXT-X-ENDLIST) answers it
+			if pl = mx.seg.Playlist(); pl == nil || !pl.Ended() || !pl.Ready() {
+				return waitFailure(err)
+			}
+		case r.Context().Err() != nil:
+			return waitFailure(err)
+		case err != nil:
+			pl = mx.seg.Playlist()
+		}
+	}
+	if pl == nil || !pl.Ready() {
+		var fail *object
+		if pl, fail = mx.ready(r.Context()); fail != nil {
+			return fail
+		}
+	}
+	body := mx.render(pl, playlistQuery(r.URL.RawQuery))
+	cache := "no-cache"
+	if segs := pl.Segments(); !pl.LowLatency() && len(segs) > 0 {
+		// a classic playlist changes once a segment: as gohlslib, let it be cached for about that long
+		cache = "public, max-age=" + strconv.Itoa(int(segs[len(segs)-1].Duration/time.Second))
+	}
+	return &object{status: http.StatusOK, ctype: playlistType, cache: cache, body: body}
+}
+
+func (mx *fmp4Muxer) media(r *http.Request, file string) *object {
+	// the preload hint's part is held until it is complete
+	ctx, cancel := context.WithTimeout(r.Context(), 3*max(mx.seg.Playlist().TargetDuration(), time.Second))
+	defer cancel()
+	o, err := mx.seg.Object(ctx, file)
+	if err != nil {
+		return waitFailure(err)
+	}
+	b, err := o.Bytes()
+	if err != nil {
+		// a segment file that left the window while we looked it up
+		return &object{status: http.StatusNotFound}
+	}
+	return &object{status: http.StatusOK, ctype: o.ContentType, cache: objectCache, body: b}
+}
+
+// blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).
+func blockingParams(q url.Values) (msn uint64, part int, err error) {
+	m, p := q.Get("_HLS_msn"), q.Get("_HLS_part")
+	if m == "" {
+		return 0, 0, errors.New("_HLS_part without _HLS_msn")
+	}
+	msn, err = strconv.ParseUint(m, 10, 63)
+	if err != nil {
+		return 0, 0, errors.New("_HLS_msn must be a non-negative integer")
+	}
+	part = segmenter.NoPart
+	if p != "" {
+		v, err := strconv.ParseUint(p, 10, 31)
+		if err != nil {
+			return 0, 0, errors.New("_HLS_part must be a non-negative integer")
+		}
+		part = int(v)
+	}
+	return msn, part, nil
+}
+
+// withQuery appends a query to every URI of a playlist (the viewer's session, the caller's own
+// parameters), as gohlslib did.
+func withQuery(raw string) segmenter.URIFunc {
+	if raw == "" {
+		return nil
+	}
+	return func(name string) string { return name + "?" + raw }
+}
+
+// playlistQuery is the query a playlist's URIs carry: the request's, re-encoded (so that nothing in it can
+// end a quoted attribute or a line) and without the blocking-reload parameters.
+func playlistQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return ""
+	}
+	for k := range q {
+		if strings.HasPrefix(k, "_HLS_") {
+			delete(q, k)
+		}
+	}
+	return q.Encode()
+}
+
+// metricsObserver counts segments and parts.
+type metricsObserver struct{ m *mediametrics.Metrics }
+
+func (o metricsObserver) Init(string, []byte) {}
+func (o metricsObserver) Part(segmenter.Part) {
+	if o.m != nil {
+		o.m.Parts.Inc()
+	}
+}
+
+func (o metricsObserver) SegmentComplete(segmenter.Segment) {
+	if o.m != nil {
+		o.m.Segments.Inc()
+	}
+}
+func (o metricsObserver) PlaylistChanged(*segmenter.Playlist) {}
+func (o metricsObserver) Ended(*segmenter.Playlist)           {}
+
+// tee passes every event to two observers, in order.
+type tee [2]segmenter.Observer
+
+func (t tee) Init(name string, data []byte) {
+	t[0].Init(name, data)
+	t[1].Init(name, data)
+}
+
+func (t tee) Part(p segmenter.Part) {
+	t[0].Part(p)
+	t[1].Part(p)
+}
+
+func (t tee) SegmentComplete(s segmenter.Segment) {
+	t[0].SegmentComplete(s)
+	t[1].SegmentComplete(s)
+}
+
+func (t tee) PlaylistChanged(pl *segmenter.Playlist) {
+	t[0].PlaylistChanged(pl)
+	t[1].PlaylistChanged(pl)
+}
+
+func (t tee) Ended(pl *segmenter.Playlist) {
+	t[0].Ended(pl)
+	t[1].Ended(pl)
+}

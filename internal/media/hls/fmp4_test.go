@@ -1,0 +1,299 @@
+package hls
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/viewers"
+)
+
+// A 1920x1080 baseline SPS with pic_order_cnt_type 2, so that synthetic two-byte slices carry a stream.
+var testSPS = []byte{
+	0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04,
+	0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20,
+}
+
+// liveStream is a stream published on a registry that an HLS server listens to, fed by hand at 25 fps
+// with a 1 s GOP.
+type liveStream struct {
+	t      *testing.T
+	reg    *stream.Registry
+	st     *stream.Stream
+	video  *stream.Track
+	frame  int
+	server *Server
+	http   *httptest.Server
+}
+
+func startLive(t *testing.T, variant string, observe func(*stream.Stream) segmenter.Observer) *liveStream {
+	t.Helper()
+	s := &Server{
+		Config: Config{Variant: variant, SegmentDuration: time.Second, PartDuration: 200 * time.Millisecond,
+			SegmentCount: 7, Observe: observe},
+		Metrics: mediametrics.New(), Log: slog.New(slog.DiscardHandler),
+	}
+	reg := &stream.Registry{}
+	reg.AddListener(s)
+	video := &stream.Track{Codec: &stream.H264{SPS: testSPS, PPS: []byte{0x08}}}
+	st, err := reg.Publish(stream.PublishRequest{Path: stream.Path{App: "live", Name: "s"}, Tracks: []*stream.Track{video}})
+	require.NoError(t, err)
+	ls := &liveStream{t: t, reg: reg, st: st, video: video, server: s, http: httptest.NewServer(s)}
+	t.Cleanup(func() {
+		reg.Unpublish(st)
+		ls.http.Close()
+	})
+	return ls
+}
+
+// frames writes n more frames and waits until the muxer consumed them.
+func (ls *liveStream) frames(n int) {
+	ls.t.Helper()
+	for i := 0; i < n; i++ {
+		pts := time.Duration(ls.frame) * 40 * time.Millisecond
+		au := [][]byte{{0x41, byte(ls.frame), 0xAA}}
+		if ls.frame%25 == 0 {
+			au = [][]byte{testSPS, {0x08}, {0x65, byte(ls.frame), 0xBB}}
+		}
+		ls.st.Write(&stream.Unit{Track: ls.video, NTP: time.Now(), PTS: pts, Payload: au, Size: 3})
+		ls.frame++
+	}
+	mx := ls.muxer()
+	require.Eventually(ls.t, func() bool { return len(mx.finishedQueue()) == 0 }, 2*time.Second, time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // the last unit taken from the queue is being written
+}
+
+func (ls *liveStream) muxer() *fmp4Muxer {
+	ls.server.mu.RLock()
+	defer ls.server.mu.RUnlock()
+	return ls.server.muxers[ls.st.Path].(*fmp4Muxer)
+}
+
+type answer struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func (ls *liveStream) get(path string, header ...string) answer {
+	ls.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, ls.http.URL+"/live/s/"+path, nil)
+	require.NoError(ls.t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(ls.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(ls.t, err)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// async runs get in the background.
+func (ls *liveStream) async(path string) <-chan answer {
+	c := make(chan answer, 1)
+	go func() { c <- ls.get(path) }()
+	return c
+}
+
+func waitAnswer(t *testing.T, c <-chan answer, within time.Duration) answer {
+	t.Helper()
+	select {
+	case a := <-c:
+		return a
+	case <-time.After(within):
+		t.Fatalf("no answer within %s", within)
+		return answer{}
+	}
+}
+
+func requireBlocked(t *testing.T, c <-chan answer) {
+	t.Helper()
+	select {
+	case a := <-c:
+		t.Fatalf("answered %d before its media existed: %s", a.code, a.body)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestLowLatencyServing(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	ls := startLive(t, VariantLowLatency, func(st *stream.Stream) segmenter.Observer {
+		require.Equal(t, "live/s", st.Path.String())
+		return segmenter.Funcs{
+			OnInit: func(name string, _ []byte) { mu.Lock(); events = append(events, "init"); mu.Unlock() },
+			OnPart: func(p segmenter.Part) { mu.Lock(); events = append(events, p.Name); mu.Unlock() },
+		}
+	})
+	prefix := ls.muxer().seg.Prefix()
+
+	// the multivariant playlist waits for the first part, which comes one part duration after the
+	// first keyframe
+	index := ls.async("index.m3u8")
+	ls.frames(5)
+	requireBlocked(t, index)
+	ls.frames(1)
+	a := waitAnswer(t, index, 2*time.Second)
+	require.Equal(t, http.StatusOK, a.code, a.body)
+	require.Equal(t, "application/vnd.apple.mpegurl", a.header.Get("Content-Type"))
+	require.Equal(t, "private, max-age=30", a.header.Get("Cache-Control"), "a viewer's own session")
+	require.Contains(t, a.body, `CODECS="avc1.42c028",RESOLUTION=1920x1080`)
+	uri := strings.TrimSpace(a.body[strings.LastIndex(strings.TrimSpace(a.body), "\n"):])
+	require.True(t, strings.HasPrefix(uri, "video1_stream.m3u8?"+viewers.Param+"="), uri)
+	nsid := strings.TrimPrefix(uri, "video1_stream.m3u8?"+viewers.Param+"=")
+
+	relayed := ls.get("index.m3u8", viewers.RelayHeader, "1")
+	require.Equal(t, http.StatusOK, relayed.code)
+	require.Contains(t, relayed.body, "\nvideo1_stream.m3u8\n", "an edge gets no session")
+	require.Equal(t, "public, max-age=30", relayed.header.Get("Cache-Control"))
+
+	pl := ls.get(uri)
+	require.Equal(t, http.StatusOK, pl.code)
+	require.Equal(t, "no-cache", pl.header.Get("Cache-Control"))
+	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part7_0.mp4?nsid=`+nsid+`",INDEPENDENT=YES`)
+	require.Contains(t, pl.body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+prefix+`_part7_1.mp4?nsid=`+nsid+`"`)
+	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?nsid=`+nsid+`"`)
+	require.Equal(t, 1, ls.server.Viewers(nil))
+
+	// blocking reload: held until the part exists, the _HLS_ parameters left out of the URIs
+	blocked := ls.async("video1_stream.m3u8?_HLS_msn=7&_HLS_part=2&nsid=" + nsid)
+	hint := ls.async(prefix + "_part7_1.mp4")
+	requireBlocked(t, blocked)
+	requireBlocked(t, hint)
+	ls.frames(5)
+	a = waitAnswer(t, hint, 2*time.Second)
+	require.Equal(t, http.StatusOK, a.code)
+	require.Equal(t, "video/mp4", a.header.Get("Content-Type"))
+	require.Equal(t, "public, max-age=3600", a.header.Get("Cache-Control"))
+	requireBlocked(t, blocked)
+	ls.frames(5)
+	a = waitAnswer(t, blocked, 2*time.Second)
+	require.Equal(t, http.StatusOK, a.code)
+	require.Contains(t, a.body, prefix+"_part7_2.mp4?nsid="+nsid+`"`)
+	require.NotContains(t, a.body, "_HLS_")
+
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"video1_stream.m3u8?_HLS_msn=abc", http.StatusBadRequest},
+		{"video1_stream.m3u8?_HLS_part=1", http.StatusBadRequest},
+		{"video1_stream.m3u8?_HLS_msn=7&_HLS_part=-1", http.StatusBadRequest},
+		{"video1_stream.m3u8?_HLS_msn=99", http.StatusBadRequest},
+		{"video1_stream.m3u8?_HLS_msn=3", http.StatusOK}, // a gap: already there
+		{"audio2_stream.m3u8", http.StatusNotFound},
+		{"other.m3u8", http.StatusNotFound},
+		{"gap.mp4", http.StatusNotFound},
+		{prefix + "_seg99.mp4", http.StatusNotFound},
+		{prefix + "_part7_9.mp4", http.StatusNotFound},
+		{"000000000000_init.mp4", http.StatusNotFound},
+		{prefix + "_init.mp4", http.StatusOK},
+		{prefix + "_part7_0.mp4", http.StatusOK},
+	} {
+		start := time.Now()
+		a := ls.get(tc.path)
+		require.Equal(t, tc.code, a.code, "%s: %s", tc.path, a.body)
+		require.Less(t, time.Since(start), time.Second, "%s must answer at once", tc.path)
+	}
+
+	// a blocking request honours its context: the handler returns when the viewer goes away
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8?_HLS_msn=8&_HLS_part=3", nil).WithContext(ctx)
+	done := make(chan struct{})
+	go func() {
+		ls.server.ServeHTTP(httptest.NewRecorder(), req)
+		close(done)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("a blocking request outlived its context")
+	}
+
+	ls.frames(20) // segment 7 complete
+	counter := func(name string) float64 {
+		families, err := ls.server.Metrics.Registry.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			if f.GetName() == name {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	require.Eventually(t, func() bool {
+		return counter("nagare_hls_segments_total") == 1 && counter("nagare_hls_parts_total") == 7 // 5 of 7, 2 of 8
+	}, 2*time.Second, 5*time.Millisecond, "segments %v, parts %v", counter("nagare_hls_segments_total"), counter("nagare_hls_parts_total"))
+
+	mu.Lock()
+	require.Equal(t, []string{"init", prefix + "_part7_0.mp4", prefix + "_part7_1.mp4"}, events[:3])
+	mu.Unlock()
+
+	// the stream ends: waiting requests get the final playlist, and the stream is gone
+	waiting := ls.async("video1_stream.m3u8?_HLS_msn=9&_HLS_part=0")
+	requireBlocked(t, waiting)
+	ls.reg.Unpublish(ls.st)
+	final := waitAnswer(t, waiting, 2*time.Second)
+	require.Equal(t, http.StatusOK, final.code)
+	require.Contains(t, final.body, "#EXT-X-ENDLIST")
+	require.Equal(t, http.StatusNotFound, ls.get("index.m3u8").code)
+}
+
+func TestClassicFMP4Serving(t *testing.T) {
+	ls := startLive(t, VariantFMP4, nil)
+	ls.frames(20)
+	index := ls.async("index.m3u8")
+	requireBlocked(t, index)
+	ls.frames(6)
+	a := waitAnswer(t, index, 2*time.Second)
+	require.Equal(t, http.StatusOK, a.code)
+	pl := ls.get("video1_stream.m3u8?_HLS_msn=5&_HLS_part=0") // no blocking reloads: answered at once
+	require.Equal(t, http.StatusOK, pl.code)
+	require.Equal(t, "public, max-age=1", pl.header.Get("Cache-Control"))
+	require.NotContains(t, pl.body, "EXT-X-PART")
+	require.NotContains(t, pl.body, "SERVER-CONTROL")
+	require.NotContains(t, pl.body, "GAP")
+	require.Contains(t, pl.body, "#EXTINF:1.00000,\n"+ls.muxer().seg.Prefix()+"_seg0.mp4\n")
+}
+
+func TestNoMediaYet(t *testing.T) {
+	ls := startLive(t, VariantLowLatency, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequest(http.MethodGet, "/live/s/index.m3u8", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	ls.server.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "a viewer that gave up")
+}
+
+// finishedQueue returns the units still queued for the muxer.
+func (mx *fmp4Muxer) finishedQueue() <-chan *stream.Unit { return mx.reader.Units() }
+
+func TestPlaylistQuery(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"nsid=abc", "nsid=abc"},
+		{"_HLS_msn=3&_HLS_part=1&nsid=abc", "nsid=abc"},
+		{"_HLS_skip=YES", ""},
+		{`a="><x`, "a=%22%3E%3Cx"},
+		{"a=%zz", ""},
+		{"b=2&a=1", "a=1&b=2"},
+	} {
+		require.Equal(t, tc.want, playlistQuery(tc.in), tc.in)
+	}
+}

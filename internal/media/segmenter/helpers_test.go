@@ -1,0 +1,204 @@
+package segmenter
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// A 1920x1080 baseline SPS with pic_order_cnt_type 2 (decode order = presentation order), so that
+// synthetic slices of two bytes are enough for the DTS extractor.
+var (
+	testSPS = []byte{
+		0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02,
+		0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04,
+		0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9,
+		0x20,
+	}
+	testPPS = []byte{0x08}
+	t0      = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+)
+
+func h264Track() *stream.Track {
+	return &stream.Track{Codec: &stream.H264{SPS: testSPS, PPS: testPPS}}
+}
+
+func aacTrack() *stream.Track {
+	return &stream.Track{Codec: &stream.MPEG4Audio{Config: mpeg4audio.AudioSpecificConfig{
+		Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelCount: 2,
+	}}}
+}
+
+// videoUnit is frame i of a 25 fps stream with an IDR every gop frames (SPS and PPS in front, as ingest
+// puts them).
+func videoUnit(tr *stream.Track, i, gop int) *stream.Unit {
+	pts := time.Duration(i) * 40 * time.Millisecond
+	au := [][]byte{{0x41, byte(i), 0xAA}}
+	if i%gop == 0 {
+		au = [][]byte{testSPS, testPPS, {0x65, byte(i), 0xBB}}
+	}
+	return &stream.Unit{Track: tr, NTP: t0.Add(pts), PTS: pts, Payload: au}
+}
+
+// audioUnit is AAC frame i (1024 samples at 44.1 kHz).
+func audioUnit(tr *stream.Track, i int) *stream.Unit {
+	pts := time.Duration(i) * 1024 * time.Second / 44100
+	return &stream.Unit{Track: tr, NTP: t0.Add(pts), PTS: pts, Payload: [][]byte{{0x21, byte(i), 0x01}}}
+}
+
+// feed writes video frames [from, to) with a GOP of gop frames, interleaving AAC frames when audio is
+// not nil, in timestamp order.
+func feed(t testing.TB, s *Segmenter, video, audio *stream.Track, from, to, gop int) {
+	t.Helper()
+	ai := 0
+	if audio != nil {
+		ai = int(int64(from) * 40 * 44100 / 1000 / 1024)
+	}
+	for i := from; i < to; i++ {
+		v := videoUnit(video, i, gop)
+		for audio != nil {
+			a := audioUnit(audio, ai)
+			if a.PTS > v.PTS {
+				break
+			}
+			require.NoError(t, s.Write(a))
+			ai++
+		}
+		require.NoError(t, s.Write(v))
+	}
+}
+
+// recorder is an Observer that checks the event order and keeps every object.
+type recorder struct {
+	t       testing.TB
+	mu      sync.Mutex
+	events  []string
+	objects map[string][]byte
+	parts   []Part
+	segs    []Segment
+	pls     []*Playlist
+	ended   *Playlist
+}
+
+func newRecorder(t testing.TB) *recorder {
+	return &recorder{t: t, objects: map[string][]byte{}}
+}
+
+func (r *recorder) observer() Observer {
+	return Funcs{
+		OnInit: func(name string, data []byte) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			require.Empty(r.t, r.objects, "init must come first")
+			r.events = append(r.events, "init")
+			r.objects[name] = data
+		},
+		OnPart: func(p Part) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			require.Contains(r.t, r.objects, initName(strings.SplitN(p.Name, "_", 2)[0]), "part before init")
+			r.events = append(r.events, fmt.Sprintf("part %d.%d", p.MSN, p.Index))
+			r.objects[p.Name] = p.Data
+			r.parts = append(r.parts, p)
+		},
+		OnSegmentComplete: func(s Segment) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for _, p := range s.Parts {
+				prev, ok := r.objects[p.Name]
+				require.True(r.t, ok, "part %s of segment %s was never announced", p.Name, s.Name)
+				require.Equal(r.t, prev, p.Data, "part %s changed", p.Name)
+			}
+			r.events = append(r.events, fmt.Sprintf("segment %d", s.MSN))
+			r.objects[s.Name] = s.Data
+			r.segs = append(r.segs, s)
+		},
+		OnPlaylistChanged: func(pl *Playlist) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.events = append(r.events, "playlist")
+			r.pls = append(r.pls, pl)
+			// every URI the playlist names exists already (the preload hint names the part to come)
+			for _, u := range playlistURIs(pl.Media(MediaOptions{})) {
+				if u == "gap.mp4" {
+					continue
+				}
+				require.Contains(r.t, r.objects, u, "the playlist names an object the observer never got")
+			}
+		},
+		OnEnded: func(pl *Playlist) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.events = append(r.events, "ended")
+			r.ended = pl
+		},
+	}
+}
+
+var uriRE = regexp.MustCompile(`URI="([^"]+)"`)
+
+// playlistURIs returns the URIs of a media playlist, except the preload hint's.
+func playlistURIs(b []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT"):
+		case strings.HasPrefix(line, "#"):
+			if m := uriRE.FindStringSubmatch(line); m != nil {
+				out = append(out, m[1])
+			}
+		default:
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// decoded is one fMP4 fragment's tracks as read back.
+type decoded struct {
+	tracks map[int]*fmp4.PartTrack
+}
+
+// readFragments reads back the moof/mdat pairs of a segment or part.
+func readFragments(t testing.TB, b []byte) []decoded {
+	t.Helper()
+	var ps fmp4.Parts
+	require.NoError(t, ps.Unmarshal(b))
+	var out []decoded
+	for _, p := range ps {
+		d := decoded{tracks: map[int]*fmp4.PartTrack{}}
+		for _, pt := range p.Tracks {
+			d.tracks[pt.ID] = pt
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// trackSamples returns the samples of track id in b, with their decode times.
+func trackSamples(t testing.TB, b []byte, id int) (samples []*fmp4.Sample, dts []uint64) {
+	t.Helper()
+	for _, f := range readFragments(t, b) {
+		pt := f.tracks[id]
+		if pt == nil {
+			continue
+		}
+		d := pt.BaseTime
+		for _, s := range pt.Samples {
+			samples = append(samples, s)
+			dts = append(dts, d)
+			d += uint64(s.Duration)
+		}
+	}
+	return samples, dts
+}

@@ -1,0 +1,399 @@
+package segmenter
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
+	hlscodecs "github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+)
+
+// playlistVersion is the EXT-X-VERSION of every playlist, gohlslib's for fMP4.
+const playlistVersion = 10
+
+// NoPart asks Wait for a complete segment rather than a part.
+const NoPart = -1
+
+// URIFunc rewrites the name of an object or playlist into the URI a playlist gives for it, e.g. to
+// append a viewer's session query or an object-storage base URL. nil keeps names as they are (URIs
+// relative to the playlist).
+type URIFunc func(name string) string
+
+func (f URIFunc) apply(name string) string {
+	if f == nil {
+		return name
+	}
+	return f(name)
+}
+
+// Playlist is the state of a segmenter at one moment: the segments of the window, the parts of the
+// segment being written, and what they need to be rendered. It never changes once published.
+type Playlist struct {
+	prefix      string
+	lowLatency  bool
+	contentType string
+	initData    []byte
+	variant     *variantInfo
+	segments    []*segEntry  // gaps and complete segments, oldest first
+	parts       []*partEntry // complete parts of segment nextMSN
+	nextMSN     uint64       // the segment being written
+	targetDur   int
+	partTarget  time.Duration
+	ended       bool
+	changed     chan struct{} // closed when a newer playlist replaces this one
+
+	plainOnce sync.Once
+	plain     []byte
+}
+
+// Ready reports whether the playlist lists something to play.
+func (p *Playlist) Ready() bool {
+	if p.initData == nil {
+		return false
+	}
+	if len(p.parts) > 0 && p.lowLatency {
+		return true
+	}
+	for _, s := range p.segments {
+		if !s.gap {
+			return true
+		}
+	}
+	return false
+}
+
+// Ended reports whether the stream ended (the playlist renders with EXT-X-ENDLIST).
+func (p *Playlist) Ended() bool { return p.ended }
+
+// LowLatency reports whether the playlist has parts.
+func (p *Playlist) LowLatency() bool { return p.lowLatency }
+
+// NextMSN returns the media sequence number of the segment being written.
+func (p *Playlist) NextMSN() uint64 { return p.nextMSN }
+
+// TargetDuration returns EXT-X-TARGETDURATION.
+func (p *Playlist) TargetDuration() time.Duration { return time.Duration(p.targetDur) * time.Second }
+
+// Segments returns the complete segments of the window, oldest first (gaps left out).
+func (p *Playlist) Segments() []SegmentInfo {
+	out := make([]SegmentInfo, 0, len(p.segments))
+	for _, s := range p.segments {
+		if !s.gap {
+			out = append(out, s.info)
+		}
+	}
+	return out
+}
+
+// InitName returns the name of the init section ("" before it exists).
+func (p *Playlist) InitName() string {
+	if p.initData == nil {
+		return ""
+	}
+	return initName(p.prefix)
+}
+
+// Has reports whether the playlist lists part `part` of segment msn (NoPart: the complete segment msn)
+// or something later. A part index past the last part of a complete segment means part 0 of the next.
+func (p *Playlist) Has(msn uint64, part int) bool {
+	for {
+		if msn < p.nextMSN {
+			if part < 0 {
+				return true
+			}
+			n, known := p.partCount(msn)
+			if !known || part < n {
+				return true
+			}
+			msn, part = msn+1, 0
+			continue
+		}
+		return msn == p.nextMSN && part >= 0 && p.lowLatency && part < len(p.parts)
+	}
+}
+
+// partCount returns the number of parts of complete segment msn, if the window still has it.
+func (p *Playlist) partCount(msn uint64) (int, bool) {
+	if !p.lowLatency {
+		return 0, false
+	}
+	se := p.segment(msn)
+	if se == nil {
+		return 0, false
+	}
+	return len(se.parts), true
+}
+
+func (p *Playlist) segment(msn uint64) *segEntry {
+	if len(p.segments) == 0 || msn < p.segments[0].info.MSN {
+		return nil
+	}
+	i := msn - p.segments[0].info.MSN
+	if i >= uint64(len(p.segments)) {
+		return nil
+	}
+	return p.segments[i]
+}
+
+// Object returns the init section, segment or part of that name if the playlist has it.
+func (p *Playlist) Object(name string) (Object, bool) {
+	kind, msn, part := parseName(p.prefix, name)
+	switch kind {
+	case kindInit:
+		if p.initData != nil {
+			return Object{Name: name, ContentType: p.contentType, b: blob{data: p.initData}}, true
+		}
+	case kindSegment:
+		if se := p.segment(msn); se != nil && !se.gap {
+			return Object{Name: name, ContentType: p.contentType, b: se.blob}, true
+		}
+	case kindPart:
+		if !p.lowLatency {
+			break
+		}
+		if msn == p.nextMSN && part < len(p.parts) {
+			return Object{Name: name, ContentType: p.contentType, b: p.parts[part].blob}, true
+		}
+		if se := p.segment(msn); se != nil && part < len(se.parts) {
+			return Object{Name: name, ContentType: p.contentType, b: se.parts[part].blob}, true
+		}
+	}
+	return Object{}, false
+}
+
+// MediaOptions changes how a media playlist is rendered.
+type MediaOptions struct {
+	// URI rewrites every URI of the playlist.
+	URI URIFunc
+	// NoLowLatency leaves out the LL-HLS tags and parts: for copies served by something that cannot
+	// hold blocking reloads, such as an object store.
+	NoLowLatency bool
+	// NoBlocking keeps the parts but promises no blocking reload and hints no part yet to come: an LL-HLS
+	// copy for storage that serves only what exists, which players poll.
+	NoBlocking bool
+}
+
+// Media renders the media playlist.
+func (p *Playlist) Media(opts MediaOptions) []byte {
+	if opts.URI == nil && !opts.NoLowLatency && !opts.NoBlocking {
+		p.plainOnce.Do(func() { p.plain = p.render(opts) })
+		return p.plain
+	}
+	return p.render(opts)
+}
+
+func (p *Playlist) render(opts MediaOptions) []byte {
+	ll := p.lowLatency && !opts.NoLowLatency
+	pl := &playlist.Media{
+		Version:        playlistVersion,
+		TargetDuration: p.targetDur,
+		MediaSequence:  int(p.nextMSN),
+		Endlist:        p.ended,
+	}
+	segments := p.segments
+	if !ll || opts.NoBlocking {
+		// the opening gaps are an LL-HLS server's matter (iOS wants a full window); a classic playlist,
+		// or a copy in storage, lists real segments only, so nothing it names is missing
+		for len(segments) > 0 && segments[0].gap {
+			segments = segments[1:]
+		}
+	}
+	if len(segments) > 0 {
+		pl.MediaSequence = int(segments[0].info.MSN)
+	} else if !ll {
+		pl.MediaSequence = int(p.nextMSN)
+	}
+	if ll {
+		partHoldBack := p.partTarget * 25 / 10
+		pl.ServerControl = &playlist.MediaServerControl{CanBlockReload: !p.ended && !opts.NoBlocking, PartHoldBack: &partHoldBack}
+		pl.PartInf = &playlist.MediaPartInf{PartTarget: p.partTarget}
+	}
+	if p.initData != nil {
+		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(initName(p.prefix))}
+	}
+	for i, se := range segments {
+		if se.gap {
+			pl.Segments = append(pl.Segments, &playlist.MediaSegment{Gap: true, Duration: se.info.Duration, URI: "gap.mp4"})
+			continue
+		}
+		dt := se.info.DateTime
+		ms := &playlist.MediaSegment{Duration: se.info.Duration, URI: opts.URI.apply(se.info.Name)}
+		if !dt.IsZero() {
+			ms.DateTime = &dt
+		}
+		// parts are listed for the last two segments, as gohlslib does: enough for a player at the live
+		// edge, and the playlist stays small
+		if ll && len(segments)-i <= 2 {
+			for _, pe := range se.parts {
+				ms.Parts = append(ms.Parts, mediaPart(pe, opts.URI))
+			}
+		}
+		pl.Segments = append(pl.Segments, ms)
+	}
+	if ll {
+		for _, pe := range p.parts {
+			pl.Parts = append(pl.Parts, mediaPart(pe, opts.URI))
+		}
+		if !p.ended && !opts.NoBlocking {
+			// always present: hls.js loops without it
+			pl.PreloadHint = &playlist.MediaPreloadHint{URI: opts.URI.apply(partName(p.prefix, p.nextMSN, len(p.parts)))}
+		}
+	}
+	b, _ := pl.Marshal() // Marshal never fails
+	if ll && opts.NoBlocking {
+		// the playlist library writes a leading comma when CAN-BLOCK-RELOAD is left out
+		b = bytes.Replace(b, []byte("#EXT-X-SERVER-CONTROL:,"), []byte("#EXT-X-SERVER-CONTROL:"), 1)
+	}
+	return b
+}
+
+func mediaPart(pe *partEntry, uri URIFunc) *playlist.MediaPart {
+	return &playlist.MediaPart{Duration: pe.Duration, URI: uri.apply(pe.Name), Independent: pe.Independent}
+}
+
+// VOD renders a complete playlist of the given segments, oldest first, with the init section of that
+// name: what a recorder serves once a recording is over. The segments must share the init section.
+func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
+	vod := playlist.MediaPlaylistTypeVOD
+	pl := &playlist.Media{
+		Version:             playlistVersion,
+		IndependentSegments: true,
+		TargetDuration:      1,
+		PlaylistType:        &vod,
+		Map:                 &playlist.MediaMap{URI: uri.apply(init)},
+		Endlist:             true,
+	}
+	if len(segments) > 0 {
+		pl.MediaSequence = int(segments[0].MSN)
+	}
+	for _, s := range segments {
+		pl.TargetDuration = max(pl.TargetDuration, int(math.Round(s.Duration.Seconds())))
+		ms := &playlist.MediaSegment{Duration: s.Duration, URI: uri.apply(s.Name)}
+		if !s.DateTime.IsZero() {
+			dt := s.DateTime
+			ms.DateTime = &dt
+		}
+		pl.Segments = append(pl.Segments, ms)
+	}
+	b, _ := pl.Marshal()
+	return b
+}
+
+// Variant is one entry (EXT-X-STREAM-INF) of a multivariant playlist.
+type Variant struct {
+	// URI of the media playlist (a name, rewritten by Multivariant's URIFunc).
+	URI              string
+	Bandwidth        int // peak, bits/s
+	AverageBandwidth int
+	Codecs           []string // RFC 6381 codec strings
+	Resolution       string   // WxH, "" without video
+	FrameRate        float64  // 0 if unknown
+}
+
+// Variant describes the playlist for a multivariant playlist, with its media playlist at uri. Bandwidth
+// is measured over the window's segments (over the parts so far before the first segment is complete).
+func (p *Playlist) Variant(uri string) Variant {
+	v := Variant{URI: uri}
+	if p.variant != nil {
+		v.Codecs, v.Resolution, v.FrameRate = p.variant.codecs, p.variant.resolution, p.variant.frameRate
+	}
+	var size, peak int
+	var dur time.Duration
+	for _, se := range p.segments {
+		if se.gap || se.info.Duration <= 0 {
+			continue
+		}
+		size += se.size
+		dur += se.info.Duration
+		peak = max(peak, int(float64(se.size)*8/se.info.Duration.Seconds()))
+	}
+	if dur == 0 {
+		for _, pe := range p.parts {
+			size += pe.size()
+			dur += pe.Duration
+		}
+		if dur > 0 {
+			peak = int(float64(size) * 8 / dur.Seconds())
+		}
+	}
+	if dur > 0 {
+		v.AverageBandwidth = int(float64(size) * 8 / dur.Seconds())
+	}
+	v.Bandwidth = max(peak, v.AverageBandwidth, 1)
+	return v
+}
+
+// Multivariant renders a multivariant playlist of the given variants.
+func Multivariant(variants []Variant, uri URIFunc) []byte {
+	pl := &playlist.Multivariant{Version: playlistVersion, IndependentSegments: true}
+	for _, v := range variants {
+		mv := &playlist.MultivariantVariant{
+			Bandwidth: v.Bandwidth, Codecs: v.Codecs, URI: uri.apply(v.URI), Resolution: v.Resolution,
+		}
+		if v.AverageBandwidth > 0 {
+			avg := v.AverageBandwidth
+			mv.AverageBandwidth = &avg
+		}
+		if v.FrameRate > 0 {
+			fr := v.FrameRate
+			mv.FrameRate = &fr
+		}
+		pl.Variants = append(pl.Variants, mv)
+	}
+	b, _ := pl.Marshal()
+	return b
+}
+
+// variantInfo is what a multivariant playlist says of the tracks, fixed with the init section.
+type variantInfo struct {
+	codecs     []string
+	resolution string
+	frameRate  float64
+}
+
+func newVariantInfo(tracks []*track) *variantInfo {
+	vi := &variantInfo{}
+	for _, t := range tracks {
+		var c hlscodecs.Codec
+		switch {
+		case t.h264 != nil:
+			c = &hlscodecs.H264{SPS: t.h264.SPS, PPS: t.h264.PPS}
+			var sps h264.SPS
+			if sps.Unmarshal(t.h264.SPS) == nil {
+				vi.resolution = strconv.Itoa(sps.Width()) + "x" + strconv.Itoa(sps.Height())
+				vi.frameRate = sps.FPS()
+			}
+		case t.h265 != nil:
+			c = &hlscodecs.H265{VPS: t.h265.VPS, SPS: t.h265.SPS, PPS: t.h265.PPS}
+			var sps h265.SPS
+			if sps.Unmarshal(t.h265.SPS) == nil {
+				vi.resolution = strconv.Itoa(sps.Width()) + "x" + strconv.Itoa(sps.Height())
+				vi.frameRate = sps.FPS()
+			}
+		case t.aac != nil:
+			c = &hlscodecs.MPEG4Audio{Config: t.aac.Config}
+		default:
+			c = &hlscodecs.Opus{ChannelCount: t.opus.ChannelCount}
+		}
+		if s := safeCodecString(c); s != "" {
+			vi.codecs = append(vi.codecs, s)
+		}
+	}
+	return vi
+}
+
+// safeCodecString returns the RFC 6381 string of c, or "" when its parameters cannot be read.
+func safeCodecString(c hlscodecs.Codec) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ""
+		}
+	}()
+	return codecparams.Marshal(c)
+}

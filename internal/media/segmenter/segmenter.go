@@ -1,0 +1,745 @@
+// Package segmenter cuts a live stream into fMP4 HLS segments and LL-HLS parts, and is the one source
+// of truth for their boundaries and names: the node serves them over HTTP, and observers (object
+// storage push, recording) receive every object the moment it is complete.
+package segmenter
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// Defaults of Config.
+const (
+	DefaultSegmentMinDuration = time.Second
+	DefaultPartMinDuration    = 200 * time.Millisecond
+	DefaultSegmentCount       = 7
+	DefaultSegmentMaxSize     = 50 << 20
+)
+
+// startOffset is added to every decode time so that the first samples, whose decode time may precede
+// their presentation time, never get a negative base time (fMP4 has none).
+const startOffset = 10 * time.Second
+
+// gapCount is how many EXT-X-GAP segments open a low-latency playlist: iOS players do not start an
+// LL-HLS stream whose playlist is shorter (gohlslib does the same).
+const gapCount = 7
+
+// maxSampleDurations bounds the distinct sample durations the part duration is adjusted to.
+const maxSampleDurations = 16
+
+// Config is what a Segmenter needs.
+type Config struct {
+	// Tracks of the stream. The first H.264/H.265 track and the first AAC/Opus track are carried; other
+	// tracks are ignored.
+	Tracks []*stream.Track
+	// LowLatency cuts parts (LL-HLS); without it segments are classic fMP4 segments of one fragment.
+	LowLatency bool
+	// SegmentMinDuration: a segment ends at the first video random-access point (or, without video, the
+	// first sample) after this duration.
+	SegmentMinDuration time.Duration
+	// PartMinDuration is the least duration of a part; it is raised a little so that parts stay within
+	// 85% of each other whatever the sample durations, as iOS requires.
+	PartMinDuration time.Duration
+	// SegmentCount is the number of segments kept and listed (in low-latency mode the opening gaps count).
+	SegmentCount int
+	// SegmentMaxSize bounds a segment in bytes; samples beyond it are refused with ErrTooLarge.
+	SegmentMaxSize int
+	// Prefix starts every object name ("" = 12 random hex digits). It must be unique per publication and
+	// made of [A-Za-z0-9-] only, so that names need no escaping anywhere.
+	Prefix string
+	// Directory, if set, keeps complete segments in files there instead of in memory (parts of the
+	// segment being written stay in memory). The directory is the caller's: the segmenter deletes the
+	// files of segments leaving the window, the caller removes the directory after Close.
+	Directory string
+	// Observer, if not nil, learns of every object; see Observer for its contract.
+	Observer Observer
+	Log      *slog.Logger
+}
+
+// Segmenter cuts one stream. Write and Close are called by the stream's reader loop; everything else may
+// be called from any goroutine.
+type Segmenter struct {
+	cfg         Config
+	prefix      string
+	tracks      []*track
+	byStream    map[*stream.Track]*track
+	leading     *track
+	contentType string
+	obs         Observer
+	log         *slog.Logger
+
+	cur atomic.Pointer[Playlist] // the latest playlist; replaced, never changed
+	// retired are the last SegmentCount segments to leave the window, still served: a player (or an edge)
+	// holding the previous playlist must find them (RFC 8216 §6.2.2). Replaced, never changed.
+	retired atomic.Pointer[[]*segEntry]
+
+	wmu sync.Mutex // serializes Write and Close; everything below belongs to the writer
+	// ended is set by Close
+	ended bool
+
+	initData []byte
+	variant  *variantInfo
+
+	started    bool          // the first segment has begun
+	segMSN     uint64        // the segment being written
+	segStart   time.Duration // its start on the leading track's timeline
+	segNTP     time.Time
+	segSize    int
+	partIndex  int // the part being written
+	partStart  time.Duration
+	partIndep  bool
+	partSeq    uint32 // mfhd sequence number
+	curParts   []*partEntry
+	window     []*segEntry // gaps and complete segments, oldest first
+	targetDur  int
+	partTarget time.Duration
+
+	sampleDurations map[time.Duration]struct{}
+	adjustedPart    time.Duration
+	freezePart      bool
+}
+
+// New returns a segmenter for the given tracks.
+func New(cfg Config) (*Segmenter, error) {
+	if cfg.SegmentMinDuration <= 0 {
+		cfg.SegmentMinDuration = DefaultSegmentMinDuration
+	}
+	if cfg.PartMinDuration <= 0 {
+		cfg.PartMinDuration = DefaultPartMinDuration
+	}
+	if cfg.SegmentCount <= 0 {
+		cfg.SegmentCount = DefaultSegmentCount
+	}
+	if cfg.SegmentMaxSize <= 0 {
+		cfg.SegmentMaxSize = DefaultSegmentMaxSize
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Segmenter{
+		cfg: cfg, prefix: cfg.Prefix, byStream: map[*stream.Track]*track{}, obs: cfg.Observer, log: cfg.Log,
+		sampleDurations: map[time.Duration]struct{}{}, adjustedPart: cfg.PartMinDuration,
+	}
+	if s.prefix == "" {
+		s.prefix = newPrefix()
+	}
+	var video, audio *stream.Track
+	for _, t := range cfg.Tracks {
+		if t == nil || t.Codec == nil {
+			continue
+		}
+		switch t.Codec.(type) {
+		case *stream.H264, *stream.H265:
+			if video == nil {
+				video = t
+			}
+		case *stream.MPEG4Audio, *stream.Opus:
+			if audio == nil {
+				audio = t
+			}
+		}
+	}
+	for _, st := range []*stream.Track{video, audio} {
+		if st == nil {
+			continue
+		}
+		t := newTrack(len(s.tracks)+1, st.Codec)
+		if t == nil {
+			continue
+		}
+		s.tracks = append(s.tracks, t)
+		s.byStream[st] = t
+	}
+	if len(s.tracks) == 0 {
+		return nil, ErrNoTracks
+	}
+	s.leading = s.tracks[0]
+	s.leading.leading = true
+	s.contentType = "audio/mp4"
+	if s.leading.isVideo() {
+		s.contentType = "video/mp4"
+	}
+	s.targetDur = max(1, int(math.Round(cfg.SegmentMinDuration.Seconds())))
+	s.segMSN = 0
+	if cfg.LowLatency {
+		s.segMSN = gapCount
+	}
+	s.cur.Store(s.snapshot())
+	return s, nil
+}
+
+// Prefix returns the prefix of every object name.
+func (s *Segmenter) Prefix() string { return s.prefix }
+
+// ContentType returns the MIME type of the init section, segments and parts.
+func (s *Segmenter) ContentType() string { return s.contentType }
+
+// LowLatency reports whether parts are cut.
+func (s *Segmenter) LowLatency() bool { return s.cfg.LowLatency }
+
+// Playlist returns the current playlist (never nil; not Ready before the first part or segment).
+func (s *Segmenter) Playlist() *Playlist { return s.cur.Load() }
+
+// Write adds a unit of one of the stream's tracks. Units of other tracks are ignored. An error means the
+// unit was dropped; the segmenter carries on.
+func (s *Segmenter) Write(u *stream.Unit) error {
+	if u == nil {
+		return nil
+	}
+	t := s.byStream[u.Track]
+	if t == nil {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.ended {
+		return ErrEnded
+	}
+	samples, randomAccess, err := t.samplesOf(u, s.initData != nil)
+	if err != nil {
+		return err
+	}
+	for _, smp := range samples {
+		if err := s.writeSample(t, randomAccess, smp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSample queues smp and writes the sample before it, whose duration smp tells, then cuts a part or
+// a segment if the leading track reached a boundary (gohlslib's rules).
+func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error {
+	smp.dts += toTicks(startOffset, t.clockRate)
+	if smp.dts < 0 {
+		return fmt.Errorf("timestamp %s before the start of the stream", toDuration(smp.dts, t.clockRate)-startOffset)
+	}
+	prev := t.next
+	t.next = smp
+	if prev == nil {
+		return nil
+	}
+	d := smp.dts - prev.dts
+	if d < 0 {
+		// time went backwards: keep the timeline monotonic, the sample shows for no time
+		smp.dts, d = prev.dts, 0
+	}
+	prev.Duration = uint32(min(d, math.MaxUint32))
+	if d > 0 {
+		t.lastDur = prev.Duration
+	}
+
+	if !s.started {
+		if !t.leading {
+			return nil // segments start on the leading track
+		}
+		s.startFirstSegment(toDuration(prev.dts, t.clockRate), prev.ntp)
+	}
+	if t.leading {
+		s.adjustPartDuration(toDuration(d, t.clockRate))
+	}
+	if err := s.addToPart(t, prev); err != nil {
+		return err
+	}
+	if !t.leading {
+		return nil
+	}
+	next := toDuration(smp.dts, t.clockRate)
+	switch {
+	case randomAccess && next-s.segStart >= s.cfg.SegmentMinDuration:
+		s.freezePart = true
+		return s.rotateSegment(next, smp.ntp)
+	case s.cfg.LowLatency && next-s.partStart >= s.adjustedPart:
+		return s.rotatePart(next)
+	}
+	return nil
+}
+
+func (s *Segmenter) startFirstSegment(start time.Duration, ntp time.Time) {
+	s.started = true
+	s.segStart, s.segNTP, s.partStart = start, ntp, start
+	if s.cfg.LowLatency {
+		for i := 0; i < gapCount; i++ {
+			s.window = append(s.window, &segEntry{
+				info: SegmentInfo{MSN: uint64(i), Duration: time.Duration(s.targetDur) * time.Second}, gap: true,
+			})
+		}
+		s.trimWindow()
+	}
+}
+
+func (s *Segmenter) addToPart(t *track, smp *sample) error {
+	if s.segSize+len(smp.Payload) > s.cfg.SegmentMaxSize {
+		return ErrTooLarge
+	}
+	s.segSize += len(smp.Payload)
+	if len(t.samples) == 0 {
+		t.partBase = smp.dts
+	}
+	if t.leading && !smp.IsNonSyncSample {
+		s.partIndep = true
+	}
+	t.samples = append(t.samples, &smp.Sample)
+	return nil
+}
+
+// partDurationCompatible reports whether parts of duration part, made of samples of duration sample,
+// stay above 85% of the part target (iOS refuses shorter parts).
+func partDurationCompatible(part, sample time.Duration) bool {
+	if sample > part {
+		return false
+	}
+	f := part / sample
+	if part%sample != 0 {
+		f++
+	}
+	f *= sample
+	return part > f*85/100
+}
+
+// adjustPartDuration raises the part duration until it suits every sample duration seen so far (until
+// the first segment is complete, after which it stays).
+func (s *Segmenter) adjustPartDuration(d time.Duration) {
+	if !s.cfg.LowLatency || s.freezePart || d <= 0 {
+		return
+	}
+	if _, ok := s.sampleDurations[d]; ok || len(s.sampleDurations) >= maxSampleDurations {
+		return // bounded: a publisher with erratic timestamps must not cost quadratic time
+	}
+	s.sampleDurations[d] = struct{}{}
+	p := s.cfg.PartMinDuration
+	for ; p < 5*time.Second; p += 5 * time.Millisecond {
+		ok := true
+		for sd := range s.sampleDurations {
+			if !partDurationCompatible(p, sd) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			break
+		}
+	}
+	s.adjustedPart = p
+}
+
+// finishPart closes the part being written at end. It returns nil if the part holds no sample.
+func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
+	p := fmp4.Part{SequenceNumber: s.partSeq}
+	for _, t := range s.tracks {
+		if len(t.samples) > 0 {
+			p.Tracks = append(p.Tracks, &fmp4.PartTrack{ID: t.id, BaseTime: uint64(t.partBase), Samples: t.samples})
+			t.samples = nil
+		}
+	}
+	if len(p.Tracks) == 0 {
+		return nil, nil
+	}
+	var buf seekablebuffer.Buffer
+	if err := p.Marshal(&buf); err != nil {
+		return nil, fmt.Errorf("writing part: %w", err)
+	}
+	if err := s.ensureInit(); err != nil {
+		return nil, err
+	}
+	s.partSeq++
+	pe := &partEntry{
+		Part: Part{
+			MSN: s.segMSN, Index: s.partIndex, Name: partName(s.prefix, s.segMSN, s.partIndex),
+			Duration: end - s.partStart, Independent: s.partIndep,
+		},
+		blob: blob{data: buf.Bytes()},
+	}
+	pe.Data = pe.blob.data
+	s.partIndex++
+	s.partStart, s.partIndep = end, false
+	s.curParts = append(s.curParts, pe)
+	if s.cfg.LowLatency && s.obs != nil {
+		s.obs.Part(pe.Part)
+	}
+	return pe, nil
+}
+
+// ensureInit writes the init section once, from the codec parameters known by now.
+func (s *Segmenter) ensureInit() error {
+	if s.initData != nil {
+		return nil
+	}
+	var in fmp4.Init
+	for _, t := range s.tracks {
+		in.Tracks = append(in.Tracks, &fmp4.InitTrack{ID: t.id, TimeScale: uint32(t.clockRate), Codec: t.mp4Codec()})
+	}
+	var buf seekablebuffer.Buffer
+	if err := in.Marshal(&buf); err != nil {
+		return fmt.Errorf("writing init section: %w", err)
+	}
+	s.initData = buf.Bytes()
+	s.variant = newVariantInfo(s.tracks)
+	if s.obs != nil {
+		s.obs.Init(initName(s.prefix), s.initData)
+	}
+	return nil
+}
+
+// rotatePart closes the part being written and publishes it.
+func (s *Segmenter) rotatePart(end time.Duration) error {
+	pe, err := s.finishPart(end)
+	if err != nil || pe == nil {
+		return err
+	}
+	s.updatePartTarget()
+	s.publish()
+	return nil
+}
+
+// rotateSegment closes the segment being written at end and starts the next one.
+func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time) error {
+	err := s.completeSegment(end)
+	if s.cfg.LowLatency {
+		s.updatePartTarget()
+	}
+	s.segMSN++
+	s.segStart, s.segNTP, s.partStart = end, nextNTP, end
+	s.segSize, s.partIndex, s.partIndep = 0, 0, false
+	s.curParts = nil
+	s.publish()
+	return err
+}
+
+// completeSegment closes the part and the segment being written and puts the segment in the window.
+func (s *Segmenter) completeSegment(end time.Duration) error {
+	if _, err := s.finishPart(end); err != nil {
+		return err
+	}
+	if len(s.curParts) == 0 {
+		return nil
+	}
+	se := &segEntry{info: SegmentInfo{
+		MSN: s.segMSN, Name: segmentName(s.prefix, s.segMSN), Duration: end - s.segStart, DateTime: s.segNTP,
+	}}
+	var data []byte
+	if len(s.curParts) == 1 {
+		data = s.curParts[0].data
+	} else {
+		n := 0
+		for _, p := range s.curParts {
+			n += len(p.data)
+		}
+		data = make([]byte, 0, n)
+		for _, p := range s.curParts {
+			data = append(data, p.data...)
+		}
+	}
+	se.size = len(data)
+	seg := Segment{MSN: se.info.MSN, Name: se.info.Name, Duration: se.info.Duration, DateTime: se.info.DateTime, Data: data}
+	off := 0
+	for _, p := range s.curParts {
+		// the parts become views of the segment, so that each byte is held once
+		np := &partEntry{Part: p.Part, blob: blob{data: data[off : off+len(p.data) : off+len(p.data)]}}
+		np.Data = np.blob.data
+		off += len(p.data)
+		if s.cfg.LowLatency {
+			se.parts = append(se.parts, np)
+			seg.Parts = append(seg.Parts, np.Part)
+		}
+	}
+	se.blob = blob{data: data}
+	if s.cfg.Directory != "" {
+		if err := s.toDisk(se); err != nil {
+			s.log.Warn("segment kept in memory", "segment", se.info.Name, "cause", err)
+		}
+	}
+	if s.obs != nil {
+		s.obs.SegmentComplete(seg)
+	}
+	s.window = append(s.window, se)
+	s.trimWindow()
+	if td := int(math.Round(se.info.Duration.Seconds())); td > s.targetDur {
+		if s.window[0].gap || len(s.window) > 1 {
+			s.log.Warn("segment duration grew past the target duration: iOS players may stall",
+				"target", s.targetDur, "segment", se.info.Duration.String())
+		}
+		s.targetDur = td
+	}
+	return nil
+}
+
+// toDisk moves a complete segment's bytes (and its parts') to a file.
+func (s *Segmenter) toDisk(se *segEntry) error {
+	path := filepath.Join(s.cfg.Directory, se.info.Name)
+	if err := os.WriteFile(path, se.data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	se.blob = blob{file: path, n: len(se.data)}
+	var off int64
+	for _, p := range se.parts {
+		n := len(p.data)
+		p.blob = blob{file: path, off: off, n: n}
+		p.Data = nil
+		off += int64(n)
+	}
+	return nil
+}
+
+// trimWindow drops the oldest segments beyond SegmentCount.
+func (s *Segmenter) trimWindow() {
+	var retired []*segEntry
+	if r := s.retired.Load(); r != nil {
+		retired = *r
+	}
+	changed := false
+	for len(s.window) > s.cfg.SegmentCount {
+		old := s.window[0]
+		s.window = s.window[1:]
+		if !old.gap {
+			retired = append(retired, old)
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	for len(retired) > s.cfg.SegmentCount {
+		if f := retired[0].file; f != "" {
+			if err := os.Remove(f); err != nil {
+				s.log.Warn("removing old segment", "cause", err)
+			}
+		}
+		retired = retired[1:]
+	}
+	retired = slices.Clone(retired)
+	s.retired.Store(&retired)
+}
+
+// retiredObject returns a segment or part that left the window recently.
+func (s *Segmenter) retiredObject(name string) (Object, bool) {
+	r := s.retired.Load()
+	if r == nil {
+		return Object{}, false
+	}
+	kind, msn, part := parseName(s.prefix, name)
+	for _, se := range *r {
+		if se.info.MSN != msn {
+			continue
+		}
+		switch {
+		case kind == kindSegment:
+			return Object{Name: name, ContentType: s.contentType, b: se.blob}, true
+		case kind == kindPart && part < len(se.parts):
+			return Object{Name: name, ContentType: s.contentType, b: se.parts[part].blob}, true
+		}
+	}
+	return Object{}, false
+}
+
+// updatePartTarget sets the part target to the longest part in the window, in whole milliseconds.
+func (s *Segmenter) updatePartTarget() {
+	var longest time.Duration
+	for _, se := range s.window {
+		for _, p := range se.parts {
+			longest = max(longest, p.Duration)
+		}
+	}
+	for _, p := range s.curParts {
+		longest = max(longest, p.Duration)
+	}
+	longest = (longest + time.Millisecond - 1).Truncate(time.Millisecond)
+	if s.partTarget != 0 && longest != s.partTarget {
+		s.log.Debug("part target changed", "from", s.partTarget.String(), "to", longest.String())
+	}
+	s.partTarget = longest
+}
+
+// publish makes the writer's state the current playlist and tells waiters and the observer.
+func (s *Segmenter) publish() {
+	pl := s.snapshot()
+	old := s.cur.Swap(pl)
+	close(old.changed)
+	if s.obs != nil {
+		if pl.Ready() {
+			s.obs.PlaylistChanged(pl)
+		}
+		if pl.ended {
+			s.obs.Ended(pl)
+		}
+	}
+}
+
+func (s *Segmenter) snapshot() *Playlist {
+	return &Playlist{
+		prefix: s.prefix, lowLatency: s.cfg.LowLatency, contentType: s.contentType,
+		initData: s.initData, variant: s.variant,
+		segments: slices.Clone(s.window), parts: slices.Clone(s.curParts),
+		nextMSN: s.segMSN, targetDur: s.targetDur, partTarget: s.partTarget,
+		ended: s.ended, changed: make(chan struct{}),
+	}
+}
+
+// Close ends the stream: the samples still queued are written with an estimated duration, the segment
+// being written is completed (however short), the observer learns of it and of the end, and waiters
+// return ErrEnded. Close is safe to call more than once.
+func (s *Segmenter) Close() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if s.started {
+		end := s.partStart
+		for _, t := range s.tracks {
+			smp := t.next
+			t.next = nil
+			if smp == nil {
+				continue
+			}
+			smp.Duration = t.defaultDuration()
+			if err := s.addToPart(t, smp); err != nil {
+				continue
+			}
+			if t.leading {
+				end = toDuration(smp.dts+int64(smp.Duration), t.clockRate)
+			}
+		}
+		if err := s.completeSegment(end); err != nil {
+			s.log.Warn("completing the last segment", "cause", err)
+		}
+		s.curParts = nil
+		s.segMSN++
+	}
+	s.publish()
+}
+
+// Wait returns the first playlist that lists part `part` of segment msn (part NoPart: the complete
+// segment msn), or a later one. As LL-HLS requires, a part index past the end of a complete segment
+// means part 0 of the next segment. Wait returns early with ctx's error when ctx is done, and with
+// ErrEnded when the stream ended first; the playlist returned is then the latest.
+func (s *Segmenter) Wait(ctx context.Context, msn uint64, part int) (*Playlist, error) {
+	return s.waitFor(ctx, func(pl *Playlist) bool { return pl.Has(msn, part) })
+}
+
+// WaitReady returns the first playlist that lists something to play: a part in low-latency mode, a
+// segment otherwise.
+func (s *Segmenter) WaitReady(ctx context.Context) (*Playlist, error) {
+	return s.waitFor(ctx, (*Playlist).Ready)
+}
+
+func (s *Segmenter) waitFor(ctx context.Context, ok func(*Playlist) bool) (*Playlist, error) {
+	for {
+		pl := s.cur.Load()
+		if ok(pl) {
+			return pl, nil
+		}
+		if pl.ended {
+			return pl, ErrEnded
+		}
+		select {
+		case <-pl.changed:
+		case <-ctx.Done():
+			return pl, ctx.Err()
+		}
+	}
+}
+
+// Object returns the init section, a segment or a part by name. A request for the part named by the
+// playlist's preload hint waits (within ctx) until that part is complete, as LL-HLS players expect.
+func (s *Segmenter) Object(ctx context.Context, name string) (Object, error) {
+	pl := s.cur.Load()
+	if o, ok := pl.Object(name); ok {
+		return o, nil
+	}
+	if o, ok := s.retiredObject(name); ok {
+		return o, nil
+	}
+	kind, msn, part := parseName(s.prefix, name)
+	if kind != kindPart || pl.ended || msn != pl.nextMSN || part != len(pl.parts) {
+		return Object{}, ErrNotFound
+	}
+	pl, err := s.Wait(ctx, msn, part)
+	if err != nil {
+		return Object{}, err
+	}
+	if o, ok := pl.Object(name); ok {
+		return o, nil
+	}
+	return Object{}, ErrNotFound
+}
+
+// blob is bytes in memory or a range of a file.
+type blob struct {
+	data []byte
+	file string
+	off  int64
+	n    int
+}
+
+func (b blob) size() int {
+	if b.file != "" {
+		return b.n
+	}
+	return len(b.data)
+}
+
+func (b blob) bytes() ([]byte, error) {
+	if b.file == "" {
+		return b.data, nil
+	}
+	f, err := os.Open(b.file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := make([]byte, b.n)
+	if _, err := f.ReadAt(out, b.off); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// segEntry is a segment (or a gap) of the window.
+type segEntry struct {
+	info  SegmentInfo
+	gap   bool
+	size  int
+	parts []*partEntry
+	blob
+}
+
+// partEntry is a part of the window.
+type partEntry struct {
+	Part
+	blob
+}
+
+// Object is an immutable object: init section, segment or part.
+type Object struct {
+	Name        string
+	ContentType string
+	b           blob
+}
+
+// Bytes returns the object's bytes (read from its file when segments are kept on disk). The slice must
+// not be modified.
+func (o Object) Bytes() ([]byte, error) {
+	b, err := o.b.bytes()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", o.Name, err)
+	}
+	return b, nil
+}
+
+// Size returns the object's length in bytes.
+func (o Object) Size() int { return o.b.size() }

@@ -1,0 +1,611 @@
+package segmenter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+func TestSegmentBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		lowLatency bool
+		gop        int // frames between IDRs, at 25 fps
+		frames     int
+		segMin     time.Duration
+		wantSegs   int
+		firstMSN   uint64
+		wantFrames int // per segment
+		wantParts  int // per segment
+	}{
+		{"low latency, 1 s GOP", true, 25, 130, time.Second, 5, 7, 25, 5},
+		{"classic fmp4, 1 s GOP", false, 25, 130, time.Second, 5, 0, 25, 0},
+		{"low latency, 2 s GOP is longer than the minimum", true, 50, 260, time.Second, 5, 7, 50, 10},
+		{"classic, 0.5 s minimum waits for the next IDR", false, 25, 130, 500 * time.Millisecond, 5, 0, 25, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			video := h264Track()
+			s, err := New(Config{
+				Tracks: []*stream.Track{video}, LowLatency: tc.lowLatency, SegmentMinDuration: tc.segMin,
+				PartMinDuration: 200 * time.Millisecond, SegmentCount: 100, Prefix: "p", Observer: rec.observer(),
+			})
+			require.NoError(t, err)
+			feed(t, s, video, nil, 0, tc.frames, tc.gop)
+
+			require.Len(t, rec.segs, tc.wantSegs)
+			var nextDTS uint64
+			for i, seg := range rec.segs {
+				require.Equal(t, tc.firstMSN+uint64(i), seg.MSN)
+				require.Equal(t, fmt.Sprintf("p_seg%d.mp4", seg.MSN), seg.Name)
+				require.Equal(t, time.Duration(tc.wantFrames)*40*time.Millisecond, seg.Duration)
+				require.Equal(t, t0.Add(time.Duration(i*tc.wantFrames)*40*time.Millisecond), seg.DateTime)
+
+				samples, dts := trackSamples(t, seg.Data, 1)
+				require.Len(t, samples, tc.wantFrames)
+				require.False(t, samples[0].IsNonSyncSample, "segment %d starts on an IDR", seg.MSN)
+				for _, smp := range samples[1:] {
+					require.True(t, smp.IsNonSyncSample)
+					require.Equal(t, uint32(3600), smp.Duration)
+				}
+				if i > 0 {
+					require.Equal(t, nextDTS, dts[0], "segment %d continues the timeline", seg.MSN)
+				}
+				nextDTS = dts[len(dts)-1] + uint64(samples[len(samples)-1].Duration)
+
+				require.Len(t, seg.Parts, tc.wantParts)
+				var joined []byte
+				for j, p := range seg.Parts {
+					require.Equal(t, seg.MSN, p.MSN)
+					require.Equal(t, j, p.Index)
+					require.Equal(t, fmt.Sprintf("p_part%d_%d.mp4", seg.MSN, j), p.Name)
+					require.Equal(t, 200*time.Millisecond, p.Duration)
+					require.Equal(t, j == 0, p.Independent, "part %s", p.Name)
+					joined = append(joined, p.Data...)
+				}
+				if tc.lowLatency {
+					require.Equal(t, seg.Data, joined, "a segment is its parts end to end")
+				}
+			}
+			if !tc.lowLatency {
+				require.Empty(t, rec.parts, "no part events without low latency")
+			}
+		})
+	}
+}
+
+func TestEventOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		lowLatency bool
+		want       []string
+	}{
+		{"low latency", true, []string{
+			"init", "part 7.0", "playlist", "part 7.1", "playlist", "part 7.2", "playlist", "part 7.3", "playlist",
+			"part 7.4", "segment 7", "playlist", "part 8.0", "playlist", "part 8.1", "playlist",
+			"part 8.2", "playlist", "part 8.3", "playlist", "part 8.4", "segment 8", "playlist",
+			"part 9.0", "segment 9", "playlist", "ended",
+		}},
+		{"classic", false, []string{"init", "segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			video, audio := h264Track(), aacTrack()
+			s, err := New(Config{
+				Tracks: []*stream.Track{video, audio}, LowLatency: tc.lowLatency, Prefix: "p", Observer: rec.observer(),
+			})
+			require.NoError(t, err)
+			feed(t, s, video, audio, 0, 55, 25)
+			s.Close()
+			s.Close()
+			require.Equal(t, tc.want, rec.events)
+			require.True(t, rec.ended.Ended())
+			require.NotContains(t, string(rec.ended.Media(MediaOptions{})), "PRELOAD-HINT")
+			require.Contains(t, string(rec.ended.Media(MediaOptions{})), "#EXT-X-ENDLIST")
+			require.ErrorIs(t, s.Write(videoUnit(video, 55, 25)), ErrEnded)
+		})
+	}
+}
+
+func TestWindowSlides(t *testing.T) {
+	rec := newRecorder(t)
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p", Observer: rec.observer()})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 501, 25) // segments 7..26 complete
+
+	pl := s.Playlist()
+	segs := pl.Segments()
+	require.Len(t, segs, 7)
+	require.Equal(t, uint64(20), segs[0].MSN)
+	require.Equal(t, uint64(26), segs[6].MSN)
+	require.Equal(t, uint64(27), pl.NextMSN())
+	text := string(pl.Media(MediaOptions{}))
+	require.Contains(t, text, "#EXT-X-MEDIA-SEQUENCE:20\n")
+	require.NotContains(t, text, "GAP")
+	require.Equal(t, 10, strings.Count(text, "#EXT-X-PART:"), "parts of the last two segments")
+
+	ctx := context.Background()
+	for _, name := range []string{"p_seg12.mp4", "p_part12_0.mp4", "p_seg27.mp4", "p_part27_1.mp4", "p_part20_5.mp4",
+		"x_seg20.mp4", "p_seg020.mp4", "p_seg20.mp4.mp4", "p_init.mp4x", "gap.mp4", "p_part20_-1.mp4", "p_seg-1.mp4"} {
+		_, err := s.Object(ctx, name)
+		require.ErrorIs(t, err, ErrNotFound, name)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err = s.Object(tctx, "p_part27_0.mp4")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the preload hint waits for its part")
+	// what left the window is served for one more window: a player holding the previous playlist finds it
+	for _, name := range []string{"p_init.mp4", "p_seg20.mp4", "p_seg26.mp4", "p_part20_4.mp4", "p_part26_0.mp4",
+		"p_seg19.mp4", "p_part19_0.mp4", "p_seg13.mp4"} {
+		o, err := s.Object(ctx, name)
+		require.NoError(t, err, name)
+		b, err := o.Bytes()
+		require.NoError(t, err)
+		require.Equal(t, rec.objects[name], b, name)
+		require.Equal(t, len(b), o.Size())
+		require.Equal(t, "video/mp4", o.ContentType)
+	}
+}
+
+func TestMediaPlaylist(t *testing.T) {
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p"})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 62, 25) // segments 7 and 8, two parts of 9
+
+	var want strings.Builder
+	want.WriteString("#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-TARGETDURATION:1\n" +
+		"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.50000\n" +
+		"#EXT-X-PART-INF:PART-TARGET=0.20000\n#EXT-X-MEDIA-SEQUENCE:2\n#EXT-X-MAP:URI=\"p_init.mp4?q=1\"\n")
+	for i := 0; i < 5; i++ {
+		want.WriteString("#EXT-X-GAP\n#EXTINF:1.00000,\ngap.mp4\n")
+	}
+	for _, msn := range []int{7, 8} {
+		fmt.Fprintf(&want, "#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:%02dZ\n", msn)
+		for i := 0; i < 5; i++ {
+			indep := ""
+			if i == 0 {
+				indep = ",INDEPENDENT=YES"
+			}
+			fmt.Fprintf(&want, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part%d_%d.mp4?q=1\"%s\n", msn, i, indep)
+		}
+		fmt.Fprintf(&want, "#EXTINF:1.00000,\np_seg%d.mp4?q=1\n", msn)
+	}
+	want.WriteString("#EXT-X-PART:DURATION=0.20000,URI=\"p_part9_0.mp4?q=1\",INDEPENDENT=YES\n" +
+		"#EXT-X-PART:DURATION=0.20000,URI=\"p_part9_1.mp4?q=1\"\n" +
+		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p_part9_2.mp4?q=1\"\n")
+	got := s.Playlist().Media(MediaOptions{URI: func(n string) string { return n + "?q=1" }})
+	require.Equal(t, want.String(), string(got))
+
+	plain := string(s.Playlist().Media(MediaOptions{NoLowLatency: true}))
+	for _, tag := range []string{"SERVER-CONTROL", "PART-INF", "EXT-X-PART", "PRELOAD-HINT", "?q=1"} {
+		require.NotContains(t, plain, tag)
+	}
+	require.Contains(t, plain, "#EXTINF:1.00000,\np_seg8.mp4\n")
+	require.Same(t, &s.Playlist().Media(MediaOptions{})[0], &s.Playlist().Media(MediaOptions{})[0],
+		"the plain rendering is made once per playlist")
+}
+
+func TestClassicPlaylist(t *testing.T) {
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, Prefix: "p", SegmentCount: 3})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 20, 25)
+	require.False(t, s.Playlist().Ready(), "nothing to play before the first segment")
+	feed(t, s, video, nil, 20, 126, 25)
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:2\n"+
+		"#EXT-X-MAP:URI=\"p_init.mp4\"\n"+
+		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:09Z\n#EXTINF:1.00000,\np_seg2.mp4\n"+
+		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:10Z\n#EXTINF:1.00000,\np_seg3.mp4\n"+
+		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:11Z\n#EXTINF:1.00000,\np_seg4.mp4\n",
+		string(s.Playlist().Media(MediaOptions{})))
+	_, err = s.Object(context.Background(), "p_part4_0.mp4")
+	require.ErrorIs(t, err, ErrNotFound, "no parts without low latency")
+}
+
+// TestFirstPartEarly: a viewer sees the first part one part duration after the first keyframe, not
+// after a whole segment.
+func TestFirstPartEarly(t *testing.T) {
+	rec := newRecorder(t)
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p", Observer: rec.observer()})
+	require.NoError(t, err)
+	require.False(t, s.Playlist().Ready())
+	require.Empty(t, s.Playlist().InitName())
+
+	// frames before the first IDR are dropped: the stream starts at frame 3
+	for i := 1; i < 3; i++ {
+		require.NoError(t, s.Write(videoUnit(video, i, 25)))
+	}
+	require.NoError(t, s.Write(videoUnit(video, 3, 3)))
+	feed(t, s, video, nil, 4, 8, 25)
+	require.False(t, s.Playlist().Ready(), "frames 3-7: 200 ms not reached yet")
+	feed(t, s, video, nil, 8, 9, 25)
+	pl := s.Playlist()
+	require.True(t, pl.Ready())
+	require.True(t, pl.Has(7, 0))
+	require.False(t, pl.Has(7, 1))
+	require.Empty(t, pl.Segments())
+	require.Equal(t, "p_init.mp4", pl.InitName())
+	text := string(pl.Media(MediaOptions{}))
+	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part7_0.mp4\",INDEPENDENT=YES\n")
+	require.Contains(t, text, "#EXT-X-TARGETDURATION:1\n")
+	require.Equal(t, 7, strings.Count(text, "#EXT-X-GAP"))
+	require.Equal(t, []string{"init", "part 7.0", "playlist"}, rec.events)
+	samples, _ := trackSamples(t, rec.objects["p_part7_0.mp4"], 1)
+	require.Len(t, samples, 5)
+}
+
+func TestWait(t *testing.T) {
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p"})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	t.Run("cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Wait(cctx, 9, 0)
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, context.Canceled)
+		case <-time.After(2 * time.Second):
+			t.Fatal("Wait ignored its context")
+		}
+		tctx, cancel2 := context.WithTimeout(ctx, 30*time.Millisecond)
+		defer cancel2()
+		_, err := s.WaitReady(tctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	t.Run("released by the part", func(t *testing.T) {
+		got := make(chan *Playlist, 1)
+		go func() {
+			pl, err := s.Wait(ctx, 7, 2)
+			require.NoError(t, err)
+			got <- pl
+		}()
+		feed(t, s, video, nil, 0, 11, 25) // parts 7.0 and 7.1
+		select {
+		case <-got:
+			t.Fatal("released before part 2 exists")
+		case <-time.After(20 * time.Millisecond):
+		}
+		feed(t, s, video, nil, 11, 16, 25)
+		select {
+		case pl := <-got:
+			require.True(t, pl.Has(7, 2))
+		case <-time.After(2 * time.Second):
+			t.Fatal("not released by part 2")
+		}
+	})
+
+	t.Run("part past the end of a segment", func(t *testing.T) {
+		feed(t, s, video, nil, 16, 26, 25) // segment 7 complete with 5 parts, nothing of 8 yet
+		pl := s.Playlist()
+		require.True(t, pl.Has(7, 4))
+		require.True(t, pl.Has(7, NoPart))
+		require.False(t, pl.Has(7, 5), "= part 0 of segment 8")
+		require.False(t, pl.Has(8, 0))
+		require.False(t, pl.Has(8, NoPart))
+		require.True(t, pl.Has(3, 0), "a gap")
+		require.True(t, pl.Has(0, NoPart), "before the window")
+		feed(t, s, video, nil, 26, 31, 25)
+		require.True(t, s.Playlist().Has(7, 5))
+		require.True(t, s.Playlist().Has(7, 99))
+		require.False(t, s.Playlist().Has(8, NoPart))
+	})
+
+	t.Run("preload hint object", func(t *testing.T) {
+		hint := "p_part8_1.mp4"
+		require.Contains(t, string(s.Playlist().Media(MediaOptions{})), `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+hint+`"`)
+		got := make(chan Object, 1)
+		go func() {
+			o, err := s.Object(ctx, hint)
+			require.NoError(t, err)
+			got <- o
+		}()
+		time.Sleep(20 * time.Millisecond)
+		feed(t, s, video, nil, 31, 36, 25)
+		select {
+		case o := <-got:
+			require.Equal(t, hint, o.Name)
+			require.Positive(t, o.Size())
+		case <-time.After(2 * time.Second):
+			t.Fatal("the preload hint was not answered")
+		}
+		_, err := s.Object(ctx, "p_part8_9.mp4")
+		require.ErrorIs(t, err, ErrNotFound, "only the hinted part is waited for")
+	})
+
+	t.Run("stream ends", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Wait(ctx, 20, 0)
+			done <- err
+		}()
+		go func() {
+			_, err := s.Object(ctx, "p_part8_2.mp4")
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		s.Close()
+		for i := 0; i < 2; i++ {
+			select {
+			case err := <-done:
+				if err != nil {
+					require.ErrorIs(t, err, ErrEnded)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("a waiter outlived the stream")
+			}
+		}
+		_, err := s.Wait(ctx, 100, 0)
+		require.ErrorIs(t, err, ErrEnded)
+		pl, err := s.Wait(ctx, 8, NoPart)
+		require.NoError(t, err, "the last segment was completed by Close")
+		require.True(t, pl.Ended())
+	})
+}
+
+func TestMultivariant(t *testing.T) {
+	video, audio := h264Track(), aacTrack()
+	s, err := New(Config{Tracks: []*stream.Track{audio, video}, LowLatency: true, Prefix: "p"})
+	require.NoError(t, err)
+	feed(t, s, video, audio, 0, 10, 25)
+	early := s.Playlist().Variant("video1_stream.m3u8")
+	require.Positive(t, early.Bandwidth, "measured over the parts before the first segment")
+	feed(t, s, video, audio, 10, 80, 25)
+
+	v := s.Playlist().Variant("video1_stream.m3u8")
+	require.Equal(t, []string{"avc1.42c028", "mp4a.40.2"}, v.Codecs, "video first whatever the track order")
+	require.Equal(t, "1920x1080", v.Resolution)
+	require.Positive(t, v.AverageBandwidth)
+	require.GreaterOrEqual(t, v.Bandwidth, v.AverageBandwidth)
+
+	got := string(Multivariant([]Variant{v}, func(n string) string { return n + "?nsid=abc" }))
+	require.Equal(t, fmt.Sprintf("#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n\n"+
+		"#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"avc1.42c028,mp4a.40.2\",RESOLUTION=1920x1080,FRAME-RATE=30.000\n"+
+		"video1_stream.m3u8?nsid=abc\n", v.Bandwidth, v.AverageBandwidth), got)
+
+	aonly, err := New(Config{Tracks: []*stream.Track{aacTrack()}, LowLatency: true})
+	require.NoError(t, err)
+	require.Equal(t, "audio/mp4", aonly.ContentType())
+}
+
+func TestVOD(t *testing.T) {
+	segs := []SegmentInfo{
+		{MSN: 7, Name: "p_seg7.mp4", Duration: 2 * time.Second, DateTime: t0},
+		{MSN: 8, Name: "p_seg8.mp4", Duration: 2600 * time.Millisecond},
+	}
+	got := string(VOD("p_init.mp4", segs, func(n string) string { return "rec/" + n }))
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n"+
+		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"rec/p_init.mp4\"\n"+
+		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:07Z\n#EXTINF:2.00000,\nrec/p_seg7.mp4\n"+
+		"#EXTINF:2.60000,\nrec/p_seg8.mp4\n#EXT-X-ENDLIST\n", got)
+}
+
+func TestAudioOnlyCutsOnTime(t *testing.T) {
+	rec := newRecorder(t)
+	audio := aacTrack()
+	s, err := New(Config{Tracks: []*stream.Track{audio}, LowLatency: true, Prefix: "a", Observer: rec.observer()})
+	require.NoError(t, err)
+	for i := 0; i < 44*5+3; i++ {
+		require.NoError(t, s.Write(audioUnit(audio, i)))
+	}
+	require.Len(t, rec.segs, 5)
+	frame := 1024 * time.Second / 44100
+	for _, seg := range rec.segs {
+		require.GreaterOrEqual(t, seg.Duration, time.Second)
+		require.Less(t, seg.Duration, time.Second+2*frame)
+		for _, p := range seg.Parts {
+			require.True(t, p.Independent, "every audio part is independent")
+			require.GreaterOrEqual(t, p.Duration, 180*time.Millisecond, "%s", p.Name)
+		}
+	}
+}
+
+func TestMuxedAudioFollowsVideo(t *testing.T) {
+	rec := newRecorder(t)
+	video, audio := h264Track(), aacTrack()
+	s, err := New(Config{Tracks: []*stream.Track{video, audio}, Prefix: "p", Observer: rec.observer()})
+	require.NoError(t, err)
+	// audio before the first video frame is dropped; then audio and video interleave
+	for i := 0; i < 10; i++ {
+		require.NoError(t, s.Write(audioUnit(audio, i)))
+	}
+	feed(t, s, video, audio, 0, 130, 25)
+	require.Len(t, rec.segs, 5)
+	total := 0
+	for _, seg := range rec.segs {
+		v, _ := trackSamples(t, seg.Data, 1)
+		a, _ := trackSamples(t, seg.Data, 2)
+		require.Len(t, v, 25)
+		require.InDelta(t, 43, len(a), 2, "about a second of audio in segment %d", seg.MSN)
+		total += len(a)
+	}
+	require.InDelta(t, 5*44100/1024, total, 3)
+}
+
+// TestRobustness: hostile or broken input never panics, and the segmenter keeps going afterwards.
+func TestRobustness(t *testing.T) {
+	video, audio := h264Track(), aacTrack()
+	other := &stream.Track{Codec: &stream.VP9{}}
+	opus := &stream.Track{Codec: &stream.Opus{ChannelCount: 2}}
+	s, err := New(Config{Tracks: []*stream.Track{other, video, audio, opus}, LowLatency: true, Prefix: "p"})
+	require.NoError(t, err)
+	units := []*stream.Unit{
+		nil,
+		{Track: nil},
+		{Track: other, Payload: [][]byte{{1, 2, 3}}},
+		{Track: opus, Payload: [][]byte{{0xfc}}}, // a second audio track is not carried
+		{Track: audio, PTS: -time.Hour, Payload: [][]byte{{1}}},
+		{Track: video, Payload: nil},
+		{Track: video, Payload: [][]byte{{}, {}}},
+		{Track: video, Payload: [][]byte{{0x65}}}, // IDR of one byte
+		{Track: video, Payload: [][]byte{{0x67}, {0x68}, {0x65, 0x88}}},
+		{Track: video, Payload: [][]byte{{0x06, 0x05}}}, // SEI only
+		{Track: audio, Payload: [][]byte{{}}},
+	}
+	for _, u := range units {
+		_ = s.Write(u)
+	}
+	feed(t, s, video, audio, 0, 30, 25)
+	// time going backwards, repeated and jumping timestamps
+	for _, pts := range []time.Duration{500 * time.Millisecond, 0, 1200 * time.Millisecond, 1200 * time.Millisecond, 90 * time.Second, time.Second} {
+		u := videoUnit(video, 30, 1)
+		u.PTS = pts
+		_ = s.Write(u)
+		_ = s.Write(&stream.Unit{Track: audio, PTS: pts, Payload: [][]byte{{1, 2}}})
+	}
+	feed(t, s, video, audio, 2300, 2400, 25)
+	pl := s.Playlist()
+	require.True(t, pl.Ready())
+	for _, si := range pl.Segments() {
+		require.GreaterOrEqual(t, si.Duration, time.Duration(0))
+		o, err := s.Object(context.Background(), si.Name)
+		require.NoError(t, err)
+		b, err := o.Bytes()
+		require.NoError(t, err)
+		readFragments(t, b)
+	}
+	s.Close()
+
+	_, err = New(Config{Tracks: []*stream.Track{other}})
+	require.ErrorIs(t, err, ErrNoTracks)
+	_, err = New(Config{})
+	require.ErrorIs(t, err, ErrNoTracks)
+}
+
+func TestSegmentMaxSize(t *testing.T) {
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, SegmentMaxSize: 50, Prefix: "p"})
+	require.NoError(t, err)
+	var tooLarge int
+	for i := 0; i < 60; i++ {
+		if err := s.Write(videoUnit(video, i, 25)); errors.Is(err, ErrTooLarge) {
+			tooLarge++
+		}
+	}
+	require.Positive(t, tooLarge)
+}
+
+func TestDiskStorage(t *testing.T) {
+	dir := t.TempDir()
+	rec := newRecorder(t)
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "d", SegmentCount: 7,
+		Directory: dir, Observer: rec.observer()})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 501, 25) // segments 7..26: 20..26 in the window, 13..19 still served
+	files, err := filepath.Glob(filepath.Join(dir, "*.mp4"))
+	require.NoError(t, err)
+	require.Len(t, files, 14, "files of segments that left the window a window ago are deleted")
+	for _, name := range []string{"d_seg20.mp4", "d_part20_3.mp4", "d_seg26.mp4", "d_part26_4.mp4", "d_init.mp4", "d_seg13.mp4"} {
+		o, err := s.Object(context.Background(), name)
+		require.NoError(t, err, name)
+		b, err := o.Bytes()
+		require.NoError(t, err)
+		require.Equal(t, rec.objects[name], b, name)
+	}
+	_, err = os.Stat(filepath.Join(dir, "d_seg12.mp4"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	s.Close()
+}
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind objectKind
+		msn  uint64
+		part int
+	}{
+		{"p_init.mp4", kindInit, 0, 0},
+		{"p_seg0.mp4", kindSegment, 0, 0},
+		{"p_seg18446744073709551615.mp4", kindSegment, 1<<64 - 1, 0},
+		{"p_part12_3.mp4", kindPart, 12, 3},
+		{"p_seg012.mp4", kindNone, 0, 0},
+		{"p_part12_03.mp4", kindNone, 0, 0},
+		{"p_part12.mp4", kindNone, 0, 0},
+		{"p_part_1.mp4", kindNone, 0, 0},
+		{"p_seg+1.mp4", kindNone, 0, 0},
+		{"p_seg1.ts", kindNone, 0, 0},
+		{"q_seg1.mp4", kindNone, 0, 0},
+		{"p_seg99999999999999999999.mp4", kindNone, 0, 0},
+		{"p_part1_99999999.mp4", kindNone, 0, 0},
+		{"", kindNone, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kind, msn, part := parseName("p", tc.name)
+			require.Equal(t, tc.kind, kind)
+			require.Equal(t, tc.msn, msn)
+			require.Equal(t, tc.part, part)
+		})
+	}
+	require.Len(t, newPrefix(), 12)
+	require.NotEqual(t, newPrefix(), newPrefix())
+}
+
+// FuzzWrite feeds arbitrary units; the segmenter must neither panic nor produce unreadable objects.
+func FuzzWrite(f *testing.F) {
+	f.Add([]byte{0, 0x65, 1, 0x41, 2, 0x21, 0, 0x65})
+	f.Add([]byte{2, 0xff, 2, 0, 0, 0x67, 0, 0x68, 1, 0x41})
+	f.Add([]byte{0, 0x41, 0, 0x65, 0, 0x65, 0, 0x65, 0, 0x65})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		video, audio := h264Track(), aacTrack()
+		s, err := New(Config{Tracks: []*stream.Track{video, audio}, LowLatency: true, Prefix: "f",
+			SegmentMinDuration: 100 * time.Millisecond, PartMinDuration: 50 * time.Millisecond})
+		require.NoError(t, err)
+		var pts time.Duration
+		for i := 0; i+1 < len(data); i += 2 {
+			op, b := data[i], data[i+1]
+			pts += time.Duration(int8(b)) * time.Millisecond * 7
+			switch op % 4 {
+			case 0:
+				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{testSPS, testPPS, {0x65, b}}})
+			case 1:
+				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{{b, b, b}}})
+			case 2:
+				_ = s.Write(&stream.Unit{Track: audio, PTS: pts, Payload: [][]byte{{b}, {}}})
+			case 3:
+				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{{b}}})
+			}
+		}
+		s.Close()
+		for _, si := range s.Playlist().Segments() {
+			o, ok := s.Playlist().Object(si.Name)
+			require.True(t, ok)
+			b, err := o.Bytes()
+			require.NoError(t, err)
+			readFragments(t, b)
+		}
+	})
+}
+
+// TestPartTargetFromSegmentEnds: parts that end with their segment count toward the part target (here
+// every part does: all frames are IDRs and segments are as short as parts).
+func TestPartTargetFromSegmentEnds(t *testing.T) {
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p",
+		SegmentMinDuration: 200 * time.Millisecond, PartMinDuration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 6, 1)
+	text := string(s.Playlist().Media(MediaOptions{}))
+	require.Contains(t, text, "#EXT-X-PART-INF:PART-TARGET=0.20000\n")
+	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part7_0.mp4\",INDEPENDENT=YES\n#EXTINF:0.20000,\np_seg7.mp4\n")
+}

@@ -1,0 +1,264 @@
+package segmenter
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+)
+
+// track is one fMP4 track: the codec parameters that go into the init section, the decode-time
+// extraction, and the samples of the part being written.
+type track struct {
+	id        int // fMP4 track ID, from 1
+	clockRate int
+	leading   bool // segments and parts are cut on this track's timeline
+
+	// codec parameters; video ones follow the in-band parameter sets until the init section is written
+	h264 *mp4codecs.H264
+	h265 *mp4codecs.H265
+	aac  *mp4codecs.MPEG4Audio
+	opus *mp4codecs.Opus
+
+	randomAccessSeen bool
+	h264DTS          *h264.DTSExtractor
+	h265DTS          *h265.DTSExtractor
+
+	// next is the latest sample: its duration is known only when the following one arrives
+	next    *sample
+	lastDur uint32 // the latest known sample duration, for the last sample of a stream
+
+	samples  []*fmp4.Sample // of the part being written
+	partBase int64          // decode time of samples[0]
+}
+
+// sample is an fMP4 sample with its decode time (in the track's clock) and wall-clock time.
+type sample struct {
+	fmp4.Sample
+	dts int64
+	ntp time.Time
+}
+
+func newTrack(id int, c stream.Codec) *track {
+	t := &track{id: id, clockRate: c.ClockRate()}
+	switch c := c.(type) {
+	case *stream.H264:
+		t.h264 = &mp4codecs.H264{SPS: bytes.Clone(c.SPS), PPS: bytes.Clone(c.PPS)}
+	case *stream.H265:
+		t.h265 = &mp4codecs.H265{VPS: bytes.Clone(c.VPS), SPS: bytes.Clone(c.SPS), PPS: bytes.Clone(c.PPS)}
+	case *stream.MPEG4Audio:
+		if c.Config.SampleRate <= 0 {
+			return nil
+		}
+		t.aac = &mp4codecs.MPEG4Audio{Config: c.Config}
+	case *stream.Opus:
+		t.opus = &mp4codecs.Opus{ChannelCount: max(c.ChannelCount, 1)}
+	default:
+		return nil
+	}
+	return t
+}
+
+func (t *track) isVideo() bool { return t.h264 != nil || t.h265 != nil }
+
+func (t *track) mp4Codec() mp4codecs.Codec {
+	switch {
+	case t.h264 != nil:
+		return t.h264
+	case t.h265 != nil:
+		return t.h265
+	case t.aac != nil:
+		return t.aac
+	default:
+		return t.opus
+	}
+}
+
+// defaultDuration is the duration given to the last sample of a stream when no earlier one tells.
+func (t *track) defaultDuration() uint32 {
+	if t.lastDur > 0 {
+		return t.lastDur
+	}
+	switch {
+	case t.aac != nil:
+		return mpeg4audio.SamplesPerAccessUnit
+	case t.opus != nil:
+		return 960 // 20 ms
+	default:
+		return uint32(t.clockRate / 25)
+	}
+}
+
+// toTicks converts d to units of 1/rate s without overflowing for long publications.
+func toTicks(d time.Duration, rate int) int64 {
+	sec := int64(d / time.Second)
+	rem := int64(d % time.Second)
+	return sec*int64(rate) + rem*int64(rate)/int64(time.Second)
+}
+
+// toDuration converts ticks of 1/rate s to a duration.
+func toDuration(ticks int64, rate int) time.Duration {
+	sec := ticks / int64(rate)
+	rem := ticks % int64(rate)
+	return time.Duration(sec)*time.Second + time.Duration(rem)*time.Second/time.Duration(rate)
+}
+
+// nonEmpty drops empty NAL units, frames or packets, which no codec parser accepts.
+func nonEmpty(in [][]byte) [][]byte {
+	for _, b := range in {
+		if len(b) == 0 {
+			out := make([][]byte, 0, len(in))
+			for _, b := range in {
+				if len(b) > 0 {
+					out = append(out, b)
+				}
+			}
+			return out
+		}
+	}
+	return in
+}
+
+// samplesOf turns a unit into samples. It returns no sample (and no error) for units that carry nothing
+// to play or that come before the first random-access point.
+func (t *track) samplesOf(u *stream.Unit, initDone bool) (out []*sample, randomAccess bool, err error) {
+	payload := nonEmpty(u.Payload)
+	if len(payload) == 0 {
+		return nil, false, nil
+	}
+	pts := toTicks(u.PTS, t.clockRate)
+	defer func() {
+		// a parser of mediacommon must not take the node down with a malformed unit
+		if r := recover(); r != nil {
+			out, randomAccess, err = nil, false, fmt.Errorf("malformed unit: %v", r)
+		}
+	}()
+	switch {
+	case t.h264 != nil:
+		return t.h264Samples(payload, pts, u.NTP, initDone)
+	case t.h265 != nil:
+		return t.h265Samples(payload, pts, u.NTP, initDone)
+	case t.aac != nil:
+		for i, au := range payload {
+			out = append(out, &sample{
+				Sample: fmp4.Sample{Payload: au},
+				dts:    pts + int64(i)*mpeg4audio.SamplesPerAccessUnit,
+				ntp:    u.NTP.Add(toDuration(int64(i)*mpeg4audio.SamplesPerAccessUnit, t.clockRate)),
+			})
+		}
+		return out, true, nil
+	default:
+		ntp := u.NTP
+		for _, pkt := range payload {
+			out = append(out, &sample{Sample: fmp4.Sample{Payload: pkt}, dts: pts, ntp: ntp})
+			d := opus.PacketDuration2(pkt)
+			pts += d
+			ntp = ntp.Add(toDuration(d, 48000))
+		}
+		return out, true, nil
+	}
+}
+
+func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool) ([]*sample, bool, error) {
+	randomAccess, picture, hasSPS := false, false, false
+	for _, n := range au {
+		switch h264.NALUType(n[0] & 0x1F) {
+		case h264.NALUTypeIDR:
+			randomAccess, picture = true, true
+		case h264.NALUTypeNonIDR:
+			picture = true
+		case h264.NALUTypeSPS:
+			hasSPS = true
+			if !initDone && !bytes.Equal(t.h264.SPS, n) {
+				t.h264.SPS = bytes.Clone(n)
+			}
+		case h264.NALUTypePPS:
+			if !initDone && !bytes.Equal(t.h264.PPS, n) {
+				t.h264.PPS = bytes.Clone(n)
+			}
+		}
+	}
+	if !picture {
+		return nil, false, nil
+	}
+	if !t.randomAccessSeen {
+		if !randomAccess {
+			return nil, false, nil
+		}
+		t.randomAccessSeen = true
+		t.h264DTS = &h264.DTSExtractor{}
+		t.h264DTS.Initialize()
+	}
+	forDTS := au
+	if randomAccess && !hasSPS && len(t.h264.SPS) > 0 {
+		// the extractor reads the SPS in-band; a publisher that sends it out of band only still works
+		forDTS = append([][]byte{t.h264.SPS, t.h264.PPS}, au...)
+	}
+	dts, err := t.h264DTS.Extract(forDTS, pts)
+	if err != nil {
+		return nil, false, fmt.Errorf("H.264 decode time: %w", err)
+	}
+	avcc, err := h264.AVCC(au).Marshal()
+	if err != nil {
+		return nil, false, fmt.Errorf("H.264 access unit: %w", err)
+	}
+	return []*sample{{
+		Sample: fmp4.Sample{PTSOffset: int32(pts - dts), IsNonSyncSample: !randomAccess, Payload: avcc},
+		dts:    dts, ntp: ntp,
+	}}, randomAccess, nil
+}
+
+func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool) ([]*sample, bool, error) {
+	randomAccess, hasSPS := false, false
+	for _, n := range au {
+		switch h265.NALUType((n[0] >> 1) & 0x3F) {
+		case h265.NALUType_IDR_W_RADL, h265.NALUType_IDR_N_LP, h265.NALUType_CRA_NUT:
+			randomAccess = true
+		case h265.NALUType_VPS_NUT:
+			if !initDone && !bytes.Equal(t.h265.VPS, n) {
+				t.h265.VPS = bytes.Clone(n)
+			}
+		case h265.NALUType_SPS_NUT:
+			hasSPS = true
+			if !initDone && !bytes.Equal(t.h265.SPS, n) {
+				t.h265.SPS = bytes.Clone(n)
+			}
+		case h265.NALUType_PPS_NUT:
+			if !initDone && !bytes.Equal(t.h265.PPS, n) {
+				t.h265.PPS = bytes.Clone(n)
+			}
+		}
+	}
+	if !t.randomAccessSeen {
+		if !randomAccess {
+			return nil, false, nil
+		}
+		t.randomAccessSeen = true
+		t.h265DTS = &h265.DTSExtractor{}
+		t.h265DTS.Initialize()
+	}
+	forDTS := au
+	if randomAccess && !hasSPS && len(t.h265.SPS) > 0 {
+		forDTS = append([][]byte{t.h265.VPS, t.h265.SPS, t.h265.PPS}, au...)
+	}
+	dts, err := t.h265DTS.Extract(forDTS, pts)
+	if err != nil {
+		return nil, false, fmt.Errorf("H.265 decode time: %w", err)
+	}
+	avcc, err := h264.AVCC(au).Marshal()
+	if err != nil {
+		return nil, false, fmt.Errorf("H.265 access unit: %w", err)
+	}
+	return []*sample{{
+		Sample: fmp4.Sample{PTSOffset: int32(pts - dts), IsNonSyncSample: !randomAccess, Payload: avcc},
+		dts:    dts, ntp: ntp,
+	}}, randomAccess, nil
+}
