@@ -1,10 +1,11 @@
-package objstore
+package objstore_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/nagare-video/nagare/internal/objstore"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,22 +21,22 @@ import (
 
 // store is the contract both backends satisfy, declared here as a consumer would.
 type store interface {
-	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) error
-	Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, ObjectInfo, error)
-	Head(ctx context.Context, key string) (ObjectInfo, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts objstore.PutOptions) error
+	Get(ctx context.Context, key string, rng *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error)
+	Head(ctx context.Context, key string) (objstore.ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
-	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error)
 }
 
 var (
-	_ store = (*Local)(nil)
-	_ store = (*S3)(nil)
+	_ store = (*objstore.Local)(nil)
+	_ store = (*objstore.S3)(nil)
 )
 
 func TestLocal(t *testing.T) {
 	t.Parallel()
 	testContract(t, func(t *testing.T) store {
-		l, err := NewLocal(filepath.Join(t.TempDir(), "root"))
+		l, err := objstore.NewLocal(filepath.Join(t.TempDir(), "root"))
 		require.NoError(t, err)
 		return l
 	})
@@ -47,7 +48,7 @@ func TestS3(t *testing.T) {
 	n := 0
 	testContract(t, func(t *testing.T) store {
 		n++ // subtests run sequentially, so a plain counter names a fresh bucket per subtest
-		s, err := NewS3(t.Context(), S3Config{
+		s, err := objstore.NewS3(t.Context(), objstore.S3Config{
 			Endpoint: endpoint, Bucket: fmt.Sprintf("test-%d", n),
 			AccessKey: ak, SecretKey: sk, PathStyle: true,
 		})
@@ -58,12 +59,12 @@ func TestS3(t *testing.T) {
 	})
 }
 
-func put(t *testing.T, s store, key string, data []byte, opts PutOptions) {
+func put(t *testing.T, s store, key string, data []byte, opts objstore.PutOptions) {
 	t.Helper()
 	require.NoError(t, s.Put(t.Context(), key, bytes.NewReader(data), int64(len(data)), opts))
 }
 
-func get(t *testing.T, s store, key string, rng *Range) ([]byte, ObjectInfo) {
+func get(t *testing.T, s store, key string, rng *objstore.Range) ([]byte, objstore.ObjectInfo) {
 	t.Helper()
 	rc, info, err := s.Get(t.Context(), key, rng)
 	require.NoError(t, err)
@@ -87,7 +88,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 		ctx := t.Context()
 		data := []byte("hello, segment")
 		before := time.Now().Add(-time.Minute)
-		put(t, s, "live/abc/seg_1.m4s", data, PutOptions{ContentType: "video/iso.segment", CacheControl: "max-age=60"})
+		put(t, s, "live/abc/seg_1.m4s", data, objstore.PutOptions{ContentType: "video/iso.segment", CacheControl: "max-age=60"})
 
 		got, info := get(t, s, "live/abc/seg_1.m4s", nil)
 		require.Equal(t, data, got)
@@ -105,7 +106,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 
 		require.NoError(t, s.Delete(ctx, "live/abc/seg_1.m4s"))
 		_, err = s.Head(ctx, "live/abc/seg_1.m4s")
-		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, err, objstore.ErrNotFound)
 		list, err := s.List(ctx, "")
 		require.NoError(t, err)
 		require.Empty(t, list)
@@ -113,7 +114,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 
 	t.Run("default metadata", func(t *testing.T) {
 		s := newStore(t)
-		put(t, s, "plain", []byte("x"), PutOptions{})
+		put(t, s, "plain", []byte("x"), objstore.PutOptions{})
 		info, err := s.Head(t.Context(), "plain")
 		require.NoError(t, err)
 		require.Equal(t, "application/octet-stream", info.ContentType)
@@ -122,7 +123,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 
 	t.Run("empty object", func(t *testing.T) {
 		s := newStore(t)
-		put(t, s, "empty", nil, PutOptions{})
+		put(t, s, "empty", nil, objstore.PutOptions{})
 		got, info := get(t, s, "empty", nil)
 		require.Empty(t, got)
 		require.Zero(t, info.Size)
@@ -130,8 +131,8 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 
 	t.Run("overwrite replaces data and metadata", func(t *testing.T) {
 		s := newStore(t)
-		put(t, s, "k", []byte("first version, longer"), PutOptions{ContentType: "text/plain", CacheControl: "no-cache"})
-		put(t, s, "k", []byte("second"), PutOptions{ContentType: "application/json"})
+		put(t, s, "k", []byte("first version, longer"), objstore.PutOptions{ContentType: "text/plain", CacheControl: "no-cache"})
+		put(t, s, "k", []byte("second"), objstore.PutOptions{ContentType: "application/json"})
 		got, info := get(t, s, "k", nil)
 		require.Equal(t, "second", string(got))
 		require.Equal(t, int64(6), info.Size)
@@ -143,28 +144,28 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 		s := newStore(t)
 		data := randBytes(t, 100_000)
 		r := io.MultiReader(bytes.NewReader(data)) // hides io.Seeker
-		require.NoError(t, s.Put(t.Context(), "stream", r, int64(len(data)), PutOptions{}))
+		require.NoError(t, s.Put(t.Context(), "stream", r, int64(len(data)), objstore.PutOptions{}))
 		got, _ := get(t, s, "stream", nil)
 		require.Equal(t, data, got)
 	})
 
 	t.Run("short body fails and stores nothing", func(t *testing.T) {
 		s := newStore(t)
-		err := s.Put(t.Context(), "short", strings.NewReader("abc"), 10, PutOptions{})
+		err := s.Put(t.Context(), "short", strings.NewReader("abc"), 10, objstore.PutOptions{})
 		require.Error(t, err)
 		_, err = s.Head(t.Context(), "short")
-		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, err, objstore.ErrNotFound)
 	})
 
 	t.Run("missing", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		_, _, err := s.Get(ctx, "no/such/key", nil)
-		require.ErrorIs(t, err, ErrNotFound)
-		_, _, err = s.Get(ctx, "no/such/key", &Range{Start: 0, End: 1})
-		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, err, objstore.ErrNotFound)
+		_, _, err = s.Get(ctx, "no/such/key", &objstore.Range{Start: 0, End: 1})
+		require.ErrorIs(t, err, objstore.ErrNotFound)
 		_, err = s.Head(ctx, "no/such/key")
-		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, err, objstore.ErrNotFound)
 		require.NoError(t, s.Delete(ctx, "no/such/key"))
 		list, err := s.List(ctx, "no/")
 		require.NoError(t, err)
@@ -175,22 +176,22 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 		s := newStore(t)
 		data := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
 		n := int64(len(data))
-		put(t, s, "r", data, PutOptions{ContentType: "text/plain"})
+		put(t, s, "r", data, objstore.PutOptions{ContentType: "text/plain"})
 		for _, tc := range []struct {
 			name    string
-			rng     Range
+			rng     objstore.Range
 			want    string
 			wantErr error
 		}{
-			{name: "first bytes", rng: Range{0, 9}, want: "0123456789"},
-			{name: "first byte", rng: Range{0, 0}, want: "0"},
-			{name: "middle", rng: Range{10, 15}, want: "abcdef"},
-			{name: "last byte", rng: Range{n - 1, n - 1}, want: "z"},
-			{name: "end clamped", rng: Range{n - 3, n + 100}, want: "xyz"},
-			{name: "start at end", rng: Range{n, n + 5}, wantErr: ErrInvalidRange},
-			{name: "start past end", rng: Range{n + 10, n + 20}, wantErr: ErrInvalidRange},
-			{name: "end before start", rng: Range{5, 4}, wantErr: ErrInvalidRange},
-			{name: "negative start", rng: Range{-1, 4}, wantErr: ErrInvalidRange},
+			{name: "first bytes", rng: objstore.Range{0, 9}, want: "0123456789"},
+			{name: "first byte", rng: objstore.Range{0, 0}, want: "0"},
+			{name: "middle", rng: objstore.Range{10, 15}, want: "abcdef"},
+			{name: "last byte", rng: objstore.Range{n - 1, n - 1}, want: "z"},
+			{name: "end clamped", rng: objstore.Range{n - 3, n + 100}, want: "xyz"},
+			{name: "start at end", rng: objstore.Range{n, n + 5}, wantErr: objstore.ErrInvalidRange},
+			{name: "start past end", rng: objstore.Range{n + 10, n + 20}, wantErr: objstore.ErrInvalidRange},
+			{name: "end before start", rng: objstore.Range{5, 4}, wantErr: objstore.ErrInvalidRange},
+			{name: "negative start", rng: objstore.Range{-1, 4}, wantErr: objstore.ErrInvalidRange},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				rng := tc.rng
@@ -210,7 +211,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 	t.Run("list", func(t *testing.T) {
 		s := newStore(t)
 		for _, k := range []string{"list/b", "list/a/b", "list/a.txt", "lisx", "other/c"} {
-			put(t, s, k, []byte(k), PutOptions{ContentType: "text/plain"})
+			put(t, s, k, []byte(k), objstore.PutOptions{ContentType: "text/plain"})
 		}
 		for _, tc := range []struct {
 			prefix string
@@ -236,7 +237,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 			})
 		}
 		_, err := s.List(t.Context(), "../")
-		require.ErrorIs(t, err, ErrInvalidKey)
+		require.ErrorIs(t, err, objstore.ErrInvalidKey)
 	})
 
 	t.Run("hostile keys", func(t *testing.T) {
@@ -244,18 +245,18 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 		ctx := t.Context()
 		for _, key := range hostileKeys {
 			t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
-				require.ErrorIs(t, s.Put(ctx, key, strings.NewReader("x"), 1, PutOptions{}), ErrInvalidKey)
+				require.ErrorIs(t, s.Put(ctx, key, strings.NewReader("x"), 1, objstore.PutOptions{}), objstore.ErrInvalidKey)
 				_, _, err := s.Get(ctx, key, nil)
-				require.ErrorIs(t, err, ErrInvalidKey)
+				require.ErrorIs(t, err, objstore.ErrInvalidKey)
 				_, err = s.Head(ctx, key)
-				require.ErrorIs(t, err, ErrInvalidKey)
-				require.ErrorIs(t, s.Delete(ctx, key), ErrInvalidKey)
+				require.ErrorIs(t, err, objstore.ErrInvalidKey)
+				require.ErrorIs(t, s.Delete(ctx, key), objstore.ErrInvalidKey)
 			})
 		}
 		list, err := s.List(ctx, "")
 		require.NoError(t, err)
 		require.Empty(t, list)
-		if l, ok := s.(*Local); ok {
+		if l, ok := s.(*objstore.Local); ok {
 			// Root is <tmp>/root: nothing may appear beside it.
 			entries, err := os.ReadDir(filepath.Dir(l.Root))
 			require.NoError(t, err)
@@ -270,7 +271,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 	t.Run("odd but valid keys", func(t *testing.T) {
 		s := newStore(t)
 		for _, key := range []string{"with space", "ünïcode/ß", "a.b/c.d", "dots./x", "q?x=1&y#z", "%2e%2e/x", longKey} {
-			put(t, s, key, []byte(key), PutOptions{})
+			put(t, s, key, []byte(key), objstore.PutOptions{})
 			got, _ := get(t, s, key, nil)
 			require.Equal(t, key, string(got))
 		}
@@ -279,11 +280,11 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 	t.Run("large object", func(t *testing.T) {
 		s := newStore(t)
 		data := randBytes(t, 5<<20)
-		put(t, s, "vod/big.mp4", data, PutOptions{ContentType: "video/mp4"})
+		put(t, s, "vod/big.mp4", data, objstore.PutOptions{ContentType: "video/mp4"})
 		got, info := get(t, s, "vod/big.mp4", nil)
 		require.Equal(t, int64(len(data)), info.Size)
 		require.True(t, bytes.Equal(data, got), "5 MiB round trip differs")
-		part, _ := get(t, s, "vod/big.mp4", &Range{Start: 3 << 20, End: 3<<20 + 999})
+		part, _ := get(t, s, "vod/big.mp4", &objstore.Range{Start: 3 << 20, End: 3<<20 + 999})
 		require.True(t, bytes.Equal(data[3<<20:3<<20+1000], part))
 	})
 
@@ -294,7 +295,7 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 		for i := range n {
 			g.Go(func() error {
 				data := bytes.Repeat([]byte{byte(i)}, 10_000+i)
-				return s.Put(t.Context(), fmt.Sprintf("conc/%02d", i), bytes.NewReader(data), int64(len(data)), PutOptions{})
+				return s.Put(t.Context(), fmt.Sprintf("conc/%02d", i), bytes.NewReader(data), int64(len(data)), objstore.PutOptions{})
 			})
 		}
 		require.NoError(t, g.Wait())
@@ -309,8 +310,8 @@ func testContract(t *testing.T, newStore func(*testing.T) store) {
 	})
 }
 
-// longKey is MaxKeyLen bytes of MaxElemLen-byte elements.
-var longKey = (strings.Repeat(strings.Repeat("k", MaxElemLen-1)+"/", 6))[:MaxKeyLen-1] + "z"
+// longKey is objstore.MaxKeyLen bytes of objstore.MaxElemLen-byte elements.
+var longKey = (strings.Repeat(strings.Repeat("k", objstore.MaxElemLen-1)+"/", 6))[:objstore.MaxKeyLen-1] + "z"
 
 var hostileKeys = []string{
 	"",
@@ -334,21 +335,21 @@ var hostileKeys = []string{
 	"\xff\xfe",
 	"a..b",
 	longKey + "z",
-	strings.Repeat("e", MaxElemLen+1),
+	strings.Repeat("e", objstore.MaxElemLen+1),
 }
 
 func TestLocalPrefixConflict(t *testing.T) {
 	t.Parallel()
-	l, err := NewLocal(t.TempDir())
+	l, err := objstore.NewLocal(t.TempDir())
 	require.NoError(t, err)
-	put(t, l, "a/b", []byte("x"), PutOptions{})
+	put(t, l, "a/b", []byte("x"), objstore.PutOptions{})
 	// A local store cannot hold both "a" and "a/b": a file and a directory would share a name.
-	require.ErrorIs(t, l.Put(t.Context(), "a", strings.NewReader("x"), 1, PutOptions{}), ErrInvalidKey)
-	require.ErrorIs(t, l.Put(t.Context(), "a/b/c", strings.NewReader("x"), 1, PutOptions{}), ErrInvalidKey)
+	require.ErrorIs(t, l.Put(t.Context(), "a", strings.NewReader("x"), 1, objstore.PutOptions{}), objstore.ErrInvalidKey)
+	require.ErrorIs(t, l.Put(t.Context(), "a/b/c", strings.NewReader("x"), 1, objstore.PutOptions{}), objstore.ErrInvalidKey)
 	_, err = l.Head(t.Context(), "a")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, objstore.ErrNotFound)
 	_, err = l.Head(t.Context(), "a/b/c")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, objstore.ErrNotFound)
 	require.NoError(t, l.Delete(t.Context(), "a"))
 	got, _ := get(t, l, "a/b", nil)
 	require.Equal(t, "x", string(got))
@@ -357,11 +358,11 @@ func TestLocalPrefixConflict(t *testing.T) {
 func TestS3MissingBucketIsNotNotFound(t *testing.T) {
 	t.Parallel()
 	endpoint, ak, sk := testutil.S3Server(t)
-	s, err := NewS3(t.Context(), S3Config{Endpoint: endpoint, Bucket: "absent", AccessKey: ak, SecretKey: sk, PathStyle: true})
+	s, err := objstore.NewS3(t.Context(), objstore.S3Config{Endpoint: endpoint, Bucket: "absent", AccessKey: ak, SecretKey: sk, PathStyle: true})
 	require.NoError(t, err)
 	_, _, err = s.Get(t.Context(), "k", nil)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, ErrNotFound)
+	require.NotErrorIs(t, err, objstore.ErrNotFound)
 }
 
 func FuzzValidKey(f *testing.F) {
@@ -369,14 +370,14 @@ func FuzzValidKey(f *testing.F) {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
-		if !ValidKey(key) {
+		if !objstore.ValidKey(key) {
 			return
 		}
 		require.NotContains(t, key, "..")
 		require.NotContains(t, key, "\x00")
 		require.NotContains(t, key, `\`)
 		require.False(t, strings.HasPrefix(key, "/"))
-		require.LessOrEqual(t, len(key), MaxKeyLen)
+		require.LessOrEqual(t, len(key), objstore.MaxKeyLen)
 		require.True(t, filepath.IsLocal(key), "key %q must stay under the root", key)
 	})
 }

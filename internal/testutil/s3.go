@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"go/build"
@@ -18,6 +17,27 @@ import (
 // fails when versitygw is not installed: run scripts/deps.sh.
 func S3Server(t testing.TB) (endpoint, accessKey, secretKey string) {
 	t.Helper()
+	g := StartS3Gateway(t)
+	return g.Endpoint, g.AccessKey, g.SecretKey
+}
+
+// S3Gateway is a versitygw process that a test can stop and start again on the same port and data, to
+// play a storage outage.
+type S3Gateway struct {
+	Endpoint, AccessKey, SecretKey string
+
+	t      testing.TB
+	bin    string
+	dir    string
+	addr   string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartS3Gateway starts versitygw as S3Server does and returns it for Stop and Start.
+func StartS3Gateway(t testing.TB) *S3Gateway {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs versitygw (skipped with -short)")
 	}
@@ -28,37 +48,73 @@ func S3Server(t testing.TB) (endpoint, accessKey, secretKey string) {
 			t.Fatalf("versitygw not found: run scripts/deps.sh")
 		}
 	}
-	accessKey, secretKey = randHex(t, 10), randHex(t, 20)
-	dir := t.TempDir()
+	g := &S3Gateway{t: t, bin: bin, dir: t.TempDir(), AccessKey: randHex(t, 10), SecretKey: randHex(t, 20)}
 	// The port is picked by listening on :0 and closing; another process can grab it before versitygw
 	// binds, so a start that exits early is retried on a new port.
 	for attempt := 0; attempt < 3; attempt++ {
-		addr := freeAddr(t)
-		var out syncBuffer
-		cmd := exec.Command(bin, "--port", addr, "--access", accessKey, "--secret", secretKey, "--quiet",
-			"posix", dir)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting versitygw: %v", err)
+		g.addr = freeAddr(t)
+		out, ok := g.start()
+		if ok {
+			g.Endpoint = "http://" + g.addr
+			t.Cleanup(g.Stop)
+			return g
 		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		if waitListening(addr, exited, 10*time.Second) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return "http://" + addr, accessKey, secretKey
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Logf("versitygw on %s did not start (attempt %d): %s", addr, attempt+1, out.String())
+		t.Logf("versitygw on %s did not start (attempt %d): %s", g.addr, attempt+1, out)
 	}
 	t.Fatalf("versitygw did not start")
-	return "", "", ""
+	return nil
 }
 
-func waitListening(addr string, exited <-chan struct{}, timeout time.Duration) bool {
+func (g *S3Gateway) start() (string, bool) {
+	var out LogBuffer
+	cmd := exec.Command(g.bin, "--port", g.addr, "--access", g.AccessKey, "--secret", g.SecretKey, "--quiet", "posix", g.dir)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		g.t.Fatalf("starting versitygw: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if !WaitListening(g.addr, exited, 10*time.Second) {
+		_ = cmd.Process.Kill()
+		<-exited
+		return out.String(), false
+	}
+	g.mu.Lock()
+	g.cmd, g.exited = cmd, exited
+	g.mu.Unlock()
+	return "", true
+}
+
+// Stop kills the gateway (storage down); the data stays.
+func (g *S3Gateway) Stop() {
+	g.mu.Lock()
+	cmd, exited := g.cmd, g.exited
+	g.cmd = nil
+	g.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Restart starts the gateway again on the same address and data (storage back).
+func (g *S3Gateway) Restart() {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, ok := g.start()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("versitygw did not restart on %s: %s", g.addr, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitListening waits until addr accepts TCP connections; false if the process exited or time ran out.
+func WaitListening(addr string, exited <-chan struct{}, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -93,22 +149,4 @@ func randHex(t testing.TB, n int) string {
 		t.Fatalf("random: %v", err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects a child's output, written from the exec copier goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

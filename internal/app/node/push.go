@@ -1,0 +1,131 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/objstore"
+)
+
+// newPusher builds the push of live HLS to storage and the recorder of an origin (edges and relays serve
+// what an origin pushes). With neither push.enabled nor record.enabled it still answers the recording API;
+// storage is opened at its first use, so a node that never writes to it never touches it.
+func (n *Node) newPusher(cfg config.Config) *hlspush.Pusher {
+	if n.pulls() {
+		return nil
+	}
+	st := &lazyStore{cfg: storageConfig(cfg.Storage)}
+	p := hlspush.New(hlspush.Config{
+		Push: cfg.Push.Enabled, PushStreams: cfg.Push.Streams, Record: cfg.Record.Enabled,
+		RecordStreams: cfg.Record.Streams, RecordMP4: cfg.Record.MP4, Prefix: cfg.Push.Prefix,
+		KeepOld: cfg.Push.KeepOld, Concurrency: cfg.Push.Concurrency, Backlog: cfg.Push.Backlog,
+		LowLatency: cfg.Push.LowLatency && cfg.HLS.Variant == "lowlatency",
+	}, st, n.log.With("component", "push"), hlspush.NewMetrics(n.metrics.Registry))
+	if cfg.Push.Enabled || cfg.Record.Enabled {
+		n.log.Info("pushing to storage", "backend", cfg.Storage.Backend, "bucket", cfg.Storage.Bucket,
+			"directory", cfg.Storage.Directory, "prefix", cfg.Push.Prefix, "push", cfg.Push.Enabled, "record", cfg.Record.Enabled)
+	}
+	return p
+}
+
+// lazyStore opens the object store at its first use.
+type lazyStore struct {
+	cfg  objstore.Config
+	once sync.Once
+	st   objstore.Store
+	err  error
+}
+
+func (l *lazyStore) open(ctx context.Context) (objstore.Store, error) {
+	l.once.Do(func() {
+		l.st, l.err = objstore.Open(ctx, l.cfg)
+		if l.err != nil {
+			l.err = fmt.Errorf("storage: %w", l.err)
+		}
+	})
+	return l.st, l.err
+}
+
+func (l *lazyStore) Put(ctx context.Context, key string, r io.Reader, size int64, o objstore.PutOptions) error {
+	st, err := l.open(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, key, r, size, o)
+}
+
+func (l *lazyStore) Get(ctx context.Context, key string, rng *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error) {
+	st, err := l.open(ctx)
+	if err != nil {
+		return nil, objstore.ObjectInfo{}, err
+	}
+	return st.Get(ctx, key, rng)
+}
+
+func (l *lazyStore) Head(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	st, err := l.open(ctx)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
+	}
+	return st.Head(ctx, key)
+}
+
+func (l *lazyStore) Delete(ctx context.Context, key string) error {
+	st, err := l.open(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, key)
+}
+
+// recordingAPI lets the manager (or an operator with the cluster secret) ask for a stream's next
+// publications to be recorded: PUT starts, DELETE stops, GET tells.
+func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fail := func(code int, msg string) {
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	authErr := n.secret.Check(r)
+	switch {
+	case n.cfg.Cluster.Secret == "":
+		fail(http.StatusForbidden, "the recording API needs cluster.secret")
+		return
+	case errors.Is(authErr, nodeapi.ErrNoToken):
+		fail(http.StatusUnauthorized, "missing bearer token (the cluster secret)")
+		return
+	case authErr != nil:
+		n.log.Warn("recording API call refused", "remote", r.RemoteAddr, "cause", authErr)
+		fail(http.StatusForbidden, "wrong token")
+		return
+	case n.push == nil:
+		fail(http.StatusConflict, "only origins record")
+		return
+	case n.cfg.HLS.Variant == "mpegts":
+		fail(http.StatusConflict, "recording needs an fMP4 variant (hls.variant lowlatency or fmp4)")
+		return
+	}
+	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	switch r.Method {
+	case http.MethodPut:
+		n.push.SetRecording(p, true)
+		n.log.Info("recording requested", "stream", p.String())
+	case http.MethodDelete:
+		n.push.SetRecording(p, false)
+		n.log.Info("recording cancelled", "stream", p.String())
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.Recording(p)})
+}

@@ -1,0 +1,337 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/testutil"
+)
+
+// bucket is where a test's node pushes, and how a player reads it back.
+type bucket struct {
+	store   objstore.Store
+	baseURL string // <baseURL>/<key> is an object's public URL
+	gw      *testutil.S3Gateway
+}
+
+func localBucket(t *testing.T, cfg *config.Config) bucket {
+	dir := t.TempDir()
+	cfg.Storage.Backend, cfg.Storage.Directory = "local", dir
+	st, err := objstore.NewLocal(dir)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return bucket{store: st, baseURL: srv.URL}
+}
+
+func s3Bucket(t *testing.T, cfg *config.Config) bucket {
+	gw := testutil.StartS3Gateway(t)
+	ctx := context.Background()
+	st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
+		SecretKey: gw.SecretKey, PathStyle: true})
+	require.NoError(t, err)
+	require.NoError(t, st.CreateBucket(ctx))
+	require.NoError(t, st.AllowPublicRead(ctx, ""))
+	cfg.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
+		AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+	return bucket{store: st, baseURL: gw.Endpoint + "/live", gw: gw}
+}
+
+func pushConfig(cfg *config.Config) {
+	cfg.Push.Enabled, cfg.Push.Prefix, cfg.Push.LowLatency = true, "hls", true
+	cfg.Record.Enabled, cfg.Record.MP4 = true, true
+	cfg.HLS.SegmentDuration, cfg.HLS.PartDuration = time.Second, 200*time.Millisecond
+}
+
+// watchBucket reads the stream's playlist from the bucket every 50 ms until stopped and checks that every
+// object it names is there. It returns the violations seen and the number of playlists checked.
+func watchBucket(t *testing.T, b bucket, prefix string) (stop func() ([]string, int)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var violations []string
+	checked := 0
+	done := make(chan struct{})
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(u string) (int, []byte) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, body
+	}
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, playlist := range []string{hlspush.MediaPlaylist, hlspush.LLMediaPlaylist} {
+				code, body := get(b.baseURL + "/" + prefix + "/" + playlist)
+				if code != http.StatusOK {
+					continue
+				}
+				pl := testutil.ParseMediaPlaylist(body)
+				names := append([]string{pl.Init}, pl.Segments...)
+				names = append(names, partURIs(body)...)
+				for _, name := range names {
+					if c, _ := get(b.baseURL + "/" + prefix + "/" + name); c != http.StatusOK && ctx.Err() == nil {
+						mu.Lock()
+						violations = append(violations, fmt.Sprintf("%s names %s, which answers %d", playlist, name, c))
+						mu.Unlock()
+					}
+				}
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return func() ([]string, int) {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return violations, checked
+	}
+}
+
+func TestPushToStorage(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	for _, backend := range []string{"local", "s3"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			var b bucket
+			n, _ := testutil.StartNode(t, func(cfg *config.Config) {
+				pushConfig(cfg)
+				if backend == "s3" {
+					b = s3Bucket(t, cfg)
+				} else {
+					b = localBucket(t, cfg)
+				}
+			})
+			prefix := "hls/live/cam" + backend
+			stopWatch := watchBucket(t, b, prefix)
+			started := time.Now()
+			pub := testutil.Publish(t, rtmpURL(n, "live/cam"+backend), "flv")
+
+			// the bucket plays with a standard player while the stream is live
+			mv := b.baseURL + "/" + prefix + "/" + hlspush.Multivariant
+			testutil.WaitLive(t, mv, 20*time.Second)
+			require.Eventually(t, func() bool {
+				_, body := testutil.Get(t, b.baseURL+"/"+prefix+"/"+hlspush.MediaPlaylist)
+				return len(testutil.ParseMediaPlaylist(body).Segments) >= 3
+			}, 20*time.Second, 100*time.Millisecond)
+			for _, playlist := range []string{hlspush.Multivariant, hlspush.LLMultivariant} {
+				var codecs []string
+				for _, s := range testutil.Probe(t, b.baseURL+"/"+prefix+"/"+playlist, false) {
+					codecs = append(codecs, s.CodecName)
+				}
+				require.ElementsMatch(t, []string{"h264", "aac"}, codecs, playlist)
+			}
+			_, ll := testutil.Get(t, b.baseURL+"/"+prefix+"/"+hlspush.LLMediaPlaylist)
+			require.NotEmpty(t, partURIs(ll), "the LL-HLS copy lists parts")
+			require.Contains(t, string(ll), "#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=")
+			require.NotContains(t, string(ll), "CAN-BLOCK-RELOAD", "storage cannot hold a blocking reload")
+			require.NotContains(t, string(ll), "gap.mp4")
+			require.NotContains(t, string(ll), "PRELOAD-HINT", "it never names a part that is not there yet")
+
+			// content types and cache lifetimes
+			info, err := b.store.Head(context.Background(), prefix+"/"+hlspush.MediaPlaylist)
+			require.NoError(t, err)
+			require.Equal(t, hlspush.PlaylistType, info.ContentType)
+			require.Equal(t, hlspush.PlaylistCache, info.CacheControl)
+			_, body := testutil.Get(t, b.baseURL+"/"+prefix+"/"+hlspush.MediaPlaylist)
+			seg := testutil.ParseMediaPlaylist(body).Segments[0]
+			info, err = b.store.Head(context.Background(), prefix+"/"+seg)
+			require.NoError(t, err)
+			require.Equal(t, hlspush.MP4Type, info.ContentType)
+			require.Equal(t, hlspush.MediaCache, info.CacheControl)
+
+			time.Sleep(time.Until(started.Add(8 * time.Second)))
+			pub.Kill()
+			published := time.Since(started)
+
+			// the recording: a VOD playlist, a manifest and an MP4 of the whole publication
+			m := waitManifest(t, b, prefix, 20*time.Second, true)
+			violations, checked := stopWatch()
+			require.Empty(t, violations, "the bucket's playlist named objects that were not there")
+			require.Greater(t, checked, 20)
+
+			require.Equal(t, "live/cam"+backend, m.Stream)
+			require.Empty(t, m.Gaps)
+			// the recording spans the publication, less the moments before the first keyframe and after
+			// the last complete segment
+			require.InDelta(t, published.Seconds()-1, m.Duration, 1.6, "recorded %.2f s of %.2f s", m.Duration, published.Seconds())
+			require.Positive(t, m.Size)
+			vod := b.baseURL + "/" + m.Playlist
+			_, vodBody := testutil.Get(t, vod)
+			require.Contains(t, string(vodBody), "#EXT-X-PLAYLIST-TYPE:VOD")
+			require.Contains(t, string(vodBody), "#EXT-X-ENDLIST")
+			require.NotContains(t, string(vodBody), "#EXT-X-DISCONTINUITY")
+			require.NotEmpty(t, m.MP4)
+			for _, u := range []string{vod, b.baseURL + "/" + m.MP4} {
+				streams := testutil.Probe(t, u, true)
+				require.Len(t, streams, 2, u)
+				for _, s := range streams {
+					if s.CodecType == "video" {
+						frames, _ := strconv.Atoi(s.NbFrames)
+						require.InDelta(t, m.Duration*testutil.ClipFPS, frames, 3, "%s: %d frames for %.2f s", u, frames, m.Duration)
+					}
+				}
+			}
+			require.True(t, strings.HasPrefix(path.Base(m.Playlist), path.Base(m.MP4[:strings.LastIndex(m.MP4, "_")])))
+		})
+	}
+}
+
+// partURIs returns the URIs of a media playlist's EXT-X-PART lines.
+func partURIs(body []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if _, rest, ok := strings.Cut(line, `#EXT-X-PART:`); ok {
+			if _, uri, ok := strings.Cut(rest, `URI="`); ok {
+				uri, _, _ = strings.Cut(uri, `"`)
+				out = append(out, uri)
+			}
+		}
+	}
+	return out
+}
+
+// waitManifest waits for the recording manifest under prefix and reads it.
+func waitManifest(t *testing.T, b bucket, prefix string, timeout time.Duration, withMP4 bool) hlspush.Manifest {
+	t.Helper()
+	var m hlspush.Manifest
+	require.Eventually(t, func() bool {
+		objs, err := b.store.List(context.Background(), prefix+"/")
+		if err != nil {
+			return false
+		}
+		for _, o := range objs {
+			if strings.HasSuffix(o.Key, "_recording.json") {
+				rc, _, err := b.store.Get(context.Background(), o.Key, nil)
+				if err != nil {
+					return false
+				}
+				defer rc.Close()
+				// the manifest is written again once the MP4 is there
+				return json.NewDecoder(rc).Decode(&m) == nil && (!withMP4 || m.MP4 != "")
+			}
+		}
+		return false
+	}, timeout, 200*time.Millisecond, "no recording manifest")
+	return m
+}
+
+// lastSegment returns the newest complete segment a media playlist lists.
+func lastSegment(t *testing.T, u string) string {
+	code, body := testutil.Get(t, u)
+	if code != http.StatusOK {
+		return ""
+	}
+	segs := testutil.ParseMediaPlaylist(body).Segments
+	if len(segs) == 0 {
+		return ""
+	}
+	s, _, _ := strings.Cut(segs[len(segs)-1], "?")
+	return s
+}
+
+// TestPushSurvivesStorageOutage stops the S3 server mid-stream: the node's own viewers never stall, the
+// bucket catches up when storage is back, and the recording marks the segments it could not keep.
+func TestPushSurvivesStorageOutage(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	var b bucket
+	n, logs := testutil.StartNode(t, func(cfg *config.Config) {
+		pushConfig(cfg)
+		cfg.Push.Backlog = 6
+		b = s3Bucket(t, cfg)
+	})
+	prefix := "hls/live/outage"
+	pub := testutil.Publish(t, rtmpURL(n, "live/outage"), "flv")
+	origin := "http://" + n.HTTPAddr() + "/live/outage/index.m3u8"
+	testutil.WaitLive(t, origin, 20*time.Second)
+	_, mv := testutil.Get(t, origin)
+	media := testutil.Resolve(t, origin, testutil.Renditions(mv)[0])
+	bucketPlaylist := b.baseURL + "/" + prefix + "/" + hlspush.MediaPlaylist
+	require.Eventually(t, func() bool { return lastSegment(t, bucketPlaylist) != "" }, 20*time.Second, 100*time.Millisecond)
+	stopWatch := watchBucket(t, b, prefix)
+
+	// storage goes down for 10 s; the node's playlist keeps moving all along
+	b.gw.Stop()
+	last, lastChange := lastSegment(t, media), time.Now()
+	var longest time.Duration
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if s := lastSegment(t, media); s != last {
+			longest = max(longest, time.Since(lastChange))
+			last, lastChange = s, time.Now()
+		}
+	}
+	longest = max(longest, time.Since(lastChange))
+	require.Less(t, longest, 2500*time.Millisecond, "the node's own playlist stalled while storage was down")
+	b.gw.Restart()
+
+	// the bucket catches up with the live edge
+	require.Eventually(t, func() bool {
+		return lastSegment(t, bucketPlaylist) == lastSegment(t, media)
+	}, 20*time.Second, 100*time.Millisecond, "the bucket never caught up")
+	violations, _ := stopWatch()
+	require.Empty(t, violations)
+	require.Contains(t, logs.String(), "storage backlog full")
+
+	// the recording goes on and marks what it lost
+	pub.Kill()
+	m := waitManifest(t, b, prefix, 30*time.Second, false)
+	require.NotEmpty(t, m.Gaps, "the lost segments are marked")
+	_, vod := testutil.Get(t, b.baseURL+"/"+m.Playlist)
+	require.Contains(t, string(vod), "#EXT-X-DISCONTINUITY")
+	require.NotEmpty(t, testutil.Probe(t, b.baseURL+"/"+m.Playlist, false))
+}
+
+func TestRecordingAPIWantsTheClusterSecret(t *testing.T) {
+	const secret = "node-cluster-secret-0123456789"
+	n, _ := testutil.StartNode(t, func(cfg *config.Config) { cfg.Cluster.Secret = secret })
+	u := "http://" + n.HTTPAddr() + "/api/v1/recordings/live/cam"
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Basic abc", http.StatusUnauthorized},
+		{"Bearer wrong-secret-0123456789", http.StatusForbidden},
+		{"Bearer " + secret, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPut, u, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+		res.Body.Close()
+		require.Equal(t, tc.code, res.StatusCode, "%q: %v", tc.auth, body)
+		if tc.code == http.StatusOK {
+			require.Equal(t, true, body["recording"])
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package hlspush_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/objstore"
+)
+
+// flaky is a local store that can be taken down.
+type flaky struct {
+	*objstore.Local
+	down atomic.Bool
+	puts atomic.Int64
+}
+
+var errDown = errors.New("storage is down")
+
+func (f *flaky) Put(ctx context.Context, key string, r io.Reader, size int64, o objstore.PutOptions) error {
+	if f.down.Load() {
+		return errDown
+	}
+	f.puts.Add(1)
+	return f.Local.Put(ctx, key, r, size, o)
+}
+
+func newFlaky(t *testing.T) *flaky {
+	l, err := objstore.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	return &flaky{Local: l}
+}
+
+func segment(msn uint64) segmenter.Segment {
+	return segmenter.Segment{MSN: msn, Name: fmt.Sprintf("p_seg%d.mp4", msn), Duration: time.Second,
+		DateTime: time.Date(2026, 11, 21, 10, 0, int(msn), 0, time.UTC), Data: bytes.Repeat([]byte{byte(msn)}, 100)}
+}
+
+func manifest(t *testing.T, st *flaky) hlspush.Manifest {
+	objs, err := st.List(context.Background(), "rec/live/cam/")
+	require.NoError(t, err)
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "_recording.json") {
+			rc, _, err := st.Get(context.Background(), o.Key, nil)
+			require.NoError(t, err)
+			defer rc.Close()
+			var m hlspush.Manifest
+			require.NoError(t, json.NewDecoder(rc).Decode(&m))
+			return m
+		}
+	}
+	t.Fatalf("no manifest among %v", objs)
+	return hlspush.Manifest{}
+}
+
+// TestRecordingMarksWhatTheBacklogDropped: storage goes down, the bounded backlog overflows, and the
+// recording comes out with the lost segments listed as a gap and a discontinuity — not truncated.
+func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
+	st := newFlaky(t)
+	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec", Backlog: 4, RetryMax: 10 * time.Millisecond},
+		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
+	require.NotNil(t, obs)
+	obs.Init("p_init.mp4", []byte("init"))
+	obs.SegmentComplete(segment(1))
+	require.Eventually(t, func() bool { return st.puts.Load() == 2 }, 5*time.Second, time.Millisecond)
+
+	st.down.Store(true)
+	for msn := uint64(2); msn <= 12; msn++ {
+		obs.SegmentComplete(segment(msn)) // never blocks, whatever storage does
+	}
+	time.Sleep(50 * time.Millisecond)
+	st.down.Store(false)
+	obs.SegmentComplete(segment(13))
+	obs.Ended(nil)
+	p.Wait()
+
+	m := manifest(t, st)
+	require.NotEmpty(t, m.Gaps)
+	missing := 0
+	for _, g := range m.Gaps {
+		missing += int(g.ToMSN-g.FromMSN) + 1
+		require.Equal(t, "storage backlog full", g.Reason)
+	}
+	require.Equal(t, 13, m.Segments+missing, "every segment is either recorded or reported missing")
+	require.Less(t, m.Segments, 13)
+	require.InDelta(t, float64(m.Segments), m.Duration, 0.001)
+	vod, _, err := st.Get(context.Background(), m.Playlist, nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(vod)
+	vod.Close()
+	require.Contains(t, string(b), "#EXT-X-DISCONTINUITY")
+	require.Contains(t, string(b), "#EXT-X-ENDLIST")
+	rc, info, err := st.Get(context.Background(), m.MP4, nil)
+	require.NoError(t, err)
+	mp4, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, int64(len("init")+100*m.Segments), info.Size, "init followed by every recorded segment")
+	require.True(t, bytes.HasPrefix(mp4, []byte("init\x01")))
+}
+
+// TestGivesUpAfterTheStreamEnded: with storage down for good, a stream's worker stops trying a while
+// after the stream ended, so nothing leaks.
+func TestGivesUpAfterTheStreamEnded(t *testing.T) {
+	st := newFlaky(t)
+	st.down.Store(true)
+	p := hlspush.New(hlspush.Config{Record: true, Prefix: "rec", RetryMax: 10 * time.Millisecond, GiveUpAfterEnd: 200 * time.Millisecond},
+		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}})
+	obs.Init("p_init.mp4", []byte("init"))
+	for msn := uint64(1); msn <= 3; msn++ {
+		obs.SegmentComplete(segment(msn))
+	}
+	obs.Ended(nil)
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never gave up")
+	}
+}
+
+func TestNothingSelectedNothingStarted(t *testing.T) {
+	p := hlspush.New(hlspush.Config{Push: true, PushStreams: []string{"live/other", "news/*"}}, newFlaky(t), slog.Default(), nil)
+	require.Nil(t, p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}}))
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "news", Name: "cam"}})
+	require.NotNil(t, obs)
+	obs.Ended(nil)
+	p.Wait()
+	require.False(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
+	p.SetRecording(stream.Path{App: "live", Name: "cam"}, true)
+	require.True(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
+}
