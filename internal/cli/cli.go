@@ -12,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -266,12 +266,15 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cfg.Manager.StoreEngine == "sqlite" && cfg.Manager.StoreDSN == config.Default().Manager.StoreDSN {
 		cfg.Manager.StoreDSN = filepath.Join(*dataDir, "nagare.db")
 	}
+	if err := allDefaults(&cfg, *dataDir); err != nil {
+		return err
+	}
 	log := newLogger(cfg.Log, stderr)
 	m, err := manager.New(ctx, cfg, log.With("part", "manager"))
 	if err != nil {
 		return err
 	}
-	cfg.Cluster.ManagerURL = "http://" + loopback(m.Addr())
+	cfg.Cluster.ManagerURL = "http://" + netaddr.Loopback(m.Addr())
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -286,22 +289,41 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return g.Wait()
 }
 
+// allDefaults makes `nagare all` self-contained: nodes the autoscaler launches are local processes, and
+// objects (access logs, HLS, recordings) go to a directory in the data directory.
+func allDefaults(cfg *config.Config, dataDir string) error {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	a := &cfg.Manager.Autoscale
+	if a.Controller == "" {
+		a.Controller = "process"
+	}
+	if a.Controller == "process" {
+		if a.Settings == nil {
+			a.Settings = map[string]string{}
+		}
+		if a.Settings["workDir"] == "" {
+			a.Settings["workDir"] = filepath.Join(abs, "nodes")
+		}
+		if a.Settings["logDir"] == "" {
+			a.Settings["logDir"] = filepath.Join(abs, "nodes")
+		}
+		if err := os.MkdirAll(a.Settings["workDir"], 0o700); err != nil {
+			return err
+		}
+	}
+	if cfg.Storage.Backend == "local" && cfg.Storage.Directory == config.Default().Storage.Directory {
+		cfg.Storage.Directory = filepath.Join(abs, "objects")
+	}
+	return nil
+}
+
 func randomSecret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// loopback replaces a wildcard host with 127.0.0.1.
-func loopback(addr string) string {
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if h == "" || h == "::" || h == "0.0.0.0" {
-		h = "127.0.0.1"
-	}
-	return net.JoinHostPort(h, p)
 }
 
 // printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
@@ -312,7 +334,7 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, cfg config.Conf
 	if cfg.Publish.TokenSecret != "" {
 		cred = "?token=" + pubauth.Sign([]byte(cfg.Publish.TokenSecret), p, time.Now().Add(24*time.Hour))
 	}
-	mgr := "http://" + loopback(m.Addr())
+	mgr := "http://" + netaddr.Loopback(m.Addr())
 	fmt.Fprintln(w, "nagare is running: a stream manager and an origin on this machine.")
 	fmt.Fprintf(w, "  manager:        %s   (Red5 3.1 API under %s/streammanager/api/3.1)\n", mgr, mgr)
 	if generated {
@@ -321,14 +343,14 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, cfg config.Conf
 		fmt.Fprintf(w, "  admin token:    in %s\n", filepath.Join(dataDir, "secrets.json"))
 	}
 	if n.RTMPAddr() != "" {
-		fmt.Fprintf(w, "  publish (RTMP): rtmp://%s/%s%s\n", loopback(n.RTMPAddr()), p, cred)
+		fmt.Fprintf(w, "  publish (RTMP): rtmp://%s/%s%s\n", netaddr.Loopback(n.RTMPAddr()), p, cred)
 	}
 	if n.SRTAddr() != "" {
-		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", loopback(n.SRTAddr()), p, cred)
+		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", netaddr.Loopback(n.SRTAddr()), p, cred)
 	}
 	fmt.Fprintf(w, "  play (HLS):     %s/%s/index.m3u8   (the manager redirects to the best node)\n", mgr, p)
 	if n.HTTPAddr() != "" {
-		fmt.Fprintf(w, "  origin stats:   http://%s/api/v1/stats   metrics: http://%s/metrics\n", loopback(n.HTTPAddr()), loopback(n.HTTPAddr()))
+		fmt.Fprintf(w, "  origin stats:   http://%s/api/v1/stats   metrics: http://%s/metrics\n", netaddr.Loopback(n.HTTPAddr()), netaddr.Loopback(n.HTTPAddr()))
 	}
 	fmt.Fprintf(w, "  nagare ctl --manager %s --token <admin token> nodes\n", mgr)
 }

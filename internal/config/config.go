@@ -34,6 +34,72 @@ type Config struct {
 	Publish Publish `yaml:"publish"`
 	Cluster Cluster `yaml:"cluster"`
 	Manager Manager `yaml:"manager"`
+	Storage Storage `yaml:"storage"`
+	Push    Push    `yaml:"push"`
+	Record  Record  `yaml:"record"`
+}
+
+// Push mirrors an origin's live HLS into storage (see storage): init section, parts and segments as soon
+// as they are complete, playlists after the media they name.
+type Push struct {
+	Enabled bool `yaml:"enabled"`
+	// Streams selects the pushed streams: "app/stream", "app/*" or "*" (none = every stream).
+	Streams []string `yaml:"streams"`
+	// Prefix starts every key: <prefix>/<app>/<stream>/<object>.
+	Prefix string `yaml:"prefix"`
+	// KeepOld leaves objects that fell out of the live window for a bucket lifecycle rule to expire.
+	KeepOld bool `yaml:"keepOld"`
+	// LowLatency also pushes stream_ll.m3u8 / index_ll.m3u8, an LL-HLS playlist with the parts and without
+	// blocking reloads, which players poll (one more PUT per part).
+	LowLatency bool `yaml:"lowLatency"`
+	// Concurrency bounds the uploads in flight; Backlog the objects queued per stream before the oldest
+	// live ones are skipped.
+	Concurrency int `yaml:"concurrency"`
+	Backlog     int `yaml:"backlog"`
+}
+
+// Record keeps streams whole in storage as VOD: an HLS VOD playlist over the pushed segments, a JSON
+// manifest and, with MP4, one MP4 file.
+type Record struct {
+	Enabled bool     `yaml:"enabled"`
+	Streams []string `yaml:"streams"` // as for push
+	MP4     bool     `yaml:"mp4"`
+}
+
+// Storage is the object storage a node writes to (access logs; live HLS and recordings).
+type Storage struct {
+	Backend   string `yaml:"backend"`   // local (default) or s3
+	Directory string `yaml:"directory"` // local: the root directory
+	Endpoint  string `yaml:"endpoint"`  // s3: base URL; empty means AWS
+	Region    string `yaml:"region"`
+	Bucket    string `yaml:"bucket"`
+	PathStyle bool   `yaml:"pathStyle"`
+	// AccessKeyID and SecretAccessKey; empty means the AWS default chain (environment, instance role).
+	AccessKeyID     string `yaml:"accessKeyID"`
+	SecretAccessKey string `yaml:"secretAccessKey"`
+}
+
+// Autoscale configures the manager's autoscaler and the cloud controller it launches nodes through.
+type Autoscale struct {
+	// Controller is the cloud controller: process, docker, kubernetes, aws or sim ("" turns the
+	// autoscaler off: nodes are started by hand).
+	Controller string `yaml:"controller"`
+	// Settings are the controller's options (see internal/cloud/README.md).
+	Settings map[string]string `yaml:"settings"`
+	Interval time.Duration     `yaml:"interval"`
+	// Predictive scales out when the load's recent trend, projected over the warm-up, crosses the alarm.
+	Predictive bool `yaml:"predictive"`
+	// LowWater is the scale-in threshold in percent of capacity.
+	LowWater int `yaml:"lowWater"`
+	// WarmUp and CoolDown apply when a scale policy sets none.
+	WarmUp   time.Duration `yaml:"warmUp"`
+	CoolDown time.Duration `yaml:"coolDown"`
+	// DrainTimeout is how long a draining node may keep its viewers before it is terminated anyway.
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
+	// LeaseTTL is how long a manager keeps acting on a group without renewing its lease.
+	LeaseTTL time.Duration `yaml:"leaseTTL"`
+	// ManagerURL is the address launched nodes reach the manager at (default: the bound address).
+	ManagerURL string `yaml:"managerURL"`
 }
 
 // Cluster holds what the manager and its nodes share.
@@ -60,15 +126,19 @@ type Manager struct {
 	StoreEngine string `yaml:"storeEngine"`
 	StoreDSN    string `yaml:"storeDSN"`
 	// AdminToken guards the admin API; at least 16 characters.
-	AdminToken     string        `yaml:"adminToken"`
+	AdminToken string `yaml:"adminToken"`
+	// SharedStore: several managers use this store (MySQL), e.g. behind a load balancer. Every node report
+	// is then stored and each manager reads the others' back every report interval.
+	SharedStore    bool          `yaml:"sharedStore"`
 	ReportInterval time.Duration `yaml:"reportInterval"`
 	NodeTimeout    time.Duration `yaml:"nodeTimeout"`
 	// Weights of the best-edge selection.
-	WeightStreams     float64 `yaml:"weightStreams"`
-	WeightConnections float64 `yaml:"weightConnections"`
-	WeightSubscribers float64 `yaml:"weightSubscribers"`
-	WeightMemory      float64 `yaml:"weightMemory"`
-	WeightRestreamer  float64 `yaml:"weightRestreamer"`
+	WeightStreams     float64   `yaml:"weightStreams"`
+	WeightConnections float64   `yaml:"weightConnections"`
+	WeightSubscribers float64   `yaml:"weightSubscribers"`
+	WeightMemory      float64   `yaml:"weightMemory"`
+	WeightRestreamer  float64   `yaml:"weightRestreamer"`
+	Autoscale         Autoscale `yaml:"autoscale"`
 }
 
 // Log configures log/slog.
@@ -86,6 +156,9 @@ type Node struct {
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// ReadTimeout drops a publisher that sends nothing for this long.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// AccessLog is the file the node writes its HTTP access log to ("" = none); on a graceful stop it is
+	// uploaded to storage under accesslogs/<group>/<node>/.
+	AccessLog string `yaml:"accessLog"`
 	// Pprof serves Go's profiler at /debug/pprof/ on the HTTP port (off by default: it reveals internals).
 	Pprof bool `yaml:"pprof"`
 }
@@ -103,8 +176,8 @@ type HLS struct {
 	PartDuration    time.Duration `yaml:"partDuration"`
 	SegmentCount    int           `yaml:"segmentCount"`
 	// Storage is where finished segments live: "memory" (the default: least CPU) or "disk" (files under
-	// Directory, in the page cache rather than the process's memory: about a sixth of the RSS for more
-	// CPU, since the muxer writes each box with its own system call).
+	// Directory, in the page cache rather than the process's memory; the parts of the segment being
+	// written stay in memory, and every request for a segment reads its file).
 	Storage   string `yaml:"storage"`
 	Directory string `yaml:"directory"`
 }
@@ -137,7 +210,13 @@ func Default() Config {
 			Address: ":5080", StoreEngine: "sqlite", StoreDSN: "nagare.db",
 			ReportInterval: 2 * time.Second, NodeTimeout: 10 * time.Second,
 			WeightStreams: 30, WeightConnections: 15, WeightSubscribers: 60, WeightMemory: 20, WeightRestreamer: 35,
+			Autoscale: Autoscale{
+				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
+				DrainTimeout: 5 * time.Minute, LeaseTTL: 15 * time.Second,
+			},
 		},
+		Storage: Storage{Backend: "local", Directory: "nagare-objects"},
+		Push:    Push{Prefix: "live", Concurrency: 8, Backlog: 64},
 	}
 }
 
@@ -234,7 +313,7 @@ func applyEnv(cfg *Config, environ []string) error {
 }
 
 // ignoredEnv are NAGARE_* variables that are not settings.
-var ignoredEnv = map[string]bool{"NAGARE_CONFIG": true}
+var ignoredEnv = map[string]bool{"NAGARE_CONFIG": true, "NAGARE_DATA": true} // NAGARE_DATA: scripts/demo.sh's data directory
 
 // walk calls fn for every leaf field with its YAML key path.
 func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value) error) error {
@@ -271,6 +350,15 @@ func setFromString(v reflect.Value, s string) error {
 			return fmt.Errorf("not a duration (e.g. 500ms, 2s): %q", s)
 		}
 		v.SetInt(int64(d))
+		return nil
+	case []string:
+		var list []string
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 		return nil
 	case map[string]string:
 		m := map[string]string{}
@@ -365,6 +453,44 @@ func (c *Config) Validate() error {
 	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.SRT.Enabled {
 		bad("rtmp.enabled", "at least one of rtmp and srt must be enabled")
 	}
+	switch c.Storage.Backend {
+	case "local":
+		if c.Storage.Directory == "" {
+			bad("storage.directory", "the local backend needs a directory")
+		}
+	case "s3":
+		if c.Storage.Bucket == "" {
+			bad("storage.bucket", "the s3 backend needs a bucket")
+		}
+	default:
+		bad("storage.backend", "must be local or s3, not %q", c.Storage.Backend)
+	}
+	if c.Push.Concurrency < 1 || c.Push.Concurrency > 256 {
+		bad("push.concurrency", "must be between 1 and 256, not %d", c.Push.Concurrency)
+	}
+	if c.Push.Backlog < 4 || c.Push.Backlog > 100000 {
+		bad("push.backlog", "must be between 4 and 100000, not %d", c.Push.Backlog)
+	}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"push.streams", c.Push.Streams}, {"record.streams", c.Record.Streams}} {
+		for _, pat := range l.list {
+			if pat == "*" {
+				continue
+			}
+			app, name, ok := strings.Cut(pat, "/")
+			if name == "*" {
+				name = "x"
+			}
+			if _, err := stream.ParsePath(app + "/" + name); !ok || err != nil {
+				bad(l.key, "%q is not app/stream, app/* or *", pat)
+			}
+		}
+	}
+	if (c.Push.Enabled || c.Record.Enabled) && c.HLS.Variant == "mpegts" {
+		bad("push.enabled", "pushing and recording need an fMP4 variant (hls.variant lowlatency or fmp4), not mpegts")
+	}
 	switch c.HLS.Variant {
 	case "lowlatency", "fmp4", "mpegts":
 	default:
@@ -449,6 +575,30 @@ func (c *Config) ValidateManager() error {
 		{"manager.weightRestreamer", m.WeightRestreamer}} {
 		if w.v < 0 || w.v > 1000 {
 			bad(w.key, "must be between 0 and 1000, not %g", w.v)
+		}
+	}
+	a := m.Autoscale
+	if a.Interval < 100*time.Millisecond || a.Interval > time.Minute {
+		bad("manager.autoscale.interval", "must be between 100ms and 1m, not %s", a.Interval)
+	}
+	if a.LowWater < 0 || a.LowWater >= 100 {
+		bad("manager.autoscale.lowWater", "must be a percentage in [0, 100), not %d", a.LowWater)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"manager.autoscale.warmUp", a.WarmUp}, {"manager.autoscale.coolDown", a.CoolDown},
+		{"manager.autoscale.drainTimeout", a.DrainTimeout}} {
+		if d.v < 0 {
+			bad(d.key, "must not be negative, not %s", d.v)
+		}
+	}
+	if a.LeaseTTL < 2*a.Interval {
+		bad("manager.autoscale.leaseTTL", "must be at least twice manager.autoscale.interval, not %s", a.LeaseTTL)
+	}
+	if a.ManagerURL != "" {
+		if u, err := url.Parse(a.ManagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("manager.autoscale.managerURL", "must be an http(s) URL, not %q", a.ManagerURL)
 		}
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/store"
 )
 
@@ -292,6 +293,18 @@ func groupNodes(e *env, args []string) error {
 	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0], "nodes"), nil, nodeTable)
 }
 
+// groupLaunch asks the autoscaler for one more node now. At the role's maxLimit the manager answers with
+// a launch still on its way into service, if there is one, rather than launching past the limit.
+func groupLaunch(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME", "ROLE")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodPost, p("/api/v1/nodegroups", pos[0], "nodes", pos[1]), nil, func(w io.Writer, n store.Node) error {
+		return nodeTable(w, []store.Node{n})
+	})
+}
+
 // ---- nodes ----
 
 func nodesList(e *env, args []string) error {
@@ -379,6 +392,19 @@ func nodeDrain(e *env, args []string) error {
 	})
 }
 
+func instancesList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/instances", nil, func(w io.Writer, is []cloud.Instance) error {
+		t := newTable(w, "ID", "NODE", "GROUP", "ROLE", "STATE", "ADDRESS", "LAUNCHED", "REASON")
+		for _, in := range is {
+			t.row(in.ID, in.NodeID, in.Group, in.Role, in.State, in.Address, stamp(in.LaunchedAt), in.Reason)
+		}
+		return t.flush()
+	})
+}
+
 // ---- events, streams, alarms ----
 
 func eventsList(e *env, args []string) error {
@@ -394,6 +420,49 @@ func eventsList(e *env, args []string) error {
 	return show(e, http.MethodGet, path, nil, eventTable)
 }
 
+func scaleEvents(e *env, args []string) error {
+	fs := e.flags()
+	grp := fs.String("group", "", "only the decisions on this `group`")
+	limit := limitFlag(fs)
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	path := "/api/v1/scaleevents"
+	if *grp != "" {
+		path += "?" + url.Values{"group": {*grp}}.Encode()
+	}
+	path, err := withLimit(e, path, *limit)
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, path, nil, scaleEventTable)
+}
+
+func scaleEventTable(w io.Writer, evs []store.ScaleEvent) error {
+	t := newTable(w, "AT", "GROUP", "ROLE", "ACTION", "LOAD%", "PREDICTED%", "NODES", "REASON")
+	for _, ev := range evs {
+		ld, pr := loadPct(ev.Load), loadPct(ev.Predicted)
+		if !measuredActions[ev.Action] && ev.Load == 0 && ev.Predicted == 0 {
+			ld, pr = "-", "-"
+		}
+		t.row(stamp(ev.At), ev.Group, ev.Role, ev.Action, ld, pr, strings.Join(ev.Nodes, ","), ev.Reason)
+	}
+	return t.flush()
+}
+
+// measuredActions are the scale actions that come from a load measurement; the others (a launch through the API,
+// a drain finished, a launch given up …) store no load, and a 0 % there would mislead.
+var measuredActions = map[string]bool{"minimum": true, "scale-out": true, "scale-in": true, "replace": true}
+
+// loadPct formats a scale event's load, a percentage. The manager stores load that has no node to land on
+// (viewers waiting while the role has no node in service) as a huge finite number.
+func loadPct(f float64) string {
+	if f >= 1e9 {
+		return "∞"
+	}
+	return fmt.Sprintf("%.0f%%", f)
+}
+
 func limitFlag(fs *flag.FlagSet) *int {
 	return fs.Int("limit", 0, "show only the latest N events, 1–1000 (default: the manager's, 100)")
 }
@@ -405,7 +474,11 @@ func withLimit(e *env, path string, limit int) (string, error) {
 	case limit < 1 || limit > 1000:
 		return "", usagef("%s: --limit must be between 1 and 1000, not %d", e.cmd.name, limit)
 	}
-	return path + "?limit=" + strconv.Itoa(limit), nil
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "limit=" + strconv.Itoa(limit), nil
 }
 
 func eventTable(w io.Writer, evs []store.NodeEvent) error {
@@ -519,4 +592,34 @@ func routeText(w io.Writer, r route) error {
 		}
 	}
 	return fields(w, kv...).flush()
+}
+
+func recordCmd(e *env, args []string) error {
+	fs := e.flags()
+	stop := fs.Bool("stop", false, "stop recording the stream's next publications")
+	pos, err := e.parse(fs, args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	app, name, ok := strings.Cut(pos[0], "/")
+	if !ok || app == "" || name == "" || strings.Contains(name, "/") {
+		return usagef("%s: the stream must be APP/STREAM, not %q", e.cmd.name, pos[0])
+	}
+	method := http.MethodPut
+	if *stop {
+		method = http.MethodDelete
+	}
+	type answer struct {
+		Stream    string   `json:"stream"`
+		Recording bool     `json:"recording"`
+		Nodes     []string `json:"nodes"`
+	}
+	return show(e, method, p("/api/v1/streams", app, name, "recording"), nil, func(w io.Writer, a answer) error {
+		verb := "recorded from its next publication on"
+		if !a.Recording {
+			verb = "no longer recorded"
+		}
+		_, err := fmt.Fprintf(w, "%s is %s by %s\n", a.Stream, verb, strings.Join(a.Nodes, ", "))
+		return err
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/ctl"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/version"
 )
 
 const (
@@ -26,14 +29,17 @@ const (
 )
 
 // startManager runs a real stream manager on a loopback port with its store in a temp dir and
-// returns its base URL.
-func startManager(t *testing.T) string {
+// returns its base URL. opts adjust the configuration (a cloud controller, say) before it starts.
+func startManager(t *testing.T, opts ...func(*config.Config)) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Manager.Address = "127.0.0.1:0"
 	cfg.Manager.StoreDSN = filepath.Join(t.TempDir(), "manager.db")
 	cfg.Manager.AdminToken = adminToken
 	cfg.Cluster.Secret = clusterSecret
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m, err := manager.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
@@ -44,6 +50,35 @@ func startManager(t *testing.T) string {
 		require.NoError(t, <-done)
 	})
 	return "http://" + m.Addr()
+}
+
+// healthyNodeHTTP returns the host:port of an HTTP server that answers a node's health check, so that
+// the manager's admission lets a node registered with it into service.
+func healthyNodeHTTP(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// join registers a node the way a launched node does (with its id, the manager's version and a health
+// check that passes) and sends its first load report, which puts it in service.
+func join(t *testing.T, base, id, role, group string) {
+	t.Helper()
+	ctx := context.Background()
+	nc := &nodeapi.Client{BaseURL: base, Secret: clusterSecret}
+	_, err := nc.Register(ctx, nodeapi.RegisterRequest{
+		ID: id, Role: role, Version: version.Version, Group: group, Addresses: nodeapi.Addresses{HTTP: healthyNodeHTTP(t)},
+	})
+	require.NoError(t, err)
+	_, err = nc.Report(ctx, nodeapi.ReportRequest{ID: id})
+	require.NoError(t, err)
 }
 
 type result struct {
@@ -171,9 +206,10 @@ func TestNodesEventsAlarmsRoutes(t *testing.T) {
 
 	ctx := context.Background()
 	nc := &nodeapi.Client{BaseURL: base, Secret: clusterSecret}
+	// admission lets the node into service: it runs the manager's version and answers its health check
 	reg, err := nc.Register(ctx, nodeapi.RegisterRequest{
-		Role: nodeapi.RoleOrigin, Version: "v1.4.0", Group: "g", Region: "eu",
-		Addresses: nodeapi.Addresses{RTMP: "127.0.0.1:19350", HTTP: "127.0.0.1:18080"},
+		Role: nodeapi.RoleOrigin, Version: version.Version, Group: "g", Region: "eu",
+		Addresses: nodeapi.Addresses{RTMP: "127.0.0.1:19350", HTTP: healthyNodeHTTP(t)},
 	})
 	require.NoError(t, err)
 	id := reg.ID
@@ -252,6 +288,8 @@ func TestErrors(t *testing.T) {
 	t.Parallel()
 	base := startManager(t)
 	admin(t, base, "policy", "create", "--name", "scale1", "--target", "edge:1:2")
+	admin(t, base, "config", "create", "--name", "lc1", "--image", "img", "--target", "edge:std:100")
+	admin(t, base, "group", "create", "--name", "g1", "--config", "lc1", "--policy", "scale1")
 
 	// a port nothing listens on
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -289,9 +327,24 @@ func TestErrors(t *testing.T) {
 			name: "manager down", args: []string{"--manager", deadURL, "--token", adminToken, "nodes"}, code: 1,
 			stderr: "cannot reach the manager at " + deadURL + ": connection refused", notInErr: adminToken,
 		},
+		{
+			name: "launch without a cloud controller", args: append(ok, "group", "launch", "g1", "edge"), code: 1,
+			exact: "nagare ctl: 503 Service Unavailable: cannot launch a node of role edge in group \"g1\": no cloud controller is configured\n", emptyOut: true,
+		},
+		{
+			name: "instances without a cloud controller", args: append(ok, "instances"), code: 1,
+			exact: "nagare ctl: 503 Service Unavailable: listing instances: no cloud controller is configured\n", emptyOut: true,
+		},
+		{name: "launch in a missing group", args: append(ok, "group", "launch", "nope", "edge"), code: 1, exact: "nagare ctl: 404 Not Found: node group \"nope\": not found\n"},
+		{name: "record with no origin", args: append(ok, "record", "live/cam1"), code: 1, stderr: "503 Service Unavailable: recording live/cam1: no in-service origin answered"},
+		{name: "record a bad name", args: append(ok, "record", "live"), code: 2, stderr: "the stream must be APP/STREAM"},
+		{name: "record a hostile name", args: append(ok, "record", "live/x y"), code: 1, stderr: "400 Bad Request"},
+		{name: "launch an unknown role", args: append(ok, "group", "launch", "g1", "dragon"), code: 1, stderr: `400 Bad Request: invalid request: role "dragon" is not origin, relay, edge or transcoder`},
+		{name: "scale events without a controller", args: append(ok, "scale", "events"), code: 0, stdout: "AT  GROUP  ROLE  ACTION  LOAD%  PREDICTED%  NODES  REASON\n", emptyErrs: true},
 		{name: "unknown command", args: append(ok, "frobnicate"), code: 2, stderr: `unknown command "frobnicate"`},
 		{name: "unknown subcommand", args: append(ok, "policy", "explode"), code: 2, stderr: `unknown command "policy explode": policy takes create, list, get, delete`},
 		{name: "group without subcommand", args: append(ok, "node"), code: 2, stderr: "node needs a subcommand: get, events, drain"},
+		{name: "scale without subcommand", args: append(ok, "scale"), code: 2, stderr: "scale needs a subcommand: events"},
 		{name: "no command", args: ok, code: 2, stderr: "no command given"},
 		{
 			name: "bad --target number", args: append(ok, "policy", "create", "--name", "p", "--target", "edge:x:2"), code: 2,
@@ -306,15 +359,20 @@ func TestErrors(t *testing.T) {
 		{name: "bad --meta", args: append(ok, "config", "create", "--name", "c", "--image", "i", "--target", "edge:t:1", "--meta", "novalue"), code: 2, stderr: "flag -meta: want KEY=VALUE"},
 		{name: "bad --threshold", args: append(ok, "alarm", "set", "--role", "edge", "--threshold", "150"), code: 2, stderr: "flag -threshold"},
 		{name: "bad --limit", args: append(ok, "events", "--limit", "5000"), code: 2, stderr: "--limit must be between 1 and 1000"},
+		{name: "bad scale --limit", args: append(ok, "scale", "events", "--group", "g1", "--limit", "-1"), code: 2, stderr: "scale events: --limit must be between 1 and 1000, not -1"},
 		{name: "unknown flag", args: append(ok, "nodes", "--colour", "red"), code: 2, stderr: "nodes: flag provided but not defined: -colour"},
 		{name: "missing argument", args: append(ok, "policy", "get"), code: 2, stderr: "policy get needs NAME"},
 		{name: "empty argument", args: append(ok, "node", "drain", ""), code: 2, stderr: "node drain: ID must not be empty"},
 		{name: "extra argument", args: append(ok, "policy", "get", "a", "b"), code: 2, stderr: "policy get needs NAME"},
+		{name: "launch without a role", args: append(ok, "group", "launch", "g1"), code: 2, stderr: "group launch needs NAME ROLE"},
+		{name: "instances with an argument", args: append(ok, "instances", "g1"), code: 2, stderr: `instances takes no arguments, got "g1"`},
 		{name: "bad stream", args: append(ok, "route", "play", "cam1"), code: 2, stderr: "want APP/STREAM"},
 		{name: "bad -o", args: []string{"-o", "yaml", "nodes"}, code: 2, stderr: "-o must be table or json"},
 		{name: "bad --manager", args: []string{"--manager", "127.0.0.1:5080", "nodes"}, code: 2, stderr: "--manager must be an http:// or https:// URL"},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "node events ID [--limit N]", emptyErrs: true},
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: "alarm set --role R --threshold PCT", emptyErrs: true},
+		{name: "help lists scale events", args: []string{"help"}, code: 0, stdout: "scale events [--group G] [--limit N]", emptyErrs: true},
+		{name: "help group launch", args: []string{"help", "group", "launch"}, code: 0, stdout: "Usage: nagare ctl group launch NAME ROLE", emptyErrs: true},
 		{name: "command -h", args: []string{"policy", "create", "-h"}, code: 0, stdout: "-warmup duration", emptyErrs: true},
 		{name: "help command", args: []string{"help", "route", "play"}, code: 0, stdout: "prefer an edge in this region", emptyErrs: true},
 	}
@@ -390,4 +448,126 @@ func TestTimeout(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "did not answer within 200ms")
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestAutoscaling runs the commands against a manager whose autoscaler launches nodes in the simulated
+// cloud: instances run as soon as they are launched, and a node joins when the test registers it.
+func TestAutoscaling(t *testing.T) {
+	t.Parallel()
+	base := startManager(t, func(c *config.Config) {
+		c.Manager.Autoscale.Controller = "sim"
+		c.Manager.Autoscale.Settings = map[string]string{"bootTime": "0s"}
+		c.Manager.Autoscale.Interval = 100 * time.Millisecond
+		// nodes report only when the test says; a slow machine must not see them go silent
+		c.Manager.NodeTimeout = time.Hour
+	})
+	// minLimit 0 and an hour's cool-down: the autoscaler neither launches nor drains on its own
+	admin(t, base, "policy", "create", "--name", "p", "--target", "edge:0:2", "--cooldown", "1h")
+	admin(t, base, "config", "create", "--name", "c", "--image", "img", "--target", "edge:std:100")
+	admin(t, base, "group", "create", "--name", "g", "--config", "c", "--policy", "p")
+
+	type node struct {
+		ID    string `json:"id"`
+		Role  string `json:"role"`
+		State string `json:"state"`
+		Group string `json:"group"`
+	}
+	launch := func() node {
+		t.Helper()
+		var n node
+		require.NoError(t, json.Unmarshal([]byte(admin(t, base, "-o", "json", "group", "launch", "g", "edge")), &n))
+		return n
+	}
+
+	out := admin(t, base, "group", "launch", "g", "edge")
+	require.Equal(t, "ID", row(t, out, "ROLE")[0], "the node is shown as `nodes` shows it")
+	first := row(t, out, "node-edge-")
+	require.Regexp(t, `^node-edge-[0-9a-f]{12}$`, first[0])
+	require.Equal(t, []string{"edge", "running", "g"}, first[1:4], "the simulated instance runs at once")
+	second := launch()
+	require.Equal(t, node{ID: second.ID, Role: "edge", State: "running", Group: "g"}, second)
+	require.NotEqual(t, first[0], second.ID)
+	require.Equal(t, second.ID, launch().ID, "at maxLimit the launch still on its way into service answers")
+
+	t.Run("instances", func(t *testing.T) {
+		out := admin(t, base, "instances")
+		require.Equal(t, []string{"ID", "NODE", "GROUP", "ROLE", "STATE", "ADDRESS", "LAUNCHED", "REASON"}, row(t, out, "LAUNCHED"))
+		cells := row(t, out, first[0])
+		require.Regexp(t, `^sim-\d{6}$`, cells[0])
+		require.Equal(t, []string{first[0], "g", "edge", "running"}, cells[1:5])
+		require.Regexp(t, `^10\.\d+\.\d+\.\d+$`, cells[5])
+		require.Equal(t, "-", cells[len(cells)-1], "no reason while it runs")
+		require.Contains(t, out, second.ID)
+
+		var is []struct {
+			ID     string `json:"id"`
+			NodeID string `json:"nodeId"`
+			State  string `json:"state"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(admin(t, base, "-o", "json", "instances")), &is))
+		require.Len(t, is, 2)
+		require.Equal(t, first[0], is[0].NodeID, "in launch order")
+	})
+
+	t.Run("launch at max", func(t *testing.T) {
+		join(t, base, first[0], "edge", "g")
+		join(t, base, second.ID, "edge", "g")
+		r := ctlRun(t, "--manager", base, "--token", adminToken, "group", "launch", "g", "edge")
+		require.Equal(t, 1, r.code)
+		require.Equal(t, "nagare ctl: 409 Conflict: role at its maximum: edge is at its maxLimit of 2 nodes in group g\n", r.stderr)
+		require.Empty(t, r.stdout)
+
+		r = ctlRun(t, "--manager", base, "--token", adminToken, "group", "launch", "g", "relay")
+		require.Equal(t, 1, r.code)
+		require.Equal(t, "nagare ctl: 400 Bad Request: invalid autoscaler input: scale policy p has no relay target\n", r.stderr)
+	})
+
+	t.Run("scale events", func(t *testing.T) {
+		out := admin(t, base, "scale", "events", "--group", "g")
+		require.Equal(t, []string{"AT", "GROUP", "ROLE", "ACTION", "LOAD%", "PREDICTED%", "NODES", "REASON"}, row(t, out, "REASON"))
+		cells := row(t, out, first[0])
+		require.Equal(t, []string{"g", "edge", "launch", "-", "-", first[0], "launch", "edge", "requested", "through", "the", "API:", "0", "→", "1", "nodes"}, cells[2:])
+		require.Contains(t, strings.Join(row(t, out, second.ID), " "), " launch - - "+second.ID+" launch edge requested through the API: 1 → 2 nodes")
+		require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 3, "the header and two launches: a launch answered by an earlier one is none")
+
+		var evs []struct {
+			Action string   `json:"action"`
+			Reason string   `json:"reason"`
+			Nodes  []string `json:"nodes"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(admin(t, base, "-o", "json", "scale", "events", "--group", "g", "--limit", "1")), &evs))
+		require.Len(t, evs, 1, "--limit 1 keeps the newest")
+		require.Equal(t, []string{second.ID}, evs[0].Nodes)
+		require.Equal(t, "launch edge requested through the API: 1 → 2 nodes", evs[0].Reason)
+
+		require.Equal(t, 1, len(strings.Split(strings.TrimSpace(admin(t, base, "scale", "events", "--group", "other")), "\n")), "only the header")
+	})
+
+	t.Run("viewer waits for a new edge", func(t *testing.T) {
+		admin(t, base, "policy", "create", "--name", "p2", "--target", "edge:0:1", "--cooldown", "1h")
+		admin(t, base, "group", "create", "--name", "g2", "--config", "c", "--policy", "p2")
+		// once the autoscaler has looked at the new group (its next tick), a viewer is told to wait
+		var r result
+		require.Eventually(t, func() bool {
+			r = ctlRun(t, "--manager", base, "route", "play", "live/cam1", "--group", "g2")
+			return strings.Contains(r.stderr, "every edge is full")
+		}, 5*time.Second, 50*time.Millisecond, "%+v", r)
+		require.Equal(t, 1, r.code)
+		require.Equal(t, "nagare ctl: 503 Service Unavailable: playing live/cam1: every edge is full; a new edge is being launched, retry shortly\n", r.stderr)
+
+		// the viewer counts as load with no edge to carry it: an edge is launched at infinite load
+		var cells []string
+		require.Eventually(t, func() bool {
+			out := admin(t, base, "scale", "events", "--group", "g2")
+			if !strings.Contains(out, "scale-out") {
+				return false
+			}
+			cells = row(t, out, "scale-out")
+			return true
+		}, 10*time.Second, 50*time.Millisecond)
+		require.Equal(t, []string{"g2", "edge", "scale-out", "∞", "∞"}, cells[2:7])
+		require.Regexp(t, `^node-edge-[0-9a-f]{12}$`, cells[7])
+		require.Equal(t, "scale-out edge: load ∞ % > 60 %, +1 → 1 nodes", strings.Join(cells[8:], " "))
+		require.Contains(t, admin(t, base, "instances"), cells[7])
+	})
 }

@@ -26,15 +26,13 @@ func NewHandler(secret string, b Backend, log *slog.Logger) http.Handler {
 	if secret == "" {
 		log.Error("node api: the cluster secret is empty, every node will be refused")
 	}
-	return &handler{secret: sha256.Sum256([]byte(secret)), noSecret: secret == "", b: b, log: log}
+	return &handler{secret: NewSecret(secret), b: b, log: log}
 }
 
 type handler struct {
-	// secret is hashed so that the comparison takes the same time whatever the length of the guess.
-	secret   [sha256.Size]byte
-	noSecret bool
-	b        Backend
-	log      *slog.Logger
+	secret Secret
+	b      Backend
+	log    *slog.Logger
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,26 +59,54 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorize returns why r is refused, or "" when it carries the cluster secret. The cause never holds
 // the token.
 func (h *handler) authorize(r *http.Request) string {
+	if err := h.secret.Check(r); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// Why a request does not carry the cluster secret.
+var (
+	ErrNoToken     = errors.New("no Bearer token")
+	ErrWrongSecret = errors.New("wrong cluster secret")
+	ErrNoSecret    = errors.New("no cluster secret is configured")
+)
+
+// Secret checks that a request carries the cluster secret as a Bearer token, in constant time whatever
+// the length of the guess (it compares hashes).
+type Secret struct {
+	sum  [sha256.Size]byte
+	none bool
+}
+
+// NewSecret returns the check of secret; with an empty secret every request is refused.
+func NewSecret(secret string) Secret {
+	return Secret{sum: sha256.Sum256([]byte(secret)), none: secret == ""}
+}
+
+// Check returns nil when r carries the secret, else why not (ErrNoToken, ErrNoSecret, ErrWrongSecret,
+// wrapped with detail); the error never holds the token.
+func (s Secret) Check(r *http.Request) error {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return "no Authorization header"
+		return fmt.Errorf("%w: no Authorization header", ErrNoToken)
 	}
 	scheme, token, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "Authorization is not a Bearer token"
+		return fmt.Errorf("%w: Authorization is not a Bearer token", ErrNoToken)
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return "empty Bearer token"
+		return fmt.Errorf("%w: empty Bearer token", ErrNoToken)
 	}
-	if h.noSecret {
-		return "no cluster secret is configured"
+	if s.none {
+		return ErrNoSecret
 	}
 	sum := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(sum[:], h.secret[:]) != 1 {
-		return "wrong cluster secret"
+	if subtle.ConstantTimeCompare(sum[:], s.sum[:]) != 1 {
+		return ErrWrongSecret
 	}
-	return ""
+	return nil
 }
 
 // noContent is the response of an endpoint that answers 204.

@@ -7,10 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,12 +23,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nagare-video/nagare/internal/cloud"
+	_ "github.com/nagare-video/nagare/internal/cloud/all" // every controller, chosen by configuration
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/manager/api"
+	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/version"
 )
 
 // Manager is a running stream manager.
@@ -32,6 +43,8 @@ type Manager struct {
 	log      *slog.Logger
 	store    *store.SQL
 	registry *cluster.Registry
+	cloud    cloud.Controller // nil without manager.autoscale.controller
+	scaler   *autoscaler.Loop // nil without a controller
 	ln       net.Listener
 	http     *http.Server
 }
@@ -55,11 +68,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		Store: st, Log: log.With("component", "cluster"), ReportInterval: cfg.Manager.ReportInterval,
 		NodeTimeout: cfg.Manager.NodeTimeout, PersistEvery: 15 * cfg.Manager.ReportInterval,
 	}
+	if cfg.Manager.SharedStore {
+		// the other managers must see every report, and this one theirs
+		reg.PersistEvery, reg.SyncEvery = 0, cfg.Manager.ReportInterval
+	}
 	if err := reg.Load(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: log, store: st, registry: reg}
+	reg.Admit = (&autoscaler.Admission{Store: st, Version: version.Version}).Check
+	metricsReg := m.metrics()
+	if name := cfg.Manager.Autoscale.Controller; name != "" && name != "none" {
+		c, err := cloud.New(name, cloud.Settings(cfg.Manager.Autoscale.Settings))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("manager.autoscale.controller: %w", err)
+		}
+		m.cloud = c
+	}
 	srv := &api.Server{
 		Store: st, Cluster: reg, AdminToken: cfg.Manager.AdminToken, Log: log.With("component", "api"),
 		Weights: selector.Weights{
@@ -68,7 +95,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 			Restreamer: cfg.Manager.WeightRestreamer,
 		},
 	}
-	metricsReg := m.metrics()
 	mux := http.NewServeMux()
 	mux.Handle("/nodeapi/", nodeapi.NewHandler(cfg.Cluster.Secret, reg, log.With("component", "nodeapi")))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metricsReg, promhttp.HandlerOpts{}))
@@ -80,6 +106,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		return nil, fmt.Errorf("manager listen on %s: %w", cfg.Manager.Address, err)
 	}
 	m.ln = ln
+	srv.Record = m.record
+	if m.cloud != nil {
+		m.scaler = m.newLoop(metricsReg)
+		srv.Scaler = m.scaler
+		srv.Instances = m.cloud.List
+		srv.CloudController = m.cloud.Name()
+	}
 	m.http = &http.Server{
 		Handler: instrument(mux, metricsReg), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -101,6 +134,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer m.store.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.registry.Run(gctx) })
+	if m.scaler != nil {
+		g.Go(func() error { return m.scaler.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := m.http.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("manager http: %w", err)
@@ -115,8 +151,116 @@ func (m *Manager) Run(ctx context.Context) error {
 	})
 	m.log.Info("manager running", "address", m.Addr(), "store", m.store.Engine())
 	err := g.Wait()
+	// local node processes would outlive the manager that started them; cloud instances are left running
+	if s, ok := m.cloud.(interface{ StopAll(context.Context) error }); ok {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if serr := s.StopAll(sctx); serr != nil {
+			m.log.Warn("stopping local nodes", "cause", serr)
+		}
+		cancel()
+	}
 	m.log.Info("manager stopped")
 	return err
+}
+
+// record asks every in-service origin to record (or stop recording) stream's next publications, through
+// the nodes' recording API (authenticated with the cluster secret). It returns the origins that agreed.
+func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string, error) {
+	method := http.MethodPut
+	if !on {
+		method = http.MethodDelete
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	var agreed []string
+	var errs []error
+	for _, n := range m.registry.Nodes("") {
+		if n.Role != store.RoleOrigin || n.State != store.StateInService || n.Addresses.HTTP == "" {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.Addresses.HTTP+"/api/v1/recordings/"+stream, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+m.cfg.Cluster.Secret)
+		res, err := client.Do(req)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.ID, err))
+			continue
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Errorf("%s answered %s", n.ID, res.Status))
+			continue
+		}
+		agreed = append(agreed, n.ID)
+	}
+	if len(errs) > 0 {
+		m.log.Warn("recording request not taken by every origin", "stream", stream, "on", on, "cause", errors.Join(errs...))
+	}
+	if len(agreed) == 0 {
+		return nil, fmt.Errorf("recording %s: %w (%v)", stream, api.ErrNoOriginToRecord, errors.Join(errs...))
+	}
+	m.log.Info("recording requested", "stream", stream, "on", on, "origins", strings.Join(agreed, ","))
+	return agreed, nil
+}
+
+// Cloud is the cloud controller (nil without one).
+func (m *Manager) Cloud() cloud.Controller { return m.cloud }
+
+// newLoop builds the autoscaler over the cloud controller.
+func (m *Manager) newLoop(reg prometheus.Registerer) *autoscaler.Loop {
+	a := m.cfg.Manager.Autoscale
+	managerURL := a.ManagerURL
+	if managerURL == "" {
+		managerURL = "http://" + netaddr.Loopback(m.Addr())
+	}
+	host, _ := os.Hostname()
+	return &autoscaler.Loop{
+		Store: m.store, Registry: m.registry, Cloud: m.cloud, Log: m.log.With("component", "autoscaler"),
+		Holder:   fmt.Sprintf("%s:%s/%d", host, m.Addr(), os.Getpid()),
+		NodeEnv:  func(group, role, nodeID string) map[string]string { return m.nodeEnv(managerURL, group, role, nodeID) },
+		Interval: a.Interval, LeaseTTL: a.LeaseTTL, Predictive: a.Predictive, LowWater: float64(a.LowWater) / 100,
+		WarmUp: a.WarmUp, CoolDown: a.CoolDown, DrainTimeout: a.DrainTimeout,
+		Metrics: autoscaler.NewMetrics(reg),
+	}
+}
+
+// nodeEnv is what a launched node is told: where the manager is, the cluster secret, who it is, where its
+// objects go, and where it keeps its access log (uploaded when it stops).
+func (m *Manager) nodeEnv(managerURL, group, role, nodeID string) map[string]string {
+	c := m.cfg
+	st := c.Storage
+	if st.Backend == objstore.BackendLocal && st.Directory != "" {
+		if abs, err := filepath.Abs(st.Directory); err == nil {
+			st.Directory = abs
+		}
+	}
+	env := map[string]string{
+		cloud.EnvRole: role, cloud.EnvManagerURL: managerURL, cloud.EnvClusterSecret: c.Cluster.Secret,
+		cloud.EnvNodeID: nodeID, cloud.EnvGroup: group,
+		config.EnvName("log.level"): c.Log.Level, config.EnvName("log.format"): c.Log.Format,
+		config.EnvName("node.accessLog"):  filepath.Join("access-logs", nodeID+".log"),
+		config.EnvName("storage.backend"): st.Backend, config.EnvName("storage.directory"): st.Directory,
+		config.EnvName("storage.endpoint"): st.Endpoint, config.EnvName("storage.region"): st.Region,
+		config.EnvName("storage.bucket"): st.Bucket, config.EnvName("storage.pathStyle"): strconv.FormatBool(st.PathStyle),
+		config.EnvName("storage.accessKeyID"): st.AccessKeyID, config.EnvName("storage.secretAccessKey"): st.SecretAccessKey,
+	}
+	if c.Publish.TokenSecret != "" {
+		env[config.EnvName("publish.tokenSecret")] = c.Publish.TokenSecret
+	}
+	if c.Publish.AllowUnauthenticated {
+		env[config.EnvName("publish.allowUnauthenticated")] = "true"
+	}
+	if len(c.Publish.Keys) > 0 {
+		keys := make([]string, 0, len(c.Publish.Keys))
+		for k, v := range c.Publish.Keys {
+			keys = append(keys, k+"="+v)
+		}
+		sort.Strings(keys)
+		env[config.EnvName("publish.keys")] = strings.Join(keys, ",")
+	}
+	return env
 }
 
 func (m *Manager) metrics() *prometheus.Registry {

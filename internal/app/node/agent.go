@@ -1,12 +1,12 @@
 package node
 
 import (
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/version"
@@ -42,14 +42,7 @@ func advertise(configured, bound string) string {
 	if configured != "" || bound == "" {
 		return configured
 	}
-	h, p, err := net.SplitHostPort(bound)
-	if err != nil {
-		return bound
-	}
-	if h == "" || h == "::" || h == "0.0.0.0" {
-		h = "127.0.0.1"
-	}
-	return net.JoinHostPort(h, p)
+	return netaddr.Loopback(bound)
 }
 
 func (n *Node) agentStats() (nodeapi.Stats, []nodeapi.StreamStat) {

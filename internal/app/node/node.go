@@ -23,14 +23,18 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/accesslog"
 	"github.com/nagare-video/nagare/internal/media/hls"
+	"github.com/nagare-video/nagare/internal/media/hlspush"
 	"github.com/nagare-video/nagare/internal/media/ingest"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/nodeagent"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodestats"
+	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -51,7 +55,46 @@ type Node struct {
 	cpu      nodestats.CPUMeter
 	agent    *nodeagent.Agent // nil when the node runs without a manager
 	fresh    freshConns
-	segDir   string // this node's segment files (hls.storage disk), removed when it stops
+	segDir   string          // this node's segment files (hls.storage disk), removed when it stops
+	access   *accesslog.Log  // nil without node.accessLog
+	push     *hlspush.Pusher // nil on edges and relays
+	secret   nodeapi.Secret  // the cluster secret, for the calls the manager makes to the node
+}
+
+// uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
+// takes nothing with it.
+func (n *Node) uploadAccessLog() {
+	if err := n.access.Close(); err != nil {
+		n.log.Warn("closing access log", "cause", err)
+	}
+	id := n.cfg.Cluster.NodeID
+	if n.agent != nil && n.agent.ID() != "" {
+		id = n.agent.ID()
+	}
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := objstore.Open(ctx, storageConfig(n.cfg.Storage))
+	if err != nil {
+		n.log.Warn("access log not uploaded", "cause", err)
+		return
+	}
+	key := accesslog.Key(n.cfg.Cluster.Group, id, time.Now())
+	if err := accesslog.Upload(ctx, st, n.access.Path(), key); err != nil {
+		n.log.Warn("access log not uploaded", "cause", err)
+		return
+	}
+	n.log.Info("access log uploaded", "key", key, "backend", n.cfg.Storage.Backend)
+}
+
+// storageConfig maps the storage settings onto the object store's.
+func storageConfig(s config.Storage) objstore.Config {
+	return objstore.Config{Backend: s.Backend, Directory: s.Directory, S3: objstore.S3Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
+		AccessKey: s.AccessKeyID, SecretKey: s.SecretAccessKey,
+	}}
 }
 
 // viewerServer serves HLS to viewers and counts them.
@@ -66,7 +109,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, registry: &stream.Registry{Takeover: cfg.Publish.Takeover}, started: time.Now()}
+	n := &Node{cfg: cfg, log: log, registry: &stream.Registry{Takeover: cfg.Publish.Takeover}, started: time.Now(),
+		secret: nodeapi.NewSecret(cfg.Cluster.Secret)}
 	n.metrics = mediametrics.New(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_streams", Help: "Live streams on this node."},
 			func() float64 { return float64(len(n.registry.List())) }),
@@ -90,6 +134,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		}
 		segDir, n.segDir = dir, dir
 	}
+	n.push = n.newPusher(cfg)
 	hs := &hls.Server{
 		Config: hls.Config{
 			Variant: cfg.HLS.Variant, SegmentDuration: cfg.HLS.SegmentDuration,
@@ -97,6 +142,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		},
 		Metrics: n.metrics,
 		Log:     log.With("component", "hls"),
+	}
+	if n.push != nil {
+		hs.Config.Observe = n.push.Observer // every segment, part and playlist goes to storage as it is made
 	}
 	n.hls = hs
 	n.registry.AddListener(hs)
@@ -161,8 +209,18 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
 	}
 	n.httpLn = ln
+	handler := n.routes()
+	if cfg.Node.AccessLog != "" {
+		al, err := accesslog.Open(cfg.Node.AccessLog)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		n.access = al
+		handler = al.Middleware(handler)
+	}
 	n.http = &http.Server{
-		Handler:           n.routes(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -330,6 +388,25 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.segDir != "" {
 		os.RemoveAll(n.segDir)
 	}
+	// the access log goes to storage while the last segments, playlists and recordings do: a node being
+	// terminated has one stop timeout for both
+	uploaded := make(chan struct{})
+	go func() {
+		defer close(uploaded)
+		if n.access != nil {
+			n.uploadAccessLog()
+		}
+	}()
+	if n.push != nil {
+		done := make(chan struct{})
+		go func() { n.push.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(n.cfg.Node.ShutdownTimeout):
+			n.log.Warn("storage uploads still pending at shutdown", "timeout", n.cfg.Node.ShutdownTimeout.String())
+		}
+	}
+	<-uploaded
 	n.log.Info("node stopped")
 	return err
 }
@@ -353,6 +430,9 @@ func (n *Node) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		mux.HandleFunc(m+" /api/v1/recordings/{app}/{stream}", n.recordingAPI)
 	}
 	mux.Handle("/", n.hls)
 	return mux

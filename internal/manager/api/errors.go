@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
@@ -17,13 +18,19 @@ var (
 	ErrUnauthenticated = errors.New("missing admin token")
 	ErrForbidden       = errors.New("wrong admin token")
 	ErrNoController    = errors.New("no cloud controller is configured")
+	// ErrScalingOut: every node that could take the viewer is full and the autoscaler is adding one.
+	ErrScalingOut = errors.New("every edge is full; a new edge is being launched, retry shortly")
+	// ErrNoOriginToRecord: no in-service origin could be asked to record.
+	ErrNoOriginToRecord = errors.New("no in-service origin answered")
+	// ErrAtMax: a launch would pass the role's maxLimit.
+	ErrAtMax = autoscaler.ErrAtMax
 )
 
 // status maps an error to its HTTP status.
 func status(err error) int {
 	var te *cluster.ErrTransition
 	switch {
-	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrReference):
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrReference), errors.Is(err, autoscaler.ErrInvalidInput):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized
@@ -31,9 +38,10 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
-	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController):
+	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController),
+		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

@@ -3,10 +3,12 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/store"
 )
 
@@ -210,7 +212,17 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
-		if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
+		if s.Scaler != nil {
+			ids, err := s.Scaler.DeleteGroup(r.Context(), g.Name)
+			if err != nil {
+				return err
+			}
+			if len(ids) > 0 {
+				// the nodes are being terminated; the group goes with the last of them
+				writeJSON(w, http.StatusAccepted, map[string]any{"group": g.Name, "terminating": ids})
+				return nil
+			}
+		} else if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -222,6 +234,67 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 			return err
 		}
 		writeJSON(w, http.StatusOK, s.Cluster.Nodes(g.Name))
+		return nil
+	}))
+
+	mux.HandleFunc("POST /api/v1/nodegroups/{name}/nodes/{role}", a(func(w http.ResponseWriter, r *http.Request) error {
+		g, err := s.Store.GetGroup(r.Context(), r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		role := r.PathValue("role")
+		if !store.ValidRole(role) {
+			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
+		}
+		if s.Scaler == nil {
+			return fmt.Errorf("cannot launch a node of role %s in group %q: %w", role, g.Name, ErrNoController)
+		}
+		n, err := s.Scaler.Launch(r.Context(), g.Name, role)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, n)
+		return nil
+	}))
+	mux.HandleFunc("GET /api/v1/instances", a(func(w http.ResponseWriter, r *http.Request) error {
+		if s.Instances == nil {
+			return fmt.Errorf("listing instances: %w", ErrNoController)
+		}
+		insts, err := s.Instances(r.Context())
+		if err != nil {
+			return err
+		}
+		if insts == nil {
+			insts = []cloud.Instance{}
+		}
+		writeJSON(w, http.StatusOK, insts)
+		return nil
+	}))
+	recording := func(on bool) http.HandlerFunc {
+		return a(func(w http.ResponseWriter, r *http.Request) error {
+			path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
+			if err != nil {
+				return err
+			}
+			if s.Record == nil {
+				return fmt.Errorf("recording %s: %w", path, ErrNoOriginToRecord)
+			}
+			nodes, err := s.Record(r.Context(), path, on)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"stream": path, "recording": on, "nodes": nodes})
+			return nil
+		})
+	}
+	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/recording", recording(true))
+	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/recording", recording(false))
+	mux.HandleFunc("GET /api/v1/scaleevents", a(func(w http.ResponseWriter, r *http.Request) error {
+		evs, err := s.Store.ScaleEvents(r.Context(), r.URL.Query().Get("group"), limitParam(r))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, evs)
 		return nil
 	}))
 

@@ -518,9 +518,13 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
-		// Red5 terminates the group's nodes; nagare cannot terminate self-registered nodes, so a group
-		// with live nodes is refused (409) until they are drained and gone.
-		if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
+		// Red5 terminates the group's nodes: with a cloud controller so does nagare (the group goes when
+		// they are gone); without one, a group with live nodes is refused (409) until they are.
+		if s.Scaler != nil {
+			if _, err := s.Scaler.DeleteGroup(r.Context(), g.Name); err != nil {
+				return err
+			}
+		} else if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
 			return err
 		}
 		s.Log.Info("node group deleted", "group", g.Name)
@@ -556,10 +560,16 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 		if !store.ValidRole(role) {
 			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
 		}
-		// No controller can launch a node in this version (CloudController names one only for the
-		// day one is wired in): nodes join on their own.
-		return fmt.Errorf("cannot launch a new %s node in group %q: %w; nodes join by running `nagare node --role %s --manager <manager URL>` with cluster.group %q",
-			role, g.Name, ErrNoController, role, g.Name)
+		if s.Scaler == nil {
+			return fmt.Errorf("cannot launch a new %s node in group %q: %w; nodes join by running `nagare node --role %s --manager <manager URL>` with cluster.group %q",
+				role, g.Name, ErrNoController, role, g.Name)
+		}
+		n, err := s.Scaler.Launch(r.Context(), g.Name, role)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, red5NodeOf(n, g))
+		return nil
 	}))
 
 	handle("POST /admin/alarm/scaleout/default", a(func(w http.ResponseWriter, r *http.Request) error {

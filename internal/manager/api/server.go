@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 )
@@ -42,6 +43,7 @@ type configStore interface {
 	AlarmThresholds(ctx context.Context) ([]store.AlarmThreshold, error)
 	NodeEvents(ctx context.Context, nodeID string, limit int) ([]store.NodeEvent, error)
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
+	ScaleEvents(ctx context.Context, group string, limit int) ([]store.ScaleEvent, error)
 }
 
 // clusterView is what the API needs of the node registry.
@@ -53,6 +55,16 @@ type clusterView interface {
 	Transition(ctx context.Context, id, to, cause string) (store.Node, error)
 }
 
+// scaler is what the API needs of the autoscaler.
+type scaler interface {
+	// Launch starts a node of role in group now (within its maxLimit; ErrAtMax beyond).
+	Launch(ctx context.Context, group, role string) (store.Node, error)
+	// Unserved records a viewer no node of role could take and says whether more are on the way.
+	Unserved(group, role string) bool
+	// DeleteGroup terminates the group's nodes and deletes it once they are gone; it returns them.
+	DeleteGroup(ctx context.Context, group string) ([]string, error)
+}
+
 // Server serves the manager's HTTP API.
 type Server struct {
 	Store      configStore
@@ -61,8 +73,15 @@ type Server struct {
 	Weights    selector.Weights
 	// CloudController names the controller that launches nodes ("" when nodes register themselves).
 	CloudController string
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Scaler launches nodes and hears of unserved viewers (nil without a cloud controller).
+	Scaler scaler
+	// Instances lists what the cloud controller runs (nil without one).
+	Instances func(ctx context.Context) ([]cloud.Instance, error)
+	// Record asks the in-service origins to record (or stop recording) a stream's next publications and
+	// returns the nodes that agreed (nil: recording is not available).
+	Record func(ctx context.Context, stream string, on bool) ([]string, error)
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	originCounter atomic.Uint64
 	edgeMemo      atomic.Pointer[edgeMemo]
@@ -216,6 +235,11 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 // playRoute picks the edge (or origin) for a viewer.
 func (s *Server) playRoute(path, group, region string) (route, error) {
 	n, err := s.pickEdge(group, path, region)
+	if s.Scaler != nil && (err != nil || n.Role != store.RoleEdge) && s.Scaler.Unserved(group, store.RoleEdge) {
+		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
+		// rather than loading the origin
+		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
+	}
 	if err != nil {
 		return route{}, err
 	}

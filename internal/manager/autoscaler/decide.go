@@ -20,6 +20,8 @@ type NodeLoad struct {
 	LaunchedAt  time.Time
 	// Dead is set by the caller when the node went silent past nodeTimeout or the cloud reported it gone.
 	Dead bool
+	// Pinned nodes are never drained: the cloud controller did not launch them, so it could not stop them.
+	Pinned bool
 }
 
 // Sample is one past measurement of the role's load (a fraction of capacity, 0.72 = 72 %).
@@ -51,6 +53,9 @@ type Input struct {
 	WarmUp    time.Duration
 	CoolDown  time.Duration
 	Nodes     []NodeLoad // this role's nodes in this group
+	// Demand is viewers the manager could not place on a node of the role since the last decision (every
+	// node was full): load that has arrived but has no capacity to land on.
+	Demand int
 	// History is the recent load, oldest first, for the predictive trend; the current load may be included.
 	History    []Sample
 	State      State
@@ -116,10 +121,10 @@ func Decide(in Input) (Decision, error) {
 	}
 
 	var (
-		inService        []NodeLoad
-		pending, drained int
-		dead             []string
-		conns            int
+		inService, drainable []NodeLoad
+		pending, drained     int
+		dead                 []string
+		conns                int
 	)
 	for _, n := range in.Nodes {
 		live := n.State == store.StatePending || n.State == store.StateRunning || n.State == store.StateInService
@@ -130,6 +135,9 @@ func Decide(in Input) (Decision, error) {
 			}
 		case n.State == store.StateInService:
 			inService = append(inService, n)
+			if !n.Pinned {
+				drainable = append(drainable, n)
+			}
 			conns += n.Connections
 		case live:
 			pending++
@@ -138,6 +146,7 @@ func Decide(in Input) (Decision, error) {
 		}
 	}
 	slices.Sort(dead)
+	conns += max(0, in.Demand)
 
 	d := Decision{State: in.State}
 	d.Load = load(conns, len(inService), in.Capacity)
@@ -213,11 +222,13 @@ func Decide(in Input) (Decision, error) {
 			reasons = append(reasons, fmt.Sprintf("scale-in %s held during warm-up", in.Role))
 		case drained > 0:
 			reasons = append(reasons, fmt.Sprintf("scale-in %s held: %d node(s) still draining", in.Role, drained))
+		case len(drainable) == 0:
+			reasons = append(reasons, fmt.Sprintf("scale-in %s held: no node of the role was launched by the cloud controller", in.Role))
 		case low < in.CoolDown:
 			reasons = append(reasons, fmt.Sprintf("scale-in %s pending: load with one node fewer %s < %s for %s of %s",
 				in.Role, pct(after), pct(in.LowWater), low, in.CoolDown))
 		default:
-			victim := slices.MinFunc(inService, func(a, b NodeLoad) int {
+			victim := slices.MinFunc(drainable, func(a, b NodeLoad) int {
 				return cmp.Or(cmp.Compare(a.Connections, b.Connections), strings.Compare(a.ID, b.ID))
 			})
 			d.Drain = []string{victim.ID}

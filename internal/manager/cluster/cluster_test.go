@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -282,4 +283,59 @@ func TestReportRacingAPublishKeepsTheStream(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.GetStream(ctx, "live/new")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestSharedStore: two managers on one store, a node reporting to the first only. The second learns of it,
+// its load and its streams, and does not find it dead; when it stops reporting, both do.
+func TestSharedStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	open := func() *cluster.Registry {
+		s, err := store.Open(ctx, store.SQLite, path)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		_, err = s.Migrate(ctx)
+		require.NoError(t, err)
+		s.Now = c.Now
+		r := &cluster.Registry{Store: s, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ReportInterval: 2 * time.Second,
+			NodeTimeout: 10 * time.Second, PersistEvery: 0, SyncEvery: 2 * time.Second, Now: c.Now}
+		require.NoError(t, r.Load(ctx))
+		return r
+	}
+	a, b := open(), open()
+	res, err := a.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Version: "v1", Addresses: nodeapi.Addresses{HTTP: "10.0.0.1:8080"}})
+	require.NoError(t, err)
+	id := res.ID
+	report := func(conns int) {
+		_, err := a.Report(ctx, nodeapi.ReportRequest{ID: id, Stats: nodeapi.Stats{Connections: conns},
+			Streams: []nodeapi.StreamStat{{Name: "live/cam", Protocol: "rtmp"}}})
+		require.NoError(t, err)
+	}
+	report(3)
+	require.NoError(t, b.Sync(ctx))
+	n, ok := b.Node(id)
+	require.True(t, ok, "the second manager learns of a node registered with the first")
+	require.Equal(t, store.StateInService, n.State)
+	require.Equal(t, 3, n.Stats.Connections)
+	require.Equal(t, []string{"live/cam"}, b.Snapshot().Nodes[0].LiveStreams)
+
+	for range 10 { // 20 s of reports to a only
+		c.Add(2 * time.Second)
+		report(5)
+		require.NoError(t, b.Sync(ctx))
+		b.ReapSilent(ctx)
+		a.ReapSilent(ctx)
+	}
+	n, _ = b.Node(id)
+	require.Equal(t, store.StateInService, n.State, "not dead: it reports, to the other manager")
+	require.Equal(t, 5, n.Stats.Connections)
+
+	c.Add(11 * time.Second) // it stops reporting
+	require.NoError(t, b.Sync(ctx))
+	b.ReapSilent(ctx)
+	a.ReapSilent(ctx)
+	require.NoError(t, a.Sync(ctx))
+	require.Empty(t, a.Nodes(""))
+	require.Empty(t, b.Nodes(""))
 }

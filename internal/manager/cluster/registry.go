@@ -45,7 +45,15 @@ type Registry struct {
 	// PersistEvery bounds how often a node's load report is written to the store; the registry's
 	// memory always holds the latest.
 	PersistEvery time.Duration
-	Now          func() time.Time
+	// SyncEvery, when set, reads the store back this often: several managers share the store, and each
+	// learns of the nodes that report to the others (with PersistEvery at 0, every report is stored).
+	SyncEvery time.Duration
+	Now       func() time.Time
+	// Admit, when set, decides whether a running node that the autoscaler launched may enter service
+	// (health check, software version).
+	// It is asked on each report until it says yes; an error wrapping ErrRejected terminates the node, any
+	// other error leaves it running until the next report.
+	Admit func(ctx context.Context, n store.Node) error
 
 	mu        sync.RWMutex
 	nodes     map[string]*entry
@@ -60,7 +68,24 @@ type entry struct {
 	streams     map[string]time.Time // live stream → when the manager learned of it
 	reports     int
 	parentID    string // the node n.Parent points at
+	// deadFrom is the state a node was in when it was found dead (silent, or gone from the cloud), until
+	// the autoscaler has acknowledged it; "" otherwise.
+	deadFrom string
+	deadAt   time.Time
+	// launched: a cloud controller started this node for the autoscaler, so it must pass admission
+	// (health check, software version) before it serves; a node that joined by itself does not.
+	launched bool
 }
+
+// Member is a node of a group as the autoscaler sees it: dead nodes it has not acknowledged included.
+type Member struct {
+	store.Node
+	// DeadFrom is the state the node died in ("" for a node that is not dead).
+	DeadFrom string
+}
+
+// ErrRejected marks an admission refusal that is final (wrong software version): the node is terminated.
+var ErrRejected = errors.New("node rejected")
 
 var _ nodeapi.Backend = (*Registry)(nil)
 
@@ -138,6 +163,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 	}
 
 	n, err := r.Store.GetNode(ctx, id)
+	launched := err == nil && n.State == store.StatePending // recorded by AddPending before the launch
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		n, err = r.Store.CreateNode(ctx, info, "registered")
@@ -177,9 +203,10 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 	old := r.nodes[id]
 	// a node that registers is alive: it must not be reaped on a report time from before it came back
 	n.LastReport = r.now()
-	e := &entry{node: n, streams: map[string]time.Time{}}
+	e := &entry{node: n, streams: map[string]time.Time{}, launched: launched}
 	if old != nil {
 		e.streams = old.streams
+		e.launched = e.launched || old.launched
 	}
 	r.nodes[id] = e
 	r.mu.Unlock()
@@ -202,6 +229,7 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 		return nodeapi.ReportResponse{}, &nodeapi.ThrottleError{RetryAfter: r.ReportInterval}
 	}
 	e.reports++
+	launched := e.launched
 	e.node.LastReport = now
 	names := make([]string, len(req.Streams))
 	for i, s := range req.Streams {
@@ -256,6 +284,26 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 	if persist {
 		if err := r.Store.SaveReport(ctx, n.ID, n.Stats, now); err != nil {
 			return nodeapi.ReportResponse{}, err
+		}
+	}
+	if n.State == store.StateRunning && r.Admit != nil && launched {
+		if err := r.Admit(ctx, n); errors.Is(err, ErrRejected) {
+			cause := fmt.Sprintf("rejected: %v", err)
+			updated, terr := r.Store.Transition(ctx, n.ID, store.StateTerminating, cause, store.StateRunning)
+			if terr != nil {
+				return nodeapi.ReportResponse{}, fmt.Errorf("terminating rejected node %s: %w", n.ID, terr)
+			}
+			r.setState(n.ID, updated.State)
+			r.mu.Lock()
+			if e := r.nodes[n.ID]; e != nil {
+				e.deadFrom, e.deadAt = store.StateRunning, now // it never served: the autoscaler replaces it
+			}
+			r.mu.Unlock()
+			r.Log.Warn("node rejected", "node", n.ID, "role", n.Role, "cause", err)
+			return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(updated)}, nil
+		} else if err != nil {
+			r.Log.Info("node not in service yet", "node", n.ID, "role", n.Role, "cause", err)
+			return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(n)}, nil
 		}
 	}
 	if n.State == store.StateRunning {
@@ -400,22 +448,109 @@ func (r *Registry) Transition(ctx context.Context, id, to, cause string) (store.
 		return n, err
 	}
 	r.setState(id, n.State)
+	if to == store.StateTerminated {
+		// the store keeps its history; memory keeps only what routing and the autoscaler still need
+		r.mu.Lock()
+		if e := r.nodes[id]; e != nil && e.deadFrom == "" {
+			delete(r.nodes, id)
+		}
+		r.mu.Unlock()
+	}
 	r.Log.Info("node state changed", "node", id, "state", to, "cause", cause)
 	return n, nil
 }
 
-// Run marks nodes dead when they fall silent, until ctx is cancelled.
+// Run marks nodes dead when they fall silent (and, with SyncEvery, reads back what other managers
+// stored), until ctx is cancelled.
 func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(r.NodeTimeout / 4)
 	defer t.Stop()
+	var sync <-chan time.Time
+	if r.SyncEvery > 0 {
+		st := time.NewTicker(r.SyncEvery)
+		defer st.Stop()
+		sync = st.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sync:
+			if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
+				r.Log.Warn("reading the node registry back from the store", "cause", err)
+			}
 		case <-t.C:
 			r.ReapSilent(ctx)
 		}
 	}
+}
+
+// Sync merges what the store holds into memory, for managers that share it: nodes registered with another
+// manager, reports newer than the ones received here, states and parents another manager set, and the
+// stream records of nodes that report elsewhere. Nodes that are no longer live in the store are forgotten.
+func (r *Registry) Sync(ctx context.Context) error {
+	nodes, err := r.Store.ListNodes(ctx, store.NodeFilter{})
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	records, err := r.Store.ListStreams(ctx)
+	if err != nil {
+		return fmt.Errorf("listing streams: %w", err)
+	}
+	streams := map[string]map[string]time.Time{}
+	for _, rec := range records {
+		if streams[rec.NodeID] == nil {
+			streams[rec.NodeID] = map[string]time.Time{}
+		}
+		streams[rec.NodeID][rec.Name] = rec.StartedAt
+	}
+	live := make(map[string]bool, len(nodes))
+	r.mu.Lock()
+	if r.nodes == nil {
+		r.nodes = map[string]*entry{}
+	}
+	for _, n := range nodes {
+		live[n.ID] = true
+		e := r.nodes[n.ID]
+		if e == nil {
+			r.nodes[n.ID] = &entry{node: n, persistedAt: n.LastReport, streams: orEmpty(streams[n.ID]),
+				launched: n.State == store.StatePending}
+			continue
+		}
+		if e.node.State == store.StateTerminated {
+			continue // found dead here; the store catches up through the transition
+		}
+		e.node.State, e.node.Parent, e.node.Addresses, e.node.Version = n.State, n.Parent, n.Addresses, n.Version
+		if n.LastReport.After(e.node.LastReport) {
+			// the node reports to another manager
+			e.node.Stats, e.node.LastReport = n.Stats, n.LastReport
+			e.streams = orEmpty(streams[n.ID])
+		}
+	}
+	now := r.now()
+	for id, e := range r.nodes {
+		switch {
+		case !live[id] && e.node.State != store.StateTerminated && e.node.State != store.StatePending:
+			// terminated by another manager
+			e.node.State = store.StateTerminated
+			if e.deadFrom == "" {
+				delete(r.nodes, id)
+			}
+		case e.deadFrom != "" && now.Sub(e.deadAt) > r.NodeTimeout+2*r.SyncEvery:
+			// a death the manager acting on the group (holding its lease) has long handled
+			delete(r.nodes, id)
+		}
+	}
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+	return nil
+}
+
+func orEmpty(m map[string]time.Time) map[string]time.Time {
+	if m == nil {
+		return map[string]time.Time{}
+	}
+	return m
 }
 
 // ReapSilent marks dead every node that has not reported for NodeTimeout.
@@ -426,9 +561,9 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 	for _, e := range r.nodes {
 		n := e.node
 		switch n.State {
-		case store.StateRunning, store.StateInService, store.StateDraining, store.StateTerminating:
+		case store.StateRunning, store.StateInService, store.StateDraining:
 		default:
-			continue
+			continue // a terminating node is being stopped: falling silent is what it is meant to do
 		}
 		last := n.LastReport
 		if last.IsZero() {
@@ -449,6 +584,7 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 		}
 		e.node.State = store.StateTerminated
 		e.streams = map[string]time.Time{}
+		e.deadFrom, e.deadAt = n.State, now
 		r.mu.Unlock()
 		cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
 		if _, err := r.Store.Transition(ctx, n.ID, store.StateTerminated, cause, n.State); err != nil {
@@ -458,6 +594,73 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 		r.snapDirty.Store(true)
 		r.Log.Warn("node marked dead", "node", n.ID, "role", n.Role, "silentFor", now.Sub(n.LastReport).Round(time.Millisecond).String())
 	}
+}
+
+// AddPending records a node a cloud controller is about to launch: it is pending until it registers.
+func (r *Registry) AddPending(ctx context.Context, n store.Node, cause string) (store.Node, error) {
+	n.State = store.StatePending
+	n, err := r.Store.CreateNode(ctx, n, cause)
+	if err != nil {
+		return n, err
+	}
+	r.mu.Lock()
+	if r.nodes == nil {
+		r.nodes = map[string]*entry{}
+	}
+	r.nodes[n.ID] = &entry{node: n, streams: map[string]time.Time{}, launched: true}
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+	return n, nil
+}
+
+// MarkGone records that a node's instance is gone (the cloud says so, or its launch failed or timed out):
+// the node is terminated and, if it was meant to be serving, counted dead until AckDead.
+func (r *Registry) MarkGone(ctx context.Context, id, cause string) error {
+	r.mu.Lock()
+	e := r.nodes[id]
+	if e == nil || e.node.State == store.StateTerminated {
+		r.mu.Unlock()
+		return nil
+	}
+	from := e.node.State
+	e.node.State = store.StateTerminated
+	e.streams = map[string]time.Time{}
+	if from != store.StateTerminating {
+		e.deadFrom, e.deadAt = from, r.now()
+	}
+	r.mu.Unlock()
+	r.snapDirty.Store(true)
+	if _, err := r.Store.Transition(ctx, id, store.StateTerminated, cause); err != nil {
+		return fmt.Errorf("marking node %s gone: %w", id, err)
+	}
+	r.Log.Warn("node gone", "node", id, "was", from, "cause", cause)
+	return nil
+}
+
+// AckDead forgets that a dead node still needs handling (the autoscaler replaced it or chose not to).
+func (r *Registry) AckDead(id string) {
+	r.mu.Lock()
+	if e := r.nodes[id]; e != nil {
+		e.deadFrom = ""
+		if e.node.State == store.StateTerminated {
+			delete(r.nodes, id)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// Members returns the nodes of group that are not terminated, plus the dead ones not yet acknowledged.
+func (r *Registry) Members(group string) []Member {
+	r.mu.RLock()
+	out := make([]Member, 0, 8)
+	for _, e := range r.nodes {
+		if e.node.Group == group && (e.node.State != store.StateTerminated || e.deadFrom != "") {
+			out = append(out, Member{Node: e.node, DeadFrom: e.deadFrom})
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Nodes returns the live nodes (not terminated) of group ("" for all), with their latest reports.

@@ -192,20 +192,32 @@ func (s *SQL) deleteReferenced(ctx context.Context, kind, table, groupCol, name 
 
 // ---- node groups ----
 
-const groupCols = `id, name, regions, launch_config, scale_policy, created_at`
+const groupCols = `id, name, regions, launch_config, scale_policy, created_at, deleting`
 
 func scanGroup(r scanner) (NodeGroup, error) {
 	var g NodeGroup
 	var regions string
-	var created int64
-	if err := r.Scan(&g.ID, &g.Name, &regions, &g.LaunchConfig, &g.ScalePolicy, &created); err != nil {
+	var created, deleting int64
+	if err := r.Scan(&g.ID, &g.Name, &regions, &g.LaunchConfig, &g.ScalePolicy, &created, &deleting); err != nil {
 		return g, err
 	}
 	if err := json.Unmarshal([]byte(regions), &g.Regions); err != nil {
 		return g, fmt.Errorf("group %q regions: %w", g.Name, err)
 	}
 	g.CreatedAt = fromMS(created)
+	g.Deleting = deleting != 0
 	return g, nil
+}
+
+// MarkGroupDeleting records that the group's deletion was asked for: the autoscaler (of whichever manager
+// holds its lease) terminates its nodes and deletes it with the last of them.
+func (s *SQL) MarkGroupDeleting(ctx context.Context, name string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE node_groups SET deleting = 1 WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("marking node group %q for deletion: %w", name, err)
+	}
+	// MySQL counts only changed rows: ask whether the group exists rather than trust the count
+	_, err := s.GetGroup(ctx, name)
+	return err
 }
 
 // CreateGroup stores a new node group; its launch configuration and scale policy must exist.

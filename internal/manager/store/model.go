@@ -113,6 +113,8 @@ type NodeGroup struct {
 	LaunchConfig string    `json:"launchConfig"`
 	ScalePolicy  string    `json:"scalePolicy"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// Deleting: the group's deletion was asked for; its nodes are being terminated.
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 // Addresses are where clients reach a node.

@@ -1,0 +1,53 @@
+package autoscaler
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the autoscaler's Prometheus series.
+type Metrics struct {
+	Load        *prometheus.GaugeVec // group, role: measured load in percent
+	Predicted   *prometheus.GaugeVec // group, role: load projected over the warm-up, in percent
+	Nodes       *prometheus.GaugeVec // group, role: pending, running and in-service nodes
+	Decisions   *prometheus.CounterVec
+	TickSeconds prometheus.Histogram
+}
+
+// NewMetrics registers the series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Load: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_load_percent", Help: "Connections over capacity of the in-service nodes, by group and role.",
+		}, []string{"group", "role"}),
+		Predicted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_predicted_load_percent", Help: "Load projected over the warm-up time from its recent trend.",
+		}, []string{"group", "role"}),
+		Nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_nodes", Help: "Pending, running and in-service nodes, by group and role.",
+		}, []string{"group", "role"}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nagare_autoscaler_actions_total", Help: "Autoscaler actions by kind (minimum, scale-out, scale-in, replace, drained, …).",
+		}, []string{"action"}),
+		TickSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "nagare_autoscaler_tick_seconds", Help: "Time of one autoscaler round over every group.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	reg.MustRegister(m.Load, m.Predicted, m.Nodes, m.Decisions, m.TickSeconds)
+	return m
+}
+
+func (m *Metrics) observe(group, role string, d Decision, nodes int) {
+	m.Load.WithLabelValues(group, role).Set(capPct(d.Load))
+	m.Predicted.WithLabelValues(group, role).Set(capPct(d.Projected))
+	m.Nodes.WithLabelValues(group, role).Set(float64(nodes))
+}
+
+func capPct(f float64) float64 {
+	if math.IsInf(f, 1) {
+		return 1e7
+	}
+	return f * 100
+}
