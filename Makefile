@@ -30,7 +30,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 bench: build ## benchmark the origin against nginx-rtmp and static nginx; writes docs/benchmarks.md
-	@scripts/deps.sh ffmpeg bench
+	@scripts/deps.sh ffmpeg versitygw bench
 	scripts/bench.sh $(BIN)
 
 clean: ## remove build output

@@ -25,9 +25,10 @@ WINDOW=${BENCH_WINDOW:-20s}
 ACKCHECK=${BENCH_ACKCHECK:-15s}
 STREAMS=${BENCH_STREAMS:-1 4 16}
 EDGE=${BENCH_EDGE:-20s}
-PHASES=${BENCH_PHASES:-latency fanout ingest manager}
+BUCKET=${BENCH_BUCKET:-45s}
+PHASES=${BENCH_PHASES:-latency fanout ingest manager autoscale bucket}
 # a partial run does not replace the full report
-[ "$PHASES" = "latency fanout ingest manager" ] || OUT=$RAW/benchmarks.md
+[ "$PHASES" = "latency fanout ingest manager autoscale bucket" ] || OUT=$RAW/benchmarks.md
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -54,8 +55,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/nagare-bench.XXXXXX")
 PIDS=()
 cleanup() {
   local rc=$? p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do kill -- "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "${p#-}" 2>/dev/null || true; done
   if [ "$rc" -ne 0 ]; then
     rm -rf "$CACHE/failed-run"
     mkdir -p "$CACHE/failed-run"
@@ -72,9 +73,9 @@ forget() { # forget a pid that has been stopped
   for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
   PIDS=("${keep[@]+"${keep[@]}"}")
 }
-stop() {
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+stop() { # pid, or -pgid for a process group
+  kill -- "$1" 2>/dev/null || true
+  wait "${1#-}" 2>/dev/null || true
   forget "$1"
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -89,11 +90,11 @@ wait_port() { # pid port
 }
 
 NAGARE_PID= ; NAGARE_RTMP= ; NAGARE_HTTP=
-start_nagare() {
+start_nagare() { # [NAGARE_X=value ...]: more settings
   local ports
   read -r -a ports <<<"$("$BIN" bench ports -n 3)"
   NAGARE_RTMP=${ports[0]}; NAGARE_HTTP=${ports[2]}
-  env -u NAGARE_CONFIG NAGARE_PUBLISH_ALLOW_UNAUTHENTICATED=true NAGARE_LOG_LEVEL=warn \
+  env -u NAGARE_CONFIG NAGARE_PUBLISH_ALLOW_UNAUTHENTICATED=true NAGARE_LOG_LEVEL=warn "$@" \
     "$BIN" node --rtmp "127.0.0.1:${ports[0]}" --srt "127.0.0.1:${ports[1]}" --http "127.0.0.1:${ports[2]}" \
     >>"$WORK/nagare.log" 2>&1 &
   NAGARE_PID=$!
@@ -184,6 +185,13 @@ phase_manager() {
   bench manager -bin "$BIN" -nodes 10,1000 -conns 16,64 -duration "$WRK" >"$WORK/manager.md"
 }
 
+phase_autoscale() {
+  log "5/5 autoscaler: alarm to new edge in service, dead-node replacement (process controller); tick with 1,000 simulated nodes"
+  bench autoscale -bin "$BIN" -clip "$CLIP_TS" >"$WORK/autoscale.md"
+  go test -run '^$' -bench BenchmarkTick -benchtime 300x -count 5 ./internal/manager/autoscaler/ |
+    awk '/^BenchmarkTick/ { printf "| autoscaler tick, 1,000 in-service simulated nodes (BenchmarkTick, run %d) | %.2f ms | ≤ 10 ms |\n", ++n, $3 / 1e6 }' >"$WORK/tick.md"
+}
+
 phase_ingest() {
   local n
   for n in $STREAMS; do
@@ -202,13 +210,80 @@ phase_ingest() {
   done
 }
 
+# The watcher of the bucket phase: what people run today to get nginx-rtmp's HLS into a bucket.
+write_watcher() {
+  cat >"$1" <<'EOF'
+#!/usr/bin/env bash
+# Mirror nginx-rtmp's HLS directory into the bucket whenever a file in it is closed after writing or
+# renamed into it (nginx-rtmp writes its playlist to a temporary file and renames it). A burst of events
+# (less than 50 ms apart) makes one sync; the events of a burst that comes during a sync, one more after it.
+# Usage: watcher.sh DIR s3://BUCKET/PREFIX/ ENDPOINT LOG   (AWS_* credentials in the environment)
+dir=$1 dest=$2 endpoint=$3 log=$4
+inotifywait -m -q -e close_write,moved_to --format '%f' "$dir" |
+  while read -r _; do
+    while read -r -t 0.05 _; do :; done
+    start=$(date +%s.%N)
+    "${AWS:-aws}" s3 sync "$dir" "$dest" --endpoint-url "$endpoint" --only-show-errors
+    echo "$start $(date +%s.%N)" >>"$log"
+  done
+EOF
+}
+
+phase_bucket() {
+  log "6/6 live HLS in object storage: nagare's push and a watcher (inotifywait + aws s3 sync) over nginx-rtmp, one versitygw"
+  local gw aws s3_port s3_pid key secret endpoint s3env bucket=nagare-bench rtmp_pid watch_pid
+  command -v inotifywait >/dev/null || die "inotifywait not installed: run scripts/deps.sh bench"
+  aws=/usr/bin/aws # Debian's awscli (scripts/deps.sh bench); a pip or pyenv one may come first on PATH
+  [ -x "$aws" ] || aws=$(command -v aws) || die "aws not installed: run scripts/deps.sh bench"
+  gw=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
+  [ -x "$gw" ] || die "versitygw not installed: run scripts/deps.sh versitygw"
+
+  s3_port=$("$BIN" bench ports -n 1)
+  key=bench$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+  secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+  mkdir -p "$WORK/s3"
+  "$gw" --port "127.0.0.1:$s3_port" --access "$key" --secret "$secret" --quiet posix "$WORK/s3" >>"$WORK/versitygw.log" 2>&1 &
+  s3_pid=$!
+  PIDS+=("$s3_pid")
+  wait_port "$s3_pid" "$s3_port"
+  endpoint=http://127.0.0.1:$s3_port
+  s3env=(AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1 AWS="$aws")
+  env "${s3env[@]}" "$aws" --endpoint-url "$endpoint" s3api create-bucket --bucket "$bucket" >/dev/null
+  env "${s3env[@]}" "$aws" --endpoint-url "$endpoint" s3api put-bucket-policy --bucket "$bucket" --policy \
+    '{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::'"$bucket"'/*"]}]}'
+
+  start_nagare NAGARE_PUSH_ENABLED=true NAGARE_PUSH_PREFIX=live NAGARE_STORAGE_BACKEND=s3 \
+    NAGARE_STORAGE_ENDPOINT="$endpoint" NAGARE_STORAGE_BUCKET="$bucket" NAGARE_STORAGE_PATH_STYLE=true \
+    NAGARE_STORAGE_ACCESS_KEY_ID="$key" NAGARE_STORAGE_SECRET_ACCESS_KEY="$secret"
+  start_nginx rtmp
+  rtmp_pid=$NGINX_PID
+  write_watcher "$WORK/watcher.sh"
+  "$aws" --version >"$WORK/bucket-aws-version" 2>&1
+  # in its own session, so that stopping its process group stops the pipeline and a sync in progress
+  env "${s3env[@]}" setsid bash "$WORK/watcher.sh" "$NGINX_DIR/hls" "s3://$bucket/watch/" "$endpoint" \
+    "$WORK/watcher-syncs.log" 2>>"$WORK/watcher.log" &
+  watch_pid=$!
+  PIDS+=("-$watch_pid")
+  sleep 0.5 # inotifywait establishing its watch
+
+  bench bucket -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" -http "http://127.0.0.1:$NAGARE_HTTP" \
+    -bucket-url "$endpoint/$bucket" -push-prefix live \
+    -watch-rtmp "rtmp://127.0.0.1:$NGINX_RTMP/live" -watch-dir "$NGINX_DIR/hls" -watch-prefix watch \
+    -watch-log "$WORK/watcher-syncs.log" -clip "$CLIP_TS" -duration "$BUCKET" >"$WORK/bucket.md"
+  stop "-$watch_pid"
+  stop "$rtmp_pid"
+  stop "$NAGARE_PID"
+  stop "$s3_pid"
+}
+
 for phase in $PHASES; do "phase_$phase"; done
 
 cp /proc/loadavg "$WORK/loadavg-end"
 date +%s >"$WORK/finished"
 rm -rf "$RAW"
 mkdir -p "$RAW"
-cp "$WORK"/*.json "$WORK"/loadavg-* "$WORK/started" "$WORK/finished" "$RAW"/
+cp "$WORK"/loadavg-* "$WORK/started" "$WORK/finished" "$RAW"/
+cp "$WORK"/*.json "$RAW"/ 2>/dev/null || true # none when only manager, autoscale or bucket ran
 cp "$WORK"/*.log "$WORK"/*.md "$RAW"/ 2>/dev/null || true
 bench report -dir "$RAW" -clip "$CLIP_TS" -out "$OUT"
 if [ -s "$WORK/edge.md" ]; then
@@ -238,6 +313,57 @@ if [ -s "$WORK/manager.md" ]; then
     echo "ingest for 1,000 nodes at 2 s using ≤ 10 % of one core."
     echo
     cat "$WORK/manager.md"
+  } >>"$OUT"
+fi
+if [ -s "$WORK/autoscale.md" ]; then
+  {
+    echo
+    echo "## 7. Autoscaler"
+    echo
+    echo "\`nagare bench autoscale\`: a \`nagare manager\` with the process cloud controller (interval 250 ms, node"
+    echo "reports every 1 s, node timeout 3 s, predictive mode off so that the reactive path is measured) runs a"
+    echo "group of one origin and edges of capacity 1 with the edge alarm at 100 %. A publisher sends the clip; each"
+    echo "round fills the newest edge with a viewer, and one more viewer is turned away (503), which raises the alarm."
+    echo "The alarm is the stored scale-out decision; in service is the node's recorded transition. Then edges are"
+    echo "killed (kill -9: the controller sees the process gone) or hung (SIGSTOP: the node falls silent and the"
+    echo "node timeout finds it). Target: alarm to new edge in service ≤ 3 s; tick ≤ 10 ms with 1,000 nodes."
+    echo
+    cat "$WORK/autoscale.md"
+    echo
+    echo "| measurement | time per tick | target |"
+    echo "|---|---|---|"
+    cat "$WORK/tick.md"
+  } >>"$OUT"
+fi
+if [ -s "$WORK/bucket.md" ]; then
+  {
+    echo
+    echo "## 8. Live HLS in object storage"
+    echo
+    echo "\`nagare bench bucket\`: one versitygw (posix backend, a public-read bucket) on loopback, and the clip"
+    echo "published at the same time to a \`nagare node\` pushing its live LL-HLS into the bucket"
+    echo "(\`NAGARE_PUSH_ENABLED=true\`, keys \`live/<app>/<stream>/<name>\`) and to nginx-rtmp, whose HLS directory a"
+    echo "watcher mirrors into the bucket under \`watch/\` (the script below). Complete: for nagare, when the origin"
+    echo "first lists a part or segment, its media playlist being followed with LL-HLS blocking reloads; for"
+    echo "nginx-rtmp, when inotify reports the segment file closed after writing (an \`inotifywait\` run by the"
+    echo "bench, next to the watcher's own). Readable: the first anonymous HEAD of the object's URL in the bucket to"
+    echo "answer 200 (for the watcher, with the length of the closed file: \`aws s3 sync\` also uploads the segment"
+    echo "nginx-rtmp is still writing); each object is polled on its own from the moment it is complete. Named: the"
+    echo "first fetch of the stream's playlist in the bucket (nagare: \`stream.m3u8\`, which lists whole segments;"
+    echo "the watcher: nginx-rtmp's \`.m3u8\`), polled every 5 ms, that lists it. The lag is readable (named) minus"
+    echo "complete; polling adds 0–5 ms to it, which favours the watcher in the ratios. Objects complete during the"
+    echo "first 5 s are not counted. Targets: parts readable with p95 ≤ 150 ms; for segments, nagare's lag at least"
+    echo "10× lower than the watcher's, median and p95."
+    echo
+    cat "$WORK/bucket.md"
+    echo
+    echo "The watcher, with $(cut -d' ' -f1 "$WORK/bucket-aws-version"), run as"
+    echo "\`watcher.sh <hls_path> s3://<bucket>/watch/ <endpoint> <log>\` with the credentials in \`AWS_ACCESS_KEY_ID\`"
+    echo "and \`AWS_SECRET_ACCESS_KEY\`, and \`AWS_DEFAULT_REGION=us-east-1\`:"
+    echo
+    echo '```bash'
+    cat "$WORK/watcher.sh"
+    echo '```'
   } >>"$OUT"
 fi
 log "wrote $OUT (raw results in $RAW)"

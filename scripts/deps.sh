@@ -39,7 +39,7 @@ for w in "${want[@]}"; do
         port_open 3306 || { echo "deps: mariadb did not start" >&2; exit 1; }
       fi ;;
     bench)
-      apt_install nginx libnginx-mod-rtmp wrk ;;
+      apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli ;;
     *) echo "deps: unknown component $w" >&2; exit 2 ;;
   esac
 done

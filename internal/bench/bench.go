@@ -28,6 +28,9 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   fanout    wrk against the live-edge segment and the media playlist of one server
   ingest    CPU and RSS of one server with N publishers and no viewers
   ackcheck  whether a server keeps a publisher that asks for RTMP acknowledgements
+  manager   routing throughput and report ingest of a stream manager
+  autoscale alarm-to-in-service and dead-node replacement times with the process controller
+  bucket    availability lag of live HLS in object storage: nagare's push and a watcher with aws s3 sync
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -44,6 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
+		"autoscale": cmdAutoscale, "bucket": cmdBucket,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -156,7 +156,7 @@ func measureLag(ctx context.Context, srv server, clip *Clip, stream string, d ti
 			method: "blocking reload (_HLS_msn/_HLS_part)",
 			obs:    newObservations(),
 			run: func(ctx context.Context, media string, obs *observations) {
-				block(ctx, c, media, obs)
+				block(ctx, c, media, obs.add)
 			},
 		})
 	}

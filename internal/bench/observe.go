@@ -237,8 +237,8 @@ func poll(ctx context.Context, c *http.Client, u string, every time.Duration, ob
 
 // block follows an LL-HLS playlist with blocking reloads (_HLS_msn, _HLS_part), asking each time for
 // the part after the last one listed, so that every part and segment is seen the moment the server
-// releases it.
-func block(ctx context.Context, c *http.Client, u string, obs *observations) {
+// releases it. onPlaylist gets every playlist with the time it arrived.
+func block(ctx context.Context, c *http.Client, u string, onPlaylist func(*MediaPlaylist, time.Time)) {
 	base, err := url.Parse(u)
 	if err != nil {
 		return
@@ -258,7 +258,7 @@ func block(ctx context.Context, c *http.Client, u string, obs *observations) {
 			next = u
 			continue
 		}
-		obs.add(pl, at)
+		onPlaylist(pl, at)
 		q := base.Query()
 		q.Set("_HLS_msn", strconv.FormatUint(pl.NextMSN(), 10))
 		q.Set("_HLS_part", strconv.Itoa(len(pl.Parts)))

@@ -176,9 +176,10 @@ func TestWalkthrough(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &group))
 	require.True(t, strings.HasPrefix(group.Name, "group-"))
 
+	objects := filepath.Join(dir, "objects")
 	origin := start(t, []string{
 		"NAGARE_CLUSTER_SECRET=" + clusterSecret, "NAGARE_CLUSTER_GROUP=" + group.Name, "NAGARE_CLUSTER_REGION=default",
-		"NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
+		"NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret, "NAGARE_STORAGE_DIRECTORY=" + objects,
 	}, "node", "--role", "origin", "--manager", base, "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0")
 	nodeID := origin.field(t, "registered with the stream manager", "id")
 
@@ -192,6 +193,22 @@ func TestWalkthrough(t *testing.T) {
 	require.Equal(t, nodeID, nodes[0]["identifier"])
 	require.EqualValues(t, 2000, nodes[0]["capacity"])
 
+	// the operator asks for live/stream1 to be recorded: the manager tells the origins
+	req, err := http.NewRequest(http.MethodPut, base+"/api/v1/streams/live/stream1/recording", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var rec struct {
+		Recording bool     `json:"recording"`
+		Nodes     []string `json:"nodes"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&rec))
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.True(t, rec.Recording)
+	require.Equal(t, []string{nodeID}, rec.Nodes)
+
 	// the publisher asks where to publish and is sent to the origin
 	var ev map[string]any
 	require.Equal(t, http.StatusOK, call(t, "GET", sm+"/event/live/stream1?action=broadcast", "", &ev))
@@ -199,7 +216,7 @@ func TestWalkthrough(t *testing.T) {
 	rtmpURL, _ := ev["rtmpUrl"].(string)
 	require.NotEmpty(t, rtmpURL)
 	tok := pubauth.Sign([]byte(publishSecret), stream.Path{App: "live", Name: "stream1"}, time.Now().Add(time.Hour))
-	testutil.Publish(t, rtmpURL+"?token="+tok, "flv")
+	publisher := testutil.Publish(t, rtmpURL+"?token="+tok, "flv")
 
 	// the manager learns of the stream from the origin
 	require.Equal(t, http.StatusUnauthorized, call(t, "GET", base+"/api/v1/streams", "", nil))
@@ -259,12 +276,22 @@ func TestWalkthrough(t *testing.T) {
 	}
 	require.Equal(t, []string{"running", "inservice"}, states)
 
-	// the origin dies: the manager marks it dead once it falls silent, and its stream record goes
+	// the publisher stops: the recording is in the origin's storage, whole
+	publisher.Kill()
+	require.Eventually(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(objects, "live", "live", "stream1", "*_recording.json"))
+		return len(m) == 1
+	}, 20*time.Second, 100*time.Millisecond, "no recording of live/stream1")
+
+	// the origin dies: the manager marks it dead once it falls silent
 	_ = origin.cmd.Process.Signal(syscall.SIGKILL)
 	require.Eventually(t, func() bool {
-		var streams []map[string]any
-		return callAuth(t, base+"/api/v1/streams", &streams) && len(streams) == 0
+		var n map[string]any
+		return callAuth(t, base+"/api/v1/nodes/"+nodeID, &n) && n["state"] == "terminated"
 	}, 20*time.Second, 200*time.Millisecond)
+	var streams []map[string]any
+	require.True(t, callAuth(t, base+"/api/v1/streams", &streams))
+	require.Empty(t, streams)
 	require.Equal(t, http.StatusServiceUnavailable, call(t, "GET", sm+"/event/live/stream1?action=broadcast", "", nil))
 	require.NotContains(t, mgr.logs(), adminToken)
 	require.NotContains(t, mgr.logs(), clusterSecret)

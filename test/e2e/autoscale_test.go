@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/testutil"
+)
+
+// viewer keeps playing an HLS URL (its media playlist, every 500 ms) until stopped, so the node counts it.
+type viewer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func watch(t *testing.T, hlsURL string) *viewer {
+	t.Helper()
+	status, body := testutil.Get(t, hlsURL)
+	require.Equal(t, http.StatusOK, status, "%s: %s", hlsURL, body)
+	renditions := testutil.Renditions(body)
+	require.NotEmpty(t, renditions, "%s", body)
+	media := testutil.Resolve(t, hlsURL, renditions[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &viewer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(v.done)
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, media, nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(v.stop)
+	return v
+}
+
+func (v *viewer) stop() {
+	v.cancel()
+	<-v.done
+}
+
+type scaleEvent struct {
+	Action string   `json:"action"`
+	Role   string   `json:"role"`
+	Reason string   `json:"reason"`
+	Nodes  []string `json:"nodes"`
+}
+
+type instance struct {
+	ID     string `json:"id"`
+	NodeID string `json:"nodeId"`
+	Role   string `json:"role"`
+	State  string `json:"state"`
+}
+
+// TestAutoscaleWalkthrough is the reference walk-through with the process cloud controller: the manager
+// launches real `nagare node` processes, scales the edges out for a second viewer, drains and terminates
+// one when the viewers leave (its access log lands in object storage), and replaces an edge killed with -9.
+func TestAutoscaleWalkthrough(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	objects := filepath.Join(dir, "objects")
+	mgr := start(t, []string{
+		"NAGARE_MANAGER_ADDRESS=127.0.0.1:0", "NAGARE_MANAGER_STORE_DSN=" + filepath.Join(dir, "m.db"),
+		"NAGARE_MANAGER_ADMIN_TOKEN=" + adminToken, "NAGARE_CLUSTER_SECRET=" + clusterSecret,
+		"NAGARE_MANAGER_REPORT_INTERVAL=1s", "NAGARE_MANAGER_NODE_TIMEOUT=3s",
+		"NAGARE_MANAGER_AUTOSCALE_CONTROLLER=process", "NAGARE_MANAGER_AUTOSCALE_INTERVAL=250ms",
+		"NAGARE_MANAGER_AUTOSCALE_SETTINGS=binary=" + binary(t) + ",workDir=" + dir + ",logDir=" + filepath.Join(dir, "nodes") + ",stopTimeout=10s",
+		"NAGARE_STORAGE_DIRECTORY=" + objects, "NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
+	}, "manager")
+	base := "http://" + mgr.field(t, "manager running", "address")
+	sm := base + "/streammanager/api/3.1"
+	q := "?accessToken=" + adminToken
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "nodes", "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("--- %s ---\n%s", filepath.Base(l), b)
+			}
+		}
+	})
+
+	// 1–3: policy (edge min 1 max 2), launch configuration (edge capacity 1), group
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}]}]}}}`, nil))
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
+	var group struct {
+		Name string `json:"name"`
+	}
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &group))
+
+	// 4: launch the origin; the autoscaler brings every role to its minimum
+	var launched map[string]any
+	require.Equal(t, http.StatusOK, call(t, "POST", sm+"/admin/nodegroup/"+group.Name+"/node/origin"+q, "", &launched))
+	require.Equal(t, "origin", launched["role"])
+	// 5: the edge scales out only when a viewer finds no room (load above 100 %)
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/alarm/scaleout/default"+q+"&type=edge&threshold=100", "", nil))
+
+	nodesIn := func(role, state string) []map[string]any {
+		var nodes, out []map[string]any
+		if call(t, "GET", sm+"/admin/nodegroup/"+group.Name+"/node"+q, "", &nodes) != http.StatusOK {
+			return nil
+		}
+		for _, n := range nodes {
+			if n["role"] == role && (state == "" || n["state"] == state) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	// 6: every node in service
+	require.Eventually(t, func() bool {
+		return len(nodesIn("origin", "inservice")) == 1 && len(nodesIn("edge", "inservice")) == 1
+	}, 60*time.Second, 200*time.Millisecond, "the group never came up")
+	edge1 := nodesIn("edge", "inservice")[0]["identifier"].(string)
+	events := func() []scaleEvent {
+		var evs []scaleEvent
+		require.True(t, callAuth(t, base+"/api/v1/scaleevents?group="+group.Name, &evs))
+		return evs
+	}
+	has := func(action, role string) bool {
+		for _, e := range events() {
+			if e.Action == action && e.Role == role {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, has("minimum", "edge"), "%+v", events())
+
+	// 7: publish through the broadcast call, play through the subscribe call
+	var ev map[string]any
+	require.Equal(t, http.StatusOK, call(t, "GET", sm+"/event/live/stream1?action=broadcast", "", &ev))
+	tok := pubauth.Sign([]byte(publishSecret), stream.Path{App: "live", Name: "stream1"}, time.Now().Add(time.Hour))
+	testutil.Publish(t, ev["rtmpUrl"].(string)+"?token="+tok, "flv")
+	subscribe := func() (int, map[string]any) {
+		var out map[string]any
+		code := call(t, "GET", sm+"/event/live/stream1?action=subscribe", "", &out)
+		return code, out
+	}
+	code, sub := subscribe()
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, edge1, sub["nodeId"], "%v", sub)
+	hls1 := sub["hlsUrl"].(string)
+	testutil.WaitLive(t, hls1, 20*time.Second)
+	viewer1 := watch(t, hls1)
+	require.Eventually(t, func() bool {
+		var n map[string]any
+		return callAuth(t, base+"/api/v1/nodes/"+edge1, &n) && n["stats"].(map[string]any)["connections"].(float64) >= 1
+	}, 20*time.Second, 200*time.Millisecond, "the edge never reported its viewer")
+
+	// 8: a second viewer finds the edge full: 503 while a second edge is launched, then it is sent there
+	code, _ = subscribe()
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	var hls2, edge2 string
+	require.Eventually(t, func() bool {
+		code, sub = subscribe()
+		if code != http.StatusOK {
+			return false
+		}
+		edge2, _ = sub["nodeId"].(string)
+		hls2, _ = sub["hlsUrl"].(string)
+		return true
+	}, 60*time.Second, 250*time.Millisecond, "no second edge")
+	require.NotEqual(t, edge1, edge2)
+	require.True(t, has("scale-out", "edge"), "%+v", events())
+	require.Len(t, nodesIn("edge", "inservice"), 2)
+	testutil.WaitLive(t, hls2, 20*time.Second)
+	viewer2 := watch(t, hls2)
+	time.Sleep(2 * time.Second)
+	require.Len(t, nodesIn("edge", ""), 2, "no scale-in while both edges carry a viewer")
+
+	// the viewers leave: after the cool-down one edge drains and is terminated, its access log uploaded
+	viewer1.stop()
+	viewer2.stop()
+	var drained string
+	require.Eventually(t, func() bool {
+		for _, e := range events() {
+			if e.Action == "drained" && e.Role == "edge" {
+				drained = e.Nodes[0]
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, 250*time.Millisecond, "no edge drained: %+v", events())
+	require.True(t, has("scale-in", "edge"))
+	require.Eventually(t, func() bool {
+		logs, _ := filepath.Glob(filepath.Join(objects, "accesslogs", group.Name, drained, "*.log"))
+		if len(logs) != 1 {
+			return false
+		}
+		b, _ := os.ReadFile(logs[0])
+		return strings.Contains(string(b), "GET /live/stream1/")
+	}, 30*time.Second, 200*time.Millisecond, "the drained edge's access log is not in object storage")
+	require.Eventually(t, func() bool { return len(nodesIn("edge", "")) == 1 }, 20*time.Second, 200*time.Millisecond)
+
+	// kill -9 of the remaining edge: it is found dead and replaced
+	survivor := nodesIn("edge", "inservice")[0]["identifier"].(string)
+	var insts []instance
+	require.True(t, callAuth(t, base+"/api/v1/instances", &insts))
+	pid := 0
+	for _, in := range insts {
+		if in.NodeID == survivor && in.State == "running" {
+			pid, _ = strconv.Atoi(in.ID)
+		}
+	}
+	require.NotZero(t, pid, "%+v", insts)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return has("replace", "edge") }, 30*time.Second, 250*time.Millisecond,
+		"the killed edge was not replaced: %+v", events())
+	require.Eventually(t, func() bool {
+		in := nodesIn("edge", "inservice")
+		return len(in) == 1 && in[0]["identifier"] != survivor
+	}, 60*time.Second, 250*time.Millisecond, "the replacement never entered service")
+	require.NotContains(t, mgr.logs(), clusterSecret)
+	require.NotContains(t, mgr.logs(), adminToken)
+	fmt.Fprintln(io.Discard, sub)
+}
