@@ -596,7 +596,7 @@ func routeText(w io.Writer, r route) error {
 
 func recordCmd(e *env, args []string) error {
 	fs := e.flags()
-	stop := fs.Bool("stop", false, "stop recording the stream's next publications")
+	stop := fs.Bool("stop", false, "stop recording the stream (its live publication's recording is stored at once)")
 	pos, err := e.parse(fs, args, "APP/STREAM")
 	if err != nil {
 		return err
@@ -615,7 +615,7 @@ func recordCmd(e *env, args []string) error {
 		Nodes     []string `json:"nodes"`
 	}
 	return show(e, method, p("/api/v1/streams", app, name, "recording"), nil, func(w io.Writer, a answer) error {
-		verb := "recorded from its next publication on"
+		verb := "recorded (a live publication from its next segment, the next ones whole)"
 		if !a.Recording {
 			verb = "no longer recorded"
 		}

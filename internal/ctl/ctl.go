@@ -53,7 +53,7 @@ func init() {
 		{"streams", "", "list the live streams and their origins", streamsList},
 		{"alarms", "", "list the load thresholds at which each role scales out", alarmsList},
 		{"alarm set", "--role R --threshold PCT", "set the scale-out threshold of a role (percent of capacity)", alarmSet},
-		{"record", "APP/STREAM [--stop]", "record a stream's next publications into storage (every in-service origin is told)", recordCmd},
+		{"record", "APP/STREAM [--stop]", "record a stream into storage, live now and next publications (every in-service origin is told)", recordCmd},
 		{"route publish", "APP/STREAM [--group G]", "ask where a publisher should send APP/STREAM", routePublish},
 		{"route play", "APP/STREAM [--region R] [--group G]", "ask where a viewer should play APP/STREAM", routePlay},
 		{"help", "[COMMAND]", "show this text, or the flags of a command", helpCmd},

@@ -163,7 +163,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	return err
 }
 
-// record asks every in-service origin to record (or stop recording) stream's next publications, through
+// record asks every in-service origin to record (or stop recording) stream, live now and next publications, through
 // the nodes' recording API (authenticated with the cluster secret). It returns the origins that agreed.
 func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string, error) {
 	method := http.MethodPut

@@ -87,8 +87,10 @@ func (l *lazyStore) Delete(ctx context.Context, key string) error {
 	return st.Delete(ctx, key)
 }
 
-// recordingAPI lets the manager (or an operator with the cluster secret) ask for a stream's next
-// publications to be recorded: PUT starts, DELETE stops, GET tells.
+// recordingAPI lets the manager (or an operator with the cluster secret) start (PUT) or stop (DELETE) the
+// recording of a stream: a publication live now from its next segment (stopping stores that recording at
+// once), and its next publications whole. GET tells: "recording" for the next publications, "recordingNow"
+// for the live one.
 func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	fail := func(code int, msg string) {
@@ -127,5 +129,6 @@ func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 		n.push.SetRecording(p, false)
 		n.log.Info("recording cancelled", "stream", p.String())
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.Recording(p)})
+	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.Recording(p),
+		"recordingNow": n.push.RecordingNow(p)})
 }

@@ -335,3 +335,54 @@ func TestRecordingAPIWantsTheClusterSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordingStartedWhileLive: a recording asked for through the node's API while the stream is live
+// starts at the next segment and is stored, playable, when it is stopped, while the stream goes on.
+func TestRecordingStartedWhileLive(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const secret = "node-cluster-secret-0123456789"
+	var b bucket
+	n, _ := testutil.StartNode(t, func(cfg *config.Config) {
+		cfg.Cluster.Secret = secret
+		cfg.Record.MP4, cfg.Push.Prefix = true, "rec"
+		cfg.HLS.SegmentDuration, cfg.HLS.PartDuration = time.Second, 200*time.Millisecond
+		b = localBucket(t, cfg)
+	})
+	call := func(method string) map[string]any {
+		req, _ := http.NewRequest(method, "http://"+n.HTTPAddr()+"/api/v1/recordings/live/cam", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+		require.Equal(t, http.StatusOK, res.StatusCode, "%v", body)
+		return body
+	}
+	pub := testutil.Publish(t, rtmpURL(n, "live/cam"), "flv")
+	defer pub.Kill()
+	testutil.WaitLive(t, hlsURL(n, "live/cam"), 20*time.Second)
+	time.Sleep(2 * time.Second)
+	objs, err := b.store.List(context.Background(), "rec/")
+	require.NoError(t, err)
+	require.Empty(t, objs, "nothing is stored before the recording is asked for")
+
+	require.Equal(t, map[string]any{"stream": "live/cam", "recording": true, "recordingNow": true}, call(http.MethodPut))
+	time.Sleep(4 * time.Second)
+	require.Equal(t, map[string]any{"stream": "live/cam", "recording": false, "recordingNow": false}, call(http.MethodDelete))
+	stopped := time.Now()
+	m := waitManifest(t, b, "rec/live/cam", 20*time.Second, true)
+	require.Less(t, time.Since(stopped), 10*time.Second, "stored when stopped, not when the stream ends")
+	exited, out := pub.Exited(0)
+	require.False(t, exited, "the publication goes on: %s", out)
+	require.InDelta(t, 3.5, m.Duration, 1.6, "about the 4 s between the calls, in whole segments")
+	require.Empty(t, m.Gaps)
+	for _, u := range []string{b.baseURL + "/" + m.Playlist, b.baseURL + "/" + m.MP4} {
+		for _, s := range testutil.Probe(t, u, true) {
+			if s.CodecType == "video" {
+				frames, _ := strconv.Atoi(s.NbFrames)
+				require.InDelta(t, m.Duration*testutil.ClipFPS, frames, 3, "%s: %d frames for %.2f s", u, frames, m.Duration)
+			}
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,18 +113,37 @@ func New(cfg Config, st Store, log *slog.Logger, metrics *Metrics) *Pusher {
 		recording: map[stream.Path]bool{}, current: map[stream.Path]*streamPush{}}
 }
 
-// SetRecording asks for (or stops asking for) the recording of p's publications from the next one on.
+// SetRecording starts (or stops) recording sp: a publication of it that is live now is recorded from its
+// next segment on (stopping ends that recording, which is then stored at once), and its next publications
+// are recorded whole. Stopping does not override Config.Record for the next publications.
 func (p *Pusher) SetRecording(sp stream.Path, on bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if on {
 		p.recording[sp] = true
 	} else {
 		delete(p.recording, sp)
 	}
+	cur := p.current[sp]
+	p.mu.Unlock()
+	if cur != nil {
+		cur.setRecording(on)
+	}
 }
 
-// Recording reports whether p's next publication will be recorded.
+// RecordingNow reports whether the publication of sp that is live now is being recorded.
+func (p *Pusher) RecordingNow(sp stream.Path) bool {
+	p.mu.Lock()
+	cur := p.current[sp]
+	p.mu.Unlock()
+	if cur == nil {
+		return false
+	}
+	cur.mu.Lock()
+	defer cur.mu.Unlock()
+	return cur.recordOn
+}
+
+// Recording reports whether sp's next publication will be recorded.
 func (p *Pusher) Recording(sp stream.Path) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -146,23 +166,21 @@ func matches(patterns []string, sp stream.Path) bool {
 // Wait blocks until every stream's worker has finished (after the streams ended).
 func (p *Pusher) Wait() { p.wg.Wait() }
 
-// Observer returns the observer that pushes the publication st, or nil when it is neither pushed nor
-// recorded. The observer runs until the segmenter calls Ended.
+// Observer returns the observer that pushes and records the publication st; it runs until the segmenter
+// calls Ended. A publication that is neither pushed nor recorded uploads nothing until a recording of it
+// is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
-	push := p.cfg.Push && matches(p.cfg.PushStreams, st.Path)
-	record := p.Recording(st.Path)
-	if !push && !record {
-		return nil
-	}
 	s := &streamPush{
-		p: p, path: st.Path, push: push, record: record,
+		p: p, path: st.Path, push: p.cfg.Push && matches(p.cfg.PushStreams, st.Path), recordOn: p.Recording(st.Path),
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
 		started:  st.StartedAt,
 		wake:     make(chan struct{}, 1),
 		uploaded: map[string]bool{},
 		partsUp:  map[string]bool{},
+		kept:     map[string]bool{},
 		log:      p.log.With("stream", st.Path.String()),
 	}
+	s.wholeRecord = s.recordOn
 	if s.started.IsZero() {
 		s.started = time.Now()
 	}
@@ -179,6 +197,7 @@ type job struct {
 	kind     jobKind
 	name     string
 	data     []byte
+	record   bool                  // kindInit, kindSegment: part of a recording
 	seg      segmenter.SegmentInfo // kindSegment
 	pl       *segmenter.Playlist   // kindPlaylist, kindEnd
 	enqueued time.Time
@@ -192,32 +211,34 @@ const (
 	kindSegment
 	kindPlaylist
 	kindEnd
+	kindRecordEnd // a recording stopped through the API while the stream goes on
 )
 
 // streamPush is the observer and worker of one publication.
 type streamPush struct {
-	p            *Pusher
-	path         stream.Path
-	push, record bool
-	base         string
-	started      time.Time
-	log          *slog.Logger
+	p           *Pusher
+	path        stream.Path
+	push        bool
+	wholeRecord bool // recorded from its start
+	base        string
+	started     time.Time
+	log         *slog.Logger
 
-	mu      sync.Mutex
-	queue   []*job
-	pending *job // the latest playlist, not yet uploaded (older ones are superseded)
-	ended   *job
-	endedAt time.Time // when the stream ended; never cleared
-	wake    chan struct{}
+	mu       sync.Mutex
+	recordOn bool // segments completed now are recorded
+	initJob  *job // kept to start a recording mid-stream
+	queue    []*job
+	pending  *job // the latest playlist, not yet uploaded (older ones are superseded)
+	ended    *job
+	endedAt  time.Time // when the stream ended; never cleared
+	wake     chan struct{}
 
 	// worker state
 	uploaded     map[string]bool // live objects in the bucket
 	initName     string
-	recorded     []segmenter.SegmentInfo
-	gaps         []Gap
-	lastMSN      uint64
-	haveMSN      bool
-	recBytes     int64
+	rec          *recording      // the recording in progress, if any
+	recordings   int             // recordings of this publication so far
+	kept         map[string]bool // segments some recording names: never deleted
 	pushedMV     bool
 	listed       []string // segment names of the last uploaded playlist, for deletion
 	partNames    map[uint64][]string
@@ -226,6 +247,17 @@ type streamPush struct {
 	partsUp      map[string]bool // parts in the bucket whose segment is still in the window
 	lastLL       []byte
 	pushedLLMV   bool
+}
+
+// recording is one recording of a publication: whole, or from a start to a stop through the API.
+type recording struct {
+	n        int // 1 for the first of the publication
+	recorded []segmenter.SegmentInfo
+	gaps     []Gap
+	lastMSN  uint64
+	haveMSN  bool
+	bytes    int64
+	started  time.Time
 }
 
 // Gap is a part of a recording that could not be stored.
@@ -237,7 +269,37 @@ type Gap struct {
 }
 
 func (s *streamPush) Init(name string, data []byte) {
-	s.enqueue(&job{kind: kindInit, name: name, data: data})
+	s.mu.Lock()
+	s.initJob = &job{kind: kindInit, name: name, data: data}
+	wanted := s.push || s.recordOn
+	s.mu.Unlock()
+	if wanted {
+		s.enqueue(&job{kind: kindInit, name: name, data: data})
+	}
+}
+
+// setRecording starts or stops recording this publication from the next segment on.
+func (s *streamPush) setRecording(on bool) {
+	s.mu.Lock()
+	if s.recordOn == on || !s.endedAt.IsZero() {
+		s.mu.Unlock()
+		return
+	}
+	init := s.initJob
+	if !on {
+		s.recordOn = false
+	}
+	s.mu.Unlock()
+	if !on {
+		s.enqueue(&job{kind: kindRecordEnd})
+		return
+	}
+	if init != nil {
+		s.enqueue(&job{kind: kindInit, name: init.name, data: init.data, record: true}) // a no-op when already in
+	}
+	s.mu.Lock()
+	s.recordOn = true
+	s.mu.Unlock()
 }
 
 func (s *streamPush) Part(pt segmenter.Part) {
@@ -248,7 +310,13 @@ func (s *streamPush) Part(pt segmenter.Part) {
 }
 
 func (s *streamPush) SegmentComplete(seg segmenter.Segment) {
-	s.enqueue(&job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: seg.Info()})
+	s.mu.Lock()
+	record := s.recordOn
+	s.mu.Unlock()
+	if !s.push && !record {
+		return
+	}
+	s.enqueue(&job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: seg.Info(), record: record})
 }
 
 func (s *streamPush) PlaylistChanged(pl *segmenter.Playlist) {
@@ -287,7 +355,7 @@ func (s *streamPush) enqueue(j *job) {
 		victim := -1
 		for _, pass := range []func(*job) bool{
 			func(q *job) bool { return q.kind == kindPart },
-			func(q *job) bool { return q.kind == kindSegment && !s.record },
+			func(q *job) bool { return q.kind == kindSegment && !q.record },
 			func(q *job) bool { return q.kind == kindSegment && q.name != "" }, // never a gap marker
 		} {
 			for i, q := range s.queue {
@@ -302,9 +370,9 @@ func (s *streamPush) enqueue(j *job) {
 		}
 		if victim >= 0 {
 			dropped = s.queue[victim]
-			if dropped.kind == kindSegment && s.record {
+			if dropped.kind == kindSegment && dropped.record {
 				// the recording keeps a marker in its place, so the gap is reported in order
-				s.queue[victim] = &job{kind: kindSegment, seg: dropped.seg, enqueued: dropped.enqueued}
+				s.queue[victim] = &job{kind: kindSegment, seg: dropped.seg, enqueued: dropped.enqueued, record: true}
 			} else {
 				s.queue = append(s.queue[:victim], s.queue[victim+1:]...)
 			}
@@ -368,7 +436,7 @@ func (s *streamPush) run() {
 		switch j.kind {
 		case kindInit:
 			s.initName = j.name
-			if s.putMedia(j) {
+			if !s.uploaded[j.name] && s.putMedia(j) {
 				s.uploaded[j.name] = true
 			}
 		case kindPart:
@@ -384,6 +452,8 @@ func (s *streamPush) run() {
 		case kindPlaylist:
 			s.playlist(j.pl)
 			s.lowLatencyPlaylist(j.pl)
+		case kindRecordEnd:
+			s.finishRecording()
 		case kindEnd:
 			s.end(j.pl)
 			if m := s.p.metrics; m != nil {
@@ -400,38 +470,52 @@ func (s *streamPush) segment(j *job) {
 		return
 	}
 	if !s.putMedia(j) {
-		s.markGap(j.seg.MSN, "upload failed")
+		if j.record {
+			s.markGap(j.seg.MSN, "upload failed")
+		}
 		return
 	}
 	s.uploaded[j.name] = true
-	if s.record {
-		if s.haveMSN && j.seg.MSN > s.lastMSN+1 {
-			s.addGap(s.lastMSN+1, j.seg.MSN-1, "segments missing")
+	if j.record {
+		rec := s.recording(j)
+		if rec.haveMSN && j.seg.MSN > rec.lastMSN+1 {
+			rec.addGap(rec.lastMSN+1, j.seg.MSN-1, "segments missing")
 		}
-		s.recorded = append(s.recorded, j.seg)
-		s.recBytes += int64(len(j.data))
-		s.lastMSN, s.haveMSN = j.seg.MSN, true
+		rec.recorded = append(rec.recorded, j.seg)
+		rec.bytes += int64(len(j.data))
+		rec.lastMSN, rec.haveMSN = j.seg.MSN, true
+		s.kept[j.name] = true
 	}
 }
 
-func (s *streamPush) markGap(msn uint64, reason string) {
-	if !s.record {
-		return
+// recording returns the recording in progress, starting one with j.
+func (s *streamPush) recording(j *job) *recording {
+	if s.rec == nil {
+		s.recordings++
+		s.rec = &recording{n: s.recordings, started: j.enqueued}
+		if s.recordings == 1 && s.wholeRecord {
+			s.rec.started = s.started // recorded from the publication's start
+		}
 	}
-	s.addGap(msn, msn, reason)
-	s.lastMSN, s.haveMSN = msn, true
+	return s.rec
+}
+
+func (s *streamPush) markGap(msn uint64, reason string) {
+	rec := s.recording(&job{seg: segmenter.SegmentInfo{MSN: msn}, enqueued: time.Now()})
+	rec.addGap(msn, msn, reason)
+	rec.lastMSN, rec.haveMSN = msn, true
 	s.log.Error("recording gap", "msn", msn, "cause", reason)
 	if m := s.p.metrics; m != nil {
 		m.Gaps.Inc()
 	}
 }
 
-func (s *streamPush) addGap(from, to uint64, reason string) {
-	if n := len(s.gaps); n > 0 && s.gaps[n-1].ToMSN+1 == from && s.gaps[n-1].Reason == reason {
-		s.gaps[n-1].ToMSN = to
+func (r *recording) addGap(from, to uint64, reason string) {
+	if n := len(r.gaps); n > 0 && r.gaps[n-1].ToMSN+1 == from && r.gaps[n-1].Reason == reason {
+		r.gaps[n-1].ToMSN = to
 		return
 	}
-	s.gaps = append(s.gaps, Gap{FromMSN: from, ToMSN: to, Reason: reason})
+	r.gaps = append(r.gaps, Gap{FromMSN: from, ToMSN: to, Reason: reason})
 }
 
 // playlist uploads pl after every object it names, then deletes what left the window.
@@ -555,7 +639,7 @@ func (s *streamPush) sweep(segs []segmenter.SegmentInfo, target time.Duration) {
 		if listed[name] {
 			continue
 		}
-		if !s.record && !s.p.cfg.KeepOld {
+		if !s.kept[name] && !s.p.cfg.KeepOld {
 			s.doomed = append(s.doomed, doomed{name: name, at: now})
 		}
 		delete(s.uploaded, name)
@@ -607,63 +691,75 @@ func (s *streamPush) end(pl *segmenter.Playlist) {
 		s.delete(d.name)
 	}
 	s.doomed = nil
-	if !s.record || len(s.recorded) == 0 {
+	s.finishRecording()
+}
+
+// finishRecording stores the recording in progress: its VOD playlist, its manifest and, when configured,
+// its MP4.
+func (s *streamPush) finishRecording() {
+	r := s.rec
+	s.rec = nil
+	if r == nil || len(r.recorded) == 0 {
 		return
 	}
-	rec := s.recordingName()
-	vod := s.vod()
-	s.put(rec+".m3u8", vod, PlaylistType, PlaylistCache, time.Now(), "recording")
+	name := s.recordingName(r.n)
+	s.put(name+".m3u8", s.vod(r), PlaylistType, PlaylistCache, time.Now(), "recording")
 	m := Manifest{
-		Stream: s.path.String(), Start: s.started.UTC(), Playlist: s.key(rec + ".m3u8"), Segments: len(s.recorded),
-		Size: s.recBytes, Gaps: s.gaps,
+		Stream: s.path.String(), Start: r.started.UTC(), Playlist: s.key(name + ".m3u8"), Segments: len(r.recorded),
+		Size: r.bytes, Gaps: r.gaps,
 	}
 	var dur time.Duration
-	for _, sg := range s.recorded {
+	for _, sg := range r.recorded {
 		dur += sg.Duration
 	}
 	m.Duration = dur.Seconds()
 	m.End = m.Start.Add(dur)
-	if first := s.recorded[0].DateTime; !first.IsZero() {
+	if first := r.recorded[0].DateTime; !first.IsZero() {
 		m.Start = first.UTC()
-		last := s.recorded[len(s.recorded)-1]
+		last := r.recorded[len(r.recorded)-1]
 		m.End = last.DateTime.Add(last.Duration).UTC()
 	}
 	if m.Gaps == nil {
 		m.Gaps = []Gap{}
 	}
 	// the manifest first (the recording is usable from the VOD playlist), then again with the MP4
-	s.put(rec+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
+	s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
 	if s.p.cfg.RecordMP4 {
-		if err := s.mp4(rec + ".mp4"); err != nil {
+		if err := s.mp4(name+".mp4", r); err != nil {
 			s.log.Error("recording MP4 not written", "cause", err)
 		} else {
-			m.MP4 = s.key(rec + ".mp4")
-			s.put(rec+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
+			m.MP4 = s.key(name + ".mp4")
+			s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
 		}
 	}
 	s.log.Info("recording stored", "playlist", m.Playlist, "duration", dur.Round(time.Millisecond).String(),
-		"segments", len(s.recorded), "gaps", len(s.gaps))
+		"segments", len(r.recorded), "gaps", len(r.gaps))
 }
 
-// recordingName is the publication's name: the segments' own prefix, unique per publication.
-func (s *streamPush) recordingName() string {
+// recordingName names the publication's n-th recording after the segments' own prefix, unique per
+// publication: <prefix>_recording, then <prefix>_recording2, ...
+func (s *streamPush) recordingName(n int) string {
+	base := "recording"
 	if i := strings.LastIndex(s.initName, "_"); i > 0 {
-		return s.initName[:i] + "_recording"
+		base = s.initName[:i] + "_recording"
 	}
-	return "recording"
+	if n > 1 {
+		base += strconv.Itoa(n)
+	}
+	return base
 }
 
-// vod renders the recording's playlist over its segments; a gap starts a discontinuity.
-func (s *streamPush) vod() []byte {
+// vod renders r's playlist over its segments; a gap starts a discontinuity.
+func (s *streamPush) vod(r *recording) []byte {
 	var b bytes.Buffer
 	target := 1
-	for _, sg := range s.recorded {
+	for _, sg := range r.recorded {
 		target = max(target, int(sg.Duration.Seconds()+0.5))
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n", target)
-	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n#EXT-X-MAP:URI=\"%s\"\n", s.recorded[0].MSN, s.initName)
-	prev := s.recorded[0].MSN
-	for i, sg := range s.recorded {
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n#EXT-X-MAP:URI=\"%s\"\n", r.recorded[0].MSN, s.initName)
+	prev := r.recorded[0].MSN
+	for i, sg := range r.recorded {
 		if i > 0 && sg.MSN != prev+1 {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
@@ -679,14 +775,14 @@ func (s *streamPush) vod() []byte {
 
 // mp4 writes init + every recorded segment as one fragmented MP4, streamed from the bucket one object at
 // a time. The sizes come from the store first, since a single PUT needs the length up front.
-func (s *streamPush) mp4(name string) error {
-	keys := make([]string, 0, len(s.recorded)+1)
+func (s *streamPush) mp4(name string, r *recording) error {
+	keys := make([]string, 0, len(r.recorded)+1)
 	keys = append(keys, s.key(s.initName))
-	for _, sg := range s.recorded {
+	for _, sg := range r.recorded {
 		keys = append(keys, s.key(sg.Name))
 	}
 	// a minute, plus a second per 8 MB: generous for object storage, bounded for a node that stops
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(s.recBytes>>23)*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(r.bytes>>23)*time.Second)
 	defer cancel()
 	var total int64
 	for _, k := range keys {
@@ -696,9 +792,9 @@ func (s *streamPush) mp4(name string) error {
 		}
 		total += info.Size
 	}
-	r := &chain{ctx: ctx, store: s.p.store, keys: keys}
-	defer r.close()
-	return s.p.store.Put(ctx, s.key(name), r, total, objstore.PutOptions{ContentType: MP4Type, CacheControl: MediaCache})
+	body := &chain{ctx: ctx, store: s.p.store, keys: keys}
+	defer body.close()
+	return s.p.store.Put(ctx, s.key(name), body, total, objstore.PutOptions{ContentType: MP4Type, CacheControl: MediaCache})
 }
 
 // chain reads objects one after the other, opening each when the previous one is done.

@@ -134,14 +134,75 @@ func TestGivesUpAfterTheStreamEnded(t *testing.T) {
 	}
 }
 
-func TestNothingSelectedNothingStarted(t *testing.T) {
-	p := hlspush.New(hlspush.Config{Push: true, PushStreams: []string{"live/other", "news/*"}}, newFlaky(t), slog.Default(), nil)
-	require.Nil(t, p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}}))
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "news", Name: "cam"}})
-	require.NotNil(t, obs)
+// TestNothingSelectedNothingUploaded: a stream that is neither pushed nor recorded puts nothing in the
+// bucket; asking for its recording applies to the next publications too.
+func TestNothingSelectedNothingUploaded(t *testing.T) {
+	st := newFlaky(t)
+	p := hlspush.New(hlspush.Config{Push: true, PushStreams: []string{"live/other", "news/*"}}, st, slog.Default(), nil)
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}})
+	obs.Init("p_init.mp4", []byte("init"))
+	obs.SegmentComplete(segment(1))
 	obs.Ended(nil)
 	p.Wait()
+	require.Zero(t, st.puts.Load())
 	require.False(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
 	p.SetRecording(stream.Path{App: "live", Name: "cam"}, true)
 	require.True(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
+}
+
+// TestRecordingStartedAndStoppedMidStream: a recording asked for while a stream is live starts at the next
+// segment and is stored as soon as it is stopped; a second one of the same publication gets its own name,
+// and the segments a recording names outlive the live window.
+func TestRecordingStartedAndStoppedMidStream(t *testing.T) {
+	st := newFlaky(t)
+	p := hlspush.New(hlspush.Config{Prefix: "rec", RetryMax: 10 * time.Millisecond},
+		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	cam := stream.Path{App: "live", Name: "cam"}
+	obs := p.Observer(&stream.Stream{Path: cam, StartedAt: time.Now()})
+	obs.Init("p_init.mp4", []byte("init"))
+	obs.SegmentComplete(segment(1))
+	require.False(t, p.RecordingNow(cam))
+
+	p.SetRecording(cam, true)
+	require.True(t, p.RecordingNow(cam))
+	for msn := uint64(2); msn <= 4; msn++ {
+		obs.SegmentComplete(segment(msn))
+	}
+	p.SetRecording(cam, false)
+	require.False(t, p.RecordingNow(cam))
+	obs.SegmentComplete(segment(5))
+	var m hlspush.Manifest
+	require.Eventually(t, func() bool {
+		rc, _, err := st.Get(context.Background(), "rec/live/cam/p_recording.json", nil)
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		return json.NewDecoder(rc).Decode(&m) == nil
+	}, 5*time.Second, 5*time.Millisecond, "the recording is stored when it is stopped, while the stream goes on")
+	require.Equal(t, 3, m.Segments)
+	require.InDelta(t, 3.0, m.Duration, 0.001)
+	require.Equal(t, segment(2).DateTime, m.Start)
+	require.Empty(t, m.Gaps)
+
+	p.SetRecording(cam, true)
+	obs.SegmentComplete(segment(6))
+	obs.Ended(nil)
+	p.Wait()
+	for _, key := range []string{"rec/live/cam/p_recording2.json", "rec/live/cam/p_recording2.m3u8", "rec/live/cam/p_init.mp4",
+		"rec/live/cam/p_seg2.mp4", "rec/live/cam/p_seg4.mp4", "rec/live/cam/p_seg6.mp4"} {
+		_, err := st.Head(context.Background(), key)
+		require.NoError(t, err, key)
+	}
+	for _, key := range []string{"rec/live/cam/p_seg1.mp4", "rec/live/cam/p_seg5.mp4"} {
+		_, err := st.Head(context.Background(), key)
+		require.ErrorIs(t, err, objstore.ErrNotFound, "%s was recorded by nobody", key)
+	}
+	rc, _, err := st.Get(context.Background(), "rec/live/cam/p_recording.m3u8", nil)
+	require.NoError(t, err)
+	vod, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Contains(t, string(vod), "#EXT-X-MEDIA-SEQUENCE:2\n")
+	require.Contains(t, string(vod), "p_seg4.mp4\n#EXT-X-ENDLIST\n")
+	require.NotContains(t, string(vod), "p_seg5.mp4")
 }
