@@ -45,6 +45,7 @@ const (
 	MediaCache    = "max-age=86400, immutable"
 	PlaylistType  = "application/vnd.apple.mpegurl"
 	MP4Type       = "video/mp4"
+	TSType        = "video/mp2t"
 	// MediaPlaylist and Multivariant are the playlist names in a stream's prefix.
 	MediaPlaylist = "stream.m3u8"
 	Multivariant  = "index.m3u8"
@@ -528,7 +529,9 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 		return // the classic playlist in the bucket lists whole segments only
 	}
 	names := make([]string, 0, len(segs)+1)
-	names = append(names, pl.InitName())
+	if init := pl.InitName(); init != "" { // MPEG-TS has none
+		names = append(names, init)
+	}
 	for _, sg := range segs {
 		names = append(names, sg.Name)
 	}
@@ -702,7 +705,7 @@ func (s *streamPush) finishRecording() {
 	if r == nil || len(r.recorded) == 0 {
 		return
 	}
-	name := s.recordingName(r.n)
+	name := s.recordingName(r)
 	s.put(name+".m3u8", s.vod(r), PlaylistType, PlaylistCache, time.Now(), "recording")
 	m := Manifest{
 		Stream: s.path.String(), Start: r.started.UTC(), Playlist: s.key(name + ".m3u8"), Segments: len(r.recorded),
@@ -724,7 +727,10 @@ func (s *streamPush) finishRecording() {
 	}
 	// the manifest first (the recording is usable from the VOD playlist), then again with the MP4
 	s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
-	if s.p.cfg.RecordMP4 {
+	switch {
+	case s.p.cfg.RecordMP4 && s.initName == "":
+		s.log.Info("recording has no MP4: record.mp4 applies to fMP4 variants (its MPEG-TS segments play as they are)")
+	case s.p.cfg.RecordMP4:
 		if err := s.mp4(name+".mp4", r); err != nil {
 			s.log.Error("recording MP4 not written", "cause", err)
 		} else {
@@ -738,13 +744,17 @@ func (s *streamPush) finishRecording() {
 
 // recordingName names the publication's n-th recording after the segments' own prefix, unique per
 // publication: <prefix>_recording, then <prefix>_recording2, ...
-func (s *streamPush) recordingName(n int) string {
+func (s *streamPush) recordingName(r *recording) string {
 	base := "recording"
-	if i := strings.LastIndex(s.initName, "_"); i > 0 {
-		base = s.initName[:i] + "_recording"
+	first := s.initName // MPEG-TS has no init section: its first recorded segment names it
+	if first == "" && len(r.recorded) > 0 {
+		first = r.recorded[0].Name
 	}
-	if n > 1 {
-		base += strconv.Itoa(n)
+	if i := strings.LastIndex(first, "_"); i > 0 {
+		base = first[:i] + "_recording"
+	}
+	if r.n > 1 {
+		base += strconv.Itoa(r.n)
 	}
 	return base
 }
@@ -757,7 +767,10 @@ func (s *streamPush) vod(r *recording) []byte {
 		target = max(target, int(sg.Duration.Seconds()+0.5))
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n", target)
-	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n#EXT-X-MAP:URI=\"%s\"\n", r.recorded[0].MSN, s.initName)
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", r.recorded[0].MSN)
+	if s.initName != "" {
+		fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", s.initName)
+	}
 	prev := r.recorded[0].MSN
 	for i, sg := range r.recorded {
 		if i > 0 && sg.MSN != prev+1 {
@@ -847,7 +860,15 @@ func (s *streamPush) putMedia(j *job) bool {
 	case kindInit:
 		kind = "init"
 	}
-	return s.put(j.name, j.data, MP4Type, MediaCache, j.enqueued, kind)
+	return s.put(j.name, j.data, mediaType(j.name), MediaCache, j.enqueued, kind)
+}
+
+// mediaType is the content type of a media object by its name.
+func mediaType(name string) string {
+	if strings.HasSuffix(name, ".ts") {
+		return TSType
+	}
+	return MP4Type
 }
 
 // put uploads one object, retrying with backoff. It gives up on a live object once newer work for the

@@ -206,3 +206,32 @@ func TestRecordingStartedAndStoppedMidStream(t *testing.T) {
 	require.Contains(t, string(vod), "p_seg4.mp4\n#EXT-X-ENDLIST\n")
 	require.NotContains(t, string(vod), "p_seg5.mp4")
 }
+
+// TestMPEGTSRecording: MPEG-TS segments have no init section; the recording is named after its first
+// segment, its playlist has no EXT-X-MAP, and the segments are typed video/mp2t.
+func TestMPEGTSRecording(t *testing.T) {
+	st := newFlaky(t)
+	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec"},
+		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
+	for msn := uint64(1); msn <= 3; msn++ {
+		sg := segment(msn)
+		sg.Name = strings.Replace(sg.Name, ".mp4", ".ts", 1)
+		obs.SegmentComplete(sg)
+	}
+	obs.Ended(nil)
+	p.Wait()
+	m := manifest(t, st)
+	require.Equal(t, "rec/live/cam/p_recording.m3u8", m.Playlist)
+	require.Equal(t, 3, m.Segments)
+	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
+	rc, _, err := st.Get(context.Background(), m.Playlist, nil)
+	require.NoError(t, err)
+	vod, _ := io.ReadAll(rc)
+	rc.Close()
+	require.NotContains(t, string(vod), "EXT-X-MAP")
+	require.Contains(t, string(vod), "p_seg1.ts\n")
+	info, err := st.Head(context.Background(), "rec/live/cam/p_seg2.ts")
+	require.NoError(t, err)
+	require.Equal(t, hlspush.TSType, info.ContentType)
+}
