@@ -308,7 +308,10 @@ if [ -s "$WORK/manager.md" ]; then
     echo
     echo "\`nagare bench manager\`: a \`nagare manager\` process with N registered in-service nodes (one origin"
     echo "carrying live/bench, the rest edges) that report every 2 s throughout. Routing: \`wrk -t2\` on the"
-    echo "viewer entry point (302) and on the 3.1 subscribe call. Ingest: the same nodes reporting, nothing else,"
+    echo "viewer entry point (302) and on the 3.1 subscribe call, saturating (as fast as wrk can, on the same 2"
+    echo "cores) and paced (84 connections, each waiting 3 ms between a response and its next request, about"
+    echo "20,000 req/s: the latency at the target's throughput; at saturation p99 is the CPU scheduler's)."
+    echo "Ingest: the same nodes reporting, nothing else,"
     echo "MySQL (MariaDB) store. Targets: ≥ 20,000 routing requests/s at p99 ≤ 5 ms with 1,000 nodes; report"
     echo "ingest for 1,000 nodes at 2 s using ≤ 10 % of one core."
     echo

@@ -317,12 +317,13 @@ func copyLiveEdge(ctx context.Context, c *http.Client, from, www string, n int) 
 }
 
 // wrk loads u with wrk while metering the server.
-func wrk(ctx context.Context, pid int, u string, threads, conns int, d time.Duration) (FanoutRun, error) {
+func wrk(ctx context.Context, pid int, u string, threads, conns int, d time.Duration, extra ...string) (FanoutRun, error) {
 	run := FanoutRun{Conns: conns, Threads: threads}
 	wctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(wctx, "wrk", "--latency", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns),
-		"-d"+strconv.Itoa(int(d.Seconds()))+"s", "--timeout", "5s", u)
+	args := []string{"--latency", "-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns),
+		"-d" + strconv.Itoa(int(d.Seconds())) + "s", "--timeout", "5s"}
+	cmd := exec.CommandContext(wctx, "wrk", append(append(args, extra...), u)...)
 	m, err := startMeter(pid, 250*time.Millisecond)
 	if err != nil {
 		return run, err

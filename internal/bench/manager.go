@@ -64,33 +64,50 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		}
 	}
 
-	fmt.Fprintln(stdout, "| store | nodes | call | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | manager CPU % | RSS MiB | target (1,000 nodes: ≥ 20,000 req/s at p99 ≤ 5 ms) |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
+	// A paced run: every connection waits pacedDelay between a response and its next request, so the
+	// load stays near 20,000 req/s instead of saturating both cores (where any server's p99 is the
+	// scheduler's, not its own). wrk's delay() counts whole milliseconds.
+	script, err := os.CreateTemp("", "nagare-paced-*.lua")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(script.Name())
+	if _, err := fmt.Fprintf(script, "function delay()\n  return %d\nend\n", pacedDelay.Milliseconds()); err != nil {
+		return err
+	}
+	script.Close()
+
+	fmt.Fprintln(stdout, "| store | nodes | call | load | conns | req/s | p50 ms | p99 ms | non-2xx/3xx | manager CPU % | RSS MiB | target (1,000 nodes: ≥ 20,000 req/s at p99 ≤ 5 ms) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var ingest []string
 	for _, n := range counts {
 		m, rep, stop, err := startReporting(ctx, exe, *store, *mysqlAddr, n, *interval, log)
 		if err != nil {
 			return err
 		}
+		type load struct {
+			name  string
+			conns int
+			extra []string
+		}
+		var loads []load
 		for _, c := range connCounts {
+			loads = append(loads, load{"saturating", c, nil})
+		}
+		loads = append(loads, load{fmt.Sprintf("paced (%s think time)", pacedDelay), pacedConns, []string{"-s", script.Name()}})
+		for _, l := range loads {
 			for _, call := range []struct{ name, path string }{
 				{"302 entry point", "/live/bench/index.m3u8"},
 				{"3.1 subscribe", "/streammanager/api/3.1/event/live/bench?action=subscribe"},
 			} {
-				run, err := wrk(ctx, m.cmd.Process.Pid, "http://"+m.addr+call.path, 2, c, *d)
+				run, err := wrk(ctx, m.cmd.Process.Pid, "http://"+m.addr+call.path, 2, l.conns, *d, l.extra...)
 				if err != nil {
 					stop()
 					return err
 				}
-				verdict := "–"
-				if n >= 1000 {
-					verdict = "**met**"
-					if run.ReqPerSec < 20000 || run.LatencyP99Ms > 5 {
-						verdict = fmt.Sprintf("**missed** (%.0f req/s, p99 %.1f ms)", run.ReqPerSec, run.LatencyP99Ms)
-					}
-				}
-				fmt.Fprintf(stdout, "| %s | %d | %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.0f | %s |\n", *store, n, call.name, c,
-					run.ReqPerSec, run.LatencyP50Ms, run.LatencyP99Ms, run.Non2xx, run.Usage.CPUPercent, run.Usage.RSSMiB, verdict)
+				fmt.Fprintf(stdout, "| %s | %d | %s | %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %.0f | %s |\n", *store, n, call.name, l.name, l.conns,
+					run.ReqPerSec, run.LatencyP50Ms, run.LatencyP99Ms, run.Non2xx, run.Usage.CPUPercent, run.Usage.RSSMiB,
+					routingVerdict(n, l.extra != nil, run))
 			}
 		}
 		stop()
@@ -128,6 +145,30 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		fmt.Fprintln(stdout, l)
 	}
 	return nil
+}
+
+// The paced routing run: pacedConns connections each waiting pacedDelay between requests offer about
+// pacedConns / (pacedDelay + wrk's timer slack + latency) ≈ 21,000 req/s, a little over the target's 20,000.
+const (
+	pacedConns = 84
+	pacedDelay = 3 * time.Millisecond
+)
+
+// routingVerdict judges a routing run with 1,000 nodes or more against the target (≥ 20,000 req/s at
+// p99 ≤ 5 ms): the throughput on a saturating run, the latency on the paced run at that throughput.
+func routingVerdict(nodes int, paced bool, run FanoutRun) string {
+	switch {
+	case nodes < 1000:
+		return "–"
+	case run.ReqPerSec < 20000:
+		return fmt.Sprintf("**missed** (%.0f req/s < 20,000)", run.ReqPerSec)
+	case !paced:
+		return "**met** (throughput; p99 at saturation is the scheduler's)"
+	case run.LatencyP99Ms > 5:
+		return fmt.Sprintf("**missed** (p99 %.1f ms at %.0f req/s)", run.LatencyP99Ms, run.ReqPerSec)
+	default:
+		return "**met**"
+	}
 }
 
 // startReporting starts a manager with n nodes that report every interval, and waits for one full round
