@@ -488,9 +488,6 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if (c.Push.Enabled || c.Record.Enabled) && c.HLS.Variant == "mpegts" {
-		bad("push.enabled", "pushing and recording need an fMP4 variant (hls.variant lowlatency or fmp4), not mpegts")
-	}
 	switch c.HLS.Variant {
 	case "lowlatency", "fmp4", "mpegts":
 	default:

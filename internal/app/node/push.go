@@ -112,9 +112,6 @@ func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 	case n.push == nil:
 		fail(http.StatusConflict, "only origins record")
 		return
-	case n.cfg.HLS.Variant == "mpegts":
-		fail(http.StatusConflict, "recording needs an fMP4 variant (hls.variant lowlatency or fmp4)")
-		return
 	}
 	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
 	if err != nil {

@@ -386,3 +386,52 @@ func TestRecordingStartedWhileLive(t *testing.T) {
 		}
 	}
 }
+
+// TestPushMPEGTS: the mpegts variant is pushed and recorded from the same segmenter: .ts segments without
+// an init section, playable from the bucket live and as a recording.
+func TestPushMPEGTS(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	var b bucket
+	n, _ := testutil.StartNode(t, func(cfg *config.Config) {
+		pushConfig(cfg)
+		cfg.HLS.Variant, cfg.Push.LowLatency = "mpegts", false
+		b = localBucket(t, cfg)
+	})
+	prefix := "hls/live/ts"
+	stopWatch := watchBucket(t, b, prefix)
+	started := time.Now()
+	pub := testutil.Publish(t, rtmpURL(n, "live/ts"), "flv")
+	testutil.WaitLive(t, b.baseURL+"/"+prefix+"/"+hlspush.Multivariant, 20*time.Second)
+	var pl testutil.MediaPlaylist
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, b.baseURL+"/"+prefix+"/"+hlspush.MediaPlaylist)
+		pl = testutil.ParseMediaPlaylist(body)
+		return len(pl.Segments) >= 3
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Empty(t, pl.Init, "MPEG-TS has no init section")
+	seg := pl.Segments[0]
+	require.True(t, strings.HasSuffix(seg, ".ts"), seg)
+	info, err := b.store.Head(context.Background(), prefix+"/"+seg)
+	require.NoError(t, err)
+	require.Equal(t, hlspush.TSType, info.ContentType)
+	var codecs []string
+	for _, s := range testutil.Probe(t, b.baseURL+"/"+prefix+"/"+hlspush.Multivariant, false) {
+		codecs = append(codecs, s.CodecName)
+	}
+	require.ElementsMatch(t, []string{"h264", "aac"}, codecs)
+
+	time.Sleep(time.Until(started.Add(6 * time.Second)))
+	pub.Kill()
+	m := waitManifest(t, b, prefix, 20*time.Second, false)
+	violations, checked := stopWatch()
+	require.Empty(t, violations, "the bucket's playlist named objects that were not there")
+	require.Greater(t, checked, 10)
+	require.Empty(t, m.Gaps)
+	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
+	for _, s := range testutil.Probe(t, b.baseURL+"/"+m.Playlist, true) {
+		if s.CodecType == "video" {
+			frames, _ := strconv.Atoi(s.NbFrames)
+			require.InDelta(t, m.Duration*testutil.ClipFPS, frames, 3, "%d frames for %.2f s", frames, m.Duration)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Package hls muxes every live stream of a node into HLS once (LL-HLS with fMP4 parts by default, classic
-// fMP4, or classic MPEG-TS) and serves it to viewers from memory. The fMP4 variants come from
-// media/segmenter, whose objects other components can observe (Config.Observe); MPEG-TS from gohlslib.
+// fMP4, or classic MPEG-TS) with media/segmenter, and serves it to viewers from memory (or disk). Other
+// components can observe every object the segmenter makes (Config.Observe).
 package hls
 
 import (
@@ -21,7 +21,7 @@ import (
 const (
 	VariantLowLatency = "lowlatency" // LL-HLS: fMP4 segments with parts, blocking reloads, preload hints
 	VariantFMP4       = "fmp4"       // classic HLS with fMP4 segments
-	VariantMPEGTS     = "mpegts"     // classic HLS with MPEG-TS segments (H.264 + AAC only)
+	VariantMPEGTS     = "mpegts"     // classic HLS with MPEG-TS segments
 )
 
 // Config is what the muxers need.
@@ -34,9 +34,9 @@ type Config struct {
 	QueueLen int
 	// Directory keeps finished segments in files under it instead of in memory ("" = memory).
 	Directory string
-	// Observe, if set, is called when a stream starts (fMP4 variants only: the MPEG-TS variant has no
-	// segmenter); the observer it returns (nil for none) gets every init section, part, segment and
-	// playlist of the stream as it is made. It must follow segmenter.Observer's contract: never block.
+	// Observe, if set, is called when a stream starts; the observer it returns (nil for none) gets every
+	// init section, part, segment and playlist of the stream as it is made (MPEG-TS has no init section
+	// nor parts). It must follow segmenter.Observer's contract: never block.
 	Observe func(st *stream.Stream) segmenter.Observer
 }
 
@@ -52,39 +52,16 @@ type Server struct {
 	acct hlshttp.Accounting
 
 	mu       sync.RWMutex
-	muxers   map[stream.Path]muxer
+	muxers   map[stream.Path]*muxer
 	sessions viewers.Sessions
 }
 
-// muxer makes one stream's HLS and answers the requests for it.
-type muxer interface {
-	source() *stream.Stream
-	// start consumes the stream, in a goroutine of its own, until r's queue closes.
-	start(r *stream.Reader)
-	finished() <-chan struct{}
-	// abort releases a muxer that will not run.
-	abort()
-	multivariant(r *http.Request) *object
-	mediaPlaylist(r *http.Request, file string) *object
-	media(r *http.Request, file string) *object
-}
-
-var (
-	_ stream.Listener = (*Server)(nil)
-	_ muxer           = (*tsMuxer)(nil)
-	_ muxer           = (*fmp4Muxer)(nil)
-)
+var _ stream.Listener = (*Server)(nil)
 
 // StreamStarted starts a muxer for s.
 func (s *Server) StreamStarted(st *stream.Stream) {
 	log := s.Log.With("stream", st.Path.String())
-	var mx muxer
-	var err error
-	if s.Config.Variant == VariantMPEGTS {
-		mx, err = newTSMuxer(st, s.Config, s.Metrics, log)
-	} else {
-		mx, err = newFMP4Muxer(st, s.Config, s.Metrics, log)
-	}
+	mx, err := newMuxer(st, s.Config, s.Metrics, log)
 	if err != nil {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
@@ -100,7 +77,7 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	}
 	s.mu.Lock()
 	if s.muxers == nil {
-		s.muxers = map[stream.Path]muxer{}
+		s.muxers = map[stream.Path]*muxer{}
 	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
@@ -132,7 +109,7 @@ func (s *Server) sessionTimeout() time.Duration {
 	if s.SessionTimeout > 0 {
 		return s.SessionTimeout
 	}
-	return maxDur(10*time.Second, 3*s.Config.SegmentDuration)
+	return max(10*time.Second, 3*s.Config.SegmentDuration)
 }
 
 // ServeHTTP serves playlists, init files, segments and parts.
@@ -169,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // multivariant serves index.m3u8, giving the viewer a session id that every later URL carries. The
 // session counts as a viewer from its first media playlist or segment request on.
-func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx muxer) {
+func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer) {
 	q := r.URL.Query()
 	newSession := false
 	if r.Header.Get(viewers.RelayHeader) != "" {

@@ -1,7 +1,10 @@
 package segmenter
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -10,6 +13,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
@@ -105,7 +110,7 @@ func (r *recorder) observer() Observer {
 		OnPart: func(p Part) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			require.Contains(r.t, r.objects, initName(strings.SplitN(p.Name, "_", 2)[0]), "part before init")
+			require.Contains(r.t, r.objects, names{prefix: strings.SplitN(p.Name, "_", 2)[0]}.init(), "part before init")
 			r.events = append(r.events, fmt.Sprintf("part %d.%d", p.MSN, p.Index))
 			r.objects[p.Name] = p.Data
 			r.parts = append(r.parts, p)
@@ -201,4 +206,57 @@ func trackSamples(t testing.TB, b []byte, id int) (samples []*fmp4.Sample, dts [
 		}
 	}
 	return samples, dts
+}
+
+// tsPES is a PES packet read back from MPEG-TS: a video access unit or a group of audio frames.
+type tsPES struct {
+	pts, dts int64
+	units    [][]byte // NAL units or audio frames
+}
+
+// checkTSPackets checks that b is made of whole TS packets and starts with PAT, PMT and the start of a
+// PES packet of the leading track.
+func checkTSPackets(t testing.TB, b []byte) {
+	t.Helper()
+	require.Zero(t, len(b)%188, "whole TS packets")
+	require.GreaterOrEqual(t, len(b), 3*188)
+	for i := 0; i < len(b); i += 188 {
+		require.Equal(t, byte(0x47), b[i], "sync byte of packet %d", i/188)
+	}
+	pid := func(i int) int { return int(b[i*188+1]&0x1f)<<8 | int(b[i*188+2]) }
+	require.Equal(t, []int{0, 4096, 256}, []int{pid(0), pid(1), pid(2)}, "PAT, PMT, then the leading track")
+	require.NotZero(t, b[2*188+1]&0x40, "a PES packet starts")
+}
+
+// readTS reads an MPEG-TS segment alone, as a player that starts with it does (the reader wants a PES
+// packet of every track).
+func readTS(t testing.TB, b []byte) (video, audio []tsPES) {
+	t.Helper()
+	checkTSPackets(t, b)
+	r := &mpegts.Reader{R: bytes.NewReader(b)}
+	require.NoError(t, r.Initialize())
+	r.OnDecodeError(func(err error) { t.Errorf("decoding MPEG-TS: %v", err) })
+	for _, tr := range r.Tracks() {
+		switch tr.Codec.(type) {
+		case *tscodecs.H264:
+			r.OnDataH264(tr, func(pts, dts int64, au [][]byte) error {
+				video = append(video, tsPES{pts, dts, au})
+				return nil
+			})
+		case *tscodecs.MPEG4Audio:
+			r.OnDataMPEG4Audio(tr, func(pts int64, aus [][]byte) error {
+				audio = append(audio, tsPES{pts, pts, aus})
+				return nil
+			})
+		default:
+			t.Fatalf("unexpected track %T", tr.Codec)
+		}
+	}
+	for {
+		err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return video, audio
+		}
+		require.NoError(t, err)
+	}
 }

@@ -10,11 +10,18 @@ import (
 // Object names. Every name starts with the segmenter's prefix, random per publication, so that a stream
 // published again never reuses a name a cache (an edge, a CDN, a player) may still hold:
 //
-//	<prefix>_init.mp4           the fMP4 initialization section
-//	<prefix>_seg<msn>.mp4       the segment with media sequence number msn
-//	<prefix>_part<msn>_<i>.mp4  part i (from 0) of segment msn (low-latency only)
+//	<prefix>_init.mp4           the fMP4 initialization section (MPEG-TS has none)
+//	<prefix>_seg<msn>.mp4       the fMP4 segment with media sequence number msn
+//	<prefix>_seg<msn>.ts        the MPEG-TS segment with media sequence number msn
+//	<prefix>_part<msn>_<i>.mp4  part i (from 0) of segment msn (low-latency only, so fMP4 only)
 //
 // Names use only [a-z0-9_.], which every object store and URL accepts unescaped.
+
+// Extensions of segments and parts.
+const (
+	extFMP4   = ".mp4"
+	extMPEGTS = ".ts"
+)
 
 // newPrefix returns 12 random hex digits.
 func newPrefix() string {
@@ -23,14 +30,20 @@ func newPrefix() string {
 	return hex.EncodeToString(b[:])
 }
 
-func initName(prefix string) string { return prefix + "_init.mp4" }
-
-func segmentName(prefix string, msn uint64) string {
-	return prefix + "_seg" + strconv.FormatUint(msn, 10) + ".mp4"
+// names makes and reads the object names of one segmenter.
+type names struct {
+	prefix string
+	ext    string // of segments and parts
 }
 
-func partName(prefix string, msn uint64, i int) string {
-	return prefix + "_part" + strconv.FormatUint(msn, 10) + "_" + strconv.Itoa(i) + ".mp4"
+func (n names) init() string { return n.prefix + "_init.mp4" }
+
+func (n names) segment(msn uint64) string {
+	return n.prefix + "_seg" + strconv.FormatUint(msn, 10) + n.ext
+}
+
+func (n names) part(msn uint64, i int) string {
+	return n.prefix + "_part" + strconv.FormatUint(msn, 10) + "_" + strconv.Itoa(i) + n.ext
 }
 
 // objectKind is what a name designates.
@@ -43,37 +56,38 @@ const (
 	kindPart
 )
 
-// parseName is the inverse of the name functions above; it reports kindNone for anything else,
-// including names of another prefix.
-func parseName(prefix, name string) (kind objectKind, msn uint64, part int) {
-	rest, ok := strings.CutPrefix(name, prefix+"_")
+// parse is the inverse of the name methods above; it reports kindNone for anything else, including
+// names of another prefix or format.
+func (n names) parse(name string) (kind objectKind, msn uint64, part int) {
+	rest, ok := strings.CutPrefix(name, n.prefix+"_")
 	if !ok {
 		return kindNone, 0, 0
 	}
-	rest, ok = strings.CutSuffix(rest, ".mp4")
+	if rest == "init.mp4" && n.ext == extFMP4 {
+		return kindInit, 0, 0
+	}
+	rest, ok = strings.CutSuffix(rest, n.ext)
 	if !ok {
 		return kindNone, 0, 0
 	}
 	switch {
-	case rest == "init":
-		return kindInit, 0, 0
 	case strings.HasPrefix(rest, "seg"):
-		n, ok := parseUint(rest[3:])
+		m, ok := parseUint(rest[3:])
 		if !ok {
 			return kindNone, 0, 0
 		}
-		return kindSegment, n, 0
-	case strings.HasPrefix(rest, "part"):
+		return kindSegment, m, 0
+	case strings.HasPrefix(rest, "part") && n.ext == extFMP4:
 		m, i, ok := strings.Cut(rest[4:], "_")
 		if !ok {
 			return kindNone, 0, 0
 		}
-		n, ok1 := parseUint(m)
+		m1, ok1 := parseUint(m)
 		p, ok2 := parseUint(i)
 		if !ok1 || !ok2 || p > 1<<20 {
 			return kindNone, 0, 0
 		}
-		return kindPart, n, int(p)
+		return kindPart, m1, int(p)
 	}
 	return kindNone, 0, 0
 }

@@ -5,12 +5,14 @@ import "time"
 // Observer learns of every object as soon as it is complete, in an order that lets it mirror the stream
 // elsewhere (object storage, a recording): Init before the first Part, every Part of a segment before
 // its SegmentComplete, and PlaylistChanged after the objects the new playlist names. Ended comes last.
+// In MPEG-TS there is no init section nor parts: only SegmentComplete, PlaylistChanged and Ended.
 //
 // The calls are made synchronously from Write and Close, on the writer's goroutine: an observer must not
 // block or do I/O in them. It should copy what it needs (the byte slices are immutable and may be kept)
 // into its own bounded queue and return. A slow observer delays the stream for every viewer.
 type Observer interface {
-	// Init is called once, before the first part or segment, with the fMP4 initialization section.
+	// Init is called once, before the first part or segment, with the fMP4 initialization section
+	// (never in MPEG-TS).
 	Init(name string, data []byte)
 	// Part is called for every complete part (low-latency mode only).
 	Part(p Part)
@@ -83,7 +85,8 @@ type Segment struct {
 	DateTime time.Time
 	// Parts are its parts in low-latency mode; their Data is a sub-slice of the segment's Data.
 	Parts []Part
-	// Data is the segment: the concatenation of its parts; immutable.
+	// Data is the segment: the concatenation of its parts in fMP4, a whole transport stream in MPEG-TS;
+	// immutable.
 	Data []byte
 }
 

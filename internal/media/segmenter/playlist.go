@@ -14,8 +14,12 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
-// playlistVersion is the EXT-X-VERSION of every playlist, gohlslib's for fMP4.
-const playlistVersion = 10
+// EXT-X-VERSION of the playlists, gohlslib's: MPEG-TS playlists need no tag of a version above 3 (which
+// brought decimal durations), and a low version keeps old players that refuse higher ones.
+const (
+	versionFMP4   = 10
+	versionMPEGTS = 3
+)
 
 // NoPart asks Wait for a complete segment rather than a part.
 const NoPart = -1
@@ -35,7 +39,7 @@ func (f URIFunc) apply(name string) string {
 // Playlist is the state of a segmenter at one moment: the segments of the window, the parts of the
 // segment being written, and what they need to be rendered. It never changes once published.
 type Playlist struct {
-	prefix      string
+	names       names
 	lowLatency  bool
 	contentType string
 	initData    []byte
@@ -54,8 +58,8 @@ type Playlist struct {
 
 // Ready reports whether the playlist lists something to play.
 func (p *Playlist) Ready() bool {
-	if p.initData == nil {
-		return false
+	if p.variant == nil {
+		return false // no media yet
 	}
 	if len(p.parts) > 0 && p.lowLatency {
 		return true
@@ -91,12 +95,20 @@ func (p *Playlist) Segments() []SegmentInfo {
 	return out
 }
 
-// InitName returns the name of the init section ("" before it exists).
+// InitName returns the name of the init section ("" before it exists, and always in MPEG-TS).
 func (p *Playlist) InitName() string {
 	if p.initData == nil {
 		return ""
 	}
-	return initName(p.prefix)
+	return p.names.init()
+}
+
+// version returns the playlist's EXT-X-VERSION.
+func (p *Playlist) version() int {
+	if p.names.ext == extMPEGTS {
+		return versionMPEGTS
+	}
+	return versionFMP4
 }
 
 // Has reports whether the playlist lists part `part` of segment msn (NoPart: the complete segment msn)
@@ -143,7 +155,7 @@ func (p *Playlist) segment(msn uint64) *segEntry {
 
 // Object returns the init section, segment or part of that name if the playlist has it.
 func (p *Playlist) Object(name string) (Object, bool) {
-	kind, msn, part := parseName(p.prefix, name)
+	kind, msn, part := p.names.parse(name)
 	switch kind {
 	case kindInit:
 		if p.initData != nil {
@@ -191,7 +203,7 @@ func (p *Playlist) Media(opts MediaOptions) []byte {
 func (p *Playlist) render(opts MediaOptions) []byte {
 	ll := p.lowLatency && !opts.NoLowLatency
 	pl := &playlist.Media{
-		Version:        playlistVersion,
+		Version:        p.version(),
 		TargetDuration: p.targetDur,
 		MediaSequence:  int(p.nextMSN),
 		Endlist:        p.ended,
@@ -215,7 +227,7 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		pl.PartInf = &playlist.MediaPartInf{PartTarget: p.partTarget}
 	}
 	if p.initData != nil {
-		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(initName(p.prefix))}
+		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(p.names.init())}
 	}
 	for i, se := range segments {
 		if se.gap {
@@ -242,7 +254,7 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		}
 		if !p.ended && !opts.NoBlocking {
 			// always present: hls.js loops without it
-			pl.PreloadHint = &playlist.MediaPreloadHint{URI: opts.URI.apply(partName(p.prefix, p.nextMSN, len(p.parts)))}
+			pl.PreloadHint = &playlist.MediaPreloadHint{URI: opts.URI.apply(p.names.part(p.nextMSN, len(p.parts)))}
 		}
 	}
 	b, _ := pl.Marshal() // Marshal never fails
@@ -258,16 +270,19 @@ func mediaPart(pe *partEntry, uri URIFunc) *playlist.MediaPart {
 }
 
 // VOD renders a complete playlist of the given segments, oldest first, with the init section of that
-// name: what a recorder serves once a recording is over. The segments must share the init section.
+// name ("" for MPEG-TS segments): what a recorder serves once a recording is over. The segments must
+// share the init section.
 func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 	vod := playlist.MediaPlaylistTypeVOD
 	pl := &playlist.Media{
-		Version:             playlistVersion,
+		Version:             versionMPEGTS,
 		IndependentSegments: true,
 		TargetDuration:      1,
 		PlaylistType:        &vod,
-		Map:                 &playlist.MediaMap{URI: uri.apply(init)},
 		Endlist:             true,
+	}
+	if init != "" {
+		pl.Version, pl.Map = versionFMP4, &playlist.MediaMap{URI: uri.apply(init)}
 	}
 	if len(segments) > 0 {
 		pl.MediaSequence = int(segments[0].MSN)
@@ -294,12 +309,14 @@ type Variant struct {
 	Codecs           []string // RFC 6381 codec strings
 	Resolution       string   // WxH, "" without video
 	FrameRate        float64  // 0 if unknown
+
+	version int // EXT-X-VERSION of the media playlist (0: fMP4's)
 }
 
 // Variant describes the playlist for a multivariant playlist, with its media playlist at uri. Bandwidth
 // is measured over the window's segments (over the parts so far before the first segment is complete).
 func (p *Playlist) Variant(uri string) Variant {
-	v := Variant{URI: uri}
+	v := Variant{URI: uri, version: p.version()}
 	if p.variant != nil {
 		v.Codecs, v.Resolution, v.FrameRate = p.variant.codecs, p.variant.resolution, p.variant.frameRate
 	}
@@ -329,10 +346,15 @@ func (p *Playlist) Variant(uri string) Variant {
 	return v
 }
 
-// Multivariant renders a multivariant playlist of the given variants.
+// Multivariant renders a multivariant playlist of the given variants, of the version of their media
+// playlists.
 func Multivariant(variants []Variant, uri URIFunc) []byte {
-	pl := &playlist.Multivariant{Version: playlistVersion, IndependentSegments: true}
+	pl := &playlist.Multivariant{Version: versionMPEGTS, IndependentSegments: true}
 	for _, v := range variants {
+		if v.version == 0 {
+			v.version = versionFMP4
+		}
+		pl.Version = max(pl.Version, v.version)
 		mv := &playlist.MultivariantVariant{
 			Bandwidth: v.Bandwidth, Codecs: v.Codecs, URI: uri.apply(v.URI), Resolution: v.Resolution,
 		}

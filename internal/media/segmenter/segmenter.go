@@ -1,6 +1,6 @@
-// Package segmenter cuts a live stream into fMP4 HLS segments and LL-HLS parts, and is the one source
-// of truth for their boundaries and names: the node serves them over HTTP, and observers (object
-// storage push, recording) receive every object the moment it is complete.
+// Package segmenter cuts a live stream into HLS segments (fMP4, with LL-HLS parts, or MPEG-TS), and is
+// the one source of truth for their boundaries and names: the node serves them over HTTP, and observers
+// (object storage push, recording) receive every object the moment it is complete.
 package segmenter
 
 import (
@@ -30,7 +30,8 @@ const (
 )
 
 // startOffset is added to every decode time so that the first samples, whose decode time may precede
-// their presentation time, never get a negative base time (fMP4 has none).
+// their presentation time, never get a negative base time (fMP4 has none) nor an MPEG-TS program clock
+// reference, which runs a little ahead of the decode time, below zero.
 const startOffset = 10 * time.Second
 
 // gapCount is how many EXT-X-GAP segments open a low-latency playlist: iOS players do not start an
@@ -40,12 +41,20 @@ const gapCount = 7
 // maxSampleDurations bounds the distinct sample durations the part duration is adjusted to.
 const maxSampleDurations = 16
 
+// Formats of segments.
+const (
+	FormatFMP4   = "fmp4"   // fMP4 segments after an init section; the only format with LL-HLS parts
+	FormatMPEGTS = "mpegts" // MPEG-TS segments, each one decodable alone, for players without fMP4
+)
+
 // Config is what a Segmenter needs.
 type Config struct {
-	// Tracks of the stream. The first H.264/H.265 track and the first AAC/Opus track are carried; other
-	// tracks are ignored.
+	// Tracks of the stream. The first H.264/H.265 track and the first AAC/Opus track are carried (in
+	// MPEG-TS, unless ADTS cannot describe the AAC configuration); other tracks are ignored.
 	Tracks []*stream.Track
-	// LowLatency cuts parts (LL-HLS); without it segments are classic fMP4 segments of one fragment.
+	// Format of the segments: FormatFMP4 ("" too) or FormatMPEGTS.
+	Format string
+	// LowLatency cuts parts (LL-HLS, fMP4 only); without it fMP4 segments are of one fragment.
 	LowLatency bool
 	// SegmentMinDuration: a segment ends at the first video random-access point (or, without video, the
 	// first sample) after this duration.
@@ -73,7 +82,7 @@ type Config struct {
 // be called from any goroutine.
 type Segmenter struct {
 	cfg         Config
-	prefix      string
+	names       names
 	tracks      []*track
 	byStream    map[*stream.Track]*track
 	leading     *track
@@ -90,8 +99,9 @@ type Segmenter struct {
 	// ended is set by Close
 	ended bool
 
-	initData []byte
-	variant  *variantInfo
+	initData []byte       // fMP4 only
+	variant  *variantInfo // set once the codec parameters are fixed, with the init section
+	ts       *tsWriter    // MPEG-TS only
 
 	started    bool          // the first segment has begun
 	segMSN     uint64        // the segment being written
@@ -129,12 +139,25 @@ func New(cfg Config) (*Segmenter, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	ext := extFMP4
+	switch cfg.Format {
+	case "", FormatFMP4:
+		cfg.Format = FormatFMP4
+	case FormatMPEGTS:
+		if cfg.LowLatency {
+			return nil, fmt.Errorf("%w: %s has no low-latency mode (LL-HLS parts are fMP4)", ErrFormat, FormatMPEGTS)
+		}
+		ext = extMPEGTS
+	default:
+		return nil, fmt.Errorf("%w %q (want %q or %q)", ErrFormat, cfg.Format, FormatFMP4, FormatMPEGTS)
+	}
 	s := &Segmenter{
-		cfg: cfg, prefix: cfg.Prefix, byStream: map[*stream.Track]*track{}, obs: cfg.Observer, log: cfg.Log,
+		cfg: cfg, names: names{prefix: cfg.Prefix, ext: ext}, byStream: map[*stream.Track]*track{},
+		obs: cfg.Observer, log: cfg.Log,
 		sampleDurations: map[time.Duration]struct{}{}, adjustedPart: cfg.PartMinDuration,
 	}
-	if s.prefix == "" {
-		s.prefix = newPrefix()
+	if s.names.prefix == "" {
+		s.names.prefix = newPrefix()
 	}
 	var video, audio *stream.Track
 	for _, t := range cfg.Tracks {
@@ -156,7 +179,7 @@ func New(cfg Config) (*Segmenter, error) {
 		if st == nil {
 			continue
 		}
-		t := newTrack(len(s.tracks)+1, st.Codec)
+		t := newTrack(len(s.tracks)+1, st.Codec, cfg.Format)
 		if t == nil {
 			continue
 		}
@@ -168,9 +191,18 @@ func New(cfg Config) (*Segmenter, error) {
 	}
 	s.leading = s.tracks[0]
 	s.leading.leading = true
-	s.contentType = "audio/mp4"
-	if s.leading.isVideo() {
+	switch {
+	case cfg.Format == FormatMPEGTS:
+		s.contentType = "video/mp2t" // audio only too, as players expect
+		ts, err := newTSWriter(s.tracks)
+		if err != nil {
+			return nil, err
+		}
+		s.ts = ts
+	case s.leading.isVideo():
 		s.contentType = "video/mp4"
+	default:
+		s.contentType = "audio/mp4"
 	}
 	s.targetDur = max(1, int(math.Round(cfg.SegmentMinDuration.Seconds())))
 	s.segMSN = 0
@@ -182,7 +214,10 @@ func New(cfg Config) (*Segmenter, error) {
 }
 
 // Prefix returns the prefix of every object name.
-func (s *Segmenter) Prefix() string { return s.prefix }
+func (s *Segmenter) Prefix() string { return s.names.prefix }
+
+// Format returns the format of the segments.
+func (s *Segmenter) Format() string { return s.cfg.Format }
 
 // ContentType returns the MIME type of the init section, segments and parts.
 func (s *Segmenter) ContentType() string { return s.contentType }
@@ -208,7 +243,7 @@ func (s *Segmenter) Write(u *stream.Unit) error {
 	if s.ended {
 		return ErrEnded
 	}
-	samples, randomAccess, err := t.samplesOf(u, s.initData != nil)
+	samples, randomAccess, err := t.samplesOf(u, s.variant != nil)
 	if err != nil {
 		return err
 	}
@@ -282,17 +317,17 @@ func (s *Segmenter) startFirstSegment(start time.Duration, ntp time.Time) {
 }
 
 func (s *Segmenter) addToPart(t *track, smp *sample) error {
-	if s.segSize+len(smp.Payload) > s.cfg.SegmentMaxSize {
+	if s.segSize+smp.size() > s.cfg.SegmentMaxSize {
 		return ErrTooLarge
 	}
-	s.segSize += len(smp.Payload)
+	s.segSize += smp.size()
 	if len(t.samples) == 0 {
 		t.partBase = smp.dts
 	}
 	if t.leading && !smp.IsNonSyncSample {
 		s.partIndep = true
 	}
-	t.samples = append(t.samples, &smp.Sample)
+	t.samples = append(t.samples, smp)
 	return nil
 }
 
@@ -336,32 +371,28 @@ func (s *Segmenter) adjustPartDuration(d time.Duration) {
 	s.adjustedPart = p
 }
 
-// finishPart closes the part being written at end. It returns nil if the part holds no sample.
+// finishPart closes the part being written at end. It returns nil if the part holds no sample. An
+// MPEG-TS segment is written as one part, never announced.
 func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
-	p := fmp4.Part{SequenceNumber: s.partSeq}
-	for _, t := range s.tracks {
-		if len(t.samples) > 0 {
-			p.Tracks = append(p.Tracks, &fmp4.PartTrack{ID: t.id, BaseTime: uint64(t.partBase), Samples: t.samples})
-			t.samples = nil
-		}
+	var data []byte
+	var err error
+	if s.ts != nil {
+		data, err = s.ts.segment(s.tracks)
+	} else {
+		data, err = s.fmp4Part()
 	}
-	if len(p.Tracks) == 0 {
-		return nil, nil
-	}
-	var buf seekablebuffer.Buffer
-	if err := p.Marshal(&buf); err != nil {
-		return nil, fmt.Errorf("writing part: %w", err)
+	if err != nil || data == nil {
+		return nil, err
 	}
 	if err := s.ensureInit(); err != nil {
 		return nil, err
 	}
-	s.partSeq++
 	pe := &partEntry{
 		Part: Part{
-			MSN: s.segMSN, Index: s.partIndex, Name: partName(s.prefix, s.segMSN, s.partIndex),
+			MSN: s.segMSN, Index: s.partIndex, Name: s.names.part(s.segMSN, s.partIndex),
 			Duration: end - s.partStart, Independent: s.partIndep,
 		},
-		blob: blob{data: buf.Bytes()},
+		blob: blob{data: data},
 	}
 	pe.Data = pe.blob.data
 	s.partIndex++
@@ -373,23 +404,51 @@ func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 	return pe, nil
 }
 
-// ensureInit writes the init section once, from the codec parameters known by now.
-func (s *Segmenter) ensureInit() error {
-	if s.initData != nil {
-		return nil
-	}
-	var in fmp4.Init
+// fmp4Part writes the samples of the part being written as one fragment (nil without samples).
+func (s *Segmenter) fmp4Part() ([]byte, error) {
+	p := fmp4.Part{SequenceNumber: s.partSeq}
 	for _, t := range s.tracks {
-		in.Tracks = append(in.Tracks, &fmp4.InitTrack{ID: t.id, TimeScale: uint32(t.clockRate), Codec: t.mp4Codec()})
+		if len(t.samples) == 0 {
+			continue
+		}
+		samples := make([]*fmp4.Sample, len(t.samples))
+		for i, smp := range t.samples {
+			samples[i] = &smp.Sample
+		}
+		p.Tracks = append(p.Tracks, &fmp4.PartTrack{ID: t.id, BaseTime: uint64(t.partBase), Samples: samples})
+		t.samples = nil
+	}
+	if len(p.Tracks) == 0 {
+		return nil, nil
 	}
 	var buf seekablebuffer.Buffer
-	if err := in.Marshal(&buf); err != nil {
-		return fmt.Errorf("writing init section: %w", err)
+	if err := p.Marshal(&buf); err != nil {
+		return nil, fmt.Errorf("writing part: %w", err)
 	}
-	s.initData = buf.Bytes()
+	s.partSeq++
+	return buf.Bytes(), nil
+}
+
+// ensureInit fixes the codec parameters once, from those known by now, and writes the init section
+// (fMP4 only: MPEG-TS carries them in band).
+func (s *Segmenter) ensureInit() error {
+	if s.variant != nil {
+		return nil
+	}
+	if s.ts == nil {
+		var in fmp4.Init
+		for _, t := range s.tracks {
+			in.Tracks = append(in.Tracks, &fmp4.InitTrack{ID: t.id, TimeScale: uint32(t.clockRate), Codec: t.mp4Codec()})
+		}
+		var buf seekablebuffer.Buffer
+		if err := in.Marshal(&buf); err != nil {
+			return fmt.Errorf("writing init section: %w", err)
+		}
+		s.initData = buf.Bytes()
+	}
 	s.variant = newVariantInfo(s.tracks)
-	if s.obs != nil {
-		s.obs.Init(initName(s.prefix), s.initData)
+	if s.obs != nil && s.initData != nil {
+		s.obs.Init(s.names.init(), s.initData)
 	}
 	return nil
 }
@@ -428,7 +487,7 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		return nil
 	}
 	se := &segEntry{info: SegmentInfo{
-		MSN: s.segMSN, Name: segmentName(s.prefix, s.segMSN), Duration: end - s.segStart, DateTime: s.segNTP,
+		MSN: s.segMSN, Name: s.names.segment(s.segMSN), Duration: end - s.segStart, DateTime: s.segNTP,
 	}}
 	var data []byte
 	if len(s.curParts) == 1 {
@@ -530,7 +589,7 @@ func (s *Segmenter) retiredObject(name string) (Object, bool) {
 	if r == nil {
 		return Object{}, false
 	}
-	kind, msn, part := parseName(s.prefix, name)
+	kind, msn, part := s.names.parse(name)
 	for _, se := range *r {
 		if se.info.MSN != msn {
 			continue
@@ -580,7 +639,7 @@ func (s *Segmenter) publish() {
 
 func (s *Segmenter) snapshot() *Playlist {
 	return &Playlist{
-		prefix: s.prefix, lowLatency: s.cfg.LowLatency, contentType: s.contentType,
+		names: s.names, lowLatency: s.cfg.LowLatency, contentType: s.contentType,
 		initData: s.initData, variant: s.variant,
 		segments: slices.Clone(s.window), parts: slices.Clone(s.curParts),
 		nextMSN: s.segMSN, targetDur: s.targetDur, partTarget: s.partTarget,
@@ -664,7 +723,7 @@ func (s *Segmenter) Object(ctx context.Context, name string) (Object, error) {
 	if o, ok := s.retiredObject(name); ok {
 		return o, nil
 	}
-	kind, msn, part := parseName(s.prefix, name)
+	kind, msn, part := s.names.parse(name)
 	if kind != kindPart || pl.ended || msn != pl.nextMSN || part != len(pl.parts) {
 		return Object{}, ErrNotFound
 	}

@@ -86,22 +86,25 @@ func TestSegmentBoundaries(t *testing.T) {
 func TestEventOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
+		format     string
 		lowLatency bool
 		want       []string
 	}{
-		{"low latency", true, []string{
+		{"low latency", FormatFMP4, true, []string{
 			"init", "part 7.0", "playlist", "part 7.1", "playlist", "part 7.2", "playlist", "part 7.3", "playlist",
 			"part 7.4", "segment 7", "playlist", "part 8.0", "playlist", "part 8.1", "playlist",
 			"part 8.2", "playlist", "part 8.3", "playlist", "part 8.4", "segment 8", "playlist",
 			"part 9.0", "segment 9", "playlist", "ended",
 		}},
-		{"classic", false, []string{"init", "segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
+		{"classic", FormatFMP4, false, []string{"init", "segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
+		{"mpegts", FormatMPEGTS, false, []string{"segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder(t)
 			video, audio := h264Track(), aacTrack()
 			s, err := New(Config{
-				Tracks: []*stream.Track{video, audio}, LowLatency: tc.lowLatency, Prefix: "p", Observer: rec.observer(),
+				Tracks: []*stream.Track{video, audio}, Format: tc.format, LowLatency: tc.lowLatency, Prefix: "p",
+				Observer: rec.observer(),
 			})
 			require.NoError(t, err)
 			feed(t, s, video, audio, 0, 55, 25)
@@ -398,6 +401,11 @@ func TestVOD(t *testing.T) {
 		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"rec/p_init.mp4\"\n"+
 		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:07Z\n#EXTINF:2.00000,\nrec/p_seg7.mp4\n"+
 		"#EXTINF:2.60000,\nrec/p_seg8.mp4\n#EXT-X-ENDLIST\n", got)
+
+	ts := []SegmentInfo{{MSN: 7, Name: "p_seg7.ts", Duration: 2 * time.Second}}
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n"+
+		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.00000,\np_seg7.ts\n#EXT-X-ENDLIST\n",
+		string(VOD("", ts, nil)), "MPEG-TS: no init section")
 }
 
 func TestAudioOnlyCutsOnTime(t *testing.T) {
@@ -444,10 +452,17 @@ func TestMuxedAudioFollowsVideo(t *testing.T) {
 
 // TestRobustness: hostile or broken input never panics, and the segmenter keeps going afterwards.
 func TestRobustness(t *testing.T) {
+	for _, format := range []string{FormatFMP4, FormatMPEGTS} {
+		t.Run(format, func(t *testing.T) { testRobustness(t, format) })
+	}
+}
+
+func testRobustness(t *testing.T, format string) {
 	video, audio := h264Track(), aacTrack()
 	other := &stream.Track{Codec: &stream.VP9{}}
 	opus := &stream.Track{Codec: &stream.Opus{ChannelCount: 2}}
-	s, err := New(Config{Tracks: []*stream.Track{other, video, audio, opus}, LowLatency: true, Prefix: "p"})
+	s, err := New(Config{Tracks: []*stream.Track{other, video, audio, opus}, Format: format,
+		LowLatency: format == FormatFMP4, Prefix: "p"})
 	require.NoError(t, err)
 	units := []*stream.Unit{
 		nil,
@@ -482,14 +497,24 @@ func TestRobustness(t *testing.T) {
 		require.NoError(t, err)
 		b, err := o.Bytes()
 		require.NoError(t, err)
-		readFragments(t, b)
+		readSegment(t, format, b)
 	}
 	s.Close()
 
-	_, err = New(Config{Tracks: []*stream.Track{other}})
+	_, err = New(Config{Tracks: []*stream.Track{other}, Format: format})
 	require.ErrorIs(t, err, ErrNoTracks)
-	_, err = New(Config{})
+	_, err = New(Config{Format: format})
 	require.ErrorIs(t, err, ErrNoTracks)
+}
+
+// readSegment reads a segment back, failing the test if it cannot be read.
+func readSegment(t testing.TB, format string, b []byte) {
+	t.Helper()
+	if format == FormatMPEGTS {
+		checkTSPackets(t, b) // a segment may lack a track, which the TS reader does not accept
+	} else {
+		readFragments(t, b)
+	}
 }
 
 func TestSegmentMaxSize(t *testing.T) {
@@ -529,32 +554,51 @@ func TestDiskStorage(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
+	mp4, ts := names{prefix: "p", ext: extFMP4}, names{prefix: "p", ext: extMPEGTS}
 	for _, tc := range []struct {
-		name string
-		kind objectKind
-		msn  uint64
-		part int
+		names names
+		name  string
+		kind  objectKind
+		msn   uint64
+		part  int
 	}{
-		{"p_init.mp4", kindInit, 0, 0},
-		{"p_seg0.mp4", kindSegment, 0, 0},
-		{"p_seg18446744073709551615.mp4", kindSegment, 1<<64 - 1, 0},
-		{"p_part12_3.mp4", kindPart, 12, 3},
-		{"p_seg012.mp4", kindNone, 0, 0},
-		{"p_part12_03.mp4", kindNone, 0, 0},
-		{"p_part12.mp4", kindNone, 0, 0},
-		{"p_part_1.mp4", kindNone, 0, 0},
-		{"p_seg+1.mp4", kindNone, 0, 0},
-		{"p_seg1.ts", kindNone, 0, 0},
-		{"q_seg1.mp4", kindNone, 0, 0},
-		{"p_seg99999999999999999999.mp4", kindNone, 0, 0},
-		{"p_part1_99999999.mp4", kindNone, 0, 0},
-		{"", kindNone, 0, 0},
+		{mp4, "p_init.mp4", kindInit, 0, 0},
+		{mp4, "p_seg0.mp4", kindSegment, 0, 0},
+		{mp4, "p_seg18446744073709551615.mp4", kindSegment, 1<<64 - 1, 0},
+		{mp4, "p_part12_3.mp4", kindPart, 12, 3},
+		{mp4, "p_seg012.mp4", kindNone, 0, 0},
+		{mp4, "p_part12_03.mp4", kindNone, 0, 0},
+		{mp4, "p_part12.mp4", kindNone, 0, 0},
+		{mp4, "p_part_1.mp4", kindNone, 0, 0},
+		{mp4, "p_seg+1.mp4", kindNone, 0, 0},
+		{mp4, "p_seg1.ts", kindNone, 0, 0},
+		{mp4, "q_seg1.mp4", kindNone, 0, 0},
+		{mp4, "p_seg99999999999999999999.mp4", kindNone, 0, 0},
+		{mp4, "p_part1_99999999.mp4", kindNone, 0, 0},
+		{mp4, "", kindNone, 0, 0},
+		{ts, "p_seg0.ts", kindSegment, 0, 0},
+		{ts, "p_seg18446744073709551615.ts", kindSegment, 1<<64 - 1, 0},
+		{ts, "p_seg012.ts", kindNone, 0, 0},
+		{ts, "p_seg1.mp4", kindNone, 0, 0},
+		{ts, "p_seg1.ts.ts", kindNone, 0, 0},
+		{ts, "q_seg1.ts", kindNone, 0, 0},
+		{ts, "p_init.mp4", kindNone, 0, 0}, // MPEG-TS has no init section
+		{ts, "p_init.ts", kindNone, 0, 0},
+		{ts, "p_part1_0.ts", kindNone, 0, 0}, // nor parts
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			kind, msn, part := parseName("p", tc.name)
+		t.Run(tc.name+tc.names.ext, func(t *testing.T) {
+			kind, msn, part := tc.names.parse(tc.name)
 			require.Equal(t, tc.kind, kind)
 			require.Equal(t, tc.msn, msn)
 			require.Equal(t, tc.part, part)
+			switch kind {
+			case kindInit:
+				require.Equal(t, tc.name, tc.names.init())
+			case kindSegment:
+				require.Equal(t, tc.name, tc.names.segment(msn))
+			case kindPart:
+				require.Equal(t, tc.name, tc.names.part(msn, part))
+			}
 		})
 	}
 	require.Len(t, newPrefix(), 12)
@@ -566,10 +610,15 @@ func FuzzWrite(f *testing.F) {
 	f.Add([]byte{0, 0x65, 1, 0x41, 2, 0x21, 0, 0x65})
 	f.Add([]byte{2, 0xff, 2, 0, 0, 0x67, 0, 0x68, 1, 0x41})
 	f.Add([]byte{0, 0x41, 0, 0x65, 0, 0x65, 0, 0x65, 0, 0x65})
+	f.Add([]byte{0x80, 0x65, 1, 0x41, 2, 0x21, 0, 0x65, 2, 0x30, 0, 0x65})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		video, audio := h264Track(), aacTrack()
-		s, err := New(Config{Tracks: []*stream.Track{video, audio}, LowLatency: true, Prefix: "f",
-			SegmentMinDuration: 100 * time.Millisecond, PartMinDuration: 50 * time.Millisecond})
+		format := FormatFMP4
+		if len(data) > 0 && data[0]&0x80 != 0 {
+			format = FormatMPEGTS
+		}
+		s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: format, LowLatency: format == FormatFMP4,
+			Prefix: "f", SegmentMinDuration: 100 * time.Millisecond, PartMinDuration: 50 * time.Millisecond})
 		require.NoError(t, err)
 		var pts time.Duration
 		for i := 0; i+1 < len(data); i += 2 {
@@ -592,7 +641,7 @@ func FuzzWrite(f *testing.F) {
 			require.True(t, ok)
 			b, err := o.Bytes()
 			require.NoError(t, err)
-			readFragments(t, b)
+			readSegment(t, format, b)
 		}
 	})
 }

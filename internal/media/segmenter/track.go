@@ -11,16 +11,20 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/substructs"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
-// track is one fMP4 track: the codec parameters that go into the init section, the decode-time
-// extraction, and the samples of the part being written.
+// track is one track of the segments: the codec parameters that go into the init section (or the
+// multivariant playlist), the decode-time extraction, and the samples of the part being written.
 type track struct {
 	id        int // fMP4 track ID, from 1
 	clockRate int
-	leading   bool // segments and parts are cut on this track's timeline
+	leading   bool          // segments and parts are cut on this track's timeline
+	ts        *mpegts.Track // the MPEG-TS track, nil in fMP4
 
 	// codec parameters; video ones follow the in-band parameter sets until the init section is written
 	h264 *mp4codecs.H264
@@ -36,18 +40,60 @@ type track struct {
 	next    *sample
 	lastDur uint32 // the latest known sample duration, for the last sample of a stream
 
-	samples  []*fmp4.Sample // of the part being written
-	partBase int64          // decode time of samples[0]
+	samples  []*sample // of the part being written
+	partBase int64     // decode time of samples[0]
 }
 
-// sample is an fMP4 sample with its decode time (in the track's clock) and wall-clock time.
+// sample is an fMP4 sample with its decode time (in the track's clock) and wall-clock time. In MPEG-TS,
+// a video sample keeps its access unit in au instead of Payload: the TS writer wants NAL units.
 type sample struct {
 	fmp4.Sample
+	au  [][]byte
 	dts int64
 	ntp time.Time
 }
 
-func newTrack(id int, c stream.Codec) *track {
+func (s *sample) size() int {
+	n := len(s.Payload)
+	for _, b := range s.au {
+		n += len(b)
+	}
+	return n
+}
+
+// newTrack returns the track for codec c, or nil if c cannot be carried in the format.
+func newTrack(id int, c stream.Codec, format string) *track {
+	t := newMP4Track(id, c)
+	if t == nil || format != FormatMPEGTS {
+		return t
+	}
+	switch {
+	case t.h264 != nil:
+		t.ts = &mpegts.Track{Codec: &tscodecs.H264{}}
+	case t.h265 != nil:
+		t.ts = &mpegts.Track{Codec: &tscodecs.H265{}}
+	case t.aac != nil:
+		// MPEG-TS carries AAC in ADTS, which knows fewer object types, sample rates and layouts than an
+		// AudioSpecificConfig: a track the writer would refuse frame after frame is not carried
+		c := t.aac.Config
+		probe := mpeg4audio.ADTSPackets{{Type: c.Type, SampleRate: c.SampleRate, ChannelConfig: c.ChannelConfig,
+			ChannelCount: c.ChannelCount}} //nolint:staticcheck // the writer reads it too
+		if _, err := probe.Marshal(); err != nil {
+			return nil
+		}
+		t.ts = &mpegts.Track{Codec: &tscodecs.MPEG4Audio{Config: t.aac.Config}}
+	default:
+		if t.opus.ChannelCount > 8 {
+			return nil // beyond what the opus_audio_descriptor's channel_config_code names
+		}
+		t.ts = &mpegts.Track{Codec: &tscodecs.Opus{
+			Desc: &substructs.OpusAudioDescriptor{ChannelConfigCode: uint8(t.opus.ChannelCount)},
+		}}
+	}
+	return t
+}
+
+func newMP4Track(id int, c stream.Codec) *track {
 	t := &track{id: id, clockRate: c.ClockRate()}
 	switch c := c.(type) {
 	case *stream.H264:
@@ -206,14 +252,11 @@ func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 	if err != nil {
 		return nil, false, fmt.Errorf("H.264 decode time: %w", err)
 	}
-	avcc, err := h264.AVCC(au).Marshal()
+	smp, err := t.videoSample(au, forDTS, pts, dts, randomAccess, ntp)
 	if err != nil {
 		return nil, false, fmt.Errorf("H.264 access unit: %w", err)
 	}
-	return []*sample{{
-		Sample: fmp4.Sample{PTSOffset: int32(pts - dts), IsNonSyncSample: !randomAccess, Payload: avcc},
-		dts:    dts, ntp: ntp,
-	}}, randomAccess, nil
+	return []*sample{smp}, randomAccess, nil
 }
 
 func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool) ([]*sample, bool, error) {
@@ -253,12 +296,29 @@ func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 	if err != nil {
 		return nil, false, fmt.Errorf("H.265 decode time: %w", err)
 	}
-	avcc, err := h264.AVCC(au).Marshal()
+	smp, err := t.videoSample(au, forDTS, pts, dts, randomAccess, ntp)
 	if err != nil {
 		return nil, false, fmt.Errorf("H.265 access unit: %w", err)
 	}
-	return []*sample{{
-		Sample: fmp4.Sample{PTSOffset: int32(pts - dts), IsNonSyncSample: !randomAccess, Payload: avcc},
+	return []*sample{smp}, randomAccess, nil
+}
+
+// videoSample makes the sample of access unit au; withParams is au with the parameter sets in front if
+// it is a random-access point.
+func (t *track) videoSample(au, withParams [][]byte, pts, dts int64, randomAccess bool, ntp time.Time) (*sample, error) {
+	smp := &sample{
+		Sample: fmp4.Sample{PTSOffset: int32(pts - dts), IsNonSyncSample: !randomAccess},
 		dts:    dts, ntp: ntp,
-	}}, randomAccess, nil
+	}
+	if t.ts != nil {
+		// an MPEG-TS segment has no init section: its first access unit must carry the parameter sets
+		smp.au = withParams
+		return smp, nil
+	}
+	avcc, err := h264.AVCC(au).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	smp.Payload = avcc
+	return smp, nil
 }

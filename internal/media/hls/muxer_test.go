@@ -74,10 +74,10 @@ func (ls *liveStream) frames(n int) {
 	time.Sleep(5 * time.Millisecond) // the last unit taken from the queue is being written
 }
 
-func (ls *liveStream) muxer() *fmp4Muxer {
+func (ls *liveStream) muxer() *muxer {
 	ls.server.mu.RLock()
 	defer ls.server.mu.RUnlock()
-	return ls.server.muxers[ls.st.Path].(*fmp4Muxer)
+	return ls.server.muxers[ls.st.Path]
 }
 
 type answer struct {
@@ -254,21 +254,63 @@ func TestLowLatencyServing(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, ls.get("index.m3u8").code)
 }
 
-func TestClassicFMP4Serving(t *testing.T) {
-	ls := startLive(t, VariantFMP4, nil)
-	ls.frames(20)
-	index := ls.async("index.m3u8")
-	requireBlocked(t, index)
-	ls.frames(6)
-	a := waitAnswer(t, index, 2*time.Second)
-	require.Equal(t, http.StatusOK, a.code)
-	pl := ls.get("video1_stream.m3u8?_HLS_msn=5&_HLS_part=0") // no blocking reloads: answered at once
-	require.Equal(t, http.StatusOK, pl.code)
-	require.Equal(t, "public, max-age=1", pl.header.Get("Cache-Control"))
-	require.NotContains(t, pl.body, "EXT-X-PART")
-	require.NotContains(t, pl.body, "SERVER-CONTROL")
-	require.NotContains(t, pl.body, "GAP")
-	require.Contains(t, pl.body, "#EXTINF:1.00000,\n"+ls.muxer().seg.Prefix()+"_seg0.mp4\n")
+func TestClassicServing(t *testing.T) {
+	for _, tc := range []struct {
+		variant, ext, ctype, version string
+		init                         bool
+	}{
+		{VariantFMP4, ".mp4", "video/mp4", "10", true},
+		{VariantMPEGTS, ".ts", "video/mp2t", "3", false},
+	} {
+		t.Run(tc.variant, func(t *testing.T) {
+			var mu sync.Mutex
+			var events []string
+			ls := startLive(t, tc.variant, func(*stream.Stream) segmenter.Observer {
+				return segmenter.Funcs{
+					OnInit:            func(name string, _ []byte) { mu.Lock(); events = append(events, name); mu.Unlock() },
+					OnPart:            func(p segmenter.Part) { mu.Lock(); events = append(events, p.Name); mu.Unlock() },
+					OnSegmentComplete: func(s segmenter.Segment) { mu.Lock(); events = append(events, s.Name); mu.Unlock() },
+				}
+			})
+			prefix := ls.muxer().seg.Prefix()
+			ls.frames(20)
+			index := ls.async("index.m3u8")
+			requireBlocked(t, index)
+			ls.frames(6)
+			a := waitAnswer(t, index, 2*time.Second)
+			require.Equal(t, http.StatusOK, a.code)
+			require.True(t, strings.HasPrefix(a.body, "#EXTM3U\n#EXT-X-VERSION:"+tc.version+"\n"), a.body)
+			require.Contains(t, a.body, `CODECS="avc1.42c028",RESOLUTION=1920x1080`)
+
+			pl := ls.get("video1_stream.m3u8?_HLS_msn=5&_HLS_part=0") // no blocking reloads: answered at once
+			require.Equal(t, http.StatusOK, pl.code)
+			require.Equal(t, "public, max-age=1", pl.header.Get("Cache-Control"))
+			require.True(t, strings.HasPrefix(pl.body, "#EXTM3U\n#EXT-X-VERSION:"+tc.version+"\n"), pl.body)
+			require.NotContains(t, pl.body, "EXT-X-PART")
+			require.NotContains(t, pl.body, "SERVER-CONTROL")
+			require.NotContains(t, pl.body, "GAP")
+			require.Equal(t, tc.init, strings.Contains(pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4"`))
+			seg := prefix + "_seg0" + tc.ext
+			require.Contains(t, pl.body, "#EXTINF:1.00000,\n"+seg+"\n")
+
+			a = ls.get(seg)
+			require.Equal(t, http.StatusOK, a.code)
+			require.Equal(t, tc.ctype, a.header.Get("Content-Type"))
+			require.Equal(t, "public, max-age=3600", a.header.Get("Cache-Control"))
+			if !tc.init {
+				require.Equal(t, byte(0x47), a.body[0], "an MPEG-TS packet")
+				require.Equal(t, http.StatusNotFound, ls.get(prefix+"_init.mp4").code)
+			}
+
+			want := []string{seg}
+			if tc.init {
+				want = []string{prefix + "_init.mp4", seg}
+			}
+			mu.Lock()
+			require.Equal(t, want, events, "the observer gets every object")
+			mu.Unlock()
+		})
+	}
 }
 
 func TestNoMediaYet(t *testing.T) {
@@ -282,7 +324,7 @@ func TestNoMediaYet(t *testing.T) {
 }
 
 // finishedQueue returns the units still queued for the muxer.
-func (mx *fmp4Muxer) finishedQueue() <-chan *stream.Unit { return mx.reader.Units() }
+func (mx *muxer) finishedQueue() <-chan *stream.Unit { return mx.reader.Units() }
 
 func TestPlaylistQuery(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{

@@ -28,10 +28,10 @@ const (
 	readyTimeout = 5 * time.Second
 )
 
-// fmp4Muxer serves one stream as LL-HLS, or classic HLS with fMP4 segments, from a segmenter: audio and
-// video in one media playlist, whose name is gohlslib's (video1_stream.m3u8 for a stream whose first
+// muxer makes one stream's HLS with a segmenter, once, and answers every viewer's requests for it: audio
+// and video in one media playlist, whose name is gohlslib's (video1_stream.m3u8 for a stream whose first
 // track is video), so that players and edges keep their URLs.
-type fmp4Muxer struct {
+type muxer struct {
 	stream   *stream.Stream
 	seg      *segmenter.Segmenter
 	playlist string
@@ -45,6 +45,15 @@ type fmp4Muxer struct {
 	tmpl atomic.Pointer[playlistTemplate]
 }
 
+// object is an answer to a request.
+type object struct {
+	status int
+	msg    string // the body of an error answer ("" = the status text)
+	ctype  string
+	cache  string
+	body   []byte
+}
+
 type playlistTemplate struct {
 	pl   *segmenter.Playlist
 	body []byte
@@ -54,7 +63,7 @@ type playlistTemplate struct {
 const queryMarker = "NAGARE-QUERY-PLACEHOLDER"
 
 // render returns pl's media playlist with query appended to every URI.
-func (mx *fmp4Muxer) render(pl *segmenter.Playlist, query string) []byte {
+func (mx *muxer) render(pl *segmenter.Playlist, query string) []byte {
 	if query == "" {
 		return pl.Media(segmenter.MediaOptions{}) // rendered once per playlist by the segmenter
 	}
@@ -66,12 +75,19 @@ func (mx *fmp4Muxer) render(pl *segmenter.Playlist, query string) []byte {
 	return bytes.ReplaceAll(t.body, []byte(queryMarker), []byte(query))
 }
 
-func newFMP4Muxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*fmp4Muxer, error) {
+func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*muxer, error) {
 	name := mediaPlaylistName(st)
 	if name == "" {
-		return nil, fmt.Errorf("no track of %s can be muxed to fMP4 HLS (want H.264, H.265, AAC or Opus)", st.Path)
+		return nil, fmt.Errorf("no track of %s can be muxed to HLS (want H.264, H.265, AAC or Opus)", st.Path)
 	}
-	mx := &fmp4Muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{})}
+	format, lowLatency := segmenter.FormatFMP4, true
+	switch cfg.Variant {
+	case VariantFMP4:
+		lowLatency = false
+	case VariantMPEGTS:
+		format, lowLatency = segmenter.FormatMPEGTS, false
+	}
+	mx := &muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{})}
 	if cfg.Directory != "" {
 		// one directory per publication: a stream published again never meets the old one's files
 		dir, err := os.MkdirTemp(cfg.Directory, st.Path.App+"_"+st.Path.Name+"_")
@@ -87,7 +103,7 @@ func newFMP4Muxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *s
 		}
 	}
 	seg, err := segmenter.New(segmenter.Config{
-		Tracks: st.Tracks, LowLatency: cfg.Variant != VariantFMP4,
+		Tracks: st.Tracks, Format: format, LowLatency: lowLatency,
 		SegmentMinDuration: cfg.SegmentDuration, PartMinDuration: cfg.PartDuration, SegmentCount: cfg.SegmentCount,
 		Directory: mx.dir, Observer: obs, Log: log,
 	})
@@ -120,11 +136,13 @@ func mediaPlaylistName(st *stream.Stream) string {
 	return audio
 }
 
-func (mx *fmp4Muxer) source() *stream.Stream    { return mx.stream }
-func (mx *fmp4Muxer) finished() <-chan struct{} { return mx.done }
+func (mx *muxer) source() *stream.Stream { return mx.stream }
+
+// finished is closed when the muxer consumed the whole stream.
+func (mx *muxer) finished() <-chan struct{} { return mx.done }
 
 // abort releases a muxer that never ran.
-func (mx *fmp4Muxer) abort() {
+func (mx *muxer) abort() {
 	if mx.seg != nil {
 		mx.seg.Close()
 	}
@@ -133,13 +151,14 @@ func (mx *fmp4Muxer) abort() {
 	}
 }
 
-func (mx *fmp4Muxer) start(reader *stream.Reader) {
+// start consumes the stream, in a goroutine of its own, until reader's queue closes.
+func (mx *muxer) start(reader *stream.Reader) {
 	mx.reader = reader
 	go mx.run()
 }
 
 // run writes the stream's units into the segmenter until the stream ends.
-func (mx *fmp4Muxer) run() {
+func (mx *muxer) run() {
 	defer close(mx.done)
 	defer mx.abort()
 	var writeErrors int
@@ -160,7 +179,7 @@ func (mx *fmp4Muxer) run() {
 }
 
 // ready waits, within ctx and readyTimeout, for the stream's first playable media.
-func (mx *fmp4Muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
+func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	pl, err := mx.seg.WaitReady(ctx)
@@ -182,7 +201,7 @@ func waitFailure(err error) *object {
 	}
 }
 
-func (mx *fmp4Muxer) multivariant(r *http.Request) *object {
+func (mx *muxer) multivariant(r *http.Request) *object {
 	pl, fail := mx.ready(r.Context())
 	if fail != nil {
 		return fail
@@ -191,7 +210,7 @@ func (mx *fmp4Muxer) multivariant(r *http.Request) *object {
 	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}
 }
 
-func (mx *fmp4Muxer) mediaPlaylist(r *http.Request, file string) *object {
+func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 	if file != mx.playlist {
 		return &object{status: http.StatusNotFound}
 	}
@@ -239,7 +258,7 @@ func (mx *fmp4Muxer) mediaPlaylist(r *http.Request, file string) *object {
 	return &object{status: http.StatusOK, ctype: playlistType, cache: cache, body: body}
 }
 
-func (mx *fmp4Muxer) media(r *http.Request, file string) *object {
+func (mx *muxer) media(r *http.Request, file string) *object {
 	// the preload hint's part is held until it is complete
 	ctx, cancel := context.WithTimeout(r.Context(), 3*max(mx.seg.Playlist().TargetDuration(), time.Second))
 	defer cancel()
