@@ -160,10 +160,12 @@ func routingVerdict(nodes int, paced bool, run FanoutRun) string {
 	switch {
 	case nodes < 1000:
 		return "–"
+	case run.Non2xx+run.SocketErrors > 0:
+		return fmt.Sprintf("**invalid** (%d error answers, %d socket errors)", run.Non2xx, run.SocketErrors)
 	case run.ReqPerSec < 20000:
 		return fmt.Sprintf("**missed** (%.0f req/s < 20,000)", run.ReqPerSec)
 	case !paced:
-		return "**met** (throughput; p99 at saturation is the scheduler's)"
+		return "throughput met (the latency is judged on the paced run)"
 	case run.LatencyP99Ms > 5:
 		return fmt.Sprintf("**missed** (p99 %.1f ms at %.0f req/s)", run.LatencyP99Ms, run.ReqPerSec)
 	default:

@@ -488,6 +488,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.Record.MP4 && c.HLS.Variant == "mpegts" {
+		bad("record.mp4", "needs an fMP4 hls.variant (lowlatency or fmp4): MPEG-TS recordings are their .ts segments")
+	}
 	switch c.HLS.Variant {
 	case "lowlatency", "fmp4", "mpegts":
 	default:

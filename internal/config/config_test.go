@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		{"segment count mpegts", func(c *Config) { c.HLS.Variant = "mpegts"; c.HLS.SegmentCount = 2 },
 			`hls.segmentCount: must be between 3 and 100 for variant mpegts, not 2`},
 		{"segment count mpegts minimum", func(c *Config) { c.HLS.Variant = "mpegts"; c.HLS.SegmentCount = 3 }, ""},
+		{"mp4 recording of mpegts", func(c *Config) { c.HLS.Variant = "mpegts"; c.Record.MP4 = true },
+			`record.mp4: needs an fMP4 hls.variant (lowlatency or fmp4): MPEG-TS recordings are their .ts segments`},
 		{"segment count too high", func(c *Config) { c.HLS.SegmentCount = 101 },
 			`hls.segmentCount: must be between 7 and 100 for variant lowlatency, not 101`},
 		{"publish key path", func(c *Config) { c.Publish.Keys = map[string]string{"live": "k3y-1234567"} },

