@@ -339,3 +339,72 @@ func TestSharedStore(t *testing.T) {
 	require.Empty(t, a.Nodes(""))
 	require.Empty(t, b.Nodes(""))
 }
+
+// slowList is a store whose node list is read just before a change made here: Sync must not undo it.
+type slowList struct {
+	*store.SQL
+	after func()
+}
+
+func (s *slowList) ListNodes(ctx context.Context, f store.NodeFilter) ([]store.Node, error) {
+	nodes, err := s.SQL.ListNodes(ctx, f)
+	if s.after != nil {
+		s.after()
+		s.after = nil
+	}
+	return nodes, err
+}
+
+// TestSyncNeverUndoesANewerChange: a node set draining, or terminated, by this manager between the moment
+// Sync read the store and the moment it merges what it read keeps its new state; one registered meanwhile
+// is kept.
+func TestSyncNeverUndoesANewerChange(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "edge", ConnectionCapacity: 10}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	var ids []string
+	for range 2 {
+		reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Group: "g", Version: "v1",
+			Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:8080"}})
+		require.NoError(t, err)
+		_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
+		require.NoError(t, err)
+		ids = append(ids, reg.ID)
+	}
+	slow := &slowList{SQL: s}
+	r.Store = slow
+	var late string
+	slow.after = func() {
+		_, err := r.Transition(ctx, ids[0], store.StateDraining, "scale-in")
+		require.NoError(t, err)
+		_, err = r.Transition(ctx, ids[1], store.StateTerminating, "group deleted")
+		require.NoError(t, err)
+		_, err = r.Transition(ctx, ids[1], store.StateTerminated, "terminated")
+		require.NoError(t, err)
+		reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Group: "g", Version: "v1",
+			Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:8081"}})
+		require.NoError(t, err)
+		late = reg.ID
+	}
+	c.Add(2 * time.Second)
+	require.NoError(t, r.Sync(ctx))
+	n, ok := r.Node(ids[0])
+	require.True(t, ok)
+	require.Equal(t, store.StateDraining, n.State, "the draining node would get new viewers")
+	_, ok = r.Node(ids[1])
+	require.False(t, ok, "a terminated node comes back as a ghost")
+	_, ok = r.Node(late)
+	require.True(t, ok, "a node registered meanwhile is forgotten")
+
+	// the next Sync reads the store after those changes and agrees with them
+	require.NoError(t, r.Sync(ctx))
+	n, _ = r.Node(ids[0])
+	require.Equal(t, store.StateDraining, n.State)
+	_, ok = r.Node(ids[1])
+	require.False(t, ok)
+}

@@ -55,8 +55,13 @@ type Registry struct {
 	// other error leaves it running until the next report.
 	Admit func(ctx context.Context, n store.Node) error
 
-	mu        sync.RWMutex
-	nodes     map[string]*entry
+	mu    sync.RWMutex
+	nodes map[string]*entry
+	// gen counts the changes this manager made to its memory, so that Sync (which reads the store, then
+	// takes the lock) never undoes one that came after its read; forgotten holds the nodes deleted from
+	// memory since the oldest Sync in progress began, with their change number.
+	gen       uint64
+	forgotten map[string]uint64
 	snap      atomic.Pointer[selector.Snapshot]
 	snapDirty atomic.Bool
 	snapMu    sync.Mutex
@@ -75,6 +80,24 @@ type entry struct {
 	// launched: a cloud controller started this node for the autoscaler, so it must pass admission
 	// (health check, software version) before it serves; a node that joined by itself does not.
 	launched bool
+	// changed is the registry's gen at this manager's latest change of the entry
+	changed uint64
+}
+
+// touch notes a change of e made here; r.mu must be held.
+func (r *Registry) touch(e *entry) {
+	r.gen++
+	e.changed = r.gen
+}
+
+// forget deletes a node from memory; r.mu must be held.
+func (r *Registry) forget(id string) {
+	delete(r.nodes, id)
+	r.gen++
+	if r.forgotten == nil {
+		r.forgotten = map[string]uint64{}
+	}
+	r.forgotten[id] = r.gen
 }
 
 // Member is a node of a group as the autoscaler sees it: dead nodes it has not acknowledged included.
@@ -209,6 +232,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 		e.launched = e.launched || old.launched
 	}
 	r.nodes[id] = e
+	r.touch(e)
 	r.mu.Unlock()
 	r.snapDirty.Store(true)
 	r.Log.Info("node registered", "node", id, "role", n.Role, "group", n.Group, "state", n.State, "version", n.Version)
@@ -403,6 +427,7 @@ func (r *Registry) setState(id, state string) {
 	r.mu.Lock()
 	if e := r.nodes[id]; e != nil {
 		e.node.State = state
+		r.touch(e)
 	}
 	r.mu.Unlock()
 	r.snapDirty.Store(true)
@@ -452,7 +477,7 @@ func (r *Registry) Transition(ctx context.Context, id, to, cause string) (store.
 		// the store keeps its history; memory keeps only what routing and the autoscaler still need
 		r.mu.Lock()
 		if e := r.nodes[id]; e != nil && e.deadFrom == "" {
-			delete(r.nodes, id)
+			r.forget(id)
 		}
 		r.mu.Unlock()
 	}
@@ -489,6 +514,9 @@ func (r *Registry) Run(ctx context.Context) error {
 // manager, reports newer than the ones received here, states and parents another manager set, and the
 // stream records of nodes that report elsewhere. Nodes that are no longer live in the store are forgotten.
 func (r *Registry) Sync(ctx context.Context) error {
+	r.mu.RLock()
+	since := r.gen // what changed here after this is newer than what the store is about to say
+	r.mu.RUnlock()
 	nodes, err := r.Store.ListNodes(ctx, store.NodeFilter{})
 	if err != nil {
 		return fmt.Errorf("listing nodes: %w", err)
@@ -513,6 +541,9 @@ func (r *Registry) Sync(ctx context.Context) error {
 		live[n.ID] = true
 		e := r.nodes[n.ID]
 		if e == nil {
+			if r.forgotten[n.ID] > since {
+				continue // terminated here after the store was read
+			}
 			r.nodes[n.ID] = &entry{node: n, persistedAt: n.LastReport, streams: orEmpty(streams[n.ID]),
 				launched: n.State == store.StatePending}
 			continue
@@ -520,7 +551,9 @@ func (r *Registry) Sync(ctx context.Context) error {
 		if e.node.State == store.StateTerminated {
 			continue // found dead here; the store catches up through the transition
 		}
-		e.node.State, e.node.Parent, e.node.Addresses, e.node.Version = n.State, n.Parent, n.Addresses, n.Version
+		if e.changed <= since {
+			e.node.State, e.node.Parent, e.node.Addresses, e.node.Version = n.State, n.Parent, n.Addresses, n.Version
+		}
 		if n.LastReport.After(e.node.LastReport) {
 			// the node reports to another manager
 			e.node.Stats, e.node.LastReport = n.Stats, n.LastReport
@@ -530,6 +563,8 @@ func (r *Registry) Sync(ctx context.Context) error {
 	now := r.now()
 	for id, e := range r.nodes {
 		switch {
+		case e.changed > since:
+			// registered, launched or changed here after the store was read
 		case !live[id] && e.node.State != store.StateTerminated && e.node.State != store.StatePending:
 			// terminated by another manager
 			e.node.State = store.StateTerminated
@@ -539,6 +574,11 @@ func (r *Registry) Sync(ctx context.Context) error {
 		case e.deadFrom != "" && now.Sub(e.deadAt) > r.NodeTimeout+2*r.SyncEvery:
 			// a death the manager acting on the group (holding its lease) has long handled
 			delete(r.nodes, id)
+		}
+	}
+	for id, g := range r.forgotten {
+		if g <= since {
+			delete(r.forgotten, id) // the store said so already when it was read (state first, memory after)
 		}
 	}
 	r.mu.Unlock()
@@ -607,7 +647,9 @@ func (r *Registry) AddPending(ctx context.Context, n store.Node, cause string) (
 	if r.nodes == nil {
 		r.nodes = map[string]*entry{}
 	}
-	r.nodes[n.ID] = &entry{node: n, streams: map[string]time.Time{}, launched: true}
+	e := &entry{node: n, streams: map[string]time.Time{}, launched: true}
+	r.nodes[n.ID] = e
+	r.touch(e)
 	r.mu.Unlock()
 	r.snapDirty.Store(true)
 	return n, nil
@@ -625,6 +667,7 @@ func (r *Registry) MarkGone(ctx context.Context, id, cause string) error {
 	from := e.node.State
 	e.node.State = store.StateTerminated
 	e.streams = map[string]time.Time{}
+	r.touch(e)
 	if from != store.StateTerminating {
 		e.deadFrom, e.deadAt = from, r.now()
 	}
@@ -643,7 +686,7 @@ func (r *Registry) AckDead(id string) {
 	if e := r.nodes[id]; e != nil {
 		e.deadFrom = ""
 		if e.node.State == store.StateTerminated {
-			delete(r.nodes, id)
+			r.forget(id)
 		}
 	}
 	r.mu.Unlock()
