@@ -66,17 +66,24 @@ func newRegistry(t *testing.T) (*cluster.Registry, *store.SQL, *clock) {
 	return r, s, c
 }
 
-func TestRegisterReportLifecycle(t *testing.T) {
+// newGroup makes group g with an edge policy (min 1, max 2) and a launch configuration of target.
+func newGroup(t *testing.T, s *store.SQL, target store.LaunchTarget) {
+	t.Helper()
 	ctx := context.Background()
-	r, s, c := newRegistry(t)
 	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 2, ScaleAdjustment: 1}}})
 	require.NoError(t, err)
-	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin", ConnectionCapacity: 500}}})
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{target}})
 	require.NoError(t, err)
 	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
 	require.NoError(t, err)
+}
 
-	_, err = r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "missing"})
+func TestRegisterReportLifecycle(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	newGroup(t, s, store.LaunchTarget{Role: "origin", ConnectionCapacity: 500})
+
+	_, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "missing"})
 	require.ErrorIs(t, err, nodeapi.ErrInvalid)
 
 	reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "g", Version: "v1",
@@ -361,12 +368,7 @@ func (s *slowList) ListNodes(ctx context.Context, f store.NodeFilter) ([]store.N
 func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	ctx := context.Background()
 	r, s, c := newRegistry(t)
-	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
-	require.NoError(t, err)
-	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "edge", ConnectionCapacity: 10}}})
-	require.NoError(t, err)
-	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
-	require.NoError(t, err)
+	newGroup(t, s, store.LaunchTarget{Role: "edge", ConnectionCapacity: 10})
 	var ids []string
 	for range 2 {
 		reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Group: "g", Version: "v1",

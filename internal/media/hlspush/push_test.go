@@ -49,6 +49,17 @@ func segment(msn uint64) segmenter.Segment {
 		DateTime: time.Date(2026, 11, 21, 10, 0, int(msn), 0, time.UTC), Data: bytes.Repeat([]byte{byte(msn)}, 100)}
 }
 
+// object reads a whole object.
+func object(t *testing.T, st *flaky, key string) []byte {
+	t.Helper()
+	rc, _, err := st.Get(context.Background(), key, nil)
+	require.NoError(t, err, key)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err, key)
+	return b
+}
+
 func manifest(t *testing.T, st *flaky) hlspush.Manifest {
 	objs, err := st.List(context.Background(), "rec/live/cam/")
 	require.NoError(t, err)
@@ -98,10 +109,7 @@ func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
 	require.Equal(t, 13, m.Segments+missing, "every segment is either recorded or reported missing")
 	require.Less(t, m.Segments, 13)
 	require.InDelta(t, float64(m.Segments), m.Duration, 0.001)
-	vod, _, err := st.Get(context.Background(), m.Playlist, nil)
-	require.NoError(t, err)
-	b, _ := io.ReadAll(vod)
-	vod.Close()
+	b := object(t, st, m.Playlist)
 	require.Contains(t, string(b), "#EXT-X-DISCONTINUITY")
 	require.Contains(t, string(b), "#EXT-X-ENDLIST")
 	rc, info, err := st.Get(context.Background(), m.MP4, nil)
@@ -198,10 +206,7 @@ func TestRecordingStartedAndStoppedMidStream(t *testing.T) {
 		_, err := st.Head(context.Background(), key)
 		require.ErrorIs(t, err, objstore.ErrNotFound, "%s was recorded by nobody", key)
 	}
-	rc, _, err := st.Get(context.Background(), "rec/live/cam/p_recording.m3u8", nil)
-	require.NoError(t, err)
-	vod, _ := io.ReadAll(rc)
-	rc.Close()
+	vod := object(t, st, "rec/live/cam/p_recording.m3u8")
 	require.Contains(t, string(vod), "#EXT-X-MEDIA-SEQUENCE:2\n")
 	require.Contains(t, string(vod), "p_seg4.mp4\n#EXT-X-ENDLIST\n")
 	require.NotContains(t, string(vod), "p_seg5.mp4")
@@ -225,10 +230,7 @@ func TestMPEGTSRecording(t *testing.T) {
 	require.Equal(t, "rec/live/cam/p_recording.m3u8", m.Playlist)
 	require.Equal(t, 3, m.Segments)
 	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
-	rc, _, err := st.Get(context.Background(), m.Playlist, nil)
-	require.NoError(t, err)
-	vod, _ := io.ReadAll(rc)
-	rc.Close()
+	vod := object(t, st, m.Playlist)
 	require.NotContains(t, string(vod), "EXT-X-MAP")
 	require.Contains(t, string(vod), "p_seg1.ts\n")
 	info, err := st.Head(context.Background(), "rec/live/cam/p_seg2.ts")
