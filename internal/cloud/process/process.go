@@ -129,15 +129,25 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 	// the child holds its own descriptor once started
 	defer logFile.Close()
 
-	cmd := exec.Command(c.binary, "node")
-	cmd.Dir = c.workDir
-	cmd.Env = nodeEnv(os.Environ(), spec)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group: a Ctrl-C at the terminal reaches the manager only, which then decides
-	// whether to stop its nodes, and SIGKILL can take down whatever the node started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return cloud.Instance{}, fmt.Errorf("starting node %s: %w", spec.NodeID, err)
+	var cmd *exec.Cmd
+	for attempt := 1; ; attempt++ {
+		cmd = exec.Command(c.binary, "node")
+		cmd.Dir = c.workDir
+		cmd.Env = nodeEnv(os.Environ(), spec)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		// Its own process group: a Ctrl-C at the terminal reaches the manager only, which then decides
+		// whether to stop its nodes, and SIGKILL can take down whatever the node started.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		err = cmd.Start()
+		if err == nil {
+			break
+		}
+		// "text file busy": the binary is open for writing somewhere — being replaced by a deploy, or a
+		// descriptor of it inherited for a moment by a process forking meanwhile. It passes.
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == 5 {
+			return cloud.Instance{}, fmt.Errorf("starting node %s: %w", spec.NodeID, err)
+		}
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
 	}
 	p := &proc{
 		cmd: cmd,
