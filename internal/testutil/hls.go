@@ -14,7 +14,8 @@ import (
 
 // MediaPlaylist is the part of a media playlist the tests look at.
 type MediaPlaylist struct {
-	Init     string   // EXT-X-MAP URI, if any
+	Init     string   // the first EXT-X-MAP URI, if any
+	Inits    []string // every EXT-X-MAP URI (a codec parameter change adds one)
 	Segments []string // URIs of complete, non-gap segments, oldest first
 	Parts    int      // EXT-X-PART lines
 }
@@ -29,7 +30,11 @@ func ParseMediaPlaylist(b []byte) MediaPlaylist {
 		switch {
 		case strings.HasPrefix(line, "#EXT-X-MAP:"):
 			if _, rest, ok := strings.Cut(line, `URI="`); ok {
-				pl.Init, _, _ = strings.Cut(rest, `"`)
+				uri, _, _ := strings.Cut(rest, `"`)
+				if pl.Init == "" {
+					pl.Init = uri
+				}
+				pl.Inits = append(pl.Inits, uri)
 			}
 		case strings.HasPrefix(line, "#EXT-X-PART:"):
 			pl.Parts++

@@ -86,7 +86,7 @@ func watchBucket(t *testing.T, b bucket, prefix string) (stop func() ([]string, 
 					continue
 				}
 				pl := testutil.ParseMediaPlaylist(body)
-				names := append([]string{pl.Init}, pl.Segments...)
+				names := append(pl.Inits, pl.Segments...)
 				names = append(names, partURIs(body)...)
 				for _, name := range names {
 					if c, _ := get(b.baseURL + "/" + prefix + "/" + name); c != http.StatusOK && ctx.Err() == nil {

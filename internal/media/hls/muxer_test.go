@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ type liveStream struct {
 	st     *stream.Stream
 	video  *stream.Track
 	frame  int
+	params [][]byte // the parameter sets in front of each IDR
 	server *Server
 	http   *httptest.Server
 }
@@ -49,7 +51,8 @@ func startLive(t *testing.T, variant string, observe func(*stream.Stream) segmen
 	video := &stream.Track{Codec: &stream.H264{SPS: testSPS, PPS: []byte{0x08}}}
 	st, err := reg.Publish(stream.PublishRequest{Path: stream.Path{App: "live", Name: "s"}, Tracks: []*stream.Track{video}})
 	require.NoError(t, err)
-	ls := &liveStream{t: t, reg: reg, st: st, video: video, server: s, http: httptest.NewServer(s)}
+	ls := &liveStream{t: t, reg: reg, st: st, video: video, params: [][]byte{testSPS, {0x08}}, server: s,
+		http: httptest.NewServer(s)}
 	t.Cleanup(func() {
 		reg.Unpublish(st)
 		ls.http.Close()
@@ -64,7 +67,7 @@ func (ls *liveStream) frames(n int) {
 		pts := time.Duration(ls.frame) * 40 * time.Millisecond
 		au := [][]byte{{0x41, byte(ls.frame), 0xAA}}
 		if ls.frame%25 == 0 {
-			au = [][]byte{testSPS, {0x08}, {0x65, byte(ls.frame), 0xBB}}
+			au = append(slices.Clone(ls.params), []byte{0x65, byte(ls.frame), 0xBB})
 		}
 		ls.st.Write(&stream.Unit{Track: ls.video, NTP: time.Now(), PTS: pts, Payload: au, Size: 3})
 		ls.frame++

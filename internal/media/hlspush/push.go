@@ -244,14 +244,14 @@ type streamPush struct {
 	rec          *recording      // the recording in progress, if any
 	recordings   int             // recordings of this publication so far
 	kept         map[string]bool // segments some recording names: never deleted
-	pushedMV     bool
-	listed       []string // segment names of the last uploaded playlist, for deletion
+	lastMV       []byte          // the multivariant playlist in the bucket (it follows codec parameter changes)
+	listed       []string        // segment names of the last uploaded playlist, for deletion
 	partNames    map[uint64][]string
 	doomed       []doomed
 	lastPlaylist []byte
 	partsUp      map[string]bool // parts in the bucket whose segment is still in the window
 	lastLL       []byte
-	pushedLLMV   bool
+	lastLLMV     []byte
 }
 
 // recording is one recording of a publication: whole, or from a start to a stop through the API.
@@ -543,9 +543,7 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 		return // the classic playlist in the bucket lists whole segments only
 	}
 	names := make([]string, 0, len(segs)+1)
-	if init := pl.InitName(); init != "" { // MPEG-TS has none
-		names = append(names, init)
-	}
+	names = append(names, pl.InitNames()...) // several after a codec parameter change; none in MPEG-TS
 	for _, sg := range segs {
 		names = append(names, sg.Name)
 	}
@@ -575,16 +573,13 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 		return
 	}
 	s.lastPlaylist = body
-	if !s.pushedMV {
-		mv := segmenter.Multivariant([]segmenter.Variant{pl.Variant(MediaPlaylist)}, nil)
-		s.pushedMV = s.put(Multivariant, mv, PlaylistType, PlaylistCache, time.Now(), "playlist")
-	}
+	s.lastMV = s.putChanged(Multivariant, s.lastMV, segmenter.Multivariant([]segmenter.Variant{pl.Variant(MediaPlaylist)}, nil))
 	s.sweep(segs, pl.TargetDuration())
 }
 
 // lowLatencyPlaylist uploads the LL-HLS copy of pl once every part it names is in the bucket.
 func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
-	if !s.p.cfg.LowLatency || !pl.LowLatency() || !s.pushedMV {
+	if !s.p.cfg.LowLatency || !pl.LowLatency() || s.lastMV == nil {
 		return
 	}
 	body := pl.Media(segmenter.MediaOptions{NoBlocking: true})
@@ -609,10 +604,16 @@ func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
 		return
 	}
 	s.lastLL = body
-	if !s.pushedLLMV {
-		mv := segmenter.Multivariant([]segmenter.Variant{pl.Variant(LLMediaPlaylist)}, nil)
-		s.pushedLLMV = s.put(LLMultivariant, mv, PlaylistType, PlaylistCache, time.Now(), "playlist")
+	s.lastLLMV = s.putChanged(LLMultivariant, s.lastLLMV, segmenter.Multivariant([]segmenter.Variant{pl.Variant(LLMediaPlaylist)}, nil))
+}
+
+// putChanged uploads the playlist body under name unless it is last, what the bucket holds; it returns
+// what the bucket holds afterwards.
+func (s *streamPush) putChanged(name string, last, body []byte) []byte {
+	if bytes.Equal(body, last) || !s.put(name, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
+		return last
 	}
+	return body
 }
 
 // partURIs returns the URIs of the EXT-X-PART lines of a media playlist.
@@ -721,7 +722,10 @@ func (s *streamPush) storeRecording() {
 	if r == nil || len(r.recorded) == 0 {
 		return
 	}
-	r.initName = s.initName
+	r.initName = r.recorded[0].InitName
+	if r.initName == "" {
+		r.initName = s.initName // MPEG-TS: "" too
+	}
 	s.p.wg.Add(1)
 	go func() {
 		defer s.p.wg.Done()
@@ -755,6 +759,8 @@ func (s *streamPush) writeRecording(r *recording) {
 	switch {
 	case s.p.cfg.RecordMP4 && r.initName == "":
 		s.log.Warn("recording has no MP4: its segments have no init section (record.mp4 needs an fMP4 variant)")
+	case s.p.cfg.RecordMP4 && slices.ContainsFunc(r.recorded, func(sg segmenter.SegmentInfo) bool { return sg.InitName != "" && sg.InitName != r.initName }):
+		s.log.Warn("recording has no MP4: the codec parameters changed during it (one MP4 holds one init section); its VOD playlist plays it whole")
 	case s.p.cfg.RecordMP4:
 		if err := s.mp4(name+".mp4", r); err != nil {
 			s.log.Error("recording MP4 not written", "cause", err)
@@ -784,35 +790,16 @@ func (s *streamPush) recordingName(r *recording) string {
 	return base
 }
 
-// vod renders r's playlist over its segments; a gap starts a discontinuity.
+// vod renders r's playlist over its segments; a gap, like a codec parameter change, starts a
+// discontinuity.
 func (s *streamPush) vod(r *recording) []byte {
-	var b bytes.Buffer
-	target := 1
-	for _, sg := range r.recorded {
-		target = max(target, int(sg.Duration.Seconds()+0.5))
-	}
-	version := 7 // EXT-X-MAP without I-frames-only
-	if r.initName == "" {
-		version = 3 // MPEG-TS
-	}
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n", version, target)
-	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", r.recorded[0].MSN)
-	if r.initName != "" {
-		fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", r.initName)
-	}
-	prev := r.recorded[0].MSN
-	for i, sg := range r.recorded {
-		if i > 0 && sg.MSN != prev+1 {
-			b.WriteString("#EXT-X-DISCONTINUITY\n")
+	segs := slices.Clone(r.recorded)
+	for i := 1; i < len(segs); i++ {
+		if segs[i].MSN != segs[i-1].MSN+1 {
+			segs[i].Discontinuity = true
 		}
-		prev = sg.MSN
-		if !sg.DateTime.IsZero() {
-			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.DateTime.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-		}
-		fmt.Fprintf(&b, "#EXTINF:%.5f,\n%s\n", sg.Duration.Seconds(), sg.Name)
 	}
-	b.WriteString("#EXT-X-ENDLIST\n")
-	return b.Bytes()
+	return segmenter.VOD(r.initName, segs, nil)
 }
 
 // mp4 writes init + every recorded segment as one fragmented MP4, streamed from the bucket one object at

@@ -237,3 +237,36 @@ func TestMPEGTSRecording(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hlspush.TSType, info.ContentType)
 }
+
+// TestRecordingAcrossAParameterChange: when the codec parameters change mid-stream the segmenter starts a
+// new init section and a discontinuity; the recording's VOD playlist follows both, and no MP4 is made
+// (one MP4 holds one init section).
+func TestRecordingAcrossAParameterChange(t *testing.T) {
+	st := newFlaky(t)
+	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec"},
+		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
+	obs.Init("p_init.mp4", []byte("init"))
+	for msn := uint64(1); msn <= 4; msn++ {
+		sg := segment(msn)
+		sg.InitName = "p_init.mp4"
+		if msn == 3 {
+			obs.Init("p_init2.mp4", []byte("init2"))
+			sg.Discontinuity = true
+		}
+		if msn >= 3 {
+			sg.InitName = "p_init2.mp4"
+		}
+		obs.SegmentComplete(sg)
+	}
+	obs.Ended(nil)
+	p.Wait()
+	m := manifest(t, st)
+	require.Equal(t, 4, m.Segments)
+	require.Empty(t, m.MP4)
+	require.Equal(t, "init2", string(object(t, st, "rec/live/cam/p_init2.mp4")))
+	vod := string(object(t, st, m.Playlist))
+	require.Contains(t, vod, "#EXT-X-MAP:URI=\"p_init.mp4\"\n")
+	require.Contains(t, vod, "p_seg2.mp4\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"p_init2.mp4\"\n")
+	require.Equal(t, 1, strings.Count(vod, "#EXT-X-DISCONTINUITY\n"))
+}

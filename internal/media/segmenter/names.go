@@ -11,6 +11,7 @@ import (
 // published again never reuses a name a cache (an edge, a CDN, a player) may still hold:
 //
 //	<prefix>_init.mp4           the fMP4 initialization section (MPEG-TS has none)
+//	<prefix>_init<n>.mp4        the n-th one (n >= 2), after the codec parameters changed mid-stream
 //	<prefix>_seg<msn>.mp4       the fMP4 segment with media sequence number msn
 //	<prefix>_seg<msn>.ts        the MPEG-TS segment with media sequence number msn
 //	<prefix>_part<msn>_<i>.mp4  part i (from 0) of segment msn (low-latency only, so fMP4 only)
@@ -36,7 +37,14 @@ type names struct {
 	ext    string // of segments and parts
 }
 
-func (n names) init() string { return n.prefix + "_init.mp4" }
+// init names the n-th init section of the stream, from 1; the first keeps the name it had before
+// parameter changes were handled, so that its URL is the same for every stream.
+func (n names) init(i int) string {
+	if i <= 1 {
+		return n.prefix + "_init.mp4"
+	}
+	return n.prefix + "_init" + strconv.Itoa(i) + ".mp4"
+}
 
 func (n names) segment(msn uint64) string {
 	return n.prefix + "_seg" + strconv.FormatUint(msn, 10) + n.ext
@@ -57,14 +65,25 @@ const (
 )
 
 // parse is the inverse of the name methods above; it reports kindNone for anything else, including
-// names of another prefix or format.
+// names of another prefix or format. For an init section, msn is its number (from 1).
 func (n names) parse(name string) (kind objectKind, msn uint64, part int) {
 	rest, ok := strings.CutPrefix(name, n.prefix+"_")
 	if !ok {
 		return kindNone, 0, 0
 	}
-	if rest == "init.mp4" && n.ext == extFMP4 {
-		return kindInit, 0, 0
+	if num, ok := strings.CutPrefix(rest, "init"); ok && n.ext == extFMP4 {
+		num, ok = strings.CutSuffix(num, ".mp4")
+		if !ok {
+			return kindNone, 0, 0
+		}
+		if num == "" {
+			return kindInit, 1, 0
+		}
+		// the first one has no number: "init1" would be a second name for it
+		if i, ok := parseUint(num); ok && i >= 2 && i <= 1<<20 {
+			return kindInit, i, 0
+		}
+		return kindNone, 0, 0
 	}
 	rest, ok = strings.CutSuffix(rest, n.ext)
 	if !ok {

@@ -3,16 +3,18 @@ package segmenter
 import "time"
 
 // Observer learns of every object as soon as it is complete, in an order that lets it mirror the stream
-// elsewhere (object storage, a recording): Init before the first Part, every Part of a segment before
-// its SegmentComplete, and PlaylistChanged after the objects the new playlist names. Ended comes last.
-// In MPEG-TS there is no init section nor parts: only SegmentComplete, PlaylistChanged and Ended.
+// elsewhere (object storage, a recording): each init section before the first Part or segment that
+// needs it, every Part of a segment before its SegmentComplete, and PlaylistChanged after the objects
+// the new playlist names. Ended comes last. In MPEG-TS there is no init section nor parts: only
+// SegmentComplete, PlaylistChanged and Ended.
 //
 // The calls are made synchronously from Write and Close, on the writer's goroutine: an observer must not
 // block or do I/O in them. It should copy what it needs (the byte slices are immutable and may be kept)
 // into its own bounded queue and return. A slow observer delays the stream for every viewer.
 type Observer interface {
-	// Init is called once, before the first part or segment, with the fMP4 initialization section
-	// (never in MPEG-TS).
+	// Init is called with each fMP4 initialization section (never in MPEG-TS): once before the first
+	// part or segment, and again, under a new name, when the video codec parameters change mid-stream,
+	// before the first part or segment that needs it (Segment.InitName names it).
 	Init(name string, data []byte)
 	// Part is called for every complete part (low-latency mode only).
 	Part(p Part)
@@ -83,6 +85,11 @@ type Segment struct {
 	Duration time.Duration
 	// DateTime is the wall-clock time of its first sample (EXT-X-PROGRAM-DATE-TIME).
 	DateTime time.Time
+	// InitName is the init section the segment needs ("" in MPEG-TS).
+	InitName string
+	// Discontinuity is set on the first segment after a change of the video codec parameters: its
+	// playlist entry gets EXT-X-DISCONTINUITY (and, in fMP4, a new EXT-X-MAP).
+	Discontinuity bool
 	// Parts are its parts in low-latency mode; their Data is a sub-slice of the segment's Data.
 	Parts []Part
 	// Data is the segment: the concatenation of its parts in fMP4, a whole transport stream in MPEG-TS;
@@ -93,13 +100,18 @@ type Segment struct {
 // SegmentInfo is what a playlist needs of a segment: enough for a recorder to render a VOD playlist
 // of segments it stored.
 type SegmentInfo struct {
-	MSN      uint64
-	Name     string
-	Duration time.Duration
-	DateTime time.Time
+	MSN           uint64
+	Name          string
+	Duration      time.Duration
+	DateTime      time.Time
+	InitName      string // the init section the segment needs ("" in MPEG-TS)
+	Discontinuity bool   // the first segment after a change of the video codec parameters
 }
 
 // Info returns what a playlist needs of s.
 func (s Segment) Info() SegmentInfo {
-	return SegmentInfo{MSN: s.MSN, Name: s.Name, Duration: s.Duration, DateTime: s.DateTime}
+	return SegmentInfo{
+		MSN: s.MSN, Name: s.Name, Duration: s.Duration, DateTime: s.DateTime,
+		InitName: s.InitName, Discontinuity: s.Discontinuity,
+	}
 }

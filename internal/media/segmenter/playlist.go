@@ -3,6 +3,7 @@ package segmenter
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,11 +43,13 @@ type Playlist struct {
 	names       names
 	lowLatency  bool
 	contentType string
-	initData    []byte
-	variant     *variantInfo
-	segments    []*segEntry  // gaps and complete segments, oldest first
-	parts       []*partEntry // complete parts of segment nextMSN
-	nextMSN     uint64       // the segment being written
+	curInit     *initSection   // of the segment being written; nil before the first sample
+	inits       []*initSection // served: curInit's and those of segments listed or retired
+	segDisc     bool           // the segment being written follows a discontinuity
+	discSeq     int            // EXT-X-DISCONTINUITY-SEQUENCE
+	segments    []*segEntry    // gaps and complete segments, oldest first
+	parts       []*partEntry   // complete parts of segment nextMSN
+	nextMSN     uint64         // the segment being written
 	targetDur   int
 	partTarget  time.Duration
 	ended       bool
@@ -58,7 +61,7 @@ type Playlist struct {
 
 // Ready reports whether the playlist lists something to play.
 func (p *Playlist) Ready() bool {
-	if p.variant == nil {
+	if p.curInit == nil {
 		return false // no media yet
 	}
 	if len(p.parts) > 0 && p.lowLatency {
@@ -95,12 +98,40 @@ func (p *Playlist) Segments() []SegmentInfo {
 	return out
 }
 
-// InitName returns the name of the init section ("" before it exists, and always in MPEG-TS).
+// InitName returns the name of the init section of the newest segment listed (of the segment being
+// written before one is complete): "" before it exists, and always in MPEG-TS.
 func (p *Playlist) InitName() string {
-	if p.initData == nil {
+	for i := len(p.segments) - 1; i >= 0; i-- {
+		if se := p.segments[i]; !se.gap {
+			return se.info.InitName
+		}
+	}
+	if p.curInit == nil {
 		return ""
 	}
-	return p.names.init()
+	return p.curInit.name
+}
+
+// InitNames returns every init section the playlist names, oldest first: those of the segments, then
+// (low latency) that of the parts of the segment being written; InitName's before anything is listed.
+// Empty in MPEG-TS.
+func (p *Playlist) InitNames() []string {
+	var out []string
+	add := func(name string) {
+		// segments of one init section follow one another: comparing with the last one is enough
+		if name != "" && (len(out) == 0 || out[len(out)-1] != name) {
+			out = append(out, name)
+		}
+	}
+	for _, se := range p.segments {
+		if !se.gap {
+			add(se.info.InitName)
+		}
+	}
+	if p.curInit != nil && (len(out) == 0 || p.lowLatency && len(p.parts) > 0) {
+		add(p.curInit.name)
+	}
+	return out
 }
 
 // version returns the playlist's EXT-X-VERSION.
@@ -158,8 +189,10 @@ func (p *Playlist) Object(name string) (Object, bool) {
 	kind, msn, part := p.names.parse(name)
 	switch kind {
 	case kindInit:
-		if p.initData != nil {
-			return Object{Name: name, ContentType: p.contentType, b: blob{data: p.initData}}, true
+		for _, in := range p.inits {
+			if in.name == name {
+				return Object{Name: name, ContentType: p.contentType, b: blob{data: in.data}}, true
+			}
 		}
 	case kindSegment:
 		if se := p.segment(msn); se != nil && !se.gap {
@@ -208,6 +241,10 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		MediaSequence:  int(p.nextMSN),
 		Endlist:        p.ended,
 	}
+	if p.discSeq > 0 {
+		n := p.discSeq
+		pl.DiscontinuitySequence = &n
+	}
 	segments := p.segments
 	if !ll || opts.NoBlocking {
 		// the opening gaps are an LL-HLS server's matter (iOS wants a full window); a classic playlist,
@@ -226,8 +263,20 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		pl.ServerControl = &playlist.MediaServerControl{CanBlockReload: !p.ended && !opts.NoBlocking, PartHoldBack: &partHoldBack}
 		pl.PartInf = &playlist.MediaPartInf{PartTarget: p.partTarget}
 	}
-	if p.initData != nil {
-		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(p.names.init())}
+	// the header's EXT-X-MAP is the init section of the first segment listed (of the parts before
+	// one is complete); a later one follows the discontinuity where it starts
+	var maps initMaps
+	if p.curInit != nil {
+		maps.current = p.curInit.name
+	}
+	for _, se := range segments {
+		if !se.gap {
+			maps.current = se.info.InitName
+			break
+		}
+	}
+	if maps.current != "" {
+		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(maps.current)}
 	}
 	for i, se := range segments {
 		if se.gap {
@@ -239,6 +288,7 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		if !dt.IsZero() {
 			ms.DateTime = &dt
 		}
+		ms.Discontinuity = maps.segment(se.info.Discontinuity, se.info.InitName, opts.URI)
 		// parts are listed for the last two segments, as gohlslib does: enough for a player at the live
 		// edge, and the playlist stays small
 		if ll && len(segments)-i <= 2 {
@@ -248,9 +298,15 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		}
 		pl.Segments = append(pl.Segments, ms)
 	}
+	var opening string // tags before the parts of the segment being written
 	if ll {
 		for _, pe := range p.parts {
 			pl.Parts = append(pl.Parts, mediaPart(pe, opts.URI))
+		}
+		if len(p.parts) > 0 && maps.segment(p.segDisc, p.curInit.name, opts.URI) {
+			last := len(maps.lines) - 1
+			opening = "#EXT-X-DISCONTINUITY\n" + maps.lines[last]
+			maps.lines = maps.lines[:last]
 		}
 		if !p.ended && !opts.NoBlocking {
 			// always present: hls.js loops without it
@@ -258,6 +314,15 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		}
 	}
 	b, _ := pl.Marshal() // Marshal never fails
+	if opening != "" {
+		// the playlist library writes the parts of the segment being written right after the segments,
+		// with no tag of their own: the opening tags go in between, found by rendering without the parts
+		head := *pl
+		head.Parts, head.PreloadHint = nil, nil
+		hb, _ := head.Marshal()
+		b = slices.Concat(hb, []byte(opening), b[len(hb):])
+	}
+	b = maps.insert(b)
 	if ll && opts.NoBlocking {
 		// the playlist library writes a leading comma when CAN-BLOCK-RELOAD is left out
 		b = bytes.Replace(b, []byte("#EXT-X-SERVER-CONTROL:,"), []byte("#EXT-X-SERVER-CONTROL:"), 1)
@@ -265,13 +330,55 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 	return b
 }
 
+// initMaps follows the init section in force down a playlist, for the EXT-X-MAP tags that change it
+// after an EXT-X-DISCONTINUITY: the playlist library writes only the header's.
+type initMaps struct {
+	current string   // the init section in force
+	lines   []string // for each discontinuity so far, the EXT-X-MAP line that follows it ("" for none)
+}
+
+// segment reports whether the next segment follows a discontinuity: one it was cut at (disc), or a
+// change of init section, which only a change of parameters makes.
+func (m *initMaps) segment(disc bool, init string, uri URIFunc) bool {
+	line := ""
+	if init != m.current {
+		line = "#EXT-X-MAP:URI=\"" + uri.apply(init) + "\"\n"
+		m.current = init
+	}
+	if !disc && line == "" {
+		return false
+	}
+	m.lines = append(m.lines, line)
+	return true
+}
+
+// insert puts the EXT-X-MAP lines after their EXT-X-DISCONTINUITY tags in b, a rendered playlist.
+func (m *initMaps) insert(b []byte) []byte {
+	if !slices.ContainsFunc(m.lines, func(l string) bool { return l != "" }) {
+		return b
+	}
+	const tag = "\n#EXT-X-DISCONTINUITY\n"
+	out := make([]byte, 0, len(b)+len(m.lines)*64)
+	for _, line := range m.lines {
+		i := bytes.Index(b, []byte(tag))
+		if i < 0 {
+			break
+		}
+		i += len(tag)
+		out = append(append(out, b[:i]...), line...)
+		b = b[i:]
+	}
+	return append(out, b...)
+}
+
 func mediaPart(pe *partEntry, uri URIFunc) *playlist.MediaPart {
 	return &playlist.MediaPart{Duration: pe.Duration, URI: uri.apply(pe.Name), Independent: pe.Independent}
 }
 
-// VOD renders a complete playlist of the given segments, oldest first, with the init section of that
-// name ("" for MPEG-TS segments): what a recorder serves once a recording is over. The segments must
-// share the init section.
+// VOD renders a complete playlist of the given segments, oldest first: what a recorder serves once a
+// recording is over. A segment needs its InitName, or init when that is "" (both "" for MPEG-TS). A
+// segment with Discontinuity, or whose init section differs from the one before, follows an
+// EXT-X-DISCONTINUITY, and a new EXT-X-MAP in the latter case.
 func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 	vod := playlist.MediaPlaylistTypeVOD
 	pl := &playlist.Media{
@@ -281,11 +388,19 @@ func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 		PlaylistType:        &vod,
 		Endlist:             true,
 	}
-	if init != "" {
-		pl.Version, pl.Map = versionFMP4, &playlist.MediaMap{URI: uri.apply(init)}
+	initOf := func(s SegmentInfo) string {
+		if s.InitName != "" {
+			return s.InitName
+		}
+		return init
 	}
+	maps := initMaps{current: init}
 	if len(segments) > 0 {
 		pl.MediaSequence = int(segments[0].MSN)
+		maps.current = initOf(segments[0])
+	}
+	if maps.current != "" {
+		pl.Version, pl.Map = versionFMP4, &playlist.MediaMap{URI: uri.apply(maps.current)}
 	}
 	for _, s := range segments {
 		pl.TargetDuration = max(pl.TargetDuration, int(math.Round(s.Duration.Seconds())))
@@ -294,10 +409,11 @@ func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 			dt := s.DateTime
 			ms.DateTime = &dt
 		}
+		ms.Discontinuity = maps.segment(s.Discontinuity, initOf(s), uri)
 		pl.Segments = append(pl.Segments, ms)
 	}
 	b, _ := pl.Marshal()
-	return b
+	return maps.insert(b)
 }
 
 // Variant is one entry (EXT-X-STREAM-INF) of a multivariant playlist.
@@ -317,8 +433,10 @@ type Variant struct {
 // is measured over the window's segments (over the parts so far before the first segment is complete).
 func (p *Playlist) Variant(uri string) Variant {
 	v := Variant{URI: uri, version: p.version()}
-	if p.variant != nil {
-		v.Codecs, v.Resolution, v.FrameRate = p.variant.codecs, p.variant.resolution, p.variant.frameRate
+	if p.curInit != nil {
+		// the newest parameters: those a player joining now ends up with
+		vi := p.curInit.variant
+		v.Codecs, v.Resolution, v.FrameRate = vi.codecs, vi.resolution, vi.frameRate
 	}
 	var size, peak int
 	var dur time.Duration
@@ -372,7 +490,7 @@ func Multivariant(variants []Variant, uri URIFunc) []byte {
 	return b
 }
 
-// variantInfo is what a multivariant playlist says of the tracks, fixed with the init section.
+// variantInfo is what a multivariant playlist says of the tracks, made with each init section.
 type variantInfo struct {
 	codecs     []string
 	resolution string

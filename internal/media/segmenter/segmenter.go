@@ -5,12 +5,14 @@ package segmenter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,9 +101,17 @@ type Segmenter struct {
 	// ended is set by Close
 	ended bool
 
-	initData []byte       // fMP4 only
-	variant  *variantInfo // set once the codec parameters are fixed, with the init section
-	ts       *tsWriter    // MPEG-TS only
+	ts *tsWriter // MPEG-TS only
+
+	// curInit is the init section of the segment being written (nil before the first sample); inits are
+	// those still served, oldest first: curInit's and those of segments listed or retired. A change of the
+	// video codec parameters starts a segment with a new one and a discontinuity (RFC 8216 §6.2.1).
+	curInit   *initSection
+	inits     []*initSection
+	initCount int  // init sections made so far, which numbers their names
+	segDisc   bool // the segment being written follows a discontinuity
+	// discSeq counts the discontinuities of segments that left the window: EXT-X-DISCONTINUITY-SEQUENCE
+	discSeq int
 
 	started    bool          // the first segment has begun
 	segMSN     uint64        // the segment being written
@@ -243,7 +253,7 @@ func (s *Segmenter) Write(u *stream.Unit) error {
 	if s.ended {
 		return ErrEnded
 	}
-	samples, randomAccess, err := t.samplesOf(u, s.variant != nil)
+	samples, randomAccess, err := t.samplesOf(u)
 	if err != nil {
 		return err
 	}
@@ -265,6 +275,12 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 	prev := t.next
 	t.next = smp
 	if prev == nil {
+		if t.leading && s.curInit == nil {
+			// the first init section holds the parameters of the first sample: a change at the next
+			// random-access point, however close, is then one like any other. The sample is kept
+			// whatever happens: on failure, finishPart tries again and reports it.
+			_ = s.newInit()
+		}
 		return nil
 	}
 	d := smp.dts - prev.dts
@@ -286,17 +302,24 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 	if t.leading {
 		s.adjustPartDuration(toDuration(d, t.clockRate))
 	}
-	if err := s.addToPart(t, prev); err != nil {
-		return err
-	}
+	// a sample refused for its size still lets the segment end at the next random-access point: a
+	// segment too large would otherwise never end, and refuse every sample after
+	err := s.addToPart(t, prev)
 	if !t.leading {
-		return nil
+		return err
 	}
 	next := toDuration(smp.dts, t.clockRate)
 	switch {
+	case randomAccess && s.curInit != nil && t.paramsVersion != s.curInit.version:
+		// new codec parameters: the segment ends here however short it is, and the next one needs a
+		// new init section (RFC 8216 §4.3.2.3, §4.3.2.5)
+		s.freezePart = true
+		return errors.Join(err, s.rotateSegment(next, smp.ntp, true))
 	case randomAccess && next-s.segStart >= s.cfg.SegmentMinDuration:
 		s.freezePart = true
-		return s.rotateSegment(next, smp.ntp)
+		return errors.Join(err, s.rotateSegment(next, smp.ntp, false))
+	case err != nil:
+		return err
 	case s.cfg.LowLatency && next-s.partStart >= s.adjustedPart:
 		return s.rotatePart(next)
 	}
@@ -384,8 +407,11 @@ func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 	if err != nil || data == nil {
 		return nil, err
 	}
-	if err := s.ensureInit(); err != nil {
-		return nil, err
+	if s.curInit == nil {
+		// the attempt at the first sample failed: the part cannot be played without one
+		if err := s.newInit(); err != nil {
+			return nil, err
+		}
 	}
 	pe := &partEntry{
 		Part: Part{
@@ -429,26 +455,36 @@ func (s *Segmenter) fmp4Part() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ensureInit fixes the codec parameters once, from those known by now, and writes the init section
-// (fMP4 only: MPEG-TS carries them in band).
-func (s *Segmenter) ensureInit() error {
-	if s.variant != nil {
-		return nil
-	}
+// initSection is what the segments of one set of codec parameters share: their init section (fMP4;
+// MPEG-TS carries the parameters in band and has no name nor data here) and what a multivariant
+// playlist says of them. It never changes once made.
+type initSection struct {
+	name    string
+	data    []byte
+	variant *variantInfo
+	version int // the leading track's paramsVersion it was made from
+}
+
+// newInit makes the init section of the codec parameters in force, for the segments from the one being
+// written on, and tells the observer.
+func (s *Segmenter) newInit() error {
+	in := &initSection{variant: newVariantInfo(s.tracks), version: s.leading.paramsVersion}
 	if s.ts == nil {
-		var in fmp4.Init
+		var fi fmp4.Init
 		for _, t := range s.tracks {
-			in.Tracks = append(in.Tracks, &fmp4.InitTrack{ID: t.id, TimeScale: uint32(t.clockRate), Codec: t.mp4Codec()})
+			fi.Tracks = append(fi.Tracks, &fmp4.InitTrack{ID: t.id, TimeScale: uint32(t.clockRate), Codec: t.mp4Codec()})
 		}
 		var buf seekablebuffer.Buffer
-		if err := in.Marshal(&buf); err != nil {
+		if err := fi.Marshal(&buf); err != nil {
 			return fmt.Errorf("writing init section: %w", err)
 		}
-		s.initData = buf.Bytes()
+		in.name, in.data = s.names.init(s.initCount+1), buf.Bytes()
 	}
-	s.variant = newVariantInfo(s.tracks)
-	if s.obs != nil && s.initData != nil {
-		s.obs.Init(s.names.init(), s.initData)
+	s.initCount++
+	s.curInit = in
+	s.inits = append(s.inits, in)
+	if s.obs != nil && in.data != nil {
+		s.obs.Init(in.name, in.data)
 	}
 	return nil
 }
@@ -464,8 +500,9 @@ func (s *Segmenter) rotatePart(end time.Duration) error {
 	return nil
 }
 
-// rotateSegment closes the segment being written at end and starts the next one.
-func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time) error {
+// rotateSegment closes the segment being written at end and starts the next one, after a discontinuity
+// with a new init section if newParams.
+func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time, newParams bool) error {
 	err := s.completeSegment(end)
 	if s.cfg.LowLatency {
 		s.updatePartTarget()
@@ -474,6 +511,20 @@ func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time) error {
 	s.segStart, s.segNTP, s.partStart = end, nextNTP, end
 	s.segSize, s.partIndex, s.partIndep = 0, 0, false
 	s.curParts = nil
+	s.segDisc = false
+	if newParams {
+		// on failure the segments go on with the old init section, and the next random-access point
+		// tries again
+		prev := s.curInit.variant
+		if ierr := s.newInit(); ierr != nil {
+			err = errors.Join(err, ierr)
+		} else {
+			s.segDisc = true
+			s.log.Info("codec parameters changed: new init section, discontinuity", "segment", s.segMSN,
+				"init", s.curInit.name, "from", prev.resolution+" "+strings.Join(prev.codecs, ","),
+				"to", s.curInit.variant.resolution+" "+strings.Join(s.curInit.variant.codecs, ","))
+		}
+	}
 	s.publish()
 	return err
 }
@@ -486,8 +537,9 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 	if len(s.curParts) == 0 {
 		return nil
 	}
-	se := &segEntry{info: SegmentInfo{
+	se := &segEntry{init: s.curInit, info: SegmentInfo{
 		MSN: s.segMSN, Name: s.names.segment(s.segMSN), Duration: end - s.segStart, DateTime: s.segNTP,
+		InitName: s.curInit.name, Discontinuity: s.segDisc,
 	}}
 	var data []byte
 	if len(s.curParts) == 1 {
@@ -503,7 +555,10 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		}
 	}
 	se.size = len(data)
-	seg := Segment{MSN: se.info.MSN, Name: se.info.Name, Duration: se.info.Duration, DateTime: se.info.DateTime, Data: data}
+	seg := Segment{
+		MSN: se.info.MSN, Name: se.info.Name, Duration: se.info.Duration, DateTime: se.info.DateTime,
+		InitName: se.info.InitName, Discontinuity: se.info.Discontinuity, Data: data,
+	}
 	off := 0
 	for _, p := range s.curParts {
 		// the parts become views of the segment, so that each byte is held once
@@ -567,6 +622,10 @@ func (s *Segmenter) trimWindow() {
 			retired = append(retired, old)
 			changed = true
 		}
+		if old.info.Discontinuity {
+			// its EXT-X-DISCONTINUITY leaves the playlist: the header counts it (RFC 8216 §6.2.1)
+			s.discSeq++
+		}
 	}
 	if !changed {
 		return
@@ -581,6 +640,22 @@ func (s *Segmenter) trimWindow() {
 	}
 	retired = slices.Clone(retired)
 	s.retired.Store(&retired)
+	s.dropUnusedInits(retired)
+}
+
+// dropUnusedInits forgets the init sections older than that of the oldest segment still served (their
+// order is that of the segments).
+func (s *Segmenter) dropUnusedInits(retired []*segEntry) {
+	oldest := s.curInit
+	for _, se := range slices.Concat(retired, s.window) {
+		if !se.gap {
+			oldest = se.init
+			break
+		}
+	}
+	if i := slices.Index(s.inits, oldest); i > 0 {
+		s.inits = slices.Clone(s.inits[i:])
+	}
 }
 
 // retiredObject returns a segment or part that left the window recently.
@@ -640,7 +715,7 @@ func (s *Segmenter) publish() {
 func (s *Segmenter) snapshot() *Playlist {
 	return &Playlist{
 		names: s.names, lowLatency: s.cfg.LowLatency, contentType: s.contentType,
-		initData: s.initData, variant: s.variant,
+		curInit: s.curInit, inits: slices.Clone(s.inits), segDisc: s.segDisc, discSeq: s.discSeq,
 		segments: slices.Clone(s.window), parts: slices.Clone(s.curParts),
 		nextMSN: s.segMSN, targetDur: s.targetDur, partTarget: s.partTarget,
 		ended: s.ended, changed: make(chan struct{}),
@@ -771,6 +846,7 @@ func (b blob) bytes() ([]byte, error) {
 // segEntry is a segment (or a gap) of the window.
 type segEntry struct {
 	info  SegmentInfo
+	init  *initSection // nil for a gap
 	gap   bool
 	size  int
 	parts []*partEntry

@@ -562,7 +562,17 @@ func TestNames(t *testing.T) {
 		msn   uint64
 		part  int
 	}{
-		{mp4, "p_init.mp4", kindInit, 0, 0},
+		{mp4, "p_init.mp4", kindInit, 1, 0},
+		{mp4, "p_init2.mp4", kindInit, 2, 0},
+		{mp4, "p_init1048576.mp4", kindInit, 1 << 20, 0},
+		{mp4, "p_init0.mp4", kindNone, 0, 0},
+		{mp4, "p_init1.mp4", kindNone, 0, 0}, // the first one has no number
+		{mp4, "p_init02.mp4", kindNone, 0, 0},
+		{mp4, "p_init+2.mp4", kindNone, 0, 0},
+		{mp4, "p_init2.mp4.mp4", kindNone, 0, 0},
+		{mp4, "p_init2.ts", kindNone, 0, 0},
+		{mp4, "p_init99999999.mp4", kindNone, 0, 0},
+		{mp4, "p_init.mp4x", kindNone, 0, 0},
 		{mp4, "p_seg0.mp4", kindSegment, 0, 0},
 		{mp4, "p_seg18446744073709551615.mp4", kindSegment, 1<<64 - 1, 0},
 		{mp4, "p_part12_3.mp4", kindPart, 12, 3},
@@ -583,6 +593,7 @@ func TestNames(t *testing.T) {
 		{ts, "p_seg1.ts.ts", kindNone, 0, 0},
 		{ts, "q_seg1.ts", kindNone, 0, 0},
 		{ts, "p_init.mp4", kindNone, 0, 0}, // MPEG-TS has no init section
+		{ts, "p_init2.mp4", kindNone, 0, 0},
 		{ts, "p_init.ts", kindNone, 0, 0},
 		{ts, "p_part1_0.ts", kindNone, 0, 0}, // nor parts
 	} {
@@ -593,7 +604,7 @@ func TestNames(t *testing.T) {
 			require.Equal(t, tc.part, part)
 			switch kind {
 			case kindInit:
-				require.Equal(t, tc.name, tc.names.init())
+				require.Equal(t, tc.name, tc.names.init(int(msn)))
 			case kindSegment:
 				require.Equal(t, tc.name, tc.names.segment(msn))
 			case kindPart:
@@ -626,7 +637,11 @@ func FuzzWrite(f *testing.F) {
 			pts += time.Duration(int8(b)) * time.Millisecond * 7
 			switch op % 4 {
 			case 0:
-				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{testSPS, testPPS, {0x65, b}}})
+				sps, pps := testSPS, testPPS
+				if b&0x40 != 0 {
+					sps, pps = testSPS2, testPPS2 // the encoder changes resolution
+				}
+				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{sps, pps, {0x65, b}}})
 			case 1:
 				_ = s.Write(&stream.Unit{Track: video, PTS: pts, Payload: [][]byte{{b, b, b}}})
 			case 2:
@@ -636,13 +651,19 @@ func FuzzWrite(f *testing.F) {
 			}
 		}
 		s.Close()
-		for _, si := range s.Playlist().Segments() {
-			o, ok := s.Playlist().Object(si.Name)
+		pl := s.Playlist()
+		for _, si := range pl.Segments() {
+			o, ok := pl.Object(si.Name)
 			require.True(t, ok)
 			b, err := o.Bytes()
 			require.NoError(t, err)
 			readSegment(t, format, b)
 		}
+		for _, name := range pl.InitNames() {
+			_, ok := pl.Object(name)
+			require.True(t, ok, "%s is named but not served", name)
+		}
+		require.Equal(t, strings.Count(string(pl.Media(MediaOptions{})), "#EXT-X-MAP:"), len(pl.InitNames()))
 	})
 }
 

@@ -26,11 +26,17 @@ type track struct {
 	leading   bool          // segments and parts are cut on this track's timeline
 	ts        *mpegts.Track // the MPEG-TS track, nil in fMP4
 
-	// codec parameters; video ones follow the in-band parameter sets until the init section is written
-	h264 *mp4codecs.H264
-	h265 *mp4codecs.H265
-	aac  *mp4codecs.MPEG4Audio
-	opus *mp4codecs.Opus
+	// codec parameters of the samples being made. Video ones are replaced (never changed) at a
+	// random-access point whose parameter sets differ, and paramsVersion counts the replacements: the
+	// segmenter compares it with the version its init section was made from.
+	h264          *mp4codecs.H264
+	h265          *mp4codecs.H265
+	aac           *mp4codecs.MPEG4Audio
+	opus          *mp4codecs.Opus
+	paramsVersion int
+	// the latest video parameter sets met in the stream (no VPS in H.264), in force from the next
+	// random-access point: an encoder may send them ahead of it
+	vps, sps, pps []byte
 
 	randomAccessSeen bool
 	h264DTS          *h264.DTSExtractor
@@ -97,9 +103,11 @@ func newMP4Track(id int, c stream.Codec) *track {
 	t := &track{id: id, clockRate: c.ClockRate()}
 	switch c := c.(type) {
 	case *stream.H264:
-		t.h264 = &mp4codecs.H264{SPS: bytes.Clone(c.SPS), PPS: bytes.Clone(c.PPS)}
+		t.sps, t.pps = bytes.Clone(c.SPS), bytes.Clone(c.PPS)
+		t.h264 = &mp4codecs.H264{SPS: t.sps, PPS: t.pps}
 	case *stream.H265:
-		t.h265 = &mp4codecs.H265{VPS: bytes.Clone(c.VPS), SPS: bytes.Clone(c.SPS), PPS: bytes.Clone(c.PPS)}
+		t.vps, t.sps, t.pps = bytes.Clone(c.VPS), bytes.Clone(c.SPS), bytes.Clone(c.PPS)
+		t.h265 = &mp4codecs.H265{VPS: t.vps, SPS: t.sps, PPS: t.pps}
 	case *stream.MPEG4Audio:
 		if c.Config.SampleRate <= 0 {
 			return nil
@@ -175,7 +183,7 @@ func nonEmpty(in [][]byte) [][]byte {
 
 // samplesOf turns a unit into samples. It returns no sample (and no error) for units that carry nothing
 // to play or that come before the first random-access point.
-func (t *track) samplesOf(u *stream.Unit, initDone bool) (out []*sample, randomAccess bool, err error) {
+func (t *track) samplesOf(u *stream.Unit) (out []*sample, randomAccess bool, err error) {
 	payload := nonEmpty(u.Payload)
 	if len(payload) == 0 {
 		return nil, false, nil
@@ -189,9 +197,9 @@ func (t *track) samplesOf(u *stream.Unit, initDone bool) (out []*sample, randomA
 	}()
 	switch {
 	case t.h264 != nil:
-		return t.h264Samples(payload, pts, u.NTP, initDone)
+		return t.h264Samples(payload, pts, u.NTP)
 	case t.h265 != nil:
-		return t.h265Samples(payload, pts, u.NTP, initDone)
+		return t.h265Samples(payload, pts, u.NTP)
 	case t.aac != nil:
 		for i, au := range payload {
 			out = append(out, &sample{
@@ -213,7 +221,7 @@ func (t *track) samplesOf(u *stream.Unit, initDone bool) (out []*sample, randomA
 	}
 }
 
-func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool) ([]*sample, bool, error) {
+func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time) ([]*sample, bool, error) {
 	randomAccess, picture, hasSPS := false, false, false
 	for _, n := range au {
 		switch h264.NALUType(n[0] & 0x1F) {
@@ -223,13 +231,9 @@ func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 			picture = true
 		case h264.NALUTypeSPS:
 			hasSPS = true
-			if !initDone && !bytes.Equal(t.h264.SPS, n) {
-				t.h264.SPS = bytes.Clone(n)
-			}
+			t.sps = remember(t.sps, n)
 		case h264.NALUTypePPS:
-			if !initDone && !bytes.Equal(t.h264.PPS, n) {
-				t.h264.PPS = bytes.Clone(n)
-			}
+			t.pps = remember(t.pps, n)
 		}
 	}
 	if !picture {
@@ -244,9 +248,9 @@ func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 		t.h264DTS.Initialize()
 	}
 	forDTS := au
-	if randomAccess && !hasSPS && len(t.h264.SPS) > 0 {
+	if randomAccess && !hasSPS && len(t.sps) > 0 {
 		// the extractor reads the SPS in-band; a publisher that sends it out of band only still works
-		forDTS = append([][]byte{t.h264.SPS, t.h264.PPS}, au...)
+		forDTS = append([][]byte{t.sps, t.pps}, au...)
 	}
 	dts, err := t.h264DTS.Extract(forDTS, pts)
 	if err != nil {
@@ -256,28 +260,25 @@ func (t *track) h264Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 	if err != nil {
 		return nil, false, fmt.Errorf("H.264 access unit: %w", err)
 	}
+	if randomAccess {
+		t.takeParams()
+	}
 	return []*sample{smp}, randomAccess, nil
 }
 
-func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool) ([]*sample, bool, error) {
+func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time) ([]*sample, bool, error) {
 	randomAccess, hasSPS := false, false
 	for _, n := range au {
 		switch h265.NALUType((n[0] >> 1) & 0x3F) {
 		case h265.NALUType_IDR_W_RADL, h265.NALUType_IDR_N_LP, h265.NALUType_CRA_NUT:
 			randomAccess = true
 		case h265.NALUType_VPS_NUT:
-			if !initDone && !bytes.Equal(t.h265.VPS, n) {
-				t.h265.VPS = bytes.Clone(n)
-			}
+			t.vps = remember(t.vps, n)
 		case h265.NALUType_SPS_NUT:
 			hasSPS = true
-			if !initDone && !bytes.Equal(t.h265.SPS, n) {
-				t.h265.SPS = bytes.Clone(n)
-			}
+			t.sps = remember(t.sps, n)
 		case h265.NALUType_PPS_NUT:
-			if !initDone && !bytes.Equal(t.h265.PPS, n) {
-				t.h265.PPS = bytes.Clone(n)
-			}
+			t.pps = remember(t.pps, n)
 		}
 	}
 	if !t.randomAccessSeen {
@@ -289,8 +290,8 @@ func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 		t.h265DTS.Initialize()
 	}
 	forDTS := au
-	if randomAccess && !hasSPS && len(t.h265.SPS) > 0 {
-		forDTS = append([][]byte{t.h265.VPS, t.h265.SPS, t.h265.PPS}, au...)
+	if randomAccess && !hasSPS && len(t.sps) > 0 {
+		forDTS = append([][]byte{t.vps, t.sps, t.pps}, au...)
 	}
 	dts, err := t.h265DTS.Extract(forDTS, pts)
 	if err != nil {
@@ -300,7 +301,33 @@ func (t *track) h265Samples(au [][]byte, pts int64, ntp time.Time, initDone bool
 	if err != nil {
 		return nil, false, fmt.Errorf("H.265 access unit: %w", err)
 	}
+	if randomAccess {
+		t.takeParams()
+	}
 	return []*sample{smp}, randomAccess, nil
+}
+
+// remember returns the parameter set n, or old when n is the same (the stream repeats them).
+func remember(old, n []byte) []byte {
+	if bytes.Equal(old, n) {
+		return old
+	}
+	return bytes.Clone(n)
+}
+
+// takeParams puts the parameter sets met in the stream in force, at a random-access point whose sample
+// was made: one that was refused leaves the parameters of the samples already made in force.
+func (t *track) takeParams() {
+	switch {
+	case t.h264 != nil && !(bytes.Equal(t.h264.SPS, t.sps) && bytes.Equal(t.h264.PPS, t.pps)):
+		t.h264 = &mp4codecs.H264{SPS: t.sps, PPS: t.pps}
+	case t.h265 != nil && !(bytes.Equal(t.h265.VPS, t.vps) && bytes.Equal(t.h265.SPS, t.sps) &&
+		bytes.Equal(t.h265.PPS, t.pps)):
+		t.h265 = &mp4codecs.H265{VPS: t.vps, SPS: t.sps, PPS: t.pps}
+	default:
+		return
+	}
+	t.paramsVersion++
 }
 
 // videoSample makes the sample of access unit au; withParams is au with the parameter sets in front if
