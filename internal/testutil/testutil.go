@@ -23,6 +23,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/testutil/fftest"
 )
 
 // Clip parameters: small enough for cheap runs under -race on two cores.
@@ -35,17 +36,7 @@ const (
 
 // RequireFFmpeg skips in -short mode and fails when ffmpeg or ffprobe is missing (scripts/deps.sh
 // installs them; a silent skip would hide a broken CI).
-func RequireFFmpeg(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs ffmpeg (skipped with -short)")
-	}
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run scripts/deps.sh", tool)
-		}
-	}
-}
+func RequireFFmpeg(t testing.TB) { fftest.Require(t) }
 
 var clipMu sync.Mutex
 

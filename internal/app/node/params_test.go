@@ -13,6 +13,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/fftest"
 )
 
 // TestResolutionChangeMidStream: a publisher whose encoder changes resolution without reconnecting. The
@@ -74,16 +75,10 @@ func TestResolutionChangeMidStream(t *testing.T) {
 	require.Equal(t, 1, strings.Count(string(vod), "#EXT-X-DISCONTINUITY\n"), "%s", vod)
 	require.Len(t, testutil.ParseMediaPlaylist(vod).Inits, 2, "%s", vod)
 
-	widths, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=width",
-		"-of", "csv=p=0", b.baseURL+"/"+m.Playlist).Output()
-	require.NoError(t, err)
-	count := map[string]int{}
-	for _, w := range strings.Fields(string(widths)) {
-		count[strings.Trim(w, ",")]++
-	}
+	count := fftest.FrameSizes(t, b.baseURL+"/"+m.Playlist)
 	// each half is 4 s at 25 fps; the recording leaves out what precedes the first keyframe and follows
 	// the last complete segment
-	require.InDelta(t, 100, count["320"], 30, "%v", count)
-	require.InDelta(t, 100, count["640"], 30, "%v", count)
+	require.InDelta(t, 100, count["320x240"], 30, "%v", count)
+	require.InDelta(t, 100, count["640x360"], 30, "%v", count)
 	require.Len(t, count, 2, "%v", count)
 }

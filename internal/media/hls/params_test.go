@@ -2,8 +2,6 @@ package hls
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
+	"github.com/nagare-video/nagare/internal/testutil/fftest"
 )
 
 // A 640x360 baseline SPS and PPS from x264: what an encoder reconfigured mid-stream sends.
@@ -77,7 +76,7 @@ func TestParameterChangeServing(t *testing.T) {
 // TestParameterChangePlays publishes two real clips of different sizes back to back on one stream and
 // decodes what each variant serves with ffprobe: every frame listed, at the size of its clip.
 func TestParameterChangePlays(t *testing.T) {
-	requireFFmpeg(t)
+	fftest.Require(t)
 	dir := t.TempDir()
 	small, large := encodeClip(t, dir, 320, 240, 70), encodeClip(t, dir, 640, 360, 75)
 	for _, variant := range []string{VariantLowLatency, VariantFMP4, VariantMPEGTS} {
@@ -113,22 +112,8 @@ func TestParameterChangePlays(t *testing.T) {
 			}))
 			defer proxy.Close()
 			// the segments of the first clip, and the first two of the second (the third is being written)
-			require.Equal(t, map[string]int{"320x240": 70, "640x360": 50}, probeVideoFrames(t, proxy.URL+"/live/s/video1_stream.m3u8"))
+			require.Equal(t, map[string]int{"320x240": 70, "640x360": 50}, fftest.FrameSizes(t, proxy.URL+"/live/s/video1_stream.m3u8"))
 		})
-	}
-}
-
-// requireFFmpeg skips in -short mode and fails when ffmpeg or ffprobe is missing, as testutil's does
-// (which this package cannot import: testutil starts nodes, which serve HLS with it).
-func requireFFmpeg(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs ffmpeg (skipped with -short)")
-	}
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run scripts/deps.sh", tool)
-		}
 	}
 }
 
@@ -176,25 +161,4 @@ func readVideo(t *testing.T, path string, start time.Duration) []*stream.Unit {
 		u.PTS += start - first
 	}
 	return units
-}
-
-// probeVideoFrames decodes the video of url and counts its frames by size.
-func probeVideoFrames(t *testing.T, url string) map[string]int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "frame=width,height", "-of", "csv=p=0", url)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "ffprobe %s: %s", url, stderr.String())
-	require.Empty(t, stderr.String(), "decoding errors")
-	sizes := map[string]int{}
-	for _, line := range strings.Fields(string(out)) {
-		f := strings.Split(line, ",") // a frame with side data has more fields
-		require.GreaterOrEqual(t, len(f), 2, line)
-		sizes[f[0]+"x"+f[1]]++
-	}
-	return sizes
 }

@@ -2,7 +2,6 @@ package segmenter_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +23,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/fftest"
 )
 
 // encodeClip encodes frames of test pattern at w x h in codec ("h264" or "hevc") with AAC audio to
@@ -82,27 +82,6 @@ func joinClips(t *testing.T, clips ...string) ([]*stream.Track, []*stream.Unit) 
 	return tracks, units
 }
 
-// probeVideoFrames decodes the video of url (a file or a playlist) and counts its frames by size.
-func probeVideoFrames(t *testing.T, url string) map[string]int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "frame=width,height", "-of", "csv=p=0", url)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "ffprobe %s: %s", url, stderr.String())
-	require.Empty(t, stderr.String(), "decoding errors")
-	sizes := map[string]int{}
-	for _, line := range strings.Fields(string(out)) {
-		f := strings.Split(line, ",") // a frame with side data has more fields
-		require.GreaterOrEqual(t, len(f), 2, line)
-		sizes[f[0]+"x"+f[1]]++
-	}
-	return sizes
-}
-
 // TestParameterChangePlays publishes two real clips of different sizes back to back, as one stream,
 // and checks that the served playlist decodes to every frame of both at the right size, and that each
 // init section describes the segments that need it.
@@ -112,8 +91,8 @@ func TestParameterChangePlays(t *testing.T) {
 	for _, codec := range []string{"h264", "hevc"} {
 		small, large := encodeClip(t, codec, 320, 240, frames1), encodeClip(t, codec, 640, 360, frames2)
 		want := map[string]int{"320x240": frames1, "640x360": frames2}
-		require.Equal(t, map[string]int{"320x240": frames1}, probeVideoFrames(t, small))
-		require.Equal(t, map[string]int{"640x360": frames2}, probeVideoFrames(t, large))
+		require.Equal(t, map[string]int{"320x240": frames1}, fftest.FrameSizes(t, small))
+		require.Equal(t, map[string]int{"640x360": frames2}, fftest.FrameSizes(t, large))
 		sizes := []string{"320x240", "640x360"}
 
 		for _, tc := range []struct {
@@ -237,7 +216,7 @@ func TestParameterChangePlays(t *testing.T) {
 					_, _ = w.Write(b)
 				}))
 				defer srv.Close()
-				require.Equal(t, want, probeVideoFrames(t, srv.URL+"/media.m3u8"))
+				require.Equal(t, want, fftest.FrameSizes(t, srv.URL+"/media.m3u8"))
 			})
 		}
 	}
