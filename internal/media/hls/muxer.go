@@ -172,7 +172,7 @@ func (mx *muxer) run() {
 				mx.metrics.DroppedUnits.Inc()
 			}
 			if writeErrors%100 == 1 {
-				mx.log.Warn("segmenter refused a unit", "cause", err, "count", writeErrors)
+				mx.log.Warn("segmenter dropped a sample", "cause", err, "count", writeErrors)
 			}
 		}
 	}

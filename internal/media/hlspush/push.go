@@ -241,17 +241,17 @@ type streamPush struct {
 	// worker state
 	uploaded     map[string]bool // live objects in the bucket
 	initName     string
-	rec          *recording      // the recording in progress, if any
-	recordings   int             // recordings of this publication so far
-	kept         map[string]bool // segments some recording names: never deleted
-	lastMV       []byte          // the multivariant playlist in the bucket (it follows codec parameter changes)
-	listed       []string        // segment names of the last uploaded playlist, for deletion
+	rec          *recording         // the recording in progress, if any
+	recordings   int                // recordings of this publication so far
+	kept         map[string]bool    // segments some recording names: never deleted
+	lastMV       *segmenter.Variant // what the bucket's multivariant playlist describes
+	listed       []string           // segment names of the last uploaded playlist, for deletion
 	partNames    map[uint64][]string
 	doomed       []doomed
 	lastPlaylist []byte
 	partsUp      map[string]bool // parts in the bucket whose segment is still in the window
 	lastLL       []byte
-	lastLLMV     []byte
+	lastLLMV     *segmenter.Variant
 }
 
 // recording is one recording of a publication: whole, or from a start to a stop through the API.
@@ -573,7 +573,7 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 		return
 	}
 	s.lastPlaylist = body
-	s.lastMV = s.putChanged(Multivariant, s.lastMV, segmenter.Multivariant([]segmenter.Variant{pl.Variant(MediaPlaylist)}, nil))
+	s.lastMV = s.putVariant(Multivariant, s.lastMV, pl.Variant(MediaPlaylist))
 	s.sweep(segs, pl.TargetDuration())
 }
 
@@ -585,6 +585,11 @@ func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
 	body := pl.Media(segmenter.MediaOptions{NoBlocking: true})
 	if bytes.Equal(body, s.lastLL) {
 		return
+	}
+	for _, init := range pl.InitNames() {
+		if !s.uploaded[init] {
+			return // the classic playlist's upload gave up on it: so does this one
+		}
 	}
 	for _, name := range partURIs(body) {
 		if s.partsUp[name] {
@@ -604,16 +609,20 @@ func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
 		return
 	}
 	s.lastLL = body
-	s.lastLLMV = s.putChanged(LLMultivariant, s.lastLLMV, segmenter.Multivariant([]segmenter.Variant{pl.Variant(LLMediaPlaylist)}, nil))
+	s.lastLLMV = s.putVariant(LLMultivariant, s.lastLLMV, pl.Variant(LLMediaPlaylist))
 }
 
-// putChanged uploads the playlist body under name unless it is last, what the bucket holds; it returns
-// what the bucket holds afterwards.
-func (s *streamPush) putChanged(name string, last, body []byte) []byte {
-	if bytes.Equal(body, last) || !s.put(name, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
+// putVariant uploads the multivariant playlist name of v unless the bucket holds one of the same codecs,
+// resolution and frame rate (last): it changes with the codec parameters, not with every measure of the
+// bandwidth. It returns the variant the bucket's playlist describes.
+func (s *streamPush) putVariant(name string, last *segmenter.Variant, v segmenter.Variant) *segmenter.Variant {
+	if last != nil && slices.Equal(last.Codecs, v.Codecs) && last.Resolution == v.Resolution && last.FrameRate == v.FrameRate {
 		return last
 	}
-	return body
+	if !s.put(name, segmenter.Multivariant([]segmenter.Variant{v}, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
+		return last
+	}
+	return &v
 }
 
 // partURIs returns the URIs of the EXT-X-PART lines of a media playlist.
@@ -794,6 +803,7 @@ func (s *streamPush) recordingName(r *recording) string {
 // discontinuity.
 func (s *streamPush) vod(r *recording) []byte {
 	segs := slices.Clone(r.recorded)
+	segs[0].Discontinuity = false // a playlist does not open with one
 	for i := 1; i < len(segs); i++ {
 		if segs[i].MSN != segs[i-1].MSN+1 {
 			segs[i].Discontinuity = true

@@ -296,6 +296,13 @@ func TestDiscontinuityPlaylists(t *testing.T) {
 				p = paramsB
 			}
 			require.NoError(t, s.Write(paramsUnit(video, i, p, false)))
+			if i == 40 {
+				// the change cut segment 8; no part of 9 yet: the hint of its first part comes after the
+				// tags that say it needs the new init section
+				require.True(t, strings.HasSuffix(string(s.Playlist().Media(MediaOptions{})), "p_seg8.mp4\n"+
+					"#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"p_init2.mp4\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p_part9_0.mp4\"\n"),
+					"%s", s.Playlist().Media(MediaOptions{}))
+			}
 		}
 		// segment 7 [0, 30), 8 [30, 40) cut by the change, two parts of 9
 		text := string(s.Playlist().Media(MediaOptions{}))
@@ -358,7 +365,7 @@ func TestVODDiscontinuity(t *testing.T) {
 		{MSN: 9, Name: "p_seg9.mp4", Duration: 2 * time.Second, InitName: "p_init2.mp4"},
 		{MSN: 12, Name: "p_seg12.mp4", Duration: 2 * time.Second, InitName: "p_init2.mp4", Discontinuity: true},
 	}
-	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n"+
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n"+
 		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"rec/p_init.mp4\"\n"+
 		"#EXTINF:2.00000,\nrec/p_seg7.mp4\n"+
 		"#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"rec/p_init2.mp4\"\n#EXTINF:2.00000,\nrec/p_seg8.mp4\n"+
@@ -368,7 +375,7 @@ func TestVODDiscontinuity(t *testing.T) {
 
 	// segments without InitName take VOD's init
 	old := []SegmentInfo{{MSN: 1, Name: "p_seg1.mp4", Duration: time.Second}, segs[1]}
-	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n"+
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n"+
 		"#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"p_init.mp4\"\n#EXTINF:1.00000,\np_seg1.mp4\n"+
 		"#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"p_init2.mp4\"\n#EXTINF:2.00000,\np_seg8.mp4\n#EXT-X-ENDLIST\n",
 		string(VOD("p_init.mp4", old, nil)))

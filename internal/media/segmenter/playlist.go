@@ -20,6 +20,9 @@ import (
 const (
 	versionFMP4   = 10
 	versionMPEGTS = 3
+	// versionVOD is what a recording's playlist needs: EXT-X-MAP without I-frames only (6), kept low for
+	// old players
+	versionVOD = 7
 )
 
 // NoPart asks Wait for a complete segment rather than a part.
@@ -303,7 +306,9 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		for _, pe := range p.parts {
 			pl.Parts = append(pl.Parts, mediaPart(pe, opts.URI))
 		}
-		if len(p.parts) > 0 && maps.segment(p.segDisc, p.curInit.name, opts.URI) {
+		// right after a change, before its first part, the opening tags precede the preload hint: a player
+		// fetching the hinted part learns that it needs the new init section
+		if p.curInit != nil && maps.segment(p.segDisc, p.curInit.name, opts.URI) {
 			last := len(maps.lines) - 1
 			opening = "#EXT-X-DISCONTINUITY\n" + maps.lines[last]
 			maps.lines = maps.lines[:last]
@@ -400,7 +405,7 @@ func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 		maps.current = initOf(segments[0])
 	}
 	if maps.current != "" {
-		pl.Version, pl.Map = versionFMP4, &playlist.MediaMap{URI: uri.apply(maps.current)}
+		pl.Version, pl.Map = versionVOD, &playlist.MediaMap{URI: uri.apply(maps.current)}
 	}
 	for _, s := range segments {
 		pl.TargetDuration = max(pl.TargetDuration, int(math.Round(s.Duration.Seconds())))

@@ -110,6 +110,8 @@ type Segmenter struct {
 	inits     []*initSection
 	initCount int  // init sections made so far, which numbers their names
 	segDisc   bool // the segment being written follows a discontinuity
+	// segmentsMade counts the segments put in the window
+	segmentsMade int
 	// discSeq counts the discontinuities of segments that left the window: EXT-X-DISCONTINUITY-SEQUENCE
 	discSeq int
 
@@ -238,8 +240,10 @@ func (s *Segmenter) LowLatency() bool { return s.cfg.LowLatency }
 // Playlist returns the current playlist (never nil; not Ready before the first part or segment).
 func (s *Segmenter) Playlist() *Playlist { return s.cur.Load() }
 
-// Write adds a unit of one of the stream's tracks. Units of other tracks are ignored. An error means the
-// unit was dropped; the segmenter carries on.
+// Write adds a unit of one of the stream's tracks. Units of other tracks are ignored. An error means a
+// sample was dropped — this unit, or the one before it of the same track, which a sample is held for
+// until the next gives its duration — or that a new init section could not be made (the segments go on
+// with the old one); the segmenter carries on.
 func (s *Segmenter) Write(u *stream.Unit) error {
 	if u == nil {
 		return nil
@@ -503,6 +507,7 @@ func (s *Segmenter) rotatePart(end time.Duration) error {
 // rotateSegment closes the segment being written at end and starts the next one, after a discontinuity
 // with a new init section if newParams.
 func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time, newParams bool) error {
+	made := s.segmentsMade
 	err := s.completeSegment(end)
 	if s.cfg.LowLatency {
 		s.updatePartTarget()
@@ -511,7 +516,11 @@ func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time, newParam
 	s.segStart, s.segNTP, s.partStart = end, nextNTP, end
 	s.segSize, s.partIndex, s.partIndep = 0, 0, false
 	s.curParts = nil
-	s.segDisc = false
+	if s.segmentsMade != made {
+		// the discontinuity is carried by the first segment actually made after it: one left empty
+		// (its samples refused) must not lose it, or the discontinuity sequence would drift
+		s.segDisc = false
+	}
 	if newParams {
 		// on failure the segments go on with the old init section, and the next random-access point
 		// tries again
@@ -580,6 +589,7 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		s.obs.SegmentComplete(seg)
 	}
 	s.window = append(s.window, se)
+	s.segmentsMade++
 	s.trimWindow()
 	if td := int(math.Round(se.info.Duration.Seconds())); td > s.targetDur {
 		if s.window[0].gap || len(s.window) > 1 {

@@ -397,7 +397,7 @@ func TestVOD(t *testing.T) {
 		{MSN: 8, Name: "p_seg8.mp4", Duration: 2600 * time.Millisecond},
 	}
 	got := string(VOD("p_init.mp4", segs, func(n string) string { return "rec/" + n }))
-	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n"+
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n"+
 		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"rec/p_init.mp4\"\n"+
 		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:07Z\n#EXTINF:2.00000,\nrec/p_seg7.mp4\n"+
 		"#EXTINF:2.60000,\nrec/p_seg8.mp4\n#EXT-X-ENDLIST\n", got)
