@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,6 +331,50 @@ func TestViewerEntry(t *testing.T) {
 	// a cookie naming an unknown node is ignored
 	res = e.do("GET", "/live/stream1/index.m3u8", authNone, "", &http.Cookie{Name: "nagare_node", Value: "ghost"})
 	require.Equal(t, "http://10.0.0.2:8080/live/stream1/index.m3u8", res.header.Get("Location"))
+}
+
+// unserved is an autoscaler that hears of the viewers no edge could take.
+type unserved struct {
+	mu     sync.Mutex
+	groups []string // the group of each viewer turned away
+	coming bool     // an edge is on its way
+}
+
+func (u *unserved) Launch(context.Context, string, string) (store.Node, error) {
+	return store.Node{}, nil
+}
+func (u *unserved) DeleteGroup(context.Context, string) ([]string, error) { return nil, nil }
+func (u *unserved) Unserved(group, _ string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.groups = append(u.groups, group)
+	return u.coming
+}
+
+// TestViewerWaitsForANewEdge: when no edge can take a viewer and one is on its way, the viewer is told to
+// come back (503 + Retry-After) rather than sent to the origin, and the demand is counted in the group
+// where the stream is, even when the viewer named none.
+func TestViewerWaitsForANewEdge(t *testing.T) {
+	sc := &unserved{coming: true}
+	e := newEnv(t, func(s *api.Server) { s.Scaler = sc })
+	e.group("g1", 100)
+	e.group("g2", 100)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g1", http: "10.0.0.1:8080"})
+	e.join(fixtureNode{id: "origin-2", role: "origin", group: "g2", http: "10.0.0.2:8080"})
+	e.publish("origin-2", "live/cam")
+
+	res := e.do("GET", "/live/cam/index.m3u8", authNone, "")
+	require.Equal(t, http.StatusServiceUnavailable, res.status, "body: %s", res.body)
+	require.NotEmpty(t, res.header.Get("Retry-After"))
+	res = e.do("GET", "/live/cam/index.m3u8?group=g1", authNone, "")
+	require.Equal(t, http.StatusServiceUnavailable, res.status)
+	require.Equal(t, []string{"g2", "g1"}, sc.groups, "the stream's group, then the one the viewer named")
+
+	// nothing on its way: the viewer is served by the origin
+	sc.coming = false
+	res = e.do("GET", "/live/cam/index.m3u8", authNone, "")
+	require.Equal(t, http.StatusFound, res.status)
+	require.Equal(t, "http://10.0.0.2:8080/live/cam/index.m3u8", res.header.Get("Location"))
 }
 
 // TestDrainedNodeNeverRouted drains the edge every viewer would get and checks that no routing call —

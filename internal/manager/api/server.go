@@ -235,7 +235,13 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 // playRoute picks the edge (or origin) for a viewer.
 func (s *Server) playRoute(path, group, region string) (route, error) {
 	n, err := s.pickEdge(group, path, region)
-	if s.Scaler != nil && (err != nil || n.Role != store.RoleEdge) && s.Scaler.Unserved(group, store.RoleEdge) {
+	demand := group
+	if demand == "" && err == nil {
+		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
+		// it would otherwise load, where the stream is
+		demand = n.Group
+	}
+	if s.Scaler != nil && (err != nil || n.Role != store.RoleEdge) && s.Scaler.Unserved(demand, store.RoleEdge) {
 		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
 		// rather than loading the origin
 		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
