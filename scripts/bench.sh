@@ -311,8 +311,9 @@ if [ -s "$WORK/manager.md" ]; then
     echo "viewer entry point (302) and on the 3.1 subscribe call, saturating (as fast as wrk can, on the same 2"
     echo "cores) and paced (84 connections, each waiting 3 ms between a response and its next request, about"
     echo "20,000 req/s: the latency at the target's throughput; at saturation p99 is the CPU scheduler's)."
-    echo "Ingest: the same nodes reporting, nothing else,"
-    echo "MySQL (MariaDB) store. Targets: ≥ 20,000 routing requests/s at p99 ≤ 5 ms with 1,000 nodes; report"
+    echo "Ingest: the same nodes reporting, nothing else, MySQL (MariaDB) store; one manager, and with"
+    echo "\`manager.sharedStore\` (several managers on one store: every report is written, and the registry is"
+    echo "read back every report interval). Targets: ≥ 20,000 routing requests/s at p99 ≤ 5 ms with 1,000 nodes; report"
     echo "ingest for 1,000 nodes at 2 s using ≤ 10 % of one core."
     echo
     cat "$WORK/manager.md"

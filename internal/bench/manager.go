@@ -114,33 +114,39 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		log.Info("routing measured", "nodes", n, "reportErrors", rep.errors.Load())
 	}
 
-	// report ingest: the manager does nothing else; MySQL store
-	for _, n := range counts {
-		m, rep, stop, err := startReporting(ctx, exe, "mysql", *mysqlAddr, n, *interval, log)
-		if err != nil {
-			return err
-		}
-		before := rep.sent.Load()
-		u, err := measureFor(ctx, m.cmd.Process.Pid, *d)
-		sent := rep.sent.Load() - before
-		errs := rep.errors.Load()
-		stop()
-		if err != nil {
-			return err
-		}
-		verdict := "–"
-		if n >= 1000 {
-			verdict = "**met**"
-			if u.CPUPercent > 10 {
-				verdict = fmt.Sprintf("**missed** by %.1f points", u.CPUPercent-10)
+	// report ingest: the manager does nothing else; MySQL store. With manager.sharedStore (several
+	// managers on one store) every report is written and the registry is read back every interval.
+	for _, mode := range []struct {
+		name string
+		env  []string
+	}{{"one manager", nil}, {"sharedStore", []string{"NAGARE_MANAGER_SHARED_STORE=true"}}} {
+		for _, n := range counts {
+			m, rep, stop, err := startReporting(ctx, exe, "mysql", *mysqlAddr, n, *interval, log, mode.env...)
+			if err != nil {
+				return err
 			}
+			before := rep.sent.Load()
+			u, err := measureFor(ctx, m.cmd.Process.Pid, *d)
+			sent := rep.sent.Load() - before
+			errs := rep.errors.Load()
+			stop()
+			if err != nil {
+				return err
+			}
+			verdict := "–"
+			if n >= 1000 {
+				verdict = "**met**"
+				if u.CPUPercent > 10 {
+					verdict = fmt.Sprintf("**missed** by %.1f points", u.CPUPercent-10)
+				}
+			}
+			ingest = append(ingest, fmt.Sprintf("| mysql | %s | %d | %s | %.0f | %.1f | %.0f | %d | %s |", mode.name, n, *interval,
+				float64(sent)/u.Seconds, u.CPUPercent, u.RSSMiB, errs, verdict))
 		}
-		ingest = append(ingest, fmt.Sprintf("| mysql | %d | %s | %.0f | %.1f | %.0f | %d | %s |", n, *interval,
-			float64(sent)/u.Seconds, u.CPUPercent, u.RSSMiB, errs, verdict))
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "| store | nodes | report interval | reports/s | manager CPU % of one core | RSS MiB | report errors | target (1,000 nodes: ≤ 10 %) |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| store | mode | nodes | report interval | reports/s | manager CPU % of one core | RSS MiB | report errors | target (1,000 nodes: ≤ 10 %) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|")
 	for _, l := range ingest {
 		fmt.Fprintln(stdout, l)
 	}
@@ -175,8 +181,8 @@ func routingVerdict(nodes int, paced bool, run FanoutRun) string {
 
 // startReporting starts a manager with n nodes that report every interval, and waits for one full round
 // of reports. stop ends the reports and the manager.
-func startReporting(ctx context.Context, exe, engine, mysqlAddr string, n int, interval time.Duration, log *slog.Logger) (*benchManager, *reporters, func(), error) {
-	m, err := startBenchManager(ctx, exe, engine, mysqlAddr, interval, log)
+func startReporting(ctx context.Context, exe, engine, mysqlAddr string, n int, interval time.Duration, log *slog.Logger, env ...string) (*benchManager, *reporters, func(), error) {
+	m, err := startBenchManager(ctx, exe, engine, mysqlAddr, interval, log, env...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -200,7 +206,7 @@ type benchManager struct {
 	done   chan struct{}
 }
 
-func startBenchManager(ctx context.Context, exe, engine, mysqlAddr string, interval time.Duration, log *slog.Logger) (*benchManager, error) {
+func startBenchManager(ctx context.Context, exe, engine, mysqlAddr string, interval time.Duration, log *slog.Logger, env ...string) (*benchManager, error) {
 	dir, err := os.MkdirTemp("", "nagare-bench-manager")
 	if err != nil {
 		return nil, err
@@ -231,6 +237,7 @@ func startBenchManager(ctx context.Context, exe, engine, mysqlAddr string, inter
 		"NAGARE_MANAGER_ADMIN_TOKEN="+mgrBenchToken, "NAGARE_CLUSTER_SECRET="+mgrBenchSecret,
 		"NAGARE_MANAGER_REPORT_INTERVAL="+interval.String(), "NAGARE_MANAGER_NODE_TIMEOUT="+(10*interval).String(),
 		"NAGARE_LOG_LEVEL=info")
+	m.cmd.Env = append(m.cmd.Env, env...)
 	stderr, err := m.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
