@@ -112,6 +112,17 @@ type Controller interface {
 // Settings are a controller's options from configuration (cloud.settings in YAML).
 type Settings map[string]string
 
+// Only returns an ErrSettings error naming the first setting that is not among known: a misspelt key is
+// a mistake worth an error, not a silent default.
+func (s Settings) Only(known ...string) error {
+	for k := range s {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("%w: unknown setting %q (known: %s)", ErrSettings, k, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
 // Get returns the setting or def when it is unset or empty.
 func (s Settings) Get(key, def string) string {
 	if v, ok := s[key]; ok && v != "" {

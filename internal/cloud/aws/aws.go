@@ -94,11 +94,8 @@ var _ cloud.Controller = (*Controller)(nil)
 // New makes a controller from its settings (see the package README for the keys). It does not contact
 // EC2; credentials that are missing or wrong show on the first call.
 func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controller, error) {
-	for k := range s {
-		if !slices.Contains(knownSettings, k) {
-			return nil, fmt.Errorf("%w: unknown setting %q (known: %s)", cloud.ErrSettings, k,
-				strings.Join(knownSettings, ", "))
-		}
+	if err := s.Only(knownSettings...); err != nil {
+		return nil, err
 	}
 	endpoint := s.Get(settingEndpoint, "")
 	if endpoint != "" {

@@ -72,10 +72,8 @@ func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
 
 // NewWithClient makes a controller that talks to the daemon through cli; the host setting is ignored.
 func NewWithClient(cli *client.Client, s cloud.Settings, log *slog.Logger) (*Controller, error) {
-	for k := range s {
-		if !slices.Contains(settingKeys, k) {
-			return nil, fmt.Errorf("%w: unknown setting %q (known: %s)", cloud.ErrSettings, k, strings.Join(settingKeys, ", "))
-		}
+	if err := s.Only(settingKeys...); err != nil {
+		return nil, err
 	}
 	c := &Controller{
 		client:  cli,

@@ -73,10 +73,8 @@ type Controller struct {
 // fake in tests), from settings: namespace, serviceAccount, imagePullPolicy, cpu, memory, labelPrefix and
 // stopTimeout; kubeconfig is read only by the registered factory.
 func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Controller, error) {
-	for k := range s {
-		if !slices.Contains(settingKeys, k) {
-			return nil, fmt.Errorf("%w: unknown setting %q (known: %s)", cloud.ErrSettings, k, strings.Join(settingKeys, ", "))
-		}
+	if err := s.Only(settingKeys...); err != nil {
+		return nil, err
 	}
 	c := &Controller{
 		client:         client,
