@@ -24,14 +24,8 @@ func TestResolutionChangeMidStream(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	var list strings.Builder
-	for _, size := range []string{"320x240", "640x360"} {
-		clip := filepath.Join(dir, size+".ts")
-		out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-			"-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-			"-t", "4", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-keyint_min", "25",
-			"-sc_threshold", "0", "-bf", "0", "-b:v", "300k", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", clip).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		fmt.Fprintf(&list, "file '%s'\n", clip)
+	for _, size := range [][2]int{{320, 240}, {640, 360}} {
+		fmt.Fprintf(&list, "file '%s'\n", fftest.EncodeClip(t, "h264", size[0], size[1], 4*fftest.ClipFPS))
 	}
 	listFile := filepath.Join(dir, "list.txt")
 	require.NoError(t, os.WriteFile(listFile, []byte(list.String()), 0o644))

@@ -3,14 +3,10 @@ package hls
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,8 +73,7 @@ func TestParameterChangeServing(t *testing.T) {
 // decodes what each variant serves with ffprobe: every frame listed, at the size of its clip.
 func TestParameterChangePlays(t *testing.T) {
 	fftest.Require(t)
-	dir := t.TempDir()
-	small, large := encodeClip(t, dir, 320, 240, 70), encodeClip(t, dir, 640, 360, 75)
+	small, large := fftest.EncodeClip(t, "h264", 320, 240, 70), fftest.EncodeClip(t, "h264", 640, 360, 75)
 	for _, variant := range []string{VariantLowLatency, VariantFMP4, VariantMPEGTS} {
 		t.Run(variant, func(t *testing.T) {
 			ls := startLive(t, variant, nil) // its track's out-of-band parameters are replaced at the first IDR
@@ -115,19 +110,6 @@ func TestParameterChangePlays(t *testing.T) {
 			require.Equal(t, map[string]int{"320x240": 70, "640x360": 50}, fftest.FrameSizes(t, proxy.URL+"/live/s/video1_stream.m3u8"))
 		})
 	}
-}
-
-// encodeClip encodes frames of H.264 test pattern at w x h, 25 fps with a keyframe every second, to
-// MPEG-TS.
-func encodeClip(t *testing.T, dir string, w, h, frames int) string {
-	t.Helper()
-	clip := filepath.Join(dir, fmt.Sprintf("%dx%d.ts", w, h))
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=25", w, h), "-frames:v", strconv.Itoa(frames),
-		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p",
-		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-bf", "0", "-f", "mpegts", clip).CombinedOutput()
-	require.NoError(t, err, "encoding: %s", out)
-	return clip
 }
 
 // readVideo reads the H.264 access units of an MPEG-TS file as units starting at start.

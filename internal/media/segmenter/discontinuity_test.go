@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,28 +24,6 @@ import (
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/fftest"
 )
-
-// encodeClip encodes frames of test pattern at w x h in codec ("h264" or "hevc") with AAC audio to
-// MPEG-TS, a keyframe every second.
-func encodeClip(t *testing.T, codec string, w, h, frames int) string {
-	t.Helper()
-	testutil.RequireFFmpeg(t)
-	video := []string{"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p",
-		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-bf", "0"}
-	if codec == "hevc" {
-		video = []string{"-c:v", "libx265", "-preset", "ultrafast",
-			"-x265-params", "keyint=25:min-keyint=25:scenecut=0:bframes=0:log-level=error"}
-	}
-	clip := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%dx%d.ts", codec, w, h))
-	args := []string{"-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", w, h, testutil.ClipFPS),
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-frames:v", strconv.Itoa(frames),
-		"-t", strconv.FormatFloat(float64(frames)/testutil.ClipFPS, 'f', 2, 64)}
-	args = append(append(args, video...), "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mpegts", clip)
-	out, err := exec.Command("ffmpeg", args...).CombinedOutput()
-	require.NoError(t, err, "encoding: %s", out)
-	return clip
-}
 
 // joinClips reads clips and returns them as one stream, back to back, as a publisher whose encoder is
 // reconfigured without reconnecting sends them: the later clips' units on the first one's tracks and
@@ -89,7 +66,7 @@ func TestParameterChangePlays(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	const frames1, frames2 = 70, 75 // the first clip ends 0.8 s after a keyframe: a short segment
 	for _, codec := range []string{"h264", "hevc"} {
-		small, large := encodeClip(t, codec, 320, 240, frames1), encodeClip(t, codec, 640, 360, frames2)
+		small, large := fftest.EncodeClip(t, codec, 320, 240, frames1), fftest.EncodeClip(t, codec, 640, 360, frames2)
 		want := map[string]int{"320x240": frames1, "640x360": frames2}
 		require.Equal(t, map[string]int{"320x240": frames1}, fftest.FrameSizes(t, small))
 		require.Equal(t, map[string]int{"640x360": frames2}, fftest.FrameSizes(t, large))

@@ -5,7 +5,10 @@ package fftest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,4 +50,29 @@ func FrameSizes(t testing.TB, url string) map[string]int {
 		sizes[f[0]+"x"+f[1]]++
 	}
 	return sizes
+}
+
+// ClipFPS is the frame rate of EncodeClip's clips.
+const ClipFPS = 25
+
+// EncodeClip encodes frames of test pattern at w x h in codec ("h264" or "hevc"), 25 fps with a keyframe
+// every second and no B-frames, with AAC audio, to an MPEG-TS file in a temporary directory of t.
+func EncodeClip(t testing.TB, codec string, w, h, frames int) string {
+	t.Helper()
+	Require(t)
+	video := []string{"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p",
+		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-bf", "0"}
+	if codec == "hevc" {
+		video = []string{"-c:v", "libx265", "-preset", "ultrafast",
+			"-x265-params", "keyint=25:min-keyint=25:scenecut=0:bframes=0:log-level=error"}
+	}
+	clip := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%dx%d.ts", codec, w, h))
+	args := []string{"-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", w, h, ClipFPS),
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-frames:v", strconv.Itoa(frames),
+		"-t", strconv.FormatFloat(float64(frames)/ClipFPS, 'f', 2, 64)}
+	args = append(append(args, video...), "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mpegts", clip)
+	out, err := exec.Command("ffmpeg", args...).CombinedOutput()
+	require.NoError(t, err, "encoding: %s", out)
+	return clip
 }
