@@ -490,7 +490,7 @@ func (s *streamPush) segment(j *job) {
 		s.uploaded[j.name] = true // for the live playlist and its sweep
 	}
 	if j.record {
-		rec := s.recording(j)
+		rec := s.recording(j.enqueued)
 		if rec.haveMSN && j.seg.MSN > rec.lastMSN+1 {
 			rec.addGap(rec.lastMSN+1, j.seg.MSN-1, "segments missing")
 		}
@@ -503,11 +503,11 @@ func (s *streamPush) segment(j *job) {
 	}
 }
 
-// recording returns the recording in progress, starting one with j.
-func (s *streamPush) recording(j *job) *recording {
+// recording returns the recording in progress, starting one (at the time given) if there is none.
+func (s *streamPush) recording(at time.Time) *recording {
 	if s.rec == nil {
 		s.recordings++
-		s.rec = &recording{n: s.recordings, started: j.enqueued}
+		s.rec = &recording{n: s.recordings, started: at}
 		if s.recordings == 1 && s.wholeRecord {
 			s.rec.started = s.started // recorded from the publication's start
 		}
@@ -516,7 +516,7 @@ func (s *streamPush) recording(j *job) *recording {
 }
 
 func (s *streamPush) markGap(msn uint64, reason string) {
-	rec := s.recording(&job{seg: segmenter.SegmentInfo{MSN: msn}, enqueued: time.Now()})
+	rec := s.recording(time.Now())
 	rec.addGap(msn, msn, reason)
 	rec.lastMSN, rec.haveMSN = msn, true
 	s.log.Error("recording gap", "msn", msn, "cause", reason)
