@@ -25,7 +25,6 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/accesslog"
 	"github.com/nagare-video/nagare/internal/media/hls"
-	"github.com/nagare-video/nagare/internal/media/hlspush"
 	"github.com/nagare-video/nagare/internal/media/ingest"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
@@ -55,10 +54,10 @@ type Node struct {
 	cpu      nodestats.CPUMeter
 	agent    *nodeagent.Agent // nil when the node runs without a manager
 	fresh    freshConns
-	segDir   string          // this node's segment files (hls.storage disk), removed when it stops
-	access   *accesslog.Log  // nil without node.accessLog
-	push     *hlspush.Pusher // nil on edges and relays
-	secret   nodeapi.Secret  // the cluster secret, for the calls the manager makes to the node
+	segDir   string         // this node's segment files (hls.storage disk), removed when it stops
+	access   *accesslog.Log // nil without node.accessLog
+	push     *storagePush   // nil on edges and relays
+	secret   nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
 }
 
 // uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
@@ -329,6 +328,7 @@ func (n *Node) Registry() *stream.Registry { return n.registry }
 // flight finish (within node.shutdownTimeout).
 func (n *Node) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
+	pushed := n.runPush(gctx) // beside the group: it ends with the access log's upload, below
 	ingestDone := make(chan struct{})
 	ig, ictx := errgroup.WithContext(gctx)
 	if n.rtmp != nil {
@@ -397,15 +397,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.uploadAccessLog()
 		}
 	}()
-	if n.push != nil {
-		done := make(chan struct{})
-		go func() { n.push.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(n.cfg.Node.ShutdownTimeout):
-			n.log.Warn("storage uploads still pending at shutdown", "timeout", n.cfg.Node.ShutdownTimeout.String())
-		}
-	}
+	<-pushed // within node.shutdownTimeout
 	<-uploaded
 	n.log.Info("node stopped")
 	return err

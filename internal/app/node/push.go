@@ -9,32 +9,76 @@ import (
 	"net/http"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/media/recording"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/objstore"
 )
 
+// storagePush is an origin's push of live HLS to storage and its recorder, which records over the
+// segments the push uploads.
+type storagePush struct {
+	pusher *hlspush.Pusher
+	rec    *recording.Recorder
+}
+
+// Observer is the segmenter's observer of the publication st (hls.Config.Observe).
+func (s *storagePush) Observer(st *stream.Stream) segmenter.Observer { return s.pusher.Observer(st) }
+
+// Run runs the push and the recorder until ctx is cancelled and, within their grace period, they have
+// written what the publications ending then still need.
+func (s *storagePush) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.pusher.Run(gctx) })
+	g.Go(func() error { return s.rec.Run(gctx) })
+	return g.Wait()
+}
+
 // newPusher builds the push of live HLS to storage and the recorder of an origin (edges and relays serve
 // what an origin pushes). With neither push.enabled nor record.enabled it still answers the recording API;
-// storage is opened at its first use, so a node that never writes to it never touches it.
-func (n *Node) newPusher(cfg config.Config) *hlspush.Pusher {
+// storage is opened at its first use, so a node that never writes to it never touches it. When the node
+// stops, what must still be written gets node.shutdownTimeout.
+func (n *Node) newPusher(cfg config.Config) *storagePush {
 	if n.pulls() {
 		return nil
 	}
 	st := &lazyStore{cfg: storageConfig(cfg.Storage)}
+	log := n.log.With("component", "push")
+	rec := recording.New(recording.Config{
+		Record: cfg.Record.Enabled, Streams: cfg.Record.Streams, MP4: cfg.Record.MP4, Grace: cfg.Node.ShutdownTimeout,
+	}, st, log, recording.NewMetrics(n.metrics.Registry))
 	p := hlspush.New(hlspush.Config{
-		Push: cfg.Push.Enabled, PushStreams: cfg.Push.Streams, Record: cfg.Record.Enabled,
-		RecordStreams: cfg.Record.Streams, RecordMP4: cfg.Record.MP4, Prefix: cfg.Push.Prefix,
+		Push: cfg.Push.Enabled, Streams: cfg.Push.Streams, Prefix: cfg.Push.Prefix,
 		KeepOld: cfg.Push.KeepOld, Concurrency: cfg.Push.Concurrency, Backlog: cfg.Push.Backlog,
-		LowLatency: cfg.Push.LowLatency && cfg.HLS.Variant == "lowlatency",
-	}, st, n.log.With("component", "push"), hlspush.NewMetrics(n.metrics.Registry))
+		LowLatency: cfg.Push.LowLatency && cfg.HLS.Variant == "lowlatency", Grace: cfg.Node.ShutdownTimeout,
+	}, st, rec, log, hlspush.NewMetrics(n.metrics.Registry))
 	if cfg.Push.Enabled || cfg.Record.Enabled {
 		n.log.Info("pushing to storage", "backend", cfg.Storage.Backend, "bucket", cfg.Storage.Bucket,
 			"directory", cfg.Storage.Directory, "prefix", cfg.Push.Prefix, "push", cfg.Push.Enabled, "record", cfg.Record.Enabled)
 	}
-	return p
+	return &storagePush{pusher: p, rec: rec}
+}
+
+// runPush runs the push to storage, if the node has one, until ctx is cancelled; the channel is closed
+// when it has finished: node.shutdownTimeout after ctx at most.
+func (n *Node) runPush(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if n.push == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := n.push.Run(ctx); err != nil {
+			n.log.Error("storage push", "cause", err)
+		}
+	}()
+	return done
 }
 
 // lazyStore opens the object store at its first use.
@@ -120,12 +164,12 @@ func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPut:
-		n.push.SetRecording(p, true)
+		n.push.rec.Set(p, true)
 		n.log.Info("recording requested", "stream", p.String())
 	case http.MethodDelete:
-		n.push.SetRecording(p, false)
+		n.push.rec.Set(p, false)
 		n.log.Info("recording cancelled", "stream", p.String())
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.Recording(p),
-		"recordingNow": n.push.RecordingNow(p)})
+	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.rec.Next(p),
+		"recordingNow": n.push.rec.Now(p)})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/media/recording"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
@@ -166,7 +167,7 @@ func TestPushToStorage(t *testing.T) {
 			require.Equal(t, hlspush.MP4Type, info.ContentType)
 			require.Equal(t, hlspush.MediaCache, info.CacheControl)
 
-			time.Sleep(time.Until(started.Add(8 * time.Second)))
+			waitSegments(t, b.baseURL+"/"+prefix+"/"+hlspush.MediaPlaylist, "", 7) // about 8 s published
 			pub.Kill()
 			published := time.Since(started)
 
@@ -218,9 +219,9 @@ func partURIs(body []byte) []string {
 }
 
 // waitManifest waits for the recording manifest under prefix and reads it.
-func waitManifest(t *testing.T, b bucket, prefix string, timeout time.Duration, withMP4 bool) hlspush.Manifest {
+func waitManifest(t *testing.T, b bucket, prefix string, timeout time.Duration, withMP4 bool) recording.Manifest {
 	t.Helper()
-	var m hlspush.Manifest
+	var m recording.Manifest
 	require.Eventually(t, func() bool {
 		objs, err := b.store.List(context.Background(), prefix+"/")
 		if err != nil {
@@ -240,6 +241,33 @@ func waitManifest(t *testing.T, b bucket, prefix string, timeout time.Duration, 
 		return false
 	}, timeout, 200*time.Millisecond, "no recording manifest")
 	return m
+}
+
+// waitSegments waits until the media playlist u has listed n segments completed after the one named
+// after ("": any), counting every segment it lists as it slides.
+func waitSegments(t *testing.T, u, after string, n int) {
+	t.Helper()
+	seen := map[string]bool{}
+	require.Eventually(t, func() bool {
+		code, body := testutil.Get(t, u)
+		if code != http.StatusOK {
+			return false
+		}
+		segs := testutil.ParseMediaPlaylist(body).Segments
+		from := 0
+		for i := range segs {
+			segs[i], _, _ = strings.Cut(segs[i], "?")
+			if segs[i] == after {
+				from = i + 1
+			}
+		}
+		for _, sg := range segs[from:] {
+			if sg != after {
+				seen[sg] = true
+			}
+		}
+		return len(seen) >= n
+	}, 30*time.Second, 100*time.Millisecond, "%s: fewer than %d new segments", u, n)
 }
 
 // lastSegment returns the newest complete segment a media playlist lists.
@@ -361,14 +389,18 @@ func TestRecordingStartedWhileLive(t *testing.T) {
 	}
 	pub := testutil.Publish(t, rtmpURL(n, "live/cam"), "flv")
 	defer pub.Kill()
-	testutil.WaitLive(t, hlsURL(n, "live/cam"), 20*time.Second)
-	time.Sleep(2 * time.Second)
+	live := hlsURL(n, "live/cam")
+	testutil.WaitLive(t, live, 20*time.Second)
+	_, mv := testutil.Get(t, live)
+	media := testutil.Resolve(t, live, testutil.Renditions(mv)[0])
+	waitSegments(t, media, "", 2)
 	objs, err := b.store.List(context.Background(), "rec/")
 	require.NoError(t, err)
 	require.Empty(t, objs, "nothing is stored before the recording is asked for")
 
+	before := lastSegment(t, media)
 	require.Equal(t, map[string]any{"stream": "live/cam", "recording": true, "recordingNow": true}, call(http.MethodPut))
-	time.Sleep(4 * time.Second)
+	waitSegments(t, media, before, 4) // about 4 s
 	require.Equal(t, map[string]any{"stream": "live/cam", "recording": false, "recordingNow": false}, call(http.MethodDelete))
 	stopped := time.Now()
 	m := waitManifest(t, b, "rec/live/cam", 20*time.Second, true)
@@ -399,7 +431,6 @@ func TestPushMPEGTS(t *testing.T) {
 	})
 	prefix := "hls/live/ts"
 	stopWatch := watchBucket(t, b, prefix)
-	started := time.Now()
 	pub := testutil.Publish(t, rtmpURL(n, "live/ts"), "flv")
 	testutil.WaitLive(t, b.baseURL+"/"+prefix+"/"+hlspush.Multivariant, 20*time.Second)
 	var pl testutil.MediaPlaylist
@@ -420,7 +451,7 @@ func TestPushMPEGTS(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"h264", "aac"}, codecs)
 
-	time.Sleep(time.Until(started.Add(6 * time.Second)))
+	waitSegments(t, b.baseURL+"/"+prefix+"/"+hlspush.MediaPlaylist, "", 5) // about 6 s published
 	pub.Kill()
 	m := waitManifest(t, b, prefix, 20*time.Second, false)
 	violations, checked := stopWatch()

@@ -1,31 +1,31 @@
-// Package hlspush mirrors live HLS into object storage as the segmenter writes it: the init section, every
-// part and segment as soon as it is complete, and the playlists after the media they name, so viewers or a
-// CDN can play straight from the bucket. It also records streams whole, as VOD, over the same segments.
-//
+// Package hlspush mirrors live HLS into object storage as the segmenter writes it, and stores the segments a recording needs.
+package hlspush
+
 // Each stream has one ordered queue and one worker; the workers of all streams share a bounded number of
 // uploads in flight. The segmenter's callbacks only enqueue, so slow or absent storage never touches live
-// viewers: the queue is bounded (the oldest live objects are skipped), a playlist is uploaded only once
-// every object it names is in the bucket (skipped ones still in the live window are uploaded first), and
-// recorded segments are never dropped silently — when they must be, the recording marks the gap.
-package hlspush
+// viewers: the queue is bounded (the oldest live objects are skipped), and a playlist is uploaded only
+// once every object it names is in the bucket (skipped ones still in the live window are uploaded first).
+//
+// Recording is the recording package's: for each completed segment the push asks the publication's
+// recording (Publication.Take) whether it is recorded, uploads it (with its init section) even when the
+// stream is not pushed, keeps it out of the live window's deletions and reports it, stored or lost: a
+// recorded segment the backlog must drop stays in the queue as a marker, so the recording lists the gap.
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nagare-video/nagare/internal/media/recording"
 	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/objstore"
@@ -34,17 +34,22 @@ import (
 // Store is what the push needs of object storage.
 type Store interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64, opts objstore.PutOptions) error
-	Get(ctx context.Context, key string, rng *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error)
-	Head(ctx context.Context, key string) (objstore.ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
 }
 
+// Recorder starts the recording side of each publication (a *recording.Recorder).
+type Recorder interface {
+	Start(sp stream.Path, base string, started time.Time) *recording.Publication
+}
+
+var _ Recorder = (*recording.Recorder)(nil)
+
 // Cache lifetimes and content types of what is pushed.
 const (
-	PlaylistCache = "max-age=1"
-	MediaCache    = "max-age=86400, immutable"
-	PlaylistType  = "application/vnd.apple.mpegurl"
-	MP4Type       = "video/mp4"
+	PlaylistCache = recording.PlaylistCache
+	MediaCache    = recording.MediaCache
+	PlaylistType  = recording.PlaylistType
+	MP4Type       = recording.MP4Type
 	TSType        = "video/mp2t"
 	// MediaPlaylist and Multivariant are the playlist names in a stream's prefix.
 	MediaPlaylist = "stream.m3u8"
@@ -56,14 +61,10 @@ const (
 
 // Config says what is pushed and how.
 type Config struct {
-	// Push mirrors live streams; Record keeps them whole as VOD. Either selects streams by Streams
-	// patterns ("app/stream" or "app/*"; none = every stream).
-	Push          bool
-	PushStreams   []string
-	Record        bool
-	RecordStreams []string
-	// RecordMP4 also writes each recording as one MP4 file when it ends.
-	RecordMP4 bool
+	// Push mirrors live streams, those Streams selects ("app/stream" or "app/*"; none = every stream).
+	// Without it only recorded segments are uploaded.
+	Push    bool
+	Streams []string
 	// Prefix starts every key: <prefix>/<app>/<stream>/<name>.
 	Prefix string
 	// LowLatency also pushes an LL-HLS playlist (stream_ll.m3u8, index_ll.m3u8) that lists the parts,
@@ -80,24 +81,29 @@ type Config struct {
 	RetryMax time.Duration
 	// GiveUpAfterEnd bounds how long a stream's uploads go on failing once it has ended (default 1 min).
 	GiveUpAfterEnd time.Duration
+	// Grace is how long, once Run's context is cancelled, what must still be written (a stream's final
+	// playlist, the segments of its recording) has (default 10 s). The rest of the live push stops at once.
+	Grace time.Duration
 }
 
-// Pusher pushes the streams of one node.
+// Pusher pushes the streams of one node; Run does the uploads.
 type Pusher struct {
 	cfg     Config
 	store   Store
+	rec     Recorder
 	log     *slog.Logger
 	metrics *Metrics
 	sem     chan struct{}
 
-	mu        sync.Mutex
-	recording map[stream.Path]bool        // set through the API, on top of Config.Record
-	current   map[stream.Path]*streamPush // the latest publication of each path
-	wg        sync.WaitGroup
+	mu      sync.Mutex
+	current map[stream.Path]*streamPush // the latest publication of each path
+	started []*streamPush               // publications for Run to start a worker for
+	running int                         // workers started and not finished
+	wake    chan struct{}
 }
 
-// New makes a Pusher. metrics may be nil.
-func New(cfg Config, st Store, log *slog.Logger, metrics *Metrics) *Pusher {
+// New makes a Pusher. rec records (nil: nothing is); metrics may be nil.
+func New(cfg Config, st Store, rec Recorder, log *slog.Logger, metrics *Metrics) *Pusher {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -110,90 +116,90 @@ func New(cfg Config, st Store, log *slog.Logger, metrics *Metrics) *Pusher {
 	if cfg.GiveUpAfterEnd <= 0 {
 		cfg.GiveUpAfterEnd = time.Minute
 	}
-	return &Pusher{cfg: cfg, store: st, log: log, metrics: metrics, sem: make(chan struct{}, cfg.Concurrency),
-		recording: map[stream.Path]bool{}, current: map[stream.Path]*streamPush{}}
-}
-
-// SetRecording starts (or stops) recording sp: a publication of it that is live now is recorded from its
-// next segment on (stopping ends that recording, which is then stored at once), and its next publications
-// are recorded whole. Stopping does not override Config.Record for the next publications.
-func (p *Pusher) SetRecording(sp stream.Path, on bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock() // held throughout, so that calls and new publications take effect in order
-	if on {
-		p.recording[sp] = true
-	} else {
-		delete(p.recording, sp)
+	if cfg.Grace <= 0 {
+		cfg.Grace = 10 * time.Second
 	}
-	if cur := p.current[sp]; cur != nil {
-		cur.setRecording(on)
-	}
+	return &Pusher{cfg: cfg, store: st, rec: rec, log: log, metrics: metrics, sem: make(chan struct{}, cfg.Concurrency),
+		current: map[stream.Path]*streamPush{}, wake: make(chan struct{}, 1)}
 }
 
-// RecordingNow reports whether the publication of sp that is live now is being recorded.
-func (p *Pusher) RecordingNow(sp stream.Path) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cur := p.current[sp]
-	if cur == nil {
-		return false
-	}
-	cur.mu.Lock()
-	defer cur.mu.Unlock()
-	return cur.recordOn && cur.endedAt.IsZero()
-}
-
-// Recording reports whether sp's next publication will be recorded.
-func (p *Pusher) Recording(sp stream.Path) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.recordingNext(sp)
-}
-
-func (p *Pusher) recordingNext(sp stream.Path) bool {
-	return p.recording[sp] || p.cfg.Record && matches(p.cfg.RecordStreams, sp)
-}
-
-// matches reports whether sp is selected by patterns (none selects everything).
-func matches(patterns []string, sp stream.Path) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, pat := range patterns {
-		if pat == sp.String() || pat == sp.App+"/*" || pat == "*" {
-			return true
+// Run runs a worker for each publication Observer is given, until ctx is cancelled. Then the live push
+// stops, and for Config.Grace at most the publications that end get their final playlist and the segments
+// of their recordings uploaded: Run returns when every worker is done, or when the grace period is over.
+func (p *Pusher) Run(ctx context.Context) error {
+	final, cancel := recording.WithGrace(ctx, p.cfg.Grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stopping := ctx.Done()
+	for {
+		p.mu.Lock()
+		started := p.started
+		p.started = nil
+		p.running += len(started)
+		idle := p.running == 0
+		p.mu.Unlock()
+		for _, s := range started {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.run(ctx, final)
+				p.mu.Lock()
+				p.running--
+				p.mu.Unlock()
+				p.signal()
+			}()
+		}
+		if ctx.Err() != nil && idle {
+			return nil
+		}
+		select {
+		case <-p.wake:
+		case <-stopping:
+			stopping = nil
+		case <-final.Done():
+			return nil // the workers return at once: every upload they make ends with final
 		}
 	}
-	return false
 }
 
-// Wait blocks until every stream's worker has finished (after the streams ended).
-func (p *Pusher) Wait() { p.wg.Wait() }
+// Pending returns how many publications are still being pushed: a publication is until it has ended and
+// its worker is done with it.
+func (p *Pusher) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running + len(p.started)
+}
 
-// Observer returns the observer that pushes and records the publication st; it runs until the segmenter
-// calls Ended. A publication that is neither pushed nor recorded uploads nothing until a recording of it
-// is asked for.
+func (p *Pusher) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Observer returns the observer that pushes the publication st (and the segments of its recordings); its
+// worker runs from Run until the segmenter calls Ended. A publication that is neither pushed nor recorded
+// uploads nothing until a recording of it is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 	s := &streamPush{
-		p: p, path: st.Path, push: p.cfg.Push && matches(p.cfg.PushStreams, st.Path),
+		p: p, path: st.Path, push: p.cfg.Push && recording.Matches(p.cfg.Streams, st.Path),
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
-		started:  st.StartedAt,
 		wake:     make(chan struct{}, 1),
+		inits:    map[string][]byte{},
 		uploaded: map[string]bool{},
 		partsUp:  map[string]bool{},
 		kept:     map[string]bool{},
 		log:      p.log.With("stream", st.Path.String()),
 	}
-	if s.started.IsZero() {
-		s.started = time.Now()
+	if p.rec != nil {
+		s.rec = p.rec.Start(st.Path, s.base, st.StartedAt)
 	}
 	p.mu.Lock()
-	s.recordOn = p.recordingNext(st.Path)
-	s.wholeRecord = s.recordOn
 	p.current[st.Path] = s
+	p.started = append(p.started, s)
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go s.run()
+	p.signal()
 	return s
 }
 
@@ -202,8 +208,8 @@ type job struct {
 	kind     jobKind
 	name     string
 	data     []byte
-	record   bool                  // kindInit, kindSegment: part of a recording
-	seg      segmenter.SegmentInfo // kindSegment
+	seg      segmenter.SegmentInfo // kindSegment (InitName set when there is one), kindPart (MSN)
+	take     *recording.Take       // kindSegment: the recording it belongs to, if any
 	pl       *segmenter.Playlist   // kindPlaylist, kindEnd
 	enqueued time.Time
 }
@@ -216,22 +222,20 @@ const (
 	kindSegment
 	kindPlaylist
 	kindEnd
-	kindRecordEnd // a recording stopped through the API while the stream goes on
 )
 
 // streamPush is the observer and worker of one publication.
 type streamPush struct {
-	p           *Pusher
-	path        stream.Path
-	push        bool
-	wholeRecord bool // recorded from its start
-	base        string
-	started     time.Time
-	log         *slog.Logger
+	p    *Pusher
+	path stream.Path
+	push bool
+	base string
+	rec  *recording.Publication // nil without a recorder
+	log  *slog.Logger
 
 	mu       sync.Mutex
-	recordOn bool // segments completed now are recorded
-	initJob  *job // kept to start a recording mid-stream
+	inits    map[string][]byte // init sections by name, for the recordings' segments
+	lastInit string
 	queue    []*job
 	pending  *job // the latest playlist, not yet uploaded (older ones are superseded)
 	ended    *job
@@ -239,13 +243,11 @@ type streamPush struct {
 	wake     chan struct{}
 
 	// worker state
-	uploaded     map[string]bool // live objects in the bucket
-	initName     string
-	rec          *recording         // the recording in progress, if any
-	recordings   int                // recordings of this publication so far
-	kept         map[string]bool    // segments some recording names: never deleted
-	lastMV       *segmenter.Variant // what the bucket's multivariant playlist describes
-	listed       []string           // segment names of the last uploaded playlist, for deletion
+	live, final  context.Context // the live push's and what must still be written's: see Pusher.Run
+	uploaded     map[string]bool // live objects (and init sections) in the bucket
+	kept         map[string]bool // segments some recording names: never deleted
+	lastMV       *segmenter.Variant
+	listed       []string // segment names of the last uploaded playlist, for deletion
 	partNames    map[uint64][]string
 	doomed       []doomed
 	lastPlaylist []byte
@@ -254,56 +256,16 @@ type streamPush struct {
 	lastLLMV     *segmenter.Variant
 }
 
-// recording is one recording of a publication: whole, or from a start to a stop through the API.
-type recording struct {
-	n        int // 1 for the first of the publication
-	recorded []segmenter.SegmentInfo
-	gaps     []Gap
-	lastMSN  uint64
-	haveMSN  bool
-	bytes    int64
-	started  time.Time
-	initName string // set when it is stored
-}
-
-// Gap is a part of a recording that could not be stored.
-type Gap struct {
-	// FromMSN and ToMSN are the first and last missing segments.
-	FromMSN uint64 `json:"fromMsn"`
-	ToMSN   uint64 `json:"toMsn"`
-	Reason  string `json:"reason"`
-}
-
-// The segmenter's callbacks and setRecording decide what to queue and queue it in one step under the
-// stream's lock, so that a recording starts and stops between two segments, never across one.
+// The segmenter's callbacks decide what to queue and queue it in one step under the stream's lock.
 
 func (s *streamPush) Init(name string, data []byte) {
-	s.enqueue(func() *job {
-		s.initJob = &job{kind: kindInit, name: name, data: data}
-		if !s.push && !s.recordOn {
-			return nil
-		}
-		return &job{kind: kindInit, name: name, data: data}
-	})
-}
-
-// setRecording starts or stops recording this publication from the next segment on.
-func (s *streamPush) setRecording(on bool) {
-	s.enqueue(func() *job {
-		if s.recordOn == on || !s.endedAt.IsZero() {
-			return nil
-		}
-		s.recordOn = on
-		switch {
-		case !on:
-			return &job{kind: kindRecordEnd}
-		case s.initJob != nil:
-			// the recording's segments need the init section in the bucket (a no-op when it is there)
-			return &job{kind: kindInit, name: s.initJob.name, data: s.initJob.data, record: true}
-		default:
-			return nil // Init, still to come, will queue it
-		}
-	})
+	s.mu.Lock()
+	s.inits[name], s.lastInit = data, name
+	s.mu.Unlock()
+	if !s.push {
+		return // a recording's segments bring their init section along
+	}
+	s.enqueue(func() *job { return &job{kind: kindInit, name: name, data: data} })
 }
 
 func (s *streamPush) Part(pt segmenter.Part) {
@@ -317,10 +279,15 @@ func (s *streamPush) Part(pt segmenter.Part) {
 
 func (s *streamPush) SegmentComplete(seg segmenter.Segment) {
 	s.enqueue(func() *job {
-		if !s.push && !s.recordOn {
+		take := s.rec.Take() // a recording starts and stops between two segments, never across one
+		if !s.push && take == nil {
 			return nil
 		}
-		return &job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: seg.Info(), record: s.recordOn}
+		info := seg.Info()
+		if info.InitName == "" {
+			info.InitName = s.lastInit // "" in MPEG-TS
+		}
+		return &job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: info, take: take}
 	})
 }
 
@@ -351,7 +318,7 @@ func (s *streamPush) signal() {
 
 // enqueue adds the job that makeJob returns (nil: none), called under the stream's lock, skipping the
 // oldest live-only objects when the backlog is full. A recorded segment is dropped only when nothing else
-// can be, and then the recording marks the gap.
+// can be, and then a marker keeps its place, so that the recording lists the gap in order.
 func (s *streamPush) enqueue(makeJob func() *job) {
 	s.mu.Lock()
 	j := makeJob()
@@ -366,7 +333,7 @@ func (s *streamPush) enqueue(makeJob func() *job) {
 		victim := -1
 		for _, pass := range []func(*job) bool{
 			func(q *job) bool { return q.kind == kindPart },
-			func(q *job) bool { return q.kind == kindSegment && !q.record },
+			func(q *job) bool { return q.kind == kindSegment && q.take == nil },
 			func(q *job) bool { return q.kind == kindSegment && q.name != "" }, // never a gap marker
 		} {
 			for i, q := range s.queue {
@@ -381,9 +348,8 @@ func (s *streamPush) enqueue(makeJob func() *job) {
 		}
 		if victim >= 0 {
 			dropped = s.queue[victim]
-			if dropped.kind == kindSegment && dropped.record {
-				// the recording keeps a marker in its place, so the gap is reported in order
-				s.queue[victim] = &job{kind: kindSegment, seg: dropped.seg, enqueued: dropped.enqueued, record: true}
+			if dropped.take != nil {
+				s.queue[victim] = &job{kind: kindSegment, seg: dropped.seg, take: dropped.take, enqueued: dropped.enqueued}
 			} else {
 				s.queue = append(s.queue[:victim], s.queue[victim+1:]...)
 			}
@@ -431,13 +397,25 @@ func (s *streamPush) next() *job {
 	return nil
 }
 
-func (s *streamPush) run() {
-	defer s.p.wg.Done()
+// run works through the stream's jobs until it ends. Live objects are uploaded with live, which Run's
+// context ends; what must still be written when the node stops (recorded segments, the end) with final.
+func (s *streamPush) run(live, final context.Context) {
+	s.live, s.final = live, final
+	defer func() {
+		if m := s.p.metrics; m != nil {
+			m.Backlog.DeleteLabelValues(s.path.String())
+		}
+	}()
 	for {
 		j := s.next()
 		if j == nil {
-			<-s.wake
-			continue
+			select {
+			case <-s.wake:
+				continue
+			case <-final.Done():
+				s.abandon()
+				return
+			}
 		}
 		if m := s.p.metrics; m != nil {
 			s.mu.Lock()
@@ -446,12 +424,11 @@ func (s *streamPush) run() {
 		}
 		switch j.kind {
 		case kindInit:
-			s.initName = j.name
-			if !s.uploaded[j.name] && s.putMedia(j) {
+			if !s.uploaded[j.name] && s.putMedia(live, j) {
 				s.uploaded[j.name] = true
 			}
 		case kindPart:
-			if s.putMedia(j) {
+			if s.putMedia(live, j) {
 				s.partsUp[j.name] = true
 				if s.partNames == nil {
 					s.partNames = map[uint64][]string{}
@@ -461,80 +438,83 @@ func (s *streamPush) run() {
 		case kindSegment:
 			s.segment(j)
 		case kindPlaylist:
-			s.playlist(j.pl)
-			s.lowLatencyPlaylist(j.pl)
-		case kindRecordEnd:
-			s.storeRecording()
+			s.playlist(live, j.pl)
+			s.lowLatencyPlaylist(live, j.pl)
 		case kindEnd:
 			s.end(j.pl)
-			if m := s.p.metrics; m != nil {
-				m.Backlog.DeleteLabelValues(s.path.String())
-			}
 			return
 		}
 	}
 }
 
+// abandon gives up on a stream that did not end within the node's grace period: its recording lists
+// what was still queued as lost.
+func (s *streamPush) abandon() {
+	s.mu.Lock()
+	queue := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for _, j := range queue {
+		if j.take != nil {
+			j.take.Lost(j.seg.MSN, "node stopped")
+		}
+	}
+	s.forget()
+	s.rec.End()
+	s.log.Warn("storage push abandoned: the node stopped before the stream ended")
+}
+
+// forget makes the stream no longer its path's latest publication.
+func (s *streamPush) forget() (latest bool) {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	latest = s.p.current[s.path] == s
+	if latest {
+		delete(s.p.current, s.path)
+	}
+	return latest
+}
+
+// segment uploads a segment and, when it is recorded, reports it to its recording.
 func (s *streamPush) segment(j *job) {
-	if j.name == "" { // a recorded segment the backlog had to drop
-		s.markGap(j.seg.MSN, "storage backlog full")
+	if j.take == nil {
+		if s.putMedia(s.live, j) {
+			s.uploaded[j.name] = true // for the live playlist and its sweep
+		}
 		return
 	}
-	if !s.putMedia(j) {
-		if j.record {
-			s.markGap(j.seg.MSN, "upload failed")
-		}
+	if j.name == "" { // a recorded segment the backlog had to drop
+		j.take.Lost(j.seg.MSN, "storage backlog full")
+		return
+	}
+	if !s.initUploaded(j.seg.InitName) || !s.putMedia(s.final, j) {
+		j.take.Lost(j.seg.MSN, "upload failed")
 		return
 	}
 	if s.push {
-		s.uploaded[j.name] = true // for the live playlist and its sweep
+		s.uploaded[j.name] = true
+		s.kept[j.name] = true // the live window's sweep must leave it
 	}
-	if j.record {
-		rec := s.recording(j.enqueued)
-		if rec.haveMSN && j.seg.MSN > rec.lastMSN+1 {
-			rec.addGap(rec.lastMSN+1, j.seg.MSN-1, "segments missing")
-		}
-		rec.recorded = append(rec.recorded, j.seg)
-		rec.bytes += int64(len(j.data))
-		rec.lastMSN, rec.haveMSN = j.seg.MSN, true
-		if s.push {
-			s.kept[j.name] = true // the live window's sweep must leave it
-		}
-	}
+	j.take.Stored(j.seg, int64(len(j.data)))
 }
 
-// recording returns the recording in progress, starting one (at the time given) if there is none.
-func (s *streamPush) recording(at time.Time) *recording {
-	if s.rec == nil {
-		s.recordings++
-		s.rec = &recording{n: s.recordings, started: at}
-		if s.recordings == 1 && s.wholeRecord {
-			s.rec.started = s.started // recorded from the publication's start
-		}
+// initUploaded makes sure the init section name ("" for none) is in the bucket, for a recorded segment.
+func (s *streamPush) initUploaded(name string) bool {
+	if name == "" || s.uploaded[name] {
+		return true
 	}
-	return s.rec
-}
-
-func (s *streamPush) markGap(msn uint64, reason string) {
-	rec := s.recording(time.Now())
-	rec.addGap(msn, msn, reason)
-	rec.lastMSN, rec.haveMSN = msn, true
-	s.log.Error("recording gap", "msn", msn, "cause", reason)
-	if m := s.p.metrics; m != nil {
-		m.Gaps.Inc()
+	s.mu.Lock()
+	data, ok := s.inits[name]
+	s.mu.Unlock()
+	if !ok || !s.putMedia(s.final, &job{kind: kindInit, name: name, data: data, enqueued: time.Now()}) {
+		return false
 	}
-}
-
-func (r *recording) addGap(from, to uint64, reason string) {
-	if n := len(r.gaps); n > 0 && r.gaps[n-1].ToMSN+1 == from && r.gaps[n-1].Reason == reason {
-		r.gaps[n-1].ToMSN = to
-		return
-	}
-	r.gaps = append(r.gaps, Gap{FromMSN: from, ToMSN: to, Reason: reason})
+	s.uploaded[name] = true
+	return true
 }
 
 // playlist uploads pl after every object it names, then deletes what left the window.
-func (s *streamPush) playlist(pl *segmenter.Playlist) {
+func (s *streamPush) playlist(ctx context.Context, pl *segmenter.Playlist) {
 	if !pl.Ready() {
 		return
 	}
@@ -560,7 +540,7 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 		if err != nil {
 			return
 		}
-		if !s.putMedia(&job{kind: kindSegment, name: name, data: data, enqueued: time.Now()}) {
+		if !s.putMedia(ctx, &job{kind: kindSegment, name: name, data: data, enqueued: time.Now()}) {
 			return // the playlist must not name it: try again with the next playlist
 		}
 		s.uploaded[name] = true
@@ -569,16 +549,16 @@ func (s *streamPush) playlist(pl *segmenter.Playlist) {
 	if bytes.Equal(body, s.lastPlaylist) {
 		return // it changes with whole segments only, not with every part
 	}
-	if !s.put(MediaPlaylist, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
+	if !s.put(ctx, MediaPlaylist, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
 		return
 	}
 	s.lastPlaylist = body
-	s.lastMV = s.putVariant(Multivariant, s.lastMV, pl.Variant(MediaPlaylist))
-	s.sweep(segs, pl.TargetDuration())
+	s.lastMV = s.putVariant(ctx, Multivariant, s.lastMV, pl.Variant(MediaPlaylist))
+	s.sweep(ctx, segs, pl.TargetDuration())
 }
 
 // lowLatencyPlaylist uploads the LL-HLS copy of pl once every part it names is in the bucket.
-func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
+func (s *streamPush) lowLatencyPlaylist(ctx context.Context, pl *segmenter.Playlist) {
 	if !s.p.cfg.LowLatency || !pl.LowLatency() || s.lastMV == nil {
 		return
 	}
@@ -600,26 +580,26 @@ func (s *streamPush) lowLatencyPlaylist(pl *segmenter.Playlist) {
 			return
 		}
 		data, err := obj.Bytes()
-		if err != nil || !s.putMedia(&job{kind: kindPart, name: name, data: data, enqueued: time.Now()}) {
+		if err != nil || !s.putMedia(ctx, &job{kind: kindPart, name: name, data: data, enqueued: time.Now()}) {
 			return
 		}
 		s.partsUp[name] = true
 	}
-	if !s.put(LLMediaPlaylist, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
+	if !s.put(ctx, LLMediaPlaylist, body, PlaylistType, PlaylistCache, time.Now(), "playlist") {
 		return
 	}
 	s.lastLL = body
-	s.lastLLMV = s.putVariant(LLMultivariant, s.lastLLMV, pl.Variant(LLMediaPlaylist))
+	s.lastLLMV = s.putVariant(ctx, LLMultivariant, s.lastLLMV, pl.Variant(LLMediaPlaylist))
 }
 
 // putVariant uploads the multivariant playlist name of v unless the bucket holds one of the same codecs,
 // resolution and frame rate (last): it changes with the codec parameters, not with every measure of the
 // bandwidth. It returns the variant the bucket's playlist describes.
-func (s *streamPush) putVariant(name string, last *segmenter.Variant, v segmenter.Variant) *segmenter.Variant {
+func (s *streamPush) putVariant(ctx context.Context, name string, last *segmenter.Variant, v segmenter.Variant) *segmenter.Variant {
 	if last != nil && slices.Equal(last.Codecs, v.Codecs) && last.Resolution == v.Resolution && last.FrameRate == v.FrameRate {
 		return last
 	}
-	if !s.put(name, segmenter.Multivariant([]segmenter.Variant{v}, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
+	if !s.put(ctx, name, segmenter.Multivariant([]segmenter.Variant{v}, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
 		return last
 	}
 	return &v
@@ -644,7 +624,7 @@ func partURIs(body []byte) []string {
 // sweep deletes segments (and their parts) that left the live window — one window's duration later, as
 // HLS asks, so a player holding the previous playlist still finds them — unless they are recorded or the
 // configuration leaves old objects to a bucket lifecycle rule.
-func (s *streamPush) sweep(segs []segmenter.SegmentInfo, target time.Duration) {
+func (s *streamPush) sweep(ctx context.Context, segs []segmenter.SegmentInfo, target time.Duration) {
 	now := time.Now()
 	listed := make(map[string]bool, len(segs))
 	for _, sg := range segs {
@@ -678,7 +658,7 @@ func (s *streamPush) sweep(segs []segmenter.SegmentInfo, target time.Duration) {
 	grace := time.Duration(len(segs)+1) * target
 	i := 0
 	for ; i < len(s.doomed) && now.Sub(s.doomed[i].at) >= grace; i++ {
-		s.delete(s.doomed[i].name)
+		s.delete(ctx, s.doomed[i].name)
 	}
 	s.doomed = s.doomed[i:]
 }
@@ -689,10 +669,12 @@ type doomed struct {
 	at   time.Time
 }
 
-func (s *streamPush) delete(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (s *streamPush) delete(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s.p.sem <- struct{}{}
+	if !s.acquire(ctx) {
+		return
+	}
 	err := s.p.store.Delete(ctx, s.key(name))
 	<-s.p.sem
 	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
@@ -700,187 +682,27 @@ func (s *streamPush) delete(name string) {
 	}
 }
 
-// end uploads the final playlist and, when recording, the VOD playlist, the MP4 and the manifest.
+// end uploads the final playlist and hands the recording in progress, all of whose segments are in the
+// bucket or reported lost, to the recorder. It writes with final: a stream that ends when the node stops
+// still gets its final playlist, within the node's grace period.
 func (s *streamPush) end(pl *segmenter.Playlist) {
-	s.p.mu.Lock()
-	latest := s.p.current[s.path] == s
-	if latest {
-		delete(s.p.current, s.path)
-	}
-	s.p.mu.Unlock()
+	latest := s.forget()
 	// the final playlist (with EXT-X-ENDLIST), unless the stream was published again meanwhile: the new
 	// publication's playlist must not be overwritten by the old one's end
 	if s.push && pl != nil && latest {
-		s.playlist(pl)
-		s.lowLatencyPlaylist(pl)
+		s.playlist(s.final, pl)
+		s.lowLatencyPlaylist(s.final, pl)
 	}
 	for _, d := range s.doomed {
-		s.delete(d.name)
+		s.delete(s.final, d.name)
 	}
 	s.doomed = nil
-	s.storeRecording()
+	s.rec.End()
 }
-
-// storeRecording ends the recording in progress and stores it (its VOD playlist, its manifest and, when
-// configured, its MP4) in a goroutine of its own: writing an MP4 of hours takes minutes, which the live
-// push of a stream that goes on must not wait for. Its segments are in the bucket already: the worker
-// uploaded them before it got here.
-func (s *streamPush) storeRecording() {
-	r := s.rec
-	s.rec = nil
-	if r == nil || len(r.recorded) == 0 {
-		return
-	}
-	r.initName = r.recorded[0].InitName
-	if r.initName == "" {
-		r.initName = s.initName // MPEG-TS: "" too
-	}
-	s.p.wg.Add(1)
-	go func() {
-		defer s.p.wg.Done()
-		s.writeRecording(r)
-	}()
-}
-
-func (s *streamPush) writeRecording(r *recording) {
-	name := s.recordingName(r)
-	s.put(name+".m3u8", s.vod(r), PlaylistType, PlaylistCache, time.Now(), "recording")
-	m := Manifest{
-		Stream: s.path.String(), Start: r.started.UTC(), Playlist: s.key(name + ".m3u8"), Segments: len(r.recorded),
-		Size: r.bytes, Gaps: r.gaps,
-	}
-	var dur time.Duration
-	for _, sg := range r.recorded {
-		dur += sg.Duration
-	}
-	m.Duration = dur.Seconds()
-	m.End = m.Start.Add(dur)
-	if first := r.recorded[0].DateTime; !first.IsZero() {
-		m.Start = first.UTC()
-		last := r.recorded[len(r.recorded)-1]
-		m.End = last.DateTime.Add(last.Duration).UTC()
-	}
-	if m.Gaps == nil {
-		m.Gaps = []Gap{}
-	}
-	// the manifest first (the recording is usable from the VOD playlist), then again with the MP4
-	s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
-	switch {
-	case s.p.cfg.RecordMP4 && r.initName == "":
-		s.log.Warn("recording has no MP4: its segments have no init section (record.mp4 needs an fMP4 variant)")
-	case s.p.cfg.RecordMP4 && slices.ContainsFunc(r.recorded, func(sg segmenter.SegmentInfo) bool { return sg.InitName != "" && sg.InitName != r.initName }):
-		s.log.Warn("recording has no MP4: the codec parameters changed during it (one MP4 holds one init section); its VOD playlist plays it whole")
-	case s.p.cfg.RecordMP4:
-		if err := s.mp4(name+".mp4", r); err != nil {
-			s.log.Error("recording MP4 not written", "cause", err)
-		} else {
-			m.MP4 = s.key(name + ".mp4")
-			s.put(name+".json", m.JSON(), "application/json", "no-cache", time.Now(), "recording")
-		}
-	}
-	s.log.Info("recording stored", "playlist", m.Playlist, "duration", dur.Round(time.Millisecond).String(),
-		"segments", len(r.recorded), "gaps", len(r.gaps))
-}
-
-// recordingName names the publication's n-th recording after the segments' own prefix, unique per
-// publication: <prefix>_recording, then <prefix>_recording2, ...
-func (s *streamPush) recordingName(r *recording) string {
-	base := "recording"
-	first := r.initName // MPEG-TS has no init section: its first recorded segment names it
-	if first == "" && len(r.recorded) > 0 {
-		first = r.recorded[0].Name
-	}
-	if i := strings.LastIndex(first, "_"); i > 0 {
-		base = first[:i] + "_recording"
-	}
-	if r.n > 1 {
-		base += strconv.Itoa(r.n)
-	}
-	return base
-}
-
-// vod renders r's playlist over its segments; a gap, like a codec parameter change, starts a
-// discontinuity.
-func (s *streamPush) vod(r *recording) []byte {
-	segs := slices.Clone(r.recorded)
-	segs[0].Discontinuity = false // a playlist does not open with one
-	for i := 1; i < len(segs); i++ {
-		if segs[i].MSN != segs[i-1].MSN+1 {
-			segs[i].Discontinuity = true
-		}
-	}
-	return segmenter.VOD(r.initName, segs, nil)
-}
-
-// mp4 writes init + every recorded segment as one fragmented MP4, streamed from the bucket one object at
-// a time. The sizes come from the store first, since a single PUT needs the length up front.
-func (s *streamPush) mp4(name string, r *recording) error {
-	keys := make([]string, 0, len(r.recorded)+1)
-	keys = append(keys, s.key(r.initName))
-	for _, sg := range r.recorded {
-		keys = append(keys, s.key(sg.Name))
-	}
-	// a minute, plus a second per 8 MB: generous for object storage, bounded for a node that stops
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(r.bytes>>23)*time.Second)
-	defer cancel()
-	var total int64
-	for _, k := range keys {
-		info, err := s.p.store.Head(ctx, k)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", k, err)
-		}
-		total += info.Size
-	}
-	body := &chain{ctx: ctx, store: s.p.store, keys: keys}
-	defer body.close()
-	s.p.sem <- struct{}{} // one of the uploads in flight, however long it takes
-	defer func() { <-s.p.sem }()
-	return s.p.store.Put(ctx, s.key(name), body, total, objstore.PutOptions{ContentType: MP4Type, CacheControl: MediaCache})
-}
-
-// chain reads objects one after the other, opening each when the previous one is done.
-type chain struct {
-	ctx   context.Context
-	store Store
-	keys  []string
-	cur   io.ReadCloser
-}
-
-func (c *chain) Read(p []byte) (int, error) {
-	for {
-		if c.cur == nil {
-			if len(c.keys) == 0 {
-				return 0, io.EOF
-			}
-			rc, _, err := c.store.Get(c.ctx, c.keys[0], nil)
-			if err != nil {
-				return 0, fmt.Errorf("reading %s: %w", c.keys[0], err)
-			}
-			c.cur, c.keys = rc, c.keys[1:]
-		}
-		n, err := c.cur.Read(p)
-		if errors.Is(err, io.EOF) {
-			c.cur.Close()
-			c.cur = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (c *chain) close() {
-	if c.cur != nil {
-		c.cur.Close()
-	}
-}
-
 func (s *streamPush) key(name string) string { return s.base + "/" + name }
 
 // putMedia uploads an init section, part or segment with retries; false when it had to give up.
-func (s *streamPush) putMedia(j *job) bool {
+func (s *streamPush) putMedia(ctx context.Context, j *job) bool {
 	kind := "segment"
 	switch j.kind {
 	case kindPart:
@@ -888,7 +710,7 @@ func (s *streamPush) putMedia(j *job) bool {
 	case kindInit:
 		kind = "init"
 	}
-	return s.put(j.name, j.data, mediaType(j.name), MediaCache, j.enqueued, kind)
+	return s.put(ctx, j.name, j.data, mediaType(j.name), MediaCache, j.enqueued, kind)
 }
 
 // mediaType is the content type of a media object by its name.
@@ -899,19 +721,24 @@ func mediaType(name string) string {
 	return MP4Type
 }
 
-// put uploads one object, retrying with backoff. It gives up on a live object once newer work for the
-// stream has piled up past the backlog, and on anything once the stream has ended and storage stays down
-// for a minute: the push must not outlive the node by much.
-func (s *streamPush) put(name string, data []byte, ctype, cache string, since time.Time, kind string) bool {
+// acquire takes one of the uploads in flight, false when ctx ends first.
+func (s *streamPush) acquire(ctx context.Context) bool {
+	select {
+	case s.p.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// put uploads one object, retrying with backoff, until ctx ends. It gives up on a live object once newer
+// work for the stream has piled up past the backlog, and on anything once the stream has ended and
+// storage stays down for Config.GiveUpAfterEnd.
+func (s *streamPush) put(ctx context.Context, name string, data []byte, ctype, cache string, since time.Time, kind string) bool {
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		s.p.sem <- struct{}{}
 		start := time.Now()
-		err := s.p.store.Put(ctx, s.key(name), bytes.NewReader(data), int64(len(data)),
-			objstore.PutOptions{ContentType: ctype, CacheControl: cache})
-		<-s.p.sem
-		cancel()
+		err := s.putOnce(ctx, name, data, objstore.PutOptions{ContentType: ctype, CacheControl: cache})
 		m := s.p.metrics
 		if err == nil {
 			if m != nil {
@@ -920,6 +747,10 @@ func (s *streamPush) put(name string, data []byte, ctype, cache string, since ti
 				m.Lag.WithLabelValues(kind).Observe(time.Since(since).Seconds())
 			}
 			return true
+		}
+		if ctx.Err() != nil {
+			s.log.Debug("upload abandoned: the node stopped", "object", name)
+			return false
 		}
 		if m != nil {
 			m.Failures.WithLabelValues(kind).Inc()
@@ -937,28 +768,26 @@ func (s *streamPush) put(name string, data []byte, ctype, cache string, since ti
 			s.log.Error("upload abandoned after the stream ended", "object", name, "cause", err)
 			return false
 		}
-		time.Sleep(wait)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-timer.C:
+		}
 		wait = min(2*wait, s.p.cfg.RetryMax)
 	}
 }
 
-// Manifest describes a recording for the VOD service.
-type Manifest struct {
-	Stream   string    `json:"stream"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Duration float64   `json:"duration"` // seconds
-	Size     int64     `json:"size"`     // bytes of media
-	Segments int       `json:"segments"`
-	Playlist string    `json:"playlist"`
-	MP4      string    `json:"mp4,omitempty"`
-	Gaps     []Gap     `json:"gaps"`
-}
-
-// JSON renders m.
-func (m Manifest) JSON() []byte {
-	b, _ := json.MarshalIndent(m, "", "  ")
-	return b
+// putOnce is one attempt of an upload, bounded in time.
+func (s *streamPush) putOnce(ctx context.Context, name string, data []byte, opts objstore.PutOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !s.acquire(ctx) {
+		return ctx.Err()
+	}
+	defer func() { <-s.p.sem }()
+	return s.p.store.Put(ctx, s.key(name), bytes.NewReader(data), int64(len(data)), opts)
 }
 
 // Metrics are the push's Prometheus series.
@@ -969,7 +798,6 @@ type Metrics struct {
 	Lag      *prometheus.HistogramVec // from the object being complete to it being in the bucket
 	Backlog  *prometheus.GaugeVec
 	Skipped  prometheus.Counter
-	Gaps     prometheus.Counter
 }
 
 // NewMetrics registers the series with reg.
@@ -994,10 +822,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nagare_storage_skipped_total", Help: "Live objects skipped because the backlog was full.",
 		}),
-		Gaps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nagare_recording_gaps_total", Help: "Recorded segments that could not be stored (marked in the recording).",
-		}),
 	}
-	reg.MustRegister(m.Uploads, m.Failures, m.Latency, m.Lag, m.Backlog, m.Skipped, m.Gaps)
+	reg.MustRegister(m.Uploads, m.Failures, m.Latency, m.Lag, m.Backlog, m.Skipped)
 	return m
 }

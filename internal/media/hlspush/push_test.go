@@ -8,14 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/media/hlspush"
+	"github.com/nagare-video/nagare/internal/media/recording"
 	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/objstore"
@@ -24,14 +26,16 @@ import (
 // flaky is a local store that can be taken down.
 type flaky struct {
 	*objstore.Local
-	down atomic.Bool
-	puts atomic.Int64
+	down  atomic.Bool
+	puts  atomic.Int64
+	fails atomic.Int64
 }
 
 var errDown = errors.New("storage is down")
 
 func (f *flaky) Put(ctx context.Context, key string, r io.Reader, size int64, o objstore.PutOptions) error {
 	if f.down.Load() {
+		f.fails.Add(1)
 		return errDown
 	}
 	f.puts.Add(1)
@@ -42,6 +46,47 @@ func newFlaky(t *testing.T) *flaky {
 	l, err := objstore.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	return &flaky{Local: l}
+}
+
+var cam = stream.Path{App: "live", Name: "cam"}
+
+// setup is a pusher and its recorder, both running until the test ends.
+type setup struct {
+	p   *hlspush.Pusher
+	rec *recording.Recorder
+	rm  *recording.Metrics
+	// stop cancels both and waits for their Run to return.
+	stop func()
+}
+
+func start(t *testing.T, st *flaky, cfg hlspush.Config, rcfg recording.Config) setup {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rm := recording.NewMetrics(prometheus.NewRegistry())
+	rec := recording.New(rcfg, st, log, rm)
+	p := hlspush.New(cfg, st, rec, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = p.Run(ctx); done <- struct{}{} }()
+	go func() { _ = rec.Run(ctx); done <- struct{}{} }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		<-done
+		<-done
+	}
+	t.Cleanup(stop)
+	return setup{p: p, rec: rec, rm: rm, stop: stop}
+}
+
+// value reads a counter.
+func value(t *testing.T, c prometheus.Counter) float64 {
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
 }
 
 func segment(msn uint64) segmenter.Segment {
@@ -60,31 +105,29 @@ func object(t *testing.T, st *flaky, key string) []byte {
 	return b
 }
 
-func manifest(t *testing.T, st *flaky) hlspush.Manifest {
-	objs, err := st.List(context.Background(), "rec/live/cam/")
-	require.NoError(t, err)
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, "_recording.json") {
-			rc, _, err := st.Get(context.Background(), o.Key, nil)
-			require.NoError(t, err)
-			defer rc.Close()
-			var m hlspush.Manifest
-			require.NoError(t, json.NewDecoder(rc).Decode(&m))
-			return m
+// waitManifest waits for the recording manifest key (written again once the MP4 is there) and reads it.
+func waitManifest(t *testing.T, st *flaky, key string, withMP4 bool) recording.Manifest {
+	t.Helper()
+	var m recording.Manifest
+	require.Eventually(t, func() bool {
+		rc, _, err := st.Get(context.Background(), key, nil)
+		if err != nil {
+			return false
 		}
-	}
-	t.Fatalf("no manifest among %v", objs)
-	return hlspush.Manifest{}
+		defer rc.Close()
+		m = recording.Manifest{}
+		return json.NewDecoder(rc).Decode(&m) == nil && (!withMP4 || m.MP4 != "")
+	}, 10*time.Second, 5*time.Millisecond, "no manifest %s", key)
+	return m
 }
 
 // TestRecordingMarksWhatTheBacklogDropped: storage goes down, the bounded backlog overflows, and the
 // recording comes out with the lost segments listed as a gap and a discontinuity — not truncated.
 func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
 	st := newFlaky(t)
-	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec", Backlog: 4, RetryMax: 10 * time.Millisecond},
-		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
-	require.NotNil(t, obs)
+	s := start(t, st, hlspush.Config{Prefix: "rec", Backlog: 4, RetryMax: 10 * time.Millisecond},
+		recording.Config{Record: true, MP4: true})
+	obs := s.p.Observer(&stream.Stream{Path: cam, StartedAt: time.Now()})
 	obs.Init("p_init.mp4", []byte("init"))
 	obs.SegmentComplete(segment(1))
 	require.Eventually(t, func() bool { return st.puts.Load() == 2 }, 5*time.Second, time.Millisecond)
@@ -93,13 +136,13 @@ func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
 	for msn := uint64(2); msn <= 12; msn++ {
 		obs.SegmentComplete(segment(msn)) // never blocks, whatever storage does
 	}
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return st.fails.Load() >= 2 }, 5*time.Second, time.Millisecond,
+		"the worker retries against the storage that is down")
 	st.down.Store(false)
 	obs.SegmentComplete(segment(13))
 	obs.Ended(nil)
-	p.Wait()
 
-	m := manifest(t, st)
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", true)
 	require.NotEmpty(t, m.Gaps)
 	missing := 0
 	for _, g := range m.Gaps {
@@ -109,6 +152,7 @@ func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
 	require.Equal(t, 13, m.Segments+missing, "every segment is either recorded or reported missing")
 	require.Less(t, m.Segments, 13)
 	require.InDelta(t, float64(m.Segments), m.Duration, 0.001)
+	require.Equal(t, float64(missing), value(t, s.rm.Gaps))
 	b := object(t, st, m.Playlist)
 	require.Contains(t, string(b), "#EXT-X-DISCONTINUITY")
 	require.Contains(t, string(b), "#EXT-X-ENDLIST")
@@ -121,83 +165,65 @@ func TestRecordingMarksWhatTheBacklogDropped(t *testing.T) {
 }
 
 // TestGivesUpAfterTheStreamEnded: with storage down for good, a stream's worker stops trying a while
-// after the stream ended, so nothing leaks.
+// after the stream ended, while the node runs on, and its recording reports every segment lost.
 func TestGivesUpAfterTheStreamEnded(t *testing.T) {
 	st := newFlaky(t)
 	st.down.Store(true)
-	p := hlspush.New(hlspush.Config{Record: true, Prefix: "rec", RetryMax: 10 * time.Millisecond, GiveUpAfterEnd: 200 * time.Millisecond},
-		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}})
+	s := start(t, st, hlspush.Config{Prefix: "rec", RetryMax: 10 * time.Millisecond, GiveUpAfterEnd: 200 * time.Millisecond},
+		recording.Config{Record: true})
+	obs := s.p.Observer(&stream.Stream{Path: cam})
 	obs.Init("p_init.mp4", []byte("init"))
 	for msn := uint64(1); msn <= 3; msn++ {
 		obs.SegmentComplete(segment(msn))
 	}
 	obs.Ended(nil)
-	done := make(chan struct{})
-	go func() { p.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the worker never gave up")
-	}
+	require.Eventually(t, func() bool { return s.p.Pending() == 0 }, 10*time.Second, 5*time.Millisecond,
+		"the worker never gave up")
+	require.Equal(t, 3.0, value(t, s.rm.Gaps))
+	require.Equal(t, 1.0, value(t, s.rm.Failed), "a recording none of whose segments is stored is reported lost")
 }
 
 // TestNothingSelectedNothingUploaded: a stream that is neither pushed nor recorded puts nothing in the
 // bucket; asking for its recording applies to the next publications too.
 func TestNothingSelectedNothingUploaded(t *testing.T) {
 	st := newFlaky(t)
-	p := hlspush.New(hlspush.Config{Push: true, PushStreams: []string{"live/other", "news/*"}}, st, slog.Default(), nil)
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}})
+	s := start(t, st, hlspush.Config{Push: true, Streams: []string{"live/other", "news/*"}}, recording.Config{})
+	obs := s.p.Observer(&stream.Stream{Path: cam})
 	obs.Init("p_init.mp4", []byte("init"))
 	obs.SegmentComplete(segment(1))
 	obs.Ended(nil)
-	p.Wait()
+	require.Eventually(t, func() bool { return s.p.Pending() == 0 }, 5*time.Second, time.Millisecond)
 	require.Zero(t, st.puts.Load())
-	require.False(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
-	p.SetRecording(stream.Path{App: "live", Name: "cam"}, true)
-	require.True(t, p.Recording(stream.Path{App: "live", Name: "cam"}))
+	require.False(t, s.rec.Next(cam))
+	s.rec.Set(cam, true)
+	require.True(t, s.rec.Next(cam))
 }
 
-// TestRecordingStartedAndStoppedMidStream: a recording asked for while a stream is live starts at the next
-// segment and is stored as soon as it is stopped; a second one of the same publication gets its own name,
-// and the segments a recording names outlive the live window.
-func TestRecordingStartedAndStoppedMidStream(t *testing.T) {
+// TestOnlyRecordedSegmentsUploaded: a stream that is not pushed uploads the segments of a recording asked
+// for while it is live (from the next segment on) and their init section, and nothing else; a pushed one
+// keeps what a recording names out of the live window's deletions.
+func TestOnlyRecordedSegmentsUploaded(t *testing.T) {
 	st := newFlaky(t)
-	p := hlspush.New(hlspush.Config{Prefix: "rec", RetryMax: 10 * time.Millisecond},
-		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	cam := stream.Path{App: "live", Name: "cam"}
-	obs := p.Observer(&stream.Stream{Path: cam, StartedAt: time.Now()})
+	s := start(t, st, hlspush.Config{Prefix: "rec", RetryMax: 10 * time.Millisecond}, recording.Config{})
+	obs := s.p.Observer(&stream.Stream{Path: cam, StartedAt: time.Now()})
 	obs.Init("p_init.mp4", []byte("init"))
 	obs.SegmentComplete(segment(1))
-	require.False(t, p.RecordingNow(cam))
-
-	p.SetRecording(cam, true)
-	require.True(t, p.RecordingNow(cam))
+	s.rec.Set(cam, true)
 	for msn := uint64(2); msn <= 4; msn++ {
 		obs.SegmentComplete(segment(msn))
 	}
-	p.SetRecording(cam, false)
-	require.False(t, p.RecordingNow(cam))
+	s.rec.Set(cam, false)
 	obs.SegmentComplete(segment(5))
-	var m hlspush.Manifest
-	require.Eventually(t, func() bool {
-		rc, _, err := st.Get(context.Background(), "rec/live/cam/p_recording.json", nil)
-		if err != nil {
-			return false
-		}
-		defer rc.Close()
-		return json.NewDecoder(rc).Decode(&m) == nil
-	}, 5*time.Second, 5*time.Millisecond, "the recording is stored when it is stopped, while the stream goes on")
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", false)
 	require.Equal(t, 3, m.Segments)
-	require.InDelta(t, 3.0, m.Duration, 0.001)
 	require.Equal(t, segment(2).DateTime, m.Start)
-	require.Empty(t, m.Gaps)
 
-	p.SetRecording(cam, true)
+	s.rec.Set(cam, true)
 	obs.SegmentComplete(segment(6))
 	obs.Ended(nil)
-	p.Wait()
-	for _, key := range []string{"rec/live/cam/p_recording2.json", "rec/live/cam/p_recording2.m3u8", "rec/live/cam/p_init.mp4",
+	waitManifest(t, st, "rec/live/cam/p_recording2.json", false)
+	require.Eventually(t, func() bool { return s.p.Pending() == 0 }, 5*time.Second, time.Millisecond)
+	for _, key := range []string{"rec/live/cam/p_recording2.m3u8", "rec/live/cam/p_init.mp4",
 		"rec/live/cam/p_seg2.mp4", "rec/live/cam/p_seg4.mp4", "rec/live/cam/p_seg6.mp4"} {
 		_, err := st.Head(context.Background(), key)
 		require.NoError(t, err, key)
@@ -206,67 +232,95 @@ func TestRecordingStartedAndStoppedMidStream(t *testing.T) {
 		_, err := st.Head(context.Background(), key)
 		require.ErrorIs(t, err, objstore.ErrNotFound, "%s was recorded by nobody", key)
 	}
-	vod := object(t, st, "rec/live/cam/p_recording.m3u8")
-	require.Contains(t, string(vod), "#EXT-X-MEDIA-SEQUENCE:2\n")
-	require.Contains(t, string(vod), "p_seg4.mp4\n#EXT-X-ENDLIST\n")
-	require.NotContains(t, string(vod), "p_seg5.mp4")
 }
 
-// TestMPEGTSRecording: MPEG-TS segments have no init section; the recording is named after its first
-// segment, its playlist has no EXT-X-MAP, and the segments are typed video/mp2t.
-func TestMPEGTSRecording(t *testing.T) {
-	st := newFlaky(t)
-	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec"},
-		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
-	for msn := uint64(1); msn <= 3; msn++ {
-		sg := segment(msn)
-		sg.Name = strings.Replace(sg.Name, ".mp4", ".ts", 1)
-		obs.SegmentComplete(sg)
-	}
-	obs.Ended(nil)
-	p.Wait()
-	m := manifest(t, st)
-	require.Equal(t, "rec/live/cam/p_recording.m3u8", m.Playlist)
-	require.Equal(t, 3, m.Segments)
-	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
-	vod := object(t, st, m.Playlist)
-	require.NotContains(t, string(vod), "EXT-X-MAP")
-	require.Contains(t, string(vod), "p_seg1.ts\n")
-	info, err := st.Head(context.Background(), "rec/live/cam/p_seg2.ts")
-	require.NoError(t, err)
-	require.Equal(t, hlspush.TSType, info.ContentType)
-}
-
-// TestRecordingAcrossAParameterChange: when the codec parameters change mid-stream the segmenter starts a
-// new init section and a discontinuity; the recording's VOD playlist follows both, and no MP4 is made
-// (one MP4 holds one init section).
+// TestRecordingAcrossAParameterChange: segments name the init section they need; the push uploads the
+// new one when the codec parameters change and the recording follows both.
 func TestRecordingAcrossAParameterChange(t *testing.T) {
 	st := newFlaky(t)
-	p := hlspush.New(hlspush.Config{Record: true, RecordMP4: true, Prefix: "rec"},
-		st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: "cam"}, StartedAt: time.Now()})
+	s := start(t, st, hlspush.Config{Prefix: "rec"}, recording.Config{Record: true, MP4: true})
+	obs := s.p.Observer(&stream.Stream{Path: cam, StartedAt: time.Now()})
 	obs.Init("p_init.mp4", []byte("init"))
 	for msn := uint64(1); msn <= 4; msn++ {
 		sg := segment(msn)
-		sg.InitName = "p_init.mp4"
 		if msn == 3 {
 			obs.Init("p_init2.mp4", []byte("init2"))
 			sg.Discontinuity = true
 		}
-		if msn >= 3 {
-			sg.InitName = "p_init2.mp4"
-		}
-		obs.SegmentComplete(sg)
+		obs.SegmentComplete(sg) // without InitName: the latest init section is the segment's
 	}
 	obs.Ended(nil)
-	p.Wait()
-	m := manifest(t, st)
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", false)
 	require.Equal(t, 4, m.Segments)
-	require.Empty(t, m.MP4)
 	require.Equal(t, "init2", string(object(t, st, "rec/live/cam/p_init2.mp4")))
 	vod := string(object(t, st, m.Playlist))
-	require.Contains(t, vod, "#EXT-X-MAP:URI=\"p_init.mp4\"\n")
 	require.Contains(t, vod, "p_seg2.mp4\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"p_init2.mp4\"\n")
-	require.Equal(t, 1, strings.Count(vod, "#EXT-X-DISCONTINUITY\n"))
+}
+
+// hanging is storage that never answers: every call blocks until its context ends.
+type hanging struct {
+	inFlight atomic.Int64
+	calls    atomic.Int64
+}
+
+func (h *hanging) wait(ctx context.Context) error {
+	h.calls.Add(1)
+	h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hanging) Put(ctx context.Context, _ string, _ io.Reader, _ int64, _ objstore.PutOptions) error {
+	return h.wait(ctx)
+}
+
+func (h *hanging) Get(ctx context.Context, _ string, _ *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error) {
+	return nil, objstore.ObjectInfo{}, h.wait(ctx)
+}
+
+func (h *hanging) Head(ctx context.Context, _ string) (objstore.ObjectInfo, error) {
+	return objstore.ObjectInfo{}, h.wait(ctx)
+}
+
+func (h *hanging) Delete(ctx context.Context, _ string) error { return h.wait(ctx) }
+
+// TestRunReturnsWhenStorageHangs: with storage that never answers, a pusher and its recorder return from
+// Run soon after their context is cancelled — the live push at once, the end of a stream and its
+// recording after the grace period — with no upload left running. (They used to retry for a minute.)
+func TestRunReturnsWhenStorageHangs(t *testing.T) {
+	st := &hanging{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rec := recording.New(recording.Config{Record: true, MP4: true, Grace: 300 * time.Millisecond}, st, log, nil)
+	p := hlspush.New(hlspush.Config{Push: true, Prefix: "hls", Concurrency: 2, Grace: 300 * time.Millisecond}, st, rec, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- p.Run(ctx) }()
+	go func() { done <- rec.Run(ctx) }()
+
+	// one stream that ends (its final playlist and recording must be written), one that never does
+	for _, name := range []string{"ends", "lives"} {
+		obs := p.Observer(&stream.Stream{Path: stream.Path{App: "live", Name: name}})
+		obs.Init("p_init.mp4", []byte("init"))
+		for msn := uint64(1); msn <= 5; msn++ {
+			obs.SegmentComplete(segment(msn))
+		}
+		if name == "ends" {
+			obs.Ended(nil)
+		}
+	}
+	require.Eventually(t, func() bool { return st.inFlight.Load() == 2 }, 5*time.Second, time.Millisecond,
+		"both upload slots are taken by calls that never return")
+
+	cancel()
+	for range 2 {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after its context was cancelled")
+		}
+	}
+	require.Zero(t, st.inFlight.Load(), "an upload outlived Run")
+	require.Zero(t, p.Pending())
 }

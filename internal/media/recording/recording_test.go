@@ -1,0 +1,266 @@
+package recording_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/media/recording"
+	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/objstore"
+)
+
+var cam = stream.Path{App: "live", Name: "cam"}
+
+// startRecorder runs a recorder over a local store until the test ends.
+func startRecorder(t *testing.T, cfg recording.Config) (*recording.Recorder, *objstore.Local) {
+	st, err := objstore.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	rec := recording.New(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return rec, st
+}
+
+// stored plays the storage push: it puts the segment (and its init section) in st and reports it.
+func stored(t *testing.T, st *objstore.Local, take *recording.Take, seg segmenter.SegmentInfo, data []byte) {
+	t.Helper()
+	if seg.InitName != "" {
+		put(t, st, seg.InitName, []byte("init:"+seg.InitName))
+	}
+	put(t, st, seg.Name, data)
+	take.Stored(seg, int64(len(data)))
+}
+
+func put(t *testing.T, st *objstore.Local, name string, data []byte) {
+	t.Helper()
+	require.NoError(t, st.Put(context.Background(), "rec/live/cam/"+name, bytes.NewReader(data), int64(len(data)), objstore.PutOptions{}))
+}
+
+func info(msn uint64, init string) segmenter.SegmentInfo {
+	ext := ".mp4"
+	if init == "" {
+		ext = ".ts"
+	}
+	return segmenter.SegmentInfo{MSN: msn, Name: fmt.Sprintf("p_seg%d%s", msn, ext), Duration: time.Second,
+		DateTime: time.Date(2026, 11, 21, 10, 0, int(msn), 0, time.UTC), InitName: init}
+}
+
+func object(t *testing.T, st *objstore.Local, key string) []byte {
+	t.Helper()
+	rc, _, err := st.Get(context.Background(), key, nil)
+	require.NoError(t, err, key)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return b
+}
+
+// waitManifest waits for the manifest key (written again once the MP4 is there) and reads it.
+func waitManifest(t *testing.T, st *objstore.Local, key string, withMP4 bool) recording.Manifest {
+	t.Helper()
+	var m recording.Manifest
+	require.Eventually(t, func() bool {
+		rc, _, err := st.Get(context.Background(), key, nil)
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		m = recording.Manifest{}
+		return json.NewDecoder(rc).Decode(&m) == nil && (!withMP4 || m.MP4 != "")
+	}, 10*time.Second, 5*time.Millisecond, "no manifest %s", key)
+	return m
+}
+
+// TestStartedAndStoppedMidStream: a recording asked for while a publication is live takes the segments
+// completed from then on, is written as soon as it is stopped and its segments are reported, and a
+// second one of the same publication gets its own name.
+func TestStartedAndStoppedMidStream(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{})
+	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	require.Nil(t, pub.Take(), "not recorded until asked for")
+	require.False(t, rec.Now(cam))
+
+	rec.Set(cam, true)
+	require.True(t, rec.Now(cam))
+	require.True(t, rec.Next(cam))
+	var takes []*recording.Take
+	for range 3 {
+		takes = append(takes, pub.Take())
+	}
+	rec.Set(cam, false) // its segments are still being stored: it is written once they are
+	require.False(t, rec.Now(cam))
+	require.Nil(t, pub.Take())
+	for i, take := range takes {
+		require.NotNil(t, take)
+		stored(t, st, take, info(uint64(i+2), "p_init.mp4"), bytes.Repeat([]byte{1}, 100))
+	}
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", false)
+	require.Equal(t, 3, m.Segments)
+	require.InDelta(t, 3.0, m.Duration, 0.001)
+	require.Equal(t, info(2, "").DateTime, m.Start)
+	require.Equal(t, int64(300), m.Size)
+	require.Empty(t, m.Gaps)
+	vod := string(object(t, st, m.Playlist))
+	require.Contains(t, vod, "#EXT-X-PLAYLIST-TYPE:VOD\n")
+	require.Contains(t, vod, "#EXT-X-MEDIA-SEQUENCE:2\n")
+	require.Contains(t, vod, "p_seg4.mp4\n#EXT-X-ENDLIST\n")
+
+	rec.Set(cam, true)
+	rec.Set(cam, false) // stopped before a segment: nothing to write, and no name taken
+	rec.Set(cam, true)
+	take := pub.Take()
+	pub.End()
+	require.False(t, rec.Now(cam))
+	stored(t, st, take, info(6, "p_init.mp4"), []byte("six"))
+	m = waitManifest(t, st, "rec/live/cam/p_recording2.json", false)
+	require.Equal(t, 1, m.Segments)
+}
+
+// TestGapsAreListed: segments reported lost are listed in the manifest and start a discontinuity in the
+// playlist; the MP4 holds the init section and every stored segment.
+func TestGapsAreListed(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
+	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	for msn := uint64(1); msn <= 6; msn++ {
+		take := pub.Take()
+		require.NotNil(t, take, "recorded whole")
+		switch msn {
+		case 3, 4:
+			take.Lost(msn, "storage backlog full")
+		case 5:
+			take.Lost(msn, "upload failed")
+		default:
+			stored(t, st, take, info(msn, "p_init.mp4"), bytes.Repeat([]byte{byte(msn)}, 100))
+		}
+	}
+	pub.End()
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", true)
+	require.Equal(t, []recording.Gap{{FromMSN: 3, ToMSN: 4, Reason: "storage backlog full"}, {FromMSN: 5, ToMSN: 5, Reason: "upload failed"}}, m.Gaps)
+	require.Equal(t, 3, m.Segments)
+	vod := string(object(t, st, m.Playlist))
+	require.Contains(t, vod, "p_seg2.mp4\n#EXT-X-DISCONTINUITY\n")
+	mp4 := object(t, st, m.MP4)
+	require.Len(t, mp4, len("init:p_init.mp4")+300)
+	require.True(t, bytes.HasPrefix(mp4, []byte("init:p_init.mp4\x01")))
+	require.True(t, bytes.HasSuffix(mp4, bytes.Repeat([]byte{6}, 100)))
+}
+
+// TestMPEGTS: MPEG-TS segments have no init section; the recording is named after its first segment, its
+// playlist has no EXT-X-MAP and there is no MP4.
+func TestMPEGTS(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
+	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	for msn := uint64(1); msn <= 3; msn++ {
+		stored(t, st, pub.Take(), info(msn, ""), []byte("ts"))
+	}
+	pub.End()
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", false)
+	require.Equal(t, "rec/live/cam/p_recording.m3u8", m.Playlist)
+	require.Equal(t, 3, m.Segments)
+	require.Empty(t, m.MP4, "record.mp4 applies to fMP4 variants")
+	vod := string(object(t, st, m.Playlist))
+	require.NotContains(t, vod, "EXT-X-MAP")
+	require.Contains(t, vod, "p_seg1.ts\n")
+}
+
+// TestAcrossAParameterChange: when the codec parameters change mid-stream the VOD playlist follows the
+// new init section after a discontinuity, and no MP4 is made (one MP4 holds one init section).
+func TestAcrossAParameterChange(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
+	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	for msn := uint64(1); msn <= 4; msn++ {
+		sg := info(msn, "p_init.mp4")
+		if msn >= 3 {
+			sg.InitName, sg.Discontinuity = "p_init2.mp4", msn == 3
+		}
+		stored(t, st, pub.Take(), sg, []byte("seg"))
+	}
+	pub.End()
+	m := waitManifest(t, st, "rec/live/cam/p_recording.json", false)
+	require.Equal(t, 4, m.Segments)
+	require.Empty(t, m.MP4)
+	vod := string(object(t, st, m.Playlist))
+	require.Contains(t, vod, "#EXT-X-MAP:URI=\"p_init.mp4\"\n")
+	require.Contains(t, vod, "p_seg2.mp4\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"p_init2.mp4\"\n")
+	require.Equal(t, 1, strings.Count(vod, "#EXT-X-DISCONTINUITY\n"))
+}
+
+// TestSelection: Config.Record with Streams and Set decide which next publications are recorded whole.
+func TestSelection(t *testing.T) {
+	rec, _ := startRecorder(t, recording.Config{Record: true, Streams: []string{"live/a", "news/*"}})
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{{"live/a", true}, {"live/b", false}, {"news/x", true}} {
+		p, err := stream.ParsePath(tc.path)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, rec.Next(p), tc.path)
+		pub := rec.Start(p, "x", time.Time{})
+		defer pub.End()
+		take := pub.Take()
+		require.Equal(t, tc.want, take != nil, tc.path)
+		if take != nil {
+			take.Lost(1, "test")
+		}
+	}
+	b := stream.Path{App: "live", Name: "b"}
+	rec.Set(b, true)
+	require.True(t, rec.Next(b))
+	require.True(t, rec.Now(b), "the live publication too")
+	rec.Set(stream.Path{App: "live", Name: "a"}, false)
+	require.True(t, rec.Next(stream.Path{App: "live", Name: "a"}), "stopping does not override Config.Record")
+}
+
+// hanging is storage that never answers: every call blocks until its context ends.
+type hanging struct{}
+
+func (hanging) Put(ctx context.Context, _ string, _ io.Reader, _ int64, _ objstore.PutOptions) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hanging) Get(ctx context.Context, _ string, _ *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error) {
+	<-ctx.Done()
+	return nil, objstore.ObjectInfo{}, ctx.Err()
+}
+
+func (hanging) Head(ctx context.Context, _ string) (objstore.ObjectInfo, error) {
+	<-ctx.Done()
+	return objstore.ObjectInfo{}, ctx.Err()
+}
+
+// TestRunReturnsWhenStorageHangs: a recording being written to storage that never answers, and a
+// publication that never ends, hold Run no longer than the grace period after its context is cancelled.
+func TestRunReturnsWhenStorageHangs(t *testing.T) {
+	rec := recording.New(recording.Config{Record: true, Grace: 300 * time.Millisecond}, hanging{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(ctx) }()
+	ended := rec.Start(cam, "rec/live/cam", time.Now())
+	ended.Take().Stored(info(1, "p_init.mp4"), 10)
+	ended.End() // written from now on, which never succeeds
+	rec.Start(stream.Path{App: "live", Name: "lives"}, "rec/live/lives", time.Now()).Take()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+}
