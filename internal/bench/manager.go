@@ -22,6 +22,7 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the MySQL store under test
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const (
@@ -291,13 +292,13 @@ type reporters struct {
 func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) {
 	r := &reporters{client: &nodeapi.Client{BaseURL: "http://" + m.addr, Secret: mgrBenchSecret}}
 	for i := 0; i < n; i++ {
-		role := "edge"
+		role := nodemodel.RoleEdge
 		if i == 0 {
-			role = "origin"
+			role = nodemodel.RoleOrigin
 		}
 		res, err := r.client.Register(ctx, nodeapi.RegisterRequest{
 			ID: fmt.Sprintf("bench-%s-%04d", role, i), Role: role, Version: "bench", Region: "bench",
-			Addresses: nodeapi.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)},
+			Addresses: nodemodel.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("registering node %d: %w", i, err)
@@ -314,10 +315,10 @@ func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) 
 }
 
 func (r *reporters) report(ctx context.Context, i int) {
-	req := nodeapi.ReportRequest{ID: r.ids[i], Stats: nodeapi.Stats{Connections: i % 50, Subscribers: i % 50, MemoryUsedPercent: 30}}
+	req := nodeapi.ReportRequest{ID: r.ids[i], Stats: nodemodel.Load{Connections: i % 50, Subscribers: i % 50, MemoryUsedPercent: 30}}
 	if i == 0 {
-		req.Stats = nodeapi.Stats{Connections: 1, Publishers: 1}
-		req.Streams = []nodeapi.StreamStat{{Name: "live/bench", Protocol: "rtmp"}}
+		req.Stats = nodemodel.Load{Connections: 1, Publishers: 1}
+		req.Streams = []nodemodel.StreamLoad{{Name: "live/bench", Protocol: "rtmp"}}
 	}
 	if _, err := r.client.Report(ctx, req); err != nil && ctx.Err() == nil {
 		r.errors.Add(1)

@@ -17,16 +17,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
-// Instance states, as every controller maps its provider's states onto them. They match the first and last
-// lifecycle states of a node in the manager; "inservice" and "draining" are the manager's to decide.
-const (
-	StatePending     = "pending"     // asked for, not running yet (booting, image pull, scheduling)
-	StateRunning     = "running"     // the instance runs; the node in it may not have registered yet
-	StateTerminating = "terminating" // being stopped
-	StateTerminated  = "terminated"  // gone (stopped, failed, deleted, or unknown to the provider)
-)
+// Instance states are the first and last lifecycle states of a node (nodemodel.StatePending, nodemodel.StateRunning,
+// nodemodel.StateTerminating, nodemodel.StateTerminated), onto which every controller maps its provider's states; "inservice"
+// and "draining" are the manager's to decide. pending: asked for, not running yet (booting, image pull,
+// scheduling); running: the instance runs, the node in it may not have registered yet; terminating: being
+// stopped; terminated: gone (stopped, failed, deleted, or unknown to the provider).
 
 // Errors every controller wraps.
 var (
@@ -46,7 +45,7 @@ type Spec struct {
 	// label or name the instance with it so that List can map instances back to nodes.
 	NodeID string
 	Group  string
-	Role   string // origin, relay, edge, transcoder
+	Role   nodemodel.Role
 	Region string
 	Zone   string
 	// Image is the launch configuration's image (an AMI id, a container image; unused by process).
@@ -84,11 +83,11 @@ func (s Spec) EnvList() []string {
 // Instance is what a provider says about one node it runs.
 type Instance struct {
 	// ID is the provider's identifier (pid, container id, pod name, EC2 instance id).
-	ID     string `json:"id"`
-	NodeID string `json:"nodeId"`
-	Group  string `json:"group"`
-	Role   string `json:"role"`
-	State  string `json:"state"` // one of the State* constants
+	ID     string          `json:"id"`
+	NodeID string          `json:"nodeId"`
+	Group  string          `json:"group"`
+	Role   nodemodel.Role  `json:"role"`
+	State  nodemodel.State `json:"state"` // pending, running, terminating or terminated
 	// Address is the host the node is reachable at, when the provider knows it (private IP, pod IP).
 	Address    string    `json:"address,omitempty"`
 	LaunchedAt time.Time `json:"launchedAt"`
@@ -206,7 +205,7 @@ const (
 func (s Spec) ContainerEnv() map[string]string {
 	env := map[string]string{
 		EnvRTMPAddress: ":1935", EnvSRTAddress: ":8890", EnvHTTPAddress: ":8080",
-		EnvRole: s.Role, EnvNodeID: s.NodeID, EnvGroup: s.Group, EnvRegion: s.Region, EnvZone: s.Zone,
+		EnvRole: string(s.Role), EnvNodeID: s.NodeID, EnvGroup: s.Group, EnvRegion: s.Region, EnvZone: s.Zone,
 	}
 	maps.DeleteFunc(env, func(_, v string) bool { return v == "" })
 	maps.Copy(env, s.Env)

@@ -353,7 +353,7 @@ func nodeGet(e *env, args []string) error {
 			last += " ago (" + stamp(n.LastReport) + ")"
 		}
 		return fields(w,
-			"ID", n.ID, "Role", n.Role, "State", n.State, "Group", orDash(n.Group),
+			"ID", n.ID, "Role", string(n.Role), "State", string(n.State), "Group", orDash(n.Group),
 			"Region", orDash(n.Region), "Zone", orDash(n.Zone), "Version", orDash(n.Version),
 			"RTMP", orDash(n.Addresses.RTMP), "SRT", orDash(n.Addresses.SRT), "HTTP", orDash(n.Addresses.HTTP),
 			"Parent", orDash(n.Parent), "Capacity", strconv.Itoa(n.Capacity), "Load", load(n),

@@ -20,6 +20,7 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/ctl"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -74,7 +75,7 @@ func join(t *testing.T, base, id, role, group string) {
 	ctx := context.Background()
 	nc := &nodeapi.Client{BaseURL: base, Secret: clusterSecret}
 	_, err := nc.Register(ctx, nodeapi.RegisterRequest{
-		ID: id, Role: role, Version: version.Version, Group: group, Addresses: nodeapi.Addresses{HTTP: healthyNodeHTTP(t)},
+		ID: id, Role: nodemodel.Role(role), Version: version.Version, Group: group, Addresses: nodemodel.Addresses{HTTP: healthyNodeHTTP(t)},
 	})
 	require.NoError(t, err)
 	_, err = nc.Report(ctx, nodeapi.ReportRequest{ID: id})
@@ -208,15 +209,15 @@ func TestNodesEventsAlarmsRoutes(t *testing.T) {
 	nc := &nodeapi.Client{BaseURL: base, Secret: clusterSecret}
 	// admission lets the node into service: it runs the manager's version and answers its health check
 	reg, err := nc.Register(ctx, nodeapi.RegisterRequest{
-		Role: nodeapi.RoleOrigin, Version: version.Version, Group: "g", Region: "eu",
-		Addresses: nodeapi.Addresses{RTMP: "127.0.0.1:19350", HTTP: healthyNodeHTTP(t)},
+		Role: nodemodel.RoleOrigin, Version: version.Version, Group: "g", Region: "eu",
+		Addresses: nodemodel.Addresses{RTMP: "127.0.0.1:19350", HTTP: healthyNodeHTTP(t)},
 	})
 	require.NoError(t, err)
 	id := reg.ID
 	_, err = nc.Report(ctx, nodeapi.ReportRequest{
 		ID:      id,
-		Stats:   nodeapi.Stats{Connections: 50, Publishers: 1, Subscribers: 49},
-		Streams: []nodeapi.StreamStat{{Name: "live/cam1", Protocol: "rtmp", Subscribers: 49}},
+		Stats:   nodemodel.Load{Connections: 50, Publishers: 1, Subscribers: 49},
+		Streams: []nodemodel.StreamLoad{{Name: "live/cam1", Protocol: "rtmp", Subscribers: 49}},
 	})
 	require.NoError(t, err)
 

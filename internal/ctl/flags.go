@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // The repeatable flags check only the shape of a value; the manager judges the rest (known roles,
@@ -33,7 +34,7 @@ func (p *policyTargets) Set(v string) error {
 		}
 		n[i] = x
 	}
-	*p = append(*p, store.RoleLimits{Role: parts[0], MinLimit: n[0], MaxLimit: n[1], ScaleAdjustment: n[2]})
+	*p = append(*p, store.RoleLimits{Role: nodemodel.Role(parts[0]), MinLimit: n[0], MaxLimit: n[1], ScaleAdjustment: n[2]})
 	return nil
 }
 
@@ -54,7 +55,7 @@ func (l *launchTargets) Set(v string) error {
 	if err != nil {
 		return err
 	}
-	*l = append(*l, store.LaunchTarget{Role: parts[0], InstanceType: parts[1], ConnectionCapacity: c})
+	*l = append(*l, store.LaunchTarget{Role: nodemodel.Role(parts[0]), InstanceType: parts[1], ConnectionCapacity: c})
 	return nil
 }
 

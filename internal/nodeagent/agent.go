@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const (
@@ -31,7 +32,7 @@ type Agent struct {
 	// Register is what the node registers as; it is sent again whenever the manager has forgotten it.
 	Register nodeapi.RegisterRequest
 	// Stats is read at each report (nil reports zeros and no streams).
-	Stats func() (nodeapi.Stats, []nodeapi.StreamStat)
+	Stats func() (nodemodel.Load, []nodemodel.StreamLoad)
 	// OnAssignment is called from Run's goroutine, in order, when the assignment changes (and once
 	// for the first one). It should not block for long: reports wait for it. May be nil.
 	OnAssignment func(nodeapi.Assignment)
@@ -168,7 +169,7 @@ func (a *Agent) report(ctx context.Context, id string, interval time.Duration) b
 			req.Stats, req.Streams = a.Stats()
 		}
 		if req.Streams == nil {
-			req.Streams = []nodeapi.StreamStat{}
+			req.Streams = []nodemodel.StreamLoad{}
 		}
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		resp, err := a.Client.Report(rctx, req)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const secret = "cluster-secret-for-agent-tests"
@@ -48,7 +49,7 @@ func (f *fakeBackend) Register(_ context.Context, r nodeapi.RegisterRequest) (no
 		return f.register(n, r)
 	}
 	return nodeapi.RegisterResponse{ID: fmt.Sprintf("node-%d", n), ReportIntervalMS: 20,
-		Assignment: nodeapi.Assignment{State: nodeapi.StatePending}}, nil
+		Assignment: nodeapi.Assignment{State: nodemodel.StatePending}}, nil
 }
 
 func (f *fakeBackend) Report(_ context.Context, r nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
@@ -59,7 +60,7 @@ func (f *fakeBackend) Report(_ context.Context, r nodeapi.ReportRequest) (nodeap
 	if f.report != nil {
 		return f.report(n, r)
 	}
-	return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodeapi.StateInService}}, nil
+	return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodemodel.StateInService}}, nil
 }
 
 func (f *fakeBackend) StreamEvent(_ context.Context, ev nodeapi.StreamEvent) error {
@@ -127,8 +128,8 @@ func newAgent(url string) (*nodeagent.Agent, *syncBuffer) {
 	logs := &syncBuffer{}
 	return &nodeagent.Agent{
 		Client: &nodeapi.Client{BaseURL: url, Secret: secret},
-		Register: nodeapi.RegisterRequest{Role: nodeapi.RoleEdge, Version: "v1.2.3", Group: "g1",
-			Addresses: nodeapi.Addresses{HTTP: "10.1.2.3:8080", RTMP: "10.1.2.3:1935"}},
+		Register: nodeapi.RegisterRequest{Role: nodemodel.RoleEdge, Version: "v1.2.3", Group: "g1",
+			Addresses: nodemodel.Addresses{HTTP: "10.1.2.3:8080", RTMP: "10.1.2.3:1935"}},
 		Log:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		MinInterval: 10 * time.Millisecond,
 		MaxInterval: 200 * time.Millisecond,
@@ -164,17 +165,17 @@ func TestAgentRegistersAndReports(t *testing.T) {
 	srv := manager(t, b)
 	a, _ := newAgent(srv.URL)
 	var stats atomic.Int64
-	a.Stats = func() (nodeapi.Stats, []nodeapi.StreamStat) {
+	a.Stats = func() (nodemodel.Load, []nodemodel.StreamLoad) {
 		n := stats.Add(1)
-		return nodeapi.Stats{Connections: int(n), BytesOut: uint64(n) * 1000},
-			[]nodeapi.StreamStat{{Name: "live/cam1", Protocol: "rtmp", Subscribers: int(n)}}
+		return nodemodel.Load{Connections: int(n), BytesOut: uint64(n) * 1000},
+			[]nodemodel.StreamLoad{{Name: "live/cam1", Protocol: "rtmp", Subscribers: int(n)}}
 	}
 	require.Empty(t, a.ID())
 	stop := start(t, a)
 
 	require.Eventually(t, func() bool { return len(b.Reports()) >= 5 }, wait, tick)
 	require.Equal(t, "node-1", a.ID())
-	require.Equal(t, nodeapi.StateInService, a.Assignment().State)
+	require.Equal(t, nodemodel.StateInService, a.Assignment().State)
 	regs := b.Registers()
 	require.Len(t, regs, 1)
 	require.Equal(t, a.Register, regs[0])
@@ -182,7 +183,7 @@ func TestAgentRegistersAndReports(t *testing.T) {
 		require.Equal(t, "node-1", r.req.ID)
 		require.Equal(t, i+1, r.req.Stats.Connections, "Stats is read at each report")
 		require.Equal(t, uint64(i+1)*1000, r.req.Stats.BytesOut)
-		require.Equal(t, []nodeapi.StreamStat{{Name: "live/cam1", Protocol: "rtmp", Subscribers: i + 1}}, r.req.Streams)
+		require.Equal(t, []nodemodel.StreamLoad{{Name: "live/cam1", Protocol: "rtmp", Subscribers: i + 1}}, r.req.Streams)
 	}
 	stop()
 	n := len(b.Reports())
@@ -245,7 +246,7 @@ func TestAgentRegistersAgainWhenForgotten(t *testing.T) {
 		if n == 3 {
 			return nodeapi.ReportResponse{}, fmt.Errorf("node %s: %w", r.ID, nodeapi.ErrUnknownNode)
 		}
-		return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodeapi.StateInService}}, nil
+		return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodemodel.StateInService}}, nil
 	}
 	srv := manager(t, b)
 	a, logs := newAgent(srv.URL)
@@ -317,7 +318,7 @@ func TestAgentRetriesUntilTheManagerAnswers(t *testing.T) {
 			if n >= 2 && n <= 4 {
 				return nodeapi.ReportResponse{}, errors.New("store unavailable")
 			}
-			return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodeapi.StateInService}}, nil
+			return nodeapi.ReportResponse{ReportIntervalMS: 20, Assignment: nodeapi.Assignment{State: nodemodel.StateInService}}, nil
 		}}
 		srv := manager(t, b)
 		a, logs := newAgent(srv.URL)
@@ -349,9 +350,9 @@ func TestAgentBacksOffWhenThrottled(t *testing.T) {
 func TestAgentOnAssignment(t *testing.T) {
 	deadline := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	b := &fakeBackend{report: func(n int, _ nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
-		as := nodeapi.Assignment{State: nodeapi.StateInService, Parent: "http://10.0.0.1:8080"}
+		as := nodeapi.Assignment{State: nodemodel.StateInService, Parent: "http://10.0.0.1:8080"}
 		if n >= 4 {
-			as = nodeapi.Assignment{State: nodeapi.StateDraining, Parent: "http://10.0.0.1:8080", Drain: true, DrainDeadline: deadline}
+			as = nodeapi.Assignment{State: nodemodel.StateDraining, Parent: "http://10.0.0.1:8080", Drain: true, DrainDeadline: deadline}
 		}
 		return nodeapi.ReportResponse{ReportIntervalMS: 10, Assignment: as}, nil
 	}}
@@ -373,8 +374,8 @@ func TestAgentOnAssignment(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, got, 3, "once per change: %+v", got)
-	require.Equal(t, nodeapi.Assignment{State: nodeapi.StatePending}, got[0]) // from the registration
-	require.Equal(t, nodeapi.Assignment{State: nodeapi.StateInService, Parent: "http://10.0.0.1:8080"}, got[1])
+	require.Equal(t, nodeapi.Assignment{State: nodemodel.StatePending}, got[0]) // from the registration
+	require.Equal(t, nodeapi.Assignment{State: nodemodel.StateInService, Parent: "http://10.0.0.1:8080"}, got[1])
 	require.True(t, got[2].Drain)
 	require.True(t, deadline.Equal(got[2].DrainDeadline))
 	require.True(t, got[2].Equal(a.Assignment()))

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // newServer serves NewHandler(secret, b) on 127.0.0.1:0.
@@ -35,7 +36,7 @@ func TestClientRoundTrip(t *testing.T) {
 	b := &fakeBackend{
 		register: func(_ context.Context, r nodeapi.RegisterRequest) (nodeapi.RegisterResponse, error) {
 			gotReg = r
-			return nodeapi.RegisterResponse{ID: "node-42", ReportIntervalMS: 1500, Assignment: nodeapi.Assignment{State: nodeapi.StatePending}}, nil
+			return nodeapi.RegisterResponse{ID: "node-42", ReportIntervalMS: 1500, Assignment: nodeapi.Assignment{State: nodemodel.StatePending}}, nil
 		},
 		report: func(_ context.Context, r nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
 			gotReport = r

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const secret = "cluster-secret-7f3a9c"
@@ -40,7 +41,7 @@ func (f *fakeBackend) Register(ctx context.Context, req nodeapi.RegisterRequest)
 	if f.register != nil {
 		return f.register(ctx, req)
 	}
-	return nodeapi.RegisterResponse{ID: "node-1", ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: nodeapi.StatePending}}, nil
+	return nodeapi.RegisterResponse{ID: "node-1", ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: nodemodel.StatePending}}, nil
 }
 
 func (f *fakeBackend) Report(ctx context.Context, req nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
@@ -48,7 +49,7 @@ func (f *fakeBackend) Report(ctx context.Context, req nodeapi.ReportRequest) (no
 	if f.report != nil {
 		return f.report(ctx, req)
 	}
-	return nodeapi.ReportResponse{ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: nodeapi.StateInService}}, nil
+	return nodeapi.ReportResponse{ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: nodemodel.StateInService}}, nil
 }
 
 func (f *fakeBackend) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) error {
@@ -86,19 +87,19 @@ func testLogger() (*slog.Logger, *syncBuffer) {
 
 func goodRegister() nodeapi.RegisterRequest {
 	return nodeapi.RegisterRequest{
-		Role: nodeapi.RoleEdge, Version: "v1.4.0", Group: "eu-edges", Region: "eu-west-1", Zone: "eu-west-1a",
-		Addresses: nodeapi.Addresses{RTMP: "10.0.0.7:1935", SRT: "10.0.0.7:8890", HTTP: "edge-7.example.net:8080"},
+		Role: nodemodel.RoleEdge, Version: "v1.4.0", Group: "eu-edges", Region: "eu-west-1", Zone: "eu-west-1a",
+		Addresses: nodemodel.Addresses{RTMP: "10.0.0.7:1935", SRT: "10.0.0.7:8890", HTTP: "edge-7.example.net:8080"},
 	}
 }
 
 func goodReport() nodeapi.ReportRequest {
 	return nodeapi.ReportRequest{
 		ID: "node-1",
-		Stats: nodeapi.Stats{
+		Stats: nodemodel.Load{
 			Connections: 12, Publishers: 2, Subscribers: 10, BytesIn: 1 << 30, BytesOut: 1 << 34,
 			CPUPercent: 37.5, MemoryBytes: 512 << 20, MemoryUsedPercent: 12.25, UptimeSeconds: 3600.5,
 		},
-		Streams: []nodeapi.StreamStat{
+		Streams: []nodemodel.StreamLoad{
 			{Name: "live/stream1", Protocol: "rtmp", Subscribers: 7, BytesIn: 1 << 29},
 			{Name: "live/stream_2-b", Protocol: "srt", Subscribers: 3, BytesIn: 1 << 28},
 		},
@@ -107,7 +108,7 @@ func goodReport() nodeapi.ReportRequest {
 
 func goodAssignment() nodeapi.Assignment {
 	return nodeapi.Assignment{
-		State: nodeapi.StateDraining, Parent: "http://10.0.0.2:8080", Drain: true,
+		State: nodemodel.StateDraining, Parent: "http://10.0.0.2:8080", Drain: true,
 		DrainDeadline: time.Date(2025, 3, 1, 12, 30, 0, 0, time.UTC),
 	}
 }

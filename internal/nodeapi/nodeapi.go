@@ -5,6 +5,8 @@ package nodeapi
 import (
 	"context"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // The endpoints, all POST with a JSON body and `Authorization: Bearer <cluster secret>`.
@@ -12,23 +14,6 @@ const (
 	PathRegister = "/nodeapi/v1/register"
 	PathReport   = "/nodeapi/v1/report"
 	PathStream   = "/nodeapi/v1/stream"
-)
-
-// Node roles.
-const (
-	RoleOrigin     = "origin"
-	RoleRelay      = "relay"
-	RoleEdge       = "edge"
-	RoleTranscoder = "transcoder"
-)
-
-// Lifecycle states of a node as the manager sees it (Assignment.State).
-const (
-	StatePending     = "pending"
-	StateRunning     = "running"
-	StateInService   = "inservice"
-	StateDraining    = "draining"
-	StateTerminating = "terminating"
 )
 
 // Stream event actions.
@@ -40,23 +25,16 @@ const (
 // MaxBodyBytes bounds every request body the handler reads.
 const MaxBodyBytes = 64 << 10
 
-// Addresses are where clients reach a node, each host:port ("" when the protocol is off).
-type Addresses struct {
-	RTMP string `json:"rtmp,omitempty"`
-	SRT  string `json:"srt,omitempty"`
-	HTTP string `json:"http,omitempty"`
-}
-
 // RegisterRequest is what a node sends when it starts, and again whenever the manager has forgotten it.
 type RegisterRequest struct {
 	// ID is set when a cloud controller launched the node with an id; empty lets the manager choose.
-	ID        string    `json:"id,omitempty"`
-	Role      string    `json:"role"`
-	Version   string    `json:"version"`
-	Group     string    `json:"group,omitempty"`
-	Region    string    `json:"region,omitempty"`
-	Zone      string    `json:"zone,omitempty"`
-	Addresses Addresses `json:"addresses"`
+	ID        string              `json:"id,omitempty"`
+	Role      nodemodel.Role      `json:"role"`
+	Version   string              `json:"version"`
+	Group     string              `json:"group,omitempty"`
+	Region    string              `json:"region,omitempty"`
+	Zone      string              `json:"zone,omitempty"`
+	Addresses nodemodel.Addresses `json:"addresses"`
 }
 
 // RegisterResponse names the node and tells it how often to report.
@@ -66,33 +44,12 @@ type RegisterResponse struct {
 	Assignment       Assignment `json:"assignment"`
 }
 
-// Stats is a node's load at the time of a report.
-type Stats struct {
-	Connections       int     `json:"connections"`
-	Publishers        int     `json:"publishers"`
-	Subscribers       int     `json:"subscribers"`
-	BytesIn           uint64  `json:"bytesIn"`
-	BytesOut          uint64  `json:"bytesOut"`
-	CPUPercent        float64 `json:"cpuPercent"`
-	MemoryBytes       uint64  `json:"memoryBytes"`
-	MemoryUsedPercent float64 `json:"memoryUsedPercent"`
-	UptimeSeconds     float64 `json:"uptimeSeconds"`
-}
-
-// StreamStat describes one live stream on the node.
-type StreamStat struct {
-	Name        string `json:"name"` // <app>/<stream>
-	Protocol    string `json:"protocol"`
-	Subscribers int    `json:"subscribers"`
-	BytesIn     uint64 `json:"bytesIn"`
-}
-
 // ReportRequest is a node's periodic heartbeat. Streams is the complete list of its live streams: it is
 // the source of truth when stream events were lost.
 type ReportRequest struct {
-	ID      string       `json:"id"`
-	Stats   Stats        `json:"stats"`
-	Streams []StreamStat `json:"streams"`
+	ID      string                 `json:"id"`
+	Stats   nodemodel.Load         `json:"stats"`
+	Streams []nodemodel.StreamLoad `json:"streams"`
 }
 
 // ReportResponse carries the node's current assignment.
@@ -112,7 +69,7 @@ type StreamEvent struct {
 // Assignment is what the manager wants of a node.
 type Assignment struct {
 	// State is the node's lifecycle state as the manager sees it.
-	State string `json:"state"`
+	State nodemodel.State `json:"state"`
 	// Parent is the HTTP base URL of the node an edge or relay pulls from ("" otherwise).
 	Parent string `json:"parent,omitempty"`
 	// Drain asks the node to take no new viewers or publishers and leave when empty or at DrainDeadline.

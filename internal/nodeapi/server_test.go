@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 func mustJSON(t *testing.T, v any) string {
@@ -72,7 +73,7 @@ func TestHandler(t *testing.T) {
 		{name: "register with an id from the cloud controller", path: nodeapi.PathRegister,
 			body: registerWith(func(r *nodeapi.RegisterRequest) { r.ID = "i-0abc123.eu" }), status: 200},
 		{name: "register with one address", path: nodeapi.PathRegister,
-			body: registerWith(func(r *nodeapi.RegisterRequest) { r.Addresses = nodeapi.Addresses{HTTP: "[::1]:8080"} }), status: 200},
+			body: registerWith(func(r *nodeapi.RegisterRequest) { r.Addresses = nodemodel.Addresses{HTTP: "[::1]:8080"} }), status: 200},
 		{name: "report", path: nodeapi.PathReport, body: mustJSON(t, goodReport()), status: 200},
 		{name: "report without streams", path: nodeapi.PathReport, body: `{"id":"node-1","stats":{},"streams":null}`, status: 200},
 		{name: "stream publish", path: nodeapi.PathStream, body: withStream("live/stream1"), status: 204},

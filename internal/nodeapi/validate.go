@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // MaxNameLen is the longest app name, stream name, node id or label accepted.
@@ -28,7 +30,7 @@ func (r RegisterRequest) Validate() error {
 			return invalid(err)
 		}
 	}
-	if err := checkRole(r.Role); err != nil {
+	if err := checkRole(string(r.Role)); err != nil {
 		return invalid(err)
 	}
 	if r.Version == "" {
@@ -124,10 +126,10 @@ func checkStream(s string) error {
 }
 
 func checkRole(role string) error {
-	switch role {
-	case RoleOrigin, RoleRelay, RoleEdge, RoleTranscoder:
+	switch {
+	case nodemodel.Role(role).Valid():
 		return nil
-	case "":
+	case role == "":
 		return errors.New("role is required")
 	}
 	return fmt.Errorf("role %s: must be origin, relay, edge or transcoder", clip(role))

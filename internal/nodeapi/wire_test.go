@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -24,7 +25,7 @@ func TestWireFormat(t *testing.T) {
 		msg  any
 	}{
 		{"register_request.json", goodRegister()},
-		{"register_request_minimal.json", nodeapi.RegisterRequest{Role: "origin", Version: "dev", Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:8080"}}},
+		{"register_request_minimal.json", nodeapi.RegisterRequest{Role: "origin", Version: "dev", Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:8080"}}},
 		{"register_response.json", nodeapi.RegisterResponse{ID: "node-1", ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: "pending"}}},
 		{"report_request.json", goodReport()},
 		{"report_response.json", nodeapi.ReportResponse{ReportIntervalMS: 5000, Assignment: goodAssignment()}},

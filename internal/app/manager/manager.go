@@ -33,6 +33,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/version"
 )
@@ -174,7 +175,7 @@ func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string,
 	var agreed []string
 	var errs []error
 	for _, n := range m.registry.Nodes("") {
-		if n.Role != store.RoleOrigin || n.State != store.StateInService || n.Addresses.HTTP == "" {
+		if n.Role != nodemodel.RoleOrigin || n.State != nodemodel.StateInService || n.Addresses.HTTP == "" {
 			continue
 		}
 		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.Addresses.HTTP+"/api/v1/recordings/"+stream, nil)
@@ -218,8 +219,10 @@ func (m *Manager) newLoop(reg prometheus.Registerer) *autoscaler.Loop {
 	host, _ := os.Hostname()
 	return &autoscaler.Loop{
 		Store: m.store, Registry: m.registry, Cloud: m.cloud, Log: m.log.With("component", "autoscaler"),
-		Holder:   fmt.Sprintf("%s:%s/%d", host, m.Addr(), os.Getpid()),
-		NodeEnv:  func(group, role, nodeID string) map[string]string { return m.nodeEnv(managerURL, group, role, nodeID) },
+		Holder: fmt.Sprintf("%s:%s/%d", host, m.Addr(), os.Getpid()),
+		NodeEnv: func(group string, role nodemodel.Role, nodeID string) map[string]string {
+			return m.nodeEnv(managerURL, group, role, nodeID)
+		},
 		Interval: a.Interval, LeaseTTL: a.LeaseTTL, Predictive: a.Predictive, LowWater: float64(a.LowWater) / 100,
 		WarmUp: a.WarmUp, CoolDown: a.CoolDown, DrainTimeout: a.DrainTimeout,
 		Metrics: autoscaler.NewMetrics(reg),
@@ -228,7 +231,7 @@ func (m *Manager) newLoop(reg prometheus.Registerer) *autoscaler.Loop {
 
 // nodeEnv is what a launched node is told: where the manager is, the cluster secret, who it is, where its
 // objects go, and where it keeps its access log (uploaded when it stops).
-func (m *Manager) nodeEnv(managerURL, group, role, nodeID string) map[string]string {
+func (m *Manager) nodeEnv(managerURL, group string, role nodemodel.Role, nodeID string) map[string]string {
 	c := m.cfg
 	st := c.Storage
 	if st.Backend == objstore.BackendLocal && st.Directory != "" {
@@ -237,7 +240,7 @@ func (m *Manager) nodeEnv(managerURL, group, role, nodeID string) map[string]str
 		}
 	}
 	env := map[string]string{
-		cloud.EnvRole: role, cloud.EnvManagerURL: managerURL, cloud.EnvClusterSecret: c.Cluster.Secret,
+		cloud.EnvRole: string(role), cloud.EnvManagerURL: managerURL, cloud.EnvClusterSecret: c.Cluster.Secret,
 		cloud.EnvNodeID: nodeID, cloud.EnvGroup: group,
 		config.EnvName("log.level"): c.Log.Level, config.EnvName("log.format"): c.Log.Format,
 		config.EnvName("node.accessLog"):  filepath.Join("access-logs", nodeID+".log"),
@@ -266,10 +269,10 @@ func (m *Manager) nodeEnv(managerURL, group, role, nodeID string) map[string]str
 func (m *Manager) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, state := range store.States[:len(store.States)-1] {
+	for _, state := range nodemodel.States[:len(nodemodel.States)-1] {
 		state := state
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "nagare_manager_nodes", Help: "Nodes by lifecycle state.", ConstLabels: prometheus.Labels{"state": state},
+			Name: "nagare_manager_nodes", Help: "Nodes by lifecycle state.", ConstLabels: prometheus.Labels{"state": string(state)},
 		}, func() float64 {
 			n := 0
 			for _, node := range m.registry.Nodes("") {
@@ -317,3 +320,6 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

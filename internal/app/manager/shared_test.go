@@ -14,6 +14,7 @@ import (
 	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -43,11 +44,11 @@ func TestTwoManagersShareAStore(t *testing.T) {
 
 	client := &nodeapi.Client{BaseURL: first, Secret: secret, HTTP: &http.Client{Timeout: 5 * time.Second}}
 	ctx := context.Background()
-	reg, err := client.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Version: "v", Addresses: nodeapi.Addresses{HTTP: "10.9.8.7:8080"}})
+	reg, err := client.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Version: "v", Addresses: nodemodel.Addresses{HTTP: "10.9.8.7:8080"}})
 	require.NoError(t, err)
 	report := func() {
-		_, err := client.Report(ctx, nodeapi.ReportRequest{ID: reg.ID, Stats: nodeapi.Stats{Connections: 1, Publishers: 1},
-			Streams: []nodeapi.StreamStat{{Name: "live/cam", Protocol: "rtmp"}}})
+		_, err := client.Report(ctx, nodeapi.ReportRequest{ID: reg.ID, Stats: nodemodel.Load{Connections: 1, Publishers: 1},
+			Streams: []nodemodel.StreamLoad{{Name: "live/cam", Protocol: "rtmp"}}})
 		require.NoError(t, err)
 	}
 	report()
@@ -75,5 +76,5 @@ func TestTwoManagersShareAStore(t *testing.T) {
 		State string `json:"state"`
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&n))
-	require.Equal(t, "inservice", n.State, "the second manager does not find it dead")
+	require.Equal(t, nodemodel.StateInService, n.State, "the second manager does not find it dead")
 }

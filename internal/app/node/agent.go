@@ -9,6 +9,7 @@ import (
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -17,9 +18,9 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 	a := &nodeagent.Agent{
 		Client: &nodeapi.Client{BaseURL: cfg.Cluster.ManagerURL, Secret: cfg.Cluster.Secret, HTTP: &http.Client{Timeout: 10 * time.Second}},
 		Register: nodeapi.RegisterRequest{
-			ID: cfg.Cluster.NodeID, Role: cfg.Node.Role, Version: version.Version, Group: cfg.Cluster.Group,
+			ID: cfg.Cluster.NodeID, Role: nodemodel.Role(cfg.Node.Role), Version: version.Version, Group: cfg.Cluster.Group,
 			Region: cfg.Cluster.Region, Zone: cfg.Cluster.Zone,
-			Addresses: nodeapi.Addresses{
+			Addresses: nodemodel.Addresses{
 				RTMP: advertise(cfg.Cluster.AdvertiseRTMP, n.RTMPAddr()),
 				SRT:  advertise(cfg.Cluster.AdvertiseSRT, n.SRTAddr()),
 				HTTP: advertise(cfg.Cluster.AdvertiseHTTP, n.HTTPAddr()),
@@ -45,16 +46,16 @@ func advertise(configured, bound string) string {
 	return netaddr.Loopback(bound)
 }
 
-func (n *Node) agentStats() (nodeapi.Stats, []nodeapi.StreamStat) {
+func (n *Node) agentStats() (nodemodel.Load, []nodemodel.StreamLoad) {
 	st := n.Stats()
-	out := nodeapi.Stats{
+	out := nodemodel.Load{
 		Connections: st.Connections, Publishers: st.Publishers, Subscribers: st.Subscribers,
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, CPUPercent: st.CPUPercent, MemoryBytes: st.MemoryBytes,
 		UptimeSeconds: st.UptimeSeconds,
 	}
-	streams := make([]nodeapi.StreamStat, len(st.Streams))
+	streams := make([]nodemodel.StreamLoad, len(st.Streams))
 	for i, s := range st.Streams {
-		streams[i] = nodeapi.StreamStat{Name: s.Name, Protocol: s.Protocol, Subscribers: s.Subscribers, BytesIn: s.BytesIn}
+		streams[i] = nodemodel.StreamLoad{Name: s.Name, Protocol: s.Protocol, Subscribers: s.Subscribers, BytesIn: s.BytesIn}
 	}
 	return out, streams
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Name is the controller's registered name.
@@ -187,7 +188,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 			Tags: []types.Tag{
 				{Key: awssdk.String(c.tagPrefix + tagNodeID), Value: awssdk.String(spec.NodeID)},
 				{Key: awssdk.String(c.tagPrefix + tagGroup), Value: awssdk.String(spec.Group)},
-				{Key: awssdk.String(c.tagPrefix + tagRole), Value: awssdk.String(spec.Role)},
+				{Key: awssdk.String(c.tagPrefix + tagRole), Value: awssdk.String(string(spec.Role))},
 				{Key: awssdk.String("Name"), Value: awssdk.String(spec.NodeID)},
 			},
 		}},
@@ -221,7 +222,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 	}
 	inst := c.instance(out.Instances[0])
 	inst.NodeID, inst.Group, inst.Role = spec.NodeID, spec.Group, spec.Role
-	if inst.State == cloud.StateTerminated || inst.State == cloud.StateTerminating {
+	if inst.State == nodemodel.StateTerminated || inst.State == nodemodel.StateTerminating {
 		// EC2 keeps a client token for a while after its instance ends and answers a new launch with the
 		// old instance: a node id is single use.
 		return inst, fmt.Errorf("%w: node id %q already launched instance %s, which is %s",
@@ -306,7 +307,7 @@ func (c *Controller) instance(i types.Instance) cloud.Instance {
 		ID:         awssdk.ToString(i.InstanceId),
 		Address:    awssdk.ToString(i.PrivateIpAddress),
 		LaunchedAt: awssdk.ToTime(i.LaunchTime),
-		State:      cloud.StatePending,
+		State:      nodemodel.StatePending,
 	}
 	for _, t := range i.Tags {
 		switch awssdk.ToString(t.Key) {
@@ -315,7 +316,7 @@ func (c *Controller) instance(i types.Instance) cloud.Instance {
 		case c.tagPrefix + tagGroup:
 			out.Group = awssdk.ToString(t.Value)
 		case c.tagPrefix + tagRole:
-			out.Role = awssdk.ToString(t.Value)
+			out.Role = nodemodel.Role(awssdk.ToString(t.Value))
 		}
 	}
 	if i.State != nil {
@@ -330,16 +331,16 @@ func (c *Controller) instance(i types.Instance) cloud.Instance {
 // mapState maps an EC2 instance state onto the cloud states. A stopped instance counts as terminated: the
 // node in it is gone and the controller never starts it again. An unknown state is taken as pending, so
 // that the manager's own launch timeout decides.
-func mapState(s types.InstanceStateName) string {
+func mapState(s types.InstanceStateName) nodemodel.State {
 	switch s {
 	case types.InstanceStateNameRunning:
-		return cloud.StateRunning
+		return nodemodel.StateRunning
 	case types.InstanceStateNameStopping, types.InstanceStateNameShuttingDown:
-		return cloud.StateTerminating
+		return nodemodel.StateTerminating
 	case types.InstanceStateNameStopped, types.InstanceStateNameTerminated:
-		return cloud.StateTerminated
+		return nodemodel.StateTerminated
 	default:
-		return cloud.StatePending
+		return nodemodel.StatePending
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -98,10 +99,10 @@ func TestLifecycle(t *testing.T) {
 	inst, err := c.Launch(ctx, spec)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(inst.ID, "i-"), inst.ID)
-	require.Equal(t, cloud.StatePending, inst.State)
+	require.Equal(t, nodemodel.StatePending, inst.State)
 	require.Equal(t, "edge-1", inst.NodeID)
 	require.Equal(t, "eu-west", inst.Group)
-	require.Equal(t, "edge", inst.Role)
+	require.Equal(t, nodemodel.RoleEdge, inst.Role)
 	require.NotEmpty(t, inst.Address, "moto gives every instance a private IP")
 	require.WithinDuration(t, time.Now(), inst.LaunchedAt, 5*time.Minute)
 
@@ -112,8 +113,8 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, inst.ID, got.ID)
 	require.Equal(t, "edge-1", got.NodeID)
 	require.Equal(t, "eu-west", got.Group)
-	require.Equal(t, "edge", got.Role)
-	require.Equal(t, cloud.StateRunning, got.State, "moto runs an instance at once")
+	require.Equal(t, nodemodel.RoleEdge, got.Role)
+	require.Equal(t, nodemodel.StateRunning, got.State, "moto runs an instance at once")
 	require.Equal(t, inst.Address, got.Address)
 	require.Empty(t, got.Reason)
 
@@ -150,7 +151,7 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1, "terminated instances stay listed while EC2 shows them")
 	require.Equal(t, inst.ID, list[0].ID)
-	require.Equal(t, cloud.StateTerminated, list[0].State)
+	require.Equal(t, nodemodel.StateTerminated, list[0].State)
 	require.Contains(t, list[0].Reason, "User initiated shutdown")
 
 	// Terminating again finds nothing left to terminate.
@@ -187,7 +188,7 @@ func TestTerminateStopped(t *testing.T) {
 	list, err := c.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
-	require.Equal(t, cloud.StateTerminated, list[0].State)
+	require.Equal(t, nodemodel.StateTerminated, list[0].State)
 	require.NotEmpty(t, list[0].Reason)
 
 	require.NoError(t, c.Terminate(ctx, "origin-1"))
@@ -343,7 +344,7 @@ func TestIdempotentLaunch(t *testing.T) {
 	list, err = c.List(ctx)
 	require.NoError(t, err)
 	for _, in := range list {
-		require.Equal(t, cloud.StateTerminated, in.State)
+		require.Equal(t, nodemodel.StateTerminated, in.State)
 	}
 }
 
@@ -465,16 +466,16 @@ func TestMapState(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		ec2  types.InstanceStateName
-		want string
+		want nodemodel.State
 	}{
-		{types.InstanceStateNamePending, cloud.StatePending},
-		{types.InstanceStateNameRunning, cloud.StateRunning},
-		{types.InstanceStateNameStopping, cloud.StateTerminating},
-		{types.InstanceStateNameShuttingDown, cloud.StateTerminating},
-		{types.InstanceStateNameStopped, cloud.StateTerminated},
-		{types.InstanceStateNameTerminated, cloud.StateTerminated},
-		{"", cloud.StatePending},
-		{"hibernating", cloud.StatePending},
+		{types.InstanceStateNamePending, nodemodel.StatePending},
+		{types.InstanceStateNameRunning, nodemodel.StateRunning},
+		{types.InstanceStateNameStopping, nodemodel.StateTerminating},
+		{types.InstanceStateNameShuttingDown, nodemodel.StateTerminating},
+		{types.InstanceStateNameStopped, nodemodel.StateTerminated},
+		{types.InstanceStateNameTerminated, nodemodel.StateTerminated},
+		{"", nodemodel.StatePending},
+		{"hibernating", nodemodel.StatePending},
 	}
 	covered := map[types.InstanceStateName]bool{}
 	for _, tt := range tests {

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Name is the controller's registered name.
@@ -166,7 +167,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		"group", spec.Group, "image", spec.Image)
 	return cloud.Instance{
 		ID: created.ID, NodeID: spec.NodeID, Group: spec.Group, Role: spec.Role,
-		State: cloud.StateRunning, LaunchedAt: time.Now(),
+		State: nodemodel.StateRunning, LaunchedAt: time.Now(),
 	}, nil
 }
 
@@ -174,7 +175,7 @@ func (c *Controller) labels(spec cloud.Spec) map[string]string {
 	return map[string]string{
 		c.prefix + "node-id":     spec.NodeID,
 		c.prefix + "group":       spec.Group,
-		c.prefix + "role":        spec.Role,
+		c.prefix + "role":        string(spec.Role),
 		"app.kubernetes.io/name": "nagare",
 	}
 }
@@ -262,12 +263,12 @@ func (c *Controller) List(ctx context.Context) ([]cloud.Instance, error) {
 			ID:         ctr.ID,
 			NodeID:     ctr.Labels[c.prefix+"node-id"],
 			Group:      ctr.Labels[c.prefix+"group"],
-			Role:       ctr.Labels[c.prefix+"role"],
+			Role:       nodemodel.Role(ctr.Labels[c.prefix+"role"]),
 			State:      state(ctr.State),
 			Address:    c.address(ctr),
 			LaunchedAt: time.Unix(ctr.Created, 0),
 		}
-		if inst.State == cloud.StateTerminated {
+		if inst.State == nodemodel.StateTerminated {
 			inst.Reason = ctr.Status // "Exited (137) 5 seconds ago"
 		}
 		out = append(out, inst)
@@ -276,16 +277,16 @@ func (c *Controller) List(ctx context.Context) ([]cloud.Instance, error) {
 	return out, nil
 }
 
-func state(s container.ContainerState) string {
+func state(s container.ContainerState) nodemodel.State {
 	switch s {
 	case container.StateRunning, container.StateRestarting, container.StatePaused:
-		return cloud.StateRunning
+		return nodemodel.StateRunning
 	case container.StateRemoving:
-		return cloud.StateTerminating
+		return nodemodel.StateTerminating
 	case container.StateExited, container.StateDead:
-		return cloud.StateTerminated
+		return nodemodel.StateTerminated
 	default: // created, or a state this client does not know yet
-		return cloud.StatePending
+		return nodemodel.StatePending
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -78,8 +79,8 @@ func TestLaunch(t *testing.T) {
 	require.Len(t, inst.ID, 64)
 	require.Equal(t, "edge-1", inst.NodeID)
 	require.Equal(t, "eu-edges", inst.Group)
-	require.Equal(t, "edge", inst.Role)
-	require.Equal(t, cloud.StateRunning, inst.State)
+	require.Equal(t, nodemodel.RoleEdge, inst.Role)
+	require.Equal(t, nodemodel.StateRunning, inst.State)
 	require.WithinRange(t, inst.LaunchedAt, before, time.Now())
 
 	req := creates[0].req
@@ -272,17 +273,17 @@ func TestListStates(t *testing.T) {
 	tests := []struct {
 		state      container.ContainerState
 		status     string
-		wantState  string
+		wantState  nodemodel.State
 		wantReason string
 	}{
-		{container.StateCreated, "Created", cloud.StatePending, ""},
-		{container.StateRunning, "Up 5 minutes", cloud.StateRunning, ""},
-		{container.StateRestarting, "Restarting (1) 2 seconds ago", cloud.StateRunning, ""},
-		{container.StatePaused, "Up 5 minutes (Paused)", cloud.StateRunning, ""},
-		{container.StateRemoving, "Removal In Progress", cloud.StateTerminating, ""},
-		{container.StateExited, "Exited (137) 3 seconds ago", cloud.StateTerminated, "Exited (137) 3 seconds ago"},
-		{container.StateDead, "Dead", cloud.StateTerminated, "Dead"},
-		{"frozen", "?", cloud.StatePending, ""},
+		{container.StateCreated, "Created", nodemodel.StatePending, ""},
+		{container.StateRunning, "Up 5 minutes", nodemodel.StateRunning, ""},
+		{container.StateRestarting, "Restarting (1) 2 seconds ago", nodemodel.StateRunning, ""},
+		{container.StatePaused, "Up 5 minutes (Paused)", nodemodel.StateRunning, ""},
+		{container.StateRemoving, "Removal In Progress", nodemodel.StateTerminating, ""},
+		{container.StateExited, "Exited (137) 3 seconds ago", nodemodel.StateTerminated, "Exited (137) 3 seconds ago"},
+		{container.StateDead, "Dead", nodemodel.StateTerminated, "Dead"},
+		{"frozen", "?", nodemodel.StatePending, ""},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.state), func(t *testing.T) {

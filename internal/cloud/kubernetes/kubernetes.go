@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Name is the controller's registered name.
@@ -290,13 +291,13 @@ func (c *Controller) meta(name string, spec cloud.Spec) metav1.ObjectMeta {
 		Labels: map[string]string{
 			c.prefix + "node-id":     labelValue(spec.NodeID),
 			c.prefix + "group":       labelValue(spec.Group),
-			c.prefix + "role":        labelValue(spec.Role),
+			c.prefix + "role":        labelValue(string(spec.Role)),
 			"app.kubernetes.io/name": "nagare",
 		},
 		Annotations: map[string]string{
 			c.prefix + "node-id": spec.NodeID,
 			c.prefix + "group":   spec.Group,
-			c.prefix + "role":    spec.Role,
+			c.prefix + "role":    string(spec.Role),
 		},
 	}
 }
@@ -406,19 +407,19 @@ func (c *Controller) instance(p *corev1.Pod) cloud.Instance {
 		return p.Labels[c.prefix+key]
 	}
 	inst := cloud.Instance{
-		ID: p.Name, NodeID: get("node-id"), Group: get("group"), Role: get("role"),
+		ID: p.Name, NodeID: get("node-id"), Group: get("group"), Role: nodemodel.Role(get("role")),
 		Address: p.Status.PodIP, LaunchedAt: p.CreationTimestamp.Time,
 	}
 	switch p.Status.Phase {
 	case corev1.PodRunning:
-		inst.State = cloud.StateRunning
+		inst.State = nodemodel.StateRunning
 	case corev1.PodSucceeded, corev1.PodFailed:
-		inst.State, inst.Reason = cloud.StateTerminated, exitReason(p)
+		inst.State, inst.Reason = nodemodel.StateTerminated, exitReason(p)
 	default: // Pending, Unknown (the kubelet lost touch; it may come back), or not yet set
-		inst.State, inst.Reason = cloud.StatePending, waitReason(p)
+		inst.State, inst.Reason = nodemodel.StatePending, waitReason(p)
 	}
-	if p.DeletionTimestamp != nil && inst.State != cloud.StateTerminated {
-		inst.State = cloud.StateTerminating
+	if p.DeletionTimestamp != nil && inst.State != nodemodel.StateTerminated {
+		inst.State = nodemodel.StateTerminating
 	}
 	return inst
 }

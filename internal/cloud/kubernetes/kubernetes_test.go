@@ -25,6 +25,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const theSecret = "s3cr3t-cluster-value-0123456789"
@@ -83,7 +84,7 @@ func TestLaunchPodSpec(t *testing.T) {
 	inst, err := f.c.Launch(context.Background(), testSpec("edge-1"))
 	require.NoError(t, err)
 	require.Equal(t, cloud.Instance{ID: "nagare-edge-1", NodeID: "edge-1", Group: "eu-edges", Role: "edge",
-		State: cloud.StatePending}, inst)
+		State: nodemodel.StatePending}, inst)
 
 	p := f.pod(t, "nagare-edge-1")
 	require.Equal(t, map[string]string{
@@ -282,32 +283,32 @@ func TestListStates(t *testing.T) {
 		name       string
 		status     corev1.PodStatus
 		deleting   bool
-		wantState  string
+		wantState  nodemodel.State
 		wantReason string
 	}{
-		{name: "pending", status: corev1.PodStatus{Phase: corev1.PodPending}, wantState: cloud.StatePending},
+		{name: "pending", status: corev1.PodStatus{Phase: corev1.PodPending}, wantState: nodemodel.StatePending},
 		{name: "unschedulable", status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available",
-		}}}, wantState: cloud.StatePending, wantReason: "Unschedulable: 0/3 nodes are available"},
+		}}}, wantState: nodemodel.StatePending, wantReason: "Unschedulable: 0/3 nodes are available"},
 		{name: "image pull", status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "nagare", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}},
-		}}}, wantState: cloud.StatePending, wantReason: "ImagePullBackOff"},
-		{name: "running", status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.1.2.3"}, wantState: cloud.StateRunning},
+		}}}, wantState: nodemodel.StatePending, wantReason: "ImagePullBackOff"},
+		{name: "running", status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.1.2.3"}, wantState: nodemodel.StateRunning},
 		{name: "running, deleted", status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.1.2.3"}, deleting: true,
-			wantState: cloud.StateTerminating},
+			wantState: nodemodel.StateTerminating},
 		{name: "pending, deleted", status: corev1.PodStatus{Phase: corev1.PodPending}, deleting: true,
-			wantState: cloud.StateTerminating},
+			wantState: nodemodel.StateTerminating},
 		{name: "succeeded", status: corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: terminated("Completed", "", 0)},
-			wantState: cloud.StateTerminated, wantReason: "Completed"},
+			wantState: nodemodel.StateTerminated, wantReason: "Completed"},
 		{name: "oom killed", status: corev1.PodStatus{Phase: corev1.PodFailed, PodIP: "10.1.2.3",
-			ContainerStatuses: terminated("OOMKilled", "", 137)}, wantState: cloud.StateTerminated, wantReason: "OOMKilled"},
+			ContainerStatuses: terminated("OOMKilled", "", 137)}, wantState: nodemodel.StateTerminated, wantReason: "OOMKilled"},
 		{name: "error with message", status: corev1.PodStatus{Phase: corev1.PodFailed,
-			ContainerStatuses: terminated("Error", "bad config", 1)}, wantState: cloud.StateTerminated, wantReason: "Error: bad config"},
+			ContainerStatuses: terminated("Error", "bad config", 1)}, wantState: nodemodel.StateTerminated, wantReason: "Error: bad config"},
 		{name: "no reason", status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: terminated("", "", 2)},
-			wantState: cloud.StateTerminated, wantReason: "exit code 2"},
+			wantState: nodemodel.StateTerminated, wantReason: "exit code 2"},
 		{name: "evicted", status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory"},
-			deleting: true, wantState: cloud.StateTerminated, wantReason: "Evicted: low on memory"},
-		{name: "unknown", status: corev1.PodStatus{Phase: corev1.PodUnknown, PodIP: "10.1.2.3"}, wantState: cloud.StatePending},
+			deleting: true, wantState: nodemodel.StateTerminated, wantReason: "Evicted: low on memory"},
+		{name: "unknown", status: corev1.PodStatus{Phase: corev1.PodUnknown, PodIP: "10.1.2.3"}, wantState: nodemodel.StatePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // TestForgetsOldestTerminated: past keep terminated instances, the oldest are no longer listed; running
@@ -36,7 +37,7 @@ func TestForgetsOldestTerminated(t *testing.T) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			p := c.procs[id]
-			return p != nil && p.inst.State == cloud.StateTerminated
+			return p != nil && p.inst.State == nodemodel.StateTerminated
 		}, 5*time.Second, 5*time.Millisecond)
 	}
 	require.Equal(t, []string{"n3", "n4"}, listed())

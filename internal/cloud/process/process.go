@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Name is the controller's registered name.
@@ -119,7 +120,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.procs[spec.NodeID]; ok && old.inst.State != cloud.StateTerminated {
+	if old, ok := c.procs[spec.NodeID]; ok && old.inst.State != nodemodel.StateTerminated {
 		return cloud.Instance{}, fmt.Errorf("%w: node %s already runs as pid %s", cloud.ErrInvalidSpec, spec.NodeID, old.inst.ID)
 	}
 	logFile, err := os.OpenFile(c.LogFile(spec.NodeID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -153,7 +154,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		cmd: cmd,
 		inst: cloud.Instance{
 			ID: strconv.Itoa(cmd.Process.Pid), NodeID: spec.NodeID, Group: spec.Group, Role: spec.Role,
-			State: cloud.StateRunning, Address: "127.0.0.1", LaunchedAt: time.Now(),
+			State: nodemodel.StateRunning, Address: "127.0.0.1", LaunchedAt: time.Now(),
 		},
 		done: make(chan struct{}),
 	}
@@ -175,7 +176,7 @@ func nodeEnv(base []string, spec cloud.Spec) []string {
 		"NAGARE_RTMP_ADDRESS": "127.0.0.1:0",
 		"NAGARE_SRT_ADDRESS":  "127.0.0.1:0",
 		"NAGARE_HTTP_ADDRESS": "127.0.0.1:0",
-		cloud.EnvRole:         spec.Role,
+		cloud.EnvRole:         string(spec.Role),
 		cloud.EnvNodeID:       spec.NodeID,
 		cloud.EnvGroup:        spec.Group,
 		cloud.EnvRegion:       spec.Region,
@@ -198,7 +199,7 @@ func (c *Controller) wait(p *proc) {
 	if p.kill != nil {
 		p.kill.Stop()
 	}
-	p.inst.State, p.inst.Reason = cloud.StateTerminated, reason
+	p.inst.State, p.inst.Reason = nodemodel.StateTerminated, reason
 	c.gone = append(c.gone, p)
 	for len(c.gone) > c.keep {
 		if old := c.gone[0]; c.procs[old.inst.NodeID] == old {
@@ -220,12 +221,12 @@ func (c *Controller) Terminate(ctx context.Context, nodeID string) error {
 	}
 	c.mu.Lock()
 	p, ok := c.procs[nodeID]
-	if !ok || p.inst.State == cloud.StateTerminated {
+	if !ok || p.inst.State == nodemodel.StateTerminated {
 		c.mu.Unlock()
 		return nil
 	}
 	if p.kill == nil {
-		p.inst.State = cloud.StateTerminating
+		p.inst.State = nodemodel.StateTerminating
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			c.log.Warn("signalling node", "node", nodeID, "pid", p.inst.ID, "signal", "SIGTERM", "err", err)
 		}
@@ -265,7 +266,7 @@ func (c *Controller) StopAll(ctx context.Context) error {
 	c.mu.Lock()
 	var ids []string
 	for id, p := range c.procs {
-		if p.inst.State != cloud.StateTerminated {
+		if p.inst.State != nodemodel.StateTerminated {
 			ids = append(ids, id)
 		}
 	}

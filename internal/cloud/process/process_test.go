@@ -22,6 +22,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/cloud/process"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // nagareBin is the real nagare binary, built once (not under -short).
@@ -124,7 +125,7 @@ func waitTerminated(t *testing.T, c *process.Controller, nodeID string) cloud.In
 	var in cloud.Instance
 	require.Eventually(t, func() bool {
 		in, _ = instance(t, c, nodeID)
-		return in.State == cloud.StateTerminated
+		return in.State == nodemodel.StateTerminated
 	}, 10*time.Second, 10*time.Millisecond, "node %s never terminated", nodeID)
 	return in
 }
@@ -152,11 +153,11 @@ func TestNagareNode(t *testing.T) {
 	before := time.Now()
 	in, err := c.Launch(ctx, spec("origin-1", env))
 	require.NoError(t, err)
-	require.Equal(t, cloud.StateRunning, in.State)
+	require.Equal(t, nodemodel.StateRunning, in.State)
 	require.Equal(t, "127.0.0.1", in.Address)
 	require.Equal(t, "origin-1", in.NodeID)
 	require.Equal(t, "g1", in.Group)
-	require.Equal(t, "origin", in.Role)
+	require.Equal(t, nodemodel.RoleOrigin, in.Role)
 	require.WithinRange(t, in.LaunchedAt, before, time.Now())
 	pid, err := strconv.Atoi(in.ID)
 	require.NoError(t, err, "the instance id is the pid")
@@ -179,7 +180,7 @@ func TestNagareNode(t *testing.T) {
 	require.Less(t, time.Since(start), 10*time.Second)
 	got, ok := instance(t, c, "origin-1")
 	require.True(t, ok)
-	require.Equal(t, cloud.StateTerminated, got.State)
+	require.Equal(t, nodemodel.StateTerminated, got.State)
 	require.Equal(t, "exit status 0", got.Reason, "SIGTERM stops a node gracefully")
 	waitLog(t, c, "origin-1", regexp.MustCompile(`msg="node stopped"`))
 	require.NoError(t, c.Terminate(ctx, "origin-1"), "terminating a gone node is not an error")
@@ -227,7 +228,7 @@ func TestExit(t *testing.T) {
 			if tc.terminate {
 				waitLog(t, c, "n1", ready) // the trap is set
 				in, _ := instance(t, c, "n1")
-				require.Equal(t, cloud.StateRunning, in.State)
+				require.Equal(t, nodemodel.StateRunning, in.State)
 				start := time.Now()
 				require.NoError(t, c.Terminate(ctx, "n1"))
 				took := time.Since(start)
@@ -258,7 +259,7 @@ func TestTerminateHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 500*time.Millisecond)
 	in, _ := instance(t, c, "stubborn")
-	require.Equal(t, cloud.StateTerminating, in.State)
+	require.Equal(t, nodemodel.StateTerminating, in.State)
 
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
@@ -311,7 +312,7 @@ func TestList(t *testing.T) {
 	pids := map[string]bool{}
 	for i, id := range []string{"a", "b", "c"} {
 		require.Equal(t, id, list[i].NodeID)
-		require.Equal(t, cloud.StateRunning, list[i].State)
+		require.Equal(t, nodemodel.StateRunning, list[i].State)
 		pids[list[i].ID] = true
 	}
 	require.Len(t, pids, 3)
@@ -321,8 +322,8 @@ func TestList(t *testing.T) {
 	list, err = c.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, list, 3)
-	require.Equal(t, cloud.StateTerminated, list[1].State)
-	require.Equal(t, cloud.StateRunning, list[0].State)
+	require.Equal(t, nodemodel.StateTerminated, list[1].State)
+	require.Equal(t, nodemodel.StateRunning, list[0].State)
 
 	again, err := c.Launch(ctx, spec("b", nil))
 	require.NoError(t, err, "a terminated node id may be launched again")
@@ -340,7 +341,7 @@ func TestList(t *testing.T) {
 	list, err = c.List(ctx)
 	require.NoError(t, err)
 	for _, in := range list {
-		require.Equal(t, cloud.StateTerminated, in.State, in.NodeID)
+		require.Equal(t, nodemodel.StateTerminated, in.State, in.NodeID)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Name is the controller's registered name.
@@ -144,7 +145,7 @@ func (c *Cloud) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instance, er
 	now := c.now()
 	c.advance(now)
 	if old := c.byNode[spec.NodeID]; old != nil {
-		if old.inst.State != cloud.StateTerminated {
+		if old.inst.State != nodemodel.StateTerminated {
 			return cloud.Instance{}, fmt.Errorf("%w: node %s already has instance %s (%s)", cloud.ErrInvalidSpec, spec.NodeID, old.inst.ID, old.inst.State)
 		}
 		c.forget(old)
@@ -153,7 +154,7 @@ func (c *Cloud) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instance, er
 	e := &entry{
 		inst: cloud.Instance{
 			ID: fmt.Sprintf("sim-%06d", c.ids), NodeID: spec.NodeID, Group: spec.Group, Role: spec.Role,
-			State:      cloud.StatePending,
+			State:      nodemodel.StatePending,
 			Address:    fmt.Sprintf("10.%d.%d.%d", byte(c.ids>>16), byte(c.ids>>8), byte(c.ids)),
 			LaunchedAt: now,
 		},
@@ -180,10 +181,10 @@ func (c *Cloud) Terminate(ctx context.Context, nodeID string) error {
 	now := c.now()
 	c.advance(now)
 	e := c.byNode[nodeID]
-	if e == nil || e.inst.State == cloud.StateTerminating || e.inst.State == cloud.StateTerminated {
+	if e == nil || e.inst.State == nodemodel.StateTerminating || e.inst.State == nodemodel.StateTerminated {
 		return nil
 	}
-	e.inst.State = cloud.StateTerminating
+	e.inst.State = nodemodel.StateTerminating
 	c.counts.Terminated++
 	c.schedule(e, now.Add(c.opts.StopTime))
 	c.advance(now)
@@ -200,7 +201,7 @@ func (c *Cloud) Kill(nodeID string) error {
 	if e == nil {
 		return fmt.Errorf("killing node %s: %w", nodeID, cloud.ErrNotFound)
 	}
-	if e.inst.State != cloud.StateTerminated {
+	if e.inst.State != nodemodel.StateTerminated {
 		c.counts.Killed++
 		c.end(e, ReasonKilled)
 	}
@@ -264,13 +265,13 @@ func (c *Cloud) advance(now time.Time) {
 			continue // its state changed since
 		}
 		switch {
-		case e.inst.State == cloud.StatePending && e.fails:
+		case e.inst.State == nodemodel.StatePending && e.fails:
 			c.counts.Failed++
 			c.end(e, ReasonBootFailure)
-		case e.inst.State == cloud.StatePending:
+		case e.inst.State == nodemodel.StatePending:
 			e.gen++
-			e.inst.State = cloud.StateRunning
-		case e.inst.State == cloud.StateTerminating:
+			e.inst.State = nodemodel.StateRunning
+		case e.inst.State == nodemodel.StateTerminating:
 			c.end(e, ReasonTerminated)
 		}
 	}
@@ -279,7 +280,7 @@ func (c *Cloud) advance(now time.Time) {
 // end makes e terminated and forgets the oldest terminated entries past the limit.
 func (c *Cloud) end(e *entry, reason string) {
 	e.gen++
-	e.inst.State, e.inst.Reason = cloud.StateTerminated, reason
+	e.inst.State, e.inst.Reason = nodemodel.StateTerminated, reason
 	c.gone = append(c.gone, e)
 	c.live++
 	for c.live > c.opts.KeepTerminated {

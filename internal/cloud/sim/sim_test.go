@@ -12,6 +12,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/cloud/sim"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -31,7 +32,7 @@ func launch(t *testing.T, c *sim.Cloud, id string) cloud.Instance {
 	return in
 }
 
-func state(t *testing.T, c *sim.Cloud, id string) (string, string) {
+func state(t *testing.T, c *sim.Cloud, id string) (nodemodel.State, string) {
 	t.Helper()
 	in, ok := c.Get(id)
 	require.True(t, ok, "%s is not known", id)
@@ -44,7 +45,7 @@ func TestLifecycle(t *testing.T) {
 	type step struct {
 		advance time.Duration
 		do      string // launch, terminate, kill, or nothing
-		state   string
+		state   nodemodel.State
 		reason  string
 	}
 	for _, tc := range []struct {
@@ -53,65 +54,65 @@ func TestLifecycle(t *testing.T) {
 		steps []step
 	}{
 		{"no boot time", sim.Options{}, []step{
-			{do: "launch", state: cloud.StateRunning},
-			{advance: time.Hour, state: cloud.StateRunning},
+			{do: "launch", state: nodemodel.StateRunning},
+			{advance: time.Hour, state: nodemodel.StateRunning},
 		}},
 		{"boot time", sim.Options{BootTime: 30 * time.Second}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{advance: 29 * time.Second, state: cloud.StatePending},
-			{advance: time.Second, state: cloud.StateRunning},
+			{do: "launch", state: nodemodel.StatePending},
+			{advance: 29 * time.Second, state: nodemodel.StatePending},
+			{advance: time.Second, state: nodemodel.StateRunning},
 		}},
 		{"boot failure", sim.Options{BootTime: 10 * time.Second, FailureRate: 1}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{advance: 10 * time.Second, state: cloud.StateTerminated, reason: sim.ReasonBootFailure},
+			{do: "launch", state: nodemodel.StatePending},
+			{advance: 10 * time.Second, state: nodemodel.StateTerminated, reason: sim.ReasonBootFailure},
 		}},
 		{"boot failure without boot time", sim.Options{FailureRate: 1}, []step{
-			{do: "launch", state: cloud.StateTerminated, reason: sim.ReasonBootFailure},
+			{do: "launch", state: nodemodel.StateTerminated, reason: sim.ReasonBootFailure},
 		}},
 		{"terminate at once", sim.Options{}, []step{
-			{do: "launch", state: cloud.StateRunning},
-			{do: "terminate", state: cloud.StateTerminated, reason: sim.ReasonTerminated},
-			{do: "terminate", state: cloud.StateTerminated, reason: sim.ReasonTerminated},
+			{do: "launch", state: nodemodel.StateRunning},
+			{do: "terminate", state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
+			{do: "terminate", state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
 		}},
 		{"stop time", sim.Options{StopTime: 5 * time.Second}, []step{
-			{do: "launch", state: cloud.StateRunning},
-			{do: "terminate", state: cloud.StateTerminating},
-			{advance: 4 * time.Second, do: "terminate", state: cloud.StateTerminating},
-			{advance: time.Second, state: cloud.StateTerminated, reason: sim.ReasonTerminated},
+			{do: "launch", state: nodemodel.StateRunning},
+			{do: "terminate", state: nodemodel.StateTerminating},
+			{advance: 4 * time.Second, do: "terminate", state: nodemodel.StateTerminating},
+			{advance: time.Second, state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
 		}},
 		{"terminate while pending", sim.Options{BootTime: 10 * time.Second}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{do: "terminate", state: cloud.StateTerminated, reason: sim.ReasonTerminated},
-			{advance: time.Minute, state: cloud.StateTerminated, reason: sim.ReasonTerminated},
+			{do: "launch", state: nodemodel.StatePending},
+			{do: "terminate", state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
+			{advance: time.Minute, state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
 		}},
 		{"terminate while pending, with stop time", sim.Options{BootTime: 10 * time.Second, StopTime: 30 * time.Second}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{do: "terminate", state: cloud.StateTerminating},
-			{advance: 10 * time.Second, state: cloud.StateTerminating},
-			{advance: 20 * time.Second, state: cloud.StateTerminated, reason: sim.ReasonTerminated},
+			{do: "launch", state: nodemodel.StatePending},
+			{do: "terminate", state: nodemodel.StateTerminating},
+			{advance: 10 * time.Second, state: nodemodel.StateTerminating},
+			{advance: 20 * time.Second, state: nodemodel.StateTerminated, reason: sim.ReasonTerminated},
 		}},
 		{"kill", sim.Options{}, []step{
-			{do: "launch", state: cloud.StateRunning},
-			{advance: time.Minute, do: "kill", state: cloud.StateTerminated, reason: sim.ReasonKilled},
-			{do: "kill", state: cloud.StateTerminated, reason: sim.ReasonKilled},
-			{do: "terminate", state: cloud.StateTerminated, reason: sim.ReasonKilled},
+			{do: "launch", state: nodemodel.StateRunning},
+			{advance: time.Minute, do: "kill", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
+			{do: "kill", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
+			{do: "terminate", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
 		}},
 		{"kill while pending", sim.Options{BootTime: 10 * time.Second}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{do: "kill", state: cloud.StateTerminated, reason: sim.ReasonKilled},
-			{advance: time.Minute, state: cloud.StateTerminated, reason: sim.ReasonKilled},
+			{do: "launch", state: nodemodel.StatePending},
+			{do: "kill", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
+			{advance: time.Minute, state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
 		}},
 		{"kill while terminating", sim.Options{StopTime: 10 * time.Second}, []step{
-			{do: "launch", state: cloud.StateRunning},
-			{do: "terminate", state: cloud.StateTerminating},
-			{do: "kill", state: cloud.StateTerminated, reason: sim.ReasonKilled},
-			{advance: time.Minute, state: cloud.StateTerminated, reason: sim.ReasonKilled},
+			{do: "launch", state: nodemodel.StateRunning},
+			{do: "terminate", state: nodemodel.StateTerminating},
+			{do: "kill", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
+			{advance: time.Minute, state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
 		}},
 		{"relaunch after terminated", sim.Options{BootTime: time.Second}, []step{
-			{do: "launch", state: cloud.StatePending},
-			{do: "kill", state: cloud.StateTerminated, reason: sim.ReasonKilled},
-			{do: "launch", state: cloud.StatePending},
-			{advance: time.Second, state: cloud.StateRunning},
+			{do: "launch", state: nodemodel.StatePending},
+			{do: "kill", state: nodemodel.StateTerminated, reason: sim.ReasonKilled},
+			{do: "launch", state: nodemodel.StatePending},
+			{advance: time.Second, state: nodemodel.StateRunning},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,10 +173,10 @@ func TestFailureRate(t *testing.T) {
 		var out []string
 		for _, in := range c.Instances() {
 			switch in.State {
-			case cloud.StateTerminated:
+			case nodemodel.StateTerminated:
 				require.Equal(t, sim.ReasonBootFailure, in.Reason)
 				out = append(out, in.NodeID)
-			case cloud.StateRunning:
+			case nodemodel.StateRunning:
 			default:
 				t.Fatalf("%s is %s after its boot time", in.NodeID, in.State)
 			}
@@ -230,7 +231,7 @@ func TestManyInstances(t *testing.T) {
 	start := time.Now()
 	for i := range 1000 {
 		in := launch(t, c, fmt.Sprintf("n%04d", i))
-		require.Equal(t, cloud.StatePending, in.State)
+		require.Equal(t, nodemodel.StatePending, in.State)
 		clk.Advance(time.Millisecond)
 	}
 	clk.Advance(time.Minute)
@@ -239,7 +240,7 @@ func TestManyInstances(t *testing.T) {
 	ids, addrs := map[string]bool{}, map[string]bool{}
 	for i, in := range list {
 		require.Equal(t, fmt.Sprintf("n%04d", i), in.NodeID)
-		require.Equal(t, cloud.StateRunning, in.State)
+		require.Equal(t, nodemodel.StateRunning, in.State)
 		ids[in.ID], addrs[in.Address] = true, true
 	}
 	require.Len(t, ids, 1000)
@@ -251,9 +252,9 @@ func TestManyInstances(t *testing.T) {
 	list = c.Instances()
 	require.Len(t, list, 200, "100 running and the newest 100 terminated")
 	require.Equal(t, "n0800", list[0].NodeID)
-	require.Equal(t, cloud.StateTerminated, list[0].State)
+	require.Equal(t, nodemodel.StateTerminated, list[0].State)
 	require.Equal(t, "n0900", list[100].NodeID)
-	require.Equal(t, cloud.StateRunning, list[100].State)
+	require.Equal(t, nodemodel.StateRunning, list[100].State)
 	_, ok := c.Get("n0000")
 	require.False(t, ok, "the oldest terminated are forgotten")
 	launch(t, c, "n0000")
@@ -290,12 +291,12 @@ func TestConcurrent(t *testing.T) {
 	clk.Advance(time.Hour)
 	n := c.Counts()
 	require.Equal(t, workers*each, n.Launched)
-	states := map[string]int{}
+	states := map[nodemodel.State]int{}
 	for _, in := range c.Instances() {
 		states[in.State]++
 	}
-	require.Equal(t, workers*each, states[cloud.StateRunning]+states[cloud.StateTerminated])
-	require.Equal(t, states[cloud.StateTerminated], n.Terminated+n.Killed+n.Failed)
+	require.Equal(t, workers*each, states[nodemodel.StateRunning]+states[nodemodel.StateTerminated])
+	require.Equal(t, states[nodemodel.StateTerminated], n.Terminated+n.Killed+n.Failed)
 }
 
 func TestSettings(t *testing.T) {
@@ -303,12 +304,12 @@ func TestSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		s     cloud.Settings
-		state string // of a launched instance, on the real clock
+		state nodemodel.State // of a launched instance, on the real clock
 		err   string
 	}{
-		{"defaults", cloud.Settings{}, cloud.StateRunning, ""},
-		{"boot time", cloud.Settings{"bootTime": "1h"}, cloud.StatePending, ""},
-		{"always fails", cloud.Settings{"failureRate": "1", "seed": "3"}, cloud.StateTerminated, ""},
+		{"defaults", cloud.Settings{}, nodemodel.StateRunning, ""},
+		{"boot time", cloud.Settings{"bootTime": "1h"}, nodemodel.StatePending, ""},
+		{"always fails", cloud.Settings{"failureRate": "1", "seed": "3"}, nodemodel.StateTerminated, ""},
 		{"bad bootTime", cloud.Settings{"bootTime": "soon"}, "", "bootTime"},
 		{"bad stopTime", cloud.Settings{"stopTime": "-1s"}, "", "stopTime"},
 		{"bad failureRate", cloud.Settings{"failureRate": "lots"}, "", "failureRate"},

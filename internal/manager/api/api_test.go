@@ -13,6 +13,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/manager/api"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // The request bodies of the Red5 walk-through, verbatim from the reference
@@ -151,7 +152,7 @@ func TestRed5Deletes(t *testing.T) {
 	res = e.red5("DELETE", "/admin/nodegroup/"+group.Name, "")
 	require.Equal(t, http.StatusConflict, res.status)
 	e.requireRed5Error(t, res, "still has 1 node")
-	_, err := e.reg.Transition(context.Background(), "o1", store.StateTerminated, "test")
+	_, err := e.reg.Transition(context.Background(), "o1", nodemodel.StateTerminated, "test")
 	require.NoError(t, err)
 
 	var deleted struct{ Name, LaunchConfig string }
@@ -340,11 +341,11 @@ type unserved struct {
 	coming bool     // an edge is on its way
 }
 
-func (u *unserved) Launch(context.Context, string, string) (store.Node, error) {
+func (u *unserved) Launch(context.Context, string, nodemodel.Role) (store.Node, error) {
 	return store.Node{}, nil
 }
 func (u *unserved) DeleteGroup(context.Context, string) ([]string, error) { return nil, nil }
-func (u *unserved) Unserved(group, _ string) bool {
+func (u *unserved) Unserved(group string, _ nodemodel.Role) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.groups = append(u.groups, group)
@@ -392,7 +393,7 @@ func TestDrainedNodeNeverRouted(t *testing.T) {
 
 	var n store.Node
 	e.native("POST", "/nodes/edge-idle/drain", "").must(t, http.StatusOK, &n)
-	require.Equal(t, store.StateDraining, n.State)
+	require.Equal(t, nodemodel.StateDraining, n.State)
 	e.settle()
 
 	for i := range 20 {

@@ -14,6 +14,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // BenchmarkViewerEntry1000 routes viewers with 1,000 in-service nodes, without the network.
@@ -33,18 +34,18 @@ func BenchmarkViewerEntry1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := 0; i < 1000; i++ {
-		role := "edge"
+		role := nodemodel.RoleEdge
 		if i == 0 {
-			role = "origin"
+			role = nodemodel.RoleOrigin
 		}
 		res, err := reg.Register(ctx, nodeapi.RegisterRequest{ID: fmt.Sprintf("n%04d", i), Role: role,
-			Addresses: nodeapi.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)}})
+			Addresses: nodemodel.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		req := nodeapi.ReportRequest{ID: res.ID, Stats: nodeapi.Stats{Connections: i % 50, Subscribers: i % 50}}
+		req := nodeapi.ReportRequest{ID: res.ID, Stats: nodemodel.Load{Connections: i % 50, Subscribers: i % 50}}
 		if i == 0 {
-			req.Streams = []nodeapi.StreamStat{{Name: "live/bench", Protocol: "rtmp"}}
+			req.Streams = []nodemodel.StreamLoad{{Name: "live/bench", Protocol: "rtmp"}}
 		}
 		if _, err := reg.Report(ctx, req); err != nil {
 			b.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -203,25 +204,25 @@ type fixtureNode struct {
 func (e *env) join(n fixtureNode) {
 	e.t.Helper()
 	ctx := context.Background()
-	_, err := e.reg.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: n.role, Version: "test", Group: n.group,
-		Region: n.region, Zone: n.zone, Addresses: nodeapi.Addresses{RTMP: n.rtmp, SRT: n.srt, HTTP: n.http}})
+	_, err := e.reg.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: nodemodel.Role(n.role), Version: "test", Group: n.group,
+		Region: n.region, Zone: n.zone, Addresses: nodemodel.Addresses{RTMP: n.rtmp, SRT: n.srt, HTTP: n.http}})
 	require.NoError(e.t, err)
 	e.report(n.id, 0)
 	got, ok := e.reg.Node(n.id)
 	require.True(e.t, ok)
-	require.Equal(e.t, store.StateInService, got.State)
+	require.Equal(e.t, nodemodel.StateInService, got.State)
 }
 
 // report sends a load report with that many viewers and the given live streams.
 func (e *env) report(id string, viewers int, streams ...string) {
 	e.t.Helper()
 	e.clock.Add(2 * time.Second) // past the report throttle
-	ss := make([]nodeapi.StreamStat, len(streams))
+	ss := make([]nodemodel.StreamLoad, len(streams))
 	for i, s := range streams {
-		ss[i] = nodeapi.StreamStat{Name: s, Protocol: "rtmp"}
+		ss[i] = nodemodel.StreamLoad{Name: s, Protocol: "rtmp"}
 	}
 	_, err := e.reg.Report(context.Background(), nodeapi.ReportRequest{ID: id,
-		Stats: nodeapi.Stats{Connections: viewers, Subscribers: viewers}, Streams: ss})
+		Stats: nodemodel.Load{Connections: viewers, Subscribers: viewers}, Streams: ss})
 	require.NoError(e.t, err)
 	e.settle()
 }

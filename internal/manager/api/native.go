@@ -10,6 +10,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // policyBody is a scale policy in the native API.
@@ -43,13 +44,13 @@ type groupBody struct {
 
 // routeOut is the answer of the native routing calls.
 type routeOut struct {
-	Stream  string `json:"stream"`
-	NodeID  string `json:"nodeId"`
-	Role    string `json:"role"`
-	Region  string `json:"region,omitempty"`
-	RTMPURL string `json:"rtmpUrl,omitempty"`
-	SRTURL  string `json:"srtUrl,omitempty"`
-	HLSURL  string `json:"hlsUrl,omitempty"`
+	Stream  string         `json:"stream"`
+	NodeID  string         `json:"nodeId"`
+	Role    nodemodel.Role `json:"role"`
+	Region  string         `json:"region,omitempty"`
+	RTMPURL string         `json:"rtmpUrl,omitempty"`
+	SRTURL  string         `json:"srtUrl,omitempty"`
+	HLSURL  string         `json:"hlsUrl,omitempty"`
 }
 
 func newGroupName() string {
@@ -242,8 +243,8 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
-		role := r.PathValue("role")
-		if !store.ValidRole(role) {
+		role := nodemodel.Role(r.PathValue("role"))
+		if !role.Valid() {
 			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
 		}
 		if s.Scaler == nil {
@@ -322,7 +323,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 		return nil
 	}))
 	mux.HandleFunc("POST /api/v1/nodes/{id}/drain", a(func(w http.ResponseWriter, r *http.Request) error {
-		n, err := s.Cluster.Transition(r.Context(), r.PathValue("id"), store.StateDraining, "drained through the API")
+		n, err := s.Cluster.Transition(r.Context(), r.PathValue("id"), nodemodel.StateDraining, "drained through the API")
 		if err != nil {
 			return err
 		}
@@ -360,7 +361,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 		if err := decode(r, &b, true); err != nil {
 			return err
 		}
-		th, err := s.setThreshold(r, r.PathValue("role"), b.Threshold)
+		th, err := s.setThreshold(r, nodemodel.Role(r.PathValue("role")), b.Threshold)
 		if err != nil {
 			return err
 		}
@@ -450,7 +451,7 @@ func (s *Server) createGroup(r *http.Request, g store.NodeGroup) (store.NodeGrou
 	return g, err
 }
 
-func (s *Server) setThreshold(r *http.Request, role string, pct int) (store.AlarmThreshold, error) {
+func (s *Server) setThreshold(r *http.Request, role nodemodel.Role, pct int) (store.AlarmThreshold, error) {
 	if err := validateThreshold(role, pct); err != nil {
 		return store.AlarmThreshold{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // red5Base is where the Red5 Pro Stream Manager 3.1 compatible API lives.
@@ -77,12 +78,12 @@ type red5Policy struct {
 }
 
 type red5PolicyTarget struct {
-	Role                string  `json:"role"`
-	MinLimit            flexInt `json:"minLimit"`
-	MaxLimit            flexInt `json:"maxLimit"`
-	ScaleAdjustment     flexInt `json:"scaleAdjustment"`
-	EstimatedWarmUpTime flexInt `json:"estimatedWarmUpTime"`
-	CoolDownPeriod      flexInt `json:"coolDownPeriod"`
+	Role                nodemodel.Role `json:"role"`
+	MinLimit            flexInt        `json:"minLimit"`
+	MaxLimit            flexInt        `json:"maxLimit"`
+	ScaleAdjustment     flexInt        `json:"scaleAdjustment"`
+	EstimatedWarmUpTime flexInt        `json:"estimatedWarmUpTime"`
+	CoolDownPeriod      flexInt        `json:"coolDownPeriod"`
 }
 
 // model turns the Red5 form into nagare's policy. nagare's limits are per role, not per region, so
@@ -104,10 +105,10 @@ func (p *red5Policy) model() (store.ScalePolicy, error) {
 		}
 		return fmt.Sprintf("region %q", clip(region))
 	}
-	from := map[string]string{} // role → where its limits were first given
+	from := map[nodemodel.Role]string{} // role → where its limits were first given
 	var warm, cool flexInt
 	for _, src := range sources {
-		inThis := map[string]bool{}
+		inThis := map[nodemodel.Role]bool{}
 		for _, t := range src.targets {
 			l := store.RoleLimits{Role: t.Role, MinLimit: int(t.MinLimit), MaxLimit: int(t.MaxLimit), ScaleAdjustment: int(t.ScaleAdjustment)}
 			if t.EstimatedWarmUpTime < 0 || t.CoolDownPeriod < 0 {
@@ -146,12 +147,12 @@ type red5PolicyOut struct {
 }
 
 type red5PolicyTargetOut struct {
-	Role                string `json:"role"`
-	MinLimit            int    `json:"minLimit"`
-	MaxLimit            int    `json:"maxLimit"`
-	ScaleAdjustment     int    `json:"scaleAdjustment"`
-	EstimatedWarmUpTime int64  `json:"estimatedWarmUpTime,omitempty"`
-	CoolDownPeriod      int64  `json:"coolDownPeriod,omitempty"`
+	Role                nodemodel.Role `json:"role"`
+	MinLimit            int            `json:"minLimit"`
+	MaxLimit            int            `json:"maxLimit"`
+	ScaleAdjustment     int            `json:"scaleAdjustment"`
+	EstimatedWarmUpTime int64          `json:"estimatedWarmUpTime,omitempty"`
+	CoolDownPeriod      int64          `json:"coolDownPeriod,omitempty"`
 }
 
 func red5PolicyOf(p store.ScalePolicy) red5PolicyOut {
@@ -189,9 +190,9 @@ type red5LaunchConfig struct {
 }
 
 type red5LaunchTarget struct {
-	Role               string  `json:"role"`
-	InstanceType       string  `json:"instanceType"`
-	ConnectionCapacity flexInt `json:"connectionCapacity"`
+	Role               nodemodel.Role `json:"role"`
+	InstanceType       string         `json:"instanceType"`
+	ConnectionCapacity flexInt        `json:"connectionCapacity"`
 }
 
 // red5KV is a property ({"name","value"} in Red5's documentation, {"key","value"} in some clients) or a
@@ -249,9 +250,9 @@ type red5LaunchConfigOut struct {
 }
 
 type red5LaunchTargetOut struct {
-	Role               string `json:"role"`
-	InstanceType       string `json:"instanceType"`
-	ConnectionCapacity int    `json:"connectionCapacity"`
+	Role               nodemodel.Role `json:"role"`
+	InstanceType       string         `json:"instanceType"`
+	ConnectionCapacity int            `json:"connectionCapacity"`
 }
 
 type red5Property struct {
@@ -310,17 +311,17 @@ func red5GroupOf(g store.NodeGroup) red5Group {
 
 // red5Node is a node as Red5 lists it, plus nagare's group, region and client addresses.
 type red5Node struct {
-	Identifier       string          `json:"identifier"`
-	Role             string          `json:"role"`
-	AvailabilityZone string          `json:"availabilityZone"`
-	Address          string          `json:"address"`
-	Hostname         string          `json:"hostname"`
-	State            string          `json:"state"`
-	LaunchConfig     string          `json:"launchConfig"`
-	Capacity         int             `json:"capacity"`
-	Group            string          `json:"group"`
-	Region           string          `json:"region"`
-	Addresses        store.Addresses `json:"addresses"`
+	Identifier       string              `json:"identifier"`
+	Role             nodemodel.Role      `json:"role"`
+	AvailabilityZone string              `json:"availabilityZone"`
+	Address          string              `json:"address"`
+	Hostname         string              `json:"hostname"`
+	State            nodemodel.State     `json:"state"`
+	LaunchConfig     string              `json:"launchConfig"`
+	Capacity         int                 `json:"capacity"`
+	Group            string              `json:"group"`
+	Region           string              `json:"region"`
+	Addresses        nodemodel.Addresses `json:"addresses"`
 }
 
 func red5NodeOf(n store.Node, g store.NodeGroup) red5Node {
@@ -536,8 +537,8 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
-		role := r.PathValue("role")
-		if role != "" && !store.ValidRole(role) {
+		role := nodemodel.Role(r.PathValue("role"))
+		if role != "" && !role.Valid() {
 			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
 		}
 		out := []red5Node{}
@@ -556,8 +557,8 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
-		role := r.PathValue("role")
-		if !store.ValidRole(role) {
+		role := nodemodel.Role(r.PathValue("role"))
+		if !role.Valid() {
 			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
 		}
 		if s.Scaler == nil {
@@ -579,7 +580,7 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 		if err != nil {
 			return invalid("threshold %q must be a whole number of percent between 1 and 100", clip(raw))
 		}
-		th, err := s.setThreshold(r, q.Get("type"), pct)
+		th, err := s.setThreshold(r, nodemodel.Role(q.Get("type")), pct)
 		if err != nil {
 			return err
 		}

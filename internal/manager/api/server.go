@@ -21,6 +21,7 @@ import (
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // configStore is what the API needs of the store.
@@ -39,7 +40,7 @@ type configStore interface {
 	GetGroup(ctx context.Context, nameOrID string) (store.NodeGroup, error)
 	ListGroups(ctx context.Context) ([]store.NodeGroup, error)
 	DeleteGroup(ctx context.Context, name string) error
-	SetAlarmThreshold(ctx context.Context, role string, pct int) error
+	SetAlarmThreshold(ctx context.Context, role nodemodel.Role, pct int) error
 	AlarmThresholds(ctx context.Context) ([]store.AlarmThreshold, error)
 	NodeEvents(ctx context.Context, nodeID string, limit int) ([]store.NodeEvent, error)
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
@@ -52,15 +53,15 @@ type clusterView interface {
 	Node(id string) (store.Node, bool)
 	FreshSnapshot() selector.Snapshot
 	Snapshot() *selector.Snapshot
-	Transition(ctx context.Context, id, to, cause string) (store.Node, error)
+	Transition(ctx context.Context, id string, to nodemodel.State, cause string) (store.Node, error)
 }
 
 // scaler is what the API needs of the autoscaler.
 type scaler interface {
 	// Launch starts a node of role in group now (within its maxLimit; ErrAtMax beyond).
-	Launch(ctx context.Context, group, role string) (store.Node, error)
+	Launch(ctx context.Context, group string, role nodemodel.Role) (store.Node, error)
 	// Unserved records a viewer no node of role could take and says whether more are on the way.
-	Unserved(group, role string) bool
+	Unserved(group string, role nodemodel.Role) bool
 	// DeleteGroup terminates the group's nodes and deletes it once they are gone; it returns them.
 	DeleteGroup(ctx context.Context, group string) ([]string, error)
 }
@@ -241,7 +242,7 @@ func (s *Server) playRoute(path, group, region string) (route, error) {
 		// it would otherwise load, where the stream is
 		demand = n.Group
 	}
-	if s.Scaler != nil && (err != nil || n.Role != store.RoleEdge) && s.Scaler.Unserved(demand, store.RoleEdge) {
+	if s.Scaler != nil && (err != nil || n.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
 		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
 		// rather than loading the origin
 		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
@@ -312,10 +313,10 @@ func (s *Server) stillServes(n store.Node, path string) bool {
 	for _, sn := range snap.Nodes {
 		if sn.ID == n.ID {
 			// a full node keeps the viewers it has: only state and freshness matter here
-			if sn.State != store.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
+			if sn.State != nodemodel.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
 				return false
 			}
-			return sn.Role == store.RoleEdge || sn.Role == store.RoleOrigin && containsString(sn.LiveStreams, path)
+			return sn.Role == nodemodel.RoleEdge || sn.Role == nodemodel.RoleOrigin && containsString(sn.LiveStreams, path)
 		}
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // validName reports whether s is a legal object name: [A-Za-z0-9_.-]{1,128}.
@@ -31,7 +32,8 @@ func checkName(kind, name string) error {
 	return nil
 }
 
-func clip(s string) string {
+func clip[S ~string](v S) string {
+	s := string(v)
 	if len(s) > 40 {
 		return s[:40] + "…"
 	}
@@ -45,10 +47,10 @@ func validatePolicy(p store.ScalePolicy) error {
 	if len(p.Targets) == 0 {
 		return invalid("scale policy %q has no targets: give minLimit, maxLimit and scaleAdjustment per role", p.Name)
 	}
-	seen := map[string]bool{}
+	seen := map[nodemodel.Role]bool{}
 	for _, t := range p.Targets {
 		switch {
-		case !store.ValidRole(t.Role):
+		case !t.Role.Valid():
 			return invalid("scale policy %q: role %q is not origin, relay, edge or transcoder", p.Name, clip(t.Role))
 		case seen[t.Role]:
 			return invalid("scale policy %q: role %s appears twice", p.Name, t.Role)
@@ -81,10 +83,10 @@ func validateLaunchConfig(c store.LaunchConfig) error {
 	if len(c.Targets) == 0 {
 		return invalid("launch config %q has no targets: give instanceType and connectionCapacity per role", c.Name)
 	}
-	seen := map[string]bool{}
+	seen := map[nodemodel.Role]bool{}
 	for _, t := range c.Targets {
 		switch {
-		case !store.ValidRole(t.Role):
+		case !t.Role.Valid():
 			return invalid("launch config %q: role %q is not origin, relay, edge or transcoder", c.Name, clip(t.Role))
 		case seen[t.Role]:
 			return invalid("launch config %q: role %s appears twice", c.Name, t.Role)
@@ -111,8 +113,8 @@ func validateGroup(g store.NodeGroup) error {
 	return nil
 }
 
-func validateThreshold(role string, pct int) error {
-	if !store.ValidRole(role) {
+func validateThreshold(role nodemodel.Role, pct int) error {
+	if !role.Valid() {
 		return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
 	}
 	if pct < 1 || pct > 100 {

@@ -14,6 +14,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 func TestAdmission(t *testing.T) {
@@ -44,8 +45,8 @@ func TestAdmission(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer sick.Close()
-	addr := func(s *httptest.Server) store.Addresses {
-		return store.Addresses{HTTP: strings.TrimPrefix(s.URL, "http://")}
+	addr := func(s *httptest.Server) nodemodel.Addresses {
+		return nodemodel.Addresses{HTTP: strings.TrimPrefix(s.URL, "http://")}
 	}
 
 	a := &autoscaler.Admission{Store: st, Version: "1.5.0"}
@@ -61,7 +62,7 @@ func TestAdmission(t *testing.T) {
 		{"other version than the manager's", store.Node{ID: "d", Group: "plain", Version: "dev", Addresses: addr(healthy)}, true, false},
 		{"no group: no version rule", store.Node{ID: "e", Version: "dev", Addresses: addr(healthy)}, false, true},
 		{"failing health check: not yet", store.Node{ID: "f", Group: "plain", Version: "1.5.0", Addresses: addr(sick)}, false, false},
-		{"unreachable: not yet", store.Node{ID: "g", Group: "plain", Version: "1.5.0", Addresses: store.Addresses{HTTP: "127.0.0.1:1"}}, false, false},
+		{"unreachable: not yet", store.Node{ID: "g", Group: "plain", Version: "1.5.0", Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:1"}}, false, false},
 		{"no HTTP address: not yet", store.Node{ID: "h", Group: "plain", Version: "1.5.0"}, false, false},
 		{"unknown group: not yet", store.Node{ID: "i", Group: "gone", Version: "1.5.0", Addresses: addr(healthy)}, false, false},
 	} {

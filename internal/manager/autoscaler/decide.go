@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // NodeLoad is what the decision knows of one node of the role.
 type NodeLoad struct {
 	ID          string
-	State       string // store.StatePending … store.StateTerminated
+	State       nodemodel.State
 	Connections int    // as last reported; only in-service nodes count towards load
 	LaunchedAt  time.Time
 	// Dead is set by the caller when the node went silent past nodeTimeout or the cloud reported it gone.
@@ -45,7 +46,7 @@ type State struct {
 // Input is one role of one group at one instant.
 type Input struct {
 	Now       time.Time
-	Role      string
+	Role      nodemodel.Role
 	Limits    store.RoleLimits // ScaleAdjustment 0 means 1
 	Capacity  int              // connections per node from the launch config; must be > 0
 	Threshold float64          // scale-out alarm as a fraction, e.g. 0.60
@@ -127,13 +128,13 @@ func Decide(in Input) (Decision, error) {
 		conns                int
 	)
 	for _, n := range in.Nodes {
-		live := n.State == store.StatePending || n.State == store.StateRunning || n.State == store.StateInService
+		live := n.State == nodemodel.StatePending || n.State == nodemodel.StateRunning || n.State == nodemodel.StateInService
 		switch {
 		case n.Dead:
 			if live {
 				dead = append(dead, n.ID)
 			}
-		case n.State == store.StateInService:
+		case n.State == nodemodel.StateInService:
 			inService = append(inService, n)
 			if !n.Pinned {
 				drainable = append(drainable, n)
@@ -141,7 +142,7 @@ func Decide(in Input) (Decision, error) {
 			conns += n.Connections
 		case live:
 			pending++
-		case n.State == store.StateDraining:
+		case n.State == nodemodel.StateDraining:
 			drained++
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // fakeClock is the only time the tests know; Decide never reads a real clock.
@@ -20,13 +21,13 @@ func (c *fakeClock) advance(d time.Duration) time.Time {
 var epoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func up(id string, conns int) NodeLoad {
-	return NodeLoad{ID: id, State: store.StateInService, Connections: conns}
+	return NodeLoad{ID: id, State: nodemodel.StateInService, Connections: conns}
 }
-func pend(id string) NodeLoad { return NodeLoad{ID: id, State: store.StatePending} }
+func pend(id string) NodeLoad { return NodeLoad{ID: id, State: nodemodel.StatePending} }
 func draining(id string, conns int) NodeLoad {
-	return NodeLoad{ID: id, State: store.StateDraining, Connections: conns}
+	return NodeLoad{ID: id, State: nodemodel.StateDraining, Connections: conns}
 }
-func gone(id string) NodeLoad { return NodeLoad{ID: id, State: store.StateTerminated} }
+func gone(id string) NodeLoad { return NodeLoad{ID: id, State: nodemodel.StateTerminated} }
 func dead(n NodeLoad) NodeLoad {
 	n.Dead = true
 	return n
@@ -35,8 +36,8 @@ func dead(n NodeLoad) NodeLoad {
 // base is an edge role: 10 connections per node, alarm at 60 %, scale-in under 30 %, 30 s warm-up, 5 min cool-down.
 func base() Input {
 	return Input{
-		Role:      store.RoleEdge,
-		Limits:    store.RoleLimits{Role: store.RoleEdge, MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1},
+		Role:      nodemodel.RoleEdge,
+		Limits:    store.RoleLimits{Role: nodemodel.RoleEdge, MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1},
 		Capacity:  10,
 		Threshold: 0.60,
 		LowWater:  0.30,

@@ -16,6 +16,7 @@ import (
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // loopStore is what the loop reads and writes in the store.
@@ -35,7 +36,7 @@ type loopStore interface {
 type registry interface {
 	Members(group string) []cluster.Member
 	AddPending(ctx context.Context, n store.Node, cause string) (store.Node, error)
-	Transition(ctx context.Context, id, to, cause string) (store.Node, error)
+	Transition(ctx context.Context, id string, to nodemodel.State, cause string) (store.Node, error)
 	MarkGone(ctx context.Context, id, cause string) error
 	AckDead(id string)
 }
@@ -50,7 +51,7 @@ type Loop struct {
 	// Holder names this manager in leases and events (host:port, pid …).
 	Holder string
 	// NodeEnv returns the settings a launched node gets (manager URL, cluster secret, group, role, id).
-	NodeEnv func(group, role, nodeID string) map[string]string
+	NodeEnv func(group string, role nodemodel.Role, nodeID string) map[string]string
 
 	Interval     time.Duration
 	LeaseTTL     time.Duration
@@ -73,11 +74,14 @@ type Loop struct {
 	// viewers turned away, counted apart from the tick's lock: routing must never wait for a tick
 	dmu       sync.Mutex
 	demand    map[roleKey]int
-	anyDemand map[string]int   // role → viewers turned away with no group named
+	anyDemand map[nodemodel.Role]int // role → viewers turned away with no group named
 	canGrow   map[roleKey]bool // as of the last tick: the role is below its maxLimit
 }
 
-type roleKey struct{ group, role string }
+type roleKey struct {
+	group string
+	role  nodemodel.Role
+}
 
 // roleMemory is what the loop remembers of one group's role between ticks.
 type roleMemory struct {
@@ -125,11 +129,11 @@ func (l *Loop) Run(ctx context.Context) error {
 // Unserved records a viewer the manager could not place on a node of role in group ("" = whichever group
 // needs it) and reports whether more of that role may be launched there (as of the last tick), so the
 // caller can ask the viewer to retry instead of settling for a fallback. It is cheap: viewers call it.
-func (l *Loop) Unserved(group, role string) bool {
+func (l *Loop) Unserved(group string, role nodemodel.Role) bool {
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
 	if l.demand == nil {
-		l.demand, l.anyDemand, l.canGrow = map[roleKey]int{}, map[string]int{}, map[roleKey]bool{}
+		l.demand, l.anyDemand, l.canGrow = map[roleKey]int{}, map[nodemodel.Role]int{}, map[roleKey]bool{}
 	}
 	if group != "" {
 		l.demand[roleKey{group, role}]++
@@ -145,11 +149,11 @@ func (l *Loop) Unserved(group, role string) bool {
 }
 
 // takeDemand returns the viewers turned away since the last tick and starts counting afresh.
-func (l *Loop) takeDemand() (map[roleKey]int, map[string]int) {
+func (l *Loop) takeDemand() (map[roleKey]int, map[nodemodel.Role]int) {
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
 	d, a := l.demand, l.anyDemand
-	l.demand, l.anyDemand = map[roleKey]int{}, map[string]int{}
+	l.demand, l.anyDemand = map[roleKey]int{}, map[nodemodel.Role]int{}
 	if l.canGrow == nil {
 		l.canGrow = map[roleKey]bool{}
 	}
@@ -162,8 +166,8 @@ func (l *Loop) setCanGrow(k roleKey, ok bool) {
 	l.dmu.Unlock()
 }
 
-func isLive(state string) bool {
-	return state == store.StatePending || state == store.StateRunning || state == store.StateInService
+func isLive(state nodemodel.State) bool {
+	return state == nodemodel.StatePending || state == nodemodel.StateRunning || state == nodemodel.StateInService
 }
 
 // Tick makes one round of decisions for every group whose lease this manager holds.
@@ -187,11 +191,11 @@ func (l *Loop) Tick(ctx context.Context) error {
 	}
 	byNode := make(map[string]cloud.Instance, len(insts))
 	for _, in := range insts {
-		if prev, ok := byNode[in.NodeID]; !ok || prev.State == cloud.StateTerminated {
+		if prev, ok := byNode[in.NodeID]; !ok || prev.State == nodemodel.StateTerminated {
 			byNode[in.NodeID] = in
 		}
 	}
-	thresholds := map[string]float64{}
+	thresholds := map[nodemodel.Role]float64{}
 	if ts, err := l.Store.AlarmThresholds(ctx); err == nil {
 		for _, t := range ts {
 			thresholds[t.Role] = float64(t.Threshold) / 100
@@ -232,7 +236,7 @@ func (l *Loop) lease(ctx context.Context, group string) (bool, error) {
 }
 
 func (l *Loop) tickGroup(ctx context.Context, g store.NodeGroup, insts map[string]cloud.Instance,
-	thresholds map[string]float64, demand map[roleKey]int, anyDemand map[string]int) error {
+	thresholds map[nodemodel.Role]float64, demand map[roleKey]int, anyDemand map[nodemodel.Role]int) error {
 	policy, err := l.Store.GetPolicy(ctx, g.ScalePolicy)
 	if err != nil {
 		return err
@@ -351,7 +355,7 @@ func (l *Loop) stopInstance(ctx context.Context, id string) {
 // launching reports whether a node is on its way into service.
 func launching(nodes []NodeLoad) bool {
 	return slices.ContainsFunc(nodes, func(n NodeLoad) bool {
-		return !n.Dead && (n.State == store.StatePending || n.State == store.StateRunning)
+		return !n.Dead && (n.State == nodemodel.StatePending || n.State == nodemodel.StateRunning)
 	})
 }
 
@@ -371,7 +375,7 @@ func countLive(nodes []NodeLoad) int {
 func (l *Loop) syncCloud(ctx context.Context, g store.NodeGroup, insts map[string]cloud.Instance, warmUp time.Duration, now time.Time) []cluster.Member {
 	giveUp := 2*warmUp + 30*time.Second
 	for _, m := range l.Registry.Members(g.Name) {
-		if m.State == store.StateTerminating {
+		if m.State == nodemodel.StateTerminating {
 			// terminated by a drain, or rejected at admission (then it is also dead, and replaced)
 			action := ""
 			if m.DeadFrom != "" && !l.terminating[m.ID] {
@@ -387,20 +391,20 @@ func (l *Loop) syncCloud(ctx context.Context, g store.NodeGroup, insts map[strin
 		switch {
 		case !managed:
 			// a node started by hand, or one whose launch the controller forgot (manager restart)
-			if m.State == store.StatePending && now.Sub(m.CreatedAt) > giveUp {
+			if m.State == nodemodel.StatePending && now.Sub(m.CreatedAt) > giveUp {
 				l.gone(ctx, m.Node, "launch lost: the cloud controller does not know the instance")
 			}
-		case inst.State == cloud.StateTerminated:
+		case inst.State == nodemodel.StateTerminated:
 			reason := "the cloud reports the instance gone"
 			if inst.Reason != "" {
 				reason += ": " + inst.Reason
 			}
 			l.gone(ctx, m.Node, reason)
-		case m.State == store.StatePending && inst.State == cloud.StateRunning:
-			if _, err := l.Registry.Transition(ctx, m.ID, store.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
+		case m.State == nodemodel.StatePending && inst.State == nodemodel.StateRunning:
+			if _, err := l.Registry.Transition(ctx, m.ID, nodemodel.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
 				l.Log.Debug("pending → running", "node", m.ID, "cause", err)
 			}
-		case (m.State == store.StatePending || m.State == store.StateRunning) && now.Sub(m.CreatedAt) > giveUp:
+		case (m.State == nodemodel.StatePending || m.State == nodemodel.StateRunning) && now.Sub(m.CreatedAt) > giveUp:
 			l.event(ctx, g.Name, m.Role, "launch-timeout", fmt.Sprintf("node %s not in service %s after launch: terminated",
 				m.ID, now.Sub(m.CreatedAt).Round(time.Second)), 0, 0, []string{m.ID})
 			l.gone(ctx, m.Node, "not in service within "+giveUp.String())
@@ -419,7 +423,7 @@ func (l *Loop) gone(ctx context.Context, n store.Node, cause string) {
 // finishDrains terminates draining nodes whose last viewer left, or whose drain deadline passed.
 func (l *Loop) finishDrains(ctx context.Context, members []cluster.Member, now time.Time) {
 	for _, m := range members {
-		if m.State != store.StateDraining || m.DeadFrom != "" {
+		if m.State != nodemodel.StateDraining || m.DeadFrom != "" {
 			delete(l.drainSince, m.ID)
 			continue
 		}
@@ -444,8 +448,8 @@ func (l *Loop) terminate(ctx context.Context, n store.Node, action, reason strin
 	if l.terminating[n.ID] {
 		return
 	}
-	if n.State != store.StateTerminating {
-		if _, err := l.Registry.Transition(ctx, n.ID, store.StateTerminating, reason); err != nil {
+	if n.State != nodemodel.StateTerminating {
+		if _, err := l.Registry.Transition(ctx, n.ID, nodemodel.StateTerminating, reason); err != nil {
 			l.Log.Warn("terminating node", "node", n.ID, "cause", err)
 			return
 		}
@@ -466,7 +470,7 @@ func (l *Loop) terminate(ctx context.Context, n store.Node, action, reason strin
 			l.Log.Warn("terminating instance failed; retrying at the next tick", "node", n.ID, "controller", l.Cloud.Name(), "cause", err)
 		} else {
 			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if _, err := l.Registry.Transition(sctx, n.ID, store.StateTerminated, "terminated by the autoscaler through "+l.Cloud.Name()); err != nil {
+			if _, err := l.Registry.Transition(sctx, n.ID, nodemodel.StateTerminated, "terminated by the autoscaler through "+l.Cloud.Name()); err != nil {
 				l.Log.Warn("marking node terminated", "node", n.ID, "cause", err)
 			}
 			scancel()
@@ -478,7 +482,7 @@ func (l *Loop) terminate(ctx context.Context, n store.Node, action, reason strin
 }
 
 // carryOut launches, replaces and drains as d says, and records the decision.
-func (l *Loop) carryOut(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role string, d Decision) error {
+func (l *Loop) carryOut(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role nodemodel.Role, d Decision) error {
 	key := roleKey{g.Name, role}
 	acted := d.Launch > 0 || len(d.Replace) > 0 || len(d.Drain) > 0
 	if !acted {
@@ -502,7 +506,7 @@ func (l *Loop) carryOut(ctx context.Context, g store.NodeGroup, lc store.LaunchC
 		launched = append(launched, id)
 	}
 	for _, id := range d.Drain {
-		if _, err := l.Registry.Transition(ctx, id, store.StateDraining, "autoscaler: "+d.Reason); err != nil {
+		if _, err := l.Registry.Transition(ctx, id, nodemodel.StateDraining, "autoscaler: "+d.Reason); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -529,7 +533,7 @@ func actionOf(d Decision) string {
 
 // Launch starts one node of role in group now (the API's "launch node" call), within the role's maxLimit.
 // It returns the new node's id.
-func (l *Loop) Launch(ctx context.Context, group, role string) (store.Node, error) {
+func (l *Loop) Launch(ctx context.Context, group string, role nodemodel.Role) (store.Node, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.init()
@@ -557,7 +561,7 @@ func (l *Loop) Launch(ctx context.Context, group, role string) (store.Node, erro
 	for _, m := range l.Registry.Members(g.Name) {
 		if m.Role == role && m.DeadFrom == "" && isLive(m.State) {
 			live++
-			if m.State != store.StateInService && (newest.ID == "" || m.CreatedAt.After(newest.CreatedAt)) {
+			if m.State != nodemodel.StateInService && (newest.ID == "" || m.CreatedAt.After(newest.CreatedAt)) {
 				newest = m.Node
 			}
 		}
@@ -588,7 +592,7 @@ func (l *Loop) Launch(ctx context.Context, group, role string) (store.Node, erro
 			return m.Node, nil
 		}
 	}
-	return store.Node{ID: id, Group: g.Name, Role: role, State: store.StatePending}, nil
+	return store.Node{ID: id, Group: g.Name, Role: role, State: nodemodel.StatePending}, nil
 }
 
 // DeleteGroup marks group for deletion (in the store, so that whichever manager holds its lease, now or
@@ -609,7 +613,7 @@ func (l *Loop) DeleteGroup(ctx context.Context, group string) ([]string, error) 
 	l.event(ctx, g.Name, "", "delete-group", fmt.Sprintf("group %s deleted through the API: terminating its nodes", g.Name), 0, 0, nil)
 	var ids []string
 	for _, m := range l.Registry.Members(g.Name) {
-		if m.State != store.StateTerminated {
+		if m.State != nodemodel.StateTerminated {
 			ids = append(ids, m.ID)
 		}
 	}
@@ -627,7 +631,7 @@ func (l *Loop) retire(ctx context.Context, g store.NodeGroup, members []cluster.
 		if m.DeadFrom != "" {
 			l.Registry.AckDead(m.ID)
 		}
-		if m.State == store.StateTerminated {
+		if m.State == nodemodel.StateTerminated {
 			continue
 		}
 		left++
@@ -646,7 +650,7 @@ func (l *Loop) retire(ctx context.Context, g store.NodeGroup, members []cluster.
 // ErrAtMax is returned when a launch would pass the role's maxLimit.
 var ErrAtMax = errors.New("role at its maximum")
 
-func (l *Loop) launch(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role, cause string) (string, error) {
+func (l *Loop) launch(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role nodemodel.Role, cause string) (string, error) {
 	id := newNodeID(role)
 	target, _ := lc.Target(role)
 	region := ""
@@ -675,22 +679,22 @@ func (l *Loop) launch(ctx context.Context, g store.NodeGroup, lc store.LaunchCon
 		return "", fmt.Errorf("launching %s: %w", id, err)
 	}
 	l.Log.Info("node launched", "node", id, "group", g.Name, "role", role, "controller", l.Cloud.Name(), "instance", inst.ID)
-	if inst.State == cloud.StateRunning {
-		if _, err := l.Registry.Transition(ctx, id, store.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
+	if inst.State == nodemodel.StateRunning {
+		if _, err := l.Registry.Transition(ctx, id, nodemodel.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
 			l.Log.Debug("pending → running", "node", id, "cause", err)
 		}
 	}
 	return id, nil
 }
 
-func newNodeID(role string) string {
+func newNodeID(role nodemodel.Role) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return "node-" + role + "-" + hex.EncodeToString(b)
+	return "node-" + string(role) + "-" + hex.EncodeToString(b)
 }
 
 // event stores one decision and logs it with its reason.
-func (l *Loop) event(ctx context.Context, group, role, action, reason string, load, predicted float64, nodes []string) {
+func (l *Loop) event(ctx context.Context, group string, role nodemodel.Role, action, reason string, load, predicted float64, nodes []string) {
 	l.Log.Info("autoscaler "+action, "group", group, "role", role, "reason", reason, "nodes", strings.Join(nodes, ","))
 	if l.Metrics != nil {
 		l.Metrics.Decisions.WithLabelValues(action).Inc()

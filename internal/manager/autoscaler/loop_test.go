@@ -17,6 +17,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -77,8 +78,10 @@ func newRig(t testing.TB, o rigOptions) *rig {
 func (r *rig) newLoop(holder string, predictive bool) *autoscaler.Loop {
 	return &autoscaler.Loop{
 		Store: r.st, Registry: r.reg, Cloud: r.cloud, Holder: holder,
-		Log:      slog.New(slog.NewTextHandler(r.logs, nil)).With("manager", holder),
-		NodeEnv:  func(group, role, id string) map[string]string { return map[string]string{"NAGARE_CLUSTER_NODE_ID": id} },
+		Log: slog.New(slog.NewTextHandler(r.logs, nil)).With("manager", holder),
+		NodeEnv: func(group string, role nodemodel.Role, id string) map[string]string {
+			return map[string]string{"NAGARE_CLUSTER_NODE_ID": id}
+		},
 		Interval: time.Second, LeaseTTL: 15 * time.Second, Predictive: predictive, LowWater: 0.30,
 		WarmUp: 30 * time.Second, CoolDown: 60 * time.Second, DrainTimeout: 5 * time.Minute, Now: r.clock.Now,
 	}
@@ -90,10 +93,10 @@ func (r *rig) tick() {
 }
 
 // members returns the group's nodes of role in state ("" = any live state).
-func (r *rig) members(role, state string) []string {
+func (r *rig) members(role nodemodel.Role, state nodemodel.State) []string {
 	var out []string
 	for _, m := range r.reg.Members("g") {
-		if m.Role == role && m.DeadFrom == "" && (state == "" && m.State != store.StateTerminated || m.State == state) {
+		if m.Role == role && m.DeadFrom == "" && (state == "" && m.State != nodemodel.StateTerminated || m.State == state) {
 			out = append(out, m.ID)
 		}
 	}
@@ -104,11 +107,11 @@ func (r *rig) members(role, state string) []string {
 func (r *rig) join() {
 	r.t.Helper()
 	for _, m := range r.reg.Members("g") {
-		if m.State != store.StateRunning {
+		if m.State != nodemodel.StateRunning {
 			continue
 		}
 		_, err := r.reg.Register(r.ctx, nodeapi.RegisterRequest{ID: m.ID, Role: m.Role, Version: "dev", Group: "g",
-			Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:1"}})
+			Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:1"}})
 		require.NoError(r.t, err)
 		r.report(m.ID)
 	}
@@ -116,7 +119,7 @@ func (r *rig) join() {
 
 func (r *rig) report(id string) {
 	r.t.Helper()
-	_, err := r.reg.Report(r.ctx, nodeapi.ReportRequest{ID: id, Stats: nodeapi.Stats{Connections: r.conns[id], Subscribers: r.conns[id]}})
+	_, err := r.reg.Report(r.ctx, nodeapi.ReportRequest{ID: id, Stats: nodemodel.Load{Connections: r.conns[id], Subscribers: r.conns[id]}})
 	require.NoError(r.t, err)
 }
 
@@ -125,7 +128,7 @@ func (r *rig) step(d time.Duration) {
 	r.t.Helper()
 	r.clock.Advance(d)
 	for _, m := range r.reg.Members("g") {
-		if m.State == store.StateInService || m.State == store.StateDraining {
+		if m.State == nodemodel.StateInService || m.State == nodemodel.StateDraining {
 			r.report(m.ID)
 		}
 	}
@@ -144,7 +147,7 @@ func (r *rig) lastEvent() store.ScaleEvent {
 	return evs[len(evs)-1]
 }
 
-func (r *rig) waitState(id, state string) {
+func (r *rig) waitState(id string, state nodemodel.State) {
 	r.t.Helper()
 	require.Eventually(r.t, func() bool {
 		n, err := r.st.GetNode(r.ctx, id)
@@ -154,7 +157,7 @@ func (r *rig) waitState(id, state string) {
 		// the registry's memory follows the store a moment later (and forgets terminated nodes): the next
 		// tick reads the registry
 		m, ok := r.reg.Node(id)
-		return m.State == state || !ok && state == store.StateTerminated
+		return m.State == state || !ok && state == nodemodel.StateTerminated
 	}, 5*time.Second, 5*time.Millisecond, "node %s never became %s", id, state)
 }
 
@@ -163,8 +166,8 @@ func TestLoopLifecycle(t *testing.T) {
 
 	// a new group is brought to its minimum
 	r.tick()
-	require.Len(t, r.members("origin", store.StatePending), 1)
-	require.Len(t, r.members("edge", store.StatePending), 1)
+	require.Len(t, r.members("origin", nodemodel.StatePending), 1)
+	require.Len(t, r.members("edge", nodemodel.StatePending), 1)
 	require.Equal(t, 2, r.cloud.Counts().Launched)
 	evs := r.events()
 	require.Len(t, evs, 2)
@@ -178,11 +181,11 @@ func TestLoopLifecycle(t *testing.T) {
 	// instances boot → running; registered and reported → in service
 	r.clock.Advance(5 * time.Second)
 	r.tick()
-	require.Len(t, r.members("edge", store.StateRunning), 1)
+	require.Len(t, r.members("edge", nodemodel.StateRunning), 1)
 	r.join()
-	edge1 := r.members("edge", store.StateInService)
+	edge1 := r.members("edge", nodemodel.StateInService)
 	require.Len(t, edge1, 1)
-	require.Len(t, r.members("origin", store.StateInService), 1)
+	require.Len(t, r.members("origin", nodemodel.StateInService), 1)
 
 	// load 80 % > 60 % → one more edge
 	r.conns[edge1[0]] = 8
@@ -204,7 +207,7 @@ func TestLoopLifecycle(t *testing.T) {
 	r.clock.Advance(5 * time.Second)
 	r.tick()
 	r.join()
-	edges := r.members("edge", store.StateInService)
+	edges := r.members("edge", nodemodel.StateInService)
 	require.Len(t, edges, 2)
 	r.step(2 * time.Second)
 	require.Len(t, r.members("edge", ""), 2)
@@ -222,17 +225,17 @@ func TestLoopLifecycle(t *testing.T) {
 	require.Equal(t, "scale-in", ev.Action, ev.Reason)
 	drained := ev.Nodes[0]
 	require.NotEqual(t, edge1[0], drained, "the least-loaded edge drains")
-	require.Len(t, r.members("edge", store.StateDraining), 1)
+	require.Len(t, r.members("edge", nodemodel.StateDraining), 1)
 	n, _ := r.reg.Node(drained)
-	require.Equal(t, store.StateDraining, n.State)
+	require.Equal(t, nodemodel.StateDraining, n.State)
 
 	// its next report shows no viewer: it is terminated
 	r.step(2 * time.Second)
-	r.waitState(drained, store.StateTerminated)
+	r.waitState(drained, nodemodel.StateTerminated)
 	require.Equal(t, "drained", r.lastEvent().Action)
 	inst, ok := r.cloud.Get(drained)
 	require.True(t, ok)
-	require.Equal(t, "terminated", inst.State)
+	require.Equal(t, nodemodel.StateTerminated, inst.State)
 
 	// the cloud loses the last edge: it is replaced
 	require.NoError(t, r.cloud.Kill(edge1[0]))
@@ -240,7 +243,7 @@ func TestLoopLifecycle(t *testing.T) {
 	ev = r.lastEvent()
 	require.Equal(t, "replace", ev.Action)
 	require.Contains(t, ev.Reason, "replace dead edge: "+edge1[0])
-	require.Len(t, r.members("edge", store.StatePending), 1)
+	require.Len(t, r.members("edge", nodemodel.StatePending), 1)
 	nodeEvents, err := r.st.NodeEvents(r.ctx, edge1[0], 10)
 	require.NoError(t, err)
 	require.Contains(t, nodeEvents[len(nodeEvents)-1].Cause, "the cloud reports the instance gone: killed")
@@ -251,13 +254,13 @@ func TestSilentNodeIsReplaced(t *testing.T) {
 	r.tick()
 	r.tick()
 	r.join()
-	edges := r.members("edge", store.StateInService)
+	edges := r.members("edge", nodemodel.StateInService)
 	require.Len(t, edges, 2)
 	// edges[0] stops reporting; the others go on
 	for range 6 {
 		r.clock.Advance(2 * time.Second)
 		for _, m := range r.reg.Members("g") {
-			if m.State == store.StateInService && m.ID != edges[0] {
+			if m.State == nodemodel.StateInService && m.ID != edges[0] {
 				r.report(m.ID)
 			}
 		}
@@ -275,7 +278,7 @@ func TestPredictiveScaleOut(t *testing.T) {
 	r.tick()
 	r.tick()
 	r.join()
-	edge := r.members("edge", store.StateInService)[0]
+	edge := r.members("edge", nodemodel.StateInService)[0]
 	for i := range 10 {
 		r.conns[edge] = 10 + 4*i // +2 % a second: 30 s of warm-up adds 60 %
 		r.step(2 * time.Second)
@@ -297,7 +300,7 @@ func TestUnservedViewersScaleOut(t *testing.T) {
 	r.join()
 	// threshold 100 %: one viewer on a capacity-1 edge is not an alarm, a second one that finds no room is
 	require.NoError(t, r.st.SetAlarmThreshold(r.ctx, "edge", 100))
-	edge := r.members("edge", store.StateInService)[0]
+	edge := r.members("edge", nodemodel.StateInService)[0]
 	r.conns[edge] = 1
 	r.step(2 * time.Second)
 	require.Len(t, r.members("edge", ""), 1)
@@ -316,7 +319,7 @@ func TestLaunchThroughAPI(t *testing.T) {
 	r := newRig(t, rigOptions{edgeMin: 0, edgeMax: 2, edgeCapacity: 10})
 	n, err := r.loop.Launch(r.ctx, "g", "edge")
 	require.NoError(t, err)
-	require.Equal(t, store.StateRunning, n.State, "the simulated instance runs at once")
+	require.Equal(t, nodemodel.StateRunning, n.State, "the simulated instance runs at once")
 	require.Equal(t, "launch", r.lastEvent().Action)
 	// the origin's minimum is launched by the loop; asking for one more at max answers with that one
 	r.tick()
@@ -366,15 +369,15 @@ func TestDrainDeadline(t *testing.T) {
 	r.tick()
 	r.tick()
 	r.join()
-	id := r.members("edge", store.StateInService)[0]
+	id := r.members("edge", nodemodel.StateInService)[0]
 	r.conns[id] = 3
-	_, err := r.reg.Transition(r.ctx, id, store.StateDraining, "drained through the API")
+	_, err := r.reg.Transition(r.ctx, id, nodemodel.StateDraining, "drained through the API")
 	require.NoError(t, err)
 	r.step(2 * time.Second)
 	n, _ := r.reg.Node(id)
-	require.Equal(t, store.StateDraining, n.State, "viewers are not cut off before the deadline")
+	require.Equal(t, nodemodel.StateDraining, n.State, "viewers are not cut off before the deadline")
 	r.step(5 * time.Minute)
-	r.waitState(id, store.StateTerminated)
+	r.waitState(id, nodemodel.StateTerminated)
 	ev := r.events()
 	require.True(t, slices.ContainsFunc(ev, func(e store.ScaleEvent) bool {
 		return e.Action == "drain-deadline" && strings.Contains(e.Reason, "with 3 connections")
@@ -387,7 +390,7 @@ func BenchmarkTick(b *testing.B) {
 	r := newRig(b, rigOptions{edgeMin: nodes - 1, edgeMax: nodes + 100, edgeCapacity: 1000, nodes: 1})
 	r.tick()
 	r.join()
-	require.Len(b, r.members("edge", store.StateInService), nodes-1)
+	require.Len(b, r.members("edge", nodemodel.StateInService), nodes-1)
 	for i, id := range r.members("edge", "") {
 		r.conns[id] = 100 + i%50
 	}
@@ -413,14 +416,14 @@ func TestWrongVersionIsTerminatedAndReplaced(t *testing.T) {
 	}
 	r.tick()
 	r.tick()
-	edge := r.members("edge", store.StateRunning)[0]
+	edge := r.members("edge", nodemodel.StateRunning)[0]
 	_, err := r.reg.Register(r.ctx, nodeapi.RegisterRequest{ID: edge, Role: "edge", Version: "0.9.0", Group: "g"})
 	require.NoError(t, err)
 	res, err := r.reg.Report(r.ctx, nodeapi.ReportRequest{ID: edge})
 	require.NoError(t, err)
-	require.Equal(t, store.StateTerminating, res.Assignment.State, "a node with the wrong version never enters service")
+	require.Equal(t, nodemodel.StateTerminating, res.Assignment.State, "a node with the wrong version never enters service")
 	r.tick()
-	r.waitState(edge, store.StateTerminated)
+	r.waitState(edge, nodemodel.StateTerminated)
 	evs, err := r.st.NodeEvents(r.ctx, edge, 10)
 	require.NoError(t, err)
 	require.Contains(t, evs[len(evs)-2].Cause, `rejected: node rejected: it runs version "0.9.0"`)
@@ -444,7 +447,7 @@ func TestDeleteGroupTerminatesItsNodes(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, nodes, ids)
 	for _, id := range ids {
-		r.waitState(id, store.StateTerminated)
+		r.waitState(id, nodemodel.StateTerminated)
 	}
 	r.tick()
 	_, err = r.st.GetGroup(r.ctx, "g")
@@ -470,7 +473,7 @@ func TestGroupDeletionSurvivesManagers(t *testing.T) {
 	restarted := r.newLoop("manager-1", false) // the lease holder, after a restart
 	require.NoError(t, restarted.Tick(r.ctx))
 	for _, id := range ids {
-		r.waitState(id, store.StateTerminated)
+		r.waitState(id, nodemodel.StateTerminated)
 	}
 	require.NoError(t, restarted.Tick(r.ctx))
 	_, err = r.st.GetGroup(r.ctx, "g")

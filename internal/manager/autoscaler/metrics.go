@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"math"
 
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -39,10 +40,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(group, role string, d Decision, nodes int) {
-	m.Load.WithLabelValues(group, role).Set(capPct(d.Load))
-	m.Predicted.WithLabelValues(group, role).Set(capPct(d.Projected))
-	m.Nodes.WithLabelValues(group, role).Set(float64(nodes))
+func (m *Metrics) observe(group string, role nodemodel.Role, d Decision, nodes int) {
+	m.Load.WithLabelValues(group, string(role)).Set(capPct(d.Load))
+	m.Predicted.WithLabelValues(group, string(role)).Set(capPct(d.Projected))
+	m.Nodes.WithLabelValues(group, string(role)).Set(float64(nodes))
 }
 
 func capPct(f float64) float64 {

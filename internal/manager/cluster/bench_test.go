@@ -11,6 +11,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // BenchmarkReport1000 is the registry's share of one node report with 1,000 nodes (SQLite store).
@@ -33,12 +34,12 @@ func BenchmarkReport1000(b *testing.B) {
 	}
 	ids := make([]string, 1000)
 	for i := range ids {
-		role := "edge"
+		role := nodemodel.RoleEdge
 		if i == 0 {
-			role = "origin"
+			role = nodemodel.RoleOrigin
 		}
 		res, err := reg.Register(ctx, nodeapi.RegisterRequest{ID: fmt.Sprintf("n%04d", i), Role: role,
-			Addresses: nodeapi.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)}})
+			Addresses: nodemodel.Addresses{HTTP: fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1)}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func BenchmarkReport1000(b *testing.B) {
 		if i%len(ids) == 0 {
 			now = now.Add(2 * time.Second) // one report per node per interval
 		}
-		if _, err := reg.Report(ctx, nodeapi.ReportRequest{ID: ids[i%len(ids)], Stats: nodeapi.Stats{Connections: 3}}); err != nil {
+		if _, err := reg.Report(ctx, nodeapi.ReportRequest{ID: ids[i%len(ids)], Stats: nodemodel.Load{Connections: 3}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,24 +14,25 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 func TestCanTransition(t *testing.T) {
 	cases := []struct {
-		from, to string
+		from, to nodemodel.State
 		ok       bool
 	}{
-		{store.StatePending, store.StateRunning, true},
-		{store.StatePending, store.StateInService, false},
-		{store.StateRunning, store.StateInService, true},
-		{store.StateInService, store.StateDraining, true},
-		{store.StateDraining, store.StateInService, true},
-		{store.StateDraining, store.StateTerminating, true},
-		{store.StateTerminating, store.StateInService, false},
-		{store.StateTerminating, store.StateTerminated, true},
-		{store.StateTerminated, store.StateRunning, true},
-		{store.StateTerminated, store.StateInService, false},
-		{store.StateInService, store.StatePending, false},
+		{nodemodel.StatePending, nodemodel.StateRunning, true},
+		{nodemodel.StatePending, nodemodel.StateInService, false},
+		{nodemodel.StateRunning, nodemodel.StateInService, true},
+		{nodemodel.StateInService, nodemodel.StateDraining, true},
+		{nodemodel.StateDraining, nodemodel.StateInService, true},
+		{nodemodel.StateDraining, nodemodel.StateTerminating, true},
+		{nodemodel.StateTerminating, nodemodel.StateInService, false},
+		{nodemodel.StateTerminating, nodemodel.StateTerminated, true},
+		{nodemodel.StateTerminated, nodemodel.StateRunning, true},
+		{nodemodel.StateTerminated, nodemodel.StateInService, false},
+		{nodemodel.StateInService, nodemodel.StatePending, false},
 	}
 	for _, tc := range cases {
 		require.Equal(t, tc.ok, cluster.CanTransition(tc.from, tc.to), "%s → %s", tc.from, tc.to)
@@ -87,19 +88,19 @@ func TestRegisterReportLifecycle(t *testing.T) {
 	require.ErrorIs(t, err, nodeapi.ErrInvalid)
 
 	reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Group: "g", Version: "v1",
-		Addresses: nodeapi.Addresses{RTMP: "127.0.0.1:1935", HTTP: "127.0.0.1:8080"}})
+		Addresses: nodemodel.Addresses{RTMP: "127.0.0.1:1935", HTTP: "127.0.0.1:8080"}})
 	require.NoError(t, err)
 	require.NotEmpty(t, reg.ID)
-	require.Equal(t, store.StateRunning, reg.Assignment.State)
+	require.Equal(t, nodemodel.StateRunning, reg.Assignment.State)
 	require.Equal(t, 2000, reg.ReportIntervalMS)
 	n, _ := r.Node(reg.ID)
 	require.Equal(t, 500, n.Capacity, "capacity from the group's launch config")
 
 	c.Add(2 * time.Second)
-	rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID, Stats: nodeapi.Stats{Connections: 3, Publishers: 1, Subscribers: 2},
-		Streams: []nodeapi.StreamStat{{Name: "live/a", Protocol: "rtmp"}}})
+	rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID, Stats: nodemodel.Load{Connections: 3, Publishers: 1, Subscribers: 2},
+		Streams: []nodemodel.StreamLoad{{Name: "live/a", Protocol: "rtmp"}}})
 	require.NoError(t, err)
-	require.Equal(t, store.StateInService, rep.Assignment.State)
+	require.Equal(t, nodemodel.StateInService, rep.Assignment.State)
 	rec, err := s.GetStream(ctx, "live/a")
 	require.NoError(t, err)
 	require.Equal(t, reg.ID, rec.NodeID)
@@ -120,13 +121,13 @@ func TestRegisterReportLifecycle(t *testing.T) {
 	require.ErrorIs(t, err, nodeapi.ErrUnknownNode)
 
 	// draining shows in the assignment
-	_, err = r.Transition(ctx, reg.ID, store.StateDraining, "scale-in")
+	_, err = r.Transition(ctx, reg.ID, nodemodel.StateDraining, "scale-in")
 	require.NoError(t, err)
 	c.Add(2 * time.Second)
 	rep, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
 	require.NoError(t, err)
 	require.True(t, rep.Assignment.Drain)
-	_, err = r.Transition(ctx, reg.ID, store.StatePending, "nonsense")
+	_, err = r.Transition(ctx, reg.ID, nodemodel.StatePending, "nonsense")
 	var te *cluster.ErrTransition
 	require.ErrorAs(t, err, &te)
 
@@ -134,7 +135,7 @@ func TestRegisterReportLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	var causes []string
 	for _, e := range evs {
-		causes = append(causes, e.To+": "+e.Cause)
+		causes = append(causes, string(e.To)+": "+e.Cause)
 	}
 	require.Equal(t, []string{"running: registered", "inservice: first load report", "draining: scale-in"}, causes)
 }
@@ -152,7 +153,7 @@ func TestSilentNodeIsMarkedDeadAndCanReturn(t *testing.T) {
 	r.ReapSilent(ctx)
 	n, err := s.GetNode(ctx, reg.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.StateTerminated, n.State)
+	require.Equal(t, nodemodel.StateTerminated, n.State)
 	c.Add(time.Second)
 	require.Empty(t, r.FreshSnapshot().Nodes)
 	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
@@ -161,7 +162,7 @@ func TestSilentNodeIsMarkedDeadAndCanReturn(t *testing.T) {
 	again, err := r.Register(ctx, nodeapi.RegisterRequest{ID: reg.ID, Role: "edge"})
 	require.NoError(t, err)
 	require.Equal(t, reg.ID, again.ID)
-	require.Equal(t, store.StateRunning, again.Assignment.State)
+	require.Equal(t, nodemodel.StateRunning, again.Assignment.State)
 }
 
 // TestRestartKeepsNodes: a new registry over the same store knows the nodes and streams.
@@ -177,7 +178,7 @@ func TestRestartKeepsNodes(t *testing.T) {
 	require.NoError(t, r2.Load(ctx))
 	n, ok := r2.Node(reg.ID)
 	require.True(t, ok)
-	require.Equal(t, store.StateRunning, n.State)
+	require.Equal(t, nodemodel.StateRunning, n.State)
 	snap := r2.FreshSnapshot()
 	require.Len(t, snap.Nodes, 1)
 	require.Equal(t, []string{"live/x"}, snap.Nodes[0].LiveStreams)
@@ -198,7 +199,7 @@ func TestParentAssignment(t *testing.T) {
 	}
 	join := func(id, role, group, http string) {
 		t.Helper()
-		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: id, Role: role, Group: group, Addresses: nodeapi.Addresses{HTTP: http}})
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: id, Role: nodemodel.Role(role), Group: group, Addresses: nodemodel.Addresses{HTTP: http}})
 		require.NoError(t, err)
 		_, err = r.Report(ctx, nodeapi.ReportRequest{ID: id})
 		require.NoError(t, err)
@@ -230,7 +231,7 @@ func TestParentAssignment(t *testing.T) {
 	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "edge-1"})
 	require.NoError(t, err)
 	c.Add(time.Second)
-	_, err = r.Transition(ctx, "origin-1", store.StateTerminated, "test: dead")
+	_, err = r.Transition(ctx, "origin-1", nodemodel.StateTerminated, "test: dead")
 	require.NoError(t, err)
 	c.Add(2 * time.Second)
 	require.Equal(t, "http://10.0.0.3:8080", report("edge-1").Parent)
@@ -251,14 +252,14 @@ func TestReturningNodeIsNotReapedAtOnce(t *testing.T) {
 	c.Add(11 * time.Second)
 	r.ReapSilent(ctx)
 	n, _ := s.GetNode(ctx, "e1")
-	require.Equal(t, store.StateTerminated, n.State)
+	require.Equal(t, nodemodel.StateTerminated, n.State)
 
 	_, err = r.Register(ctx, nodeapi.RegisterRequest{ID: "e1", Role: "edge"})
 	require.NoError(t, err)
 	c.Add(100 * time.Millisecond)
 	r.ReapSilent(ctx)
 	n, _ = s.GetNode(ctx, "e1")
-	require.Equal(t, store.StateRunning, n.State, "reaped on the report time from before it died")
+	require.Equal(t, nodemodel.StateRunning, n.State, "reaped on the report time from before it died")
 
 	// a manager restart: the loaded nodes get a grace period too
 	r2 := &cluster.Registry{Store: s, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
@@ -267,7 +268,7 @@ func TestReturningNodeIsNotReapedAtOnce(t *testing.T) {
 	require.NoError(t, r2.Load(ctx))
 	r2.ReapSilent(ctx)
 	n, _ = s.GetNode(ctx, "e1")
-	require.Equal(t, store.StateRunning, n.State, "a restarted manager reaped every node at once")
+	require.Equal(t, nodemodel.StateRunning, n.State, "a restarted manager reaped every node at once")
 }
 
 // TestReportRacingAPublishKeepsTheStream: a report gathered just before a publish event, processed
@@ -311,19 +312,19 @@ func TestSharedStore(t *testing.T) {
 		return r
 	}
 	a, b := open(), open()
-	res, err := a.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Version: "v1", Addresses: nodeapi.Addresses{HTTP: "10.0.0.1:8080"}})
+	res, err := a.Register(ctx, nodeapi.RegisterRequest{Role: "origin", Version: "v1", Addresses: nodemodel.Addresses{HTTP: "10.0.0.1:8080"}})
 	require.NoError(t, err)
 	id := res.ID
 	report := func(conns int) {
-		_, err := a.Report(ctx, nodeapi.ReportRequest{ID: id, Stats: nodeapi.Stats{Connections: conns},
-			Streams: []nodeapi.StreamStat{{Name: "live/cam", Protocol: "rtmp"}}})
+		_, err := a.Report(ctx, nodeapi.ReportRequest{ID: id, Stats: nodemodel.Load{Connections: conns},
+			Streams: []nodemodel.StreamLoad{{Name: "live/cam", Protocol: "rtmp"}}})
 		require.NoError(t, err)
 	}
 	report(3)
 	require.NoError(t, b.Sync(ctx))
 	n, ok := b.Node(id)
 	require.True(t, ok, "the second manager learns of a node registered with the first")
-	require.Equal(t, store.StateInService, n.State)
+	require.Equal(t, nodemodel.StateInService, n.State)
 	require.Equal(t, 3, n.Stats.Connections)
 	require.Equal(t, []string{"live/cam"}, b.Snapshot().Nodes[0].LiveStreams)
 
@@ -335,7 +336,7 @@ func TestSharedStore(t *testing.T) {
 		a.ReapSilent(ctx)
 	}
 	n, _ = b.Node(id)
-	require.Equal(t, store.StateInService, n.State, "not dead: it reports, to the other manager")
+	require.Equal(t, nodemodel.StateInService, n.State, "not dead: it reports, to the other manager")
 	require.Equal(t, 5, n.Stats.Connections)
 
 	c.Add(11 * time.Second) // it stops reporting
@@ -372,7 +373,7 @@ func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	var ids []string
 	for range 2 {
 		reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Group: "g", Version: "v1",
-			Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:8080"}})
+			Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:8080"}})
 		require.NoError(t, err)
 		_, err = r.Report(ctx, nodeapi.ReportRequest{ID: reg.ID})
 		require.NoError(t, err)
@@ -382,14 +383,14 @@ func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	r.Store = slow
 	var late string
 	slow.after = func() {
-		_, err := r.Transition(ctx, ids[0], store.StateDraining, "scale-in")
+		_, err := r.Transition(ctx, ids[0], nodemodel.StateDraining, "scale-in")
 		require.NoError(t, err)
-		_, err = r.Transition(ctx, ids[1], store.StateTerminating, "group deleted")
+		_, err = r.Transition(ctx, ids[1], nodemodel.StateTerminating, "group deleted")
 		require.NoError(t, err)
-		_, err = r.Transition(ctx, ids[1], store.StateTerminated, "terminated")
+		_, err = r.Transition(ctx, ids[1], nodemodel.StateTerminated, "terminated")
 		require.NoError(t, err)
 		reg, err := r.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Group: "g", Version: "v1",
-			Addresses: nodeapi.Addresses{HTTP: "127.0.0.1:8081"}})
+			Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:8081"}})
 		require.NoError(t, err)
 		late = reg.ID
 	}
@@ -397,7 +398,7 @@ func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	require.NoError(t, r.Sync(ctx))
 	n, ok := r.Node(ids[0])
 	require.True(t, ok)
-	require.Equal(t, store.StateDraining, n.State, "the draining node would get new viewers")
+	require.Equal(t, nodemodel.StateDraining, n.State, "the draining node would get new viewers")
 	_, ok = r.Node(ids[1])
 	require.False(t, ok, "a terminated node comes back as a ghost")
 	_, ok = r.Node(late)
@@ -406,7 +407,7 @@ func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	// the next Sync reads the store after those changes and agrees with them
 	require.NoError(t, r.Sync(ctx))
 	n, _ = r.Node(ids[0])
-	require.Equal(t, store.StateDraining, n.State)
+	require.Equal(t, nodemodel.StateDraining, n.State)
 	_, ok = r.Node(ids[1])
 	require.False(t, ok)
 }

@@ -8,29 +8,29 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // transitions lists the states each state may move to.
-var transitions = map[string][]string{
-	store.StatePending:     {store.StateRunning, store.StateTerminating, store.StateTerminated},
-	store.StateRunning:     {store.StateInService, store.StateDraining, store.StateTerminating, store.StateTerminated},
-	store.StateInService:   {store.StateDraining, store.StateTerminating, store.StateTerminated},
-	store.StateDraining:    {store.StateInService, store.StateTerminating, store.StateTerminated},
-	store.StateTerminating: {store.StateTerminated},
+var transitions = map[nodemodel.State][]nodemodel.State{
+	nodemodel.StatePending:     {nodemodel.StateRunning, nodemodel.StateTerminating, nodemodel.StateTerminated},
+	nodemodel.StateRunning:     {nodemodel.StateInService, nodemodel.StateDraining, nodemodel.StateTerminating, nodemodel.StateTerminated},
+	nodemodel.StateInService:   {nodemodel.StateDraining, nodemodel.StateTerminating, nodemodel.StateTerminated},
+	nodemodel.StateDraining:    {nodemodel.StateInService, nodemodel.StateTerminating, nodemodel.StateTerminated},
+	nodemodel.StateTerminating: {nodemodel.StateTerminated},
 	// a terminated node that comes back (it was only silent) registers again
-	store.StateTerminated: {store.StateRunning},
+	nodemodel.StateTerminated: {nodemodel.StateRunning},
 }
 
 // CanTransition reports whether a node may move from one state to another.
-func CanTransition(from, to string) bool {
+func CanTransition(from, to nodemodel.State) bool {
 	return slices.Contains(transitions[from], to)
 }
 
 // sourcesOf returns the states from which to can be reached.
-func sourcesOf(to string) []string {
-	var out []string
-	for _, from := range store.States {
+func sourcesOf(to nodemodel.State) []nodemodel.State {
+	var out []nodemodel.State
+	for _, from := range nodemodel.States {
 		if CanTransition(from, to) {
 			out = append(out, from)
 		}
@@ -39,7 +39,7 @@ func sourcesOf(to string) []string {
 }
 
 // ErrTransition is returned for a transition the lifecycle does not allow.
-type ErrTransition struct{ From, To string }
+type ErrTransition struct{ From, To nodemodel.State }
 
 func (e *ErrTransition) Error() string {
 	return fmt.Sprintf("a node cannot go from %s to %s", e.From, e.To)

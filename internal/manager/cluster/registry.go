@@ -16,6 +16,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // nodeStore is what the registry needs of the store.
@@ -26,7 +27,7 @@ type nodeStore interface {
 	UpdateNodeInfo(ctx context.Context, n store.Node) error
 	SetParent(ctx context.Context, id, parent string) error
 	SaveReport(ctx context.Context, id string, st store.NodeStats, at time.Time) error
-	Transition(ctx context.Context, id, to, cause string, from ...string) (store.Node, error)
+	Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (store.Node, error)
 	GetGroup(ctx context.Context, nameOrID string) (store.NodeGroup, error)
 	GetLaunchConfig(ctx context.Context, name string) (store.LaunchConfig, error)
 	PutStream(ctx context.Context, r store.StreamRecord) error
@@ -75,7 +76,7 @@ type entry struct {
 	parentID    string // the node n.Parent points at
 	// deadFrom is the state a node was in when it was found dead (silent, or gone from the cloud), until
 	// the autoscaler has acknowledged it; "" otherwise.
-	deadFrom string
+	deadFrom nodemodel.State
 	deadAt   time.Time
 	// launched: a cloud controller started this node for the autoscaler, so it must pass admission
 	// (health check, software version) before it serves; a node that joined by itself does not.
@@ -104,7 +105,7 @@ func (r *Registry) forget(id string) {
 type Member struct {
 	store.Node
 	// DeadFrom is the state the node died in ("" for a node that is not dead).
-	DeadFrom string
+	DeadFrom nodemodel.State
 }
 
 // ErrRejected marks an admission refusal that is final (wrong software version): the node is terminated.
@@ -148,14 +149,14 @@ func (r *Registry) Load(ctx context.Context) error {
 	return nil
 }
 
-func newID(role string) string {
+func newID(role nodemodel.Role) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return "node-" + role + "-" + hex.EncodeToString(b)
+	return "node-" + string(role) + "-" + hex.EncodeToString(b)
 }
 
 func (r *Registry) assignment(n store.Node) nodeapi.Assignment {
-	return nodeapi.Assignment{State: n.State, Parent: n.Parent, Drain: n.State == store.StateDraining}
+	return nodeapi.Assignment{State: n.State, Parent: n.Parent, Drain: n.State == nodemodel.StateDraining}
 }
 
 func (r *Registry) intervalMS() int { return int(r.ReportInterval / time.Millisecond) }
@@ -181,12 +182,12 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 	}
 	info := store.Node{
 		ID: id, Group: req.Group, Role: req.Role, Region: req.Region, Zone: req.Zone, Version: req.Version,
-		Capacity: capacity, State: store.StateRunning,
-		Addresses: store.Addresses{RTMP: req.Addresses.RTMP, SRT: req.Addresses.SRT, HTTP: req.Addresses.HTTP},
+		Capacity: capacity, State: nodemodel.StateRunning,
+		Addresses: nodemodel.Addresses{RTMP: req.Addresses.RTMP, SRT: req.Addresses.SRT, HTTP: req.Addresses.HTTP},
 	}
 
 	n, err := r.Store.GetNode(ctx, id)
-	launched := err == nil && n.State == store.StatePending // recorded by AddPending before the launch
+	launched := err == nil && n.State == nodemodel.StatePending // recorded by AddPending before the launch
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		n, err = r.Store.CreateNode(ctx, info, "registered")
@@ -207,15 +208,15 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 			return nodeapi.RegisterResponse{}, err
 		}
 		switch n.State {
-		case store.StatePending, store.StateTerminated:
+		case nodemodel.StatePending, nodemodel.StateTerminated:
 			cause := "registered"
-			if n.State == store.StateTerminated {
+			if n.State == nodemodel.StateTerminated {
 				cause = "registered again after being marked dead"
 			}
-			if n, err = r.Store.Transition(ctx, id, store.StateRunning, cause, n.State); err != nil {
+			if n, err = r.Store.Transition(ctx, id, nodemodel.StateRunning, cause, n.State); err != nil {
 				return nodeapi.RegisterResponse{}, err
 			}
-		case store.StateTerminating:
+		case nodemodel.StateTerminating:
 			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node %s is being terminated", nodeapi.ErrConflict, id)
 		}
 	}
@@ -244,7 +245,7 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 	now := r.now()
 	r.mu.Lock()
 	e := r.nodes[req.ID]
-	if e == nil || e.node.State == store.StateTerminated {
+	if e == nil || e.node.State == nodemodel.StateTerminated {
 		r.mu.Unlock()
 		return nodeapi.ReportResponse{}, fmt.Errorf("%w: %s (register again)", nodeapi.ErrUnknownNode, req.ID)
 	}
@@ -260,19 +261,15 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 		names[i] = s.Name
 	}
 	sort.Strings(names)
-	e.node.Stats = store.NodeStats{
-		Connections: req.Stats.Connections, Publishers: req.Stats.Publishers, Subscribers: req.Stats.Subscribers,
-		BytesIn: req.Stats.BytesIn, BytesOut: req.Stats.BytesOut, CPUPercent: req.Stats.CPUPercent,
-		MemoryBytes: req.Stats.MemoryBytes, MemoryUsedPercent: req.Stats.MemoryUsedPercent, Streams: names,
-	}
+	e.node.Stats = store.NodeStats{Load: req.Stats, Streams: names}
 	persist := now.Sub(e.persistedAt) >= r.PersistEvery
 	if persist {
 		e.persistedAt = now
 	}
-	var added []nodeapi.StreamStat
+	var added []nodemodel.StreamLoad
 	var removed []string
 	reported := map[string]bool{}
-	if e.node.Role != store.RoleOrigin {
+	if e.node.Role != nodemodel.RoleOrigin {
 		// edges and relays report the streams they pull: load, not publications
 		req.Streams = nil
 	}
@@ -310,17 +307,17 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 			return nodeapi.ReportResponse{}, err
 		}
 	}
-	if n.State == store.StateRunning && r.Admit != nil && launched {
+	if n.State == nodemodel.StateRunning && r.Admit != nil && launched {
 		if err := r.Admit(ctx, n); errors.Is(err, ErrRejected) {
 			cause := fmt.Sprintf("rejected: %v", err)
-			updated, terr := r.Store.Transition(ctx, n.ID, store.StateTerminating, cause, store.StateRunning)
+			updated, terr := r.Store.Transition(ctx, n.ID, nodemodel.StateTerminating, cause, nodemodel.StateRunning)
 			if terr != nil {
 				return nodeapi.ReportResponse{}, fmt.Errorf("terminating rejected node %s: %w", n.ID, terr)
 			}
 			r.setState(n.ID, updated.State)
 			r.mu.Lock()
 			if e := r.nodes[n.ID]; e != nil {
-				e.deadFrom, e.deadAt = store.StateRunning, now // it never served: the autoscaler replaces it
+				e.deadFrom, e.deadAt = nodemodel.StateRunning, now // it never served: the autoscaler replaces it
 			}
 			r.mu.Unlock()
 			r.Log.Warn("node rejected", "node", n.ID, "role", n.Role, "cause", err)
@@ -330,8 +327,8 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 			return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: r.assignment(n)}, nil
 		}
 	}
-	if n.State == store.StateRunning {
-		updated, err := r.Store.Transition(ctx, n.ID, store.StateInService, "first load report", store.StateRunning)
+	if n.State == nodemodel.StateRunning {
+		updated, err := r.Store.Transition(ctx, n.ID, nodemodel.StateInService, "first load report", nodemodel.StateRunning)
 		if err == nil {
 			n = updated
 			r.setState(n.ID, n.State)
@@ -350,19 +347,19 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 // assignParent links an edge to a relay (or, without one, an origin) and a relay to an origin, of its
 // group, keeping the current parent while it stays in service.
 func (r *Registry) assignParent(ctx context.Context, n store.Node) (store.Node, error) {
-	var want []string
+	var want []nodemodel.Role
 	switch n.Role {
-	case store.RoleEdge:
-		want = []string{store.RoleRelay, store.RoleOrigin}
-	case store.RoleRelay:
-		want = []string{store.RoleOrigin}
+	case nodemodel.RoleEdge:
+		want = []nodemodel.Role{nodemodel.RoleRelay, nodemodel.RoleOrigin}
+	case nodemodel.RoleRelay:
+		want = []nodemodel.Role{nodemodel.RoleOrigin}
 	default:
 		return n, nil
 	}
 	// the common case, on every report: the parent is still in service
 	r.mu.RLock()
 	if e := r.nodes[n.ID]; e != nil && e.parentID != "" {
-		if p := r.nodes[e.parentID]; p != nil && p.node.State == store.StateInService && "http://"+p.node.Addresses.HTTP == n.Parent {
+		if p := r.nodes[e.parentID]; p != nil && p.node.State == nodemodel.StateInService && "http://"+p.node.Addresses.HTTP == n.Parent {
 			r.mu.RUnlock()
 			return n, nil
 		}
@@ -376,7 +373,7 @@ func (r *Registry) assignParent(ctx context.Context, n store.Node) (store.Node, 
 	for _, e := range r.nodes {
 		c := &e.node
 		i := slices.Index(want, c.Role)
-		if i < 0 || c.ID == n.ID || c.State != store.StateInService || c.Addresses.HTTP == "" || c.Group != n.Group {
+		if i < 0 || c.ID == n.ID || c.State != nodemodel.StateInService || c.Addresses.HTTP == "" || c.Group != n.Group {
 			continue
 		}
 		if n.Parent != "" && "http://"+c.Addresses.HTTP == n.Parent {
@@ -423,7 +420,7 @@ func (r *Registry) assignParent(ctx context.Context, n store.Node) (store.Node, 
 	return n, nil
 }
 
-func (r *Registry) setState(id, state string) {
+func (r *Registry) setState(id string, state nodemodel.State) {
 	r.mu.Lock()
 	if e := r.nodes[id]; e != nil {
 		e.node.State = state
@@ -437,7 +434,7 @@ func (r *Registry) setState(id, state string) {
 func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) error {
 	r.mu.Lock()
 	e := r.nodes[ev.ID]
-	if e == nil || e.node.State == store.StateTerminated {
+	if e == nil || e.node.State == nodemodel.StateTerminated {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s", nodeapi.ErrUnknownNode, ev.ID)
 	}
@@ -457,7 +454,7 @@ func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) erro
 }
 
 // Transition moves a node to another state, if the lifecycle allows it, and records why.
-func (r *Registry) Transition(ctx context.Context, id, to, cause string) (store.Node, error) {
+func (r *Registry) Transition(ctx context.Context, id string, to nodemodel.State, cause string) (store.Node, error) {
 	from := sourcesOf(to)
 	if len(from) == 0 {
 		return store.Node{}, &ErrTransition{From: "any state", To: to}
@@ -473,7 +470,7 @@ func (r *Registry) Transition(ctx context.Context, id, to, cause string) (store.
 		return n, err
 	}
 	r.setState(id, n.State)
-	if to == store.StateTerminated {
+	if to == nodemodel.StateTerminated {
 		// the store keeps its history; memory keeps only what routing and the autoscaler still need
 		r.mu.Lock()
 		if e := r.nodes[id]; e != nil && e.deadFrom == "" {
@@ -545,10 +542,10 @@ func (r *Registry) Sync(ctx context.Context) error {
 				continue // terminated here after the store was read
 			}
 			r.nodes[n.ID] = &entry{node: n, persistedAt: n.LastReport, streams: orEmpty(streams[n.ID]),
-				launched: n.State == store.StatePending}
+				launched: n.State == nodemodel.StatePending}
 			continue
 		}
-		if e.node.State == store.StateTerminated {
+		if e.node.State == nodemodel.StateTerminated {
 			continue // found dead here; the store catches up through the transition
 		}
 		if e.changed <= since {
@@ -565,9 +562,9 @@ func (r *Registry) Sync(ctx context.Context) error {
 		switch {
 		case e.changed > since:
 			// registered, launched or changed here after the store was read
-		case !live[id] && e.node.State != store.StateTerminated && e.node.State != store.StatePending:
+		case !live[id] && e.node.State != nodemodel.StateTerminated && e.node.State != nodemodel.StatePending:
 			// terminated by another manager
-			e.node.State = store.StateTerminated
+			e.node.State = nodemodel.StateTerminated
 			if e.deadFrom == "" {
 				delete(r.nodes, id)
 			}
@@ -601,7 +598,7 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 	for _, e := range r.nodes {
 		n := e.node
 		switch n.State {
-		case store.StateRunning, store.StateInService, store.StateDraining:
+		case nodemodel.StateRunning, nodemodel.StateInService, nodemodel.StateDraining:
 		default:
 			continue // a terminating node is being stopped: falling silent is what it is meant to do
 		}
@@ -622,12 +619,12 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 			r.mu.Unlock()
 			continue
 		}
-		e.node.State = store.StateTerminated
+		e.node.State = nodemodel.StateTerminated
 		e.streams = map[string]time.Time{}
 		e.deadFrom, e.deadAt = n.State, now
 		r.mu.Unlock()
 		cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
-		if _, err := r.Store.Transition(ctx, n.ID, store.StateTerminated, cause, n.State); err != nil {
+		if _, err := r.Store.Transition(ctx, n.ID, nodemodel.StateTerminated, cause, n.State); err != nil {
 			r.Log.Warn("marking node dead", "node", n.ID, "cause", err)
 			continue
 		}
@@ -638,7 +635,7 @@ func (r *Registry) ReapSilent(ctx context.Context) {
 
 // AddPending records a node a cloud controller is about to launch: it is pending until it registers.
 func (r *Registry) AddPending(ctx context.Context, n store.Node, cause string) (store.Node, error) {
-	n.State = store.StatePending
+	n.State = nodemodel.StatePending
 	n, err := r.Store.CreateNode(ctx, n, cause)
 	if err != nil {
 		return n, err
@@ -660,20 +657,20 @@ func (r *Registry) AddPending(ctx context.Context, n store.Node, cause string) (
 func (r *Registry) MarkGone(ctx context.Context, id, cause string) error {
 	r.mu.Lock()
 	e := r.nodes[id]
-	if e == nil || e.node.State == store.StateTerminated {
+	if e == nil || e.node.State == nodemodel.StateTerminated {
 		r.mu.Unlock()
 		return nil
 	}
 	from := e.node.State
-	e.node.State = store.StateTerminated
+	e.node.State = nodemodel.StateTerminated
 	e.streams = map[string]time.Time{}
 	r.touch(e)
-	if from != store.StateTerminating {
+	if from != nodemodel.StateTerminating {
 		e.deadFrom, e.deadAt = from, r.now()
 	}
 	r.mu.Unlock()
 	r.snapDirty.Store(true)
-	if _, err := r.Store.Transition(ctx, id, store.StateTerminated, cause); err != nil {
+	if _, err := r.Store.Transition(ctx, id, nodemodel.StateTerminated, cause); err != nil {
 		return fmt.Errorf("marking node %s gone: %w", id, err)
 	}
 	r.Log.Warn("node gone", "node", id, "was", from, "cause", cause)
@@ -685,7 +682,7 @@ func (r *Registry) AckDead(id string) {
 	r.mu.Lock()
 	if e := r.nodes[id]; e != nil {
 		e.deadFrom = ""
-		if e.node.State == store.StateTerminated {
+		if e.node.State == nodemodel.StateTerminated {
 			r.forget(id)
 		}
 	}
@@ -697,7 +694,7 @@ func (r *Registry) Members(group string) []Member {
 	r.mu.RLock()
 	out := make([]Member, 0, 8)
 	for _, e := range r.nodes {
-		if e.node.Group == group && (e.node.State != store.StateTerminated || e.deadFrom != "") {
+		if e.node.Group == group && (e.node.State != nodemodel.StateTerminated || e.deadFrom != "") {
 			out = append(out, Member{Node: e.node, DeadFrom: e.deadFrom})
 		}
 	}
@@ -711,7 +708,7 @@ func (r *Registry) Nodes(group string) []store.Node {
 	r.mu.RLock()
 	out := make([]store.Node, 0, len(r.nodes))
 	for _, e := range r.nodes {
-		if e.node.State != store.StateTerminated && (group == "" || e.node.Group == group) {
+		if e.node.State != nodemodel.StateTerminated && (group == "" || e.node.Group == group) {
 			out = append(out, e.node)
 		}
 	}
@@ -752,7 +749,7 @@ func (r *Registry) Snapshot() *selector.Snapshot {
 	r.mu.RLock()
 	for _, e := range r.nodes {
 		n := e.node
-		if n.State == store.StateTerminated {
+		if n.State == nodemodel.StateTerminated {
 			continue
 		}
 		live := make([]string, 0, len(e.streams))

@@ -7,22 +7,18 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
-// Roles and states as the cluster records them; kept as plain strings so this package imports nothing of the module.
-const (
-	roleOrigin       = "origin"
-	roleEdge         = "edge"
-	stateInService   = "inservice"
-	percentFullScale = 100.0
-)
+const percentFullScale = 100.0
 
 // Node is what selection knows of one media node: its identity and its last reported load.
 type Node struct {
 	ID     string
 	Group  string
-	Role   string // origin, relay, edge, transcoder
-	State  string // pending, running, inservice, draining, terminating, terminated
+	Role   nodemodel.Role
+	State  nodemodel.State
 	Region string
 
 	// Capacity is the number of connections that count as 100 % load (from the launch config).
@@ -76,7 +72,7 @@ const (
 
 func check(s *Snapshot, n *Node) refusal {
 	switch {
-	case n.State != stateInService:
+	case n.State != nodemodel.StateInService:
 		return refusedState
 	case s.StaleAfter > 0 && s.Now.Sub(n.LastReport) > s.StaleAfter:
 		return refusedStale
@@ -121,7 +117,7 @@ func PickOrigin(s Snapshot, group, path string, counter uint64) (Node, error) {
 	)
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
-		if n.Role != roleOrigin || !inGroup(n, group) || check(&s, n) != refusedNone {
+		if n.Role != nodemodel.RoleOrigin || !inGroup(n, group) || check(&s, n) != refusedNone {
 			continue
 		}
 		eligible = append(eligible, n)
@@ -148,7 +144,7 @@ func PickEdge(s Snapshot, group, path, region string, w Weights) (Node, error) {
 	// Three passes over the nodes instead of building a candidate list: this runs for every viewer request
 	// and must not allocate.
 	usable := func(n *Node) bool {
-		return n.Role == roleEdge && inGroup(n, group) && check(&s, n) == refusedNone
+		return n.Role == nodemodel.RoleEdge && inGroup(n, group) && check(&s, n) == refusedNone
 	}
 	regional := false
 	if region != "" {
@@ -200,7 +196,7 @@ func originCarrying(s *Snapshot, group, path, region string) *Node {
 	var best *Node
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
-		if n.Role != roleOrigin || !inGroup(n, group) || !n.carries(path) || check(s, n) != refusedNone {
+		if n.Role != nodemodel.RoleOrigin || !inGroup(n, group) || !n.carries(path) || check(s, n) != refusedNone {
 			continue
 		}
 		if best == nil {

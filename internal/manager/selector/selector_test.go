@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,13 +37,13 @@ func build(n Node, opts []func(*Node)) Node {
 	return n
 }
 
-func state(st string) func(*Node)      { return func(n *Node) { n.State = st } }
-func group(g string) func(*Node)       { return func(n *Node) { n.Group = g } }
-func region(r string) func(*Node)      { return func(n *Node) { n.Region = r } }
-func role(r string) func(*Node)        { return func(n *Node) { n.Role = r } }
-func live(paths ...string) func(*Node) { return func(n *Node) { n.LiveStreams = paths } }
-func stale() func(*Node)               { return func(n *Node) { n.LastReport = now.Add(-time.Minute) } }
-func full() func(*Node)                { return func(n *Node) { n.Connections = n.Capacity } }
+func state(st nodemodel.State) func(*Node) { return func(n *Node) { n.State = st } }
+func group(g string) func(*Node)           { return func(n *Node) { n.Group = g } }
+func region(r string) func(*Node)          { return func(n *Node) { n.Region = r } }
+func role(r nodemodel.Role) func(*Node)    { return func(n *Node) { n.Role = r } }
+func live(paths ...string) func(*Node)     { return func(n *Node) { n.LiveStreams = paths } }
+func stale() func(*Node)                   { return func(n *Node) { n.LastReport = now.Add(-time.Minute) } }
+func full() func(*Node)                    { return func(n *Node) { n.Connections = n.Capacity } }
 
 func load(conns, subs int) func(*Node) {
 	return func(n *Node) { n.Connections, n.Subscribers = conns, subs }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // ---- leases ----
@@ -58,11 +60,11 @@ func (s *SQL) ReleaseLease(ctx context.Context, name, holder string) error {
 
 // ScaleEvent is one autoscaler decision that did something (or was held back), with its reason.
 type ScaleEvent struct {
-	ID     int64  `json:"id"`
-	Group  string `json:"group"`
-	Role   string `json:"role"`
-	Action string `json:"action"` // scale-out, minimum, replace, drain, terminate, reject, launch-failed …
-	Reason string `json:"reason"`
+	ID     int64          `json:"id"`
+	Group  string         `json:"group"`
+	Role   nodemodel.Role `json:"role"`
+	Action string         `json:"action"` // scale-out, minimum, replace, drain, terminate, reject, launch-failed …
+	Reason string         `json:"reason"`
 	// Load and Predicted are percentages of the role's capacity.
 	Load      float64   `json:"load"`
 	Predicted float64   `json:"predicted"`

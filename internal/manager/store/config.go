@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // ---- scale policies ----
@@ -274,7 +276,7 @@ func (s *SQL) ListGroups(ctx context.Context) ([]NodeGroup, error) {
 func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var live int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes WHERE group_name = ? AND state <> ?`, name, StateTerminated).Scan(&live); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes WHERE group_name = ? AND state <> ?`, name, nodemodel.StateTerminated).Scan(&live); err != nil {
 			return err
 		}
 		if live > 0 {
@@ -294,7 +296,7 @@ func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
 // ---- alarm thresholds ----
 
 // SetAlarmThreshold sets the scale-out threshold (percent of capacity) of a role.
-func (s *SQL) SetAlarmThreshold(ctx context.Context, role string, pct int) error {
+func (s *SQL) SetAlarmThreshold(ctx context.Context, role nodemodel.Role, pct int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM alarm_thresholds WHERE role = ?`, role); err != nil {
 			return err
@@ -313,8 +315,8 @@ func (s *SQL) AlarmThresholds(ctx context.Context) ([]AlarmThreshold, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AlarmThreshold, 0, len(Roles))
-	for _, role := range Roles {
+	out := make([]AlarmThreshold, 0, len(nodemodel.Roles))
+	for _, role := range nodemodel.Roles {
 		a := AlarmThreshold{Role: role, Threshold: DefaultAlarmThreshold}
 		for _, x := range set {
 			if x.Role == role {

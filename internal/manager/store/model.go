@@ -1,47 +1,17 @@
 package store
 
-import "time"
+import (
+	"time"
 
-// Roles of a node.
-const (
-	RoleOrigin     = "origin"
-	RoleRelay      = "relay"
-	RoleEdge       = "edge"
-	RoleTranscoder = "transcoder"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
-
-// Roles lists every role in a stable order.
-var Roles = []string{RoleOrigin, RoleRelay, RoleEdge, RoleTranscoder}
-
-// ValidRole reports whether r is a known role.
-func ValidRole(r string) bool {
-	for _, x := range Roles {
-		if r == x {
-			return true
-		}
-	}
-	return false
-}
-
-// Node lifecycle states.
-const (
-	StatePending     = "pending"
-	StateRunning     = "running"
-	StateInService   = "inservice"
-	StateDraining    = "draining"
-	StateTerminating = "terminating"
-	StateTerminated  = "terminated"
-)
-
-// States lists every lifecycle state in order.
-var States = []string{StatePending, StateRunning, StateInService, StateDraining, StateTerminating, StateTerminated}
 
 // RoleLimits is a scale policy's rule for one role.
 type RoleLimits struct {
-	Role            string `json:"role"`
-	MinLimit        int    `json:"minLimit"`
-	MaxLimit        int    `json:"maxLimit"`
-	ScaleAdjustment int    `json:"scaleAdjustment"`
+	Role            nodemodel.Role `json:"role"`
+	MinLimit        int            `json:"minLimit"`
+	MaxLimit        int            `json:"maxLimit"`
+	ScaleAdjustment int            `json:"scaleAdjustment"`
 }
 
 // ScalePolicy says how many nodes of each role a group keeps.
@@ -60,7 +30,7 @@ type ScalePolicy struct {
 }
 
 // Limits returns the rule for role and whether there is one.
-func (p *ScalePolicy) Limits(role string) (RoleLimits, bool) {
+func (p *ScalePolicy) Limits(role nodemodel.Role) (RoleLimits, bool) {
 	for _, t := range p.Targets {
 		if t.Role == role {
 			return t, true
@@ -71,9 +41,9 @@ func (p *ScalePolicy) Limits(role string) (RoleLimits, bool) {
 
 // LaunchTarget is a launch configuration's settings for one role.
 type LaunchTarget struct {
-	Role               string `json:"role"`
-	InstanceType       string `json:"instanceType"`
-	ConnectionCapacity int    `json:"connectionCapacity"`
+	Role               nodemodel.Role `json:"role"`
+	InstanceType       string         `json:"instanceType"`
+	ConnectionCapacity int            `json:"connectionCapacity"`
 }
 
 // KV is a property or metadata entry.
@@ -96,7 +66,7 @@ type LaunchConfig struct {
 }
 
 // Target returns the settings for role and whether there are any.
-func (c *LaunchConfig) Target(role string) (LaunchTarget, bool) {
+func (c *LaunchConfig) Target(role nodemodel.Role) (LaunchTarget, bool) {
 	for _, t := range c.Targets {
 		if t.Role == role {
 			return t, true
@@ -117,52 +87,38 @@ type NodeGroup struct {
 	Deleting bool `json:"deleting,omitempty"`
 }
 
-// Addresses are where clients reach a node.
-type Addresses struct {
-	RTMP string `json:"rtmp,omitempty"`
-	SRT  string `json:"srt,omitempty"`
-	HTTP string `json:"http,omitempty"`
-}
-
-// NodeStats is the last load report of a node.
+// NodeStats is the last load report of a node, with the names of the streams it carried.
 type NodeStats struct {
-	Connections       int      `json:"connections"`
-	Publishers        int      `json:"publishers"`
-	Subscribers       int      `json:"subscribers"`
-	BytesIn           uint64   `json:"bytesIn"`
-	BytesOut          uint64   `json:"bytesOut"`
-	CPUPercent        float64  `json:"cpuPercent"`
-	MemoryBytes       uint64   `json:"memoryBytes"`
-	MemoryUsedPercent float64  `json:"memoryUsedPercent"`
-	Streams           []string `json:"streams"`
+	nodemodel.Load
+	Streams []string `json:"streams"`
 }
 
 // Node is one media server instance.
 type Node struct {
-	ID         string    `json:"id"`
-	Group      string    `json:"group"`
-	Role       string    `json:"role"`
-	State      string    `json:"state"`
-	Region     string    `json:"region"`
-	Zone       string    `json:"zone"`
-	Version    string    `json:"version"`
-	Capacity   int       `json:"capacity"`
-	Addresses  Addresses `json:"addresses"`
-	Parent     string    `json:"parent,omitempty"`
-	Stats      NodeStats `json:"stats"`
-	LastReport time.Time `json:"lastReport"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	ID         string              `json:"id"`
+	Group      string              `json:"group"`
+	Role       nodemodel.Role      `json:"role"`
+	State      nodemodel.State     `json:"state"`
+	Region     string              `json:"region"`
+	Zone       string              `json:"zone"`
+	Version    string              `json:"version"`
+	Capacity   int                 `json:"capacity"`
+	Addresses  nodemodel.Addresses `json:"addresses"`
+	Parent     string              `json:"parent,omitempty"`
+	Stats      NodeStats           `json:"stats"`
+	LastReport time.Time           `json:"lastReport"`
+	CreatedAt  time.Time           `json:"createdAt"`
+	UpdatedAt  time.Time           `json:"updatedAt"`
 }
 
 // NodeEvent records one lifecycle transition.
 type NodeEvent struct {
-	ID     int64     `json:"id"`
-	NodeID string    `json:"nodeId"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Cause  string    `json:"cause"`
-	At     time.Time `json:"at"`
+	ID     int64           `json:"id"`
+	NodeID string          `json:"nodeId"`
+	From   nodemodel.State `json:"from"`
+	To     nodemodel.State `json:"to"`
+	Cause  string          `json:"cause"`
+	At     time.Time       `json:"at"`
 }
 
 // StreamRecord says which origin carries a live stream.
@@ -175,8 +131,8 @@ type StreamRecord struct {
 
 // AlarmThreshold is the load percentage at which a role scales out.
 type AlarmThreshold struct {
-	Role      string `json:"role"`
-	Threshold int    `json:"threshold"`
+	Role      nodemodel.Role `json:"role"`
+	Threshold int            `json:"threshold"`
 }
 
 // DefaultAlarmThreshold applies to roles without a threshold of their own.

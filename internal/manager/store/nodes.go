@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const nodeCols = `id, group_name, role, state, region, zone, version, capacity, addresses, parent, stats, last_report, created_at, updated_at`
@@ -35,7 +37,7 @@ func (s *SQL) CreateNode(ctx context.Context, n Node, cause string) (Node, error
 	now := s.Now().UTC().Truncate(time.Millisecond)
 	n.CreatedAt, n.UpdatedAt = now, now
 	if n.State == "" {
-		n.State = StatePending
+		n.State = nodemodel.StatePending
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -83,7 +85,7 @@ func (s *SQL) ListNodes(ctx context.Context, f NodeFilter) ([]Node, error) {
 	}
 	if !f.IncludeTerminated {
 		q += ` AND state <> ?`
-		args = append(args, StateTerminated)
+		args = append(args, nodemodel.StateTerminated)
 	}
 	return list(ctx, s.db, q+` ORDER BY id`, scanNode, args...)
 }
@@ -119,7 +121,7 @@ func affected(res sql.Result, err error, kind, name string) error {
 
 // Transition moves a node to state to, if it is in one of the states from (any state if from is empty),
 // and records the event. It returns the node as it is after the transition.
-func (s *SQL) Transition(ctx context.Context, id, to, cause string, from ...string) (Node, error) {
+func (s *SQL) Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (Node, error) {
 	var n Node
 	now := s.Now().UTC().Truncate(time.Millisecond)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -143,7 +145,7 @@ func (s *SQL) Transition(ctx context.Context, id, to, cause string, from ...stri
 		if err := insertEvent(ctx, tx, NodeEvent{NodeID: id, From: n.State, To: to, Cause: cause, At: now}); err != nil {
 			return err
 		}
-		if to == StateTerminated {
+		if to == nodemodel.StateTerminated {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE node_id = ?`, id); err != nil {
 				return err
 			}

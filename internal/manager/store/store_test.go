@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -130,7 +131,7 @@ func TestGroups(t *testing.T) {
 		_, err = s.CreateNode(ctx, store.Node{ID: "n1", Group: "group-a", Role: "origin"}, "launched")
 		require.NoError(t, err)
 		require.ErrorIs(t, s.DeleteGroup(ctx, "group-a"), store.ErrInUse, "a group with live nodes")
-		_, err = s.Transition(ctx, "n1", store.StateTerminated, "test")
+		_, err = s.Transition(ctx, "n1", nodemodel.StateTerminated, "test")
 		require.NoError(t, err)
 		require.NoError(t, s.DeleteGroup(ctx, "group-a"))
 		require.ErrorIs(t, s.DeleteGroup(ctx, "group-a"), store.ErrNotFound)
@@ -143,30 +144,30 @@ func TestNodesEventsStreams(t *testing.T) {
 	engines(t, func(t *testing.T, s *store.SQL) {
 		ctx := context.Background()
 		n, err := s.CreateNode(ctx, store.Node{ID: "n1", Role: "origin", Capacity: 100,
-			Addresses: store.Addresses{RTMP: "10.0.0.1:1935", HTTP: "10.0.0.1:8080"}}, "registered")
+			Addresses: nodemodel.Addresses{RTMP: "10.0.0.1:1935", HTTP: "10.0.0.1:8080"}}, "registered")
 		require.NoError(t, err)
-		require.Equal(t, store.StatePending, n.State)
+		require.Equal(t, nodemodel.StatePending, n.State)
 		_, err = s.CreateNode(ctx, store.Node{ID: "n1", Role: "origin"}, "again")
 		require.ErrorIs(t, err, store.ErrExists)
 
-		_, err = s.Transition(ctx, "n1", store.StateInService, "bad", store.StateRunning)
+		_, err = s.Transition(ctx, "n1", nodemodel.StateInService, "bad", nodemodel.StateRunning)
 		require.ErrorIs(t, err, store.ErrStateConflict)
-		n, err = s.Transition(ctx, "n1", store.StateRunning, "instance up", store.StatePending)
+		n, err = s.Transition(ctx, "n1", nodemodel.StateRunning, "instance up", nodemodel.StatePending)
 		require.NoError(t, err)
-		require.Equal(t, store.StateRunning, n.State)
-		_, err = s.Transition(ctx, "n1", store.StateInService, "health ok", store.StateRunning)
+		require.Equal(t, nodemodel.StateRunning, n.State)
+		_, err = s.Transition(ctx, "n1", nodemodel.StateInService, "health ok", nodemodel.StateRunning)
 		require.NoError(t, err)
-		_, err = s.Transition(ctx, "nope", store.StateRunning, "x")
+		_, err = s.Transition(ctx, "nope", nodemodel.StateRunning, "x")
 		require.ErrorIs(t, err, store.ErrNotFound)
 
 		evs, err := s.NodeEvents(ctx, "n1", 10)
 		require.NoError(t, err)
 		require.Len(t, evs, 3)
-		require.Equal(t, []string{"", "pending", "running"}, []string{evs[0].From, evs[1].From, evs[2].From})
+		require.Equal(t, []nodemodel.State{"", "pending", "running"}, []nodemodel.State{evs[0].From, evs[1].From, evs[2].From})
 		require.Equal(t, "health ok", evs[2].Cause)
 
 		at := time.Now().UTC().Truncate(time.Millisecond)
-		st := store.NodeStats{Connections: 5, Subscribers: 4, Publishers: 1, Streams: []string{"live/a"}}
+		st := store.NodeStats{Load: nodemodel.Load{Connections: 5, Subscribers: 4, Publishers: 1}, Streams: []string{"live/a"}}
 		require.NoError(t, s.SaveReport(ctx, "n1", st, at))
 		require.ErrorIs(t, s.SaveReport(ctx, "ghost", st, at), store.ErrNotFound)
 		n, err = s.GetNode(ctx, "n1")
@@ -183,7 +184,7 @@ func TestNodesEventsStreams(t *testing.T) {
 		require.NoError(t, s.DeleteStream(ctx, "live/a", "other-node"))
 		_, err = s.GetStream(ctx, "live/a")
 		require.NoError(t, err, "an unpublish from another node leaves the record")
-		_, err = s.Transition(ctx, "n1", store.StateTerminated, "gone")
+		_, err = s.Transition(ctx, "n1", nodemodel.StateTerminated, "gone")
 		require.NoError(t, err)
 		_, err = s.GetStream(ctx, "live/a")
 		require.ErrorIs(t, err, store.ErrNotFound, "a terminated node carries no stream")
@@ -217,7 +218,7 @@ func TestAlarmThresholds(t *testing.T) {
 func TestConcurrentTransitions(t *testing.T) {
 	engines(t, func(t *testing.T, s *store.SQL) {
 		ctx := context.Background()
-		_, err := s.CreateNode(ctx, store.Node{ID: "n1", Role: "edge", State: store.StateInService}, "test")
+		_, err := s.CreateNode(ctx, store.Node{ID: "n1", Role: "edge", State: nodemodel.StateInService}, "test")
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -226,7 +227,7 @@ func TestConcurrentTransitions(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := s.Transition(ctx, "n1", store.StateDraining, "scale-in", store.StateInService); err == nil {
+				if _, err := s.Transition(ctx, "n1", nodemodel.StateDraining, "scale-in", nodemodel.StateInService); err == nil {
 					mu.Lock()
 					wins++
 					mu.Unlock()
@@ -251,7 +252,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.CreatePolicy(ctx, policy("scale1"))
 	require.NoError(t, err)
-	_, err = s.CreateNode(ctx, store.Node{ID: "n1", Role: "origin", State: store.StateInService}, "x")
+	_, err = s.CreateNode(ctx, store.Node{ID: "n1", Role: "origin", State: nodemodel.StateInService}, "x")
 	require.NoError(t, err)
 	require.NoError(t, s.PutStream(ctx, store.StreamRecord{Name: "live/a", NodeID: "n1", Protocol: "rtmp"}))
 	require.NoError(t, s.Close())
@@ -265,7 +266,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	n, err := s.GetNode(ctx, "n1")
 	require.NoError(t, err)
-	require.Equal(t, store.StateInService, n.State)
+	require.Equal(t, nodemodel.StateInService, n.State)
 	_, err = s.GetStream(ctx, "live/a")
 	require.NoError(t, err)
 }
