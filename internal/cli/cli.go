@@ -29,6 +29,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/netaddr"
+	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -147,7 +148,9 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	n, err := node.New(cfg, newLogger(cfg.Log, stderr))
+	log := newLogger(cfg.Log, stderr)
+	netguard.RaiseFileLimit(log)
+	n, err := node.New(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -164,7 +167,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.ValidateManager(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	m, err := manager.New(ctx, cfg, newLogger(cfg.Log, stderr))
+	log := newLogger(cfg.Log, stderr)
+	netguard.RaiseFileLimit(log)
+	m, err := manager.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -270,6 +275,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	netguard.RaiseFileLimit(log)
 	m, err := manager.New(ctx, cfg, log.With("part", "manager"))
 	if err != nil {
 		return err

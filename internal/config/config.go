@@ -132,6 +132,10 @@ type Manager struct {
 	SharedStore    bool          `yaml:"sharedStore"`
 	ReportInterval time.Duration `yaml:"reportInterval"`
 	NodeTimeout    time.Duration `yaml:"nodeTimeout"`
+	// ReadTimeout is how long a client may take to send a whole request, body included.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// MaxConnections caps the open connections of the manager's port; beyond it a new one is closed at once.
+	MaxConnections int `yaml:"maxConnections"`
 	// Weights of the best-edge selection.
 	WeightStreams     float64   `yaml:"weightStreams"`
 	WeightConnections float64   `yaml:"weightConnections"`
@@ -161,6 +165,9 @@ type Node struct {
 	AccessLog string `yaml:"accessLog"`
 	// Pprof serves Go's profiler at /debug/pprof/ on the HTTP port (off by default: it reveals internals).
 	Pprof bool `yaml:"pprof"`
+	// MaxConnections caps the open connections of each of the node's TCP ports (RTMP, HTTP); beyond it a
+	// new connection is closed at once.
+	MaxConnections int `yaml:"maxConnections"`
 }
 
 // Listen is a network listener that can be turned off.
@@ -198,7 +205,7 @@ type Publish struct {
 func Default() Config {
 	return Config{
 		Log:  Log{Level: "info", Format: "text"},
-		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second},
+		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000},
 		RTMP: Listen{Enabled: true, Address: ":1935"},
 		SRT:  Listen{Enabled: true, Address: ":8890"},
 		HTTP: Listen{Enabled: true, Address: ":8080"},
@@ -209,6 +216,7 @@ func Default() Config {
 		Manager: Manager{
 			Address: ":5080", StoreEngine: "sqlite", StoreDSN: "nagare.db",
 			ReportInterval: 2 * time.Second, NodeTimeout: 10 * time.Second,
+			ReadTimeout: 10 * time.Second, MaxConnections: 10000,
 			WeightStreams: 30, WeightConnections: 15, WeightSubscribers: 60, WeightMemory: 20, WeightRestreamer: 35,
 			Autoscale: Autoscale{
 				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
@@ -401,6 +409,9 @@ func setFromString(v reflect.Value, s string) error {
 	return nil
 }
 
+// maxConnections bounds the connection caps: a descriptor each, and few systems allow more.
+const maxConnections = 1 << 20
+
 // Validate checks the configuration; every error names the key.
 func (c *Config) Validate() error {
 	var errs []error
@@ -438,6 +449,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.ReadTimeout < time.Second || c.Node.ReadTimeout > 5*time.Minute {
 		bad("node.readTimeout", "must be between 1s and 5m, not %s", c.Node.ReadTimeout)
+	}
+	if c.Node.MaxConnections < 1 || c.Node.MaxConnections > maxConnections {
+		bad("node.maxConnections", "must be between 1 and %d, not %d", maxConnections, c.Node.MaxConnections)
 	}
 	for _, l := range []struct {
 		key string
@@ -566,6 +580,12 @@ func (c *Config) ValidateManager() error {
 	}
 	if m.NodeTimeout < 2*m.ReportInterval {
 		bad("manager.nodeTimeout", "must be at least twice manager.reportInterval, not %s", m.NodeTimeout)
+	}
+	if m.ReadTimeout < 100*time.Millisecond || m.ReadTimeout > 5*time.Minute {
+		bad("manager.readTimeout", "must be between 100ms and 5m, not %s", m.ReadTimeout)
+	}
+	if m.MaxConnections < 1 || m.MaxConnections > maxConnections {
+		bad("manager.maxConnections", "must be between 1 and %d, not %d", maxConnections, m.MaxConnections)
 	}
 	for _, w := range []struct {
 		key string

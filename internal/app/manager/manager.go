@@ -32,6 +32,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/netaddr"
+	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/objstore"
@@ -106,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		st.Close()
 		return nil, fmt.Errorf("manager listen on %s: %w", cfg.Manager.Address, err)
 	}
-	m.ln = ln
+	m.ln = netguard.New(ln, cfg.Manager.MaxConnections, log.With("component", "http"))
 	srv.Record = m.record
 	if m.cloud != nil {
 		m.scaler = m.newLoop(metricsReg)
@@ -114,8 +115,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		srv.Instances = m.cloud.List
 		srv.CloudController = m.cloud.Name()
 	}
+	// only the API's writes take a body; the read timeout bounds how long one may take to arrive
+	guarded := netguard.BodyGuard{Takes: netguard.WriteMethods}.Handler(mux)
 	m.http = &http.Server{
-		Handler: instrument(mux, metricsReg), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
+		Handler: instrument(guarded, metricsReg), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: cfg.Manager.ReadTimeout, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return m, nil

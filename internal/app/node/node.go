@@ -30,6 +30,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodestats"
@@ -160,8 +161,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 
 	if cfg.RTMP.Enabled {
 		n.rtmp = &ingest.RTMPServer{
-			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
-			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "rtmp"),
+			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
+			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
+			Log: log.With("component", "rtmp"),
 		}
 		if err := n.rtmp.Listen(); err != nil {
 			return nil, err
@@ -207,8 +209,9 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
 	}
-	n.httpLn = ln
-	handler := n.routes()
+	n.httpLn = netguard.New(ln, cfg.Node.MaxConnections, log.With("component", "http"))
+	// no endpoint of a node reads a request body: refuse one before it is read
+	handler := netguard.BodyGuard{}.Handler(n.routes())
 	if cfg.Node.AccessLog != "" {
 		al, err := accesslog.Open(cfg.Node.AccessLog)
 		if err != nil {
@@ -218,9 +221,12 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		n.access = al
 		handler = al.Middleware(handler)
 	}
+	// With no body read, ReadTimeout bounds only the headers. It does not reach blocking playlist requests
+	// (net/http lifts the read deadline once a request is read); a WriteTimeout would cut them off.
 	n.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         n.fresh.track,

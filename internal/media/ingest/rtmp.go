@@ -16,12 +16,14 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/netguard"
 )
 
 // RTMPServer accepts RTMP publishers at rtmp://<host>/<app>/<stream>?key=…|token=….
 type RTMPServer struct {
 	Address     string
 	ReadTimeout time.Duration // per message; a silent publisher is dropped after this
+	MaxConns    int           // open connections at most (0: no cap); beyond it a new one is closed at once
 	Registry    registry
 	Auth        authorizer
 	Takeover    bool
@@ -40,7 +42,8 @@ func (s *RTMPServer) Listen() error {
 	if err != nil {
 		return fmt.Errorf("rtmp listen on %s: %w", s.Address, err)
 	}
-	s.ln = ln
+	// netguard also keeps a shortage of descriptors (EMFILE) from ending the accept loop: it retries
+	s.ln = netguard.New(ln, s.MaxConns, s.Log)
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = defaultReadTimeout
 	}
@@ -65,11 +68,7 @@ func (s *RTMPServer) Run(ctx context.Context) error {
 				s.conns.Wait()
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("rtmp accept: %w", err)
+			return fmt.Errorf("rtmp accept: %w", err) // temporary errors were retried by netguard
 		}
 		if !s.open.add(c) {
 			continue

@@ -106,12 +106,14 @@ func (s *SRTServer) Run(ctx context.Context) error {
 	for {
 		req, err := s.ln.Accept2()
 		if err != nil {
+			wg.Wait()
 			if ctx.Err() != nil || errors.Is(err, srt.ErrListenerClosed) {
-				wg.Wait()
 				return nil
 			}
-			s.Log.Warn("srt accept", "cause", err)
-			continue
+			// gosrt returns an error only once its UDP socket has failed for good, and the same error on
+			// every later call: retrying would spin. (Its connections share that socket, so a shortage of
+			// descriptors, EMFILE, cannot reach this loop.)
+			return fmt.Errorf("srt accept: %w", err)
 		}
 		wg.Add(1)
 		go func() {
