@@ -23,11 +23,14 @@ const (
 
 // pull is one stream being relayed: its multivariant playlist, its renditions and its objects.
 type pull struct {
-	s      *Server
-	path   stream.Path
+	s    *Server
+	path stream.Path
+	// ctx is the pull's life: the shared fetches and the rendition loops stop with it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	used   atomic.Int64 // unix nanoseconds of the last viewer request
+	// confirmed is set once the parent has sent something sound for the stream: it exists there.
+	confirmed atomic.Bool
 
 	mu         sync.Mutex
 	renditions map[string]*rendition
@@ -74,6 +77,7 @@ func (p *pull) checked(res *response, err error, file string, playlist bool) *re
 		p.s.Log.Warn("parent sent a corrupt object", "stream", p.path.String(), "object", file, "bytes", len(res.body))
 		return &response{status: http.StatusBadGateway, msg: "the parent sent a corrupt object"}
 	}
+	p.confirmed.Store(true)
 	return res
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/media/hlshttp"
@@ -37,14 +38,21 @@ type Server struct {
 	SessionTimeout time.Duration
 	// ObjectTTL is how long a segment or part stays cached (its useful life in the live window).
 	ObjectTTL time.Duration
+	// NotFoundTTL is how long a stream the parent answered 404 for is answered 404 here without asking
+	// the parent again (0 means 1 s).
+	NotFoundTTL time.Duration
 
 	sessions viewers.Sessions
 	init     sync.Once
 	acct     hlshttp.Accounting
+	// loops are the rendition loops; Run waits for them. looping counts them, for tests.
+	loops   sync.WaitGroup
+	looping atomic.Int64
 
 	mu      sync.Mutex
 	streams map[stream.Path]*pull
-	ctx     context.Context
+	missing missingSet
+	stopped bool // Run has returned, or is returning: no new pull and no new loop
 }
 
 // errNoParent is returned while the node has no parent to pull from.
@@ -57,6 +65,13 @@ func (s *Server) idleTimeout() time.Duration {
 	return 30 * time.Second
 }
 
+func (s *Server) notFoundTTL() time.Duration {
+	if s.NotFoundTTL > 0 {
+		return s.NotFoundTTL
+	}
+	return defaultNotFoundTTL
+}
+
 func (s *Server) objectTTL() time.Duration {
 	if s.ObjectTTL > 0 {
 		return s.ObjectTTL
@@ -64,16 +79,20 @@ func (s *Server) objectTTL() time.Duration {
 	return time.Minute
 }
 
-// Run stops idle pulls and forgets expired objects until ctx is cancelled.
+// unconfirmedIdle is how long a pull the parent never answered soundly is kept without requests (its
+// failures are remembered that long, so a broken parent is not hammered).
+const unconfirmedIdle = 5 * time.Second
+
+// Run stops idle pulls and forgets expired objects until ctx is cancelled. It then stops every pull and
+// returns once their rendition loops have exited; requests after that are answered 503. Requests may
+// come before Run: the loops they start are stopped and waited for all the same.
 func (s *Server) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.ctx = ctx
-	s.mu.Unlock()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.stop()
 			return nil
 		case now := <-t.C:
 			s.sweep(now)
@@ -81,11 +100,44 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// stop ends every pull and waits for the rendition loops.
+func (s *Server) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	pulls := s.streams
+	s.streams = nil
+	s.mu.Unlock()
+	for _, p := range pulls {
+		p.stop()
+	}
+	s.loops.Wait()
+}
+
+// spawn runs f(ctx) on a goroutine that Run waits for; false when the server has stopped.
+func (s *Server) spawn(ctx context.Context, f func(context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.looping.Add(1)
+	s.loops.Go(func() {
+		defer s.looping.Add(-1)
+		f(ctx)
+	})
+	return true
+}
+
 func (s *Server) sweep(now time.Time) {
 	s.mu.Lock()
+	s.missing.expire(now)
 	var idle []*pull
 	for path, p := range s.streams {
-		if now.Sub(p.lastUsedAt()) > s.idleTimeout() {
+		limit := s.idleTimeout()
+		if !p.confirmed.Load() {
+			limit = min(limit, unconfirmedIdle)
+		}
+		if now.Sub(p.lastUsedAt()) > limit {
 			delete(s.streams, path)
 			idle = append(idle, p)
 		}
@@ -97,37 +149,56 @@ func (s *Server) sweep(now time.Time) {
 	s.mu.Unlock()
 	for _, p := range idle {
 		p.stop()
-		s.sessions.DropStream(p.path)
-		s.Log.Info("stopped pulling idle stream", "stream", p.path.String())
+		if p.confirmed.Load() {
+			s.sessions.DropStream(p.path)
+			s.Log.Info("stopped pulling idle stream", "stream", p.path.String())
+		}
 	}
 	for _, p := range live {
 		p.cache.sweep(now)
 	}
 }
 
-// pullFor returns the pull of path, starting one if needed.
-func (s *Server) pullFor(path stream.Path) *pull {
+// pullFor returns the pull of path, starting one if needed; or, without one, the answer for a stream
+// the parent was just found not to have, or for a server that has stopped.
+func (s *Server) pullFor(path stream.Path) (*pull, *response) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case s.stopped:
+		return nil, &response{status: http.StatusServiceUnavailable, msg: "this node is stopping"}
+	case s.missing.has(path, now):
+		return nil, &response{status: http.StatusNotFound, msg: "not found at the parent"}
+	}
 	if s.streams == nil {
 		s.streams = map[stream.Path]*pull{}
 	}
 	p := s.streams[path]
 	if p == nil {
-		ctx, cancel := context.WithCancel(s.ctxLocked())
+		ctx, cancel := context.WithCancel(context.Background())
 		p = &pull{s: s, path: path, ctx: ctx, cancel: cancel, renditions: map[string]*rendition{}}
 		p.cache.objects = map[string]*object{}
 		s.streams[path] = p
 	}
 	p.touch()
-	return p
+	return p, nil
 }
 
-func (s *Server) ctxLocked() context.Context {
-	if s.ctx == nil {
-		return context.Background()
+// notAtParent ends p at once, and answers its stream 404 for NotFoundTTL, when the parent answered 404
+// for its multivariant playlist and never sent anything sound for it: the stream does not exist there.
+// A stream that played keeps its pull through a 404, which may be a publisher reconnecting.
+func (s *Server) notAtParent(p *pull) {
+	s.mu.Lock()
+	drop := s.streams[p.path] == p && !p.confirmed.Load()
+	if drop {
+		delete(s.streams, p.path)
+		s.missing.add(p.path, time.Now(), s.notFoundTTL())
 	}
-	return s.ctx
+	s.mu.Unlock()
+	if drop {
+		p.stop()
+	}
 }
 
 // Viewers returns the live viewer sessions of p (all streams if nil).
@@ -142,13 +213,16 @@ func (s *Server) Viewers(p *stream.Path) int {
 // BytesOut returns the body bytes sent to clients.
 func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }
 
-// Streams returns the streams being pulled.
+// Streams returns the streams being pulled: those the parent has sent something sound for, so that
+// requests for made-up names never show up here.
 func (s *Server) Streams() []stream.Path {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]stream.Path, 0, len(s.streams))
-	for p := range s.streams {
-		out = append(out, p)
+	for path, p := range s.streams {
+		if p.confirmed.Load() {
+			out = append(out, path)
+		}
 	}
 	return out
 }
@@ -169,17 +243,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "other", http.StatusNotFound, "no such object")
 		return
 	}
-	p := s.pullFor(path)
+	kind := "media"
+	switch {
+	case file == "index.m3u8":
+		kind = "multivariant"
+	case strings.HasSuffix(file, ".m3u8"):
+		kind = "playlist"
+	}
+	p, refused := s.pullFor(path)
+	if p == nil {
+		s.send(w, r, kind, refused)
+		return
+	}
 	relayed := r.Header.Get(viewers.RelayHeader) != ""
 	if id := q.Get(viewers.Param); id != "" && file != "index.m3u8" {
 		s.sessions.Touch(id, path)
 	}
 
 	var res *response
-	kind := "media"
-	switch {
-	case file == "index.m3u8":
-		kind = "multivariant"
+	switch kind {
+	case "multivariant":
 		res = p.multivariant()
 		if res.status == http.StatusOK && !relayed {
 			id := q.Get(viewers.Param)
@@ -188,8 +271,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: addSession(res.body, viewers.Param, id)}
 		}
-	case strings.HasSuffix(file, ".m3u8"):
-		kind = "playlist"
+	case "playlist":
 		msn, part, blocking, err := blockingParams(q)
 		if err != nil {
 			s.fail(w, kind, http.StatusBadRequest, err.Error())
@@ -203,6 +285,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = rd.serve(r.Context(), msn, part, blocking)
 	default:
 		res = p.object(file)
+	}
+	if res.status == http.StatusNotFound && !p.confirmed.Load() {
+		// nothing of this stream has played here: if the parent does not have the stream at all, the pull
+		// ends now rather than at its idle timeout. A made-up object or playlist of a real stream does
+		// not count: only the stream's own multivariant playlist decides.
+		if kind == "multivariant" || p.multivariant().status == http.StatusNotFound {
+			s.notAtParent(p)
+		}
 	}
 	s.send(w, r, kind, res)
 }

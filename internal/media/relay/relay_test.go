@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -87,6 +88,7 @@ type fakeParent struct {
 	parts    int64
 	blocking atomic.Int64
 	plain    atomic.Int64
+	inflight atomic.Int64 // requests being answered
 }
 
 func newFakeParent() *fakeParent {
@@ -116,6 +118,8 @@ func (f *fakeParent) playlist() string {
 }
 
 func (f *fakeParent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.inflight.Add(1)
+	defer f.inflight.Add(-1)
 	q := r.URL.Query()
 	f.mu.Lock()
 	if m := q.Get("_HLS_msn"); m != "" {
@@ -155,7 +159,12 @@ func TestBlockingRequestsShareOneUpstream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Run(ctx) }()
-	edge := httptest.NewServer(s)
+	var atEdge atomic.Int64 // viewer requests the edge is answering
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		atEdge.Add(1)
+		defer atEdge.Add(-1)
+		s.ServeHTTP(w, r)
+	}))
 	defer edge.Close()
 
 	get := func(q string) (int, string) {
@@ -182,7 +191,8 @@ func TestBlockingRequestsShareOneUpstream(t *testing.T) {
 				answers <- b
 			}()
 		}
-		time.Sleep(200 * time.Millisecond) // all blocked at the edge
+		require.Eventually(t, func() bool { return atEdge.Load() == viewers }, 5*time.Second, 5*time.Millisecond,
+			"the viewers never all waited at the edge")
 		parent.advance()
 		wg.Wait()
 		close(answers)
@@ -231,10 +241,9 @@ func TestIdleStreamStopsPulling(t *testing.T) {
 	}()
 	defer close(stop)
 	require.Eventually(t, func() bool { return len(s.Streams()) == 0 }, 5*time.Second, 50*time.Millisecond)
-	time.Sleep(200 * time.Millisecond)
-	n := parent.blocking.Load()
-	time.Sleep(500 * time.Millisecond)
-	require.Equal(t, n, parent.blocking.Load(), "the edge still pulls a stream nobody watches")
+	// no loop left means nothing of the edge can ask the parent any more; none of its requests is pending
+	require.Eventually(t, func() bool { return s.looping.Load() == 0 && parent.inflight.Load() == 0 },
+		5*time.Second, 20*time.Millisecond, "the edge still pulls a stream nobody watches")
 }
 
 func readAll(t *testing.T, resp *http.Response) string {
@@ -250,31 +259,234 @@ func readAll(t *testing.T, resp *http.Response) string {
 	}
 }
 
-// TestMadeUpPlaylistsCostNothing: requests for playlists the parent does not have get a 404 and leave
-// no follower behind.
-func TestMadeUpPlaylistsCostNothing(t *testing.T) {
+// notFoundParent answers 404 for every stream but live/real, and counts the requests per stream.
+type notFoundParent struct {
+	mu       sync.Mutex
+	requests map[string]int
+}
+
+func (f *notFoundParent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 3)
+	name := parts[0] + "/" + parts[1]
+	f.mu.Lock()
+	if f.requests == nil {
+		f.requests = map[string]int{}
+	}
+	f.requests[name]++
+	f.mu.Unlock()
+	if name == "live/real" && parts[2] == "index.m3u8" {
+		_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv_stream.m3u8\n"))
+		return
+	}
+	http.NotFound(w, r)
+}
+
+func (f *notFoundParent) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[name]
+}
+
+func (f *notFoundParent) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.requests {
+		n += c
+	}
+	return n
+}
+
+// startEdge runs s in front of nothing but its parent; the test's end stops it and checks that Run
+// returned with no loop left.
+func startEdge(t *testing.T, s *Server) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	edge := httptest.NewServer(s)
+	t.Cleanup(func() {
+		edge.Close()
+		cancel()
+		require.NoError(t, <-done)
+		require.Zero(t, s.looping.Load())
+	})
+	return edge.URL
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (s *Server) pullCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// TestNotFoundEndsPull: a 404 from the parent for a stream's multivariant playlist ends the pull at once
+// and is remembered for NotFoundTTL, so that made-up names cost one upstream request each whatever is
+// asked of them, and nothing is left behind; a made-up object of a real stream ends nothing.
+func TestNotFoundEndsPull(t *testing.T) {
+	parent := &notFoundParent{}
+	srv := httptest.NewServer(parent)
+	defer srv.Close()
+	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler),
+		NotFoundTTL: time.Hour}
+	edge := startEdge(t, s)
+
+	for _, tc := range []struct {
+		name, file string
+		upstream   int // the object itself, then the multivariant playlist that decides
+	}{
+		{"index", "index.m3u8", 1},
+		{"playlist", "video1_stream.m3u8", 2},
+		{"blocking", "video1_stream.m3u8?_HLS_msn=3&_HLS_part=0", 2},
+		{"segment", "seg7.mp4", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "live/made_up_" + tc.name
+			for i := 0; i < 20; i++ {
+				require.Equal(t, http.StatusNotFound, status(t, edge+"/"+name+"/"+tc.file))
+				require.Zero(t, s.pullCount(), "a pull of a stream the parent does not have remains")
+			}
+			require.Equal(t, tc.upstream, parent.count(name), "requests to the parent for %s", name)
+			// other files of the same stream are answered from memory too
+			require.Equal(t, http.StatusNotFound, status(t, edge+"/"+name+"/other.mp4"))
+			require.Equal(t, tc.upstream, parent.count(name))
+		})
+	}
+
+	// a made-up object and a made-up playlist of a stream the parent has end nothing
+	require.Equal(t, http.StatusNotFound, status(t, edge+"/live/real/nope_seg1.mp4"))
+	require.Equal(t, http.StatusNotFound, status(t, edge+"/live/real/nope.m3u8"))
+	require.Equal(t, http.StatusOK, status(t, edge+"/live/real/index.m3u8"))
+	require.Equal(t, 1, s.pullCount())
+	require.Equal(t, []stream.Path{mustPath(t, "live/real")}, s.Streams())
+
+	// a burst of 2,500 made-up names: one upstream request each, no pull, no loop, none listed
+	before := parent.total()
+	const names, workers = 2500, 50
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for i := next.Add(1); i <= names; i = next.Add(1) {
+				for _, file := range []string{"index.m3u8", "index.m3u8", "video1_stream.m3u8"} {
+					if code := status(t, fmt.Sprintf("%s/live/flood_%d/%s", edge, i, file)); code != http.StatusNotFound {
+						t.Errorf("flood_%d/%s: %d", i, file, code)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, names, parent.total()-before, "one upstream request per name")
+	require.Equal(t, 1, s.pullCount(), "only the real stream is pulled")
+	require.Len(t, s.Streams(), 1)
+	require.Zero(t, s.looping.Load())
+	s.mu.Lock()
+	require.LessOrEqual(t, s.missing.len(), maxMissing)
+	s.mu.Unlock()
+}
+
+// TestNotFoundIsRememberedBriefly: once NotFoundTTL has passed, the edge asks the parent again, so a
+// stream that starts after a viewer asked for it becomes reachable.
+func TestNotFoundIsRememberedBriefly(t *testing.T) {
+	var exists atomic.Bool
 	var requests atomic.Int64
 	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		http.NotFound(w, r)
+		if !exists.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv_stream.m3u8\n"))
 	}))
 	defer parent.Close()
-	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler)}
+	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
+		NotFoundTTL: 200 * time.Millisecond}
+	edge := startEdge(t, s)
+
+	require.Equal(t, http.StatusNotFound, status(t, edge+"/live/late/index.m3u8"))
+	require.Equal(t, int64(1), requests.Load())
+	exists.Store(true)
+	require.Eventually(t, func() bool { return status(t, edge+"/live/late/index.m3u8") == http.StatusOK },
+		5*time.Second, 20*time.Millisecond)
+	require.Equal(t, int64(2), requests.Load(), "the 404 was not remembered until it expired")
+}
+
+func TestMissingSetIsBounded(t *testing.T) {
+	var m missingSet
+	now := time.Now()
+	paths := make([]stream.Path, maxMissing+100)
+	for i := range paths {
+		paths[i] = mustPath(t, fmt.Sprintf("live/s%d", i))
+		m.add(paths[i], now, time.Second)
+	}
+	require.Equal(t, maxMissing, m.len())
+	require.Len(t, m.order, maxMissing)
+	require.False(t, m.has(paths[0], now), "the oldest is forgotten first")
+	require.True(t, m.has(paths[len(paths)-1], now))
+	require.False(t, m.has(paths[len(paths)-1], now.Add(time.Second)), "expired")
+
+	// re-adding an expired name keeps one entry for it
+	later := now.Add(2 * time.Second)
+	m.add(paths[0], later, time.Second)
+	require.Equal(t, 1, m.len())
+	require.True(t, m.has(paths[0], later))
+	m.expire(later.Add(time.Second))
+	require.Zero(t, m.len())
+	require.Empty(t, m.order)
+}
+
+// TestRunWaitsForLoops: Run returns only once every rendition loop has exited, whatever they were doing
+// (here: blocked on upstream blocking requests), and the edge answers 503 afterwards.
+func TestRunWaitsForLoops(t *testing.T) {
+	parent := newFakeParent()
+	srv := httptest.NewServer(parent)
+	defer srv.Close()
+	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler)}
 	edge := httptest.NewServer(s)
 	defer edge.Close()
-	for i := 0; i < 100; i++ {
-		resp, err := http.Get(fmt.Sprintf("%s/live/s/made_up_%d.m3u8", edge.URL, i))
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// a loop may start before Run does: it is waited for all the same
+	require.Equal(t, http.StatusOK, status(t, edge.URL+"/live/early/v_stream.m3u8"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	const streams = 5
+	for i := 0; i < streams; i++ {
+		for _, r := range []string{"v1", "v2"} {
+			require.Equal(t, http.StatusOK, status(t, fmt.Sprintf("%s/live/s%d/%s_stream.m3u8", edge.URL, i, r)))
+		}
 	}
-	p := s.pullFor(mustPath(t, "live/s"))
-	require.Eventually(t, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.renditions) == 0
-	}, 2*time.Second, 20*time.Millisecond, "followers of made-up playlists remain")
-	require.LessOrEqual(t, requests.Load(), int64(100))
+	require.Equal(t, int64(2*streams+1), s.looping.Load())
+	// every loop waits on the parent with a blocking request
+	require.Eventually(t, func() bool { return parent.inflight.Load() == 2*streams+1 }, 5*time.Second, 5*time.Millisecond)
+	// and a viewer waits at the edge for a part that will not come
+	waiting := make(chan int, 1)
+	go func() { waiting <- status(t, edge.URL+"/live/s0/v1_stream.m3u8?_HLS_msn=8&_HLS_part=3") }()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	require.Zero(t, s.looping.Load(), "Run returned before its loops")
+	require.Equal(t, http.StatusServiceUnavailable, <-waiting)
+	require.Equal(t, http.StatusServiceUnavailable, status(t, edge.URL+"/live/s0/v1_stream.m3u8"))
+	require.Zero(t, s.pullCount())
+	require.Eventually(t, func() bool { return parent.inflight.Load() == 0 }, 5*time.Second, 5*time.Millisecond,
+		"an upstream request of a stopped edge is still open")
 }
 
 func mustPath(t *testing.T, s string) stream.Path {

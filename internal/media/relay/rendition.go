@@ -66,6 +66,8 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			return &response{status: http.StatusGatewayTimeout, msg: "the parent has not answered yet"}
 		case <-ctx.Done():
 			return &response{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+		case <-rd.p.ctx.Done():
+			return &response{status: http.StatusServiceUnavailable, msg: "the stream is no longer pulled"}
 		}
 	}
 }
@@ -77,12 +79,12 @@ func (rd *rendition) serving() bool {
 	return rd.current != nil && time.Since(rd.good) <= rd.state.staleGrace()
 }
 
+// ensureLoop starts the loop unless it runs; it runs with the pull's context, and Run waits for it.
 func (rd *rendition) ensureLoop() {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	if !rd.running {
+	if !rd.running && rd.p.s.spawn(rd.p.ctx, rd.loop) {
 		rd.running = true
-		go rd.loop()
 	}
 }
 
@@ -101,13 +103,13 @@ func (rd *rendition) publish(cur *response, st playlistState, fail *response) {
 	rd.mu.Unlock()
 }
 
-// loop keeps the playlist current until the stream is idle or the node stops.
-func (rd *rendition) loop() {
+// loop keeps the playlist current until the stream is idle or ctx, the pull's, is done.
+func (rd *rendition) loop(ctx context.Context) {
 	p := rd.p
 	backoff := 100 * time.Millisecond
 	for {
 		rd.mu.Lock()
-		if p.ctx.Err() != nil || p.idle(time.Now()) {
+		if ctx.Err() != nil || p.idle(time.Now()) {
 			// decided under the lock, so that a viewer arriving now starts a new loop
 			rd.running = false
 			rd.mu.Unlock()
@@ -120,8 +122,8 @@ func (rd *rendition) loop() {
 			rel += fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d", st.next, st.parts)
 			timeout, kind = 3*st.target+2*time.Second, "blocking"
 		}
-		res, err := p.s.fetch(p.ctx, kind, rel, timeout, maxPlaylistBytes)
-		if p.ctx.Err() != nil {
+		res, err := p.s.fetch(ctx, kind, rel, timeout, maxPlaylistBytes)
+		if ctx.Err() != nil {
 			continue // the loop ends at the top
 		}
 		if err == nil && res.status == http.StatusBadRequest && have {
@@ -142,7 +144,7 @@ func (rd *rendition) loop() {
 		}
 		if res.status != http.StatusOK {
 			rd.publish(nil, playlistState{}, res)
-			time.Sleep(backoff)
+			sleep(ctx, backoff)
 			backoff = min(2*backoff, 2*time.Second)
 			continue
 		}
@@ -150,7 +152,7 @@ func (rd *rendition) loop() {
 		if !ok {
 			p.s.Log.Warn("parent sent an unreadable media playlist", "stream", p.path.String(), "playlist", rd.file)
 			rd.publish(nil, playlistState{}, &response{status: http.StatusBadGateway, msg: "the parent sent an unreadable playlist"})
-			time.Sleep(backoff)
+			sleep(ctx, backoff)
 			backoff = min(2*backoff, 2*time.Second)
 			continue
 		}
@@ -158,7 +160,17 @@ func (rd *rendition) loop() {
 		rd.publish(res, next, nil)
 		if !next.blocking {
 			// a classic parent: poll a few times per target duration
-			time.Sleep(max(next.target/3, 300*time.Millisecond))
+			sleep(ctx, max(next.target/3, 300*time.Millisecond))
 		}
+	}
+}
+
+// sleep waits d, or less when ctx is done first.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
