@@ -421,6 +421,14 @@ func TestWrongVersionIsTerminatedAndReplaced(t *testing.T) {
 	require.NoError(t, err)
 	res, err := r.reg.Report(r.ctx, nodeapi.ReportRequest{ID: edge})
 	require.NoError(t, err)
+	require.Equal(t, nodemodel.StateRunning, res.Assignment.State, "the report is answered before the admission check")
+	require.Eventually(t, func() bool {
+		n, _ := r.reg.Node(edge)
+		return n.State == nodemodel.StateTerminating
+	}, 5*time.Second, 5*time.Millisecond, "the check runs beside the report")
+	r.clock.Advance(2 * time.Second)
+	res, err = r.reg.Report(r.ctx, nodeapi.ReportRequest{ID: edge})
+	require.NoError(t, err)
 	require.Equal(t, nodemodel.StateTerminating, res.Assignment.State, "a node with the wrong version never enters service")
 	r.tick()
 	r.waitState(edge, nodemodel.StateTerminated)

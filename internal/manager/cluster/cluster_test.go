@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -410,4 +412,143 @@ func TestSyncNeverUndoesANewerChange(t *testing.T) {
 	require.Equal(t, nodemodel.StateDraining, n.State)
 	_, ok = r.Node(ids[1])
 	require.False(t, ok)
+}
+
+// failingStore is the real store with writes that fail on demand.
+type failingStore struct {
+	*store.SQL
+	mu   sync.Mutex
+	fail map[string]bool // method name → fail
+}
+
+var errStoreDown = errors.New("store down")
+
+func (f *failingStore) set(method string, fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail == nil {
+		f.fail = map[string]bool{}
+	}
+	f.fail[method] = fail
+}
+
+func (f *failingStore) check(method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail[method] {
+		return fmt.Errorf("%s: %w", method, errStoreDown)
+	}
+	return nil
+}
+
+func (f *failingStore) PutStream(ctx context.Context, r store.StreamRecord) error {
+	if err := f.check("PutStream"); err != nil {
+		return err
+	}
+	return f.SQL.PutStream(ctx, r)
+}
+
+func (f *failingStore) Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (store.Node, error) {
+	if err := f.check("Transition"); err != nil {
+		return store.Node{}, err
+	}
+	return f.SQL.Transition(ctx, id, to, cause, from...)
+}
+
+// TestStoreFirst: when a store write fails, memory stays as it was, the error reaches the caller, and the
+// next report does the work again.
+func TestStoreFirst(t *testing.T) {
+	r, s, clk := newRegistry(t)
+	fs := &failingStore{SQL: s}
+	r.Store = fs
+	ctx := context.Background()
+	_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: "o1", Role: "origin", Version: "v1"})
+	require.NoError(t, err)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"})
+	require.NoError(t, err)
+
+	fs.set("PutStream", true)
+	err = r.StreamEvent(ctx, nodeapi.StreamEvent{ID: "o1", Stream: "live/a", Action: nodeapi.ActionPublish, Protocol: "rtmp"})
+	require.ErrorIs(t, err, errStoreDown)
+	require.Empty(t, r.FreshSnapshot().Nodes[0].LiveStreams, "memory did not move ahead of the store")
+
+	clk.Add(2 * time.Second)
+	before, _ := r.Node("o1")
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1", Stats: nodemodel.Load{Connections: 1, Publishers: 1},
+		Streams: []nodemodel.StreamLoad{{Name: "live/a", Protocol: "rtmp"}}})
+	require.ErrorIs(t, err, errStoreDown)
+	after, _ := r.Node("o1")
+	require.Equal(t, before, after, "a report whose writes failed changes nothing")
+	recs, err := s.ListStreams(ctx)
+	require.NoError(t, err)
+	require.Empty(t, recs)
+
+	fs.set("PutStream", false)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1", Stats: nodemodel.Load{Connections: 1, Publishers: 1},
+		Streams: []nodemodel.StreamLoad{{Name: "live/a", Protocol: "rtmp"}}})
+	require.NoError(t, err, "the retried report is not throttled: the failed one did not count")
+	recs, err = s.ListStreams(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, []string{"live/a"}, r.FreshSnapshot().Nodes[0].LiveStreams)
+
+	// reaping: a node whose death could not be stored stays as it was, and is reaped once the store answers
+	fs.set("Transition", true)
+	clk.Add(time.Minute)
+	r.ReapSilent(ctx)
+	n, ok := r.Node("o1")
+	require.True(t, ok)
+	require.Equal(t, nodemodel.StateInService, n.State)
+	require.Len(t, r.FreshSnapshot().Nodes[0].LiveStreams, 1)
+	fs.set("Transition", false)
+	r.ReapSilent(ctx)
+	n, _ = r.Node("o1")
+	require.Equal(t, nodemodel.StateTerminated, n.State)
+	stored, err := s.GetNode(ctx, "o1")
+	require.NoError(t, err)
+	require.Equal(t, nodemodel.StateTerminated, stored.State)
+}
+
+// TestAdmissionBesideReports: a launched node's report is answered at once while its admission check
+// runs; the check's result reaches the node with a later report.
+func TestAdmissionBesideReports(t *testing.T) {
+	r, s, clk := newRegistry(t)
+	ctx := context.Background()
+	release := make(chan error)
+	asked := make(chan struct{}, 10)
+	r.Admit = func(ctx context.Context, n store.Node) error {
+		asked <- struct{}{}
+		select {
+		case err := <-release:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	_, err := r.AddPending(ctx, store.Node{ID: "e1", Role: "edge"}, "scale-out")
+	require.NoError(t, err)
+	_, err = r.Register(ctx, nodeapi.RegisterRequest{ID: "e1", Role: "edge", Version: "v1"})
+	require.NoError(t, err)
+	res, err := r.Report(ctx, nodeapi.ReportRequest{ID: "e1"})
+	require.NoError(t, err, "the report does not wait for the check")
+	require.Equal(t, nodemodel.StateRunning, res.Assignment.State)
+	<-asked
+	clk.Add(2 * time.Second)
+	res, err = r.Report(ctx, nodeapi.ReportRequest{ID: "e1"})
+	require.NoError(t, err)
+	require.Equal(t, nodemodel.StateRunning, res.Assignment.State, "one check at a time: still running")
+	require.Empty(t, asked, "no second check while one runs")
+
+	release <- nil
+	require.Eventually(t, func() bool {
+		n, _ := r.Node("e1")
+		return n.State == nodemodel.StateInService
+	}, 5*time.Second, 5*time.Millisecond)
+	clk.Add(2 * time.Second)
+	res, err = r.Report(ctx, nodeapi.ReportRequest{ID: "e1"})
+	require.NoError(t, err)
+	require.Equal(t, nodemodel.StateInService, res.Assignment.State)
+	evs, err := s.NodeEvents(ctx, "e1", 10)
+	require.NoError(t, err)
+	require.Equal(t, "admitted: health and version checked", evs[len(evs)-1].Cause)
 }

@@ -20,14 +20,16 @@ type Node struct {
 	Role   nodemodel.Role
 	State  nodemodel.State
 	Region string
+	// HTTP is the host:port of the node's HTTP server ("" when it has none): where children pull from.
+	HTTP string
 
 	// Capacity is the number of connections that count as 100 % load (from the launch config).
 	// 0 means unknown: the node is never full and its connection and subscriber load count as 0.
 	Capacity    int
 	Connections int // publishers + subscribers, as last reported
 	Subscribers int
-	Streams     int // live streams on the node
-	Restreamers int // streams it pulls or pushes for other nodes
+	Streams     int // streams the node carries: published on an origin, pulled by an edge or relay
+	Restreamers int // relays and edges pulling from this node
 	// MemoryUsedPercent is in 0..100.
 	MemoryUsedPercent float64
 	LastReport        time.Time
@@ -284,4 +286,46 @@ func clamp01(x float64) float64 {
 		return 1
 	}
 	return x
+}
+
+// upstream lists, per role that pulls, the roles it may pull from, in order of preference.
+var upstream = map[nodemodel.Role][]nodemodel.Role{
+	nodemodel.RoleEdge:  {nodemodel.RoleRelay, nodemodel.RoleOrigin},
+	nodemodel.RoleRelay: {nodemodel.RoleOrigin},
+}
+
+// ParentFit reports whether parent can serve as child's parent: it is of a role child pulls from, in the
+// child's group, in service, and has an HTTP address. Load does not matter: a parent is kept while it fits,
+// so that an edge's cache is not thrown away for a slightly less loaded one.
+func ParentFit(child, parent Node) bool {
+	return parent.ID != child.ID && slices.Contains(upstream[child.Role], parent.Role) &&
+		parent.Group == child.Group && parent.State == nodemodel.StateInService && parent.HTTP != ""
+}
+
+// PickParent chooses where child pulls from: the node with ID current while it fits (see ParentFit),
+// otherwise the fitting node of the first role in child's upstream order that has one (edges: relay, then
+// origin; relays: origin) with the fewest subscribers, ties broken by the lower ID. It reports false when
+// nothing fits, or when child's role pulls from nobody.
+func PickParent(candidates []Node, child Node, current string) (Node, bool) {
+	prefs := upstream[child.Role]
+	var best *Node
+	bestRank := len(prefs)
+	for i := range candidates {
+		c := &candidates[i]
+		if !ParentFit(child, *c) {
+			continue
+		}
+		if current != "" && c.ID == current {
+			return *c, true
+		}
+		rank := slices.Index(prefs, c.Role)
+		if best == nil || rank < bestRank ||
+			rank == bestRank && (c.Subscribers < best.Subscribers || c.Subscribers == best.Subscribers && c.ID < best.ID) {
+			best, bestRank = c, rank
+		}
+	}
+	if best == nil {
+		return Node{}, false
+	}
+	return *best, true
 }
