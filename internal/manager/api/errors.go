@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/selector"
@@ -24,6 +25,8 @@ var (
 	ErrNoOriginToRecord = errors.New("no in-service origin answered")
 	// ErrAtMax: a launch would pass the role's maxLimit.
 	ErrAtMax = autoscaler.ErrAtMax
+	// ErrMethodNotAllowed: the path is a call of the API, but not with this method.
+	ErrMethodNotAllowed = errors.New("method not allowed")
 )
 
 // status maps an error to its HTTP status.
@@ -38,6 +41,8 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
 	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController),
@@ -66,18 +71,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// nativeError is the error body of /api/v1.
-type nativeError struct {
-	Error string `json:"error"`
-}
-
 // red5Error is the error body of the Red5-compatible API.
 type red5Error struct {
 	ErrorMessage string `json:"errorMessage"`
 	Timestamp    int64  `json:"timestamp"`
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, red5 bool) {
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, style errorStyle) {
 	code := status(err)
 	switch {
 	case code == http.StatusServiceUnavailable:
@@ -88,11 +88,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, red5 bo
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "2")
 	}
-	if red5 {
+	if style == red5Errors {
 		writeJSON(w, code, red5Error{ErrorMessage: message(code, err), Timestamp: s.now().UnixMilli()})
 		return
 	}
-	writeJSON(w, code, nativeError{Error: message(code, err)})
+	writeJSON(w, code, apitypes.Error{Error: message(code, err)})
 }
 
 func (s *Server) now() time.Time {

@@ -1,22 +1,20 @@
 package api
 
+// The Red5 Pro Stream Manager 3.1 API's own JSON shapes, and their conversion from and to the store's
+// records. The calls are in the file of each resource (policies.go, launchconfigs.go, groups.go …).
+
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"reflect"
 	"strconv"
-	"strings"
-	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
-
-// red5Base is where the Red5 Pro Stream Manager 3.1 compatible API lives.
-const red5Base = "/streammanager/api/3.1"
 
 // flexInt is an integer that Red5 clients send as a JSON number (1) or as a numeric string ("1").
 // Anything else — "abc", 1.5, true, or a value outside 32 bits (Red5 is Java, its counts are ints) — is
@@ -56,10 +54,6 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 // ---- scale policies ----
-
-type red5PolicyEnvelope struct {
-	Policy *red5Policy `json:"policy"`
-}
 
 // red5Policy is a scale policy as Red5 clients send it: targets either as targets.target[] or, per
 // region, as targets.region[].target[].
@@ -165,13 +159,7 @@ func red5PolicyOf(p store.ScalePolicy) red5PolicyOut {
 	return out
 }
 
-func msDuration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
-
 // ---- launch configurations ----
-
-type red5LaunchEnvelope struct {
-	LaunchConfig *red5LaunchConfig `json:"launchconfig"`
-}
 
 type red5LaunchConfig struct {
 	Name        string `json:"name"`
@@ -245,8 +233,13 @@ type red5LaunchConfigOut struct {
 		Property []red5Property `json:"property"`
 	} `json:"properties"`
 	Metadata struct {
-		Meta []store.KV `json:"meta"`
+		Meta []red5Meta `json:"meta"`
 	} `json:"metadata"`
+}
+
+type red5Meta struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 type red5LaunchTargetOut struct {
@@ -266,19 +259,9 @@ func red5LaunchConfigOf(c store.LaunchConfig) red5LaunchConfigOut {
 	for i, t := range c.Targets {
 		out.Targets.Target[i] = red5LaunchTargetOut{Role: t.Role, InstanceType: t.InstanceType, ConnectionCapacity: t.ConnectionCapacity}
 	}
-	out.Properties.Property = make([]red5Property, len(c.Properties))
-	for i, p := range c.Properties {
-		out.Properties.Property[i] = red5Property{Name: p.Key, Value: p.Value}
-	}
-	out.Metadata.Meta = nonNilKV(c.Metadata)
+	out.Properties.Property = convertAll(c.Properties, func(p store.KV) red5Property { return red5Property{Name: p.Key, Value: p.Value} })
+	out.Metadata.Meta = convertAll(c.Metadata, func(m store.KV) red5Meta { return red5Meta{Key: m.Key, Value: m.Value} })
 	return out
-}
-
-func nonNilKV(s []store.KV) []store.KV {
-	if s == nil {
-		return []store.KV{}
-	}
-	return s
 }
 
 // ---- node groups and nodes ----
@@ -311,17 +294,17 @@ func red5GroupOf(g store.NodeGroup) red5Group {
 
 // red5Node is a node as Red5 lists it, plus nagare's group, region and client addresses.
 type red5Node struct {
-	Identifier       string              `json:"identifier"`
-	Role             nodemodel.Role      `json:"role"`
-	AvailabilityZone string              `json:"availabilityZone"`
-	Address          string              `json:"address"`
-	Hostname         string              `json:"hostname"`
-	State            nodemodel.State     `json:"state"`
-	LaunchConfig     string              `json:"launchConfig"`
-	Capacity         int                 `json:"capacity"`
-	Group            string              `json:"group"`
-	Region           string              `json:"region"`
-	Addresses        nodemodel.Addresses `json:"addresses"`
+	Identifier       string             `json:"identifier"`
+	Role             nodemodel.Role     `json:"role"`
+	AvailabilityZone string             `json:"availabilityZone"`
+	Address          string             `json:"address"`
+	Hostname         string             `json:"hostname"`
+	State            nodemodel.State    `json:"state"`
+	LaunchConfig     string             `json:"launchConfig"`
+	Capacity         int                `json:"capacity"`
+	Group            string             `json:"group"`
+	Region           string             `json:"region"`
+	Addresses        apitypes.Addresses `json:"addresses"`
 }
 
 func red5NodeOf(n store.Node, g store.NodeGroup) red5Node {
@@ -337,7 +320,7 @@ func red5NodeOf(n store.Node, g store.NodeGroup) red5Node {
 		}
 	}
 	return red5Node{Identifier: n.ID, Role: n.Role, AvailabilityZone: zone, Address: host, Hostname: host, State: n.State,
-		LaunchConfig: g.LaunchConfig, Capacity: n.Capacity, Group: n.Group, Region: n.Region, Addresses: n.Addresses}
+		LaunchConfig: g.LaunchConfig, Capacity: n.Capacity, Group: n.Group, Region: n.Region, Addresses: addressesToAPI(n.Addresses)}
 }
 
 // ---- stream events ----
@@ -369,274 +352,4 @@ func serverOf(addrs ...string) (string, int) {
 		return h, port
 	}
 	return "", 0
-}
-
-// ---- routes ----
-
-func (s *Server) red5Routes(mux *http.ServeMux) {
-	a := func(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc { return s.admin(true, h) }
-	handle := func(pattern string, h http.HandlerFunc) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+red5Base+path, h)
-	}
-
-	handle("POST /admin/configurations/scalepolicy", a(func(w http.ResponseWriter, r *http.Request) error {
-		var env red5PolicyEnvelope
-		if err := decode(r, &env, false); err != nil {
-			return err
-		}
-		if env.Policy == nil {
-			return invalid(`the body must be {"policy": {...}}`)
-		}
-		p, err := env.Policy.model()
-		if err != nil {
-			return err
-		}
-		if p, err = s.createPolicy(r, p); err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"policy": red5PolicyOf(p)})
-		return nil
-	}))
-	handle("GET /admin/configurations/scalepolicy/{name}", a(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.Store.GetPolicy(r.Context(), r.PathValue("name"))
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"policy": red5PolicyOf(p)})
-		return nil
-	}))
-	handle("GET /admin/configurations/scalepolicies", a(func(w http.ResponseWriter, r *http.Request) error {
-		ps, err := s.Store.ListPolicies(r.Context())
-		if err != nil {
-			return err
-		}
-		out := make([]red5PolicyOut, len(ps))
-		for i, p := range ps {
-			out[i] = red5PolicyOf(p)
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}))
-	handle("DELETE /admin/configurations/scalepolicy/{name}", a(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.Store.GetPolicy(r.Context(), r.PathValue("name"))
-		if err != nil {
-			return err
-		}
-		if err := s.Store.DeletePolicy(r.Context(), p.Name); err != nil {
-			return err
-		}
-		s.Log.Info("scale policy deleted", "policy", p.Name)
-		writeJSON(w, http.StatusOK, map[string]any{"policy": red5PolicyOf(p)})
-		return nil
-	}))
-
-	handle("POST /admin/configurations/launchconfig", a(func(w http.ResponseWriter, r *http.Request) error {
-		var env red5LaunchEnvelope
-		if err := decode(r, &env, false); err != nil {
-			return err
-		}
-		if env.LaunchConfig == nil {
-			return invalid(`the body must be {"launchconfig": {...}}`)
-		}
-		c, err := env.LaunchConfig.model()
-		if err != nil {
-			return err
-		}
-		if c, err = s.createLaunchConfig(r, c); err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"launchconfig": red5LaunchConfigOf(c)})
-		return nil
-	}))
-	handle("GET /admin/configurations/launchconfig/{name}", a(func(w http.ResponseWriter, r *http.Request) error {
-		c, err := s.Store.GetLaunchConfig(r.Context(), r.PathValue("name"))
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"launchconfig": red5LaunchConfigOf(c)})
-		return nil
-	}))
-	handle("GET /admin/configurations/launchconfigs", a(func(w http.ResponseWriter, r *http.Request) error {
-		cs, err := s.Store.ListLaunchConfigs(r.Context())
-		if err != nil {
-			return err
-		}
-		out := make([]red5LaunchConfigOut, len(cs))
-		for i, c := range cs {
-			out[i] = red5LaunchConfigOf(c)
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}))
-	handle("DELETE /admin/configurations/launchconfig/{name}", a(func(w http.ResponseWriter, r *http.Request) error {
-		c, err := s.Store.GetLaunchConfig(r.Context(), r.PathValue("name"))
-		if err != nil {
-			return err
-		}
-		if err := s.Store.DeleteLaunchConfig(r.Context(), c.Name); err != nil {
-			return err
-		}
-		s.Log.Info("launch config deleted", "launchConfig", c.Name)
-		writeJSON(w, http.StatusOK, map[string]any{"launchconfig": red5LaunchConfigOf(c)})
-		return nil
-	}))
-
-	handle("POST /admin/nodegroup", a(func(w http.ResponseWriter, r *http.Request) error {
-		var b red5GroupIn
-		if err := decode(r, &b, false); err != nil {
-			return err
-		}
-		g, err := s.createGroup(r, store.NodeGroup{Name: b.Name, Regions: b.Regions, LaunchConfig: b.LaunchConfig, ScalePolicy: b.ScalePolicy})
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, red5GroupOf(g))
-		return nil
-	}))
-	handle("GET /admin/nodegroup", a(func(w http.ResponseWriter, r *http.Request) error {
-		gs, err := s.Store.ListGroups(r.Context())
-		if err != nil {
-			return err
-		}
-		out := make([]red5Group, len(gs))
-		for i, g := range gs {
-			out[i] = red5GroupOf(g)
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}))
-	handle("GET /admin/nodegroup/{group}", a(func(w http.ResponseWriter, r *http.Request) error {
-		g, err := s.Store.GetGroup(r.Context(), r.PathValue("group"))
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, red5GroupOf(g))
-		return nil
-	}))
-	handle("DELETE /admin/nodegroup/{group}", a(func(w http.ResponseWriter, r *http.Request) error {
-		g, err := s.Store.GetGroup(r.Context(), r.PathValue("group"))
-		if err != nil {
-			return err
-		}
-		// Red5 terminates the group's nodes: with a cloud controller so does nagare (the group goes when
-		// they are gone); without one, a group with live nodes is refused (409) until they are.
-		if s.Scaler != nil {
-			if _, err := s.Scaler.DeleteGroup(r.Context(), g.Name); err != nil {
-				return err
-			}
-		} else if err := s.Store.DeleteGroup(r.Context(), g.Name); err != nil {
-			return err
-		}
-		s.Log.Info("node group deleted", "group", g.Name)
-		writeJSON(w, http.StatusOK, red5GroupOf(g))
-		return nil
-	}))
-	listNodes := func(w http.ResponseWriter, r *http.Request) error {
-		g, err := s.Store.GetGroup(r.Context(), r.PathValue("group"))
-		if err != nil {
-			return err
-		}
-		role := nodemodel.Role(r.PathValue("role"))
-		if role != "" && !role.Valid() {
-			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
-		}
-		out := []red5Node{}
-		for _, n := range s.Cluster.Nodes(g.Name) {
-			if role == "" || n.Role == role {
-				out = append(out, red5NodeOf(n, g))
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}
-	handle("GET /admin/nodegroup/{group}/node", a(listNodes))
-	handle("GET /admin/nodegroup/{group}/node/{role}", a(listNodes))
-	handle("POST /admin/nodegroup/{group}/node/{role}", a(func(w http.ResponseWriter, r *http.Request) error {
-		g, err := s.Store.GetGroup(r.Context(), r.PathValue("group"))
-		if err != nil {
-			return err
-		}
-		role := nodemodel.Role(r.PathValue("role"))
-		if !role.Valid() {
-			return invalid("role %q is not origin, relay, edge or transcoder", clip(role))
-		}
-		if s.Scaler == nil {
-			return fmt.Errorf("cannot launch a new %s node in group %q: %w; nodes join by running `nagare node --role %s --manager <manager URL>` with cluster.group %q",
-				role, g.Name, ErrNoController, role, g.Name)
-		}
-		n, err := s.Scaler.Launch(r.Context(), g.Name, role)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, red5NodeOf(n, g))
-		return nil
-	}))
-
-	handle("POST /admin/alarm/scaleout/default", a(func(w http.ResponseWriter, r *http.Request) error {
-		q := r.URL.Query()
-		raw := q.Get("threshold")
-		pct, err := strconv.Atoi(raw)
-		if err != nil {
-			return invalid("threshold %q must be a whole number of percent between 1 and 100", clip(raw))
-		}
-		th, err := s.setThreshold(r, nodemodel.Role(q.Get("type")), pct)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, th)
-		return nil
-	}))
-	handle("GET /admin/alarm/scaleout/default", a(func(w http.ResponseWriter, r *http.Request) error {
-		th, err := s.Store.AlarmThresholds(r.Context())
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, th)
-		return nil
-	}))
-
-	handle("GET /admin/debug/cloudcontroller", a(func(w http.ResponseWriter, _ *http.Request) error {
-		name := s.CloudController
-		if name == "" {
-			name = "none"
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"name": name})
-		return nil
-	}))
-
-	handle("GET /event/{scope}/{stream}", s.public(true, func(w http.ResponseWriter, r *http.Request) error {
-		scope, name := r.PathValue("scope"), r.PathValue("stream")
-		path, err := streamPath(scope, name)
-		if err != nil {
-			return err
-		}
-		q := r.URL.Query()
-		ev := red5Event{Name: name, Scope: "/" + scope}
-		var rt route
-		switch action := q.Get("action"); action {
-		case "broadcast":
-			if rt, err = s.publishRoute(path, q.Get("group")); err != nil {
-				return err
-			}
-			ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
-			ev.RTMPURL, ev.SRTURL = rt.RTMPURL, rt.SRTURL
-		case "subscribe":
-			if rt, err = s.playRoute(path, q.Get("group"), q.Get("region")); err != nil {
-				return err
-			}
-			ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.HTTP, rt.Node.Addresses.RTMP)
-			ev.HLSURL = rt.HLSURL
-		default:
-			return invalid("action %q must be broadcast or subscribe", clip(action))
-		}
-		ev.Region, ev.NodeID = rt.Node.Region, rt.Node.ID
-		writeJSON(w, http.StatusOK, ev)
-		return nil
-	}))
-
-	// Anything else under the base is answered in Red5's error shape, not with the mux's plain text.
-	mux.HandleFunc(red5Base+"/", s.public(true, func(_ http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("%s %s is not a call of this API: %w", r.Method, clip(strings.TrimPrefix(r.URL.Path, red5Base)), store.ErrNotFound)
-	}))
 }

@@ -5,13 +5,13 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -108,62 +108,76 @@ const maxMemo = 10000
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
 
-// Handler returns the routes of every API.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.nativeRoutes(mux)
-	s.red5Routes(mux)
-	mux.HandleFunc("GET /{app}/{stream}/index.m3u8", s.viewerEntry)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	return mux
-}
+// adminRealm is the realm named in the WWW-Authenticate header of the native API's 401 answers.
+const adminRealm = `Bearer realm="nagare manager"`
 
-// authorized checks the admin token, from the Authorization header or (Red5) the accessToken query.
+// authorized checks the admin token: an `Authorization: Bearer <token>` header, or (Red5's way, and
+// accepted by both APIs) the accessToken query parameter. A header wins over the query; a header of any
+// other scheme is refused rather than taken for the token. The comparison is of SHA-256 sums, so it
+// takes the same time whatever the length of the guess.
 func (s *Server) authorized(r *http.Request) error {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, _ = strings.CutPrefix(h, "Bearer ")
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return fmt.Errorf("%w: the Authorization header must be \"Bearer <admin token>\"", ErrUnauthenticated)
+		}
+		tok = strings.TrimSpace(rest)
 	} else {
 		tok = r.URL.Query().Get("accessToken")
 	}
 	if tok == "" {
 		return ErrUnauthenticated
 	}
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) != 1 {
+	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.AdminToken))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		return ErrForbidden
 	}
 	return nil
 }
 
+// apiHandler serves one call and returns its error, which the wrapper writes in its API's error style.
+type apiHandler func(w http.ResponseWriter, r *http.Request) error
+
 // admin wraps a handler that needs the admin token.
-func (s *Server) admin(red5 bool, h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+func (s *Server) admin(style errorStyle, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.authorized(r); err != nil {
+			// the path only: a query may hold a token
 			s.Log.Warn("admin call refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "cause", err)
-			s.fail(w, r, err, red5)
+			if style == nativeErrors && errors.Is(err, ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", adminRealm)
+			}
+			s.fail(w, r, err, style)
 			return
 		}
 		if err := h(w, r); err != nil {
-			s.fail(w, r, err, red5)
+			s.fail(w, r, err, style)
 		}
 	}
 }
 
 // public wraps a handler open to anyone.
-func (s *Server) public(red5 bool, h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+func (s *Server) public(style errorStyle, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			s.fail(w, r, err, red5)
+			s.fail(w, r, err, style)
 		}
 	}
 }
 
-// decode reads one JSON value into v. strict refuses unknown fields.
-func decode(r *http.Request, v any, strict bool) error {
+// unknownFields says what decode does with a field the body's type does not have.
+type unknownFields int
+
+const (
+	refuseUnknown unknownFields = iota // the native API: a typo is a 400 that names the field
+	ignoreUnknown                      // the Red5 API: operators' scripts carry fields nagare does not use
+)
+
+// decode reads one JSON value into v.
+func decode(r *http.Request, v any, unknown unknownFields) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
-	if strict {
+	if unknown == refuseUnknown {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
@@ -186,156 +200,4 @@ func decode(r *http.Request, v any, strict bool) error {
 		return invalid("more than one JSON value in the body")
 	}
 	return nil
-}
-
-// ---- routing of publishers and viewers ----
-
-// route is where a client should go.
-type route struct {
-	Node    store.Node
-	RTMPURL string
-	SRTURL  string
-	HLSURL  string
-}
-
-func streamPath(app, name string) (string, error) {
-	if !validStreamName(app) || !validStreamName(name) {
-		return "", invalid("stream %q/%q: names must match [A-Za-z0-9_-]{1,128}", clip(app), clip(name))
-	}
-	return app + "/" + name, nil
-}
-
-func validStreamName(s string) bool {
-	return validName(s) && !strings.Contains(s, ".")
-}
-
-func (s *Server) routeFor(n store.Node, path string) route {
-	rt := route{Node: n}
-	if n.Addresses.RTMP != "" {
-		rt.RTMPURL = "rtmp://" + n.Addresses.RTMP + "/" + path
-	}
-	if n.Addresses.SRT != "" {
-		rt.SRTURL = "srt://" + n.Addresses.SRT + "?streamid=publish:" + path
-	}
-	if n.Addresses.HTTP != "" {
-		rt.HLSURL = "http://" + n.Addresses.HTTP + "/" + path + "/index.m3u8"
-	}
-	return rt
-}
-
-// publishRoute picks the origin for a publisher (round robin; a live stream stays where it is).
-func (s *Server) publishRoute(path, group string) (route, error) {
-	n, err := selector.PickOrigin(s.Cluster.FreshSnapshot(), group, path, s.originCounter.Add(1)-1)
-	if err != nil {
-		return route{}, err
-	}
-	full, _ := s.Cluster.Node(n.ID)
-	return s.routeFor(full, path), nil
-}
-
-// playRoute picks the edge (or origin) for a viewer.
-func (s *Server) playRoute(path, group, region string) (route, error) {
-	n, err := s.pickEdge(group, path, region)
-	demand := group
-	if demand == "" && err == nil {
-		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
-		// it would otherwise load, where the stream is
-		demand = n.Group
-	}
-	if s.Scaler != nil && (err != nil || n.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
-		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
-		// rather than loading the origin
-		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
-	}
-	if err != nil {
-		return route{}, err
-	}
-	full, _ := s.Cluster.Node(n.ID)
-	return s.routeFor(full, path), nil
-}
-
-func (s *Server) pickEdge(group, path, region string) (selector.Node, error) {
-	snap := s.Cluster.Snapshot()
-	memo := s.edgeMemo.Load()
-	if memo == nil || memo.snap != snap {
-		memo = &edgeMemo{snap: snap}
-		s.edgeMemo.Store(memo)
-	}
-	key := group + "\x00" + path + "\x00" + region
-	if c, ok := memo.choices.Load(key); ok {
-		return c.(edgeChoice).node, c.(edgeChoice).err
-	}
-	fresh := *snap
-	fresh.Now = s.now()
-	n, err := selector.PickEdge(fresh, group, path, region, s.Weights)
-	if memo.size.Add(1) <= maxMemo {
-		memo.choices.Store(key, edgeChoice{node: n, err: err})
-	}
-	return n, err
-}
-
-// stickyCookie keeps a viewer on its node for the session.
-const stickyCookie = "nagare_node"
-
-// viewerEntry answers GET /<app>/<stream>/index.m3u8 with a redirect to the chosen node, so any HLS
-// player plays through the manager without an SDK.
-func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
-	path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
-	if err != nil {
-		s.fail(w, r, err, false)
-		return
-	}
-	var rt route
-	if c, err := r.Cookie(stickyCookie); err == nil {
-		if n, ok := s.Cluster.Node(c.Value); ok && s.stillServes(n, path) {
-			rt = s.routeFor(n, path)
-		}
-	}
-	if rt.HLSURL == "" {
-		rt, err = s.playRoute(path, r.URL.Query().Get("group"), r.URL.Query().Get("region"))
-		if err != nil {
-			s.fail(w, r, err, false)
-			return
-		}
-	}
-	if rt.HLSURL == "" {
-		s.fail(w, r, fmt.Errorf("%w: node %s has no HTTP address", selector.ErrNoEdge, rt.Node.ID), false)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: stickyCookie, Value: rt.Node.ID, Path: "/" + path + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, rt.HLSURL, http.StatusFound)
-}
-
-// stillServes reports whether a viewer's sticky node can keep serving it.
-func (s *Server) stillServes(n store.Node, path string) bool {
-	snap := s.Cluster.FreshSnapshot()
-	for _, sn := range snap.Nodes {
-		if sn.ID == n.ID {
-			// a full node keeps the viewers it has: only state and freshness matter here
-			if sn.State != nodemodel.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
-				return false
-			}
-			return sn.Role == nodemodel.RoleEdge || sn.Role == nodemodel.RoleOrigin && containsString(sn.LiveStreams, path)
-		}
-	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// hostOf returns the host part of a host:port address.
-func hostOf(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return h
 }

@@ -1,0 +1,209 @@
+// Package apitypes is the wire format of the manager's native API (/api/v1): the JSON bodies clients
+// send and decode. It is the API's own, apart from the store's records, so that a change to the store
+// (a renamed column, a new field) does not change what clients see; the server converts between the two.
+// It imports only the node vocabulary, so clients such as `nagare ctl` use it without the server.
+package apitypes
+
+import (
+	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// RoleLimits is a scale policy's rule for one role.
+type RoleLimits struct {
+	Role            nodemodel.Role `json:"role"`
+	MinLimit        int            `json:"minLimit"`
+	MaxLimit        int            `json:"maxLimit"`
+	ScaleAdjustment int            `json:"scaleAdjustment"`
+}
+
+// ScalePolicy is a scale policy: created with POST /scalepolicies, replaced with PUT
+// /scalepolicies/{name} (Name may then be left out), and answered by both and by the GETs. Durations are
+// milliseconds; 0 means the manager's default.
+type ScalePolicy struct {
+	Name        string       `json:"name"`
+	Description string       `json:"description,omitempty"`
+	Targets     []RoleLimits `json:"targets"`
+	WarmUpMS    int64        `json:"warmUpMs,omitempty"`
+	CoolDownMS  int64        `json:"coolDownMs,omitempty"`
+	CreatedAt   time.Time    `json:"createdAt,omitzero"`
+	UpdatedAt   time.Time    `json:"updatedAt,omitzero"`
+}
+
+// LaunchTarget is a launch configuration's settings for one role.
+type LaunchTarget struct {
+	Role               nodemodel.Role `json:"role"`
+	InstanceType       string         `json:"instanceType"`
+	ConnectionCapacity int            `json:"connectionCapacity"`
+}
+
+// KV is a property or metadata entry of a launch configuration.
+type KV struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// LaunchConfig is a launch configuration, sent and answered in the same shape (the times of a request
+// are ignored).
+type LaunchConfig struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Image       string         `json:"image"`
+	Version     string         `json:"version"`
+	Targets     []LaunchTarget `json:"targets"`
+	Properties  []KV           `json:"properties"`
+	Metadata    []KV           `json:"metadata"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+}
+
+// NewNodeGroup is the body of POST /nodegroups; without Name the manager makes one up (group-<uuid>).
+type NewNodeGroup struct {
+	Name         string   `json:"name,omitempty"`
+	Regions      []string `json:"regions"`
+	LaunchConfig string   `json:"launchConfig"`
+	ScalePolicy  string   `json:"scalePolicy"`
+}
+
+// NodeGroup is a node group as the API answers it.
+type NodeGroup struct {
+	ID           int64     `json:"id"`
+	Name         string    `json:"name"`
+	Regions      []string  `json:"regions"`
+	LaunchConfig string    `json:"launchConfig"`
+	ScalePolicy  string    `json:"scalePolicy"`
+	CreatedAt    time.Time `json:"createdAt"`
+	// Deleting: the group's deletion was asked for; its nodes are being terminated.
+	Deleting bool `json:"deleting,omitempty"`
+}
+
+// GroupDeletion is the answer (202) of deleting a group whose nodes are being terminated first.
+type GroupDeletion struct {
+	Group       string   `json:"group"`
+	Terminating []string `json:"terminating"`
+}
+
+// Addresses are where clients reach a node, host:port per protocol (left out when the protocol is off).
+type Addresses struct {
+	RTMP string `json:"rtmp,omitempty"`
+	SRT  string `json:"srt,omitempty"`
+	HTTP string `json:"http,omitempty"`
+}
+
+// NodeStats is a node's last load report.
+type NodeStats struct {
+	Connections       int     `json:"connections"`
+	Publishers        int     `json:"publishers"`
+	Subscribers       int     `json:"subscribers"`
+	StreamCount       int     `json:"streamCount,omitempty"`
+	BytesIn           uint64  `json:"bytesIn"`
+	BytesOut          uint64  `json:"bytesOut"`
+	CPUPercent        float64 `json:"cpuPercent"`
+	MemoryBytes       uint64  `json:"memoryBytes"`
+	MemoryUsedPercent float64 `json:"memoryUsedPercent"`
+	UptimeSeconds     float64 `json:"uptimeSeconds,omitempty"`
+	// Streams names the streams the node carries (<app>/<stream>).
+	Streams []string `json:"streams"`
+}
+
+// Node is one media server as the manager knows it.
+type Node struct {
+	ID         string          `json:"id"`
+	Group      string          `json:"group"`
+	Role       nodemodel.Role  `json:"role"`
+	State      nodemodel.State `json:"state"`
+	Region     string          `json:"region"`
+	Zone       string          `json:"zone"`
+	Version    string          `json:"version"`
+	Capacity   int             `json:"capacity"`
+	Addresses  Addresses       `json:"addresses"`
+	Parent     string          `json:"parent,omitempty"`
+	Stats      NodeStats       `json:"stats"`
+	LastReport time.Time       `json:"lastReport"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	UpdatedAt  time.Time       `json:"updatedAt"`
+}
+
+// NodeEvent is one lifecycle transition of a node (From is "" for a new node).
+type NodeEvent struct {
+	ID     int64           `json:"id"`
+	NodeID string          `json:"nodeId"`
+	From   nodemodel.State `json:"from"`
+	To     nodemodel.State `json:"to"`
+	Cause  string          `json:"cause"`
+	At     time.Time       `json:"at"`
+}
+
+// Stream is a live stream and the origin carrying it.
+type Stream struct {
+	Name      string    `json:"name"` // <app>/<stream>
+	NodeID    string    `json:"nodeId"`
+	Protocol  string    `json:"protocol"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// AlarmThreshold is the load, in percent of capacity, at which a role scales out.
+type AlarmThreshold struct {
+	Role      nodemodel.Role `json:"role"`
+	Threshold int            `json:"threshold"`
+}
+
+// SetThreshold is the body of PUT /alarms/{role}.
+type SetThreshold struct {
+	Threshold int `json:"threshold"`
+}
+
+// ScaleEvent is one decision of the autoscaler that acted.
+type ScaleEvent struct {
+	ID     int64          `json:"id"`
+	Group  string         `json:"group"`
+	Role   nodemodel.Role `json:"role"`
+	Action string         `json:"action"`
+	Reason string         `json:"reason"`
+	// Load and Predicted are percentages of the role's in-service capacity; InfiniteLoad stands for
+	// load with no in-service node to carry it.
+	Load      float64   `json:"load"`
+	Predicted float64   `json:"predicted"`
+	Nodes     []string  `json:"nodes"`
+	Manager   string    `json:"manager"`
+	At        time.Time `json:"at"`
+}
+
+// InfiniteLoad is the load of a role that has demand but no in-service node.
+const InfiniteLoad = 1e9
+
+// Instance is what the cloud controller runs for one node.
+type Instance struct {
+	ID         string          `json:"id"`
+	NodeID     string          `json:"nodeId"`
+	Group      string          `json:"group"`
+	Role       nodemodel.Role  `json:"role"`
+	State      nodemodel.State `json:"state"`
+	Address    string          `json:"address,omitempty"`
+	LaunchedAt time.Time       `json:"launchedAt"`
+	Reason     string          `json:"reason,omitempty"`
+}
+
+// Recording is the answer of PUT and DELETE /streams/{app}/{stream}/recording: the nodes that agreed.
+type Recording struct {
+	Nodes     []string `json:"nodes"`
+	Recording bool     `json:"recording"`
+	Stream    string   `json:"stream"`
+}
+
+// Route is the answer of the public routing calls /route/publish and /route/play.
+type Route struct {
+	Stream  string         `json:"stream"`
+	NodeID  string         `json:"nodeId"`
+	Role    nodemodel.Role `json:"role"`
+	Region  string         `json:"region,omitempty"`
+	RTMPURL string         `json:"rtmpUrl,omitempty"`
+	SRTURL  string         `json:"srtUrl,omitempty"`
+	HLSURL  string         `json:"hlsUrl,omitempty"`
+}
+
+// Error is the body of every error answer of the native API.
+type Error struct {
+	Error string `json:"error"`
+}

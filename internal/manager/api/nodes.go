@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// ---- nodes and cloud instances: the operations ----
+
+func (s *Server) node(id string) (store.Node, error) {
+	n, ok := s.Cluster.Node(id)
+	if !ok {
+		return n, notFoundErr("node", id)
+	}
+	return n, nil
+}
+
+// drainNode takes a node out of routing; its viewers stay until it is empty or its deadline.
+func (s *Server) drainNode(ctx context.Context, id string) (store.Node, error) {
+	return s.Cluster.Transition(ctx, id, nodemodel.StateDraining, "drained through the API")
+}
+
+func (s *Server) instances(ctx context.Context) ([]cloud.Instance, error) {
+	if s.Instances == nil {
+		return nil, fmt.Errorf("listing instances: %w", ErrNoController)
+	}
+	return s.Instances(ctx)
+}
+
+// cloudController names the controller that launches nodes, "none" when nodes register themselves.
+func (s *Server) cloudController() string {
+	if s.CloudController == "" {
+		return "none"
+	}
+	return s.CloudController
+}
+
+func notFoundErr(kind, name string) error {
+	return &notFound{kind: kind, name: clip(name)}
+}
+
+type notFound struct{ kind, name string }
+
+func (e *notFound) Error() string { return e.kind + " " + strconv.Quote(e.name) + ": not found" }
+func (e *notFound) Unwrap() error { return store.ErrNotFound }
+
+// ---- native ----
+
+func (n nativeAPI) listNodes(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, convertAll(n.s.Cluster.Nodes(r.URL.Query().Get("group")), nodeToAPI))
+	return nil
+}
+
+func (n nativeAPI) getNode(w http.ResponseWriter, r *http.Request) error {
+	node, err := n.s.node(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nodeToAPI(node))
+	return nil
+}
+
+func (n nativeAPI) drainNode(w http.ResponseWriter, r *http.Request) error {
+	node, err := n.s.drainNode(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nodeToAPI(node))
+	return nil
+}
+
+func (n nativeAPI) listInstances(w http.ResponseWriter, r *http.Request) error {
+	insts, err := n.s.instances(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, convertAll(insts, instanceToAPI))
+	return nil
+}
+
+// ---- Red5 ----
+
+// cloudController answers {"name": …}; Red5 answers the bare name, which a script's grep still finds.
+func (a red5API) cloudController(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"name": a.s.cloudController()})
+	return nil
+}

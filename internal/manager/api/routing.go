@@ -1,0 +1,231 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
+	"github.com/nagare-video/nagare/internal/manager/selector"
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// ---- routing of publishers and viewers: the operations both APIs call ----
+
+// route is where a client should go.
+type route struct {
+	Node    store.Node
+	RTMPURL string
+	SRTURL  string
+	HLSURL  string
+}
+
+func streamPath(app, name string) (string, error) {
+	if !validStreamName(app) || !validStreamName(name) {
+		return "", invalid("stream %q/%q: names must match [A-Za-z0-9_-]{1,128}", clip(app), clip(name))
+	}
+	return app + "/" + name, nil
+}
+
+func validStreamName(s string) bool {
+	return validName(s) && !strings.Contains(s, ".")
+}
+
+func (s *Server) routeFor(n store.Node, path string) route {
+	rt := route{Node: n}
+	if n.Addresses.RTMP != "" {
+		rt.RTMPURL = "rtmp://" + n.Addresses.RTMP + "/" + path
+	}
+	if n.Addresses.SRT != "" {
+		rt.SRTURL = "srt://" + n.Addresses.SRT + "?streamid=publish:" + path
+	}
+	if n.Addresses.HTTP != "" {
+		rt.HLSURL = "http://" + n.Addresses.HTTP + "/" + path + "/index.m3u8"
+	}
+	return rt
+}
+
+// publishRoute picks the origin for a publisher (round robin; a live stream stays where it is).
+func (s *Server) publishRoute(path, group string) (route, error) {
+	n, err := selector.PickOrigin(s.Cluster.FreshSnapshot(), group, path, s.originCounter.Add(1)-1)
+	if err != nil {
+		return route{}, err
+	}
+	full, _ := s.Cluster.Node(n.ID)
+	return s.routeFor(full, path), nil
+}
+
+// playRoute picks the edge (or origin) for a viewer.
+func (s *Server) playRoute(path, group, region string) (route, error) {
+	n, err := s.pickEdge(group, path, region)
+	demand := group
+	if demand == "" && err == nil {
+		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
+		// it would otherwise load, where the stream is
+		demand = n.Group
+	}
+	if s.Scaler != nil && (err != nil || n.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
+		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
+		// rather than loading the origin
+		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
+	}
+	if err != nil {
+		return route{}, err
+	}
+	full, _ := s.Cluster.Node(n.ID)
+	return s.routeFor(full, path), nil
+}
+
+func (s *Server) pickEdge(group, path, region string) (selector.Node, error) {
+	snap := s.Cluster.Snapshot()
+	memo := s.edgeMemo.Load()
+	if memo == nil || memo.snap != snap {
+		memo = &edgeMemo{snap: snap}
+		s.edgeMemo.Store(memo)
+	}
+	key := group + "\x00" + path + "\x00" + region
+	if c, ok := memo.choices.Load(key); ok {
+		return c.(edgeChoice).node, c.(edgeChoice).err
+	}
+	fresh := *snap
+	fresh.Now = s.now()
+	n, err := selector.PickEdge(fresh, group, path, region, s.Weights)
+	if memo.size.Add(1) <= maxMemo {
+		memo.choices.Store(key, edgeChoice{node: n, err: err})
+	}
+	return n, err
+}
+
+// ---- native ----
+
+func (n nativeAPI) routePublish(w http.ResponseWriter, r *http.Request) error {
+	path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
+	if err != nil {
+		return err
+	}
+	rt, err := n.s.publishRoute(path, r.URL.Query().Get("group"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apitypes.Route{Stream: path, NodeID: rt.Node.ID, Role: rt.Node.Role, Region: rt.Node.Region,
+		RTMPURL: rt.RTMPURL, SRTURL: rt.SRTURL})
+	return nil
+}
+
+func (n nativeAPI) routePlay(w http.ResponseWriter, r *http.Request) error {
+	path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
+	if err != nil {
+		return err
+	}
+	rt, err := n.s.playRoute(path, r.URL.Query().Get("group"), r.URL.Query().Get("region"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apitypes.Route{Stream: path, NodeID: rt.Node.ID, Role: rt.Node.Role, Region: rt.Node.Region,
+		HLSURL: rt.HLSURL})
+	return nil
+}
+
+// ---- Red5 ----
+
+// event is GET /event/<scope>/<stream>?action=broadcast|subscribe: where a publisher or a subscriber
+// goes.
+func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
+	scope, name := r.PathValue("scope"), r.PathValue("stream")
+	path, err := streamPath(scope, name)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	ev := red5Event{Name: name, Scope: "/" + scope}
+	var rt route
+	switch action := q.Get("action"); action {
+	case "broadcast":
+		if rt, err = a.s.publishRoute(path, q.Get("group")); err != nil {
+			return err
+		}
+		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
+		ev.RTMPURL, ev.SRTURL = rt.RTMPURL, rt.SRTURL
+	case "subscribe":
+		if rt, err = a.s.playRoute(path, q.Get("group"), q.Get("region")); err != nil {
+			return err
+		}
+		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.HTTP, rt.Node.Addresses.RTMP)
+		ev.HLSURL = rt.HLSURL
+	default:
+		return invalid("action %q must be broadcast or subscribe", clip(action))
+	}
+	ev.Region, ev.NodeID = rt.Node.Region, rt.Node.ID
+	writeJSON(w, http.StatusOK, ev)
+	return nil
+}
+
+// ---- the viewer entry ----
+
+// stickyCookie keeps a viewer on its node for the session.
+const stickyCookie = "nagare_node"
+
+// viewerEntry answers GET /<app>/<stream>/index.m3u8 with a redirect to the chosen node, so any HLS
+// player plays through the manager without an SDK.
+func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
+	path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
+	if err != nil {
+		s.fail(w, r, err, nativeErrors)
+		return
+	}
+	var rt route
+	if c, err := r.Cookie(stickyCookie); err == nil {
+		if n, ok := s.Cluster.Node(c.Value); ok && s.stillServes(n, path) {
+			rt = s.routeFor(n, path)
+		}
+	}
+	if rt.HLSURL == "" {
+		rt, err = s.playRoute(path, r.URL.Query().Get("group"), r.URL.Query().Get("region"))
+		if err != nil {
+			s.fail(w, r, err, nativeErrors)
+			return
+		}
+	}
+	if rt.HLSURL == "" {
+		s.fail(w, r, fmt.Errorf("%w: node %s has no HTTP address", selector.ErrNoEdge, rt.Node.ID), nativeErrors)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: stickyCookie, Value: rt.Node.ID, Path: "/" + path + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, rt.HLSURL, http.StatusFound)
+}
+
+// stillServes reports whether a viewer's sticky node can keep serving it.
+func (s *Server) stillServes(n store.Node, path string) bool {
+	snap := s.Cluster.FreshSnapshot()
+	for _, sn := range snap.Nodes {
+		if sn.ID == n.ID {
+			// a full node keeps the viewers it has: only state and freshness matter here
+			if sn.State != nodemodel.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
+				return false
+			}
+			return sn.Role == nodemodel.RoleEdge || sn.Role == nodemodel.RoleOrigin && containsString(sn.LiveStreams, path)
+		}
+	}
+	return false
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOf returns the host part of a host:port address.
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
