@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +46,7 @@ type Manager struct {
 	registry *cluster.Registry
 	cloud    cloud.Controller // nil without manager.autoscale.controller
 	scaler   *autoscaler.Loop // nil without a controller
+	recorder *nodeapi.Recorder
 	ln       net.Listener
 	http     *http.Server
 }
@@ -78,7 +78,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		st.Close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: log, store: st, registry: reg}
+	m := &Manager{cfg: cfg, log: log, store: st, registry: reg, recorder: &nodeapi.Recorder{Secret: cfg.Cluster.Secret}}
 	reg.Admit = (&autoscaler.Admission{Store: st, Version: version.Version}).Check
 	metricsReg := m.metrics()
 	if name := cfg.Manager.Autoscale.Controller; name != "" && name != "none" {
@@ -168,37 +168,24 @@ func (m *Manager) Run(ctx context.Context) error {
 	return err
 }
 
-// record asks every in-service origin to record (or stop recording) stream, live now and next publications, through
-// the nodes' recording API (authenticated with the cluster secret). It returns the origins that agreed.
+// record asks every in-service origin to record (or stop recording) stream, live now and next publications,
+// through nodeapi's recording command: all origins in parallel, within one deadline. It returns the origins
+// that agreed.
 func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string, error) {
-	method := http.MethodPut
-	if !on {
-		method = http.MethodDelete
+	var targets []nodeapi.Target
+	for _, n := range m.registry.Nodes("") {
+		if n.Role == nodemodel.RoleOrigin && n.State == nodemodel.StateInService && n.Addresses.HTTP != "" {
+			targets = append(targets, nodeapi.Target{ID: n.ID, HTTP: n.Addresses.HTTP})
+		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
 	var agreed []string
 	var errs []error
-	for _, n := range m.registry.Nodes("") {
-		if n.Role != nodemodel.RoleOrigin || n.State != nodemodel.StateInService || n.Addresses.HTTP == "" {
+	for _, res := range m.recorder.SetRecording(ctx, targets, stream, on, 5*time.Second) {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", res.NodeID, res.Err))
 			continue
 		}
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+n.Addresses.HTTP+"/api/v1/recordings/"+stream, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+m.cfg.Cluster.Secret)
-		res, err := client.Do(req)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.ID, err))
-			continue
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			errs = append(errs, fmt.Errorf("%s answered %s", n.ID, res.Status))
-			continue
-		}
-		agreed = append(agreed, n.ID)
+		agreed = append(agreed, res.NodeID)
 	}
 	if len(errs) > 0 {
 		m.log.Warn("recording request not taken by every origin", "stream", stream, "on", on, "cause", errors.Join(errs...))

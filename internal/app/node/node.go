@@ -430,7 +430,7 @@ func (n *Node) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
-		mux.HandleFunc(m+" /api/v1/recordings/{app}/{stream}", n.recordingAPI)
+		mux.HandleFunc(m+" "+nodeapi.PathRecordings+"{app}/{stream}", n.recordingAPI)
 	}
 	mux.Handle("/", n.hls)
 	return mux

@@ -170,6 +170,6 @@ func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 		n.push.rec.Set(p, false)
 		n.log.Info("recording cancelled", "stream", p.String())
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"stream": p.String(), "recording": n.push.rec.Next(p),
-		"recordingNow": n.push.rec.Now(p)})
+	_ = json.NewEncoder(w).Encode(nodeapi.RecordingState{Stream: p.String(), Recording: n.push.rec.Next(p),
+		RecordingNow: n.push.rec.Now(p)})
 }
