@@ -666,3 +666,37 @@ func BenchmarkPickOrigin1000(b *testing.B) {
 		}
 	}
 }
+
+func relay(id string, opts ...func(*Node)) Node {
+	return build(Node{ID: id, Group: "g1", Role: nodemodel.RoleRelay, State: nodemodel.StateInService, HTTP: id + ":8080", LastReport: now}, opts)
+}
+
+func withHTTP(addr string) func(*Node) { return func(n *Node) { n.HTTP = addr } }
+
+func TestPickParent(t *testing.T) {
+	o1, o2 := origin("o1", withHTTP("o1:8080")), origin("o2", withHTTP("o2:8080"), load(0, 5))
+	for _, tc := range []struct {
+		name       string
+		candidates []Node
+		child      Node
+		current    string
+		want       string // "" = none
+	}{
+		{"an edge prefers a relay to an origin", []Node{o1, relay("r1", load(0, 50))}, edge("e1"), "", "r1"},
+		{"the least-subscribed relay, then the lowest id", []Node{relay("r2", load(0, 3)), relay("r1", load(0, 3)), relay("r3", load(0, 9))}, edge("e1"), "", "r1"},
+		{"without a relay, an origin", []Node{o2, o1}, edge("e1"), "", "o1"},
+		{"a relay pulls from origins only", []Node{relay("r2"), o2}, relay("r1"), "", "o2"},
+		{"the current parent is kept while it fits, however loaded", []Node{relay("r1", load(0, 90)), relay("r2")}, edge("e1"), "r1", "r1"},
+		{"a draining parent is replaced", []Node{relay("r1", state(nodemodel.StateDraining)), relay("r2")}, edge("e1"), "r1", "r2"},
+		{"another group does not count", []Node{relay("r1", group("g2")), o1}, edge("e1"), "", "o1"},
+		{"no HTTP address, no parent", []Node{origin("o3")}, edge("e1"), "", ""},
+		{"origins and transcoders pull from nobody", []Node{o1}, origin("o9"), "", ""},
+		{"an edge never pulls from an edge", []Node{edge("e2", withHTTP("e2:8080"))}, edge("e1"), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := PickParent(tc.candidates, tc.child, tc.current)
+			require.Equal(t, tc.want != "", ok)
+			require.Equal(t, tc.want, got.ID)
+		})
+	}
+}
