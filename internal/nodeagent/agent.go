@@ -4,6 +4,7 @@ package nodeagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,9 @@ const (
 	defaultQueueSize = 256
 	// requestTimeout bounds each call, whatever the Client's own http.Client does.
 	requestTimeout = 10 * time.Second
+	// defaultMaxStreams bounds the streams a report lists: the manager routes by them, and a node
+	// carrying more reports the rest in its count only.
+	defaultMaxStreams = 500
 )
 
 // Agent keeps a node registered with the stream manager. Set the fields, then call Run; StreamStarted
@@ -31,7 +35,9 @@ type Agent struct {
 	Client *nodeapi.Client
 	// Register is what the node registers as; it is sent again whenever the manager has forgotten it.
 	Register nodeapi.RegisterRequest
-	// Stats is read at each report (nil reports zeros and no streams).
+	// Stats is read at each report (nil reports zeros and no streams). Load.Streams counts every stream
+	// the node carries; the list holds those the manager needs to know of by name (an origin's
+	// publications), most important first: a report that must be cut keeps the head of it.
 	Stats func() (nodemodel.Load, []nodemodel.StreamLoad)
 	// OnAssignment is called from Run's goroutine, in order, when the assignment changes (and once
 	// for the first one). It should not block for long: reports wait for it. May be nil.
@@ -44,6 +50,9 @@ type Agent struct {
 	// QueueSize bounds the stream events waiting to be sent (0 means 256); past it the oldest are
 	// dropped, since the next report's stream list is the source of truth anyway.
 	QueueSize int
+	// MaxStreams bounds the streams a report lists (0 means 500), and MaxReportBytes its encoded size
+	// (0 means nodeapi.MaxBodyBytes, what the manager reads); the streams past either are only counted.
+	MaxStreams, MaxReportBytes int
 
 	mu             sync.Mutex
 	id             string
@@ -54,6 +63,7 @@ type Agent struct {
 	dropped        uint64
 	dropping       bool // events are being dropped: warn once, until a send succeeds again
 	wake           chan struct{}
+	cutting        bool // reports list only some of the streams: warn once, until they list all again
 }
 
 type queued struct {
@@ -163,14 +173,19 @@ func (a *Agent) register(ctx context.Context) (id string, interval time.Duration
 func (a *Agent) report(ctx context.Context, id string, interval time.Duration) bool {
 	log := a.log().With("id", id)
 	minI, maxI := a.bounds()
+	// limit is how many streams a report may list; it shrinks for good (for this registration) when the
+	// manager refuses a report that fit our own bounds, so that the node keeps reporting whatever limit
+	// the manager has
+	limit := a.MaxStreams
+	if limit <= 0 {
+		limit = defaultMaxStreams
+	}
 	for {
 		req := nodeapi.ReportRequest{ID: id}
 		if a.Stats != nil {
 			req.Stats, req.Streams = a.Stats()
 		}
-		if req.Streams == nil {
-			req.Streams = []nodemodel.StreamLoad{}
-		}
+		size := a.fit(&req, limit, log)
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		resp, err := a.Client.Report(rctx, req)
 		cancel()
@@ -196,6 +211,16 @@ func (a *Agent) report(ctx context.Context, id string, interval time.Duration) b
 				wait = min(max(ra, minI), maxI)
 			}
 			log.Warn("the stream manager asks for fewer reports", "retryIn", wait, "err", err)
+		case errors.Is(err, nodeapi.ErrInvalid) && len(req.Streams) > 0:
+			// too large, or a stream the manager will not take: a report it refuses is as good as none,
+			// and after its node timeout the node would be marked dead. Send it again now, listing fewer.
+			limit = len(req.Streams) / 2
+			log.Error("the stream manager refused the report, sending it again with fewer streams listed",
+				"bytes", size, "streams", len(req.Streams), "streamCount", req.Stats.Streams, "listing", limit, "err", err)
+			continue
+		case errors.Is(err, nodeapi.ErrInvalid):
+			log.Error("the stream manager refused the report", "bytes", size, "streamCount", req.Stats.Streams,
+				"retryIn", wait, "err", err)
 		default:
 			log.Warn("report failed", "retryIn", wait, "err", err)
 		}
@@ -203,6 +228,61 @@ func (a *Agent) report(ctx context.Context, id string, interval time.Duration) b
 			return false
 		}
 	}
+}
+
+// fit bounds req's stream list to limit entries and its encoding to MaxReportBytes, keeping the head of
+// the list and the count of every stream in Stats.Streams. It returns the encoded size, and warns once
+// when it starts cutting lists (and says when it stops).
+func (a *Agent) fit(req *nodeapi.ReportRequest, limit int, log *slog.Logger) int {
+	maxBytes := a.MaxReportBytes
+	if maxBytes <= 0 {
+		maxBytes = nodeapi.MaxBodyBytes
+	}
+	if req.Streams == nil {
+		req.Streams = []nodemodel.StreamLoad{}
+	}
+	all := len(req.Streams)
+	req.Stats.Streams = max(req.Stats.Streams, all)
+	if len(req.Streams) > limit {
+		req.Streams = req.Streams[:limit]
+	}
+	size := encodedSize(req)
+	if size > maxBytes {
+		// the size of each entry decides how many fit: entries are a comma apart
+		streams := req.Streams
+		req.Streams = []nodemodel.StreamLoad{}
+		size = encodedSize(req)
+		n := 0
+		for ; n < len(streams); n++ {
+			entry := encodedSize(streams[n]) + 1
+			if size+entry > maxBytes {
+				break
+			}
+			size += entry
+		}
+		req.Streams = streams[:n]
+		size = encodedSize(req)
+	}
+	a.mu.Lock()
+	cut, was := len(req.Streams) < all, a.cutting
+	a.cutting = cut
+	a.mu.Unlock()
+	switch {
+	case cut && !was:
+		log.Warn("the report lists only some of the node's streams, the others are counted only",
+			"listed", len(req.Streams), "streams", all, "maxStreams", limit, "maxBytes", maxBytes)
+	case !cut && was:
+		log.Info("the report lists all of the node's streams again", "streams", all)
+	}
+	return size
+}
+
+func encodedSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0 // the client's encoding fails the same way, and says so
+	}
+	return len(b)
 }
 
 // setAssignment records as and tells OnAssignment when it changed.

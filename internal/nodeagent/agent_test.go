@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,8 +189,8 @@ func TestAgentRegistersAndReports(t *testing.T) {
 	}
 	stop()
 	n := len(b.Reports())
-	time.Sleep(60 * time.Millisecond)
-	require.Len(t, b.Reports(), n, "no report after Run returned")
+	// Run has returned, so nothing of the agent should run: over a few report intervals, no report comes
+	require.Never(t, func() bool { return len(b.Reports()) != n }, 60*time.Millisecond, tick, "a report after Run returned")
 }
 
 func TestAgentFollowsTheManagersInterval(t *testing.T) {
@@ -484,13 +486,15 @@ func TestAgentRefusedEventIsDropped(t *testing.T) {
 }
 
 func TestAgentRunReturnsOnCancelWhileRetrying(t *testing.T) {
-	a, _ := newAgent("http://127.0.0.1:1")
+	a, logs := newAgent("http://127.0.0.1:1")
 	a.MaxInterval = time.Hour // a long backoff must not delay the exit
 	a.MinInterval = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	// the first attempt failed: the agent now waits out a backoff of at least 30 s
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "registering with the stream manager failed") },
+		wait, tick)
 	cancel()
 	select {
 	case err := <-done:
@@ -509,4 +513,120 @@ func TestAgentRefusesAConfigThatCannotWork(t *testing.T) {
 
 	err = (&nodeagent.Agent{Register: a.Register}).Run(t.Context())
 	require.ErrorContains(t, err, "no Client")
+}
+
+// streamsOf returns n streams named for their place, each name as long as the manager accepts.
+func streamsOf(n int) []nodemodel.StreamLoad {
+	out := make([]nodemodel.StreamLoad, n)
+	for i := range out {
+		name := fmt.Sprintf("s%05d", i)
+		out[i] = nodemodel.StreamLoad{Name: "live/" + name + strings.Repeat("x", nodeapi.MaxNameLen-len(name)),
+			Protocol: "rtmp", Subscribers: i, BytesIn: 1 << 40}
+	}
+	return out
+}
+
+// TestAgentBoundsTheReport: a node with many streams sends reports the manager accepts: at most
+// MaxStreams listed, never more than the manager reads, the head of the list kept, every stream counted,
+// and one warning for it all.
+func TestAgentBoundsTheReport(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		streams    int
+		maxStreams int
+		wantListed int // 0: as many as fit in nodeapi.MaxBodyBytes
+	}{
+		{name: "few", streams: 3, wantListed: 3},
+		{name: "more than MaxStreams", streams: 40, maxStreams: 25, wantListed: 25},
+		{name: "more than fit in a report", streams: 2500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &fakeBackend{}
+			srv := manager(t, b) // the real handler: it refuses a body past nodeapi.MaxBodyBytes
+			a, logs := newAgent(srv.URL)
+			a.MaxStreams = tc.maxStreams
+			all := streamsOf(tc.streams)
+			a.Stats = func() (nodemodel.Load, []nodemodel.StreamLoad) {
+				return nodemodel.Load{Publishers: tc.streams}, append([]nodemodel.StreamLoad(nil), all...)
+			}
+			start(t, a)
+			require.Eventually(t, func() bool { return len(b.Reports()) >= 3 }, wait, tick)
+			for _, r := range b.Reports() {
+				require.Equal(t, tc.streams, r.req.Stats.Streams, "every stream is counted")
+				if tc.wantListed > 0 {
+					require.Len(t, r.req.Streams, tc.wantListed)
+				} else {
+					require.Less(t, len(r.req.Streams), tc.streams)
+					require.Greater(t, len(r.req.Streams), 100, "a report is filled, not emptied")
+				}
+				require.Equal(t, all[:len(r.req.Streams)], r.req.Streams, "the head of the list is kept")
+			}
+			require.Len(t, b.Registers(), 1)
+			require.NotContains(t, logs.String(), "refused")
+			warnings := strings.Count(logs.String(), "the report lists only some")
+			if tc.streams == 3 {
+				require.Zero(t, warnings)
+			} else {
+				require.Equal(t, 1, warnings, "warned once, not at every report")
+			}
+		})
+	}
+}
+
+// TestAgentShrinksARefusedReport: a manager that reads less than nodeapi.MaxBodyBytes refuses the report
+// with 413; the agent logs why and sends it again at once with fewer streams listed, and keeps to that,
+// so the node is never silent for long enough to be marked dead.
+func TestAgentShrinksARefusedReport(t *testing.T) {
+	const limit = 4 << 10
+	b := &fakeBackend{}
+	h := nodeapi.NewHandler(secret, b, nil)
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if len(body) > limit {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			fmt.Fprintf(w, `{"error":"request body larger than %d bytes"}`, limit)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	a, logs := newAgent(srv.URL)
+	a.Stats = func() (nodemodel.Load, []nodemodel.StreamLoad) { return nodemodel.Load{}, streamsOf(100) }
+	start(t, a)
+
+	require.Eventually(t, func() bool { return len(b.Reports()) >= 5 }, wait, tick)
+	r := b.Reports()
+	first := len(r[0].req.Streams)
+	require.Positive(t, first)
+	for _, rep := range r {
+		require.Equal(t, 100, rep.req.Stats.Streams)
+		require.Equal(t, first, len(rep.req.Streams), "once shrunk, the list stays short")
+	}
+	// 100 streams of about 200 bytes each: all 100 listed, refused; 50, refused; 25, refused; 12, accepted
+	require.EqualValues(t, 3, refused.Load(), "refused reports are retried at once, then no more")
+	require.Equal(t, 12, first)
+	require.Len(t, b.Registers(), 1)
+	l := logs.String()
+	require.Equal(t, 3, strings.Count(l, "the stream manager refused the report, sending it again with fewer streams listed"))
+	require.Contains(t, l, "manager answered 413 Request Entity Too Large: request body larger than 4096 bytes")
+}
+
+// TestAgentRefusedReportIsLogged: a report refused although it lists nothing is logged as an error with
+// its cause, and sent again at the next interval, not in a tight loop.
+func TestAgentRefusedReportIsLogged(t *testing.T) {
+	b := &fakeBackend{report: func(int, nodeapi.ReportRequest) (nodeapi.ReportResponse, error) {
+		return nodeapi.ReportResponse{}, fmt.Errorf("%w: stats out of range", nodeapi.ErrInvalid)
+	}}
+	srv := manager(t, b)
+	a, logs := newAgent(srv.URL)
+	start(t, a)
+	require.Eventually(t, func() bool { return len(b.Reports()) >= 3 }, wait, tick)
+	r := b.Reports()
+	require.GreaterOrEqual(t, r[2].at.Sub(r[1].at), 15*time.Millisecond, "the interval is 20 ms")
+	require.Contains(t, logs.String(), "level=ERROR msg=\"the stream manager refused the report\"")
+	require.Contains(t, logs.String(), "stats out of range")
 }
