@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 )
 
 // maxAnswer bounds what is read of an answer.
@@ -90,9 +92,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 // errorMessage takes the API's {"error": "..."}, or a little of whatever else answered (a proxy, a
 // wrong URL).
 func errorMessage(code int, raw []byte) string {
-	var body struct {
-		Error string `json:"error"`
-	}
+	var body apitypes.Error
 	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
 		return body.Error
 	}

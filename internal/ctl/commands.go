@@ -10,39 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nagare-video/nagare/internal/cloud"
-	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 )
-
-// policy is a scale policy as the native API writes it (durations in milliseconds).
-type policy struct {
-	Name        string             `json:"name"`
-	Description string             `json:"description,omitempty"`
-	Targets     []store.RoleLimits `json:"targets"`
-	WarmUpMS    int64              `json:"warmUpMs,omitempty"`
-	CoolDownMS  int64              `json:"coolDownMs,omitempty"`
-	CreatedAt   time.Time          `json:"createdAt,omitzero"`
-	UpdatedAt   time.Time          `json:"updatedAt,omitzero"`
-}
-
-// group is the body that creates a node group.
-type group struct {
-	Name         string   `json:"name,omitempty"`
-	Regions      []string `json:"regions"`
-	LaunchConfig string   `json:"launchConfig"`
-	ScalePolicy  string   `json:"scalePolicy"`
-}
-
-// route is the answer of the routing calls.
-type route struct {
-	Stream  string `json:"stream"`
-	NodeID  string `json:"nodeId"`
-	Role    string `json:"role"`
-	Region  string `json:"region"`
-	RTMPURL string `json:"rtmpUrl"`
-	SRTURL  string `json:"srtUrl"`
-	HLSURL  string `json:"hlsUrl"`
-}
 
 // p builds an API path, escaping each name.
 func p(prefix string, names ...string) string {
@@ -67,7 +36,7 @@ func remove(e *env, kind, path, name string) error {
 
 func policyCreate(e *env, args []string) error {
 	fs := e.flags()
-	var b policy
+	var b apitypes.ScalePolicy
 	var targets policyTargets
 	fs.StringVar(&b.Name, "name", "", "policy `name` (required)")
 	fs.StringVar(&b.Description, "description", "", "free text")
@@ -87,7 +56,7 @@ func policyCreate(e *env, args []string) error {
 		return usagef("%s: --warmup and --cooldown must not be negative", e.cmd.name)
 	}
 	b.Targets, b.WarmUpMS, b.CoolDownMS = targets, warm.Milliseconds(), cool.Milliseconds()
-	return show(e, http.MethodPost, "/api/v1/scalepolicies", b, func(w io.Writer, v policy) error {
+	return show(e, http.MethodPost, "/api/v1/scalepolicies", b, func(w io.Writer, v apitypes.ScalePolicy) error {
 		_, err := fmt.Fprintf(w, "scale policy %q created\n", v.Name)
 		return err
 	})
@@ -97,7 +66,7 @@ func policyList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/scalepolicies", nil, func(w io.Writer, ps []policy) error {
+	return show(e, http.MethodGet, "/api/v1/scalepolicies", nil, func(w io.Writer, ps []apitypes.ScalePolicy) error {
 		t := newTable(w, "NAME", "TARGETS", "WARMUP", "COOLDOWN", "DESCRIPTION")
 		for _, x := range ps {
 			t.row(x.Name, policyTargetsText(x.Targets), ms(x.WarmUpMS), ms(x.CoolDownMS), x.Description)
@@ -106,7 +75,7 @@ func policyList(e *env, args []string) error {
 	})
 }
 
-func policyTargetsText(ts []store.RoleLimits) string {
+func policyTargetsText(ts []apitypes.RoleLimits) string {
 	s := make([]string, len(ts))
 	for i, t := range ts {
 		s[i] = fmt.Sprintf("%s %d-%d (+%d)", t.Role, t.MinLimit, t.MaxLimit, t.ScaleAdjustment)
@@ -126,7 +95,7 @@ func policyGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, p("/api/v1/scalepolicies", pos[0]), nil, func(w io.Writer, x policy) error {
+	return show(e, http.MethodGet, p("/api/v1/scalepolicies", pos[0]), nil, func(w io.Writer, x apitypes.ScalePolicy) error {
 		if err := fields(w, "Name", x.Name, "Description", orDash(x.Description), "Warm-up", ms(x.WarmUpMS),
 			"Cool-down", ms(x.CoolDownMS), "Created", stamp(x.CreatedAt), "Updated", stamp(x.UpdatedAt)).flush(); err != nil {
 			return err
@@ -152,7 +121,7 @@ func policyDelete(e *env, args []string) error {
 
 func configCreate(e *env, args []string) error {
 	fs := e.flags()
-	var c store.LaunchConfig
+	var c apitypes.LaunchConfig
 	var targets launchTargets
 	var meta keyValues
 	fs.StringVar(&c.Name, "name", "", "launch configuration `name` (required)")
@@ -171,7 +140,7 @@ func configCreate(e *env, args []string) error {
 		return usagef("%s: at least one --target ROLE:INSTANCETYPE:CAPACITY is required", e.cmd.name)
 	}
 	c.Targets, c.Metadata = targets, meta
-	return show(e, http.MethodPost, "/api/v1/launchconfigs", c, func(w io.Writer, v store.LaunchConfig) error {
+	return show(e, http.MethodPost, "/api/v1/launchconfigs", c, func(w io.Writer, v apitypes.LaunchConfig) error {
 		_, err := fmt.Fprintf(w, "launch config %q created\n", v.Name)
 		return err
 	})
@@ -181,7 +150,7 @@ func configList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/launchconfigs", nil, func(w io.Writer, cs []store.LaunchConfig) error {
+	return show(e, http.MethodGet, "/api/v1/launchconfigs", nil, func(w io.Writer, cs []apitypes.LaunchConfig) error {
 		t := newTable(w, "NAME", "IMAGE", "VERSION", "TARGETS", "CREATED")
 		for _, c := range cs {
 			ts := make([]string, len(c.Targets))
@@ -199,7 +168,7 @@ func configGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, p("/api/v1/launchconfigs", pos[0]), nil, func(w io.Writer, c store.LaunchConfig) error {
+	return show(e, http.MethodGet, p("/api/v1/launchconfigs", pos[0]), nil, func(w io.Writer, c apitypes.LaunchConfig) error {
 		if err := fields(w, "Name", c.Name, "Description", orDash(c.Description), "Image", c.Image,
 			"Version", orDash(c.Version), "Metadata", kvText(c.Metadata), "Properties", kvText(c.Properties),
 			"Created", stamp(c.CreatedAt), "Updated", stamp(c.UpdatedAt)).flush(); err != nil {
@@ -214,7 +183,7 @@ func configGet(e *env, args []string) error {
 	})
 }
 
-func kvText(kvs []store.KV) string {
+func kvText(kvs []apitypes.KV) string {
 	s := make([]string, len(kvs))
 	for i, kv := range kvs {
 		s[i] = kv.Key + "=" + kv.Value
@@ -234,7 +203,7 @@ func configDelete(e *env, args []string) error {
 
 func groupCreate(e *env, args []string) error {
 	fs := e.flags()
-	var g group
+	var g apitypes.NewNodeGroup
 	var regions stringList
 	fs.StringVar(&g.Name, "name", "", "group `name` (default: one the manager makes up)")
 	fs.StringVar(&g.LaunchConfig, "config", "", "launch configuration `name` (required)")
@@ -247,7 +216,7 @@ func groupCreate(e *env, args []string) error {
 		return err
 	}
 	g.Regions = append([]string{}, regions...)
-	return show(e, http.MethodPost, "/api/v1/nodegroups", g, func(w io.Writer, v store.NodeGroup) error {
+	return show(e, http.MethodPost, "/api/v1/nodegroups", g, func(w io.Writer, v apitypes.NodeGroup) error {
 		_, err := fmt.Fprintf(w, "node group %q created\n", v.Name)
 		return err
 	})
@@ -257,7 +226,7 @@ func groupList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/nodegroups", nil, func(w io.Writer, gs []store.NodeGroup) error {
+	return show(e, http.MethodGet, "/api/v1/nodegroups", nil, func(w io.Writer, gs []apitypes.NodeGroup) error {
 		t := newTable(w, "NAME", "CONFIG", "POLICY", "REGIONS", "CREATED")
 		for _, g := range gs {
 			t.row(g.Name, g.LaunchConfig, g.ScalePolicy, strings.Join(g.Regions, ","), stamp(g.CreatedAt))
@@ -271,7 +240,7 @@ func groupGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0]), nil, func(w io.Writer, g store.NodeGroup) error {
+	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0]), nil, func(w io.Writer, g apitypes.NodeGroup) error {
 		return fields(w, "Name", g.Name, "ID", strconv.FormatInt(g.ID, 10), "Launch config", g.LaunchConfig,
 			"Scale policy", g.ScalePolicy, "Regions", orDash(strings.Join(g.Regions, ", ")), "Created", stamp(g.CreatedAt)).flush()
 	})
@@ -300,8 +269,8 @@ func groupLaunch(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodPost, p("/api/v1/nodegroups", pos[0], "nodes", pos[1]), nil, func(w io.Writer, n store.Node) error {
-		return nodeTable(w, []store.Node{n})
+	return show(e, http.MethodPost, p("/api/v1/nodegroups", pos[0], "nodes", pos[1]), nil, func(w io.Writer, n apitypes.Node) error {
+		return nodeTable(w, []apitypes.Node{n})
 	})
 }
 
@@ -320,7 +289,7 @@ func nodesList(e *env, args []string) error {
 	return show(e, http.MethodGet, path, nil, nodeTable)
 }
 
-func nodeTable(w io.Writer, ns []store.Node) error {
+func nodeTable(w io.Writer, ns []apitypes.Node) error {
 	now := time.Now()
 	t := newTable(w, "ID", "ROLE", "STATE", "GROUP", "REGION", "CONNECTIONS", "SUBSCRIBERS", "CAPACITY", "LOAD%", "LAST REPORT")
 	for _, n := range ns {
@@ -334,7 +303,7 @@ func nodeTable(w io.Writer, ns []store.Node) error {
 }
 
 // load is connections as a share of capacity ("-" when the capacity is unknown).
-func load(n store.Node) string {
+func load(n apitypes.Node) string {
 	if n.Capacity <= 0 {
 		return "-"
 	}
@@ -346,7 +315,7 @@ func nodeGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, p("/api/v1/nodes", pos[0]), nil, func(w io.Writer, n store.Node) error {
+	return show(e, http.MethodGet, p("/api/v1/nodes", pos[0]), nil, func(w io.Writer, n apitypes.Node) error {
 		st := n.Stats
 		last := age(n.LastReport, time.Now())
 		if !n.LastReport.IsZero() {
@@ -386,7 +355,7 @@ func nodeDrain(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(e, http.MethodPost, p("/api/v1/nodes", pos[0], "drain"), nil, func(w io.Writer, n store.Node) error {
+	return show(e, http.MethodPost, p("/api/v1/nodes", pos[0], "drain"), nil, func(w io.Writer, n apitypes.Node) error {
 		_, err := fmt.Fprintf(w, "node %s is %s\n", n.ID, n.State)
 		return err
 	})
@@ -396,7 +365,7 @@ func instancesList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/instances", nil, func(w io.Writer, is []cloud.Instance) error {
+	return show(e, http.MethodGet, "/api/v1/instances", nil, func(w io.Writer, is []apitypes.Instance) error {
 		t := newTable(w, "ID", "NODE", "GROUP", "ROLE", "STATE", "ADDRESS", "LAUNCHED", "REASON")
 		for _, in := range is {
 			t.row(in.ID, in.NodeID, in.Group, in.Role, in.State, in.Address, stamp(in.LaunchedAt), in.Reason)
@@ -438,7 +407,7 @@ func scaleEvents(e *env, args []string) error {
 	return show(e, http.MethodGet, path, nil, scaleEventTable)
 }
 
-func scaleEventTable(w io.Writer, evs []store.ScaleEvent) error {
+func scaleEventTable(w io.Writer, evs []apitypes.ScaleEvent) error {
 	t := newTable(w, "AT", "GROUP", "ROLE", "ACTION", "LOAD%", "PREDICTED%", "NODES", "REASON")
 	for _, ev := range evs {
 		ld, pr := loadPct(ev.Load), loadPct(ev.Predicted)
@@ -457,7 +426,7 @@ var measuredActions = map[string]bool{"minimum": true, "scale-out": true, "scale
 // loadPct formats a scale event's load, a percentage. The manager stores load that has no node to land on
 // (viewers waiting while the role has no node in service) as a huge finite number.
 func loadPct(f float64) string {
-	if f >= 1e9 {
+	if f >= apitypes.InfiniteLoad {
 		return "∞"
 	}
 	return fmt.Sprintf("%.0f%%", f)
@@ -481,7 +450,7 @@ func withLimit(e *env, path string, limit int) (string, error) {
 	return path + sep + "limit=" + strconv.Itoa(limit), nil
 }
 
-func eventTable(w io.Writer, evs []store.NodeEvent) error {
+func eventTable(w io.Writer, evs []apitypes.NodeEvent) error {
 	t := newTable(w, "AT", "NODE", "FROM → TO", "CAUSE")
 	for _, ev := range evs {
 		from := ev.From
@@ -497,7 +466,7 @@ func streamsList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/streams", nil, func(w io.Writer, ss []store.StreamRecord) error {
+	return show(e, http.MethodGet, "/api/v1/streams", nil, func(w io.Writer, ss []apitypes.Stream) error {
 		now := time.Now()
 		t := newTable(w, "STREAM", "NODE", "PROTOCOL", "SINCE")
 		for _, s := range ss {
@@ -511,7 +480,7 @@ func alarmsList(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args); err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, "/api/v1/alarms", nil, func(w io.Writer, as []store.AlarmThreshold) error {
+	return show(e, http.MethodGet, "/api/v1/alarms", nil, func(w io.Writer, as []apitypes.AlarmThreshold) error {
 		t := newTable(w, "ROLE", "THRESHOLD")
 		for _, a := range as {
 			t.row(a.Role, strconv.Itoa(a.Threshold)+"%")
@@ -534,10 +503,8 @@ func alarmSet(e *env, args []string) error {
 	if pct == 0 {
 		return usagef("%s: --threshold is required", e.cmd.name)
 	}
-	body := struct {
-		Threshold int `json:"threshold"`
-	}{int(pct)}
-	return show(e, http.MethodPut, p("/api/v1/alarms", *role), body, func(w io.Writer, a store.AlarmThreshold) error {
+	body := apitypes.SetThreshold{Threshold: int(pct)}
+	return show(e, http.MethodPut, p("/api/v1/alarms", *role), body, func(w io.Writer, a apitypes.AlarmThreshold) error {
 		_, err := fmt.Fprintf(w, "%s nodes scale out at %d%% load\n", a.Role, a.Threshold)
 		return err
 	})
@@ -584,8 +551,8 @@ func routeCmd(e *env, kind, stream string, q url.Values) error {
 	return show(e, http.MethodGet, path, nil, routeText)
 }
 
-func routeText(w io.Writer, r route) error {
-	kv := []string{"Stream", r.Stream, "Node", r.NodeID, "Role", r.Role, "Region", orDash(r.Region)}
+func routeText(w io.Writer, r apitypes.Route) error {
+	kv := []string{"Stream", r.Stream, "Node", r.NodeID, "Role", string(r.Role), "Region", orDash(r.Region)}
 	for _, u := range [][2]string{{"RTMP", r.RTMPURL}, {"SRT", r.SRTURL}, {"HLS", r.HLSURL}} {
 		if u[1] != "" {
 			kv = append(kv, u[0], u[1])
@@ -609,12 +576,7 @@ func recordCmd(e *env, args []string) error {
 	if *stop {
 		method = http.MethodDelete
 	}
-	type answer struct {
-		Stream    string   `json:"stream"`
-		Recording bool     `json:"recording"`
-		Nodes     []string `json:"nodes"`
-	}
-	return show(e, method, p("/api/v1/streams", app, name, "recording"), nil, func(w io.Writer, a answer) error {
+	return show(e, method, p("/api/v1/streams", app, name, "recording"), nil, func(w io.Writer, a apitypes.Recording) error {
 		verb := "recorded (a live publication from its next segment, the next ones whole)"
 		if !a.Recording {
 			verb = "no longer recorded"

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
@@ -14,7 +14,7 @@ import (
 // min ≤ max, …) so that the rules live in one place.
 
 // policyTargets is --target ROLE:MIN:MAX[:STEP], once per role.
-type policyTargets []store.RoleLimits
+type policyTargets []apitypes.RoleLimits
 
 func (p *policyTargets) String() string { return "" }
 
@@ -34,12 +34,12 @@ func (p *policyTargets) Set(v string) error {
 		}
 		n[i] = x
 	}
-	*p = append(*p, store.RoleLimits{Role: nodemodel.Role(parts[0]), MinLimit: n[0], MaxLimit: n[1], ScaleAdjustment: n[2]})
+	*p = append(*p, apitypes.RoleLimits{Role: nodemodel.Role(parts[0]), MinLimit: n[0], MaxLimit: n[1], ScaleAdjustment: n[2]})
 	return nil
 }
 
 // launchTargets is --target ROLE:INSTANCETYPE:CAPACITY, once per role.
-type launchTargets []store.LaunchTarget
+type launchTargets []apitypes.LaunchTarget
 
 func (l *launchTargets) String() string { return "" }
 
@@ -55,7 +55,7 @@ func (l *launchTargets) Set(v string) error {
 	if err != nil {
 		return err
 	}
-	*l = append(*l, store.LaunchTarget{Role: nodemodel.Role(parts[0]), InstanceType: parts[1], ConnectionCapacity: c})
+	*l = append(*l, apitypes.LaunchTarget{Role: nodemodel.Role(parts[0]), InstanceType: parts[1], ConnectionCapacity: c})
 	return nil
 }
 
@@ -68,7 +68,7 @@ func wholeNumber(name, s string) (int, error) {
 }
 
 // keyValues is a repeatable k=v.
-type keyValues []store.KV
+type keyValues []apitypes.KV
 
 func (k *keyValues) String() string { return "" }
 
@@ -77,7 +77,7 @@ func (k *keyValues) Set(v string) error {
 	if !ok || key == "" {
 		return errors.New("want KEY=VALUE")
 	}
-	*k = append(*k, store.KV{Key: key, Value: value})
+	*k = append(*k, apitypes.KV{Key: key, Value: value})
 	return nil
 }
 
