@@ -4,13 +4,14 @@
 // the manager picks one by configuration:
 //
 //	import _ "github.com/nagare-video/nagare/internal/cloud/process"
-//	c, err := cloud.New("process", settings)
+//	c, err := cloud.New("process", settings, cloud.Options{Log: logger})
 package cloud
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -143,8 +144,32 @@ func (s Settings) Duration(key string, def time.Duration) (time.Duration, error)
 	return d, nil
 }
 
-// Factory makes a controller from its settings.
-type Factory func(s Settings) (Controller, error)
+// Options are what the manager hands every controller besides its settings.
+type Options struct {
+	// Log is the manager's logger (its format and level); the controller scopes it with Logger. Nil
+	// discards the controller's logs.
+	Log *slog.Logger
+}
+
+// Logger returns log scoped to the controller registered as name (component=cloud, controller=name), or a
+// logger that discards when log is nil. Controllers call it on the logger they are given.
+func Logger(log *slog.Logger, name string) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log.With("component", "cloud", "controller", name)
+}
+
+// Closer is implemented by a controller that holds something to give back when the manager shuts down
+// (after its autoscaler has stopped): local node processes that would outlive the manager, a client's
+// connections. Instances of a real cloud are left running: they are the cluster, and the next manager
+// finds them through List. The manager calls Close once, with a deadline.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Factory makes a controller from its settings and options.
+type Factory func(s Settings, o Options) (Controller, error)
 
 var (
 	regMu     sync.RWMutex
@@ -171,15 +196,16 @@ func Names() []string {
 	return out
 }
 
-// New makes the controller registered under name.
-func New(name string, s Settings) (Controller, error) {
+// New makes the controller registered under name from its settings, with o (see Options). When the
+// controller implements Closer, the caller closes it when done.
+func New(name string, s Settings, o Options) (Controller, error) {
 	regMu.RLock()
 	f := factories[name]
 	regMu.RUnlock()
 	if f == nil {
 		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownController, name, strings.Join(Names(), ", "))
 	}
-	c, err := f(s)
+	c, err := f(s, o)
 	if err != nil {
 		return nil, fmt.Errorf("cloud controller %s: %w", name, err)
 	}

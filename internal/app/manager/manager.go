@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	reg.Admit = (&autoscaler.Admission{Store: st, Version: version.Version}).Check
 	metricsReg := m.metrics()
 	if name := cfg.Manager.Autoscale.Controller; name != "" && name != "none" {
-		c, err := cloud.New(name, cloud.Settings(cfg.Manager.Autoscale.Settings))
+		c, err := cloud.New(name, cloud.Settings(cfg.Manager.Autoscale.Settings), cloud.Options{Log: log})
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("manager.autoscale.controller: %w", err)
@@ -157,10 +157,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.log.Info("manager running", "address", m.Addr(), "store", m.store.Engine())
 	err := g.Wait()
 	// local node processes would outlive the manager that started them; cloud instances are left running
-	if s, ok := m.cloud.(interface{ StopAll(context.Context) error }); ok {
+	if c, ok := m.cloud.(cloud.Closer); ok {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if serr := s.StopAll(sctx); serr != nil {
-			m.log.Warn("stopping local nodes", "cause", serr)
+		if cerr := c.Close(sctx); cerr != nil {
+			m.log.Warn("closing the cloud controller", "controller", m.cloud.Name(), "cause", cerr)
 		}
 		cancel()
 	}

@@ -30,10 +30,9 @@ import (
 const Name = "aws"
 
 func init() {
-	cloud.Register(Name, func(s cloud.Settings) (cloud.Controller, error) {
-		// The factory gets neither a context nor a logger: loading the AWS config reads only the
-		// environment and shared files, and the controller logs through the default logger.
-		return New(context.Background(), s, slog.Default())
+	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
+		// The factory gets no context: loading the AWS config reads only the environment and shared files.
+		return New(context.Background(), s, o.Log)
 	})
 }
 
@@ -93,7 +92,8 @@ type Controller struct {
 var _ cloud.Controller = (*Controller)(nil)
 
 // New makes a controller from its settings (see the package README for the keys). It does not contact
-// EC2; credentials that are missing or wrong show on the first call.
+// EC2; credentials that are missing or wrong show on the first call. It logs through logger, scoped with
+// cloud.Logger (nil: nowhere).
 func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controller, error) {
 	if err := s.Only(knownSettings...); err != nil {
 		return nil, err
@@ -141,12 +141,9 @@ func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controlle
 			o.BaseEndpoint = awssdk.String(endpoint)
 		}
 	})
-	if logger == nil {
-		logger = slog.Default()
-	}
 	return &Controller{
 		client:          client,
-		log:             logger.With("component", "cloud", "controller", Name, "region", awsCfg.Region),
+		log:             cloud.Logger(logger, Name).With("region", awsCfg.Region),
 		subnetID:        s.Get(settingSubnetID, ""),
 		securityGroups:  groups,
 		keyName:         s.Get(settingKeyName, ""),

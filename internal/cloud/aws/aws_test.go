@@ -454,10 +454,10 @@ func TestSettings(t *testing.T) {
 	})
 	t.Run("registered", func(t *testing.T) {
 		require.Contains(t, cloud.Names(), "aws")
-		c, err := cloud.New("aws", ok)
+		c, err := cloud.New("aws", ok, cloud.Options{})
 		require.NoError(t, err)
 		require.Equal(t, "aws", c.Name())
-		_, err = cloud.New("aws", cloud.Settings{})
+		_, err = cloud.New("aws", cloud.Settings{}, cloud.Options{})
 		require.ErrorIs(t, err, cloud.ErrSettings)
 	})
 }

@@ -32,12 +32,15 @@ const Name = "docker"
 var settingKeys = []string{"host", "network", "publishPorts", "hostIP", "stopTimeout", "labelPrefix"}
 
 func init() {
-	cloud.Register(Name, func(s cloud.Settings) (cloud.Controller, error) {
-		return New(s, slog.Default().With("component", "cloud", "controller", Name))
+	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
+		return New(s, o.Log)
 	})
 }
 
-var _ cloud.Controller = (*Controller)(nil)
+var (
+	_ cloud.Controller = (*Controller)(nil)
+	_ cloud.Closer     = (*Controller)(nil)
+)
 
 // Controller launches nodes as containers. It keeps no state: the containers' labels are the record, so a
 // restarted manager lists the nodes an earlier one launched.
@@ -53,7 +56,8 @@ type Controller struct {
 
 // New makes a controller from its settings, with a client for the host setting (default: $DOCKER_HOST,
 // else the local socket; $DOCKER_API_VERSION, $DOCKER_CERT_PATH and $DOCKER_TLS_VERIFY apply as for the
-// docker CLI). The API version is negotiated with the daemon on the first call.
+// docker CLI). The API version is negotiated with the daemon on the first call. It logs through log, scoped
+// with cloud.Logger (nil: nowhere).
 func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	opts := []client.Opt{client.FromEnv}
 	if host := s.Get("host", ""); host != "" {
@@ -71,7 +75,8 @@ func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	return c, nil
 }
 
-// NewWithClient makes a controller that talks to the daemon through cli; the host setting is ignored.
+// NewWithClient makes a controller that talks to the daemon through cli; the host setting is ignored. It
+// logs through log, scoped with cloud.Logger (nil: nowhere).
 func NewWithClient(cli *client.Client, s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	if err := s.Only(settingKeys...); err != nil {
 		return nil, err
@@ -80,7 +85,7 @@ func NewWithClient(cli *client.Client, s cloud.Settings, log *slog.Logger) (*Con
 		client:  cli,
 		network: s.Get("network", ""),
 		prefix:  s.Get("labelPrefix", "nagare.video/"),
-		log:     log,
+		log:     cloud.Logger(log, Name),
 	}
 	var err error
 	if c.publish, err = strconv.ParseBool(s.Get("publishPorts", "true")); err != nil {
@@ -98,8 +103,8 @@ func NewWithClient(cli *client.Client, s cloud.Settings, log *slog.Logger) (*Con
 // Name implements cloud.Controller.
 func (c *Controller) Name() string { return Name }
 
-// Close releases the client's connections.
-func (c *Controller) Close() error { return c.client.Close() }
+// Close releases the client's connections; the containers go on running. It implements cloud.Closer.
+func (c *Controller) Close(context.Context) error { return c.client.Close() }
 
 // Launch creates and starts the node's container and returns it running. The image must already be on the
 // Docker host: the controller does not pull (a pull can take minutes, and which registry credentials to

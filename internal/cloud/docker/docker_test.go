@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -44,7 +45,7 @@ func newFixture(t *testing.T, s cloud.Settings) *fixture {
 	require.NoError(t, err)
 	f.c = c
 	t.Cleanup(func() {
-		require.NoError(t, c.Close())
+		require.NoError(t, c.Close(context.Background()))
 		require.NotContains(t, f.logs.String(), theSecret, "the cluster secret was logged")
 	})
 	return f
@@ -262,7 +263,7 @@ func TestDaemonErrors(t *testing.T) {
 		e.srv.Close()
 		c, err := New(cloud.Settings{"host": host}, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
-		defer c.Close()
+		defer c.Close(ctx)
 		_, err = c.List(ctx)
 		require.Error(t, err)
 	})
@@ -414,16 +415,40 @@ func TestSettings(t *testing.T) {
 	}
 }
 
+// TestFactory: the registered factory makes a controller that logs through the manager's logger (its
+// handler, here JSON, and its attributes), scoped to the controller, and that the manager can close.
 func TestFactory(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	e := newEngine(t, image)
-	c, err := cloud.New(Name, cloud.Settings{"host": e.host()})
+	var logs testutil.LogBuffer
+	managerLog := slog.New(slog.NewJSONHandler(&logs, nil)).With("manager", "m1")
+	c, err := cloud.New(Name, cloud.Settings{"host": e.host()}, cloud.Options{Log: managerLog})
 	require.NoError(t, err)
-	defer c.(*Controller).Close()
+	closer, ok := c.(cloud.Closer)
+	require.True(t, ok, "the docker controller has a client to close")
+	defer func() { require.NoError(t, closer.Close(ctx)) }()
 	require.Equal(t, Name, c.Name())
-	got, err := c.List(context.Background())
+	got, err := c.List(ctx)
 	require.NoError(t, err)
 	require.Empty(t, got)
+
+	_, err = c.Launch(ctx, testSpec("edge-1"))
+	require.NoError(t, err)
+	var launched map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not a JSON log line: %s", line)
+		if rec["msg"] == "node launched" {
+			launched = rec
+		}
+	}
+	require.NotNil(t, launched, "no launch logged through the given logger: %s", logs.String())
+	require.Equal(t, "m1", launched["manager"])
+	require.Equal(t, "cloud", launched["component"])
+	require.Equal(t, Name, launched["controller"])
+	require.Equal(t, "edge-1", launched["node"])
+	require.NotContains(t, logs.String(), theSecret)
 }
 
 // A life cycle with errors on the way never logs the secret; the fixture's cleanup checks the logs.

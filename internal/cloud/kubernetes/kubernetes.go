@@ -46,12 +46,12 @@ var settingKeys = []string{
 }
 
 func init() {
-	cloud.Register(Name, func(s cloud.Settings) (cloud.Controller, error) {
+	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
 		cs, err := clientset(s)
 		if err != nil {
 			return nil, err
 		}
-		return New(cs, s, slog.Default().With("component", "cloud", "controller", Name))
+		return New(cs, s, o.Log)
 	})
 }
 
@@ -72,7 +72,8 @@ type Controller struct {
 
 // New makes a controller that talks to the cluster through client (a real clientset, or client-go's
 // fake in tests), from settings: namespace, serviceAccount, imagePullPolicy, cpu, memory, labelPrefix and
-// stopTimeout; kubeconfig is read only by the registered factory.
+// stopTimeout; kubeconfig is read only by the registered factory. It logs through log, scoped with
+// cloud.Logger (nil: nowhere).
 func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	if err := s.Only(settingKeys...); err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Cont
 		serviceAccount: s.Get("serviceAccount", ""),
 		pullPolicy:     corev1.PullPolicy(s.Get("imagePullPolicy", "")),
 		prefix:         s.Get("labelPrefix", "nagare.video/"),
-		log:            log,
+		log:            cloud.Logger(log, Name),
 	}
 	if errs := validation.IsDNS1123Label(c.namespace); len(errs) > 0 {
 		return nil, fmt.Errorf("%w: namespace=%q: %s", cloud.ErrSettings, c.namespace, strings.Join(errs, "; "))

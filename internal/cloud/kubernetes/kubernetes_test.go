@@ -480,18 +480,18 @@ current-context: x
 	t.Setenv("KUBECONFIG", filepath.Join(dir, "missing"))
 	t.Setenv("HOME", dir)
 
-	c, err := cloud.New(Name, cloud.Settings{"kubeconfig": kubeconfig, "namespace": "media"})
+	c, err := cloud.New(Name, cloud.Settings{"kubeconfig": kubeconfig, "namespace": "media"}, cloud.Options{})
 	require.NoError(t, err)
 	require.Equal(t, Name, c.Name())
 
-	_, err = cloud.New(Name, cloud.Settings{"kubeconfig": filepath.Join(dir, "nope")})
+	_, err = cloud.New(Name, cloud.Settings{"kubeconfig": filepath.Join(dir, "nope")}, cloud.Options{})
 	require.ErrorIs(t, err, cloud.ErrSettings)
 
-	_, err = cloud.New(Name, nil)
+	_, err = cloud.New(Name, nil, cloud.Options{})
 	require.ErrorIs(t, err, cloud.ErrSettings)
 
 	t.Setenv("KUBECONFIG", kubeconfig)
-	c, err = cloud.New(Name, nil)
+	c, err = cloud.New(Name, nil, cloud.Options{})
 	require.NoError(t, err, "$KUBECONFIG is the fallback")
 	require.Equal(t, "default", c.(*Controller).namespace)
 }

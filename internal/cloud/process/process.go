@@ -28,15 +28,18 @@ const Name = "process"
 const keepTerminated = 1000
 
 func init() {
-	cloud.Register(Name, func(s cloud.Settings) (cloud.Controller, error) {
-		return New(s, slog.Default().With("component", "cloud", "controller", Name))
+	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
+		return New(s, o.Log)
 	})
 }
 
-var _ cloud.Controller = (*Controller)(nil)
+var (
+	_ cloud.Controller = (*Controller)(nil)
+	_ cloud.Closer     = (*Controller)(nil)
+)
 
 // Controller launches nodes as child processes. The children outlive the controller: nothing stops them
-// unless Terminate or StopAll is called, so the manager decides what happens to them when it shuts down.
+// unless Terminate or Close is called, so the manager decides what happens to them when it shuts down.
 type Controller struct {
 	binary      string
 	logDir      string
@@ -59,12 +62,10 @@ type proc struct {
 	kill *time.Timer   // SIGKILL escalation, armed by the first Terminate
 }
 
-// New makes a controller from its settings: binary, logDir, stopTimeout and workDir. A nil log is
-// slog.Default().
+// New makes a controller from its settings: binary, logDir, stopTimeout and workDir. It logs through log,
+// scoped with cloud.Logger (nil: nowhere).
 func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
-	if log == nil {
-		log = slog.Default()
-	}
+	log = cloud.Logger(log, Name)
 	self, err := os.Executable()
 	if err != nil {
 		self = ""
@@ -260,9 +261,10 @@ func (c *Controller) forceKill(p *proc) {
 	}
 }
 
-// StopAll terminates every running node, all at once, and waits for them (see Terminate). The manager
-// calls it when `nagare all` shuts down.
-func (c *Controller) StopAll(ctx context.Context) error {
+// Close terminates every running node, all at once, and waits for them (see Terminate): the manager calls
+// it when it shuts down, so that no node outlives the `nagare all` that started it. It implements
+// cloud.Closer.
+func (c *Controller) Close(ctx context.Context) error {
 	c.mu.Lock()
 	var ids []string
 	for id, p := range c.procs {

@@ -81,7 +81,7 @@ func newController(t *testing.T, s cloud.Settings) (*process.Controller, *logBuf
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		require.NoError(t, c.StopAll(ctx))
+		require.NoError(t, c.Close(ctx))
 	})
 	return c, logs
 }
@@ -337,7 +337,7 @@ func TestList(t *testing.T) {
 	require.Len(t, list, 3)
 	require.Equal(t, again, list[1])
 
-	require.NoError(t, c.StopAll(ctx))
+	require.NoError(t, c.Close(ctx))
 	list, err = c.List(ctx)
 	require.NoError(t, err)
 	for _, in := range list {
@@ -422,7 +422,7 @@ func TestSettings(t *testing.T) {
 			if _, ok := tc.s["logDir"]; !ok {
 				tc.s["logDir"] = t.TempDir()
 			}
-			c, err := cloud.New("process", tc.s)
+			c, err := cloud.New("process", tc.s, cloud.Options{})
 			if tc.err == "" {
 				require.NoError(t, err)
 				require.Equal(t, "process", c.Name())

@@ -6,6 +6,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -26,11 +27,12 @@ const (
 )
 
 func init() {
-	cloud.Register(Name, func(s cloud.Settings) (cloud.Controller, error) {
+	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
 		opts, err := parseSettings(s)
 		if err != nil {
 			return nil, err
 		}
+		opts.Log = o.Log
 		return New(opts), nil
 	})
 }
@@ -52,6 +54,9 @@ type Options struct {
 	Now func() time.Time
 	// KeepTerminated is how many terminated instances stay listed, newest kept; 1000 when zero.
 	KeepTerminated int
+	// Log is where launches, stops (debug), boot failures and kills (info) are logged, scoped with
+	// cloud.Logger; nowhere when nil.
+	Log *slog.Logger
 }
 
 func parseSettings(s cloud.Settings) (Options, error) {
@@ -87,6 +92,7 @@ type Counts struct {
 type Cloud struct {
 	opts Options
 	now  func() time.Time
+	log  *slog.Logger
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -122,7 +128,7 @@ func New(opts Options) *Cloud {
 		now = time.Now
 	}
 	return &Cloud{
-		opts: opts, now: now,
+		opts: opts, now: now, log: cloud.Logger(opts.Log, Name),
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		byNode: map[string]*entry{},
 	}
@@ -166,6 +172,7 @@ func (c *Cloud) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instance, er
 	c.byNode[spec.NodeID] = e
 	c.counts.Launched++
 	c.schedule(e, now.Add(c.opts.BootTime))
+	c.log.Debug("instance launched", "node", spec.NodeID, "instance", e.inst.ID, "group", spec.Group, "role", spec.Role)
 	c.advance(now)
 	return e.inst, nil
 }
@@ -186,6 +193,7 @@ func (c *Cloud) Terminate(ctx context.Context, nodeID string) error {
 	}
 	e.inst.State = nodemodel.StateTerminating
 	c.counts.Terminated++
+	c.log.Debug("instance terminating", "node", nodeID, "instance", e.inst.ID)
 	c.schedule(e, now.Add(c.opts.StopTime))
 	c.advance(now)
 	return nil
@@ -203,6 +211,7 @@ func (c *Cloud) Kill(nodeID string) error {
 	}
 	if e.inst.State != nodemodel.StateTerminated {
 		c.counts.Killed++
+		c.log.Info("instance killed", "node", nodeID, "instance", e.inst.ID)
 		c.end(e, ReasonKilled)
 	}
 	return nil
@@ -267,6 +276,7 @@ func (c *Cloud) advance(now time.Time) {
 		switch {
 		case e.inst.State == nodemodel.StatePending && e.fails:
 			c.counts.Failed++
+			c.log.Info("instance failed to boot", "node", e.inst.NodeID, "instance", e.inst.ID)
 			c.end(e, ReasonBootFailure)
 		case e.inst.State == nodemodel.StatePending:
 			e.gen++

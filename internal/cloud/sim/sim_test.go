@@ -1,8 +1,11 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -319,7 +322,7 @@ func TestSettings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := cloud.New("sim", tc.s)
+			c, err := cloud.New("sim", tc.s, cloud.Options{})
 			if tc.err != "" {
 				require.ErrorIs(t, err, cloud.ErrSettings)
 				require.ErrorContains(t, err, tc.err)
@@ -332,6 +335,33 @@ func TestSettings(t *testing.T) {
 			require.Equal(t, tc.state, in.State)
 		})
 	}
+}
+
+// TestLogsThroughGivenLogger: the factory hands the manager's logger to the controller, which scopes it.
+func TestLogsThroughGivenLogger(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer // written only by this goroutine's calls: sim has no goroutines
+	c, err := cloud.New("sim", cloud.Settings{}, cloud.Options{Log: slog.New(slog.NewJSONHandler(&buf, nil)).With("manager", "m1")})
+	require.NoError(t, err)
+	_, err = c.Launch(context.Background(), spec("n1"))
+	require.NoError(t, err)
+	require.Empty(t, buf.String(), "launches log at debug, below the handler's level")
+	require.NoError(t, c.(*sim.Cloud).Kill("n1"))
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), "one JSON line: %s", buf.String())
+	require.Equal(t, "instance killed", rec["msg"])
+	require.Equal(t, "INFO", rec["level"])
+	require.Equal(t, "m1", rec["manager"])
+	require.Equal(t, "cloud", rec["component"])
+	require.Equal(t, "sim", rec["controller"])
+	require.Equal(t, "n1", rec["node"])
+
+	// without a logger, nothing is logged anywhere (and nothing breaks)
+	quiet, err := cloud.New("sim", cloud.Settings{}, cloud.Options{})
+	require.NoError(t, err)
+	_, err = quiet.Launch(context.Background(), spec("n1"))
+	require.NoError(t, err)
+	require.NoError(t, quiet.(*sim.Cloud).Kill("n1"))
 }
 
 func BenchmarkList1000(b *testing.B) {

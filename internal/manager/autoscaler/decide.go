@@ -17,7 +17,7 @@ import (
 type NodeLoad struct {
 	ID          string
 	State       nodemodel.State
-	Connections int    // as last reported; only in-service nodes count towards load
+	Connections int // as last reported; only in-service nodes count towards load
 	LaunchedAt  time.Time
 	// Dead is set by the caller when the node went silent past nodeTimeout or the cloud reported it gone.
 	Dead bool

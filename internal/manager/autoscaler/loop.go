@@ -43,6 +43,12 @@ type registry interface {
 
 // Loop runs the scaling decisions of every node group on a timer and carries them out through a cloud
 // controller. Only the manager holding a group's lease acts on it.
+//
+// Decisions are taken under one mutex; calls to the cloud (List, Launch, Terminate), which may take
+// seconds, are made outside it, so that the API's Launch and DeleteGroup never wait behind a slow cloud. A
+// launch is reserved under the mutex before the cloud is asked — the node is recorded pending in the
+// registry and marked in flight — so that a concurrent tick or API call counts it and does not launch the
+// same node twice.
 type Loop struct {
 	Store    loopStore
 	Registry registry
@@ -69,13 +75,20 @@ type Loop struct {
 	terminating map[string]bool
 	lastEvent   map[roleKey]string
 	leaseUntil  map[string]time.Time // group → when this manager's lease on it runs out
-	wg          sync.WaitGroup
+	// inFlight are the nodes whose Cloud.Launch has not returned yet; stop is set when the node was
+	// terminated meanwhile, so that its instance is stopped once it exists.
+	inFlight map[string]*inFlight
+	// replacing are the dead nodes whose replacements are being launched: the decisions leave them out
+	// (their replacements count instead) until the launch has succeeded (they are acknowledged) or failed
+	// (they are replaced again).
+	replacing map[string]bool
+	wg        sync.WaitGroup
 
 	// viewers turned away, counted apart from the tick's lock: routing must never wait for a tick
 	dmu       sync.Mutex
 	demand    map[roleKey]int
 	anyDemand map[nodemodel.Role]int // role → viewers turned away with no group named
-	canGrow   map[roleKey]bool // as of the last tick: the role is below its maxLimit
+	canGrow   map[roleKey]bool       // as of the last tick: the role is below its maxLimit
 }
 
 type roleKey struct {
@@ -87,6 +100,10 @@ type roleKey struct {
 type roleMemory struct {
 	state   State
 	history []Sample
+}
+
+type inFlight struct {
+	stop bool
 }
 
 // historyLen bounds the load samples kept for the trend.
@@ -106,7 +123,18 @@ func (l *Loop) init() {
 		l.terminating = map[string]bool{}
 		l.lastEvent = map[roleKey]string{}
 		l.leaseUntil = map[string]time.Time{}
+		l.inFlight = map[string]*inFlight{}
+		l.replacing = map[string]bool{}
 	}
+}
+
+func (l *Loop) memory(key roleKey) *roleMemory {
+	mem := l.roles[key]
+	if mem == nil {
+		mem = &roleMemory{}
+		l.roles[key] = mem
+	}
+	return mem
 }
 
 // Run ticks until ctx is cancelled, then waits for terminations in flight.
@@ -173,9 +201,6 @@ func isLive(state nodemodel.State) bool {
 // Tick makes one round of decisions for every group whose lease this manager holds.
 func (l *Loop) Tick(ctx context.Context) error {
 	start := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.init()
 	defer func() {
 		if l.Metrics != nil {
 			l.Metrics.TickSeconds.Observe(time.Since(start).Seconds())
@@ -185,6 +210,8 @@ func (l *Loop) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing groups: %w", err)
 	}
+	// outside the lock: a slow cloud must not hold up the API. A launch reserved after this list was taken
+	// is in flight, or recorded pending and unknown to the list: both are left alone by syncCloud.
 	insts, err := l.Cloud.List(ctx)
 	if err != nil {
 		return fmt.Errorf("listing %s instances: %w", l.Cloud.Name(), err)
@@ -204,23 +231,19 @@ func (l *Loop) Tick(ctx context.Context) error {
 	demand, anyDemand := l.takeDemand()
 	var errs []error
 	for _, g := range groups {
-		ok, err := l.lease(ctx, g.Name)
+		work, err := l.decideGroup(ctx, g, byNode, thresholds, demand, anyDemand)
 		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			continue // another manager acts on this group
-		}
-		if err := l.tickGroup(ctx, g, byNode, thresholds, demand, anyDemand); err != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", g.Name, err))
+		}
+		for _, w := range work {
+			l.carryOut(ctx, w)
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // lease reports whether this manager holds the group's lease, renewing it (a write to the store) only once
-// half of it has run out.
+// half of it has run out. The caller holds l.mu.
 func (l *Loop) lease(ctx context.Context, group string) (bool, error) {
 	now := l.now()
 	if until, ok := l.leaseUntil[group]; ok && now.Before(until.Add(-l.LeaseTTL/2)) {
@@ -235,15 +258,43 @@ func (l *Loop) lease(ctx context.Context, group string) (bool, error) {
 	return true, nil
 }
 
-func (l *Loop) tickGroup(ctx context.Context, g store.NodeGroup, insts map[string]cloud.Instance,
-	thresholds map[nodemodel.Role]float64, demand map[roleKey]int, anyDemand map[nodemodel.Role]int) error {
+// roleWork is what one role's decision leaves to be done outside the lock: launches already reserved, and
+// the decision to record once they are made.
+type roleWork struct {
+	group   string
+	role    nodemodel.Role
+	d       Decision
+	launch  []launchJob
+	errs    []error  // reservations and drains that failed
+	replace []string // dead nodes replaced by d (marked in l.replacing)
+}
+
+// decideGroup decides for every role of g under the lock and reserves the launches the decisions call for.
+func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[string]cloud.Instance,
+	thresholds map[nodemodel.Role]float64, demand map[roleKey]int, anyDemand map[nodemodel.Role]int,
+) ([]roleWork, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
+	ok, err := l.lease(ctx, g.Name)
+	if err != nil || !ok {
+		return nil, err // !ok: another manager acts on this group
+	}
+	// the list is older than the lock: the group may have been marked for deletion, or deleted, since
+	g, err = l.Store.GetGroup(ctx, g.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	policy, err := l.Store.GetPolicy(ctx, g.ScalePolicy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lc, err := l.Store.GetLaunchConfig(ctx, g.LaunchConfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := l.now()
 	warmUp, coolDown := policy.WarmUp, policy.CoolDown
@@ -259,17 +310,14 @@ func (l *Loop) tickGroup(ctx context.Context, g store.NodeGroup, insts map[strin
 		for _, lim := range policy.Targets {
 			l.setCanGrow(roleKey{g.Name, lim.Role}, false)
 		}
-		return l.retire(ctx, g, members)
+		return nil, l.retire(ctx, g, members)
 	}
 	l.finishDrains(ctx, members, now)
 
+	var work []roleWork
 	for _, lim := range policy.Targets {
 		key := roleKey{g.Name, lim.Role}
-		mem := l.roles[key]
-		if mem == nil {
-			mem = &roleMemory{}
-			l.roles[key] = mem
-		}
+		mem := l.memory(key)
 		target, _ := lc.Target(lim.Role)
 		capacity := target.ConnectionCapacity
 		if capacity <= 0 {
@@ -285,24 +333,22 @@ func (l *Loop) tickGroup(ctx context.Context, g store.NodeGroup, insts map[strin
 			History: mem.history, State: mem.state, Predictive: l.Predictive,
 			Demand: demand[key] + anyDemand[lim.Role],
 		}
-		var dead []string
 		for _, m := range members {
-			if m.Role != lim.Role {
-				continue
+			if m.Role != lim.Role || l.replacing[m.ID] {
+				continue // a dead node being replaced: its replacement counts
 			}
 			nl := NodeLoad{ID: m.ID, State: m.State, Connections: m.Stats.Connections, LaunchedAt: m.CreatedAt}
-			if _, managed := insts[m.ID]; !managed {
+			if _, managed := insts[m.ID]; !managed && l.inFlight[m.ID] == nil {
 				nl.Pinned = true
 			}
 			if m.DeadFrom != "" {
 				nl.State, nl.Dead = m.DeadFrom, true
-				dead = append(dead, m.ID)
 			}
 			in.Nodes = append(in.Nodes, nl)
 		}
 		d, err := Decide(in)
 		if err != nil {
-			return err
+			return work, err
 		}
 		mem.state = d.State
 		if !math.IsInf(d.Load, 1) {
@@ -320,20 +366,87 @@ func (l *Loop) tickGroup(ctx context.Context, g store.NodeGroup, insts map[strin
 		}
 		// a viewer with no room may wait when a node of the role is on its way or may still be launched
 		l.setCanGrow(key, countLive(in.Nodes)+d.Launch+len(d.Replace) < lim.MaxLimit || d.Launch+len(d.Replace) > 0 || launching(in.Nodes))
-		launchFailed := false
-		if err := l.carryOut(ctx, g, lc, lim.Role, d); err != nil {
-			l.Log.Warn("autoscaler action failed", "group", g.Name, "role", lim.Role, "cause", err)
-			launchFailed = errors.Is(err, errLaunch)
-		}
-		for _, id := range dead {
-			if launchFailed && slices.Contains(d.Replace, id) {
-				continue // not replaced yet: the next tick tries again
+
+		w := roleWork{group: g.Name, role: lim.Role, d: d, replace: d.Replace}
+		for _, n := range in.Nodes {
+			if n.Dead && !slices.Contains(d.Replace, n.ID) {
+				// not replaced (at max): its death is handled
+				l.stopInstance(ctx, n.ID)
+				l.Registry.AckDead(n.ID)
 			}
+		}
+		if !l.decided(g.Name, lim.Role, d) {
+			continue
+		}
+		for i := 0; i < d.Launch+len(d.Replace); i++ {
+			job, err := l.reserve(ctx, g, lc, lim.Role, "autoscaler: "+d.Reason)
+			if err != nil {
+				w.errs = append(w.errs, fmt.Errorf("%w: %w", errLaunch, err))
+				continue
+			}
+			w.launch = append(w.launch, job)
+		}
+		for _, id := range d.Replace {
+			l.replacing[id] = true
+		}
+		for _, id := range d.Drain {
+			if _, err := l.Registry.Transition(ctx, id, nodemodel.StateDraining, "autoscaler: "+d.Reason); err != nil {
+				w.errs = append(w.errs, err)
+				continue
+			}
+			l.drainSince[id] = l.now()
+		}
+		work = append(work, w)
+	}
+	return work, nil
+}
+
+// decided notes the decision for role and reports whether it acts; decisions that hold back or hold steady
+// are logged (with the load and its projection) when they change. The caller holds l.mu.
+func (l *Loop) decided(group string, role nodemodel.Role, d Decision) bool {
+	key := roleKey{group, role}
+	acted := d.Launch > 0 || len(d.Replace) > 0 || len(d.Drain) > 0
+	if !acted && l.lastEvent[key] != d.Reason {
+		l.Log.Info("autoscaler", "group", group, "role", role, "decision", d.Reason,
+			"load", pct(d.Load), "predicted", pct(d.Projected))
+	}
+	l.lastEvent[key] = d.Reason
+	return acted
+}
+
+// carryOut asks the cloud for the launches w reserved, outside the lock, records the decision, and settles
+// the dead nodes it replaced: acknowledged when every launch succeeded, replaced again at the next tick
+// when one failed.
+func (l *Loop) carryOut(ctx context.Context, w roleWork) {
+	errs := w.errs
+	var launched []string
+	for _, job := range w.launch {
+		if err := l.start(ctx, job); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", errLaunch, err))
+			continue
+		}
+		launched = append(launched, job.node.ID)
+	}
+	nodes := append(append(launched, w.d.Replace...), w.d.Drain...)
+	l.event(ctx, w.group, w.role, actionOf(w.d), w.d.Reason, w.d.Load, w.d.Projected, nodes)
+	err := errors.Join(errs...)
+	if err != nil {
+		l.Log.Warn("autoscaler action failed", "group", w.group, "role", w.role, "cause", err)
+	}
+	launchFailed := errors.Is(err, errLaunch)
+	if !launchFailed {
+		for _, id := range w.replace {
 			l.stopInstance(ctx, id)
 			l.Registry.AckDead(id)
 		}
 	}
-	return nil
+	if len(w.replace) > 0 {
+		l.mu.Lock()
+		for _, id := range w.replace {
+			delete(l.replacing, id) // failed: still dead, so the next tick replaces it again
+		}
+		l.mu.Unlock()
+	}
 }
 
 // errLaunch marks a failed launch in carryOut's error.
@@ -384,8 +497,8 @@ func (l *Loop) syncCloud(ctx context.Context, g store.NodeGroup, insts map[strin
 			l.terminate(ctx, m.Node, action, fmt.Sprintf("node %s failed admission (see its events) and is terminated", m.ID))
 			continue
 		}
-		if m.DeadFrom != "" {
-			continue
+		if m.DeadFrom != "" || l.inFlight[m.ID] != nil {
+			continue // dead: handled by the decision; in flight: the cloud has not answered yet
 		}
 		inst, managed := insts[m.ID]
 		switch {
@@ -443,7 +556,8 @@ func (l *Loop) finishDrains(ctx context.Context, members []cluster.Member, now t
 }
 
 // terminate moves n to terminating (unless it is already) and stops its instance in the background,
-// recording action/reason as an event when action is set.
+// recording action/reason as an event when action is set. A node whose launch is in flight is stopped once
+// the cloud has answered. The caller holds l.mu.
 func (l *Loop) terminate(ctx context.Context, n store.Node, action, reason string) {
 	if l.terminating[n.ID] {
 		return
@@ -458,64 +572,37 @@ func (l *Loop) terminate(ctx context.Context, n store.Node, action, reason strin
 		l.event(ctx, n.Group, n.Role, action, reason, 0, 0, []string{n.ID})
 	}
 	l.terminating[n.ID] = true
+	if f := l.inFlight[n.ID]; f != nil {
+		f.stop = true // Terminate now could run before the instance exists, and leave it running
+		return
+	}
+	l.stopAsync(ctx, n.ID)
+}
+
+// stopAsync terminates the node's instance in the background, then marks the node terminated. The node is
+// in l.terminating until it is done.
+func (l *Loop) stopAsync(ctx context.Context, id string) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		err := l.Cloud.Terminate(tctx, n.ID)
+		err := l.Cloud.Terminate(tctx, id)
 		if err != nil {
 			// the node stays terminating: the next tick tries again, rather than leave a paid-for instance
 			// (or a process that would register again) behind
-			l.Log.Warn("terminating instance failed; retrying at the next tick", "node", n.ID, "controller", l.Cloud.Name(), "cause", err)
+			l.Log.Warn("terminating instance failed; retrying at the next tick", "node", id, "controller", l.Cloud.Name(), "cause", err)
 		} else {
 			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if _, err := l.Registry.Transition(sctx, n.ID, nodemodel.StateTerminated, "terminated by the autoscaler through "+l.Cloud.Name()); err != nil {
-				l.Log.Warn("marking node terminated", "node", n.ID, "cause", err)
+			if _, err := l.Registry.Transition(sctx, id, nodemodel.StateTerminated, "terminated by the autoscaler through "+l.Cloud.Name()); err != nil {
+				l.Log.Warn("marking node terminated", "node", id, "cause", err)
 			}
 			scancel()
 		}
 		l.mu.Lock()
-		delete(l.terminating, n.ID)
+		delete(l.terminating, id)
 		l.mu.Unlock()
 	}()
-}
-
-// carryOut launches, replaces and drains as d says, and records the decision.
-func (l *Loop) carryOut(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role nodemodel.Role, d Decision) error {
-	key := roleKey{g.Name, role}
-	acted := d.Launch > 0 || len(d.Replace) > 0 || len(d.Drain) > 0
-	if !acted {
-		// held-back and steady decisions (with the load and its projection) are logged when they change
-		if l.lastEvent[key] != d.Reason {
-			l.Log.Info("autoscaler", "group", g.Name, "role", role, "decision", d.Reason,
-				"load", pct(d.Load), "predicted", pct(d.Projected))
-		}
-		l.lastEvent[key] = d.Reason
-		return nil
-	}
-	l.lastEvent[key] = d.Reason
-	var errs []error
-	var launched []string
-	for i := 0; i < d.Launch+len(d.Replace); i++ {
-		id, err := l.launch(ctx, g, lc, role, "autoscaler: "+d.Reason)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", errLaunch, err))
-			continue
-		}
-		launched = append(launched, id)
-	}
-	for _, id := range d.Drain {
-		if _, err := l.Registry.Transition(ctx, id, nodemodel.StateDraining, "autoscaler: "+d.Reason); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		l.drainSince[id] = l.now()
-	}
-	action := actionOf(d)
-	nodes := append(append(launched, d.Replace...), d.Drain...)
-	l.event(ctx, g.Name, role, action, d.Reason, d.Load, d.Projected, nodes)
-	return errors.Join(errs...)
 }
 
 func actionOf(d Decision) string {
@@ -532,11 +619,8 @@ func actionOf(d Decision) string {
 }
 
 // Launch starts one node of role in group now (the API's "launch node" call), within the role's maxLimit.
-// It returns the new node's id.
+// It returns the new node.
 func (l *Loop) Launch(ctx context.Context, group string, role nodemodel.Role) (store.Node, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.init()
 	g, err := l.Store.GetGroup(ctx, group)
 	if err != nil {
 		return store.Node{}, err
@@ -556,6 +640,9 @@ func (l *Loop) Launch(ctx context.Context, group string, role nodemodel.Role) (s
 	if !ok {
 		return store.Node{}, fmt.Errorf("%w: scale policy %s has no %s target", ErrInvalidInput, policy.Name, role)
 	}
+
+	l.mu.Lock()
+	l.init()
 	live := 0
 	var newest store.Node
 	for _, m := range l.Registry.Members(g.Name) {
@@ -567,6 +654,7 @@ func (l *Loop) Launch(ctx context.Context, group string, role nodemodel.Role) (s
 		}
 	}
 	if live >= lim.MaxLimit {
+		l.mu.Unlock()
 		if newest.ID != "" {
 			// the autoscaler got there first (it keeps every role at its minimum): that launch, still on its
 			// way into service, answers the call
@@ -575,24 +663,32 @@ func (l *Loop) Launch(ctx context.Context, group string, role nodemodel.Role) (s
 		return store.Node{}, fmt.Errorf("%w: %s is at its maxLimit of %d nodes in group %s", ErrAtMax, role, lim.MaxLimit, g.Name)
 	}
 	reason := fmt.Sprintf("launch %s requested through the API: %d → %d nodes", role, live, live+1)
-	id, err := l.launch(ctx, g, lc, role, reason)
+	job, err := l.reserve(ctx, g, lc, role, reason)
 	if err != nil {
+		l.mu.Unlock()
 		return store.Node{}, err
 	}
-	key := roleKey{g.Name, role}
-	mem := l.roles[key]
-	if mem == nil {
-		mem = &roleMemory{}
-		l.roles[key] = mem
-	}
+	mem := l.memory(roleKey{g.Name, role})
+	before := mem.state
 	mem.state.LastLaunch, mem.state.Expected = l.now(), live+1
-	l.event(ctx, g.Name, role, "launch", reason, 0, 0, []string{id})
+	after := mem.state
+	l.mu.Unlock()
+
+	if err := l.start(ctx, job); err != nil {
+		l.mu.Lock()
+		if mem.state.LastLaunch.Equal(after.LastLaunch) && mem.state.Expected == after.Expected {
+			mem.state.LastLaunch, mem.state.Expected = before.LastLaunch, before.Expected // no warm-up for a launch that failed
+		}
+		l.mu.Unlock()
+		return store.Node{}, err
+	}
+	l.event(ctx, g.Name, role, "launch", reason, 0, 0, []string{job.node.ID})
 	for _, m := range l.Registry.Members(g.Name) {
-		if m.ID == id {
+		if m.ID == job.node.ID {
 			return m.Node, nil
 		}
 	}
-	return store.Node{ID: id, Group: g.Name, Role: role, State: nodemodel.StatePending}, nil
+	return job.node, nil
 }
 
 // DeleteGroup marks group for deletion (in the store, so that whichever manager holds its lease, now or
@@ -650,16 +746,25 @@ func (l *Loop) retire(ctx context.Context, g store.NodeGroup, members []cluster.
 // ErrAtMax is returned when a launch would pass the role's maxLimit.
 var ErrAtMax = errors.New("role at its maximum")
 
-func (l *Loop) launch(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role nodemodel.Role, cause string) (string, error) {
+// launchJob is a launch reserved under the lock — its node recorded pending and marked in flight — that
+// start carries out outside it.
+type launchJob struct {
+	node store.Node
+	spec cloud.Spec
+}
+
+// reserve records a new node of role pending and marks it in flight. The caller holds l.mu and must call
+// start with the job.
+func (l *Loop) reserve(ctx context.Context, g store.NodeGroup, lc store.LaunchConfig, role nodemodel.Role, cause string) (launchJob, error) {
 	id := newNodeID(role)
 	target, _ := lc.Target(role)
 	region := ""
 	if len(g.Regions) > 0 {
 		region = g.Regions[0]
 	}
-	n := store.Node{ID: id, Group: g.Name, Role: role, Region: region, Capacity: target.ConnectionCapacity}
-	if _, err := l.Registry.AddPending(ctx, n, cause); err != nil {
-		return "", fmt.Errorf("recording node %s: %w", id, err)
+	n, err := l.Registry.AddPending(ctx, store.Node{ID: id, Group: g.Name, Role: role, Region: region, Capacity: target.ConnectionCapacity}, cause)
+	if err != nil {
+		return launchJob{}, fmt.Errorf("recording node %s: %w", id, err)
 	}
 	spec := cloud.Spec{
 		NodeID: id, Group: g.Name, Role: role, Region: region, Image: lc.Image, InstanceType: target.InstanceType,
@@ -671,20 +776,43 @@ func (l *Loop) launch(ctx context.Context, g store.NodeGroup, lc store.LaunchCon
 	if l.NodeEnv != nil {
 		spec.Env = l.NodeEnv(g.Name, role, id)
 	}
-	inst, err := l.Cloud.Launch(ctx, spec)
+	l.inFlight[id] = &inFlight{}
+	return launchJob{node: n, spec: spec}, nil
+}
+
+// start asks the cloud for the reserved node's instance. It must be called without l.mu: the call may take
+// seconds.
+func (l *Loop) start(ctx context.Context, job launchJob) error {
+	id, g, role := job.node.ID, job.node.Group, job.node.Role
+	inst, err := l.Cloud.Launch(ctx, job.spec)
 	if err != nil {
 		_ = l.Registry.MarkGone(ctx, id, "launch failed: "+err.Error())
 		l.Registry.AckDead(id)
-		l.event(ctx, g.Name, role, "launch-failed", fmt.Sprintf("launching %s through %s: %v", id, l.Cloud.Name(), err), 0, 0, []string{id})
-		return "", fmt.Errorf("launching %s: %w", id, err)
-	}
-	l.Log.Info("node launched", "node", id, "group", g.Name, "role", role, "controller", l.Cloud.Name(), "instance", inst.ID)
-	if inst.State == nodemodel.StateRunning {
-		if _, err := l.Registry.Transition(ctx, id, nodemodel.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
-			l.Log.Debug("pending → running", "node", id, "cause", err)
+		l.event(ctx, g, role, "launch-failed", fmt.Sprintf("launching %s through %s: %v", id, l.Cloud.Name(), err), 0, 0, []string{id})
+	} else {
+		l.Log.Info("node launched", "node", id, "group", g, "role", role, "controller", l.Cloud.Name(), "instance", inst.ID)
+		if inst.State == nodemodel.StateRunning {
+			if _, terr := l.Registry.Transition(ctx, id, nodemodel.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); terr != nil {
+				l.Log.Debug("pending → running", "node", id, "cause", terr)
+			}
 		}
 	}
-	return id, nil
+	l.mu.Lock()
+	f := l.inFlight[id]
+	delete(l.inFlight, id)
+	if f != nil && f.stop {
+		// terminated while the cloud launched it (its group was deleted)
+		if err == nil {
+			l.stopAsync(ctx, id)
+		} else {
+			delete(l.terminating, id)
+		}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("launching %s: %w", id, err)
+	}
+	return nil
 }
 
 func newNodeID(role nodemodel.Role) string {
