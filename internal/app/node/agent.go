@@ -2,6 +2,8 @@ package node
 
 import (
 	"net/http"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/config"
@@ -10,11 +12,13 @@ import (
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
+	"github.com/nagare-video/nagare/internal/nodestats"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
 // newAgent connects the node to its stream manager.
 func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
+	var memWarn sync.Once
 	a := &nodeagent.Agent{
 		Client: &nodeapi.Client{BaseURL: cfg.Cluster.ManagerURL, Secret: cfg.Cluster.Secret, HTTP: &http.Client{Timeout: 10 * time.Second}},
 		Register: nodeapi.RegisterRequest{
@@ -26,7 +30,8 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 				HTTP: advertise(cfg.Cluster.AdvertiseHTTP, n.HTTPAddr()),
 			},
 		},
-		Stats: n.agentStats,
+		Stats:      func() (nodemodel.Load, []nodemodel.StreamLoad) { return n.agentStats(&memWarn) },
+		MaxStreams: reportStreams,
 		OnAssignment: func(as nodeapi.Assignment) {
 			if n.edge != nil && cfg.Node.Parent == "" && as.Parent != "" {
 				n.SetParent(as.Parent)
@@ -46,16 +51,44 @@ func advertise(configured, bound string) string {
 	return netaddr.Loopback(bound)
 }
 
-func (n *Node) agentStats() (nodemodel.Load, []nodemodel.StreamLoad) {
-	st := n.Stats()
+// reportStreams bounds the streams a report lists by name; the manager needs an origin's publications
+// to route viewers and publishers, and a node carrying more reports the rest in its count.
+const reportStreams = 500
+
+// agentStats is the node's load as the manager sees it: aggregated figures, and by name only the streams
+// published here. An edge or relay lists nothing: what it pulls follows its viewers (or anyone asking for
+// made-up names), which the manager has no use for beyond the count.
+func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.StreamLoad) {
+	live := n.registry.List()
 	out := nodemodel.Load{
-		Connections: st.Connections, Publishers: st.Publishers, Subscribers: st.Subscribers,
-		BytesIn: st.BytesIn, BytesOut: st.BytesOut, CPUPercent: st.CPUPercent, MemoryBytes: st.MemoryBytes,
-		UptimeSeconds: st.UptimeSeconds,
+		Publishers: len(live), Subscribers: n.hls.Viewers(nil), BytesIn: n.registry.BytesIn(),
+		BytesOut: n.hls.BytesOut(), CPUPercent: n.cpu.Percent(), UptimeSeconds: time.Since(n.started).Seconds(),
 	}
-	streams := make([]nodemodel.StreamLoad, len(st.Streams))
-	for i, s := range st.Streams {
-		streams[i] = nodemodel.StreamLoad{Name: s.Name, Protocol: s.Protocol, Subscribers: s.Subscribers, BytesIn: s.BytesIn}
+	out.Connections = out.Publishers + out.Subscribers
+	_, out.MemoryBytes, _ = nodestats.Process(0)
+	mem, err := nodestats.MemoryUsedPercent()
+	if err != nil {
+		memWarn.Do(func() { n.log.Warn("memory use not reported", "cause", err) })
+	}
+	out.MemoryUsedPercent = mem
+	if n.edge != nil {
+		out.Streams = len(n.edge.Streams())
+		return out, nil
+	}
+	out.Streams = len(live)
+	// the longest-running first, so that a list cut at reportStreams stays the same from one report to
+	// the next, and the manager does not drop and re-add the same streams in turn
+	sort.Slice(live, func(i, j int) bool {
+		if !live[i].StartedAt.Equal(live[j].StartedAt) {
+			return live[i].StartedAt.Before(live[j].StartedAt)
+		}
+		return live[i].Path.String() < live[j].Path.String()
+	})
+	live = live[:min(len(live), reportStreams)]
+	streams := make([]nodemodel.StreamLoad, len(live))
+	for i, s := range live {
+		p := s.Path
+		streams[i] = nodemodel.StreamLoad{Name: p.String(), Protocol: s.Protocol, Subscribers: n.hls.Viewers(&p), BytesIn: s.BytesIn()}
 	}
 	return out, streams
 }
