@@ -484,9 +484,14 @@ func TestGracefulShutdown(t *testing.T) {
 	pl := testutil.Resolve(t, hlsURL(n, "live/bye"), testutil.Renditions(body)[0])
 	_, plBody := testutil.Get(t, pl)
 	msn := nextMSN(string(plBody)) + 1 // a segment that is not complete yet: the request blocks
+	require.Equal(t, 1, n.Stats().Subscribers)
+	// the blocking request comes with a session of its own, which counts once the node's handler has it
+	_, body = testutil.Get(t, hlsURL(n, "live/bye"))
+	blocking := testutil.Resolve(t, hlsURL(n, "live/bye"), testutil.Renditions(body)[0])
+	require.NotEqual(t, pl, blocking)
 	inflight := make(chan int, 1)
 	go func() {
-		resp, err := http.Get(fmt.Sprintf("%s&_HLS_msn=%d", pl, msn))
+		resp, err := http.Get(fmt.Sprintf("%s&_HLS_msn=%d", blocking, msn))
 		if err != nil {
 			inflight <- -1
 			return
@@ -494,7 +499,8 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		inflight <- resp.StatusCode
 	}()
-	time.Sleep(200 * time.Millisecond)
+	require.Eventually(t, func() bool { return n.Stats().Subscribers == 2 }, 10*time.Second, 5*time.Millisecond,
+		"the blocking request never reached the node")
 	cancel()
 	select {
 	case err := <-done:

@@ -60,6 +60,11 @@ func startLive(t *testing.T, variant string, observe func(*stream.Stream) segmen
 	return ls
 }
 
+// fence is a unit of a track the stream does not have: the muxer hands it to the segmenter, which passes
+// over it. The muxer writes units one by one, so once it has taken the fence from its queue, every unit
+// written before it is in the segmenter.
+var fence = &stream.Unit{Track: &stream.Track{Codec: &stream.H264{SPS: testSPS, PPS: []byte{0x08}}}}
+
 // frames writes n more frames and waits until the muxer consumed them.
 func (ls *liveStream) frames(n int) {
 	ls.t.Helper()
@@ -72,9 +77,10 @@ func (ls *liveStream) frames(n int) {
 		ls.st.Write(&stream.Unit{Track: ls.video, NTP: time.Now(), PTS: pts, Payload: au, Size: 3})
 		ls.frame++
 	}
+	ls.st.Write(fence)
 	mx := ls.muxer()
-	require.Eventually(ls.t, func() bool { return len(mx.finishedQueue()) == 0 }, 2*time.Second, time.Millisecond)
-	time.Sleep(5 * time.Millisecond) // the last unit taken from the queue is being written
+	require.Eventually(ls.t, func() bool { return len(mx.queue()) == 0 }, 2*time.Second, time.Millisecond,
+		"the muxer never consumed the frames")
 }
 
 func (ls *liveStream) muxer() *muxer {
@@ -212,21 +218,34 @@ func TestLowLatencyServing(t *testing.T) {
 		require.Less(t, time.Since(start), time.Second, "%s must answer at once", tc.path)
 	}
 
-	// a blocking request honours its context: the handler returns when the viewer goes away
+	// a blocking request honours its context: the handler returns when the viewer goes away. It comes
+	// with a session of its own, which counts once the handler has the request (just before it blocks).
+	second := ls.get("index.m3u8").body
+	secondID := second[strings.LastIndex(second, viewers.Param+"=")+len(viewers.Param)+1:]
+	secondID = strings.TrimSpace(secondID)
+	require.NotEqual(t, nsid, secondID)
 	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8?_HLS_msn=8&_HLS_part=3", nil).WithContext(ctx)
+	req := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8?_HLS_msn=8&_HLS_part=3&"+viewers.Param+"="+secondID, nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() {
-		ls.server.ServeHTTP(httptest.NewRecorder(), req)
+		ls.server.ServeHTTP(rec, req)
 		close(done)
 	}()
-	time.Sleep(30 * time.Millisecond)
+	require.Eventually(t, func() bool { return ls.server.Viewers(nil) == 2 }, 2*time.Second, time.Millisecond,
+		"the blocking request never reached the handler")
+	select {
+	case <-done:
+		t.Fatalf("a request for a part that does not exist yet answered %d", rec.Code)
+	default:
+	}
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(time.Second):
 		t.Fatal("a blocking request outlived its context")
 	}
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "the viewer that went away gets no playlist")
 
 	ls.frames(20) // segment 7 complete
 	counter := func(name string) float64 {
@@ -326,8 +345,8 @@ func TestNoMediaYet(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "a viewer that gave up")
 }
 
-// finishedQueue returns the units still queued for the muxer.
-func (mx *muxer) finishedQueue() <-chan *stream.Unit { return mx.reader.Units() }
+// queue returns the units still queued for the muxer.
+func (mx *muxer) queue() <-chan *stream.Unit { return mx.reader.Units() }
 
 func TestPlaylistQuery(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
