@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	mux := http.NewServeMux()
 	mux.Handle("/nodeapi/", nodeapi.NewHandler(cfg.Cluster.Secret, reg, log.With("component", "nodeapi")))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metricsReg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", m.healthz) // answers for the store too, before the API's own
 	mux.Handle("/", srv.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Manager.Address)

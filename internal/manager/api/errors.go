@@ -33,7 +33,8 @@ var (
 func status(err error) int {
 	var te *cluster.ErrTransition
 	switch {
-	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrReference), errors.Is(err, autoscaler.ErrInvalidInput):
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrReference), errors.Is(err, autoscaler.ErrInvalidInput),
+		errors.Is(err, store.ErrInvalid): // a *store.FieldError names the field and its limit
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized
@@ -46,7 +47,8 @@ func status(err error) int {
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
 	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController),
-		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord):
+		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord),
+		errors.Is(err, store.ErrUnavailable): // the database did not answer within the store's deadline
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

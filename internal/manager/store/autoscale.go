@@ -20,7 +20,10 @@ import (
 func (s *SQL) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := s.Now()
 	got := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	if err := checkFields(field{"lease", name, MaxLeaseName}, field{"holder", holder, MaxHolder}); err != nil {
+		return false, fmt.Errorf("lease %q: %w", clip(name), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var cur string
 		var exp int64
 		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`+s.forUpdate(), name).Scan(&cur, &exp)
@@ -49,7 +52,7 @@ func (s *SQL) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 
 // ReleaseLease gives up name if holder has it.
 func (s *SQL) ReleaseLease(ctx context.Context, name, holder string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	_, err := s.exec(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 	if err != nil {
 		return fmt.Errorf("releasing lease %q: %w", name, err)
 	}
@@ -79,9 +82,15 @@ func (s *SQL) AddScaleEvent(ctx context.Context, e ScaleEvent) (ScaleEvent, erro
 		e.At = s.Now()
 	}
 	e.At = e.At.UTC().Truncate(time.Millisecond)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO scale_events (group_name, role, action, reason, load_pct, predicted, nodes, manager, at)
+	nodes := strings.Join(e.Nodes, ",")
+	if err := checkFields(field{"group", e.Group, MaxName}, field{"role", string(e.Role), MaxRole},
+		field{"action", e.Action, MaxAction}, field{"reason", e.Reason, MaxReason}, field{"nodes", nodes, MaxJSON},
+		field{"manager", e.Manager, MaxHolder}); err != nil {
+		return e, fmt.Errorf("scale event: %w", err)
+	}
+	res, err := s.exec(ctx, `INSERT INTO scale_events (group_name, role, action, reason, load_pct, predicted, nodes, manager, at)
 		VALUES (?,?,?,?,?,?,?,?,?)`, e.Group, e.Role, e.Action, e.Reason, finite(e.Load), finite(e.Predicted),
-		strings.Join(e.Nodes, ","), e.Manager, ms(e.At))
+		nodes, e.Manager, ms(e.At))
 	if err != nil {
 		return e, fmt.Errorf("storing scale event: %w", err)
 	}
@@ -108,7 +117,7 @@ func (s *SQL) ScaleEvents(ctx context.Context, group string, limit int) ([]Scale
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	evs, err := list(ctx, s.db, q, func(r scanner) (ScaleEvent, error) {
+	evs, err := list(ctx, s, q, func(r scanner) (ScaleEvent, error) {
 		var e ScaleEvent
 		var nodes string
 		var at int64

@@ -35,8 +35,12 @@ func scanPolicy(r scanner) (ScalePolicy, error) {
 func (s *SQL) CreatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, error) {
 	now := s.Now().UTC().Truncate(time.Millisecond)
 	p.CreatedAt, p.UpdatedAt = now, now
-	_, err := s.db.ExecContext(ctx, `INSERT INTO scale_policies (`+policyCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
-		p.Name, p.Description, p.Type, p.Version, mustJSON(p.Targets), p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), ms(now))
+	targets := mustJSON(p.Targets)
+	if err := checkPolicy(p, targets); err != nil {
+		return p, fmt.Errorf("scale policy %q: %w", clip(p.Name), err)
+	}
+	_, err := s.exec(ctx, `INSERT INTO scale_policies (`+policyCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		p.Name, p.Description, p.Type, p.Version, targets, p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), ms(now))
 	if isDuplicate(err) {
 		return p, fmt.Errorf("scale policy %q: %w", p.Name, ErrExists)
 	}
@@ -48,7 +52,7 @@ func (s *SQL) CreatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, err
 
 // GetPolicy returns the named policy.
 func (s *SQL) GetPolicy(ctx context.Context, name string) (ScalePolicy, error) {
-	p, err := scanPolicy(s.db.QueryRowContext(ctx, `SELECT `+policyCols+` FROM scale_policies WHERE name = ?`, name))
+	p, err := one(ctx, s, `SELECT `+policyCols+` FROM scale_policies WHERE name = ?`, scanPolicy, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("scale policy", name)
 	}
@@ -57,13 +61,17 @@ func (s *SQL) GetPolicy(ctx context.Context, name string) (ScalePolicy, error) {
 
 // ListPolicies returns every policy ordered by name.
 func (s *SQL) ListPolicies(ctx context.Context) ([]ScalePolicy, error) {
-	return list(ctx, s.db, `SELECT `+policyCols+` FROM scale_policies ORDER BY name`, scanPolicy)
+	return list(ctx, s, `SELECT `+policyCols+` FROM scale_policies ORDER BY name`, scanPolicy)
 }
 
 // UpdatePolicy replaces a policy's settings.
 func (s *SQL) UpdatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, error) {
 	now := s.Now().UTC().Truncate(time.Millisecond)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	targets := mustJSON(p.Targets)
+	if err := checkPolicy(p, targets); err != nil {
+		return p, fmt.Errorf("scale policy %q: %w", clip(p.Name), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		old, err := scanPolicy(tx.QueryRowContext(ctx, `SELECT `+policyCols+` FROM scale_policies WHERE name = ?`+s.forUpdate(), p.Name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("scale policy", p.Name)
@@ -73,7 +81,7 @@ func (s *SQL) UpdatePolicy(ctx context.Context, p ScalePolicy) (ScalePolicy, err
 		}
 		p.CreatedAt, p.UpdatedAt = old.CreatedAt, now
 		_, err = tx.ExecContext(ctx, `UPDATE scale_policies SET description=?, type=?, version=?, targets=?, warmup_ms=?, cooldown_ms=?, updated_at=? WHERE name=?`,
-			p.Description, p.Type, p.Version, mustJSON(p.Targets), p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), p.Name)
+			p.Description, p.Type, p.Version, targets, p.WarmUp.Milliseconds(), p.CoolDown.Milliseconds(), ms(now), p.Name)
 		return err
 	})
 	return p, err
@@ -119,8 +127,12 @@ func (s *SQL) CreateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchCon
 	now := s.Now().UTC().Truncate(time.Millisecond)
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.Properties, c.Metadata = nonNil(c.Properties), nonNil(c.Metadata)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO launch_configs (`+configCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
-		c.Name, c.Description, c.Image, c.Version, mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata), ms(now), ms(now))
+	targets, props, meta := mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata)
+	if err := checkConfig(c, targets, props, meta); err != nil {
+		return c, fmt.Errorf("launch config %q: %w", clip(c.Name), err)
+	}
+	_, err := s.exec(ctx, `INSERT INTO launch_configs (`+configCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		c.Name, c.Description, c.Image, c.Version, targets, props, meta, ms(now), ms(now))
 	if isDuplicate(err) {
 		return c, fmt.Errorf("launch config %q: %w", c.Name, ErrExists)
 	}
@@ -132,7 +144,7 @@ func (s *SQL) CreateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchCon
 
 // GetLaunchConfig returns the named launch configuration.
 func (s *SQL) GetLaunchConfig(ctx context.Context, name string) (LaunchConfig, error) {
-	c, err := scanConfig(s.db.QueryRowContext(ctx, `SELECT `+configCols+` FROM launch_configs WHERE name = ?`, name))
+	c, err := one(ctx, s, `SELECT `+configCols+` FROM launch_configs WHERE name = ?`, scanConfig, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("launch config", name)
 	}
@@ -141,14 +153,18 @@ func (s *SQL) GetLaunchConfig(ctx context.Context, name string) (LaunchConfig, e
 
 // ListLaunchConfigs returns every launch configuration ordered by name.
 func (s *SQL) ListLaunchConfigs(ctx context.Context) ([]LaunchConfig, error) {
-	return list(ctx, s.db, `SELECT `+configCols+` FROM launch_configs ORDER BY name`, scanConfig)
+	return list(ctx, s, `SELECT `+configCols+` FROM launch_configs ORDER BY name`, scanConfig)
 }
 
 // UpdateLaunchConfig replaces a launch configuration's settings.
 func (s *SQL) UpdateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchConfig, error) {
 	now := s.Now().UTC().Truncate(time.Millisecond)
 	c.Properties, c.Metadata = nonNil(c.Properties), nonNil(c.Metadata)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	targets, props, meta := mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata)
+	if err := checkConfig(c, targets, props, meta); err != nil {
+		return c, fmt.Errorf("launch config %q: %w", clip(c.Name), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		old, err := scanConfig(tx.QueryRowContext(ctx, `SELECT `+configCols+` FROM launch_configs WHERE name = ?`+s.forUpdate(), c.Name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("launch config", c.Name)
@@ -158,7 +174,7 @@ func (s *SQL) UpdateLaunchConfig(ctx context.Context, c LaunchConfig) (LaunchCon
 		}
 		c.CreatedAt, c.UpdatedAt = old.CreatedAt, now
 		_, err = tx.ExecContext(ctx, `UPDATE launch_configs SET description=?, image=?, version=?, targets=?, properties=?, metadata=?, updated_at=? WHERE name=?`,
-			c.Description, c.Image, c.Version, mustJSON(c.Targets), mustJSON(c.Properties), mustJSON(c.Metadata), ms(now), c.Name)
+			c.Description, c.Image, c.Version, targets, props, meta, ms(now), c.Name)
 		return err
 	})
 	return c, err
@@ -170,7 +186,7 @@ func (s *SQL) DeleteLaunchConfig(ctx context.Context, name string) error {
 }
 
 func (s *SQL) deleteReferenced(ctx context.Context, kind, table, groupCol, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var users int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM node_groups WHERE `+groupCol+` = ?`, name).Scan(&users); err != nil {
 			return err
@@ -214,7 +230,7 @@ func scanGroup(r scanner) (NodeGroup, error) {
 // MarkGroupDeleting records that the group's deletion was asked for: the autoscaler (of whichever manager
 // holds its lease) terminates its nodes and deletes it with the last of them.
 func (s *SQL) MarkGroupDeleting(ctx context.Context, name string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE node_groups SET deleting = 1 WHERE name = ?`, name); err != nil {
+	if _, err := s.exec(ctx, `UPDATE node_groups SET deleting = 1 WHERE name = ?`, name); err != nil {
 		return fmt.Errorf("marking node group %q for deletion: %w", name, err)
 	}
 	// MySQL counts only changed rows: ask whether the group exists rather than trust the count
@@ -226,7 +242,11 @@ func (s *SQL) MarkGroupDeleting(ctx context.Context, name string) error {
 func (s *SQL) CreateGroup(ctx context.Context, g NodeGroup) (NodeGroup, error) {
 	g.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
 	g.Regions = nonNil(g.Regions)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	regions := mustJSON(g.Regions)
+	if err := checkGroup(g, regions); err != nil {
+		return g, fmt.Errorf("node group %q: %w", clip(g.Name), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, ref := range []struct{ kind, table, name string }{
 			{"launch config", "launch_configs", g.LaunchConfig}, {"scale policy", "scale_policies", g.ScalePolicy},
 		} {
@@ -239,7 +259,7 @@ func (s *SQL) CreateGroup(ctx context.Context, g NodeGroup) (NodeGroup, error) {
 			}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO node_groups (name, regions, launch_config, scale_policy, created_at) VALUES (?,?,?,?,?)`,
-			g.Name, mustJSON(g.Regions), g.LaunchConfig, g.ScalePolicy, ms(g.CreatedAt))
+			g.Name, regions, g.LaunchConfig, g.ScalePolicy, ms(g.CreatedAt))
 		switch {
 		case isDuplicate(err):
 			return fmt.Errorf("node group %q: %w", g.Name, ErrExists)
@@ -260,7 +280,7 @@ func (s *SQL) GetGroup(ctx context.Context, nameOrID string) (NodeGroup, error) 
 	if id, err := strconv.ParseInt(nameOrID, 10, 64); err == nil {
 		q, arg = `SELECT `+groupCols+` FROM node_groups WHERE id = ?`, id
 	}
-	g, err := scanGroup(s.db.QueryRowContext(ctx, q, arg))
+	g, err := one(ctx, s, q, scanGroup, arg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, notFound("node group", nameOrID)
 	}
@@ -269,12 +289,12 @@ func (s *SQL) GetGroup(ctx context.Context, nameOrID string) (NodeGroup, error) 
 
 // ListGroups returns every group ordered by id.
 func (s *SQL) ListGroups(ctx context.Context) ([]NodeGroup, error) {
-	return list(ctx, s.db, `SELECT `+groupCols+` FROM node_groups ORDER BY id`, scanGroup)
+	return list(ctx, s, `SELECT `+groupCols+` FROM node_groups ORDER BY id`, scanGroup)
 }
 
 // DeleteGroup removes a group that has no live node left (terminate them first).
 func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var live int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes WHERE group_name = ? AND state <> ?`, name, nodemodel.StateTerminated).Scan(&live); err != nil {
 			return err
@@ -297,7 +317,10 @@ func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
 
 // SetAlarmThreshold sets the scale-out threshold (percent of capacity) of a role.
 func (s *SQL) SetAlarmThreshold(ctx context.Context, role nodemodel.Role, pct int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	if err := checkFields(field{"role", string(role), MaxRole}); err != nil {
+		return fmt.Errorf("alarm threshold: %w", err)
+	}
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM alarm_thresholds WHERE role = ?`, role); err != nil {
 			return err
 		}
@@ -308,7 +331,7 @@ func (s *SQL) SetAlarmThreshold(ctx context.Context, role nodemodel.Role, pct in
 
 // AlarmThresholds returns the threshold of every role, the default where none was set.
 func (s *SQL) AlarmThresholds(ctx context.Context) ([]AlarmThreshold, error) {
-	set, err := list(ctx, s.db, `SELECT role, threshold FROM alarm_thresholds`, func(r scanner) (AlarmThreshold, error) {
+	set, err := list(ctx, s, `SELECT role, threshold FROM alarm_thresholds`, func(r scanner) (AlarmThreshold, error) {
 		var a AlarmThreshold
 		return a, r.Scan(&a.Role, &a.Threshold)
 	})
@@ -326,25 +349,4 @@ func (s *SQL) AlarmThresholds(ctx context.Context) ([]AlarmThreshold, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func list[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

@@ -39,10 +39,17 @@ func (s *SQL) CreateNode(ctx context.Context, n Node, cause string) (Node, error
 	if n.State == "" {
 		n.State = nodemodel.StatePending
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	addrs, stats := mustJSON(n.Addresses), mustJSON(n.Stats)
+	if err := checkNode(n, addrs, stats); err != nil {
+		return n, fmt.Errorf("node %q: %w", clip(n.ID), err)
+	}
+	if err := checkFields(field{"cause", cause, MaxCause}); err != nil {
+		return n, fmt.Errorf("node %q: %w", clip(n.ID), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			n.ID, n.Group, n.Role, n.State, n.Region, n.Zone, n.Version, n.Capacity, mustJSON(n.Addresses), n.Parent,
-			mustJSON(n.Stats), ms(n.LastReport), ms(now), ms(now))
+			n.ID, n.Group, n.Role, n.State, n.Region, n.Zone, n.Version, n.Capacity, addrs, n.Parent,
+			stats, ms(n.LastReport), ms(now), ms(now))
 		if isDuplicate(err) {
 			return fmt.Errorf("node %q: %w", n.ID, ErrExists)
 		}
@@ -62,7 +69,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e NodeEvent) error {
 
 // GetNode returns a node by id.
 func (s *SQL) GetNode(ctx context.Context, id string) (Node, error) {
-	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	n, err := one(ctx, s, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, scanNode, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, notFound("node", id)
 	}
@@ -87,25 +94,37 @@ func (s *SQL) ListNodes(ctx context.Context, f NodeFilter) ([]Node, error) {
 		q += ` AND state <> ?`
 		args = append(args, nodemodel.StateTerminated)
 	}
-	return list(ctx, s.db, q+` ORDER BY id`, scanNode, args...)
+	return list(ctx, s, q+` ORDER BY id`, scanNode, args...)
 }
 
 // UpdateNodeInfo saves what a node says of itself at registration: addresses, version, region, zone.
 func (s *SQL) UpdateNodeInfo(ctx context.Context, n Node) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET addresses=?, version=?, region=?, zone=?, updated_at=? WHERE id=?`,
-		mustJSON(n.Addresses), n.Version, n.Region, n.Zone, ms(s.Now()), n.ID)
+	addrs := mustJSON(n.Addresses)
+	if err := checkFields(field{"addresses", addrs, MaxJSON}, field{"version", n.Version, MaxVersion},
+		field{"region", n.Region, MaxRegion}, field{"zone", n.Zone, MaxZone}); err != nil {
+		return fmt.Errorf("node %q: %w", clip(n.ID), err)
+	}
+	res, err := s.exec(ctx, `UPDATE nodes SET addresses=?, version=?, region=?, zone=?, updated_at=? WHERE id=?`,
+		addrs, n.Version, n.Region, n.Zone, ms(s.Now()), n.ID)
 	return affected(res, err, "node", n.ID)
 }
 
 // SetParent records the parent a node was assigned.
 func (s *SQL) SetParent(ctx context.Context, id, parent string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET parent=?, updated_at=? WHERE id=?`, parent, ms(s.Now()), id)
+	if err := checkFields(field{"parent", parent, MaxParent}); err != nil {
+		return fmt.Errorf("node %q: %w", clip(id), err)
+	}
+	res, err := s.exec(ctx, `UPDATE nodes SET parent=?, updated_at=? WHERE id=?`, parent, ms(s.Now()), id)
 	return affected(res, err, "node", id)
 }
 
 // SaveReport stores a node's latest load report.
 func (s *SQL) SaveReport(ctx context.Context, id string, st NodeStats, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET stats=?, last_report=? WHERE id=?`, mustJSON(st), ms(at), id)
+	stats := mustJSON(st)
+	if err := checkFields(field{"stats", stats, MaxJSON}); err != nil {
+		return fmt.Errorf("node %q: %w", clip(id), err)
+	}
+	res, err := s.exec(ctx, `UPDATE nodes SET stats=?, last_report=? WHERE id=?`, stats, ms(at), id)
 	return affected(res, err, "node", id)
 }
 
@@ -124,7 +143,10 @@ func affected(res sql.Result, err error, kind, name string) error {
 func (s *SQL) Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (Node, error) {
 	var n Node
 	now := s.Now().UTC().Truncate(time.Millisecond)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	if err := checkFields(field{"state", string(to), MaxState}, field{"cause", cause, MaxCause}); err != nil {
+		return n, fmt.Errorf("node %q: %w", clip(id), err)
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		n, err = scanNode(tx.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`+s.forUpdate(), id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -166,7 +188,7 @@ func (s *SQL) NodeEvents(ctx context.Context, nodeID string, limit int) ([]NodeE
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	evs, err := list(ctx, s.db, q, func(r scanner) (NodeEvent, error) {
+	evs, err := list(ctx, s, q, func(r scanner) (NodeEvent, error) {
 		var e NodeEvent
 		var at int64
 		err := r.Scan(&e.ID, &e.NodeID, &e.From, &e.To, &e.Cause, &at)
@@ -181,7 +203,11 @@ func (s *SQL) NodeEvents(ctx context.Context, nodeID string, limit int) ([]NodeE
 
 // PutStream records that a node carries a stream, replacing any earlier record of that name.
 func (s *SQL) PutStream(ctx context.Context, r StreamRecord) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	if err := checkFields(field{"name", r.Name, MaxStreamName}, field{"nodeId", r.NodeID, MaxNodeID},
+		field{"protocol", r.Protocol, MaxProtocol}); err != nil {
+		return fmt.Errorf("stream %q: %w", clip(r.Name), err)
+	}
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE name = ?`, r.Name); err != nil {
 			return err
 		}
@@ -194,18 +220,18 @@ func (s *SQL) PutStream(ctx context.Context, r StreamRecord) error {
 // DeleteStream forgets a stream if nodeID still carries it (a late unpublish from an old origin does
 // not remove the record of the new one).
 func (s *SQL) DeleteStream(ctx context.Context, name, nodeID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM streams WHERE name = ? AND node_id = ?`, name, nodeID)
+	_, err := s.exec(ctx, `DELETE FROM streams WHERE name = ? AND node_id = ?`, name, nodeID)
 	return err
 }
 
 // ListStreams returns every live stream ordered by name.
 func (s *SQL) ListStreams(ctx context.Context) ([]StreamRecord, error) {
-	return list(ctx, s.db, `SELECT name, node_id, protocol, started_at FROM streams ORDER BY name`, scanStream)
+	return list(ctx, s, `SELECT name, node_id, protocol, started_at FROM streams ORDER BY name`, scanStream)
 }
 
 // GetStream returns the record of a live stream.
 func (s *SQL) GetStream(ctx context.Context, name string) (StreamRecord, error) {
-	r, err := scanStream(s.db.QueryRowContext(ctx, `SELECT name, node_id, protocol, started_at FROM streams WHERE name = ?`, name))
+	r, err := one(ctx, s, `SELECT name, node_id, protocol, started_at FROM streams WHERE name = ?`, scanStream, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, notFound("stream", name)
 	}

@@ -7,12 +7,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,12 +32,26 @@ const (
 //go:embed migrations
 var migrations embed.FS
 
+// DefaultCallTimeout is how long a store call may take before it fails with ErrUnavailable.
+const DefaultCallTimeout = 2 * time.Second
+
+// Timeouts of a MySQL connection, added to a DSN that sets none: they bound what no call's deadline covers
+// (the migrations at start-up). readTimeout is long because it bounds every read, a slow ALTER TABLE's too.
+const (
+	mysqlDialTimeout  = 5 * time.Second
+	mysqlReadTimeout  = 30 * time.Second
+	mysqlWriteTimeout = 30 * time.Second
+)
+
 // SQL is the store on a SQL database.
 type SQL struct {
 	db     *sql.DB
 	engine string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// CallTimeout bounds each call to the database (DefaultCallTimeout from Open; 0 for none), so that a
+	// database that stops answering yields ErrUnavailable instead of hanging its callers.
+	CallTimeout time.Duration
 }
 
 // Open connects to the database. For SQLite, dsn is a file path (":memory:" for a throw-away store);
@@ -50,13 +67,11 @@ func Open(ctx context.Context, engine, dsn string) (*SQL, error) {
 			db.SetMaxOpenConns(1)
 		}
 	case MySQL:
-		cfg, perr := mysql.ParseDSN(dsn)
+		full, perr := mysqlDSN(dsn)
 		if perr != nil {
-			return nil, fmt.Errorf("mysql dsn: %w", perr)
+			return nil, perr
 		}
-		cfg.ParseTime = false
-		cfg.MultiStatements = true
-		db, err = sql.Open("mysql", cfg.FormatDSN())
+		db, err = sql.Open("mysql", full)
 		if err == nil {
 			db.SetMaxOpenConns(16)
 			db.SetMaxIdleConns(16)
@@ -68,11 +83,33 @@ func Open(ctx context.Context, engine, dsn string) (*SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s store: %w", engine, err)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	s := &SQL{db: db, engine: engine, Now: time.Now, CallTimeout: DefaultCallTimeout}
+	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s store: %w", engine, err)
 	}
-	return &SQL{db: db, engine: engine, Now: time.Now}, nil
+	return s, nil
+}
+
+// mysqlDSN is the user's DSN with the settings the store relies on, and connection timeouts where it
+// sets none.
+func mysqlDSN(dsn string) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("mysql dsn: %w", err)
+	}
+	cfg.ParseTime = false
+	cfg.MultiStatements = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = mysqlDialTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = mysqlReadTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = mysqlWriteTimeout
+	}
+	return cfg.FormatDSN(), nil
 }
 
 func sqliteDSN(path string) string {
@@ -89,8 +126,96 @@ func (s *SQL) Engine() string { return s.engine }
 // Close closes the database.
 func (s *SQL) Close() error { return s.db.Close() }
 
-// DB exposes the connection pool (for health checks and tests).
+// DB exposes the connection pool (for tests). Calls made on it directly have no deadline.
 func (s *SQL) DB() *sql.DB { return s.db }
+
+// Ping checks that the database answers, within ctx's deadline or CallTimeout, whichever comes first.
+func (s *SQL) Ping(ctx context.Context) error {
+	return s.call(ctx, s.db.PingContext)
+}
+
+// call runs fn, which talks to the database, under the store's deadline. It is the one place that bounds
+// calls: exec, one, list and tx go through it, and every method goes through them. A call that ran out of
+// time or lost its connection fails with ErrUnavailable; one that the caller cancelled keeps ctx's error.
+func (s *SQL) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.CallTimeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, s.CallTimeout)
+	}
+	defer cancel()
+	err := fn(cctx)
+	if err == nil || errors.Is(ctx.Err(), context.Canceled) || isDomain(err) {
+		return err
+	}
+	if cctx.Err() != nil || isConnection(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// isDomain reports whether err is the store's answer about the data rather than a failure to get one.
+func isDomain(err error) bool {
+	for _, e := range []error{ErrNotFound, ErrExists, ErrInUse, ErrReference, ErrStateConflict, ErrInvalid, ErrUnavailable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// isConnection reports whether err says the database could not be reached or dropped the connection.
+func isConnection(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// exec runs a statement under the store's deadline.
+func (s *SQL) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.call(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = s.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// one reads one row under the store's deadline; sql.ErrNoRows says there is none.
+func one[T any](ctx context.Context, s *SQL, query string, scan func(scanner) (T, error), args ...any) (T, error) {
+	var v T
+	err := s.call(ctx, func(ctx context.Context) error {
+		var err error
+		v, err = scan(s.db.QueryRowContext(ctx, query, args...))
+		return err
+	})
+	return v, err
+}
+
+// list reads every row under the store's deadline.
+func list[T any](ctx context.Context, s *SQL, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	var out []T
+	err := s.call(ctx, func(ctx context.Context) error {
+		rows, err := s.db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = []T{}
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (s *SQL) provider() (*goose.Provider, error) {
 	dir, err := fs.Sub(migrations, "migrations/"+s.engine)
@@ -171,20 +296,23 @@ func isForeignKey(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
 }
 
-// tx runs fn in a transaction, committing if it returns nil.
-func (s *SQL) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+// tx runs fn in a transaction under the store's deadline, committing if it returns nil. fn must use the
+// ctx it is given.
+func (s *SQL) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.call(ctx, func(ctx context.Context) error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
 }
 
 // forUpdate locks the selected row in MySQL; SQLite's single writer makes it unnecessary.
