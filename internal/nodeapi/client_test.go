@@ -93,8 +93,10 @@ func TestClientErrors(t *testing.T) {
 		{name: "invalid", backend: &fakeBackend{}, req: nodeapi.ReportRequest{ID: "../x"}, status: 400,
 			sentinel: nodeapi.ErrInvalid, msg: `id "../x"`},
 		{name: "internal", backend: fail(errors.New("disk full")), status: 500, msg: "internal error in the stream manager"},
+		{name: "store down", backend: fail(fmt.Errorf("%w: store does not answer: dial tcp db:3306", nodeapi.ErrUnavailable)),
+			status: 503, sentinel: nodeapi.ErrUnavailable, msg: "manager unavailable", retryAfter: time.Second},
 	}
-	all := []error{nodeapi.ErrUnknownNode, nodeapi.ErrTooManyReports, nodeapi.ErrConflict, nodeapi.ErrUnauthorized, nodeapi.ErrInvalid}
+	all := []error{nodeapi.ErrUnknownNode, nodeapi.ErrTooManyReports, nodeapi.ErrConflict, nodeapi.ErrUnauthorized, nodeapi.ErrInvalid, nodeapi.ErrUnavailable}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := newServer(t, tc.backend)

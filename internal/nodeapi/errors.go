@@ -21,6 +21,8 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrInvalid (400, 413): the request is malformed or fails validation.
 	ErrInvalid = errors.New("invalid request")
+	// ErrUnavailable (503): the manager cannot do it now (its store does not answer); try again later.
+	ErrUnavailable = errors.New("manager unavailable")
 )
 
 // ThrottleError is ErrTooManyReports with the wait the manager asks for; a Backend returns it to set
@@ -61,6 +63,8 @@ func (e *Error) Unwrap() error {
 		return ErrTooManyReports
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		return ErrInvalid
+	case http.StatusServiceUnavailable:
+		return ErrUnavailable
 	}
 	return nil
 }

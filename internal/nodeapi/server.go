@@ -226,6 +226,10 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrUnavailable):
+		h.log.Warn("node api request not served", "path", r.URL.Path, "remote", r.RemoteAddr, "cause", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, ErrUnavailable.Error())
 	default:
 		level := slog.LevelError
 		if r.Context().Err() != nil {

@@ -73,7 +73,7 @@ func TestTwoManagersShareAStore(t *testing.T) {
 	require.NoError(t, err)
 	defer res.Body.Close()
 	var n struct {
-		State string `json:"state"`
+		State nodemodel.State `json:"state"`
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&n))
 	require.Equal(t, nodemodel.StateInService, n.State, "the second manager does not find it dead")

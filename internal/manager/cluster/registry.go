@@ -125,7 +125,7 @@ func (r *Registry) do(ctx context.Context, ev Event) (Change, error) {
 	}
 	for _, w := range c.Writes {
 		if err := w.write(ctx, r.Store); err != nil {
-			return c, err
+			return c, nodeError(err)
 		}
 	}
 	r.commit(c, nil)
@@ -165,6 +165,18 @@ func (r *Registry) commit(c Change, base Table) {
 	}
 	r.mu.Unlock()
 	r.snapDirty.Store(true)
+}
+
+// nodeError gives a store error the nodeapi meaning a node can act on: a store that does not answer is
+// "try again later" (503), a value the store refuses is an invalid request (400).
+func nodeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return fmt.Errorf("%w: %w", nodeapi.ErrUnavailable, err)
+	case errors.Is(err, store.ErrInvalid):
+		return fmt.Errorf("%w: %w", nodeapi.ErrInvalid, err)
+	}
+	return err
 }
 
 func (r *Registry) logChange(c Change, id string, attrs ...any) {
@@ -213,7 +225,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 			return nodeapi.RegisterResponse{}, fmt.Errorf("%w: node group %q does not exist", nodeapi.ErrInvalid, req.Group)
 		}
 		if err != nil {
-			return nodeapi.RegisterResponse{}, fmt.Errorf("reading node group %q: %w", req.Group, err)
+			return nodeapi.RegisterResponse{}, nodeError(fmt.Errorf("reading node group %q: %w", req.Group, err))
 		}
 		if lc, err := r.Store.GetLaunchConfig(ctx, g.LaunchConfig); err == nil {
 			if t, ok := lc.Target(req.Role); ok {
@@ -227,7 +239,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nodeapi.RegisterResponse{}, err
+		return nodeapi.RegisterResponse{}, nodeError(err)
 	default:
 		ev.Stored = &n
 	}
