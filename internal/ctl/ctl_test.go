@@ -69,7 +69,8 @@ func healthyNodeHTTP(t *testing.T) string {
 }
 
 // join registers a node the way a launched node does (with its id, the manager's version and a health
-// check that passes) and sends its first load report, which puts it in service.
+// check that passes) and sends its first load report, which starts its admission; it returns once the
+// node is in service.
 func join(t *testing.T, base, id, role, group string) {
 	t.Helper()
 	ctx := context.Background()
@@ -80,6 +81,13 @@ func join(t *testing.T, base, id, role, group string) {
 	require.NoError(t, err)
 	_, err = nc.Report(ctx, nodeapi.ReportRequest{ID: id})
 	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var n struct {
+			State nodemodel.State `json:"state"`
+		}
+		r := ctlRun(t, "--manager", base, "--token", adminToken, "-o", "json", "node", "get", id)
+		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &n) == nil && n.State == nodemodel.StateInService
+	}, 10*time.Second, 10*time.Millisecond, "node %s enters service after its admission check", id)
 }
 
 type result struct {

@@ -179,7 +179,10 @@ func (ev Reported) apply(t Table, r Rules) (Change, error) {
 	stats := store.NodeStats{Load: req.Stats}
 	if e.Node.Role == nodemodel.RoleOrigin {
 		// an origin's streams are publications: the routing of publishers and viewers depends on them
-		reconcileStreams(&c, e, req.Streams, r)
+		// a node lists at most a bounded number of streams and counts them all: a list shorter than the
+		// count is the head of a longer one, so what is missing from it has not ended
+		complete := req.Stats.Streams <= len(req.Streams)
+		reconcileStreams(&c, e, req.Streams, complete, r)
 		stats.Streams = slices.Sorted(maps.Keys(e.Streams))
 		stats.Load.Streams = max(stats.Load.Streams, len(e.Streams))
 	}
@@ -203,8 +206,9 @@ func (ev Reported) apply(t Table, r Rules) (Change, error) {
 	return c, nil
 }
 
-// reconcileStreams makes e's streams those reported, with the store writes that follow.
-func reconcileStreams(c *Change, e *Entry, reported []nodemodel.StreamLoad, r Rules) {
+// reconcileStreams adds the reported streams e did not know and, when the list is complete, drops those
+// missing from it, with the store writes that follow.
+func reconcileStreams(c *Change, e *Entry, reported []nodemodel.StreamLoad, complete bool, r Rules) {
 	seen := make(map[string]bool, len(reported))
 	for _, s := range reported {
 		seen[s.Name] = true
@@ -215,6 +219,9 @@ func reconcileStreams(c *Change, e *Entry, reported []nodemodel.StreamLoad, r Ru
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(e.Streams)) {
+		if !complete {
+			break
+		}
 		// a report gathered before a publish event can arrive after it: a stream the manager learned of
 		// less than an interval ago is not dropped for missing from it
 		if !seen[name] && r.Now.Sub(e.Streams[name]) >= r.ReportInterval {

@@ -115,7 +115,10 @@ func TestApply(t *testing.T) {
 				require.Contains(t, tab["o1"].Streams, "live/b")
 			}},
 			{at: 6 * time.Second, ev: report("o1", "live/a"), writes: []string{"stream-gone:live/b"}},
-			{at: 11 * time.Second, ev: report("o1"), writes: []string{"stream-gone:live/a", "report:o1"}, check: func(t *testing.T, tab Table) {
+			// a list cut short (it counts 3 streams, lists 1) drops nothing
+			{at: 8 * time.Second, ev: Reported{Req: nodeapi.ReportRequest{ID: "o1", Stats: nodemodel.Load{Streams: 3},
+				Streams: []nodemodel.StreamLoad{{Name: "live/c", Protocol: "rtmp"}}}}, writes: []string{"stream:live/c"}},
+			{at: 11 * time.Second, ev: report("o1"), writes: []string{"stream-gone:live/a", "stream-gone:live/c", "report:o1"}, check: func(t *testing.T, tab Table) {
 				require.Empty(t, tab["o1"].Streams)
 			}},
 		}},
