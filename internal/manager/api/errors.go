@@ -82,6 +82,8 @@ type red5Error struct {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, style errorStyle) {
 	code := status(err)
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		s.Log.Warn("store does not answer", "method", r.Method, "path", r.URL.Path, "cause", err)
 	case code == http.StatusServiceUnavailable:
 		s.Log.Info("no node to route to", "method", r.Method, "path", r.URL.Path, "cause", err)
 	case code >= 500:

@@ -7,9 +7,9 @@ import (
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
-// validName reports whether s is a legal object name: [A-Za-z0-9_.-]{1,128}.
+// validName reports whether s is a legal object name: [A-Za-z0-9_.-]{1,store.MaxName}.
 func validName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
+	if len(s) == 0 || len(s) > store.MaxName {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -27,7 +27,7 @@ func invalid(format string, args ...any) error {
 
 func checkName(kind, name string) error {
 	if !validName(name) {
-		return invalid("%s name %q must match [A-Za-z0-9_.-]{1,128}", kind, clip(name))
+		return invalid("%s name %q must match [A-Za-z0-9_.-]{1,%d}", kind, clip(name), store.MaxName)
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func validateGroup(g store.NodeGroup) error {
 	}
 	for _, r := range g.Regions {
 		if !validName(r) {
-			return invalid("node group %q: region %q must match [A-Za-z0-9_.-]{1,128}", g.Name, clip(r))
+			return invalid("node group %q: region %q must match [A-Za-z0-9_.-]{1,%d}", g.Name, clip(r), store.MaxRegion)
 		}
 	}
 	return nil
