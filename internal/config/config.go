@@ -134,6 +134,8 @@ type Manager struct {
 	NodeTimeout    time.Duration `yaml:"nodeTimeout"`
 	// ReadTimeout is how long a client may take to send a whole request, body included.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// StoreTimeout bounds every call to the store: a database that does not answer within it gives 503.
+	StoreTimeout time.Duration `yaml:"storeTimeout"`
 	// MaxConnections caps the open connections of the manager's port; beyond it a new one is closed at once.
 	MaxConnections int `yaml:"maxConnections"`
 	// Weights of the best-edge selection.
@@ -216,7 +218,7 @@ func Default() Config {
 		Manager: Manager{
 			Address: ":5080", StoreEngine: "sqlite", StoreDSN: "nagare.db",
 			ReportInterval: 2 * time.Second, NodeTimeout: 10 * time.Second,
-			ReadTimeout: 10 * time.Second, MaxConnections: 10000,
+			ReadTimeout: 10 * time.Second, MaxConnections: 10000, StoreTimeout: 2 * time.Second,
 			WeightStreams: 30, WeightConnections: 15, WeightSubscribers: 60, WeightMemory: 20, WeightRestreamer: 35,
 			Autoscale: Autoscale{
 				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
@@ -583,6 +585,9 @@ func (c *Config) ValidateManager() error {
 	}
 	if m.ReadTimeout < 100*time.Millisecond || m.ReadTimeout > 5*time.Minute {
 		bad("manager.readTimeout", "must be between 100ms and 5m, not %s", m.ReadTimeout)
+	}
+	if m.StoreTimeout < 100*time.Millisecond || m.StoreTimeout > time.Minute {
+		bad("manager.storeTimeout", "must be between 100ms and 1m, not %s", m.StoreTimeout)
 	}
 	if m.MaxConnections < 1 || m.MaxConnections > maxConnections {
 		bad("manager.maxConnections", "must be between 1 and %d, not %d", maxConnections, m.MaxConnections)

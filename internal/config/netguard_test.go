@@ -28,6 +28,9 @@ func TestConnectionLimits(t *testing.T) {
 		{"manager read timeout too long", func(c *Config) { c.Manager.ReadTimeout = 6 * time.Minute }, (*Config).ValidateManager,
 			"manager.readTimeout: must be between 100ms and 5m, not 6m0s"},
 		{"manager read timeout bounds", func(c *Config) { c.Manager.ReadTimeout = 100 * time.Millisecond }, (*Config).ValidateManager, ""},
+		{"store timeout zero", func(c *Config) { c.Manager.StoreTimeout = 0 }, (*Config).ValidateManager,
+			"manager.storeTimeout: must be between 100ms and 1m, not 0s"},
+		{"store timeout of a minute", func(c *Config) { c.Manager.StoreTimeout = time.Minute }, (*Config).ValidateManager, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()

@@ -60,6 +60,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	if err != nil {
 		return nil, err
 	}
+	st.CallTimeout = cfg.Manager.StoreTimeout
 	v, err := st.Migrate(ctx)
 	if err != nil {
 		st.Close()
