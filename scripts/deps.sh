@@ -30,8 +30,10 @@ for w in "${want[@]}"; do
         go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
       fi ;;
     mariadb)
+      # the server binaries are needed even when a MariaDB already answers: some tests start their own
+      # (a private server they can freeze) with mariadbd and mariadb-install-db
+      { [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null; } || apt_install mariadb-server
       if ! port_open 3306; then
-        command -v mariadbd >/dev/null || apt_install mariadb-server
         $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
         echo "deps: starting mariadbd on 127.0.0.1:3306" >&2
         $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --bind-address=127.0.0.1 --port=3306
