@@ -3,7 +3,7 @@ package manager_test
 import (
 	"context"
 	"encoding/json"
-	"io"
+	"os"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -32,7 +32,7 @@ func TestTwoManagersShareAStore(t *testing.T) {
 		cfg.Manager.Address, cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "127.0.0.1:0", "mysql", dsn
 		cfg.Manager.AdminToken, cfg.Cluster.Secret, cfg.Manager.SharedStore = token, secret, true
 		cfg.Manager.ReportInterval, cfg.Manager.NodeTimeout = time.Second, 3*time.Second
-		m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)).With("m", cfg.Manager.Address))
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -77,6 +77,9 @@ type Registry struct {
 	admitting map[string]bool
 	admits    sync.WaitGroup
 
+	// synced is when the store was last read back (Load or Sync), in Unix nanoseconds
+	synced atomic.Int64
+
 	snap      atomic.Pointer[selector.Snapshot]
 	snapDirty atomic.Bool
 	snapMu    sync.Mutex
@@ -196,6 +199,7 @@ func (r *Registry) Load(ctx context.Context) error {
 		return fmt.Errorf("loading streams: %w", err)
 	}
 	t := Loaded(nodes, streams, r.now())
+	r.synced.Store(r.now().UnixNano())
 	r.mu.Lock()
 	r.table = t
 	r.mu.Unlock()
@@ -409,15 +413,22 @@ func (r *Registry) Sync(ctx context.Context) error {
 		return err
 	}
 	r.commit(c, snapshot)
+	r.synced.Store(r.now().UnixNano())
 	for _, reason := range c.Reasons {
 		r.Log.Info(reason)
 	}
 	return nil
 }
 
-// ReapSilent marks dead every node that has not reported for NodeTimeout.
+// ReapSilent marks dead every node that has not reported for NodeTimeout. A manager sharing the store
+// learns of most reports by reading it back: while it cannot (the store is slow or down), what it knows
+// is old, and it marks nobody dead on it.
 func (r *Registry) ReapSilent(ctx context.Context) {
 	rules := r.rules()
+	if last := time.Unix(0, r.synced.Load()); r.SyncEvery > 0 && rules.Now.Sub(last) > 2*r.SyncEvery {
+		r.Log.Warn("not marking silent nodes dead: the store was not read back", "since", rules.Now.Sub(last).Round(time.Millisecond).String())
+		return
+	}
 	r.mu.RLock()
 	ids := SilentNodes(r.table, rules)
 	r.mu.RUnlock()
