@@ -3,9 +3,9 @@ package manager_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"log/slog"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
