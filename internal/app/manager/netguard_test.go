@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/testutil"
 )
 
 // startSQLite runs a manager on a SQLite store of its own and returns its address.
@@ -96,33 +96,9 @@ func TestSlowBodies(t *testing.T) {
 func TestConnectionCap(t *testing.T) {
 	const capacity = 10
 	addr := startSQLite(t, func(c *config.Config) { c.Manager.MaxConnections = capacity })
-	var held []net.Conn
-	for range capacity { // silent: held until the 5 s header timeout
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer c.Close()
-		held = append(held, c)
-	}
-	// the port accepts in order, so this one comes after the cap's worth that are held
-	over, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer over.Close()
-	require.NoError(t, over.SetReadDeadline(time.Now().Add(3*time.Second)))
-	_, err = over.Read(make([]byte, 1))
-	require.False(t, isTimeout(err), "a connection beyond the cap is served or left waiting")
-	require.True(t, errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET), "%v", err)
-
-	for _, c := range held {
-		c.Close()
-	}
-	require.Eventually(t, func() bool {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 5*time.Second, 20*time.Millisecond, "the port serves again")
+	release := testutil.RequireCapped(t, addr, capacity) // silent: held until the 5 s header timeout
+	release()
+	testutil.WaitHealthy(t, addr)
 }
 
 func isTimeout(err error) bool {

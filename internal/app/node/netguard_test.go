@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,37 +69,14 @@ func TestConnectionCap(t *testing.T) {
 	}{{"origin http", origin.HTTPAddr()}, {"edge http", edge.HTTPAddr()}, {"origin rtmp", origin.RTMPAddr()}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var held []net.Conn
-			for range capacity { // silent: held until the header (HTTP) or handshake (RTMP) timeout, 5 s and more
-				c, err := net.Dial("tcp", tc.addr)
-				require.NoError(t, err)
-				defer c.Close()
-				held = append(held, c)
-			}
-			// the port accepts in order, so this one comes after the cap's worth that are held
-			over, err := net.Dial("tcp", tc.addr)
-			require.NoError(t, err)
-			defer over.Close()
-			require.NoError(t, over.SetReadDeadline(time.Now().Add(3*time.Second)))
-			_, err = over.Read(make([]byte, 1))
-			require.False(t, isTimeout(err), "a connection beyond the cap is served or left waiting")
-			require.True(t, errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET), "%v", err)
-
-			for _, c := range held {
-				c.Close()
-			}
+			// silent: held until the header (HTTP) or handshake (RTMP) timeout, 5 s and more
+			release := testutil.RequireCapped(t, tc.addr, capacity)
+			release()
 			if strings.HasSuffix(tc.name, "rtmp") {
 				require.Eventually(t, func() bool { return rtmpAnswers(tc.addr) }, 5*time.Second, 20*time.Millisecond)
 				return
 			}
-			require.Eventually(t, func() bool {
-				res, err := http.Get("http://" + tc.addr + "/healthz")
-				if err != nil {
-					return false
-				}
-				res.Body.Close()
-				return res.StatusCode == http.StatusOK
-			}, 5*time.Second, 20*time.Millisecond, "the port serves again")
+			testutil.WaitHealthy(t, tc.addr)
 		})
 	}
 }

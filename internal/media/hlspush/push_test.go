@@ -3,7 +3,6 @@ package hlspush_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,13 +109,9 @@ func waitManifest(t *testing.T, st *flaky, key string, withMP4 bool) recording.M
 	t.Helper()
 	var m recording.Manifest
 	require.Eventually(t, func() bool {
-		rc, _, err := st.Get(context.Background(), key, nil)
-		if err != nil {
-			return false
-		}
-		defer rc.Close()
-		m = recording.Manifest{}
-		return json.NewDecoder(rc).Decode(&m) == nil && (!withMP4 || m.MP4 != "")
+		var err error
+		m, err = recording.ReadManifest(context.Background(), st, key)
+		return err == nil && (!withMP4 || m.MP4 != "")
 	}, 10*time.Second, 5*time.Millisecond, "no manifest %s", key)
 	return m
 }

@@ -11,6 +11,7 @@ package recording
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -477,4 +478,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Gaps, m.Stored, m.Failed)
 	return m
+}
+
+// ReadManifest reads the manifest stored under key.
+func ReadManifest(ctx context.Context, st Store, key string) (Manifest, error) {
+	var m Manifest
+	rc, _, err := st.Get(ctx, key, nil)
+	if err != nil {
+		return m, fmt.Errorf("reading manifest %s: %w", key, err)
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		return m, fmt.Errorf("decoding manifest %s: %w", key, err)
+	}
+	return m, nil
 }

@@ -3,7 +3,6 @@ package recording_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,18 +69,14 @@ func object(t *testing.T, st *objstore.Local, key string) []byte {
 	return b
 }
 
-// waitManifest waits for the manifest key (written again once the MP4 is there) and reads it.
+// waitManifest waits for the recording manifest key (written again once the MP4 is there) and reads it.
 func waitManifest(t *testing.T, st *objstore.Local, key string, withMP4 bool) recording.Manifest {
 	t.Helper()
 	var m recording.Manifest
 	require.Eventually(t, func() bool {
-		rc, _, err := st.Get(context.Background(), key, nil)
-		if err != nil {
-			return false
-		}
-		defer rc.Close()
-		m = recording.Manifest{}
-		return json.NewDecoder(rc).Decode(&m) == nil && (!withMP4 || m.MP4 != "")
+		var err error
+		m, err = recording.ReadManifest(context.Background(), st, key)
+		return err == nil && (!withMP4 || m.MP4 != "")
 	}, 10*time.Second, 5*time.Millisecond, "no manifest %s", key)
 	return m
 }
