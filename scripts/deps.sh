@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs and starts what nagare's tests, demo and benchmarks need on Debian 12.
-# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [bench]   (no argument: everything tests need)
+# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [bench]   (no argument: everything tests need)
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb)
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players)
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -39,6 +40,19 @@ for w in "${want[@]}"; do
         $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --bind-address=127.0.0.1 --port=3306
         for _ in $(seq 1 60); do port_open 3306 && break; sleep 0.5; done
         port_open 3306 || { echo "deps: mariadb did not start" >&2; exit 1; }
+      fi ;;
+    players)
+      # third-party players the player tests drive: VLC, GStreamer (playbin, playbin3, hlsdemux), Debian's
+      # Chromium (never a downloaded browser), and the npm packages of test/players/web, installed once into
+      # .cache/players (reused while package.json is unchanged)
+      apt_install vlc-bin vlc-plugin-base gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+        gstreamer1.0-plugins-bad gstreamer1.0-libav chromium
+      command -v npm >/dev/null || apt_install nodejs npm
+      web="$root/test/players/web" cache="$root/.cache/players"
+      if ! cmp -s "$web/package.json" "$cache/package.json" || [ ! -d "$cache/node_modules" ]; then
+        echo "deps: npm install into .cache/players" >&2
+        mkdir -p "$cache" && cp "$web/package.json" "$cache/package.json"
+        (cd "$cache" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
       fi ;;
     bench)
       apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli ;;
