@@ -18,6 +18,7 @@ import (
 	srt "github.com/datarhei/gosrt"
 
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
@@ -143,24 +144,17 @@ func (s *SRTServer) accept(req srt.ConnRequest, log *slog.Logger) (*pendingConn,
 	mode, rawPath, q, err := ParseStreamID(req.StreamId())
 	if err != nil {
 		s.Metrics.Rejected("srt", "bad_path")
-		req.Reject(srt.REJX_BAD_REQUEST)
+		reject(req, rejectBadRequest)
 		return nil, err
 	}
 	if mode != "publish" {
 		s.Metrics.Rejected("srt", "mode")
-		req.Reject(srt.REJX_BAD_MODE)
+		reject(req, rejectBadMode)
 		return nil, fmt.Errorf("mode %q is not offered: publish over SRT, play over HLS", mode)
 	}
 	path, err := s.gate.admit("srt", rawPath, q)
 	if err != nil {
-		switch {
-		case errors.Is(err, stream.ErrInvalidPath):
-			req.Reject(srt.REJX_BAD_REQUEST)
-		case errors.Is(err, stream.ErrAlreadyPublishing):
-			req.Reject(srt.REJX_CONFLICT)
-		default:
-			req.Reject(srt.REJX_UNAUTHORIZED)
-		}
+		reject(req, rejectionOf(err))
 		return nil, err
 	}
 	c, err := req.Accept()
@@ -168,6 +162,39 @@ func (s *SRTServer) accept(req srt.ConnRequest, log *slog.Logger) (*pendingConn,
 		return nil, fmt.Errorf("srt accept: %w", err)
 	}
 	return &pendingConn{Conn: c, path: path}, nil
+}
+
+// The SRT access-control rejection codes nagare sends (libsrt's srt/access_control.h; the codes are
+// HTTP's status codes plus 1000). gosrt's REJX_CONFLICT is 1407, where libsrt has 1409.
+const (
+	rejectBadRequest   = 1400 // a stream id or stream name that cannot be read
+	rejectUnauthorized = 1401 // no key or token given
+	rejectForbidden    = 1403 // a wrong key, a bad or expired token, or publishing not set up here
+	rejectBadMode      = 1405 // a mode other than publish
+	rejectConflict     = 1409 // the name is already being published
+)
+
+// rejectionOf gives the rejection code of an error of gate.admit.
+func rejectionOf(err error) int {
+	switch {
+	case errors.Is(err, stream.ErrInvalidPath):
+		return rejectBadRequest
+	case errors.Is(err, stream.ErrAlreadyPublishing):
+		return rejectConflict
+	case errors.Is(err, pubauth.ErrNoCredentials):
+		return rejectUnauthorized
+	default:
+		return rejectForbidden
+	}
+}
+
+// reject refuses a connection request with an access-control code. On the wire a rejection's handshake
+// type is 1000 + the reason (libsrt subtracts 1000 when it reads it back; SRT's own REJ_* codes, 0–99,
+// are sent the same way as 1000–1099). gosrt v0.11.0 sends the number given to Reject as it is, so a
+// bare 1401 reached libsrt callers (srt-live-transmit, ffmpeg, OBS) as reason 401, "Unknown or
+// erroneous", and they retried; 2401 reaches them as 1401.
+func reject(req srt.ConnRequest, code int) {
+	req.Reject(srt.RejectionReason(1000 + code))
 }
 
 func (s *SRTServer) serve(c *pendingConn, log *slog.Logger) {
