@@ -56,6 +56,11 @@ type Push struct {
 	// live ones are skipped.
 	Concurrency int `yaml:"concurrency"`
 	Backlog     int `yaml:"backlog"`
+	// PublicRead makes the node add a bucket policy statement at start that lets anyone GET the objects
+	// under Prefix (players read them without credentials). CORS adds a bucket CORS rule that lets pages
+	// of any origin GET and HEAD them (browser players). Both need storage.backend s3.
+	PublicRead bool `yaml:"publicRead"`
+	CORS       bool `yaml:"cors"`
 }
 
 // Record keeps streams whole in storage as VOD: an HLS VOD playlist over the pushed segments, a JSON
@@ -486,6 +491,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Push.Backlog < 4 || c.Push.Backlog > 100000 {
 		bad("push.backlog", "must be between 4 and 100000, not %d", c.Push.Backlog)
+	}
+	if c.Push.PublicRead && c.Storage.Backend != "s3" {
+		bad("push.publicRead", "needs storage.backend s3 (a local directory is as public as the web server that serves it)")
+	}
+	if c.Push.CORS && c.Storage.Backend != "s3" {
+		bad("push.cors", "needs storage.backend s3 (set CORS headers in the web server that serves the local directory)")
 	}
 	for _, l := range []struct {
 		key  string
