@@ -9,4 +9,8 @@ var (
 	ErrInvalidKey = errors.New("invalid object key")
 	// ErrInvalidRange reports a byte range that is malformed or starts past the end of the object.
 	ErrInvalidRange = errors.New("invalid byte range")
+	// ErrNotPublic reports that a reader without credentials is refused an object (401 or 403).
+	ErrNotPublic = errors.New("bucket not readable without credentials")
+	// ErrNoCORS reports that the bucket does not let web pages of another origin read an object.
+	ErrNoCORS = errors.New("bucket does not allow cross-origin reads")
 )

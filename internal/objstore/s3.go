@@ -41,6 +41,10 @@ type S3 struct {
 
 	client *s3.Client
 	bucket string
+	// publicBase is the URL anonymous readers fetch the bucket's objects under (publicBase + "/" + key).
+	publicBase string
+	// anon makes the anonymous requests of the checks in public.go; nil means http.DefaultClient.
+	anon *http.Client
 }
 
 // NewS3 builds a client for cfg. It does not contact the server.
@@ -70,7 +74,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// would say so on stderr, past slog, for every read of a recording.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	return &S3{client: client, bucket: cfg.Bucket}, nil
+	return &S3{client: client, bucket: cfg.Bucket, publicBase: publicBase(cfg.Endpoint, region, cfg.Bucket, cfg.PathStyle)}, nil
 }
 
 // CreateBucket creates the bucket; an existing bucket owned by the caller is not an error.
