@@ -260,7 +260,7 @@ func decodeYAML(b []byte, cfg *Config) error {
 		if errors.Is(err, io.EOF) { // an empty file
 			return nil
 		}
-		return err
+		return withYAMLSuggestions(err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -303,10 +303,10 @@ func applyEnv(cfg *Config, environ []string) error {
 			env[k] = v
 		}
 	}
-	known := map[string]bool{}
+	known := map[string]string{} // env name → key path
 	err := walk(reflect.ValueOf(cfg).Elem(), "", func(key string, v reflect.Value) error {
 		name := EnvName(key)
-		known[name] = true
+		known[name] = key
 		s, ok := env[name]
 		if !ok {
 			return nil
@@ -319,12 +319,18 @@ func applyEnv(cfg *Config, environ []string) error {
 	if err != nil {
 		return err
 	}
+	var unknown []string
 	for name := range env {
-		if !known[name] && !ignoredEnv[name] {
-			return fmt.Errorf("%s: unknown setting", name)
+		if _, ok := known[name]; !ok && !ignoredEnv[name] {
+			unknown = append(unknown, name)
 		}
 	}
-	return nil
+	slices.Sort(unknown) // the same message however the environment is ordered
+	errs := make([]error, len(unknown))
+	for i, name := range unknown {
+		errs[i] = unknownEnvError(name, known)
+	}
+	return errors.Join(errs...)
 }
 
 // ignoredEnv are NAGARE_* variables that are not settings.
