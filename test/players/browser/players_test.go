@@ -1,0 +1,347 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/app/manager"
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/testutil"
+)
+
+const (
+	adminToken    = "players-admin-token-0123456789"
+	clusterSecret = "players-cluster-secret-0123456789"
+	streamPath    = "live/players"
+	chromium      = "/usr/bin/chromium" // Debian's; a browser is never downloaded
+
+	// what a viewer may notice, and what issue 11 allows
+	playFor        = 60 * time.Second       // of playback per player, after it starts
+	startupBound   = 10 * time.Second       // from the URL to frames on screen
+	maxStall       = 200 * time.Millisecond // one part
+	minFrameRatio  = 0.9                    // of the clip's frame rate over the time played
+	driverOverhead = 90 * time.Second       // browser start and teardown, beyond startup and playback
+)
+
+// player is one column of the matrix: a player in one of its modes.
+type player struct {
+	name       string
+	kind       string // hlsjs or shaka
+	lowLatency bool
+}
+
+var players = []player{
+	{"hlsjs-ll", "hlsjs", true},
+	{"hlsjs-classic", "hlsjs", false},
+	{"shaka-ll", "shaka", true},
+}
+
+// result is what run.mjs measured for one player on one route (see player.html's report).
+type result struct {
+	Name      string   `json:"name"`
+	Src       string   `json:"src"`
+	Version   string   `json:"version"`
+	StartupMs *float64 `json:"startupMs"`
+	PlayedMs  float64  `json:"playedMs"`
+	// frames decoded since startup, and in all
+	FramesAfterStart int `json:"framesAfterStart"`
+	Frames           int `json:"frames"`
+	DroppedFrames    int `json:"droppedFrames"`
+	Stalls           []struct {
+		AtMs  float64 `json:"atMs"`
+		Ms    float64 `json:"ms"`
+		Media float64 `json:"media"`
+	} `json:"stalls"`
+	Waiting          int         `json:"waiting"`
+	WaitingLongestMs float64     `json:"waitingLongestMs"`
+	GapJumps         int         `json:"gapJumps"`
+	StallSignals     int         `json:"stallSignals"`
+	Seeks            int         `json:"seeks"`
+	Errors           []playerErr `json:"errors"`
+	Latency          []float64   `json:"latency"`
+	PlayerLatency    []float64   `json:"playerLatency"`
+	Playlists        struct {
+		Responses    int              `json:"responses"`
+		Validated    int              `json:"validated"`
+		InvalidCount int              `json:"invalidCount"`
+		NoCORS       int              `json:"noCORS"`
+		Statuses     map[string]int   `json:"statuses"`
+		Invalid      []invalidPL      `json:"invalid"`
+		Redirects    []map[string]any `json:"redirects"`
+	} `json:"playlists"`
+	RequestsFailed []map[string]any `json:"requestsFailed"`
+	ConsoleErrors  []string         `json:"consoleErrors"`
+}
+
+type playerErr struct {
+	Fatal   bool   `json:"fatal"`
+	Type    string `json:"type"`
+	Details string `json:"details"`
+	URL     string `json:"url"`
+	Code    any    `json:"code"`
+	Message string `json:"message"`
+	AtMs    int    `json:"atMs"`
+}
+
+type invalidPL struct {
+	URL   string `json:"url"`
+	Error string `json:"error"`
+	Body  string `json:"body"`
+}
+
+func (r *result) longestStall() time.Duration {
+	ms := r.WaitingLongestMs
+	for _, s := range r.Stalls {
+		ms = max(ms, s.Ms)
+	}
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// latency returns the median and the largest distance behind live (wall clock minus the playhead's
+// EXT-X-PROGRAM-DATE-TIME; the publisher and the players share this machine's clock).
+func (r *result) latency() (median, largest time.Duration, ok bool) {
+	if len(r.Latency) == 0 {
+		return 0, 0, false
+	}
+	l := slices.Clone(r.Latency)
+	slices.Sort(l)
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	return ms(l[len(l)/2]), ms(l[len(l)-1]), true
+}
+
+// TestBrowserPlayers plays one live stream (a muted-video-and-audio clip published with ffmpeg) in hls.js
+// (low-latency and classic) and Shaka Player (low-latency), each through the manager's viewer URL (a 302
+// to the node) and straight from the node, all at once in one headless Chromium, from a page on another
+// origin than nagare's, so every request is a cross-origin one. Each plays for a minute; then, for each:
+// frames on screen within the startup bound and at the clip's rate after, no stall longer than one part,
+// no gap jumped, no player error, and every playlist it was served accepted by a strict parser.
+//
+// NAGARE_PLAYERS_SECONDS shortens the minute while working on the test; NAGARE_PLAYERS_TRACE=<dir> keeps
+// every request, playlist and console line of each player there (Shaka's debug build logs to the console).
+func TestBrowserPlayers(t *testing.T) {
+	testutil.RequireFFmpeg(t) // and skips under -short
+	root := repoRoot(t)
+	modules := filepath.Join(root, ".cache", "players", "node_modules")
+	for _, need := range []string{chromium, filepath.Join(modules, "playwright-core"), filepath.Join(modules, "hls.js"),
+		filepath.Join(modules, "shaka-player"), filepath.Join(modules, "hls-parser")} {
+		_, err := os.Stat(need)
+		require.NoError(t, err, "scripts/deps.sh players installs it")
+	}
+	nodeBin, err := exec.LookPath("node")
+	require.NoError(t, err, "scripts/deps.sh players installs node")
+	duration := playFor
+	if s := os.Getenv("NAGARE_PLAYERS_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "NAGARE_PLAYERS_SECONDS")
+		duration = time.Duration(n) * time.Second
+	}
+	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
+
+	// a real manager and an origin in its care, publishing the clip
+	mgr := startManager(t)
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, clusterSecret, "players-origin"
+	})
+	originURL := "http://" + origin.HTTPAddr()
+	testutil.Publish(t, publishURL(origin.RTMPAddr(), streamPath), "flv")
+	testutil.WaitLive(t, originURL+"/"+streamPath+"/index.m3u8", 20*time.Second)
+	noFollow := &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	require.Eventually(t, func() bool {
+		resp, err := noFollow.Get(mgr + "/" + streamPath + "/index.m3u8")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusFound && strings.HasPrefix(resp.Header.Get("Location"), originURL+"/")
+	}, 20*time.Second, 100*time.Millisecond, "the manager never sent viewers to the origin")
+
+	// the page and the players come from another origin
+	pages := pageServer(root, modules)
+	defer pages.Close()
+
+	type runPlayer struct {
+		Name       string `json:"name"`
+		Player     string `json:"player"`
+		LowLatency bool   `json:"lowLatency"`
+		Src        string `json:"src"`
+		Debug      bool   `json:"debug"`
+	}
+	routes := []struct{ name, base string }{{"manager", mgr}, {"node", originURL}}
+	var run []runPlayer
+	for _, p := range players {
+		for _, r := range routes {
+			run = append(run, runPlayer{Name: p.name + "/" + r.name, Player: p.kind, LowLatency: p.lowLatency,
+				Src: r.base + "/" + streamPath + "/index.m3u8", Debug: trace != ""})
+		}
+	}
+	cfg, err := json.Marshal(map[string]any{
+		"executablePath": chromium, "nodeModules": modules, "traceDir": trace,
+		"durationMs": duration.Milliseconds(), "startupTimeoutMs": startupBound.Milliseconds(), "players": run,
+	})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), startupBound+duration+driverOverhead)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "test", "players", "web", "run.mjs"), pages.URL+"/player.html", string(cfg))
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) } // playwright closes the browser
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	t.Logf("driver ran %s:\n%s", time.Since(start).Round(time.Second), stderr.String())
+	require.NoError(t, err, "run.mjs")
+	var out struct {
+		Browser string   `json:"browser"`
+		Players []result `json:"players"`
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out), "run.mjs output: %s", stdout.String())
+	require.Len(t, out.Players, len(run))
+
+	t.Logf("Chromium %s, %s of playback per player\n%s", out.Browser, duration, table(out.Players))
+	for _, r := range out.Players {
+		t.Run(r.Name, func(t *testing.T) {
+			check(t, &r, duration)
+		})
+	}
+}
+
+// check asserts what issue 11 asks of one player on one route; every failing point is reported.
+func check(t *testing.T, r *result, duration time.Duration) {
+	for _, rd := range r.Playlists.Redirects {
+		assert.NotNil(t, rd["cors"], "the redirect %v has no Access-Control-Allow-Origin: no page on another origin can follow it", rd)
+	}
+	assert.Empty(t, r.Errors, "player errors")
+	if !assert.NotNil(t, r.StartupMs, "no frame on screen within %s", startupBound) {
+		return
+	}
+	startup := time.Duration(*r.StartupMs * float64(time.Millisecond))
+	assert.LessOrEqual(t, startup, startupBound, "startup")
+	played := time.Duration(r.PlayedMs * float64(time.Millisecond))
+	assert.GreaterOrEqual(t, played, duration, "played for less than the run (stopped by a fatal error?)")
+	wantFrames := int(minFrameRatio * testutil.ClipFPS * played.Seconds())
+	assert.GreaterOrEqual(t, r.FramesAfterStart, wantFrames, "frames decoded in %s of playback", played)
+	assert.LessOrEqual(t, r.longestStall(), maxStall, "longest stall (stalls: %+v; 'waiting' events: %d)", r.Stalls, r.Waiting)
+	assert.Zero(t, r.GapJumps, "gaps jumped: media the player skipped over")
+	assert.Positive(t, r.Playlists.Validated, "no playlist validated")
+	assert.Zero(t, r.Playlists.InvalidCount, "playlists refused by hls-parser in strict mode: %+v", r.Playlists.Invalid)
+	for code, n := range r.Playlists.Statuses {
+		if code != "200" && code != "302" {
+			assert.Fail(t, "playlist responses other than 200", "%d answered %s", n, code)
+		}
+	}
+	assert.Zero(t, r.Playlists.NoCORS, "playlist responses without Access-Control-Allow-Origin")
+	assert.Empty(t, r.RequestsFailed, "requests that failed in the browser")
+}
+
+// table renders the matrix: one row per player and route.
+func table(rs []result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-22s %-8s %8s %7s %7s %7s %9s %5s %6s %7s %6s %12s %s\n", "player/route", "version", "startup",
+		"frames", "dropped", "stalls", "longest", "wait", "gaps", "errors", "pl ok", "latency p50", "pl bad")
+	for _, r := range rs {
+		startup := "-"
+		if r.StartupMs != nil {
+			startup = (time.Duration(*r.StartupMs) * time.Millisecond).String()
+		}
+		lat := "-"
+		if med, hi, ok := r.latency(); ok {
+			lat = fmt.Sprintf("%.2fs/%.2fs", med.Seconds(), hi.Seconds())
+		}
+		fmt.Fprintf(&b, "%-22s %-8s %8s %7d %7d %7d %9s %5d %6d %7d %6d %12s %d\n", r.Name, r.Version, startup,
+			r.FramesAfterStart, r.DroppedFrames, len(r.Stalls), r.longestStall().Round(time.Millisecond), r.Waiting,
+			r.GapJumps, len(r.Errors), r.Playlists.Validated, lat, r.Playlists.InvalidCount)
+	}
+	for _, r := range rs {
+		for i, e := range r.Errors {
+			if i == 5 {
+				fmt.Fprintf(&b, "%s: … %d errors in all\n", r.Name, len(r.Errors))
+				break
+			}
+			fmt.Fprintf(&b, "%s: error at %dms fatal=%v %s %s %v %s %s\n", r.Name, e.AtMs, e.Fatal, e.Type, e.Details, e.Code, e.URL, e.Message)
+		}
+	}
+	return b.String()
+}
+
+// startManager runs a real stream manager (SQLite store, short report interval) and returns its URL.
+func startManager(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Manager.Address = "127.0.0.1:0"
+	cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "sqlite", filepath.Join(t.TempDir(), "manager.db")
+	cfg.Manager.AdminToken, cfg.Cluster.Secret = adminToken, clusterSecret
+	cfg.Manager.ReportInterval, cfg.Manager.NodeTimeout = time.Second, 5*time.Second
+	logs := &testutil.LogBuffer{}
+	m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		if t.Failed() {
+			t.Logf("--- manager log ---\n%s", logs.String())
+		}
+	})
+	return "http://" + m.Addr()
+}
+
+func publishURL(rtmpAddr, p string) string {
+	sp, err := stream.ParsePath(p)
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("rtmp://%s/%s?token=%s", rtmpAddr, p, pubauth.Sign([]byte(testutil.TokenSecret), sp, time.Now().Add(time.Hour)))
+}
+
+// pageServer serves player.html and the players' packages on a loopback port of its own: an origin other
+// than nagare's.
+func pageServer(root, modules string) *httptest.Server {
+	mux := http.NewServeMux()
+	web := filepath.Join(root, "test", "players", "web")
+	mux.HandleFunc("GET /player.html", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(web, "player.html"))
+	})
+	mux.Handle("GET /node_modules/", http.StripPrefix("/node_modules/", http.FileServer(http.Dir(modules))))
+	return httptest.NewServer(mux)
+}
+
+// repoRoot finds the module root above the test's working directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, dir, parent, "no go.mod above the working directory")
+		dir = parent
+	}
+}

@@ -1,0 +1,142 @@
+// run.mjs drives browser players against a live nagare stream for the player tests (test/players/browser).
+//
+//   node run.mjs <page URL> <JSON config>
+//
+// The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, traceDir?, players: [{name,
+// player: "hlsjs"|"shaka", lowLatency, src, debug?}]}. Every player runs at once, each in a page of its own
+// browser context (its own cookies) in one headless Chromium; each plays for durationMs after it starts.
+// Every playlist response is parsed here, in Node, by hls-parser in strict mode, a parser independent of
+// both players. One JSON line on stdout holds the results; progress goes to stderr.
+import {createRequire} from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [pageURL, configJSON] = process.argv.slice(2);
+if (!pageURL || !configJSON) {
+  console.error('usage: node run.mjs <page URL> <JSON config>');
+  process.exit(2);
+}
+const cfg = JSON.parse(configJSON);
+// the packages live in the players cache, not beside this file
+const require = createRequire(path.join(cfg.nodeModules, '..', 'resolve.cjs'));
+const {chromium} = require('playwright-core');
+const HLS = require('hls-parser');
+HLS.setOptions({strictMode: true, silent: true});
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const log = (...a) => console.error(new Date().toISOString(), ...a);
+const isPlaylist = u => {
+  try {
+    return new URL(u).pathname.endsWith('.m3u8');
+  } catch {
+    return false;
+  }
+};
+
+async function runPlayer(browser, p) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const started = Date.now();
+  const at = () => Date.now() - started;
+  const playlists = {responses: 0, validated: 0, invalid: [], invalidCount: 0, redirects: [], statuses: {}, noCORS: 0};
+  const failed = [];
+  const consoleErrors = [];
+  const pending = new Set();
+  const trace = [];
+  const bodies = [];
+  const consoleLines = [];
+
+  page.on('request', req => {
+    if (cfg.traceDir) trace.push({t: at(), ev: 'req', method: req.method(), url: req.url()});
+  });
+  page.on('response', res => {
+    const url = res.url();
+    if (cfg.traceDir) trace.push({t: at(), ev: 'res', status: res.status(), url});
+    if (!isPlaylist(url)) return;
+    const status = res.status();
+    playlists.responses++;
+    playlists.statuses[status] = (playlists.statuses[status] || 0) + 1;
+    const headers = res.headers();
+    if (status >= 300 && status < 400) {
+      if (playlists.redirects.length < 5) {
+        playlists.redirects.push({url, status, location: headers.location,
+          cors: headers['access-control-allow-origin'] || null});
+      }
+      return;
+    }
+    if (!headers['access-control-allow-origin']) playlists.noCORS++;
+    if (status !== 200) return;
+    const job = res.text().then(body => {
+      if (cfg.traceDir) bodies.push(`### ${at()} ${url}\n${body}`);
+      try {
+        HLS.parse(body);
+        playlists.validated++;
+      } catch (e) {
+        playlists.invalidCount++;
+        if (playlists.invalid.length < 10) playlists.invalid.push({url, error: String(e.message || e), body: body.slice(0, 3000)});
+      }
+    }, () => { /* the page went away before the body arrived */ });
+    pending.add(job);
+    job.finally(() => pending.delete(job));
+  });
+  page.on('requestfailed', req => {
+    if (cfg.traceDir) trace.push({t: at(), ev: 'failed', url: req.url(), error: req.failure()?.errorText});
+    if (failed.length < 20) failed.push({url: req.url(), error: req.failure()?.errorText});
+  });
+  page.on('console', msg => {
+    if (cfg.traceDir) consoleLines.push(`${at()} ${msg.type()} ${msg.text()}`);
+    if (msg.type() === 'error' && consoleErrors.length < 20) consoleErrors.push(msg.text().slice(0, 500));
+  });
+  page.on('pageerror', err => {
+    if (consoleErrors.length < 20) consoleErrors.push('pageerror: ' + String(err).slice(0, 500));
+  });
+
+  let report;
+  try {
+    await page.goto(pageURL);
+    // not awaited: play resolves only once the player has loaded the stream, which is what is measured
+    page.evaluate(c => { window.play(c); }, p).catch(() => {});
+    for (;;) {
+      await sleep(500);
+      const st = await page.evaluate(() => window.state());
+      if (st.fatal) {
+        await sleep(1000); // let the player report what follows
+        break;
+      }
+      if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
+      if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) break;
+    }
+    report = await page.evaluate(() => window.report());
+  } catch (e) {
+    report = {errors: [{fatal: true, type: 'driver', details: 'exception', message: String(e)}]};
+  }
+  await Promise.allSettled([...pending]);
+  await context.close();
+  if (cfg.traceDir) {
+    const file = p.name.replace(/\W+/g, '_');
+    fs.mkdirSync(cfg.traceDir, {recursive: true});
+    fs.writeFileSync(path.join(cfg.traceDir, file + '.requests.jsonl'), trace.map(x => JSON.stringify(x)).join('\n') + '\n');
+    fs.writeFileSync(path.join(cfg.traceDir, file + '.playlists.txt'), bodies.join('\n'));
+    fs.writeFileSync(path.join(cfg.traceDir, file + '.console.txt'), consoleLines.join('\n') + '\n');
+  }
+  log(`${p.name}: done`);
+  return {name: p.name, src: p.src, ...report, playlists, requestsFailed: failed, consoleErrors};
+}
+
+const browser = await chromium.launch({
+  executablePath: cfg.executablePath,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+let results;
+try {
+  log(`chromium ${browser.version()}: ${cfg.players.length} players for ${cfg.durationMs} ms each`);
+  results = await Promise.all(cfg.players.map(p => runPlayer(browser, p)));
+} finally {
+  const version = browser.version();
+  await browser.close();
+  const line = JSON.stringify({browser: version, players: results || []});
+  if (cfg.traceDir) fs.writeFileSync(path.join(cfg.traceDir, 'results.json'), line + '\n');
+  process.stdout.write(line + '\n');
+}
