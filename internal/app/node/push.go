@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +27,7 @@ import (
 type storagePush struct {
 	pusher *hlspush.Pusher
 	rec    *recording.Recorder
+	bucket *bucketSetup // nil unless the push is enabled
 }
 
 // Observer is the segmenter's observer of the publication st (hls.Config.Observe).
@@ -36,6 +39,9 @@ func (s *storagePush) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.pusher.Run(gctx) })
 	g.Go(func() error { return s.rec.Run(gctx) })
+	if s.bucket != nil {
+		g.Go(func() error { s.bucket.run(gctx); return nil })
+	}
 	return g.Wait()
 }
 
@@ -61,7 +67,73 @@ func (n *Node) newPusher(cfg config.Config) *storagePush {
 		n.log.Info("pushing to storage", "backend", cfg.Storage.Backend, "bucket", cfg.Storage.Bucket,
 			"directory", cfg.Storage.Directory, "prefix", cfg.Push.Prefix, "push", cfg.Push.Enabled, "record", cfg.Record.Enabled)
 	}
-	return &storagePush{pusher: p, rec: rec}
+	sp := &storagePush{pusher: p, rec: rec}
+	if cfg.Push.Enabled {
+		sp.bucket = &bucketSetup{st: st, prefix: cfg.Push.Prefix, publicRead: cfg.Push.PublicRead, cors: cfg.Push.CORS,
+			log: log.With("bucket", cfg.Storage.Bucket, "prefix", cfg.Push.Prefix)}
+	}
+	return sp
+}
+
+// publicBucket is what the start-up needs of an S3 bucket (objstore.S3); a local directory has none of it:
+// whoever serves it decides who may read it.
+type publicBucket interface {
+	AllowPublicRead(ctx context.Context, prefix string) error
+	AllowCORS(ctx context.Context) error
+	CheckPublic(ctx context.Context, prefix string) error
+}
+
+// bucketSetup makes the push's bucket readable by players at start when push.publicRead and push.cors
+// ask for it, then checks that it is, and warns when it is not. Nothing here stops the push: some
+// deployments serve the bucket through a CDN that has credentials of its own.
+type bucketSetup struct {
+	st               *lazyStore
+	prefix           string
+	publicRead, cors bool
+	log              *slog.Logger
+}
+
+// bucketCheckTimeout bounds the start-up's calls to the bucket.
+const bucketCheckTimeout = 30 * time.Second
+
+func (b *bucketSetup) run(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
+	defer cancel()
+	st, err := b.st.open(ctx)
+	if err != nil {
+		return // the push logs it with its first upload
+	}
+	pb, ok := st.(publicBucket)
+	if !ok {
+		return
+	}
+	if b.publicRead {
+		if err := pb.AllowPublicRead(ctx, b.prefix); err != nil {
+			b.log.Error("push.publicRead: the bucket policy was not set", "cause", err)
+		} else {
+			b.log.Info("push.publicRead: anyone may GET the objects under the prefix")
+		}
+	}
+	if b.cors {
+		if err := pb.AllowCORS(ctx); err != nil {
+			b.log.Error("push.cors: the bucket CORS rule was not set", "cause", err)
+		} else {
+			b.log.Info("push.cors: web pages of any origin may GET and HEAD the bucket's objects")
+		}
+	}
+	switch err := pb.CheckPublic(ctx, b.prefix); {
+	case err == nil:
+		b.log.Info("players can read the pushed HLS from the bucket without credentials, browsers from any origin")
+	case ctx.Err() != nil:
+	case errors.Is(err, objstore.ErrNotPublic):
+		b.log.Warn("players cannot read the pushed HLS from the bucket without credentials; set push.publicRead: true "+
+			"or run 'nagare bucket setup' (not needed if a CDN with credentials of its own serves the bucket)", "cause", err)
+	case errors.Is(err, objstore.ErrNoCORS):
+		b.log.Warn("browser players on another origin cannot read the pushed HLS from the bucket (CORS); set push.cors: true "+
+			"or run 'nagare bucket setup' (not needed if a CDN in front of the bucket adds CORS headers)", "cause", err)
+	default:
+		b.log.Warn("could not check whether players can read the pushed HLS from the bucket", "cause", err)
+	}
 }
 
 // runPush runs the push to storage, if the node has one, until ctx is cancelled; the channel is closed

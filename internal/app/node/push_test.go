@@ -40,14 +40,21 @@ func localBucket(t *testing.T, cfg *config.Config) bucket {
 	return bucket{store: st, baseURL: srv.URL}
 }
 
+// s3Bucket is a versitygw bucket that anyone may read.
 func s3Bucket(t *testing.T, cfg *config.Config) bucket {
+	b := bareS3Bucket(t, cfg)
+	require.NoError(t, b.store.(*objstore.S3).AllowPublicRead(context.Background(), ""))
+	return b
+}
+
+// bareS3Bucket is a versitygw bucket as created: no policy (only its owner reads it), no CORS rule.
+func bareS3Bucket(t *testing.T, cfg *config.Config) bucket {
 	gw := testutil.StartS3Gateway(t)
 	ctx := context.Background()
 	st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
 		SecretKey: gw.SecretKey, PathStyle: true})
 	require.NoError(t, err)
 	require.NoError(t, st.CreateBucket(ctx))
-	require.NoError(t, st.AllowPublicRead(ctx, ""))
 	cfg.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
 		AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
 	return bucket{store: st, baseURL: gw.Endpoint + "/live", gw: gw}
@@ -463,5 +470,101 @@ func TestPushMPEGTS(t *testing.T) {
 			frames, _ := strconv.Atoi(s.NbFrames)
 			require.InDelta(t, m.Duration*testutil.ClipFPS, frames, 3, "%d frames for %.2f s", frames, m.Duration)
 		}
+	}
+}
+
+// TestPushBucketCheckAtStart: an origin that pushes to a bucket checks at start, with a probe object read
+// back without credentials, that players can read the bucket: it warns (and says how to fix it) when they
+// cannot or when browsers of another origin cannot, sets the policy and the CORS rule itself with
+// push.publicRead and push.cors, and leaves no probe object behind.
+func TestPushBucketCheckAtStart(t *testing.T) {
+	const (
+		notPublic = `level=WARN msg="players cannot read the pushed HLS from the bucket without credentials; set push.publicRead: true or run 'nagare bucket setup' (not needed if a CDN with credentials of its own serves the bucket)"`
+		noCORS    = `level=WARN msg="browser players on another origin cannot read the pushed HLS from the bucket (CORS); set push.cors: true or run 'nagare bucket setup' (not needed if a CDN in front of the bucket adds CORS headers)"`
+		playable  = `level=INFO msg="players can read the pushed HLS from the bucket without credentials, browsers from any origin"`
+	)
+	for _, tc := range []struct {
+		name             string
+		publicRead, cors bool
+		want             string
+		cause            string
+	}{
+		{"as created", false, false, notPublic, `answered 403`},
+		{"cors only", false, true, notPublic, `put-public-access-block`},
+		{"publicRead only", true, false, noCORS, `put-bucket-cors`},
+		{"publicRead and cors", true, true, playable, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var b bucket
+			_, logs := testutil.StartNode(t, func(cfg *config.Config) {
+				pushConfig(cfg)
+				cfg.Push.PublicRead, cfg.Push.CORS = tc.publicRead, tc.cors
+				b = bareS3Bucket(t, cfg)
+			})
+			require.Eventually(t, func() bool { return strings.Contains(logs.String(), tc.want) }, 30*time.Second,
+				50*time.Millisecond, "no %q in:\n%s", tc.want, logs)
+			out := logs.String()
+			line := out[strings.Index(out, tc.want):]
+			line, _, _ = strings.Cut(line, "\n")
+			require.Contains(t, line, tc.cause)
+			for _, other := range []string{notPublic, noCORS, playable} {
+				if other != tc.want {
+					require.NotContains(t, out, other)
+				}
+			}
+			require.NotContains(t, out, "level=ERROR")
+			objs, err := b.store.List(context.Background(), "hls/")
+			require.NoError(t, err)
+			require.Empty(t, objs, "the probe object is deleted")
+		})
+	}
+}
+
+// TestPushBucketPlayable: with push.publicRead and push.cors a bucket as created plays: the pushed
+// playlists and segments answer a reader without credentials, and a browser on another origin gets
+// Access-Control-Allow-Origin on the preflight of a ranged GET and on the GET.
+func TestPushBucketPlayable(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	var b bucket
+	n, logs := testutil.StartNode(t, func(cfg *config.Config) {
+		pushConfig(cfg)
+		cfg.Record.Enabled = false
+		cfg.Push.PublicRead, cfg.Push.CORS = true, true
+		b = bareS3Bucket(t, cfg)
+	})
+	pub := testutil.Publish(t, rtmpURL(n, "live/open"), "flv")
+	defer pub.Kill()
+	prefix := b.baseURL + "/hls/live/open/"
+	testutil.WaitLive(t, prefix+hlspush.Multivariant, 30*time.Second)
+	var pl testutil.MediaPlaylist
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, prefix+hlspush.MediaPlaylist)
+		pl = testutil.ParseMediaPlaylist(body)
+		return len(pl.Segments) >= 1
+	}, 20*time.Second, 100*time.Millisecond)
+	require.NotContains(t, logs.String(), "level=WARN msg=\"players cannot read")
+	const origin = "http://127.0.0.1:9"
+	for _, name := range append([]string{hlspush.Multivariant, hlspush.MediaPlaylist, hlspush.LLMediaPlaylist}, pl.Segments[0]) {
+		u := prefix + name
+		req, _ := http.NewRequest(http.MethodOptions, u, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", http.MethodGet)
+		req.Header.Set("Access-Control-Request-Headers", "range")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, "preflight %s", u)
+		require.Equal(t, "*", res.Header.Get("Access-Control-Allow-Origin"), "preflight %s", u)
+
+		req, _ = http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Range", "bytes=0-")
+		res, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Contains(t, []int{http.StatusOK, http.StatusPartialContent}, res.StatusCode, "GET %s", u)
+		require.Equal(t, "*", res.Header.Get("Access-Control-Allow-Origin"), "GET %s", u)
+		require.Contains(t, res.Header.Get("Access-Control-Expose-Headers"), "Content-Range", "GET %s", u)
 	}
 }
