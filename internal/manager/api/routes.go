@@ -129,6 +129,11 @@ type apiMux struct {
 }
 
 func (m *apiMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setCORS(w.Header())
+	if r.Method == http.MethodOptions {
+		m.options(w, r)
+		return
+	}
 	style, ok := apiOf(r.URL.Path)
 	if ok {
 		if h, pattern := m.mux.Handler(r); pattern == "" {
@@ -157,7 +162,7 @@ func (m *apiMux) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler
 	h.ServeHTTP(rec, r)
 	call := r.Method + " " + clip(strings.TrimPrefix(r.URL.Path, red5Base))
 	if style == nativeErrors && rec.code == http.StatusMethodNotAllowed {
-		allow := rec.header.Get("Allow")
+		allow := rec.header.Get("Allow") + ", " + http.MethodOptions // options answers every route
 		w.Header().Set("Allow", allow)
 		m.s.fail(w, r, fmt.Errorf("%s: %w; %s allows %s", call, ErrMethodNotAllowed, clip(r.URL.Path), allow), style)
 		return
