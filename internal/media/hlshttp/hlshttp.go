@@ -1,12 +1,15 @@
 // Package hlshttp is the HTTP side shared by the origin's and the edge's HLS servers: CORS and method
-// checks, plain-text errors, sending a body held in memory, and the accounting of bytes and requests.
+// checks, plain-text errors, sending a body held in memory (byte ranges included), and the accounting of
+// bytes and requests.
 package hlshttp
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,17 +54,37 @@ func (a *Accounting) requests(kind string, code int) prometheus.Counter {
 	return c
 }
 
-// Preflight sets CORS headers, answers OPTIONS, and refuses methods other than GET and HEAD. It reports
-// whether the request should be served.
+// CORS. Players in pages of any origin load the media: hls.js and Shaka after the manager's 302, whose
+// redirect makes the page's origin "null", so only * works. No answer allows credentials.
+const (
+	// corsAllowHeaders are the request headers a player may send: Range (byte ranges of a segment),
+	// Authorization (viewer tokens), Content-Type.
+	corsAllowHeaders = "Authorization, Content-Type, Range"
+	// corsExposeHeaders are the answer headers players read beyond the safelisted ones: the lengths and
+	// ranges of what they download, and Age (hls.js estimates a live playlist's age from it).
+	corsExposeHeaders = "Accept-Ranges, Age, Content-Length, Content-Range"
+	// corsMaxAge lets a browser keep a preflight's answer for two hours (Chromium's ceiling).
+	corsMaxAge = "7200"
+	// allowedMethods are what the media servers take.
+	allowedMethods = "GET, HEAD, OPTIONS"
+)
+
+// Preflight sets the CORS headers every answer carries, answers OPTIONS (a CORS preflight or not) with
+// 204, and refuses methods other than GET and HEAD. It reports whether the request should be served.
 func (a *Accounting) Preflight(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		h.Set("Allow", allowedMethods)
+		h.Set("Access-Control-Allow-Methods", allowedMethods)
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Max-Age", corsMaxAge)
 		w.WriteHeader(http.StatusNoContent)
 		return false
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", allowedMethods)
 		a.Fail(w, "other", http.StatusMethodNotAllowed, "only GET and HEAD are allowed")
 		return false
 	}
@@ -89,12 +112,20 @@ func (a *Accounting) Answer(w http.ResponseWriter, r *http.Request, kind string,
 	a.Send(w, r, kind, ctype, cache, body)
 }
 
-// Send answers 200 with body and its length.
+// Send answers 200 with body and its length, or, to a request with a Range header, 206 with the ranges
+// asked for (416 when none can be satisfied).
 func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	if cache != "" {
 		h.Set("Cache-Control", cache)
+	}
+	h.Set("Accept-Ranges", "bytes")
+	if r.Header.Get("Range") != "" {
+		cw := &countingWriter{ResponseWriter: w}
+		http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(body))
+		a.Count(kind, cw.code, cw.n)
+		return
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -103,4 +134,27 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 	}
 	n, _ := w.Write(body)
 	a.Count(kind, http.StatusOK, n)
+}
+
+// countingWriter keeps the status and the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += n
+	return n, err
 }
