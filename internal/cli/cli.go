@@ -42,6 +42,7 @@ Usage:
   nagare migrate [flags]   apply the store's schema migrations (-status to list them)
   nagare ctl     [flags]   manage a stream manager from the shell (nagare ctl help)
   nagare token   [flags]   sign a publish token
+  nagare bucket  [flags]   setup or check the storage push's bucket for players ('nagare bucket -h')
   nagare bench   [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare version           print the version
 
@@ -68,6 +69,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runAll(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "bucket":
+		err = runBucket(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "ctl":
