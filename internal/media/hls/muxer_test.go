@@ -172,14 +172,14 @@ func TestLowLatencyServing(t *testing.T) {
 	pl := ls.get(uri)
 	require.Equal(t, http.StatusOK, pl.code)
 	require.Equal(t, "no-cache", pl.header.Get("Cache-Control"))
-	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part7_0.mp4?nsid=`+nsid+`",INDEPENDENT=YES`)
-	require.Contains(t, pl.body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+prefix+`_part7_1.mp4?nsid=`+nsid+`"`)
+	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part0_0.mp4?nsid=`+nsid+`",INDEPENDENT=YES`)
+	require.Contains(t, pl.body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+prefix+`_part0_1.mp4?nsid=`+nsid+`"`)
 	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?nsid=`+nsid+`"`)
 	require.Equal(t, 1, ls.server.Viewers(nil))
 
 	// blocking reload: held until the part exists, the _HLS_ parameters left out of the URIs
-	blocked := ls.async("video1_stream.m3u8?_HLS_msn=7&_HLS_part=2&nsid=" + nsid)
-	hint := ls.async(prefix + "_part7_1.mp4")
+	blocked := ls.async("video1_stream.m3u8?_HLS_msn=0&_HLS_part=2&nsid=" + nsid)
+	hint := ls.async(prefix + "_part0_1.mp4")
 	requireBlocked(t, blocked)
 	requireBlocked(t, hint)
 	ls.frames(5)
@@ -191,7 +191,7 @@ func TestLowLatencyServing(t *testing.T) {
 	ls.frames(5)
 	a = waitAnswer(t, blocked, 2*time.Second)
 	require.Equal(t, http.StatusOK, a.code)
-	require.Contains(t, a.body, prefix+"_part7_2.mp4?nsid="+nsid+`"`)
+	require.Contains(t, a.body, prefix+"_part0_2.mp4?nsid="+nsid+`"`)
 	require.NotContains(t, a.body, "_HLS_")
 
 	for _, tc := range []struct {
@@ -200,17 +200,17 @@ func TestLowLatencyServing(t *testing.T) {
 	}{
 		{"video1_stream.m3u8?_HLS_msn=abc", http.StatusBadRequest},
 		{"video1_stream.m3u8?_HLS_part=1", http.StatusBadRequest},
-		{"video1_stream.m3u8?_HLS_msn=7&_HLS_part=-1", http.StatusBadRequest},
+		{"video1_stream.m3u8?_HLS_msn=0&_HLS_part=-1", http.StatusBadRequest},
 		{"video1_stream.m3u8?_HLS_msn=99", http.StatusBadRequest},
-		{"video1_stream.m3u8?_HLS_msn=3", http.StatusOK}, // a gap: already there
+		{"video1_stream.m3u8?_HLS_msn=0&_HLS_part=0", http.StatusOK}, // already there
 		{"audio2_stream.m3u8", http.StatusNotFound},
 		{"other.m3u8", http.StatusNotFound},
-		{"gap.mp4", http.StatusNotFound},
+		{"gap.mp4", http.StatusNotFound}, // named by no playlist
 		{prefix + "_seg99.mp4", http.StatusNotFound},
-		{prefix + "_part7_9.mp4", http.StatusNotFound},
+		{prefix + "_part0_9.mp4", http.StatusNotFound},
 		{"000000000000_init.mp4", http.StatusNotFound},
 		{prefix + "_init.mp4", http.StatusOK},
-		{prefix + "_part7_0.mp4", http.StatusOK},
+		{prefix + "_part0_0.mp4", http.StatusOK},
 	} {
 		start := time.Now()
 		a := ls.get(tc.path)
@@ -225,7 +225,7 @@ func TestLowLatencyServing(t *testing.T) {
 	secondID = strings.TrimSpace(secondID)
 	require.NotEqual(t, nsid, secondID)
 	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8?_HLS_msn=8&_HLS_part=3&"+viewers.Param+"="+secondID, nil).WithContext(ctx)
+	req := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8?_HLS_msn=1&_HLS_part=3&"+viewers.Param+"="+secondID, nil).WithContext(ctx)
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() {
@@ -247,7 +247,7 @@ func TestLowLatencyServing(t *testing.T) {
 	}
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "the viewer that went away gets no playlist")
 
-	ls.frames(20) // segment 7 complete
+	ls.frames(20) // segment 0 complete
 	counter := func(name string) float64 {
 		families, err := ls.server.Metrics.Registry.Gather()
 		require.NoError(t, err)
@@ -259,15 +259,15 @@ func TestLowLatencyServing(t *testing.T) {
 		return -1
 	}
 	require.Eventually(t, func() bool {
-		return counter("nagare_hls_segments_total") == 1 && counter("nagare_hls_parts_total") == 7 // 5 of 7, 2 of 8
+		return counter("nagare_hls_segments_total") == 1 && counter("nagare_hls_parts_total") == 7 // 5 of 0, 2 of 1
 	}, 2*time.Second, 5*time.Millisecond, "segments %v, parts %v", counter("nagare_hls_segments_total"), counter("nagare_hls_parts_total"))
 
 	mu.Lock()
-	require.Equal(t, []string{"init", prefix + "_part7_0.mp4", prefix + "_part7_1.mp4"}, events[:3])
+	require.Equal(t, []string{"init", prefix + "_part0_0.mp4", prefix + "_part0_1.mp4"}, events[:3])
 	mu.Unlock()
 
 	// the stream ends: waiting requests get the final playlist, and the stream is gone
-	waiting := ls.async("video1_stream.m3u8?_HLS_msn=9&_HLS_part=0")
+	waiting := ls.async("video1_stream.m3u8?_HLS_msn=2&_HLS_part=0")
 	requireBlocked(t, waiting)
 	ls.reg.Unpublish(ls.st)
 	final := waitAnswer(t, waiting, 2*time.Second)
@@ -281,7 +281,7 @@ func TestClassicServing(t *testing.T) {
 		variant, ext, ctype, version string
 		init                         bool
 	}{
-		{VariantFMP4, ".mp4", "video/mp4", "10", true},
+		{VariantFMP4, ".mp4", "video/mp4", "6", true},
 		{VariantMPEGTS, ".ts", "video/mp2t", "3", false},
 	} {
 		t.Run(tc.variant, func(t *testing.T) {

@@ -40,14 +40,14 @@ func TestParameterChangeServing(t *testing.T) {
 	require.Contains(t, a.body, `CODECS="avc1.42c028",RESOLUTION=1920x1080`)
 
 	ls.params = [][]byte{testSPS2, testPPS2}
-	ls.frames(31) // segment 8 ends at frame 50, 9 follows the discontinuity, two parts of 10
+	ls.frames(31) // segment 1 ends at frame 50, 2 follows the discontinuity, two parts of 3
 	a = ls.get("index.m3u8", viewers.RelayHeader, "1")
 	require.Contains(t, a.body, `CODECS="avc1.42c01e",RESOLUTION=640x360`, "the new parameters")
 
 	pl := ls.get("video1_stream.m3u8?nsid=abc")
 	require.Equal(t, http.StatusOK, pl.code)
 	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?nsid=abc"`+"\n")
-	require.Contains(t, pl.body, prefix+"_seg8.mp4?nsid=abc\n#EXT-X-DISCONTINUITY\n"+
+	require.Contains(t, pl.body, prefix+"_seg1.mp4?nsid=abc\n#EXT-X-DISCONTINUITY\n"+
 		`#EXT-X-MAP:URI="`+prefix+`_init2.mp4?nsid=abc"`+"\n")
 	require.Equal(t, 1, strings.Count(pl.body, "#EXT-X-DISCONTINUITY\n"))
 	require.Contains(t, ls.get("video1_stream.m3u8").body, `#EXT-X-MAP:URI="`+prefix+`_init2.mp4"`+"\n")
@@ -56,7 +56,7 @@ func TestParameterChangeServing(t *testing.T) {
 		name string
 		code int
 	}{
-		{prefix + "_init.mp4", http.StatusOK}, // segments 7 and 8 still need it
+		{prefix + "_init.mp4", http.StatusOK}, // segments 0 and 1 still need it
 		{prefix + "_init2.mp4", http.StatusOK},
 		{prefix + "_init3.mp4", http.StatusNotFound},
 		{prefix + "_init1.mp4", http.StatusNotFound},

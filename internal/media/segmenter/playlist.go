@@ -15,15 +15,20 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
-// EXT-X-VERSION of the playlists, gohlslib's: MPEG-TS playlists need no tag of a version above 3 (which
-// brought decimal durations), and a low version keeps old players that refuse higher ones.
+// EXT-X-VERSION of the playlists: the lowest each one needs (RFC 8216bis §8), since players refuse a
+// version above the one they know. Decimal EXTINF durations need 3; EXT-X-MAP in a media playlist
+// without EXT-X-I-FRAMES-ONLY needs 6. Nothing else written here needs a version: the LL-HLS tags
+// (EXT-X-PART, -PART-INF, -SERVER-CONTROL, -PRELOAD-HINT), EXT-X-PROGRAM-DATE-TIME, EXT-X-DISCONTINUITY
+// and EXT-X-INDEPENDENT-SEGMENTS have none, and no playlist uses EXT-X-SKIP (9), EXT-X-DEFINE (8, 11
+// with QUERYPARAM) or I-frame playlists.
 const (
-	versionFMP4   = 10
+	versionFMP4   = 6
 	versionMPEGTS = 3
-	// versionVOD is what a recording's playlist needs: EXT-X-MAP without I-frames only (6), kept low for
-	// old players
-	versionVOD = 7
 )
+
+// partHoldBackFactor sets PART-HOLD-BACK to this many part targets: RFC 8216bis §4.4.3.8 says it
+// SHOULD be at least three, and Apple's authoring specification requires it.
+const partHoldBackFactor = 3
 
 // NoPart asks Wait for a complete segment rather than a part.
 const NoPart = -1
@@ -50,7 +55,7 @@ type Playlist struct {
 	inits       []*initSection // served: curInit's and those of segments listed or retired
 	segDisc     bool           // the segment being written follows a discontinuity
 	discSeq     int            // EXT-X-DISCONTINUITY-SEQUENCE
-	segments    []*segEntry    // gaps and complete segments, oldest first
+	segments    []*segEntry    // complete segments, oldest first
 	parts       []*partEntry   // complete parts of segment nextMSN
 	nextMSN     uint64         // the segment being written
 	targetDur   int
@@ -67,15 +72,7 @@ func (p *Playlist) Ready() bool {
 	if p.curInit == nil {
 		return false // no media yet
 	}
-	if len(p.parts) > 0 && p.lowLatency {
-		return true
-	}
-	for _, s := range p.segments {
-		if !s.gap {
-			return true
-		}
-	}
-	return false
+	return len(p.parts) > 0 && p.lowLatency || len(p.segments) > 0
 }
 
 // Ended reports whether the stream ended (the playlist renders with EXT-X-ENDLIST).
@@ -90,13 +87,11 @@ func (p *Playlist) NextMSN() uint64 { return p.nextMSN }
 // TargetDuration returns EXT-X-TARGETDURATION.
 func (p *Playlist) TargetDuration() time.Duration { return time.Duration(p.targetDur) * time.Second }
 
-// Segments returns the complete segments of the window, oldest first (gaps left out).
+// Segments returns the complete segments of the window, oldest first.
 func (p *Playlist) Segments() []SegmentInfo {
 	out := make([]SegmentInfo, 0, len(p.segments))
 	for _, s := range p.segments {
-		if !s.gap {
-			out = append(out, s.info)
-		}
+		out = append(out, s.info)
 	}
 	return out
 }
@@ -104,10 +99,8 @@ func (p *Playlist) Segments() []SegmentInfo {
 // InitName returns the name of the init section of the newest segment listed (of the segment being
 // written before one is complete): "" before it exists, and always in MPEG-TS.
 func (p *Playlist) InitName() string {
-	for i := len(p.segments) - 1; i >= 0; i-- {
-		if se := p.segments[i]; !se.gap {
-			return se.info.InitName
-		}
+	if n := len(p.segments); n > 0 {
+		return p.segments[n-1].info.InitName
 	}
 	if p.curInit == nil {
 		return ""
@@ -127,9 +120,7 @@ func (p *Playlist) InitNames() []string {
 		}
 	}
 	for _, se := range p.segments {
-		if !se.gap {
-			add(se.info.InitName)
-		}
+		add(se.info.InitName)
 	}
 	if p.curInit != nil && (len(out) == 0 || p.lowLatency && len(p.parts) > 0) {
 		add(p.curInit.name)
@@ -198,7 +189,7 @@ func (p *Playlist) Object(name string) (Object, bool) {
 			}
 		}
 	case kindSegment:
-		if se := p.segment(msn); se != nil && !se.gap {
+		if se := p.segment(msn); se != nil {
 			return Object{Name: name, ContentType: p.contentType, b: se.blob}, true
 		}
 	case kindPart:
@@ -248,21 +239,15 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 		n := p.discSeq
 		pl.DiscontinuitySequence = &n
 	}
+	// the playlist starts at the publication's first segment, with no placeholder before it: every URI
+	// it names answers. A player that wants more behind the live edge than there is yet starts at the
+	// first segment (RFC 8216bis §6.3.3) and the hold-back fills up as the stream goes on.
 	segments := p.segments
-	if !ll || opts.NoBlocking {
-		// the opening gaps are an LL-HLS server's matter (iOS wants a full window); a classic playlist,
-		// or a copy in storage, lists real segments only, so nothing it names is missing
-		for len(segments) > 0 && segments[0].gap {
-			segments = segments[1:]
-		}
-	}
 	if len(segments) > 0 {
 		pl.MediaSequence = int(segments[0].info.MSN)
-	} else if !ll {
-		pl.MediaSequence = int(p.nextMSN)
 	}
 	if ll {
-		partHoldBack := p.partTarget * 25 / 10
+		partHoldBack := p.partTarget * partHoldBackFactor
 		pl.ServerControl = &playlist.MediaServerControl{CanBlockReload: !p.ended && !opts.NoBlocking, PartHoldBack: &partHoldBack}
 		pl.PartInf = &playlist.MediaPartInf{PartTarget: p.partTarget}
 	}
@@ -272,20 +257,13 @@ func (p *Playlist) render(opts MediaOptions) []byte {
 	if p.curInit != nil {
 		maps.current = p.curInit.name
 	}
-	for _, se := range segments {
-		if !se.gap {
-			maps.current = se.info.InitName
-			break
-		}
+	if len(segments) > 0 {
+		maps.current = segments[0].info.InitName
 	}
 	if maps.current != "" {
 		pl.Map = &playlist.MediaMap{URI: opts.URI.apply(maps.current)}
 	}
 	for i, se := range segments {
-		if se.gap {
-			pl.Segments = append(pl.Segments, &playlist.MediaSegment{Gap: true, Duration: se.info.Duration, URI: "gap.mp4"})
-			continue
-		}
 		dt := se.info.DateTime
 		ms := &playlist.MediaSegment{Duration: se.info.Duration, URI: opts.URI.apply(se.info.Name)}
 		if !dt.IsZero() {
@@ -405,7 +383,7 @@ func VOD(init string, segments []SegmentInfo, uri URIFunc) []byte {
 		maps.current = initOf(segments[0])
 	}
 	if maps.current != "" {
-		pl.Version, pl.Map = versionVOD, &playlist.MediaMap{URI: uri.apply(maps.current)}
+		pl.Version, pl.Map = versionFMP4, &playlist.MediaMap{URI: uri.apply(maps.current)}
 	}
 	for _, s := range segments {
 		pl.TargetDuration = max(pl.TargetDuration, int(math.Round(s.Duration.Seconds())))
@@ -446,7 +424,7 @@ func (p *Playlist) Variant(uri string) Variant {
 	var size, peak int
 	var dur time.Duration
 	for _, se := range p.segments {
-		if se.gap || se.info.Duration <= 0 {
+		if se.info.Duration <= 0 {
 			continue
 		}
 		size += se.size

@@ -31,14 +31,14 @@ const (
 	DefaultSegmentMaxSize     = 50 << 20
 )
 
-// startOffset is added to every decode time so that the first samples, whose decode time may precede
-// their presentation time, never get a negative base time (fMP4 has none) nor an MPEG-TS program clock
-// reference, which runs a little ahead of the decode time, below zero.
-const startOffset = 10 * time.Second
-
-// gapCount is how many EXT-X-GAP segments open a low-latency playlist: iOS players do not start an
-// LL-HLS stream whose playlist is shorter (gohlslib does the same).
-const gapCount = 7
+// startOffset is where the timeline of a publication starts: its first segment's decode time (tfdt in
+// fMP4, DTS in MPEG-TS). It is near zero because some players (GStreamer's classic hlsdemux) start their
+// own timeline near zero and, with a synced sink, wait for the media's timestamps to come round: a
+// timeline carrying the stream's age would show nothing for that long. It is above zero so that samples
+// of other tracks a little older than the leading track's first one never get a negative base time
+// (fMP4 has none) nor an MPEG-TS program clock reference, which runs 100 ms ahead of the decode time,
+// below zero. The wall clock is carried by EXT-X-PROGRAM-DATE-TIME, not by the timestamps.
+const startOffset = time.Second
 
 // maxSampleDurations bounds the distinct sample durations the part duration is adjusted to.
 const maxSampleDurations = 16
@@ -64,7 +64,8 @@ type Config struct {
 	// PartMinDuration is the least duration of a part; it is raised a little so that parts stay within
 	// 85% of each other whatever the sample durations, as iOS requires.
 	PartMinDuration time.Duration
-	// SegmentCount is the number of segments kept and listed (in low-latency mode the opening gaps count).
+	// SegmentCount is the number of segments kept and listed. RFC 8216bis §6.2.2 wants a live playlist
+	// to keep at least three target durations once it removes segments: 3 or more.
 	SegmentCount int
 	// SegmentMaxSize bounds a segment in bytes; samples beyond it are refused with ErrTooLarge.
 	SegmentMaxSize int
@@ -115,19 +116,24 @@ type Segmenter struct {
 	// discSeq counts the discontinuities of segments that left the window: EXT-X-DISCONTINUITY-SEQUENCE
 	discSeq int
 
-	started    bool          // the first segment has begun
-	segMSN     uint64        // the segment being written
-	segStart   time.Duration // its start on the leading track's timeline
-	segNTP     time.Time
-	segSize    int
-	partIndex  int // the part being written
-	partStart  time.Duration
-	partIndep  bool
-	partSeq    uint32 // mfhd sequence number
-	curParts   []*partEntry
-	window     []*segEntry // gaps and complete segments, oldest first
-	targetDur  int
-	partTarget time.Duration
+	// origin is the decode time, in the stream's terms (stream.Unit.PTS), of the leading track's first
+	// sample (originTicks on its clock, exactly): the publication's timeline starts there, at startOffset
+	origin      time.Duration
+	originTicks int64
+	originSet   bool
+	started     bool          // the first segment has begun
+	segMSN      uint64        // the segment being written
+	segStart    time.Duration // its start on the leading track's timeline
+	segNTP      time.Time
+	segSize     int
+	partIndex   int // the part being written
+	partStart   time.Duration
+	partIndep   bool
+	partSeq     uint32 // mfhd sequence number
+	curParts    []*partEntry
+	window      []*segEntry // complete segments, oldest first
+	targetDur   int
+	partTarget  time.Duration
 
 	sampleDurations map[time.Duration]struct{}
 	adjustedPart    time.Duration
@@ -217,10 +223,6 @@ func New(cfg Config) (*Segmenter, error) {
 		s.contentType = "audio/mp4"
 	}
 	s.targetDur = max(1, int(math.Round(cfg.SegmentMinDuration.Seconds())))
-	s.segMSN = 0
-	if cfg.LowLatency {
-		s.segMSN = gapCount
-	}
 	s.cur.Store(s.snapshot())
 	return s, nil
 }
@@ -272,9 +274,21 @@ func (s *Segmenter) Write(u *stream.Unit) error {
 // writeSample queues smp and writes the sample before it, whose duration smp tells, then cuts a part or
 // a segment if the leading track reached a boundary (gohlslib's rules).
 func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error {
+	if !s.originSet {
+		if !t.leading {
+			return nil // before the leading track's first sample: no segment could hold it
+		}
+		s.origin, s.originTicks, s.originSet = toDuration(smp.dts, t.clockRate), smp.dts, true
+	}
+	if t.leading {
+		smp.dts -= s.originTicks
+	} else {
+		smp.dts -= toTicks(s.origin, t.clockRate)
+	}
 	smp.dts += toTicks(startOffset, t.clockRate)
 	if smp.dts < 0 {
-		return fmt.Errorf("timestamp %s before the start of the stream", toDuration(smp.dts, t.clockRate)-startOffset)
+		return fmt.Errorf("timestamp %s before the start of the stream",
+			toDuration(smp.dts, t.clockRate)-startOffset)
 	}
 	prev := t.next
 	t.next = smp
@@ -333,14 +347,6 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 func (s *Segmenter) startFirstSegment(start time.Duration, ntp time.Time) {
 	s.started = true
 	s.segStart, s.segNTP, s.partStart = start, ntp, start
-	if s.cfg.LowLatency {
-		for i := 0; i < gapCount; i++ {
-			s.window = append(s.window, &segEntry{
-				info: SegmentInfo{MSN: uint64(i), Duration: time.Duration(s.targetDur) * time.Second}, gap: true,
-			})
-		}
-		s.trimWindow()
-	}
 }
 
 func (s *Segmenter) addToPart(t *track, smp *sample) error {
@@ -592,7 +598,7 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 	s.segmentsMade++
 	s.trimWindow()
 	if td := int(math.Round(se.info.Duration.Seconds())); td > s.targetDur {
-		if s.window[0].gap || len(s.window) > 1 {
+		if len(s.window) > 1 {
 			s.log.Warn("segment duration grew past the target duration: iOS players may stall",
 				"target", s.targetDur, "segment", se.info.Duration.String())
 		}
@@ -628,10 +634,8 @@ func (s *Segmenter) trimWindow() {
 	for len(s.window) > s.cfg.SegmentCount {
 		old := s.window[0]
 		s.window = s.window[1:]
-		if !old.gap {
-			retired = append(retired, old)
-			changed = true
-		}
+		retired = append(retired, old)
+		changed = true
 		if old.info.Discontinuity {
 			// its EXT-X-DISCONTINUITY leaves the playlist: the header counts it (RFC 8216 §6.2.1)
 			s.discSeq++
@@ -657,11 +661,8 @@ func (s *Segmenter) trimWindow() {
 // order is that of the segments).
 func (s *Segmenter) dropUnusedInits(retired []*segEntry) {
 	oldest := s.curInit
-	for _, se := range slices.Concat(retired, s.window) {
-		if !se.gap {
-			oldest = se.init
-			break
-		}
+	if all := slices.Concat(retired, s.window); len(all) > 0 {
+		oldest = all[0].init
 	}
 	if i := slices.Index(s.inits, oldest); i > 0 {
 		s.inits = slices.Clone(s.inits[i:])
@@ -853,11 +854,10 @@ func (b blob) bytes() ([]byte, error) {
 	return out, nil
 }
 
-// segEntry is a segment (or a gap) of the window.
+// segEntry is a segment of the window.
 type segEntry struct {
 	info  SegmentInfo
-	init  *initSection // nil for a gap
-	gap   bool
+	init  *initSection
 	size  int
 	parts []*partEntry
 	blob

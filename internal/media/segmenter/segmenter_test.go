@@ -27,9 +27,9 @@ func TestSegmentBoundaries(t *testing.T) {
 		wantFrames int // per segment
 		wantParts  int // per segment
 	}{
-		{"low latency, 1 s GOP", true, 25, 130, time.Second, 5, 7, 25, 5},
+		{"low latency, 1 s GOP", true, 25, 130, time.Second, 5, 0, 25, 5},
 		{"classic fmp4, 1 s GOP", false, 25, 130, time.Second, 5, 0, 25, 0},
-		{"low latency, 2 s GOP is longer than the minimum", true, 50, 260, time.Second, 5, 7, 50, 10},
+		{"low latency, 2 s GOP is longer than the minimum", true, 50, 260, time.Second, 5, 0, 50, 10},
 		{"classic, 0.5 s minimum waits for the next IDR", false, 25, 130, 500 * time.Millisecond, 5, 0, 25, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,10 +91,10 @@ func TestEventOrder(t *testing.T) {
 		want       []string
 	}{
 		{"low latency", FormatFMP4, true, []string{
-			"init", "part 7.0", "playlist", "part 7.1", "playlist", "part 7.2", "playlist", "part 7.3", "playlist",
-			"part 7.4", "segment 7", "playlist", "part 8.0", "playlist", "part 8.1", "playlist",
-			"part 8.2", "playlist", "part 8.3", "playlist", "part 8.4", "segment 8", "playlist",
-			"part 9.0", "segment 9", "playlist", "ended",
+			"init", "part 0.0", "playlist", "part 0.1", "playlist", "part 0.2", "playlist", "part 0.3", "playlist",
+			"part 0.4", "segment 0", "playlist", "part 1.0", "playlist", "part 1.1", "playlist",
+			"part 1.2", "playlist", "part 1.3", "playlist", "part 1.4", "segment 1", "playlist",
+			"part 2.0", "segment 2", "playlist", "ended",
 		}},
 		{"classic", FormatFMP4, false, []string{"init", "segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
 		{"mpegts", FormatMPEGTS, false, []string{"segment 0", "playlist", "segment 1", "playlist", "segment 2", "playlist", "ended"}},
@@ -124,32 +124,32 @@ func TestWindowSlides(t *testing.T) {
 	video := h264Track()
 	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p", Observer: rec.observer()})
 	require.NoError(t, err)
-	feed(t, s, video, nil, 0, 501, 25) // segments 7..26 complete
+	feed(t, s, video, nil, 0, 501, 25) // segments 0..19 complete
 
 	pl := s.Playlist()
 	segs := pl.Segments()
 	require.Len(t, segs, 7)
-	require.Equal(t, uint64(20), segs[0].MSN)
-	require.Equal(t, uint64(26), segs[6].MSN)
-	require.Equal(t, uint64(27), pl.NextMSN())
+	require.Equal(t, uint64(13), segs[0].MSN)
+	require.Equal(t, uint64(19), segs[6].MSN)
+	require.Equal(t, uint64(20), pl.NextMSN())
 	text := string(pl.Media(MediaOptions{}))
-	require.Contains(t, text, "#EXT-X-MEDIA-SEQUENCE:20\n")
+	require.Contains(t, text, "#EXT-X-MEDIA-SEQUENCE:13\n")
 	require.NotContains(t, text, "GAP")
 	require.Equal(t, 10, strings.Count(text, "#EXT-X-PART:"), "parts of the last two segments")
 
 	ctx := context.Background()
-	for _, name := range []string{"p_seg12.mp4", "p_part12_0.mp4", "p_seg27.mp4", "p_part27_1.mp4", "p_part20_5.mp4",
-		"x_seg20.mp4", "p_seg020.mp4", "p_seg20.mp4.mp4", "p_init.mp4x", "gap.mp4", "p_part20_-1.mp4", "p_seg-1.mp4"} {
+	for _, name := range []string{"p_seg5.mp4", "p_part5_0.mp4", "p_seg20.mp4", "p_part20_1.mp4", "p_part13_5.mp4",
+		"x_seg13.mp4", "p_seg013.mp4", "p_seg13.mp4.mp4", "p_init.mp4x", "gap.mp4", "p_part13_-1.mp4", "p_seg-1.mp4"} {
 		_, err := s.Object(ctx, name)
 		require.ErrorIs(t, err, ErrNotFound, name)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	_, err = s.Object(tctx, "p_part27_0.mp4")
+	_, err = s.Object(tctx, "p_part20_0.mp4")
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the preload hint waits for its part")
 	// what left the window is served for one more window: a player holding the previous playlist finds it
-	for _, name := range []string{"p_init.mp4", "p_seg20.mp4", "p_seg26.mp4", "p_part20_4.mp4", "p_part26_0.mp4",
-		"p_seg19.mp4", "p_part19_0.mp4", "p_seg13.mp4"} {
+	for _, name := range []string{"p_init.mp4", "p_seg13.mp4", "p_seg19.mp4", "p_part13_4.mp4", "p_part19_0.mp4",
+		"p_seg12.mp4", "p_part12_0.mp4", "p_seg6.mp4"} {
 		o, err := s.Object(ctx, name)
 		require.NoError(t, err, name)
 		b, err := o.Bytes()
@@ -164,17 +164,14 @@ func TestMediaPlaylist(t *testing.T) {
 	video := h264Track()
 	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "p"})
 	require.NoError(t, err)
-	feed(t, s, video, nil, 0, 62, 25) // segments 7 and 8, two parts of 9
+	feed(t, s, video, nil, 0, 62, 25) // segments 0 and 1, two parts of 2
 
 	var want strings.Builder
-	want.WriteString("#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-TARGETDURATION:1\n" +
-		"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.50000\n" +
-		"#EXT-X-PART-INF:PART-TARGET=0.20000\n#EXT-X-MEDIA-SEQUENCE:2\n#EXT-X-MAP:URI=\"p_init.mp4?q=1\"\n")
-	for i := 0; i < 5; i++ {
-		want.WriteString("#EXT-X-GAP\n#EXTINF:1.00000,\ngap.mp4\n")
-	}
-	for _, msn := range []int{7, 8} {
-		fmt.Fprintf(&want, "#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:%02dZ\n", msn)
+	want.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n" +
+		"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.60000\n" +
+		"#EXT-X-PART-INF:PART-TARGET=0.20000\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-MAP:URI=\"p_init.mp4?q=1\"\n")
+	for _, msn := range []int{0, 1} {
+		fmt.Fprintf(&want, "#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:%02dZ\n", 7+msn)
 		for i := 0; i < 5; i++ {
 			indep := ""
 			if i == 0 {
@@ -184,9 +181,9 @@ func TestMediaPlaylist(t *testing.T) {
 		}
 		fmt.Fprintf(&want, "#EXTINF:1.00000,\np_seg%d.mp4?q=1\n", msn)
 	}
-	want.WriteString("#EXT-X-PART:DURATION=0.20000,URI=\"p_part9_0.mp4?q=1\",INDEPENDENT=YES\n" +
-		"#EXT-X-PART:DURATION=0.20000,URI=\"p_part9_1.mp4?q=1\"\n" +
-		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p_part9_2.mp4?q=1\"\n")
+	want.WriteString("#EXT-X-PART:DURATION=0.20000,URI=\"p_part2_0.mp4?q=1\",INDEPENDENT=YES\n" +
+		"#EXT-X-PART:DURATION=0.20000,URI=\"p_part2_1.mp4?q=1\"\n" +
+		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p_part2_2.mp4?q=1\"\n")
 	got := s.Playlist().Media(MediaOptions{URI: func(n string) string { return n + "?q=1" }})
 	require.Equal(t, want.String(), string(got))
 
@@ -194,7 +191,7 @@ func TestMediaPlaylist(t *testing.T) {
 	for _, tag := range []string{"SERVER-CONTROL", "PART-INF", "EXT-X-PART", "PRELOAD-HINT", "?q=1"} {
 		require.NotContains(t, plain, tag)
 	}
-	require.Contains(t, plain, "#EXTINF:1.00000,\np_seg8.mp4\n")
+	require.Contains(t, plain, "#EXTINF:1.00000,\np_seg1.mp4\n")
 	require.Same(t, &s.Playlist().Media(MediaOptions{})[0], &s.Playlist().Media(MediaOptions{})[0],
 		"the plain rendering is made once per playlist")
 }
@@ -206,7 +203,7 @@ func TestClassicPlaylist(t *testing.T) {
 	feed(t, s, video, nil, 0, 20, 25)
 	require.False(t, s.Playlist().Ready(), "nothing to play before the first segment")
 	feed(t, s, video, nil, 20, 126, 25)
-	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:2\n"+
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:2\n"+
 		"#EXT-X-MAP:URI=\"p_init.mp4\"\n"+
 		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:09Z\n#EXTINF:1.00000,\np_seg2.mp4\n"+
 		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:10Z\n#EXTINF:1.00000,\np_seg3.mp4\n"+
@@ -236,16 +233,16 @@ func TestFirstPartEarly(t *testing.T) {
 	feed(t, s, video, nil, 8, 9, 25)
 	pl := s.Playlist()
 	require.True(t, pl.Ready())
-	require.True(t, pl.Has(7, 0))
-	require.False(t, pl.Has(7, 1))
+	require.True(t, pl.Has(0, 0))
+	require.False(t, pl.Has(0, 1))
 	require.Empty(t, pl.Segments())
 	require.Equal(t, "p_init.mp4", pl.InitName())
 	text := string(pl.Media(MediaOptions{}))
-	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part7_0.mp4\",INDEPENDENT=YES\n")
+	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part0_0.mp4\",INDEPENDENT=YES\n")
 	require.Contains(t, text, "#EXT-X-TARGETDURATION:1\n")
-	require.Equal(t, 7, strings.Count(text, "#EXT-X-GAP"))
-	require.Equal(t, []string{"init", "part 7.0", "playlist"}, rec.events)
-	samples, _ := trackSamples(t, rec.objects["p_part7_0.mp4"], 1)
+	require.NotContains(t, text, "GAP", "the playlist opens with the first part, no placeholder before it")
+	require.Equal(t, []string{"init", "part 0.0", "playlist"}, rec.events)
+	samples, _ := trackSamples(t, rec.objects["p_part0_0.mp4"], 1)
 	require.Len(t, samples, 5)
 }
 
@@ -259,7 +256,7 @@ func TestWait(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			_, err := s.Wait(cctx, 9, 0)
+			_, err := s.Wait(cctx, 2, 0)
 			done <- err
 		}()
 		time.Sleep(20 * time.Millisecond)
@@ -279,11 +276,11 @@ func TestWait(t *testing.T) {
 	t.Run("released by the part", func(t *testing.T) {
 		got := make(chan *Playlist, 1)
 		go func() {
-			pl, err := s.Wait(ctx, 7, 2)
+			pl, err := s.Wait(ctx, 0, 2)
 			require.NoError(t, err)
 			got <- pl
 		}()
-		feed(t, s, video, nil, 0, 11, 25) // parts 7.0 and 7.1
+		feed(t, s, video, nil, 0, 11, 25) // parts 0.0 and 0.1
 		select {
 		case <-got:
 			t.Fatal("released before part 2 exists")
@@ -292,30 +289,28 @@ func TestWait(t *testing.T) {
 		feed(t, s, video, nil, 11, 16, 25)
 		select {
 		case pl := <-got:
-			require.True(t, pl.Has(7, 2))
+			require.True(t, pl.Has(0, 2))
 		case <-time.After(2 * time.Second):
 			t.Fatal("not released by part 2")
 		}
 	})
 
 	t.Run("part past the end of a segment", func(t *testing.T) {
-		feed(t, s, video, nil, 16, 26, 25) // segment 7 complete with 5 parts, nothing of 8 yet
+		feed(t, s, video, nil, 16, 26, 25) // segment 0 complete with 5 parts, nothing of 1 yet
 		pl := s.Playlist()
-		require.True(t, pl.Has(7, 4))
-		require.True(t, pl.Has(7, NoPart))
-		require.False(t, pl.Has(7, 5), "= part 0 of segment 8")
-		require.False(t, pl.Has(8, 0))
-		require.False(t, pl.Has(8, NoPart))
-		require.True(t, pl.Has(3, 0), "a gap")
-		require.True(t, pl.Has(0, NoPart), "before the window")
+		require.True(t, pl.Has(0, 4))
+		require.True(t, pl.Has(0, NoPart))
+		require.False(t, pl.Has(0, 5), "= part 0 of segment 1")
+		require.False(t, pl.Has(1, 0))
+		require.False(t, pl.Has(1, NoPart))
 		feed(t, s, video, nil, 26, 31, 25)
-		require.True(t, s.Playlist().Has(7, 5))
-		require.True(t, s.Playlist().Has(7, 99))
-		require.False(t, s.Playlist().Has(8, NoPart))
+		require.True(t, s.Playlist().Has(0, 5))
+		require.True(t, s.Playlist().Has(0, 99))
+		require.False(t, s.Playlist().Has(1, NoPart))
 	})
 
 	t.Run("preload hint object", func(t *testing.T) {
-		hint := "p_part8_1.mp4"
+		hint := "p_part1_1.mp4"
 		require.Contains(t, string(s.Playlist().Media(MediaOptions{})), `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+hint+`"`)
 		got := make(chan Object, 1)
 		go func() {
@@ -332,18 +327,18 @@ func TestWait(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("the preload hint was not answered")
 		}
-		_, err := s.Object(ctx, "p_part8_9.mp4")
+		_, err := s.Object(ctx, "p_part1_9.mp4")
 		require.ErrorIs(t, err, ErrNotFound, "only the hinted part is waited for")
 	})
 
 	t.Run("stream ends", func(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
-			_, err := s.Wait(ctx, 20, 0)
+			_, err := s.Wait(ctx, 13, 0)
 			done <- err
 		}()
 		go func() {
-			_, err := s.Object(ctx, "p_part8_2.mp4")
+			_, err := s.Object(ctx, "p_part1_2.mp4")
 			done <- err
 		}()
 		time.Sleep(20 * time.Millisecond)
@@ -360,7 +355,7 @@ func TestWait(t *testing.T) {
 		}
 		_, err := s.Wait(ctx, 100, 0)
 		require.ErrorIs(t, err, ErrEnded)
-		pl, err := s.Wait(ctx, 8, NoPart)
+		pl, err := s.Wait(ctx, 1, NoPart)
 		require.NoError(t, err, "the last segment was completed by Close")
 		require.True(t, pl.Ended())
 	})
@@ -382,7 +377,7 @@ func TestMultivariant(t *testing.T) {
 	require.GreaterOrEqual(t, v.Bandwidth, v.AverageBandwidth)
 
 	got := string(Multivariant([]Variant{v}, func(n string) string { return n + "?nsid=abc" }))
-	require.Equal(t, fmt.Sprintf("#EXTM3U\n#EXT-X-VERSION:10\n#EXT-X-INDEPENDENT-SEGMENTS\n\n"+
+	require.Equal(t, fmt.Sprintf("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\n"+
 		"#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"avc1.42c028,mp4a.40.2\",RESOLUTION=1920x1080,FRAME-RATE=30.000\n"+
 		"video1_stream.m3u8?nsid=abc\n", v.Bandwidth, v.AverageBandwidth), got)
 
@@ -397,7 +392,7 @@ func TestVOD(t *testing.T) {
 		{MSN: 8, Name: "p_seg8.mp4", Duration: 2600 * time.Millisecond},
 	}
 	got := string(VOD("p_init.mp4", segs, func(n string) string { return "rec/" + n }))
-	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n"+
+	require.Equal(t, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:3\n"+
 		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"rec/p_init.mp4\"\n"+
 		"#EXT-X-PROGRAM-DATE-TIME:2025-03-04T05:06:07Z\n#EXTINF:2.00000,\nrec/p_seg7.mp4\n"+
 		"#EXTINF:2.60000,\nrec/p_seg8.mp4\n#EXT-X-ENDLIST\n", got)
@@ -537,18 +532,18 @@ func TestDiskStorage(t *testing.T) {
 	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "d", SegmentCount: 7,
 		Directory: dir, Observer: rec.observer()})
 	require.NoError(t, err)
-	feed(t, s, video, nil, 0, 501, 25) // segments 7..26: 20..26 in the window, 13..19 still served
+	feed(t, s, video, nil, 0, 501, 25) // segments 0..19: 13..19 in the window, 6..12 still served
 	files, err := filepath.Glob(filepath.Join(dir, "*.mp4"))
 	require.NoError(t, err)
 	require.Len(t, files, 14, "files of segments that left the window a window ago are deleted")
-	for _, name := range []string{"d_seg20.mp4", "d_part20_3.mp4", "d_seg26.mp4", "d_part26_4.mp4", "d_init.mp4", "d_seg13.mp4"} {
+	for _, name := range []string{"d_seg13.mp4", "d_part13_3.mp4", "d_seg19.mp4", "d_part19_4.mp4", "d_init.mp4", "d_seg6.mp4"} {
 		o, err := s.Object(context.Background(), name)
 		require.NoError(t, err, name)
 		b, err := o.Bytes()
 		require.NoError(t, err)
 		require.Equal(t, rec.objects[name], b, name)
 	}
-	_, err = os.Stat(filepath.Join(dir, "d_seg12.mp4"))
+	_, err = os.Stat(filepath.Join(dir, "d_seg5.mp4"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	s.Close()
 }
@@ -677,5 +672,5 @@ func TestPartTargetFromSegmentEnds(t *testing.T) {
 	feed(t, s, video, nil, 0, 6, 1)
 	text := string(s.Playlist().Media(MediaOptions{}))
 	require.Contains(t, text, "#EXT-X-PART-INF:PART-TARGET=0.20000\n")
-	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part7_0.mp4\",INDEPENDENT=YES\n#EXTINF:0.20000,\np_seg7.mp4\n")
+	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part0_0.mp4\",INDEPENDENT=YES\n#EXTINF:0.20000,\np_seg0.mp4\n")
 }
