@@ -27,7 +27,7 @@ import (
 type storagePush struct {
 	pusher *hlspush.Pusher
 	rec    *recording.Recorder
-	bucket *bucketSetup // nil unless the push is enabled
+	bucket *bucketSetup // nil unless something is written to the bucket or its setup is asked for
 }
 
 // Observer is the segmenter's observer of the publication st (hls.Config.Observe).
@@ -68,7 +68,9 @@ func (n *Node) newPusher(cfg config.Config) *storagePush {
 			"directory", cfg.Storage.Directory, "prefix", cfg.Push.Prefix, "push", cfg.Push.Enabled, "record", cfg.Record.Enabled)
 	}
 	sp := &storagePush{pusher: p, rec: rec}
-	if cfg.Push.Enabled {
+	// recordings are stored under the push's prefix and played from the bucket too; a local directory is
+	// read through whatever web server serves it, which nagare cannot set up or check
+	if cfg.Storage.Backend == objstore.BackendS3 && (cfg.Push.Enabled || cfg.Record.Enabled || cfg.Push.PublicRead || cfg.Push.CORS) {
 		sp.bucket = &bucketSetup{st: st, prefix: cfg.Push.Prefix, publicRead: cfg.Push.PublicRead, cors: cfg.Push.CORS,
 			log: log.With("bucket", cfg.Storage.Bucket, "prefix", cfg.Push.Prefix)}
 	}
