@@ -47,7 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
-		"autoscale": cmdAutoscale, "bucket": cmdBucket,
+		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
