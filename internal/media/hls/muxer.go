@@ -189,6 +189,25 @@ func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
 	return pl, nil
 }
 
+// firstSegment waits, within ctx and readyTimeout, for the stream's first complete segment: a media
+// playlist of parts alone, as a low-latency stream has in its first second, is refused by players that
+// know nothing of parts (GStreamer's classic hlsdemux: "Couldn't update playlist"). When the first
+// segment takes longer (a long GOP), the parts there are answer, as LL-HLS players expect.
+func (mx *muxer) firstSegment(ctx context.Context) (*segmenter.Playlist, *object) {
+	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	pl, err := mx.seg.WaitSegment(wctx)
+	switch {
+	case err == nil:
+		return pl, nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && pl.Ready():
+		return pl, nil
+	case errors.Is(err, segmenter.ErrEnded) && pl.Ready():
+		return pl, nil
+	}
+	return nil, waitFailure(err)
+}
+
 // waitFailure is the answer to a request whose wait failed.
 func waitFailure(err error) *object {
 	switch {
@@ -245,7 +264,7 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 	}
 	if pl == nil || !pl.Ready() {
 		var fail *object
-		if pl, fail = mx.ready(r.Context()); fail != nil {
+		if pl, fail = mx.firstSegment(r.Context()); fail != nil {
 			return fail
 		}
 	}

@@ -169,7 +169,9 @@ func TestLowLatencyServing(t *testing.T) {
 	require.Contains(t, relayed.body, "\nvideo1_stream.m3u8\n", "an edge gets no session")
 	require.Equal(t, "public, max-age=30", relayed.header.Get("Cache-Control"))
 
-	pl := ls.get(uri)
+	// before the first segment, an LL-HLS player's blocking request gets the parts (a plain request
+	// waits for the segment: TestYoungStreamServed)
+	pl := ls.get(uri + "&_HLS_msn=0&_HLS_part=0")
 	require.Equal(t, http.StatusOK, pl.code)
 	require.Equal(t, "no-cache", pl.header.Get("Cache-Control"))
 	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part0_0.mp4?nsid=`+nsid+`",INDEPENDENT=YES`)

@@ -782,6 +782,12 @@ func (s *Segmenter) WaitReady(ctx context.Context) (*Playlist, error) {
 	return s.waitFor(ctx, (*Playlist).Ready)
 }
 
+// WaitSegment returns the first playlist that lists a complete segment. A player that knows nothing of
+// LL-HLS cannot start on a playlist of parts alone: GStreamer's classic hlsdemux refuses one.
+func (s *Segmenter) WaitSegment(ctx context.Context) (*Playlist, error) {
+	return s.waitFor(ctx, func(pl *Playlist) bool { return len(pl.segments) > 0 })
+}
+
 func (s *Segmenter) waitFor(ctx context.Context, ok func(*Playlist) bool) (*Playlist, error) {
 	for {
 		pl := s.cur.Load()

@@ -1,0 +1,82 @@
+package hls
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	uriAttrRE = regexp.MustCompile(`URI="([^"]+)"`)
+	hintRE    = regexp.MustCompile(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"`)
+)
+
+// mediaURIs returns the URIs a media playlist names (EXT-X-MAP, parts, segments), the preload hint's
+// apart.
+func mediaURIs(body string) (uris []string, hint string) {
+	for _, line := range strings.Split(body, "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT"):
+			hint = hintRE.FindStringSubmatch(line)[1]
+		case strings.HasPrefix(line, "#"):
+			if m := uriAttrRE.FindStringSubmatch(line); m != nil {
+				uris = append(uris, m[1])
+			}
+		default:
+			uris = append(uris, line)
+		}
+	}
+	return uris, hint
+}
+
+// TestYoungStreamServed: a player opening a stream in its first second — VLC, GStreamer's classic
+// hlsdemux, which know nothing of parts and give up on an object that answers 404 — gets a media
+// playlist that starts with the first real segment and names nothing that does not answer 200: the
+// plain request is held until the first segment is complete, and lists no EXT-X-GAP placeholder.
+func TestYoungStreamServed(t *testing.T) {
+	for _, variant := range []string{VariantLowLatency, VariantFMP4, VariantMPEGTS} {
+		t.Run(variant, func(t *testing.T) {
+			ls := startLive(t, variant, nil)
+			ls.frames(6) // 0.24 s: a part in low latency, no segment
+			index := ls.async("index.m3u8")
+			media := ls.async("video1_stream.m3u8")
+			requireBlocked(t, media)
+			ls.frames(20) // 1.04 s: the IDR of frame 25 completes segment 0
+			a := waitAnswer(t, media, 2*time.Second)
+			require.Equal(t, http.StatusOK, a.code, a.body)
+			require.NotContains(t, a.body, "GAP")
+			require.Contains(t, a.body, "#EXT-X-MEDIA-SEQUENCE:0\n")
+			require.Contains(t, a.body, ls.muxer().seg.Prefix()+"_seg0.")
+
+			idx := waitAnswer(t, index, 2*time.Second)
+			require.Equal(t, http.StatusOK, idx.code, idx.body)
+			lines := strings.Split(strings.TrimSpace(idx.body), "\n")
+			viaIndex := ls.get(lines[len(lines)-1])
+			require.Equal(t, http.StatusOK, viaIndex.code)
+			require.NotContains(t, viaIndex.body, "GAP")
+
+			for _, body := range []string{a.body, viaIndex.body} {
+				uris, hint := mediaURIs(body)
+				require.NotEmpty(t, uris)
+				for _, u := range uris {
+					got := ls.get(u)
+					require.Equal(t, http.StatusOK, got.code, "%s, named by\n%s", u, body)
+					require.NotEmpty(t, got.body, u)
+				}
+				require.Equal(t, variant == VariantLowLatency, hint != "", body)
+			}
+			if variant == VariantLowLatency {
+				_, hint := mediaURIs(a.body)
+				held := ls.async(hint)
+				requireBlocked(t, held)
+				ls.frames(5)
+				require.Equal(t, http.StatusOK, waitAnswer(t, held, 2*time.Second).code, "the hinted part, once it exists")
+			}
+		})
+	}
+}
