@@ -206,24 +206,32 @@ func encoderArgs(width, height, fps int, preset, out string) []string {
 
 // glassSession is one player's sampling window as glass.html reports it.
 type glassSession struct {
-	HLSVersion    string   `json:"hlsjsVersion"`
-	HLSConfig     string   `json:"hlsjsConfig"`
-	PartHoldBackS float64  `json:"partHoldBackS"`
-	PartTargetS   float64  `json:"partTargetS"`
-	Rendered      int      `json:"rendered"`
-	Decoded       int      `json:"decoded"`
-	Failed        int      `json:"failed"`
-	Missed        int      `json:"missed"` // frames presented between two callbacks, not sampled
-	Dropped       int      `json:"dropped"`
-	Stalls        int      `json:"stalls"`
-	Errors        []string `json:"errors"`
-	HLSLatencyS   float64  `json:"hlsjsLatencyS"` // hls.js's own estimate at the end
-	HLSTargetS    float64  `json:"hlsjsTargetLatencyS"`
+	HLSVersion    string       `json:"hlsjsVersion"`
+	HLSConfig     string       `json:"hlsjsConfig"`
+	PartHoldBackS float64      `json:"partHoldBackS"`
+	PartTargetS   float64      `json:"partTargetS"`
+	Rendered      int          `json:"rendered"`
+	Decoded       int          `json:"decoded"`
+	Failed        int          `json:"failed"`
+	Missed        int          `json:"missed"` // frames presented between two callbacks, not sampled
+	Dropped       int          `json:"dropped"`
+	Stalls        int          `json:"stalls"`
+	Errors        []glassError `json:"errors"`
+	HLSLatencyS   float64      `json:"hlsjsLatencyS"` // hls.js's own estimate at the end
+	HLSTargetS    float64      `json:"hlsjsTargetLatencyS"`
 	// LatencyMs is glass to glass for each decoded frame, in the order rendered; AheadMs is how much media
 	// the player held beyond that frame, so LatencyMs - AheadMs is how long the newest frame it had took to
 	// reach it (capture, encoding, nagare, HTTP, appending).
 	LatencyMs []float64 `json:"latencyMs"`
 	AheadMs   []float64 `json:"aheadMs"`
+}
+
+// glassError is an hls.js error event of a session, at seconds since the page loaded.
+type glassError struct {
+	AtS     float64 `json:"atS"`
+	Details string  `json:"details"`
+	Fatal   bool    `json:"fatal"`
+	Message string  `json:"message,omitempty"`
 }
 
 // GlassResult is what `nagare bench glass` measured: the setup, each player session, and their summary.
@@ -497,10 +505,30 @@ func (r *GlassResult) notes(w io.Writer) {
 		fmt.Fprintf(w, " session %d: hls.js's own latency estimate at the end %.2f s (its target %.2f s), %d stalls, %d frames dropped, %d presented between callbacks",
 			i+1, s.HLSLatencyS, s.HLSTargetS, s.Stalls, s.Dropped, s.Missed)
 		if len(s.Errors) > 0 {
-			fmt.Fprintf(w, ", player errors: %s", strings.Join(s.Errors, "; "))
+			fmt.Fprintf(w, ", hls.js errors: %s", errorCounts(s.Errors))
 		}
 	}
 	fmt.Fprintln(w, ".")
+}
+
+// errorCounts lists the kinds of errors with their counts, in order of first occurrence.
+func errorCounts(errs []glassError) string {
+	var kinds []string
+	n := map[string]int{}
+	for _, e := range errs {
+		k := e.Details
+		if e.Fatal {
+			k = "fatal " + k
+		}
+		if n[k] == 0 {
+			kinds = append(kinds, k)
+		}
+		n[k]++
+	}
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s ×%d", k, n[k])
+	}
+	return strings.Join(kinds, ", ")
 }
 
 func lastLines(s string, n int) string {

@@ -79,7 +79,7 @@ async function session(n) {
     }
     await tab.waitForFunction(() => window.glass.firstFrameAt > 0, null, { timeout: firstFrameTimeout, polling: 100 })
       .catch(async () => {
-        const errs = await tab.evaluate(() => window.glass.errors.join('; '));
+        const errs = await tab.evaluate(() => window.glass.errors.map((e) => `${e.details}: ${e.message}`).join('; '));
         throw new Error(`no frame decoded within ${firstFrameTimeout / 1000} s (player errors: ${errs || 'none'})`);
       });
     const trace = opt.trace && setInterval(() => tab.evaluate(() => window.glass.state()).then(
