@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -444,6 +445,9 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		}
 		log.Info("playing", "hlsjs", cfg, "sessions", *sessions)
 		pl := exec.CommandContext(ctx, *nodeBin, plArgs...)
+		// SIGTERM, not SIGKILL: playwright then closes the browser it started
+		pl.Cancel = func() error { return pl.Process.Signal(syscall.SIGTERM) }
+		pl.WaitDelay = 10 * time.Second
 		pl.Stdout, pl.Stderr = &playerOut, io.MultiWriter(&playerErr, stderr)
 		if err := pl.Run(); err != nil {
 			return fmt.Errorf("player: %w: %s", err, lastLines(playerErr.String(), 5))
