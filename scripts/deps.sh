@@ -23,7 +23,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for w in "${want[@]}"; do
   case "$w" in
     ffmpeg)
-      command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg ;;
+      command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+      # libsrt (the library of srt-live-transmit, ffmpeg and OBS): the SRT refusal test builds a client on it
+      apt_install libsrt-openssl-dev srt-tools pkg-config ;;
     versitygw)
       gobin="$(go env GOPATH)/bin"
       if [ ! -x "$gobin/versitygw" ]; then

@@ -175,6 +175,9 @@ type Node struct {
 	// MaxConnections caps the open connections of each of the node's TCP ports (RTMP, HTTP); beyond it a
 	// new connection is closed at once.
 	MaxConnections int `yaml:"maxConnections"`
+	// NotFoundTTL (edges and relays) is how long a stream the parent answered 404 for is answered 404
+	// without asking the parent again, so that requests for made-up names cost one upstream request each.
+	NotFoundTTL time.Duration `yaml:"notFoundTTL"`
 }
 
 // Listen is a network listener that can be turned off.
@@ -211,8 +214,9 @@ type Publish struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Log:  Log{Level: "info", Format: "text"},
-		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000},
+		Log: Log{Level: "info", Format: "text"},
+		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000,
+			NotFoundTTL: time.Second},
 		RTMP: Listen{Enabled: true, Address: ":1935"},
 		SRT:  Listen{Enabled: true, Address: ":8890"},
 		HTTP: Listen{Enabled: true, Address: ":8080"},
@@ -462,6 +466,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.ReadTimeout < time.Second || c.Node.ReadTimeout > 5*time.Minute {
 		bad("node.readTimeout", "must be between 1s and 5m, not %s", c.Node.ReadTimeout)
+	}
+	if c.Node.NotFoundTTL < 100*time.Millisecond || c.Node.NotFoundTTL > time.Minute {
+		bad("node.notFoundTTL", "must be between 100ms and 1m, not %s", c.Node.NotFoundTTL)
 	}
 	if c.Node.MaxConnections < 1 || c.Node.MaxConnections > maxConnections {
 		bad("node.maxConnections", "must be between 1 and %d, not %d", maxConnections, c.Node.MaxConnections)

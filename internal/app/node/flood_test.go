@@ -144,6 +144,9 @@ func TestFloodOfMadeUpNamesLeavesTheEdgeInService(t *testing.T) {
 	edge, edgeLogs := testutil.StartNode(t, func(c *config.Config) {
 		testutil.EdgeOf("edge", origin)(c)
 		joined("flood-edge")(c)
+		// long enough that a machine slowed down by other tests does not forget a name between its two
+		// requests: the test counts upstream requests
+		c.Node.NotFoundTTL = time.Minute
 	})
 	testutil.Publish(t, rtmpURL(origin, "live/real"), "flv")
 	testutil.ReadSegments(t, "http://"+edge.HTTPAddr()+"/live/real/video1_stream.m3u8", 2, 20*time.Second)

@@ -275,10 +275,11 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 		n.parent.Store(strings.TrimRight(cfg.Node.Parent, "/"))
 	}
 	n.edge = &relay.Server{
-		Parent:  n.Parent,
-		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
-		Metrics: n.metrics,
-		Log:     log.With("component", n.cfg.Node.Role),
+		Parent:      n.Parent,
+		Client:      &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+		Metrics:     n.metrics,
+		Log:         log.With("component", n.cfg.Node.Role),
+		NotFoundTTL: cfg.Node.NotFoundTTL,
 	}
 	n.hls = n.edge
 	if err := n.listenHTTP(cfg, log); err != nil {
