@@ -402,8 +402,8 @@ if [ -s "$WORK/glass.md" ]; then
     echo "counts as failed to decode. Each session is a new page (hls.js starting afresh: where it settles depends"
     echo "on its start), sampled for the window after 5 s of warm-up from its first decoded frame. Capture → in the"
     echo "player's buffer is each frame's latency minus how much media the player held beyond it (buffered"
-    echo "ahead): the time the newest frame took through encoder, nagare and HTTP into the player; the player"
-    echo "holds the rest. Target: median ≤ 1.0 s."
+    echo "ahead), plus one frame interval: the time the newest frame took through encoder, nagare and HTTP into"
+    echo "the player; the player holds the rest. Target: median ≤ 1.0 s."
     echo
     cat "$WORK/glass.md"
   } >>"$OUT"

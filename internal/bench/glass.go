@@ -221,8 +221,8 @@ type glassSession struct {
 	HLSLatencyS   float64      `json:"hlsjsLatencyS"` // hls.js's own estimate at the end
 	HLSTargetS    float64      `json:"hlsjsTargetLatencyS"`
 	// LatencyMs is glass to glass for each decoded frame, in the order rendered; AheadMs is how much media
-	// the player held beyond that frame, so LatencyMs - AheadMs is how long the newest frame it had took to
-	// reach it (capture, encoding, nagare, HTTP, appending).
+	// the player held beyond that frame (to the end of the newest frame it had), so LatencyMs - AheadMs +
+	// one frame interval is how long that newest frame took to reach it (encoding, nagare, HTTP, appending).
 	LatencyMs []float64 `json:"latencyMs"`
 	AheadMs   []float64 `json:"aheadMs"`
 }
@@ -259,7 +259,8 @@ type glassSummary struct {
 	SessionMedians                                     []float64
 }
 
-func summarizeGlass(sessions []glassSession) glassSummary {
+// summarizeGlass summarises sessions of a stream whose frames last frame ms.
+func summarizeGlass(sessions []glassSession, frame float64) glassSummary {
 	var g glassSummary
 	var lat, delivery, ahead []float64
 	for _, s := range sessions {
@@ -272,7 +273,7 @@ func summarizeGlass(sessions []glassSession) glassSummary {
 		lat = append(lat, s.LatencyMs...)
 		for i, l := range s.LatencyMs {
 			if i < len(s.AheadMs) {
-				delivery = append(delivery, l-s.AheadMs[i])
+				delivery = append(delivery, l-s.AheadMs[i]+frame)
 				ahead = append(ahead, s.AheadMs[i])
 			}
 		}
@@ -456,7 +457,7 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		if err := json.Unmarshal(playerOut.Bytes(), &res); err != nil {
 			return fmt.Errorf("player output: %w", err)
 		}
-		res.Summary = summarizeGlass(res.Sessions)
+		res.Summary = summarizeGlass(res.Sessions, 1000/float64(*fps))
 		results = append(results, &res)
 	}
 	stopPublisher()

@@ -127,18 +127,18 @@ func TestSummarizeGlass(t *testing.T) {
 			LatencyMs: []float64{900, 1000, 1100}, AheadMs: []float64{700, 800, 900}},
 		{Rendered: 1, Decoded: 1, LatencyMs: []float64{2000}, AheadMs: []float64{1000}},
 	}}
-	r.Summary = summarizeGlass(r.Sessions)
+	r.Summary = summarizeGlass(r.Sessions, 40)
 	g := r.Summary
 	require.Equal(t, 5, g.Rendered)
 	require.Equal(t, 1, g.Failed)
 	require.InDelta(t, 1050, g.Median, 1e-9, "over every session's frames")
 	require.Equal(t, []float64{1000, 2000}, g.SessionMedians)
-	require.InDelta(t, 200, g.DeliveryMedian, 1e-9, "latency minus buffered ahead")
+	require.InDelta(t, 240, g.DeliveryMedian, 1e-9, "latency minus buffered ahead, plus the newest frame's duration")
 	require.InDelta(t, 850, g.AheadMedian, 1e-9)
 	require.Contains(t, r.row(), "**missed** by 50 ms")
 
 	r.Sessions = r.Sessions[:1]
-	r.Summary = summarizeGlass(r.Sessions)
+	r.Summary = summarizeGlass(r.Sessions, 40)
 	require.Contains(t, r.row(), "| 1000 | 1080 |", "median and p90 (interpolated)")
 	require.Contains(t, r.row(), "**met**")
 	require.Equal(t, "bufferStalledError ×2, fatal networkError ×1",
