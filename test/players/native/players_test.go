@@ -62,8 +62,11 @@ var players = []player{vlc(), gstreamer("playbin"), gstreamer("playbin3"), ffpro
 // show a player that decodes but never presents.
 func vlc() player {
 	displayed := regexp.MustCompile(`frames displayed\s*:\s*(\d+)`)
-	// errors of VLC's modules ("[ptr] module error: ...") and of its libavcodec decoders ("[h264 @ 0x..]")
-	errLine := regexp.MustCompile(`^\[[0-9a-f]+\] [^:]* error: |^\[[a-z0-9_]+ @ 0x[0-9a-f]+\] `)
+	// errors of VLC's modules ("[ptr] module error: ..."), HTTP error answers (VLC logs them only in its debug
+	// output, -vv, and otherwise skips such a segment silently), and errors of its libavcodec decoders, which
+	// print without a level ("[h264 @ 0x..] ..."), their debug lines too at -vv
+	errLine := regexp.MustCompile(`^\[[0-9a-f]+\] [^:]* error: |^HTTP/\d(\.\d)? [45]\d\d` +
+		`|^\[[a-z0-9_]+ @ 0x[0-9a-f]+\] .*(?i:error|fail|no frame|missing|corrupt|conceal|non-existing|invalid)`)
 	harmless := []string{
 		// control interfaces a headless machine has no X11 for; nothing to do with playback
 		"main interface error: no suitable interface module",
@@ -72,7 +75,7 @@ func vlc() player {
 	return player{
 		name: "vlc",
 		command: func(ctx context.Context, url, home string) *exec.Cmd {
-			args := []string{"--no-dbus", "--intf", "oldrc", "--rc-fake-tty", "--vout", "dummy", "--aout", "dummy", url}
+			args := []string{"-vv", "--no-dbus", "--intf", "oldrc", "--rc-fake-tty", "--vout", "dummy", "--aout", "dummy", url}
 			var cmd *exec.Cmd
 			if os.Geteuid() == 0 {
 				// VLC refuses to run as root: run it as nobody, as a desktop user would run it unprivileged
@@ -263,6 +266,9 @@ func play(p player, url string) result {
 			continue
 		}
 		if !isChatter(line) {
+			if len(line) > 400 {
+				line = line[:400] + "…"
+			}
 			res.tail = append(res.tail, fmt.Sprintf("%6.2fs %s", at.Seconds(), line))
 			if len(res.tail) > 25 {
 				res.tail = res.tail[1:]
@@ -276,17 +282,23 @@ func play(p player, url string) result {
 	return res
 }
 
-// isChatter: lines that say nothing about how playback went (GStreamer's property notifications, VLC's
-// statistics tables).
+// isChatter: lines that say little about how playback went (GStreamer's property notifications and
+// buffering level, VLC's statistics tables, debug messages and HTTP exchanges).
 func isChatter(line string) bool {
+	// the video sink's segment and first (preroll) buffer show a sink waiting for its first frame
+	if strings.Contains(line, "vsink: last-message = preroll") || strings.Contains(line, "(vsink:sink) E (type: segment") {
+		return false
+	}
 	for _, p := range []string{"/Gst", "|", "+", "stats: returned", "Got context from element", "Redistribute latency",
 		"buffering..."} {
 		if strings.HasPrefix(line, p) {
 			return true
 		}
 	}
-	return false
+	return strings.Contains(line, " debug: ") || httpChatter.MatchString(line)
 }
+
+var httpChatter = regexp.MustCompile(`^[A-Z][A-Za-z-]*: |^(GET|HEAD) /|^HTTP/`)
 
 // scanLines splits on \n and on \r (GStreamer rewrites its buffering line with \r).
 func scanLines(data []byte, atEOF bool) (int, []byte, error) {
