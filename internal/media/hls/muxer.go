@@ -189,14 +189,21 @@ func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
 	return pl, nil
 }
 
-// firstSegment waits, within ctx and readyTimeout, for the stream's first complete segment: a media
-// playlist of parts alone, as a low-latency stream has in its first second, is refused by players that
-// know nothing of parts (GStreamer's classic hlsdemux: "Couldn't update playlist"). When the first
-// segment takes longer (a long GOP), the parts there are answer, as LL-HLS players expect.
-func (mx *muxer) firstSegment(ctx context.Context) (*segmenter.Playlist, *object) {
+// startSegments is how many complete segments a plain (not blocking) media playlist request waits for
+// in a stream's first seconds. Players that know nothing of parts cannot start on less: GStreamer's
+// classic hlsdemux refuses a playlist of parts alone ("Couldn't update playlist"), and GStreamer 1.22's
+// hlsdemux2 cannot match its next playlist against one that lists a single segment (its
+// gst_hls_media_playlist_sync_to_playlist never tries the first: "Could not synchronize media
+// playlists"). The playlist still starts with the first segment; LL-HLS players' blocking requests
+// get the parts at once.
+const startSegments = 2
+
+// firstSegments waits, within ctx and readyTimeout, for the stream's first startSegments segments. When
+// they take longer (a long GOP), what there is answers, as long as it is something to play.
+func (mx *muxer) firstSegments(ctx context.Context) (*segmenter.Playlist, *object) {
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	pl, err := mx.seg.WaitSegment(wctx)
+	pl, err := mx.seg.WaitSegments(wctx, startSegments)
 	switch {
 	case err == nil:
 		return pl, nil
@@ -264,7 +271,7 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 	}
 	if pl == nil || !pl.Ready() {
 		var fail *object
-		if pl, fail = mx.firstSegment(r.Context()); fail != nil {
+		if pl, fail = mx.firstSegments(r.Context()); fail != nil {
 			return fail
 		}
 	}

@@ -306,6 +306,8 @@ func TestClassicServing(t *testing.T) {
 			require.True(t, strings.HasPrefix(a.body, "#EXTM3U\n#EXT-X-VERSION:"+tc.version+"\n"), a.body)
 			require.Contains(t, a.body, `CODECS="avc1.42c028",RESOLUTION=1920x1080`)
 
+			// a second segment: a plain request waits for two (TestYoungStreamServed)
+			ls.frames(25)
 			pl := ls.get("video1_stream.m3u8?_HLS_msn=5&_HLS_part=0") // no blocking reloads: answered at once
 			require.Equal(t, http.StatusOK, pl.code)
 			require.Equal(t, "public, max-age=1", pl.header.Get("Cache-Control"))
@@ -326,9 +328,9 @@ func TestClassicServing(t *testing.T) {
 				require.Equal(t, http.StatusNotFound, ls.get(prefix+"_init.mp4").code)
 			}
 
-			want := []string{seg}
+			want := []string{seg, prefix + "_seg1" + tc.ext}
 			if tc.init {
-				want = []string{prefix + "_init.mp4", seg}
+				want = append([]string{prefix + "_init.mp4"}, want...)
 			}
 			mu.Lock()
 			require.Equal(t, want, events, "the observer gets every object")

@@ -34,10 +34,11 @@ func mediaURIs(body string) (uris []string, hint string) {
 	return uris, hint
 }
 
-// TestYoungStreamServed: a player opening a stream in its first second — VLC, GStreamer's classic
-// hlsdemux, which know nothing of parts and give up on an object that answers 404 — gets a media
-// playlist that starts with the first real segment and names nothing that does not answer 200: the
-// plain request is held until the first segment is complete, and lists no EXT-X-GAP placeholder.
+// TestYoungStreamServed: a player opening a stream in its first second — VLC, GStreamer's hlsdemux and
+// hlsdemux2, which give up on an object that answers 404, on a playlist of parts alone or on one of a
+// single segment — gets a media playlist that starts with the first real segment and names nothing
+// that does not answer 200: the plain request is held until two segments are complete, and lists no
+// EXT-X-GAP placeholder.
 func TestYoungStreamServed(t *testing.T) {
 	for _, variant := range []string{VariantLowLatency, VariantFMP4, VariantMPEGTS} {
 		t.Run(variant, func(t *testing.T) {
@@ -47,11 +48,14 @@ func TestYoungStreamServed(t *testing.T) {
 			media := ls.async("video1_stream.m3u8")
 			requireBlocked(t, media)
 			ls.frames(20) // 1.04 s: the IDR of frame 25 completes segment 0
+			requireBlocked(t, media)
+			ls.frames(25) // 2.04 s: segment 1 is complete
 			a := waitAnswer(t, media, 2*time.Second)
 			require.Equal(t, http.StatusOK, a.code, a.body)
 			require.NotContains(t, a.body, "GAP")
 			require.Contains(t, a.body, "#EXT-X-MEDIA-SEQUENCE:0\n")
 			require.Contains(t, a.body, ls.muxer().seg.Prefix()+"_seg0.")
+			require.Contains(t, a.body, ls.muxer().seg.Prefix()+"_seg1.")
 
 			idx := waitAnswer(t, index, 2*time.Second)
 			require.Equal(t, http.StatusOK, idx.code, idx.body)
@@ -79,4 +83,20 @@ func TestYoungStreamServed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSlowFirstSegmentsServed: when the first two segments take longer than readyTimeout (a long GOP),
+// a plain request is answered with what there is rather than refused.
+func TestSlowFirstSegmentsServed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits readyTimeout")
+	}
+	ls := startLive(t, VariantFMP4, nil)
+	ls.frames(26) // one segment, and the stream stalls
+	media := ls.async("video1_stream.m3u8")
+	requireBlocked(t, media)
+	a := waitAnswer(t, media, readyTimeout+5*time.Second)
+	require.Equal(t, http.StatusOK, a.code, a.body)
+	require.Contains(t, a.body, ls.muxer().seg.Prefix()+"_seg0.mp4\n")
+	require.NotContains(t, a.body, "_seg1")
 }

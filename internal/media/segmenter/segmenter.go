@@ -782,10 +782,11 @@ func (s *Segmenter) WaitReady(ctx context.Context) (*Playlist, error) {
 	return s.waitFor(ctx, (*Playlist).Ready)
 }
 
-// WaitSegment returns the first playlist that lists a complete segment. A player that knows nothing of
-// LL-HLS cannot start on a playlist of parts alone: GStreamer's classic hlsdemux refuses one.
-func (s *Segmenter) WaitSegment(ctx context.Context) (*Playlist, error) {
-	return s.waitFor(ctx, func(pl *Playlist) bool { return len(pl.segments) > 0 })
+// WaitSegments returns the first playlist that lists n complete segments (or fewer, if the window is
+// smaller), for players that cannot start on less; see hls for which.
+func (s *Segmenter) WaitSegments(ctx context.Context, n int) (*Playlist, error) {
+	n = min(n, s.cfg.SegmentCount)
+	return s.waitFor(ctx, func(pl *Playlist) bool { return len(pl.segments) >= n })
 }
 
 func (s *Segmenter) waitFor(ctx context.Context, ok func(*Playlist) bool) (*Playlist, error) {
