@@ -101,7 +101,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	mux := http.NewServeMux()
 	mux.Handle("/nodeapi/", nodeapi.NewHandler(cfg.Cluster.Secret, reg, log.With("component", "nodeapi")))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metricsReg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", m.healthz) // answers for the store too, before the API's own
 	mux.Handle("/", srv.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Manager.Address)
@@ -111,6 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	}
 	m.ln = netguard.New(ln, cfg.Manager.MaxConnections, log.With("component", "http"))
 	srv.Record = m.record
+	srv.Health = m.healthz // answers for the store too
 	if m.cloud != nil {
 		m.scaler = m.newLoop(metricsReg)
 		srv.Scaler = m.scaler

@@ -37,7 +37,11 @@ func (s *Server) Handler() http.Handler {
 	s.nativeRoutes(mux)
 	s.red5Routes(mux)
 	mux.HandleFunc("GET /{app}/{stream}/index.m3u8", s.viewerEntry)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Health != nil {
+			s.Health(w, r)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return &apiMux{s: s, mux: mux}

@@ -87,6 +87,8 @@ type Server struct {
 	// Record asks the in-service origins to record (or stop recording) a stream's next publications and
 	// returns the nodes that agreed (nil: recording is not available).
 	Record func(ctx context.Context, stream string, on bool) ([]string, error)
+	// Health answers /healthz (nil: a plain 200 "ok"); the manager's checks its store.
+	Health http.HandlerFunc
 	Log    *slog.Logger
 	Now    func() time.Time
 
