@@ -128,7 +128,7 @@ func (r *result) latency() (median, largest time.Duration, ok bool) {
 	return ms(l[len(l)/2]), ms(l[len(l)-1]), true
 }
 
-// TestBrowserPlayers plays one live stream (a muted-video-and-audio clip published with ffmpeg) in hls.js
+// TestBrowserPlayers plays one live stream (a video and audio clip published with ffmpeg, played muted) in hls.js
 // (low-latency and classic) and Shaka Player (low-latency), each through the manager's viewer URL (a 302
 // to the node) and straight from the node, all at once in one headless Chromium, from a page on another
 // origin than nagare's, so every request is a cross-origin one. Each plays for a minute; then, for each:
@@ -272,8 +272,8 @@ func check(t *testing.T, r *result, duration time.Duration) {
 // table renders the matrix: one row per player and route.
 func table(rs []result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s %-8s %8s %7s %7s %7s %9s %5s %6s %7s %6s %12s %s\n", "player/route", "version", "startup",
-		"frames", "dropped", "stalls", "longest", "wait", "gaps", "errors", "pl ok", "latency p50", "pl bad")
+	fmt.Fprintf(&b, "%-22s %-14s %8s %7s %7s %7s %9s %5s %5s %7s %6s %6s %15s\n", "player/route", "version", "startup",
+		"frames", "dropped", "stalls", "longest", "wait", "gaps", "errors", "pl ok", "pl bad", "latency p50/max")
 	for _, r := range rs {
 		startup := "-"
 		if r.StartupMs != nil {
@@ -283,9 +283,9 @@ func table(rs []result) string {
 		if med, hi, ok := r.latency(); ok {
 			lat = fmt.Sprintf("%.2fs/%.2fs", med.Seconds(), hi.Seconds())
 		}
-		fmt.Fprintf(&b, "%-22s %-8s %8s %7d %7d %7d %9s %5d %6d %7d %6d %12s %d\n", r.Name, r.Version, startup,
+		fmt.Fprintf(&b, "%-22s %-14s %8s %7d %7d %7d %9s %5d %5d %7d %6d %6d %15s\n", r.Name, r.Version, startup,
 			r.FramesAfterStart, r.DroppedFrames, len(r.Stalls), r.longestStall().Round(time.Millisecond), r.Waiting,
-			r.GapJumps, len(r.Errors), r.Playlists.Validated, lat, r.Playlists.InvalidCount)
+			r.GapJumps, len(r.Errors), r.Playlists.Validated, r.Playlists.InvalidCount, lat)
 	}
 	for _, r := range rs {
 		for i, e := range r.Errors {
