@@ -32,12 +32,13 @@ const (
 )
 
 // startOffset is where the timeline of a publication starts: its first segment's decode time (tfdt in
-// fMP4, DTS in MPEG-TS). It is near zero because some players (GStreamer's classic hlsdemux) start their
-// own timeline near zero and, with a synced sink, wait for the media's timestamps to come round: a
-// timeline carrying the stream's age would show nothing for that long. It is above zero so that samples
-// of other tracks a little older than the leading track's first one never get a negative base time
-// (fMP4 has none) nor an MPEG-TS program clock reference, which runs 100 ms ahead of the decode time,
-// below zero. The wall clock is carried by EXT-X-PROGRAM-DATE-TIME, not by the timestamps.
+// fMP4, DTS in MPEG-TS), whatever the publisher's timestamps. It is near zero because GStreamer's
+// classic hlsdemux starts its timeline at the position of the first segment it plays within the first
+// playlist it loads (about zero in a stream's first seconds) while qtdemux keeps the tfdt: a synced
+// sink waits for the difference, which a timeline carrying the stream's age made as long as that age.
+// It is above zero so that samples of other tracks a little older than the leading track's first one
+// never get a negative base time (fMP4 has none) nor an MPEG-TS program clock reference, which runs
+// 100 ms ahead of the decode time, below zero. The wall clock is carried by EXT-X-PROGRAM-DATE-TIME.
 const startOffset = time.Second
 
 // maxSampleDurations bounds the distinct sample durations the part duration is adjusted to.
