@@ -26,8 +26,8 @@ ACKCHECK=${BENCH_ACKCHECK:-15s}
 STREAMS=${BENCH_STREAMS:-1 4 16}
 EDGE=${BENCH_EDGE:-20s}
 BUCKET=${BENCH_BUCKET:-45s}
-GLASS=${BENCH_GLASS:-10s}
-GLASS_SESSIONS=${BENCH_GLASS_SESSIONS:-3}
+GLASS=${BENCH_GLASS:-6s}
+GLASS_SESSIONS=${BENCH_GLASS_SESSIONS:-5}
 PHASES=${BENCH_PHASES:-latency fanout ingest manager autoscale bucket glass}
 # a partial run does not replace the full report
 [ "$PHASES" = "latency fanout ingest manager autoscale bucket glass" ] || OUT=$RAW/benchmarks.md
@@ -399,8 +399,9 @@ if [ -s "$WORK/glass.md" ]; then
     echo "\`lowLatencyMode: true\` plus the configuration of the row) and, for every frame it renders"
     echo "(\`requestVideoFrameCallback\`), draws the frame to a canvas, reads the boxes and records \`Date.now()\`"
     echo "minus the stamp: both ends read the same clock. A frame whose boxes do not read back with a matching CRC"
-    echo "counts as failed to decode. Each session is a new page (hls.js starting afresh: where it settles depends"
-    echo "on its start), sampled for the window after 5 s of warm-up from its first decoded frame. Capture → in the"
+    echo "counts as failed to decode. Each session is a new page joining the running stream (hls.js starting"
+    echo "afresh: where it settles depends on its start), sampled for the window after 5 s of warm-up from its first"
+    echo "decoded frame; the first joins 3 s after the stream became playable. Capture → in the"
     echo "player's buffer is each frame's latency minus how much media the player held beyond it (buffered"
     echo "ahead), plus one frame interval: the time the newest frame took through encoder, nagare and HTTP into"
     echo "the player; the player holds the rest. Target: median ≤ 1.0 s."

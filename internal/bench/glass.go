@@ -336,9 +336,9 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		configs = append(configs, v)
 		return nil
 	})
-	sessions := fs.Int("sessions", 3, "players started one after the other for each configuration, each sampled")
+	sessions := fs.Int("sessions", 5, "players started one after the other for each configuration, each sampled")
 	warmup := fs.Duration("warmup", 5*time.Second, "time after the first rendered frame before samples count")
-	d := fs.Duration("duration", 10*time.Second, "sampling window of each session")
+	d := fs.Duration("duration", 6*time.Second, "sampling window of each session")
 	script := fs.String("script", "test/players/web/glass.mjs", "the player script")
 	modules := fs.String("modules", ".cache/players/node_modules", "node_modules with hls.js and playwright-core (scripts/deps.sh players)")
 	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium binary")
@@ -433,6 +433,10 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return fmt.Errorf("%w (publisher: %v; ffmpeg: %s)", err, pubErr, strings.TrimSpace(encErr.String()))
 	}
 	log.Info("publishing", "rtmp", rtmpURL, "playlist", playlist)
+	// viewers join a stream that is already running: a playlist with whole segments, not one part
+	if err := sleepCtx(ctx, 3*time.Second); err != nil {
+		return err
+	}
 
 	// the players, one configuration after the other, on the same publication
 	var results []*GlassResult
