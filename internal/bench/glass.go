@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -192,14 +193,14 @@ func (s *stampSource) Run(ctx context.Context, w io.Writer) error {
 }
 
 // encoderArgs are ffmpeg's arguments: raw frames on stdin → H.264 as a low-latency live encoder makes it
-// (x264 zerolatency: no lookahead, no B-frames, no frame threads; a keyframe every second) → RTMP.
-func encoderArgs(width, height, fps int, preset, out string) []string {
+// (x264 zerolatency: no lookahead, no B-frames, no frame threads; a keyframe every gop frames) → RTMP.
+func encoderArgs(width, height, fps, gop int, preset, out string) []string {
 	return []string{
 		"-hide_banner", "-loglevel", "warning", "-nostats",
 		"-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", fmt.Sprintf("%dx%d", width, height),
 		"-framerate", strconv.Itoa(fps), "-i", "pipe:0",
 		"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency", "-profile:v", "high", "-pix_fmt", "yuv420p",
-		"-bf", "0", "-g", strconv.Itoa(fps), "-keyint_min", strconv.Itoa(fps), "-sc_threshold", "0",
+		"-bf", "0", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
 		"-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M",
 		"-f", "flv", "-flvflags", "no_duration_filesize", out,
 	}
@@ -241,6 +242,7 @@ type GlassResult struct {
 	Size            string         `json:"size"`
 	FPS             int            `json:"fps"`
 	Preset          string         `json:"preset"`
+	Keyint          string         `json:"keyint"`
 	SegmentDuration string         `json:"segmentDuration,omitempty"`
 	PartDuration    string         `json:"partDuration,omitempty"`
 	WarmupS         float64        `json:"warmupS"`
@@ -327,6 +329,7 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	stream := fs.String("stream", "glass", "stream name")
 	size := fs.String("size", "1280x720", "picture size")
 	fps := fs.Int("fps", 30, "frames per second")
+	keyint := fs.Duration("keyint", time.Second, "keyframe interval")
 	preset := fs.String("preset", "ultrafast", "x264 preset (the publisher shares the machine with the player: the lightest)")
 	var configs []string
 	fs.Func("hlsjs", "hls.js configuration (JSON) on top of lowLatencyMode: true; repeatable, each measured in turn (default {})", func(v string) error {
@@ -352,8 +355,8 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if _, err := fmt.Sscanf(*size, "%dx%d", &width, &height); err != nil || width%2 != 0 || height%2 != 0 || width < 640 || height < 360 {
 		return usageErr("-size: want WxH, even, at least 640x360, not %q", *size)
 	}
-	if *fps < 1 || *fps > 120 || *d < time.Second || *warmup < 0 {
-		return usageErr("-fps must be in 1..120, -duration at least 1s, -warmup not negative")
+	if *fps < 1 || *fps > 120 || *d < time.Second || *warmup < 0 || *keyint <= 0 {
+		return usageErr("-fps must be in 1..120, -duration at least 1s, -warmup not negative, -keyint positive")
 	}
 	if len(configs) == 0 {
 		configs = []string{"{}"}
@@ -376,7 +379,7 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 
 	setup := GlassResult{
-		Size: *size, FPS: *fps, Preset: *preset, WarmupS: warmup.Seconds(), DurationS: d.Seconds(),
+		Size: *size, FPS: *fps, Preset: *preset, Keyint: keyint.String(), WarmupS: warmup.Seconds(), DurationS: d.Seconds(),
 	}
 	if *rtmpBase == "" {
 		exe := *bin
@@ -405,7 +408,8 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	// the publisher: frames from Go, encoded by ffmpeg
 	pctx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
-	enc := exec.Command("ffmpeg", encoderArgs(width, height, *fps, *preset, rtmpURL)...)
+	gop := max(1, int(math.Round(keyint.Seconds()*float64(*fps))))
+	enc := exec.Command("ffmpeg", encoderArgs(width, height, *fps, gop, *preset, rtmpURL)...)
 	var encErr bytes.Buffer
 	enc.Stderr = &encErr
 	stdin, err := enc.StdinPipe()
@@ -489,9 +493,9 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		hlsSettings = "LL-HLS, " + setup.SegmentDuration + " segments, " + setup.PartDuration + " parts"
 	}
 	fmt.Fprintf(stdout, "\nSource: %s, %s %d fps made by `nagare bench glass` (Go, paced in real time) → ffmpeg libx264 -preset %s -tune zerolatency, "+
-		"no B-frames, a keyframe every second, 2 Mbit/s → RTMP → `nagare node` (%s); %d frames made, "+
+		"no B-frames, a keyframe every %s, 2 Mbit/s → RTMP → `nagare node` (%s); %d frames made, "+
 		"%d of them (after the first second) written to the encoder more than a frame late.\n",
-		setup.Stream, setup.Size, setup.FPS, setup.Preset, hlsSettings, src.Frames, src.Late)
+		setup.Stream, setup.Size, setup.FPS, setup.Preset, setup.Keyint, hlsSettings, src.Frames, src.Late)
 	for _, r := range results {
 		if r.Summary.Decoded == 0 {
 			return errors.New("no frame was decoded")

@@ -80,7 +80,7 @@ func TestStampThroughH264(t *testing.T) {
 	}
 	const w, h, fps = 640, 368, 25
 	flv := filepath.Join(t.TempDir(), "stamped.flv")
-	enc := exec.Command("ffmpeg", encoderArgs(w, h, fps, "ultrafast", flv)...)
+	enc := exec.Command("ffmpeg", encoderArgs(w, h, fps, fps, "ultrafast", flv)...)
 	stdin, err := enc.StdinPipe()
 	require.NoError(t, err)
 	var encErr bytes.Buffer
