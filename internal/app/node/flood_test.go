@@ -149,6 +149,8 @@ func TestFloodOfMadeUpNamesLeavesTheEdgeInService(t *testing.T) {
 		c.Node.NotFoundTTL = time.Minute
 	})
 	testutil.Publish(t, rtmpURL(origin, "live/real"), "flv")
+	// live at the origin first: the edge remembers a 404 for a minute
+	testutil.ReadSegments(t, "http://"+origin.HTTPAddr()+"/live/real/video1_stream.m3u8", 2, 20*time.Second)
 	testutil.ReadSegments(t, "http://"+edge.HTTPAddr()+"/live/real/video1_stream.m3u8", 2, 20*time.Second)
 	for _, id := range []string{"flood-origin", "flood-edge"} {
 		require.Eventually(t, func() bool { return nodeState(t, mgr, id) == nodemodel.StateInService },
