@@ -126,6 +126,12 @@ type Segmenter struct {
 	segMSN      uint64        // the segment being written
 	segStart    time.Duration // its start on the leading track's timeline
 	segNTP      time.Time
+	// anchorNTP is the wall-clock time (to the millisecond) of anchorStart on the leading track's
+	// timeline: every segment's EXT-X-PROGRAM-DATE-TIME is derived from it along the media clock, so that
+	// the date of segment N+1 minus that of segment N is exactly N's EXTINF (players such as Shaka place
+	// segments by their dates, and a date off by a few ms becomes a hole or an overlap)
+	anchorNTP   time.Time
+	anchorStart time.Duration
 	segSize     int
 	partIndex   int // the part being written
 	partStart   time.Duration
@@ -347,7 +353,28 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 
 func (s *Segmenter) startFirstSegment(start time.Duration, ntp time.Time) {
 	s.started = true
-	s.segStart, s.segNTP, s.partStart = start, ntp, start
+	s.anchorNTP, s.anchorStart = ntp.Truncate(time.Millisecond), start
+	s.segStart, s.segNTP, s.partStart = start, s.anchorNTP, start
+}
+
+// maxDateDrift is how far the media clock may run from the wall clock before the dates are anchored
+// again (a publisher that stalled and resumed without a burst, an encoder whose clock runs fast or slow).
+const maxDateDrift = 2 * time.Second
+
+// dateOf returns the EXT-X-PROGRAM-DATE-TIME of a segment starting at start on the leading track's
+// timeline, received at the wall-clock time received; a new init section (which comes with a
+// discontinuity) or a drift past maxDateDrift anchors the dates there again.
+func (s *Segmenter) dateOf(start time.Duration, received time.Time, discontinuity bool) time.Time {
+	derived := s.anchorNTP.Add(start - s.anchorStart)
+	drift := received.Sub(derived)
+	if discontinuity || drift > maxDateDrift || drift < -maxDateDrift {
+		if !discontinuity {
+			s.log.Info("media clock and wall clock apart: program dates anchored again", "drift", drift.Round(time.Millisecond).String())
+		}
+		s.anchorNTP, s.anchorStart = received.Truncate(time.Millisecond), start
+		return s.anchorNTP
+	}
+	return derived
 }
 
 func (s *Segmenter) addToPart(t *track, smp *sample) error {
@@ -520,7 +547,7 @@ func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time, newParam
 		s.updatePartTarget()
 	}
 	s.segMSN++
-	s.segStart, s.segNTP, s.partStart = end, nextNTP, end
+	s.segStart, s.segNTP, s.partStart = end, s.dateOf(end, nextNTP, newParams), end
 	s.segSize, s.partIndex, s.partIndep = 0, 0, false
 	s.curParts = nil
 	if s.segmentsMade != made {
