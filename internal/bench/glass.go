@@ -134,7 +134,8 @@ type stampSource struct {
 	Code               stampCode
 
 	// Late counts frames written more than one frame interval after their time (the encoder not keeping
-	// up), not counting the first second's (the encoder starting); Frames counts all frames written. Both may be read once Run has returned.
+	// up), not counting the first second's (the encoder starting); Frames counts all frames written. Both
+	// may be read once Run has returned.
 	Late, Frames int
 }
 
@@ -170,7 +171,7 @@ func (s *stampSource) Run(ctx context.Context, w io.Writer) error {
 			return nil
 		}
 		copy(frame, base)
-		// a bar that moves 8 pixels a frame: motion for the encoder, and a frame counter for the eye
+		// a bar that moves 8 pixels a frame: motion for the encoder, and for anyone watching
 		x0 := n * 8 % s.Width
 		for row := s.Height / 2; row < s.Height; row++ {
 			line := frame[row*s.Width:]
