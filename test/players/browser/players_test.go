@@ -25,6 +25,7 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -161,11 +162,22 @@ func TestBrowserPlayers(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(s), &configure), "NAGARE_PLAYERS_CONFIG")
 	}
 
+	// a bucket the origin pushes the stream to, made playable by the node (push.publicRead, push.cors)
+	gw := testutil.StartS3Gateway(t)
+	bucket, err := objstore.NewS3(context.Background(), objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live",
+		AccessKey: gw.AccessKey, SecretKey: gw.SecretKey, PathStyle: true})
+	require.NoError(t, err)
+	require.NoError(t, bucket.CreateBucket(context.Background()))
+
 	// a real manager and an origin in its care, publishing the clip
 	mgr := startManager(t)
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
 		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, clusterSecret, "players-origin"
+		c.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
+			AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+		c.Push.Enabled, c.Push.Prefix, c.Push.PublicRead, c.Push.CORS = true, "hls", true, true
 	})
+	fromBucket := gw.Endpoint + "/live/hls/" + streamPath + "/index.m3u8"
 	originURL := "http://" + origin.HTTPAddr()
 	testutil.Publish(t, publishURL(origin.RTMPAddr(), streamPath), "flv")
 	testutil.WaitLive(t, originURL+"/"+streamPath+"/index.m3u8", 20*time.Second)
@@ -181,6 +193,15 @@ func TestBrowserPlayers(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusFound && strings.HasPrefix(resp.Header.Get("Location"), originURL+"/")
 	}, 20*time.Second, 100*time.Millisecond, "the manager never sent viewers to the origin")
+
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(fromBucket) // no credentials: as a player reads it
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "the pushed stream is not readable from the bucket without credentials")
 
 	// the page and the players come from another origin
 	pages := pageServer(root, modules)
@@ -202,6 +223,9 @@ func TestBrowserPlayers(t *testing.T) {
 				Src: r.base + "/" + streamPath + "/index.m3u8", Debug: trace != "", Configure: configure[p.kind]})
 		}
 	}
+	// and hls.js plays the copy in the bucket (classic HLS: object storage serves no blocking reload)
+	run = append(run, runPlayer{Name: "hlsjs-classic/bucket", Player: "hlsjs", Src: fromBucket, Debug: trace != "",
+		Configure: configure["hlsjs"]})
 	cfg, err := json.Marshal(map[string]any{
 		"executablePath": chromium, "nodeModules": modules, "traceDir": trace,
 		"durationMs": duration.Milliseconds(), "startupTimeoutMs": startupBound.Milliseconds(), "players": run,
