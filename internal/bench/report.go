@@ -669,10 +669,9 @@ func renderNotes(p printer, r *results) {
 	for _, n := range notes {
 		p("- %s\n", n)
 	}
-	p("- nagare's first LL-HLS part cannot be listed before its first complete segment: gohlslib (v2.4.5) holds\n")
-	p("  every media playlist request, blocking or not, until one segment exists, so the first part shows up with\n")
-	p("  the first segment, about one segment duration after the first keyframe.\n")
-	p("- nagare's LL-HLS playlist opens with seven `EXT-X-GAP` segments (gohlslib adds them for iOS); they are\n")
-	p("  skipped here and, with the parts of the last segments, make its playlist much larger than nginx-rtmp's.\n")
+	p("- nagare's playlists start at the first real segment (no `EXT-X-GAP` placeholders). A blocking (LL-HLS)\n")
+	p("  request gets the first part as soon as it exists; a plain playlist request for a stream younger than two\n")
+	p("  segments waits for them (at most 5 s), which classic players' demuxers need. With the parts of the last\n")
+	p("  segments, nagare's LL-HLS playlist is larger than nginx-rtmp's.\n")
 	p("\nRaw results of the run: `.cache/bench/last-run/*.json`.\n")
 }
