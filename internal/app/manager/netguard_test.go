@@ -1,39 +1,30 @@
 package manager_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 // startSQLite runs a manager on a SQLite store of its own and returns its address.
 func startSQLite(t *testing.T, mutate func(*config.Config)) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Manager.Address, cfg.Manager.StoreDSN = "127.0.0.1:0", filepath.Join(t.TempDir(), "nagare.db")
-	cfg.Manager.AdminToken, cfg.Cluster.Secret = token, secret
-	mutate(&cfg)
-	m, err := manager.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return m.Addr()
+	base, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = token, secret
+		mutate(c)
+	})
+	return strings.TrimPrefix(base, "http://")
 }
 
 // TestSlowBodies is issue 10's slow-body finding on the manager: 300 unauthenticated requests that

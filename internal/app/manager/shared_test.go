@@ -3,19 +3,17 @@ package manager_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 const (
@@ -28,17 +26,12 @@ const (
 func TestTwoManagersShareAStore(t *testing.T) {
 	dsn := testutil.MySQLDSN(t)
 	start := func() string {
-		cfg := config.Default()
-		cfg.Manager.Address, cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "127.0.0.1:0", "mysql", dsn
-		cfg.Manager.AdminToken, cfg.Cluster.Secret, cfg.Manager.SharedStore = token, secret, true
-		cfg.Manager.ReportInterval, cfg.Manager.NodeTimeout = time.Second, 3*time.Second
-		m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)).With("m", cfg.Manager.Address))
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = m.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-		return "http://" + m.Addr()
+		base, _ := managertest.Start(t, func(c *config.Config) {
+			c.Manager.StoreEngine, c.Manager.StoreDSN = "mysql", dsn
+			c.Manager.AdminToken, c.Cluster.Secret, c.Manager.SharedStore = token, secret, true
+			c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
+		})
+		return base
 	}
 	first, second := start(), start()
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,27 +13,22 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 // startManager runs a manager on the given store until the test ends and returns its base URL.
 func startManager(t *testing.T, engine, dsn string) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Manager.Address, cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "127.0.0.1:0", engine, dsn
-	cfg.Manager.AdminToken, cfg.Cluster.Secret = token, secret
-	m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + m.Addr()
+	base, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.StoreEngine, c.Manager.StoreDSN = engine, dsn
+		c.Manager.AdminToken, c.Cluster.Secret = token, secret
+	})
+	return base
 }
 
 // call makes an admin API call and returns the status, the JSON body decoded, and how long it took. The

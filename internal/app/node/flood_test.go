@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,11 +17,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 const (
@@ -64,26 +62,12 @@ func (w *statusRecorder) WriteHeader(code int) {
 // every load report. It returns the proxy's URL, for nodes and viewers.
 func startManager(t *testing.T, reportInterval, nodeTimeout time.Duration) (string, *reportLog) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Manager.Address = "127.0.0.1:0"
-	cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "sqlite", filepath.Join(t.TempDir(), "manager.db")
-	cfg.Manager.AdminToken, cfg.Cluster.Secret = floodAdminToken, floodSecret
-	cfg.Manager.ReportInterval, cfg.Manager.NodeTimeout = reportInterval, nodeTimeout
-	logs := &testutil.LogBuffer{}
-	m, err := manager.New(context.Background(), cfg, newLogger(logs))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		if t.Failed() {
-			t.Logf("--- manager log ---\n%s", logs.String())
-		}
+	base, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = floodAdminToken, floodSecret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = reportInterval, nodeTimeout
 	})
 
-	target, err := url.Parse("http://" + m.Addr())
+	target, err := url.Parse(base)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	seen := &reportLog{reports: map[string][]seenReport{}}

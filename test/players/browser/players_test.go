@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,12 +20,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 const (
@@ -348,25 +347,11 @@ func table(rs []result) string {
 // startManager runs a real stream manager (SQLite store, short report interval) and returns its URL.
 func startManager(t *testing.T) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Manager.Address = "127.0.0.1:0"
-	cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "sqlite", filepath.Join(t.TempDir(), "manager.db")
-	cfg.Manager.AdminToken, cfg.Cluster.Secret = adminToken, clusterSecret
-	cfg.Manager.ReportInterval, cfg.Manager.NodeTimeout = time.Second, 5*time.Second
-	logs := &testutil.LogBuffer{}
-	m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		if t.Failed() {
-			t.Logf("--- manager log ---\n%s", logs.String())
-		}
+	base, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = adminToken, clusterSecret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
 	})
-	return "http://" + m.Addr()
+	return base
 }
 
 func publishURL(rtmpAddr, p string) string {
