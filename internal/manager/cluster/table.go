@@ -83,11 +83,10 @@ type Change struct {
 	Assignment nodeapi.Assignment
 }
 
-func (c *Change) put(e *Entry)                 { c.Put = append(c.Put, e) }
-func (c *Change) write(w Write)                { c.Writes = append(c.Writes, w) }
-func (c *Change) because(f string, a ...any)   { c.Reasons = append(c.Reasons, fmt.Sprintf(f, a...)) }
-func (c *Change) answer(n store.Node)          { c.Assignment = assignment(n) }
-func (c *Change) transition(w WriteTransition) { c.write(w) }
+func (c *Change) put(e *Entry)               { c.Put = append(c.Put, e) }
+func (c *Change) write(w Write)              { c.Writes = append(c.Writes, w) }
+func (c *Change) because(f string, a ...any) { c.Reasons = append(c.Reasons, fmt.Sprintf(f, a...)) }
+func (c *Change) answer(n store.Node)        { c.Assignment = assignment(n) }
 
 func assignment(n store.Node) nodeapi.Assignment {
 	return nodeapi.Assignment{State: n.State, Parent: n.Parent, Drain: n.State == nodemodel.StateDraining}
@@ -145,7 +144,7 @@ func (ev Registered) apply(t Table, r Rules) (Change, error) {
 				cause = "registered again after being marked dead"
 				e.Admitted = false
 			}
-			c.transition(WriteTransition{ID: ev.ID, To: nodemodel.StateRunning, Cause: cause, From: []nodemodel.State{n.State}})
+			c.write(WriteTransition{ID: ev.ID, To: nodemodel.StateRunning, Cause: cause, From: []nodemodel.State{n.State}})
 			c.because("node %s", cause)
 			n.State, n.UpdatedAt = nodemodel.StateRunning, r.Now
 		default:
@@ -195,7 +194,7 @@ func (ev Reported) apply(t Table, r Rules) (Change, error) {
 		if r.Admits && e.Launched && !e.Admitted {
 			c.Admit = e.Node.ID
 		} else {
-			c.transition(WriteTransition{ID: e.Node.ID, To: nodemodel.StateInService, Cause: "first load report", From: []nodemodel.State{nodemodel.StateRunning}})
+			c.write(WriteTransition{ID: e.Node.ID, To: nodemodel.StateInService, Cause: "first load report", From: []nodemodel.State{nodemodel.StateRunning}})
 			c.because("node in service")
 			e.Node.State, e.Node.UpdatedAt = nodemodel.StateInService, r.Now
 		}
@@ -314,12 +313,12 @@ func (ev Admission) apply(t Table, r Rules) (Change, error) {
 	case ev.Err == nil:
 		e.Admitted = true
 		e.Node.State, e.Node.UpdatedAt = nodemodel.StateInService, r.Now
-		c.transition(WriteTransition{ID: ev.ID, To: nodemodel.StateInService, Cause: "admitted: health and version checked", From: []nodemodel.State{nodemodel.StateRunning}})
+		c.write(WriteTransition{ID: ev.ID, To: nodemodel.StateInService, Cause: "admitted: health and version checked", From: []nodemodel.State{nodemodel.StateRunning}})
 		c.because("node admitted")
 	case errors.Is(ev.Err, ErrRejected):
 		e.Node.State, e.Node.UpdatedAt = nodemodel.StateTerminating, r.Now
 		e.DeadFrom, e.DeadAt = nodemodel.StateRunning, r.Now // it never served: the autoscaler replaces it
-		c.transition(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminating, Cause: fmt.Sprintf("rejected: %v", ev.Err), From: []nodemodel.State{nodemodel.StateRunning}})
+		c.write(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminating, Cause: fmt.Sprintf("rejected: %v", ev.Err), From: []nodemodel.State{nodemodel.StateRunning}})
 		c.because("node rejected: %v", ev.Err)
 	default:
 		c.because("node not in service yet: %v", ev.Err)
@@ -340,7 +339,7 @@ func (ev Silent) apply(t Table, r Rules) (Change, error) {
 	}
 	e := old.clone()
 	cause := fmt.Sprintf("dead: no report for %s", r.NodeTimeout)
-	c.transition(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminated, Cause: cause, From: []nodemodel.State{old.Node.State}})
+	c.write(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminated, Cause: cause, From: []nodemodel.State{old.Node.State}})
 	e.DeadFrom, e.DeadAt = old.Node.State, r.Now
 	e.Node.State, e.Node.UpdatedAt = nodemodel.StateTerminated, r.Now
 	e.Streams = map[string]time.Time{}
@@ -386,7 +385,7 @@ func (ev Gone) apply(t Table, r Rules) (Change, error) {
 		return c, nil
 	}
 	e := old.clone()
-	c.transition(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminated, Cause: ev.Cause})
+	c.write(WriteTransition{ID: ev.ID, To: nodemodel.StateTerminated, Cause: ev.Cause})
 	if old.Node.State != nodemodel.StateTerminating {
 		// it was meant to be serving: counted dead until the autoscaler acknowledges it
 		e.DeadFrom, e.DeadAt = old.Node.State, r.Now
@@ -412,7 +411,7 @@ func (ev Transitioned) apply(t Table, r Rules) (Change, error) {
 	if len(from) == 0 {
 		return c, &ErrTransition{From: "any state", To: ev.To}
 	}
-	c.transition(WriteTransition{ID: ev.ID, To: ev.To, Cause: ev.Cause, From: from})
+	c.write(WriteTransition{ID: ev.ID, To: ev.To, Cause: ev.Cause, From: from})
 	c.because("node state changed to %s: %s", ev.To, ev.Cause)
 	old := t[ev.ID]
 	if old == nil {
@@ -500,9 +499,14 @@ func (ev Synced) apply(t Table, r Rules) (Change, error) {
 		if old.Node.State == nodemodel.StateTerminated || old.Gen > ev.Since {
 			continue // found dead here (the store catches up), or changed here after the read
 		}
+		newer := n.LastReport.After(old.Node.LastReport)
+		if !newer && old.Node.State == n.State && old.Node.Parent == n.Parent && old.Node.Addresses == n.Addresses &&
+			old.Node.Version == n.Version {
+			continue // the store says what memory holds: nothing to copy
+		}
 		e := old.clone()
 		e.Node.State, e.Node.Parent, e.Node.Addresses, e.Node.Version = n.State, n.Parent, n.Addresses, n.Version
-		if n.LastReport.After(old.Node.LastReport) {
+		if newer {
 			// the node reports to another manager
 			e.Node.Stats, e.Node.LastReport = n.Stats, n.LastReport
 			e.Streams = orEmpty(streams[n.ID])
