@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/nagare-video/nagare/internal/sqldb"
 )
 
 // Errors returned by the store; callers test them with errors.Is.
@@ -19,7 +21,7 @@ var (
 	ErrInvalid = errors.New("invalid value")
 	// ErrUnavailable is returned when the database does not answer within the call's deadline or cannot
 	// be reached; the call may be retried later.
-	ErrUnavailable = errors.New("store does not answer")
+	ErrUnavailable = sqldb.ErrUnavailable
 )
 
 // FieldError says which field is longer than the store keeps. It wraps ErrInvalid.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/testutil"
@@ -56,44 +54,16 @@ func TestMySQLColumnsHoldTheLimits(t *testing.T) {
 		t.Run(c.table+"."+c.column, func(t *testing.T) {
 			// characters for a VARCHAR, bytes for a TEXT; a limit counts bytes, never fewer than characters
 			var width int64
-			require.NoError(t, s.db.QueryRowContext(ctx, `SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
+			require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
 				WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`, c.table, c.column).Scan(&width))
 			require.GreaterOrEqual(t, width, int64(c.limit))
 		})
 	}
 
 	var stringColumns int
-	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS
+	require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_MAXIMUM_LENGTH IS NOT NULL AND TABLE_NAME <> 'goose_db_version'`).Scan(&stringColumns))
 	require.Len(t, columns, stringColumns, "every string column has a limit checked here")
-}
-
-// TestMySQLDSNTimeouts: a DSN without timeouts gets them, so that a database that stops answering cannot
-// hold a connection for ever; timeouts the user set are kept.
-func TestMySQLDSNTimeouts(t *testing.T) {
-	for _, c := range []struct {
-		name, dsn         string
-		dial, read, write time.Duration
-	}{
-		{"none set", "u:p@tcp(db:3306)/nagare", mysqlDialTimeout, mysqlReadTimeout, mysqlWriteTimeout},
-		{"user's kept", "u:p@tcp(db:3306)/nagare?timeout=1s&readTimeout=7s&writeTimeout=9s", time.Second, 7 * time.Second, 9 * time.Second},
-		{"some set", "u:p@tcp(db:3306)/nagare?readTimeout=1m", mysqlDialTimeout, time.Minute, mysqlWriteTimeout},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := mysqlDSN(c.dsn)
-			require.NoError(t, err)
-			cfg, err := mysql.ParseDSN(out)
-			require.NoError(t, err)
-			require.Equal(t, []time.Duration{c.dial, c.read, c.write}, []time.Duration{cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout})
-			require.Equal(t, "u", cfg.User)
-			require.Equal(t, "p", cfg.Passwd)
-			require.Equal(t, "db:3306", cfg.Addr)
-			require.Equal(t, "nagare", cfg.DBName)
-			require.True(t, cfg.MultiStatements)
-		})
-	}
-	_, err := mysqlDSN("not a dsn")
-	require.Error(t, err)
 }
 
 // TestOpenSetsTheCallTimeout: Open gives the store its default deadline per call.
