@@ -35,4 +35,3 @@ func TestMySQLDSNTimeouts(t *testing.T) {
 	_, err := mysqlDSN("not a dsn")
 	require.Error(t, err)
 }
-
