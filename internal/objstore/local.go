@@ -58,17 +58,11 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if size < 0 {
 		return fmt.Errorf("putting %q: negative size %d", key, size)
 	}
-	p := l.path(key)
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		return fmt.Errorf("%w: %q is a prefix of other objects in a local store", ErrInvalidKey, key)
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		if errors.Is(err, syscall.ENOTDIR) {
-			return fmt.Errorf("%w: a prefix of %q is an object in a local store", ErrInvalidKey, key)
-		}
+	p, err := l.makeParent(key)
+	if err != nil {
 		return fmt.Errorf("putting %q: %w", key, err)
 	}
-	err := writeAtomic(p, func(f *os.File) error {
+	err = writeAtomic(p, func(f *os.File) error {
 		n, err := io.Copy(f, ctxReader{ctx, io.LimitReader(r, size+1)})
 		if err != nil {
 			return err
@@ -81,14 +75,35 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err != nil {
 		return fmt.Errorf("putting %q: %w", key, err)
 	}
-	meta, err := json.Marshal(localMeta{ContentType: contentTypeOrDefault(opts.ContentType), CacheControl: opts.CacheControl})
-	if err != nil {
-		return fmt.Errorf("putting %q: %w", key, err)
-	}
-	if err := writeAtomic(metaPath(p), func(f *os.File) error { _, err := f.Write(meta); return err }); err != nil {
+	if err := writeMeta(p, opts); err != nil {
 		return fmt.Errorf("putting metadata of %q: %w", key, err)
 	}
 	return nil
+}
+
+// makeParent returns the path of key, creating its directory. A local store cannot hold both "a" and "a/b"
+// (a file and a directory would share a name): that is ErrInvalidKey.
+func (l *Local) makeParent(key string) (string, error) {
+	p := l.path(key)
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("%w: %q is a prefix of other objects in a local store", ErrInvalidKey, key)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return "", fmt.Errorf("%w: a prefix of %q is an object in a local store", ErrInvalidKey, key)
+		}
+		return "", err
+	}
+	return p, nil
+}
+
+// writeMeta replaces the sidecar of the object file p.
+func writeMeta(p string, opts PutOptions) error {
+	meta, err := json.Marshal(localMeta{ContentType: contentTypeOrDefault(opts.ContentType), CacheControl: opts.CacheControl})
+	if err != nil {
+		return err
+	}
+	return writeAtomic(metaPath(p), func(f *os.File) error { _, err := f.Write(meta); return err })
 }
 
 func writeAtomic(p string, write func(*os.File) error) (err error) {

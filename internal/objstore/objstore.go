@@ -3,7 +3,12 @@
 package objstore
 
 import (
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -82,6 +87,79 @@ func checkPrefix(prefix string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: prefix %q", ErrInvalidKey, prefix)
+}
+
+// MinPartSize is the smallest part a multipart upload may have, except its last part (S3's limit; Local
+// enforces it too, so that code tested against Local does not fail on S3).
+const MinPartSize = 5 << 20
+
+// Part is one stored part of a multipart upload, as CompleteMultipart needs it back.
+type Part struct {
+	Number int32 // 1..10000
+	Size   int64
+	ETag   string
+	// Checksum is the backend's checksum of the part (S3: CRC32 base64, as the SDK reports it; Local: "").
+	Checksum string
+}
+
+// Multipart is a resumable multipart upload. It keeps no state in the value: the uploadID and the parts
+// are all a later call needs, so an upload can be continued by another process with a new store value.
+// Parts that are neither completed nor aborted stay stored (and on S3 billed) until aborted.
+type Multipart interface {
+	// CreateMultipart starts an upload of the object at key, which will carry opts' metadata.
+	CreateMultipart(ctx context.Context, key string, opts PutOptions) (uploadID string, err error)
+	// UploadPart stores exactly size bytes of r as part number (1..10000); uploading the same number again
+	// replaces it. r must end after size bytes: a shorter or longer reader fails and stores nothing.
+	UploadPart(ctx context.Context, key, uploadID string, number int32, r io.Reader, size int64) (Part, error)
+	// CompleteMultipart joins the parts (in Number order) into the object at key, atomically: readers see
+	// either nothing or the whole object. Every part but the last must hold at least MinPartSize bytes. A
+	// failed Complete leaves the upload in place, to be fixed and completed again or aborted.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	// AbortMultipart discards the upload and its parts; an upload that does not exist (already
+	// aborted/completed) is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+}
+
+var (
+	_ Multipart = (*Local)(nil)
+	_ Multipart = (*S3)(nil)
+)
+
+func checkPartNumber(number int32) error {
+	if number < 1 || number > maxParts {
+		return fmt.Errorf("part number %d out of range 1..%d", number, maxParts)
+	}
+	return nil
+}
+
+func checkPartSize(size int64) error {
+	if size < 0 || size > maxPartSize {
+		return fmt.Errorf("part size %d out of range 0..%d", size, int64(maxPartSize))
+	}
+	return nil
+}
+
+// sortParts returns a copy of parts sorted by number, after checking what both backends require of a
+// completion: at least one part, numbers in range and distinct, and every part but the last at least
+// MinPartSize bytes (S3 checks the sizes it stored; Local checks them again against its part files).
+func sortParts(parts []Part) ([]Part, error) {
+	if len(parts) == 0 {
+		return nil, errors.New("no parts")
+	}
+	sorted := slices.SortedFunc(slices.Values(parts), func(a, b Part) int { return cmp.Compare(a.Number, b.Number) })
+	for i, p := range sorted {
+		if err := checkPartNumber(p.Number); err != nil {
+			return nil, err
+		}
+		if i > 0 && p.Number == sorted[i-1].Number {
+			return nil, fmt.Errorf("part %d listed twice", p.Number)
+		}
+		if i < len(sorted)-1 && p.Size < MinPartSize {
+			return nil, fmt.Errorf("part %d has %d bytes, less than the %d required of all parts but the last",
+				p.Number, p.Size, MinPartSize)
+		}
+	}
+	return sorted, nil
 }
 
 func contentTypeOrDefault(ct string) string {
