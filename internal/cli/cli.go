@@ -22,6 +22,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/manager"
 	"github.com/nagare-video/nagare/internal/app/node"
+	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/bench"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/ctl"
@@ -31,6 +32,7 @@ import (
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/version"
+	"github.com/nagare-video/nagare/internal/vod/service"
 )
 
 const usage = `nagare: self-hosted live streaming that scales itself
@@ -39,9 +41,10 @@ Usage:
   nagare all     [flags]   run everything on this machine: a stream manager and an origin
   nagare manager [flags]   run the stream manager (REST API, Red5 3.1 API, node registry, routing)
   nagare node    [flags]   run a media node: --role origin|relay|edge, --parent URL, --manager URL
+  nagare vod     [flags]   run the VOD service: gRPC uploads and library (:9090), HTTP playback (:8090)
   nagare migrate [flags]   apply the store's schema migrations (-status to list them)
   nagare ctl     [flags]   manage a stream manager from the shell (nagare ctl help)
-  nagare token   [flags]   sign a publish token
+  nagare token   [flags]   sign a publish token, or a VOD upload token (-vod-owner)
   nagare bucket  [flags]   setup or check the storage push's bucket for players ('nagare bucket -h')
   nagare bench   [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare version           print the version
@@ -63,6 +66,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runNode(ctx, args[1:], stderr)
 	case "manager":
 		err = runManager(ctx, args[1:], stderr)
+	case "vod":
+		err = runVOD(ctx, args[1:], stderr)
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdout, stderr)
 	case "all":
@@ -179,6 +184,25 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	return m.Run(ctx)
 }
 
+func runVOD(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("vod", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateVOD(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg.Log, stderr)
+	netguard.RaiseFileLimit(log)
+	v, err := vod.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return v.Run(ctx)
+}
+
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -214,6 +238,7 @@ type secrets struct {
 	AdminToken         string `json:"adminToken"`
 	ClusterSecret      string `json:"clusterSecret"`
 	PublishTokenSecret string `json:"publishTokenSecret"`
+	VODTokenSecret     string `json:"vodTokenSecret"`
 }
 
 // loadSecrets reads the data directory's secrets, generating (and reporting) the missing ones.
@@ -230,7 +255,7 @@ func loadSecrets(dir string) (secrets, bool, error) {
 		return s, false, err
 	}
 	generated := false
-	for _, f := range []*string{&s.AdminToken, &s.ClusterSecret, &s.PublishTokenSecret} {
+	for _, f := range []*string{&s.AdminToken, &s.ClusterSecret, &s.PublishTokenSecret, &s.VODTokenSecret} {
 		if *f == "" {
 			*f = randomSecret()
 			generated = true
@@ -274,6 +299,13 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cfg.Manager.StoreEngine == "sqlite" && cfg.Manager.StoreDSN == config.Default().Manager.StoreDSN {
 		cfg.Manager.StoreDSN = filepath.Join(*dataDir, "nagare.db")
 	}
+	if cfg.VOD.TokenSecret == "" {
+		cfg.VOD.TokenSecret = sec.VODTokenSecret
+	}
+	if cfg.VOD.StoreEngine == "" && cfg.Manager.StoreEngine == "sqlite" {
+		// a file of its own: two writers on one SQLite file would wait for each other
+		cfg.VOD.StoreEngine, cfg.VOD.StoreDSN = "sqlite", filepath.Join(*dataDir, "vod.db")
+	}
 	if err := allDefaults(&cfg, *dataDir); err != nil {
 		return err
 	}
@@ -291,10 +323,15 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	printWelcome(stdout, m, n, cfg, sec, generated, *dataDir)
+	v, err := vod.New(ctx, cfg, log.With("part", "vod"))
+	if err != nil {
+		return err
+	}
+	printWelcome(stdout, m, n, v, cfg, sec, generated, *dataDir)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Run(gctx) })
 	g.Go(func() error { return n.Run(gctx) })
+	g.Go(func() error { return v.Run(gctx) })
 	return g.Wait()
 }
 
@@ -337,7 +374,7 @@ func randomSecret() string {
 
 // printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
 // generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
-func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, cfg config.Config, sec secrets, generated bool, dataDir string) {
+func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, cfg config.Config, sec secrets, generated bool, dataDir string) {
 	p := stream.Path{App: "live", Name: "demo"}
 	cred := ""
 	if cfg.Publish.TokenSecret != "" {
@@ -361,16 +398,34 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, cfg config.Conf
 	if n.HTTPAddr() != "" {
 		fmt.Fprintf(w, "  origin stats:   http://%s/api/v1/stats   metrics: http://%s/metrics\n", netaddr.Loopback(n.HTTPAddr()), netaddr.Loopback(n.HTTPAddr()))
 	}
+	fmt.Fprintf(w, "  VOD (gRPC):     %s   playback: http://%s/vod/<id>.mp4 and /vod/<id>/index.m3u8\n",
+		netaddr.Loopback(v.GRPCAddr()), netaddr.Loopback(v.HTTPAddr()))
 	fmt.Fprintf(w, "  nagare ctl --manager %s --token <admin token> nodes\n", mgr)
+	fmt.Fprintf(w, "  nagare ctl --vod %s --token <admin token> vod upload FILE\n", netaddr.Loopback(v.GRPCAddr()))
 }
 
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("stream", "", "stream to publish, <app>/<stream>")
+	owner := fs.String("vod-owner", "", "make a VOD upload token for this owner instead (signed with "+config.EnvName("vod.tokenSecret")+")")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *owner != "" {
+		secret := os.Getenv(config.EnvName("vod.tokenSecret"))
+		if len(secret) < 16 {
+			return fmt.Errorf("set %s (at least 16 characters) to the VOD service's vod.tokenSecret", config.EnvName("vod.tokenSecret"))
+		}
+		if !service.ValidOwner(*owner) {
+			return fmt.Errorf("-vod-owner must be 1 to %d of [A-Za-z0-9._-]", service.MaxOwner)
+		}
+		if *ttl <= 0 {
+			return errors.New("-ttl must be positive")
+		}
+		fmt.Fprintln(stdout, service.SignUploadToken([]byte(secret), *owner, time.Now().Add(*ttl)))
+		return nil
 	}
 	secret := os.Getenv(config.EnvName("publish.tokenSecret"))
 	if len(secret) < 16 {

@@ -37,6 +37,47 @@ type Config struct {
 	Storage Storage `yaml:"storage"`
 	Push    Push    `yaml:"push"`
 	Record  Record  `yaml:"record"`
+	VOD     VOD     `yaml:"vod"`
+}
+
+// VOD configures the VOD service (nagare vod, and nagare all): uploads over gRPC into storage (see
+// storage), a library in SQL, processing into adaptive HLS, and HTTP playback.
+type VOD struct {
+	// GRPCAddress serves nagare.vod.v1.VideoService, gRPC health and reflection; HTTPAddress serves
+	// playback (/vod/...).
+	GRPCAddress string `yaml:"grpcAddress"`
+	HTTPAddress string `yaml:"httpAddress"`
+	// PublicURL is the base of the playback URLs the service hands out (default http://<httpAddress>).
+	PublicURL string `yaml:"publicURL"`
+	// StoreEngine and StoreDSN: the library's database ("" = the manager's; the tables are prefixed vod_).
+	StoreEngine string `yaml:"storeEngine"`
+	StoreDSN    string `yaml:"storeDSN"`
+	// TokenSecret signs upload tokens (nagare token -vod-owner) and private videos' playback URLs; at
+	// least 16 characters. The admin token is manager.adminToken.
+	TokenSecret string `yaml:"tokenSecret"`
+	// Prefix starts the keys of every video's objects: <prefix>/<id>/...
+	Prefix string `yaml:"prefix"`
+	// MaxUploadSize bounds one upload, Quota (0 = none) the bytes of every video of one owner.
+	MaxUploadSize int64 `yaml:"maxUploadSize"`
+	Quota         int64 `yaml:"quota"`
+	// PartSize is the size of the parts an upload is stored in (at least 5 MiB): a broken connection
+	// loses at most the part being filled.
+	PartSize int64 `yaml:"partSize"`
+	// UploadExpiry is how long an upload that makes no progress is kept before its parts are aborted.
+	UploadExpiry time.Duration `yaml:"uploadExpiry"`
+	// Workers is how many videos are processed at once; WorkDir holds their files meanwhile.
+	Workers int    `yaml:"workers"`
+	WorkDir string `yaml:"workDir"`
+	FFmpeg  string `yaml:"ffmpeg"`
+	FFprobe string `yaml:"ffprobe"`
+	// Preset is libx264's preset for the ladder; SegmentDuration the HLS segments' length.
+	Preset          string        `yaml:"preset"`
+	SegmentDuration time.Duration `yaml:"segmentDuration"`
+	// Recordings adds the recordings origins store under push.prefix to the library, as videos of
+	// RecordingsOwner with RecordingsVisibility (private, unlisted or public).
+	Recordings           bool   `yaml:"recordings"`
+	RecordingsOwner      string `yaml:"recordingsOwner"`
+	RecordingsVisibility string `yaml:"recordingsVisibility"`
 }
 
 // Push mirrors an origin's live HLS into storage (see storage): init section, parts and segments as soon
@@ -236,6 +277,11 @@ func Default() Config {
 		},
 		Storage: Storage{Backend: "local", Directory: "nagare-objects"},
 		Push:    Push{Prefix: "live", Concurrency: 8, Backlog: 64},
+		VOD: VOD{
+			GRPCAddress: ":9090", HTTPAddress: ":8090", Prefix: "vod", MaxUploadSize: 20 << 30, PartSize: 8 << 20,
+			UploadExpiry: 24 * time.Hour, Workers: 1, FFmpeg: "ffmpeg", FFprobe: "ffprobe", Preset: "veryfast",
+			SegmentDuration: 4 * time.Second, Recordings: true, RecordingsOwner: "recordings", RecordingsVisibility: "private",
+		},
 	}
 }
 
@@ -408,12 +454,12 @@ func setFromString(v reflect.Value, s string) error {
 			return fmt.Errorf("not a boolean: %q", s)
 		}
 		v.SetBool(b)
-	case reflect.Int:
-		n, err := strconv.Atoi(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return fmt.Errorf("not an integer: %q", s)
 		}
-		v.SetInt(int64(n))
+		v.SetInt(n)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -649,6 +695,63 @@ func (c *Config) ValidateManager() error {
 		if u, err := url.Parse(a.ManagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("manager.autoscale.managerURL", "must be an http(s) URL, not %q", a.ManagerURL)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateVOD checks the settings the VOD service needs; every error names the key.
+func (c *Config) ValidateVOD() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	v := c.VOD
+	for _, a := range []struct{ key, v string }{{"vod.grpcAddress", v.GRPCAddress}, {"vod.httpAddress", v.HTTPAddress}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			bad(a.key, "must be host:port or :port, not %q", a.v)
+		}
+	}
+	if v.PublicURL != "" {
+		if u, err := url.Parse(v.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("vod.publicURL", "must be an http(s) URL, not %q", v.PublicURL)
+		}
+	}
+	switch v.StoreEngine {
+	case "", "sqlite", "mysql":
+	default:
+		bad("vod.storeEngine", "must be sqlite or mysql, not %q", v.StoreEngine)
+	}
+	if len(c.Manager.AdminToken) < 16 {
+		bad("manager.adminToken", "must be at least 16 characters (it is the VOD service's admin token too)")
+	}
+	if len(v.TokenSecret) < 16 {
+		bad("vod.tokenSecret", "must be at least 16 characters")
+	}
+	if v.Prefix == "" || strings.ContainsAny(v.Prefix, "\\.") || strings.HasPrefix(v.Prefix, "/") || strings.HasSuffix(v.Prefix, "/") {
+		bad("vod.prefix", "must be a key prefix without leading or trailing /, dots or backslashes, not %q", v.Prefix)
+	}
+	if v.MaxUploadSize < 1 {
+		bad("vod.maxUploadSize", "must be positive, not %d", v.MaxUploadSize)
+	}
+	if v.Quota < 0 {
+		bad("vod.quota", "must not be negative (0 = no quota), not %d", v.Quota)
+	}
+	if v.PartSize < 5<<20 || v.PartSize > 512<<20 {
+		bad("vod.partSize", "must be between 5 MiB (5242880) and 512 MiB, not %d", v.PartSize)
+	}
+	if v.UploadExpiry < time.Minute {
+		bad("vod.uploadExpiry", "must be at least 1m, not %s", v.UploadExpiry)
+	}
+	if v.Workers < 1 || v.Workers > 64 {
+		bad("vod.workers", "must be between 1 and 64, not %d", v.Workers)
+	}
+	if v.SegmentDuration < time.Second || v.SegmentDuration > 30*time.Second {
+		bad("vod.segmentDuration", "must be between 1s and 30s, not %s", v.SegmentDuration)
+	}
+	switch v.RecordingsVisibility {
+	case "private", "unlisted", "public":
+	default:
+		bad("vod.recordingsVisibility", "must be private, unlisted or public, not %q", v.RecordingsVisibility)
 	}
 	return errors.Join(errs...)
 }

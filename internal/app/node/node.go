@@ -76,7 +76,7 @@ func (n *Node) uploadAccessLog() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := objstore.Open(ctx, storageConfig(n.cfg.Storage))
+	st, err := objstore.Open(ctx, StorageConfig(n.cfg.Storage))
 	if err != nil {
 		n.log.Warn("access log not uploaded", "cause", err)
 		return
@@ -90,7 +90,8 @@ func (n *Node) uploadAccessLog() {
 }
 
 // storageConfig maps the storage settings onto the object store's.
-func storageConfig(s config.Storage) objstore.Config {
+// StorageConfig is the object storage configuration of cfg (the VOD service uses the nodes' storage).
+func StorageConfig(s config.Storage) objstore.Config {
 	return objstore.Config{Backend: s.Backend, Directory: s.Directory, S3: objstore.S3Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKeyID, SecretKey: s.SecretAccessKey,

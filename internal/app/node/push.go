@@ -53,7 +53,7 @@ func (n *Node) newPusher(cfg config.Config) *storagePush {
 	if n.pulls() {
 		return nil
 	}
-	st := &lazyStore{cfg: storageConfig(cfg.Storage)}
+	st := &lazyStore{cfg: StorageConfig(cfg.Storage)}
 	log := n.log.With("component", "push")
 	rec := recording.New(recording.Config{
 		Record: cfg.Record.Enabled, Streams: cfg.Record.Streams, MP4: cfg.Record.MP4, Grace: cfg.Node.ShutdownTimeout,
