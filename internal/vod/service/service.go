@@ -69,7 +69,7 @@ type Service struct {
 	Processing func()
 
 	mu      sync.Mutex
-	writing map[string]bool // uploads a stream is writing now
+	writing map[string]chan struct{} // uploads a stream is writing now; closed when it is done
 }
 
 // New makes a Service.
@@ -87,7 +87,7 @@ func New(cfg Config, st *store.SQL, objects Objects, log *slog.Logger) *Service 
 	if cfg.Prefix == "" {
 		cfg.Prefix = "vod"
 	}
-	return &Service{cfg: cfg, store: st, objects: objects, log: log, writing: map[string]bool{}}
+	return &Service{cfg: cfg, store: st, objects: objects, log: log, writing: map[string]chan struct{}{}}
 }
 
 // Run aborts expired uploads every interval until ctx ends.
@@ -135,15 +135,42 @@ func (s *Service) expire(ctx context.Context) {
 func (s *Service) claim(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.writing[id] {
+	if s.writing[id] != nil {
 		return false
 	}
-	s.writing[id] = true
+	s.writing[id] = make(chan struct{})
 	return true
+}
+
+// claimWait claims an upload, waiting up to wait for the stream writing it to end: a client that lost its
+// connection usually comes back before the server has finished with the old stream.
+func (s *Service) claimWait(ctx context.Context, id string, wait time.Duration) bool {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		busy := s.writing[id]
+		if busy == nil {
+			s.writing[id] = make(chan struct{})
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+		select {
+		case <-busy:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (s *Service) release(id string) {
 	s.mu.Lock()
+	if c := s.writing[id]; c != nil {
+		close(c)
+	}
 	delete(s.writing, id)
 	s.mu.Unlock()
 }

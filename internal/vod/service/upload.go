@@ -32,8 +32,12 @@ const (
 	HeaderCommitted = "nagare-committed-size"
 )
 
-// partTimeout bounds the storing of one part.
-const partTimeout = 2 * time.Minute
+// partTimeout bounds the storing of one part; claimWait is how long a stream continuing an upload waits
+// for the stream that wrote it before to end.
+const (
+	partTimeout = 2 * time.Minute
+	claimWait   = 10 * time.Second
+)
 
 // Field limits of an upload's metadata.
 const (
@@ -57,15 +61,21 @@ func (s *Service) Upload(stream grpc.ClientStreamingServer[vodv1.UploadRequest, 
 	}
 	var up store.Upload
 	if start.UploadId == "" {
-		up, err = s.createUpload(ctx, p, start)
+		if up, err = s.createUpload(ctx, p, start); err != nil {
+			return err
+		}
+		s.claim(up.ID) // a new id: nobody else writes it
 	} else {
-		up, err = s.resumeUpload(ctx, p, start)
-	}
-	if err != nil {
-		return err
-	}
-	if !s.claim(up.ID) {
-		return status.Errorf(codes.Aborted, "upload %s is being written by another stream", up.ID)
+		if !ValidID(start.UploadId) {
+			return status.Error(codes.InvalidArgument, "upload_id is not an upload id")
+		}
+		if !s.claimWait(ctx, start.UploadId, claimWait) {
+			return status.Errorf(codes.Aborted, "upload %s is being written by another stream", start.UploadId)
+		}
+		if up, err = s.resumeUpload(ctx, p, start); err != nil {
+			s.release(start.UploadId)
+			return err
+		}
 	}
 	defer s.release(up.ID)
 	// The id goes out at once: a client that loses the connection later continues with it.
@@ -107,6 +117,9 @@ func (s *Service) receive(stream grpc.ClientStreamingServer[vodv1.UploadRequest,
 			return nil
 		}
 		if err != nil {
+			if _, ok := status.FromError(err); ok {
+				return err
+			}
 			return status.FromContextError(err).Err()
 		}
 		chunk, ok := msg.Data.(*vodv1.UploadRequest_Chunk)
@@ -208,9 +221,6 @@ func (s *Service) checkStart(st *vodv1.UploadStart, owner string) error {
 }
 
 func (s *Service) resumeUpload(ctx context.Context, p principal, st *vodv1.UploadStart) (store.Upload, error) {
-	if !ValidID(st.UploadId) {
-		return store.Upload{}, status.Error(codes.InvalidArgument, "upload_id is not an upload id")
-	}
 	up, err := s.ownUpload(ctx, p, st.UploadId)
 	if err != nil {
 		return up, err
