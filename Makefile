@@ -4,7 +4,7 @@ BIN     := bin/nagare
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
 
-.PHONY: help build demo test test-short lint fmt bench deps clean
+.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ test: ## install and start what the tests need, then run every test with -race
 	@scripts/deps.sh
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
+	@scripts/gen-proto.sh -check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: ## unit tests only (skips the ffmpeg integration tests)
@@ -32,6 +33,12 @@ lint: ## gofmt and go vet
 bench: build ## benchmark the origin against nginx-rtmp and static nginx; writes docs/benchmarks.md
 	@scripts/deps.sh ffmpeg versitygw bench
 	scripts/bench.sh $(BIN)
+
+generate: ## regenerate the gRPC code from proto/ (protoc from Debian, pinned Go plugins)
+	scripts/gen-proto.sh
+
+check-generated: ## fail if the committed gRPC code differs from what proto/ generates
+	scripts/gen-proto.sh -check
 
 clean: ## remove build output
 	rm -rf bin

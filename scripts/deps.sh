@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what nagare's tests, demo and benchmarks need on Debian 12.
-# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [bench]   (no argument: everything tests need)
+# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [grpc] [bench]   (no argument: everything tests need)
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players)
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players grpc)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 SUDO=""
@@ -55,6 +55,15 @@ for w in "${want[@]}"; do
         echo "deps: npm install into .cache/players" >&2
         mkdir -p "$cache" && cp "$web/package.json" "$cache/package.json"
         (cd "$cache" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+      fi ;;
+    grpc)
+      # protoc for the generated-code check (scripts/gen-proto.sh -check) and grpc-health-probe, the probe
+      # Kubernetes users run against the VOD service's gRPC health
+      apt_install protobuf-compiler libprotobuf-dev
+      gobin="$(go env GOPATH)/bin"
+      if [ ! -x "$gobin/grpc-health-probe" ]; then
+        echo "deps: go install grpc-health-probe@v0.4.62" >&2
+        GOBIN="$gobin" go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.62
       fi ;;
     bench)
       apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli ;;
