@@ -64,8 +64,8 @@ func (s *Service) authenticate(ctx context.Context) (principal, error) {
 	if len(vals) != 1 {
 		return principal{}, status.Error(codes.Unauthenticated, `missing "authorization: Bearer <token>" metadata`)
 	}
-	tok, ok := strings.CutPrefix(vals[0], "Bearer ")
-	if !ok || tok == "" {
+	scheme, tok, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return principal{}, status.Error(codes.Unauthenticated, `authorization must be "Bearer <token>"`)
 	}
 	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {

@@ -12,8 +12,9 @@ import (
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
-// Health sets the gRPC health of the VOD service (and of the server as a whole, service "") from its
-// dependencies: SERVING while the store and object storage answer, NOT_SERVING while either does not.
+// Health sets the gRPC health of the VOD service from its dependencies: nagare.vod.v1.VideoService is
+// SERVING while the store and object storage answer and NOT_SERVING while either does not (readiness);
+// the server as a whole (service "") is SERVING while it runs (liveness: a restart mends no database).
 // Check and Watch are grpc-go's health server; Run feeds it.
 type Health struct {
 	Server  *health.Server
@@ -32,6 +33,8 @@ func (h *Health) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	h.Server.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	defer h.Server.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	first, last := true, false
 	for {
 		err := h.check(ctx)
@@ -63,7 +66,6 @@ func (h *Health) Run(ctx context.Context) error {
 }
 
 func (h *Health) set(st healthpb.HealthCheckResponse_ServingStatus) {
-	h.Server.SetServingStatus("", st)
 	h.Server.SetServingStatus(vodv1.VideoService_ServiceDesc.ServiceName, st)
 }
 
