@@ -16,12 +16,16 @@ const module = "github.com/nagare-video/nagare/"
 // forbidden maps a package prefix to the prefixes it must never import, directly or not.
 var forbidden = map[string][]string{
 	"internal/media/":    {"internal/manager/", "internal/cloud/", "internal/app/", "internal/cli"},
-	"internal/manager/":  {"internal/media/", "internal/app/", "internal/cli"},
+	"internal/manager/":  {"internal/media/", "internal/vod/", "internal/app/", "internal/cli"},
+	"internal/vod/":      {"internal/manager/", "internal/cloud/", "internal/app/", "internal/cli"},
+	"internal/sqldb/":    {"internal/manager/", "internal/vod/", "internal/media/", "internal/app/"},
 	"internal/cloud/":    {"internal/media/", "internal/app/", "internal/cli"},
 	"internal/nodeapi/":  {"internal/media/", "internal/manager/", "internal/cloud/", "internal/app/"},
 	"internal/objstore/": {"internal/media/", "internal/manager/", "internal/app/"},
 	// the vocabulary every part shares depends on nothing of the module
 	"internal/nodemodel/": {"internal/"},
+	// the ladder is shared by the VOD and the live transcoders
+	"internal/vod/ladder/": {"internal/"},
 }
 
 func TestImportBoundaries(t *testing.T) {
