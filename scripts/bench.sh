@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks the nagare origin against nginx-rtmp and a static nginx in one run and writes
-# docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
+# Benchmarks the nagare origin against nginx-rtmp and a static nginx, and the VOD service against aws-cli
+# and a static nginx, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
 # and runs this script. The measuring is done by `nagare bench <command>` (internal/bench); this script
 # makes the clip, starts and stops the servers on free loopback ports, and calls those commands.
 # Usage: scripts/bench.sh [path/to/nagare]
@@ -18,6 +18,7 @@ RAW=$CACHE/last-run
 OUT=docs/benchmarks.md
 RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 # Overridable for a quick try, e.g. BENCH_PHASES=ingest BENCH_STREAMS=4 BENCH_WINDOW=5s scripts/bench.sh
+# or BENCH_PHASES=vod BENCH_VOD_SIZE=256MiB BENCH_VOD_ROUNDS=1 scripts/bench.sh
 LAG=${BENCH_LAG:-30s}
 WRK=${BENCH_WRK:-5s}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -28,9 +29,18 @@ EDGE=${BENCH_EDGE:-20s}
 BUCKET=${BENCH_BUCKET:-45s}
 GLASS=${BENCH_GLASS:-6s}
 GLASS_SESSIONS=${BENCH_GLASS_SESSIONS:-5}
-PHASES=${BENCH_PHASES:-latency fanout ingest manager autoscale bucket glass}
-# a partial run does not replace the full report
-[ "$PHASES" = "latency fanout ingest manager autoscale bucket glass" ] || OUT=$RAW/benchmarks.md
+VOD_SIZE=${BENCH_VOD_SIZE:-1GiB}
+VOD_ROUNDS=${BENCH_VOD_ROUNDS:-2}
+VOD_WRK=${BENCH_VOD_WRK:-10s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod"
+PHASES=${BENCH_PHASES:-$ALL_PHASES}
+COMMAND="make bench"
+# A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
+# `nagare bench report -section` renders (vod) replace theirs in docs/benchmarks.md, the rest staying as is.
+if [ "$PHASES" != "$ALL_PHASES" ]; then
+  OUT=$RAW/benchmarks.md
+  COMMAND="BENCH_PHASES=\"$PHASES\" scripts/bench.sh"
+fi
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -231,24 +241,33 @@ inotifywait -m -q -e close_write,moved_to --format '%f' "$dir" |
 EOF
 }
 
+# start_versitygw: a fresh versitygw (posix backend in $WORK/s3) on a free port with random credentials; sets
+# S3_PID, S3_ENDPOINT, S3_KEY, S3_SECRET, GW (its binary) and AWS (Debian's aws-cli).
+S3_PID= ; S3_ENDPOINT= ; S3_KEY= ; S3_SECRET= ; GW= ; AWS=
+start_versitygw() {
+  local port
+  AWS=/usr/bin/aws # Debian's awscli (scripts/deps.sh bench); a pip or pyenv one may come first on PATH
+  [ -x "$AWS" ] || AWS=$(command -v aws) || die "aws not installed: run scripts/deps.sh bench"
+  GW=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
+  [ -x "$GW" ] || die "versitygw not installed: run scripts/deps.sh versitygw"
+  port=$("$BIN" bench ports -n 1)
+  S3_KEY=bench$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+  S3_SECRET=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+  rm -rf "$WORK/s3"
+  mkdir -p "$WORK/s3"
+  "$GW" --port "127.0.0.1:$port" --access "$S3_KEY" --secret "$S3_SECRET" --quiet posix "$WORK/s3" >>"$WORK/versitygw.log" 2>&1 &
+  S3_PID=$!
+  PIDS+=("$S3_PID")
+  wait_port "$S3_PID" "$port"
+  S3_ENDPOINT=http://127.0.0.1:$port
+}
+
 phase_bucket() {
   log "6/6 live HLS in object storage: nagare's push and a watcher (inotifywait + aws s3 sync) over nginx-rtmp, one versitygw"
-  local gw aws s3_port s3_pid key secret endpoint s3env bucket=nagare-bench rtmp_pid watch_pid
+  local aws s3_pid key secret endpoint s3env bucket=nagare-bench rtmp_pid watch_pid
   command -v inotifywait >/dev/null || die "inotifywait not installed: run scripts/deps.sh bench"
-  aws=/usr/bin/aws # Debian's awscli (scripts/deps.sh bench); a pip or pyenv one may come first on PATH
-  [ -x "$aws" ] || aws=$(command -v aws) || die "aws not installed: run scripts/deps.sh bench"
-  gw=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
-  [ -x "$gw" ] || die "versitygw not installed: run scripts/deps.sh versitygw"
-
-  s3_port=$("$BIN" bench ports -n 1)
-  key=bench$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-  secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
-  mkdir -p "$WORK/s3"
-  "$gw" --port "127.0.0.1:$s3_port" --access "$key" --secret "$secret" --quiet posix "$WORK/s3" >>"$WORK/versitygw.log" 2>&1 &
-  s3_pid=$!
-  PIDS+=("$s3_pid")
-  wait_port "$s3_pid" "$s3_port"
-  endpoint=http://127.0.0.1:$s3_port
+  start_versitygw
+  aws=$AWS; s3_pid=$S3_PID; key=$S3_KEY; secret=$S3_SECRET; endpoint=$S3_ENDPOINT
   s3env=(AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1 AWS="$aws")
   env "${s3env[@]}" "$aws" --endpoint-url "$endpoint" s3api create-bucket --bucket "$bucket" >/dev/null
   env "${s3env[@]}" "$aws" --endpoint-url "$endpoint" s3api put-bucket-policy --bucket "$bucket" --policy \
@@ -288,6 +307,35 @@ phase_glass() {
   for c in "${GLASS_CONFIGS[@]}"; do args+=(-hlsjs "$c"); done
   bench glass -bin "$BIN" -sessions "$GLASS_SESSIONS" -warmup 5s -duration "$GLASS" "${args[@]}" \
     -out "$WORK/glass.json" >"$WORK/glass.md"
+}
+
+# The VOD service against aws-cli and static nginx: a 60 s 720p H.264/AAC MP4 to process, made once.
+VOD_CLIP=$CACHE/vod-clip.mp4
+phase_vod() {
+  log "8/8 VOD: upload ($VOD_SIZE, gRPC vs aws s3 cp), 1 MiB byte ranges (vs static nginx), transcode speed; one versitygw"
+  local static_pid
+  if [ ! -s "$VOD_CLIP" ]; then
+    log "encoding the VOD clip into $CACHE (once)"
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
+      -map 0:v -map 1:a -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -b:v 2M -maxrate 2M -bufsize 4M \
+      -c:a aac -b:a 128k -ac 2 -movflags +faststart -f mp4 "$VOD_CLIP.tmp"
+    mv "$VOD_CLIP.tmp" "$VOD_CLIP"
+  fi
+  start_versitygw
+  env AWS_ACCESS_KEY_ID="$S3_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET" AWS_DEFAULT_REGION=us-east-1 \
+    "$AWS" --endpoint-url "$S3_ENDPOINT" s3api create-bucket --bucket nagare-vod >/dev/null
+  start_nginx static
+  static_pid=$NGINX_PID
+  env AWS_ACCESS_KEY_ID="$S3_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET" \
+    "$BIN" bench vod -bin "$BIN" -s3 "$S3_ENDPOINT" -bucket nagare-vod -gateway "$GW" -gateway-pid "$S3_PID" -aws "$AWS" -clip "$VOD_CLIP" \
+    -size "$VOD_SIZE" -rounds "$VOD_ROUNDS" -duration "$VOD_WRK" -conns 64 -threads 2 \
+    -static-url "http://127.0.0.1:$NGINX_HTTP" -static-www "$NGINX_DIR/www" -static-pid "$static_pid" \
+    -dir "$WORK/vod" -log "$WORK/vod-service.log" -out "$WORK/vod.json"
+  rm -rf "$WORK/vod"
+  stop "$static_pid"
+  stop "$S3_PID"
+  rm -rf "$WORK/s3"
 }
 
 for phase in $PHASES; do "phase_$phase"; done
@@ -408,5 +456,12 @@ if [ -s "$WORK/glass.md" ]; then
     echo
     cat "$WORK/glass.md"
   } >>"$OUT"
+fi
+if [ -s "$WORK/vod.json" ]; then
+  bench report -section vod -dir "$RAW" -command "$COMMAND" -splice "$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    bench report -section vod -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
+    log "replaced the VOD section of docs/benchmarks.md"
+  fi
 fi
 log "wrote $OUT (raw results in $RAW)"

@@ -31,6 +31,7 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   manager   routing throughput and report ingest of a stream manager
   autoscale alarm-to-in-service and dead-node replacement times with the process controller
   bucket    availability lag of live HLS in object storage: nagare's push and a watcher with aws s3 sync
+  vod       the VOD service: upload throughput vs aws s3 cp, byte ranges vs static nginx, transcode speed
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -47,7 +48,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, *slog.Logger) error{
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
-		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass,
+		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass, "vod": cmdVOD,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -258,8 +258,13 @@ func cmdReport(_ context.Context, args []string, _, stderr io.Writer, log *slog.
 	out := fs.String("out", "docs/benchmarks.md", "Markdown file to write")
 	clipPath := fs.String("clip", "", "the clip the run used (MPEG-TS)")
 	command := fs.String("command", "make bench", "the command that produced the run")
+	section := fs.String("section", "", "write only this section: vod (from vod.json; -clip is not needed)")
+	splice := fs.String("splice", "", "with -section: replace the section in this report, or append it, instead of writing -out")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *section != "" {
+		return writeSection(*section, *dir, *out, *splice, *command, log)
 	}
 	if *dir == "" || *clipPath == "" {
 		return usageErr("-dir and -clip are required")
@@ -674,4 +679,238 @@ func renderNotes(p printer, r *results) {
 	p("  segments waits for them (at most 5 s), which classic players' demuxers need. With the parts of the last\n")
 	p("  segments, nagare's LL-HLS playlist is larger than nginx-rtmp's.\n")
 	p("\nRaw results of the run: `.cache/bench/last-run/*.json`.\n")
+}
+
+// vodHeading starts the VOD section; scripts/bench.sh appends it after the sections it writes itself.
+const vodHeading = "## 10. VOD: uploads, byte ranges, transcoding"
+
+// writeSection renders one section from the results in dir, into out or spliced into the report splice.
+func writeSection(name, dir, out, splice, command string, log *slog.Logger) error {
+	if name != "vod" {
+		return usageErr("-section: unknown section %q (want vod)", name)
+	}
+	if dir == "" {
+		return usageErr("-dir is required")
+	}
+	v := &VODResult{}
+	if err := readJSON(filepath.Join(dir, "vod.json"), v); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	renderVOD(func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }, v, machine(dir), command)
+	if splice == "" {
+		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+		log.Info("section written", "section", name, "file", out)
+		return nil
+	}
+	doc, err := os.ReadFile(splice)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(splice, spliceSection(doc, b.Bytes(), vodHeading), 0o644); err != nil {
+		return err
+	}
+	log.Info("section spliced", "section", name, "file", splice)
+	return nil
+}
+
+// spliceSection replaces, in doc, the section whose heading line is heading (up to the next "## " heading
+// or the end) with sec, or appends sec after a blank line.
+func spliceSection(doc, sec []byte, heading string) []byte {
+	lines := strings.SplitAfter(string(doc), "\n")
+	start, end := -1, len(lines)
+	for i, l := range lines {
+		switch {
+		case start < 0 && strings.TrimRight(l, "\n") == heading:
+			start = i
+		case start >= 0 && strings.HasPrefix(l, "## "):
+			end = i
+		}
+		if end < len(lines) {
+			break
+		}
+	}
+	if start < 0 {
+		out := strings.TrimRight(string(doc), "\n") + "\n\n"
+		return append([]byte(out), sec...)
+	}
+	head := strings.Join(lines[:start], "")
+	tail := strings.Join(lines[end:], "")
+	body := string(sec)
+	if tail != "" {
+		body = strings.TrimRight(body, "\n") + "\n\n"
+	}
+	return []byte(head + body + tail)
+}
+
+// medianOf is the median of f over runs, NaN for none.
+func medianOf[T any](runs []T, f func(T) float64) float64 {
+	vs := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		vs = append(vs, f(r))
+	}
+	slices.Sort(vs)
+	return Percentile(vs, 50)
+}
+
+func renderVOD(p printer, v *VODResult, m Machine, command string) {
+	f := v.Flags
+	up, rg, tc := v.Upload, v.Range, v.Process
+	p("%s\n\n", vodHeading)
+	p("The VOD service (`nagare vod`: gRPC uploads into object storage, processing into an HLS ladder and an MP4,\n")
+	p("HTTP playback) against what one would use without it, on the same versitygw bucket and machine: `aws s3 cp`\n")
+	p("for uploads and a static nginx for byte ranges. Measured in its own phase, whose run is described here.\n\n")
+	p("| | |\n|---|---|\n")
+	p("| Date | %s |\n", v.Date)
+	p("| Command | `%s`, which runs `nagare bench vod -bin bin/nagare -size %s -rounds %d -conns %d -threads %d -duration %.0fs -range-rounds %d` with the gateway's, static nginx's and the clip's locations (the phase took %.0f s) |\n",
+		command, sizeName(f.Size), f.Rounds, f.Conns, f.Threads, f.DurationS, f.RangeRounds, v.Seconds)
+	p("| CPU | %s, %d logical CPUs (nproc) |\n| Memory | %s |\n| Kernel | %s |\n", m.CPU, m.CPUs, m.Memory, m.Kernel)
+	p("| Load average (1, 5, 15 min) | %s at start, %s at end |\n", orDash(v.LoadStart), orDash(v.LoadEnd))
+	p("| Tools | versitygw %s (posix backend), %s, %s, %s, ffmpeg %s |\n\n", orDash(v.Tools["versitygw"]),
+		orDash(v.Tools["aws-cli"]), m.Nginx, m.Wrk, m.FFmpeg)
+	p("The bench starts `bin/nagare vod` as its child process with `NAGARE_*` settings: a SQLite store in a temp\n")
+	p("directory, storage `s3` on a versitygw started for the phase (posix backend on this machine's disk), and\n")
+	p("the defaults otherwise (uploads stored in %d MiB parts; the default ladder with libx264 preset %s and %s\n", up.PartSizeMiB, tc.Preset, tc.SegmentDuration)
+	p("segments; %d processing worker). Clients, servers and the gateway share the machine and talk over\n", tc.Workers)
+	p("127.0.0.1. CPU figures are %% of one core; \"others\" is every process but the one measured, the gateway\n")
+	p("(shown apart) and the bench with its children (wrk, aws-cli): it shows how much unrelated work competed.\n\n")
+
+	mbps := func(r VODUploadRun) float64 { return r.MBps(up.Bytes) }
+	nagareMBps := medianOf(runsOf(up.Runs, KindNagare), mbps)
+	awsMBps := medianOf(runsOf(up.Runs, "aws-cli"), mbps)
+	awsNetMBps := medianOf(runsOf(up.Runs, "aws-cli"), func(r VODUploadRun) float64 {
+		return float64(up.Bytes) / 1e6 / (r.Seconds - up.AWSStartS)
+	})
+	rss := nan()
+	for _, r := range runsOf(up.Runs, KindNagare) {
+		if math.IsNaN(rss) || r.PeakRSSMiB-r.IdleRSSMiB > rss {
+			rss = r.PeakRSSMiB - r.IdleRSSMiB
+		}
+	}
+	rangeRuns := func(server string) []VODRangeRun {
+		var out []VODRangeRun
+		for _, r := range rg.Runs {
+			if r.Server == server {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	reqs := func(r VODRangeRun) float64 { return r.ReqPerSec }
+	nagareRange, staticRange := medianOf(rangeRuns("nagare-vod"), reqs), medianOf(rangeRuns(staticKind), reqs)
+	uploadShare, uploadShareNet := 100*nagareMBps/awsMBps, 100*nagareMBps/awsNetMBps
+	rangeShare := 100 * nagareRange / staticRange
+
+	p("| Target | Goal | measured | Verdict |\n|---|---|---|---|\n")
+	p("| upload throughput, nagare's gRPC Upload vs `aws s3 cp` without its start-up (MB/s, median runs) | ≥ %.0f %% | %s %% | %s |\n",
+		targetUploadShare, num(uploadShareNet), Verdict(uploadShareNet, targetUploadShare, true, " points"))
+	p("| VOD server RSS during an upload, above idle (the highest run) | ≤ %.0f MiB | %s MiB | %s |\n",
+		targetUploadRSS, num(rss), Verdict(rss, targetUploadRSS, false, " MiB"))
+	p("| 1 MiB byte ranges of the MP4, nagare vs static nginx (req/s, median runs) | ≥ %.0f %% | %s %% | %s |\n\n",
+		targetRangeShare, num(rangeShare), Verdict(rangeShare, targetRangeShare, true, " points"))
+
+	p("### Upload of a %s file\n\n", sizeName(up.Bytes))
+	p("The same file uploaded %s by each client into the same bucket, the clients taking turns. nagare: the\n", times(f.Rounds))
+	p("bench's Go client sends it over one gRPC `Upload` stream in 1 MiB chunks (no checksum given; the service\n")
+	p("computes one anyway), timed from opening the stream to the answer that the upload is complete, which the\n")
+	p("service gives once it has stored the last part and completed the multipart upload. aws-cli: `aws s3 cp FILE\n")
+	p("s3://BUCKET/KEY --endpoint-url ENDPOINT` with its defaults (an empty configuration: 8 MiB parts, 10\n")
+	p("concurrent requests), timed from start to exit; its start-up, timed as the median of three copies of a\n")
+	p("one-byte file, is %s s, which the target's figure leaves out. MB/s are 10⁶ bytes per second. RSS is the VOD\n", num(up.AWSStartS))
+	p("server process's VmRSS (`/proc/<pid>/status`): idle is the median of 1 s of samples right before the upload,\n")
+	p("peak the highest sample, every 50 ms, during it. Server CPU during aws-cli's runs is the idle service's.\n\n")
+	p("| round | client | seconds | MB/s | server CPU %% | gateway CPU %% | others CPU %% | server RSS idle MiB | peak MiB | above idle MiB |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range up.Runs {
+		client, rssCells := "aws s3 cp", "– | – | –"
+		if r.Client == KindNagare {
+			client = "nagare gRPC Upload"
+			rssCells = fmt.Sprintf("%s | %s | %s", num(r.IdleRSSMiB), num(r.PeakRSSMiB), num(r.PeakRSSMiB-r.IdleRSSMiB))
+		}
+		p("| %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Round, client, num(r.Seconds), num(mbps(r)),
+			num(r.Usage.CPUPercent), num(r.GatewayCPUPercent), num(r.Usage.OthersCPUPercent), rssCells)
+	}
+	p("\nMedian runs: nagare %s MB/s; aws-cli %s MB/s, %s MB/s without its start-up: nagare at %s %% of aws-cli,\n",
+		num(nagareMBps), num(awsMBps), num(awsNetMBps), num(uploadShare))
+	p("%s %% without aws-cli's start-up.\n\n", num(uploadShareNet))
+
+	p("### 1 MiB byte ranges of a processed MP4\n\n")
+	p("The progressive MP4 of the video processed below (%d bytes), from the VOD service as `/vod/<id>.mp4` (a\n", rg.FileBytes)
+	p("public video), and the same bytes downloaded from it into the root of a static nginx\n")
+	p("(`scripts/bench/nginx-static.conf`: sendfile, `worker_processes auto`). `wrk --latency -t%d -c%d -d%.0fs -s\n", f.Threads, f.Conns, f.DurationS)
+	p("ranges.lua`: the script asks for random 1 MiB ranges aligned on 1 MiB within the file (`Range: bytes=a-b`)\n")
+	p("with fixed seeds, so both servers get the same requests; both answered a sample range with 206 and the\n")
+	p("file's bytes before the runs. **The VOD service reads every range from versitygw** (S3 over HTTP on\n")
+	p("loopback: a HEAD and a ranged GET per request, the gateway reading its posix directory), while nginx reads\n")
+	p("its local file. The servers take turns, %s each. MB/s are 10⁶ bytes per second.\n\n", times(f.RangeRounds))
+	p("| round | server | req/s | MB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | gateway CPU %% | wrk CPU %% | others CPU %% |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rg.Runs {
+		p("| %d | %s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", r.Round, r.Server, num(r.ReqPerSec),
+			num(r.ReqPerSec*float64(r.Bytes)/1e6), num(r.LatencyP50Ms), num(r.LatencyP99Ms), r.Non2xx, r.SocketErrors,
+			num(r.Usage.CPUPercent), num(r.GatewayCPUPercent), num(r.WrkCPUPercent), num(r.Usage.OthersCPUPercent))
+	}
+	p("\nMedian runs: nagare %s req/s (%s MB/s), static nginx %s req/s (%s MB/s): nagare at %s %% of static nginx.\n\n",
+		num(nagareRange), num(nagareRange*float64(rg.Range)/1e6), num(staticRange), num(staticRange*float64(rg.Range)/1e6), num(rangeShare))
+
+	p("### Transcoding with the default ladder\n\n")
+	p("A %.0f s %dx%d %s/%s clip (`.cache/bench/vod-clip.mp4`, %d bytes, made once by scripts/bench.sh from ffmpeg's\n",
+		tc.DurationS, tc.Width, tc.Height, tc.VideoCodec, tc.AudioCodec, tc.ClipBytes)
+	p("testsrc2 and a sine: libx264 at 2 Mbit/s, 30 fps, AAC 128 kbit/s) uploaded over gRPC as a public video.\n")
+	p("Upload complete is when the service answered that the upload was complete; READY, the first `GetVideo`\n")
+	p("(polled every 50 ms) to say so. Playable is when `/vod/<id>/index.m3u8`, its first variant's media\n")
+	p("playlist, that playlist's `EXT-X-MAP` and its first segment all answer 200 (polled every 50 ms from the\n")
+	p("last byte sent). The service makes the whole ladder, stores it and then marks the video READY, serving\n")
+	p("no rendition before (409): the first playable rendition comes with the whole ladder, at READY. CPU is\n")
+	p("over upload complete → READY: the service with its ffmpeg and ffprobe processes, and the rest of the machine.\n\n")
+	p("| clip | upload | upload complete → READY | speed (clip ÷ that time) | last byte → first rendition playable | last byte → MP4 answers 200 | service CPU %% | others CPU %% | renditions |\n")
+	p("|---|---|---|---|---|---|---|---|---|\n")
+	p("| %.1f s, %dx%d | %s s | %s s | %s× real time | %s s | %s s | %s | %s | %s |\n\n", tc.DurationS, tc.Width, tc.Height,
+		num(tc.UploadS), num(tc.ReadyS), num(tc.Speed()), num(tc.PlayableS), num(tc.MP4PlayableS),
+		num(tc.ServiceCPUPercent), num(tc.OthersCPUPercent), strings.Join(tc.Renditions, ", "))
+
+	p("Notes:\n\n")
+	p("- The uploaded file is the clip's `ftyp` box (a real MP4's first bytes, which the service's container\n")
+	p("  sniffing checks) followed by pseudo-random bytes: fine for throughput, but no video. The service has no\n")
+	p("  setting to skip processing, so each of these uploads was processed and failed, as expected (%s).\n", orDash(up.Outcome))
+	p("  Processing reads the whole upload back from the gateway: the bench waited for it to end, and deleted the\n")
+	p("  video, before measuring anything else.\n")
+	p("- Raw results: `.cache/bench/last-run/vod.json`; the service's log: `vod-service.log` beside it.\n")
+}
+
+// times writes n as "once", "twice", "3 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return strconv.Itoa(n) + " times"
+}
+
+// runsOf returns the upload runs of client.
+func runsOf(runs []VODUploadRun, client string) []VODUploadRun {
+	var out []VODUploadRun
+	for _, r := range runs {
+		if r.Client == client {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sizeName writes a byte count in the largest binary unit that divides it.
+func sizeName(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
