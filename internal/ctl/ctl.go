@@ -1,4 +1,5 @@
-// Package ctl implements `nagare ctl`, the command line client of the stream manager's native API.
+// Package ctl implements `nagare ctl`, the command line client of the stream manager's native API and of
+// the VOD service's gRPC API.
 package ctl
 
 import (
@@ -13,7 +14,10 @@ import (
 	"time"
 )
 
-const defaultManager = "http://127.0.0.1:5080"
+const (
+	defaultManager = "http://127.0.0.1:5080"
+	defaultVOD     = "127.0.0.1:9090"
+)
 
 // command is one `nagare ctl` command.
 type command struct {
@@ -56,18 +60,33 @@ func init() {
 		{"record", "APP/STREAM [--stop]", "record a stream into storage, live now and next publications (every in-service origin is told)", recordCmd},
 		{"route publish", "APP/STREAM [--group G]", "ask where a publisher should send APP/STREAM", routePublish},
 		{"route play", "APP/STREAM [--region R] [--group G]", "ask where a viewer should play APP/STREAM", routePlay},
+		{"vod upload", "FILE [--title T] [--description D] [--visibility private|unlisted|public] [--owner O] [--chunk 1MiB] [--wait]", "upload a video file; run it again to resume an interrupted upload of the same file", vodUpload},
+		{"vod ls", "[--owner O] [--status S] [--limit N]", "list videos, newest first", vodList},
+		{"vod info", "ID", "show a video with all its fields and renditions", vodInfo},
+		{"vod set", "ID [--title T] [--description D] [--visibility V]", "change a video's title, description or visibility", vodSet},
+		{"vod url", "ID [--ttl 1h]", "show a video's playback URLs (signed, and expiring after --ttl, when it is private)", vodURL},
+		{"vod download", "ID [--mp4] -O FILE", "download a video's original file, or its MP4 (-O - writes to stdout)", vodDownload},
+		{"vod rm", "ID", "delete a video and everything stored for it", vodRemove},
 		{"help", "[COMMAND]", "show this text, or the flags of a command", helpCmd},
 	}
 }
 
 // env is what a command runs with.
 type env struct {
-	ctx    context.Context
-	client *client
-	json   bool
-	cmd    *command
-	stdout io.Writer
-	stderr io.Writer
+	// ctx ends after --timeout; base only when the caller stops (an upload or download runs on base, each
+	// of its calls with its own deadline).
+	ctx     context.Context
+	base    context.Context
+	timeout time.Duration
+	client  *client
+	json    bool
+	cmd     *command
+	stdout  io.Writer
+	stderr  io.Writer
+
+	vodAddr string // --vod, checked when a vod command first needs it
+	token   string
+	vod     *vodClient
 }
 
 // usageError is a mistake in the command line: exit code 2.
@@ -109,6 +128,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type globals struct {
 	fs      *flag.FlagSet
 	manager *string
+	vod     *string
 	token   *string
 	output  *string
 	timeout *time.Duration
@@ -122,13 +142,18 @@ func newGlobals() *globals {
 	if managerDefault == "" {
 		managerDefault = defaultManager
 	}
+	vodDefault := os.Getenv("NAGARE_VOD")
+	if vodDefault == "" {
+		vodDefault = defaultVOD
+	}
 	return &globals{
 		fs:      fs,
 		manager: fs.String("manager", managerDefault, "base `URL` of the stream manager (env NAGARE_MANAGER_URL)"),
+		vod:     fs.String("vod", vodDefault, "the VOD service's gRPC `address`, host:port (env NAGARE_VOD)"),
 		// no default shown: the token must never be printed
-		token:   fs.String("token", "", "admin `token` (default: env NAGARE_ADMIN_TOKEN)"),
+		token:   fs.String("token", "", "admin `token`, or for vod commands an upload token (default: env NAGARE_ADMIN_TOKEN)"),
 		output:  fs.String("o", "table", "output `format`: table, or json for the API's JSON"),
-		timeout: fs.Duration("timeout", 10*time.Second, "give up on the manager after this long"),
+		timeout: fs.Duration("timeout", 10*time.Second, "give up on a call after this long (an upload or download runs as long as it makes progress)"),
 	}
 }
 
@@ -172,9 +197,12 @@ func (e *env) main(ctx context.Context, args []string) error {
 	}
 	e.cmd = cmd
 	var cancel context.CancelFunc
+	e.base, e.timeout = ctx, *g.timeout
 	e.ctx, cancel = context.WithTimeout(ctx, *g.timeout)
 	defer cancel()
 	e.client = newClient(base, tok, *g.timeout)
+	e.vodAddr, e.token = strings.TrimSpace(*g.vod), tok
+	defer e.closeVOD()
 	return cmd.run(e, rest[n:])
 }
 
@@ -248,7 +276,7 @@ func helpCmd(e *env, args []string) error {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, "nagare ctl: manage a nagare stream manager through its API\n\n")
+	fmt.Fprint(w, "nagare ctl: manage a nagare stream manager and its VOD service through their APIs\n\n")
 	fmt.Fprint(w, "Usage:\n  nagare ctl [global flags] COMMAND [flags] [arguments]\n\nCommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %s", c.name)
@@ -257,12 +285,22 @@ func printUsage(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprint(w, vodUsage)
 	fmt.Fprint(w, "\nGlobal flags (before the command):\n")
 	g := newGlobals()
 	g.fs.SetOutput(w)
 	g.fs.PrintDefaults()
 	fmt.Fprint(w, "\nRun 'nagare ctl COMMAND -h' for the flags of a command.\n")
 }
+
+const vodUsage = `
+VOD: the vod commands call the VOD service's gRPC API at --vod (env NAGARE_VOD) with --token as the
+bearer: the admin token (every owner's videos) or an upload token from 'nagare token -vod-owner NAME'
+(that owner's videos only). An upload sends the file's SHA-256 first and keeps its upload id in a small
+state file under the user cache directory (or NAGARE_CACHE_DIR); it retries by itself when the
+connection breaks, and running the same command again for the unchanged file resumes where the server
+stopped.
+`
 
 // flags returns a FlagSet for the running command; parse reads it.
 func (e *env) flags() *flag.FlagSet {

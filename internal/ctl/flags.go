@@ -107,3 +107,32 @@ func (p *percent) Set(v string) error {
 	*p = percent(n)
 	return nil
 }
+
+// byteSize is a size in bytes: a number with an optional unit (B, K/KB/KiB, M/MB/MiB, all powers of 1024).
+type byteSize int64
+
+func (b *byteSize) String() string {
+	switch {
+	case *b > 0 && *b%(1<<20) == 0:
+		return strconv.FormatInt(int64(*b>>20), 10) + "MiB"
+	case *b > 0 && *b%(1<<10) == 0:
+		return strconv.FormatInt(int64(*b>>10), 10) + "KiB"
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *byteSize) Set(v string) error {
+	s := strings.TrimSpace(v)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20}[unit]
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || n <= 0 {
+		return errors.New("want a size such as 1MiB, 512KiB or 65536")
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
