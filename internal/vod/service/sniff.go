@@ -37,9 +37,10 @@ func containerOf(b []byte) string {
 }
 
 // syncEvery reports MPEG-TS sync bytes (0x47) at off and every n bytes after it, for the first three
-// packets that b holds: n = 188 for TS, 192 for M2TS (a 4-byte prefix before each packet).
+// packets that b holds: n = 188 for TS, 192 for M2TS (a 4-byte prefix before each packet). b must hold one
+// whole packet: a file shorter than that is no stream, whatever its first byte ("G...").
 func syncEvery(b []byte, off, n int) bool {
-	if len(b) <= off {
+	if len(b) < off+188 {
 		return false
 	}
 	for i, k := off, 0; i < len(b) && k < 3; i, k = i+n, k+1 {
