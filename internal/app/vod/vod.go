@@ -49,6 +49,9 @@ type Server struct {
 // HealthEvery is how often the health of the dependencies is checked; tests shorten it.
 var HealthEvery = 2 * time.Second
 
+// RecordingsEvery is how often storage is scanned for new recordings; tests shorten it.
+var RecordingsEvery = 30 * time.Second
+
 // New opens the store and binds the ports, so that the addresses are known before Run.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.ValidateVOD(); err != nil {
@@ -117,7 +120,7 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 		vis := map[string]store.Visibility{"private": store.Private, "unlisted": store.Unlisted, "public": store.Public}
 		s.importer = &recordings.Importer{
 			Store: s.store, Objects: objects, Prefix: cfg.Push.Prefix, Owner: v.RecordingsOwner,
-			Visibility: vis[v.RecordingsVisibility], Log: s.log.With("component", "vod-recordings"),
+			Visibility: vis[v.RecordingsVisibility], Every: RecordingsEvery, Log: s.log.With("component", "vod-recordings"),
 		}
 	}
 

@@ -40,7 +40,9 @@ type Importer struct {
 	Every time.Duration
 	Log   *slog.Logger
 
-	seen map[string]bool // manifest keys already in the library
+	// seen are the manifests already in the library, as they were listed then: the recorder writes a
+	// manifest again once the recording's MP4 is stored, and a changed one is read again.
+	seen map[string]objstore.ObjectInfo
 }
 
 // manifestName matches the manifests the recorder writes: <segments' prefix>_recording[N].json.
@@ -77,7 +79,7 @@ func ID(key string) string {
 // Scan adds the recordings not yet in the library and returns how many it added.
 func (im *Importer) Scan(ctx context.Context) (int, error) {
 	if im.seen == nil {
-		im.seen = map[string]bool{}
+		im.seen = map[string]objstore.ObjectInfo{}
 	}
 	prefix := strings.Trim(im.Prefix, "/")
 	if prefix != "" {
@@ -90,7 +92,7 @@ func (im *Importer) Scan(ctx context.Context) (int, error) {
 	added := 0
 	var errs []error
 	for _, o := range objs {
-		if im.seen[o.Key] || !manifestName.MatchString(o.Key) {
+		if prev, ok := im.seen[o.Key]; (ok && prev.Size == o.Size && prev.ModTime.Equal(o.ModTime)) || !manifestName.MatchString(o.Key) {
 			continue
 		}
 		ok, err := im.add(ctx, o.Key)
@@ -98,7 +100,7 @@ func (im *Importer) Scan(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		im.seen[o.Key] = true
+		im.seen[o.Key] = o
 		if ok {
 			added++
 		}
@@ -106,20 +108,38 @@ func (im *Importer) Scan(ctx context.Context) (int, error) {
 	return added, errors.Join(errs...)
 }
 
-// add records the recording of the manifest at key; false when it was already in the library.
+// add records the recording of the manifest at key; false when it was already in the library (its MP4 is
+// added to it when the manifest names one the video lacks).
 func (im *Importer) add(ctx context.Context, key string) (bool, error) {
 	id := ID(key)
-	if _, err := im.Store.Video(ctx, id); err == nil {
+	old, err := im.Store.Video(ctx, id)
+	if err == nil && old.MP4Key != "" {
 		return false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
+	exists := err == nil
 	m, err := recording.ReadManifest(ctx, im.Objects, key)
 	if err != nil {
 		return false, err
 	}
 	if m.Playlist == "" || !objstore.ValidKey(m.Playlist) || (m.MP4 != "" && !objstore.ValidKey(m.MP4)) {
 		return false, fmt.Errorf("manifest %s: bad playlist or mp4 key", key)
+	}
+	if exists {
+		if m.MP4 == "" {
+			return false, nil
+		}
+		_, err := im.Store.UpdateVideo(ctx, id, "recording MP4 stored", func(v *store.Video) error {
+			if v.MP4Key == "" {
+				v.MP4Key = m.MP4
+			}
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+			err = nil
+		}
+		return false, err
 	}
 	vis := im.Visibility
 	if vis == 0 {
