@@ -223,7 +223,7 @@ func (w *Worker) process(ctx context.Context, id string, log *slog.Logger) error
 	}
 	info, err := transcode.Probe(ctx, w.Transcode.FFprobe, src)
 	if err != nil {
-		return err
+		return scrub(err, dir)
 	}
 	log.Info("probed", "duration", info.Duration, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 		"video", info.VideoCodec, "audio", info.AudioCodec)
@@ -243,7 +243,7 @@ func (w *Worker) process(ctx context.Context, id string, log *slog.Logger) error
 		}
 	})
 	if err != nil {
-		return err
+		return scrub(err, dir)
 	}
 	for i, f := range res.Files {
 		if err := w.upload(ctx, filepath.Join(out, filepath.FromSlash(f)), w.key(id, f)); err != nil {
@@ -320,3 +320,19 @@ func (w *Worker) upload(ctx context.Context, file, key string) error {
 	}
 	return nil
 }
+
+// scrubbed is an error whose text no longer names the worker's directory: failure reasons reach clients.
+type scrubbed struct {
+	err error
+	dir string
+}
+
+func scrub(err error, dir string) error { return scrubbed{err, dir} }
+
+func (s scrubbed) Error() string {
+	msg := strings.ReplaceAll(s.err.Error(), "file:"+s.dir+string(filepath.Separator)+"source", "the upload")
+	msg = strings.ReplaceAll(msg, s.dir+string(filepath.Separator)+"source", "the upload")
+	return strings.ReplaceAll(msg, s.dir, "<work dir>")
+}
+
+func (s scrubbed) Unwrap() error { return s.err }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/objstore"
@@ -69,7 +70,15 @@ type Service struct {
 	Processing func()
 
 	mu      sync.Mutex
-	writing map[string]chan struct{} // uploads a stream is writing now; closed when it is done
+	writing map[string]*activeWrite // uploads a stream is writing now
+}
+
+// activeWrite is a stream writing an upload.
+type activeWrite struct {
+	done chan struct{} // closed when the stream is done with the upload
+	// ending: the stream has stopped receiving and stores what it still holds; the committed size is
+	// about to settle.
+	ending atomic.Bool
 }
 
 // New makes a Service.
@@ -87,7 +96,7 @@ func New(cfg Config, st *store.SQL, objects Objects, log *slog.Logger) *Service 
 	if cfg.Prefix == "" {
 		cfg.Prefix = "vod"
 	}
-	return &Service{cfg: cfg, store: st, objects: objects, log: log, writing: map[string]chan struct{}{}}
+	return &Service{cfg: cfg, store: st, objects: objects, log: log, writing: map[string]*activeWrite{}}
 }
 
 // Run aborts expired uploads every interval until ctx ends.
@@ -138,7 +147,7 @@ func (s *Service) claim(id string) bool {
 	if s.writing[id] != nil {
 		return false
 	}
-	s.writing[id] = make(chan struct{})
+	s.writing[id] = &activeWrite{done: make(chan struct{})}
 	return true
 }
 
@@ -151,13 +160,13 @@ func (s *Service) claimWait(ctx context.Context, id string, wait time.Duration) 
 		s.mu.Lock()
 		busy := s.writing[id]
 		if busy == nil {
-			s.writing[id] = make(chan struct{})
+			s.writing[id] = &activeWrite{done: make(chan struct{})}
 			s.mu.Unlock()
 			return true
 		}
 		s.mu.Unlock()
 		select {
-		case <-busy:
+		case <-busy.done:
 		case <-deadline.C:
 			return false
 		case <-ctx.Done():
@@ -166,10 +175,38 @@ func (s *Service) claimWait(ctx context.Context, id string, wait time.Duration) 
 	}
 }
 
+// ending marks the stream writing an upload as ending (see activeWrite).
+func (s *Service) ending(id string) {
+	s.mu.Lock()
+	if w := s.writing[id]; w != nil {
+		w.ending.Store(true)
+	}
+	s.mu.Unlock()
+}
+
+// waitEnded waits up to wait for a stream that is ending to be done with the upload, so that the committed
+// size read next is the one a continuing stream will be held to. A stream still receiving is not waited
+// for: its client may be asking how far it got.
+func (s *Service) waitEnded(ctx context.Context, id string, wait time.Duration) {
+	s.mu.Lock()
+	w := s.writing[id]
+	s.mu.Unlock()
+	if w == nil || !w.ending.Load() {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 func (s *Service) release(id string) {
 	s.mu.Lock()
-	if c := s.writing[id]; c != nil {
-		close(c)
+	if w := s.writing[id]; w != nil {
+		close(w.done)
 	}
 	delete(s.writing, id)
 	s.mu.Unlock()

@@ -87,6 +87,7 @@ func (s *Service) Upload(stream grpc.ClientStreamingServer[vodv1.UploadRequest, 
 		return err
 	}
 	recvErr := s.receive(stream, w)
+	s.ending(up.ID)
 	committed, err := w.finish()
 	stream.SetTrailer(metadata.Pairs(HeaderCommitted, strconv.FormatInt(committed, 10)))
 	if recvErr != nil {
@@ -251,7 +252,9 @@ func (s *Service) ownUpload(ctx context.Context, p principal, id string) (store.
 	return up, nil
 }
 
-// QueryUpload says how much of an upload is stored.
+// QueryUpload says how much of an upload is stored. When the stream writing it has just stopped (a broken
+// connection) and still stores its last part, it waits for that (up to 10 s), so that the size it returns
+// is the one to continue from.
 func (s *Service) QueryUpload(ctx context.Context, req *vodv1.QueryUploadRequest) (*vodv1.UploadStatus, error) {
 	if !ValidID(req.UploadId) {
 		return nil, status.Error(codes.InvalidArgument, "upload_id is not an upload id")
@@ -264,6 +267,8 @@ func (s *Service) QueryUpload(ctx context.Context, req *vodv1.QueryUploadRequest
 	if err != nil {
 		return nil, storeStatus(err, "upload "+req.UploadId)
 	}
+	// A stream that just broke may still be storing its last part: answer once it is done.
+	s.waitEnded(ctx, v.ID, claimWait)
 	up, err := s.store.Upload(ctx, req.UploadId)
 	if errors.Is(err, store.ErrNotFound) {
 		return &vodv1.UploadStatus{UploadId: v.ID, Size: v.Size, CommittedSize: v.Size, Complete: true}, nil
