@@ -9,9 +9,13 @@ http=${NAGARE_HTTP_ADDRESS:-127.0.0.1:8080}
 mgr=${NAGARE_MANAGER_ADDRESS:-127.0.0.1:5080}
 export NAGARE_RTMP_ADDRESS=$rtmp NAGARE_HTTP_ADDRESS=$http NAGARE_SRT_ADDRESS=${NAGARE_SRT_ADDRESS:-127.0.0.1:8890}
 export NAGARE_MANAGER_ADDRESS=$mgr
+vod=${NAGARE_VOD_GRPC_ADDRESS:-127.0.0.1:9090}
+vodhttp=${NAGARE_VOD_HTTP_ADDRESS:-127.0.0.1:8090}
+export NAGARE_VOD_GRPC_ADDRESS=$vod NAGARE_VOD_HTTP_ADDRESS=$vodhttp
+data=${NAGARE_DATA:-nagare-data}
 
 # the data directory keeps the store and the generated admin token across runs
-"$bin" all --data "${NAGARE_DATA:-nagare-data}" &
+"$bin" all --data "$data" &
 node=$!
 ff=""
 trap 'kill $ff $node 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
@@ -30,5 +34,21 @@ echo "  ffplay http://$mgr/live/demo/index.m3u8"
 echo "  vlc    http://$mgr/live/demo/index.m3u8"
 echo "or straight from the origin: http://$http/live/demo/index.m3u8"
 echo "Origin stats: http://$http/api/v1/stats   Metrics: http://$http/metrics and http://$mgr/metrics"
+
+# a video on demand: a 10 s test clip uploaded to the VOD service, processed into adaptive HLS and an MP4
+admin=$(sed -n 's/.*"adminToken": *"\([^"]*\)".*/\1/p' "$data/secrets.json")
+clip=$(mktemp --suffix=.mp4)
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=660:sample_rate=48000" \
+  -t 10 -c:v libx264 -preset veryfast -c:a aac -b:a 128k -shortest "$clip"
+if id=$("$bin" ctl --vod "$vod" --token "$admin" vod upload "$clip" --title "nagare demo clip" --visibility public --wait 2>/dev/null); then
+  echo
+  echo "Video on demand $id (VOD service: gRPC $vod, playback http://$vodhttp):"
+  echo "  HLS: http://$vodhttp/vod/$id/index.m3u8"
+  echo "  MP4: http://$vodhttp/vod/$id.mp4"
+  echo "  nagare ctl --vod $vod --token <admin token> vod ls"
+else
+  echo "The VOD upload of the demo clip failed; see the log above."
+fi
+rm -f "$clip"
 echo "Ctrl-C to stop."
 wait $node

@@ -381,7 +381,7 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, 
 		cred = "?token=" + pubauth.Sign([]byte(cfg.Publish.TokenSecret), p, time.Now().Add(24*time.Hour))
 	}
 	mgr := "http://" + netaddr.Loopback(m.Addr())
-	fmt.Fprintln(w, "nagare is running: a stream manager and an origin on this machine.")
+	fmt.Fprintln(w, "nagare is running: a stream manager, an origin and the VOD service on this machine.")
 	fmt.Fprintf(w, "  manager:        %s   (Red5 3.1 API under %s/streammanager/api/3.1)\n", mgr, mgr)
 	if generated {
 		fmt.Fprintf(w, "  admin token:    %s   (generated; kept in %s)\n", sec.AdminToken, filepath.Join(dataDir, "secrets.json"))
