@@ -39,7 +39,7 @@ COMMAND="make bench"
 # `nagare bench report -section` renders (vod) replace theirs in docs/benchmarks.md, the rest staying as is.
 if [ "$PHASES" != "$ALL_PHASES" ]; then
   OUT=$RAW/benchmarks.md
-  COMMAND="BENCH_PHASES=\"$PHASES\" scripts/bench.sh"
+  COMMAND="BENCH_PHASES=\"$PHASES\"${BENCH_SPLICE:+ BENCH_SPLICE=$BENCH_SPLICE} scripts/bench.sh"
 fi
 
 die() { echo "bench: $*" >&2; exit 1; }

@@ -806,12 +806,12 @@ func renderVOD(p printer, v *VODResult, m Machine, command string) {
 	p("| Target | Goal | measured | Verdict |\n|---|---|---|---|\n")
 	p("| upload throughput, nagare's gRPC Upload vs `aws s3 cp` without its start-up (MB/s, median runs) | ≥ %.0f %% | %s %% | %s |\n",
 		targetUploadShare, num(uploadShareNet), Verdict(uploadShareNet, targetUploadShare, true, " points"))
-	p("| VOD server RSS during an upload, above idle (the highest run) | ≤ %.0f MiB | %s MiB | %s |\n",
+	p("| VOD server RSS during an upload, peak above idle (the highest run) | ≤ %.0f MiB | %s MiB | %s |\n",
 		targetUploadRSS, num(rss), Verdict(rss, targetUploadRSS, false, " MiB"))
 	p("| 1 MiB byte ranges of the MP4, nagare vs static nginx (req/s, median runs) | ≥ %.0f %% | %s %% | %s |\n\n",
 		targetRangeShare, num(rangeShare), Verdict(rangeShare, targetRangeShare, true, " points"))
 
-	p("### Upload of a %s file\n\n", sizeName(up.Bytes))
+	p("### Upload of a %s file\n\n", spacedUnit(sizeName(up.Bytes)))
 	p("The same file uploaded %s by each client into the same bucket, the clients taking turns. nagare: the\n", times(f.Rounds))
 	p("bench's Go client sends it over one gRPC `Upload` stream in 1 MiB chunks (no checksum given; the service\n")
 	p("computes one anyway), timed from opening the stream to the answer that the upload is complete, which the\n")
@@ -819,15 +819,17 @@ func renderVOD(p printer, v *VODResult, m Machine, command string) {
 	p("s3://BUCKET/KEY --endpoint-url ENDPOINT` with its defaults (an empty configuration: 8 MiB parts, 10\n")
 	p("concurrent requests), timed from start to exit; its start-up, timed as the median of three copies of a\n")
 	p("one-byte file, is %s s, which the target's figure leaves out. MB/s are 10⁶ bytes per second. RSS is the VOD\n", num(up.AWSStartS))
-	p("server process's VmRSS (`/proc/<pid>/status`): idle is the median of 1 s of samples right before the upload,\n")
-	p("peak the highest sample, every 50 ms, during it. Server CPU during aws-cli's runs is the idle service's.\n\n")
-	p("| round | client | seconds | MB/s | server CPU %% | gateway CPU %% | others CPU %% | server RSS idle MiB | peak MiB | above idle MiB |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	p("server process's VmRSS (`/proc/<pid>/status`): idle is the median of 1 s of samples before its first upload;\n")
+	p("before, the same right before each upload (the Go runtime gives freed memory back to the system slowly, so\n")
+	p("after an upload it stays near the peak); peak, the highest sample, every 50 ms, during the upload. Server\n")
+	p("CPU during aws-cli's runs is the idle service's.\n\n")
+	p("| round | client | seconds | MB/s | server CPU %% | gateway CPU %% | others CPU %% | server RSS idle MiB | before MiB | peak MiB | peak above idle MiB |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range up.Runs {
-		client, rssCells := "aws s3 cp", "– | – | –"
+		client, rssCells := "aws s3 cp", "– | – | – | –"
 		if r.Client == KindNagare {
 			client = "nagare gRPC Upload"
-			rssCells = fmt.Sprintf("%s | %s | %s", num(r.IdleRSSMiB), num(r.PeakRSSMiB), num(r.PeakRSSMiB-r.IdleRSSMiB))
+			rssCells = fmt.Sprintf("%s | %s | %s | %s", num(r.IdleRSSMiB), num(r.BeforeRSSMiB), num(r.PeakRSSMiB), num(r.PeakRSSMiB-r.IdleRSSMiB))
 		}
 		p("| %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Round, client, num(r.Seconds), num(mbps(r)),
 			num(r.Usage.CPUPercent), num(r.GatewayCPUPercent), num(r.Usage.OthersCPUPercent), rssCells)
@@ -877,7 +879,34 @@ func renderVOD(p printer, v *VODResult, m Machine, command string) {
 	p("  setting to skip processing, so each of these uploads was processed and failed, as expected (%s).\n", orDash(up.Outcome))
 	p("  Processing reads the whole upload back from the gateway: the bench waited for it to end, and deleted the\n")
 	p("  video, before measuring anything else.\n")
+	var busy []string
+	for _, r := range up.Runs {
+		if r.Usage.OthersCPUPercent > othersLimitFanout {
+			busy = append(busy, fmt.Sprintf("upload round %d %s (%s %%)", r.Round, r.Client, num(r.Usage.OthersCPUPercent)))
+		}
+	}
+	for _, r := range rg.Runs {
+		if r.Usage.OthersCPUPercent > othersLimitFanout {
+			busy = append(busy, fmt.Sprintf("byte ranges round %d %s (%s %%)", r.Round, r.Server, num(r.Usage.OthersCPUPercent)))
+		}
+	}
+	if tc.OthersCPUPercent > othersLimitFanout {
+		busy = append(busy, fmt.Sprintf("transcoding (%s %%)", num(tc.OthersCPUPercent)))
+	}
+	if len(busy) > 0 {
+		p("- Other processes used a noticeable share of the CPUs (\"others\" above %.0f %% of one core) during %s:\n", othersLimitFanout, strings.Join(busy, ", "))
+		p("  the figures of those rows are less reliable than the rest.\n")
+	}
 	p("- Raw results: `.cache/bench/last-run/vod.json`; the service's log: `vod-service.log` beside it.\n")
+}
+
+// spacedUnit puts a space between a size's number and its unit: "1GiB" → "1 GiB".
+func spacedUnit(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if i <= 0 {
+		return s
+	}
+	return s[:i] + " " + s[i:]
 }
 
 // times writes n as "once", "twice", "3 times".

@@ -93,11 +93,13 @@ type VODUploadRun struct {
 	Round   int     `json:"round"`
 	Client  string  `json:"client"` // nagare or aws-cli
 	Seconds float64 `json:"seconds"`
-	// IdleRSSMiB is the service's VmRSS just before the upload (median of 1 s of samples), PeakRSSMiB the
-	// highest sample during it (every 50 ms); nagare runs only.
-	IdleRSSMiB float64 `json:"idleRssMiB,omitempty"`
-	PeakRSSMiB float64 `json:"peakRssMiB,omitempty"`
-	Samples    int     `json:"samples,omitempty"`
+	// IdleRSSMiB is the service's VmRSS before its first upload, BeforeRSSMiB just before this one (each the
+	// median of 1 s of samples: the Go runtime returns freed memory to the system slowly, so after an upload
+	// this stays high), PeakRSSMiB the highest sample during it (every 50 ms); nagare runs only.
+	IdleRSSMiB   float64 `json:"idleRssMiB,omitempty"`
+	BeforeRSSMiB float64 `json:"beforeRssMiB,omitempty"`
+	PeakRSSMiB   float64 `json:"peakRssMiB,omitempty"`
+	Samples      int     `json:"samples,omitempty"`
 	// Usage is the VOD service's over the upload (for aws-cli's too, when it idles); its OthersCPUPercent
 	// leaves out the gateway, whose CPU is GatewayCPUPercent (% of one core).
 	Usage             Usage   `json:"usage"`
@@ -419,6 +421,10 @@ func (b *vodBench) uploads(ctx context.Context, clipPath string, size int64, rou
 		return up, err
 	}
 	up.AWSStartS = start
+	idle, err := idleRSS(ctx, b.svc.cmd.Process.Pid, time.Second)
+	if err != nil {
+		return up, err
+	}
 	var outcomes []string
 	for round := 1; round <= rounds; round++ {
 		clients := []string{"aws-cli", KindNagare}
@@ -430,7 +436,7 @@ func (b *vodBench) uploads(ctx context.Context, clipPath string, size int64, rou
 			var err error
 			if c == KindNagare {
 				var outcome string
-				run, outcome, err = b.nagareUpload(ctx, file, size)
+				run, outcome, err = b.nagareUpload(ctx, file, size, idle)
 				outcomes = append(outcomes, outcome)
 			} else {
 				run, err = b.awsUpload(ctx, file, round)
@@ -532,12 +538,12 @@ func (b *vodBench) awsUpload(ctx context.Context, file string, round int) (VODUp
 	return VODUploadRun{Seconds: el.Seconds(), Usage: usage, GatewayCPUPercent: gw}, nil
 }
 
-// nagareUpload uploads file over gRPC while sampling the service's memory, then waits for its processing to
+// nagareUpload uploads file over gRPC while sampling the service's memory (idle: its VmRSS before any upload), then waits for its processing to
 // end (it fails: the file is no video past its first box) and deletes the video. outcome says how
 // processing ended.
-func (b *vodBench) nagareUpload(ctx context.Context, file string, size int64) (run VODUploadRun, outcome string, err error) {
+func (b *vodBench) nagareUpload(ctx context.Context, file string, size int64, idle uint64) (run VODUploadRun, outcome string, err error) {
 	pid := b.svc.cmd.Process.Pid
-	idle, err := idleRSS(ctx, pid, time.Second)
+	before, err := idleRSS(ctx, pid, time.Second)
 	if err != nil {
 		return run, "", err
 	}
@@ -557,7 +563,7 @@ func (b *vodBench) nagareUpload(ctx context.Context, file string, size int64) (r
 	if err != nil {
 		return run, "", err
 	}
-	run = VODUploadRun{Seconds: el.Seconds(), IdleRSSMiB: mib(idle), PeakRSSMiB: mib(peak), Samples: samples,
+	run = VODUploadRun{Seconds: el.Seconds(), IdleRSSMiB: mib(idle), BeforeRSSMiB: mib(before), PeakRSSMiB: mib(peak), Samples: samples,
 		Usage: usage, GatewayCPUPercent: gw}
 	// processing must be over before anything else is measured: it reads the whole upload back
 	v, err := b.waitProcessed(ctx, r.id, 3*time.Minute)
@@ -567,7 +573,7 @@ func (b *vodBench) nagareUpload(ctx context.Context, file string, size int64) (r
 	outcome = "status " + strings.TrimPrefix(v.Status.String(), "STATUS_")
 	if v.Failure != "" {
 		// the job's directory differs from upload to upload
-		outcome += ": " + regexp.MustCompile(regexp.QuoteMeta(b.dir)+`/\S*/`).ReplaceAllString(v.Failure, "")
+		outcome += ": " + regexp.MustCompile(`(file:)?`+regexp.QuoteMeta(b.dir)+`/\S*/source`).ReplaceAllString(v.Failure, "the upload")
 	}
 	if _, err := b.client.DeleteVideo(ctx, &vodv1.DeleteVideoRequest{Id: r.id}); err != nil {
 		return run, "", fmt.Errorf("deleting the upload: %w", err)
