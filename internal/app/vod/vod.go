@@ -129,7 +129,8 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.service.UnaryAuth),
 		grpc.ChainStreamInterceptor(s.service.StreamAuth),
-		grpc.MaxRecvMsgSize(service.MaxChunk+64<<10),
+		grpc.MaxRecvMsgSize(service.MaxChunk+service.MaxMessageOverhead),
+		grpc.ForceServerCodecV2(service.Codec),
 	)
 	vodv1.RegisterVideoServiceServer(s.grpc, s.service)
 	healthpb.RegisterHealthServer(s.grpc, hs)

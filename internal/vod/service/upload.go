@@ -127,7 +127,9 @@ func (s *Service) receive(stream grpc.ClientStreamingServer[vodv1.UploadRequest,
 		if !ok {
 			return status.Error(codes.InvalidArgument, "start may only be the first message of an upload")
 		}
-		if err := w.write(chunk.Chunk); err != nil {
+		err = w.write(chunk.Chunk)
+		releaseChunk(chunk.Chunk)
+		if err != nil {
 			return err
 		}
 	}
