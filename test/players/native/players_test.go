@@ -332,6 +332,12 @@ func requirePlayers(t *testing.T) {
 			t.Fatalf("%s not found: run scripts/deps.sh players", tool)
 		}
 	}
+	// GStreamer builds its plugin registry on the first run after plugins were installed or updated, and
+	// warns about every plugin it cannot load (no GPU, no LADSPA): that is the machine, not a player
+	// problem, and it would also count as startup. Build it before anything is timed.
+	if out, err := exec.Command("gst-inspect-1.0", "playbin").CombinedOutput(); err != nil {
+		t.Fatalf("gst-inspect-1.0 playbin: %v\n%s", err, out)
+	}
 }
 
 type matrixCase struct {
