@@ -90,6 +90,33 @@ type result struct {
 	} `json:"playlists"`
 	RequestsFailed []map[string]any `json:"requestsFailed"`
 	ConsoleErrors  []string         `json:"consoleErrors"`
+
+	// where the playhead is at the end, and whether the video ended (on demand; live never ends)
+	CurrentTime float64 `json:"currentTime"`
+	Ended       bool    `json:"ended"`
+	// each size the video element took: the renditions on screen
+	Resolutions []struct {
+		AtMs   float64 `json:"atMs"`
+		Media  float64 `json:"media"`
+		Width  int     `json:"width"`
+		Height int     `json:"height"`
+	} `json:"resolutions"`
+	// hls.js: the renditions it parsed, the heights of those it loaded fragments of, and the switch asked for
+	Levels []struct {
+		Width      int     `json:"width"`
+		Height     int     `json:"height"`
+		Bitrate    int     `json:"bitrate"`
+		FrameRate  float64 `json:"frameRate"`
+		Codecs     string  `json:"codecs"`
+		Resolution string  `json:"resolution"`
+	} `json:"levels"`
+	LevelsLoaded []int `json:"levelsLoaded"`
+	LevelSwitch  *struct {
+		AtMs   float64 `json:"atMs"`
+		Media  float64 `json:"media"`
+		Height int     `json:"height"`
+		Level  int     `json:"level"`
+	} `json:"levelSwitch"`
 }
 
 type playerErr struct {
@@ -139,16 +166,7 @@ func (r *result) latency() (median, largest time.Duration, ok bool) {
 // request, playlist, console line and SourceBuffer append of each player there, with the players' debug logs;
 // NAGARE_PLAYERS_CONFIG='{"shaka": {…}, "hlsjs": {…}}' adds to a player's configuration.
 func TestBrowserPlayers(t *testing.T) {
-	testutil.RequireFFmpeg(t) // and skips under -short
-	root := repoRoot(t)
-	modules := filepath.Join(root, ".cache", "players", "node_modules")
-	for _, need := range []string{chromium, filepath.Join(modules, "playwright-core"), filepath.Join(modules, "hls.js"),
-		filepath.Join(modules, "shaka-player"), filepath.Join(modules, "hls-parser")} {
-		_, err := os.Stat(need)
-		require.NoError(t, err, "scripts/deps.sh players installs it")
-	}
-	nodeBin, err := exec.LookPath("node")
-	require.NoError(t, err, "scripts/deps.sh players installs node")
+	root, modules := requirePlayers(t)
 	duration := playFor
 	if s := os.Getenv("NAGARE_PLAYERS_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -206,14 +224,6 @@ func TestBrowserPlayers(t *testing.T) {
 	pages := pageServer(root, modules)
 	defer pages.Close()
 
-	type runPlayer struct {
-		Name       string `json:"name"`
-		Player     string `json:"player"`
-		LowLatency bool   `json:"lowLatency"`
-		Src        string `json:"src"`
-		Debug      bool   `json:"debug"`
-		Configure  any    `json:"configure,omitempty"`
-	}
 	routes := []struct{ name, base string }{{"manager", mgr}, {"node", originURL}}
 	var run []runPlayer
 	for _, p := range players {
@@ -225,6 +235,56 @@ func TestBrowserPlayers(t *testing.T) {
 	// and hls.js plays the copy in the bucket (classic HLS: object storage serves no blocking reload)
 	run = append(run, runPlayer{Name: "hlsjs-classic/bucket", Player: "hlsjs", Src: fromBucket, Debug: trace != "",
 		Configure: configure["hlsjs"]})
+	browser, results := drive(t, root, modules, pages.URL, trace, duration, run)
+	t.Logf("Chromium %s, %s of playback per player\n%s", browser, duration, table(results))
+	for _, r := range results {
+		t.Run(r.Name, func(t *testing.T) {
+			check(t, &r, duration)
+		})
+	}
+}
+
+// requirePlayers skips under -short and fails without what scripts/deps.sh players installs; it returns the
+// module root and the players' node_modules.
+func requirePlayers(t *testing.T) (root, modules string) {
+	t.Helper()
+	testutil.RequireFFmpeg(t) // and skips under -short
+	root = repoRoot(t)
+	modules = filepath.Join(root, ".cache", "players", "node_modules")
+	for _, need := range []string{chromium, filepath.Join(modules, "playwright-core"), filepath.Join(modules, "hls.js"),
+		filepath.Join(modules, "shaka-player"), filepath.Join(modules, "hls-parser")} {
+		_, err := os.Stat(need)
+		require.NoError(t, err, "scripts/deps.sh players installs it")
+	}
+	_, err := exec.LookPath("node")
+	require.NoError(t, err, "scripts/deps.sh players installs node")
+	return root, modules
+}
+
+// runPlayer is one player of a run.mjs run (see its config).
+type runPlayer struct {
+	Name       string    `json:"name"`
+	Player     string    `json:"player"`
+	LowLatency bool      `json:"lowLatency"`
+	Src        string    `json:"src"`
+	Debug      bool      `json:"debug"`
+	Configure  any       `json:"configure,omitempty"`
+	SwitchTo   *switchTo `json:"switchTo,omitempty"`
+}
+
+// switchTo makes hls.js switch to the rendition of Height AfterMs after startup.
+type switchTo struct {
+	AfterMs int64 `json:"afterMs"`
+	Height  int   `json:"height"`
+}
+
+// drive runs every player at once in one headless Chromium through run.mjs, on player.html served at
+// pages, each for duration after it starts (or until its video ends), and returns the browser's version
+// and what each player measured, in the order of run.
+func drive(t *testing.T, root, modules, pages, trace string, duration time.Duration, run []runPlayer) (string, []result) {
+	t.Helper()
+	nodeBin, err := exec.LookPath("node")
+	require.NoError(t, err, "scripts/deps.sh players installs node")
 	cfg, err := json.Marshal(map[string]any{
 		"executablePath": chromium, "nodeModules": modules, "traceDir": trace,
 		"durationMs": duration.Milliseconds(), "startupTimeoutMs": startupBound.Milliseconds(), "players": run,
@@ -234,7 +294,7 @@ func TestBrowserPlayers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), startupBound+duration+driverOverhead)
 	defer cancel()
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "test", "players", "web", "run.mjs"), pages.URL+"/player.html", string(cfg))
+	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "test", "players", "web", "run.mjs"), pages+"/player.html", string(cfg))
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) } // playwright closes the browser
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -249,13 +309,7 @@ func TestBrowserPlayers(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out), "run.mjs output: %s", stdout.String())
 	require.Len(t, out.Players, len(run))
-
-	t.Logf("Chromium %s, %s of playback per player\n%s", out.Browser, duration, table(out.Players))
-	for _, r := range out.Players {
-		t.Run(r.Name, func(t *testing.T) {
-			check(t, &r, duration)
-		})
-	}
+	return out.Browser, out.Players
 }
 
 // strict turns on the bar issue 11 sets and nagare does not meet yet on this machine (see README, "Players"):
@@ -297,6 +351,12 @@ func check(t *testing.T, r *result, duration time.Duration) {
 		assert.LessOrEqual(t, r.longestStall(), maxStall, "longest stall (stalls: %+v; 'waiting' events: %d)", r.Stalls, r.Waiting)
 		assert.Zero(t, r.GapJumps, "gaps jumped: media the player skipped over")
 	}
+	checkDelivery(t, r)
+}
+
+// checkDelivery asserts what nagare served one player: playlists a strict parser accepts, answered 200 (or
+// 302) with the CORS header a page on another origin needs, and no request the browser failed.
+func checkDelivery(t *testing.T, r *result) {
 	assert.Positive(t, r.Playlists.Validated, "no playlist validated")
 	assert.Zero(t, r.Playlists.InvalidCount, "playlists refused by hls-parser in strict mode: %+v", r.Playlists.Invalid)
 	for code, n := range r.Playlists.Statuses {

@@ -1,10 +1,12 @@
-// run.mjs drives browser players against a live nagare stream for the player tests (test/players/browser).
+// run.mjs drives browser players against a nagare stream, live or on demand, for the player tests
+// (test/players/browser).
 //
 //   node run.mjs <page URL> <JSON config>
 //
 // The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, traceDir?, players: [{name,
-// player: "hlsjs"|"shaka", lowLatency, src, debug?}]}. Every player runs at once, each in a page of its own
-// browser context (its own cookies) in one headless Chromium; each plays for durationMs after it starts.
+// player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height}}]}. Every player
+// runs at once, each in a page of its own browser context (its own cookies) in one headless Chromium; each
+// plays for durationMs after it starts, or until the video ends (on demand).
 // Every playlist response is parsed here, in Node, by hls-parser in strict mode, a parser independent of
 // both players. One JSON line on stdout holds the results; progress goes to stderr.
 import {createRequire} from 'node:module';
@@ -105,6 +107,7 @@ async function runPlayer(browser, p) {
       }
       if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
       if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) break;
+      if (st.ended) break;
     }
     report = await page.evaluate(() => window.report());
   } catch (e) {
