@@ -844,9 +844,32 @@ func renderVOD(p printer, v *VODResult, m Machine, command string) {
 	p("(`scripts/bench/nginx-static.conf`: sendfile, `worker_processes auto`). `wrk --latency -t%d -c%d -d%.0fs -s\n", f.Threads, f.Conns, f.DurationS)
 	p("ranges.lua`: the script asks for random 1 MiB ranges aligned on 1 MiB within the file (`Range: bytes=a-b`)\n")
 	p("with fixed seeds, so both servers get the same requests; both answered a sample range with 206 and the\n")
-	p("file's bytes before the runs. **The VOD service reads every range from versitygw** (S3 over HTTP on\n")
-	p("loopback: a HEAD and a ranged GET per request, the gateway reading its posix directory), while nginx reads\n")
-	p("its local file. The servers take turns, %s each. MB/s are 10⁶ bytes per second.\n\n", times(f.RangeRounds))
+	if c := rg.Cache; c != nil {
+		p("file's bytes before the runs. **The VOD service reads through its block cache** (`vod.cacheSize`, %s by\n", spacedUnit(sizeName(c.SizeBytes)))
+		p("default, in %s blocks, least recently used out first): the first read of each block is a ranged GET of\n", spacedUnit(sizeName(c.BlockBytes)))
+		p("versitygw (S3 over HTTP on loopback, the gateway reading its posix directory), later ones come from memory,\n")
+		p("and the object's HEAD is asked of the gateway at most every 30 s; nginx reads its local file. ")
+		if rg.FileBytes <= c.SizeBytes/4 {
+			p("The MP4 fits\n")
+			p("in the cache and had been read whole through it before the runs (by the bench's polls during processing\n")
+			p("and its download of the file), so the runs are served from memory. ")
+		} else {
+			p("The MP4 is\n")
+			p("larger than a quarter of the cache, so its whole download went to the gateway directly and the runs fill\n")
+			p("the cache as they go. ")
+		}
+		p("Over the service's whole run (those\n")
+		p("reads, the runs and the HLS files read while polling) the cache counted %d block reads from memory, %d\n", c.Hits, c.Misses)
+		p("fetched and %d waiting for another request's fetch: **%.2f %% hits**, from %d ranged GETs of the gateway\n", c.Waits, c.HitPercent(), c.Fetches)
+		p("(%d bytes), %d reads passed to it whole, %d HEADs of it and %d answered from memory, %d evictions (the\n",
+			c.FetchedBytes, c.Bypasses, c.HeadMisses, c.HeadHits, c.Evictions)
+		p("service's `vod playback cache` log line when it stops). The servers take turns, %s each. MB/s are 10⁶\n", times(f.RangeRounds))
+		p("bytes per second.\n\n")
+	} else {
+		p("file's bytes before the runs. **The VOD service reads every range from versitygw** (S3 over HTTP on\n")
+		p("loopback: a HEAD and a ranged GET per request, the gateway reading its posix directory), while nginx reads\n")
+		p("its local file. The servers take turns, %s each. MB/s are 10⁶ bytes per second.\n\n", times(f.RangeRounds))
+	}
 	p("| round | server | req/s | MB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | gateway CPU %% | wrk CPU %% | others CPU %% |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rg.Runs {

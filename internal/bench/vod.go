@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/objstore/blockcache"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -114,6 +115,55 @@ type VODRange struct {
 	FileBytes int64         `json:"fileBytes"`
 	Range     int64         `json:"range"`
 	Runs      []VODRangeRun `json:"runs"`
+	// Cache is the playback cache's settings and counters over the service's whole run (nil: a run from
+	// before the cache, or a service that logged none).
+	Cache *VODCache `json:"cache,omitempty"`
+}
+
+// VODCache is what the service's "vod playback cache" log line, written when it stops, says of its
+// playback cache (blockcache.Stats), with the settings it ran with.
+type VODCache struct {
+	SizeBytes  int64 `json:"sizeBytes"`
+	BlockBytes int64 `json:"blockBytes"`
+	// Hits, Misses and Waits are block reads: from memory, fetched from the gateway, or waiting for
+	// another request's fetch.
+	Hits         int64 `json:"hits"`
+	Misses       int64 `json:"misses"`
+	Waits        int64 `json:"waits"`
+	Fetches      int64 `json:"fetches"` // ranged GETs of the gateway for blocks
+	FetchedBytes int64 `json:"fetchedBytes"`
+	Bypasses     int64 `json:"bypasses"` // reads passed to the gateway whole
+	HeadHits     int64 `json:"headHits"`
+	HeadMisses   int64 `json:"headMisses"` // HEADs asked of the gateway
+	Evictions    int64 `json:"evictions"`
+}
+
+// HitPercent is the share of block reads served from memory.
+func (c VODCache) HitPercent() float64 {
+	return 100 * float64(c.Hits) / float64(c.Hits+c.Misses+c.Waits)
+}
+
+var vodCacheLine = regexp.MustCompile(`msg="vod playback cache" (.*)`)
+
+// parseVODCache reads the cache's counters from the service's log (nil when it has no such line).
+func parseVODCache(logText string) *VODCache {
+	m := vodCacheLine.FindAllStringSubmatch(logText, -1)
+	if m == nil {
+		return nil
+	}
+	kv := map[string]int64{}
+	for f := range strings.FieldsSeq(m[len(m)-1][1]) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				kv[k] = n
+			}
+		}
+	}
+	return &VODCache{
+		SizeBytes: config.Default().VOD.CacheSize, BlockBytes: blockcache.DefaultBlockSize,
+		Hits: kv["hits"], Misses: kv["misses"], Waits: kv["waits"], Fetches: kv["fetches"], FetchedBytes: kv["fetchedBytes"],
+		Bypasses: kv["bypasses"], HeadHits: kv["headHits"], HeadMisses: kv["headMisses"], Evictions: kv["evictions"],
+	}
 }
 
 // VODRangeRun is one wrk run of byte ranges (Server: nagare-vod or static); Usage.OthersCPUPercent leaves
@@ -245,6 +295,9 @@ func cmdVOD(ctx context.Context, args []string, _, stderr io.Writer, log *slog.L
 		*conns, *threads, *d, *rangeRounds); err != nil {
 		return fmt.Errorf("byte ranges: %w", err)
 	}
+	// The service logs its playback cache's counters when it stops.
+	svc.stop()
+	res.Range.Cache = parseVODCache(readFile(*logPath))
 	res.LoadEnd = loadAvg(readFile("/proc/loadavg"))
 	res.Date = time.Now().UTC().Format("2006-01-02 15:04 MST")
 	res.Seconds = time.Since(t0).Seconds()
@@ -293,6 +346,7 @@ type vodService struct {
 	done       chan struct{}
 	grpc, http string
 	logFile    *os.File
+	stopOnce   sync.Once
 }
 
 var vodRunning = regexp.MustCompile(`msg="vod service running" grpc=(\S+) http=(\S+)`)
@@ -359,15 +413,18 @@ func startVODService(exe string, s3 s3Target, dir, logPath string, stderr io.Wri
 	}
 }
 
+// stop interrupts the service and waits for its log to be written; it may be called more than once.
 func (s *vodService) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.logFile.Close()
+	s.stopOnce.Do(func() {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+		s.logFile.Close()
+	})
 }
 
 type vodBench struct {

@@ -57,6 +57,9 @@ type VOD struct {
 	TokenSecret string `yaml:"tokenSecret"`
 	// Prefix starts the keys of every video's objects: <prefix>/<id>/...
 	Prefix string `yaml:"prefix"`
+	// CacheSize is the bytes of the MP4s and HLS files playback keeps in memory, in 1 MiB blocks, so that
+	// hot videos are not read from storage on every request (0 = no cache).
+	CacheSize int64 `yaml:"cacheSize"`
 	// MaxUploadSize bounds one upload, Quota (0 = none) the bytes of every video of one owner.
 	MaxUploadSize int64 `yaml:"maxUploadSize"`
 	Quota         int64 `yaml:"quota"`
@@ -281,6 +284,7 @@ func Default() Config {
 			GRPCAddress: ":9090", HTTPAddress: ":8090", Prefix: "vod", MaxUploadSize: 20 << 30, PartSize: 8 << 20,
 			UploadExpiry: 24 * time.Hour, Workers: 1, FFmpeg: "ffmpeg", FFprobe: "ffprobe", Preset: "veryfast",
 			SegmentDuration: 4 * time.Second, Recordings: true, RecordingsOwner: "recordings", RecordingsVisibility: "private",
+			CacheSize: 256 << 20,
 		},
 	}
 }
@@ -735,6 +739,9 @@ func (c *Config) ValidateVOD() error {
 	}
 	if v.Quota < 0 {
 		bad("vod.quota", "must not be negative (0 = no quota), not %d", v.Quota)
+	}
+	if v.CacheSize < 0 {
+		bad("vod.cacheSize", "must not be negative (0 = no cache), not %d", v.CacheSize)
 	}
 	if v.PartSize < 5<<20 || v.PartSize > 512<<20 {
 		bad("vod.partSize", "must be between 5 MiB (5242880) and 512 MiB, not %d", v.PartSize)

@@ -23,6 +23,7 @@ import (
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/objstore/blockcache"
 	"github.com/nagare-video/nagare/internal/vod/ladder"
 	"github.com/nagare-video/nagare/internal/vod/playback"
 	"github.com/nagare-video/nagare/internal/vod/processing"
@@ -40,6 +41,7 @@ type Server struct {
 	health   *service.Health
 	worker   *processing.Worker
 	importer *recordings.Importer
+	cache    *blockcache.Cache // nil: playback reads storage directly
 	grpc     *grpc.Server
 	grpcLn   net.Listener
 	http     *http.Server
@@ -136,8 +138,14 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 	healthpb.RegisterHealthServer(s.grpc, hs)
 	reflection.Register(s.grpc)
 
+	// Only playback reads through the cache: uploads and processing write and read each object once.
+	var playObjects playback.Objects = objects
+	if v.CacheSize > 0 {
+		s.cache = blockcache.New(objects, blockcache.Config{Size: v.CacheSize})
+		playObjects = s.cache
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/vod/", &playback.Handler{Library: s.service, Objects: objects, Secret: []byte(v.TokenSecret),
+	mux.Handle("/vod/", &playback.Handler{Library: s.service, Objects: playObjects, Secret: []byte(v.TokenSecret),
 		Log: s.log.With("component", "vod-playback")})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
@@ -184,5 +192,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return s.http.Shutdown(sctx)
 	})
 	s.log.Info("vod service running", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "store", s.store.Engine())
-	return g.Wait()
+	err := g.Wait()
+	if s.cache != nil {
+		st := s.cache.Stats()
+		s.log.Info("vod playback cache", "hits", st.Hits, "misses", st.Misses, "waits", st.Waits,
+			"hitRatio", st.HitRatio(), "fetches", st.Fetches, "fetchedBytes", st.FetchedBytes, "bypasses", st.Bypasses,
+			"headHits", st.HeadHits, "headMisses", st.HeadMisses, "evictions", st.Evictions, "bytes", st.Bytes)
+	}
+	return err
 }
