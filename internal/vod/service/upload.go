@@ -331,7 +331,8 @@ type partWriter struct {
 
 	inflight chan *pendingPart // parts being stored, in order
 	done     chan struct{}     // the committer has ended
-	err      error             // the committer's first error; read after done
+	failed   chan struct{}     // closed at the committer's first error, which is err
+	err      error             // the committer's first error; read after failed or done
 	sniffed  bool
 	// discarded: the upload was refused and removed; nothing more is stored.
 	discarded bool
@@ -352,7 +353,7 @@ func (s *Service) newPartWriter(ctx context.Context, up store.Upload) (*partWrit
 	}
 	w := &partWriter{s: s, ctx: context.WithoutCancel(ctx), up: up, hash: h, parts: append([]objstore.Part(nil), up.Parts...), offset: up.Committed,
 		bufs: make(chan []byte, s.cfg.PartsInFlight+1), inflight: make(chan *pendingPart, s.cfg.PartsInFlight),
-		done: make(chan struct{}), sniffed: up.Committed > 0}
+		done: make(chan struct{}), failed: make(chan struct{}), sniffed: up.Committed > 0}
 	for range s.cfg.PartsInFlight + 1 {
 		w.bufs <- nil
 	}
@@ -382,7 +383,7 @@ func (w *partWriter) write(chunk []byte) error {
 			w.up.Size, w.offset+int64(len(chunk)))
 	}
 	select {
-	case <-w.done:
+	case <-w.failed:
 		return storageStatus(w.err, "storing the upload")
 	default:
 	}
@@ -419,7 +420,7 @@ func (w *partWriter) cut() error {
 	w.buf = nil
 	select {
 	case w.inflight <- p:
-	case <-w.done:
+	case <-w.failed:
 		return storageStatus(w.err, "storing the upload")
 	}
 	go func() { p.result <- w.store(p) }()
@@ -429,7 +430,7 @@ func (w *partWriter) cut() error {
 			w.buf = make([]byte, 0, w.s.cfg.PartSize)
 		}
 		w.buf = w.buf[:0]
-	case <-w.done:
+	case <-w.failed:
 		return storageStatus(w.err, "storing the upload")
 	}
 	return nil
@@ -464,6 +465,7 @@ func (w *partWriter) commit() {
 		}
 		if err != nil {
 			w.err = err
+			close(w.failed) // the writer stops cutting parts and returns the error
 			// drain: the parts still in flight are not committed
 			for q := range w.inflight {
 				<-q.result
@@ -478,7 +480,13 @@ func (w *partWriter) commit() {
 // finish stores what can still be stored and returns the committed size: the buffer becomes a part when it
 // may be one (at least MinPartSize), whether the stream ended cleanly or broke, since those bytes did arrive.
 func (w *partWriter) finish() (int64, error) {
-	if !w.discarded && len(w.buf) >= objstore.MinPartSize {
+	stored := true
+	select {
+	case <-w.failed: // storage failed: nothing more is stored by this stream
+		stored = false
+	default:
+	}
+	if stored && !w.discarded && len(w.buf) >= objstore.MinPartSize {
 		if err := w.cut(); err != nil {
 			close(w.inflight)
 			<-w.done
