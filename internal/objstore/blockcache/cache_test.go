@@ -254,7 +254,7 @@ func TestMissingRunIsOneGet(t *testing.T) {
 	gets := src.gets[1:]
 	src.mu.Unlock()
 	require.Equal(t, []*objstore.Range{
-		{Start: 0, End: 2*blockSize - 1},    // blocks 0 and 1
+		{Start: 0, End: 2*blockSize - 1},      // blocks 0 and 1
 		{Start: 3 * blockSize, End: size - 1}, // blocks 3 to 6, the last one short
 	}, gets)
 }
