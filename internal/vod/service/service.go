@@ -36,7 +36,7 @@ const (
 	// part being filled (the client continues from the committed size).
 	DefaultPartSize = 8 << 20
 	// DefaultPartsInFlight parts are stored concurrently; memory per upload is (1 + this) × part size.
-	DefaultPartsInFlight = 2
+	DefaultPartsInFlight = 1
 )
 
 // Config are the service's settings.
@@ -71,6 +71,25 @@ type Service struct {
 
 	mu      sync.Mutex
 	writing map[string]*activeWrite // uploads a stream is writing now
+
+	// partBufs keeps part buffers between uploads: one upload after the other reuses the same memory
+	// rather than leaving the collector a few part sizes of garbage each time.
+	partBufs sync.Pool
+}
+
+func (s *Service) partBuf() []byte {
+	if b, ok := s.partBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, s.cfg.PartSize)
+}
+
+func (s *Service) putPartBuf(b []byte) {
+	if int64(cap(b)) != s.cfg.PartSize {
+		return
+	}
+	b = b[:0]
+	s.partBufs.Put(&b)
 }
 
 // activeWrite is a stream writing an upload.

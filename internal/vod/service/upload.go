@@ -365,7 +365,7 @@ func (s *Service) newPartWriter(ctx context.Context, up store.Upload) (*partWrit
 func (w *partWriter) take() []byte {
 	b := <-w.bufs
 	if b == nil {
-		b = make([]byte, 0, w.s.cfg.PartSize)
+		b = w.s.partBuf()
 	}
 	return b[:0]
 }
@@ -427,7 +427,7 @@ func (w *partWriter) cut() error {
 	select {
 	case w.buf = <-w.bufs:
 		if w.buf == nil {
-			w.buf = make([]byte, 0, w.s.cfg.PartSize)
+			w.buf = w.s.partBuf()
 		}
 		w.buf = w.buf[:0]
 	case <-w.failed:
@@ -486,16 +486,36 @@ func (w *partWriter) finish() (int64, error) {
 		stored = false
 	default:
 	}
+	var err error
 	if stored && !w.discarded && len(w.buf) >= objstore.MinPartSize {
-		if err := w.cut(); err != nil {
-			close(w.inflight)
-			<-w.done
-			return w.committed(), err
-		}
+		err = w.cut()
 	}
 	close(w.inflight)
 	<-w.done
-	return w.committed(), w.err
+	w.recycle()
+	if err == nil {
+		err = w.err
+	}
+	return w.committed(), err
+}
+
+// recycle gives the stream's part buffers back to the service for the next upload (buffers of parts that
+// failed in flight are left to the collector: the transport may still hold them).
+func (w *partWriter) recycle() {
+	if w.buf != nil {
+		w.s.putPartBuf(w.buf)
+		w.buf = nil
+	}
+	for {
+		select {
+		case b := <-w.bufs:
+			if b != nil {
+				w.s.putPartBuf(b)
+			}
+		default:
+			return
+		}
+	}
 }
 
 func (w *partWriter) committed() int64 {
