@@ -335,3 +335,43 @@ func sampleValue(name string) string {
 	}
 	return "x"
 }
+
+// TestValidateVOD pins the VOD service's setting errors: each names its key.
+func TestValidateVOD(t *testing.T) {
+	valid := func(c *Config) {
+		c.Manager.AdminToken = "admin-token-0123456789"
+		c.VOD.TokenSecret = "vod-secret-0123456789"
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *Config)
+		want   string // "" means valid
+	}{
+		{"defaults with secrets", func(c *Config) {}, ""},
+		{"no token secret", func(c *Config) { c.VOD.TokenSecret = "short" }, "vod.tokenSecret: must be at least 16 characters"},
+		{"no admin token", func(c *Config) { c.Manager.AdminToken = "" },
+			"manager.adminToken: must be at least 16 characters (it is the VOD service's admin token too)"},
+		{"grpc address", func(c *Config) { c.VOD.GRPCAddress = "9090" }, `vod.grpcAddress: must be host:port or :port, not "9090"`},
+		{"public URL", func(c *Config) { c.VOD.PublicURL = "vod.example" }, `vod.publicURL: must be an http(s) URL, not "vod.example"`},
+		{"store engine", func(c *Config) { c.VOD.StoreEngine = "postgres" }, `vod.storeEngine: must be sqlite or mysql, not "postgres"`},
+		{"prefix with dots", func(c *Config) { c.VOD.Prefix = "../vod" }, `vod.prefix: must be a key prefix without leading or trailing /, dots or backslashes, not "../vod"`},
+		{"part size", func(c *Config) { c.VOD.PartSize = 1 << 20 }, "vod.partSize: must be between 5 MiB (5242880) and 512 MiB, not 1048576"},
+		{"quota", func(c *Config) { c.VOD.Quota = -1 }, "vod.quota: must not be negative (0 = no quota), not -1"},
+		{"cache size", func(c *Config) { c.VOD.CacheSize = -1 }, "vod.cacheSize: must not be negative (0 = no cache), not -1"},
+		{"workers", func(c *Config) { c.VOD.Workers = 0 }, "vod.workers: must be between 1 and 64, not 0"},
+		{"recordings visibility", func(c *Config) { c.VOD.RecordingsVisibility = "open" },
+			`vod.recordingsVisibility: must be private, unlisted or public, not "open"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			valid(&c)
+			tc.mutate(&c)
+			err := c.ValidateVOD()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tc.want)
+		})
+	}
+}
