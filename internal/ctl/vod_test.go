@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -21,14 +20,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/ctl"
 	"github.com/nagare-video/nagare/internal/testutil/fftest"
+	"github.com/nagare-video/nagare/internal/testutil/vodtest"
 	"github.com/nagare-video/nagare/internal/vod/service"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
@@ -44,29 +41,10 @@ type vodRig struct {
 
 func startVOD(t *testing.T) *vodRig {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Manager.AdminToken = adminToken
-	cfg.VOD.TokenSecret = vodSecret
-	cfg.VOD.GRPCAddress, cfg.VOD.HTTPAddress = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.VOD.StoreEngine, cfg.VOD.StoreDSN = "sqlite", filepath.Join(dir, "vod.db")
-	cfg.VOD.PartSize = 5 << 20
-	cfg.VOD.Preset = "ultrafast"
-	cfg.VOD.Recordings = false
-	cfg.Storage = config.Storage{Backend: "local", Directory: filepath.Join(dir, "objects")}
-	srv, err := vod.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		require.NoError(t, <-done)
+	s := vodtest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.VOD.TokenSecret = adminToken, vodSecret
 	})
-	return &vodRig{addr: srv.GRPCAddr(), api: vodv1.NewVideoServiceClient(conn)}
+	return &vodRig{addr: s.GRPCAddr(), api: s.Client}
 }
 
 func adminCtx() context.Context {

@@ -6,29 +6,27 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/vodtest"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
 const (
-	adminToken  = "admin-token-0123456789"
-	tokenSecret = "vod-secret-0123456789"
+	adminToken  = vodtest.AdminToken
+	tokenSecret = vodtest.TokenSecret
 )
 
 // rig is a running VOD service with its config.
@@ -54,20 +52,10 @@ func s3Storage(t *testing.T, g *testutil.S3Gateway) func(*config.Config) {
 	}
 }
 
-// startVOD starts a VOD service on loopback ports with a SQLite store in a temp directory, as mutate
-// changes it, and stops it at the end of the test.
+// startVOD starts a VOD service (vodtest.Config as mutate changes it) and stops it at the end of the test.
 func startVOD(t *testing.T, mutate ...func(*config.Config)) *rig {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Manager.AdminToken = adminToken
-	cfg.VOD.TokenSecret = tokenSecret
-	cfg.VOD.GRPCAddress, cfg.VOD.HTTPAddress = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.VOD.StoreEngine, cfg.VOD.StoreDSN = "sqlite", filepath.Join(dir, "vod.db")
-	cfg.VOD.PartSize = 5 << 20
-	cfg.VOD.Preset = "ultrafast"
-	cfg.VOD.Recordings = false
-	cfg.Storage = config.Storage{Backend: "local", Directory: filepath.Join(dir, "objects")}
+	cfg := vodtest.Config(t)
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -76,38 +64,8 @@ func startVOD(t *testing.T, mutate ...func(*config.Config)) *rig {
 
 func runVOD(t *testing.T, cfg config.Config) *rig {
 	t.Helper()
-	logs := &testutil.LogBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := vod.New(context.Background(), cfg, log)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	r := &rig{cfg: cfg, srv: srv, log: logs, client: vodv1.NewVideoServiceClient(conn), conn: conn}
-	stopped := false
-	r.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		conn.Close()
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("the VOD service did not stop")
-		}
-	}
-	t.Cleanup(func() {
-		r.stop()
-		if t.Failed() {
-			t.Logf("vod log:\n%s", logs.String())
-		}
-	})
-	return r
+	s := vodtest.Run(t, cfg)
+	return &rig{cfg: s.Cfg, srv: s.Server, log: s.Log, client: s.Client, conn: s.Conn, stop: s.Stop}
 }
 
 // as is ctx carrying a bearer token.

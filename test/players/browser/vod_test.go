@@ -3,7 +3,6 @@ package browser
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,13 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/vodtest"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -47,7 +44,7 @@ func TestBrowserPlaysVOD(t *testing.T) {
 	root, modules := requirePlayers(t)
 	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
 	srv := startVOD(t)
-	client := vodClient(t, srv.GRPCAddr())
+	client := srv.Client
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
 
 	id := upload(ctx, t, client, vodClip(t), vodv1.Visibility_VISIBILITY_PRIVATE)
@@ -151,48 +148,14 @@ func vodDetails(r *result) string {
 	return b.String()
 }
 
-// startVOD runs a real VOD service on loopback ports, with a SQLite store and local storage in a temp
-// directory, and stops it at the end of the test (its log is shown when the test failed).
-func startVOD(t *testing.T) *vod.Server {
+// startVOD runs a real VOD service (vodtest's, with this package's credentials and a work directory of its
+// own) and stops it at the end of the test.
+func startVOD(t *testing.T) *vodtest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Manager.AdminToken = adminToken
-	cfg.VOD.TokenSecret = vodTokenSecret
-	cfg.VOD.GRPCAddress, cfg.VOD.HTTPAddress = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.VOD.StoreEngine, cfg.VOD.StoreDSN = "sqlite", filepath.Join(dir, "vod.db")
-	cfg.VOD.Preset = "ultrafast"
-	cfg.VOD.Recordings = false
-	cfg.VOD.WorkDir = filepath.Join(dir, "work")
-	require.NoError(t, os.MkdirAll(cfg.VOD.WorkDir, 0o755))
-	cfg.Storage = config.Storage{Backend: "local", Directory: filepath.Join(dir, "objects")}
-	logs := &testutil.LogBuffer{}
-	srv, err := vod.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "the VOD service stopped")
-		case <-time.After(30 * time.Second):
-			t.Errorf("the VOD service did not stop")
-		}
-		if t.Failed() {
-			t.Logf("vod log:\n%s", logs.String())
-		}
+	return vodtest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.VOD.TokenSecret = adminToken, vodTokenSecret
+		c.VOD.WorkDir = t.TempDir()
 	})
-	return srv
-}
-
-func vodClient(t *testing.T, addr string) vodv1.VideoServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return vodv1.NewVideoServiceClient(conn)
 }
 
 // vodClip makes a 1280x720 H.264/AAC MP4 of vodSeconds at testutil.ClipFPS: a source tall enough for a
