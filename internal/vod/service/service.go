@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -254,7 +253,3 @@ func ValidID(id string) bool {
 func (s *Service) key(id, name string) string { return s.cfg.Prefix + "/" + id + "/" + name }
 
 var errNotVideo = errors.New("not a video file")
-
-func wrapf(err error, format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, err)...)
-}
