@@ -44,8 +44,8 @@ const (
 
 // event is the part of a /event answer the tests reason about.
 type event struct {
-	Name, Scope, ServerAddress, Region, NodeID, RTMPURL, SRTURL, HLSURL string
-	Port                                                                int
+	Name, Scope, ServerAddress, Region, NodeID, RTMPURL, SRTURL, HLSURL, WHIPURL, WHEPURL string
+	Port                                                                                  int
 }
 
 // TestRed5WalkThrough replays the walk-through operators know, with the reference's bodies, and pins
@@ -109,12 +109,13 @@ func TestRed5WalkThrough(t *testing.T) {
 	g("16-event-broadcast", "GET", "/event/live/stream1?action=broadcast", "", http.StatusOK).must(t, http.StatusOK, &ev)
 	require.Equal(t, event{Name: "stream1", Scope: "/live", ServerAddress: "13.230.61.231", Region: "ap-northeast-1", Port: 1935,
 		NodeID: "node-ap-northeast-1c-1542855506676", RTMPURL: "rtmp://13.230.61.231:1935/live/stream1",
-		SRTURL: "srt://13.230.61.231:8890?streamid=publish:live/stream1"}, ev)
+		SRTURL: "srt://13.230.61.231:8890?streamid=publish:live/stream1", WHIPURL: "http://13.230.61.231:8080/live/stream1/whip"}, ev)
 	e.publish("node-ap-northeast-1c-1542855506676", "live/stream1")
 	ev = event{}
 	g("17-event-subscribe", "GET", "/event/live/stream1?action=subscribe", "", http.StatusOK).must(t, http.StatusOK, &ev)
 	require.Equal(t, "node-ap-northeast-1c-edge-1", ev.NodeID)
 	require.Equal(t, "http://13.230.61.232:8080/live/stream1/index.m3u8", ev.HLSURL)
+	require.Equal(t, "http://13.230.61.232:8080/live/stream1/whep", ev.WHEPURL)
 
 	// 8. the edge's capacity is 1: with a viewer on it, the next viewer goes elsewhere — to the origin
 	// carrying the stream until a second edge is in service, then to that edge
@@ -809,7 +810,7 @@ func TestRed5EventQuery(t *testing.T) {
 	var raw map[string]any
 	e.do("GET", red5+"/event/live/s?action=broadcast", authNone, "").must(t, http.StatusOK, &raw)
 	require.Equal(t, map[string]any{"name": "s", "scope": "/live", "serverAddress": "10.0.0.1", "region": "eu", "port": float64(1935),
-		"nodeId": "o-eu", "rtmpUrl": "rtmp://10.0.0.1:1935/live/s"}, raw)
+		"nodeId": "o-eu", "rtmpUrl": "rtmp://10.0.0.1:1935/live/s", "whipUrl": "http://10.0.0.1:8080/live/s/whip"}, raw)
 }
 
 // TestRed5CloudControllerName checks the name reported when a controller is configured.

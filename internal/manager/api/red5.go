@@ -336,6 +336,8 @@ type red5Event struct {
 	RTMPURL       string `json:"rtmpUrl,omitempty"`
 	SRTURL        string `json:"srtUrl,omitempty"`
 	HLSURL        string `json:"hlsUrl,omitempty"`
+	WHIPURL       string `json:"whipUrl,omitempty"`
+	WHEPURL       string `json:"whepUrl,omitempty"`
 }
 
 // serverOf returns the host and port of the first non-empty address.

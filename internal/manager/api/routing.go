@@ -20,6 +20,8 @@ type route struct {
 	RTMPURL string
 	SRTURL  string
 	HLSURL  string
+	WHIPURL string // the node's WebRTC endpoints (nodes take WHIP on origins only)
+	WHEPURL string
 }
 
 func streamPath(app, name string) (string, error) {
@@ -43,6 +45,8 @@ func (s *Server) routeFor(n store.Node, path string) route {
 	}
 	if n.Addresses.HTTP != "" {
 		rt.HLSURL = "http://" + n.Addresses.HTTP + "/" + path + "/index.m3u8"
+		rt.WHIPURL = "http://" + n.Addresses.HTTP + "/" + path + "/whip"
+		rt.WHEPURL = "http://" + n.Addresses.HTTP + "/" + path + "/whep"
 	}
 	return rt
 }
@@ -110,7 +114,7 @@ func (n nativeAPI) routePublish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, apitypes.Route{Stream: path, NodeID: rt.Node.ID, Role: rt.Node.Role, Region: rt.Node.Region,
-		RTMPURL: rt.RTMPURL, SRTURL: rt.SRTURL})
+		RTMPURL: rt.RTMPURL, SRTURL: rt.SRTURL, WHIPURL: rt.WHIPURL})
 	return nil
 }
 
@@ -124,7 +128,7 @@ func (n nativeAPI) routePlay(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, apitypes.Route{Stream: path, NodeID: rt.Node.ID, Role: rt.Node.Role, Region: rt.Node.Region,
-		HLSURL: rt.HLSURL})
+		HLSURL: rt.HLSURL, WHEPURL: rt.WHEPURL})
 	return nil
 }
 
@@ -147,13 +151,13 @@ func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
-		ev.RTMPURL, ev.SRTURL = rt.RTMPURL, rt.SRTURL
+		ev.RTMPURL, ev.SRTURL, ev.WHIPURL = rt.RTMPURL, rt.SRTURL, rt.WHIPURL
 	case "subscribe":
 		if rt, err = a.s.playRoute(path, q.Get("group"), q.Get("region")); err != nil {
 			return err
 		}
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.HTTP, rt.Node.Addresses.RTMP)
-		ev.HLSURL = rt.HLSURL
+		ev.HLSURL, ev.WHEPURL = rt.HLSURL, rt.WHEPURL
 	default:
 		return invalid("action %q must be broadcast or subscribe", clip(action))
 	}

@@ -201,6 +201,9 @@ type Route struct {
 	RTMPURL string         `json:"rtmpUrl,omitempty"`
 	SRTURL  string         `json:"srtUrl,omitempty"`
 	HLSURL  string         `json:"hlsUrl,omitempty"`
+	// WHIPURL (publish) and WHEPURL (play) are the node's WebRTC endpoints: POST an SDP offer there.
+	WHIPURL string `json:"whipUrl,omitempty"`
+	WHEPURL string `json:"whepUrl,omitempty"`
 }
 
 // Error is the body of every error answer of the native API.
