@@ -7,7 +7,8 @@ import (
 
 // CORS. A player or a console in a page of any other origin calls the manager: hls.js and Shaka load
 // the viewer entry (and follow its 302), pages ask the routing calls and Red5's event call where to
-// publish and play, and an operator's console calls the admin API. Every answer therefore carries
+// publish and play, a WHIP or WHEP client posts its offer (and PATCHes and DELETEs its session in the
+// proxy mode), and an operator's console calls the admin API. Every answer therefore carries
 // Access-Control-Allow-Origin: * — redirects and errors included, or the browser hides them from the
 // page — and OPTIONS answers the preflight of any route with 204.
 //
@@ -18,16 +19,18 @@ import (
 // costs a cross-origin viewer the stickiness).
 const (
 	// corsAllowHeaders are the request headers a page may send: Range (players), Authorization (the
-	// admin token, and tokens of later calls), Content-Type (JSON bodies).
-	corsAllowHeaders = "Authorization, Content-Type, Range"
-	// corsExposeHeaders are the answer headers a page may read beyond the safelisted ones.
-	corsExposeHeaders = "Retry-After, WWW-Authenticate, Allow"
+	// admin token, a WHIP stream key, tokens of later calls), Content-Type (JSON bodies, SDP offers,
+	// trickle ICE fragments), If-Match (a WHIP/WHEP session's PATCH).
+	corsAllowHeaders = "Authorization, Content-Type, If-Match, Range"
+	// corsExposeHeaders are the answer headers a page may read beyond the safelisted ones: Location
+	// (a WHIP/WHEP session's URL), Link (its ICE servers) and ETag (its ICE restarts) included.
+	corsExposeHeaders = "Retry-After, WWW-Authenticate, Allow, Location, Link, ETag"
 	// corsMaxAge lets a browser keep a preflight's answer for two hours (Chromium's ceiling).
 	corsMaxAge = "7200"
 )
 
 // corsMethods are the methods the routes may take, in the order Allow lists them.
-var corsMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+var corsMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // setCORS puts the headers every answer carries.
 func setCORS(h http.Header) {

@@ -29,9 +29,9 @@ func (e *env) corsDo(method, path string, header http.Header) response {
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
-// TestCORSPreflight: every route a page may call — the viewer entry, the routing calls, Red5's event
-// call, health, and the admin APIs — answers a browser's preflight with 204 and what it may send, where
-// it once answered 405 and the player failed before its first request.
+// TestCORSPreflight: every route a page may call — the viewer entry, WHIP/WHEP and their proxy mode, the
+// routing calls, Red5's event call, health, and the admin APIs — answers a browser's preflight with 204
+// and what it may send, where it once answered 405 and the player failed before its first request.
 func TestCORSPreflight(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -48,6 +48,12 @@ func TestCORSPreflight(t *testing.T) {
 		{"native admin item", "/api/v1/scalepolicies/p1", "DELETE", "authorization", "GET, HEAD, PUT, DELETE, OPTIONS"},
 		{"native recording", "/api/v1/streams/live/s/recording", "PUT", "authorization", "PUT, DELETE, OPTIONS"},
 		{"Red5 admin", red5 + "/admin/nodegroup", "POST", "content-type", "GET, HEAD, POST, OPTIONS"},
+		{"WHIP", "/live/s/whip", "POST", "authorization, content-type", "POST, OPTIONS"},
+		{"WHEP", "/live/s/whep?region=eu", "POST", "content-type", "POST, OPTIONS"},
+		{"WHIP proxy", "/proxy/whip/live/s", "POST", "authorization, content-type", "POST, OPTIONS"},
+		{"WHEP proxy", "/proxy/whep/live/s", "POST", "content-type", "POST, OPTIONS"},
+		{"proxied session trickle", "/proxy/session/edge-1/live/s/whep/abc", "PATCH", "content-type, if-match", "PATCH, DELETE, OPTIONS"},
+		{"proxied session end", "/proxy/session/edge-1/live/s/whip/abc", "DELETE", "authorization", "PATCH, DELETE, OPTIONS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
@@ -63,7 +69,7 @@ func TestCORSPreflight(t *testing.T) {
 			require.Equal(t, tc.allow, res.header.Get("Allow"))
 			require.Contains(t, strings.Split(tc.allow, ", "), tc.method, "the method asked for is allowed")
 			allowed := strings.Split(strings.ToLower(res.header.Get("Access-Control-Allow-Headers")), ", ")
-			for _, want := range []string{"range", "authorization", "content-type"} {
+			for _, want := range []string{"range", "authorization", "content-type", "if-match"} {
 				require.Contains(t, allowed, want)
 			}
 			require.Equal(t, "7200", res.header.Get("Access-Control-Max-Age"))
@@ -109,6 +115,9 @@ func TestCORSActualRequests(t *testing.T) {
 		exposed := strings.Split(res.header.Get("Access-Control-Expose-Headers"), ", ")
 		require.Contains(t, exposed, "Retry-After")
 		require.Contains(t, exposed, "WWW-Authenticate")
+		for _, h := range []string{"Location", "Link", "ETag"} { // a WHIP/WHEP session's URL, ICE servers, ICE restarts
+			require.Contains(t, exposed, h)
+		}
 	}
 
 	t.Run("errors before any node", func(t *testing.T) {
@@ -125,6 +134,9 @@ func TestCORSActualRequests(t *testing.T) {
 		check(t, e.corsDo("GET", "/api/v1/nothing", nil), http.StatusNotFound)
 		check(t, e.corsDo("PATCH", "/api/v1/nodes", nil), http.StatusMethodNotAllowed)
 		check(t, e.corsDo("GET", red5+"/admin/nothing", nil), http.StatusNotFound)
+		check(t, e.corsDo("POST", "/live/s/whip", nil), http.StatusServiceUnavailable)
+		check(t, e.corsDo("POST", "/live/bad.name/whep", nil), http.StatusBadRequest)
+		check(t, e.corsDo("PATCH", "/proxy/session/ghost/live/s/whep/abc", nil), http.StatusNotFound)
 	})
 
 	e.group("g", 100)
@@ -145,5 +157,8 @@ func TestCORSActualRequests(t *testing.T) {
 		check(t, e.corsDo("GET", "/api/v1/nodes", http.Header{"Authorization": {"Bearer " + adminToken}}), http.StatusOK)
 		check(t, e.corsDo("GET", red5+"/admin/nodegroup?accessToken="+adminToken, nil), http.StatusOK)
 		check(t, e.corsDo("GET", "/healthz", nil), http.StatusOK)
+		res = e.corsDo("POST", "/live/s/whep", nil)
+		check(t, res, http.StatusTemporaryRedirect)
+		require.Equal(t, "http://10.0.0.1:8080/live/s/whep", res.header.Get("Location"))
 	})
 }

@@ -27,6 +27,10 @@ var (
 	ErrAtMax = autoscaler.ErrAtMax
 	// ErrMethodNotAllowed: the path is a call of the API, but not with this method.
 	ErrMethodNotAllowed = errors.New("method not allowed")
+	// ErrTooLarge: a proxied offer or trickle fragment is larger than the proxy takes.
+	ErrTooLarge = errors.New("request body too large")
+	// ErrNodeUnreachable: a node the proxy mode forwards to did not answer (or not usably).
+	ErrNodeUnreachable = errors.New("the node did not answer")
 )
 
 // status maps an error to its HTTP status.
@@ -44,6 +48,10 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrNodeUnreachable):
+		return http.StatusBadGateway
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
 	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController),
@@ -55,10 +63,11 @@ func status(err error) int {
 	}
 }
 
-// message is what the client is told: the error's own text for client errors, a generic text for
-// server errors (whose cause is logged instead).
+// message is what the client is told: the error's own text for client errors, for no node (503) and for
+// a node that did not answer (502, whose text names the node and the network error, never the URL), a
+// generic text for the other server errors (whose cause is logged instead).
 func message(code int, err error) string {
-	if code >= 500 && code != http.StatusServiceUnavailable {
+	if code >= 500 && code != http.StatusServiceUnavailable && code != http.StatusBadGateway {
 		return "internal error; the cause is in the manager's log"
 	}
 	return err.Error()
@@ -86,6 +95,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, style e
 		s.Log.Warn("store does not answer", "method", r.Method, "path", r.URL.Path, "cause", err)
 	case code == http.StatusServiceUnavailable:
 		s.Log.Info("no node to route to", "method", r.Method, "path", r.URL.Path, "cause", err)
+	case code == http.StatusBadGateway:
+		s.Log.Warn("node did not answer", "method", r.Method, "path", r.URL.Path, "cause", err)
 	case code >= 500:
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "cause", err)
 	}

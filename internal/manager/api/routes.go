@@ -37,6 +37,7 @@ func (s *Server) Handler() http.Handler {
 	s.nativeRoutes(mux)
 	s.red5Routes(mux)
 	mux.HandleFunc("GET /{app}/{stream}/index.m3u8", s.viewerEntry)
+	s.webrtcRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.Health != nil {
 			s.Health(w, r)
@@ -92,6 +93,19 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/route/play/{app}/{stream}", public(n.routePlay))
 }
 
+// webrtcRoutes are WHIP and WHEP: the redirects, and the proxy mode for clients that follow none.
+func (s *Server) webrtcRoutes(mux *http.ServeMux) {
+	public := func(h apiHandler) http.HandlerFunc { return s.public(nativeErrors, h) }
+
+	mux.HandleFunc("POST /{app}/{stream}/whip", s.webrtcEntry(kindWHIP))
+	mux.HandleFunc("POST /{app}/{stream}/whep", s.webrtcEntry(kindWHEP))
+
+	mux.HandleFunc("POST "+proxyBase+"/whip/{app}/{stream}", public(s.proxyOffer(kindWHIP)))
+	mux.HandleFunc("POST "+proxyBase+"/whep/{app}/{stream}", public(s.proxyOffer(kindWHEP)))
+	mux.HandleFunc("PATCH "+proxyBase+"/session/{node}/{app}/{stream}/{kind}/{id}", public(s.proxySession))
+	mux.HandleFunc("DELETE "+proxyBase+"/session/{node}/{app}/{stream}/{kind}/{id}", public(s.proxySession))
+}
+
 func (s *Server) red5Routes(mux *http.ServeMux) {
 	r5 := red5API{s}
 	admin := func(h apiHandler) http.HandlerFunc { return s.admin(red5Errors, h) }
@@ -124,7 +138,7 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/event/{scope}/{stream}", public(r5.event))
 }
 
-// apiMux answers the requests no route takes under /api/v1 and /streammanager in the API's own JSON
+// apiMux answers the requests no route takes under /api/v1, /streammanager and /proxy in the API's own JSON
 // error shape, where http.ServeMux would answer plain text. The native API keeps the mux's 405 and its
 // Allow header; Red5's answers any call it does not have with a 404, as Red5 documents.
 type apiMux struct {
@@ -155,6 +169,8 @@ func apiOf(path string) (errorStyle, bool) {
 		return nativeErrors, true
 	case path == red5Root || strings.HasPrefix(path, red5Root+"/"):
 		return red5Errors, true
+	case path == proxyBase || strings.HasPrefix(path, proxyBase+"/"):
+		return nativeErrors, true // WHIP/WHEP proxy mode
 	}
 	return 0, false
 }

@@ -1,9 +1,10 @@
 // Package api is the stream manager's HTTP interface: the native /api/v1 (JSON, Bearer admin token),
-// the Red5 Pro Stream Manager 3.1 compatible /streammanager/api/3.1 (accessToken query), and the viewer
-// entry point GET /<app>/<stream>/index.m3u8 that redirects to the best edge.
+// the Red5 Pro Stream Manager 3.1 compatible /streammanager/api/3.1 (accessToken query), the viewer
+// entry point GET /<app>/<stream>/index.m3u8 that redirects to the best edge, and WHIP/WHEP
+// (POST /<app>/<stream>/whip|whep, redirected to a node, or forwarded by the /proxy calls).
 //
 // routes.go holds the route tables, one line per call. Each resource has its file (policies.go,
-// launchconfigs.go, groups.go, nodes.go, alarms.go, events.go, streams.go, routing.go) with its
+// launchconfigs.go, groups.go, nodes.go, alarms.go, events.go, streams.go, routing.go, webrtc.go) with its
 // operations on *Server, which validate, call the store or the cluster and log, and the handlers of
 // the two APIs (nativeAPI, red5API), which only decode their own JSON, call the one operation and encode
 // the answer: the native shapes are in apitypes, Red5's in red5.go.
