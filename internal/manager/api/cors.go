@@ -23,8 +23,9 @@ const (
 	// trickle ICE fragments), If-Match (a WHIP/WHEP session's PATCH).
 	corsAllowHeaders = "Authorization, Content-Type, If-Match, Range"
 	// corsExposeHeaders are the answer headers a page may read beyond the safelisted ones: Location
-	// (a WHIP/WHEP session's URL), Link (its ICE servers) and ETag (its ICE restarts) included.
-	corsExposeHeaders = "Retry-After, WWW-Authenticate, Allow, Location, Link, ETag"
+	// (a WHIP/WHEP session's URL), Link (its ICE servers), ETag (its If-Match) and Accept-Patch (trickle
+	// ICE) included.
+	corsExposeHeaders = "Retry-After, WWW-Authenticate, Allow, Location, Link, ETag, Accept-Patch"
 	// corsMaxAge lets a browser keep a preflight's answer for two hours (Chromium's ceiling).
 	corsMaxAge = "7200"
 )

@@ -115,7 +115,7 @@ func TestCORSActualRequests(t *testing.T) {
 		exposed := strings.Split(res.header.Get("Access-Control-Expose-Headers"), ", ")
 		require.Contains(t, exposed, "Retry-After")
 		require.Contains(t, exposed, "WWW-Authenticate")
-		for _, h := range []string{"Location", "Link", "ETag"} { // a WHIP/WHEP session's URL, ICE servers, ICE restarts
+		for _, h := range []string{"Location", "Link", "ETag", "Accept-Patch"} { // a WHIP/WHEP session's URL, ICE servers, ICE restarts
 			require.Contains(t, exposed, h)
 		}
 	}

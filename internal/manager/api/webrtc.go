@@ -32,10 +32,11 @@ const (
 	proxyBase = "/proxy"
 )
 
-// forwardedRequest and forwardedAnswer are the headers the proxy passes on; Location is rewritten.
+// forwardedRequest and forwardedAnswer are the headers the proxy passes on; Location is rewritten. A
+// node's refusal keeps what the client needs to act on it (Retry-After, WWW-Authenticate).
 var (
 	forwardedRequest = []string{"Content-Type", "Authorization", "If-Match"}
-	forwardedAnswer  = []string{"Content-Type", "ETag", "Link"}
+	forwardedAnswer  = []string{"Content-Type", "ETag", "Link", "Accept-Patch", "Retry-After", "WWW-Authenticate"}
 )
 
 // nodeClient calls the nodes. It follows no redirect (the node's 3xx goes back to the client) and

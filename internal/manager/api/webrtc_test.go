@@ -65,10 +65,16 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Link", `<stun:stun.example.net:3478>; rel="ice-server"`)
 		w.Header().Add("Link", `<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="c"`)
 		w.Header().Set("ETag", `"etag-1"`)
+		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 		w.Header().Set("X-Node-Internal", "not for clients")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, answerSDP)
 	case http.MethodPatch:
+		if r.Header.Get("If-Match") == `"stale"` {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusPreconditionFailed)
+			return
+		}
 		w.Header().Set("ETag", `"etag-2"`)
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
@@ -278,6 +284,7 @@ func TestWebRTCProxy(t *testing.T) {
 			require.Equal(t, answerSDP, string(res.body))
 			require.Equal(t, "application/sdp", res.header.Get("Content-Type"))
 			require.Equal(t, `"etag-1"`, res.header.Get("ETag"))
+			require.Equal(t, "application/trickle-ice-sdpfrag", res.header.Get("Accept-Patch"))
 			require.Equal(t, []string{`<stun:stun.example.net:3478>; rel="ice-server"`,
 				`<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="c"`}, res.header.Values("Link"))
 			require.Empty(t, res.header.Get("X-Node-Internal"), "only the WHIP/WHEP headers are passed on")
@@ -292,11 +299,16 @@ func TestWebRTCProxy(t *testing.T) {
 				"If-Match": {`"etag-1"`}, "Authorization": {streamKey}}, frag)
 			require.Equal(t, http.StatusNoContent, res.status, "body: %s", res.body)
 			require.Equal(t, `"etag-2"`, res.header.Get("ETag"))
+			// the node's refusal comes back as it is
+			res = e.send("PATCH", strings.TrimPrefix(session, e.url), http.Header{"If-Match": {`"stale"`}}, frag)
+			require.Equal(t, http.StatusPreconditionFailed, res.status, "body: %s", res.body)
+			require.Equal(t, "1", res.header.Get("Retry-After"))
 			res = e.send("DELETE", strings.TrimPrefix(session, e.url), http.Header{"Authorization": {streamKey}}, "")
 			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 			require.Equal(t, []nodeRequest{
 				{method: "PATCH", path: "/live/s/" + tc.kind + "/sess-1", body: frag, auth: streamKey,
 					contentType: "application/trickle-ice-sdpfrag", ifMatch: `"etag-1"`},
+				{method: "PATCH", path: "/live/s/" + tc.kind + "/sess-1", body: frag, ifMatch: `"stale"`},
 				{method: "DELETE", path: "/live/s/" + tc.kind + "/sess-1", auth: streamKey},
 			}, tc.node.requests())
 		})
