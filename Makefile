@@ -4,7 +4,7 @@ BIN     := bin/nagare
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
 
-.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated
+.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,7 @@ test: ## install and start what the tests need, then run every test with -race
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
 	@scripts/gen-proto.sh -check
+	@scripts/web-build.sh -check
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /test/players/)
 	@# the player tests decode video in Chromium, VLC and GStreamer: alone, so that other packages' load
 	@# does not turn into stalls
@@ -42,6 +43,9 @@ generate: ## regenerate the gRPC code from proto/ (protoc from Debian, pinned Go
 
 check-generated: ## fail if the committed gRPC code differs from what proto/ generates
 	scripts/gen-proto.sh -check
+
+web: ## refresh the embedded hls.js (internal/webui/assets/vendor) from web/package-lock.json with npm
+	scripts/web-build.sh
 
 clean: ## remove build output
 	rm -rf bin
