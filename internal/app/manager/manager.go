@@ -36,6 +36,7 @@ import (
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/version"
+	"github.com/nagare-video/nagare/internal/webui"
 )
 
 // Manager is a running stream manager.
@@ -101,7 +102,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	mux := http.NewServeMux()
 	mux.Handle("/nodeapi/", nodeapi.NewHandler(cfg.Cluster.Secret, reg, log.With("component", "nodeapi")))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metricsReg, promhttp.HandlerOpts{}))
-	mux.Handle("/", srv.Handler())
+	// the publisher and subscriber pages (/{app}/proxy-*.html) and their assets (/webui/); a /{app}/ pattern
+	// beside /nodeapi/ would conflict in one ServeMux, so the pages sit in front of the API's catch-all
+	mux.Handle("/", webui.Mount(srv.Handler()))
 
 	ln, err := net.Listen("tcp", cfg.Manager.Address)
 	if err != nil {
