@@ -107,7 +107,7 @@ start_nagare() { # [NAGARE_X=value ...]: more settings
   read -r -a ports <<<"$("$BIN" bench ports -n 3)"
   NAGARE_RTMP=${ports[0]}; NAGARE_HTTP=${ports[2]}
   env -u NAGARE_CONFIG NAGARE_PUBLISH_ALLOW_UNAUTHENTICATED=true NAGARE_LOG_LEVEL=warn "$@" \
-    "$BIN" node --rtmp "127.0.0.1:${ports[0]}" --srt "127.0.0.1:${ports[1]}" --http "127.0.0.1:${ports[2]}" \
+    "$BIN" node --rtmp "127.0.0.1:${ports[0]}" --srt "127.0.0.1:${ports[1]}" --http "127.0.0.1:${ports[2]}" --webrtc 127.0.0.1:0 \
     >>"$WORK/nagare.log" 2>&1 &
   NAGARE_PID=$!
   PIDS+=("$NAGARE_PID")
@@ -157,7 +157,7 @@ EDGE_PID= ; EDGE_HTTP=
 start_edge() { # an edge in front of the nagare origin started last
   EDGE_HTTP=$("$BIN" bench ports -n 1)
   env -u NAGARE_CONFIG NAGARE_LOG_LEVEL=warn \
-    "$BIN" node --role edge --parent "http://127.0.0.1:$NAGARE_HTTP" --http "127.0.0.1:$EDGE_HTTP" >>"$WORK/edge.log" 2>&1 &
+    "$BIN" node --role edge --parent "http://127.0.0.1:$NAGARE_HTTP" --http "127.0.0.1:$EDGE_HTTP" --webrtc 127.0.0.1:0 >>"$WORK/edge.log" 2>&1 &
   EDGE_PID=$!
   PIDS+=("$EDGE_PID")
   wait_port "$EDGE_PID" "$EDGE_HTTP"

@@ -224,13 +224,14 @@ const (
 	EnvRTMPAddress   = "NAGARE_RTMP_ADDRESS"
 	EnvSRTAddress    = "NAGARE_SRT_ADDRESS"
 	EnvHTTPAddress   = "NAGARE_HTTP_ADDRESS"
+	EnvWebRTCAddress = "NAGARE_WEBRTC_ADDRESS"
 )
 
 // ContainerEnv is the environment of a node in a container or a machine of its own: it listens on the
 // standard ports and knows its identity from the spec; the spec's own variables win.
 func (s Spec) ContainerEnv() map[string]string {
 	env := map[string]string{
-		EnvRTMPAddress: ":1935", EnvSRTAddress: ":8890", EnvHTTPAddress: ":8080",
+		EnvRTMPAddress: ":1935", EnvSRTAddress: ":8890", EnvHTTPAddress: ":8080", EnvWebRTCAddress: ":8189",
 		EnvRole: string(s.Role), EnvNodeID: s.NodeID, EnvGroup: s.Group, EnvRegion: s.Region, EnvZone: s.Zone,
 	}
 	maps.DeleteFunc(env, func(_, v string) bool { return v == "" })

@@ -30,6 +30,7 @@ type Config struct {
 	RTMP    Listen  `yaml:"rtmp"`
 	SRT     Listen  `yaml:"srt"`
 	HTTP    Listen  `yaml:"http"`
+	WebRTC  WebRTC  `yaml:"webrtc"`
 	HLS     HLS     `yaml:"hls"`
 	Publish Publish `yaml:"publish"`
 	Cluster Cluster `yaml:"cluster"`
@@ -224,6 +225,30 @@ type Node struct {
 	NotFoundTTL time.Duration `yaml:"notFoundTTL"`
 }
 
+// WebRTC configures WHIP ingest (origins) and WHEP playback (every node), on the HTTP port; the media
+// of every session shares one UDP port, with ICE-TCP on the same port number.
+type WebRTC struct {
+	Enabled bool `yaml:"enabled"`
+	// Address is the UDP (and ICE-TCP) port, host:port.
+	Address string `yaml:"address"`
+	// PublicIPs are the addresses written in the ICE candidates (default: the host of
+	// cluster.advertiseHTTP when it is an IP address, else the addresses the port is bound to).
+	PublicIPs []string `yaml:"publicIPs"`
+	// ICEServers are STUN/TURN URLs announced to clients (Link: rel="ice-server"), e.g.
+	// stun:stun.example.com:3478; ICEUsername and ICECredential go with the turn: ones.
+	ICEServers    []string `yaml:"iceServers"`
+	ICEUsername   string   `yaml:"iceUsername"`
+	ICECredential string   `yaml:"iceCredential"`
+	// ConnectTimeout reaps a session whose ICE has not connected by then.
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
+	// MaxSessions bounds the node's WHIP and WHEP sessions together.
+	MaxSessions int `yaml:"maxSessions"`
+	// OffersPerMinute bounds the offers one client address may make (0: unbounded).
+	OffersPerMinute int `yaml:"offersPerMinute"`
+	// FFmpeg turns AAC (RTMP, SRT) into Opus for WebRTC viewers ("" leaves them without sound).
+	FFmpeg string `yaml:"ffmpeg"`
+}
+
 // Listen is a network listener that can be turned off.
 type Listen struct {
 	Enabled bool   `yaml:"enabled"`
@@ -264,6 +289,8 @@ func Default() Config {
 		RTMP: Listen{Enabled: true, Address: ":1935"},
 		SRT:  Listen{Enabled: true, Address: ":8890"},
 		HTTP: Listen{Enabled: true, Address: ":8080"},
+		WebRTC: WebRTC{Enabled: true, Address: ":8189", ConnectTimeout: 15 * time.Second, MaxSessions: 5000,
+			OffersPerMinute: 120, FFmpeg: "ffmpeg"},
 		HLS: HLS{
 			Variant: "lowlatency", SegmentDuration: time.Second, PartDuration: 200 * time.Millisecond,
 			SegmentCount: 7, Storage: "memory",
@@ -534,9 +561,10 @@ func (c *Config) Validate() error {
 			bad(l.key+".address", "must be host:port or :port, not %q", l.Address)
 		}
 	}
-	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.SRT.Enabled {
-		bad("rtmp.enabled", "at least one of rtmp and srt must be enabled")
+	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.SRT.Enabled && !c.WebRTC.Enabled {
+		bad("rtmp.enabled", "at least one of rtmp, srt and webrtc must be enabled")
 	}
+	c.validateWebRTC(bad)
 	switch c.Storage.Backend {
 	case "local":
 		if c.Storage.Directory == "" {
@@ -625,6 +653,47 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateWebRTC(bad func(key, format string, args ...any)) {
+	w := c.WebRTC
+	if !w.Enabled {
+		return
+	}
+	if !c.HTTP.Enabled {
+		bad("webrtc.enabled", "WHIP and WHEP are served on the HTTP port: enable http, or turn webrtc off")
+	}
+	if _, _, err := net.SplitHostPort(w.Address); err != nil {
+		bad("webrtc.address", "must be host:port or :port, not %q", w.Address)
+	}
+	for _, ip := range w.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			bad("webrtc.publicIPs", "%q is not an IP address", ip)
+		}
+	}
+	for _, u := range w.ICEServers {
+		scheme, rest, _ := strings.Cut(u, ":")
+		switch scheme {
+		case "stun", "stuns", "turn", "turns":
+		default:
+			bad("webrtc.iceServers", "%q must be a stun:, stuns:, turn: or turns: URL", u)
+		}
+		if rest == "" {
+			bad("webrtc.iceServers", "%q names no host", u)
+		}
+		if (scheme == "turn" || scheme == "turns") && (w.ICEUsername == "" || w.ICECredential == "") {
+			bad("webrtc.iceUsername", "a TURN server (%s) needs webrtc.iceUsername and webrtc.iceCredential", u)
+		}
+	}
+	if w.ConnectTimeout < time.Second || w.ConnectTimeout > 5*time.Minute {
+		bad("webrtc.connectTimeout", "must be between 1s and 5m, not %s", w.ConnectTimeout)
+	}
+	if w.MaxSessions < 1 || w.MaxSessions > maxConnections {
+		bad("webrtc.maxSessions", "must be between 1 and %d, not %d", maxConnections, w.MaxSessions)
+	}
+	if w.OffersPerMinute < 0 {
+		bad("webrtc.offersPerMinute", "must be 0 (unbounded) or more, not %d", w.OffersPerMinute)
+	}
 }
 
 // ValidateManager checks the settings the stream manager needs; every error names the key.

@@ -85,6 +85,7 @@ func StartStoppableNode(t testing.TB, mutate func(*config.Config)) (*node.Node, 
 	cfg.RTMP.Address = "127.0.0.1:0"
 	cfg.SRT.Address = "127.0.0.1:0"
 	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.WebRTC.Address = "127.0.0.1:0"
 	cfg.Publish.TokenSecret = TokenSecret
 	cfg.Node.ShutdownTimeout = 5 * time.Second
 	if mutate != nil {

@@ -180,7 +180,7 @@ func TestWalkthrough(t *testing.T) {
 	origin := start(t, []string{
 		"NAGARE_CLUSTER_SECRET=" + clusterSecret, "NAGARE_CLUSTER_GROUP=" + group.Name, "NAGARE_CLUSTER_REGION=default",
 		"NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret, "NAGARE_STORAGE_DIRECTORY=" + objects,
-	}, "node", "--role", "origin", "--manager", base, "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	}, "node", "--role", "origin", "--manager", base, "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0", "--webrtc", "127.0.0.1:0")
 	nodeID := origin.field(t, "registered with the stream manager", "id")
 
 	// the origin enters service
@@ -247,7 +247,7 @@ func TestWalkthrough(t *testing.T) {
 
 	// an edge joins the group: the manager gives it the origin as parent, and viewers go to the edge
 	edge := start(t, []string{"NAGARE_CLUSTER_SECRET=" + clusterSecret, "NAGARE_CLUSTER_GROUP=" + group.Name},
-		"node", "--role", "edge", "--manager", base, "--http", "127.0.0.1:0")
+		"node", "--role", "edge", "--manager", base, "--http", "127.0.0.1:0", "--webrtc", "127.0.0.1:0")
 	edgeID := edge.field(t, "registered with the stream manager", "id")
 	edge.field(t, "parent changed", "parent")
 	var edgeLocation string

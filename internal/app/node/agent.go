@@ -61,8 +61,8 @@ const reportStreams = 500
 func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.StreamLoad) {
 	live := n.registry.List()
 	out := nodemodel.Load{
-		Publishers: len(live), Subscribers: n.hls.Viewers(nil), BytesIn: n.registry.BytesIn(),
-		BytesOut: n.hls.BytesOut(), CPUPercent: n.cpu.Percent(), UptimeSeconds: time.Since(n.started).Seconds(),
+		Publishers: len(live), Subscribers: n.viewers(nil), BytesIn: n.registry.BytesIn(),
+		BytesOut: n.bytesOut(), CPUPercent: n.cpu.Percent(), UptimeSeconds: time.Since(n.started).Seconds(),
 	}
 	out.Connections = out.Publishers + out.Subscribers
 	_, out.MemoryBytes, _ = nodestats.Process(0)
@@ -88,7 +88,7 @@ func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.Strea
 	streams := make([]nodemodel.StreamLoad, len(live))
 	for i, s := range live {
 		p := s.Path
-		streams[i] = nodemodel.StreamLoad{Name: p.String(), Protocol: s.Protocol, Subscribers: n.hls.Viewers(&p), BytesIn: s.BytesIn()}
+		streams[i] = nodemodel.StreamLoad{Name: p.String(), Protocol: s.Protocol, Subscribers: n.viewers(&p), BytesIn: s.BytesIn()}
 	}
 	return out, streams
 }

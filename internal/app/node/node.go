@@ -30,6 +30,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/webrtc"
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/nodeagent"
 	"github.com/nagare-video/nagare/internal/nodeapi"
@@ -49,6 +50,7 @@ type Node struct {
 	metrics  *mediametrics.Metrics
 	rtmp     *ingest.RTMPServer
 	srt      *ingest.SRTServer
+	webrtc   *webrtc.Server // nil when webrtc.enabled is off
 	httpLn   net.Listener
 	http     *http.Server
 	started  time.Time
@@ -119,6 +121,15 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			func() float64 { return float64(len(n.registry.List())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_viewers", Help: "Distinct HLS viewer sessions."},
 			func() float64 { return float64(n.hls.Viewers(nil)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_viewers", Help: "WHEP sessions."},
+			func() float64 { return float64(n.webrtcViewers(nil)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_publishers", Help: "WHIP sessions."},
+			func() float64 {
+				if n.webrtc == nil {
+					return 0
+				}
+				return float64(n.webrtc.Counts().Publishers.Load())
+			}),
 	)
 	if n.pulls() {
 		return n.newEdge(cfg, log)
@@ -180,6 +191,10 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := n.listenWebRTC(cfg, auth); err != nil {
+		n.closeListeners()
+		return nil, err
+	}
 	if err := n.listenHTTP(cfg, log); err != nil {
 		n.closeListeners()
 		return nil, err
@@ -190,6 +205,62 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// listenWebRTC binds the WebRTC port: WHIP and WHEP on an origin (auth checks publishers), WHEP pulled
+// from the parent on an edge or relay (auth nil).
+func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
+	w := cfg.WebRTC
+	if !w.Enabled {
+		return nil
+	}
+	public := w.PublicIPs
+	if host, _, err := net.SplitHostPort(cfg.Cluster.AdvertiseHTTP); len(public) == 0 && err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			public = []string{host}
+		}
+	}
+	var ice []webrtc.ICEServer
+	for _, u := range w.ICEServers {
+		s := webrtc.ICEServer{URL: u}
+		if strings.HasPrefix(u, "turn") {
+			s.Username, s.Credential = w.ICEUsername, w.ICECredential
+		}
+		ice = append(ice, s)
+	}
+	n.webrtc = &webrtc.Server{
+		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
+			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg},
+		Takeover: cfg.Publish.Takeover, Parent: n.Parent, Log: n.log.With("component", "webrtc"),
+	}
+	if auth != nil {
+		n.webrtc.Registry, n.webrtc.Auth = n.registry, auth
+	}
+	if err := n.webrtc.Listen(); err != nil {
+		n.webrtc = nil
+		return err
+	}
+	return nil
+}
+
+// webrtcViewers counts the WHEP sessions of p (of every stream when p is nil).
+func (n *Node) webrtcViewers(p *stream.Path) int {
+	if n.webrtc == nil {
+		return 0
+	}
+	return n.webrtc.ViewersOf(p)
+}
+
+// bytesOut is what the node sent viewers, over HLS and WebRTC.
+func (n *Node) bytesOut() uint64 {
+	b := n.hls.BytesOut()
+	if n.webrtc != nil {
+		b += n.webrtc.Counts().BytesOut.Load()
+	}
+	return b
+}
+
+// viewers counts p's viewers over HLS and WebRTC (every stream's when p is nil).
+func (n *Node) viewers(p *stream.Path) int { return n.hls.Viewers(p) + n.webrtcViewers(p) }
+
 func (n *Node) closeListeners() {
 	if n.segDir != "" {
 		os.RemoveAll(n.segDir)
@@ -199,6 +270,9 @@ func (n *Node) closeListeners() {
 	}
 	if n.srt != nil {
 		n.srt.Close()
+	}
+	if n.webrtc != nil {
+		n.webrtc.Close()
 	}
 }
 
@@ -211,8 +285,9 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("http listen on %s: %w", cfg.HTTP.Address, err)
 	}
 	n.httpLn = netguard.New(ln, cfg.Node.MaxConnections, log.With("component", "http"))
-	// no endpoint of a node reads a request body: refuse one before it is read
-	handler := netguard.BodyGuard{}.Handler(n.routes())
+	// no endpoint of a node reads a request body but WHIP's and WHEP's (an SDP offer, a trickle
+	// fragment): refuse one before it is read
+	handler := netguard.BodyGuard{Takes: webrtc.TakesBody}.Handler(n.routes())
 	if cfg.Node.AccessLog != "" {
 		al, err := accesslog.Open(cfg.Node.AccessLog)
 		if err != nil {
@@ -283,7 +358,11 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 		NotFoundTTL: cfg.Node.NotFoundTTL,
 	}
 	n.hls = n.edge
+	if err := n.listenWebRTC(cfg, nil); err != nil {
+		return nil, err
+	}
 	if err := n.listenHTTP(cfg, log); err != nil {
+		n.closeListeners()
 		return nil, err
 	}
 	if cfg.Cluster.ManagerURL != "" {
@@ -320,6 +399,14 @@ func (n *Node) SRTAddr() string {
 		return ""
 	}
 	return n.srt.Addr().String()
+}
+
+// WebRTCAddr is the bound UDP address of WebRTC ("" when disabled).
+func (n *Node) WebRTCAddr() string {
+	if n.webrtc == nil {
+		return ""
+	}
+	return n.webrtc.Addr().String()
 }
 
 func (n *Node) HTTPAddr() string {
@@ -390,8 +477,11 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.edge != nil {
 		g.Go(func() error { return n.edge.Run(gctx) })
 	}
+	if n.webrtc != nil {
+		g.Go(func() error { return n.webrtc.Run(gctx) })
+	}
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
-		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "hls", n.cfg.HLS.Variant)
+		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "webrtc", n.WebRTCAddr(), "hls", n.cfg.HLS.Variant)
 	err := g.Wait()
 	if n.segDir != "" {
 		os.RemoveAll(n.segDir)
@@ -434,6 +524,9 @@ func (n *Node) routes() http.Handler {
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
 		mux.HandleFunc(m+" "+nodeapi.PathRecordings+"{app}/{stream}", n.recordingAPI)
 	}
+	if n.webrtc != nil {
+		n.webrtc.Routes(mux)
+	}
 	mux.Handle("/", n.hls)
 	return mux
 }
@@ -470,15 +563,15 @@ func (n *Node) Stats() Stats {
 	live := n.registry.List()
 	st := Stats{
 		Role: n.cfg.Node.Role, Version: version.Version, UptimeSeconds: time.Since(n.started).Seconds(),
-		Publishers: len(live), Subscribers: n.hls.Viewers(nil),
-		BytesIn: n.registry.BytesIn(), BytesOut: n.hls.BytesOut(), CPUPercent: n.cpu.Percent(),
+		Publishers: len(live), Subscribers: n.viewers(nil),
+		BytesIn: n.registry.BytesIn(), BytesOut: n.bytesOut(), CPUPercent: n.cpu.Percent(),
 		Streams: []StreamStats{},
 	}
 	st.Connections = st.Publishers + st.Subscribers
 	st.CPUSeconds, st.MemoryBytes, _ = nodestats.Process(0)
 	if n.edge != nil {
 		for _, p := range n.edge.Streams() {
-			st.Streams = append(st.Streams, StreamStats{Name: p.String(), Protocol: "hls", Tracks: []string{}, Subscribers: n.hls.Viewers(&p)})
+			st.Streams = append(st.Streams, StreamStats{Name: p.String(), Protocol: "hls", Tracks: []string{}, Subscribers: n.viewers(&p)})
 		}
 		sort.Slice(st.Streams, func(i, j int) bool { return st.Streams[i].Name < st.Streams[j].Name })
 	}
@@ -490,7 +583,7 @@ func (n *Node) Stats() Stats {
 		}
 		st.Streams = append(st.Streams, StreamStats{
 			Name: p.String(), Protocol: s.Protocol, Tracks: tracks, Since: s.StartedAt,
-			BytesIn: s.BytesIn(), Subscribers: n.hls.Viewers(&p), DroppedUnits: s.Dropped(),
+			BytesIn: s.BytesIn(), Subscribers: n.viewers(&p), DroppedUnits: s.Dropped(),
 		})
 	}
 	return st

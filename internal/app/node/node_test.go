@@ -468,6 +468,7 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.RTMP.Address, cfg.SRT.Address, cfg.HTTP.Address = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.WebRTC.Address = "127.0.0.1:0"
 	cfg.Publish.TokenSecret = testutil.TokenSecret
 	logs := &testutil.LogBuffer{}
 	n, err := node.New(cfg, newLogger(logs))

@@ -121,6 +121,8 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		portOf(env[cloud.EnvRTMPAddress], 1935, network.TCP),
 		portOf(env[cloud.EnvSRTAddress], 8890, network.UDP),
 		portOf(env[cloud.EnvHTTPAddress], 8080, network.TCP),
+		portOf(env[cloud.EnvWebRTCAddress], 8189, network.UDP),
+		portOf(env[cloud.EnvWebRTCAddress], 8189, network.TCP),
 	}
 	stopSecs := int(math.Ceil(c.stopTimeout.Seconds()))
 	cfg := &container.Config{

@@ -174,14 +174,15 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 func nodeEnv(base []string, spec cloud.Spec) []string {
 	defaults := map[string]string{
 		// port 0: several nodes share this machine; each advertises the ports it bound to the manager
-		"NAGARE_RTMP_ADDRESS": "127.0.0.1:0",
-		"NAGARE_SRT_ADDRESS":  "127.0.0.1:0",
-		"NAGARE_HTTP_ADDRESS": "127.0.0.1:0",
-		cloud.EnvRole:         string(spec.Role),
-		cloud.EnvNodeID:       spec.NodeID,
-		cloud.EnvGroup:        spec.Group,
-		cloud.EnvRegion:       spec.Region,
-		cloud.EnvZone:         spec.Zone,
+		"NAGARE_RTMP_ADDRESS":  "127.0.0.1:0",
+		"NAGARE_SRT_ADDRESS":   "127.0.0.1:0",
+		"NAGARE_HTTP_ADDRESS":  "127.0.0.1:0",
+		cloud.EnvWebRTCAddress: "127.0.0.1:0",
+		cloud.EnvRole:          string(spec.Role),
+		cloud.EnvNodeID:        spec.NodeID,
+		cloud.EnvGroup:         spec.Group,
+		cloud.EnvRegion:        spec.Region,
+		cloud.EnvZone:          spec.Zone,
 	}
 	env := slices.Clip(base)
 	for _, k := range slices.Sorted(maps.Keys(defaults)) {

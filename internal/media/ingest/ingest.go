@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
-
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
@@ -123,33 +120,6 @@ func logTracks(log *slog.Logger, s *stream.Stream) {
 		codecs[i] = t.Codec.String()
 	}
 	log.Info("publishing", "tracks", codecs)
-}
-
-// withH264Params puts SPS and PPS in front of an IDR access unit that lacks them, so that every segment
-// starts decodable (RTMP carries them only in the sequence header).
-func withH264Params(au [][]byte, sps, pps []byte) [][]byte {
-	if !h264.IsRandomAccess(au) || sps == nil || pps == nil {
-		return au
-	}
-	for _, n := range au {
-		if len(n) > 0 && h264.NALUType(n[0]&0x1F) == h264.NALUTypeSPS {
-			return au
-		}
-	}
-	return append([][]byte{sps, pps}, au...)
-}
-
-// withH265Params does for H.265 what withH264Params does for H.264.
-func withH265Params(au [][]byte, vps, sps, pps []byte) [][]byte {
-	if !h265.IsRandomAccess(au) || vps == nil || sps == nil || pps == nil {
-		return au
-	}
-	for _, n := range au {
-		if len(n) > 0 && h265.NALUType((n[0]>>1)&0x3F) == h265.NALUType_SPS_NUT {
-			return au
-		}
-	}
-	return append([][]byte{vps, sps, pps}, au...)
 }
 
 // auSize adds up the payload of an access unit.

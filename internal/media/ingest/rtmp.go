@@ -384,9 +384,9 @@ func (in *rtmpInput) writeVideo(pts, dts time.Duration, avcc []byte) error {
 	}
 	switch in.video.Codec.(type) {
 	case *stream.H264:
-		au = withH264Params(au, in.sps, in.pps)
+		au = stream.WithH264Params(au, in.sps, in.pps)
 	case *stream.H265:
-		au = withH265Params(au, in.vps, in.sps, in.pps)
+		au = stream.WithH265Params(au, in.vps, in.sps, in.pps)
 	}
 	in.st.Write(&stream.Unit{Track: in.video, NTP: time.Now(), PTS: in.pts(pts, dts), Payload: au, Size: auSize(au)})
 	return nil

@@ -3,6 +3,8 @@ package stream
 import (
 	"fmt"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
@@ -77,4 +79,31 @@ func IsH265RandomAccess(au [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// WithH264Params puts SPS and PPS in front of an IDR access unit that lacks them, so that every segment
+// starts decodable (RTMP carries them only in the sequence header; some WHIP publishers send them once).
+func WithH264Params(au [][]byte, sps, pps []byte) [][]byte {
+	if !h264.IsRandomAccess(au) || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1F) == h264.NALUTypeSPS {
+			return au
+		}
+	}
+	return append([][]byte{sps, pps}, au...)
+}
+
+// WithH265Params does for H.265 what WithH264Params does for H.264.
+func WithH265Params(au [][]byte, vps, sps, pps []byte) [][]byte {
+	if !h265.IsRandomAccess(au) || vps == nil || sps == nil || pps == nil {
+		return au
+	}
+	for _, n := range au {
+		if len(n) > 0 && h265.NALUType((n[0]>>1)&0x3F) == h265.NALUType_SPS_NUT {
+			return au
+		}
+	}
+	return append([][]byte{vps, sps, pps}, au...)
 }

@@ -46,6 +46,8 @@ type PublishRequest struct {
 	Remote   string
 	// Close ends the publisher's connection; used on takeover and shutdown.
 	Close func()
+	// RequestKeyframe asks the publisher for a keyframe (nil when its protocol cannot: RTMP, SRT).
+	RequestKeyframe func()
 }
 
 // Publish makes a stream live. With takeover, an existing publisher of the same name is closed and its
@@ -53,7 +55,7 @@ type PublishRequest struct {
 func (r *Registry) Publish(req PublishRequest) (*Stream, error) {
 	s := &Stream{
 		Path: req.Path, Tracks: req.Tracks, Protocol: req.Protocol, Remote: req.Remote,
-		StartedAt: time.Now(), close: req.Close, total: &r.bytesIn,
+		StartedAt: time.Now(), close: req.Close, keyframe: req.RequestKeyframe, total: &r.bytesIn,
 	}
 	r.mu.Lock()
 	if r.streams == nil {

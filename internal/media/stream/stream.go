@@ -28,12 +28,14 @@ type Unit struct {
 type Stream struct {
 	Path      Path
 	Tracks    []*Track
-	Protocol  string // "rtmp" or "srt"
+	Protocol  string // "rtmp", "srt" or "webrtc"
 	Remote    string // publisher's address
 	StartedAt time.Time
 
 	// close ends the publisher's session; called on takeover or node shutdown.
 	close func()
+	// keyframe asks the publisher for a keyframe (nil when it cannot be asked)
+	keyframe func()
 
 	mu      sync.RWMutex
 	readers map[*Reader]struct{}
@@ -124,6 +126,16 @@ func (s *Stream) Close() {
 	if s.close != nil {
 		s.close()
 	}
+}
+
+// RequestKeyframe asks the publisher for a keyframe, where its protocol allows it (WebRTC); it reports
+// whether it could ask. Callers rate-limit: a publisher asked too often spends its bitrate on keyframes.
+func (s *Stream) RequestKeyframe() bool {
+	if s.keyframe == nil {
+		return false
+	}
+	s.keyframe()
+	return true
 }
 
 // BytesIn returns the payload bytes received so far.

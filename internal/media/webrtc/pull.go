@@ -1,0 +1,148 @@
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/webrtc/client"
+)
+
+// pullTimeout bounds the WHEP request to the parent.
+const pullTimeout = 10 * time.Second
+
+// pullSource feeds an edge's hub from one WHEP session to its parent: the parent's RTP is forwarded
+// as it is (already packetized once, at the origin).
+type pullSource struct {
+	sess      *client.Session
+	video     bool
+	audio     bool
+	videoSSRC atomic.Uint32
+	once      sync.Once
+	closed    sync.Once
+	log       *slog.Logger
+}
+
+var pullHTTP = &http.Client{Timeout: pullTimeout}
+
+// pull opens the upstream session of p for h.
+func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logger) (*pullSource, error) {
+	parent := ""
+	if s.Parent != nil {
+		parent = s.Parent()
+	}
+	if parent == "" {
+		return nil, fmt.Errorf("%w: this node has no parent assigned yet", ErrNotLive)
+	}
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	src := &pullSource{log: log.With("component", "webrtc-pull", "parent", parent)}
+	end := func() { src.closed.Do(func() { close(h.done) }) }
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			end()
+		}
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			src.videoSSRC.Store(uint32(t.SSRC()))
+		}
+		go src.forward(t, h, end)
+	})
+	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+	sess, err := client.Negotiate(ctx, pullHTTP, pc, parent+"/"+p.String()+"/whep", "")
+	if err != nil {
+		pc.Close()
+		var se *client.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			return nil, fmt.Errorf("%w: the parent has no %s", ErrNotLive, p)
+		}
+		return nil, statusErr(http.StatusBadGateway, "taking %s from the parent: %v", p, err)
+	}
+	src.sess = sess
+	src.video, src.audio = sending(pc.RemoteDescription())
+	src.log.Info("pulling the stream over WHEP", "stream", p.String(), "video", src.video, "audio", src.audio)
+	return src, nil
+}
+
+// sending reports which media the answer sends.
+func sending(d *webrtc.SessionDescription) (video, audio bool) {
+	var sd sdp.SessionDescription
+	if d == nil || sd.UnmarshalString(d.SDP) != nil {
+		return false, false
+	}
+	for _, m := range sd.MediaDescriptions {
+		sends := false
+		for _, a := range m.Attributes {
+			if a.Key == "sendonly" || a.Key == "sendrecv" {
+				sends = true
+			}
+		}
+		switch {
+		case !sends:
+		case m.MediaName.Media == "video":
+			video = true
+		case m.MediaName.Media == "audio":
+			audio = true
+		}
+	}
+	return video, audio
+}
+
+// forward copies one upstream track's packets to the hub until the session ends.
+func (s *pullSource) forward(t *webrtc.TrackRemote, h *hub, end func()) {
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
+	isH264 := strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeH264)
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			end()
+			return
+		}
+		if video {
+			h.writeVideo(pkt, isH264 && client.IsH264KeyStart(pkt.Payload))
+		} else {
+			h.writeAudio(pkt)
+		}
+	}
+}
+
+func (s *pullSource) hasVideo() bool { return s.video }
+func (s *pullSource) hasAudio() bool { return s.audio }
+
+// keyframe passes a viewer's request upstream as a PLI: the parent rate-limits it again.
+func (s *pullSource) keyframe() {
+	if ssrc := s.videoSSRC.Load(); ssrc != 0 {
+		_ = s.sess.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+func (s *pullSource) stop() {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.sess.Close(ctx); err != nil {
+			s.log.Info("ending the upstream session", "cause", err)
+		}
+	})
+}
