@@ -98,8 +98,14 @@ func Publish(t testing.TB, endpoint, token string) (*Publisher, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	p := &Publisher{Session: s, cancel: stop}
 	p.done.Add(2)
-	go func() { defer p.done.Done(); loop(runCtx, h264, func(f *os.File) error { return sendVideo(runCtx, f, video) }) }()
-	go func() { defer p.done.Done(); loop(runCtx, ogg, func(f *os.File) error { return sendAudio(runCtx, f, audio) }) }()
+	go func() {
+		defer p.done.Done()
+		loop(runCtx, h264, func(f *os.File) error { return sendVideo(runCtx, f, video) })
+	}()
+	go func() {
+		defer p.done.Done()
+		loop(runCtx, ogg, func(f *os.File) error { return sendAudio(runCtx, f, audio) })
+	}()
 	t.Cleanup(p.Stop)
 	return p, nil
 }
