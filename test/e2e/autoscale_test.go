@@ -76,76 +76,10 @@ type instance struct {
 // launches real `nagare node` processes, scales the edges out for a second viewer, drains and terminates
 // one when the viewers leave (its access log lands in object storage), and replaces an edge killed with -9.
 func TestAutoscaleWalkthrough(t *testing.T) {
-	testutil.RequireFFmpeg(t)
-	dir := t.TempDir()
-	objects := filepath.Join(dir, "objects")
-	mgr := start(t, []string{
-		"NAGARE_MANAGER_ADDRESS=127.0.0.1:0", "NAGARE_MANAGER_STORE_DSN=" + filepath.Join(dir, "m.db"),
-		"NAGARE_MANAGER_ADMIN_TOKEN=" + adminToken, "NAGARE_CLUSTER_SECRET=" + clusterSecret,
-		"NAGARE_MANAGER_REPORT_INTERVAL=1s", "NAGARE_MANAGER_NODE_TIMEOUT=3s",
-		"NAGARE_MANAGER_AUTOSCALE_CONTROLLER=process", "NAGARE_MANAGER_AUTOSCALE_INTERVAL=250ms",
-		"NAGARE_MANAGER_AUTOSCALE_SETTINGS=binary=" + binary(t) + ",workDir=" + dir + ",logDir=" + filepath.Join(dir, "nodes") + ",stopTimeout=10s",
-		"NAGARE_STORAGE_DIRECTORY=" + objects, "NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
-	}, "manager")
-	base := "http://" + mgr.field(t, "manager running", "address")
-	sm := base + "/streammanager/api/3.1"
-	q := "?accessToken=" + adminToken
-	t.Cleanup(func() {
-		if t.Failed() {
-			logs, _ := filepath.Glob(filepath.Join(dir, "nodes", "*.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("--- %s ---\n%s", filepath.Base(l), b)
-			}
-		}
-	})
-
-	// 1–3: policy (edge min 1 max 2), launch configuration (edge capacity 1), group
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}]}]}}}`, nil))
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
-	var group struct {
-		Name string `json:"name"`
-	}
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &group))
-
-	// 4: launch the origin; the autoscaler brings every role to its minimum
-	var launched map[string]any
-	require.Equal(t, http.StatusOK, call(t, "POST", sm+"/admin/nodegroup/"+group.Name+"/node/origin"+q, "", &launched))
-	require.Equal(t, "origin", launched["role"])
-	// 5: the edge scales out only when a viewer finds no room (load above 100 %)
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/alarm/scaleout/default"+q+"&type=edge&threshold=100", "", nil))
-
-	nodesIn := func(role, state string) []map[string]any {
-		var nodes, out []map[string]any
-		if call(t, "GET", sm+"/admin/nodegroup/"+group.Name+"/node"+q, "", &nodes) != http.StatusOK {
-			return nil
-		}
-		for _, n := range nodes {
-			if n["role"] == role && (state == "" || n["state"] == state) {
-				out = append(out, n)
-			}
-		}
-		return out
-	}
-	// 6: every node in service
-	require.Eventually(t, func() bool {
-		return len(nodesIn("origin", "inservice")) == 1 && len(nodesIn("edge", "inservice")) == 1
-	}, 60*time.Second, 200*time.Millisecond, "the group never came up")
-	edge1 := nodesIn("edge", "inservice")[0]["identifier"].(string)
-	events := func() []scaleEvent {
-		var evs []scaleEvent
-		require.True(t, callAuth(t, base+"/api/v1/scaleevents?group="+group.Name, &evs))
-		return evs
-	}
-	has := func(action, role string) bool {
-		for _, e := range events() {
-			if e.Action == action && e.Role == role {
-				return true
-			}
-		}
-		return false
-	}
-	require.True(t, has("minimum", "edge"), "%+v", events())
+	c := startScalingGroup(t)
+	base, sm, group, objects, mgr := c.base, c.sm, c.group, c.objects, c.mgr
+	nodesIn, events, has := c.nodesIn, c.events, c.has
+	edge1 := c.edge1
 
 	// 7: publish through the broadcast call, play through the subscribe call
 	var ev map[string]any
@@ -163,10 +97,8 @@ func TestAutoscaleWalkthrough(t *testing.T) {
 	hls1 := sub["hlsUrl"].(string)
 	testutil.WaitLive(t, hls1, 20*time.Second)
 	viewer1 := watch(t, hls1)
-	require.Eventually(t, func() bool {
-		var n map[string]any
-		return callAuth(t, base+"/api/v1/nodes/"+edge1, &n) && n["stats"].(map[string]any)["connections"].(float64) >= 1
-	}, 20*time.Second, 200*time.Millisecond, "the edge never reported its viewer")
+	require.Eventually(t, func() bool { return c.connections(edge1) >= 1 }, 20*time.Second, 200*time.Millisecond,
+		"the edge never reported its viewer")
 
 	// 8: a second viewer finds the edge full: 503 while a second edge is launched, then it is sent there
 	code, _ = subscribe()
@@ -234,4 +166,102 @@ func TestAutoscaleWalkthrough(t *testing.T) {
 	require.NotContains(t, mgr.logs(), clusterSecret)
 	require.NotContains(t, mgr.logs(), adminToken)
 	fmt.Fprintln(io.Discard, sub)
+}
+
+// scalingGroup is the walk-through's cluster: a manager with the process cloud controller, a group with
+// one origin and one edge of capacity 1 (at most 2 edges), in service.
+type scalingGroup struct {
+	t                    *testing.T
+	mgr                  *proc
+	base, sm, q, objects string
+	group                struct {
+		Name string `json:"name"`
+	}
+	edge1 string
+}
+
+// startScalingGroup runs the walk-through's steps 1–6 and returns once both nodes are in service.
+func startScalingGroup(t *testing.T) *scalingGroup {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	c := &scalingGroup{t: t, objects: filepath.Join(dir, "objects"), q: "?accessToken=" + adminToken}
+	c.mgr = start(t, []string{
+		"NAGARE_MANAGER_ADDRESS=127.0.0.1:0", "NAGARE_MANAGER_STORE_DSN=" + filepath.Join(dir, "m.db"),
+		"NAGARE_MANAGER_ADMIN_TOKEN=" + adminToken, "NAGARE_CLUSTER_SECRET=" + clusterSecret,
+		"NAGARE_MANAGER_REPORT_INTERVAL=1s", "NAGARE_MANAGER_NODE_TIMEOUT=3s",
+		"NAGARE_MANAGER_AUTOSCALE_CONTROLLER=process", "NAGARE_MANAGER_AUTOSCALE_INTERVAL=250ms",
+		"NAGARE_MANAGER_AUTOSCALE_SETTINGS=binary=" + binary(t) + ",workDir=" + dir + ",logDir=" + filepath.Join(dir, "nodes") + ",stopTimeout=10s",
+		"NAGARE_STORAGE_DIRECTORY=" + c.objects, "NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
+	}, "manager")
+	c.base = "http://" + c.mgr.field(t, "manager running", "address")
+	c.sm = c.base + "/streammanager/api/3.1"
+	sm, q := c.sm, c.q
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "nodes", "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("--- %s ---\n%s", filepath.Base(l), b)
+			}
+		}
+	})
+
+	// 1–3: policy (edge min 1 max 2), launch configuration (edge capacity 1), group
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}]}]}}}`, nil))
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &c.group))
+
+	// 4: launch the origin; the autoscaler brings every role to its minimum
+	var launched map[string]any
+	require.Equal(t, http.StatusOK, call(t, "POST", sm+"/admin/nodegroup/"+c.group.Name+"/node/origin"+q, "", &launched))
+	require.Equal(t, "origin", launched["role"])
+	// 5: the edge scales out only when a viewer finds no room (load above 100 %)
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/alarm/scaleout/default"+q+"&type=edge&threshold=100", "", nil))
+
+	// 6: every node in service
+	require.Eventually(t, func() bool {
+		return len(c.nodesIn("origin", "inservice")) == 1 && len(c.nodesIn("edge", "inservice")) == 1
+	}, 60*time.Second, 200*time.Millisecond, "the group never came up")
+	c.edge1 = c.nodesIn("edge", "inservice")[0]["identifier"].(string)
+	require.True(t, c.has("minimum", "edge"), "%+v", c.events())
+	return c
+}
+
+func (c *scalingGroup) nodesIn(role, state string) []map[string]any {
+	var nodes, out []map[string]any
+	if call(c.t, "GET", c.sm+"/admin/nodegroup/"+c.group.Name+"/node"+c.q, "", &nodes) != http.StatusOK {
+		return nil
+	}
+	for _, n := range nodes {
+		if n["role"] == role && (state == "" || n["state"] == state) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (c *scalingGroup) events() []scaleEvent {
+	var evs []scaleEvent
+	require.True(c.t, callAuth(c.t, c.base+"/api/v1/scaleevents?group="+c.group.Name, &evs))
+	return evs
+}
+
+func (c *scalingGroup) has(action, role string) bool {
+	for _, e := range c.events() {
+		if e.Action == action && e.Role == role {
+			return true
+		}
+	}
+	return false
+}
+
+// connections is what a node last reported.
+func (c *scalingGroup) connections(id string) float64 {
+	var n map[string]any
+	if !callAuth(c.t, c.base+"/api/v1/nodes/"+id, &n) {
+		return -1
+	}
+	st, _ := n["stats"].(map[string]any)
+	v, _ := st["connections"].(float64)
+	return v
 }

@@ -92,6 +92,9 @@ func offeredMedia(offer string) (video, audio bool, err error) {
 	if err := sd.UnmarshalString(offer); err != nil {
 		return false, false, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
+	if len(sd.MediaDescriptions) == 0 {
+		return false, false, fmt.Errorf("%w: no media section (m=)", ErrBadOffer)
+	}
 	var seen []string
 	for _, m := range sd.MediaDescriptions {
 		for _, f := range m.MediaName.Formats {
