@@ -90,14 +90,14 @@ export class Page {
     if (this.el.node) this.el.node.textContent = node || '–';
   }
 
-  // fail shows an error; fatal errors (bad parameters, refused credentials) are not retried.
-  fail(message) {
+  // fail shows an error; one the page retries is a warning in the console, one it gives up on an error.
+  fail(message, {retrying = false} = {}) {
     this.nagare.error = message;
     if (this.el.error) {
       this.el.error.textContent = message;
       this.el.error.hidden = false;
     }
-    console.error(`[nagare ${this.cfg.kind}] ${message}`);
+    (retrying ? console.warn : console.error)(`[nagare ${this.cfg.kind}] ${message}`);
   }
 
   clearError() {

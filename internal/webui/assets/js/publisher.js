@@ -101,9 +101,13 @@ async function closeSession(keepalive = false) {
   const s = session;
   session = null;
   if (!s) return;
+  // DELETE, then close: closed first, the node may see the media stop and end the session by itself,
+  // and the DELETE find nothing. A page going away cannot wait for the answer.
+  const deleted = hangUp(page, s.resource, cfg.token, keepalive);
+  if (!keepalive) await Promise.race([deleted, sleep(2000)]);
   s.pc.close();
   s.end?.('closed');
-  await hangUp(page, s.resource, cfg.token, keepalive);
+  await deleted;
 }
 
 async function start() {
@@ -140,7 +144,7 @@ async function start() {
       return;
     }
     const delay = backoff(attempt, err);
-    page.fail(`publishing failed: ${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    page.fail(`publishing failed: ${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
     page.event('Publish.Retry', `in ${delay} ms`);
     await sleep(delay);
   }

@@ -14,6 +14,8 @@ const playButton = document.getElementById('play');
 // how long a stream that played may show no new frame before the page reconnects (through the manager,
 // which may pick another edge)
 const STALL_MS = 10000;
+// how long a WHEP session may stay disconnected before the page reconnects
+const DISCONNECTED_MS = 4000;
 
 let run = 0;
 let session = null; // the current WHEP session {pc, resource, end} or HLS player {hls, end}
@@ -87,6 +89,12 @@ async function playRTC(myRun) {
         if (!v || v.currentDirection === 'inactive') page.event('Subscribe.Start', `${page.nagare.node} (no video)`, {state: true});
       } else if (st === 'failed' || st === 'closed') {
         resolve(`the connection to ${page.nagare.node} ${st}`);
+      } else if (st === 'disconnected') {
+        // a node that ended the session (the stream stopped, the node drains) leaves the browser
+        // disconnected; a short network hiccup comes back within seconds
+        setTimeout(() => {
+          if (pc.connectionState === 'disconnected') resolve(`disconnected from ${page.nagare.node} for ${DISCONNECTED_MS / 1000} s`);
+        }, DISCONNECTED_MS);
       }
     });
   });
@@ -178,8 +186,11 @@ async function closeSession(keepalive = false) {
   if (!s) return;
   s.end?.('closed');
   if (s.pc) {
+    // DELETE, then close (as the publisher does)
+    const deleted = hangUp(page, s.resource, cfg.token, keepalive);
+    if (!keepalive) await Promise.race([deleted, sleep(2000)]);
     s.pc.close();
-    await hangUp(page, s.resource, cfg.token, keepalive);
+    await deleted;
   }
   if (s.hls) s.hls.destroy();
   page.nagare.hls = null;
@@ -214,7 +225,7 @@ async function start() {
       return;
     }
     const delay = backoff(attempt, err);
-    page.fail(`${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    page.fail(`${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
     page.event('Subscribe.Retry', `in ${delay} ms`);
     await sleep(delay);
   }
