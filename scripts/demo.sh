@@ -8,6 +8,7 @@ rtmp=${NAGARE_RTMP_ADDRESS:-127.0.0.1:1935}
 http=${NAGARE_HTTP_ADDRESS:-127.0.0.1:8080}
 mgr=${NAGARE_MANAGER_ADDRESS:-127.0.0.1:5080}
 export NAGARE_RTMP_ADDRESS=$rtmp NAGARE_HTTP_ADDRESS=$http NAGARE_SRT_ADDRESS=${NAGARE_SRT_ADDRESS:-127.0.0.1:8890}
+export NAGARE_WEBRTC_ADDRESS=${NAGARE_WEBRTC_ADDRESS:-127.0.0.1:8189}
 export NAGARE_MANAGER_ADDRESS=$mgr
 vod=${NAGARE_VOD_GRPC_ADDRESS:-127.0.0.1:9090}
 vodhttp=${NAGARE_VOD_HTTP_ADDRESS:-127.0.0.1:8090}
@@ -33,6 +34,9 @@ echo "Live test stream published to live/demo. Play it with any HLS player, thro
 echo "  ffplay http://$mgr/live/demo/index.m3u8"
 echo "  vlc    http://$mgr/live/demo/index.m3u8"
 echo "or straight from the origin: http://$http/live/demo/index.m3u8"
+echo "Watch it over WebRTC (WHEP through the manager) in a browser, or publish your camera (WHIP) to another name:"
+echo "  http://$mgr/live/proxy-subscriber.html?streamName=demo            (view=hls for LL-HLS)"
+echo "  http://$mgr/live/proxy-publisher.html?streamName=camera&token=$("$bin" token -stream live/camera -ttl 24h)"
 echo "Origin stats: http://$http/api/v1/stats   Metrics: http://$http/metrics and http://$mgr/metrics"
 
 # a video on demand: a 10 s test clip uploaded to the VOD service, processed into adaptive HLS and an MP4

@@ -396,6 +396,11 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, 
 		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", netaddr.Loopback(n.SRTAddr()), p, cred)
 	}
 	fmt.Fprintf(w, "  play (HLS):     %s/%s/index.m3u8   (the manager redirects to the best node)\n", mgr, p)
+	if n.WebRTCAddr() != "" {
+		fmt.Fprintf(w, "  publish (WHIP): %s/%s/whip%s   play (WHEP): %s/%s/whep\n", mgr, p, cred, mgr, p)
+		fmt.Fprintf(w, "  browser pages:  %s/%s/proxy-publisher.html?streamName=%s   %s/%s/proxy-subscriber.html?streamName=%s\n",
+			mgr, p.App, p.Name, mgr, p.App, p.Name)
+	}
 	if n.HTTPAddr() != "" {
 		fmt.Fprintf(w, "  origin stats:   http://%s/api/v1/stats   metrics: http://%s/metrics\n", netaddr.Loopback(n.HTTPAddr()), netaddr.Loopback(n.HTTPAddr()))
 	}
