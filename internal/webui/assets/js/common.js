@@ -211,12 +211,13 @@ export async function hangUp(page, resource, token, keepalive = false) {
   }
 }
 
-// retryable says whether an error may pass with time: a stream not live yet (404), an origin or edge busy or
-// starting (503, 429), a publication still held by a previous session (409), a network failure.
-// 400, 401 and 403 need the operator.
-export function retryable(err) {
+// retryable says whether an error may pass with time: a stream not live yet (a viewer's 404), an origin or
+// edge busy or starting (503, 429), a publication still held by a previous session (409), a network
+// failure. 400, 401 and 403 need the operator, and so does a publisher's 404 (no WHIP endpoint there).
+export function retryable(err, kind) {
   if (!(err instanceof HTTPError)) return true;
-  return [404, 408, 409, 425, 429, 500, 502, 503, 504].includes(err.status);
+  if (err.status === 404) return kind === 'subscriber';
+  return [408, 409, 425, 429, 500, 502, 503, 504].includes(err.status);
 }
 
 // backoff is the delay before retry number attempt (0-based): 1 s doubling up to 15 s, with jitter so that a
@@ -228,12 +229,12 @@ export function backoff(attempt, err) {
 }
 
 // describe explains an error on the page: the HTTP status and body, or the browser's message.
-export function describe(err) {
+export function describe(err, kind) {
   if (err instanceof HTTPError) {
     const hints = {
       401: ' (the token or stream key is missing or wrong: add &token=<key or token>)',
       403: ' (the token does not allow this stream)',
-      404: ' (the stream is not live yet)',
+      404: kind === 'publisher' ? ' (no WHIP endpoint there: host must be the manager or an origin)' : ' (the stream is not live yet)',
       409: ' (the stream is already being published)',
       503: ' (no node can take it now)',
     };

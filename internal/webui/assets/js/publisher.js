@@ -136,15 +136,15 @@ async function start() {
     }
     if (myRun !== run) break;
     await closeSession();
-    page.event('Publish.Fail', describe(err), {state: true});
-    if (!retryable(err)) {
-      page.fail(`publishing failed: ${describe(err)}`);
+    page.event('Publish.Fail', describe(err, 'publisher'), {state: true});
+    if (!retryable(err, 'publisher')) {
+      page.fail(`publishing failed: ${describe(err, 'publisher')}`);
       startButton.hidden = false;
       stopButton.hidden = true;
       return;
     }
     const delay = backoff(attempt, err);
-    page.fail(`publishing failed: ${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
+    page.fail(`publishing failed: ${describe(err, 'publisher')}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
     page.event('Publish.Retry', `in ${delay} ms`);
     await sleep(delay);
   }

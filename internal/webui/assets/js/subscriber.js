@@ -217,15 +217,15 @@ async function start() {
     video.removeAttribute('src');
     video.srcObject = null;
     if (err.message === 'ended') page.event('Subscribe.Play.Unpublish', 'the stream ended', {state: true});
-    else page.event('Subscribe.Fail', describe(err), {state: true});
-    if (!retryable(err)) {
-      page.fail(`playback failed: ${describe(err)}`);
+    else page.event('Subscribe.Fail', describe(err, 'subscriber'), {state: true});
+    if (!retryable(err, 'subscriber')) {
+      page.fail(`playback failed: ${describe(err, 'subscriber')}`);
       playButton.hidden = false;
       stopButton.hidden = true;
       return;
     }
     const delay = backoff(attempt, err);
-    page.fail(`${describe(err)}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
+    page.fail(`${describe(err, 'subscriber')}; retrying in ${(delay / 1000).toFixed(1)} s`, {retrying: true});
     page.event('Subscribe.Retry', `in ${delay} ms`);
     await sleep(delay);
   }
