@@ -56,7 +56,8 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	pub := &publication{server: s, sess: ss, wantVideo: video, wantAudio: audio, published: make(chan struct{})}
+	pub := &publication{server: s, sess: ss, wantVideo: video, wantAudio: audio}
+	s.counts.Publishers.Add(1)
 	ss.onClose = append(ss.onClose, pub.end)
 	ss.pc.OnTrack(pub.onTrack)
 	answer, err := negotiate(r.Context(), ss.pc, offer)
@@ -65,7 +66,6 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.counts.Publishers.Add(1)
 	ss.log.Info("WHIP session created", "video", video, "audio", audio)
 	s.answer(w, r, ss, answer)
 }
@@ -151,13 +151,12 @@ type publication struct {
 	wantVideo bool
 	wantAudio bool
 
-	mu        sync.Mutex
-	st        *stream.Stream
-	video     *stream.Track
-	audio     *stream.Track
-	start     time.Time // when the first packet of any track arrived: PTS 0
-	ended     bool
-	published chan struct{}
+	mu    sync.Mutex
+	st    *stream.Stream
+	video *stream.Track
+	audio *stream.Track
+	start time.Time // when the first packet of any track arrived: PTS 0
+	ended bool
 
 	videoSSRC webrtc.SSRC
 	lastAsk   time.Time
@@ -251,7 +250,7 @@ func (p *publication) readVideo(t *webrtc.TrackRemote) {
 		}
 		if waitKey {
 			if !h264.IsRandomAccess(au) || sps == nil || pps == nil {
-				if p.st == nil && time.Now().After(deadline) {
+				if p.streamIfLive() == nil && time.Now().After(deadline) {
 					p.sess.close(fmt.Sprintf("no H.264 keyframe with SPS and PPS within %s", firstKeyframeWait))
 					return
 				}
@@ -338,7 +337,6 @@ func (p *publication) stream(sps, pps []byte) *stream.Stream {
 		return nil
 	}
 	p.st = st
-	close(p.published)
 	codecs := make([]string, len(tracks))
 	for i, t := range tracks {
 		codecs[i] = t.Codec.String()
