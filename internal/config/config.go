@@ -657,11 +657,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateWebRTC(bad func(key, format string, args ...any)) {
 	w := c.WebRTC
-	if !w.Enabled {
+	if !w.Enabled || !c.HTTP.Enabled { // WHIP and WHEP are served on the HTTP port: off without it
 		return
-	}
-	if !c.HTTP.Enabled {
-		bad("webrtc.enabled", "WHIP and WHEP are served on the HTTP port: enable http, or turn webrtc off")
 	}
 	if _, _, err := net.SplitHostPort(w.Address); err != nil {
 		bad("webrtc.address", "must be host:port or :port, not %q", w.Address)

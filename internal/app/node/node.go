@@ -209,7 +209,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 // from the parent on an edge or relay (auth nil).
 func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 	w := cfg.WebRTC
-	if !w.Enabled {
+	if !w.Enabled || !cfg.HTTP.Enabled { // WHIP and WHEP are served on the HTTP port
 		return nil
 	}
 	public := w.PublicIPs

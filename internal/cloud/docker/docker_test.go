@@ -97,6 +97,7 @@ func TestLaunch(t *testing.T) {
 		"NAGARE_NODE_ROLE=edge",
 		"NAGARE_RTMP_ADDRESS=:1935",
 		"NAGARE_SRT_ADDRESS=:8890",
+		"NAGARE_WEBRTC_ADDRESS=:8189",
 	}, req.Env)
 	require.Equal(t, map[string]string{
 		"nagare.video/node-id":   "edge-1",
@@ -107,9 +108,10 @@ func TestLaunch(t *testing.T) {
 	require.Equal(t, 15, *req.StopTimeout)
 	ports := []network.Port{
 		network.MustParsePort("1935/tcp"), network.MustParsePort("8890/udp"), network.MustParsePort("8080/tcp"),
+		network.MustParsePort("8189/udp"), network.MustParsePort("8189/tcp"),
 	}
-	require.Len(t, req.ExposedPorts, 3)
-	require.Len(t, req.HostConfig.PortBindings, 3)
+	require.Len(t, req.ExposedPorts, 5)
+	require.Len(t, req.HostConfig.PortBindings, 5)
 	for _, p := range ports {
 		require.Contains(t, req.ExposedPorts, p)
 		require.Equal(t, []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}, req.HostConfig.PortBindings[p],
@@ -150,7 +152,7 @@ func TestLaunchSettings(t *testing.T) {
 	require.NoError(t, err)
 	_, creates = g.e.recorded()
 	require.Empty(t, creates[0].req.HostConfig.PortBindings)
-	require.Len(t, creates[0].req.ExposedPorts, 3)
+	require.Len(t, creates[0].req.ExposedPorts, 5, "RTMP, SRT, HTTP, and WebRTC on UDP and TCP")
 }
 
 func TestLaunchInvalidSpec(t *testing.T) {
