@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
@@ -106,22 +107,7 @@ type report struct {
 // back.
 func TestPublishAndPlayInChromium(t *testing.T) {
 	root, modules := requireChromium(t)
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
-	})
-	origin, logs := testutil.StartNode(t, func(c *config.Config) {
-		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, "pages-origin"
-	})
-	// the origin is in service: the manager routes publishers to it
-	require.Eventually(t, func() bool {
-		res, err := http.Get(mgr + "/api/v1/route/publish/" + streamPath)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 20*time.Second, 100*time.Millisecond, "the manager never put the origin in service")
-
+	mgr, origin, logs := startCluster(t)
 	sp, err := stream.ParsePath(streamPath)
 	require.NoError(t, err)
 	token := pubauth.Sign([]byte(testutil.TokenSecret), sp, time.Now().Add(time.Hour))
@@ -130,23 +116,7 @@ func TestPublishAndPlayInChromium(t *testing.T) {
 		"startupTimeoutMs": startupTimeout.Milliseconds(), "playMs": playFor.Milliseconds(),
 		"reconnectTimeoutMs": reconnectTimeout.Milliseconds(),
 	})
-	t.Logf("Chromium %s", r.Browser)
-	for _, p := range r.Pages {
-		assert.Equal(t, http.StatusOK, p.PageStatus, "%s page", p.Name)
-		assert.Contains(t, p.CSP, "script-src 'self'", "%s page", p.Name)
-		var errs []string
-		for _, e := range p.ConsoleErrors {
-			// the browser's line for each answer other than 2xx: the 401 of the node that lost the token in
-			// the cross-origin redirect, the 404s and 503s of a stream that is gone; the pages' events
-			// show them, and the checks below what came of them
-			if !strings.HasPrefix(e, "Failed to load resource: the server responded with a status of") {
-				errs = append(errs, e)
-			}
-		}
-		assert.Empty(t, errs, "%s: console errors", p.Name)
-		t.Logf("%s: fetches %v", p.Name, p.Responses)
-	}
-	require.Empty(t, r.DriverError)
+	checkPages(t, r)
 	node := origin.HTTPAddr()
 
 	pub := r.Publisher
@@ -156,18 +126,7 @@ func TestPublishAndPlayInChromium(t *testing.T) {
 	assert.Equal(t, node, pub.Node, "the node the manager's 307 led to")
 	logs.WaitFor(t, "publishing", 10*time.Second)
 
-	require.NotNil(t, r.RTC)
-	t.Logf("WHEP subscriber:\n%s", r.RTC.log())
-	if assert.Equal(t, "Subscribe.Start", r.RTC.State, "WHEP subscriber: %s", r.RTC.Error) {
-		assert.Equal(t, node, r.RTC.Node)
-		// the fake camera sends 30 fps at best; a loaded 2-core machine still shows a few a second
-		assert.Greater(t, r.RTC.FramesRendered-r.RTC.FramesAtStart, int(playFor.Seconds()*5), "frames rendered in %s", playFor)
-		require.NotNil(t, r.RTC.Inbound, "inbound-rtp statistics")
-		assert.Positive(t, r.RTC.Inbound["audio"].TotalSamplesReceived, "audio samples received")
-		assert.Equal(t, "video/H264", r.RTC.Inbound["video"].Codec, "the publisher page prefers H.264")
-		assert.Positive(t, r.RTC.Inbound["video"].FramesDecoded)
-	}
-
+	checkWHEP(t, r.RTC, node, "video/H264")
 	require.NotNil(t, r.HLS)
 	t.Logf("hls.js subscriber:\n%s", r.HLS.log())
 	if assert.Equal(t, "Subscribe.Start", r.HLS.State, "hls.js subscriber: %s", r.HLS.Error) {
@@ -193,6 +152,84 @@ func TestPublishAndPlayInChromium(t *testing.T) {
 	require.NotNil(t, r.Republished)
 	assert.Equal(t, "Publish.Start", r.Republished.State, "publisher after Start: %s", r.Republished.Error)
 	assert.GreaterOrEqual(t, r.RTCBack.count("Subscribe.Start"), 2, "the WHEP subscriber did not play again: %s", r.RTCBack.Error)
+}
+
+// TestRTMPPlaysInChromiumOverWHEP: an RTMP publication (H.264 + AAC) plays in the subscriber page over
+// WHEP, with sound (the AAC turned into Opus).
+func TestRTMPPlaysInChromiumOverWHEP(t *testing.T) {
+	root, modules := requireChromium(t)
+	mgr, origin, _ := startCluster(t)
+	sp, err := stream.ParsePath(streamPath)
+	require.NoError(t, err)
+	token := pubauth.Sign([]byte(testutil.TokenSecret), sp, time.Now().Add(time.Hour))
+	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/"+streamPath+"?token="+token, "flv")
+	testutil.WaitLive(t, "http://"+origin.HTTPAddr()+"/"+streamPath+"/index.m3u8", 20*time.Second)
+	r := drive(t, root, modules, map[string]any{
+		"manager": mgr, "app": "live", "stream": streamName, "subscribeOnly": true,
+		"startupTimeoutMs": startupTimeout.Milliseconds(), "playMs": playFor.Milliseconds(),
+	})
+	checkPages(t, r)
+	checkWHEP(t, r.RTC, origin.HTTPAddr(), "video/H264")
+}
+
+// checkWHEP asserts the WHEP subscriber page played: frames on screen, the codec, audio samples.
+func checkWHEP(t *testing.T, s *snapshot, node, codec string) {
+	t.Helper()
+	require.NotNil(t, s)
+	t.Logf("WHEP subscriber:\n%s", s.log())
+	if assert.Equal(t, "Subscribe.Start", s.State, "WHEP subscriber: %s", s.Error) {
+		assert.Equal(t, node, s.Node)
+		// the source sends 30 fps at best; a loaded 2-core machine still shows a few a second
+		assert.Greater(t, s.FramesRendered-s.FramesAtStart, int(playFor.Seconds()*5), "frames rendered in %s", playFor)
+		require.NotNil(t, s.Inbound, "inbound-rtp statistics")
+		assert.Positive(t, s.Inbound["audio"].TotalSamplesReceived, "audio samples received")
+		assert.Equal(t, codec, s.Inbound["video"].Codec)
+		assert.Positive(t, s.Inbound["video"].FramesDecoded)
+	}
+}
+
+// checkPages asserts what every page must show: served 200 with its CSP, no console error but the
+// browser's own line for each non-2xx answer.
+func checkPages(t *testing.T, r report) {
+	t.Helper()
+	t.Logf("Chromium %s", r.Browser)
+	for _, p := range r.Pages {
+		assert.Equal(t, http.StatusOK, p.PageStatus, "%s page", p.Name)
+		assert.Contains(t, p.CSP, "script-src 'self'", "%s page", p.Name)
+		var errs []string
+		for _, e := range p.ConsoleErrors {
+			// the browser's line for each answer other than 2xx: the 401 of the node that lost the token in
+			// the cross-origin redirect, the 404s and 503s of a stream that is gone; the pages' events
+			// show them, and the checks below what came of them
+			if !strings.HasPrefix(e, "Failed to load resource: the server responded with a status of") {
+				errs = append(errs, e)
+			}
+		}
+		assert.Empty(t, errs, "%s: console errors", p.Name)
+		t.Logf("%s: fetches %v", p.Name, p.Responses)
+	}
+	require.Empty(t, r.DriverError)
+}
+
+// startCluster runs a manager and an origin in its service.
+func startCluster(t *testing.T) (mgr string, origin *node.Node, logs *testutil.LogBuffer) {
+	t.Helper()
+	mgr, _ = managertest.Start(t, func(c *config.Config) {
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
+	})
+	origin, logs = testutil.StartNode(t, func(c *config.Config) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, "pages-origin"
+	})
+	// the origin is in service: the manager routes publishers to it
+	require.Eventually(t, func() bool {
+		res, err := http.Get(mgr + "/api/v1/route/publish/" + streamPath)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "the manager never put the origin in service")
+	return mgr, origin, logs
 }
 
 // requireChromium skips under -short and fails without what scripts/deps.sh players installs (Chromium,

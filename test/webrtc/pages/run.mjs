@@ -3,7 +3,8 @@
 //   node run.mjs <JSON config>
 //
 // The config: {executablePath, nodeModules, manager, app, stream, token, startupTimeoutMs, playMs,
-// reconnectTimeoutMs}. The publisher page publishes Chromium's fake camera and microphone; a WHEP subscriber
+// reconnectTimeoutMs, subscribeOnly}. With subscribeOnly, the stream is published by someone else (RTMP)
+// and only the WHEP subscriber runs. The publisher page publishes Chromium's fake camera and microphone; a WHEP subscriber
 // and an hls.js subscriber play it, each in a browser context of its own; then the publisher stops and
 // starts again while the WHEP subscriber waits for the stream to come back. Every page is read through
 // window.nagare. One JSON line on stdout holds what each page showed; progress goes to stderr.
@@ -88,30 +89,37 @@ const out = {browser: browser.version()};
 const pages = [];
 try {
   log(`chromium ${out.browser}`);
-  const pub = await open(browser, 'publisher', cfg.token ? {token: cfg.token} : {});
-  pages.push(pub);
-  const t0 = Date.now();
-  out.publisher = await waitFor(pub, s => s.state === 'Publish.Start' || (s.error && !/retrying/.test(s.error)), cfg.startupTimeoutMs);
-  out.publisher.startupMs = out.publisher.state === 'Publish.Start' ? Date.now() - t0 : null;
-  log(`publisher: ${out.publisher.state} at ${out.publisher.node} ${out.publisher.error || ''}`);
-
-  if (out.publisher.state === 'Publish.Start') {
+  if (cfg.subscribeOnly) {
     const rtc = await open(browser, 'subscriber-rtc', {});
-    const hls = await open(browser, 'subscriber-hls', {view: 'hls'});
-    pages.push(rtc, hls);
-    [out.rtc, out.hls] = await Promise.all([play(rtc), play(hls)]);
-    log(`rtc: ${out.rtc.state}, ${out.rtc.framesRendered} frames; hls: ${out.hls.state}, ${out.hls.framesRendered} frames`);
+    pages.push(rtc);
+    out.rtc = await play(rtc);
+    log(`rtc: ${out.rtc.state}, ${out.rtc.framesRendered} frames`);
+  } else {
+    const pub = await open(browser, 'publisher', cfg.token ? {token: cfg.token} : {});
+    pages.push(pub);
+    const t0 = Date.now();
+    out.publisher = await waitFor(pub, s => s.state === 'Publish.Start' || (s.error && !/retrying/.test(s.error)), cfg.startupTimeoutMs);
+    out.publisher.startupMs = out.publisher.state === 'Publish.Start' ? Date.now() - t0 : null;
+    log(`publisher: ${out.publisher.state} at ${out.publisher.node} ${out.publisher.error || ''}`);
 
-    // the publisher leaves (Stop: DELETE), the WHEP viewer finds the stream gone and retries; the
-    // publisher comes back and the viewer plays again on its own
-    await pub.page.evaluate(() => window.nagare.stop());
-    out.stopped = await snapshot(pub);
-    out.rtcGone = await waitFor(rtc, s => s.events.some(e => e.type === 'Subscribe.Fail'), cfg.reconnectTimeoutMs);
-    log(`rtc after the publisher stopped: ${out.rtcGone.state} ${out.rtcGone.error || ''}`);
-    await pub.page.evaluate(() => { window.nagare.start(); });
-    out.republished = await waitFor(pub, s => s.state === 'Publish.Start', cfg.startupTimeoutMs);
-    out.rtcBack = await waitFor(rtc, s => s.events.filter(e => e.type === 'Subscribe.Start').length >= 2, cfg.reconnectTimeoutMs);
-    log(`rtc after the publisher came back: ${out.rtcBack.state}`);
+    if (out.publisher.state === 'Publish.Start') {
+      const rtc = await open(browser, 'subscriber-rtc', {});
+      const hls = await open(browser, 'subscriber-hls', {view: 'hls'});
+      pages.push(rtc, hls);
+      [out.rtc, out.hls] = await Promise.all([play(rtc), play(hls)]);
+      log(`rtc: ${out.rtc.state}, ${out.rtc.framesRendered} frames; hls: ${out.hls.state}, ${out.hls.framesRendered} frames`);
+
+      // the publisher leaves (Stop: DELETE), the WHEP viewer finds the stream gone and retries; the
+      // publisher comes back and the viewer plays again on its own
+      await pub.page.evaluate(() => window.nagare.stop());
+      out.stopped = await snapshot(pub);
+      out.rtcGone = await waitFor(rtc, s => s.events.some(e => e.type === 'Subscribe.Fail'), cfg.reconnectTimeoutMs);
+      log(`rtc after the publisher stopped: ${out.rtcGone.state} ${out.rtcGone.error || ''}`);
+      await pub.page.evaluate(() => { window.nagare.start(); });
+      out.republished = await waitFor(pub, s => s.state === 'Publish.Start', cfg.startupTimeoutMs);
+      out.rtcBack = await waitFor(rtc, s => s.events.filter(e => e.type === 'Subscribe.Start').length >= 2, cfg.reconnectTimeoutMs);
+      log(`rtc after the publisher came back: ${out.rtcBack.state}`);
+    }
   }
 } catch (e) {
   out.driverError = String(e.stack || e);
