@@ -553,7 +553,7 @@ func routeCmd(e *env, kind, stream string, q url.Values) error {
 
 func routeText(w io.Writer, r apitypes.Route) error {
 	kv := []string{"Stream", r.Stream, "Node", r.NodeID, "Role", string(r.Role), "Region", orDash(r.Region)}
-	for _, u := range [][2]string{{"RTMP", r.RTMPURL}, {"SRT", r.SRTURL}, {"HLS", r.HLSURL}} {
+	for _, u := range [][2]string{{"RTMP", r.RTMPURL}, {"SRT", r.SRTURL}, {"WHIP", r.WHIPURL}, {"HLS", r.HLSURL}, {"WHEP", r.WHEPURL}} {
 		if u[1] != "" {
 			kv = append(kv, u[0], u[1])
 		}
