@@ -245,8 +245,12 @@ type WebRTC struct {
 	MaxSessions int `yaml:"maxSessions"`
 	// OffersPerMinute bounds the offers one client address may make (0: unbounded).
 	OffersPerMinute int `yaml:"offersPerMinute"`
-	// FFmpeg turns AAC (RTMP, SRT) into Opus for WebRTC viewers ("" leaves them without sound).
+	// FFmpeg turns AAC (RTMP, SRT) into Opus for WebRTC viewers ("" leaves them without sound), and a
+	// WHIP publication's Opus into AAC for its HLS.
 	FFmpeg string `yaml:"ffmpeg"`
+	// HLSAudio is the audio of a WHIP publication's HLS: "aac" (made from its Opus by ffmpeg: every HLS
+	// player plays it) or "opus" (as published: no transcoding, but Safari before 17 has no Opus).
+	HLSAudio string `yaml:"hlsAudio"`
 }
 
 // Listen is a network listener that can be turned off.
@@ -290,7 +294,7 @@ func Default() Config {
 		SRT:  Listen{Enabled: true, Address: ":8890"},
 		HTTP: Listen{Enabled: true, Address: ":8080"},
 		WebRTC: WebRTC{Enabled: true, Address: ":8189", ConnectTimeout: 15 * time.Second, MaxSessions: 5000,
-			OffersPerMinute: 120, FFmpeg: "ffmpeg"},
+			OffersPerMinute: 120, FFmpeg: "ffmpeg", HLSAudio: "aac"},
 		HLS: HLS{
 			Variant: "lowlatency", SegmentDuration: time.Second, PartDuration: 200 * time.Millisecond,
 			SegmentCount: 7, Storage: "memory",
@@ -687,6 +691,14 @@ func (c *Config) validateWebRTC(bad func(key, format string, args ...any)) {
 	}
 	if w.MaxSessions < 1 || w.MaxSessions > maxConnections {
 		bad("webrtc.maxSessions", "must be between 1 and %d, not %d", maxConnections, w.MaxSessions)
+	}
+	switch w.HLSAudio {
+	case "aac", "opus":
+	default:
+		bad("webrtc.hlsAudio", "must be aac or opus, not %q", w.HLSAudio)
+	}
+	if w.HLSAudio == "aac" && w.FFmpeg == "" {
+		bad("webrtc.hlsAudio", "aac needs webrtc.ffmpeg (or set opus)")
 	}
 	if w.OffersPerMinute < 0 {
 		bad("webrtc.offersPerMinute", "must be 0 (unbounded) or more, not %d", w.OffersPerMinute)

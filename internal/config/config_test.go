@@ -64,6 +64,8 @@ func TestValidate(t *testing.T) {
 		{"webrtc connect timeout", func(c *Config) { c.WebRTC.ConnectTimeout = time.Millisecond },
 			`webrtc.connectTimeout: must be between 1s and 5m, not 1ms`},
 		{"webrtc sessions", func(c *Config) { c.WebRTC.MaxSessions = 0 }, `webrtc.maxSessions: must be between 1 and 1048576, not 0`},
+		{"webrtc HLS audio", func(c *Config) { c.WebRTC.HLSAudio = "mp3" }, `webrtc.hlsAudio: must be aac or opus, not "mp3"`},
+		{"webrtc AAC without ffmpeg", func(c *Config) { c.WebRTC.FFmpeg = "" }, `webrtc.hlsAudio: aac needs webrtc.ffmpeg (or set opus)`},
 		{"webrtc offers", func(c *Config) { c.WebRTC.OffersPerMinute = -1 }, `webrtc.offersPerMinute: must be 0 (unbounded) or more, not -1`},
 		{"srt only", func(c *Config) { c.RTMP.Enabled = false }, ""},
 		{"hls variant", func(c *Config) { c.HLS.Variant = "dash" },

@@ -228,7 +228,7 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 	}
 	n.webrtc = &webrtc.Server{
 		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
-			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg},
+			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg, HLSAudio: w.HLSAudio},
 		Takeover: cfg.Publish.Takeover, Parent: n.Parent, Log: n.log.With("component", "webrtc"),
 	}
 	if auth != nil {

@@ -84,14 +84,8 @@ func TestWHIPPublicationIsAnOrdinaryStream(t *testing.T) {
 	assert.True(t, strings.HasPrefix(pub.Location, base+"/whip/"), pub.Location)
 	logs.WaitFor(t, "publishing", 15*time.Second)
 
-	// LL-HLS, read back by ffprobe: H.264 and Opus
-	testutil.WaitLive(t, base+"/index.m3u8", 15*time.Second)
-	probed := testutil.Probe(t, base+"/index.m3u8", false)
-	var codecs []string
-	for _, s := range probed {
-		codecs = append(codecs, s.CodecName)
-	}
-	assert.ElementsMatch(t, []string{"h264", "opus"}, codecs)
+	// LL-HLS, read back by ffprobe: H.264, and the Opus turned into AAC (webrtc.hlsAudio)
+	assert.ElementsMatch(t, []string{"h264", "aac"}, hlsCodecs(t, base))
 
 	// WHEP at the origin, and two viewers at the edge
 	plays(t, watch(t, base+"/whep"), "origin viewer", true)
@@ -116,6 +110,28 @@ func TestWHIPPublicationIsAnOrdinaryStream(t *testing.T) {
 			v1.PC.ConnectionState() == webrtc.PeerConnectionStateFailed || time.Since(v1.LastPacket()) > 2*time.Second
 	},
 		20*time.Second, 100*time.Millisecond, "the edge viewer still receives after the stream ended")
+}
+
+// hlsCodecs waits for a stream's HLS and returns the codecs ffprobe finds in it.
+func hlsCodecs(t *testing.T, base string) []string {
+	t.Helper()
+	testutil.WaitLive(t, base+"/index.m3u8", 15*time.Second)
+	var codecs []string
+	for _, s := range testutil.Probe(t, base+"/index.m3u8", false) {
+		codecs = append(codecs, s.CodecName)
+	}
+	return codecs
+}
+
+// TestWHIPOpusInHLS: with webrtc.hlsAudio opus, a WHIP publication's HLS carries its Opus as published.
+func TestWHIPOpusInHLS(t *testing.T) {
+	t.Parallel()
+	origin, _ := testutil.StartNode(t, func(c *config.Config) { c.WebRTC.HLSAudio = "opus" })
+	const path = "live/whipopus"
+	base := "http://" + origin.HTTPAddr() + "/" + path
+	_, err := webrtctest.Publish(t, base+"/whip", whipToken(path))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"h264", "opus"}, hlsCodecs(t, base))
 }
 
 // hlsViewers is the origin's HLS viewer count (ffprobe above made one).

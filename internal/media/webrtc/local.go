@@ -38,15 +38,17 @@ func newLocalSource(st *stream.Stream, ffmpeg string, log *slog.Logger) (*localS
 	src := &localSource{st: st, log: log, base: rand.Uint32()}
 	var skipped []string
 	for _, t := range st.Tracks {
+		if _, ok := t.Codec.(*stream.Opus); ok && src.audio == nil {
+			src.audio = t // Opus first: a WHIP publication also carries AAC for its HLS
+		}
+	}
+	for _, t := range st.Tracks {
 		switch c := t.Codec.(type) {
 		case *stream.H264:
 			if src.video == nil {
 				src.video = t
 			}
 		case *stream.Opus:
-			if src.audio == nil {
-				src.audio = t
-			}
 		case *stream.MPEG4Audio:
 			if src.audio == nil && ffmpeg != "" {
 				src.audio = t

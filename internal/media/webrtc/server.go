@@ -42,8 +42,12 @@ type Config struct {
 	MaxSessions int
 	// OffersPerMinute bounds the offers one client address may make (0: unbounded).
 	OffersPerMinute int
-	// FFmpeg is the ffmpeg that turns AAC into Opus for WebRTC viewers ("": AAC sources play silent).
+	// FFmpeg is the ffmpeg that turns AAC into Opus for WebRTC viewers ("": AAC sources play silent), and
+	// a WHIP publication's Opus into AAC for its HLS.
 	FFmpeg string
+	// HLSAudio is the audio of a WHIP publication's HLS: "aac" (an AAC track made from its Opus, which
+	// every HLS player plays) or "opus" (the Opus as it came: no ffmpeg, but not for Safari before 17).
+	HLSAudio string
 }
 
 // ICEServer is a STUN or TURN server clients may use.

@@ -160,6 +160,7 @@ type publication struct {
 
 	videoSSRC webrtc.SSRC
 	lastAsk   time.Time
+	toAAC     *opusToAAC // the AAC of the publication's HLS; nil with hls audio "opus"
 }
 
 func (p *publication) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -295,6 +296,9 @@ func (p *publication) readAudio(t *webrtc.TrackRemote) {
 		}
 		frame := append([]byte(nil), pkt.Payload...)
 		st.Write(&stream.Unit{Track: p.audio, NTP: time.Now(), PTS: pts, Payload: [][]byte{frame}, Size: len(frame)})
+		if toAAC := p.aacEncoder(); toAAC != nil {
+			toAAC.feed(pkt, pts)
+		}
 	}
 }
 
@@ -302,6 +306,12 @@ func (p *publication) streamIfLive() *stream.Stream {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.st
+}
+
+func (p *publication) aacEncoder() *opusToAAC {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.toAAC
 }
 
 func (p *publication) isEnded() bool {
@@ -322,7 +332,13 @@ func (p *publication) stream(sps, pps []byte) *stream.Stream {
 		p.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}}
 		tracks = append(tracks, p.video)
 	}
+	var aac *stream.Track
 	if p.wantAudio {
+		if p.server.HLSAudio == "aac" && p.server.FFmpeg != "" {
+			// first: the HLS muxer takes a stream's first audio track, WebRTC viewers the Opus one
+			aac = &stream.Track{Codec: &stream.MPEG4Audio{Config: AACConfig}}
+			tracks = append(tracks, aac)
+		}
 		p.audio = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}}
 		tracks = append(tracks, p.audio)
 	}
@@ -337,6 +353,10 @@ func (p *publication) stream(sps, pps []byte) *stream.Stream {
 		return nil
 	}
 	p.st = st
+	if aac != nil {
+		p.toAAC = newOpusToAAC(p.server.FFmpeg, p.sess.log)
+		go p.toAAC.run(st, aac)
+	}
 	codecs := make([]string, len(tracks))
 	for i, t := range tracks {
 		codecs[i] = t.Codec.String()
@@ -350,7 +370,11 @@ func (p *publication) end() {
 	p.mu.Lock()
 	st := p.st
 	p.ended = true
+	toAAC := p.toAAC
 	p.mu.Unlock()
+	if toAAC != nil {
+		toAAC.stop()
+	}
 	p.server.counts.Publishers.Add(-1)
 	if st != nil {
 		p.server.Registry.Unpublish(st)
