@@ -262,3 +262,18 @@ func Probe(t testing.TB, url string, countFrames bool) []ProbeStream {
 	require.NoError(t, json.Unmarshal(out, &res))
 	return res.Streams
 }
+
+// RepoRoot finds the module root above the test's working directory (where scripts/ and .cache/ are).
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, dir, parent, "no go.mod above the working directory")
+		dir = parent
+	}
+}

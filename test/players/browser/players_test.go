@@ -250,7 +250,7 @@ func TestBrowserPlayers(t *testing.T) {
 func requirePlayers(t *testing.T) (root, modules string) {
 	t.Helper()
 	testutil.RequireFFmpeg(t) // and skips under -short
-	root = repoRoot(t)
+	root = testutil.RepoRoot(t)
 	modules = filepath.Join(root, ".cache", "players", "node_modules")
 	for _, need := range []string{chromium, filepath.Join(modules, "playwright-core"), filepath.Join(modules, "hls.js"),
 		filepath.Join(modules, "shaka-player"), filepath.Join(modules, "hls-parser")} {
@@ -435,19 +435,4 @@ func pageServer(root, modules string) *httptest.Server {
 	})
 	mux.Handle("GET /node_modules/", http.StripPrefix("/node_modules/", http.FileServer(http.Dir(modules))))
 	return httptest.NewServer(mux)
-}
-
-// repoRoot finds the module root above the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above the working directory")
-		dir = parent
-	}
 }

@@ -237,7 +237,7 @@ func startCluster(t *testing.T) (mgr string, origin *node.Node, logs *testutil.L
 func requireChromium(t *testing.T) (root, modules string) {
 	t.Helper()
 	testutil.RequireFFmpeg(t) // the origin's HLS muxing of a WebRTC publication; skips under -short
-	root = repoRoot(t)
+	root = testutil.RepoRoot(t)
 	modules = filepath.Join(root, ".cache", "players", "node_modules")
 	for _, need := range []string{chromium, filepath.Join(modules, "playwright-core")} {
 		_, err := os.Stat(need)
@@ -269,19 +269,4 @@ func drive(t *testing.T, root, modules string, cfg map[string]any) report {
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &r), "run.mjs output: %s", stdout.String())
 	return r
-}
-
-// repoRoot finds the module root above the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above the working directory")
-		dir = parent
-	}
 }
