@@ -32,11 +32,16 @@ GLASS_SESSIONS=${BENCH_GLASS_SESSIONS:-5}
 VOD_SIZE=${BENCH_VOD_SIZE:-1GiB}
 VOD_ROUNDS=${BENCH_VOD_ROUNDS:-2}
 VOD_WRK=${BENCH_VOD_WRK:-10s}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod"
+WEBRTC_GLASS=${BENCH_WEBRTC_GLASS:-20s}
+WEBRTC_STARTS=${BENCH_WEBRTC_STARTS:-5}
+WEBRTC_STEP=${BENCH_WEBRTC_STEP:-25}
+WEBRTC_HOLD=${BENCH_WEBRTC_HOLD:-10s}
+WEBRTC_BUDGET=${BENCH_WEBRTC_BUDGET:-200s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
-# `nagare bench report -section` renders (vod) replace theirs in docs/benchmarks.md, the rest staying as is.
+# `nagare bench report -section` renders (vod, webrtc) replace theirs in docs/benchmarks.md, the rest staying as is.
 if [ "$PHASES" != "$ALL_PHASES" ]; then
   OUT=$RAW/benchmarks.md
   COMMAND="BENCH_PHASES=\"$PHASES\"${BENCH_SPLICE:+ BENCH_SPLICE=$BENCH_SPLICE} scripts/bench.sh"
@@ -154,9 +159,9 @@ phase_latency() {
 }
 
 EDGE_PID= ; EDGE_HTTP=
-start_edge() { # an edge in front of the nagare origin started last
+start_edge() { # [NAGARE_X=value ...]: an edge in front of the nagare origin started last, with more settings
   EDGE_HTTP=$("$BIN" bench ports -n 1)
-  env -u NAGARE_CONFIG NAGARE_LOG_LEVEL=warn \
+  env -u NAGARE_CONFIG NAGARE_LOG_LEVEL=warn "$@" \
     "$BIN" node --role edge --parent "http://127.0.0.1:$NAGARE_HTTP" --http "127.0.0.1:$EDGE_HTTP" --webrtc 127.0.0.1:0 >>"$WORK/edge.log" 2>&1 &
   EDGE_PID=$!
   PIDS+=("$EDGE_PID")
@@ -338,6 +343,40 @@ phase_vod() {
   rm -rf "$WORK/s3"
 }
 
+# WebRTC through an origin and an edge: glass to glass in Chromium (WHIP from the page, RTMP from ffmpeg),
+# publish to the first WHEP frame, and the WHEP viewers the edge holds, of a 1 Mbit/s clip made once.
+CLIP_1M=$CACHE/clip-1m.ts
+phase_webrtc() {
+  log "9/9 WebRTC: glass to glass (Chromium), publish to first WHEP frame, WHEP viewers per edge"
+  scripts/deps.sh players
+  if [ ! -s "$CLIP_1M" ]; then
+    log "encoding the 1 Mbit/s clip into $CACHE (once)"
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
+      -map 0:v -map 1:a -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -bf 0 \
+      -g 30 -keyint_min 30 -sc_threshold 0 -b:v 1M -maxrate 1M -bufsize 1M \
+      -c:a aac -b:a 64k -ac 2 -f mpegts "$CLIP_1M.tmp"
+    mv "$CLIP_1M.tmp" "$CLIP_1M"
+  fi
+  local pub_pid origin edge rtmp
+  # every offer comes from 127.0.0.1: no per-address limit
+  start_nagare NAGARE_WEBRTC_OFFERS_PER_MINUTE=0
+  start_edge NAGARE_WEBRTC_OFFERS_PER_MINUTE=0
+  origin=http://127.0.0.1:$NAGARE_HTTP edge=http://127.0.0.1:$EDGE_HTTP rtmp=rtmp://127.0.0.1:$NAGARE_RTMP/live
+  bench webrtc-glass -origin "$origin" -edge "$edge" -rtmp "$rtmp" -warmup 3s -duration "$WEBRTC_GLASS" \
+    -out "$WORK/webrtc-glass.json"
+  bench webrtc-start -origin "$origin" -edge "$edge" -rtmp "$rtmp" -clip "$CLIP_1M" -runs "$WEBRTC_STARTS" \
+    -out "$WORK/webrtc-start.json"
+  bench publish -clip "$CLIP_1M" -rtmp "$rtmp/load" 2>>"$WORK/publish.log" &
+  pub_pid=$!
+  PIDS+=("$pub_pid")
+  bench webrtc -edge "$edge" -stream live/load -edge-pid "$EDGE_PID" -origin-pid "$NAGARE_PID" \
+    -step "$WEBRTC_STEP" -hold "$WEBRTC_HOLD" -budget "$WEBRTC_BUDGET" -out "$WORK/webrtc-load.json"
+  stop "$pub_pid"
+  stop "$EDGE_PID"
+  stop "$NAGARE_PID"
+}
+
 for phase in $PHASES; do "phase_$phase"; done
 
 cp /proc/loadavg "$WORK/loadavg-end"
@@ -462,6 +501,13 @@ if [ -s "$WORK/vod.json" ]; then
   if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
     bench report -section vod -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
     log "replaced the VOD section of docs/benchmarks.md"
+  fi
+fi
+if ls "$WORK"/webrtc-*.json >/dev/null 2>&1; then
+  bench report -section webrtc -dir "$RAW" -command "$COMMAND" -splice "$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    bench report -section webrtc -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
+    log "replaced the WebRTC section of docs/benchmarks.md"
   fi
 fi
 log "wrote $OUT (raw results in $RAW)"

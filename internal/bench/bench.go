@@ -32,6 +32,9 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   autoscale alarm-to-in-service and dead-node replacement times with the process controller
   bucket    availability lag of live HLS in object storage: nagare's push and a watcher with aws s3 sync
   vod       the VOD service: upload throughput vs aws s3 cp, byte ranges vs static nginx, transcode speed
+  webrtc-glass  glass-to-glass latency over WHEP at an edge in headless Chromium: WHIP from the page, RTMP from ffmpeg
+  webrtc-start  publish (WHIP, RTMP) to the first WHEP keyframe at an edge
+  webrtc    WHEP viewers an edge holds: pion viewers added in steps, loss, CPU and RSS
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -49,6 +52,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"ports": cmdPorts, "publish": cmdPublish, "latency": cmdLatency, "fanout": cmdFanout,
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
 		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass, "vod": cmdVOD,
+		"webrtc": cmdWebRTC, "webrtc-glass": cmdWebRTCGlass, "webrtc-start": cmdWebRTCStart,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -258,7 +258,7 @@ func cmdReport(_ context.Context, args []string, _, stderr io.Writer, log *slog.
 	out := fs.String("out", "docs/benchmarks.md", "Markdown file to write")
 	clipPath := fs.String("clip", "", "the clip the run used (MPEG-TS)")
 	command := fs.String("command", "make bench", "the command that produced the run")
-	section := fs.String("section", "", "write only this section: vod (from vod.json; -clip is not needed)")
+	section := fs.String("section", "", "write only this section: vod (from vod.json) or webrtc (from webrtc-*.json); -clip is not needed")
 	splice := fs.String("splice", "", "with -section: replace the section in this report, or append it, instead of writing -out")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -686,18 +686,29 @@ const vodHeading = "## 10. VOD: uploads, byte ranges, transcoding"
 
 // writeSection renders one section from the results in dir, into out or spliced into the report splice.
 func writeSection(name, dir, out, splice, command string, log *slog.Logger) error {
-	if name != "vod" {
-		return usageErr("-section: unknown section %q (want vod)", name)
-	}
 	if dir == "" {
 		return usageErr("-dir is required")
 	}
-	v := &VODResult{}
-	if err := readJSON(filepath.Join(dir, "vod.json"), v); err != nil {
-		return err
-	}
 	var b bytes.Buffer
-	renderVOD(func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }, v, machine(dir), command)
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	heading := vodHeading
+	switch name {
+	case "vod":
+		v := &VODResult{}
+		if err := readJSON(filepath.Join(dir, "vod.json"), v); err != nil {
+			return err
+		}
+		renderVOD(p, v, machine(dir), command)
+	case "webrtc":
+		r, err := loadWebRTCResults(dir)
+		if err != nil {
+			return err
+		}
+		renderWebRTC(p, r, machine(dir), command)
+		heading = webrtcHeading
+	default:
+		return usageErr("-section: unknown section %q (want vod or webrtc)", name)
+	}
 	if splice == "" {
 		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
 			return err
@@ -709,7 +720,7 @@ func writeSection(name, dir, out, splice, command string, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(splice, spliceSection(doc, b.Bytes(), vodHeading), 0o644); err != nil {
+	if err := os.WriteFile(splice, spliceSection(doc, b.Bytes(), heading), 0o644); err != nil {
 		return err
 	}
 	log.Info("section spliced", "section", name, "file", splice)
