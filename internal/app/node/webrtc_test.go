@@ -17,6 +17,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/hlspush"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/webrtc/client"
@@ -121,6 +122,30 @@ func hlsCodecs(t *testing.T, base string) []string {
 		codecs = append(codecs, s.CodecName)
 	}
 	return codecs
+}
+
+// TestWHIPPushedToStorage: a WHIP publication goes to object storage like any stream, and plays from there.
+func TestWHIPPushedToStorage(t *testing.T) {
+	t.Parallel()
+	var b bucket
+	origin, _ := testutil.StartNode(t, func(cfg *config.Config) {
+		pushConfig(cfg)
+		b = localBucket(t, cfg)
+	})
+	const path = "live/whippush"
+	_, err := webrtctest.Publish(t, "http://"+origin.HTTPAddr()+"/"+path+"/whip", whipToken(path))
+	require.NoError(t, err)
+	mv := b.baseURL + "/hls/" + path + "/" + hlspush.Multivariant
+	testutil.WaitLive(t, mv, 20*time.Second)
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, b.baseURL+"/hls/"+path+"/"+hlspush.MediaPlaylist)
+		return len(testutil.ParseMediaPlaylist(body).Segments) >= 2
+	}, 20*time.Second, 100*time.Millisecond)
+	var codecs []string
+	for _, s := range testutil.Probe(t, mv, false) {
+		codecs = append(codecs, s.CodecName)
+	}
+	assert.ElementsMatch(t, []string{"h264", "aac"}, codecs)
 }
 
 // TestWHIPOpusInHLS: with webrtc.hlsAudio opus, a WHIP publication's HLS carries its Opus as published.
