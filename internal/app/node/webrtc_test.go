@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +147,34 @@ func TestWHIPPushedToStorage(t *testing.T) {
 		codecs = append(codecs, s.CodecName)
 	}
 	assert.ElementsMatch(t, []string{"h264", "aac"}, codecs)
+}
+
+// TestKeyframesWithoutAStorm: viewers joining a WHIP stream at once each start at a keyframe, which the
+// publisher is asked for at most every 500 ms (not once per viewer).
+func TestKeyframesWithoutAStorm(t *testing.T) {
+	t.Parallel()
+	origin, logs := testutil.StartNode(t, nil)
+	const path = "live/storm"
+	base := "http://" + origin.HTTPAddr() + "/" + path
+	pub, err := webrtctest.Publish(t, base+"/whip", whipToken(path))
+	require.NoError(t, err)
+	logs.WaitFor(t, "publishing", 15*time.Second)
+	before := pub.PLIs.Load()
+	start := time.Now()
+	viewers := make([]*client.Viewer, 12)
+	var wg sync.WaitGroup
+	for i := range viewers {
+		wg.Go(func() { viewers[i] = watch(t, base+"/whep") })
+	}
+	wg.Wait()
+	for i, v := range viewers {
+		require.Eventually(t, func() bool { return v.Keyframes.Load() > 0 }, 15*time.Second, 20*time.Millisecond,
+			"viewer %d never got a keyframe", i)
+	}
+	asked := pub.PLIs.Load() - before
+	bound := int64(time.Since(start)/(500*time.Millisecond)) + 2
+	assert.Positive(t, asked, "nobody asked the publisher for a keyframe for the new viewers")
+	assert.LessOrEqual(t, asked, bound, "%d keyframe requests for %d viewers in %s", asked, len(viewers), time.Since(start))
 }
 
 // TestWHIPOpusInHLS: with webrtc.hlsAudio opus, a WHIP publication's HLS carries its Opus as published.

@@ -12,9 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
@@ -65,6 +67,8 @@ func mediaFiles(t testing.TB) (h264, ogg string) {
 // Publisher is a running WHIP publication.
 type Publisher struct {
 	*client.Session
+	// PLIs counts the keyframe requests (PLI, FIR) the publisher received.
+	PLIs   atomic.Int64
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -84,9 +88,11 @@ func Publish(t testing.TB, endpoint, token string) (*Publisher, error) {
 	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
 		ClockRate: 48000, Channels: 2}, "audio", "whip")
 	require.NoError(t, err)
+	var senders []*webrtc.RTPSender
 	for _, tr := range []webrtc.TrackLocal{video, audio} {
-		_, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		tc, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		require.NoError(t, err)
+		senders = append(senders, tc.Sender())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -97,6 +103,22 @@ func Publish(t testing.TB, endpoint, token string) (*Publisher, error) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	p := &Publisher{Session: s, cancel: stop}
+	for _, sender := range senders {
+		go func() {
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pkt := range pkts {
+					switch pkt.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						p.PLIs.Add(1)
+					}
+				}
+			}
+		}()
+	}
 	p.done.Add(2)
 	go func() {
 		defer p.done.Done()
