@@ -4,10 +4,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/media/webrtc/client"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -84,7 +84,7 @@ func newAPI(udp net.PacketConn, tcp net.Listener, publicIPs []string, loopback b
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{LoggerFactory: quietLogs{}}
+	se := webrtc.SettingEngine{LoggerFactory: client.QuietLogs{}}
 	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
 	if tcp != nil {
@@ -102,14 +102,3 @@ func newAPI(udp net.PacketConn, tcp net.Listener, publicIPs []string, loopback b
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
-
-// quietLogs silences pion's own loggers: nagare logs what matters about a session with its cause.
-type quietLogs struct{}
-
-func (quietLogs) NewLogger(string) logging.LeveledLogger {
-	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelError, discard{})
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

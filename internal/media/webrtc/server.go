@@ -117,15 +117,9 @@ type Counts struct {
 
 // Listen binds the UDP and TCP ports.
 func (s *Server) Listen() error {
-	udp, err := net.ListenPacket("udp", s.Address)
+	udp, tcp, err := listenPair(s.Address)
 	if err != nil {
-		return fmt.Errorf("webrtc listen udp %s: %w", s.Address, err)
-	}
-	// ICE-TCP on the same port number as UDP
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("webrtc listen tcp %s: %w", udp.LocalAddr(), err)
+		return err
 	}
 	host, _, _ := net.SplitHostPort(udp.LocalAddr().String())
 	ip := net.ParseIP(host)
@@ -149,6 +143,26 @@ func (s *Server) Listen() error {
 		s.MaxSessions = 10000
 	}
 	return nil
+}
+
+// listenPair binds UDP and TCP on the same port number. With port 0, the port the system gives UDP may be
+// taken for TCP (by an outgoing connection, say): another is tried.
+func listenPair(address string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(address)
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp", address)
+		if err != nil {
+			return nil, nil, fmt.Errorf("webrtc listen udp %s: %w", address, err)
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || attempt == 20 {
+			return nil, nil, fmt.Errorf("webrtc listen tcp %s (ICE-TCP, on the UDP port's number): %w", udp.LocalAddr(), err)
+		}
+	}
 }
 
 // Addr is the bound UDP address (the TCP one has the same port).

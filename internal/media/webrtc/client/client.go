@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -52,7 +53,7 @@ func NewAPI() (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, err
 	}
-	var se webrtc.SettingEngine
+	se := webrtc.SettingEngine{LoggerFactory: QuietLogs{}}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
@@ -159,4 +160,13 @@ func Subscribe(ctx context.Context, api *webrtc.API, hc *http.Client, endpoint s
 		return nil, err
 	}
 	return s, nil
+}
+
+// QuietLogs keeps pion's own loggers to errors that matter to nobody reading nagare's log: it discards
+// them; nagare logs what matters about a session, with its cause.
+type QuietLogs struct{}
+
+// NewLogger returns a logger that writes nothing.
+func (QuietLogs) NewLogger(string) logging.LeveledLogger {
+	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelDisabled, io.Discard)
 }
