@@ -207,9 +207,16 @@ func (s *Server) Close() {
 	for _, ss := range s.sessions {
 		sessions = append(sessions, ss)
 	}
+	var sources []source
+	for _, h := range s.hubs {
+		sources = append(sources, h.src)
+	}
 	s.mu.Unlock()
 	for _, ss := range sessions {
 		ss.close("node stopping")
+	}
+	for _, src := range sources {
+		src.stop() // an edge's upstream sessions: DELETE at the parent
 	}
 	if s.udp != nil {
 		s.udp.Close()
