@@ -111,9 +111,10 @@ type WebRTCGlassRun struct {
 	FramesSent int             `json:"framesSent,omitempty"`
 	FramesLate int             `json:"framesLate,omitempty"`
 	Page       webrtcGlassPage `json:"page"`
-	// AtOrigin is what a Go WHEP viewer at the origin received meanwhile: whether frames are lost before
-	// the edge.
+	// AtOrigin and AtEdge are what a Go WHEP viewer at the origin and one at the edge received meanwhile:
+	// where frames are lost.
 	AtOrigin *frameStats `json:"atOrigin,omitempty"`
+	AtEdge   *frameStats `json:"atEdge,omitempty"`
 	Error    string      `json:"error,omitempty"`
 }
 
@@ -314,11 +315,12 @@ func cmdWebRTCGlass(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, src := range want {
 		run := WebRTCGlassRun{Source: src, Stream: *app + "/wglass-" + src + "-" + suffix, Size: *size, FPS: *fps,
 			WarmupS: warmup.Seconds(), DurationS: d.Seconds()}
-		// a Go viewer at the origin for the length of the run, counting the frames the origin sends
-		octx, stopOrigin := context.WithCancel(ctx)
-		originDone := make(chan *frameStats, 1)
-		originWHEP := *origin + "/" + run.Stream + "/whep"
+		// a Go viewer at the origin and one at the edge for the length of the run, counting frames
+		octx, stopCounting := context.WithCancel(ctx)
+		originDone, edgeDone := make(chan *frameStats, 1), make(chan *frameStats, 1)
+		originWHEP, edgeWHEP := *origin+"/"+run.Stream+"/whep", *edge+"/"+run.Stream+"/whep"
 		go func() { originDone <- countFrames(octx, api, originWHEP) }()
+		go func() { edgeDone <- countFrames(octx, api, edgeWHEP) }()
 		var err error
 		switch src {
 		case "whip":
@@ -337,8 +339,8 @@ func cmdWebRTCGlass(ctx context.Context, args []string, stdout, stderr io.Writer
 					return perr
 				})
 		}
-		stopOrigin()
-		run.AtOrigin = <-originDone
+		stopCounting()
+		run.AtOrigin, run.AtEdge = <-originDone, <-edgeDone
 		if err != nil {
 			run.Error = err.Error()
 			log.Error("webrtc glass", "source", src, "err", err)
@@ -402,6 +404,7 @@ func withStampPublisher(ctx context.Context, rtmpURL string, width, height, fps 
 type frameStats struct {
 	Frames  int     `json:"frames"`
 	Seconds float64 `json:"seconds"` // from the first frame to the last
+	Lost    int     `json:"lost"`    // video packets missing from the sequence when a later one came
 	// Gaps counts the intervals between two frames longer than frameGap; LongestGapMs is the longest.
 	Gaps         int     `json:"gaps"`
 	LongestGapMs float64 `json:"longestGapMs"`
@@ -431,11 +434,21 @@ func countFrames(ctx context.Context, api *webrtc.API, endpoint string) *frameSt
 			if t.Kind() != webrtc.RTPCodecTypeVideo {
 				return
 			}
+			var next uint16
+			started := false
 			for {
 				pkt, _, err := t.ReadRTP()
 				if err != nil {
 					return
 				}
+				mu.Lock()
+				if gap := int16(pkt.SequenceNumber - next); started && gap > 0 {
+					st.Lost += int(gap)
+				}
+				if !started || int16(pkt.SequenceNumber-next) >= 0 {
+					next, started = pkt.SequenceNumber+1, true
+				}
+				mu.Unlock()
 				if !pkt.Marker {
 					continue
 				}

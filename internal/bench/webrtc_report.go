@@ -234,16 +234,24 @@ func renderWebRTCGlass(p printer, r *webrtcResults) {
 				num(s.PublishedFPS), num(receivedFPS(run)), plural(s.PacketsLost, "packet"), plural(s.Freezes, "freeze"), num(s.FreezesS),
 				run.DurationS, origin))
 		}
-		if run.Source == "rtmp" && s.Freezes > 0 {
-			origin := ""
-			if o := run.AtOrigin; o != nil && o.Frames > 1 {
-				origin = fmt.Sprintf("; a Go WHEP viewer at the origin received %s frames a second with %s longer than %d ms",
-					num(o.FPS()), plural(float64(o.Gaps), "gap"), frameGap.Milliseconds())
+		if run.Source == "rtmp" && (s.Freezes > 0 || s.PacketsLost > 0) {
+			n := fmt.Sprintf("RTMP: %s (%s s in all) in the window, with %s lost on the way to the page", plural(s.Freezes, "freeze"),
+				num(s.FreezesS), plural(s.PacketsLost, "packet"))
+			o, e := run.AtOrigin, run.AtEdge
+			if o != nil && e != nil && o.Frames > 1 && e.Frames > 1 {
+				n += fmt.Sprintf("; over the whole run, a Go WHEP viewer at the origin received %s frames a second (%s lost, %s "+
+					"longer than %d ms), one at the edge %s (%s lost, %s)", num(o.FPS()), plural(float64(o.Lost), "packet"),
+					plural(float64(o.Gaps), "gap"), frameGap.Milliseconds(), num(e.FPS()), plural(float64(e.Lost), "packet"),
+					plural(float64(e.Gaps), "gap"))
+				switch {
+				case s.PacketsLost > 0 && o.Lost == 0 && e.Lost == 0:
+					n += ": the packets were lost between the edge and Chromium only"
+				case o.Lost == 0 && e.Lost > 0:
+					n += ": packets were lost after the origin, at the edge or between the two"
+				}
 			}
-			notes = append(notes, fmt.Sprintf("RTMP: %s (%s s in all) in the window, with %s lost at the page%s; "+
-				"%d of the bench's frames (after the first second) were written to ffmpeg more than a frame late. The machine's two "+
-				"cores also run the encoder, the nodes and Chromium's software decoding and compositing.",
-				plural(s.Freezes, "freeze"), num(s.FreezesS), plural(s.PacketsLost, "packet"), origin, run.FramesLate))
+			notes = append(notes, fmt.Sprintf("%s. Of the bench's frames (after the first second), %d reached ffmpeg more "+
+				"than a frame late.", n, run.FramesLate))
 		}
 		if s.Rendered > 0 && s.RenderedFPS < 0.9*receivedFPS(run) {
 			notes = append(notes, fmt.Sprintf("%s: Chromium rendered (called back for) %s of the %s frames a second it received "+
@@ -324,10 +332,20 @@ func renderWebRTCStart(p printer, r *webrtcResults) {
 		p("one (the clip has one every second). The nodes keep no keyframe to start a new WHEP viewer with.\n\n")
 	}
 	for _, run := range s.Runs {
-		if run.Error != "" {
+		switch {
+		case run.Error != "":
 			p("- %s run %d: %s\n", run.Publisher, run.Run, run.Error)
+		case run.Publisher == "whip" && run.FirstKey > 500 && run.PLIs > 0:
+			p("- WHIP run %d: the first keyframe reached the viewer %s ms after the start, though the publisher had its first\n", run.Run, num(run.FirstKey))
+			p("  keyframe request %s ms after the start and answered it at once (%s, %s sent in the run):\n",
+				num(run.FirstPLIMs), plural(float64(run.PLIs), "request"), plural(float64(run.Keyframes), "keyframe"))
+			p("  the keyframe sent for the viewer did not reach it, which waited for the clip's next one.\n")
+		case run.Publisher == "whip" && run.FirstKey > 500:
+			p("- WHIP run %d: the first keyframe reached the viewer %s ms after the start; the publisher had no keyframe request.\n",
+				run.Run, num(run.FirstKey))
 		}
 	}
+	p("\n")
 }
 
 func renderWebRTCLoad(p printer, r *webrtcResults) {
@@ -396,11 +414,18 @@ func renderWebRTCLoad(p printer, r *webrtcResults) {
 	p("At that step the pion clients took %s %% of a core (%s %% per viewer, %s× the edge's), the origin %s %%, other\n",
 		num(b.ClientsCPUPercent), num(b.ClientsCPUPercent/float64(b.Viewers)), num(b.ClientsCPUPercent/math.Max(b.Edge.CPUPercent, 1e-9)), num(origin))
 	p("processes %s %%, and the machine's %d CPUs were %s %% busy.", num(others), l.CPUs, num(b.MachineBusyPercent))
-	if b.ClientsCPUPercent >= b.Edge.CPUPercent/2 {
-		p(" The viewers, on the same machine, cost about as much CPU as the edge serving them: the machine runs\n")
-		p("out of CPU long before the edge would fill a core.")
+	if first := l.Steps[0]; b.ViewerKbps() < 0.95*first.ViewerKbps() {
+		p(" Each viewer received %s kbit/s there against %s at the first step, all alike (the lowest %s) and\n",
+			num(b.ViewerKbps()), num(first.ViewerKbps()), num(b.MinViewerKbps))
+		p("with no loss: less of the stream reached the edge in that window (the publisher and the origin share the\n")
+		p("saturated CPUs).")
 	}
-	p("\nThe per-core figure is the edge's CPU per viewer at that load turned into viewers per core; the edge itself\n")
-	p("used %s cores, so whether it keeps that ratio up to a full core, and what its loss is there, is not measured:\n", num(edgeCore))
+	if edgeCore < 0.8 {
+		p("\nThe per-core figure is the edge's CPU per viewer at that load turned into viewers per core; the edge itself\n")
+		p("used %s cores, so whether it keeps that ratio up to a full core, and what its loss is there, is not measured:\n", num(edgeCore))
+	} else {
+		p("\nThe edge came close to a full core (%s cores) within the loss limit; how it behaves beyond, short of CPU, is\n", num(edgeCore))
+		p("not measured: ")
+	}
 	p("that needs the viewers on other machines.\n\n")
 }

@@ -37,10 +37,15 @@ type whipPublisher struct {
 	Clip     *Clip
 
 	keyframe atomic.Bool
+	started  time.Time
+	// plis counts the keyframe requests (PLI, FIR) received, firstPLI is when the first came after Run
+	// started (ns; 0: none); keyframes counts the keyframes sent. All may be read once Run has returned.
+	plis, firstPLI, keyframes atomic.Int64
 }
 
 // Run publishes until ctx is cancelled, then ends the session with DELETE.
 func (p *whipPublisher) Run(ctx context.Context) error {
+	p.started = time.Now()
 	pc, err := p.API.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -66,6 +71,9 @@ func (p *whipPublisher) Run(ctx context.Context) error {
 				switch pkt.(type) {
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					p.keyframe.Store(true)
+					if p.plis.Add(1) == 1 {
+						p.firstPLI.Store(int64(time.Since(p.started)))
+					}
 				}
 			}
 		}
@@ -121,6 +129,9 @@ func (p *whipPublisher) send(ctx context.Context, track *webrtc.TrackLocalStatic
 			i = nextKeyframe(video, i)
 		}
 		f := video[i]
+		if f.Key {
+			p.keyframes.Add(1)
+		}
 		if err := track.WriteSample(media.Sample{Data: annexB(f.AU, f.Key, p.Clip.SPS, p.Clip.PPS), Duration: frameDur}); err != nil {
 			return fmt.Errorf("sending video: %w", err)
 		}
@@ -177,7 +188,11 @@ type WebRTCStartRun struct {
 	LiveMs    float64 `json:"liveMs"`     // the edge answered the viewer's offer (201)
 	FirstKey  float64 `json:"firstKeyMs"` // the first packet of a keyframe reached the viewer
 	Offers    int     `json:"offers"`     // offers the viewer made (the 404s before the 201 included)
-	Error     string  `json:"error,omitempty"`
+	// WHIP: the keyframe requests the publisher received, the first one's time, and the keyframes it sent.
+	PLIs       int     `json:"plis,omitempty"`
+	FirstPLIMs float64 `json:"firstPliMs,omitempty"`
+	Keyframes  int     `json:"keyframes,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // WebRTCStartResult is what `nagare bench webrtc-start` measured.
@@ -258,14 +273,18 @@ func cmdWebRTCStart(ctx context.Context, args []string, stdout, stderr io.Writer
 			name := fmt.Sprintf("wstart-%s-%s-%d", kind, suffix, i)
 			run := WebRTCStartRun{Publisher: kind, Run: i, Stream: *app + "/" + name}
 			var pub func(context.Context) error
+			var whip *whipPublisher
 			if kind == "whip" {
-				p := &whipPublisher{API: api, Endpoint: strings.TrimSuffix(*origin, "/") + "/" + run.Stream + "/whip", Clip: clip}
-				pub = p.Run
+				whip = &whipPublisher{API: api, Endpoint: strings.TrimSuffix(*origin, "/") + "/" + run.Stream + "/whip", Clip: clip}
+				pub = whip.Run
 			} else {
 				p := &Publisher{URL: strings.TrimSuffix(*rtmpBase, "/") + "/" + name, Clip: clip}
 				pub = p.Run
 			}
 			timeStart(ctx, &run, api, strings.TrimSuffix(*edge, "/")+"/"+run.Stream+"/whep", pub, *poll, *limit)
+			if whip != nil {
+				run.PLIs, run.FirstPLIMs, run.Keyframes = int(whip.plis.Load()), ms(time.Duration(whip.firstPLI.Load())), int(whip.keyframes.Load())
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
