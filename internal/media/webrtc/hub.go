@@ -45,9 +45,26 @@ type hub struct {
 // type for it alone), and whether it has had a keyframe yet.
 type viewer struct {
 	sess    *session
-	video   *webrtc.TrackLocalStaticRTP
-	audio   *webrtc.TrackLocalStaticRTP
+	video   *boundTrack
+	audio   *boundTrack
 	waitKey atomic.Bool // no video until the start of a keyframe: a decoder cannot start mid-GOP
+}
+
+// boundTrack is a viewer's track that knows when pion has bound it to the session (once DTLS is up):
+// before that, what is written to it goes nowhere, so a keyframe written then would be lost.
+type boundTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	bound  atomic.Bool
+	onBind func()
+}
+
+// Bind is called by pion when the session starts sending.
+func (t *boundTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	p, err := t.TrackLocalStaticRTP.Bind(ctx)
+	if err == nil && !t.bound.Swap(true) && t.onBind != nil {
+		t.onBind()
+	}
+	return p, err
 }
 
 func newHub(p stream.Path, counts *Counts) *hub {
@@ -125,7 +142,7 @@ func (h *hub) writeVideo(pkt *rtp.Packet, keyStart bool) {
 			continue
 		}
 		if v.waitKey.Load() {
-			if !keyStart {
+			if !keyStart || !v.video.bound.Load() {
 				continue
 			}
 			v.waitKey.Store(false)

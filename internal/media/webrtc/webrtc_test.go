@@ -73,9 +73,21 @@ func TestFrameAssembler(t *testing.T) {
 	f, lost = a.push(pkt(4, 6000, true, 0x41))
 	assert.Nil(t, f)
 	assert.True(t, lost)
+	// padding-only packets between frames and inside one take sequence numbers and lose nothing
+	f, lost = a.push(pkt(5, 3000, false))
+	assert.Nil(t, f)
+	assert.False(t, lost)
+	a.push(pkt(6, 9000, false, 0x41, 1))
+	a.push(pkt(7, 9000, false))
+	f, lost = a.push(pkt(8, 9000, true, 0x41, 2))
+	require.Len(t, f, 3)
+	assert.False(t, lost)
+	au, err := depacketizeH264(f)
+	require.NoError(t, err)
+	assert.Len(t, au, 2)
 	// a frame whose marker was lost: the next frame reports it
-	a.push(pkt(5, 9000, false, 0x41))
-	f, lost = a.push(pkt(7, 12000, true, 0x41))
+	a.push(pkt(9, 12000, false, 0x41))
+	f, lost = a.push(pkt(11, 15000, true, 0x41))
 	assert.Nil(t, f)
 	assert.True(t, lost)
 }

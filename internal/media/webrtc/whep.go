@@ -63,7 +63,6 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		h.remove(v)
 		s.counts.Viewers.Add(-1)
 	})
-	h.askKeyframe() // a WebRTC publisher sends one at once; others' viewers wait for the next
 	ss.log.Info("WHEP session created", "viewers", h.viewerCount())
 	s.answer(w, r, ss, answer)
 }
@@ -80,10 +79,16 @@ func parseOffer(offer string) (bool, bool, error) {
 // addTracks gives a viewer its own tracks for what the hub carries, and reads the RTCP the viewer sends:
 // PLI and FIR become (rate-limited) keyframe requests to the source.
 func (s *Server) addTracks(h *hub, v *viewer) error {
-	add := func(c webrtc.RTPCodecCapability, kind string) (*webrtc.TrackLocalStaticRTP, error) {
-		t, err := webrtc.NewTrackLocalStaticRTP(c, kind, "nagare-"+h.path.String())
+	add := func(c webrtc.RTPCodecCapability, kind string) (*boundTrack, error) {
+		tr, err := webrtc.NewTrackLocalStaticRTP(c, kind, "nagare-"+h.path.String())
 		if err != nil {
 			return nil, err
+		}
+		t := &boundTrack{TrackLocalStaticRTP: tr}
+		if kind == "video" {
+			// the session can receive now: ask the source for a keyframe to start it (a WebRTC publisher
+			// sends one at once; other viewers wait for the next)
+			t.onBind = func() { go h.askKeyframe() }
 		}
 		sender, err := v.sess.pc.AddTrack(t)
 		if err != nil {

@@ -391,6 +391,17 @@ type frameAssembler struct {
 }
 
 func (a *frameAssembler) push(pkt *rtp.Packet) (frame []*rtp.Packet, lost bool) {
+	if len(pkt.Payload) == 0 {
+		// padding only (a browser's bandwidth probe, sent on the media stream when no RTX is negotiated):
+		// it carries no media but takes a sequence number
+		switch {
+		case len(a.pkts) > 0: // within a frame's run of sequence numbers, whatever its timestamp
+			a.pkts = append(a.pkts, pkt)
+		case len(a.pkts) == 0 && (!a.started || pkt.SequenceNumber == a.next):
+			a.started, a.next = true, pkt.SequenceNumber+1
+		}
+		return nil, false
+	}
 	if len(a.pkts) > 0 && pkt.Timestamp != a.pkts[0].Timestamp {
 		// a new frame began before the last one's marker: that one lost its end
 		a.pkts = a.pkts[:0]
@@ -435,6 +446,9 @@ func depacketizeH264(frame []*rtp.Packet) ([][]byte, error) {
 	var d codecs.H264Packet
 	var annexB []byte
 	for _, pkt := range frame {
+		if len(pkt.Payload) == 0 {
+			continue // padding
+		}
 		b, err := d.Unmarshal(pkt.Payload)
 		if err != nil {
 			return nil, err
