@@ -516,10 +516,11 @@ func (n *Node) routes() http.Handler {
 		_ = enc.Encode(n.Stats())
 	})
 	if n.cfg.Node.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// GET only: a pattern for every method would overlap WHIP's POST /{app}/{stream}/whip
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
 		mux.HandleFunc(m+" "+nodeapi.PathRecordings+"{app}/{stream}", n.recordingAPI)

@@ -340,6 +340,20 @@ func TestWebRTCOfferFlood(t *testing.T) {
 	assert.Equal(t, []int{404, 404, 404, 429, 429}, statuses)
 }
 
+// TestPprofWithWebRTC: a node with the profiler on starts (its routes once overlapped WHIP's) and serves it.
+func TestPprofWithWebRTC(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"origin", "edge"} {
+		mutate := func(c *config.Config) { c.Node.Pprof = true }
+		if role == "edge" {
+			mutate = func(c *config.Config) { c.Node.Pprof, c.Node.Role, c.Node.Parent = true, "edge", "http://127.0.0.1:1" }
+		}
+		n, _ := testutil.StartNode(t, mutate)
+		code, _ := testutil.Get(t, "http://"+n.HTTPAddr()+"/debug/pprof/")
+		assert.Equal(t, http.StatusOK, code, role)
+	}
+}
+
 // TestWebRTCPreflight: a page on another origin may POST an offer with a bearer and read the Location.
 func TestWebRTCPreflight(t *testing.T) {
 	t.Parallel()
