@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/nagare-video/nagare/internal/media/webrtc/client"
@@ -136,21 +135,11 @@ func (r *WebRTCLoadResult) best() (WebRTCLoadStep, bool) {
 	return WebRTCLoadStep{}, false
 }
 
-// newLoadAPI is client.NewAPI's pion setup with candidates on loopback only: one socket a viewer.
+// newLoadAPI is client.NewAPI with candidates on loopback only: one socket a viewer.
 func newLoadAPI() (*webrtc.API, error) {
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, err
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		return nil, err
-	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return client.NewAPI(func(se *webrtc.SettingEngine) {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	})
 }
 
 // loadViewer is a viewer with its counters at the start of the window.

@@ -86,9 +86,10 @@ func newAPI(udp net.PacketConn, tcp net.Listener, publicIPs []string, loopback b
 	}
 	se := webrtc.SettingEngine{LoggerFactory: client.QuietLogs{}}
 	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
+	quiet := client.QuietLogs{}.NewLogger("ice")
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(quiet, udp))
 	if tcp != nil {
-		se.SetICETCPMux(webrtc.NewICETCPMux(nil, tcp, 64))
+		se.SetICETCPMux(webrtc.NewICETCPMux(quiet, tcp, 64))
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
 			webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	} else {

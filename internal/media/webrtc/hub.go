@@ -35,7 +35,7 @@ type hub struct {
 	viewers atomic.Pointer[[]*viewer]
 
 	mu       sync.Mutex
-	lastAsk  time.Time
+	asks     coalescer
 	idleFrom time.Time // when the last viewer left (zero while someone watches)
 	stopped  bool      // idle for too long: the source is being stopped, no viewer may join
 	counts   *Counts
@@ -123,15 +123,38 @@ func (h *hub) idle(now time.Time) bool {
 
 // askKeyframe passes a viewer's request for a keyframe (a join, a PLI or FIR) to the source, at most
 // every keyframeAskEvery: a hundred viewers joining at once cost the publisher one keyframe.
-func (h *hub) askKeyframe() {
-	h.mu.Lock()
-	if time.Since(h.lastAsk) < keyframeAskEvery {
-		h.mu.Unlock()
+func (h *hub) askKeyframe() { h.asks.do(keyframeAskEvery, h.src.keyframe) }
+
+// coalescer runs a call at most every interval: a call within the interval is not dropped but made once
+// at the interval's end, however many came meanwhile (a viewer who joined just after a keyframe went out
+// still gets one).
+type coalescer struct {
+	mu      sync.Mutex
+	last    time.Time
+	pending bool
+}
+
+func (c *coalescer) do(every time.Duration, f func()) {
+	c.mu.Lock()
+	if c.pending {
+		c.mu.Unlock()
 		return
 	}
-	h.lastAsk = time.Now()
-	h.mu.Unlock()
-	h.src.keyframe()
+	wait := every - time.Since(c.last)
+	if wait <= 0 {
+		c.last = time.Now()
+		c.mu.Unlock()
+		f()
+		return
+	}
+	c.pending = true
+	c.mu.Unlock()
+	time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		c.pending, c.last = false, time.Now()
+		c.mu.Unlock()
+		f()
+	})
 }
 
 // writeVideo sends one video packet to every viewer; keyStart marks the first packet of a keyframe.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,11 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 	}
 	src.sess = sess
 	src.video, src.audio = sending(pc.RemoteDescription())
+	// the parent's video SSRC from its answer: a keyframe can be asked for before any packet has come
+	// (the parent's hub sends a viewer nothing until a keyframe)
+	if ssrc := videoSSRC(pc.RemoteDescription()); ssrc != 0 {
+		src.videoSSRC.CompareAndSwap(0, ssrc)
+	}
 	src.log.Info("pulling the stream over WHEP", "stream", p.String(), "video", src.video, "audio", src.audio)
 	return src, nil
 }
@@ -107,6 +113,29 @@ func sending(d *webrtc.SessionDescription) (video, audio bool) {
 		}
 	}
 	return video, audio
+}
+
+// videoSSRC is the SSRC the description announces for its video ("a=ssrc:<n> ..."), 0 if none.
+func videoSSRC(d *webrtc.SessionDescription) uint32 {
+	var sd sdp.SessionDescription
+	if d == nil || sd.UnmarshalString(d.SDP) != nil {
+		return 0
+	}
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != "video" {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "ssrc" {
+				continue
+			}
+			field, _, _ := strings.Cut(a.Value, " ")
+			if n, err := strconv.ParseUint(field, 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return 0
 }
 
 // forward copies one upstream track's packets to the hub until the session ends.

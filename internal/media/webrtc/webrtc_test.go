@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +160,19 @@ func FuzzRTP(f *testing.F) {
 			_ = client.IsH264KeyStart(p)
 		}
 	})
+}
+
+// TestCoalescer: calls within the interval are neither dropped nor repeated: one more call at its end.
+func TestCoalescer(t *testing.T) {
+	var c coalescer
+	var n atomic.Int32
+	f := func() { n.Add(1) }
+	c.do(100*time.Millisecond, f) // at once
+	for range 10 {
+		c.do(100*time.Millisecond, f) // one deferred call for all ten
+	}
+	assert.Equal(t, int32(1), n.Load())
+	require.Eventually(t, func() bool { return n.Load() == 2 }, time.Second, 5*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	assert.Equal(t, int32(2), n.Load(), "nothing more than the one deferred call")
 }

@@ -159,7 +159,7 @@ type publication struct {
 	ended bool
 
 	videoSSRC webrtc.SSRC
-	lastAsk   time.Time
+	asks      coalescer
 	toAAC     *opusToAAC // the AAC of the publication's HLS; nil with hls audio "opus"
 }
 
@@ -180,16 +180,16 @@ func (p *publication) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 
 // askKeyframe sends the publisher a PLI, at most every keyframeAskEvery.
 func (p *publication) askKeyframe() {
-	p.mu.Lock()
-	ssrc := p.videoSSRC
-	if ssrc == 0 || time.Since(p.lastAsk) < keyframeAskEvery {
+	p.asks.do(keyframeAskEvery, func() {
+		p.mu.Lock()
+		ssrc := p.videoSSRC
 		p.mu.Unlock()
-		return
-	}
-	p.lastAsk = time.Now()
-	p.mu.Unlock()
-	p.server.counts.KeyframeAsks.Add(1)
-	_ = p.sess.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}})
+		if ssrc == 0 {
+			return
+		}
+		p.server.counts.KeyframeAsks.Add(1)
+		_ = p.sess.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}})
+	})
 }
 
 // clock turns one track's RTP timestamps into PTS on the publication's timeline: the first packet is

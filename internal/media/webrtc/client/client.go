@@ -43,8 +43,8 @@ func (e *StatusError) Error() string {
 }
 
 // NewAPI builds a pion API for clients: the default codecs and interceptors, loopback candidates
-// included (a client on the server's machine).
-func NewAPI() (*webrtc.API, error) {
+// included (a client on the server's machine), then the caller's settings.
+func NewAPI(settings ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -56,6 +56,9 @@ func NewAPI() (*webrtc.API, error) {
 	se := webrtc.SettingEngine{LoggerFactory: QuietLogs{}}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	for _, set := range settings {
+		set(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
