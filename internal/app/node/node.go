@@ -124,12 +124,19 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_viewers", Help: "WHEP sessions."},
 			func() float64 { return float64(n.webrtcViewers(nil)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_publishers", Help: "WHIP sessions."},
-			func() float64 {
-				if n.webrtc == nil {
-					return 0
-				}
-				return float64(n.webrtc.Counts().Publishers.Load())
-			}),
+			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return uint64(c.Publishers.Load()) }) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nagare_webrtc_refused_total",
+			Help: "WHIP and WHEP requests refused (bad offer, credentials, limits, unknown stream or session)."},
+			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return c.Rejected.Load() }) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nagare_webrtc_ice_timeouts_total",
+			Help: "WebRTC sessions reaped because ICE did not connect within webrtc.connectTimeout."},
+			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return c.ICETimeouts.Load() }) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nagare_webrtc_keyframe_requests_total",
+			Help: "Keyframe requests (PLI) sent to WHIP publishers."},
+			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return c.KeyframeAsks.Load() }) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nagare_webrtc_packets_out_total",
+			Help: "RTP packets sent to WHEP viewers."},
+			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return c.PacketsOut.Load() }) }),
 	)
 	if n.pulls() {
 		return n.newEdge(cfg, log)
@@ -239,6 +246,14 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 		return err
 	}
 	return nil
+}
+
+// webrtcCount reads one of the WebRTC server's counts (0 without WebRTC).
+func (n *Node) webrtcCount(get func(*webrtc.Counts) uint64) float64 {
+	if n.webrtc == nil {
+		return 0
+	}
+	return float64(get(n.webrtc.Counts()))
 }
 
 // webrtcViewers counts the WHEP sessions of p (of every stream when p is nil).

@@ -189,16 +189,21 @@ func TestWHIPOpusInHLS(t *testing.T) {
 }
 
 // hlsViewers is the origin's HLS viewer count (ffprobe above made one).
-func hlsViewers(t *testing.T, n *node.Node) int {
+func hlsViewers(t *testing.T, n *node.Node) int { return metric(t, n, "nagare_viewers") }
+
+// metric reads a metric without labels from the node's /metrics.
+func metric(t *testing.T, n *node.Node, name string) int {
+	t.Helper()
 	code, body := testutil.Get(t, "http://"+n.HTTPAddr()+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	for line := range strings.Lines(string(body)) {
-		if v, ok := strings.CutPrefix(line, "nagare_viewers "); ok {
-			var n float64
-			_, _ = fmt.Sscan(strings.TrimSpace(v), &n)
-			return int(n)
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(strings.TrimSpace(v), &f)
+			return int(f)
 		}
 	}
+	t.Fatalf("no metric %s", name)
 	return 0
 }
 
@@ -306,11 +311,13 @@ func TestWebRTCRefusals(t *testing.T) {
 	_, _ = tcp.Write([]byte("GET / HTTP/1.1\r\n\r\n\x00\x01\x02garbage"))
 	tcp.Close()
 
-	// a viewer whose ICE never connects is reaped after webrtc.connectTimeout
+	// a viewer whose ICE never connects is reaped after webrtc.connectTimeout, and counted
 	// (pion's offer made without gathering has no candidate: ICE has nothing to reach)
 	status, body := post(base+"/whep", "application/sdp", "", offer)
 	require.Equal(t, http.StatusCreated, status, body)
 	logs.WaitFor(t, "ICE did not connect within 1s", 10*time.Second)
+	assert.Equal(t, 1, metric(t, origin, "nagare_webrtc_ice_timeouts_total"))
+	assert.GreaterOrEqual(t, metric(t, origin, "nagare_webrtc_refused_total"), 13)
 
 	// through all of it the stream kept playing, over WHEP, and PATCH with a candidate works
 	v := watch(t, base+"/whep")
