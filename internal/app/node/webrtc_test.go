@@ -317,7 +317,7 @@ func TestWebRTCRefusals(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, body)
 	logs.WaitFor(t, "ICE did not connect within 1s", 10*time.Second)
 	assert.Equal(t, 1, metric(t, origin, "nagare_webrtc_ice_timeouts_total"))
-	assert.GreaterOrEqual(t, metric(t, origin, "nagare_webrtc_refused_total"), 13)
+	assert.GreaterOrEqual(t, metric(t, origin, "nagare_webrtc_refused_total"), 10, "the origin's refusals above")
 
 	// through all of it the stream kept playing, over WHEP, and PATCH with a candidate works
 	v := watch(t, base+"/whep")
