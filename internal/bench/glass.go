@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -321,6 +322,54 @@ func (r *GlassResult) row() string {
 		strings.Join(medians, ", "), g.DeliveryMedian, g.DeliveryP90, g.AheadMedian, verdict)
 }
 
+// pageFlags are the flags of the benches that drive a page in Chromium with a stamped source.
+type pageFlags struct {
+	size, preset, script, modules, chromium, node *string
+	fps                                           *int
+	keyint, warmup, window                        *time.Duration
+	trace                                         *bool
+	width, height                                 int // from size, after check
+}
+
+func addPageFlags(fs *flag.FlagSet, script, scriptHelp string, warmup, window time.Duration) *pageFlags {
+	return &pageFlags{
+		size:     fs.String("size", "1280x720", "picture size"),
+		fps:      fs.Int("fps", 30, "frames per second"),
+		keyint:   fs.Duration("keyint", time.Second, "keyframe interval of the bench's ffmpeg source"),
+		preset:   fs.String("preset", "ultrafast", "x264 preset of the bench's ffmpeg source (it shares the machine with the player: the lightest)"),
+		warmup:   fs.Duration("warmup", warmup, "time after the first frame before samples count"),
+		window:   fs.Duration("duration", window, "sampling window"),
+		script:   fs.String("script", script, scriptHelp),
+		modules:  fs.String("modules", ".cache/players/node_modules", "node_modules with playwright-core and hls.js (scripts/deps.sh players)"),
+		chromium: fs.String("chromium", "/usr/bin/chromium", "Chromium binary"),
+		node:     fs.String("node", "node", "Node.js binary"),
+		trace:    fs.Bool("trace", false, "print the page's state every 500 ms on stderr"),
+	}
+}
+
+// check validates the flags after parsing, makes the script's and the modules' paths absolute, and checks
+// that playwright-core is installed.
+func (f *pageFlags) check(maxFPS int) error {
+	if _, err := fmt.Sscanf(*f.size, "%dx%d", &f.width, &f.height); err != nil || f.width%2 != 0 || f.height%2 != 0 ||
+		f.width < 640 || f.height < 360 {
+		return usageErr("-size: want WxH, even, at least 640x360, not %q", *f.size)
+	}
+	if *f.fps < 1 || *f.fps > maxFPS || *f.window < time.Second || *f.warmup < 0 || *f.keyint <= 0 {
+		return usageErr("-fps must be in 1..%d, -duration at least 1s, -warmup not negative, -keyint positive", maxFPS)
+	}
+	for _, p := range []*string{f.script, f.modules} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	if _, err := os.Stat(filepath.Join(*f.modules, "playwright-core")); err != nil {
+		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *f.modules)
+	}
+	return nil
+}
+
 // cmdGlass measures glass-to-glass latency through a nagare origin with hls.js (LL-HLS) as the player.
 func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := newFlags("glass", stderr)
@@ -328,10 +377,8 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	rtmpBase := fs.String("rtmp", "", "RTMP base URL of a running origin, with the application (e.g. rtmp://127.0.0.1:1935/live)")
 	httpBase := fs.String("http", "", "HTTP base URL of that origin")
 	stream := fs.String("stream", "glass", "stream name")
-	size := fs.String("size", "1280x720", "picture size")
-	fps := fs.Int("fps", 30, "frames per second")
-	keyint := fs.Duration("keyint", time.Second, "keyframe interval")
-	preset := fs.String("preset", "ultrafast", "x264 preset (the publisher shares the machine with the player: the lightest)")
+	page := addPageFlags(fs, "test/players/web/glass.mjs", "the player script", 5*time.Second, 6*time.Second)
+	size, fps, keyint, preset, warmup, d := page.size, page.fps, page.keyint, page.preset, page.warmup, page.window
 	var configs []string
 	fs.Func("hlsjs", "hls.js configuration (JSON) on top of lowLatencyMode: true; repeatable, each measured in turn (default {})", func(v string) error {
 		if !json.Valid([]byte(v)) {
@@ -341,24 +388,15 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return nil
 	})
 	sessions := fs.Int("sessions", 5, "players started one after the other for each configuration, each sampled")
-	warmup := fs.Duration("warmup", 5*time.Second, "time after the first rendered frame before samples count")
-	d := fs.Duration("duration", 6*time.Second, "sampling window of each session")
-	script := fs.String("script", "test/players/web/glass.mjs", "the player script")
-	modules := fs.String("modules", ".cache/players/node_modules", "node_modules with hls.js and playwright-core (scripts/deps.sh players)")
-	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium binary")
-	nodeBin := fs.String("node", "node", "Node.js binary")
 	out := fs.String("out", "", "JSON result file (optional)")
-	trace := fs.Bool("trace", false, "print the player's state every 500 ms on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var width, height int
-	if _, err := fmt.Sscanf(*size, "%dx%d", &width, &height); err != nil || width%2 != 0 || height%2 != 0 || width < 640 || height < 360 {
-		return usageErr("-size: want WxH, even, at least 640x360, not %q", *size)
+	if err := page.check(120); err != nil {
+		return err
 	}
-	if *fps < 1 || *fps > 120 || *d < time.Second || *warmup < 0 || *keyint <= 0 {
-		return usageErr("-fps must be in 1..120, -duration at least 1s, -warmup not negative, -keyint positive")
-	}
+	width, height := page.width, page.height
+	script, modules, chromium, nodeBin, trace := page.script, page.modules, page.chromium, page.node, page.trace
 	if len(configs) == 0 {
 		configs = []string{"{}"}
 	}
@@ -367,16 +405,6 @@ func cmdGlass(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	if (*rtmpBase == "") != (*httpBase == "") {
 		return usageErr("-rtmp and -http go together")
-	}
-	for _, p := range []*string{script, modules} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
-	}
-	if _, err := os.Stat(filepath.Join(*modules, "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *modules)
 	}
 
 	setup := GlassResult{

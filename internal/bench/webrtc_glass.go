@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -255,31 +254,20 @@ func cmdWebRTCGlass(ctx context.Context, args []string, stdout, stderr io.Writer
 	app := fs.String("app", "live", "application of the streams")
 	token := fs.String("token", "", "bearer for the page's WHIP publication (stream key or signed token; empty when the origin allows unauthenticated publishing)")
 	sources := fs.String("sources", "whip,rtmp", "sources to measure, in order: whip (the page's canvas), rtmp (the bench's frames via ffmpeg)")
-	size := fs.String("size", "1280x720", "picture size of both sources")
-	fps := fs.Int("fps", 30, "frames per second of both sources")
-	preset := fs.String("preset", "ultrafast", "x264 preset of the RTMP source")
-	keyint := fs.Duration("keyint", time.Second, "keyframe interval of the RTMP source")
-	warmup := fs.Duration("warmup", 3*time.Second, "time after the first decoded frame before samples count")
-	d := fs.Duration("duration", 20*time.Second, "sampling window of each source")
-	script := fs.String("script", "test/players/web/webrtc-glass.mjs", "the page's driver")
-	modules := fs.String("modules", ".cache/players/node_modules", "node_modules with playwright-core (scripts/deps.sh players)")
-	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium binary")
-	nodeBin := fs.String("node", "node", "Node.js binary")
+	page := addPageFlags(fs, "test/players/web/webrtc-glass.mjs", "the page's driver", 3*time.Second, 20*time.Second)
+	size, fps, keyint, preset, warmup, d := page.size, page.fps, page.keyint, page.preset, page.warmup, page.window
 	out := fs.String("out", "", "JSON result file")
-	trace := fs.Bool("trace", false, "print the page's state every 500 ms on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var width, height int
-	if _, err := fmt.Sscanf(*size, "%dx%d", &width, &height); err != nil || width%2 != 0 || height%2 != 0 || width < 640 || height < 360 {
-		return usageErr("-size: want WxH, even, at least 640x360, not %q", *size)
-	}
-	switch {
-	case *origin == "" || *edge == "" || *out == "":
+	if *origin == "" || *edge == "" || *out == "" {
 		return usageErr("-origin, -edge and -out are required")
-	case *fps < 1 || *fps > 60 || *d < time.Second || *warmup < 0 || *keyint <= 0:
-		return usageErr("-fps must be in 1..60, -duration at least 1s, -warmup not negative, -keyint positive")
 	}
+	if err := page.check(60); err != nil {
+		return err
+	}
+	width, height := page.width, page.height
+	script, modules, chromium, nodeBin, trace := page.script, page.modules, page.chromium, page.node, page.trace
 	want := strings.Split(*sources, ",")
 	for _, s := range want {
 		if s != "whip" && s != "rtmp" {
@@ -288,16 +276,6 @@ func cmdWebRTCGlass(ctx context.Context, args []string, stdout, stderr io.Writer
 		if s == "rtmp" && *rtmpBase == "" {
 			return usageErr("-sources rtmp needs -rtmp")
 		}
-	}
-	for _, p := range []*string{script, modules} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
-	}
-	if _, err := os.Stat(filepath.Join(*modules, "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *modules)
 	}
 	*origin, *edge = strings.TrimSuffix(*origin, "/"), strings.TrimSuffix(*edge, "/")
 	*app = strings.Trim(*app, "/")

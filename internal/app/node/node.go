@@ -124,7 +124,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_viewers", Help: "WHEP sessions."},
 			func() float64 { return float64(n.webrtcViewers(nil)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_publishers", Help: "WHIP sessions."},
-			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return uint64(c.Publishers.Load()) }) }),
+			func() float64 {
+				return n.webrtcCount(func(c *webrtc.Counts) uint64 { return uint64(c.Publishers.Load()) })
+			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nagare_webrtc_refused_total",
 			Help: "WHIP and WHEP requests refused (bad offer, credentials, limits, unknown stream or session)."},
 			func() float64 { return n.webrtcCount(func(c *webrtc.Counts) uint64 { return c.Rejected.Load() }) }),
