@@ -266,6 +266,8 @@ func TestWebRTCRefusals(t *testing.T) {
 		{"no supported codec", 406, func() (int, string) {
 			return post(other+"/whip", "application/sdp", "Bearer "+whipToken("live/other"), vp8Only)
 		}, "nagare takes H264"},
+		{"WHEP offer with no supported codec", 406, func() (int, string) { return post(base+"/whep", "application/sdp", "", vp8Only) },
+			"nagare takes H264"},
 		{"wrong content type", 415, func() (int, string) { return post(base+"/whep", "text/plain", "", offer) }, "application/sdp"},
 		{"offer too large", 413, func() (int, string) {
 			return post(base+"/whep", "application/sdp", "", strings.Repeat("a", 70<<10))

@@ -257,8 +257,23 @@ type session struct {
 
 	connected atomic.Bool
 	once      sync.Once
-	onClose   []func()
 	server    *Server
+
+	mu      sync.Mutex
+	ended   bool
+	onClose []func()
+}
+
+// atClose has f called when the session ends; it reports false (and does not call f) if it has ended
+// already.
+func (ss *session) atClose(f func()) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return false
+	}
+	ss.onClose = append(ss.onClose, f)
+	return true
 }
 
 // close ends the session once, with the reason in the log.
@@ -268,7 +283,11 @@ func (ss *session) close(reason string) {
 		delete(ss.server.sessions, ss.id)
 		ss.server.mu.Unlock()
 		_ = ss.pc.Close()
-		for _, f := range ss.onClose {
+		ss.mu.Lock()
+		ss.ended = true
+		fs := ss.onClose
+		ss.mu.Unlock()
+		for _, f := range fs {
 			f()
 		}
 		ss.log.Info("session ended", "reason", reason, "lasted", time.Since(ss.created).Round(time.Millisecond))

@@ -2,7 +2,6 @@ package webrtc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,7 +20,7 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, _, err := parseOffer(offer); err != nil {
+	if _, _, err := offeredMedia(offer); err != nil { // neither H.264 nor Opus: 406 before any work
 		s.writeError(w, r, err)
 		return
 	}
@@ -48,32 +47,23 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if v.video == nil && v.audio == nil {
-		ss.close("nothing negotiated")
-		s.writeError(w, r, fmt.Errorf("%w: the offer takes neither H264 video nor Opus audio", ErrNoCodec))
-		return
-	}
 	if !h.add(v) {
 		ss.close("the stream's hub ended meanwhile")
 		s.writeError(w, r, fmt.Errorf("%w: the stream's feed was ending; retry", ErrTooMany))
 		return
 	}
 	s.counts.Viewers.Add(1)
-	ss.onClose = append(ss.onClose, func() {
+	if !ss.atClose(func() {
 		h.remove(v)
 		s.counts.Viewers.Add(-1)
-	})
+	}) {
+		h.remove(v) // the peer went away during the negotiation
+		s.counts.Viewers.Add(-1)
+		s.writeError(w, r, fmt.Errorf("%w: the session ended during its negotiation", ErrUnknown))
+		return
+	}
 	ss.log.Info("WHEP session created", "viewers", h.viewerCount())
 	s.answer(w, r, ss, answer)
-}
-
-// parseOffer checks an offer is SDP that pion can take (the codecs are matched during negotiation).
-func parseOffer(offer string) (bool, bool, error) {
-	video, audio, err := offeredMedia(offer)
-	if err != nil && !errors.Is(err, ErrNoCodec) {
-		return false, false, err
-	}
-	return video, audio, nil
 }
 
 // addTracks gives a viewer its own tracks for what the hub carries, and reads the RTCP the viewer sends:

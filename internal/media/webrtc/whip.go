@@ -58,7 +58,7 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 	}
 	pub := &publication{server: s, sess: ss, wantVideo: video, wantAudio: audio}
 	s.counts.Publishers.Add(1)
-	ss.onClose = append(ss.onClose, pub.end)
+	ss.atClose(pub.end) // a new session: it has not ended
 	ss.pc.OnTrack(pub.onTrack)
 	answer, err := negotiate(r.Context(), ss.pc, offer)
 	if err != nil {
