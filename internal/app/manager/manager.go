@@ -92,7 +92,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		m.cloud = c
 	}
 	srv := &api.Server{
-		Store: st, Cluster: reg, AdminToken: cfg.Manager.AdminToken, Log: log.With("component", "api"),
+		Store: st, Cluster: reg, AdminToken: cfg.Manager.AdminToken, ClusterSecret: cfg.Cluster.Secret,
+		Log: log.With("component", "api"),
 		Weights: selector.Weights{
 			Streams: cfg.Manager.WeightStreams, Connections: cfg.Manager.WeightConnections,
 			Subscribers: cfg.Manager.WeightSubscribers, Memory: cfg.Manager.WeightMemory,

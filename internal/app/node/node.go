@@ -239,6 +239,8 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
 			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg, HLSAudio: w.HLSAudio},
 		Takeover: cfg.Publish.Takeover, Parent: n.Parent, Log: n.log.With("component", "webrtc"),
+		// the manager's proxy mode names the client it forwards an offer for, signed with the cluster secret
+		ClientIP: func(r *http.Request) string { return nodeapi.ClientIP(r, cfg.Cluster.Secret) },
 	}
 	if auth != nil {
 		n.webrtc.Registry, n.webrtc.Auth = n.registry, auth

@@ -22,6 +22,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/webrtc/client"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/webrtctest"
 )
@@ -334,19 +335,32 @@ func TestWebRTCRefusals(t *testing.T) {
 		"the stream of a vanished WHIP publisher did not end")
 }
 
-// TestWebRTCOfferFlood: the offers one address may make in a minute are bounded.
+// TestWebRTCOfferFlood: the offers one address may make in a minute are bounded; behind the manager's
+// proxy mode, the address is the client's the manager names (signed with the cluster secret).
 func TestWebRTCOfferFlood(t *testing.T) {
 	t.Parallel()
-	origin, _ := testutil.StartNode(t, func(c *config.Config) { c.WebRTC.OffersPerMinute = 3 })
+	const secret = "flood-cluster-secret-0123456789"
+	origin, _ := testutil.StartNode(t, func(c *config.Config) { c.WebRTC.OffersPerMinute, c.Cluster.Secret = 3, secret })
 	offer := browserOffer(t, true)
-	var statuses []int
-	for range 5 {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+origin.HTTPAddr()+"/live/none/whep", strings.NewReader(offer))
-		req.Header.Set("Content-Type", "application/sdp")
-		status, _ := do(t, req)
-		statuses = append(statuses, status)
+	offers := func(n int, sign func(http.Header)) []int {
+		var statuses []int
+		for range n {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+origin.HTTPAddr()+"/live/none/whep", strings.NewReader(offer))
+			req.Header.Set("Content-Type", "application/sdp")
+			sign(req.Header)
+			status, _ := do(t, req)
+			statuses = append(statuses, status)
+		}
+		return statuses
 	}
-	assert.Equal(t, []int{404, 404, 404, 429, 429}, statuses)
+	none := func(http.Header) {}
+	assert.Equal(t, []int{404, 404, 404, 429, 429}, offers(5, none))
+	// the manager forwarding for two clients: each has its own bound
+	for _, client := range []string{"203.0.113.1", "203.0.113.2"} {
+		assert.Equal(t, []int{404, 404, 404, 429}, offers(4, func(h http.Header) { nodeapi.SignClient(h, secret, client) }), client)
+	}
+	// a name signed with another secret is not believed: the connection's address, already over its bound
+	assert.Equal(t, []int{429}, offers(1, func(h http.Header) { nodeapi.SignClient(h, "forged-secret-0123456789", "203.0.113.3") }))
 }
 
 // TestPprofWithWebRTC: a node with the profiler on starts (its routes once overlapped WHIP's) and serves it.

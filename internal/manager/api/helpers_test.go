@@ -30,9 +30,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 const (
-	adminToken = "test-admin-token-0123456789"
-	wrongToken = "wrong-token-SECRET-4242"
-	red5       = "/streammanager/api/3.1"
+	adminToken    = "test-admin-token-0123456789"
+	clusterSecret = "test-cluster-secret-0123456789"
+	wrongToken    = "wrong-token-SECRET-4242"
+	red5          = "/streammanager/api/3.1"
 )
 
 // clock is the fake time shared by the store, the registry and the API.
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, opts ...func(*api.Server)) *env {
 	reg := &cluster.Registry{Store: st, Log: log, ReportInterval: 2 * time.Second, NodeTimeout: time.Hour,
 		PersistEvery: 0, Now: c.Now}
 	require.NoError(t, reg.Load(ctx))
-	srv := &api.Server{Store: st, Cluster: reg, AdminToken: adminToken, Weights: selector.DefaultWeights(),
+	srv := &api.Server{Store: st, Cluster: reg, AdminToken: adminToken, ClusterSecret: clusterSecret, Weights: selector.DefaultWeights(),
 		Log: log, Now: c.Now}
 	for _, o := range opts {
 		o(srv)

@@ -78,7 +78,9 @@ type Server struct {
 	Store      configStore
 	Cluster    clusterView
 	AdminToken string
-	Weights    selector.Weights
+	// ClusterSecret signs the client address the WHIP/WHEP proxy mode names to nodes.
+	ClusterSecret string
+	Weights       selector.Weights
 	// CloudController names the controller that launches nodes ("" when nodes register themselves).
 	CloudController string
 	// Scaler launches nodes and hears of unserved viewers (nil without a cloud controller).

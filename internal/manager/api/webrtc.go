@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
 const (
@@ -153,6 +155,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, n store.Node, t
 		if v := r.Header.Values(k); len(v) > 0 {
 			req.Header[http.CanonicalHeaderKey(k)] = v
 		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && s.ClusterSecret != "" {
+		// the node bounds offers per client address: name the client, not this manager
+		nodeapi.SignClient(req.Header, s.ClusterSecret, host)
 	}
 	res, err := nodeClient.Do(req)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/manager/api"
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
 const (
@@ -35,6 +36,7 @@ type fakeNode struct {
 
 	mu       sync.Mutex
 	got      []nodeRequest
+	clients  []string                       // the client address each request named, when signed with the cluster secret
 	location func(addr, path string) string // the Location of an offer's answer; nil: <path>/sess-1 on this node
 }
 
@@ -52,6 +54,9 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	n.got = append(n.got, nodeRequest{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, body: string(body),
 		auth: r.Header.Get("Authorization"), contentType: r.Header.Get("Content-Type"), ifMatch: r.Header.Get("If-Match")})
+	if c := r.Header.Get(nodeapi.HeaderClient); c != "" && nodeapi.ClientIP(r, clusterSecret) == c {
+		n.clients = append(n.clients, c)
+	}
 	location := n.location
 	n.mu.Unlock()
 	switch r.Method {
@@ -293,6 +298,9 @@ func TestWebRTCProxy(t *testing.T) {
 			require.Equal(t, session, res.header.Get("Location"))
 			require.Equal(t, []nodeRequest{{method: "POST", path: "/live/s/" + tc.kind, query: "group=g&token=q-SECRET", body: offerSDP,
 				auth: streamKey, contentType: "application/sdp"}}, tc.node.requests())
+			tc.node.mu.Lock()
+			require.Equal(t, []string{"127.0.0.1"}, tc.node.clients, "the proxy names its client to the node, signed")
+			tc.node.mu.Unlock()
 
 			frag := "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host\r\n"
 			res = e.send("PATCH", strings.TrimPrefix(session, e.url), http.Header{"Content-Type": {"application/trickle-ice-sdpfrag"},

@@ -143,7 +143,11 @@ func (s *Server) admitOffer(r *http.Request) (stream.Path, string, error) {
 	if err != nil {
 		return p, "", err
 	}
-	if !s.limiter.allow(remoteIP(r), time.Now()) {
+	client := remoteIP(r)
+	if s.ClientIP != nil {
+		client = s.ClientIP(r)
+	}
+	if !s.limiter.allow(client, time.Now()) {
 		return p, "", fmt.Errorf("%w (%d a minute)", ErrRateLimited, s.OffersPerMinute)
 	}
 	offer, err := readSDP(r, "application/sdp")

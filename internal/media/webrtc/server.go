@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -89,7 +90,10 @@ type Server struct {
 	Takeover bool
 	// Parent returns the base URL an edge or relay pulls WebRTC streams from.
 	Parent func() string
-	Log    *slog.Logger
+	// ClientIP names the address a request comes from, for the per-address bound on offers (nil: the
+	// connection's; a node trusts the manager's proxy mode to name its client).
+	ClientIP func(*http.Request) string
+	Log      *slog.Logger
 
 	api *webrtc.API
 	udp net.PacketConn
