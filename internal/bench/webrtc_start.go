@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -61,23 +60,12 @@ func (p *whipPublisher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		for {
-			pkts, _, err := sender.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, pkt := range pkts {
-				switch pkt.(type) {
-				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					p.keyframe.Store(true)
-					if p.plis.Add(1) == 1 {
-						p.firstPLI.Store(int64(time.Since(p.started)))
-					}
-				}
-			}
+	client.OnKeyframeRequest(sender, func() {
+		p.keyframe.Store(true)
+		if p.plis.Add(1) == 1 {
+			p.firstPLI.Store(int64(time.Since(p.started)))
 		}
-	}()
+	})
 	connected := make(chan struct{})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {

@@ -46,34 +46,17 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 	if parent == "" {
 		return nil, fmt.Errorf("%w: this node has no parent assigned yet", ErrNotLive)
 	}
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, err
-	}
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			pc.Close()
-			return nil, err
-		}
-	}
 	src := &pullSource{log: log.With("component", "webrtc-pull", "parent", parent)}
 	end := func() { src.closed.Do(func() { close(h.done) }) }
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
-			end()
-		}
-	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+	sess, err := client.Subscribe(ctx, s.api, pullHTTP, parent+"/"+p.String()+"/whep", func(t *webrtc.TrackRemote) {
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			src.videoSSRC.Store(uint32(t.SSRC()))
 		}
 		go src.forward(t, h, end)
 	})
-	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
-	defer cancel()
-	sess, err := client.Negotiate(ctx, pullHTTP, pc, parent+"/"+p.String()+"/whep", "")
 	if err != nil {
-		pc.Close()
 		var se *client.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			return nil, fmt.Errorf("%w: the parent has no %s", ErrNotLive, p)
@@ -81,6 +64,15 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 		return nil, statusErr(http.StatusBadGateway, "taking %s from the parent: %v", p, err)
 	}
 	src.sess = sess
+	pc := sess.PC
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			end()
+		}
+	})
+	if st := pc.ConnectionState(); st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+		end() // it broke before the handler was set
+	}
 	src.video, src.audio = sending(pc.RemoteDescription())
 	// the parent's video SSRC from its answer: a keyframe can be asked for before any packet has come
 	// (the parent's hub sends a viewer nothing until a keyframe)

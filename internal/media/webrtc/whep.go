@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/webrtc/client"
 )
 
 // postWHEP creates a WHEP session: the viewer's offer is answered with the stream's tracks, fed by the
@@ -84,20 +84,7 @@ func (s *Server) addTracks(h *hub, v *viewer) error {
 		if err != nil {
 			return nil, err
 		}
-		go func() {
-			for {
-				pkts, _, err := sender.ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, p := range pkts {
-					switch p.(type) {
-					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-						h.askKeyframe()
-					}
-				}
-			}
-		}()
+		client.OnKeyframeRequest(sender, h.askKeyframe)
 		return t, nil
 	}
 	var err error

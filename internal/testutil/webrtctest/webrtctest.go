@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
@@ -104,20 +103,7 @@ func Publish(t testing.TB, endpoint, token string) (*Publisher, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	p := &Publisher{Session: s, cancel: stop}
 	for _, sender := range senders {
-		go func() {
-			for {
-				pkts, _, err := sender.ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, pkt := range pkts {
-					switch pkt.(type) {
-					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-						p.PLIs.Add(1)
-					}
-				}
-			}
-		}()
+		client.OnKeyframeRequest(sender, func() { p.PLIs.Add(1) })
 	}
 	p.done.Add(2)
 	go func() {

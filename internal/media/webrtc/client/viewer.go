@@ -110,3 +110,22 @@ func IsH264KeyStart(payload []byte) bool {
 	}
 	return false
 }
+
+// OnKeyframeRequest reads a sender's RTCP until its session ends (pion needs it read) and calls f for
+// each PLI or FIR, a receiver's request for a keyframe.
+func OnKeyframeRequest(sender *webrtc.RTPSender, f func()) {
+	go func() {
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					f()
+				}
+			}
+		}
+	}()
+}
