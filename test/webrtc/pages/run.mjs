@@ -1,13 +1,16 @@
-// run.mjs drives the manager's publisher and subscriber pages for the pages test (pages_test.go).
+// run.mjs drives the manager's publisher and subscriber pages for the pages test (pages_test.go) and for
+// test/e2e's walk-through in a browser (browser_test.go).
 //
 //   node run.mjs <JSON config>
 //
 // The config: {executablePath, nodeModules, manager, app, stream, token, startupTimeoutMs, playMs,
-// reconnectTimeoutMs, subscribeOnly}. With subscribeOnly, the stream is published by someone else (RTMP)
-// and only the WHEP subscriber runs. The publisher page publishes Chromium's fake camera and microphone; a WHEP subscriber
-// and an hls.js subscriber play it, each in a browser context of its own; then the publisher stops and
-// starts again while the WHEP subscriber waits for the stream to come back. Every page is read through
-// window.nagare. One JSON line on stdout holds what each page showed; progress goes to stderr.
+// reconnectTimeoutMs, subscribeOnly, scenario}. With subscribeOnly, the stream is published by someone else
+// (RTMP) and only the WHEP subscriber runs. With scenario "walkthrough" (test/e2e's browser test), two WHEP
+// subscribers play through an autoscaling group: see walkthrough below. Otherwise the publisher page
+// publishes Chromium's fake camera and microphone; a WHEP subscriber and an hls.js subscriber play it, each
+// in a browser context of its own; then the publisher stops and starts again while the WHEP subscriber
+// waits for the stream to come back. Every page is read through window.nagare. One JSON line on stdout
+// holds what each page showed; progress goes to stderr.
 import {createRequire} from 'node:module';
 import path from 'node:path';
 
@@ -23,9 +26,11 @@ const {chromium} = require('playwright-core');
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const log = (...a) => console.error(new Date().toISOString(), ...a);
 
-// open loads a page in a browser context of its own and collects what the browser says about it.
-async function open(browser, name, query) {
+// open loads a page in a browser context of its own and collects what the browser says about it; prepare,
+// if given, gets the context before the page loads (to route its requests).
+async function open(browser, name, query, prepare) {
   const context = await browser.newContext();
+  if (prepare) await prepare(context);
   const page = await context.newPage();
   const seen = {name, consoleErrors: [], requestsFailed: [], responses: []};
   page.on('console', m => {
@@ -77,6 +82,65 @@ async function play(p) {
   return {startupMs, framesAtStart: first.framesRendered, ...last};
 }
 
+// walkthrough is step 3.15 of the walk-through with the autoscaler (extra config: scaleOutTimeoutMs): the
+// publisher, then subscriber 1, which lands on edge 1 (capacity 1); then subscriber 2, which arrives once
+// the manager has no room left, is refused (503) while the autoscaler launches edge 2, and retries until it
+// plays there; then both play for playMs.
+async function walkthrough(browser, out, pages) {
+  const pub = await open(browser, 'publisher', {token: cfg.token});
+  pages.push(pub);
+  out.publisher = await waitFor(pub, s => s.state === 'Publish.Start' || (s.error && !/retrying/.test(s.error)), cfg.startupTimeoutMs);
+  log(`publisher: ${out.publisher.state} at ${out.publisher.node} ${out.publisher.error || ''}`);
+  if (out.publisher.state !== 'Publish.Start') return;
+
+  // The manager has no room for a viewer from edge 1's report of subscriber 1 until edge 2 is in service:
+  // with the process controller, from a third of a second to a second. Subscriber 2's page is loaded first,
+  // its first offer held until the manager's route for a viewer is a 503: sent earlier, it could go to
+  // edge 1 as well; sent later, it could find edge 2 already in service.
+  let release;
+  const gate = new Promise(r => { release = r; });
+  const rtc2 = await open(browser, 'subscriber-rtc2', {}, context =>
+    context.route(`${cfg.manager}/${cfg.app}/${cfg.stream}/whep`, async route => {
+      if (route.request().method() === 'POST') await gate;
+      await route.continue();
+    }));
+  pages.push(rtc2);
+  const refused = (async () => {
+    const url = `${cfg.manager}/api/v1/route/play/${cfg.app}/${cfg.stream}`;
+    for (const end = Date.now() + cfg.startupTimeoutMs; Date.now() < end; await sleep(20)) {
+      try {
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        if (res.status === 503) return {retryAfter: res.headers.get('Retry-After')};
+      } catch { /* the next poll */ }
+    }
+    return null;
+  })();
+  refused.then(release);
+  const rtc1 = await open(browser, 'subscriber-rtc1', {});
+  pages.push(rtc1);
+  out.routeRefused = await refused;
+  log(`the manager's route for a viewer: ${JSON.stringify(out.routeRefused || null)}; subscriber 2's offer goes`);
+
+  const playing = s => s.state === 'Subscribe.Start' && s.framesRendered > 0;
+  out.rtc1 = await waitFor(rtc1, playing, cfg.startupTimeoutMs);
+  log(`rtc1: ${out.rtc1.state} at ${out.rtc1.node}, ${out.rtc1.framesRendered} frames`);
+  if (!out.routeRefused || !playing(out.rtc1)) return;
+
+  const t0 = Date.now();
+  out.rtc2 = await waitFor(rtc2, playing, cfg.scaleOutTimeoutMs);
+  out.rtc2.startupMs = playing(out.rtc2) ? Date.now() - t0 : null;
+  log(`rtc2: ${out.rtc2.state} at ${out.rtc2.node} after ${out.rtc2.startupMs} ms, ${out.rtc2.framesRendered} frames`);
+  if (!playing(out.rtc2)) return;
+
+  const [at1, at2] = await Promise.all([snapshot(rtc1), snapshot(rtc2)]);
+  await sleep(cfg.playMs);
+  [out.rtc1, out.rtc2] = await Promise.all([snapshot(rtc1), snapshot(rtc2)]);
+  out.rtc1.framesAtStart = at1.framesRendered;
+  out.rtc2.framesAtStart = at2.framesRendered;
+  log(`after ${cfg.playMs} ms: rtc1 ${at1.framesRendered} → ${out.rtc1.framesRendered} frames, rtc2 ${at2.framesRendered} → ${out.rtc2.framesRendered}`);
+}
+
 const browser = await chromium.launch({
   executablePath: cfg.executablePath,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
@@ -89,7 +153,9 @@ const out = {browser: browser.version()};
 const pages = [];
 try {
   log(`chromium ${out.browser}`);
-  if (cfg.subscribeOnly) {
+  if (cfg.scenario === 'walkthrough') {
+    await walkthrough(browser, out, pages);
+  } else if (cfg.subscribeOnly) {
     const rtc = await open(browser, 'subscriber-rtc', {});
     pages.push(rtc);
     out.rtc = await play(rtc);
