@@ -23,8 +23,8 @@ test: ## install and start what the tests need, then run every test with -race
 	@scripts/gen-proto.sh -check
 	@scripts/web-build.sh -check
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /test/players/ -e /test/webrtc/ -e /test/e2e)
-	@# the player and page tests decode video in Chromium, VLC and GStreamer: alone, so that other packages'
-	@# load does not turn into stalls
+	@# the player, page and walk-through tests decode video in Chromium, VLC and GStreamer: alone, so that
+	@# other packages' load does not turn into stalls
 	$(GO) test -race -count=1 -timeout 15m -p 1 ./test/players/... ./test/webrtc/... ./test/e2e/...
 
 test-short: ## unit tests only (skips the ffmpeg integration tests)
