@@ -167,14 +167,14 @@ func TestAnnexB(t *testing.T) {
 	require.Contains(t, h264Fmtp(nil), "42e01f")
 }
 
-// The page draws and reads the stamp with webrtc-glass-stamp.mjs: it must agree with stampCode, cell for
+// The page draws and reads the stamp with glass-stamp.mjs: it must agree with stampCode, cell for
 // cell, both ways (node runs the module).
 func TestStampModuleMatchesGo(t *testing.T) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not installed")
 	}
-	module, err := filepath.Abs("../../test/players/web/webrtc-glass-stamp.mjs")
+	module, err := filepath.Abs("../../test/players/web/glass-stamp.mjs")
 	require.NoError(t, err)
 	c := defaultStampCode
 	w, h := c.size()

@@ -48,6 +48,7 @@ const require = createRequire(path.join(opt.modules, 'index.js'));
 const { chromium } = require('playwright-core');
 const files = {
   'glass.html': { body: await readFile(path.join(here, 'glass.html')), type: 'text/html' },
+  'glass-stamp.mjs': { body: await readFile(path.join(here, 'glass-stamp.mjs')), type: 'text/javascript' },
   'hls.min.js': { body: await readFile(path.join(opt.modules, 'hls.js/dist/hls.min.js')), type: 'text/javascript' },
 };
 

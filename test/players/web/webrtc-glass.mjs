@@ -52,7 +52,7 @@ const [warmup, duration, firstFrameTimeout] = [seconds('warmup'), seconds('durat
 const require = createRequire(path.join(opt.modules, 'index.js'));
 const { chromium } = require('playwright-core');
 const files = {};
-for (const f of ['webrtc-glass.html', 'webrtc-glass-stamp.mjs']) {
+for (const f of ['webrtc-glass.html', 'glass-stamp.mjs']) {
   files[f] = { body: await readFile(path.join(here, f)), type: f.endsWith('.html') ? 'text/html' : 'text/javascript' };
 }
 const query = { whep: opt.whep, code: opt.code, size: opt.size, fps: opt.fps };

@@ -1,8 +1,8 @@
-// The time stamp of `nagare bench webrtc-glass`, in the browser: the same row of boxes that
-// internal/bench/glass.go (stampCode) draws and reads, so that a page can both draw it (the WHIP publisher)
-// and read it (the WHEP viewer). The layout comes as "x,y,cell,cols": cell 0 white, cell 1 black, then 40
+// The time stamp of `nagare bench glass` and `nagare bench webrtc-glass`, in the browser: the same row of
+// boxes that internal/bench/glass.go (stampCode) draws and reads, so that a page can read it (glass.html,
+// the WHEP viewer of webrtc-glass.html) and draw it (the WHIP publisher). The layout comes as "x,y,cell,cols": cell 0 white, cell 1 black, then 40
 // cells, most significant bit first: the low 32 bits of a time in ms and their CRC-8 (polynomial 0x07).
-// Pure functions, so that internal/bench/webrtc_glass_test.go can check them against the Go code with node.
+// Pure functions, so that internal/bench/webrtc_test.go can check them against the Go code with node.
 
 export const BITS = 40;
 export const CELLS = 2 + BITS;
