@@ -122,13 +122,4 @@ func logTracks(log *slog.Logger, s *stream.Stream) {
 	log.Info("publishing", "tracks", codecs)
 }
 
-// auSize adds up the payload of an access unit.
-func auSize(au [][]byte) int {
-	n := 0
-	for _, b := range au {
-		n += len(b)
-	}
-	return n
-}
-
 var _ authorizer = (*pubauth.Authorizer)(nil)

@@ -388,7 +388,7 @@ func (in *rtmpInput) writeVideo(pts, dts time.Duration, avcc []byte) error {
 	case *stream.H265:
 		au = stream.WithH265Params(au, in.vps, in.sps, in.pps)
 	}
-	in.st.Write(&stream.Unit{Track: in.video, NTP: time.Now(), PTS: in.pts(pts, dts), Payload: au, Size: auSize(au)})
+	in.st.Write(&stream.Unit{Track: in.video, NTP: time.Now(), PTS: in.pts(pts, dts), Payload: au, Size: stream.PayloadSize(au)})
 	return nil
 }
 

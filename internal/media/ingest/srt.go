@@ -285,22 +285,22 @@ func (s *SRTServer) session(c *pendingConn) error {
 		switch track.Codec.(type) {
 		case *stream.H264:
 			r.OnDataH264(tsTrack, func(pts, _ int64, au [][]byte) error {
-				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: auSize(au)})
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: stream.PayloadSize(au)})
 				return nil
 			})
 		case *stream.H265:
 			r.OnDataH265(tsTrack, func(pts, _ int64, au [][]byte) error {
-				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: auSize(au)})
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: au, Size: stream.PayloadSize(au)})
 				return nil
 			})
 		case *stream.MPEG4Audio:
 			r.OnDataMPEG4Audio(tsTrack, func(pts int64, aus [][]byte) error {
-				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: aus, Size: auSize(aus)})
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: aus, Size: stream.PayloadSize(aus)})
 				return nil
 			})
 		case *stream.Opus:
 			r.OnDataOpus(tsTrack, func(pts int64, packets [][]byte) error {
-				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: packets, Size: auSize(packets)})
+				st.Write(&stream.Unit{Track: track, NTP: time.Now(), PTS: ticks(td.Decode(pts), 90000), Payload: packets, Size: stream.PayloadSize(packets)})
 				return nil
 			})
 		}

@@ -24,6 +24,15 @@ type Unit struct {
 	Size int
 }
 
+// PayloadSize adds up the bytes of a unit's payload (its Size).
+func PayloadSize(payload [][]byte) int {
+	n := 0
+	for _, b := range payload {
+		n += len(b)
+	}
+	return n
+}
+
 // Stream is one live publication: its tracks and the readers consuming it.
 type Stream struct {
 	Path      Path

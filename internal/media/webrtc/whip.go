@@ -269,7 +269,7 @@ func (p *publication) readVideo(t *webrtc.TrackRemote) {
 			continue
 		}
 		au = stream.WithH264Params(au, sps, pps)
-		st.Write(&stream.Unit{Track: p.video, NTP: time.Now(), PTS: pts, Payload: au, Size: auSize(au)})
+		st.Write(&stream.Unit{Track: p.video, NTP: time.Now(), PTS: pts, Payload: au, Size: stream.PayloadSize(au)})
 	}
 }
 
@@ -469,12 +469,4 @@ func depacketizeH264(frame []*rtp.Packet) ([][]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-func auSize(au [][]byte) int {
-	n := 0
-	for _, b := range au {
-		n += len(b)
-	}
-	return n
 }
