@@ -73,27 +73,35 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 	if st := pc.ConnectionState(); st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
 		end() // it broke before the handler was set
 	}
-	src.video, src.audio = sending(pc.RemoteDescription())
 	// the parent's video SSRC from its answer: a keyframe can be asked for before any packet has come
 	// (the parent's hub sends a viewer nothing until a keyframe)
-	if ssrc := videoSSRC(pc.RemoteDescription()); ssrc != 0 {
+	var ssrc uint32
+	src.video, src.audio, ssrc = answered(pc.RemoteDescription())
+	if ssrc != 0 {
 		src.videoSSRC.CompareAndSwap(0, ssrc)
 	}
 	src.log.Info("pulling the stream over WHEP", "stream", p.String(), "video", src.video, "audio", src.audio)
 	return src, nil
 }
 
-// sending reports which media the answer sends.
-func sending(d *webrtc.SessionDescription) (video, audio bool) {
+// answered reads the parent's answer: which media it sends, and the SSRC it announces for its video
+// ("a=ssrc:<n> ...", 0 if none).
+func answered(d *webrtc.SessionDescription) (video, audio bool, ssrc uint32) {
 	var sd sdp.SessionDescription
 	if d == nil || sd.UnmarshalString(d.SDP) != nil {
-		return false, false
+		return false, false, 0
 	}
 	for _, m := range sd.MediaDescriptions {
 		sends := false
 		for _, a := range m.Attributes {
-			if a.Key == "sendonly" || a.Key == "sendrecv" {
+			switch {
+			case a.Key == "sendonly" || a.Key == "sendrecv":
 				sends = true
+			case a.Key == "ssrc" && m.MediaName.Media == "video" && ssrc == 0:
+				field, _, _ := strings.Cut(a.Value, " ")
+				if n, err := strconv.ParseUint(field, 10, 32); err == nil {
+					ssrc = uint32(n)
+				}
 			}
 		}
 		switch {
@@ -104,30 +112,7 @@ func sending(d *webrtc.SessionDescription) (video, audio bool) {
 			audio = true
 		}
 	}
-	return video, audio
-}
-
-// videoSSRC is the SSRC the description announces for its video ("a=ssrc:<n> ..."), 0 if none.
-func videoSSRC(d *webrtc.SessionDescription) uint32 {
-	var sd sdp.SessionDescription
-	if d == nil || sd.UnmarshalString(d.SDP) != nil {
-		return 0
-	}
-	for _, m := range sd.MediaDescriptions {
-		if m.MediaName.Media != "video" {
-			continue
-		}
-		for _, a := range m.Attributes {
-			if a.Key != "ssrc" {
-				continue
-			}
-			field, _, _ := strings.Cut(a.Value, " ")
-			if n, err := strconv.ParseUint(field, 10, 32); err == nil {
-				return uint32(n)
-			}
-		}
-	}
-	return 0
+	return video, audio, ssrc
 }
 
 // forward copies one upstream track's packets to the hub until the session ends.
