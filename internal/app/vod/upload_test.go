@@ -49,17 +49,23 @@ func TestUploadResumeProcessPlay(t *testing.T) {
 	require.NoError(t, err)
 	id := first(hdr, service.HeaderUploadID)
 	require.NotEmpty(t, id, "the upload id arrives in the header before the upload ends")
-	cancel()
-
-	// The server keeps the parts that arrived whole: with 5 MiB parts, every whole part of the 40 %.
+	// The server keeps the parts that arrived whole: with 5 MiB parts, every whole part of the 40 %. Send
+	// returns once a message is buffered, not once the server has it: the client goes away only when the
+	// server has stored them (a loaded machine once cut the stream with one part still in flight).
 	whole := int64(cut) / (5 << 20) * (5 << 20)
 	var committed int64
-	require.Eventually(t, func() bool {
+	storedWhole := func() bool {
 		st, err := r.client.QueryUpload(ctx, &vodv1.QueryUploadRequest{UploadId: id})
 		require.NoError(t, err)
 		committed = st.CommittedSize
 		return committed == whole
-	}, 10*time.Second, 50*time.Millisecond, "committed %d, want the %d bytes of whole parts", committed, whole)
+	}
+	require.Eventually(t, storedWhole, 10*time.Second, 50*time.Millisecond,
+		"committed %d while streaming, want the %d bytes of whole parts", committed, whole)
+	cancel()
+
+	// The cut loses none of them, and the partial part after them is not counted.
+	require.Eventually(t, storedWhole, 10*time.Second, 50*time.Millisecond, "committed %d, want the %d bytes of whole parts", committed, whole)
 
 	// A wrong offset is refused with the committed size.
 	stream, err = r.client.Upload(ctx)
