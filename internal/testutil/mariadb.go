@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -108,6 +109,30 @@ func (m *MariaDB) DSN(t testing.TB, name string) string {
 func (m *MariaDB) Freeze(t testing.TB) {
 	t.Helper()
 	require.NoError(t, m.cmd.Process.Signal(syscall.SIGSTOP))
+	// the signal is only queued: a thread running on another CPU may still answer a query until it stops.
+	// Frozen means every thread is stopped (state T in /proc/<pid>/task/<tid>/stat).
+	require.Eventually(t, func() bool { return allStopped(m.cmd.Process.Pid) }, 10*time.Second, 5*time.Millisecond,
+		"mariadbd did not stop after SIGSTOP")
+}
+
+// allStopped reports whether every thread of process pid is stopped.
+func allStopped(pid int) bool {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false
+	}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		// "<tid> (<comm>) <state> ...": the command may hold spaces and parentheses, the state follows the last ')'
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw lets a frozen server run again (SIGCONT).
