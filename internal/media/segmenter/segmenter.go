@@ -77,6 +77,10 @@ type Config struct {
 	// segment being written stay in memory). The directory is the caller's: the segmenter deletes the
 	// files of segments leaving the window, the caller removes the directory after Close.
 	Directory string
+	// Follow, if set, makes this segmenter a follower: a rendition of an adaptive stream that cuts its
+	// segments and parts where the leader whose Cuts these are did, with the same numbers, instead of by
+	// its own rules (see Cuts). Its samples must carry the leader's timestamps.
+	Follow *Cuts
 	// Observer, if not nil, learns of every object; see Observer for its contract.
 	Observer Observer
 	Log      *slog.Logger
@@ -93,6 +97,10 @@ type Segmenter struct {
 	contentType string
 	obs         Observer
 	log         *slog.Logger
+	cuts        *Cuts // where this segmenter cut, for followers
+	follow      *Cuts // the leader's, for a follower
+	// outOfStep counts the segments a follower could not number as its leader did
+	outOfStep int
 
 	cur atomic.Pointer[Playlist] // the latest playlist; replaced, never changed
 	// retired are the last SegmentCount segments to leave the window, still served: a player (or an edge)
@@ -178,7 +186,7 @@ func New(cfg Config) (*Segmenter, error) {
 	}
 	s := &Segmenter{
 		cfg: cfg, names: names{prefix: cfg.Prefix, ext: ext}, byStream: map[*stream.Track]*track{},
-		obs: cfg.Observer, log: cfg.Log,
+		obs: cfg.Observer, log: cfg.Log, cuts: newCuts(), follow: cfg.Follow,
 		sampleDurations: map[time.Duration]struct{}{}, adjustedPart: cfg.PartMinDuration,
 	}
 	if s.names.prefix == "" {
@@ -234,6 +242,9 @@ func New(cfg Config) (*Segmenter, error) {
 	return s, nil
 }
 
+// Cuts returns the record of where this segmenter cuts, for followers (Config.Follow).
+func (s *Segmenter) Cuts() *Cuts { return s.cuts }
+
 // Prefix returns the prefix of every object name.
 func (s *Segmenter) Prefix() string { return s.names.prefix }
 
@@ -285,7 +296,16 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 		if !t.leading {
 			return nil // before the leading track's first sample: no segment could hold it
 		}
-		s.origin, s.originTicks, s.originSet = toDuration(smp.dts, t.clockRate), smp.dts, true
+		if s.follow != nil {
+			origin, ok := s.follow.waitOrigin()
+			if !ok {
+				return errors.New("the leading rendition has not started")
+			}
+			s.origin, s.originTicks, s.originSet = origin, toTicks(origin, t.clockRate), true
+		} else {
+			s.origin, s.originTicks, s.originSet = toDuration(smp.dts, t.clockRate), smp.dts, true
+			s.cuts.setOrigin(s.origin)
+		}
 	}
 	if t.leading {
 		smp.dts -= s.originTicks
@@ -318,11 +338,15 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 		t.lastDur = prev.Duration
 	}
 
+	if s.follow != nil {
+		return s.followSample(t, randomAccess, prev, smp)
+	}
 	if !s.started {
 		if !t.leading {
 			return nil // segments start on the leading track
 		}
 		s.startFirstSegment(toDuration(prev.dts, t.clockRate), prev.ntp)
+		s.cuts.add(cut{pts: presentation(prev, t), msn: s.segMSN, date: s.segNTP})
 	}
 	if t.leading {
 		s.adjustPartDuration(toDuration(d, t.clockRate))
@@ -333,6 +357,24 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 	if !t.leading {
 		return err
 	}
+	msn, part := s.segMSN, s.partIndex
+	err = s.cut(t, randomAccess, smp, err)
+	if s.segMSN != msn || s.partIndex != part {
+		s.cuts.add(cut{pts: presentation(smp, t), msn: s.segMSN, part: s.partIndex, date: s.segNTP, disc: s.segDisc})
+	} else {
+		s.cuts.advance(presentation(smp, t))
+	}
+	return err
+}
+
+// presentation returns the presentation time of a sample on the timeline.
+func presentation(smp *sample, t *track) time.Duration {
+	return toDuration(smp.dts+int64(smp.PTSOffset), t.clockRate)
+}
+
+// cut ends the part or the segment being written before smp, the leading track's next sample, when
+// the rules say so; err is that of adding the sample before it.
+func (s *Segmenter) cut(t *track, randomAccess bool, smp *sample, err error) error {
 	next := toDuration(smp.dts, t.clockRate)
 	switch {
 	case randomAccess && s.curInit != nil && t.paramsVersion != s.curInit.version:
@@ -349,6 +391,53 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 		return s.rotatePart(next)
 	}
 	return nil
+}
+
+// followSample is writeSample's second half for a follower: the first segment starts at the leader's
+// first segment cut that one of its random-access points meets, and every later cut is the leader's.
+func (s *Segmenter) followSample(t *track, randomAccess bool, prev, smp *sample) error {
+	next := toDuration(smp.dts, t.clockRate)
+	if !s.started {
+		if !t.leading || prev.IsNonSyncSample {
+			return nil // prev is before the first segment
+		}
+		k, ok := s.follow.segmentAt(presentation(prev, t))
+		if !ok {
+			return nil
+		}
+		s.startFirstSegment(toDuration(prev.dts, t.clockRate), k.date)
+		s.segMSN, s.segNTP, s.segDisc = k.msn, k.date, k.disc
+		s.cuts.add(k)
+	}
+	err := s.addToPart(t, prev)
+	if !t.leading {
+		return err
+	}
+	k, ok := s.follow.next(presentation(smp, t), s.segMSN, s.partIndex)
+	if !ok {
+		s.cuts.advance(presentation(smp, t))
+		return err
+	}
+	if k.msn == s.segMSN {
+		err = errors.Join(err, s.rotatePart(next))
+	} else {
+		newParams := randomAccess && s.curInit != nil && t.paramsVersion != s.curInit.version
+		if !randomAccess {
+			s.log.Warn("a rendition's segment starts without a keyframe: its encoder did not follow the source's", "segment", k.msn)
+		}
+		err = errors.Join(err, s.rotateSegment(next, k.date, newParams))
+		if s.segMSN != k.msn {
+			// the rendition skipped a whole segment of the source (its encoder stalled): numbers must stay
+			// consecutive within a playlist, so this one stays out of step until the rendition restarts
+			s.outOfStep++
+			if s.outOfStep == 1 {
+				s.log.Warn("rendition out of step with its source", "segment", s.segMSN, "source", k.msn)
+			}
+		}
+		s.segNTP, s.segDisc = k.date, s.segDisc || k.disc
+	}
+	s.cuts.add(cut{pts: presentation(smp, t), msn: s.segMSN, part: s.partIndex, date: s.segNTP, disc: s.segDisc})
+	return err
 }
 
 func (s *Segmenter) startFirstSegment(start time.Duration, ntp time.Time) {
@@ -771,6 +860,7 @@ func (s *Segmenter) Close() {
 		return
 	}
 	s.ended = true
+	defer s.cuts.end()
 	if s.started {
 		end := s.partStart
 		for _, t := range s.tracks {

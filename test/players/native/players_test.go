@@ -19,6 +19,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -363,9 +364,17 @@ func TestNativePlayers(t *testing.T) {
 			c.Publish.Keys = map[string]string{"live/aged": streamKey, "live/fresh": streamKey}
 		})
 	}
+	// publish starts a publisher and returns when the origin accepted it: a player "opened 1 s after the
+	// publisher starts" counts from the server's start of the stream, not from ffmpeg's (which takes
+	// longer than a second to connect on a loaded machine)
 	publish := func(v, name string) (*testutil.Publisher, time.Time) {
 		p := testutil.Publish(t, fmt.Sprintf("rtmp://%s/live/%s?key=%s", origins[v].RTMPAddr(), name, streamKey), "flv")
-		return p, time.Now()
+		path, err := stream.ParsePath("live/" + name)
+		require.NoError(t, err)
+		var s *stream.Stream
+		require.Eventually(t, func() bool { s = origins[v].Registry().Get(path); return s != nil },
+			20*time.Second, 10*time.Millisecond, "%s/%s never went live", v, name)
+		return p, s.StartedAt
 	}
 	playURL := func(v, name string) string {
 		return fmt.Sprintf("http://%s/live/%s/index.m3u8", origins[v].HTTPAddr(), name)
