@@ -21,24 +21,61 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/vod/ladder"
 )
 
 // Config is the configuration of every nagare role.
 type Config struct {
-	Log     Log     `yaml:"log"`
-	Node    Node    `yaml:"node"`
-	RTMP    Listen  `yaml:"rtmp"`
-	SRT     Listen  `yaml:"srt"`
-	HTTP    Listen  `yaml:"http"`
-	WebRTC  WebRTC  `yaml:"webrtc"`
-	HLS     HLS     `yaml:"hls"`
-	Publish Publish `yaml:"publish"`
-	Cluster Cluster `yaml:"cluster"`
-	Manager Manager `yaml:"manager"`
-	Storage Storage `yaml:"storage"`
-	Push    Push    `yaml:"push"`
-	Record  Record  `yaml:"record"`
-	VOD     VOD     `yaml:"vod"`
+	Log       Log       `yaml:"log"`
+	Node      Node      `yaml:"node"`
+	RTMP      Listen    `yaml:"rtmp"`
+	SRT       Listen    `yaml:"srt"`
+	HTTP      Listen    `yaml:"http"`
+	WebRTC    WebRTC    `yaml:"webrtc"`
+	HLS       HLS       `yaml:"hls"`
+	Publish   Publish   `yaml:"publish"`
+	Cluster   Cluster   `yaml:"cluster"`
+	Manager   Manager   `yaml:"manager"`
+	Storage   Storage   `yaml:"storage"`
+	Push      Push      `yaml:"push"`
+	Record    Record    `yaml:"record"`
+	VOD       VOD       `yaml:"vod"`
+	Transcode Transcode `yaml:"transcode"`
+}
+
+// Transcode makes an adaptive ladder of the live streams an origin receives: one ffmpeg per stream
+// decodes it once and encodes every rung below the source (libx264, keyframes on the source's), and the
+// stream's multivariant playlist lists the source and every rung, their LL-HLS parts lined up.
+type Transcode struct {
+	Enabled bool `yaml:"enabled"`
+	// Streams selects the transcoded streams: "app/stream", "app/*" or "*" (none = every stream).
+	Streams []string `yaml:"streams"`
+	// Rungs are the renditions below the source; rungs taller than the source are left out.
+	Rungs []Rung `yaml:"rungs"`
+	// AudioBitrate is the AAC bit rate of the renditions when the source's audio is not AAC (AAC is
+	// copied as it is).
+	AudioBitrate int    `yaml:"audioBitrate"`
+	FFmpeg       string `yaml:"ffmpeg"`
+	Preset       string `yaml:"preset"` // libx264's
+}
+
+// Rung is one rendition of a ladder: a name ([a-z0-9_-]; the rendition's stream is
+// <app>/<stream>_<name>), the picture's short side, and its bit rates in bit/s (MaxRate 0 = 1.5 ×
+// VideoBitrate).
+type Rung struct {
+	Name         string `yaml:"name"`
+	Height       int    `yaml:"height"`
+	VideoBitrate int    `yaml:"videoBitrate"`
+	MaxRate      int    `yaml:"maxRate"`
+}
+
+// Ladder is the transcoding ladder of the configuration.
+func (t Transcode) Ladder() ladder.Ladder {
+	l := ladder.Ladder{AudioBitrate: t.AudioBitrate}
+	for _, r := range t.Rungs {
+		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
+	}
+	return l
 }
 
 // VOD configures the VOD service (nagare vod, and nagare all): uploads over gRPC into storage (see
@@ -310,7 +347,15 @@ func Default() Config {
 			},
 		},
 		Storage: Storage{Backend: "local", Directory: "nagare-objects"},
-		Push:    Push{Prefix: "live", Concurrency: 8, Backlog: 64},
+		Transcode: Transcode{
+			Rungs: []Rung{
+				{Name: "720p", Height: 720, VideoBitrate: 2_500_000},
+				{Name: "480p", Height: 480, VideoBitrate: 1_000_000},
+				{Name: "360p", Height: 360, VideoBitrate: 600_000},
+			},
+			AudioBitrate: 128_000, FFmpeg: "ffmpeg", Preset: "veryfast",
+		},
+		Push: Push{Prefix: "live", Concurrency: 8, Backlog: 64},
 		VOD: VOD{
 			GRPCAddress: ":9090", HTTPAddress: ":8090", Prefix: "vod", MaxUploadSize: 20 << 30, PartSize: 8 << 20,
 			UploadExpiry: 24 * time.Hour, Workers: 1, FFmpeg: "ffmpeg", FFprobe: "ffprobe", Preset: "veryfast",
@@ -596,7 +641,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		key  string
 		list []string
-	}{{"push.streams", c.Push.Streams}, {"record.streams", c.Record.Streams}} {
+	}{{"push.streams", c.Push.Streams}, {"record.streams", c.Record.Streams}, {"transcode.streams", c.Transcode.Streams}} {
 		for _, pat := range l.list {
 			if pat == "*" {
 				continue
@@ -610,6 +655,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateTranscode(bad)
 	if c.Record.MP4 && c.HLS.Variant == "mpegts" {
 		bad("record.mp4", "needs an fMP4 hls.variant (lowlatency or fmp4): MPEG-TS recordings are their .ts segments")
 	}
@@ -658,6 +704,33 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+func (c *Config) validateTranscode(bad func(key, format string, args ...any)) {
+	t := c.Transcode
+	if !t.Enabled {
+		return
+	}
+	if c.Node.Role != "origin" {
+		bad("transcode.enabled", "only an origin transcodes the streams published to it, not a %s", c.Node.Role)
+	}
+	if t.FFmpeg == "" {
+		bad("transcode.ffmpeg", "must name the ffmpeg binary")
+	}
+	if err := t.Ladder().Validate(); err != nil {
+		bad("transcode.rungs", "%s", strings.TrimPrefix(err.Error(), ladder.ErrInvalid.Error()+": "))
+	}
+	for _, r := range t.Rungs {
+		if r.VideoBitrate > maxBitrate || r.MaxRate > maxBitrate {
+			bad("transcode.rungs", "rung %q: bit rates above %d bit/s are not video", r.Name, maxBitrate)
+		}
+		if r.Height > 4320 {
+			bad("transcode.rungs", "rung %q: height %d is above 4320 (8K)", r.Name, r.Height)
+		}
+	}
+}
+
+// maxBitrate bounds the bit rates of a rung (a typo of a few zeros is an error, not a 100 Gbit/s encode).
+const maxBitrate = 200_000_000
 
 func (c *Config) validateWebRTC(bad func(key, format string, args ...any)) {
 	w := c.WebRTC

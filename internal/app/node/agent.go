@@ -61,7 +61,7 @@ const reportStreams = 500
 func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.StreamLoad) {
 	live := n.registry.List()
 	out := nodemodel.Load{
-		Publishers: len(live), Subscribers: n.viewers(nil), BytesIn: n.registry.BytesIn(),
+		Publishers: publishers(live), Subscribers: n.viewers(nil), BytesIn: n.registry.BytesIn(),
 		BytesOut: n.bytesOut(), CPUPercent: n.cpu.Percent(), UptimeSeconds: time.Since(n.started).Seconds(),
 	}
 	out.Connections = out.Publishers + out.Subscribers

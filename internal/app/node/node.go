@@ -30,6 +30,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/transcode"
 	"github.com/nagare-video/nagare/internal/media/webrtc"
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/nodeagent"
@@ -60,7 +61,9 @@ type Node struct {
 	segDir   string         // this node's segment files (hls.storage disk), removed when it stops
 	access   *accesslog.Log // nil without node.accessLog
 	push     *storagePush   // nil on edges and relays
-	secret   nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
+	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled)
+	transcoder *transcode.Transcoder
+	secret     nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
 }
 
 // uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
@@ -118,7 +121,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_streams", Help: "Live streams on this node."},
 			func() float64 { return float64(len(n.registry.List())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_publishers", Help: "Connected publishers."},
-			func() float64 { return float64(len(n.registry.List())) }),
+			func() float64 { return float64(publishers(n.registry.List())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_viewers", Help: "Distinct HLS viewer sessions."},
 			func() float64 { return float64(n.hls.Viewers(nil)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_webrtc_viewers", Help: "WHEP sessions."},
@@ -169,6 +172,19 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.hls = hs
 	n.registry.AddListener(hs)
+	if cfg.Transcode.Enabled {
+		// after the muxers: a source's muxer exists before the first of its renditions is published
+		tc, err := transcode.New(transcode.Config{
+			Streams: cfg.Transcode.Streams, Ladder: cfg.Transcode.Ladder(), FFmpeg: cfg.Transcode.FFmpeg,
+			Preset: cfg.Transcode.Preset, Log: log.With("component", "transcode"),
+		}, n.registry)
+		if err != nil {
+			return nil, fmt.Errorf("transcode: %w", err)
+		}
+		n.transcoder = tc
+		n.registry.AddListener(tc)
+		n.metrics.Registry.MustRegister(tc)
+	}
 
 	auth := &pubauth.Authorizer{
 		Keys: cfg.Publish.Keys, TokenSecret: []byte(cfg.Publish.TokenSecret),
@@ -502,6 +518,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
 		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "webrtc", n.WebRTCAddr(), "hls", n.cfg.HLS.Variant)
 	err := g.Wait()
+	if n.transcoder != nil {
+		n.transcoder.Close()
+	}
 	if n.segDir != "" {
 		os.RemoveAll(n.segDir)
 	}
@@ -560,6 +579,8 @@ type StreamStats struct {
 	BytesIn      uint64    `json:"bytesIn"`
 	Subscribers  int       `json:"subscribers"`
 	DroppedUnits uint64    `json:"droppedUnits"`
+	// RenditionOf names the stream this one is a rendition of (a rung of its ladder)
+	RenditionOf string `json:"renditionOf,omitempty"`
 }
 
 // Stats is the load report of a node: what a stream manager needs to place publishers and viewers.
@@ -576,6 +597,8 @@ type Stats struct {
 	CPUSeconds    float64       `json:"cpuSeconds"`
 	MemoryBytes   uint64        `json:"memoryBytes"`
 	Streams       []StreamStats `json:"streams"`
+	// Transcode is what the transcoding of each source is doing (transcode.enabled)
+	Transcode []transcode.JobStats `json:"transcode,omitempty"`
 }
 
 // Stats returns the node's current load.
@@ -583,7 +606,7 @@ func (n *Node) Stats() Stats {
 	live := n.registry.List()
 	st := Stats{
 		Role: n.cfg.Node.Role, Version: version.Version, UptimeSeconds: time.Since(n.started).Seconds(),
-		Publishers: len(live), Subscribers: n.viewers(nil),
+		Publishers: publishers(live), Subscribers: n.viewers(nil),
 		BytesIn: n.registry.BytesIn(), BytesOut: n.bytesOut(), CPUPercent: n.cpu.Percent(),
 		Streams: []StreamStats{},
 	}
@@ -601,10 +624,28 @@ func (n *Node) Stats() Stats {
 		for i, t := range s.Tracks {
 			tracks[i] = t.Codec.String()
 		}
-		st.Streams = append(st.Streams, StreamStats{
+		ss := StreamStats{
 			Name: p.String(), Protocol: s.Protocol, Tracks: tracks, Since: s.StartedAt,
 			BytesIn: s.BytesIn(), Subscribers: n.viewers(&p), DroppedUnits: s.Dropped(),
-		})
+		}
+		if s.Rendition != nil {
+			ss.RenditionOf = s.Rendition.Of.String()
+		}
+		st.Streams = append(st.Streams, ss)
+	}
+	if n.transcoder != nil {
+		st.Transcode = n.transcoder.Stats()
 	}
 	return st
+}
+
+// publishers counts the streams of live that have a publisher of their own (not renditions).
+func publishers(live []*stream.Stream) int {
+	n := 0
+	for _, s := range live {
+		if s.Rendition == nil {
+			n++
+		}
+	}
+	return n
 }

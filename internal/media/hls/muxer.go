@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,11 @@ type muxer struct {
 	// tmpl is the current playlist rendered once with a placeholder for the viewer's query: each viewer's
 	// copy is then one substitution, not a rendering
 	tmpl atomic.Pointer[playlistTemplate]
+
+	// source is, for a rendition of an adaptive stream, the muxer of the stream it is a rendition of
+	source *muxer
+	// renditions are, for a source, the muxers of its renditions (replaced, never changed)
+	renditions atomic.Pointer[[]*muxer]
 }
 
 // object is an answer to a request.
@@ -75,7 +81,9 @@ func (mx *muxer) render(pl *segmenter.Playlist, query string) []byte {
 	return bytes.ReplaceAll(t.body, []byte(queryMarker), []byte(query))
 }
 
-func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*muxer, error) {
+// newMuxer returns the muxer of st; source is the muxer of the stream st is a rendition of (nil for a
+// stream of its own), whose cuts st's segmenter follows.
+func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metrics, log *slog.Logger) (*muxer, error) {
 	name := mediaPlaylistName(st)
 	if name == "" {
 		return nil, fmt.Errorf("no track of %s can be muxed to HLS (want H.264, H.265, AAC or Opus)", st.Path)
@@ -87,7 +95,11 @@ func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.
 	case VariantMPEGTS:
 		format, lowLatency = segmenter.FormatMPEGTS, false
 	}
-	mx := &muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{})}
+	mx := &muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{}), source: source}
+	var follow *segmenter.Cuts
+	if source != nil {
+		follow = source.seg.Cuts()
+	}
 	if cfg.Directory != "" {
 		// one directory per publication: a stream published again never meets the old one's files
 		dir, err := os.MkdirTemp(cfg.Directory, st.Path.App+"_"+st.Path.Name+"_")
@@ -105,7 +117,7 @@ func newMuxer(st *stream.Stream, cfg Config, m *mediametrics.Metrics, log *slog.
 	seg, err := segmenter.New(segmenter.Config{
 		Tracks: st.Tracks, Format: format, LowLatency: lowLatency,
 		SegmentMinDuration: cfg.SegmentDuration, PartMinDuration: cfg.PartDuration, SegmentCount: cfg.SegmentCount,
-		Directory: mx.dir, Observer: obs, Log: log,
+		Directory: mx.dir, Observer: obs, Log: log, Follow: follow,
 	})
 	if err != nil {
 		obs.Ended(nil) // the observers started for this stream must learn that it will never come
@@ -136,7 +148,59 @@ func mediaPlaylistName(st *stream.Stream) string {
 	return audio
 }
 
-func (mx *muxer) source() *stream.Stream { return mx.stream }
+func (mx *muxer) publication() *stream.Stream { return mx.stream }
+
+// addRendition lists r among mx's renditions; removeRendition forgets it.
+func (mx *muxer) addRendition(r *muxer) {
+	for {
+		old := mx.renditions.Load()
+		var list []*muxer
+		if old != nil {
+			list = slices.Clone(*old)
+		}
+		list = append(list, r)
+		if mx.renditions.CompareAndSwap(old, &list) {
+			return
+		}
+	}
+}
+
+func (mx *muxer) removeRendition(r *muxer) {
+	for {
+		old := mx.renditions.Load()
+		if old == nil {
+			return
+		}
+		list := slices.DeleteFunc(slices.Clone(*old), func(m *muxer) bool { return m == r })
+		if mx.renditions.CompareAndSwap(old, &list) {
+			return
+		}
+	}
+}
+
+// family returns the muxers of every rendition of mx's adaptive stream but mx itself: its source and
+// the source's other renditions for a rendition, its renditions for a source.
+func (mx *muxer) family() []*muxer {
+	head := mx
+	if mx.source != nil {
+		head = mx.source
+	}
+	var out []*muxer
+	if head != mx {
+		out = append(out, head)
+	}
+	if list := head.renditions.Load(); list != nil {
+		for _, r := range *list {
+			if r != mx {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// relativeURI is the URI of mx's media playlist from a sibling's playlist of the same app.
+func (mx *muxer) relativeURI() string { return "../" + mx.stream.Path.Name + "/" + mx.playlist }
 
 // finished is closed when the muxer consumed the whole stream.
 func (mx *muxer) finished() <-chan struct{} { return mx.done }
@@ -232,7 +296,11 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 	if fail != nil {
 		return fail
 	}
-	body := segmenter.Multivariant([]segmenter.Variant{pl.Variant(mx.playlist)}, withQuery(playlistQuery(r.URL.RawQuery)))
+	variants := []segmenter.Variant{pl.Variant(mx.playlist)}
+	if mx.source == nil {
+		variants = append(variants, mx.renditionVariants()...)
+	}
+	body := segmenter.Multivariant(variants, withQuery(playlistQuery(r.URL.RawQuery)))
 	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}
 }
 
@@ -275,7 +343,11 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 			return fail
 		}
 	}
-	body := mx.render(pl, playlistQuery(r.URL.RawQuery))
+	query := playlistQuery(r.URL.RawQuery)
+	body := mx.render(pl, query)
+	if pl.LowLatency() {
+		body = mx.renditionReports(body, query)
+	}
 	cache := "no-cache"
 	if segs := pl.Segments(); !pl.LowLatency() && len(segs) > 0 {
 		// a classic playlist changes once a segment: as gohlslib, let it be cached for about that long
@@ -298,6 +370,54 @@ func (mx *muxer) media(r *http.Request, file string) *object {
 		return &object{status: http.StatusNotFound}
 	}
 	return &object{status: http.StatusOK, ctype: o.ContentType, cache: objectCache, body: b}
+}
+
+// renditionVariants are the variants of mx's renditions that have something to play, the highest bit
+// rate first. A rendition's BANDWIDTH is at least its rung's nominal peak: the few parts of a young
+// rendition measure it poorly, and players pick variants by it.
+func (mx *muxer) renditionVariants() []segmenter.Variant {
+	list := mx.renditions.Load()
+	if list == nil {
+		return nil
+	}
+	var out []segmenter.Variant
+	for _, r := range *list {
+		pl := r.seg.Playlist()
+		if !pl.Ready() {
+			continue
+		}
+		v := pl.Variant(r.relativeURI())
+		if rd := r.stream.Rendition; rd != nil {
+			v.Bandwidth = max(v.Bandwidth, rd.Bandwidth)
+		}
+		out = append(out, v)
+	}
+	slices.SortStableFunc(out, func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
+	return out
+}
+
+// renditionReports appends an EXT-X-RENDITION-REPORT for every other rendition of mx's adaptive stream
+// to a media playlist (RFC 8216bis §4.4.5.4): a player switching renditions learns where the other one
+// is and asks for its next part at once. body is never changed in place.
+func (mx *muxer) renditionReports(body []byte, query string) []byte {
+	family := mx.family()
+	if len(family) == 0 {
+		return body
+	}
+	out := slices.Clip(body)
+	uri := withQuery(query)
+	for _, r := range family {
+		msn, part, ok := r.seg.Playlist().LastPart()
+		if !ok {
+			continue
+		}
+		u := r.relativeURI()
+		if uri != nil {
+			u = uri(u)
+		}
+		out = fmt.Appendf(out, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%d,LAST-PART=%d\n", u, msn, part)
+	}
+	return out
 }
 
 // blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).

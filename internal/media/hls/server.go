@@ -61,7 +61,17 @@ var _ stream.Listener = (*Server)(nil)
 // StreamStarted starts a muxer for s.
 func (s *Server) StreamStarted(st *stream.Stream) {
 	log := s.Log.With("stream", st.Path.String())
-	mx, err := newMuxer(st, s.Config, s.Metrics, log)
+	var source *muxer
+	if rd := st.Rendition; rd != nil {
+		s.mu.RLock()
+		source = s.muxers[rd.Of]
+		s.mu.RUnlock()
+		if source == nil {
+			log.Error("rendition will not be served over HLS", "cause", "its source "+rd.Of.String()+" is not served here")
+			return
+		}
+	}
+	mx, err := newMuxer(st, source, s.Config, s.Metrics, log)
 	if err != nil {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
@@ -81,6 +91,9 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
+	if source != nil {
+		source.addRendition(mx)
+	}
 	mx.start(reader)
 }
 
@@ -88,13 +101,16 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 func (s *Server) StreamEnded(st *stream.Stream) {
 	s.mu.Lock()
 	mx := s.muxers[st.Path]
-	if mx != nil && mx.source() == st {
+	if mx != nil && mx.publication() == st {
 		delete(s.muxers, st.Path)
 	} else {
 		mx = nil
 	}
 	s.mu.Unlock()
 	if mx != nil {
+		if mx.source != nil {
+			mx.source.removeRendition(mx)
+		}
 		<-mx.finished()
 	}
 	s.sessions.DropStream(st.Path)
@@ -131,6 +147,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if mx.source != nil {
+		// a rendition's viewers are its adaptive stream's
+		path = mx.source.stream.Path
+	}
 	switch {
 	case file == "index.m3u8":
 		s.multivariant(w, r, mx)

@@ -183,7 +183,7 @@ func (p *Pusher) signal() {
 // uploads nothing until a recording of it is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 	s := &streamPush{
-		p: p, path: st.Path, push: p.cfg.Push && recording.Matches(p.cfg.Streams, st.Path),
+		p: p, path: st.Path, push: p.cfg.Push && st.Path.MatchesAny(p.cfg.Streams),
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
 		wake:     make(chan struct{}, 1),
 		inits:    map[string][]byte{},

@@ -199,21 +199,7 @@ func (r *Recorder) Next(sp stream.Path) bool {
 }
 
 func (r *Recorder) next(sp stream.Path) bool {
-	return r.requested[sp] || r.cfg.Record && Matches(r.cfg.Streams, sp)
-}
-
-// Matches reports whether sp is selected by patterns ("app/stream", "app/*" or "*"; none selects
-// everything).
-func Matches(patterns []string, sp stream.Path) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, pat := range patterns {
-		if pat == sp.String() || pat == sp.App+"/*" || pat == "*" {
-			return true
-		}
-	}
-	return false
+	return r.requested[sp] || r.cfg.Record && sp.MatchesAny(r.cfg.Streams)
 }
 
 // Start begins a publication of sp whose segments its caller stores under base (base/<name>); started

@@ -155,6 +155,22 @@ func (p *Playlist) Has(msn uint64, part int) bool {
 	}
 }
 
+// LastPart returns the last part the playlist lists (what an EXT-X-RENDITION-REPORT of it says), and
+// false when it lists none.
+func (p *Playlist) LastPart() (msn uint64, part int, ok bool) {
+	if !p.lowLatency {
+		return 0, 0, false
+	}
+	if len(p.parts) > 0 {
+		return p.nextMSN, len(p.parts) - 1, true
+	}
+	if n := len(p.segments); n > 0 && len(p.segments[n-1].parts) > 0 {
+		last := p.segments[n-1]
+		return last.info.MSN, len(last.parts) - 1, true
+	}
+	return 0, 0, false
+}
+
 // partCount returns the number of parts of complete segment msn, if the window still has it.
 func (p *Playlist) partCount(msn uint64) (int, bool) {
 	if !p.lowLatency {

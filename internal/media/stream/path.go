@@ -23,6 +23,20 @@ type Path struct {
 
 func (p Path) String() string { return p.App + "/" + p.Name }
 
+// MatchesAny reports whether p is selected by one of patterns: "app/stream", "app/*" or "*". No
+// pattern selects every path.
+func (p Path) MatchesAny(patterns []string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, pat := range patterns {
+		if pat == p.String() || pat == p.App+"/*" || pat == "*" {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidName reports whether s is a legal app or stream name.
 func ValidName(s string) bool {
 	if len(s) == 0 || len(s) > MaxNameLen {

@@ -48,6 +48,8 @@ type PublishRequest struct {
 	Close func()
 	// RequestKeyframe asks the publisher for a keyframe (nil when its protocol cannot: RTMP, SRT).
 	RequestKeyframe func()
+	// Rendition is set when the publication is a rendition of another stream (a transcoder's output).
+	Rendition *Rendition
 }
 
 // Publish makes a stream live. With takeover, an existing publisher of the same name is closed and its
@@ -55,7 +57,7 @@ type PublishRequest struct {
 func (r *Registry) Publish(req PublishRequest) (*Stream, error) {
 	s := &Stream{
 		Path: req.Path, Tracks: req.Tracks, Protocol: req.Protocol, Remote: req.Remote,
-		StartedAt: time.Now(), close: req.Close, keyframe: req.RequestKeyframe, total: &r.bytesIn,
+		StartedAt: time.Now(), Rendition: req.Rendition, close: req.Close, keyframe: req.RequestKeyframe, total: &r.bytesIn,
 	}
 	r.mu.Lock()
 	if r.streams == nil {

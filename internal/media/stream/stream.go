@@ -33,6 +33,20 @@ func PayloadSize(payload [][]byte) int {
 	return n
 }
 
+// Rendition describes a stream that is one rendition of an adaptive stream: a transcoder's output for
+// one rung of the source's ladder, published as <app>/<source>_<rung> with the source's timestamps.
+type Rendition struct {
+	Of   Path   // the source stream
+	Rung string // the rung's name
+	// Bandwidth is the rendition's nominal peak bit rate (video and audio), in bit/s
+	Bandwidth int
+}
+
+// RenditionPath is the path of the rendition named rung of the stream at p.
+func RenditionPath(p Path, rung string) (Path, error) {
+	return ParsePath(p.App + "/" + p.Name + "_" + rung)
+}
+
 // Stream is one live publication: its tracks and the readers consuming it.
 type Stream struct {
 	Path      Path
@@ -40,6 +54,8 @@ type Stream struct {
 	Protocol  string // "rtmp", "srt" or "webrtc"
 	Remote    string // publisher's address
 	StartedAt time.Time
+	// Rendition is set when the stream is a rendition of another (a rung of its adaptive ladder).
+	Rendition *Rendition
 
 	// close ends the publisher's session; called on takeover or node shutdown.
 	close func()

@@ -1,0 +1,217 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/testutil"
+)
+
+// ffmpegWrapper writes a script that runs ffmpeg and records its process id in the returned file, so
+// that a test can crash or freeze the transcoder's ffmpeg like a real fault would.
+func ffmpegWrapper(t *testing.T) (script, pidFile string) {
+	dir := t.TempDir()
+	script, pidFile = filepath.Join(dir, "ffmpeg.sh"), filepath.Join(dir, "ffmpeg.pid")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec ffmpeg \"$@\"\n"), 0o755))
+	return script, pidFile
+}
+
+func ffmpegPID(t *testing.T, pidFile string) int {
+	b, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	return pid
+}
+
+// multivariant waits until the stream's multivariant playlist lists n variants and returns it.
+func multivariant(t *testing.T, url string, n int) *playlist.Multivariant {
+	t.Helper()
+	var mv *playlist.Multivariant
+	require.Eventually(t, func() bool {
+		code, body := testutil.Get(t, url)
+		if code != http.StatusOK {
+			return false
+		}
+		pl, err := playlist.Unmarshal(body)
+		require.NoError(t, err, "%s", body)
+		mv = pl.(*playlist.Multivariant)
+		return len(mv.Variants) == n
+	}, 30*time.Second, 200*time.Millisecond, "the multivariant playlist never listed %d variants", n)
+	return mv
+}
+
+// TestTranscodedLadder publishes a 320x240 stream to an origin that transcodes it: the multivariant
+// playlist lists the source and every rung not taller than it, each rendition decodes at its size, the
+// LL-HLS parts of every rendition start on the same presentation time as the source's part of the same
+// number, and an ffmpeg that crashes or hangs is replaced while the source plays on.
+func TestTranscodedLadder(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	script, pidFile := ffmpegWrapper(t)
+	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Publish.Keys = map[string]string{"live/abr": "abr-stream-key"}
+		c.Transcode.Enabled = true
+		c.Transcode.FFmpeg = script
+		c.Transcode.Rungs = []config.Rung{
+			{Name: "480p", Height: 480, VideoBitrate: 1_000_000}, // taller than the source: left out
+			{Name: "180p", Height: 180, VideoBitrate: 200_000},
+			{Name: "120p", Height: 120, VideoBitrate: 100_000, MaxRate: 120_000},
+		}
+	})
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/abr?key=abr-stream-key", "flv")
+	base := "http://" + n.HTTPAddr() + "/live/abr/"
+	mv := multivariant(t, base+"index.m3u8", 3)
+
+	type want struct {
+		uri        string
+		resolution string
+		minBW      int
+	}
+	wants := []want{
+		{"video1_stream.m3u8", "320x240", 1},
+		{"../abr_180p/video1_stream.m3u8", "240x180", 200_000*3/2 + 128_000},
+		{"../abr_120p/video1_stream.m3u8", "160x120", 120_000 + 128_000},
+	}
+	var media []string
+	for i, w := range wants {
+		v := mv.Variants[i]
+		uri, _, _ := strings.Cut(v.URI, "?")
+		require.Equal(t, w.uri, uri, "variant %d", i)
+		require.Equal(t, w.resolution, v.Resolution, "variant %d", i)
+		require.GreaterOrEqual(t, v.Bandwidth, w.minBW, "variant %d", i)
+		require.NotNil(t, v.AverageBandwidth, "variant %d", i)
+		require.NotNil(t, v.FrameRate, "variant %d", i)
+		require.InDelta(t, 25, *v.FrameRate, 0.01, "variant %d keeps the source's frame rate", i)
+		require.Len(t, v.Codecs, 2, "variant %d: video and audio", i)
+		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
+	}
+	// a rendition is a stream of its own (Red5's <stream>_<level>), with a multivariant playlist of one
+	one := multivariant(t, "http://"+n.HTTPAddr()+"/live/abr_120p/index.m3u8", 1)
+	require.Equal(t, "160x120", one.Variants[0].Resolution)
+
+	for i, w := range wants {
+		streams := testutil.Probe(t, media[i], false)
+		var sizes []string
+		for _, s := range streams {
+			if s.Width > 0 {
+				sizes = append(sizes, fmt.Sprintf("%dx%d", s.Width, s.Height))
+			}
+		}
+		require.Equal(t, []string{w.resolution}, sizes, "rendition %s decodes at its size", w.uri)
+	}
+
+	aligned(t, media, 20*time.Second)
+
+	// every media playlist reports the others
+	_, body := testutil.Get(t, media[1])
+	require.Contains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="../abr/video1_stream.m3u8`)
+	require.Contains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="../abr_120p/video1_stream.m3u8`)
+
+	// ffmpeg crashes: it is started again and the renditions come back, the source never stops
+	first := ffmpegPID(t, pidFile)
+	require.NoError(t, syscall.Kill(first, syscall.SIGKILL))
+	logs.WaitFor(t, "ffmpeg failed: restarting", 10*time.Second)
+	require.Eventually(t, func() bool { return ffmpegPID(t, pidFile) != first }, 20*time.Second, 100*time.Millisecond)
+	multivariant(t, base+"index.m3u8", 3)
+	code, _ := testutil.Get(t, media[0])
+	require.Equal(t, http.StatusOK, code, "the source plays throughout")
+
+	// ffmpeg hangs: the watchdog kills it after its stall period and starts another
+	second := ffmpegPID(t, pidFile)
+	require.NoError(t, syscall.Kill(second, syscall.SIGSTOP))
+	logs.WaitFor(t, "ffmpeg hung", 20*time.Second)
+	require.Eventually(t, func() bool { return ffmpegPID(t, pidFile) != second }, 20*time.Second, 100*time.Millisecond)
+	multivariant(t, base+"index.m3u8", 3)
+	st := n.Stats().Transcode
+	require.Len(t, st, 1)
+	require.EqualValues(t, 2, st[0].Restarts)
+	require.Len(t, st[0].Rungs, 2)
+}
+
+var partName = regexp.MustCompile(`[0-9a-f]{12}_part(\d+)_(\d+)\.mp4`)
+
+// aligned reads the LL-HLS parts of every media playlist for a while and requires the first video
+// sample of parts of the same media sequence number and index to have the same presentation time.
+func aligned(t *testing.T, media []string, d time.Duration) {
+	t.Helper()
+	type key struct{ msn, part int }
+	pts := map[key][]int64{} // by rendition; -1 = not read yet
+	seen := make([]map[string]bool, len(media))
+	for i := range seen {
+		seen[i] = map[string]bool{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for ctx.Err() == nil {
+		for i, u := range media {
+			code, body := testutil.Get(t, u)
+			require.Equal(t, http.StatusOK, code)
+			for _, m := range partName.FindAllStringSubmatch(string(body), -1) {
+				full := m[0]
+				if seen[i][full] {
+					continue
+				}
+				seen[i][full] = true
+				msn, _ := strconv.Atoi(m[1])
+				idx, _ := strconv.Atoi(m[2])
+				k := key{msn, idx}
+				if pts[k] == nil {
+					pts[k] = make([]int64, len(media))
+					for j := range pts[k] {
+						pts[k][j] = -1
+					}
+				}
+				pcode, part := testutil.Get(t, testutil.Resolve(t, u, full))
+				if pcode != http.StatusOK {
+					continue // left the window meanwhile
+				}
+				pts[k][i] = firstVideoPTS(t, part)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	common := 0
+	for k, v := range pts {
+		all := true
+		for _, p := range v {
+			all = all && p >= 0
+		}
+		if !all {
+			continue
+		}
+		common++
+		for i := 1; i < len(v); i++ {
+			require.Equal(t, v[0], v[i], "part %d.%d of %s starts elsewhere than the source's", k.msn, k.part, media[i])
+		}
+	}
+	require.Greater(t, common, int(d/(400*time.Millisecond)), "parts read in every rendition")
+}
+
+// firstVideoPTS is the presentation time (90 kHz) of the first sample of track 1 in an fMP4 part.
+func firstVideoPTS(t *testing.T, b []byte) int64 {
+	var parts fmp4.Parts
+	require.NoError(t, parts.Unmarshal(b))
+	for _, p := range parts {
+		for _, tr := range p.Tracks {
+			if tr.ID == 1 && len(tr.Samples) > 0 {
+				return int64(tr.BaseTime) + int64(tr.Samples[0].PTSOffset)
+			}
+		}
+	}
+	t.Fatalf("no video sample in a part")
+	return 0
+}
