@@ -373,8 +373,8 @@ func (mx *muxer) media(r *http.Request, file string) *object {
 }
 
 // renditionVariants are the variants of mx's renditions that have something to play, the highest bit
-// rate first. A rendition's BANDWIDTH is at least its rung's nominal peak: the few parts of a young
-// rendition measure it poorly, and players pick variants by it.
+// rate first. A rendition's BANDWIDTH is at least its rung's nominal video peak: the few parts of a
+// young rendition measure it poorly, and players pick variants by it.
 func (mx *muxer) renditionVariants() []segmenter.Variant {
 	list := mx.renditions.Load()
 	if list == nil {

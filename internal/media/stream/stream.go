@@ -38,7 +38,8 @@ func PayloadSize(payload [][]byte) int {
 type Rendition struct {
 	Of   Path   // the source stream
 	Rung string // the rung's name
-	// Bandwidth is the rendition's nominal peak bit rate (video and audio), in bit/s
+	// Bandwidth is the rendition's nominal peak video bit rate, in bit/s (its audio is the source's, or
+	// made at a rate of its own: measured, not announced)
 	Bandwidth int
 }
 

@@ -20,7 +20,7 @@ import (
 type rung struct {
 	variant ladder.Variant
 	path    stream.Path
-	// bandwidth is the nominal peak bit rate, video and audio
+	// bandwidth is the nominal peak video bit rate
 	bandwidth int
 
 	lastOut atomic.Int64 // wall-clock time (Unix ns) of the latest unit out

@@ -346,7 +346,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		if err != nil {
 			return nil, fmt.Errorf("rendition %s of %s: %w", v.Name, j.src.Path, err)
 		}
-		rungs[i] = &rung{variant: v, path: p, bandwidth: v.PeakRate() + j.t.cfg.Ladder.AudioBitrate}
+		rungs[i] = &rung{variant: v, path: p, bandwidth: v.PeakRate()}
 		if readers[i], writers[i], err = os.Pipe(); err != nil {
 			return nil, fmt.Errorf("pipe: %w", err)
 		}

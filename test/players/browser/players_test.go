@@ -118,6 +118,15 @@ type result struct {
 		Height int     `json:"height"`
 		Level  int     `json:"level"`
 	} `json:"levelSwitch"`
+	// hls.js: every rendition switch it made; and when run.mjs limited the download rate (since startup)
+	Switches []struct {
+		AtMs   float64 `json:"atMs"`
+		Height int     `json:"height"`
+	} `json:"switches"`
+	Throttled []struct {
+		AtMs float64 `json:"atMs"`
+		Kbps int     `json:"kbps"`
+	} `json:"throttled"`
 }
 
 type playerErr struct {
@@ -271,6 +280,13 @@ type runPlayer struct {
 	Debug      bool      `json:"debug"`
 	Configure  any       `json:"configure,omitempty"`
 	SwitchTo   *switchTo `json:"switchTo,omitempty"`
+	Throttle   []limit   `json:"throttle,omitempty"`
+}
+
+// limit caps the page's download rate at Kbps kbit/s from AfterMs after startup (0: no cap again).
+type limit struct {
+	AfterMs int64 `json:"afterMs"`
+	Kbps    int   `json:"kbps"`
 }
 
 // switchTo makes hls.js switch to the rendition of Height AfterMs after startup.

@@ -4,7 +4,9 @@
 //   node run.mjs <page URL> <JSON config>
 //
 // The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, traceDir?, players: [{name,
-// player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height}}]}. Every player
+// player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height},
+// throttle?: [{afterMs, kbps}]}]}. throttle limits the page's download rate (the DevTools protocol's
+// network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit again). Every player
 // runs at once, each in a page of its own browser context (its own cookies) in one headless Chromium; each
 // plays for durationMs after it starts, or until the video ends (on demand).
 // Every playlist response is parsed here, in Node, by hls-parser in strict mode, a parser independent of
@@ -94,13 +96,24 @@ async function runPlayer(browser, p) {
   });
 
   let report;
+  const throttle = [...(p.throttle || [])];
+  const throttled = []; // {atMs (since startup), kbps}: when each limit was applied
   try {
+    const cdp = throttle.length ? await context.newCDPSession(page) : null;
+    if (cdp) await cdp.send('Network.enable');
     await page.goto(pageURL);
     // not awaited: play resolves only once the player has loaded the stream, which is what is measured
     page.evaluate(c => { window.play(c); }, p).catch(() => {});
     for (;;) {
-      await sleep(500);
+      await sleep(throttle.length ? 100 : 500);
       const st = await page.evaluate(() => window.state());
+      while (throttle.length && st.startupMs !== null && st.sinceMs - st.startupMs >= throttle[0].afterMs) {
+        const step = throttle.shift();
+        await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, uploadThroughput: -1,
+          downloadThroughput: step.kbps > 0 ? step.kbps * 1000 / 8 : -1});
+        throttled.push({atMs: st.sinceMs - st.startupMs, kbps: step.kbps});
+        log(`${p.name}: download limit ${step.kbps > 0 ? step.kbps + ' kbit/s' : 'lifted'}`);
+      }
       if (st.fatal) {
         await sleep(1000); // let the player report what follows
         break;
@@ -123,7 +136,7 @@ async function runPlayer(browser, p) {
     fs.writeFileSync(path.join(cfg.traceDir, file + '.console.txt'), consoleLines.join('\n') + '\n');
   }
   log(`${p.name}: done`);
-  return {name: p.name, src: p.src, ...report, playlists, requestsFailed: failed, consoleErrors};
+  return {name: p.name, src: p.src, ...report, throttled, playlists, requestsFailed: failed, consoleErrors};
 }
 
 const browser = await chromium.launch({

@@ -1,0 +1,98 @@
+package browser
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/testutil"
+)
+
+const (
+	abrPath = "live/abr"
+	// the download rate of the narrow stretch: above the 120p rendition's (about 100 kbit/s of video and
+	// 64 of audio), below the 180p one's and the 240p source's (300 and 364 kbit/s)
+	abrNarrowKbps = 220
+	abrNarrowFrom = 10 * time.Second // after startup
+	abrWideFrom   = 30 * time.Second
+	abrPlayFor    = 55 * time.Second
+)
+
+// TestBrowserSwitchesLiveRenditions plays a transcoded live stream (the 320x240 source and renditions of
+// 180p and 120p made by the origin) in hls.js in low-latency mode in headless Chromium, and narrows the
+// page's download rate with the DevTools protocol's network emulation: hls.js must step down to the 120p
+// rendition while the rate is narrow and back up to the source once it is wide again, and keep playing
+// throughout (frames, no fatal error, no long stall) on playlists a strict parser accepts.
+func TestBrowserSwitchesLiveRenditions(t *testing.T) {
+	root, modules := requirePlayers(t)
+	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Transcode.Enabled = true
+		c.Transcode.Rungs = []config.Rung{
+			{Name: "180p", Height: 180, VideoBitrate: 200_000},
+			{Name: "120p", Height: 120, VideoBitrate: 80_000, MaxRate: 100_000},
+		}
+	})
+	testutil.Publish(t, publishURL(origin.RTMPAddr(), abrPath), "flv")
+	src := "http://" + origin.HTTPAddr() + "/" + abrPath + "/index.m3u8"
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, src)
+		return strings.Count(string(body), "#EXT-X-STREAM-INF") == 3
+	}, 30*time.Second, 200*time.Millisecond, "the ladder never appeared in the multivariant playlist")
+
+	pages := pageServer(root, modules)
+	defer pages.Close()
+	_, results := drive(t, root, modules, pages.URL, trace, abrPlayFor, []runPlayer{{
+		Name: "hlsjs-ll/abr", Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "",
+		Throttle: []limit{{AfterMs: abrNarrowFrom.Milliseconds(), Kbps: abrNarrowKbps}, {AfterMs: abrWideFrom.Milliseconds()}},
+	}})
+	r := results[0]
+	t.Logf("%s\n%s", table(results), abrDetails(&r))
+	check(t, &r, abrPlayFor)
+
+	var heights []int
+	for _, l := range r.Levels {
+		heights = append(heights, l.Height)
+		assert.Equal(t, fmt.Sprintf("%dx%d", l.Width, l.Height), l.Resolution, "RESOLUTION of the %dp rendition", l.Height)
+		assert.Contains(t, l.Codecs, "avc1.", "CODECS of the %dp rendition", l.Height)
+	}
+	assert.ElementsMatch(t, []int{120, 180, 240}, heights, "the renditions hls.js parsed")
+	require.Len(t, r.Throttled, 2, "the download limit was not applied and lifted")
+
+	// down while narrow, back up to the source once wide again (switches are stamped since the URL was
+	// given, the limits since startup)
+	startup := *r.StartupMs
+	narrowAt, wideAt := startup+r.Throttled[0].AtMs, startup+r.Throttled[1].AtMs
+	down, up := false, false
+	for _, s := range r.Switches {
+		if s.AtMs >= narrowAt && s.AtMs < wideAt && s.Height == 120 {
+			down = true
+		}
+		if s.AtMs >= wideAt && down && s.Height == 240 {
+			up = true
+		}
+	}
+	assert.True(t, down, "hls.js did not step down to 120p while the rate was %d kbit/s", abrNarrowKbps)
+	assert.True(t, up, "hls.js did not come back to the source once the rate was wide again")
+}
+
+// abrDetails renders the renditions hls.js parsed, its switches and the limits applied.
+func abrDetails(r *result) string {
+	var b strings.Builder
+	for _, l := range r.Levels {
+		fmt.Fprintf(&b, "level %dx%d %d bit/s CODECS=%q\n", l.Width, l.Height, l.Bitrate, l.Codecs)
+	}
+	for _, s := range r.Switches {
+		fmt.Fprintf(&b, "switch to %dp at %.1fs\n", s.Height, s.AtMs/1000)
+	}
+	for _, l := range r.Throttled {
+		fmt.Fprintf(&b, "download limit %d kbit/s from %.1fs after startup\n", l.Kbps, l.AtMs/1000)
+	}
+	return b.String()
+}
