@@ -62,7 +62,10 @@ func multivariant(t *testing.T, url string, n int) *playlist.Multivariant {
 func TestTranscodedLadder(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	script, pidFile := ffmpegWrapper(t)
+	bucket := t.TempDir()
 	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Storage = config.Storage{Backend: "local", Directory: bucket}
+		c.Push.Enabled, c.Push.Prefix = true, "hls"
 		c.Publish.Keys = map[string]string{"live/abr": "abr-stream-key"}
 		c.Transcode.Enabled = true
 		c.Transcode.FFmpeg = script
@@ -115,6 +118,29 @@ func TestTranscodedLadder(t *testing.T) {
 	}
 
 	aligned(t, media, 20*time.Second)
+
+	// the storage push carries every rendition, and the source's multivariant playlist there lists them
+	stored := filepath.Join(bucket, "hls", "live", "abr")
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
+		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 3
+	}, 10*time.Second, 100*time.Millisecond, "the multivariant playlist in storage never listed the renditions")
+	b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
+	require.NoError(t, err)
+	for _, want := range []string{"stream.m3u8", "../abr_180p/stream.m3u8", "../abr_120p/stream.m3u8"} {
+		require.Contains(t, strings.Split(string(b), "\n"), want)
+		_, err := os.Stat(filepath.Join(stored, filepath.FromSlash(want)))
+		require.NoError(t, err, "%s is in storage", want)
+	}
+
+	// an edge serves the ladder as the origin does: each rendition is a stream path it pulls once
+	edge, _ := testutil.StartNode(t, testutil.EdgeOf("edge", n))
+	edgeBase := "http://" + edge.HTTPAddr() + "/live/abr/index.m3u8"
+	for _, v := range multivariant(t, edgeBase, 3).Variants {
+		code, body := testutil.Get(t, testutil.Resolve(t, edgeBase, v.URI))
+		require.Equal(t, http.StatusOK, code, "%s from the edge", v.URI)
+		require.Contains(t, string(body), "#EXT-X-PART:", "%s from the edge", v.URI)
+	}
 
 	// every media playlist reports the others
 	_, body := testutil.Get(t, media[1])

@@ -15,12 +15,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -183,7 +185,7 @@ func (p *Pusher) signal() {
 // uploads nothing until a recording of it is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 	s := &streamPush{
-		p: p, path: st.Path, push: p.cfg.Push && st.Path.MatchesAny(p.cfg.Streams),
+		p: p, path: st.Path, push: p.cfg.Push && st.Path.MatchesAny(p.cfg.Streams), rendition: st.Rendition,
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
 		wake:     make(chan struct{}, 1),
 		inits:    map[string][]byte{},
@@ -230,8 +232,14 @@ type streamPush struct {
 	path stream.Path
 	push bool
 	base string
-	rec  *recording.Publication // nil without a recorder
-	log  *slog.Logger
+	// rendition is set for a rendition of another stream (a rung of its ladder): the source's
+	// multivariant playlist in the bucket lists it
+	rendition *stream.Rendition
+	// inBucket are the variants of the media playlists in the bucket, classic [0] and LL-HLS [1], for the
+	// multivariant playlist of the source of a rendition
+	inBucket [2]atomic.Pointer[segmenter.Variant]
+	rec      *recording.Publication // nil without a recorder
+	log      *slog.Logger
 
 	mu       sync.Mutex
 	inits    map[string][]byte // init sections by name, for the recordings' segments
@@ -246,14 +254,14 @@ type streamPush struct {
 	live, final  context.Context // the live push's and what must still be written's: see Pusher.Run
 	uploaded     map[string]bool // live objects (and init sections) in the bucket
 	kept         map[string]bool // segments some recording names: never deleted
-	lastMV       *segmenter.Variant
-	listed       []string // segment names of the last uploaded playlist, for deletion
+	lastMV       string          // the signature of the multivariant playlist in the bucket ("" = none yet)
+	listed       []string        // segment names of the last uploaded playlist, for deletion
 	partNames    map[uint64][]string
 	doomed       []doomed
 	lastPlaylist []byte
 	partsUp      map[string]bool // parts in the bucket whose segment is still in the window
 	lastLL       []byte
-	lastLLMV     *segmenter.Variant
+	lastLLMV     string
 }
 
 // The segmenter's callbacks decide what to queue and queue it in one step under the stream's lock.
@@ -553,13 +561,13 @@ func (s *streamPush) playlist(ctx context.Context, pl *segmenter.Playlist) {
 		return
 	}
 	s.lastPlaylist = body
-	s.lastMV = s.putVariant(ctx, Multivariant, s.lastMV, pl.Variant(MediaPlaylist))
+	s.lastMV = s.putVariant(ctx, Multivariant, s.lastMV, pl.Variant(MediaPlaylist), 0)
 	s.sweep(ctx, segs, pl.TargetDuration())
 }
 
 // lowLatencyPlaylist uploads the LL-HLS copy of pl once every part it names is in the bucket.
 func (s *streamPush) lowLatencyPlaylist(ctx context.Context, pl *segmenter.Playlist) {
-	if !s.p.cfg.LowLatency || !pl.LowLatency() || s.lastMV == nil {
+	if !s.p.cfg.LowLatency || !pl.LowLatency() || s.lastMV == "" {
 		return
 	}
 	body := pl.Media(segmenter.MediaOptions{NoBlocking: true})
@@ -589,20 +597,53 @@ func (s *streamPush) lowLatencyPlaylist(ctx context.Context, pl *segmenter.Playl
 		return
 	}
 	s.lastLL = body
-	s.lastLLMV = s.putVariant(ctx, LLMultivariant, s.lastLLMV, pl.Variant(LLMediaPlaylist))
+	s.lastLLMV = s.putVariant(ctx, LLMultivariant, s.lastLLMV, pl.Variant(LLMediaPlaylist), 1)
 }
 
-// putVariant uploads the multivariant playlist name of v unless the bucket holds one of the same codecs,
-// resolution and frame rate (last): it changes with the codec parameters, not with every measure of the
-// bandwidth. It returns the variant the bucket's playlist describes.
-func (s *streamPush) putVariant(ctx context.Context, name string, last *segmenter.Variant, v segmenter.Variant) *segmenter.Variant {
-	if last != nil && slices.Equal(last.Codecs, v.Codecs) && last.Resolution == v.Resolution && last.FrameRate == v.FrameRate {
+// putVariant uploads the multivariant playlist name of v (the media playlist just uploaded, of kind
+// ll: 0 classic, 1 LL-HLS), with the renditions of the stream in the bucket, unless the bucket holds one
+// of the same variants, codecs, resolutions and frame rates (last, a signature): it changes with the
+// codec parameters and the renditions, not with every measure of the bandwidth. It returns the
+// signature of the bucket's playlist.
+func (s *streamPush) putVariant(ctx context.Context, name, last string, v segmenter.Variant, ll int) string {
+	s.inBucket[ll].Store(&v)
+	variants := append([]segmenter.Variant{v}, s.p.renditionsOf(s.path, ll)...)
+	var sig strings.Builder
+	for _, v := range variants {
+		fmt.Fprintf(&sig, "%s %s %s %g\n", v.URI, strings.Join(v.Codecs, ","), v.Resolution, v.FrameRate)
+	}
+	if sig.String() == last {
 		return last
 	}
-	if !s.put(ctx, name, segmenter.Multivariant([]segmenter.Variant{v}, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
+	if !s.put(ctx, name, segmenter.Multivariant(variants, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
 		return last
 	}
-	return &v
+	return sig.String()
+}
+
+// renditionsOf returns the variants of the renditions of the stream at source whose media playlists of
+// kind ll are in the bucket, the highest bit rate first, with URIs relative to the source's playlists.
+func (p *Pusher) renditionsOf(source stream.Path, ll int) []segmenter.Variant {
+	if ll != 0 && ll != 1 {
+		return nil
+	}
+	media := []string{MediaPlaylist, LLMediaPlaylist}[ll]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []segmenter.Variant
+	for _, r := range p.current {
+		if r.rendition == nil || r.rendition.Of != source || !r.push {
+			continue
+		}
+		if v := r.inBucket[ll].Load(); v != nil {
+			rv := *v
+			rv.URI = "../" + r.path.Name + "/" + media
+			rv.Bandwidth = max(rv.Bandwidth, r.rendition.Bandwidth)
+			out = append(out, rv)
+		}
+	}
+	slices.SortFunc(out, func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
+	return out
 }
 
 // partURIs returns the URIs of the EXT-X-PART lines of a media playlist.
