@@ -241,3 +241,41 @@ func firstVideoPTS(t *testing.T, b []byte) int64 {
 	t.Fatalf("no video sample in a part")
 	return 0
 }
+
+// TestTranscodeLeavesWhatItCannot checks the sources a ladder is not made of, and the end of a source:
+// an audio-only stream is served as it is (the log says why it is not transcoded), a source smaller
+// than every rung is served alone, and when a transcoded source ends, its renditions and its ffmpeg end
+// with it.
+func TestTranscodeLeavesWhatItCannot(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	script, pidFile := ffmpegWrapper(t)
+	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Publish.Keys = map[string]string{"live/sound": "sound-stream-key", "live/tiny": "tiny-stream-key", "live/ends": "ends-stream-key"}
+		c.Transcode.Enabled = true
+		c.Transcode.FFmpeg = script
+		c.Transcode.Streams = []string{"live/*"}
+		c.Transcode.Rungs = []config.Rung{{Name: "120p", Height: 120, VideoBitrate: 100_000}}
+	})
+	base := "http://" + n.HTTPAddr() + "/live/"
+
+	sound := testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/sound?key=sound-stream-key", "flv", "-map", "0:a", "-c", "copy")
+	logs.WaitFor(t, "the source has no H.264 or H.265 video", 15*time.Second)
+	multivariant(t, base+"sound/index.m3u8", 1)
+	sound.Kill()
+
+	tiny := testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/tiny?key=tiny-stream-key", "flv",
+		"-vf", "scale=160:96", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "copy")
+	logs.WaitFor(t, "the source is smaller than every rung", 15*time.Second)
+	mv := multivariant(t, base+"tiny/index.m3u8", 1)
+	require.Equal(t, "160x96", mv.Variants[0].Resolution)
+	tiny.Kill()
+
+	ends := testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/ends?key=ends-stream-key", "flv")
+	multivariant(t, base+"ends/index.m3u8", 2)
+	pid := ffmpegPID(t, pidFile)
+	ends.Kill()
+	require.Eventually(t, func() bool {
+		return len(n.Registry().List()) == 0 && syscall.Kill(pid, 0) != nil
+	}, 15*time.Second, 100*time.Millisecond, "the renditions or ffmpeg outlived their source")
+	require.Empty(t, n.Stats().Transcode)
+}
