@@ -13,6 +13,8 @@ export NAGARE_MANAGER_ADDRESS=$mgr
 vod=${NAGARE_VOD_GRPC_ADDRESS:-127.0.0.1:9090}
 vodhttp=${NAGARE_VOD_HTTP_ADDRESS:-127.0.0.1:8090}
 export NAGARE_VOD_GRPC_ADDRESS=$vod NAGARE_VOD_HTTP_ADDRESS=$vodhttp
+# the live stream gets an adaptive ladder: the 720p source, 480p and 360p (docs/abr.md)
+export NAGARE_TRANSCODE_ENABLED=${NAGARE_TRANSCODE_ENABLED:-true}
 data=${NAGARE_DATA:-nagare-data}
 
 # the data directory keeps the store and the generated admin token across runs
@@ -34,6 +36,8 @@ echo "Live test stream published to live/demo. Play it with any HLS player, thro
 echo "  ffplay http://$mgr/live/demo/index.m3u8"
 echo "  vlc    http://$mgr/live/demo/index.m3u8"
 echo "or straight from the origin: http://$http/live/demo/index.m3u8"
+echo "Its multivariant playlist lists the 720p source and the 480p and 360p renditions the origin makes;"
+echo "one rendition alone: http://$http/live/demo_360p/index.m3u8"
 echo "Watch it over WebRTC (WHEP through the manager) in a browser, or publish your camera (WHIP) to another name:"
 echo "  http://$mgr/live/proxy-subscriber.html?streamName=demo            (view=hls for LL-HLS)"
 echo "  http://$mgr/live/proxy-publisher.html?streamName=camera&token=$("$bin" token -stream live/camera -ttl 24h)"

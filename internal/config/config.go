@@ -43,14 +43,16 @@ type Config struct {
 	Transcode Transcode `yaml:"transcode"`
 }
 
-// Transcode makes an adaptive ladder of the live streams an origin receives: one ffmpeg per stream
+// Transcode makes an adaptive ladder of the live streams an origin receives (other roles ignore it:
+// edges and relays carry the origin's renditions): one ffmpeg per stream
 // decodes it once and encodes every rung below the source (libx264, keyframes on the source's), and the
 // stream's multivariant playlist lists the source and every rung, their LL-HLS parts lined up.
 type Transcode struct {
 	Enabled bool `yaml:"enabled"`
 	// Streams selects the transcoded streams: "app/stream", "app/*" or "*" (none = every stream).
 	Streams []string `yaml:"streams"`
-	// Rungs are the renditions below the source; rungs taller than the source are left out.
+	// Rungs are the renditions below the source, which is itself the top rung: rungs as tall as the
+	// source or taller are left out.
 	Rungs []Rung `yaml:"rungs"`
 	// AudioBitrate is the AAC bit rate of the renditions when the source's audio is not AAC (AAC is
 	// copied as it is).
@@ -709,9 +711,6 @@ func (c *Config) validateTranscode(bad func(key, format string, args ...any)) {
 	t := c.Transcode
 	if !t.Enabled {
 		return
-	}
-	if c.Node.Role != "origin" {
-		bad("transcode.enabled", "only an origin transcodes the streams published to it, not a %s", c.Node.Role)
 	}
 	if t.FFmpeg == "" {
 		bad("transcode.ffmpeg", "must name the ffmpeg binary")

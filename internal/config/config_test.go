@@ -54,6 +54,27 @@ func TestValidate(t *testing.T) {
 		{"no ingest", func(c *Config) { c.RTMP.Enabled = false; c.SRT.Enabled = false; c.WebRTC.Enabled = false },
 			`rtmp.enabled: at least one of rtmp, srt and webrtc must be enabled`},
 		{"webrtc only", func(c *Config) { c.RTMP.Enabled = false; c.SRT.Enabled = false }, ""},
+		{"transcode defaults", func(c *Config) { c.Transcode.Enabled = true }, ""},
+		{"transcode rung of no size", func(c *Config) {
+			c.Transcode.Enabled = true
+			c.Transcode.Rungs = []Rung{{Name: "zero", Height: 0, VideoBitrate: 100_000}}
+		}, `transcode.rungs: rung 0 ("zero"): height 0 is not a positive even number`},
+		{"transcode rung names twice", func(c *Config) {
+			c.Transcode.Enabled = true
+			c.Transcode.Rungs = []Rung{{Name: "a", Height: 240, VideoBitrate: 1}, {Name: "a", Height: 120, VideoBitrate: 1}}
+		}, `transcode.rungs: rung 1 ("a"): the name is used twice`},
+		{"transcode rung of 100 Gbit/s", func(c *Config) {
+			c.Transcode.Enabled = true
+			c.Transcode.Rungs = []Rung{{Name: "huge", Height: 720, VideoBitrate: 100_000_000_000}}
+		}, `transcode.rungs: rung "huge": bit rates above 200000000 bit/s are not video`},
+		{"transcode rung name", func(c *Config) {
+			c.Transcode.Enabled = true
+			c.Transcode.Rungs = []Rung{{Name: "../x", Height: 240, VideoBitrate: 1}}
+		}, `transcode.rungs: rung 0 ("../x"): the name must be made of [a-z0-9_-]`},
+		{"transcode streams", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.Streams = []string{"live"} },
+			`transcode.streams: "live" is not app/stream, app/* or *`},
+		{"transcode without ffmpeg", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.FFmpeg = "" },
+			`transcode.ffmpeg: must name the ffmpeg binary`},
 		{"webrtc address", func(c *Config) { c.WebRTC.Address = "8189" }, `webrtc.address: must be host:port or :port, not "8189"`},
 		{"webrtc public IP", func(c *Config) { c.WebRTC.PublicIPs = []string{"example.com"} },
 			`webrtc.publicIPs: "example.com" is not an IP address`},

@@ -172,7 +172,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.hls = hs
 	n.registry.AddListener(hs)
-	if cfg.Transcode.Enabled {
+	if cfg.Transcode.Enabled { // origins only: edges and relays return above
 		// after the muxers: a source's muxer exists before the first of its renditions is published
 		tc, err := transcode.New(transcode.Config{
 			Streams: cfg.Transcode.Streams, Ladder: cfg.Transcode.Ladder(), FFmpeg: cfg.Transcode.FFmpeg,

@@ -30,8 +30,9 @@ import (
 type Config struct {
 	// Streams selects the streams transcoded: "app/stream", "app/*" or "*" (none = every stream).
 	Streams []string
-	// Ladder is the rungs below the source. Rungs taller than the source are left out (never
-	// upscaled); AudioBitrate is the AAC bit rate when the source's audio is not AAC (AAC is copied).
+	// Ladder is the rungs below the source. Rungs as tall as the source or taller are left out (the
+	// source is the top rung; nothing is upscaled); AudioBitrate is the AAC bit rate when the source's
+	// audio is not AAC (AAC is copied).
 	Ladder ladder.Ladder
 	FFmpeg string // the ffmpeg binary
 	Preset string // libx264's preset ("" = veryfast)
@@ -221,6 +222,10 @@ const (
 // size, and the renditions start again (a new publication each: players see a discontinuity).
 var errResized = errors.New("the source's picture size changed")
 
+// errNoLadder is returned for a source whose renditions cannot be named (its name is too long for
+// <name>_<rung>): trying again would not help.
+var errNoLadder = errors.New("no ladder for this stream")
+
 // errSourceEnded ends a run when the source stream ended.
 var errSourceEnded = errors.New("the source ended")
 
@@ -243,7 +248,7 @@ func (j *job) run(ctx context.Context) {
 		switch {
 		case errors.Is(err, errSourceEnded), ctx.Err() != nil:
 			return
-		case errors.Is(err, errNoVideo):
+		case errors.Is(err, errNoVideo), errors.Is(err, errNoLadder):
 			j.log.Info("not transcoded", "cause", err)
 			for range units { // the reader is drained until the stream ends
 			}
@@ -344,7 +349,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	for i, v := range variants {
 		p, err := stream.RenditionPath(j.src.Path, v.Name)
 		if err != nil {
-			return nil, fmt.Errorf("rendition %s of %s: %w", v.Name, j.src.Path, err)
+			return nil, fmt.Errorf("%w: rendition %s of %s: %w", errNoLadder, v.Name, j.src.Path, err)
 		}
 		rungs[i] = &rung{variant: v, path: p, bandwidth: v.PeakRate()}
 		if readers[i], writers[i], err = os.Pipe(); err != nil {
@@ -525,12 +530,13 @@ func (j *job) stalled(rungs []*rung, started time.Time) string {
 	return ""
 }
 
-// variants returns the rungs a source of w x h gets: never one taller than the source.
+// variants returns the rungs a source of w x h gets: those shorter than the source (which is itself
+// the top rung, at its own size).
 func (t *Transcoder) variants(w, h int) []ladder.Variant {
 	short := min(w, h)
 	var out []ladder.Variant
 	for _, v := range t.cfg.Ladder.For(w, h) {
-		if v.Rung.Height <= short && v.Name != ladder.SourceName {
+		if v.Rung.Height < short && v.Name != ladder.SourceName {
 			out = append(out, v)
 		}
 	}
