@@ -84,6 +84,10 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/streams", admin(n.listStreams))
 	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/recording", admin(n.startRecording))
 	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/recording", admin(n.stopRecording))
+	mux.HandleFunc("GET /api/v1/ladders", admin(n.listLadders))
+	mux.HandleFunc("GET /api/v1/streams/{app}/{stream}/ladder", admin(n.getLadder))
+	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/ladder", admin(n.putLadder))
+	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/ladder", admin(n.deleteLadder))
 
 	mux.HandleFunc("GET /api/v1/alarms", admin(n.listAlarms))
 	mux.HandleFunc("PUT /api/v1/alarms/{role}", admin(n.setAlarm))
@@ -134,6 +138,10 @@ func (s *Server) red5Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/admin/alarm/scaleout/default", admin(r5.listAlarms))
 
 	mux.HandleFunc("GET "+b+"/admin/debug/cloudcontroller", admin(r5.cloudController))
+
+	mux.HandleFunc("POST "+b+"/admin/event/meta/{scope}/{stream}", admin(r5.provision))
+	mux.HandleFunc("GET "+b+"/admin/event/meta/{scope}/{stream}", admin(r5.getProvision))
+	mux.HandleFunc("DELETE "+b+"/admin/event/meta/{scope}/{stream}", admin(r5.deleteProvision))
 
 	mux.HandleFunc("GET "+b+"/event/{scope}/{stream}", public(r5.event))
 }

@@ -52,6 +52,10 @@ type configStore interface {
 	NodeEvents(ctx context.Context, nodeID string, limit int) ([]store.NodeEvent, error)
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
 	ScaleEvents(ctx context.Context, group string, limit int) ([]store.ScaleEvent, error)
+	PutLadder(ctx context.Context, l store.Ladder) error
+	GetLadder(ctx context.Context, stream string) (store.Ladder, error)
+	ListLadders(ctx context.Context) ([]store.Ladder, error)
+	DeleteLadder(ctx context.Context, stream string) error
 }
 
 // clusterView is what the API needs of the node registry.

@@ -137,3 +137,23 @@ type AlarmThreshold struct {
 
 // DefaultAlarmThreshold applies to roles without a threshold of their own.
 const DefaultAlarmThreshold = 60
+
+// Ladder is the adaptive ladder provisioned for a stream: the renditions its origin makes below the
+// source, named <stream>_<rung name> (Red5 names them <stream>_<level>).
+type Ladder struct {
+	Stream       string       `json:"stream"` // <app>/<stream>
+	Rungs        []LadderRung `json:"rungs"`
+	AudioBitrate int          `json:"audioBitrate,omitempty"` // 0: the origin's
+	UpdatedAt    time.Time    `json:"updatedAt"`
+}
+
+// LadderRung is one rendition of a Ladder. Level is Red5's (1 the highest; 0 when provisioned
+// natively); Width is kept as given, the origin follows the source's aspect ratio from Height.
+type LadderRung struct {
+	Name         string `json:"name"`
+	Level        int    `json:"level,omitempty"`
+	Width        int    `json:"width,omitempty"`
+	Height       int    `json:"height"`
+	VideoBitrate int    `json:"videoBitrate"`
+	MaxRate      int    `json:"maxRate,omitempty"`
+}

@@ -46,6 +46,7 @@ func TestMySQLColumnsHoldTheLimits(t *testing.T) {
 		{"node_events", "to_state", MaxState}, {"node_events", "cause", MaxCause},
 		{"streams", "name", MaxStreamName}, {"streams", "node_id", MaxNodeID}, {"streams", "protocol", MaxProtocol},
 		{"leases", "name", MaxLeaseName}, {"leases", "holder", MaxHolder},
+		{"ladders", "stream", MaxStreamName}, {"ladders", "body", MaxJSON},
 		{"scale_events", "group_name", MaxName}, {"scale_events", "role", MaxRole},
 		{"scale_events", "action", MaxAction}, {"scale_events", "reason", MaxReason},
 		{"scale_events", "nodes", MaxJSON}, {"scale_events", "manager", MaxHolder},

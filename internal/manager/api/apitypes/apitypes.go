@@ -210,3 +210,27 @@ type Route struct {
 type Error struct {
 	Error string `json:"error"`
 }
+
+// LadderRung is one rendition of a provisioned ladder: the rendition is the stream <stream>_<name>.
+// Height is the picture's short side (the width follows the source's aspect ratio); bit rates in bit/s,
+// MaxRate 0 = 1.5 × VideoBitrate.
+type LadderRung struct {
+	Name         string `json:"name"`
+	Height       int    `json:"height"`
+	VideoBitrate int    `json:"videoBitrate"`
+	MaxRate      int    `json:"maxRate,omitempty"`
+}
+
+// LadderSpec is the body of PUT /streams/{app}/{stream}/ladder.
+type LadderSpec struct {
+	Rungs        []LadderRung `json:"rungs"`
+	AudioBitrate int          `json:"audioBitrate,omitempty"` // 0: the origin's transcode.audioBitrate
+}
+
+// Ladder is a stream's provisioned ladder.
+type Ladder struct {
+	Stream       string       `json:"stream"`
+	Rungs        []LadderRung `json:"rungs"`
+	AudioBitrate int          `json:"audioBitrate,omitempty"`
+	UpdatedAt    time.Time    `json:"updatedAt"`
+}
