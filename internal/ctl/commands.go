@@ -510,6 +510,93 @@ func alarmSet(e *env, args []string) error {
 	})
 }
 
+// ---- provisioned ladders ----
+
+// streamArg splits APP/STREAM.
+func streamArg(e *env, s string) (app, name string, err error) {
+	app, name, ok := strings.Cut(s, "/")
+	if !ok || app == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", usagef("%s: the stream must be APP/STREAM, not %q", e.cmd.name, s)
+	}
+	return app, name, nil
+}
+
+func ladderTable(w io.Writer, l apitypes.Ladder) error {
+	t := newTable(w, "RENDITION", "HEIGHT", "BITRATE", "MAXRATE")
+	_, name, _ := strings.Cut(l.Stream, "/")
+	for _, r := range l.Rungs {
+		maxRate := "1.5×"
+		if r.MaxRate > 0 {
+			maxRate = strconv.Itoa(r.MaxRate)
+		}
+		t.row(name+"_"+r.Name, strconv.Itoa(r.Height), strconv.Itoa(r.VideoBitrate), maxRate)
+	}
+	return t.flush()
+}
+
+func ladderSet(e *env, args []string) error {
+	fs := e.flags()
+	var spec apitypes.LadderSpec
+	var rungs ladderRungs
+	fs.Var(&rungs, "rung", "`NAME:HEIGHT:BITRATE[:MAXRATE]`: a rendition APP/STREAM_NAME of that picture height and video bit rate in bit/s (repeatable, required)")
+	fs.IntVar(&spec.AudioBitrate, "audio-bitrate", 0, "AAC bit rate when the source's audio is not AAC (0: the origin's)")
+	pos, err := e.parse(fs, args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	app, name, err := streamArg(e, pos[0])
+	if err != nil {
+		return err
+	}
+	if len(rungs) == 0 {
+		return usagef("%s: at least one --rung NAME:HEIGHT:BITRATE is required", e.cmd.name)
+	}
+	spec.Rungs = rungs
+	return show(e, http.MethodPut, p("/api/v1/streams", app, name, "ladder"), spec, ladderTable)
+}
+
+func ladderGet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	app, name, err := streamArg(e, pos[0])
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/streams", app, name, "ladder"), nil, ladderTable)
+}
+
+func ladderRemove(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	app, name, err := streamArg(e, pos[0])
+	if err != nil {
+		return err
+	}
+	return remove(e, "ladder of", p("/api/v1/streams", app, name, "ladder"), pos[0])
+}
+
+func laddersList(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args); err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, "/api/v1/ladders", nil, func(w io.Writer, ls []apitypes.Ladder) error {
+		t := newTable(w, "STREAM", "RENDITIONS", "UPDATED")
+		for _, l := range ls {
+			_, name, _ := strings.Cut(l.Stream, "/")
+			var rs []string
+			for _, r := range l.Rungs {
+				rs = append(rs, fmt.Sprintf("%s_%s (%dp %d)", name, r.Name, r.Height, r.VideoBitrate))
+			}
+			t.row(l.Stream, strings.Join(rs, ", "), stamp(l.UpdatedAt))
+		}
+		return t.flush()
+	})
+}
+
 // ---- routing ----
 
 func routePublish(e *env, args []string) error {
@@ -568,9 +655,9 @@ func recordCmd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	app, name, ok := strings.Cut(pos[0], "/")
-	if !ok || app == "" || name == "" || strings.Contains(name, "/") {
-		return usagef("%s: the stream must be APP/STREAM, not %q", e.cmd.name, pos[0])
+	app, name, err := streamArg(e, pos[0])
+	if err != nil {
+		return err
 	}
 	method := http.MethodPut
 	if *stop {

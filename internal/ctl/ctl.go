@@ -58,6 +58,10 @@ func init() {
 		{"alarms", "", "list the load thresholds at which each role scales out", alarmsList},
 		{"alarm set", "--role R --threshold PCT", "set the scale-out threshold of a role (percent of capacity)", alarmSet},
 		{"record", "APP/STREAM [--stop]", "record a stream into storage, live now and next publications (every in-service origin is told)", recordCmd},
+		{"stream ladder set", "APP/STREAM --rung NAME:HEIGHT:BITRATE[:MAXRATE]... [--audio-bitrate N]", "provision the renditions the origin makes of a stream (APP/STREAM_NAME each), replacing any earlier ladder", ladderSet},
+		{"stream ladder get", "APP/STREAM", "show the ladder provisioned for a stream", ladderGet},
+		{"stream ladder rm", "APP/STREAM", "remove a stream's ladder (the origin's own applies again)", ladderRemove},
+		{"ladders", "", "list the provisioned ladders", laddersList},
 		{"route publish", "APP/STREAM [--group G]", "ask where a publisher should send APP/STREAM", routePublish},
 		{"route play", "APP/STREAM [--region R] [--group G]", "ask where a viewer should play APP/STREAM", routePlay},
 		{"vod upload", "FILE [--title T] [--description D] [--visibility private|unlisted|public] [--owner O] [--chunk 1MiB] [--wait]", "upload a video file; run it again to resume an interrupted upload of the same file", vodUpload},
@@ -206,9 +210,14 @@ func (e *env) main(ctx context.Context, args []string) error {
 	return cmd.run(e, rest[n:])
 }
 
-// lookup finds the command named by the first one or two words of args and returns how many words
-// it took.
+// lookup finds the command named by the first one, two or three words of args and returns how many
+// words it took.
 func lookup(args []string) (*command, int) {
+	if len(args) >= 3 {
+		if c := find(args[0] + " " + args[1] + " " + args[2]); c != nil {
+			return c, 3
+		}
+	}
 	if len(args) >= 2 {
 		if c := find(args[0] + " " + args[1]); c != nil {
 			return c, 2

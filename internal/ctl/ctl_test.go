@@ -580,3 +580,26 @@ func TestAutoscaling(t *testing.T) {
 		require.Contains(t, admin(t, base, "instances"), cells[7])
 	})
 }
+
+// TestLadders provisions, shows, lists and removes a stream's ladder, and refuses a malformed rung.
+func TestLadders(t *testing.T) {
+	t.Parallel()
+	base := startManager(t)
+	out := admin(t, base, "stream", "ladder", "set", "live/cam1", "--rung", "480p:480:1000000", "--rung", "360p:360:600000:800000")
+	require.Equal(t, []string{"cam1_480p", "480", "1000000", "1.5×"}, row(t, out, "cam1_480p"))
+	require.Equal(t, []string{"cam1_360p", "360", "600000", "800000"}, row(t, out, "cam1_360p"))
+	require.Equal(t, []string{"cam1_360p", "360", "600000", "800000"}, row(t, admin(t, base, "stream", "ladder", "get", "live/cam1"), "cam1_360p"))
+	require.Contains(t, row(t, admin(t, base, "ladders"), "live/cam1"), "cam1_480p")
+
+	r := ctlRun(t, "--manager", base, "--token", adminToken, "stream", "ladder", "set", "live/cam1", "--rung", "480p:tall:1")
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.stderr, `HEIGHT "tall" is not a whole number`)
+	r = ctlRun(t, "--manager", base, "--token", adminToken, "stream", "ladder", "set", "live/cam1", "--rung", "480p:481:1")
+	require.NotEqual(t, 0, r.code)
+	require.Contains(t, r.stderr, "rungs[0].height 481")
+
+	require.Contains(t, admin(t, base, "stream", "ladder", "rm", "live/cam1"), "deleted")
+	r = ctlRun(t, "--manager", base, "--token", adminToken, "stream", "ladder", "get", "live/cam1")
+	require.NotEqual(t, 0, r.code)
+	require.Contains(t, r.stderr, "not found")
+}

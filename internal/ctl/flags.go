@@ -59,6 +59,33 @@ func (l *launchTargets) Set(v string) error {
 	return nil
 }
 
+// ladderRungs is --rung NAME:HEIGHT:BITRATE[:MAXRATE], once per rendition.
+type ladderRungs []apitypes.LadderRung
+
+func (l *ladderRungs) String() string { return "" }
+
+func (l *ladderRungs) Set(v string) error {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 && len(parts) != 4 {
+		return errors.New("want NAME:HEIGHT:BITRATE[:MAXRATE], e.g. 480p:480:1000000")
+	}
+	r := apitypes.LadderRung{Name: parts[0]}
+	var err error
+	if r.Height, err = wholeNumber("HEIGHT", parts[1]); err != nil {
+		return err
+	}
+	if r.VideoBitrate, err = wholeNumber("BITRATE", parts[2]); err != nil {
+		return err
+	}
+	if len(parts) == 4 {
+		if r.MaxRate, err = wholeNumber("MAXRATE", parts[3]); err != nil {
+			return err
+		}
+	}
+	*l = append(*l, r)
+	return nil
+}
+
 func wholeNumber(name, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {

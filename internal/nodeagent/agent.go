@@ -71,6 +71,20 @@ type queued struct {
 	ev  nodeapi.StreamEvent
 }
 
+// ErrNotRegistered is returned by a call made before the node registered (or while it registers again).
+var ErrNotRegistered = errors.New("the node is not registered with the manager")
+
+// Ladder asks the manager for the adaptive ladder provisioned for stream ("<app>/<stream>").
+func (a *Agent) Ladder(ctx context.Context, stream string) (nodeapi.LadderResponse, error) {
+	id := a.ID()
+	if id == "" {
+		return nodeapi.LadderResponse{}, ErrNotRegistered
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return a.Client.Ladder(ctx, nodeapi.LadderRequest{ID: id, Stream: stream})
+}
+
 // ID returns the id the manager assigned, or "" before registration and while registering again.
 func (a *Agent) ID() string {
 	a.mu.Lock()

@@ -98,6 +98,11 @@ func (f *fakeBackend) Events() []nodeapi.StreamEvent {
 	return append([]nodeapi.StreamEvent(nil), f.events...)
 }
 
+// Ladder answers that no ladder was provisioned: the agent's tests are not about ladders.
+func (f *fakeBackend) Ladder(context.Context, nodeapi.LadderRequest) (nodeapi.LadderResponse, error) {
+	return nodeapi.LadderResponse{}, nil
+}
+
 var _ nodeapi.Backend = (*fakeBackend)(nil)
 
 type syncBuffer struct {

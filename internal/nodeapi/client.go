@@ -45,6 +45,13 @@ func (c *Client) StreamEvent(ctx context.Context, ev StreamEvent) error {
 	return c.call(ctx, PathStream, ev, nil)
 }
 
+// Ladder returns the adaptive ladder provisioned for a stream (Found false: none).
+func (c *Client) Ladder(ctx context.Context, req LadderRequest) (LadderResponse, error) {
+	var resp LadderResponse
+	err := c.call(ctx, PathLadder, req, &resp)
+	return resp, err
+}
+
 // call POSTs in to path and decodes the answer into out (nil: no body expected). A non-2xx answer
 // is an *Error.
 func (c *Client) call(ctx context.Context, path string, in, out any) error {

@@ -19,6 +19,7 @@ type fakeBackend struct {
 	register    func(context.Context, nodeapi.RegisterRequest) (nodeapi.RegisterResponse, error)
 	report      func(context.Context, nodeapi.ReportRequest) (nodeapi.ReportResponse, error)
 	streamEvent func(context.Context, nodeapi.StreamEvent) error
+	ladder      func(context.Context, nodeapi.LadderRequest) (nodeapi.LadderResponse, error)
 
 	mu    sync.Mutex
 	calls int
@@ -58,6 +59,14 @@ func (f *fakeBackend) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) e
 		return f.streamEvent(ctx, ev)
 	}
 	return nil
+}
+
+func (f *fakeBackend) Ladder(ctx context.Context, req nodeapi.LadderRequest) (nodeapi.LadderResponse, error) {
+	f.count()
+	if f.ladder != nil {
+		return f.ladder(ctx, req)
+	}
+	return nodeapi.LadderResponse{}, nil
 }
 
 var _ nodeapi.Backend = (*fakeBackend)(nil)

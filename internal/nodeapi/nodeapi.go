@@ -14,6 +14,7 @@ const (
 	PathRegister = "/nodeapi/v1/register"
 	PathReport   = "/nodeapi/v1/report"
 	PathStream   = "/nodeapi/v1/stream"
+	PathLadder   = "/nodeapi/v1/ladder"
 )
 
 // Stream event actions.
@@ -66,6 +67,30 @@ type StreamEvent struct {
 	Protocol string `json:"protocol,omitempty"`
 }
 
+// LadderRequest asks for the adaptive ladder provisioned for a stream (an origin that transcodes asks
+// when the stream starts).
+type LadderRequest struct {
+	ID     string `json:"id"` // the node
+	Stream string `json:"stream"`
+}
+
+// LadderResponse is the stream's provisioned ladder; Found is false when none was provisioned (the
+// origin's own configuration applies).
+type LadderResponse struct {
+	Found        bool   `json:"found"`
+	Rungs        []Rung `json:"rungs,omitempty"`
+	AudioBitrate int    `json:"audioBitrate,omitempty"` // 0: the origin's
+}
+
+// Rung is one rendition of a ladder: the stream <stream>_<Name>, Height its picture's short side, bit
+// rates in bit/s (MaxRate 0: 1.5 × VideoBitrate).
+type Rung struct {
+	Name         string `json:"name"`
+	Height       int    `json:"height"`
+	VideoBitrate int    `json:"videoBitrate"`
+	MaxRate      int    `json:"maxRate,omitempty"`
+}
+
 // Assignment is what the manager wants of a node.
 type Assignment struct {
 	// State is the node's lifecycle state as the manager sees it.
@@ -89,4 +114,5 @@ type Backend interface {
 	Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error)
 	Report(ctx context.Context, req ReportRequest) (ReportResponse, error)
 	StreamEvent(ctx context.Context, ev StreamEvent) error
+	Ladder(ctx context.Context, req LadderRequest) (LadderResponse, error)
 }

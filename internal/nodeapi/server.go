@@ -47,6 +47,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serve(h, w, r, h.b.Register)
 	case PathReport:
 		serve(h, w, r, h.b.Report)
+	case PathLadder:
+		serve(h, w, r, h.b.Ladder)
 	case PathStream:
 		serve(h, w, r, func(ctx context.Context, ev StreamEvent) (noContent, error) {
 			return noContent{}, h.b.StreamEvent(ctx, ev)

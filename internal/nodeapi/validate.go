@@ -91,6 +91,14 @@ func (r ReportRequest) Validate() error {
 	return nil
 }
 
+// Validate checks a ladder request.
+func (r LadderRequest) Validate() error {
+	if err := checkID(r.ID); err != nil {
+		return invalid(err)
+	}
+	return invalid(checkStream(r.Stream))
+}
+
 // Validate checks a stream event.
 func (e StreamEvent) Validate() error {
 	if err := checkID(e.ID); err != nil {

@@ -38,6 +38,7 @@ import (
 	"github.com/nagare-video/nagare/internal/nodestats"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/version"
+	"github.com/nagare-video/nagare/internal/vod/ladder"
 )
 
 // Node is a running media node.
@@ -176,7 +177,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		// after the muxers: a source's muxer exists before the first of its renditions is published
 		tc, err := transcode.New(transcode.Config{
 			Streams: cfg.Transcode.Streams, Ladder: cfg.Transcode.Ladder(), FFmpeg: cfg.Transcode.FFmpeg,
-			Preset: cfg.Transcode.Preset, Log: log.With("component", "transcode"),
+			Preset: cfg.Transcode.Preset, Log: log.With("component", "transcode"), LadderOf: n.provisionedLadder,
 		}, n.registry)
 		if err != nil {
 			return nil, fmt.Errorf("transcode: %w", err)
@@ -637,6 +638,23 @@ func (n *Node) Stats() Stats {
 		st.Transcode = n.transcoder.Stats()
 	}
 	return st
+}
+
+// provisionedLadder asks the manager for the ladder provisioned for p (Red5's event/meta call or the
+// native API); a standalone node has none.
+func (n *Node) provisionedLadder(ctx context.Context, p stream.Path) (ladder.Ladder, bool, error) {
+	if n.agent == nil {
+		return ladder.Ladder{}, false, nil
+	}
+	resp, err := n.agent.Ladder(ctx, p.String())
+	if err != nil || !resp.Found {
+		return ladder.Ladder{}, false, err
+	}
+	l := ladder.Ladder{AudioBitrate: resp.AudioBitrate}
+	for _, r := range resp.Rungs {
+		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
+	}
+	return l, true, nil
 }
 
 // publishers counts the streams of live that have a publisher of their own (not renditions).

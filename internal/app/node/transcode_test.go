@@ -19,6 +19,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
 // ffmpegWrapper writes a script that runs ffmpeg and records its process id in the returned file, so
@@ -278,4 +279,36 @@ func TestTranscodeLeavesWhatItCannot(t *testing.T) {
 		return len(n.Registry().List()) == 0 && syscall.Kill(pid, 0) != nil
 	}, 15*time.Second, 100*time.Millisecond, "the renditions or ffmpeg outlived their source")
 	require.Empty(t, n.Stats().Transcode)
+}
+
+// TestProvisionedLadder provisions a stream's ladder at a real manager the Red5 way; the origin in its
+// care that transcodes asks for it when the stream starts and makes those renditions, named as Red5
+// names them (<stream>_<level>), instead of its configured ones.
+func TestProvisionedLadder(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const admin, secret = "provision-admin-token-0123456789", "provision-cluster-secret-0123456789"
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
+	})
+	body := `{"meta": {"stream": [{"name": "prov_1", "level": 1, "properties": {"videoBR": 150000, "videoWidth": 240, "videoHeight": 180}},
+		{"name": "prov_2", "level": 2, "properties": {"videoBR": 80000, "videoWidth": 160, "videoHeight": 120}}]}}`
+	resp, err := http.Post(mgr+"/streammanager/api/3.1/admin/event/meta/live/prov?accessToken="+admin, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, secret, "provisioned-origin"
+		c.Publish.Keys = map[string]string{"live/prov": "prov-stream-key"}
+		c.Transcode.Enabled = true // its own rungs (720p, 480p, 360p) are all taller than the source
+	})
+	logs.WaitFor(t, "registered with the stream manager", 10*time.Second)
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/prov?key=prov-stream-key", "flv")
+	mv := multivariant(t, "http://"+n.HTTPAddr()+"/live/prov/index.m3u8", 3)
+	require.Equal(t, "../prov_1/video1_stream.m3u8", strings.Split(mv.Variants[1].URI, "?")[0])
+	require.Equal(t, "240x180", mv.Variants[1].Resolution)
+	require.Equal(t, "../prov_2/video1_stream.m3u8", strings.Split(mv.Variants[2].URI, "?")[0])
+	require.Equal(t, "160x120", mv.Variants[2].Resolution)
+	require.Contains(t, logs.String(), "provisioned ladder")
 }

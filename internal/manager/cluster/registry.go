@@ -33,6 +33,7 @@ type nodeStore interface {
 	PutStream(ctx context.Context, r store.StreamRecord) error
 	DeleteStream(ctx context.Context, name, nodeID string) error
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
+	GetLadder(ctx context.Context, stream string) (store.Ladder, error)
 }
 
 // Registry tracks every node of the cluster: the shell around the node table (see Apply). Each event is
@@ -333,6 +334,25 @@ func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) erro
 	}
 	r.logChange(c, ev.ID)
 	return nil
+}
+
+// Ladder answers an origin that asks for the ladder provisioned for a stream it is about to transcode.
+func (r *Registry) Ladder(ctx context.Context, req nodeapi.LadderRequest) (nodeapi.LadderResponse, error) {
+	if _, ok := r.Node(req.ID); !ok {
+		return nodeapi.LadderResponse{}, fmt.Errorf("node %q: %w", req.ID, nodeapi.ErrUnknownNode)
+	}
+	l, err := r.Store.GetLadder(ctx, req.Stream)
+	if errors.Is(err, store.ErrNotFound) {
+		return nodeapi.LadderResponse{}, nil
+	}
+	if err != nil {
+		return nodeapi.LadderResponse{}, err
+	}
+	out := nodeapi.LadderResponse{Found: true, AudioBitrate: l.AudioBitrate}
+	for _, rg := range l.Rungs {
+		out.Rungs = append(out.Rungs, nodeapi.Rung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate})
+	}
+	return out, nil
 }
 
 // Transition moves a node to another state, if the lifecycle allows it, and records why.

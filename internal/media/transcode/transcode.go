@@ -41,6 +41,9 @@ type Config struct {
 	// Stall is how long ffmpeg may take input without writing a frame before it is killed as hung
 	// (0 = 10 s).
 	Stall time.Duration
+	// LadderOf, if set, returns the ladder provisioned for a stream (found false: Ladder applies). It
+	// is asked once per publication, before ffmpeg starts; an error also leaves Ladder in force.
+	LadderOf func(ctx context.Context, p stream.Path) (l ladder.Ladder, found bool, err error)
 	Log   *slog.Logger
 }
 
@@ -176,6 +179,7 @@ type job struct {
 
 	finished chan struct{} // closed when run returns
 
+	ladder   ladder.Ladder // this publication's: provisioned, or the configuration's
 	restarts atomic.Uint64
 	running  atomic.Bool
 	lastIn   atomic.Int64 // the latest presentation time handed to ffmpeg
@@ -233,6 +237,7 @@ func (j *job) run(ctx context.Context) {
 	defer close(j.finished)
 	defer j.src.RemoveReader(j.reader)
 	units := j.reader.Units()
+	j.ladder = j.t.ladderFor(ctx, j.src.Path, j.log)
 	backoff := minBackoff
 	var first *stream.Unit // the keyframe the next run starts with
 	for {
@@ -326,7 +331,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	if w == 0 || h == 0 {
 		return nil, errors.New("the source's picture size cannot be read from its parameter sets")
 	}
-	variants := j.t.variants(w, h)
+	variants := variantsOf(j.ladder, w, h)
 	if len(variants) == 0 {
 		j.log.Info("the source is smaller than every rung: not transcoded", "size", fmt.Sprintf("%dx%d", w, h))
 		for range units {
@@ -334,7 +339,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		return nil, errSourceEnded
 	}
 	_, audioAAC := audioOf(j.src.Tracks)
-	args := ffmpegArgs(j.t.cfg, variants, hasAudio(j.src.Tracks), audioAAC)
+	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, hasAudio(j.src.Tracks), audioAAC)
 
 	rungs := make([]*rung, len(variants))
 	readers := make([]*os.File, len(variants))
@@ -530,12 +535,42 @@ func (j *job) stalled(rungs []*rung, started time.Time) string {
 	return ""
 }
 
-// variants returns the rungs a source of w x h gets: those shorter than the source (which is itself
-// the top rung, at its own size).
-func (t *Transcoder) variants(w, h int) []ladder.Variant {
+// ladderFor returns the ladder of a publication of p: the one provisioned for it, when there is one and
+// it is sound, else the configuration's.
+func (t *Transcoder) ladderFor(ctx context.Context, p stream.Path, log *slog.Logger) ladder.Ladder {
+	if t.cfg.LadderOf == nil {
+		return t.cfg.Ladder
+	}
+	ctx, cancel := context.WithTimeout(ctx, provisionWait)
+	defer cancel()
+	l, found, err := t.cfg.LadderOf(ctx, p)
+	switch {
+	case err != nil:
+		log.Warn("the provisioned ladder could not be read: the configured one applies", "cause", err)
+		return t.cfg.Ladder
+	case !found:
+		return t.cfg.Ladder
+	}
+	if l.AudioBitrate == 0 {
+		l.AudioBitrate = t.cfg.Ladder.AudioBitrate
+	}
+	if err := l.Validate(); err != nil {
+		log.Warn("the provisioned ladder is not usable: the configured one applies", "cause", err)
+		return t.cfg.Ladder
+	}
+	log.Info("provisioned ladder", "rungs", len(l.Rungs))
+	return l
+}
+
+// provisionWait bounds the question to the manager for a stream's ladder.
+const provisionWait = 3 * time.Second
+
+// variantsOf returns the rungs of l a source of w x h gets: those shorter than the source (which is
+// itself the top rung, at its own size).
+func variantsOf(l ladder.Ladder, w, h int) []ladder.Variant {
 	short := min(w, h)
 	var out []ladder.Variant
-	for _, v := range t.cfg.Ladder.For(w, h) {
+	for _, v := range l.For(w, h) {
 		if v.Rung.Height < short && v.Name != ladder.SourceName {
 			out = append(out, v)
 		}
@@ -567,7 +602,7 @@ func audioOf(tracks []*stream.Track) (has, aac bool) {
 // ffmpegArgs decodes the MPEG-TS on stdin once and writes rung i as MPEG-TS to file descriptor 3+i.
 // Timestamps are copied (-copyts, passthrough frame timing) and every rung's keyframes are forced on the
 // source's, so that the renditions line up with the source part for part.
-func ffmpegArgs(cfg Config, variants []ladder.Variant, audio, audioAAC bool) []string {
+func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, audio, audioAAC bool) []string {
 	a := []string{
 		"-hide_banner", "-loglevel", "warning", "-nostats",
 		// start at once: the input's tracks are declared by its PMT. (-fflags nobuffer would drop what
@@ -581,7 +616,7 @@ func ffmpegArgs(cfg Config, variants []ladder.Variant, audio, audioAAC bool) []s
 			a = append(a, "-map", "0:a:0")
 		}
 		a = append(a,
-			"-c:v", "libx264", "-preset", cfg.Preset, "-tune", "zerolatency", "-profile:v", "high", "-bf", "0",
+			"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency", "-profile:v", "high", "-bf", "0",
 			"-force_key_frames", "source", "-sc_threshold", "0",
 			// the frames keep their times: passthrough timing, and the encoder on the input's 90 kHz clock
 			// (its default, 1/frame rate, would round every time onto a grid of its own)
@@ -593,7 +628,7 @@ func ffmpegArgs(cfg Config, variants []ladder.Variant, audio, audioAAC bool) []s
 			if audioAAC {
 				a = append(a, "-c:a", "copy")
 			} else {
-				a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(cfg.Ladder.AudioBitrate))
+				a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate))
 			}
 		}
 		a = append(a, "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts",
