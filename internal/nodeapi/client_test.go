@@ -218,3 +218,27 @@ func TestRetryAfterHeader(t *testing.T) {
 		require.LessOrEqual(t, d, 90*time.Second)
 	})
 }
+
+// TestLadderCall: an origin asks for a stream's provisioned ladder; a malformed request never reaches the
+// backend.
+func TestLadderCall(t *testing.T) {
+	var got nodeapi.LadderRequest
+	want := nodeapi.LadderResponse{Found: true, AudioBitrate: 96000, Rungs: []nodeapi.Rung{{Name: "1", Height: 720, VideoBitrate: 2_000_000}}}
+	b := &fakeBackend{ladder: func(_ context.Context, r nodeapi.LadderRequest) (nodeapi.LadderResponse, error) {
+		got = r
+		return want, nil
+	}}
+	srv, _ := newServer(t, b)
+	c := &nodeapi.Client{BaseURL: srv.URL, Secret: secret}
+	resp, err := c.Ladder(t.Context(), nodeapi.LadderRequest{ID: "node-1", Stream: "live/stream1"})
+	require.NoError(t, err)
+	require.Equal(t, want, resp)
+	require.Equal(t, nodeapi.LadderRequest{ID: "node-1", Stream: "live/stream1"}, got)
+
+	calls := b.Calls()
+	for _, req := range []nodeapi.LadderRequest{{ID: "node-1", Stream: "../etc"}, {ID: "", Stream: "live/s"}} {
+		_, err := c.Ladder(t.Context(), req)
+		require.ErrorIs(t, err, nodeapi.ErrInvalid)
+	}
+	require.Equal(t, calls, b.Calls(), "refused requests never reach the backend")
+}
