@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -311,4 +312,45 @@ func TestProvisionedLadder(t *testing.T) {
 	require.Equal(t, "../prov_2/video1_stream.m3u8", strings.Split(mv.Variants[2].URI, "?")[0])
 	require.Equal(t, "160x120", mv.Variants[2].Resolution)
 	require.Contains(t, logs.String(), "provisioned ladder")
+}
+
+// TestLadderFollowsAResize publishes over SRT a stream whose encoder changes the picture size mid-stream
+// (320x240, then 640x360, parameter sets in band): the origin makes the ladder again for the new size,
+// and the multivariant playlist lists the new source and renditions at the sizes the new source gets.
+func TestLadderFollowsAResize(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Transcode.Enabled = true
+		c.Transcode.Rungs = []config.Rung{{Name: "180p", Height: 180, VideoBitrate: 200_000}}
+	})
+	dir := t.TempDir()
+	var list strings.Builder
+	for i, size := range []string{"320x240", "640x360"} {
+		clip := filepath.Join(dir, fmt.Sprintf("part%d.ts", i))
+		out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+			"-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+			"-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0", "-c:a", "aac", "-f", "mpegts", clip).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		fmt.Fprintf(&list, "file '%s'\n", clip)
+	}
+	listFile := filepath.Join(dir, "list.txt")
+	require.NoError(t, os.WriteFile(listFile, []byte(list.String()), 0o644))
+	pub := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "concat", "-safe", "0", "-i", listFile,
+		"-c", "copy", "-f", "mpegts", srtURL(n, "live/resize"))
+	require.NoError(t, pub.Start())
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+
+	base := "http://" + n.HTTPAddr() + "/live/resize/index.m3u8"
+	mv := multivariant(t, base, 2)
+	require.Equal(t, []string{"320x240", "240x180"}, []string{mv.Variants[0].Resolution, mv.Variants[1].Resolution})
+	logs.WaitFor(t, "source resized: ladder made again", 15*time.Second)
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, base)
+		pl, err := playlist.Unmarshal(body)
+		if err != nil {
+			return false
+		}
+		v := pl.(*playlist.Multivariant).Variants
+		return len(v) == 2 && v[0].Resolution == "640x360" && v[1].Resolution == "320x180"
+	}, 15*time.Second, 200*time.Millisecond, "the ladder never followed the new size")
 }
