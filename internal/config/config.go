@@ -585,7 +585,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	case "transcoder":
-		bad("node.role", "role %q is not available in this version (origin, relay and edge are)", c.Node.Role)
+		if c.Cluster.ManagerURL == "" {
+			bad("cluster.managerURL", "a transcoder takes its streams from the manager's assignments: set the manager's URL")
+		}
 	default:
 		bad("node.role", "must be origin, relay, edge or transcoder, not %q", c.Node.Role)
 	}

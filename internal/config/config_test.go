@@ -26,8 +26,11 @@ func TestValidate(t *testing.T) {
 			`log.level: must be debug, info, warn or error, not "trace"`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" },
 			`log.format: must be text or json, not "xml"`},
-		{"role not available", func(c *Config) { c.Node.Role = "transcoder" },
-			`node.role: role "transcoder" is not available in this version (origin, relay and edge are)`},
+		{"transcoder without a manager", func(c *Config) { c.Node.Role = "transcoder" },
+			`cluster.managerURL: a transcoder takes its streams from the manager's assignments: set the manager's URL`},
+		{"transcoder", func(c *Config) {
+			c.Node.Role, c.Cluster.ManagerURL, c.Cluster.Secret = "transcoder", "http://m:5080", "a-cluster-secret-of-16+"
+		}, ""},
 		{"edge without parent", func(c *Config) { c.Node.Role = "edge" },
 			`node.parent: an edge needs a parent URL (or cluster.managerURL, whose manager assigns one)`},
 		{"edge with a bad parent", func(c *Config) { c.Node.Role = "relay"; c.Node.Parent = "origin:8080" },

@@ -4,6 +4,7 @@ package nodeapi
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -100,11 +101,32 @@ type Assignment struct {
 	// Drain asks the node to take no new viewers or publishers and leave when empty or at DrainDeadline.
 	Drain         bool      `json:"drain,omitempty"`
 	DrainDeadline time.Time `json:"drainDeadline,omitzero"`
+	// Transcode lists the streams a transcoder node makes the ladder of (other roles get none).
+	Transcode []TranscodeJob `json:"transcode,omitempty"`
+}
+
+// TranscodeJob gives a transcoder node a stream: it takes the stream from its origin (PathSources) and
+// gives each rendition back to it (PathRenditions).
+type TranscodeJob struct {
+	Stream string `json:"stream"` // <app>/<stream>
+	Origin string `json:"origin"` // the origin's HTTP base URL, e.g. http://10.0.0.7:8080
+	// Ladder is the stream's provisioned ladder (nil or not Found: the transcoder's configured one)
+	Ladder *LadderResponse `json:"ladder,omitempty"`
 }
 
 // Equal reports whether a and b assign the same thing (DrainDeadline compared as an instant).
 func (a Assignment) Equal(b Assignment) bool {
-	return a.State == b.State && a.Parent == b.Parent && a.Drain == b.Drain && a.DrainDeadline.Equal(b.DrainDeadline)
+	return a.State == b.State && a.Parent == b.Parent && a.Drain == b.Drain && a.DrainDeadline.Equal(b.DrainDeadline) &&
+		slices.EqualFunc(a.Transcode, b.Transcode, TranscodeJob.Equal)
+}
+
+// Equal reports whether j and k are the same job with the same ladder.
+func (j TranscodeJob) Equal(k TranscodeJob) bool {
+	if j.Stream != k.Stream || j.Origin != k.Origin || (j.Ladder == nil) != (k.Ladder == nil) {
+		return false
+	}
+	return j.Ladder == nil || j.Ladder.Found == k.Ladder.Found && j.Ladder.AudioBitrate == k.Ladder.AudioBitrate &&
+		slices.Equal(j.Ladder.Rungs, k.Ladder.Rungs)
 }
 
 // Backend is what the manager plugs into NewHandler. Requests reach it already authenticated and

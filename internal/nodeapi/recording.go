@@ -17,6 +17,16 @@ import (
 // Bearer token. The answer is a RecordingState.
 const PathRecordings = "/api/v1/recordings/"
 
+// PathSources and PathRenditions are the endpoints on an origin's HTTP port through which a transcoder
+// node takes a stream and gives back its renditions, with the cluster secret as a Bearer token:
+// GET PathSources + "<app>/<stream>" answers the live stream as MPEG-TS (the stream's timestamps plus
+// 10 s, on the 90 kHz clock) until it ends; POST PathRenditions + "<app>/<stream>_<rung>?of=<stream>&rung=<rung>&bandwidth=<bit/s>"
+// publishes the MPEG-TS of its body, in the same timeline, as that rendition of the stream until the body ends.
+const (
+	PathSources    = "/api/v1/sources/"
+	PathRenditions = "/api/v1/renditions/"
+)
+
 // RecordingState is an origin's answer to a recording command.
 type RecordingState struct {
 	Stream string `json:"stream"`

@@ -36,10 +36,16 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 			if n.edge != nil && cfg.Node.Parent == "" && as.Parent != "" {
 				n.SetParent(as.Parent)
 			}
+			if n.remote != nil {
+				n.remote.apply(as.Transcode)
+			}
 		},
 		Log: n.log.With("component", "nodeagent"),
 	}
-	n.registry.AddListener(agentListener{a})
+	if n.remote == nil {
+		// a transcoder's streams are its origins' (which report them), not its own
+		n.registry.AddListener(agentListener{a})
+	}
 	return a
 }
 
@@ -71,8 +77,13 @@ func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.Strea
 		memWarn.Do(func() { n.log.Warn("memory use not reported", "cause", err) })
 	}
 	out.MemoryUsedPercent = mem
-	if n.edge != nil {
+	switch {
+	case n.edge != nil:
 		out.Streams = len(n.edge.Streams())
+		return out, nil
+	case n.remote != nil:
+		// a transcoder's load is the streams it transcodes (its publishers), against its capacity
+		out.Streams = out.Publishers
 		return out, nil
 	}
 	out.Streams = len(live)

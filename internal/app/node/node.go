@@ -62,8 +62,10 @@ type Node struct {
 	segDir   string         // this node's segment files (hls.storage disk), removed when it stops
 	access   *accesslog.Log // nil without node.accessLog
 	push     *storagePush   // nil on edges and relays
-	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled)
+	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled),
+	// or on a transcoder node of the streams of its jobs
 	transcoder *transcode.Transcoder
+	remote     *remoteJobs    // a transcoder node's jobs (nil on other roles)
 	secret     nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
 }
 
@@ -146,6 +148,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	)
 	if n.pulls() {
 		return n.newEdge(cfg, log)
+	}
+	if cfg.Node.Role == "transcoder" {
+		return n.newTranscoderNode(cfg, log)
 	}
 	segDir := ""
 	if cfg.HLS.Storage == "disk" {
@@ -322,8 +327,10 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 	}
 	n.httpLn = netguard.New(ln, cfg.Node.MaxConnections, log.With("component", "http"))
 	// no endpoint of a node reads a request body but WHIP's and WHEP's (an SDP offer, a trickle
-	// fragment): refuse one before it is read
-	handler := netguard.BodyGuard{Takes: webrtc.TakesBody}.Handler(n.routes())
+	// fragment) and an origin's rendition endpoint (a transcoder's MPEG-TS): refuse one before it is read
+	handler := netguard.BodyGuard{Takes: func(r *http.Request) bool {
+		return webrtc.TakesBody(r) || (r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, nodeapi.PathRenditions))
+	}}.Handler(n.routes())
 	if cfg.Node.AccessLog != "" {
 		al, err := accesslog.Open(cfg.Node.AccessLog)
 		if err != nil {
@@ -519,6 +526,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node running", "role", n.cfg.Node.Role, "version", version.Version,
 		"rtmp", n.RTMPAddr(), "srt", n.SRTAddr(), "http", n.HTTPAddr(), "webrtc", n.WebRTCAddr(), "hls", n.cfg.HLS.Variant)
 	err := g.Wait()
+	if n.remote != nil {
+		n.remote.stopAll()
+	}
 	if n.transcoder != nil {
 		n.transcoder.Close()
 	}
@@ -563,6 +573,10 @@ func (n *Node) routes() http.Handler {
 	}
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
 		mux.HandleFunc(m+" "+nodeapi.PathRecordings+"{app}/{stream}", n.recordingAPI)
+	}
+	if n.edge == nil {
+		mux.HandleFunc("GET "+nodeapi.PathSources+"{app}/{stream}", n.sourceAPI)
+		mux.HandleFunc("POST "+nodeapi.PathRenditions+"{app}/{stream}", n.renditionAPI)
 	}
 	if n.webrtc != nil {
 		n.webrtc.Routes(mux)

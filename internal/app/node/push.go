@@ -205,27 +205,39 @@ func (l *lazyStore) Delete(ctx context.Context, key string) error {
 	return st.Delete(ctx, key)
 }
 
+// jsonError answers {"error": msg} with code.
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// clusterAuth checks that r carries the cluster secret as a Bearer token, and answers it when not (what
+// names the API in the answer).
+func (n *Node) clusterAuth(w http.ResponseWriter, r *http.Request, what string) bool {
+	authErr := n.secret.Check(r)
+	switch {
+	case n.cfg.Cluster.Secret == "":
+		jsonError(w, http.StatusForbidden, what+" needs cluster.secret")
+	case errors.Is(authErr, nodeapi.ErrNoToken):
+		jsonError(w, http.StatusUnauthorized, "missing bearer token (the cluster secret)")
+	case authErr != nil:
+		n.log.Warn(what+" call refused", "remote", r.RemoteAddr, "cause", authErr)
+		jsonError(w, http.StatusForbidden, "wrong token")
+	default:
+		return true
+	}
+	return false
+}
+
 // recordingAPI lets the manager (or an operator with the cluster secret) start (PUT) or stop (DELETE) the
 // recording of a stream: a publication live now from its next segment (stopping stores that recording at
 // once), and its next publications whole. GET tells: "recording" for the next publications, "recordingNow"
 // for the live one.
 func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	fail := func(code int, msg string) {
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
-	authErr := n.secret.Check(r)
+	fail := func(code int, msg string) { jsonError(w, code, msg) }
 	switch {
-	case n.cfg.Cluster.Secret == "":
-		fail(http.StatusForbidden, "the recording API needs cluster.secret")
-		return
-	case errors.Is(authErr, nodeapi.ErrNoToken):
-		fail(http.StatusUnauthorized, "missing bearer token (the cluster secret)")
-		return
-	case authErr != nil:
-		n.log.Warn("recording API call refused", "remote", r.RemoteAddr, "cause", authErr)
-		fail(http.StatusForbidden, "wrong token")
+	case !n.clusterAuth(w, r, "the recording API"):
 		return
 	case n.push == nil:
 		fail(http.StatusConflict, "only origins record")
@@ -244,6 +256,7 @@ func (n *Node) recordingAPI(w http.ResponseWriter, r *http.Request) {
 		n.push.rec.Set(p, false)
 		n.log.Info("recording cancelled", "stream", p.String())
 	}
+	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(nodeapi.RecordingState{Stream: p.String(), Recording: n.push.rec.Next(p),
 		RecordingNow: n.push.rec.Now(p)})
 }

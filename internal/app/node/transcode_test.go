@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
@@ -353,4 +354,64 @@ func TestLadderFollowsAResize(t *testing.T) {
 		v := pl.(*playlist.Multivariant).Variants
 		return len(v) == 2 && v[0].Resolution == "640x360" && v[1].Resolution == "320x180"
 	}, 15*time.Second, 200*time.Millisecond, "the ladder never followed the new size")
+}
+
+// TestTranscoderNodes runs a manager, an origin and a transcoder node (the Red5 role): a stream with a
+// provisioned ladder, published to the origin, is given to the transcoder, which takes it from the origin
+// and gives its renditions back; the origin serves them in step with the source. When the transcoder
+// goes away, the job moves to another one and the renditions come back.
+func TestTranscoderNodes(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const admin, secret = "transcoder-admin-token-0123456789", "transcoder-cluster-secret-0123456789"
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
+	})
+	req, err := http.NewRequest(http.MethodPut, mgr+"/api/v1/streams/live/tx/ladder",
+		strings.NewReader(`{"rungs": [{"name": "180p", "height": 180, "videoBitrate": 200000}, {"name": "120p", "height": 120, "videoBitrate": 100000}]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	join := func(c *config.Config, id string) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, secret, id
+	}
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		join(c, "tx-origin")
+		c.Publish.Keys = map[string]string{"live/tx": "tx-stream-key"}
+	})
+	transcoder := func(id string) (*testutil.LogBuffer, func()) {
+		_, logs, stop := testutil.StartStoppableNode(t, func(c *config.Config) {
+			join(c, id)
+			c.Node.Role = "transcoder"
+		})
+		return logs, stop
+	}
+	logs1, stop1 := transcoder("tx-transcoder-1")
+	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/tx?key=tx-stream-key", "flv")
+	base := "http://" + origin.HTTPAddr() + "/live/tx/"
+	mv := multivariant(t, base+"index.m3u8", 3)
+	require.Equal(t, "../tx_180p/video1_stream.m3u8", strings.Split(mv.Variants[1].URI, "?")[0])
+	require.Equal(t, "240x180", mv.Variants[1].Resolution)
+	require.Contains(t, logs1.String(), "transcoding job")
+	var media []string
+	for _, v := range mv.Variants {
+		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
+	}
+	aligned(t, media, 8*time.Second)
+
+	// the transcoder goes away: the renditions leave, and come back from another transcoder
+	logs2, _ := transcoder("tx-transcoder-2")
+	stop1()
+	stopped := time.Now()
+	rendition, err := stream.ParsePath("live/tx_180p")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st := origin.Registry().Get(rendition)
+		return strings.Contains(logs2.String(), "transcoding job") && st != nil && st.StartedAt.After(stopped)
+	}, 30*time.Second, 200*time.Millisecond, "the job never moved to the second transcoder")
+	multivariant(t, base+"index.m3u8", 3)
 }

@@ -34,6 +34,7 @@ type nodeStore interface {
 	DeleteStream(ctx context.Context, name, nodeID string) error
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
 	GetLadder(ctx context.Context, stream string) (store.Ladder, error)
+	ListLadders(ctx context.Context) ([]store.Ladder, error)
 }
 
 // Registry tracks every node of the cluster: the shell around the node table (see Apply). Each event is
@@ -81,6 +82,7 @@ type Registry struct {
 	// synced is when the store was last read back (Load or Sync), in Unix nanoseconds
 	synced atomic.Int64
 
+	jobs      transcodeJobs // which transcoder makes the ladder of which stream
 	snap      atomic.Pointer[selector.Snapshot]
 	snapDirty atomic.Bool
 	snapMu    sync.Mutex
@@ -268,6 +270,9 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 	r.logChange(c, req.ID)
 	if c.Admit != "" {
 		r.admit(ctx, c.Admit)
+	}
+	if n, ok := r.Node(req.ID); ok && n.Role == nodemodel.RoleTranscoder {
+		c.Assignment.Transcode = r.transcodeJobsOf(ctx, n)
 	}
 	return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: c.Assignment}, nil
 }

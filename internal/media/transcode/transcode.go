@@ -44,7 +44,7 @@ type Config struct {
 	// LadderOf, if set, returns the ladder provisioned for a stream (found false: Ladder applies). It
 	// is asked once per publication, before ffmpeg starts; an error also leaves Ladder in force.
 	LadderOf func(ctx context.Context, p stream.Path) (l ladder.Ladder, found bool, err error)
-	Log   *slog.Logger
+	Log      *slog.Logger
 }
 
 // registry is where renditions are published.

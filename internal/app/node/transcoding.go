@@ -1,0 +1,102 @@
+package node
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/transcode"
+)
+
+// sourceAPI answers a transcoder node that takes a live stream of this origin: the stream as MPEG-TS,
+// from its next keyframe, until it ends (nodeapi.PathSources).
+func (n *Node) sourceAPI(w http.ResponseWriter, r *http.Request) {
+	if !n.clusterAuth(w, r, "the source API") {
+		return
+	}
+	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	st := n.registry.Get(p)
+	if st == nil || st.Rendition != nil {
+		jsonError(w, http.StatusNotFound, "stream "+p.String()+" is not published on this node")
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp2t")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	flush := func() error { return http.NewResponseController(w).Flush() }
+	n.log.Info("transcoder takes the stream", "stream", p.String(), "remote", r.RemoteAddr)
+	if err := transcode.WriteTS(r.Context(), st, nil, w, flush); err != nil && r.Context().Err() == nil {
+		n.log.Warn("source for a transcoder ended", "stream", p.String(), "cause", err)
+	}
+}
+
+// renditionIdle is how long a rendition's body may send nothing before the origin drops it.
+const renditionIdle = 10 * time.Second
+
+// idleReader reads a long request body with a deadline that moves with every read: the connection is
+// dropped when the body stops, not when it has flowed for long.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (i idleReader) Read(p []byte) (int, error) {
+	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle))
+	return i.r.Read(p)
+}
+
+// renditionAPI publishes a rendition a transcoder node makes of a live stream of this origin, for as long
+// as the request's body goes on (nodeapi.PathRenditions).
+func (n *Node) renditionAPI(w http.ResponseWriter, r *http.Request) {
+	if !n.clusterAuth(w, r, "the rendition API") {
+		return
+	}
+	q := r.URL.Query()
+	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	of, err := stream.ParsePath(p.App + "/" + q.Get("of"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, "of: "+err.Error())
+		return
+	}
+	if want, err := stream.RenditionPath(of, q.Get("rung")); err != nil || want != p {
+		jsonError(w, http.StatusBadRequest, "the rendition of "+of.String()+" named by rung must be "+of.String()+"_<rung>")
+		return
+	}
+	bandwidth, err := strconv.Atoi(q.Get("bandwidth"))
+	if err != nil || bandwidth < 0 {
+		jsonError(w, http.StatusBadRequest, "bandwidth must be a whole number of bit/s")
+		return
+	}
+	if src := n.registry.Get(of); src == nil || src.Rendition != nil {
+		jsonError(w, http.StatusNotFound, "stream "+of.String()+" is not published on this node")
+		return
+	}
+	n.log.Info("rendition from a transcoder", "stream", p.String(), "remote", r.RemoteAddr)
+	// the body flows for as long as the stream lives: the server's read timeout becomes an idle timeout
+	body := idleReader{r: r.Body, rc: http.NewResponseController(w), idle: renditionIdle}
+	err = transcode.PublishTS(n.registry, body, transcode.Publication{
+		Path: p, Protocol: "transcoder", Remote: r.RemoteAddr,
+		Rendition: &stream.Rendition{Of: of, Rung: q.Get("rung"), Bandwidth: bandwidth},
+	}, n.log)
+	switch {
+	case errors.Is(err, stream.ErrAlreadyPublishing):
+		jsonError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		n.log.Warn("rendition from a transcoder ended", "stream", p.String(), "cause", err)
+		jsonError(w, http.StatusBadRequest, err.Error())
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

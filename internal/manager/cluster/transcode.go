@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// transcodeJobs remembers which transcoder node makes the ladder of which stream, so that a stream stays
+// with its transcoder while both live, and moves when the transcoder leaves service.
+type transcodeJobs struct {
+	mu sync.Mutex
+	by map[string]string // stream → transcoder node id
+	// the streams and ladders read from the store, kept for a second: every transcoder's report reads them
+	at      time.Time
+	streams []store.StreamRecord
+	ladders []store.Ladder
+}
+
+// transcodeJobsRefresh is how long the streams and ladders read for the assignment are reused.
+const transcodeJobsRefresh = time.Second
+
+// transcodeJobsOf returns the jobs of transcoder t: the streams with a provisioned ladder, live on an
+// in-service origin of t's group, that t makes. A stream without a transcoder (new, or whose transcoder
+// left service) goes to the transcoder reporting now if none of the group's in-service transcoders
+// has fewer jobs and t is below its capacity (0: no bound). A transcoder at capacity is a full node for
+// the autoscaler: its load (the streams it transcodes ÷ capacity) raises the role's alarm.
+func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.TranscodeJob {
+	if t.State != nodemodel.StateInService {
+		return nil
+	}
+	j := &r.jobs
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if now := r.now(); now.Sub(j.at) >= transcodeJobsRefresh {
+		// a store that does not answer leaves the jobs as the last reading made them
+		streams, err := r.Store.ListStreams(ctx)
+		var ladders []store.Ladder
+		if err == nil {
+			ladders, err = r.Store.ListLadders(ctx)
+		}
+		if err == nil {
+			j.at, j.streams, j.ladders = now, streams, ladders
+		} else {
+			r.Log.Warn("transcoding jobs not updated", "cause", err)
+		}
+	}
+	if j.by == nil {
+		j.by = map[string]string{}
+	}
+	// the transcoders of t's group in service, and how many jobs each has
+	count := map[string]int{}
+	for _, n := range r.Nodes(t.Group) {
+		if n.Role == nodemodel.RoleTranscoder && n.State == nodemodel.StateInService {
+			count[n.ID] = 0
+		}
+	}
+	origins := map[string]store.Node{} // of the streams that need a transcoder of this group
+	ladders := map[string]store.Ladder{}
+	for _, l := range j.ladders {
+		ladders[l.Stream] = l
+	}
+	for _, s := range j.streams {
+		if _, ok := ladders[s.Name]; !ok {
+			continue
+		}
+		o, ok := r.Node(s.NodeID)
+		if !ok || o.Role != nodemodel.RoleOrigin || o.State != nodemodel.StateInService || o.Group != t.Group || o.Addresses.HTTP == "" {
+			continue
+		}
+		origins[s.Name] = o
+	}
+	for stream, tid := range j.by {
+		if n, ok := r.Node(tid); ok && n.Group != t.Group {
+			continue // another group's
+		}
+		_, needed := origins[stream]
+		if _, up := count[tid]; needed && up {
+			count[tid]++
+			continue
+		}
+		delete(j.by, stream) // no longer needed, or its transcoder left service
+	}
+	waiting := make([]string, 0, len(origins))
+	for stream := range origins {
+		if _, ok := j.by[stream]; !ok {
+			waiting = append(waiting, stream)
+		}
+	}
+	slices.Sort(waiting)
+	for _, stream := range waiting {
+		least := true
+		for id, c := range count {
+			if id != t.ID && c < count[t.ID] {
+				least = false
+			}
+		}
+		if !least || (t.Capacity > 0 && count[t.ID] >= t.Capacity) {
+			break
+		}
+		j.by[stream] = t.ID
+		count[t.ID]++
+		r.Log.Info("transcoding job assigned", "stream", stream, "transcoder", t.ID, "origin", origins[stream].ID)
+	}
+	return j.mine(t.ID, origins, ladders)
+}
+
+// mine lists the jobs of transcoder id (j.mu held).
+func (j *transcodeJobs) mine(id string, origins map[string]store.Node, ladders map[string]store.Ladder) []nodeapi.TranscodeJob {
+	var out []nodeapi.TranscodeJob
+	for stream, tid := range j.by {
+		o, ok := origins[stream]
+		if tid != id || !ok {
+			continue
+		}
+		job := nodeapi.TranscodeJob{Stream: stream, Origin: "http://" + o.Addresses.HTTP}
+		if l, ok := ladders[stream]; ok {
+			resp := nodeapi.LadderResponse{Found: true, AudioBitrate: l.AudioBitrate}
+			for _, rg := range l.Rungs {
+				resp.Rungs = append(resp.Rungs, nodeapi.Rung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate})
+			}
+			job.Ladder = &resp
+		}
+		out = append(out, job)
+	}
+	slices.SortFunc(out, func(a, b nodeapi.TranscodeJob) int {
+		switch {
+		case a.Stream < b.Stream:
+			return -1
+		case a.Stream > b.Stream:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
