@@ -209,7 +209,9 @@ func (l *lazyStore) Delete(ctx context.Context, key string) error {
 func jsonError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // JSON for programs: "<rung>" stays readable
+	_ = enc.Encode(map[string]string{"error": msg})
 }
 
 // clusterAuth checks that r carries the cluster secret as a Bearer token, and answers it when not (what

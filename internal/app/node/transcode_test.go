@@ -1,8 +1,10 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -414,4 +416,55 @@ func TestTranscoderNodes(t *testing.T) {
 		return strings.Contains(logs2.String(), "transcoding job") && st != nil && st.StartedAt.After(stopped)
 	}, 30*time.Second, 200*time.Millisecond, "the job never moved to the second transcoder")
 	multivariant(t, base+"index.m3u8", 3)
+}
+
+// TestTranscoderEndpointsRefuse: an origin's source and rendition endpoints want the cluster secret,
+// sound names and a live source, and say precisely what is wrong.
+func TestTranscoderEndpointsRefuse(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const secret = "endpoints-cluster-secret-0123456789"
+	n, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Cluster.Secret = secret
+		c.Publish.Keys = map[string]string{"live/src": "src-stream-key", "live/src_taken": "taken-stream-key"}
+	})
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/src?key=src-stream-key", "flv")
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/src_taken?key=taken-stream-key", "flv")
+	testutil.WaitLive(t, "http://"+n.HTTPAddr()+"/live/src_taken/index.m3u8", 20*time.Second)
+	base := "http://" + n.HTTPAddr()
+	for _, tc := range []struct {
+		name, method, path, token string
+		status                    int
+		msg                       string
+	}{
+		{"no token", "GET", "/api/v1/sources/live/src", "", http.StatusUnauthorized, "missing bearer token"},
+		{"wrong token", "GET", "/api/v1/sources/live/src", "wrong-secret-0123456789", http.StatusForbidden, "wrong token"},
+		{"unknown source", "GET", "/api/v1/sources/live/none", secret, http.StatusNotFound, "not published on this node"},
+		{"hostile name", "GET", "/api/v1/sources/live/%2e%2e", secret, http.StatusBadRequest, "invalid stream path"},
+		{"rendition of nothing", "POST", "/api/v1/renditions/live/none_1?of=none&rung=1&bandwidth=1", secret, http.StatusNotFound, "not published on this node"},
+		{"rendition misnamed", "POST", "/api/v1/renditions/live/other?of=src&rung=1&bandwidth=1", secret, http.StatusBadRequest, "must be live/src_<rung>"},
+		{"bandwidth", "POST", "/api/v1/renditions/live/src_1?of=src&rung=1&bandwidth=x", secret, http.StatusBadRequest, "bandwidth"},
+		{"no token to publish", "POST", "/api/v1/renditions/live/src_1?of=src&rung=1&bandwidth=1", "", http.StatusUnauthorized, "missing bearer token"},
+		{"name taken", "POST", "/api/v1/renditions/live/src_taken?of=src&rung=taken&bandwidth=1", secret, http.StatusConflict, "already being published"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.method == "POST" {
+				clip, err := os.ReadFile(testutil.Clip(t, "ts"))
+				require.NoError(t, err)
+				body = bytes.NewReader(clip)
+			}
+			req, err := http.NewRequest(tc.method, base+tc.path, body)
+			require.NoError(t, err)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			require.Equal(t, tc.status, resp.StatusCode, "%s", b)
+			require.Contains(t, string(b), tc.msg)
+		})
+	}
+	require.NotNil(t, n.Registry().Get(stream.Path{App: "live", Name: "src"}), "the source lives on")
 }
