@@ -181,7 +181,11 @@ type scalingGroup struct {
 }
 
 // startScalingGroup runs the walk-through's steps 1–6 and returns once both nodes are in service.
-func startScalingGroup(t *testing.T) *scalingGroup {
+func startScalingGroup(t *testing.T) *scalingGroup { return startGroup(t, false) }
+
+// startGroup is startScalingGroup, with (transcoders) a transcoder role too: one at least, two at most,
+// of capacity 2 streams each, in service before it returns.
+func startGroup(t *testing.T, transcoders bool) *scalingGroup {
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	c := &scalingGroup{t: t, objects: filepath.Join(dir, "objects"), q: "?accessToken=" + adminToken}
@@ -207,8 +211,13 @@ func startScalingGroup(t *testing.T) *scalingGroup {
 	})
 
 	// 1–3: policy (edge min 1 max 2), launch configuration (edge capacity 1), group
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}]}]}}}`, nil))
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
+	policyTargets, launchTargets := "", ""
+	if transcoders {
+		policyTargets = `,{"role":"transcoder","maxLimit":2,"scaleAdjustment":1,"minLimit":1}`
+		launchTargets = `,{"role":"transcoder","instanceType":"local","connectionCapacity":"2"}`
+	}
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}`+policyTargets+`]}]}}}`, nil))
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}`+launchTargets+`]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
 	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &c.group))
 
 	// 4: launch the origin; the autoscaler brings every role to its minimum
@@ -220,7 +229,8 @@ func startScalingGroup(t *testing.T) *scalingGroup {
 
 	// 6: every node in service
 	require.Eventually(t, func() bool {
-		return len(c.nodesIn("origin", "inservice")) == 1 && len(c.nodesIn("edge", "inservice")) == 1
+		return len(c.nodesIn("origin", "inservice")) == 1 && len(c.nodesIn("edge", "inservice")) == 1 &&
+			(!transcoders || len(c.nodesIn("transcoder", "inservice")) == 1)
 	}, 60*time.Second, 200*time.Millisecond, "the group never came up")
 	c.edge1 = c.nodesIn("edge", "inservice")[0]["identifier"].(string)
 	require.True(t, c.has("minimum", "edge"), "%+v", c.events())
