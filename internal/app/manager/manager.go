@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	if m.cloud != nil {
 		m.scaler = m.newLoop(metricsReg)
 		srv.Scaler = m.scaler
+		reg.Unserved = func(group string, role nodemodel.Role) { m.scaler.Unserved(group, role) }
 		srv.Instances = m.cloud.List
 		srv.CloudController = m.cloud.Name()
 	}

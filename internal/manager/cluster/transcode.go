@@ -93,7 +93,7 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		}
 	}
 	slices.Sort(waiting)
-	for _, stream := range waiting {
+	for len(waiting) > 0 {
 		least := true
 		for id, c := range count {
 			if id != t.ID && c < count[t.ID] {
@@ -103,11 +103,30 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		if !least || (t.Capacity > 0 && count[t.ID] >= t.Capacity) {
 			break
 		}
+		stream := waiting[0]
+		waiting = waiting[1:]
 		j.by[stream] = t.ID
 		count[t.ID]++
 		r.Log.Info("transcoding job assigned", "stream", stream, "transcoder", t.ID, "origin", origins[stream].ID)
 	}
+	if len(waiting) > 0 && r.Unserved != nil && r.transcodersFull(count) {
+		for range waiting {
+			r.Unserved(t.Group, nodemodel.RoleTranscoder)
+		}
+	}
 	return j.mine(t.ID, origins, ladders)
+}
+
+// transcodersFull reports whether every transcoder counted has as many jobs as its capacity (one without
+// a capacity is never full).
+func (r *Registry) transcodersFull(count map[string]int) bool {
+	for id, c := range count {
+		n, ok := r.Node(id)
+		if !ok || n.Capacity <= 0 || c < n.Capacity {
+			return false
+		}
+	}
+	return true
 }
 
 // mine lists the jobs of transcoder id (j.mu held).

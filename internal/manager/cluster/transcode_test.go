@@ -1,0 +1,109 @@
+package cluster_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// TestTranscodeJobs: the streams with a provisioned ladder, live on an origin, are shared among the
+// group's transcoders (the fewest jobs first, within capacity), stay with their transcoder, wait as
+// demand for the role when every transcoder is full, and move when a transcoder dies.
+func TestTranscodeJobs(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{
+		{Role: "origin", ConnectionCapacity: 100}, {Role: "transcoder", ConnectionCapacity: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	demand := 0
+	r.Unserved = func(group string, role nodemodel.Role) {
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, "g", group)
+		require.Equal(t, nodemodel.RoleTranscoder, role)
+		demand++
+	}
+	for _, name := range []string{"live/a", "live/b", "live/c"} {
+		require.NoError(t, s.PutLadder(ctx, store.Ladder{Stream: name, Rungs: []store.LadderRung{{Name: "1", Height: 360, VideoBitrate: 500_000}}}))
+	}
+	join := func(id, role, http string) {
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: id, Role: nodemodel.Role(role), Group: "g", Addresses: nodemodel.Addresses{HTTP: http}})
+		require.NoError(t, err)
+	}
+	report := func(id string, streams ...string) []nodeapi.TranscodeJob {
+		var sl []nodemodel.StreamLoad
+		for _, st := range streams {
+			sl = append(sl, nodemodel.StreamLoad{Name: st, Protocol: "rtmp"})
+		}
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: id, Streams: sl})
+		require.NoError(t, err)
+		return rep.Assignment.Transcode
+	}
+	join("o1", "origin", "10.0.0.1:8080")
+	join("t1", "transcoder", "10.0.0.2:8080")
+	join("t2", "transcoder", "10.0.0.3:8080")
+	c.Add(2 * time.Second)
+	report("o1", "live/a", "live/b", "live/c", "live/plain") // live/plain has no ladder
+	report("t1")
+	report("t2") // both in service now
+	c.Add(2 * time.Second)
+
+	j1 := report("t1")
+	require.Len(t, j1, 1, "capacity 1")
+	require.Equal(t, "live/a", j1[0].Stream)
+	require.Equal(t, "http://10.0.0.1:8080", j1[0].Origin)
+	require.True(t, j1[0].Ladder.Found)
+	require.Equal(t, []nodeapi.Rung{{Name: "1", Height: 360, VideoBitrate: 500_000}}, j1[0].Ladder.Rungs)
+	j2 := report("t2")
+	require.Len(t, j2, 1)
+	require.Equal(t, "live/b", j2[0].Stream)
+	mu.Lock()
+	require.Positive(t, demand, "live/c waits while both transcoders are full: demand for the role")
+	mu.Unlock()
+
+	// sticky: the same jobs report after report
+	c.Add(2 * time.Second)
+	require.Equal(t, j1, report("t1"))
+	require.Equal(t, j2, report("t2"))
+
+	// t1 dies (no report for the node timeout); t2 keeps reporting: live/a waits, t3 takes it
+	for range 6 {
+		c.Add(2 * time.Second)
+		report("o1", "live/a", "live/b", "live/c", "live/plain")
+		require.Equal(t, j2, report("t2"))
+		r.ReapSilent(ctx)
+	}
+	n, _ := r.Node("t1")
+	require.NotEqual(t, nodemodel.StateInService, n.State)
+	join("t3", "transcoder", "10.0.0.4:8080")
+	c.Add(2 * time.Second)
+	report("t3")
+	c.Add(2 * time.Second)
+	j3 := report("t3")
+	require.Len(t, j3, 1)
+	require.Contains(t, []string{"live/a", "live/c"}, j3[0].Stream, "a waiting stream goes to the new transcoder")
+
+	// a stream that ends is no longer a job: t2, free again, takes the stream still waiting
+	c.Add(2 * time.Second)
+	report("o1", "live/a", "live/c", "live/plain")
+	c.Add(2 * time.Second)
+	left := "live/a"
+	if j3[0].Stream == left {
+		left = "live/c"
+	}
+	j2 = report("t2")
+	require.Len(t, j2, 1)
+	require.Equal(t, left, j2[0].Stream, "live/b ended")
+}
