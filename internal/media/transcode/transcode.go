@@ -255,8 +255,7 @@ func (j *job) run(ctx context.Context) {
 			return
 		case errors.Is(err, errNoVideo), errors.Is(err, errNoLadder):
 			j.log.Info("not transcoded", "cause", err)
-			for range units { // the reader is drained until the stream ends
-			}
+			drain(ctx, units)
 			return
 		case errors.Is(err, errResized):
 			j.log.Info("source resized: ladder made again", "cause", err)
@@ -272,6 +271,20 @@ func (j *job) run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, maxBackoff)
 		first = nil
+	}
+}
+
+// drain takes the units of a stream that is not transcoded until it ends or ctx is done.
+func drain(ctx context.Context, units <-chan *stream.Unit) {
+	for {
+		select {
+		case _, ok := <-units:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -334,8 +347,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	variants := variantsOf(j.ladder, w, h)
 	if len(variants) == 0 {
 		j.log.Info("the source is smaller than every rung: not transcoded", "size", fmt.Sprintf("%dx%d", w, h))
-		for range units {
-		}
+		drain(ctx, units)
 		return nil, errSourceEnded
 	}
 	_, audioAAC := audioOf(j.src.Tracks)
