@@ -555,28 +555,33 @@ func ladderSet(e *env, args []string) error {
 	return show(e, http.MethodPut, p("/api/v1/streams", app, name, "ladder"), spec, ladderTable)
 }
 
-func ladderGet(e *env, args []string) error {
+// ladderOf parses the APP/STREAM of a command without flags and returns the API path of its ladder.
+func ladderOf(e *env, args []string) (path, stream string, err error) {
 	pos, err := e.parse(e.flags(), args, "APP/STREAM")
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	app, name, err := streamArg(e, pos[0])
 	if err != nil {
+		return "", "", err
+	}
+	return p("/api/v1/streams", app, name, "ladder"), pos[0], nil
+}
+
+func ladderGet(e *env, args []string) error {
+	path, _, err := ladderOf(e, args)
+	if err != nil {
 		return err
 	}
-	return show(e, http.MethodGet, p("/api/v1/streams", app, name, "ladder"), nil, ladderTable)
+	return show(e, http.MethodGet, path, nil, ladderTable)
 }
 
 func ladderRemove(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, "APP/STREAM")
+	path, name, err := ladderOf(e, args)
 	if err != nil {
 		return err
 	}
-	app, name, err := streamArg(e, pos[0])
-	if err != nil {
-		return err
-	}
-	return remove(e, "ladder of", p("/api/v1/streams", app, name, "ladder"), pos[0])
+	return remove(e, "ladder of", path, name)
 }
 
 func laddersList(e *env, args []string) error {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,14 +148,6 @@ func (j *transcodeJobs) mine(id string, origins map[string]store.Node, ladders m
 		}
 		out = append(out, job)
 	}
-	slices.SortFunc(out, func(a, b nodeapi.TranscodeJob) int {
-		switch {
-		case a.Stream < b.Stream:
-			return -1
-		case a.Stream > b.Stream:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b nodeapi.TranscodeJob) int { return strings.Compare(a.Stream, b.Stream) })
 	return out
 }
