@@ -54,6 +54,9 @@ type Transcode struct {
 	// Rungs are the renditions below the source, which is itself the top rung: rungs as tall as the
 	// source or taller are left out.
 	Rungs []Rung `yaml:"rungs"`
+	// Passthrough offers the source itself as the top rendition (the default). Off, the multivariant
+	// playlists list only the renditions once there are some, and a rung as tall as the source is made.
+	Passthrough bool `yaml:"passthrough"`
 	// AudioBitrate is the AAC bit rate of the renditions when the source's audio is not AAC (AAC is
 	// copied as it is).
 	AudioBitrate int    `yaml:"audioBitrate"`
@@ -73,7 +76,7 @@ type Rung struct {
 
 // Ladder is the transcoding ladder of the configuration.
 func (t Transcode) Ladder() ladder.Ladder {
-	l := ladder.Ladder{AudioBitrate: t.AudioBitrate}
+	l := ladder.Ladder{AudioBitrate: t.AudioBitrate, Passthrough: t.Passthrough}
 	for _, r := range t.Rungs {
 		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
 	}
@@ -355,7 +358,7 @@ func Default() Config {
 				{Name: "480p", Height: 480, VideoBitrate: 1_000_000},
 				{Name: "360p", Height: 360, VideoBitrate: 600_000},
 			},
-			AudioBitrate: 128_000, FFmpeg: "ffmpeg", Preset: "veryfast",
+			AudioBitrate: 128_000, FFmpeg: "ffmpeg", Preset: "veryfast", Passthrough: true,
 		},
 		Push: Push{Prefix: "live", Concurrency: 8, Backlog: 64},
 		VOD: VOD{

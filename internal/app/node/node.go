@@ -169,6 +169,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Config: hls.Config{
 			Variant: cfg.HLS.Variant, SegmentDuration: cfg.HLS.SegmentDuration,
 			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, Directory: segDir,
+			HideSource: cfg.Transcode.Enabled && !cfg.Transcode.Passthrough,
 		},
 		Metrics: n.metrics,
 		Log:     log.With("component", "hls"),

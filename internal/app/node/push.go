@@ -61,6 +61,7 @@ func (n *Node) newPusher(cfg config.Config) *storagePush {
 	p := hlspush.New(hlspush.Config{
 		Push: cfg.Push.Enabled, Streams: cfg.Push.Streams, Prefix: cfg.Push.Prefix,
 		KeepOld: cfg.Push.KeepOld, Concurrency: cfg.Push.Concurrency, Backlog: cfg.Push.Backlog,
+		HideSource: cfg.Transcode.Enabled && !cfg.Transcode.Passthrough,
 		LowLatency: cfg.Push.LowLatency && cfg.HLS.Variant == "lowlatency", Grace: cfg.Node.ShutdownTimeout,
 	}, st, rec, log, hlspush.NewMetrics(n.metrics.Registry))
 	if cfg.Push.Enabled || cfg.Record.Enabled {

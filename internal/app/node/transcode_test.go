@@ -468,3 +468,29 @@ func TestTranscoderEndpointsRefuse(t *testing.T) {
 	}
 	require.NotNil(t, n.Registry().Get(stream.Path{App: "live", Name: "src"}), "the source lives on")
 }
+
+// TestLadderWithoutPassthrough: with transcode.passthrough off, the rung as tall as the source is made
+// and the multivariant playlist lists the renditions only, here and in storage.
+func TestLadderWithoutPassthrough(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	bucket := t.TempDir()
+	n, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Storage = config.Storage{Backend: "local", Directory: bucket}
+		c.Push.Enabled, c.Push.Prefix = true, "hls"
+		c.Publish.Keys = map[string]string{"live/pt": "pt-stream-key"}
+		c.Transcode.Enabled, c.Transcode.Passthrough = true, false
+		c.Transcode.Rungs = []config.Rung{{Name: "240p", Height: 240, VideoBitrate: 250_000}, {Name: "120p", Height: 120, VideoBitrate: 100_000}}
+	})
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/pt?key=pt-stream-key", "flv")
+	mv := multivariant(t, "http://"+n.HTTPAddr()+"/live/pt/index.m3u8", 2)
+	var uris []string
+	for _, v := range mv.Variants {
+		uris = append(uris, strings.Split(v.URI, "?")[0])
+	}
+	require.Equal(t, []string{"../pt_240p/video1_stream.m3u8", "../pt_120p/video1_stream.m3u8"}, uris)
+	require.Equal(t, "320x240", mv.Variants[0].Resolution)
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(bucket, "hls", "live", "pt", "index.m3u8"))
+		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 2 && !strings.Contains(string(b), "\nstream.m3u8")
+	}, 15*time.Second, 100*time.Millisecond, "the multivariant playlist in storage lists the source")
+}

@@ -47,6 +47,8 @@ type muxer struct {
 
 	// source is, for a rendition of an adaptive stream, the muxer of the stream it is a rendition of
 	source *muxer
+	// hideSource leaves the source out of its multivariant playlist once it has renditions
+	hideSource bool
 	// renditions are, for a source, the muxers of its renditions (replaced, never changed)
 	renditions atomic.Pointer[[]*muxer]
 }
@@ -95,7 +97,8 @@ func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metr
 	case VariantMPEGTS:
 		format, lowLatency = segmenter.FormatMPEGTS, false
 	}
-	mx := &muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{}), source: source}
+	mx := &muxer{stream: st, playlist: name, metrics: m, log: log, done: make(chan struct{}), source: source,
+		hideSource: cfg.HideSource}
 	var follow *segmenter.Cuts
 	if source != nil {
 		follow = source.seg.Cuts()
@@ -298,7 +301,11 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 	}
 	variants := []segmenter.Variant{pl.Variant(mx.playlist)}
 	if mx.source == nil {
-		variants = append(variants, mx.renditionVariants()...)
+		if rv := mx.renditionVariants(); mx.hideSource && len(rv) > 0 {
+			variants = rv
+		} else {
+			variants = append(variants, rv...)
+		}
 	}
 	body := segmenter.Multivariant(variants, withQuery(playlistQuery(r.URL.RawQuery)))
 	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}

@@ -34,6 +34,9 @@ type Config struct {
 	QueueLen int
 	// Directory keeps finished segments in files under it instead of in memory ("" = memory).
 	Directory string
+	// HideSource lists only the renditions in the multivariant playlist of a stream that has some (the
+	// ladder's passthrough is off).
+	HideSource bool
 	// Observe, if set, is called when a stream starts; the observer it returns (nil for none) gets every
 	// init section, part, segment and playlist of the stream as it is made (MPEG-TS has no init section
 	// nor parts). It must follow segmenter.Observer's contract: never block.

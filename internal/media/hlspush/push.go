@@ -75,6 +75,8 @@ type Config struct {
 	// KeepOld leaves objects that fell out of the live window in the bucket (for a lifecycle rule to
 	// expire); otherwise they are deleted.
 	KeepOld bool
+	// HideSource lists only the renditions in the multivariant playlist of a stream that has some.
+	HideSource bool
 	// Concurrency bounds the uploads in flight across all streams.
 	Concurrency int
 	// Backlog bounds the objects queued per stream; past it the oldest live objects are skipped.
@@ -607,7 +609,12 @@ func (s *streamPush) lowLatencyPlaylist(ctx context.Context, pl *segmenter.Playl
 // signature of the bucket's playlist.
 func (s *streamPush) putVariant(ctx context.Context, name, last string, v segmenter.Variant, ll int) string {
 	s.inBucket[ll].Store(&v)
-	variants := append([]segmenter.Variant{v}, s.p.renditionsOf(s.path, ll)...)
+	variants := []segmenter.Variant{v}
+	if rv := s.p.renditionsOf(s.path, ll); s.p.cfg.HideSource && len(rv) > 0 {
+		variants = rv
+	} else {
+		variants = append(variants, rv...)
+	}
 	var sig strings.Builder
 	for _, v := range variants {
 		fmt.Fprintf(&sig, "%s %s %s %g\n", v.URI, strings.Join(v.Codecs, ","), v.Resolution, v.FrameRate)

@@ -566,6 +566,7 @@ func (t *Transcoder) ladderFor(ctx context.Context, p stream.Path, log *slog.Log
 	if l.AudioBitrate == 0 {
 		l.AudioBitrate = t.cfg.Ladder.AudioBitrate
 	}
+	l.Passthrough = t.cfg.Ladder.Passthrough
 	if err := l.Validate(); err != nil {
 		log.Warn("the provisioned ladder is not usable: the configured one applies", "cause", err)
 		return t.cfg.Ladder
@@ -577,15 +578,17 @@ func (t *Transcoder) ladderFor(ctx context.Context, p stream.Path, log *slog.Log
 // provisionWait bounds the question to the manager for a stream's ladder.
 const provisionWait = 3 * time.Second
 
-// variantsOf returns the rungs of l a source of w x h gets: those shorter than the source (which is
-// itself the top rung, at its own size).
+// variantsOf returns the rungs of l a source of w x h gets: with l.Passthrough, those shorter than the
+// source (which is itself the top rung, at its own size); without, those as tall as the source too.
+// None is ever taller.
 func variantsOf(l ladder.Ladder, w, h int) []ladder.Variant {
 	short := min(w, h)
 	var out []ladder.Variant
 	for _, v := range l.For(w, h) {
-		if v.Rung.Height < short && v.Name != ladder.SourceName {
-			out = append(out, v)
+		if v.Name == ladder.SourceName || v.Rung.Height > short || (l.Passthrough && v.Rung.Height == short) {
+			continue
 		}
+		out = append(out, v)
 	}
 	return out
 }

@@ -21,17 +21,20 @@ var testSPS = []byte{
 	0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20,
 }
 
-// collector keeps the units of the streams published in a registry.
+// collector keeps the units of the one stream published in a registry; done is closed when it ended
+// and every unit was taken.
 type collector struct {
 	stream.Registry
-	units chan *stream.Unit
+	units []*stream.Unit
+	done  chan struct{}
 }
 
 func (c *collector) StreamStarted(st *stream.Stream) {
 	r := st.AddReader("test", 4096)
 	go func() {
+		defer close(c.done)
 		for u := range r.Units() {
-			c.units <- u
+			c.units = append(c.units, u)
 		}
 	}()
 }
@@ -51,7 +54,7 @@ func TestTSRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			reader := st.AddReader("ts", TSQueue)
 
-			dst := &collector{units: make(chan *stream.Unit, 4096)}
+			dst := &collector{done: make(chan struct{})}
 			dst.AddListener(dst)
 			pr, pw := io.Pipe()
 			published := make(chan error, 1)
@@ -81,10 +84,10 @@ func TestTSRoundTrip(t *testing.T) {
 			require.NoError(t, <-written)
 			require.NoError(t, <-published)
 
+			<-dst.done
 			var got []time.Duration
 			audioUnits := 0
-			for len(dst.units) > 0 {
-				u := <-dst.units
+			for _, u := range dst.units {
 				if _, ok := u.Track.Codec.(*stream.H264); ok {
 					got = append(got, u.PTS)
 					if len(got) == 1 {
@@ -101,9 +104,10 @@ func TestTSRoundTrip(t *testing.T) {
 	}
 }
 
-// TestVariantsOf: rungs as tall as the source or taller are left out; sizes follow its aspect ratio.
+// TestVariantsOf: rungs taller than the source are left out, and with the passthrough those as tall as
+// it; sizes follow its aspect ratio.
 func TestVariantsOf(t *testing.T) {
-	l := ladder.Ladder{AudioBitrate: 128_000, Rungs: []ladder.Rung{
+	l := ladder.Ladder{AudioBitrate: 128_000, Passthrough: true, Rungs: []ladder.Rung{
 		{Name: "720p", Height: 720, VideoBitrate: 2_500_000}, {Name: "480p", Height: 480, VideoBitrate: 1_000_000},
 		{Name: "360p", Height: 360, VideoBitrate: 600_000}}}
 	size := func(vs []ladder.Variant) (out [][3]any) {
@@ -116,4 +120,9 @@ func TestVariantsOf(t *testing.T) {
 	require.Equal(t, [][3]any{{"720p", 1280, 720}, {"480p", 854, 480}, {"360p", 640, 360}}, size(variantsOf(l, 1920, 1080)))
 	require.Equal(t, [][3]any{{"480p", 480, 854}, {"360p", 360, 640}}, size(variantsOf(l, 720, 1280)), "portrait")
 	require.Empty(t, variantsOf(l, 320, 240), "smaller than every rung")
+
+	// without the passthrough, the rung of the source's own height is made: the source is not offered
+	l.Passthrough = false
+	require.Equal(t, [][3]any{{"720p", 1280, 720}, {"480p", 854, 480}, {"360p", 640, 360}}, size(variantsOf(l, 1280, 720)))
+	require.Empty(t, variantsOf(l, 320, 240), "never upscaled")
 }
