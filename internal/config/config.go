@@ -65,20 +65,21 @@ type Transcode struct {
 }
 
 // Rung is one rendition of a ladder: a name ([a-z0-9_-]; the rendition's stream is
-// <app>/<stream>_<name>), the picture's short side, and its bit rates in bit/s (MaxRate 0 = 1.5 ×
-// VideoBitrate).
+// <app>/<stream>_<name>), the picture's short side, its bit rates in bit/s (MaxRate 0 = 1.5 ×
+// VideoBitrate), and a cap on its frame rate (0 = the source's).
 type Rung struct {
-	Name         string `yaml:"name"`
-	Height       int    `yaml:"height"`
-	VideoBitrate int    `yaml:"videoBitrate"`
-	MaxRate      int    `yaml:"maxRate"`
+	Name         string  `yaml:"name"`
+	Height       int     `yaml:"height"`
+	VideoBitrate int     `yaml:"videoBitrate"`
+	MaxRate      int     `yaml:"maxRate"`
+	FrameRate    float64 `yaml:"frameRate"`
 }
 
 // Ladder is the transcoding ladder of the configuration.
 func (t Transcode) Ladder() ladder.Ladder {
 	l := ladder.Ladder{AudioBitrate: t.AudioBitrate, Passthrough: t.Passthrough}
 	for _, r := range t.Rungs {
-		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
+		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate, FrameRate: r.FrameRate})
 	}
 	return l
 }
@@ -729,6 +730,9 @@ func (c *Config) validateTranscode(bad func(key, format string, args ...any)) {
 		}
 		if r.Height > 4320 {
 			bad("transcode.rungs", "rung %q: height %d is above 4320 (8K)", r.Name, r.Height)
+		}
+		if r.FrameRate > 240 {
+			bad("transcode.rungs", "rung %q: frame rate %v is above 240", r.Name, r.FrameRate)
 		}
 	}
 }

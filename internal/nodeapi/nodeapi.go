@@ -84,12 +84,13 @@ type LadderResponse struct {
 }
 
 // Rung is one rendition of a ladder: the stream <stream>_<Name>, Height its picture's short side, bit
-// rates in bit/s (MaxRate 0: 1.5 × VideoBitrate).
+// rates in bit/s (MaxRate 0: 1.5 × VideoBitrate), FrameRate a cap on its frame rate (0: the source's).
 type Rung struct {
-	Name         string `json:"name"`
-	Height       int    `json:"height"`
-	VideoBitrate int    `json:"videoBitrate"`
-	MaxRate      int    `json:"maxRate,omitempty"`
+	Name         string  `json:"name"`
+	Height       int     `json:"height"`
+	VideoBitrate int     `json:"videoBitrate"`
+	MaxRate      int     `json:"maxRate,omitempty"`
+	FrameRate    float64 `json:"frameRate,omitempty"`
 }
 
 // Assignment is what the manager wants of a node.

@@ -665,11 +665,7 @@ func (n *Node) provisionedLadder(ctx context.Context, p stream.Path) (ladder.Lad
 	if err != nil || !resp.Found {
 		return ladder.Ladder{}, false, err
 	}
-	l := ladder.Ladder{AudioBitrate: resp.AudioBitrate}
-	for _, r := range resp.Rungs {
-		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
-	}
-	return l, true, nil
+	return ladderOf(resp), true, nil
 }
 
 // publishers counts the streams of live that have a publisher of their own (not renditions).

@@ -494,3 +494,44 @@ func TestLadderWithoutPassthrough(t *testing.T) {
 		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 2 && !strings.Contains(string(b), "\nstream.m3u8")
 	}, 15*time.Second, 100*time.Millisecond, "the multivariant playlist in storage lists the source")
 }
+
+// TestRungFrameRate: a rung whose frame rate is capped at half the source's keeps one frame in two, and
+// every keyframe at the source's time, so that its segments still start with the source's.
+func TestRungFrameRate(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	n, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Publish.Keys = map[string]string{"live/fps": "fps-stream-key"}
+		c.Transcode.Enabled = true
+		c.Transcode.Rungs = []config.Rung{{Name: "120p", Height: 120, VideoBitrate: 100_000, FrameRate: 12.5}}
+	})
+	testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/fps?key=fps-stream-key", "flv")
+	base := "http://" + n.HTTPAddr() + "/live/fps/index.m3u8"
+	mv := multivariant(t, base, 2)
+	require.NotNil(t, mv.Variants[1].FrameRate)
+	require.InDelta(t, 12.5, *mv.Variants[1].FrameRate, 0.01, "FRAME-RATE of the capped rung")
+	rendition := testutil.Resolve(t, base, mv.Variants[1].URI)
+	source := testutil.Resolve(t, base, mv.Variants[0].URI)
+	seg := testutil.ReadSegments(t, rendition, 3, 20*time.Second)
+	f := filepath.Join(t.TempDir(), "rendition.mp4")
+	require.NoError(t, os.WriteFile(f, seg, 0o644))
+	streams := testutil.Probe(t, f, true)
+	frames, err := strconv.Atoi(streams[0].NbFrames)
+	require.NoError(t, err)
+	// 3 segments of 1 s (the clip's GOP): 12.5 frames a second, and a keyframe more where the source's
+	// falls on a frame dropped otherwise
+	require.GreaterOrEqual(t, frames, 37, "frames in 3 s")
+	require.LessOrEqual(t, frames, 41, "frames in 3 s: one in two is dropped")
+
+	// each segment of the rendition starts on the source's segment of the same number
+	_, body := testutil.Get(t, rendition)
+	pl := testutil.ParseMediaPlaylist(body)
+	for _, name := range pl.Segments[len(pl.Segments)-2:] {
+		m := regexp.MustCompile(`_seg(\d+)\.mp4`).FindStringSubmatch(name)
+		_, sb := testutil.Get(t, source)
+		srcName := regexp.MustCompile(`[0-9a-f]{12}_seg` + m[1] + `\.mp4`).FindString(string(sb))
+		require.NotEmpty(t, srcName, "segment %s in the source", m[1])
+		_, a := testutil.Get(t, testutil.Resolve(t, rendition, name))
+		_, b := testutil.Get(t, testutil.Resolve(t, source, srcName))
+		require.Equal(t, firstVideoPTS(t, b), firstVideoPTS(t, a), "segment %s", m[1])
+	}
+}

@@ -134,7 +134,7 @@ func (rj *remoteJobs) ladderOf(_ context.Context, p stream.Path) (ladder.Ladder,
 func ladderOf(resp nodeapi.LadderResponse) ladder.Ladder {
 	l := ladder.Ladder{AudioBitrate: resp.AudioBitrate}
 	for _, r := range resp.Rungs {
-		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
+		l.Rungs = append(l.Rungs, ladder.Rung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate, FrameRate: r.FrameRate})
 	}
 	return l
 }

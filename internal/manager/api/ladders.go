@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
@@ -47,6 +48,8 @@ func validateLadder(stream string, l store.Ladder, at ladderField) error {
 			return invalid("%s %d must be from 0 (the source's aspect ratio) to %d", at(i, "width"), r.Width, 2*maxRungHeight)
 		case r.VideoBitrate <= 0 || r.VideoBitrate > maxBitrate:
 			return invalid("%s %d must be between 1 and %d bit/s", at(i, "videoBitrate"), r.VideoBitrate, maxBitrate)
+		case r.FrameRate < 0 || r.FrameRate > 240 || math.IsNaN(r.FrameRate):
+			return invalid("%s %v must be 0 (the source's) or a cap up to 240", at(i, "frameRate"), r.FrameRate)
 		case r.MaxRate != 0 && (r.MaxRate < r.VideoBitrate || r.MaxRate > maxBitrate):
 			return invalid("%s %d must be 0 (1.5 × the bit rate) or between the bit rate %d and %d", at(i, "maxRate"), r.MaxRate, r.VideoBitrate, maxBitrate)
 		}
@@ -110,7 +113,7 @@ func (s *Server) deleteLadder(ctx context.Context, app, name string) (store.Ladd
 func ladderToAPI(l store.Ladder) apitypes.Ladder {
 	out := apitypes.Ladder{Stream: l.Stream, AudioBitrate: l.AudioBitrate, UpdatedAt: l.UpdatedAt, Rungs: []apitypes.LadderRung{}}
 	for _, r := range l.Rungs {
-		out.Rungs = append(out.Rungs, apitypes.LadderRung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate})
+		out.Rungs = append(out.Rungs, apitypes.LadderRung{Name: r.Name, Height: r.Height, VideoBitrate: r.VideoBitrate, MaxRate: r.MaxRate, FrameRate: r.FrameRate})
 	}
 	return out
 }
@@ -122,7 +125,7 @@ func (n nativeAPI) putLadder(w http.ResponseWriter, r *http.Request) error {
 	}
 	l := store.Ladder{AudioBitrate: spec.AudioBitrate}
 	for _, rg := range spec.Rungs {
-		l.Rungs = append(l.Rungs, store.LadderRung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate})
+		l.Rungs = append(l.Rungs, store.LadderRung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate, FrameRate: rg.FrameRate})
 	}
 	l, err := n.s.putLadder(r.Context(), r.PathValue("app"), r.PathValue("stream"), l, func(i int, field string) string {
 		if i < 0 {

@@ -356,11 +356,7 @@ func (r *Registry) Ladder(ctx context.Context, req nodeapi.LadderRequest) (nodea
 	if err != nil {
 		return nodeapi.LadderResponse{}, err
 	}
-	out := nodeapi.LadderResponse{Found: true, AudioBitrate: l.AudioBitrate}
-	for _, rg := range l.Rungs {
-		out.Rungs = append(out.Rungs, nodeapi.Rung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate})
-	}
-	return out, nil
+	return ladderResponse(l), nil
 }
 
 // Transition moves a node to another state, if the lifecycle allows it, and records why.

@@ -130,6 +130,15 @@ func (r *Registry) transcodersFull(count map[string]int) bool {
 	return true
 }
 
+// ladderResponse is a stored ladder as the node protocol carries it.
+func ladderResponse(l store.Ladder) nodeapi.LadderResponse {
+	out := nodeapi.LadderResponse{Found: true, AudioBitrate: l.AudioBitrate}
+	for _, rg := range l.Rungs {
+		out.Rungs = append(out.Rungs, nodeapi.Rung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate, FrameRate: rg.FrameRate})
+	}
+	return out
+}
+
 // mine lists the jobs of transcoder id (j.mu held).
 func (j *transcodeJobs) mine(id string, origins map[string]store.Node, ladders map[string]store.Ladder) []nodeapi.TranscodeJob {
 	var out []nodeapi.TranscodeJob
@@ -140,10 +149,7 @@ func (j *transcodeJobs) mine(id string, origins map[string]store.Node, ladders m
 		}
 		job := nodeapi.TranscodeJob{Stream: stream, Origin: "http://" + o.Addresses.HTTP}
 		if l, ok := ladders[stream]; ok {
-			resp := nodeapi.LadderResponse{Found: true, AudioBitrate: l.AudioBitrate}
-			for _, rg := range l.Rungs {
-				resp.Rungs = append(resp.Rungs, nodeapi.Rung{Name: rg.Name, Height: rg.Height, VideoBitrate: rg.VideoBitrate, MaxRate: rg.MaxRate})
-			}
+			resp := ladderResponse(l)
 			job.Ladder = &resp
 		}
 		out = append(out, job)

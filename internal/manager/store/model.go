@@ -150,10 +150,11 @@ type Ladder struct {
 // LadderRung is one rendition of a Ladder. Level is Red5's (1 the highest; 0 when provisioned
 // natively); Width is kept as given, the origin follows the source's aspect ratio from Height.
 type LadderRung struct {
-	Name         string `json:"name"`
-	Level        int    `json:"level,omitempty"`
-	Width        int    `json:"width,omitempty"`
-	Height       int    `json:"height"`
-	VideoBitrate int    `json:"videoBitrate"`
-	MaxRate      int    `json:"maxRate,omitempty"`
+	Name         string  `json:"name"`
+	Level        int     `json:"level,omitempty"`
+	Width        int     `json:"width,omitempty"`
+	Height       int     `json:"height"`
+	VideoBitrate int     `json:"videoBitrate"`
+	MaxRate      int     `json:"maxRate,omitempty"`
+	FrameRate    float64 `json:"frameRate,omitempty"` // a cap; 0: the source's
 }

@@ -108,26 +108,33 @@ func (in *input) keyframe(u *stream.Unit) bool {
 // size returns the picture size of a keyframe's parameter sets (those in the unit, else the latest
 // known), or zeros when they cannot be read.
 func (in *input) size(u *stream.Unit) (w, h int) {
+	w, h, _ = in.picture(u)
+	return w, h
+}
+
+// picture returns the picture size and the frame rate (0 when the SPS does not tell) of a keyframe's
+// parameter sets.
+func (in *input) picture(u *stream.Unit) (w, h int, fps float64) {
 	_, isH265 := in.video.Codec.(*stream.H265)
 	sps := in.spsOf(u.Payload, isH265)
 	if sps == nil {
 		sps = in.spsOf(in.params, isH265)
 	}
 	if sps == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	if isH265 {
 		var s h265.SPS
 		if s.Unmarshal(sps) != nil {
-			return 0, 0
+			return 0, 0, 0
 		}
-		return s.Width(), s.Height()
+		return s.Width(), s.Height(), s.FPS()
 	}
 	var s h264.SPS
 	if s.Unmarshal(sps) != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return s.Width(), s.Height()
+	return s.Width(), s.Height(), s.FPS()
 }
 
 func (in *input) spsOf(nalus [][]byte, isH265 bool) []byte {

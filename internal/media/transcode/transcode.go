@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -340,7 +341,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	if err != nil {
 		return nil, err
 	}
-	w, h := probe.size(first)
+	w, h, fps := probe.picture(first)
 	if w == 0 || h == 0 {
 		return nil, errors.New("the source's picture size cannot be read from its parameter sets")
 	}
@@ -351,7 +352,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		return nil, errSourceEnded
 	}
 	_, audioAAC := audioOf(j.src.Tracks)
-	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, hasAudio(j.src.Tracks), audioAAC)
+	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, fps, hasAudio(j.src.Tracks), audioAAC)
 
 	rungs := make([]*rung, len(variants))
 	readers := make([]*os.File, len(variants))
@@ -617,7 +618,7 @@ func audioOf(tracks []*stream.Track) (has, aac bool) {
 // ffmpegArgs decodes the MPEG-TS on stdin once and writes rung i as MPEG-TS to file descriptor 3+i.
 // Timestamps are copied (-copyts, passthrough frame timing) and every rung's keyframes are forced on the
 // source's, so that the renditions line up with the source part for part.
-func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, audio, audioAAC bool) []string {
+func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, srcFPS float64, audio, audioAAC bool) []string {
 	a := []string{
 		"-hide_banner", "-loglevel", "warning", "-nostats",
 		// start at once: the input's tracks are declared by its PMT. (-fflags nobuffer would drop what
@@ -626,6 +627,11 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, audi
 		"-copyts", "-f", "mpegts", "-i", "pipe:0",
 	}
 	for i, v := range variants {
+		filter, rate := videoFilter(v, srcFPS)
+		if rate > 0 {
+			// the rate the stream announces (frames keep their times: passthrough)
+			a = append(a, "-r:v", strconv.FormatFloat(rate, 'f', -1, 64))
+		}
 		a = append(a, "-map", "0:v:0")
 		if audio {
 			a = append(a, "-map", "0:a:0")
@@ -635,7 +641,7 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, audi
 			"-force_key_frames", "source", "-sc_threshold", "0",
 			// the frames keep their times: passthrough timing, and the encoder on the input's 90 kHz clock
 			// (its default, 1/frame rate, would round every time onto a grid of its own)
-			"-vf", fmt.Sprintf("scale=%d:%d", v.Width, v.Height), "-fps_mode", "passthrough", "-enc_time_base:v", "-1",
+			"-vf", filter, "-fps_mode", "passthrough", "-enc_time_base:v", "-1",
 			"-b:v", strconv.Itoa(v.VideoBitrate), "-maxrate", strconv.Itoa(v.PeakRate()),
 			"-bufsize", strconv.Itoa(v.PeakRate()),
 		)
@@ -650,6 +656,22 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, audi
 			"pipe:"+strconv.Itoa(3+i))
 	}
 	return a
+}
+
+// videoFilter scales to the rung's size and, for a rung whose frame rate is capped below the source's
+// (srcFPS, 0 when unknown), keeps one frame in k, k the least whole number that brings the rate to the
+// cap, and every keyframe: frames keep the source's times (never re-timed onto a grid of another rate),
+// so that segments still start on the source's keyframes. rate is the capped rate (0: the source's).
+func videoFilter(v ladder.Variant, srcFPS float64) (filter string, rate float64) {
+	scale := fmt.Sprintf("scale=%d:%d", v.Width, v.Height)
+	if v.FrameRate <= 0 || srcFPS <= 0 || srcFPS <= v.FrameRate {
+		return scale, 0
+	}
+	k := int(math.Ceil(srcFPS/v.FrameRate - 1e-9))
+	if k < 2 {
+		return scale, 0
+	}
+	return fmt.Sprintf("select=eq(pict_type\\,I)+not(mod(n\\,%d)),%s", k, scale), srcFPS / float64(k)
 }
 
 // stderrTail logs ffmpeg's stderr lines and keeps the last few for the error of a failed run.

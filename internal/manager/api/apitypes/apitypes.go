@@ -213,12 +213,13 @@ type Error struct {
 
 // LadderRung is one rendition of a provisioned ladder: the rendition is the stream <stream>_<name>.
 // Height is the picture's short side (the width follows the source's aspect ratio); bit rates in bit/s,
-// MaxRate 0 = 1.5 × VideoBitrate.
+// MaxRate 0 = 1.5 × VideoBitrate; FrameRate caps the frame rate (0 = the source's).
 type LadderRung struct {
-	Name         string `json:"name"`
-	Height       int    `json:"height"`
-	VideoBitrate int    `json:"videoBitrate"`
-	MaxRate      int    `json:"maxRate,omitempty"`
+	Name         string  `json:"name"`
+	Height       int     `json:"height"`
+	VideoBitrate int     `json:"videoBitrate"`
+	MaxRate      int     `json:"maxRate,omitempty"`
+	FrameRate    float64 `json:"frameRate,omitempty"`
 }
 
 // LadderSpec is the body of PUT /streams/{app}/{stream}/ladder.
