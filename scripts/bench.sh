@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks the nagare origin against nginx-rtmp and a static nginx, and the VOD service against aws-cli
-# and a static nginx, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
+# Benchmarks the nagare origin against nginx-rtmp and a static nginx, the VOD service against aws-cli
+# and a static nginx, and the origin's live ABR ladder against the bare ffmpeg command and nginx-rtmp with
+# exec ffmpeg, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
 # and runs this script. The measuring is done by `nagare bench <command>` (internal/bench); this script
 # makes the clip, starts and stops the servers on free loopback ports, and calls those commands.
 # Usage: scripts/bench.sh [path/to/nagare]
@@ -37,11 +38,16 @@ WEBRTC_STARTS=${BENCH_WEBRTC_STARTS:-5}
 WEBRTC_STEP=${BENCH_WEBRTC_STEP:-25}
 WEBRTC_HOLD=${BENCH_WEBRTC_HOLD:-10s}
 WEBRTC_BUDGET=${BENCH_WEBRTC_BUDGET:-200s}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc"
+ABR_RUNS=${BENCH_ABR_RUNS:-3}
+ABR_ROUNDS=${BENCH_ABR_ROUNDS:-2}
+ABR_WARMUP=${BENCH_ABR_WARMUP:-5s}
+ABR_WINDOW=${BENCH_ABR_WINDOW:-20s}
+ABR_RUNG_WINDOW=${BENCH_ABR_RUNG_WINDOW:-10s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
-# `nagare bench report -section` renders (vod, webrtc) replace theirs in docs/benchmarks.md, the rest staying as is.
+# `nagare bench report -section` renders (vod, webrtc, abr) replace theirs in docs/benchmarks.md, the rest staying as is.
 if [ "$PHASES" != "$ALL_PHASES" ]; then
   OUT=$RAW/benchmarks.md
   COMMAND="BENCH_PHASES=\"$PHASES\"${BENCH_SPLICE:+ BENCH_SPLICE=$BENCH_SPLICE} scripts/bench.sh"
@@ -121,7 +127,7 @@ start_nagare() { # [NAGARE_X=value ...]: more settings
 
 NGINX_USER=""
 [ "$(id -u)" -ne 0 ] || NGINX_USER="user $(id -un) $(id -gn);" # workers would otherwise run as nobody
-# start_nginx rtmp|static: sets NGINX_PID, NGINX_RTMP, NGINX_HTTP and NGINX_DIR
+# start_nginx rtmp|static|abr: sets NGINX_PID, NGINX_RTMP, NGINX_HTTP and NGINX_DIR
 start_nginx() {
   local kind=$1 ports dir
   read -r -a ports <<<"$("$BIN" bench ports -n 2)"
@@ -377,6 +383,25 @@ phase_webrtc() {
   stop "$NAGARE_PID"
 }
 
+# The live ABR ladder of one stream: a node transcoding (the default ladder) and the bare ffmpeg command making
+# the same ladder from the clip, their CPU windows taking turns; then nginx-rtmp making it with exec ffmpeg and
+# hls_variant.
+phase_abr() {
+  log "10/10 live ABR: nagare's ladder and the bare ffmpeg command taking turns, nginx-rtmp with exec ffmpeg (CPU, rendition delay, publish to playable)"
+  start_nagare NAGARE_TRANSCODE_ENABLED=true
+  bench abr -kind nagare -pid "$NAGARE_PID" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" -http "http://127.0.0.1:$NAGARE_HTTP" \
+    -clip "$CLIP_TS" -runs "$ABR_RUNS" -rounds "$ABR_ROUNDS" -warmup "$ABR_WARMUP" -duration "$ABR_WINDOW" \
+    -rung-window "$ABR_RUNG_WINDOW" -ffmpeg-out "$WORK/abr-ffmpeg.json" -dir "$WORK/abr-ffmpeg" -out "$WORK/abr-nagare.json"
+  rm -rf "$WORK/abr-ffmpeg"
+  stop "$NAGARE_PID"
+  start_nginx abr
+  bench abr -kind nginx-rtmp -pid "$NGINX_PID" -rtmp "rtmp://127.0.0.1:$NGINX_RTMP/live" -http "http://127.0.0.1:$NGINX_HTTP" \
+    -clip "$CLIP_TS" -runs "$ABR_RUNS" -rounds "$ABR_ROUNDS" -warmup "$ABR_WARMUP" -duration "$ABR_WINDOW" \
+    -out "$WORK/abr-nginx-rtmp.json"
+  cp "$NGINX_DIR/ffmpeg.log" "$WORK/abr-nginx-ffmpeg.log" 2>/dev/null || true
+  stop "$NGINX_PID"
+}
+
 for phase in $PHASES; do "phase_$phase"; done
 
 cp /proc/loadavg "$WORK/loadavg-end"
@@ -508,6 +533,13 @@ if ls "$WORK"/webrtc-*.json >/dev/null 2>&1; then
   if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
     bench report -section webrtc -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
     log "replaced the WebRTC section of docs/benchmarks.md"
+  fi
+fi
+if ls "$WORK"/abr-*.json >/dev/null 2>&1; then
+  bench report -section abr -dir "$RAW" -command "$COMMAND" -splice "$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    bench report -section abr -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
+    log "replaced the live ABR section of docs/benchmarks.md"
   fi
 fi
 log "wrote $OUT (raw results in $RAW)"

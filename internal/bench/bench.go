@@ -35,6 +35,7 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   webrtc-glass  glass-to-glass latency over WHEP at an edge in headless Chromium: WHIP from the page, RTMP from ffmpeg
   webrtc-start  publish (WHIP, RTMP) to the first WHEP keyframe at an edge
   webrtc    WHEP viewers an edge holds: pion viewers added in steps, loss, CPU and RSS
+  abr       the live ABR ladder of one server (nagare, nginx-rtmp) or of the bare ffmpeg command: CPU, delay, playable
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -53,6 +54,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
 		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass, "vod": cmdVOD,
 		"webrtc": cmdWebRTC, "webrtc-glass": cmdWebRTCGlass, "webrtc-start": cmdWebRTCStart,
+		"abr": cmdABR,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -102,6 +102,37 @@ func children(pid int) []int {
 	return out
 }
 
+// descendants returns the pids of pid's children, their children and so on: nginx-rtmp's exec'd ffmpeg
+// is a child of the worker, a grandchild of the master.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	kids := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if ppid, ok := parentPID(b); ok {
+			kids[ppid] = append(kids[ppid], p)
+		}
+	}
+	var out []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range kids[queue[0]] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
 // parentPID reads field 4 of /proc/<pid>/stat.
 func parentPID(stat []byte) (int, bool) {
 	i := bytes.LastIndexByte(stat, ')')

@@ -258,7 +258,7 @@ func cmdReport(_ context.Context, args []string, _, stderr io.Writer, log *slog.
 	out := fs.String("out", "docs/benchmarks.md", "Markdown file to write")
 	clipPath := fs.String("clip", "", "the clip the run used (MPEG-TS)")
 	command := fs.String("command", "make bench", "the command that produced the run")
-	section := fs.String("section", "", "write only this section: vod (from vod.json) or webrtc (from webrtc-*.json); -clip is not needed")
+	section := fs.String("section", "", "write only this section: vod (from vod.json), webrtc (from webrtc-*.json) or abr (from abr-*.json); -clip is not needed")
 	splice := fs.String("splice", "", "with -section: replace the section in this report, or append it, instead of writing -out")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -706,8 +706,15 @@ func writeSection(name, dir, out, splice, command string, log *slog.Logger) erro
 		}
 		renderWebRTC(p, r, machine(dir), command)
 		heading = webrtcHeading
+	case "abr":
+		r, err := loadABRResults(dir)
+		if err != nil {
+			return err
+		}
+		renderABR(p, r, machine(dir), command)
+		heading = abrHeading
 	default:
-		return usageErr("-section: unknown section %q (want vod or webrtc)", name)
+		return usageErr("-section: unknown section %q (want vod, webrtc or abr)", name)
 	}
 	if splice == "" {
 		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
