@@ -25,26 +25,32 @@ type Usage struct {
 	OthersCPUPercent float64 `json:"othersCpuPercent"`
 }
 
-// procTimes returns the CPU seconds (user+system) of every process, by pid.
-func procTimes() map[int]float64 {
+// eachProc calls f with the pid and the /proc/<pid>/stat of every process (those gone meanwhile are
+// skipped).
+func eachProc(f func(pid int, stat []byte)) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return
 	}
-	out := make(map[int]float64, len(entries))
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		if cpu, ok := statCPU(b); ok {
-			out[p] = cpu
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+			f(p, b)
 		}
 	}
+}
+
+// procTimes returns the CPU seconds (user+system) of every process, by pid.
+func procTimes() map[int]float64 {
+	out := map[int]float64{}
+	eachProc(func(p int, stat []byte) {
+		if cpu, ok := statCPU(stat); ok {
+			out[p] = cpu
+		}
+	})
 	return out
 }
 
@@ -81,48 +87,24 @@ func othersCPU(before, after map[int]float64, exclude map[int]bool) float64 {
 
 // children returns the pids whose parent is pid.
 func children(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		if ppid, ok := parentPID(b); ok && ppid == pid {
+	eachProc(func(p int, stat []byte) {
+		if ppid, ok := parentPID(stat); ok && ppid == pid {
 			out = append(out, p)
 		}
-	}
+	})
 	return out
 }
 
 // descendants returns the pids of pid's children, their children and so on: nginx-rtmp's exec'd ffmpeg
 // is a child of the worker, a grandchild of the master.
 func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	kids := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		if ppid, ok := parentPID(b); ok {
+	eachProc(func(p int, stat []byte) {
+		if ppid, ok := parentPID(stat); ok {
 			kids[ppid] = append(kids[ppid], p)
 		}
-	}
+	})
 	var out []int
 	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
 		for _, c := range kids[queue[0]] {
