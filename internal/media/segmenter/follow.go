@@ -22,7 +22,10 @@ type Cuts struct {
 	list      []cut         // the recent cuts, in order
 	progress  time.Duration // every cut at or before this presentation time is in list
 	ended     bool
-	changed   chan struct{} // closed and replaced whenever anything above changes
+	// changed is closed and replaced when anything above changes while waiters > 0 (most streams have
+	// no follower: their leader's every sample must not cost a channel)
+	changed chan struct{}
+	waiters int
 }
 
 type cut struct {
@@ -43,10 +46,12 @@ const followWait = 3 * time.Second
 
 func newCuts() *Cuts { return &Cuts{changed: make(chan struct{})} }
 
-// notify wakes the waiters; c.mu is held.
+// notify wakes the waiters, if any; c.mu is held.
 func (c *Cuts) notify() {
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.waiters > 0 {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
 }
 
 func (c *Cuts) setOrigin(origin time.Duration) {
@@ -96,6 +101,18 @@ func (c *Cuts) waitOrigin() (time.Duration, bool) {
 // waitFor waits, at most followWait, until cond (called with c.mu held) holds or the leader ended. It
 // reports whether cond holds.
 func (c *Cuts) waitFor(cond func() bool) bool {
+	c.mu.Lock()
+	if ok := cond(); ok || c.ended {
+		c.mu.Unlock()
+		return ok
+	}
+	c.waiters++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.waiters--
+		c.mu.Unlock()
+	}()
 	timer := time.NewTimer(followWait)
 	defer timer.Stop()
 	for {

@@ -242,7 +242,8 @@ func New(cfg Config) (*Segmenter, error) {
 	return s, nil
 }
 
-// Cuts returns the record of where this segmenter cuts, for followers (Config.Follow).
+// Cuts returns the record of where this segmenter cuts, for followers (Config.Follow). A follower records
+// none: renditions follow their source, never another rendition.
 func (s *Segmenter) Cuts() *Cuts { return s.cuts }
 
 // Prefix returns the prefix of every object name.
@@ -407,7 +408,6 @@ func (s *Segmenter) followSample(t *track, randomAccess bool, prev, smp *sample)
 		}
 		s.startFirstSegment(toDuration(prev.dts, t.clockRate), k.date)
 		s.segMSN, s.segNTP, s.segDisc = k.msn, k.date, k.disc
-		s.cuts.add(k)
 	}
 	err := s.addToPart(t, prev)
 	if !t.leading {
@@ -415,7 +415,6 @@ func (s *Segmenter) followSample(t *track, randomAccess bool, prev, smp *sample)
 	}
 	k, ok := s.follow.next(presentation(smp, t), s.segMSN, s.partIndex)
 	if !ok {
-		s.cuts.advance(presentation(smp, t))
 		return err
 	}
 	if k.msn == s.segMSN {
@@ -436,7 +435,6 @@ func (s *Segmenter) followSample(t *track, randomAccess bool, prev, smp *sample)
 		}
 		s.segNTP, s.segDisc = k.date, s.segDisc || k.disc
 	}
-	s.cuts.add(cut{pts: presentation(smp, t), msn: s.segMSN, part: s.partIndex, date: s.segNTP, disc: s.segDisc})
 	return err
 }
 

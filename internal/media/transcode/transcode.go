@@ -351,8 +351,8 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		drain(ctx, units)
 		return nil, errSourceEnded
 	}
-	_, audioAAC := audioOf(j.src.Tracks)
-	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, fps, hasAudio(j.src.Tracks), audioAAC)
+	audio, audioAAC := audioOf(j.src.Tracks)
+	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, fps, audio, audioAAC)
 
 	rungs := make([]*rung, len(variants))
 	readers := make([]*os.File, len(variants))
@@ -592,11 +592,6 @@ func variantsOf(l ladder.Ladder, w, h int) []ladder.Variant {
 		out = append(out, v)
 	}
 	return out
-}
-
-func hasAudio(tracks []*stream.Track) bool {
-	ok, _ := audioOf(tracks)
-	return ok
 }
 
 // audioOf reports whether the source has an audio track ffmpeg gets, and whether it is AAC (copied).
