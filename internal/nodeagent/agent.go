@@ -85,6 +85,19 @@ func (a *Agent) Ladder(ctx context.Context, stream string) (nodeapi.LadderRespon
 	return a.Client.Ladder(ctx, nodeapi.LadderRequest{ID: id, Stream: stream})
 }
 
+// Origin asks the manager which origin serves stream ("<app>/<stream>"), published on this transcoder
+// node, and answers the base URL of the origin's HTTP port.
+func (a *Agent) Origin(ctx context.Context, stream string) (string, error) {
+	id := a.ID()
+	if id == "" {
+		return "", ErrNotRegistered
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := a.Client.Origin(ctx, nodeapi.OriginRequest{ID: id, Stream: stream})
+	return resp.Origin, err
+}
+
 // ID returns the id the manager assigned, or "" before registration and while registering again.
 func (a *Agent) ID() string {
 	a.mu.Lock()

@@ -103,6 +103,11 @@ func (f *fakeBackend) Ladder(context.Context, nodeapi.LadderRequest) (nodeapi.La
 	return nodeapi.LadderResponse{}, nil
 }
 
+// Origin answers that no origin is in service: the agent's tests are not about transcoders.
+func (f *fakeBackend) Origin(context.Context, nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
+	return nodeapi.OriginResponse{}, nodeapi.ErrUnavailable
+}
+
 var _ nodeapi.Backend = (*fakeBackend)(nil)
 
 type syncBuffer struct {

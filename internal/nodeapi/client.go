@@ -52,6 +52,13 @@ func (c *Client) Ladder(ctx context.Context, req LadderRequest) (LadderResponse,
 	return resp, err
 }
 
+// Origin asks where a stream published on a transcoder node goes.
+func (c *Client) Origin(ctx context.Context, req OriginRequest) (OriginResponse, error) {
+	var resp OriginResponse
+	err := c.call(ctx, PathOrigin, req, &resp)
+	return resp, err
+}
+
 // call POSTs in to path and decodes the answer into out (nil: no body expected). A non-2xx answer
 // is an *Error.
 func (c *Client) call(ctx context.Context, path string, in, out any) error {

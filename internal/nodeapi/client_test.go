@@ -242,3 +242,35 @@ func TestLadderCall(t *testing.T) {
 	}
 	require.Equal(t, calls, b.Calls(), "refused requests never reach the backend")
 }
+
+// TestOriginCall: a transcoder node asks where a stream published on it goes; a malformed request never
+// reaches the backend, and a manager without an origin answers 503 (ErrUnavailable).
+func TestOriginCall(t *testing.T) {
+	var got nodeapi.OriginRequest
+	answer := func(_ context.Context, r nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
+		got = r
+		return nodeapi.OriginResponse{Origin: "http://10.0.0.7:8080"}, nil
+	}
+	b := &fakeBackend{origin: answer}
+	srv, _ := newServer(t, b)
+	c := &nodeapi.Client{BaseURL: srv.URL, Secret: secret}
+	resp, err := c.Origin(t.Context(), nodeapi.OriginRequest{ID: "node-1", Stream: "live/stream1"})
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.7:8080", resp.Origin)
+	require.Equal(t, nodeapi.OriginRequest{ID: "node-1", Stream: "live/stream1"}, got)
+
+	calls := b.Calls()
+	for _, req := range []nodeapi.OriginRequest{{ID: "node-1", Stream: "live/../x"}, {ID: "", Stream: "live/s"}} {
+		_, err := c.Origin(t.Context(), req)
+		require.ErrorIs(t, err, nodeapi.ErrInvalid)
+	}
+	require.Equal(t, calls, b.Calls(), "refused requests never reach the backend")
+
+	b.origin = func(context.Context, nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
+		return nodeapi.OriginResponse{}, fmt.Errorf("no origin in service: %w", nodeapi.ErrUnavailable)
+	}
+	_, err = c.Origin(t.Context(), nodeapi.OriginRequest{ID: "node-1", Stream: "live/stream1"})
+	require.ErrorIs(t, err, nodeapi.ErrUnavailable)
+	require.True(t, nodeapi.IsViaTranscoder(nodeapi.ViaTranscoder("rtmp")))
+	require.False(t, nodeapi.IsViaTranscoder("rtmp"))
+}

@@ -20,6 +20,7 @@ type fakeBackend struct {
 	report      func(context.Context, nodeapi.ReportRequest) (nodeapi.ReportResponse, error)
 	streamEvent func(context.Context, nodeapi.StreamEvent) error
 	ladder      func(context.Context, nodeapi.LadderRequest) (nodeapi.LadderResponse, error)
+	origin      func(context.Context, nodeapi.OriginRequest) (nodeapi.OriginResponse, error)
 
 	mu    sync.Mutex
 	calls int
@@ -67,6 +68,14 @@ func (f *fakeBackend) Ladder(ctx context.Context, req nodeapi.LadderRequest) (no
 		return f.ladder(ctx, req)
 	}
 	return nodeapi.LadderResponse{}, nil
+}
+
+func (f *fakeBackend) Origin(ctx context.Context, req nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
+	f.count()
+	if f.origin != nil {
+		return f.origin(ctx, req)
+	}
+	return nodeapi.OriginResponse{}, nil
 }
 
 var _ nodeapi.Backend = (*fakeBackend)(nil)

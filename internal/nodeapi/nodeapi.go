@@ -5,6 +5,7 @@ package nodeapi
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -16,6 +17,7 @@ const (
 	PathReport   = "/nodeapi/v1/report"
 	PathStream   = "/nodeapi/v1/stream"
 	PathLadder   = "/nodeapi/v1/ladder"
+	PathOrigin   = "/nodeapi/v1/origin"
 )
 
 // Stream event actions.
@@ -83,6 +85,28 @@ type LadderResponse struct {
 	AudioBitrate int    `json:"audioBitrate,omitempty"` // 0: the origin's
 }
 
+// OriginRequest asks where a stream published on a transcoder node goes: the origin that will serve it
+// (Red5's transcode=true broadcast, where the publisher publishes to the transcoder).
+type OriginRequest struct {
+	ID     string `json:"id"` // the node
+	Stream string `json:"stream"`
+}
+
+// OriginResponse names the origin, by the base URL of its HTTP port (PathSources takes the source there).
+type OriginResponse struct {
+	Origin string `json:"origin"` // e.g. http://10.0.0.7:8080
+}
+
+// ViaTranscoder is the protocol an origin records for a stream whose publisher publishes (with protocol)
+// to a transcoder node, which gives the stream and its renditions to the origin: the manager gives no
+// other transcoder that stream's ladder to make.
+func ViaTranscoder(protocol string) string { return viaTranscoder + protocol }
+
+// IsViaTranscoder reports whether protocol is one of ViaTranscoder's.
+func IsViaTranscoder(protocol string) bool { return strings.HasPrefix(protocol, viaTranscoder) }
+
+const viaTranscoder = "transcoder/"
+
 // Rung is one rendition of a ladder: the stream <stream>_<Name>, Height its picture's short side, bit
 // rates in bit/s (MaxRate 0: 1.5 × VideoBitrate), FrameRate a cap on its frame rate (0: the source's).
 type Rung struct {
@@ -138,4 +162,5 @@ type Backend interface {
 	Report(ctx context.Context, req ReportRequest) (ReportResponse, error)
 	StreamEvent(ctx context.Context, ev StreamEvent) error
 	Ladder(ctx context.Context, req LadderRequest) (LadderResponse, error)
+	Origin(ctx context.Context, req OriginRequest) (OriginResponse, error)
 }

@@ -99,6 +99,14 @@ func (r LadderRequest) Validate() error {
 	return invalid(checkStream(r.Stream))
 }
 
+// Validate checks an origin request.
+func (r OriginRequest) Validate() error {
+	if err := checkID(r.ID); err != nil {
+		return invalid(err)
+	}
+	return invalid(checkStream(r.Stream))
+}
+
 // Validate checks a stream event.
 func (e StreamEvent) Validate() error {
 	if err := checkID(e.ID); err != nil {

@@ -54,7 +54,7 @@ func status(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
-	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, ErrNoController),
+	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, selector.ErrNoTranscoder), errors.Is(err, ErrNoController),
 		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord),
 		errors.Is(err, store.ErrUnavailable): // the database did not answer within the store's deadline
 		return http.StatusServiceUnavailable

@@ -3,8 +3,13 @@ package api_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 const refProvision = `{"meta": {
@@ -107,4 +112,44 @@ func TestLadderRefusals(t *testing.T) {
 	e.native("GET", "/ladders", "").must(t, http.StatusOK, &list)
 	require.Empty(t, list, "nothing refused was stored")
 	require.Equal(t, http.StatusUnauthorized, e.do("POST", "/streammanager/api/3.1/admin/event/meta/live/s", authNone, refProvision).status)
+}
+
+// TestRed5BroadcastTranscode: Red5's broadcast with transcode=true sends the publisher of a provisioned
+// stream to a transcoder node (the least busy), never to one without a ladder, and answers 503 without
+// an in-service transcoder.
+func TestRed5BroadcastTranscode(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	_, err := e.store.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 2, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = e.store.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Image: "nagare", Targets: []store.LaunchTarget{
+		{Role: "origin", ConnectionCapacity: 10}, {Role: "transcoder", ConnectionCapacity: 2}}})
+	require.NoError(t, err)
+	_, err = e.store.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	e.join(fixtureNode{id: "o1", role: "origin", group: "g", rtmp: "10.0.0.1:1935", http: "10.0.0.1:8080"})
+
+	e.red5("GET", "/event/live/stream1?action=broadcast&transcode=true", "").must(t, http.StatusNotFound, nil)
+	e.red5("POST", "/admin/event/meta/live/stream1", refProvision).must(t, http.StatusOK, nil)
+	res := e.red5("GET", "/event/live/stream1?action=broadcast&transcode=true", "")
+	res.must(t, http.StatusServiceUnavailable, nil)
+	require.Contains(t, string(res.body), "no in-service transcoder")
+	e.red5("GET", "/event/live/stream1?action=broadcast&transcode=maybe", "").must(t, http.StatusBadRequest, nil)
+
+	e.join(fixtureNode{id: "t1", role: "transcoder", group: "g", rtmp: "10.0.0.2:1935", srt: "10.0.0.2:8890", http: "10.0.0.2:8080"})
+	e.join(fixtureNode{id: "t2", role: "transcoder", group: "g", rtmp: "10.0.0.3:1935", http: "10.0.0.3:8080"})
+	e.report("t1", 0)
+	e.clock.Add(2 * time.Second)
+	_, err = e.reg.Report(ctx, nodeapi.ReportRequest{ID: "t2", Stats: nodemodel.Load{Connections: 1, Publishers: 1, Streams: 1}})
+	require.NoError(t, err)
+	e.settle()
+
+	var ev event
+	e.red5("GET", "/event/live/stream1?action=broadcast&transcode=true", "").must(t, http.StatusOK, &ev)
+	require.Equal(t, event{Name: "stream1", Scope: "/live", ServerAddress: "10.0.0.2", Port: 1935, NodeID: "t1",
+		RTMPURL: "rtmp://10.0.0.2:1935/live/stream1", SRTURL: "srt://10.0.0.2:8890?streamid=publish:live/stream1"}, ev,
+		"the transcoder with fewer streams; RTMP and SRT only")
+	ev = event{}
+	e.red5("GET", "/event/live/stream1?action=broadcast", "").must(t, http.StatusOK, &ev)
+	require.Equal(t, "o1", ev.NodeID, "without transcode=true the origin")
 }

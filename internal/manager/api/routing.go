@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
@@ -59,6 +62,33 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 	}
 	full, _ := s.Cluster.Node(n.ID)
 	return s.routeFor(full, path), nil
+}
+
+// transcodeRoute picks the transcoder node that a publisher of path publishes to when it asks for the
+// stream's provisioned ladder to be made there (Red5's broadcast with transcode=true): the transcoder
+// gives the stream and its renditions to an origin. A transcoder takes RTMP and SRT, not WHIP.
+func (s *Server) transcodeRoute(ctx context.Context, path, group string) (route, error) {
+	if _, err := s.Store.GetLadder(ctx, path); errors.Is(err, store.ErrNotFound) {
+		return route{}, fmt.Errorf("stream %s has no provisioned ladder (POST /streammanager/api/3.1/admin/event/meta/%s first): %w", path, path, err)
+	} else if err != nil {
+		return route{}, err
+	}
+	snap := s.Cluster.FreshSnapshot()
+	n, err := selector.PickTranscoder(snap, group, s.transcoderCounter.Add(1)-1)
+	if err != nil {
+		demand := group
+		if o, oerr := selector.PickOrigin(snap, group, path, 0); demand == "" && oerr == nil {
+			demand = o.Group // the group the stream would go to
+		}
+		if s.Scaler != nil && demand != "" && s.Scaler.Unserved(demand, nodemodel.RoleTranscoder) {
+			return route{}, fmt.Errorf("publishing %s: %w; a transcoder is being launched, retry shortly", path, err)
+		}
+		return route{}, fmt.Errorf("publishing %s: %w", path, err)
+	}
+	full, _ := s.Cluster.Node(n.ID)
+	rt := s.routeFor(full, path)
+	rt.WHIPURL, rt.WHEPURL, rt.HLSURL = "", "", ""
+	return rt, nil
 }
 
 // playRoute picks the edge (or origin) for a viewer.
@@ -147,7 +177,18 @@ func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
 	var rt route
 	switch action := q.Get("action"); action {
 	case "broadcast":
-		if rt, err = a.s.publishRoute(path, q.Get("group")); err != nil {
+		transcode := false
+		if v := q.Get("transcode"); v != "" {
+			if transcode, err = strconv.ParseBool(v); err != nil {
+				return invalid("transcode %q must be true or false", clip(v))
+			}
+		}
+		if transcode {
+			rt, err = a.s.transcodeRoute(r.Context(), path, q.Get("group"))
+		} else {
+			rt, err = a.s.publishRoute(path, q.Get("group"))
+		}
+		if err != nil {
 			return err
 		}
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)

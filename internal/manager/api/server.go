@@ -99,8 +99,9 @@ type Server struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	originCounter atomic.Uint64
-	edgeMemo      atomic.Pointer[edgeMemo]
+	originCounter     atomic.Uint64
+	transcoderCounter atomic.Uint64
+	edgeMemo          atomic.Pointer[edgeMemo]
 }
 
 // edgeMemo remembers edge choices for one snapshot of the cluster. Selection is a pure function of the

@@ -82,7 +82,8 @@ type Registry struct {
 	// synced is when the store was last read back (Load or Sync), in Unix nanoseconds
 	synced atomic.Int64
 
-	jobs transcodeJobs // which transcoder makes the ladder of which stream
+	jobs       transcodeJobs // which transcoder makes the ladder of which stream
+	originPick atomic.Uint64 // spreads the streams published on transcoders over the origins
 	// Unserved, if set, hears of a stream waiting for a transcoder when every transcoder of its group is
 	// full: demand for the role, as a viewer turned away is for edges (the autoscaler's Unserved)
 	Unserved  func(group string, role nodemodel.Role)

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -67,8 +69,8 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		ladders[l.Stream] = l
 	}
 	for _, s := range j.streams {
-		if _, ok := ladders[s.Name]; !ok {
-			continue
+		if _, ok := ladders[s.Name]; !ok || nodeapi.IsViaTranscoder(s.Protocol) {
+			continue // no ladder; or published on a transcoder node, which makes the ladder itself
 		}
 		o, ok := r.Node(s.NodeID)
 		if !ok || o.Role != nodemodel.RoleOrigin || o.State != nodemodel.StateInService || o.Group != t.Group || o.Addresses.HTTP == "" {
@@ -116,6 +118,27 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		}
 	}
 	return j.mine(t.ID, origins, ladders)
+}
+
+// Origin answers a transcoder node where a stream published on it goes: the origin where the stream is
+// live, else one of the node's group, chosen as for any publisher.
+func (r *Registry) Origin(_ context.Context, req nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
+	t, ok := r.Node(req.ID)
+	if !ok {
+		return nodeapi.OriginResponse{}, fmt.Errorf("node %q: %w", req.ID, nodeapi.ErrUnknownNode)
+	}
+	if t.Role != nodemodel.RoleTranscoder {
+		return nodeapi.OriginResponse{}, fmt.Errorf("%w: node %q is a %s, only transcoders give streams to origins", nodeapi.ErrInvalid, t.ID, t.Role)
+	}
+	o, err := selector.PickOrigin(r.FreshSnapshot(), t.Group, req.Stream, r.originPick.Add(1)-1)
+	if err != nil {
+		return nodeapi.OriginResponse{}, fmt.Errorf("%w: stream %s of transcoder %s: %w", nodeapi.ErrUnavailable, req.Stream, t.ID, err)
+	}
+	full, ok := r.Node(o.ID)
+	if !ok || full.Addresses.HTTP == "" {
+		return nodeapi.OriginResponse{}, fmt.Errorf("%w: origin %s has no HTTP address", nodeapi.ErrUnavailable, o.ID)
+	}
+	return nodeapi.OriginResponse{Origin: "http://" + full.Addresses.HTTP}, nil
 }
 
 // transcodersFull reports whether every transcoder counted has as many jobs as its capacity (one without

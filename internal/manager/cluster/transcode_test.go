@@ -107,3 +107,69 @@ func TestTranscodeJobs(t *testing.T) {
 	require.Len(t, j2, 1)
 	require.Equal(t, left, j2[0].Stream, "live/b ended")
 }
+
+// TestTranscoderOrigin: a transcoder node that a publisher publishes to (Red5's transcode=true) learns
+// the origin the stream goes to; the stream, live on the origin through the transcoder, is no job for
+// another transcoder; only transcoders may ask, and without an origin in service the answer is 503.
+func TestTranscoderOrigin(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder"}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	require.NoError(t, s.PutLadder(ctx, store.Ladder{Stream: "live/a", Rungs: []store.LadderRung{{Name: "1", Height: 360, VideoBitrate: 500_000}}}))
+	join := func(id, role, http string) {
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: id, Role: nodemodel.Role(role), Group: "g", Addresses: nodemodel.Addresses{HTTP: http}})
+		require.NoError(t, err)
+	}
+	_, err = r.Origin(ctx, nodeapi.OriginRequest{ID: "t1", Stream: "live/a"})
+	require.ErrorIs(t, err, nodeapi.ErrUnknownNode)
+	join("t1", "transcoder", "10.0.0.2:8080")
+	join("t2", "transcoder", "10.0.0.3:8080")
+	c.Add(2 * time.Second)
+	for _, id := range []string{"t1", "t2"} {
+		_, err := r.Report(ctx, nodeapi.ReportRequest{ID: id})
+		require.NoError(t, err)
+	}
+	_, err = r.Origin(ctx, nodeapi.OriginRequest{ID: "t1", Stream: "live/a"})
+	require.ErrorIs(t, err, nodeapi.ErrUnavailable, "no origin yet")
+
+	join("o1", "origin", "10.0.0.1:8080")
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"})
+	require.NoError(t, err)
+	got, err := r.Origin(ctx, nodeapi.OriginRequest{ID: "t1", Stream: "live/a"})
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:8080", got.Origin)
+	_, err = r.Origin(ctx, nodeapi.OriginRequest{ID: "o1", Stream: "live/a"})
+	require.ErrorIs(t, err, nodeapi.ErrInvalid, "only transcoders ask")
+
+	// the stream is live on o1 through t1: neither transcoder gets it as a job
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1", Streams: []nodemodel.StreamLoad{{Name: "live/a", Protocol: nodeapi.ViaTranscoder("rtmp")}}})
+	require.NoError(t, err)
+	c.Add(2 * time.Second)
+	for _, id := range []string{"t1", "t2"} {
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: id})
+		require.NoError(t, err)
+		require.Empty(t, rep.Assignment.Transcode, id)
+	}
+	// published to the origin itself next time, it is one
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1"})
+	require.NoError(t, err)
+	c.Add(2 * time.Second)
+	_, err = r.Report(ctx, nodeapi.ReportRequest{ID: "o1", Streams: []nodemodel.StreamLoad{{Name: "live/a", Protocol: "rtmp"}}})
+	require.NoError(t, err)
+	c.Add(2 * time.Second)
+	jobs := 0
+	for _, id := range []string{"t1", "t2"} {
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: id})
+		require.NoError(t, err)
+		jobs += len(rep.Assignment.Transcode)
+	}
+	require.Equal(t, 1, jobs)
+}

@@ -8,4 +8,6 @@ var (
 	ErrNoOrigin = errors.New("no in-service origin available")
 	// ErrNoEdge means neither an edge nor the origin carrying the stream can take a viewer now.
 	ErrNoEdge = errors.New("no in-service edge or origin available for the stream")
+	// ErrNoTranscoder means no transcoder node of the group can take a publisher now.
+	ErrNoTranscoder = errors.New("no in-service transcoder available")
 )

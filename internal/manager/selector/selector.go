@@ -139,6 +139,31 @@ func PickOrigin(s Snapshot, group, path string, counter uint64) (Node, error) {
 	return *eligible[counter%uint64(len(eligible))], nil
 }
 
+// PickTranscoder chooses the transcoder node of group ("" = any group) that a publisher of a stream to
+// transcode publishes to (Red5's broadcast with transcode=true): among the eligible ones, one transcoding
+// the fewest streams; the caller's monotonically increasing counter spreads the ties.
+func PickTranscoder(s Snapshot, group string, counter uint64) (Node, error) {
+	var least []*Node
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Role != nodemodel.RoleTranscoder || !inGroup(n, group) || check(&s, n) != refusedNone {
+			continue
+		}
+		if len(least) > 0 && n.Streams > least[0].Streams {
+			continue
+		}
+		if len(least) > 0 && n.Streams < least[0].Streams {
+			least = least[:0]
+		}
+		least = append(least, n)
+	}
+	if len(least) == 0 {
+		return Node{}, fmt.Errorf("picking transcoder in group %q: %w", group, ErrNoTranscoder)
+	}
+	slices.SortStableFunc(least, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	return *least[counter%uint64(len(least))], nil
+}
+
 // PickEdge chooses where a viewer of path plays: the eligible edge of group ("" = any group) with the lowest
 // Score, ties broken by the lower ID. If region is set and any eligible edge is in it, only those compete;
 // otherwise every eligible edge does. With no eligible edge, the eligible origin carrying path serves the viewer.

@@ -700,3 +700,35 @@ func TestPickParent(t *testing.T) {
 		})
 	}
 }
+
+// TestPickTranscoder: the eligible transcoder of the group with the fewest streams; ties take turns.
+func TestPickTranscoder(t *testing.T) {
+	tr := func(id string, streams int, opts ...func(*Node)) Node {
+		n := Node{ID: id, Group: "g1", Role: nodemodel.RoleTranscoder, State: "inservice", Capacity: 4, Streams: streams,
+			Connections: streams, LastReport: now}
+		return build(n, opts)
+	}
+	for _, tc := range []struct {
+		name  string
+		nodes []Node
+		group string
+		want  []string // for counters 0, 1, 2 …
+	}{
+		{"fewest streams", []Node{tr("t1", 2), tr("t2", 1), tr("t3", 3)}, "g1", []string{"t2", "t2"}},
+		{"ties take turns", []Node{tr("t2", 1), tr("t1", 1), tr("t3", 2)}, "", []string{"t1", "t2", "t1"}},
+		{"full, stale, draining and other roles left out", []Node{
+			tr("t1", 4), tr("t2", 0, stale()), tr("t3", 0, state(nodemodel.StateDraining)), origin("o1"), tr("t4", 3),
+		}, "g1", []string{"t4"}},
+		{"other group left out", []Node{tr("t1", 0, group("g2")), tr("t2", 2)}, "g1", []string{"t2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, want := range tc.want {
+				n, err := PickTranscoder(snap(tc.nodes...), tc.group, uint64(i))
+				require.NoError(t, err)
+				require.Equal(t, want, n.ID, "counter %d", i)
+			}
+		})
+	}
+	_, err := PickTranscoder(snap(origin("o1"), tr("t1", 4)), "", 0)
+	require.ErrorIs(t, err, ErrNoTranscoder)
+}
