@@ -189,39 +189,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			return nil, fmt.Errorf("transcode: %w", err)
 		}
 		n.transcoder = tc
-		n.registry.AddListener(tc)
+		n.registry.AddListener(ownLadders{tc})
 		n.metrics.Registry.MustRegister(tc)
 	}
 
-	auth := &pubauth.Authorizer{
-		Keys: cfg.Publish.Keys, TokenSecret: []byte(cfg.Publish.TokenSecret),
-		AllowUnauthenticated: cfg.Publish.AllowUnauthenticated,
-	}
-	if auth.AllowUnauthenticated {
-		log.Warn("publishing without credentials is allowed (publish.allowUnauthenticated)")
-	} else if len(auth.Keys) == 0 && len(auth.TokenSecret) == 0 {
-		log.Warn("no stream keys and no token secret: every publish will be refused")
-	}
-
-	if cfg.RTMP.Enabled {
-		n.rtmp = &ingest.RTMPServer{
-			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
-			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
-			Log: log.With("component", "rtmp"),
-		}
-		if err := n.rtmp.Listen(); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.SRT.Enabled {
-		n.srt = &ingest.SRTServer{
-			Address: cfg.SRT.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
-			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "srt"),
-		}
-		if err := n.srt.Listen(); err != nil {
-			n.closeListeners()
-			return nil, err
-		}
+	auth := publishAuth(cfg, log)
+	if err := n.listenIngest(cfg, log, auth); err != nil {
+		return nil, err
 	}
 	if err := n.listenWebRTC(cfg, auth); err != nil {
 		n.closeListeners()
@@ -235,6 +209,45 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		n.agent = n.newAgent(cfg)
 	}
 	return n, nil
+}
+
+// publishAuth checks publishers' stream keys and tokens.
+func publishAuth(cfg config.Config, log *slog.Logger) *pubauth.Authorizer {
+	auth := &pubauth.Authorizer{
+		Keys: cfg.Publish.Keys, TokenSecret: []byte(cfg.Publish.TokenSecret),
+		AllowUnauthenticated: cfg.Publish.AllowUnauthenticated,
+	}
+	if auth.AllowUnauthenticated {
+		log.Warn("publishing without credentials is allowed (publish.allowUnauthenticated)")
+	} else if len(auth.Keys) == 0 && len(auth.TokenSecret) == 0 {
+		log.Warn("no stream keys and no token secret: every publish will be refused")
+	}
+	return auth
+}
+
+// listenIngest binds the RTMP and SRT ports that publishers publish to (origins, transcoders).
+func (n *Node) listenIngest(cfg config.Config, log *slog.Logger, auth *pubauth.Authorizer) error {
+	if cfg.RTMP.Enabled {
+		n.rtmp = &ingest.RTMPServer{
+			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
+			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
+			Log: log.With("component", "rtmp"),
+		}
+		if err := n.rtmp.Listen(); err != nil {
+			return err
+		}
+	}
+	if cfg.SRT.Enabled {
+		n.srt = &ingest.SRTServer{
+			Address: cfg.SRT.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
+			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "srt"),
+		}
+		if err := n.srt.Listen(); err != nil {
+			n.closeListeners()
+			return err
+		}
+	}
+	return nil
 }
 
 // listenWebRTC binds the WebRTC port: WHIP and WHEP on an origin (auth checks publishers), WHEP pulled
@@ -330,7 +343,8 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 	// no endpoint of a node reads a request body but WHIP's and WHEP's (an SDP offer, a trickle
 	// fragment) and an origin's rendition endpoint (a transcoder's MPEG-TS): refuse one before it is read
 	handler := netguard.BodyGuard{Takes: func(r *http.Request) bool {
-		return webrtc.TakesBody(r) || (r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, nodeapi.PathRenditions))
+		return webrtc.TakesBody(r) || (r.Method == http.MethodPost &&
+			(strings.HasPrefix(r.URL.Path, nodeapi.PathRenditions) || strings.HasPrefix(r.URL.Path, nodeapi.PathSources)))
 	}}.Handler(n.routes())
 	if cfg.Node.AccessLog != "" {
 		al, err := accesslog.Open(cfg.Node.AccessLog)
@@ -578,6 +592,7 @@ func (n *Node) routes() http.Handler {
 	if n.edge == nil {
 		mux.HandleFunc("GET "+nodeapi.PathSources+"{app}/{stream}", n.sourceAPI)
 		mux.HandleFunc("POST "+nodeapi.PathRenditions+"{app}/{stream}", n.renditionAPI)
+		mux.HandleFunc("POST "+nodeapi.PathSources+"{app}/{stream}", n.sourcePushAPI)
 	}
 	if n.webrtc != nil {
 		n.webrtc.Routes(mux)

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -418,6 +419,62 @@ func TestTranscoderNodes(t *testing.T) {
 	multivariant(t, base+"index.m3u8", 3)
 }
 
+// TestRed5TranscodePublish: Red5's way of transcoding: the ladder provisioned with the Red5 call, the
+// publisher asks the manager with transcode=true, publishes to the transcoder node it is sent to, and
+// the origin serves the stream and its renditions, which the transcoder makes from the stream published
+// to it (no transcoder takes it back from the origin as a job).
+func TestRed5TranscodePublish(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const admin, secret = "red5-transcode-admin-token-0123456789", "red5-transcode-cluster-secret-0123456789"
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
+	})
+	red5 := mgr + "/streammanager/api/3.1"
+	resp, err := http.Post(red5+"/admin/event/meta/live/rx?accessToken="+admin, "application/json", strings.NewReader(`{"meta": {"stream": [
+		{"name": "rx_1", "level": 1, "properties": {"videoBR": 200000, "videoWidth": 240, "videoHeight": 180}},
+		{"name": "rx_2", "level": 2, "properties": {"videoBR": 100000, "videoWidth": 160, "videoHeight": 120}}]}}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	join := func(c *config.Config, id string) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, secret, id
+	}
+	origin, _ := testutil.StartNode(t, func(c *config.Config) { join(c, "rx-origin") })
+	transcoder, logs := testutil.StartNode(t, func(c *config.Config) {
+		join(c, "rx-transcoder")
+		c.Node.Role = "transcoder"
+		c.Publish.Keys = map[string]string{"live/rx": "rx-stream-key"}
+	})
+
+	var ev struct{ NodeID, RTMPURL, ServerAddress string }
+	require.Eventually(t, func() bool {
+		code, body := testutil.Get(t, red5+"/event/live/rx?action=broadcast&transcode=true")
+		return code == http.StatusOK && json.Unmarshal(body, &ev) == nil
+	}, 20*time.Second, 200*time.Millisecond, "no transcoder to publish to")
+	require.Equal(t, "rx-transcoder", ev.NodeID)
+	require.Equal(t, "rtmp://"+transcoder.RTMPAddr()+"/live/rx", ev.RTMPURL)
+
+	testutil.Publish(t, ev.RTMPURL+"?key=rx-stream-key", "flv")
+	base := "http://" + origin.HTTPAddr() + "/live/rx/"
+	mv := multivariant(t, base+"index.m3u8", 3)
+	require.Equal(t, "../rx_1/video1_stream.m3u8", strings.Split(mv.Variants[1].URI, "?")[0])
+	require.Equal(t, "240x180", mv.Variants[1].Resolution)
+	var media []string
+	for _, v := range mv.Variants {
+		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
+	}
+	aligned(t, media, 8*time.Second)
+
+	src := origin.Registry().Get(stream.Path{App: "live", Name: "rx"})
+	require.NotNil(t, src)
+	require.Equal(t, "transcoder/rtmp", src.Protocol)
+	require.NotContains(t, logs.String(), "transcoding job", "the stream published here is no job")
+	code, _ := testutil.Get(t, "http://"+transcoder.HTTPAddr()+"/live/rx/index.m3u8")
+	require.Equal(t, http.StatusNotFound, code, "a transcoder serves no media")
+}
+
 // TestTranscoderEndpointsRefuse: an origin's source and rendition endpoints want the cluster secret,
 // sound names and a live source, and say precisely what is wrong.
 func TestTranscoderEndpointsRefuse(t *testing.T) {
@@ -445,6 +502,10 @@ func TestTranscoderEndpointsRefuse(t *testing.T) {
 		{"bandwidth", "POST", "/api/v1/renditions/live/src_1?of=src&rung=1&bandwidth=x", secret, http.StatusBadRequest, "bandwidth"},
 		{"no token to publish", "POST", "/api/v1/renditions/live/src_1?of=src&rung=1&bandwidth=1", "", http.StatusUnauthorized, "missing bearer token"},
 		{"name taken", "POST", "/api/v1/renditions/live/src_taken?of=src&rung=taken&bandwidth=1", secret, http.StatusConflict, "already being published"},
+		{"source without protocol", "POST", "/api/v1/sources/live/new", secret, http.StatusBadRequest, "protocol must be"},
+		{"source with a hostile protocol", "POST", "/api/v1/sources/live/new?protocol=%3Cb%3E", secret, http.StatusBadRequest, "protocol must be"},
+		{"no token to give a source", "POST", "/api/v1/sources/live/new?protocol=rtmp", "", http.StatusUnauthorized, "missing bearer token"},
+		{"source taken", "POST", "/api/v1/sources/live/src?protocol=rtmp", secret, http.StatusConflict, "already being published"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body io.Reader

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,12 +25,17 @@ import (
 // transcode.Transcoder as an origin's makes the renditions, and a forwarder gives each rendition back to
 // the origin (nodeapi.PathRenditions), which serves them as renditions of the stream. Timestamps are
 // the stream's all the way, so the origin's renditions line up with its source part for part.
+//
+// A publisher may also publish to the transcoder itself (RTMP or SRT; Red5's broadcast with
+// transcode=true): the transcoder asks the manager for the stream's origin, gives it the stream
+// (POST nodeapi.PathSources) and then its renditions, made from the stream as published here.
 
-// newTranscoderNode finishes building a transcoder node: no ingest, no HLS; the jobs come with the
+// newTranscoderNode finishes building a transcoder node: ingest, no HLS; the jobs come with the
 // manager's assignments.
 func (n *Node) newTranscoderNode(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n.hls = noViewers{}
-	n.remote = &remoteJobs{n: n, jobs: map[string]*remoteJob{}, client: &http.Client{}}
+	n.remote = &remoteJobs{n: n, jobs: map[string]*remoteJob{}, client: &http.Client{},
+		sources: map[string]string{}, ended: map[*stream.Stream]chan struct{}{}}
 	tc, err := transcode.New(transcode.Config{
 		Ladder: cfg.Transcode.Ladder(), FFmpeg: cfg.Transcode.FFmpeg, Preset: cfg.Transcode.Preset,
 		Log: log.With("component", "transcode"), LadderOf: n.remote.ladderOf,
@@ -41,7 +47,11 @@ func (n *Node) newTranscoderNode(cfg config.Config, log *slog.Logger) (*Node, er
 	n.registry.AddListener(tc)
 	n.registry.AddListener(forwarder{n.remote})
 	n.metrics.Registry.MustRegister(tc)
+	if err := n.listenIngest(cfg, log, publishAuth(cfg, log)); err != nil {
+		return nil, err
+	}
 	if err := n.listenHTTP(cfg, log); err != nil {
+		n.closeListeners()
 		return nil, err
 	}
 	n.agent = n.newAgent(cfg)
@@ -64,6 +74,10 @@ type remoteJobs struct {
 
 	mu   sync.Mutex
 	jobs map[string]*remoteJob // by stream
+	// sources are the streams published here, each with the origin it goes to now ("" while unknown)
+	sources map[string]string
+	// ended holds, for each stream given to an origin, a channel closed when the stream ends
+	ended map[*stream.Stream]chan struct{}
 }
 
 type remoteJob struct {
@@ -121,13 +135,31 @@ func (rj *remoteJobs) job(p stream.Path) (nodeapi.TranscodeJob, bool) {
 	return r.job, true
 }
 
-// ladderOf is the transcoder's LadderOf: the ladder the job came with.
-func (rj *remoteJobs) ladderOf(_ context.Context, p stream.Path) (ladder.Ladder, bool, error) {
+// ladderOf is the transcoder's LadderOf: the ladder the job came with, or for a stream published here
+// the one provisioned for it.
+func (rj *remoteJobs) ladderOf(ctx context.Context, p stream.Path) (ladder.Ladder, bool, error) {
 	j, ok := rj.job(p)
+	if !ok {
+		if st := rj.n.registry.Get(p); st != nil && st.Protocol != pullProtocol {
+			return rj.n.provisionedLadder(ctx, p)
+		}
+	}
 	if !ok || j.Ladder == nil || !j.Ladder.Found {
 		return ladder.Ladder{}, false, nil
 	}
 	return ladderOf(*j.Ladder), true, nil
+}
+
+// originOf returns the origin a stream of this node goes to: its job's, or for a stream published here
+// the origin the manager named ("" and false while there is none).
+func (rj *remoteJobs) originOf(p stream.Path) (string, bool) {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	if r, ok := rj.jobs[p.String()]; ok {
+		return r.job.Origin, true
+	}
+	o := rj.sources[p.String()]
+	return o, o != ""
 }
 
 // ladderOf converts a ladder of the wire protocol.
@@ -139,8 +171,12 @@ func ladderOf(resp nodeapi.LadderResponse) ladder.Ladder {
 	return l
 }
 
-// pullRetry is how long a transcoder waits before it asks an origin for a source again.
+// pullRetry is how long a transcoder waits before it asks an origin for a source again, or gives it a
+// stream again.
 const pullRetry = time.Second
+
+// pullProtocol is the protocol of a stream taken from its origin.
+const pullProtocol = "pull"
 
 // pull takes the job's stream from its origin and publishes it in the node's registry, again and again
 // (the stream may not be live yet, or may come back) until ctx is done.
@@ -180,59 +216,143 @@ func (rj *remoteJobs) pullOnce(ctx context.Context, p stream.Path, origin string
 		return fmt.Errorf("the origin answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return transcode.PublishTS(rj.n.registry, resp.Body, transcode.Publication{
-		Path: p, Protocol: "pull", Remote: origin, Close: func() { resp.Body.Close() },
+		Path: p, Protocol: pullProtocol, Remote: origin, Close: func() { resp.Body.Close() },
 	}, log)
 }
 
-// forwarder gives every rendition made on a transcoder node to the origin of its source. It implements
-// stream.Listener.
+// forwarder gives the origins what this node makes and what is published here: every rendition, to the
+// origin of its source, and every stream published here, to the origin the manager names for it. It
+// implements stream.Listener.
 type forwarder struct{ rj *remoteJobs }
 
 func (f forwarder) StreamStarted(st *stream.Stream) {
-	rd := st.Rendition
-	if rd == nil {
-		return
-	}
-	j, ok := f.rj.job(rd.Of)
-	if !ok {
-		return
+	var (
+		endpoint = nodeapi.PathRenditions
+		query    url.Values
+		origin   func(context.Context) (string, error)
+	)
+	switch rd := st.Rendition; {
+	case rd != nil:
+		if _, ok := f.rj.originOf(rd.Of); !ok && !f.rj.publishedHere(rd.Of) {
+			return
+		}
+		query = url.Values{"of": {rd.Of.Name}, "rung": {rd.Rung}, "bandwidth": {strconv.Itoa(rd.Bandwidth)}}
+		origin = func(context.Context) (string, error) {
+			if o, ok := f.rj.originOf(rd.Of); ok {
+				return o, nil
+			}
+			return "", fmt.Errorf("no origin for %s yet", rd.Of)
+		}
+	case st.Protocol != pullProtocol:
+		endpoint, query = nodeapi.PathSources, url.Values{"protocol": {st.Protocol}}
+		f.rj.setSource(st.Path, "")
+		origin = func(ctx context.Context) (string, error) {
+			if f.rj.n.agent == nil {
+				return "", errors.New("the node has no stream manager")
+			}
+			o, err := f.rj.n.agent.Origin(ctx, st.Path.String())
+			f.rj.setSource(st.Path, o)
+			return o, err
+		}
+	default:
+		return // taken from its origin
 	}
 	reader := st.AddReader("forward", transcode.TSQueue) // before the first unit: the keyframe it starts with
 	if reader == nil {
 		return
 	}
-	go f.forward(st, reader, j.Origin)
+	ended := make(chan struct{})
+	f.rj.mu.Lock()
+	f.rj.ended[st] = ended
+	f.rj.mu.Unlock()
+	go f.rj.give(st, reader, ended, endpoint, query, origin)
 }
 
-func (f forwarder) StreamEnded(*stream.Stream) {} // forward ends with the stream
+func (f forwarder) StreamEnded(st *stream.Stream) {
+	f.rj.mu.Lock()
+	defer f.rj.mu.Unlock()
+	if c, ok := f.rj.ended[st]; ok {
+		close(c)
+		delete(f.rj.ended, st)
+	}
+	if st.Rendition == nil && st.Protocol != pullProtocol && f.rj.n.registry.Get(st.Path) == nil {
+		delete(f.rj.sources, st.Path.String())
+	}
+}
 
-// forward POSTs the rendition to the origin for as long as it lives.
-func (f forwarder) forward(st *stream.Stream, reader *stream.Reader, origin string) {
-	rd := st.Rendition
-	log := f.rj.n.log.With("component", "transcoder", "stream", st.Path.String(), "origin", origin)
+// setSource records where a stream published here goes now.
+func (rj *remoteJobs) setSource(p stream.Path, origin string) {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	rj.sources[p.String()] = origin
+}
+
+// publishedHere reports whether a publisher publishes p to this node.
+func (rj *remoteJobs) publishedHere(p stream.Path) bool {
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	_, ok := rj.sources[p.String()]
+	return ok
+}
+
+// give POSTs the stream to endpoint on its origin for as long as it lives: again, from its next keyframe,
+// after an origin that goes away or refuses it (a second later, asking origin again).
+func (rj *remoteJobs) give(st *stream.Stream, reader *stream.Reader, ended <-chan struct{}, endpoint string, query url.Values, origin func(context.Context) (string, error)) {
+	log := rj.n.log.With("component", "transcoder", "stream", st.Path.String())
+	failing := false
+	for {
+		o, err := origin(context.Background())
+		if err == nil {
+			err = rj.post(st, reader, strings.TrimRight(o, "/")+endpoint+st.Path.String()+"?"+query.Encode())
+			reader = nil // used up: the next attempt starts at a keyframe of its own
+		}
+		select {
+		case <-ended:
+			return
+		default:
+		}
+		if err != nil && !failing {
+			log.Warn("stream not given to its origin; trying again every second", "origin", o, "cause", err)
+		} else if err == nil && failing {
+			log.Info("stream given to its origin again", "origin", o)
+		}
+		failing = err != nil
+		if reader != nil {
+			st.RemoveReader(reader)
+			reader = nil
+		}
+		select {
+		case <-ended:
+			return
+		case <-time.After(pullRetry):
+		}
+	}
+}
+
+// post sends the stream as the body of one POST to u, until the stream ends or the origin answers
+// (reader nil: from the stream's next keyframe).
+func (rj *remoteJobs) post(st *stream.Stream, reader *stream.Reader, u string) error {
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(transcode.WriteTS(context.Background(), st, reader, pw, nil))
 	}()
-	q := url.Values{"of": {rd.Of.Name}, "rung": {rd.Rung}, "bandwidth": {strconv.Itoa(rd.Bandwidth)}}
-	u := strings.TrimRight(origin, "/") + nodeapi.PathRenditions + st.Path.String() + "?" + q.Encode()
 	req, err := http.NewRequest(http.MethodPost, u, pr)
 	if err != nil {
 		pr.CloseWithError(err)
-		return
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+f.rj.n.cfg.Cluster.Secret)
+	req.Header.Set("Authorization", "Bearer "+rj.n.cfg.Cluster.Secret)
 	req.Header.Set("Content-Type", "video/mp2t")
-	resp, err := f.rj.client.Do(req)
+	resp, err := rj.client.Do(req)
 	if err != nil {
 		pr.CloseWithError(err)
-		log.Warn("rendition not given to the origin", "cause", err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	pr.Close() // the origin answered: it reads no more
 	if resp.StatusCode != http.StatusNoContent {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		log.Warn("the origin refused the rendition", "status", resp.Status, "answer", strings.TrimSpace(string(b)))
+		return fmt.Errorf("the origin answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/transcode"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
 // sourceAPI answers a transcoder node that takes a live stream of this origin: the stream as MPEG-TS,
@@ -34,6 +35,72 @@ func (n *Node) sourceAPI(w http.ResponseWriter, r *http.Request) {
 	n.log.Info("transcoder takes the stream", "stream", p.String(), "remote", r.RemoteAddr)
 	if err := transcode.WriteTS(r.Context(), st, nil, w, flush); err != nil && r.Context().Err() == nil {
 		n.log.Warn("source for a transcoder ended", "stream", p.String(), "cause", err)
+	}
+}
+
+// sourcePushAPI publishes a stream that a publisher publishes to a transcoder node, which gives it to
+// this origin (POST nodeapi.PathSources, ?protocol= the publisher's), for as long as the request's body
+// goes on. The renditions follow through the rendition API.
+func (n *Node) sourcePushAPI(w http.ResponseWriter, r *http.Request) {
+	if !n.clusterAuth(w, r, "the source API") {
+		return
+	}
+	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	proto := r.URL.Query().Get("protocol")
+	if !validProtocol(proto) {
+		jsonError(w, http.StatusBadRequest, "protocol must be the publisher's: 1 to 16 of a-z and 0-9")
+		return
+	}
+	n.log.Info("stream from a transcoder", "stream", p.String(), "protocol", proto, "remote", r.RemoteAddr)
+	n.publishFromTranscoder(w, r, transcode.Publication{Path: p, Protocol: nodeapi.ViaTranscoder(proto), Remote: r.RemoteAddr})
+}
+
+// validProtocol reports whether s is a protocol's short name.
+func validProtocol(s string) bool {
+	if len(s) == 0 || len(s) > 16 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// publishFromTranscoder publishes the MPEG-TS of r's body as pub until the body ends, and answers.
+func (n *Node) publishFromTranscoder(w http.ResponseWriter, r *http.Request, pub transcode.Publication) {
+	// the body flows for as long as the stream lives: the server's read timeout becomes an idle timeout
+	body := idleReader{r: r.Body, rc: http.NewResponseController(w), idle: renditionIdle}
+	err := transcode.PublishTS(n.registry, body, pub, n.log)
+	switch {
+	case errors.Is(err, stream.ErrAlreadyPublishing):
+		jsonError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		n.log.Warn("stream from a transcoder ended", "stream", pub.Path.String(), "cause", err)
+		jsonError(w, http.StatusBadRequest, err.Error())
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// ownLadders passes to the origin's own transcoder the streams whose ladder is made here: not those a
+// transcoder node gives with their renditions.
+type ownLadders struct{ stream.Listener }
+
+func (o ownLadders) StreamStarted(st *stream.Stream) {
+	if !nodeapi.IsViaTranscoder(st.Protocol) {
+		o.Listener.StreamStarted(st)
+	}
+}
+
+func (o ownLadders) StreamEnded(st *stream.Stream) {
+	if !nodeapi.IsViaTranscoder(st.Protocol) {
+		o.Listener.StreamEnded(st)
 	}
 }
 
@@ -84,19 +151,8 @@ func (n *Node) renditionAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.Info("rendition from a transcoder", "stream", p.String(), "remote", r.RemoteAddr)
-	// the body flows for as long as the stream lives: the server's read timeout becomes an idle timeout
-	body := idleReader{r: r.Body, rc: http.NewResponseController(w), idle: renditionIdle}
-	err = transcode.PublishTS(n.registry, body, transcode.Publication{
+	n.publishFromTranscoder(w, r, transcode.Publication{
 		Path: p, Protocol: "transcoder", Remote: r.RemoteAddr,
 		Rendition: &stream.Rendition{Of: of, Rung: q.Get("rung"), Bandwidth: bandwidth},
-	}, n.log)
-	switch {
-	case errors.Is(err, stream.ErrAlreadyPublishing):
-		jsonError(w, http.StatusConflict, err.Error())
-	case err != nil:
-		n.log.Warn("rendition from a transcoder ended", "stream", p.String(), "cause", err)
-		jsonError(w, http.StatusBadRequest, err.Error())
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	})
 }
