@@ -125,7 +125,8 @@ func TestTranscodedLadder(t *testing.T) {
 
 	aligned(t, media, time.Minute)
 
-	// the storage push carries every rendition, and the source's multivariant playlist there lists them
+	// the storage push carries every rendition, under the source's prefix, and the source's multivariant
+	// playlist there lists them
 	stored := filepath.Join(bucket, "hls", "live", "abr")
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
@@ -133,7 +134,7 @@ func TestTranscodedLadder(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond, "the multivariant playlist in storage never listed the renditions")
 	b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
 	require.NoError(t, err)
-	for _, want := range []string{"stream.m3u8", "../abr_180p/stream.m3u8", "../abr_120p/stream.m3u8"} {
+	for _, want := range []string{"stream.m3u8", "180p/stream.m3u8", "120p/stream.m3u8"} {
 		require.Contains(t, strings.Split(string(b), "\n"), want)
 		_, err := os.Stat(filepath.Join(stored, filepath.FromSlash(want)))
 		require.NoError(t, err, "%s is in storage", want)

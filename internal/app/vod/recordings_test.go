@@ -3,6 +3,7 @@ package vod_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,6 +123,92 @@ func TestRecordingsBecomeVideos(t *testing.T) {
 	r2 := runVOD(t, r.cfg)
 	require.Eventually(t, func() bool { return len(videoIDs(t, r2)) == 2 }, 10*time.Second, 50*time.Millisecond)
 	require.ElementsMatch(t, []string{v.Id, recordings.ID(copyKey)}, videoIDs(t, r2))
+}
+
+// TestTranscodedRecordingIsOneVideo: the recording of a stream that an origin transcodes is one video,
+// its HLS the VOD multivariant playlist of the source and every rendition recorded with it (each
+// rendition's own recording is not a video of its own), and every rendition plays through the signed URL.
+func TestTranscodedRecordingIsOneVideo(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	shortScans(t)
+	dir := t.TempDir()
+	storage := config.Storage{Backend: "local", Directory: dir}
+	n, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Storage = storage
+		c.Push.Enabled, c.Push.Prefix = true, "live"
+		c.Record.Enabled = true
+		c.Publish.AllowUnauthenticated = true
+		c.HLS.SegmentDuration, c.HLS.PartDuration = time.Second, 200*time.Millisecond
+		c.Transcode.Enabled = true
+		c.Transcode.Rungs = []config.Rung{{Name: "180p", Height: 180, VideoBitrate: 200_000}, {Name: "120p", Height: 120, VideoBitrate: 100_000}}
+	})
+	r := startVOD(t, func(c *config.Config) {
+		c.Storage = storage
+		c.Push.Prefix = "live"
+		c.VOD.Recordings = true
+	})
+	ctx := as(context.Background(), adminToken)
+
+	pub := testutil.Publish(t, "rtmp://"+n.RTMPAddr()+"/live/abr", "flv")
+	for _, p := range []string{"abr", "abr_180p", "abr_120p"} {
+		testutil.WaitLive(t, "http://"+n.HTTPAddr()+"/live/"+p+"/index.m3u8", 30*time.Second)
+	}
+	time.Sleep(4 * time.Second)
+	pub.Kill()
+
+	var v *vodv1.Video
+	var pb *vodv1.Playback
+	require.Eventually(t, func() bool {
+		res, err := r.client.ListVideos(ctx, &vodv1.ListVideosRequest{})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(res.Videos), 1, "one video, not one per rendition")
+		if len(res.Videos) != 1 {
+			return false
+		}
+		v = res.Videos[0]
+		pb, err = r.client.PlaybackURLs(ctx, &vodv1.PlaybackURLsRequest{Id: v.Id})
+		require.NoError(t, err)
+		code, body := testutil.Get(t, pb.Hls)
+		return code == 200 && strings.Contains(string(body), "#EXT-X-STREAM-INF")
+	}, 60*time.Second, 200*time.Millisecond, "the recording never became one video playing its multivariant playlist")
+	require.Equal(t, "live/abr", v.Stream)
+
+	sizes := map[string]int{}
+	for _, s := range testutil.Probe(t, pb.Hls, true) {
+		if s.CodecType == "video" {
+			frames, _ := strconv.Atoi(s.NbFrames)
+			sizes[fmt.Sprintf("%dx%d", s.Width, s.Height)] = frames
+		}
+	}
+	require.Len(t, sizes, 3, "the source and both renditions: %v", sizes)
+	for size, frames := range sizes {
+		require.Greater(t, frames, 3*testutil.ClipFPS, "%s plays through the signed URL (%d frames)", size, frames)
+	}
+	require.Contains(t, sizes, "160x120")
+
+	// deleting the video removes the recording's playlists and manifests, the renditions' too; the
+	// segments stay with the stream's storage
+	st, err := objstore.NewLocal(dir)
+	require.NoError(t, err)
+	listRecording := func() (recorded, media []string) {
+		objs, err := st.List(context.Background(), "live/live/abr/")
+		require.NoError(t, err)
+		for _, o := range objs {
+			if strings.Contains(o.Key, "_recording") {
+				recorded = append(recorded, o.Key)
+			} else if strings.HasSuffix(o.Key, ".mp4") || strings.HasSuffix(o.Key, ".m4s") {
+				media = append(media, o.Key)
+			}
+		}
+		return recorded, media
+	}
+	recorded, media := listRecording()
+	require.Len(t, recorded, 7, "the source's playlist, multivariant playlist and manifest, and each rendition's playlist and manifest: %v", recorded)
+	_, err = r.client.DeleteVideo(ctx, &vodv1.DeleteVideoRequest{Id: v.Id})
+	require.NoError(t, err)
+	recorded, after := listRecording()
+	require.Empty(t, recorded)
+	require.Equal(t, media, after)
 }
 
 // shortScans makes the importer scan storage every 200 ms for the rest of the test.

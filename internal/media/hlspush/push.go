@@ -41,7 +41,7 @@ type Store interface {
 
 // Recorder starts the recording side of each publication (a *recording.Recorder).
 type Recorder interface {
-	Start(sp stream.Path, base string, started time.Time) *recording.Publication
+	Start(sp stream.Path, rendition *stream.Rendition, base string, started time.Time) *recording.Publication
 }
 
 var _ Recorder = (*recording.Recorder)(nil)
@@ -196,8 +196,13 @@ func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
 		kept:     map[string]bool{},
 		log:      p.log.With("stream", st.Path.String()),
 	}
+	if rd := st.Rendition; rd != nil {
+		// a rendition lives in its source's prefix (<prefix>/<app>/<stream>/<rung>/): the objects of an
+		// adaptive stream, and of its recordings, are under one prefix
+		s.base = strings.Trim(path.Join(p.cfg.Prefix, rd.Of.App, rd.Of.Name, rd.Rung), "/")
+	}
 	if p.rec != nil {
-		s.rec = p.rec.Start(st.Path, s.base, st.StartedAt)
+		s.rec = p.rec.Start(st.Path, st.Rendition, s.base, st.StartedAt)
 	}
 	p.mu.Lock()
 	p.current[st.Path] = s
@@ -644,7 +649,7 @@ func (p *Pusher) renditionsOf(source stream.Path, ll int) []segmenter.Variant {
 		}
 		if v := r.inBucket[ll].Load(); v != nil {
 			rv := *v
-			rv.URI = "../" + r.path.Name + "/" + media
+			rv.URI = r.rendition.Rung + "/" + media
 			rv.Bandwidth = max(rv.Bandwidth, r.rendition.Bandwidth)
 			out = append(out, rv)
 		}
@@ -745,6 +750,9 @@ func (s *streamPush) end(pl *segmenter.Playlist) {
 		s.delete(s.final, d.name)
 	}
 	s.doomed = nil
+	if pl != nil {
+		s.rec.Describe(pl.Variant(""))
+	}
 	s.rec.End()
 }
 func (s *streamPush) key(name string) string { return s.base + "/" + name }

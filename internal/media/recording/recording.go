@@ -7,10 +7,15 @@ package recording
 // reports it exactly once, Take.Stored or Take.Lost, in segment order. A recording is written (its VOD
 // playlist, its manifest and, when configured, its MP4) once it is stopped and all its segments are
 // reported: a segment is never dropped without the recording saying so.
+//
+// The renditions of an adaptive stream (stream.Rendition) are recorded with their source: from the same
+// Set calls, and each recording of the source waits for those of its renditions made at the same time,
+// then writes a VOD multivariant playlist of them all.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -176,6 +181,11 @@ func (r *Recorder) Set(sp stream.Path, on bool) {
 	if cur := r.current[sp]; cur != nil {
 		cur.set(on)
 	}
+	for _, cur := range r.current {
+		if cur.rendition != nil && cur.rendition.Of == sp {
+			cur.set(on)
+		}
+	}
 }
 
 // Now reports whether the publication of sp that is live now is being recorded.
@@ -203,16 +213,29 @@ func (r *Recorder) next(sp stream.Path) bool {
 }
 
 // Start begins a publication of sp whose segments its caller stores under base (base/<name>); started
-// is when it started. It is recorded whole if Set or Config.Record says so.
-func (r *Recorder) Start(sp stream.Path, base string, started time.Time) *Publication {
+// is when it started. It is recorded whole if Set or Config.Record says so; a rendition (not nil) of
+// another stream, if its source's live publication is being recorded (or, without one, would be).
+func (r *Recorder) Start(sp stream.Path, rendition *stream.Rendition, base string, started time.Time) *Publication {
 	if started.IsZero() {
 		started = time.Now()
 	}
-	p := &Publication{r: r, path: sp, base: base, started: started, log: r.log.With("stream", sp.String())}
+	p := &Publication{r: r, path: sp, rendition: rendition, base: base, started: started, log: r.log.With("stream", sp.String())}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.next(sp) {
-		p.cur = &Take{pub: p, whole: true}
+	on := r.next(sp)
+	if rendition != nil {
+		withSource := r.next(rendition.Of)
+		if src := r.current[rendition.Of]; src != nil {
+			p.source = src
+			src.mu.Lock()
+			withSource = src.cur != nil && !src.ended
+			src.mu.Unlock()
+		}
+		on = on || withSource
+	}
+	if on {
+		p.cur = newTake(p, true)
+		p.joinSource(p.cur)
 	}
 	r.current[sp] = p
 	r.qmu.Lock()
@@ -223,16 +246,44 @@ func (r *Recorder) Start(sp stream.Path, base string, started time.Time) *Public
 
 // Publication is one publication of a stream, as far as recording it goes.
 type Publication struct {
-	r       *Recorder
-	path    stream.Path
-	base    string
-	started time.Time
-	log     *slog.Logger
+	r         *Recorder
+	path      stream.Path
+	rendition *stream.Rendition // set for a rendition of another stream
+	source    *Publication      // a rendition's source's publication, when it was live at the start
+	base      string
+	started   time.Time
+	log       *slog.Logger
 
-	mu    sync.Mutex
-	cur   *Take // the recording segments completed now go to; nil when not recording
-	n     int   // recordings of this publication that got a segment so far
-	ended bool
+	mu      sync.Mutex
+	cur     *Take // the recording segments completed now go to; nil when not recording
+	n       int   // recordings of this publication that got a segment so far
+	ended   bool
+	variant *segmenter.Variant // what a multivariant playlist says of the stream (Describe)
+}
+
+// joinSource makes t, a new recording of a rendition, one of the recording of its source under way
+// (called with p.mu held, or before p is shared).
+func (p *Publication) joinSource(t *Take) {
+	src := p.source
+	if src == nil {
+		return
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if st := src.cur; st != nil && !src.ended {
+		st.renditions = append(st.renditions, t)
+	}
+}
+
+// Describe tells what a multivariant playlist says of the publication (its codecs, resolution, frame
+// rate; the bandwidth of a recording is measured over its own segments).
+func (p *Publication) Describe(v segmenter.Variant) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.variant = &v
 }
 
 // Take returns the recording a segment completed now belongs to, nil when it is not recorded. The caller
@@ -266,7 +317,8 @@ func (p *Publication) set(on bool) {
 	switch {
 	case p.ended || (p.cur != nil) == on:
 	case on:
-		p.cur = &Take{pub: p}
+		p.cur = newTake(p, false)
+		p.joinSource(p.cur)
 	default:
 		p.stop()
 	}
@@ -323,10 +375,20 @@ type Take struct {
 	stopped  bool
 	recorded []segmenter.SegmentInfo
 	gaps     []Gap
+	sizes    []int64 // of the recorded segments
 	lastMSN  uint64
 	haveMSN  bool
 	bytes    int64
 	started  time.Time
+	// renditions are the recordings of the source's renditions made with this one (a source's)
+	renditions []*Take
+
+	// settled is closed once the recording is written, or known never to be
+	settled chan struct{}
+}
+
+func newTake(p *Publication, whole bool) *Take {
+	return &Take{pub: p, whole: whole, settled: make(chan struct{})}
 }
 
 // Stored reports that seg, of size bytes, is in storage under the publication's base. seg.InitName
@@ -339,6 +401,7 @@ func (t *Take) Stored(seg segmenter.SegmentInfo, size int64) {
 		t.addGap(t.lastMSN+1, seg.MSN-1, "segments missing")
 	}
 	t.recorded = append(t.recorded, seg)
+	t.sizes = append(t.sizes, size)
 	t.bytes += size
 	t.lastMSN, t.haveMSN = seg.MSN, true
 	t.reported()
@@ -396,6 +459,9 @@ func (t *Take) finish() {
 		}
 	default: // asked for and stopped before a segment completed
 	}
+	if len(t.recorded) == 0 {
+		close(t.settled)
+	}
 }
 
 // Gap is a part of a recording that could not be stored.
@@ -417,6 +483,12 @@ type Manifest struct {
 	Playlist string    `json:"playlist"`
 	MP4      string    `json:"mp4,omitempty"`
 	Gaps     []Gap     `json:"gaps"`
+	// Multivariant is the VOD multivariant playlist of the recording of an adaptive stream: the stream
+	// and the recordings of its renditions made with it (Renditions, their VOD playlists).
+	Multivariant string   `json:"multivariant,omitempty"`
+	Renditions   []string `json:"renditions,omitempty"`
+	// RenditionOf names the source of the recording of a rendition (the source's recording lists it).
+	RenditionOf string `json:"renditionOf,omitempty"`
 }
 
 // JSON renders m.
@@ -466,8 +538,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// ErrBadManifest reports a manifest that is not one (ReadManifest).
+var ErrBadManifest = errors.New("malformed recording manifest")
+
 // ReadManifest reads the manifest stored under key.
-func ReadManifest(ctx context.Context, st Store, key string) (Manifest, error) {
+func ReadManifest(ctx context.Context, st interface {
+	Get(ctx context.Context, key string, rng *objstore.Range) (io.ReadCloser, objstore.ObjectInfo, error)
+}, key string) (Manifest, error) {
 	var m Manifest
 	rc, _, err := st.Get(ctx, key, nil)
 	if err != nil {
@@ -475,7 +552,7 @@ func ReadManifest(ctx context.Context, st Store, key string) (Manifest, error) {
 	}
 	defer rc.Close()
 	if err := json.NewDecoder(rc).Decode(&m); err != nil {
-		return m, fmt.Errorf("decoding manifest %s: %w", key, err)
+		return m, fmt.Errorf("%w %s: %w", ErrBadManifest, key, err)
 	}
 	return m, nil
 }

@@ -86,7 +86,7 @@ func waitManifest(t *testing.T, st *objstore.Local, key string, withMP4 bool) re
 // second one of the same publication gets its own name.
 func TestStartedAndStoppedMidStream(t *testing.T) {
 	rec, st := startRecorder(t, recording.Config{})
-	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	pub := rec.Start(cam, nil, "rec/live/cam", time.Now())
 	require.Nil(t, pub.Take(), "not recorded until asked for")
 	require.False(t, rec.Now(cam))
 
@@ -130,7 +130,7 @@ func TestStartedAndStoppedMidStream(t *testing.T) {
 // playlist; the MP4 holds the init section and every stored segment.
 func TestGapsAreListed(t *testing.T) {
 	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
-	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	pub := rec.Start(cam, nil, "rec/live/cam", time.Now())
 	for msn := uint64(1); msn <= 6; msn++ {
 		take := pub.Take()
 		require.NotNil(t, take, "recorded whole")
@@ -159,7 +159,7 @@ func TestGapsAreListed(t *testing.T) {
 // playlist has no EXT-X-MAP and there is no MP4.
 func TestMPEGTS(t *testing.T) {
 	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
-	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	pub := rec.Start(cam, nil, "rec/live/cam", time.Now())
 	for msn := uint64(1); msn <= 3; msn++ {
 		stored(t, st, pub.Take(), info(msn, ""), []byte("ts"))
 	}
@@ -177,7 +177,7 @@ func TestMPEGTS(t *testing.T) {
 // new init section after a discontinuity, and no MP4 is made (one MP4 holds one init section).
 func TestAcrossAParameterChange(t *testing.T) {
 	rec, st := startRecorder(t, recording.Config{Record: true, MP4: true})
-	pub := rec.Start(cam, "rec/live/cam", time.Now())
+	pub := rec.Start(cam, nil, "rec/live/cam", time.Now())
 	for msn := uint64(1); msn <= 4; msn++ {
 		sg := info(msn, "p_init.mp4")
 		if msn >= 3 {
@@ -205,7 +205,7 @@ func TestSelection(t *testing.T) {
 		p, err := stream.ParsePath(tc.path)
 		require.NoError(t, err)
 		require.Equal(t, tc.want, rec.Next(p), tc.path)
-		pub := rec.Start(p, "x", time.Time{})
+		pub := rec.Start(p, nil, "x", time.Time{})
 		defer pub.End()
 		take := pub.Take()
 		require.Equal(t, tc.want, take != nil, tc.path)
@@ -247,10 +247,10 @@ func TestRunReturnsWhenStorageHangs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(ctx) }()
-	ended := rec.Start(cam, "rec/live/cam", time.Now())
+	ended := rec.Start(cam, nil, "rec/live/cam", time.Now())
 	ended.Take().Stored(info(1, "p_init.mp4"), 10)
 	ended.End() // written from now on, which never succeeds
-	rec.Start(stream.Path{App: "live", Name: "lives"}, "rec/live/lives", time.Now()).Take()
+	rec.Start(stream.Path{App: "live", Name: "lives"}, nil, "rec/live/lives", time.Now()).Take()
 	cancel()
 	select {
 	case err := <-done:
@@ -258,4 +258,62 @@ func TestRunReturnsWhenStorageHangs(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context was cancelled")
 	}
+}
+
+// TestRenditionsRecordedWithSource: the renditions of an adaptive stream are recorded when and while
+// their source is; the source's recording waits for theirs and writes a VOD multivariant playlist of
+// them all, with each one's codecs and resolution and the bandwidth of its recorded segments.
+func TestRenditionsRecordedWithSource(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{})
+	low := stream.Path{App: "live", Name: "cam_360p"}
+	src := rec.Start(cam, nil, "rec/live/cam", time.Now())
+	rnd := rec.Start(low, &stream.Rendition{Of: cam, Rung: "360p", Bandwidth: 900_000}, "rec/live/cam/360p", time.Now())
+	require.Nil(t, rnd.Take(), "not recorded while its source is not")
+	rec.Set(cam, true)
+	require.True(t, rec.Now(low), "the source's recording takes its renditions along")
+
+	seg := func(pub *recording.Publication, prefix string, msn uint64, size int) {
+		take := pub.Take()
+		require.NotNil(t, take)
+		data := bytes.Repeat([]byte{1}, size)
+		sg := info(msn, "p_init.mp4")
+		for name, b := range map[string][]byte{sg.InitName: []byte("init"), sg.Name: data} {
+			require.NoError(t, st.Put(context.Background(), prefix+name, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{}))
+		}
+		take.Stored(sg, int64(size))
+	}
+	for msn := uint64(2); msn <= 4; msn++ {
+		seg(src, "rec/live/cam/", msn, 4000)
+	}
+	src.Describe(segmenter.Variant{Codecs: []string{"avc1.64001f", "mp4a.40.2"}, Resolution: "1280x720", FrameRate: 25})
+	src.End() // the source ends first; its recording waits for the rendition's
+	for msn, size := range []int{0, 0, 1000, 3000, 1000} {
+		if msn >= 2 {
+			seg(rnd, "rec/live/cam/360p/", uint64(msn), size)
+		}
+	}
+	rnd.Describe(segmenter.Variant{Codecs: []string{"avc1.64001e", "mp4a.40.2"}, Resolution: "640x360", FrameRate: 25})
+	rnd.End()
+
+	var m recording.Manifest
+	require.Eventually(t, func() bool {
+		var err error
+		m, err = recording.ReadManifest(context.Background(), st, "rec/live/cam/p_recording.json")
+		return err == nil && m.Multivariant != ""
+	}, 10*time.Second, 5*time.Millisecond, "the source's manifest never named a multivariant playlist")
+	require.Equal(t, "rec/live/cam/p_recording_multivariant.m3u8", m.Multivariant)
+	require.Equal(t, []string{"rec/live/cam/360p/p_recording.m3u8"}, m.Renditions)
+	require.Equal(t, "rec/live/cam/p_recording.m3u8", m.Playlist, "the source's own VOD playlist stays")
+	rm := waitManifest(t, st, "rec/live/cam/360p/p_recording.json", false)
+	require.Equal(t, "live/cam", rm.RenditionOf)
+	require.Equal(t, 3, rm.Segments)
+
+	mv := string(object(t, st, m.Multivariant))
+	require.Contains(t, mv, "#EXTM3U\n")
+	require.Contains(t, mv, `BANDWIDTH=32000,AVERAGE-BANDWIDTH=32000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720`)
+	require.Contains(t, mv, "\np_recording.m3u8\n")
+	// 3000 bytes in one second is the peak; 5000 bytes in three the average
+	require.Contains(t, mv, `BANDWIDTH=24000,AVERAGE-BANDWIDTH=13333,CODECS="avc1.64001e,mp4a.40.2",RESOLUTION=640x360`)
+	require.Contains(t, mv, "\n360p/p_recording.m3u8\n")
+	require.Less(t, strings.Index(mv, "1280x720"), strings.Index(mv, "640x360"), "the source first")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/media/segmenter"
@@ -16,12 +17,16 @@ import (
 // write stores t: its VOD playlist, its manifest and, when configured, its MP4. Its segments are in
 // storage already. ctx ends when the node's grace period does.
 func (r *Recorder) write(ctx context.Context, t *Take) {
+	defer close(t.settled)
 	p := t.pub
 	initName := t.recorded[0].InitName // "" in MPEG-TS
 	name := t.name()
 	m := Manifest{
 		Stream: p.path.String(), Start: t.started.UTC(), Playlist: p.key(name + ".m3u8"), Segments: len(t.recorded),
 		Size: t.bytes, Gaps: t.gaps,
+	}
+	if p.rendition != nil {
+		m.RenditionOf = p.rendition.Of.String()
 	}
 	var dur time.Duration
 	for _, sg := range t.recorded {
@@ -67,6 +72,88 @@ func (r *Recorder) write(ctx context.Context, t *Take) {
 	}
 	p.log.Info("recording stored", "playlist", m.Playlist, "duration", dur.Round(time.Millisecond).String(),
 		"segments", len(t.recorded), "gaps", len(t.gaps))
+	p.mu.Lock()
+	renditions := slices.Clone(t.renditions)
+	p.mu.Unlock()
+	if len(renditions) > 0 {
+		r.writeLadder(ctx, t, name, renditions, m)
+	}
+}
+
+// renditionWait bounds how long the recording of a source waits for those of its renditions (which end
+// a moment after it) before it writes its multivariant playlist without the missing ones.
+const renditionWait = time.Minute
+
+// writeLadder writes the VOD multivariant playlist of t, the recording of an adaptive stream, once the
+// recordings of its renditions are written, and names it in t's manifest m.
+func (r *Recorder) writeLadder(ctx context.Context, t *Take, name string, renditions []*Take, m Manifest) {
+	p := t.pub
+	timeout := time.NewTimer(renditionWait)
+	defer timeout.Stop()
+	variants := []segmenter.Variant{t.variant(name + ".m3u8")}
+	for _, rt := range renditions {
+		select {
+		case <-rt.settled:
+		case <-ctx.Done():
+			return
+		case <-timeout.C:
+			p.log.Warn("recording's multivariant playlist lists only the renditions recorded in time", "waited", renditionWait.String())
+			renditions = nil
+		}
+		if renditions == nil {
+			break
+		}
+		rp := rt.pub
+		rel, ok := strings.CutPrefix(rp.base, p.base+"/")
+		if len(rt.recorded) == 0 || !ok {
+			continue // nothing recorded; or stored outside the source's prefix, where playback would not reach
+		}
+		rname := rt.name()
+		variants = append(variants, rt.variant(rel+"/"+rname+".m3u8"))
+		m.Renditions = append(m.Renditions, rp.key(rname+".m3u8"))
+	}
+	slices.SortStableFunc(variants[1:], func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
+	key := p.key(name + "_multivariant.m3u8")
+	if err := r.put(ctx, key, segmenter.Multivariant(variants, nil), PlaylistType, PlaylistCache); err != nil {
+		p.log.Error("recording's multivariant playlist not written", "cause", err)
+		return
+	}
+	m.Multivariant = key
+	if err := r.put(ctx, p.key(name+".json"), m.JSON(), ManifestType, "no-cache"); err != nil {
+		p.log.Error("recording manifest not updated with its multivariant playlist", "cause", err)
+		return
+	}
+	p.log.Info("recording's multivariant playlist stored", "playlist", key, "renditions", len(m.Renditions))
+}
+
+// variant describes the recording t for a multivariant playlist, its VOD playlist at uri: the codecs,
+// resolution and frame rate of its publication, the bandwidth of its own segments (BANDWIDTH the
+// highest of a segment, AVERAGE-BANDWIDTH the whole's).
+func (t *Take) variant(uri string) segmenter.Variant {
+	p := t.pub
+	p.mu.Lock()
+	var v segmenter.Variant
+	if p.variant != nil {
+		v = *p.variant
+	}
+	p.mu.Unlock()
+	v.URI = uri
+	var total int64
+	var dur time.Duration
+	peak := 0
+	for i, sg := range t.recorded {
+		if sg.Duration <= 0 {
+			continue
+		}
+		total += t.sizes[i]
+		dur += sg.Duration
+		peak = max(peak, int(float64(t.sizes[i])*8/sg.Duration.Seconds()))
+	}
+	if dur > 0 {
+		v.AverageBandwidth = int(float64(total) * 8 / dur.Seconds())
+	}
+	v.Bandwidth = max(peak, v.AverageBandwidth, 1)
+	return v
 }
 
 func (r *Recorder) failed(t *Take, err error) {

@@ -113,9 +113,7 @@ func (im *Importer) Scan(ctx context.Context) (int, error) {
 func (im *Importer) add(ctx context.Context, key string) (bool, error) {
 	id := ID(key)
 	old, err := im.Store.Video(ctx, id)
-	if err == nil && old.MP4Key != "" {
-		return false, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
 	exists := err == nil
@@ -123,16 +121,29 @@ func (im *Importer) add(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if m.Playlist == "" || !objstore.ValidKey(m.Playlist) || (m.MP4 != "" && !objstore.ValidKey(m.MP4)) {
-		return false, fmt.Errorf("manifest %s: bad playlist or mp4 key", key)
+	if m.RenditionOf != "" {
+		return false, nil // one rendition of an adaptive stream: its source's recording lists it
+	}
+	if m.Playlist == "" || !objstore.ValidKey(m.Playlist) || (m.MP4 != "" && !objstore.ValidKey(m.MP4)) ||
+		(m.Multivariant != "" && !objstore.ValidKey(m.Multivariant)) {
+		return false, fmt.Errorf("manifest %s: bad playlist, multivariant or mp4 key", key)
+	}
+	hls := m.Playlist
+	if m.Multivariant != "" {
+		hls = m.Multivariant // every rendition plays, adaptively
 	}
 	if exists {
-		if m.MP4 == "" {
+		// the manifest is written again once the MP4 is stored, and the multivariant playlist of an
+		// adaptive stream's recording
+		if (m.MP4 == "" || old.MP4Key != "") && (m.Multivariant == "" || old.HLSKey == m.Multivariant) {
 			return false, nil
 		}
-		_, err := im.Store.UpdateVideo(ctx, id, "recording MP4 stored", func(v *store.Video) error {
+		_, err := im.Store.UpdateVideo(ctx, id, "recording MP4 or multivariant playlist stored", func(v *store.Video) error {
 			if v.MP4Key == "" {
 				v.MP4Key = m.MP4
+			}
+			if m.Multivariant != "" && v.HLSKey == m.Playlist {
+				v.HLSKey = m.Multivariant
 			}
 			return nil
 		})
@@ -152,7 +163,7 @@ func (im *Importer) add(ctx context.Context, key string) (bool, error) {
 	v := store.Video{
 		ID: id, Owner: owner, Title: m.Stream + " " + m.Start.UTC().Format("2006-01-02 15:04:05"),
 		Visibility: vis, Status: store.Ready, Progress: 100, Source: store.FromRecording, Stream: m.Stream,
-		Size: m.Size, Duration: time.Duration(m.Duration * float64(time.Second)), HLSKey: m.Playlist, MP4Key: m.MP4,
+		Size: m.Size, Duration: time.Duration(m.Duration * float64(time.Second)), HLSKey: hls, MP4Key: m.MP4,
 		CreatedAt: m.End,
 	}
 	if err := im.Store.CreateVideo(ctx, v); errors.Is(err, store.ErrExists) {

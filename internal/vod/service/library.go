@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nagare-video/nagare/internal/media/recording"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/vod/playback"
 	"github.com/nagare-video/nagare/internal/vod/store"
@@ -174,9 +176,21 @@ func (s *Service) DeleteVideo(ctx context.Context, req *vodv1.DeleteVideoRequest
 // entry names (its playlist, manifest and MP4; the live segments stay with the stream's storage).
 func (s *Service) objectsOf(ctx context.Context, v store.Video) ([]string, error) {
 	if v.Source == store.FromRecording {
+		// the manifest is beside the recording's playlist (<name>.json for <name>.m3u8 or, for an adaptive
+		// stream's, <name>_multivariant.m3u8) and names the rest: the renditions' playlists and manifests too
+		manifest := strings.TrimSuffix(strings.TrimSuffix(v.HLSKey, ".m3u8"), "_multivariant") + ".json"
+		named := []string{v.HLSKey, v.MP4Key, manifest}
+		if m, err := recording.ReadManifest(ctx, s.objects, manifest); err == nil {
+			named = append(named, m.Playlist, m.Multivariant, m.MP4)
+			for _, r := range m.Renditions {
+				named = append(named, r, strings.TrimSuffix(r, ".m3u8")+".json")
+			}
+		} else if !errors.Is(err, objstore.ErrNotFound) && !errors.Is(err, recording.ErrBadManifest) {
+			return nil, err // storage does not answer: delete nothing rather than half
+		}
 		var keys []string
-		for _, k := range []string{v.HLSKey, v.MP4Key, strings.TrimSuffix(v.HLSKey, ".m3u8") + ".json"} {
-			if k != "" && objstore.ValidKey(k) {
+		for _, k := range named {
+			if k != "" && objstore.ValidKey(k) && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
