@@ -76,6 +76,9 @@ type Load struct {
 	MemoryBytes       uint64  `json:"memoryBytes"`
 	MemoryUsedPercent float64 `json:"memoryUsedPercent"` // of the machine's (or cgroup's) memory, 0..100
 	UptimeSeconds     float64 `json:"uptimeSeconds,omitempty"`
+	// Overloaded says why the node cannot keep up with what it carries (its transcoding falls behind
+	// real time); "" when it can. An overloaded node takes nothing new and counts as full for scaling.
+	Overloaded string `json:"overloaded,omitempty"`
 }
 
 // StreamLoad describes one stream on a node.

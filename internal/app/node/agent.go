@@ -77,6 +77,16 @@ func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.Strea
 		memWarn.Do(func() { n.log.Warn("memory use not reported", "cause", err) })
 	}
 	out.MemoryUsedPercent = mem
+	if n.transcoder != nil {
+		was := n.overload.now()
+		out.Overloaded = n.overload.check(n.transcoder.Stats())
+		switch {
+		case out.Overloaded != "" && was == "":
+			n.log.Warn("node overloaded: its transcoding falls behind real time; the manager gives it nothing new", "cause", out.Overloaded)
+		case out.Overloaded == "" && was != "":
+			n.log.Info("node no longer overloaded: its transcoding keeps up")
+		}
+	}
 	switch {
 	case n.edge != nil:
 		out.Streams = len(n.edge.Streams())

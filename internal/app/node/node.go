@@ -65,6 +65,7 @@ type Node struct {
 	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled),
 	// or on a transcoder node of the streams of its jobs
 	transcoder *transcode.Transcoder
+	overload   overload       // whether the transcoding keeps up, from one load report to the next
 	remote     *remoteJobs    // a transcoder node's jobs (nil on other roles)
 	secret     nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
 }
@@ -630,6 +631,8 @@ type Stats struct {
 	Streams       []StreamStats `json:"streams"`
 	// Transcode is what the transcoding of each source is doing (transcode.enabled)
 	Transcode []transcode.JobStats `json:"transcode,omitempty"`
+	// Overloaded is why the node last told its manager it cannot keep up ("" it can)
+	Overloaded string `json:"overloaded,omitempty"`
 }
 
 // Stats returns the node's current load.
@@ -666,6 +669,7 @@ func (n *Node) Stats() Stats {
 	}
 	if n.transcoder != nil {
 		st.Transcode = n.transcoder.Stats()
+		st.Overloaded = n.overload.now()
 	}
 	return st
 }

@@ -597,3 +597,55 @@ func TestRungFrameRate(t *testing.T) {
 		require.Equal(t, firstVideoPTS(t, b), firstVideoPTS(t, a), "segment %s", m[1])
 	}
 }
+
+// TestOverloadedOrigin: an origin whose ffmpeg makes the ladder at half real time (as on a saturated
+// CPU; here ffmpeg reads its input at half speed) tells its manager it is overloaded, with the cause, and
+// the manager sends new publishers elsewhere rather than to it.
+func TestOverloadedOrigin(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const admin, secret = "overload-admin-token-0123456789", "overload-cluster-secret-0123456789"
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
+	})
+	slow := filepath.Join(t.TempDir(), "ffmpeg.sh")
+	require.NoError(t, os.WriteFile(slow, []byte("#!/bin/sh\nexec ffmpeg -readrate 0.5 \"$@\"\n"), 0o755))
+	origin, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, secret, "slow-origin"
+		c.Publish.Keys = map[string]string{"live/slow": "slow-stream-key"}
+		c.Transcode.Enabled, c.Transcode.FFmpeg = true, slow
+		c.Transcode.Rungs = []config.Rung{{Name: "120p", Height: 120, VideoBitrate: 100_000}}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node log:\n%s", logs.String())
+		}
+	})
+	get := func(path string, v any) int {
+		req, err := http.NewRequest(http.MethodGet, mgr+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		if v != nil {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+		}
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return get("/api/v1/route/publish/live/other", nil) == http.StatusOK },
+		20*time.Second, 200*time.Millisecond, "the origin never took publishers")
+
+	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/slow?key=slow-stream-key", "flv")
+	var node struct {
+		Stats struct{ Overloaded string }
+	}
+	require.Eventually(t, func() bool {
+		return get("/api/v1/nodes/slow-origin", &node) == http.StatusOK && node.Stats.Overloaded != ""
+	}, 40*time.Second, 250*time.Millisecond, "the manager never heard the origin is overloaded")
+	require.Regexp(t, `^live/slow: (rung 120p at 0\.[0-9]+× real time|rung 120p .* behind its source|[0-9]+ source units dropped .*)$`, node.Stats.Overloaded)
+	require.Contains(t, logs.String(), "node overloaded")
+	require.Equal(t, node.Stats.Overloaded, origin.Stats().Overloaded)
+	require.Eventually(t, func() bool { return get("/api/v1/route/publish/live/other", nil) == http.StatusServiceUnavailable },
+		10*time.Second, 200*time.Millisecond, "an overloaded origin still takes new publishers")
+}

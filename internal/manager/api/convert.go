@@ -92,7 +92,7 @@ func nodeToAPI(n store.Node) apitypes.Node {
 		Stats: apitypes.NodeStats{Connections: st.Connections, Publishers: st.Publishers, Subscribers: st.Subscribers,
 			StreamCount: st.Load.Streams, BytesIn: st.BytesIn, BytesOut: st.BytesOut, CPUPercent: st.CPUPercent,
 			MemoryBytes: st.MemoryBytes, MemoryUsedPercent: st.MemoryUsedPercent, UptimeSeconds: st.UptimeSeconds,
-			Streams: nonNil(st.Streams)},
+			Overloaded: st.Overloaded, Streams: nonNil(st.Streams)},
 		LastReport: n.LastReport, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt}
 }
 

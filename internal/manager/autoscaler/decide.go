@@ -23,6 +23,9 @@ type NodeLoad struct {
 	Dead bool
 	// Pinned nodes are never drained: the cloud controller did not launch them, so it could not stop them.
 	Pinned bool
+	// Overloaded nodes report that they cannot keep up (their transcoding falls behind real time): each
+	// counts as full, whatever its connections.
+	Overloaded bool
 }
 
 // Sample is one past measurement of the role's load (a fraction of capacity, 0.72 = 72 %).
@@ -125,7 +128,7 @@ func Decide(in Input) (Decision, error) {
 		inService, drainable []NodeLoad
 		pending, drained     int
 		dead                 []string
-		conns                int
+		conns, overloaded    int
 	)
 	for _, n := range in.Nodes {
 		live := n.State == nodemodel.StatePending || n.State == nodemodel.StateRunning || n.State == nodemodel.StateInService
@@ -139,7 +142,12 @@ func Decide(in Input) (Decision, error) {
 			if !n.Pinned {
 				drainable = append(drainable, n)
 			}
-			conns += n.Connections
+			if n.Overloaded {
+				overloaded++
+				conns += max(n.Connections, in.Capacity)
+			} else {
+				conns += n.Connections
+			}
 		case live:
 			pending++
 		case n.State == nodemodel.StateDraining:
@@ -188,6 +196,9 @@ func Decide(in Input) (Decision, error) {
 			in.Role, existing, minL, d.Launch, existing+d.Launch))
 	case alarm:
 		what := fmt.Sprintf("load %s > %s", pct(d.Load), pct(in.Threshold))
+		if overloaded > 0 {
+			what += fmt.Sprintf(" (%d overloaded node(s) counted full)", overloaded)
+		}
 		if d.Load <= in.Threshold {
 			what = fmt.Sprintf("predicted load %s > %s in %s (now %s)",
 				pct(d.Projected), pct(in.Threshold), in.WarmUp, pct(d.Load))
@@ -212,7 +223,7 @@ func Decide(in Input) (Decision, error) {
 
 	// Scale-in.
 	after := load(conns, len(inService)-1, in.Capacity)
-	if len(inService) > 0 && existing > minL && after < in.LowWater && !alarm {
+	if len(inService) > 0 && existing > minL && after < in.LowWater && !alarm && overloaded == 0 {
 		if d.State.LowSince.IsZero() {
 			d.State.LowSince = in.Now
 		}

@@ -77,6 +77,21 @@ func TestDecide(t *testing.T) {
 			}},
 		},
 		{
+			name: "an overloaded node counts full: scale-out, and no scale-in",
+			steps: []step{{
+				nodes:  []NodeLoad{up("e1", 1), {ID: "e2", State: nodemodel.StateInService, Connections: 2, Overloaded: true}},
+				launch: 1,
+				reason: "scale-out edge: load 55 % > 50 % (1 overloaded node(s) counted full), +1 → 3 nodes",
+			}, {
+				after: 10 * time.Minute,
+				nodes: []NodeLoad{up("e1", 0), up("e2", 0), {ID: "e3", State: nodemodel.StateInService, Overloaded: true}},
+				check: func(t *testing.T, d Decision) {
+					require.Empty(t, d.Drain, "no scale-in while a node is overloaded")
+				},
+			}},
+			input: func(in *Input) { in.Threshold = 0.50 },
+		},
+		{
 			name: "exactly at threshold does not alarm",
 			steps: []step{{
 				nodes:  []NodeLoad{up("e1", 6), up("e2", 6)},

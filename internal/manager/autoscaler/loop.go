@@ -337,7 +337,8 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 			if m.Role != lim.Role || l.replacing[m.ID] {
 				continue // a dead node being replaced: its replacement counts
 			}
-			nl := NodeLoad{ID: m.ID, State: m.State, Connections: m.Stats.Connections, LaunchedAt: m.CreatedAt}
+			nl := NodeLoad{ID: m.ID, State: m.State, Connections: m.Stats.Connections, LaunchedAt: m.CreatedAt,
+				Overloaded: m.Stats.Overloaded != ""}
 			if _, managed := insts[m.ID]; !managed && l.inFlight[m.ID] == nil {
 				nl.Pinned = true
 			}

@@ -570,7 +570,7 @@ func selectorNode(e *Entry) selector.Node {
 	return selector.Node{
 		ID: n.ID, Group: n.Group, Role: n.Role, State: n.State, Region: n.Region, HTTP: n.Addresses.HTTP,
 		Capacity: n.Capacity, Connections: n.Stats.Connections, Subscribers: n.Stats.Subscribers, Streams: streams,
-		MemoryUsedPercent: n.Stats.MemoryUsedPercent, LastReport: n.LastReport,
+		MemoryUsedPercent: n.Stats.MemoryUsedPercent, LastReport: n.LastReport, Overloaded: n.Stats.Overloaded != "",
 	}
 }
 

@@ -103,8 +103,8 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 				least = false
 			}
 		}
-		if !least || (t.Capacity > 0 && count[t.ID] >= t.Capacity) {
-			break
+		if !least || (t.Capacity > 0 && count[t.ID] >= t.Capacity) || t.Stats.Overloaded != "" {
+			break // not the least busy; full; or falling behind with what it has
 		}
 		stream := waiting[0]
 		waiting = waiting[1:]
@@ -142,11 +142,11 @@ func (r *Registry) Origin(_ context.Context, req nodeapi.OriginRequest) (nodeapi
 }
 
 // transcodersFull reports whether every transcoder counted has as many jobs as its capacity (one without
-// a capacity is never full).
+// a capacity is never full) or is overloaded.
 func (r *Registry) transcodersFull(count map[string]int) bool {
 	for id, c := range count {
 		n, ok := r.Node(id)
-		if !ok || n.Capacity <= 0 || c < n.Capacity {
+		if !ok || (n.Stats.Overloaded == "" && (n.Capacity <= 0 || c < n.Capacity)) {
 			return false
 		}
 	}

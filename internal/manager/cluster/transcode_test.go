@@ -173,3 +173,55 @@ func TestTranscoderOrigin(t *testing.T) {
 	}
 	require.Equal(t, 1, jobs)
 }
+
+// TestOverloadedTranscoderTakesNoJob: a transcoder that reports it falls behind gets no new stream; with
+// every transcoder overloaded, the waiting stream is demand for the role.
+func TestOverloadedTranscoderTakesNoJob(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder", ConnectionCapacity: 4}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	demand := 0
+	r.Unserved = func(string, nodemodel.Role) {
+		mu.Lock()
+		defer mu.Unlock()
+		demand++
+	}
+	for _, name := range []string{"live/a", "live/b"} {
+		require.NoError(t, s.PutLadder(ctx, store.Ladder{Stream: name, Rungs: []store.LadderRung{{Name: "1", Height: 360, VideoBitrate: 500_000}}}))
+	}
+	for _, n := range []struct{ id, role, http string }{{"o1", "origin", "10.0.0.1:8080"}, {"t1", "transcoder", "10.0.0.2:8080"}, {"t2", "transcoder", "10.0.0.3:8080"}} {
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: nodemodel.Role(n.role), Group: "g", Addresses: nodemodel.Addresses{HTTP: n.http}})
+		require.NoError(t, err)
+	}
+	report := func(id, overloaded string, streams ...string) []nodeapi.TranscodeJob {
+		var sl []nodemodel.StreamLoad
+		for _, st := range streams {
+			sl = append(sl, nodemodel.StreamLoad{Name: st, Protocol: "rtmp"})
+		}
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: id, Stats: nodemodel.Load{Overloaded: overloaded}, Streams: sl})
+		require.NoError(t, err)
+		return rep.Assignment.Transcode
+	}
+	c.Add(2 * time.Second)
+	report("o1", "", "live/a")
+	report("t1", "rung 360p at 0.52× real time")
+	report("t2", "")
+	c.Add(2 * time.Second)
+	require.Empty(t, report("t1", "rung 360p at 0.52× real time"), "overloaded: no new job")
+	require.Len(t, report("t2", ""), 1, "the other transcoder takes it")
+
+	c.Add(2 * time.Second)
+	report("o1", "", "live/a", "live/b")
+	c.Add(2 * time.Second)
+	require.Len(t, report("t2", "rung 360p at 0.61× real time"), 1, "an overloaded transcoder keeps its job")
+	require.Empty(t, report("t1", "rung 360p at 0.52× real time"))
+	mu.Lock()
+	require.Positive(t, demand, "live/b waits while every transcoder is overloaded: demand for the role")
+	mu.Unlock()
+}

@@ -32,7 +32,9 @@ type Node struct {
 	Restreamers int // relays and edges pulling from this node
 	// MemoryUsedPercent is in 0..100.
 	MemoryUsedPercent float64
-	LastReport        time.Time
+	// Overloaded: the node reports it cannot keep up (nodemodel.Load.Overloaded); it takes nothing new.
+	Overloaded bool
+	LastReport time.Time
 	// LiveStreams are the "<app>/<stream>" paths published on this node (origins).
 	LiveStreams []string
 }
@@ -78,7 +80,7 @@ func check(s *Snapshot, n *Node) refusal {
 		return refusedState
 	case s.StaleAfter > 0 && s.Now.Sub(n.LastReport) > s.StaleAfter:
 		return refusedStale
-	case n.Capacity > 0 && n.Connections >= n.Capacity:
+	case n.Overloaded || n.Capacity > 0 && n.Connections >= n.Capacity:
 		return refusedFull
 	}
 	return refusedNone
@@ -97,6 +99,9 @@ func Eligible(s Snapshot, n Node) (bool, string) {
 		}
 		return false, fmt.Sprintf("stale: last report %s ago, limit %s", s.Now.Sub(n.LastReport), s.StaleAfter)
 	case refusedFull:
+		if n.Overloaded {
+			return false, "overloaded: it reports it cannot keep up"
+		}
 		return false, fmt.Sprintf("full: %d of %d connections", n.Connections, n.Capacity)
 	}
 	return true, ""

@@ -69,6 +69,7 @@ func TestEligible(t *testing.T) {
 		{name: "terminated", node: edge("e", state("terminated")), reason: `"terminated"`},
 		{name: "unknown state", node: edge("e", state("")), reason: "not inservice"},
 		{name: "stale", node: edge("e", stale()), reason: "stale: last report 1m0s ago"},
+		{name: "overloaded", node: edge("e", func(n *Node) { n.Overloaded = true }), reason: "overloaded"},
 		{name: "never reported", node: edge("e", func(n *Node) { n.LastReport = time.Time{} }), reason: "never reported"},
 		{
 			name: "report exactly StaleAfter old",
@@ -720,6 +721,7 @@ func TestPickTranscoder(t *testing.T) {
 			tr("t1", 4), tr("t2", 0, stale()), tr("t3", 0, state(nodemodel.StateDraining)), origin("o1"), tr("t4", 3),
 		}, "g1", []string{"t4"}},
 		{"other group left out", []Node{tr("t1", 0, group("g2")), tr("t2", 2)}, "g1", []string{"t2"}},
+		{"overloaded left out", []Node{tr("t1", 0, func(n *Node) { n.Overloaded = true }), tr("t2", 2)}, "g1", []string{"t2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, want := range tc.want {

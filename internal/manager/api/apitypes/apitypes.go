@@ -103,6 +103,9 @@ type NodeStats struct {
 	MemoryBytes       uint64  `json:"memoryBytes"`
 	MemoryUsedPercent float64 `json:"memoryUsedPercent"`
 	UptimeSeconds     float64 `json:"uptimeSeconds,omitempty"`
+	// Overloaded says why the node cannot keep up (its transcoding falls behind real time): it takes
+	// nothing new and counts as full for scaling. Absent when it keeps up.
+	Overloaded string `json:"overloaded,omitempty"`
 	// Streams names the streams the node carries (<app>/<stream>).
 	Streams []string `json:"streams"`
 }
