@@ -1,0 +1,157 @@
+package tlsconf
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/testutil/tlstest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestLoadRefusals: a pair that cannot serve is refused at start with the file named.
+func TestLoadRefusals(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	cert, key := ca.Issue(t, "good", time.Time{}, time.Time{})
+	_, otherKey := ca.Issue(t, "other", time.Time{}, time.Time{})
+	expired, expiredKey := ca.Issue(t, "expired", time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a certificate"), 0o600))
+	for _, tc := range []struct {
+		name, cert, key, msg string
+	}{
+		{"missing certificate", "/nonexistent/cert.pem", key, "/nonexistent/cert.pem"},
+		{"missing key", cert, "/nonexistent/key.pem", "/nonexistent/key.pem"},
+		{"key of another certificate", cert, otherKey, "private key does not match public key"},
+		{"expired", expired, expiredKey, "expired on"},
+		{"not PEM", garbage, key, garbage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.cert, tc.key, nil)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+	c, err := Load(cert, key, nil)
+	require.NoError(t, err)
+	require.Equal(t, "good", c.Current().Leaf.Subject.CommonName)
+	_, err = ClientConfig("/nonexistent/ca.pem")
+	require.ErrorContains(t, err, "/nonexistent/ca.pem")
+	_, err = ClientConfig(garbage)
+	require.ErrorContains(t, err, "holds no PEM certificate")
+}
+
+// serve runs an HTTPS server of c on 127.0.0.1:0 answering the common name of the certificate it served.
+func serve(t *testing.T, c *Certificate, log *slog.Logger) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{
+		Handler: HSTS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, r.TLS.ServerName+" ok")
+		})),
+		ErrorLog: ErrorLog(log),
+	}
+	go func() { _ = srv.Serve(Listener(ln, c.ServerConfig())) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TestReload: new files are served from the next handshake on without a restart, a connection made
+// before goes on, and a broken new pair leaves the current one in service (logged once).
+func TestReload(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	cert, key := ca.Issue(t, "first", time.Time{}, time.Time{})
+	logs := &syncBuf{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	c, err := Load(cert, key, log)
+	require.NoError(t, err)
+	addr := serve(t, c, log)
+	clientCfg, err := ClientConfig(ca.File)
+	require.NoError(t, err)
+	served := func(conn *tls.Conn) string { return conn.ConnectionState().PeerCertificates[0].Subject.CommonName }
+	dial := func() *tls.Conn {
+		conn, err := tls.Dial("tcp", addr, clientCfg)
+		require.NoError(t, err)
+		return conn
+	}
+	live := dial()
+	defer live.Close()
+	require.Equal(t, "first", served(live))
+
+	// a certificate of the same CA replaces the files
+	next, nextKey := ca.Issue(t, "second", time.Time{}, time.Time{})
+	replace := func(certPEM, keyPEM string) {
+		for src, dst := range map[string]string{certPEM: cert, keyPEM: key} {
+			b, err := os.ReadFile(src)
+			require.NoError(t, err)
+			tmp := dst + ".tmp"
+			require.NoError(t, os.WriteFile(tmp, b, 0o600))
+			require.NoError(t, os.Rename(tmp, dst))
+		}
+	}
+	replace(next, nextKey)
+	require.Eventually(t, func() bool {
+		conn := dial()
+		defer conn.Close()
+		return served(conn) == "second"
+	}, 5*time.Second, 100*time.Millisecond, "the new certificate was never served")
+	require.Contains(t, logs.String(), "certificate reloaded")
+
+	// the connection made before still works
+	tr := &http.Transport{DialTLS: func(string, string) (net.Conn, error) { return live, nil }}
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "max-age=31536000", resp.Header.Get("Strict-Transport-Security"))
+
+	// a broken pair: the second certificate stays, and the cause is logged once
+	require.NoError(t, os.WriteFile(key, []byte("broken"), 0o600))
+	time.Sleep(2 * checkEvery)
+	for range 3 {
+		conn := dial()
+		require.Equal(t, "second", served(conn))
+		conn.Close()
+		time.Sleep(checkEvery)
+	}
+	require.Equal(t, 1, strings.Count(logs.String(), "new certificate not loaded"), logs.String())
+}
+
+// TestPlaintextClient: an HTTP request to the TLS port fails its handshake, logged once per address.
+func TestPlaintextClient(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	cert, key := ca.Issue(t, "srv", time.Time{}, time.Time{})
+	logs := &syncBuf{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	c, err := Load(cert, key, log)
+	require.NoError(t, err)
+	addr := serve(t, c, log)
+	for range 3 {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		}
+	}
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "tls handshake failed") }, 5*time.Second, 50*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, 1, strings.Count(logs.String(), "tls handshake failed"), logs.String())
+}
