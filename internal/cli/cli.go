@@ -316,7 +316,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg.Cluster.ManagerURL = "http://" + netaddr.Loopback(m.Addr())
+	cfg.Cluster.ManagerURL = httpScheme(cfg) + netaddr.Loopback(m.Addr())
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -375,13 +375,21 @@ func randomSecret() string {
 
 // printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
 // generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
+// httpScheme is the scheme of the process's HTTP listeners: https:// with tls.certFile.
+func httpScheme(cfg config.Config) string {
+	if cfg.TLS.Enabled() {
+		return "https://"
+	}
+	return "http://"
+}
+
 func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, cfg config.Config, sec secrets, generated bool, dataDir string) {
 	p := stream.Path{App: "live", Name: "demo"}
 	cred := ""
 	if cfg.Publish.TokenSecret != "" {
 		cred = "?token=" + pubauth.Sign([]byte(cfg.Publish.TokenSecret), p, time.Now().Add(24*time.Hour))
 	}
-	mgr := "http://" + netaddr.Loopback(m.Addr())
+	mgr := httpScheme(cfg) + netaddr.Loopback(m.Addr())
 	fmt.Fprintln(w, "nagare is running: a stream manager, an origin and the VOD service on this machine.")
 	fmt.Fprintf(w, "  manager:        %s   (Red5 3.1 API under %s/streammanager/api/3.1)\n", mgr, mgr)
 	if generated {

@@ -41,6 +41,31 @@ type Config struct {
 	Record    Record    `yaml:"record"`
 	VOD       VOD       `yaml:"vod"`
 	Transcode Transcode `yaml:"transcode"`
+	TLS       TLS       `yaml:"tls"`
+}
+
+// TLS serves every HTTP listener of the process (the manager's API and pages, a node's HLS, WHIP and WHEP
+// and cluster endpoints, the VOD service's HTTP and gRPC) over TLS from certificate files, read again
+// when they change; the URLs the manager hands out for such a node are https.
+type TLS struct {
+	CertFile string `yaml:"certFile"` // PEM, the chain from the server's certificate on
+	KeyFile  string `yaml:"keyFile"`
+	// CAFile is the PEM of the authorities this process trusts when it calls the cluster's servers over
+	// HTTPS (its manager, parents, origins, nodes); "" = the system's roots.
+	CAFile string `yaml:"caFile"`
+}
+
+// Enabled reports whether the process serves TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// validate reports a half-configured pair.
+func (t TLS) validate(bad func(key, format string, args ...any)) {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		bad("tls.keyFile", "must be set with tls.certFile")
+	case t.CertFile == "" && t.KeyFile != "":
+		bad("tls.certFile", "must be set with tls.keyFile")
+	}
 }
 
 // Transcode makes an adaptive ladder of the live streams an origin receives (other roles ignore it:
@@ -572,6 +597,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
+	c.TLS.validate(bad)
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -792,6 +818,7 @@ func (c *Config) ValidateManager() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	c.TLS.validate(bad)
 	m := c.Manager
 	if _, _, err := net.SplitHostPort(m.Address); err != nil {
 		bad("manager.address", "must be host:port or :port, not %q", m.Address)
@@ -868,6 +895,7 @@ func (c *Config) ValidateVOD() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	c.TLS.validate(bad)
 	v := c.VOD
 	for _, a := range []struct{ key, v string }{{"vod.grpcAddress", v.GRPCAddress}, {"vod.httpAddress", v.HTTPAddress}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {

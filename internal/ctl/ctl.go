@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/tlsconf"
 )
 
 const (
@@ -89,6 +91,8 @@ type env struct {
 	stderr  io.Writer
 
 	vodAddr string // --vod, checked when a vod command first needs it
+	vodTLS  bool   // --vod-tls
+	caFile  string // --ca-file
 	token   string
 	vod     *vodClient
 }
@@ -136,6 +140,8 @@ type globals struct {
 	token   *string
 	output  *string
 	timeout *time.Duration
+	caFile  *string
+	vodTLS  *bool
 }
 
 func newGlobals() *globals {
@@ -158,6 +164,8 @@ func newGlobals() *globals {
 		token:   fs.String("token", "", "admin `token`, or for vod commands an upload token (default: env NAGARE_ADMIN_TOKEN)"),
 		output:  fs.String("o", "table", "output `format`: table, or json for the API's JSON"),
 		timeout: fs.Duration("timeout", 10*time.Second, "give up on a call after this long (an upload or download runs as long as it makes progress)"),
+		caFile:  fs.String("ca-file", os.Getenv("NAGARE_CA_FILE"), "PEM `file` of the authority to trust for an https manager and a TLS VOD service, instead of the system's (env NAGARE_CA_FILE)"),
+		vodTLS:  fs.Bool("vod-tls", os.Getenv("NAGARE_VOD_TLS") == "true", "reach the VOD service over TLS (env NAGARE_VOD_TLS=true)"),
 	}
 }
 
@@ -204,8 +212,14 @@ func (e *env) main(ctx context.Context, args []string) error {
 	e.base, e.timeout = ctx, *g.timeout
 	e.ctx, cancel = context.WithTimeout(ctx, *g.timeout)
 	defer cancel()
+	transport, err := tlsconf.Transport(*g.caFile)
+	if err != nil {
+		return usagef("--ca-file: %v", err)
+	}
 	e.client = newClient(base, tok, *g.timeout)
+	e.client.http.Transport = transport
 	e.vodAddr, e.token = strings.TrimSpace(*g.vod), tok
+	e.vodTLS, e.caFile = *g.vodTLS, *g.caFile
 	defer e.closeVOD()
 	return cmd.run(e, rest[n:])
 }

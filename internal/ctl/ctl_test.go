@@ -21,6 +21,7 @@ import (
 	"github.com/nagare-video/nagare/internal/ctl"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
+	"github.com/nagare-video/nagare/internal/testutil/tlstest"
 	"github.com/nagare-video/nagare/internal/version"
 )
 
@@ -50,6 +51,9 @@ func startManager(t *testing.T, opts ...func(*config.Config)) string {
 		cancel()
 		require.NoError(t, <-done)
 	})
+	if cfg.TLS.Enabled() {
+		return "https://" + m.Addr()
+	}
 	return "http://" + m.Addr()
 }
 
@@ -429,6 +433,29 @@ func TestEnvironment(t *testing.T) {
 	r = ctlRun(t, "--token", "flag-beats-env-0000", "alarms")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "403 Forbidden")
+}
+
+// TestTLS: ctl reaches an https manager when it trusts the manager's CA (--ca-file or NAGARE_CA_FILE),
+// and says why not when it does not.
+func TestTLS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	cert, key := ca.Issue(t, "manager", time.Time{}, time.Time{})
+	base := startManager(t, func(c *config.Config) { c.TLS = config.TLS{CertFile: cert, KeyFile: key} })
+	r := ctlRun(t, "--manager", base, "--token", adminToken, "--ca-file", ca.File, "alarms")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "THRESHOLD")
+
+	r = ctlRun(t, "--manager", base, "--token", adminToken, "alarms")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "certificate signed by unknown authority")
+
+	t.Setenv("NAGARE_CA_FILE", ca.File)
+	r = ctlRun(t, "--manager", base, "--token", adminToken, "alarms")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	r = ctlRun(t, "--manager", base, "--ca-file", "/nonexistent/ca.pem", "alarms")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "/nonexistent/ca.pem")
 }
 
 func TestTimeout(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -34,7 +35,10 @@ func (e *env) vodClient() (*vodClient, error) {
 	if err != nil || host == "" || port == "" || strings.Contains(e.vodAddr, "/") {
 		return nil, usagef("--vod must be host:port (e.g. %s), not %q", defaultVOD, e.vodAddr)
 	}
-	creds, secure := vodTransport(e.vodAddr)
+	creds, secure, err := vodTransport(e.vodTLS, e.caFile)
+	if err != nil {
+		return nil, usagef("--ca-file: %v", err)
+	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if e.token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: e.token, secure: secure}))
@@ -53,11 +57,17 @@ func (e *env) closeVOD() {
 	}
 }
 
-// vodTransport chooses how the VOD service is reached. It is plaintext gRPC for now; TLS (a --vod-ca flag
-// or the system roots for a https-like address) will be chosen here, and secure then makes the bearer
-// token refuse to travel over plaintext.
-func vodTransport(string) (creds credentials.TransportCredentials, secure bool) {
-	return insecure.NewCredentials(), false
+// vodTransport chooses how the VOD service is reached: plaintext gRPC, or with --vod-tls TLS trusting
+// caFile (or the system's roots), and secure then makes the bearer token refuse to travel over plaintext.
+func vodTransport(useTLS bool, caFile string) (creds credentials.TransportCredentials, secure bool, err error) {
+	if !useTLS {
+		return insecure.NewCredentials(), false, nil
+	}
+	tc, err := tlsconf.ClientConfig(caFile)
+	if err != nil {
+		return nil, false, err
+	}
+	return credentials.NewTLS(tc), true, nil
 }
 
 // bearer sends the token as "authorization: Bearer <token>" with every call.

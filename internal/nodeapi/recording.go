@@ -51,8 +51,9 @@ type NodeResult struct {
 	Err    error
 }
 
-// Target is a node a command goes to: its id and the host:port of its HTTP server.
-type Target struct{ ID, HTTP string }
+// Target is a node a command goes to: its id and the base URL of its HTTP server (http://host:port or
+// https://host:port).
+type Target struct{ ID, URL string }
 
 // SetRecording asks every target, in parallel and within timeout, to record stream (on) or to stop, and
 // returns every answer in the order of targets.
@@ -72,7 +73,7 @@ func (r *Recorder) SetRecording(ctx context.Context, targets []Target, stream st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := r.set(ctx, t.HTTP, stream, on)
+			st, err := r.set(ctx, t.URL, stream, on)
 			out[i] = NodeResult{NodeID: t.ID, State: st, Err: err}
 		}()
 	}
@@ -80,13 +81,13 @@ func (r *Recorder) SetRecording(ctx context.Context, targets []Target, stream st
 	return out
 }
 
-func (r *Recorder) set(ctx context.Context, hostPort, stream string, on bool) (RecordingState, error) {
+func (r *Recorder) set(ctx context.Context, base, stream string, on bool) (RecordingState, error) {
 	var st RecordingState
 	method := http.MethodPut
 	if !on {
 		method = http.MethodDelete
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+hostPort+PathRecordings+stream, nil)
+	req, err := http.NewRequestWithContext(ctx, method, base+PathRecordings+stream, nil)
 	if err != nil {
 		return st, fmt.Errorf("building recording request: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,10 +42,9 @@ func TestSetRecordingAsksOriginsInParallel(t *testing.T) {
 	for _, s := range []*httptest.Server{a, b, c, hang} {
 		t.Cleanup(s.Close)
 	}
-	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 	rec := &nodeapi.Recorder{Secret: secret}
 	res := rec.SetRecording(context.Background(), []nodeapi.Target{
-		{ID: "a", HTTP: host(a)}, {ID: "hang", HTTP: host(hang)}, {ID: "b", HTTP: host(b)}, {ID: "c", HTTP: host(c)},
+		{ID: "a", URL: a.URL}, {ID: "hang", URL: hang.URL}, {ID: "b", URL: b.URL}, {ID: "c", URL: c.URL},
 	}, "live/a", true, 2*time.Second)
 	require.Len(t, res, 4)
 	require.NoError(t, res[0].Err)
@@ -59,6 +57,6 @@ func TestSetRecordingAsksOriginsInParallel(t *testing.T) {
 		require.Equal(t, "PUT /api/v1/recordings/live/a Bearer "+secret, g)
 	}
 
-	bad := rec.SetRecording(context.Background(), []nodeapi.Target{{ID: "a", HTTP: host(a)}}, "../etc", false, time.Second)
+	bad := rec.SetRecording(context.Background(), []nodeapi.Target{{ID: "a", URL: a.URL}}, "../etc", false, time.Second)
 	require.ErrorIs(t, bad[0].Err, nodeapi.ErrInvalid, "a hostile name never reaches a URL")
 }

@@ -61,6 +61,19 @@ type Addresses struct {
 	RTMP string `json:"rtmp,omitempty"`
 	SRT  string `json:"srt,omitempty"`
 	HTTP string `json:"http,omitempty"`
+	// TLS: the HTTP port serves TLS (https).
+	TLS bool `json:"tls,omitempty"`
+}
+
+// HTTPURL is the base URL of the node's HTTP port (http:// or https://host:port), "" without one.
+func (a Addresses) HTTPURL() string {
+	switch {
+	case a.HTTP == "":
+		return ""
+	case a.TLS:
+		return "https://" + a.HTTP
+	}
+	return "http://" + a.HTTP
 }
 
 // Load is a node's load at the time of a report: the figures routing and the autoscaler use.

@@ -186,6 +186,14 @@ func HSTS(h http.Handler) http.Handler {
 // Listener wraps ln so that every connection is TLS with cfg.
 func Listener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(ln, cfg) }
 
+// Wrap makes srv serve TLS with c: its handler adds HSTS, its error log is ErrorLog's, and it must serve
+// the listener returned, which wraps ln.
+func Wrap(srv *http.Server, ln net.Listener, c *Certificate, log *slog.Logger) net.Listener {
+	srv.Handler = HSTS(srv.Handler)
+	srv.ErrorLog = ErrorLog(log)
+	return tls.NewListener(ln, c.ServerConfig())
+}
+
 // handshakeQuiet is how long a client address that failed a handshake (a plaintext client on a TLS port,
 // a scanner) stays unlogged.
 const handshakeQuiet = time.Minute

@@ -35,6 +35,7 @@ import (
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/version"
 	"github.com/nagare-video/nagare/internal/webui"
 )
@@ -80,8 +81,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		st.Close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: log, store: st, registry: reg, recorder: &nodeapi.Recorder{Secret: cfg.Cluster.Secret}}
-	reg.Admit = (&autoscaler.Admission{Store: st, Version: version.Version}).Check
+	// the nodes' HTTPS servers are trusted by tls.caFile (or the system's roots)
+	nodes, err := tlsconf.Transport(cfg.TLS.CAFile)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, log: log, store: st, registry: reg,
+		recorder: &nodeapi.Recorder{Secret: cfg.Cluster.Secret, HTTP: &http.Client{Transport: nodes}}}
+	reg.Admit = (&autoscaler.Admission{Store: st, Version: version.Version,
+		Client: &http.Client{Transport: nodes, Timeout: 2 * time.Second}}).Check
 	metricsReg := m.metrics()
 	if name := cfg.Manager.Autoscale.Controller; name != "" && name != "none" {
 		c, err := cloud.New(name, cloud.Settings(cfg.Manager.Autoscale.Settings), cloud.Options{Log: log})
@@ -93,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	}
 	srv := &api.Server{
 		Store: st, Cluster: reg, AdminToken: cfg.Manager.AdminToken, ClusterSecret: cfg.Cluster.Secret,
-		Log: log.With("component", "api"),
+		Log: log.With("component", "api"), NodeTransport: nodes,
 		Weights: selector.Weights{
 			Streams: cfg.Manager.WeightStreams, Connections: cfg.Manager.WeightConnections,
 			Subscribers: cfg.Manager.WeightSubscribers, Memory: cfg.Manager.WeightMemory,
@@ -128,6 +137,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		Handler: instrument(guarded, metricsReg), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: cfg.Manager.ReadTimeout, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if cfg.TLS.Enabled() {
+		cert, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.With("component", "tls"))
+		if err != nil {
+			m.ln.Close()
+			st.Close()
+			return nil, err
+		}
+		m.ln = tlsconf.Wrap(m.http, m.ln, cert, log.With("component", "http"))
 	}
 	return m, nil
 }
@@ -182,7 +200,7 @@ func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string,
 	var targets []nodeapi.Target
 	for _, n := range m.registry.Nodes("") {
 		if n.Role == nodemodel.RoleOrigin && n.State == nodemodel.StateInService && n.Addresses.HTTP != "" {
-			targets = append(targets, nodeapi.Target{ID: n.ID, HTTP: n.Addresses.HTTP})
+			targets = append(targets, nodeapi.Target{ID: n.ID, URL: n.Addresses.HTTPURL()})
 		}
 	}
 	var agreed []string

@@ -20,7 +20,7 @@ import (
 func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 	var memWarn sync.Once
 	a := &nodeagent.Agent{
-		Client: &nodeapi.Client{BaseURL: cfg.Cluster.ManagerURL, Secret: cfg.Cluster.Secret, HTTP: &http.Client{Timeout: 10 * time.Second}},
+		Client: &nodeapi.Client{BaseURL: cfg.Cluster.ManagerURL, Secret: cfg.Cluster.Secret, HTTP: &http.Client{Timeout: 10 * time.Second, Transport: n.cluster}},
 		Register: nodeapi.RegisterRequest{
 			ID: cfg.Cluster.NodeID, Role: nodemodel.Role(cfg.Node.Role), Version: version.Version, Group: cfg.Cluster.Group,
 			Region: cfg.Cluster.Region, Zone: cfg.Cluster.Zone,
@@ -28,6 +28,7 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 				RTMP: advertise(cfg.Cluster.AdvertiseRTMP, n.RTMPAddr()),
 				SRT:  advertise(cfg.Cluster.AdvertiseSRT, n.SRTAddr()),
 				HTTP: advertise(cfg.Cluster.AdvertiseHTTP, n.HTTPAddr()),
+				TLS:  cfg.TLS.Enabled(),
 			},
 		},
 		Stats:      func() (nodemodel.Load, []nodemodel.StreamLoad) { return n.agentStats(&memWarn) },

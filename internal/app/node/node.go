@@ -37,6 +37,7 @@ import (
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodestats"
 	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/version"
 	"github.com/nagare-video/nagare/internal/vod/ladder"
 )
@@ -65,9 +66,11 @@ type Node struct {
 	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled),
 	// or on a transcoder node of the streams of its jobs
 	transcoder *transcode.Transcoder
-	overload   overload       // whether the transcoding keeps up, from one load report to the next
-	remote     *remoteJobs    // a transcoder node's jobs (nil on other roles)
-	secret     nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
+	// cluster is the transport of the calls to the cluster's servers (its TLS trusts tls.caFile)
+	cluster  *http.Transport
+	overload overload       // whether the transcoding keeps up, from one load report to the next
+	remote   *remoteJobs    // a transcoder node's jobs (nil on other roles)
+	secret   nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
 }
 
 // uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
@@ -121,6 +124,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, registry: &stream.Registry{Takeover: cfg.Publish.Takeover}, started: time.Now(),
 		secret: nodeapi.NewSecret(cfg.Cluster.Secret)}
+	// the cluster's HTTPS servers (the manager, the parent, origins) are trusted by tls.caFile (or the
+	// system's roots)
+	cluster, err := tlsconf.Transport(cfg.TLS.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	n.cluster = cluster
 	n.metrics = mediametrics.New(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_streams", Help: "Live streams on this node."},
 			func() float64 { return float64(len(n.registry.List())) }),
@@ -275,7 +285,7 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 	n.webrtc = &webrtc.Server{
 		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
 			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg, HLSAudio: w.HLSAudio},
-		Takeover: cfg.Publish.Takeover, Parent: n.Parent, Log: n.log.With("component", "webrtc"),
+		Takeover: cfg.Publish.Takeover, Parent: n.Parent, ParentTransport: n.cluster, Log: n.log.With("component", "webrtc"),
 		// the manager's proxy mode names the client it forwards an offer for, signed with the cluster secret
 		ClientIP: func(r *http.Request) string { return nodeapi.ClientIP(r, cfg.Cluster.Secret) },
 	}
@@ -366,6 +376,14 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         n.fresh.track,
 	}
+	if cfg.TLS.Enabled() {
+		cert, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.With("component", "tls"))
+		if err != nil {
+			n.httpLn.Close()
+			return err
+		}
+		n.httpLn = tlsconf.Wrap(n.http, n.httpLn, cert, log.With("component", "http"))
+	}
 	return nil
 }
 
@@ -404,6 +422,13 @@ func (n *Node) pulls() bool {
 	return n.cfg.Node.Role == "edge" || n.cfg.Node.Role == "relay"
 }
 
+// pullTransport is the transport of an edge's HLS pulls from its parent: many streams at once.
+func (n *Node) pullTransport() *http.Transport {
+	t := n.cluster.Clone()
+	t.MaxIdleConnsPerHost, t.IdleConnTimeout = 64, 90*time.Second
+	return t
+}
+
 // newEdge finishes building an edge or relay: no ingest, HLS pulled from the parent.
 func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Node.Parent != "" {
@@ -411,7 +436,7 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.edge = &relay.Server{
 		Parent:      n.Parent,
-		Client:      &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+		Client:      &http.Client{Transport: n.pullTransport()},
 		Metrics:     n.metrics,
 		Log:         log.With("component", n.cfg.Node.Role),
 		NotFoundTTL: cfg.Node.NotFoundTTL,

@@ -34,7 +34,7 @@ import (
 // manager's assignments.
 func (n *Node) newTranscoderNode(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n.hls = noViewers{}
-	n.remote = &remoteJobs{n: n, jobs: map[string]*remoteJob{}, client: &http.Client{},
+	n.remote = &remoteJobs{n: n, jobs: map[string]*remoteJob{}, client: &http.Client{Transport: n.cluster},
 		sources: map[string]string{}, ended: map[*stream.Stream]chan struct{}{}}
 	tc, err := transcode.New(transcode.Config{
 		Ladder: cfg.Transcode.Ladder(), FFmpeg: cfg.Transcode.FFmpeg, Preset: cfg.Transcode.Preset,

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -24,6 +25,7 @@ import (
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/objstore/blockcache"
+	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/vod/ladder"
 	"github.com/nagare-video/nagare/internal/vod/playback"
 	"github.com/nagare-video/nagare/internal/vod/processing"
@@ -102,9 +104,21 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 		return fmt.Errorf("vod http listen on %s: %w", v.HTTPAddress, err)
 	}
 	s.httpLn = netguard.New(ln, cfg.Manager.MaxConnections, s.log.With("component", "vod-http"))
+	var cert *tlsconf.Certificate
+	if cfg.TLS.Enabled() {
+		if cert, err = tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.log.With("component", "tls")); err != nil {
+			s.grpcLn.Close()
+			s.httpLn.Close()
+			return err
+		}
+	}
 	public := v.PublicURL
 	if public == "" {
-		public = "http://" + netaddr.Loopback(s.httpLn.Addr().String())
+		scheme := "http://"
+		if cert != nil {
+			scheme = "https://"
+		}
+		public = scheme + netaddr.Loopback(s.httpLn.Addr().String())
 	}
 	s.service = service.New(service.Config{
 		AdminToken: cfg.Manager.AdminToken, Secret: []byte(v.TokenSecret), PublicURL: public,
@@ -128,12 +142,18 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 
 	hs := health.NewServer()
 	s.health = &service.Health{Server: hs, Service: s.service, Every: HealthEvery}
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.service.UnaryAuth),
 		grpc.ChainStreamInterceptor(s.service.StreamAuth),
-		grpc.MaxRecvMsgSize(service.MaxChunk+service.MaxMessageOverhead),
+		grpc.MaxRecvMsgSize(service.MaxChunk + service.MaxMessageOverhead),
 		grpc.ForceServerCodecV2(service.Codec),
-	)
+	}
+	if cert != nil {
+		tc := cert.ServerConfig()
+		tc.NextProtos = []string{"h2"} // gRPC is HTTP/2 only
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	vodv1.RegisterVideoServiceServer(s.grpc, s.service)
 	healthpb.RegisterHealthServer(s.grpc, hs)
 	reflection.Register(s.grpc)
@@ -149,6 +169,9 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 		Log: s.log.With("component", "vod-playback")})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	if cert != nil {
+		s.httpLn = tlsconf.Wrap(s.http, s.httpLn, cert, s.log.With("component", "vod-http"))
+	}
 	return nil
 }
 

@@ -46,10 +46,10 @@ func (s *Server) routeFor(n store.Node, path string) route {
 	if n.Addresses.SRT != "" {
 		rt.SRTURL = "srt://" + n.Addresses.SRT + "?streamid=publish:" + path
 	}
-	if n.Addresses.HTTP != "" {
-		rt.HLSURL = "http://" + n.Addresses.HTTP + "/" + path + "/index.m3u8"
-		rt.WHIPURL = "http://" + n.Addresses.HTTP + "/" + path + "/whip"
-		rt.WHEPURL = "http://" + n.Addresses.HTTP + "/" + path + "/whep"
+	if base := n.Addresses.HTTPURL(); base != "" {
+		rt.HLSURL = base + "/" + path + "/index.m3u8"
+		rt.WHIPURL = base + "/" + path + "/whip"
+		rt.WHEPURL = base + "/" + path + "/whep"
 	}
 	return rt
 }

@@ -96,9 +96,14 @@ type Server struct {
 	Record func(ctx context.Context, stream string, on bool) ([]string, error)
 	// Health answers /healthz (nil: a plain 200 "ok"); the manager's checks its store.
 	Health http.HandlerFunc
-	Log    *slog.Logger
-	Now    func() time.Time
+	// NodeTransport, if set, is the transport of the calls to the nodes (its TLS trusts their
+	// certificates); nil: a plain one.
+	NodeTransport *http.Transport
+	Log           *slog.Logger
+	Now           func() time.Time
 
+	nodeOnce          sync.Once
+	nodeHTTP          *http.Client
 	originCounter     atomic.Uint64
 	transcoderCounter atomic.Uint64
 	edgeMemo          atomic.Pointer[edgeMemo]

@@ -41,11 +41,19 @@ var (
 	forwardedAnswer  = []string{"Content-Type", "ETag", "Link", "Accept-Patch", "Retry-After", "WWW-Authenticate"}
 )
 
-// nodeClient calls the nodes. It follows no redirect (the node's 3xx goes back to the client) and
-// uses no HTTP proxy from the environment: nodes are reached directly, as the redirects send clients.
-var nodeClient = &http.Client{
-	Transport:     &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// nodeClient returns the client that calls the nodes. It follows no redirect (the node's 3xx goes back to
+// the client) and uses no HTTP proxy from the environment: nodes are reached directly, as the redirects
+// send clients.
+func (s *Server) nodeClient() *http.Client {
+	s.nodeOnce.Do(func() {
+		tr := &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second}
+		if s.NodeTransport != nil {
+			tr = s.NodeTransport.Clone()
+			tr.Proxy, tr.MaxIdleConnsPerHost, tr.IdleConnTimeout = nil, 8, 90*time.Second
+		}
+		s.nodeHTTP = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return s.nodeHTTP
 }
 
 // webrtcTarget picks the node for a WHIP offer (the origin publishRoute picks) or a WHEP offer (the node
@@ -124,7 +132,7 @@ func (s *Server) proxySession(w http.ResponseWriter, r *http.Request) error {
 	if n.Addresses.HTTP == "" {
 		return fmt.Errorf("%w: node %s has no HTTP address", ErrNodeUnreachable, n.ID)
 	}
-	target := "http://" + n.Addresses.HTTP + "/" + path + "/" + kind + "/" + id
+	target := n.Addresses.HTTPURL() + "/" + path + "/" + kind + "/" + id
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
@@ -160,7 +168,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, n store.Node, t
 		// the node bounds offers per client address: name the client, not this manager
 		nodeapi.SignClient(req.Header, s.ClusterSecret, host)
 	}
-	res, err := nodeClient.Do(req)
+	res, err := s.nodeClient().Do(req)
 	if err != nil {
 		return unreachable(n, err)
 	}

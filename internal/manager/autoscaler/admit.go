@@ -65,7 +65,7 @@ func (a *Admission) Check(ctx context.Context, n store.Node) error {
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.Addresses.HTTP+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.Addresses.HTTPURL()+"/healthz", nil)
 	if err != nil {
 		return fmt.Errorf("health check of %s: %w", n.ID, err)
 	}

@@ -255,7 +255,7 @@ func assignParent(c *Change, t Table, e *Entry) {
 	url := ""
 	e.ParentID = ""
 	if ok {
-		url, e.ParentID = "http://"+parent.HTTP, parent.ID
+		url, e.ParentID = parentURL(t[parent.ID]), parent.ID
 	}
 	if url == e.Node.Parent {
 		return
@@ -269,7 +269,7 @@ func assignParent(c *Change, t Table, e *Entry) {
 	}
 }
 
-func parentURL(p *Entry) string { return "http://" + p.Node.Addresses.HTTP }
+func parentURL(p *Entry) string { return p.Node.Addresses.HTTPURL() }
 
 // StreamChanged: a node said at once that a stream started or ended on it.
 type StreamChanged struct{ Event nodeapi.StreamEvent }

@@ -138,7 +138,7 @@ func (r *Registry) Origin(_ context.Context, req nodeapi.OriginRequest) (nodeapi
 	if !ok || full.Addresses.HTTP == "" {
 		return nodeapi.OriginResponse{}, fmt.Errorf("%w: origin %s has no HTTP address", nodeapi.ErrUnavailable, o.ID)
 	}
-	return nodeapi.OriginResponse{Origin: "http://" + full.Addresses.HTTP}, nil
+	return nodeapi.OriginResponse{Origin: full.Addresses.HTTPURL()}, nil
 }
 
 // transcodersFull reports whether every transcoder counted has as many jobs as its capacity (one without
@@ -170,7 +170,7 @@ func (j *transcodeJobs) mine(id string, origins map[string]store.Node, ladders m
 		if tid != id || !ok {
 			continue
 		}
-		job := nodeapi.TranscodeJob{Stream: stream, Origin: "http://" + o.Addresses.HTTP}
+		job := nodeapi.TranscodeJob{Stream: stream, Origin: o.Addresses.HTTPURL()}
 		if l, ok := ladders[stream]; ok {
 			resp := ladderResponse(l)
 			job.Ladder = &resp

@@ -35,8 +35,6 @@ type pullSource struct {
 	log       *slog.Logger
 }
 
-var pullHTTP = &http.Client{Timeout: pullTimeout}
-
 // pull opens the upstream session of p for h.
 func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logger) (*pullSource, error) {
 	parent := ""
@@ -50,7 +48,8 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 	end := func() { src.closed.Do(func() { close(h.done) }) }
 	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
-	sess, err := client.Subscribe(ctx, s.api, pullHTTP, parent+"/"+p.String()+"/whep", func(t *webrtc.TrackRemote) {
+	hc := &http.Client{Timeout: pullTimeout, Transport: s.ParentTransport}
+	sess, err := client.Subscribe(ctx, s.api, hc, parent+"/"+p.String()+"/whep", func(t *webrtc.TrackRemote) {
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			src.videoSSRC.Store(uint32(t.SSRC()))
 		}

@@ -90,6 +90,9 @@ type Server struct {
 	Takeover bool
 	// Parent returns the base URL an edge or relay pulls WebRTC streams from.
 	Parent func() string
+	// ParentTransport, if set, carries the WHEP requests to the parent (its TLS trusts the parent's
+	// certificate); nil: http.DefaultTransport.
+	ParentTransport http.RoundTripper
 	// ClientIP names the address a request comes from, for the per-address bound on offers (nil: the
 	// connection's; a node trusts the manager's proxy mode to name its client).
 	ClientIP func(*http.Request) string

@@ -45,5 +45,8 @@ func Start(t testing.TB, mutate func(*config.Config)) (string, *testutil.LogBuff
 			t.Logf("--- manager %s log ---\n%s", m.Addr(), logs.String())
 		}
 	})
+	if cfg.TLS.Enabled() {
+		return "https://" + m.Addr(), logs
+	}
 	return "http://" + m.Addr(), logs
 }

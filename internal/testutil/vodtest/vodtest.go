@@ -11,11 +11,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil"
+	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -72,7 +74,13 @@ func Run(t testing.TB, cfg config.Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if cfg.TLS.Enabled() {
+		tc, err := tlsconf.ClientConfig(cfg.TLS.CAFile)
+		require.NoError(t, err)
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(creds))
 	require.NoError(t, err)
 	s := &Server{Server: srv, Cfg: cfg, Log: logs, Conn: conn, Client: vodv1.NewVideoServiceClient(conn)}
 	stopped := false

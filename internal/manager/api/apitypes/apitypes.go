@@ -89,6 +89,7 @@ type Addresses struct {
 	RTMP string `json:"rtmp,omitempty"`
 	SRT  string `json:"srt,omitempty"`
 	HTTP string `json:"http,omitempty"`
+	TLS  bool   `json:"tls,omitempty"` // the HTTP port serves TLS (https)
 }
 
 // NodeStats is a node's last load report.
