@@ -25,7 +25,9 @@ for w in "${want[@]}"; do
     ffmpeg)
       command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
       # libsrt (the library of srt-live-transmit, ffmpeg and OBS): the SRT refusal test builds a client on it
-      apt_install libsrt-openssl-dev srt-tools pkg-config ;;
+      apt_install libsrt-openssl-dev srt-tools pkg-config
+      # systemd-analyze verifies the units under deploy/systemd
+      command -v systemd-analyze >/dev/null || apt_install systemd ;;
     versitygw)
       gobin="$(go env GOPATH)/bin"
       if [ ! -x "$gobin/versitygw" ]; then

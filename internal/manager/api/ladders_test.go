@@ -153,3 +153,35 @@ func TestRed5BroadcastTranscode(t *testing.T) {
 	e.red5("GET", "/event/live/stream1?action=broadcast", "").must(t, http.StatusOK, &ev)
 	require.Equal(t, "o1", ev.NodeID, "without transcode=true the origin")
 }
+
+// TestPrometheusTargets: the HTTP service discovery for Prometheus lists the metrics endpoint of every
+// node in service, with its scheme and labels, behind the admin token.
+func TestPrometheusTargets(t *testing.T) {
+	e := newEnv(t)
+	e.group("g1", 10)
+	e.join(fixtureNode{id: "o1", role: "origin", group: "g1", region: "eu", rtmp: "10.0.0.1:1935", http: "10.0.0.1:8080"})
+	e.join(fixtureNode{id: "e1", role: "edge", group: "g1", region: "eu", http: "10.0.0.2:8080"})
+	ctx := t.Context()
+	_, err := e.reg.Register(ctx, nodeapi.RegisterRequest{ID: "e2", Role: "edge", Version: "test", Group: "g1",
+		Addresses: nodemodel.Addresses{HTTP: "edge-2.example:8443", TLS: true}})
+	require.NoError(t, err)
+	e.report("e2", 0)
+
+	var got []struct {
+		Targets []string
+		Labels  map[string]string
+	}
+	e.native("GET", "/sd/prometheus", "").must(t, http.StatusOK, &got)
+	require.Len(t, got, 3)
+	byNode := map[string]map[string]string{}
+	for _, g := range got {
+		require.Len(t, g.Targets, 1)
+		g.Labels["target"] = g.Targets[0]
+		byNode[g.Labels["nagare_node"]] = g.Labels
+	}
+	require.Equal(t, map[string]string{"target": "10.0.0.1:8080", "__scheme__": "http", "__metrics_path__": "/metrics",
+		"nagare_node": "o1", "nagare_role": "origin", "nagare_group": "g1", "nagare_region": "eu", "nagare_state": "inservice"}, byNode["o1"])
+	require.Equal(t, "https", byNode["e2"]["__scheme__"])
+	require.Equal(t, "edge-2.example:8443", byNode["e2"]["target"])
+	e.do("GET", "/api/v1/sd/prometheus", authNone, "").must(t, http.StatusUnauthorized, nil)
+}

@@ -57,6 +57,35 @@ func (n nativeAPI) listNodes(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// promTargets is one group of Prometheus HTTP service discovery (<http_sd_config>) targets.
+type promTargets struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// prometheusTargets answers Prometheus's HTTP service discovery: the metrics endpoint of every node in
+// service or draining (both carry load), one group per node with its id, role, group and region as
+// labels, the scheme its HTTP port speaks, and /metrics.
+func (n nativeAPI) prometheusTargets(w http.ResponseWriter, r *http.Request) error {
+	out := []promTargets{}
+	for _, node := range n.s.Cluster.Nodes(r.URL.Query().Get("group")) {
+		if (node.State != nodemodel.StateInService && node.State != nodemodel.StateDraining) || node.Addresses.HTTP == "" {
+			continue
+		}
+		scheme := "http"
+		if node.Addresses.TLS {
+			scheme = "https"
+		}
+		out = append(out, promTargets{Targets: []string{node.Addresses.HTTP}, Labels: map[string]string{
+			"__scheme__": scheme, "__metrics_path__": "/metrics",
+			"nagare_node": node.ID, "nagare_role": string(node.Role), "nagare_group": node.Group,
+			"nagare_region": node.Region, "nagare_state": string(node.State),
+		}})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (n nativeAPI) getNode(w http.ResponseWriter, r *http.Request) error {
 	node, err := n.s.node(r.PathValue("id"))
 	if err != nil {

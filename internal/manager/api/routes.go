@@ -73,6 +73,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/nodegroups/{name}/nodes/{role}", admin(n.launchNode))
 
 	mux.HandleFunc("GET /api/v1/nodes", admin(n.listNodes))
+	mux.HandleFunc("GET /api/v1/sd/prometheus", admin(n.prometheusTargets))
 	mux.HandleFunc("GET /api/v1/nodes/{id}", admin(n.getNode))
 	mux.HandleFunc("GET /api/v1/nodes/{id}/events", admin(n.listNodeEvents))
 	mux.HandleFunc("POST /api/v1/nodes/{id}/drain", admin(n.drainNode))
