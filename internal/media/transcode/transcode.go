@@ -647,7 +647,12 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, srcF
 				a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate))
 			}
 		}
-		a = append(a, "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts",
+		// every packet goes out at once (-flush_packets 1), so every PES is a write to the pipe and a
+		// wake-up of its reader in the node. An AAC frame is a PES of its own with a mux delay of 0, which
+		// made audio two thirds of those writes; the muxer packs the audio frames of up to half the mux
+		// delay into a PES (three at 48 kHz: 43 ms later at most, while the video still takes longer
+		// through the encoder), and -mpegts_copyts keeps it from adding twice the delay to every time.
+		a = append(a, "-muxdelay", "0.1", "-mpegts_copyts", "1", "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts",
 			"pipe:"+strconv.Itoa(3+i))
 	}
 	return a
