@@ -4,7 +4,7 @@ BIN     := bin/nagare
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
 
-.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web
+.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web release
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,5 +47,8 @@ check-generated: ## fail if the committed gRPC code differs from what proto/ gen
 web: ## refresh the embedded hls.js (internal/webui/assets/vendor) from web/package-lock.json with npm
 	scripts/web-build.sh
 
+release: ## static linux/amd64 and linux/arm64 binaries, the version stamped, and SHA256SUMS in dist/
+	@scripts/release.sh "$(VERSION)"
+
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
