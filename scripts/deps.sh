@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what nagare's tests, demo and benchmarks need on Debian 12.
-# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [grpc] [bench]   (no argument: everything tests need)
+# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [grpc] [pebble] [bench]   (no argument: everything tests need)
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players grpc)
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players grpc pebble)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 SUDO=""
@@ -28,6 +28,9 @@ for w in "${want[@]}"; do
       apt_install libsrt-openssl-dev srt-tools pkg-config
       # systemd-analyze verifies the units under deploy/systemd
       command -v systemd-analyze >/dev/null || apt_install systemd ;;
+    pebble)
+      # Let's Encrypt's ACME test server and its mock DNS: the ACME tests obtain certificates from it
+      command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || apt_install pebble ;;
     versitygw)
       gobin="$(go env GOPATH)/bin"
       if [ ! -x "$gobin/versitygw" ]; then

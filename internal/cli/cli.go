@@ -377,7 +377,7 @@ func randomSecret() string {
 // generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
 // httpScheme is the scheme of the process's HTTP listeners: https:// with tls.certFile.
 func httpScheme(cfg config.Config) string {
-	if cfg.TLS.Enabled() {
+	if cfg.TLS.Enabled() || len(cfg.TLS.ACME.Domains) > 0 {
 		return "https://"
 	}
 	return "http://"

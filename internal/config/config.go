@@ -53,9 +53,25 @@ type TLS struct {
 	// CAFile is the PEM of the authorities this process trusts when it calls the cluster's servers over
 	// HTTPS (its manager, parents, origins, nodes); "" = the system's roots.
 	CAFile string `yaml:"caFile"`
+	// ACME obtains the manager's certificate from an ACME authority instead of files.
+	ACME ACME `yaml:"acme"`
 }
 
-// Enabled reports whether the process serves TLS.
+// ACME obtains and renews the manager's certificate (Let's Encrypt, or a private ACME authority):
+// TLS-ALPN-01 on the manager's port, HTTP-01 on HTTPAddress.
+type ACME struct {
+	Domains      []string `yaml:"domains"` // the manager's names; none = ACME off
+	Email        string   `yaml:"email"`
+	DirectoryURL string   `yaml:"directoryURL"` // "" = Let's Encrypt's production directory
+	CacheDir     string   `yaml:"cacheDir"`     // the account key and certificates, kept across restarts
+	// HTTPAddress serves HTTP-01 challenges and redirects to https (e.g. ":80"); "" = TLS-ALPN-01 only.
+	HTTPAddress string `yaml:"httpAddress"`
+	// CAFile is the PEM of the authority of the ACME server's own HTTPS certificate (a private ACME
+	// server); "" = the system's roots.
+	CAFile string `yaml:"caFile"`
+}
+
+// Enabled reports whether the process serves TLS from files.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
 // validate reports a half-configured pair.
@@ -66,6 +82,44 @@ func (t TLS) validate(bad func(key, format string, args ...any)) {
 	case t.CertFile == "" && t.KeyFile != "":
 		bad("tls.certFile", "must be set with tls.keyFile")
 	}
+	a := t.ACME
+	if len(a.Domains) == 0 {
+		return
+	}
+	if t.CertFile != "" {
+		bad("tls.acme.domains", "ACME and tls.certFile exclude each other: the certificate comes from one or the other")
+	}
+	for _, d := range a.Domains {
+		if !validDomain(d) {
+			bad("tls.acme.domains", "%q is not a DNS name", d)
+		}
+	}
+	if a.CacheDir == "" {
+		bad("tls.acme.cacheDir", "must name a directory for the account key and certificates")
+	}
+	if a.HTTPAddress != "" {
+		if _, _, err := net.SplitHostPort(a.HTTPAddress); err != nil {
+			bad("tls.acme.httpAddress", "must be host:port or :port, not %q", a.HTTPAddress)
+		}
+	}
+}
+
+// validDomain reports whether d is a DNS name (letters, digits and hyphens in dot-separated labels).
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Transcode makes an adaptive ladder of the live streams an origin receives (other roles ignore it:

@@ -189,9 +189,14 @@ func Listener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewLis
 // Wrap makes srv serve TLS with c: its handler adds HSTS, its error log is ErrorLog's, and it must serve
 // the listener returned, which wraps ln.
 func Wrap(srv *http.Server, ln net.Listener, c *Certificate, log *slog.Logger) net.Listener {
+	return WrapConfig(srv, ln, c.ServerConfig(), log)
+}
+
+// WrapConfig is Wrap with a TLS configuration of the caller's (ACME's).
+func WrapConfig(srv *http.Server, ln net.Listener, cfg *tls.Config, log *slog.Logger) net.Listener {
 	srv.Handler = HSTS(srv.Handler)
 	srv.ErrorLog = ErrorLog(log)
-	return tls.NewListener(ln, c.ServerConfig())
+	return tls.NewListener(ln, cfg)
 }
 
 // handshakeQuiet is how long a client address that failed a handshake (a plaintext client on a TLS port,

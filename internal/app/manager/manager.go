@@ -51,6 +51,10 @@ type Manager struct {
 	recorder *nodeapi.Recorder
 	ln       net.Listener
 	http     *http.Server
+	// acme obtains the certificate (tls.acme); challenges answers its HTTP-01 challenges on challengeLn
+	acme        *tlsconf.ACME
+	challenges  *http.Server
+	challengeLn net.Listener
 }
 
 // New opens and migrates the store, loads the registry and binds the port.
@@ -147,7 +151,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		}
 		m.ln = tlsconf.Wrap(m.http, m.ln, cert, log.With("component", "http"))
 	}
+	if a := cfg.TLS.ACME; len(a.Domains) > 0 {
+		if err := m.listenACME(a, log); err != nil {
+			m.ln.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// listenACME serves TLS with certificates from an ACME authority: TLS-ALPN-01 on the manager's port and,
+// with a.HTTPAddress, HTTP-01 (and a redirect to https) on that port.
+func (m *Manager) listenACME(a config.ACME, log *slog.Logger) error {
+	acme, err := tlsconf.NewACME(tlsconf.ACMEConfig{Domains: a.Domains, Email: a.Email, DirectoryURL: a.DirectoryURL,
+		CacheDir: a.CacheDir, CAFile: a.CAFile}, log.With("component", "acme"))
+	if err != nil {
+		return err
+	}
+	if a.HTTPAddress != "" {
+		ln, err := net.Listen("tcp", a.HTTPAddress)
+		if err != nil {
+			return fmt.Errorf("tls.acme.httpAddress: listen on %s: %w", a.HTTPAddress, err)
+		}
+		m.challengeLn = ln
+		m.challenges = &http.Server{Handler: acme.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	}
+	m.acme = acme
+	m.ln = tlsconf.WrapConfig(m.http, m.ln, acme.ServerConfig(), log.With("component", "http"))
+	return nil
 }
 
 // Addr is the bound HTTP address.
@@ -177,8 +210,33 @@ func (m *Manager) Run(ctx context.Context) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		if m.challenges != nil {
+			_ = m.challenges.Shutdown(sctx)
+		}
 		return m.http.Shutdown(sctx)
 	})
+	if m.challenges != nil {
+		g.Go(func() error {
+			if err := m.challenges.Serve(m.challengeLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("manager acme http-01: %w", err)
+			}
+			return nil
+		})
+	}
+	if m.acme != nil {
+		// the certificates now rather than on the first client's handshake
+		for _, d := range m.cfg.TLS.ACME.Domains {
+			go func() {
+				octx, cancel := context.WithTimeout(gctx, 2*time.Minute)
+				defer cancel()
+				if c, err := m.acme.Obtain(octx, d); err != nil {
+					m.log.Error("acme: certificate not obtained (retried on the next handshake)", "name", d, "cause", err)
+				} else {
+					m.log.Info("acme: certificate ready", "name", d, "notAfter", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+				}
+			}()
+		}
+	}
 	m.log.Info("manager running", "address", m.Addr(), "store", m.store.Engine())
 	err := g.Wait()
 	// local node processes would outlive the manager that started them; cloud instances are left running

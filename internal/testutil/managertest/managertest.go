@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,20 @@ const (
 // included) until the test ends, and returns its base URL and its log, which is printed if the test fails.
 func Start(t testing.TB, mutate func(*config.Config)) (string, *testutil.LogBuffer) {
 	t.Helper()
+	var base string
+	_, logs := start(t, mutate, &base)
+	return base, logs
+}
+
+// StartStoppable is Start with a stop that ends the manager before the test does (idempotent).
+func StartStoppable(t testing.TB, mutate func(*config.Config)) (stop func(), logs *testutil.LogBuffer) {
+	t.Helper()
+	var base string
+	return start(t, mutate, &base)
+}
+
+func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *testutil.LogBuffer) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Manager.Address = "127.0.0.1:0"
 	cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "sqlite", filepath.Join(t.TempDir(), "manager.db")
@@ -38,15 +53,22 @@ func Start(t testing.TB, mutate func(*config.Config)) (string, *testutil.LogBuff
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
+		stop()
 		if t.Failed() {
 			t.Logf("--- manager %s log ---\n%s", m.Addr(), logs.String())
 		}
 	})
-	if cfg.TLS.Enabled() {
-		return "https://" + m.Addr(), logs
+	*base = "http://" + m.Addr()
+	if cfg.TLS.Enabled() || len(cfg.TLS.ACME.Domains) > 0 {
+		*base = "https://" + m.Addr()
 	}
-	return "http://" + m.Addr(), logs
+	return stop, logs
 }
