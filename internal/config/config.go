@@ -29,7 +29,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Node      Node      `yaml:"node"`
 	RTMP      Listen    `yaml:"rtmp"`
-	SRT       Listen    `yaml:"srt"`
+	SRT       SRT       `yaml:"srt"`
 	HTTP      Listen    `yaml:"http"`
 	WebRTC    WebRTC    `yaml:"webrtc"`
 	HLS       HLS       `yaml:"hls"`
@@ -381,6 +381,16 @@ type Listen struct {
 	Address string `yaml:"address"`
 }
 
+// SRT is the SRT ingest port; with a passphrase, SRT's own AES encryption is required of every caller
+// (a caller without it, or with another, is refused at the handshake).
+type SRT struct {
+	Enabled bool   `yaml:"enabled"`
+	Address string `yaml:"address"`
+	// Passphrase (10 to 79 characters) requires SRT's AES encryption with it of every caller; the key
+	// length (pbkeylen 16, 24 or 32) is the caller's, as with libsrt. "" = unencrypted callers.
+	Passphrase string `yaml:"passphrase"`
+}
+
 // HLS configures the muxers.
 type HLS struct {
 	Variant         string        `yaml:"variant"` // lowlatency, fmp4 or mpegts
@@ -413,7 +423,7 @@ func Default() Config {
 		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000,
 			NotFoundTTL: time.Second},
 		RTMP: Listen{Enabled: true, Address: ":1935"},
-		SRT:  Listen{Enabled: true, Address: ":8890"},
+		SRT:  SRT{Enabled: true, Address: ":8890"},
 		HTTP: Listen{Enabled: true, Address: ":8080"},
 		WebRTC: WebRTC{Enabled: true, Address: ":8189", ConnectTimeout: 15 * time.Second, MaxSessions: 5000,
 			OffersPerMinute: 120, FFmpeg: "ffmpeg", HLSAudio: "aac"},
@@ -652,6 +662,9 @@ func (c *Config) Validate() error {
 		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	c.TLS.validate(bad)
+	if p := c.SRT.Passphrase; p != "" && (len(p) < 10 || len(p) > 79) {
+		bad("srt.passphrase", "must be 10 to 79 characters (SRT's rule), not %d", len(p))
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -690,7 +703,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		key string
 		Listen
-	}{{"rtmp", c.RTMP}, {"srt", c.SRT}, {"http", c.HTTP}} {
+	}{{"rtmp", c.RTMP}, {"srt", Listen{Enabled: c.SRT.Enabled, Address: c.SRT.Address}}, {"http", c.HTTP}} {
 		if !l.Enabled {
 			continue
 		}

@@ -252,6 +252,7 @@ func (n *Node) listenIngest(cfg config.Config, log *slog.Logger, auth *pubauth.A
 		n.srt = &ingest.SRTServer{
 			Address: cfg.SRT.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
 			Takeover: cfg.Publish.Takeover, Metrics: n.metrics, Log: log.With("component", "srt"),
+			Passphrase: cfg.SRT.Passphrase,
 		}
 		if err := n.srt.Listen(); err != nil {
 			n.closeListeners()

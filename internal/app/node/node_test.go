@@ -595,3 +595,33 @@ func floodSlowReaders(t *testing.T, addr, path string) {
 		}
 	}
 }
+
+// TestSRTEncryption: with srt.passphrase the SRT port takes only encrypted callers with that passphrase
+// (ffmpeg's libsrt, AES-256 here); one without it, or with another, is refused at the handshake and
+// publishes nothing.
+func TestSRTEncryption(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	const secret = "correct-horse-battery-staple"
+	n, logs := testutil.StartNode(t, func(c *config.Config) {
+		c.Publish.AllowUnauthenticated = true
+		c.SRT.Passphrase = secret
+	})
+	url := func(stream, extra string) string {
+		return fmt.Sprintf("srt://%s?streamid=publish:live/%s&pkt_size=1316%s", n.SRTAddr(), stream, extra)
+	}
+	for _, tc := range []struct{ name, stream, extra string }{
+		{"no passphrase", "plain", ""},
+		{"another passphrase", "wrong", "&passphrase=not-the-right-one&pbkeylen=32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testutil.Publish(t, url(tc.stream, tc.extra), "mpegts")
+			exited, out := p.Exited(20 * time.Second)
+			require.True(t, exited, "ffmpeg was not refused")
+			t.Logf("ffmpeg: %s", out)
+			require.Nil(t, n.Registry().Get(stream.Path{App: "live", Name: tc.stream}))
+		})
+	}
+	testutil.Publish(t, url("secret", "&passphrase="+secret+"&pbkeylen=32"), "mpegts")
+	testutil.WaitLive(t, "http://"+n.HTTPAddr()+"/live/secret/index.m3u8", 20*time.Second)
+	require.NotContains(t, logs.String(), secret, "the passphrase is never logged")
+}

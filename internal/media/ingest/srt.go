@@ -32,6 +32,9 @@ type SRTServer struct {
 	Takeover    bool
 	Metrics     *mediametrics.Metrics
 	Log         *slog.Logger
+	// Passphrase, if set, makes SRT's AES encryption with it required of every caller (the key length,
+	// 16, 24 or 32 bytes, is the caller's, as with libsrt)
+	Passphrase string
 
 	ln   srt.Listener
 	gate gate
@@ -141,6 +144,18 @@ type pendingConn struct {
 }
 
 func (s *SRTServer) accept(req srt.ConnRequest, log *slog.Logger) (*pendingConn, error) {
+	if s.Passphrase != "" {
+		if !req.IsEncrypted() {
+			s.Metrics.Rejected("srt", "unencrypted")
+			req.Reject(srt.REJ_UNSECURE)
+			return nil, errors.New("the caller does not encrypt, and srt.passphrase requires it")
+		}
+		if req.SetPassphrase(s.Passphrase) != nil { // its error says nothing the caller may not know
+			s.Metrics.Rejected("srt", "passphrase")
+			req.Reject(srt.REJ_BADSECRET)
+			return nil, errors.New("the caller encrypts with another passphrase")
+		}
+	}
 	mode, rawPath, q, err := ParseStreamID(req.StreamId())
 	if err != nil {
 		s.Metrics.Rejected("srt", "bad_path")
