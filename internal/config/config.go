@@ -29,6 +29,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Node      Node      `yaml:"node"`
 	RTMP      Listen    `yaml:"rtmp"`
+	RTMPS     Listen    `yaml:"rtmps"` // RTMP inside TLS, with tls.certFile's certificate; off by default
 	SRT       SRT       `yaml:"srt"`
 	HTTP      Listen    `yaml:"http"`
 	WebRTC    WebRTC    `yaml:"webrtc"`
@@ -286,9 +287,10 @@ type Cluster struct {
 	Region string `yaml:"region"`
 	Zone   string `yaml:"zone"`
 	// Advertise are the host:port addresses clients use to reach this node (default: the bound ones).
-	AdvertiseRTMP string `yaml:"advertiseRTMP"`
-	AdvertiseSRT  string `yaml:"advertiseSRT"`
-	AdvertiseHTTP string `yaml:"advertiseHTTP"`
+	AdvertiseRTMP  string `yaml:"advertiseRTMP"`
+	AdvertiseRTMPS string `yaml:"advertiseRTMPS"`
+	AdvertiseSRT   string `yaml:"advertiseSRT"`
+	AdvertiseHTTP  string `yaml:"advertiseHTTP"`
 }
 
 // Manager configures the stream manager.
@@ -422,9 +424,10 @@ func Default() Config {
 		Log: Log{Level: "info", Format: "text"},
 		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000,
 			NotFoundTTL: time.Second},
-		RTMP: Listen{Enabled: true, Address: ":1935"},
-		SRT:  SRT{Enabled: true, Address: ":8890"},
-		HTTP: Listen{Enabled: true, Address: ":8080"},
+		RTMP:  Listen{Enabled: true, Address: ":1935"},
+		RTMPS: Listen{Enabled: false, Address: ":1936"},
+		SRT:   SRT{Enabled: true, Address: ":8890"},
+		HTTP:  Listen{Enabled: true, Address: ":8080"},
 		WebRTC: WebRTC{Enabled: true, Address: ":8189", ConnectTimeout: 15 * time.Second, MaxSessions: 5000,
 			OffersPerMinute: 120, FFmpeg: "ffmpeg", HLSAudio: "aac"},
 		HLS: HLS{
@@ -662,6 +665,9 @@ func (c *Config) Validate() error {
 		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	c.TLS.validate(bad)
+	if c.RTMPS.Enabled && !c.TLS.Enabled() {
+		bad("rtmps.enabled", "RTMPS needs a certificate: set tls.certFile and tls.keyFile")
+	}
 	if p := c.SRT.Passphrase; p != "" && (len(p) < 10 || len(p) > 79) {
 		bad("srt.passphrase", "must be 10 to 79 characters (SRT's rule), not %d", len(p))
 	}
@@ -703,7 +709,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		key string
 		Listen
-	}{{"rtmp", c.RTMP}, {"srt", Listen{Enabled: c.SRT.Enabled, Address: c.SRT.Address}}, {"http", c.HTTP}} {
+	}{{"rtmp", c.RTMP}, {"rtmps", c.RTMPS}, {"srt", Listen{Enabled: c.SRT.Enabled, Address: c.SRT.Address}}, {"http", c.HTTP}} {
 		if !l.Enabled {
 			continue
 		}
@@ -711,8 +717,8 @@ func (c *Config) Validate() error {
 			bad(l.key+".address", "must be host:port or :port, not %q", l.Address)
 		}
 	}
-	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.SRT.Enabled && !c.WebRTC.Enabled {
-		bad("rtmp.enabled", "at least one of rtmp, srt and webrtc must be enabled")
+	if c.Node.Role == "origin" && !c.RTMP.Enabled && !c.RTMPS.Enabled && !c.SRT.Enabled && !c.WebRTC.Enabled {
+		bad("rtmp.enabled", "at least one of rtmp, rtmps, srt and webrtc must be enabled")
 	}
 	c.validateWebRTC(bad)
 	switch c.Storage.Backend {

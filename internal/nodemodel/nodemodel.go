@@ -58,9 +58,10 @@ func (s State) Valid() bool {
 
 // Addresses are where clients reach a node, each host:port ("" when the protocol is off).
 type Addresses struct {
-	RTMP string `json:"rtmp,omitempty"`
-	SRT  string `json:"srt,omitempty"`
-	HTTP string `json:"http,omitempty"`
+	RTMP  string `json:"rtmp,omitempty"`
+	RTMPS string `json:"rtmps,omitempty"` // RTMP inside TLS
+	SRT   string `json:"srt,omitempty"`
+	HTTP  string `json:"http,omitempty"`
 	// TLS: the HTTP port serves TLS (https).
 	TLS bool `json:"tls,omitempty"`
 }

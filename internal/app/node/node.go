@@ -68,9 +68,11 @@ type Node struct {
 	transcoder *transcode.Transcoder
 	// cluster is the transport of the calls to the cluster's servers (its TLS trusts tls.caFile)
 	cluster  *http.Transport
-	overload overload       // whether the transcoding keeps up, from one load report to the next
-	remote   *remoteJobs    // a transcoder node's jobs (nil on other roles)
-	secret   nodeapi.Secret // the cluster secret, for the calls the manager makes to the node
+	cert     *tlsconf.Certificate // tls.certFile's, nil without
+	rtmps    *ingest.RTMPServer   // RTMP inside TLS (rtmps.enabled)
+	overload overload             // whether the transcoding keeps up, from one load report to the next
+	remote   *remoteJobs          // a transcoder node's jobs (nil on other roles)
+	secret   nodeapi.Secret       // the cluster secret, for the calls the manager makes to the node
 }
 
 // uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
@@ -131,6 +133,11 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.cluster = cluster
+	if cfg.TLS.Enabled() {
+		if n.cert, err = tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.With("component", "tls")); err != nil {
+			return nil, err
+		}
+	}
 	n.metrics = mediametrics.New(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nagare_streams", Help: "Live streams on this node."},
 			func() float64 { return float64(len(n.registry.List())) }),
@@ -248,6 +255,17 @@ func (n *Node) listenIngest(cfg config.Config, log *slog.Logger, auth *pubauth.A
 			return err
 		}
 	}
+	if cfg.RTMPS.Enabled {
+		n.rtmps = &ingest.RTMPServer{
+			Address: cfg.RTMPS.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
+			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
+			Log: log.With("component", "rtmps"), TLS: n.cert.ServerConfig(),
+		}
+		if err := n.rtmps.Listen(); err != nil {
+			n.closeListeners()
+			return err
+		}
+	}
 	if cfg.SRT.Enabled {
 		n.srt = &ingest.SRTServer{
 			Address: cfg.SRT.Address, ReadTimeout: cfg.Node.ReadTimeout, Registry: n.registry, Auth: auth,
@@ -335,6 +353,9 @@ func (n *Node) closeListeners() {
 	if n.rtmp != nil {
 		n.rtmp.Close()
 	}
+	if n.rtmps != nil {
+		n.rtmps.Close()
+	}
 	if n.srt != nil {
 		n.srt.Close()
 	}
@@ -377,13 +398,8 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         n.fresh.track,
 	}
-	if cfg.TLS.Enabled() {
-		cert, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.With("component", "tls"))
-		if err != nil {
-			n.httpLn.Close()
-			return err
-		}
-		n.httpLn = tlsconf.Wrap(n.http, n.httpLn, cert, log.With("component", "http"))
+	if n.cert != nil {
+		n.httpLn = tlsconf.Wrap(n.http, n.httpLn, n.cert, log.With("component", "http"))
 	}
 	return nil
 }
@@ -471,7 +487,14 @@ func (n *Node) SetParent(url string) {
 	}
 }
 
-// RTMPAddr, SRTAddr and HTTPAddr return the bound addresses ("" when disabled).
+// RTMPSAddr, RTMPAddr, SRTAddr and HTTPAddr return the bound addresses ("" when disabled).
+func (n *Node) RTMPSAddr() string {
+	if n.rtmps == nil {
+		return ""
+	}
+	return n.rtmps.Addr().String()
+}
+
 func (n *Node) RTMPAddr() string {
 	if n.rtmp == nil {
 		return ""
@@ -513,6 +536,9 @@ func (n *Node) Run(ctx context.Context) error {
 	ig, ictx := errgroup.WithContext(gctx)
 	if n.rtmp != nil {
 		ig.Go(func() error { return n.rtmp.Run(ictx) })
+	}
+	if n.rtmps != nil {
+		ig.Go(func() error { return n.rtmps.Run(ictx) })
 	}
 	if n.srt != nil {
 		ig.Go(func() error { return n.srt.Run(ictx) })

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 	"github.com/nagare-video/nagare/internal/testutil/tlstest"
@@ -21,7 +22,8 @@ import (
 )
 
 // TestClusterOverTLS runs a manager, an origin and an edge that serve TLS from certificate files of a
-// CA they trust (tls.caFile): nodes register and report over HTTPS, the viewer entry redirects to the
+// CA they trust (tls.caFile): nodes register and report over HTTPS, the publisher is routed to the
+// origin's RTMPS port and publishes there, the viewer entry redirects to the
 // edge's https URL, the edge pulls from the origin over HTTPS, the manager's recording command reaches the
 // origin over HTTPS, ffprobe plays the stream through the manager with the CA, and every answer carries
 // HSTS.
@@ -43,6 +45,7 @@ func TestClusterOverTLS(t *testing.T) {
 		join(c, "tls-origin")
 		c.Storage = config.Storage{Backend: "local", Directory: t.TempDir()} // where the recording goes
 		c.Publish.Keys = map[string]string{"live/tls": "tls-stream-key"}
+		c.RTMPS = config.Listen{Enabled: true, Address: "127.0.0.1:0"}
 	})
 	edge, edgeLogs := testutil.StartNode(t, func(c *config.Config) {
 		join(c, "tls-edge")
@@ -80,7 +83,12 @@ func TestClusterOverTLS(t *testing.T) {
 	}, 20*time.Second, 200*time.Millisecond, "the nodes never came into service over HTTPS, with https addresses")
 	var body string
 
-	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/tls?key=tls-stream-key", "flv")
+	// the publisher asks where to publish and takes RTMPS
+	var route struct{ RTMPSURL string }
+	_, body = get(mgr + "/api/v1/route/publish/live/tls")
+	require.NoError(t, json.Unmarshal([]byte(body), &route), body)
+	require.Equal(t, "rtmps://"+origin.RTMPSAddr()+"/live/tls", route.RTMPSURL)
+	testutil.Publish(t, route.RTMPSURL+"?key=tls-stream-key", "flv")
 	entry := mgr + "/live/tls/index.m3u8"
 	var resp *http.Response
 	require.Eventually(t, func() bool {
@@ -90,6 +98,7 @@ func TestClusterOverTLS(t *testing.T) {
 	require.Equal(t, "https://"+edge.HTTPAddr()+"/live/tls/index.m3u8", resp.Request.URL.String(), "the redirect is to the edge's https URL")
 	require.Equal(t, "max-age=31536000", resp.Header.Get("Strict-Transport-Security"))
 	require.NotContains(t, edgeLogs.String(), "certificate signed by unknown authority")
+	require.Equal(t, "rtmps", origin.Registry().Get(stream.Path{App: "live", Name: "tls"}).Protocol)
 
 	// the manager's command reaches the origin over HTTPS
 	req, err := http.NewRequest(http.MethodPut, mgr+"/api/v1/streams/live/tls/recording", nil)

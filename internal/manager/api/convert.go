@@ -82,7 +82,7 @@ func groupToAPI(g store.NodeGroup) apitypes.NodeGroup {
 }
 
 func addressesToAPI(a nodemodel.Addresses) apitypes.Addresses {
-	return apitypes.Addresses{RTMP: a.RTMP, SRT: a.SRT, HTTP: a.HTTP, TLS: a.TLS}
+	return apitypes.Addresses{RTMP: a.RTMP, RTMPS: a.RTMPS, SRT: a.SRT, HTTP: a.HTTP, TLS: a.TLS}
 }
 
 func nodeToAPI(n store.Node) apitypes.Node {

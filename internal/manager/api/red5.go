@@ -334,6 +334,7 @@ type red5Event struct {
 	Port          int    `json:"port,omitempty"`
 	NodeID        string `json:"nodeId"`
 	RTMPURL       string `json:"rtmpUrl,omitempty"`
+	RTMPSURL      string `json:"rtmpsUrl,omitempty"`
 	SRTURL        string `json:"srtUrl,omitempty"`
 	HLSURL        string `json:"hlsUrl,omitempty"`
 	WHIPURL       string `json:"whipUrl,omitempty"`

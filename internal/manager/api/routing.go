@@ -19,12 +19,13 @@ import (
 
 // route is where a client should go.
 type route struct {
-	Node    store.Node
-	RTMPURL string
-	SRTURL  string
-	HLSURL  string
-	WHIPURL string // the node's WebRTC endpoints (nodes take WHIP on origins only)
-	WHEPURL string
+	Node     store.Node
+	RTMPURL  string
+	RTMPSURL string // RTMP inside TLS, when the node offers it
+	SRTURL   string
+	HLSURL   string
+	WHIPURL  string // the node's WebRTC endpoints (nodes take WHIP on origins only)
+	WHEPURL  string
 }
 
 func streamPath(app, name string) (string, error) {
@@ -42,6 +43,9 @@ func (s *Server) routeFor(n store.Node, path string) route {
 	rt := route{Node: n}
 	if n.Addresses.RTMP != "" {
 		rt.RTMPURL = "rtmp://" + n.Addresses.RTMP + "/" + path
+	}
+	if n.Addresses.RTMPS != "" {
+		rt.RTMPSURL = "rtmps://" + n.Addresses.RTMPS + "/" + path
 	}
 	if n.Addresses.SRT != "" {
 		rt.SRTURL = "srt://" + n.Addresses.SRT + "?streamid=publish:" + path
@@ -144,7 +148,7 @@ func (n nativeAPI) routePublish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, apitypes.Route{Stream: path, NodeID: rt.Node.ID, Role: rt.Node.Role, Region: rt.Node.Region,
-		RTMPURL: rt.RTMPURL, SRTURL: rt.SRTURL, WHIPURL: rt.WHIPURL})
+		RTMPURL: rt.RTMPURL, RTMPSURL: rt.RTMPSURL, SRTURL: rt.SRTURL, WHIPURL: rt.WHIPURL})
 	return nil
 }
 
@@ -192,7 +196,7 @@ func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
-		ev.RTMPURL, ev.SRTURL, ev.WHIPURL = rt.RTMPURL, rt.SRTURL, rt.WHIPURL
+		ev.RTMPURL, ev.RTMPSURL, ev.SRTURL, ev.WHIPURL = rt.RTMPURL, rt.RTMPSURL, rt.SRTURL, rt.WHIPURL
 	case "subscribe":
 		if rt, err = a.s.playRoute(path, q.Get("group"), q.Get("region")); err != nil {
 			return err

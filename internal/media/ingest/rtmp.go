@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ type RTMPServer struct {
 	Takeover    bool
 	Metrics     *mediametrics.Metrics
 	Log         *slog.Logger
+	// TLS, if set, makes the port RTMPS (RTMP inside TLS): its publications say protocol "rtmps"
+	TLS *tls.Config
 
 	ln    net.Listener
 	gate  gate
@@ -44,11 +47,23 @@ func (s *RTMPServer) Listen() error {
 	}
 	// netguard also keeps a shortage of descriptors (EMFILE) from ending the accept loop: it retries
 	s.ln = netguard.New(ln, s.MaxConns, s.Log)
+	if s.TLS != nil {
+		// RTMPS: RTMP inside TLS (the handshake completes on the connection's first read)
+		s.ln = tls.NewListener(s.ln, s.TLS)
+	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = defaultReadTimeout
 	}
 	s.gate = gate{registry: s.Registry, auth: s.Auth, takeover: s.Takeover, metrics: s.Metrics}
 	return nil
+}
+
+// protocol names the port's protocol in publications, logs and metrics.
+func (s *RTMPServer) protocol() string {
+	if s.TLS != nil {
+		return "rtmps"
+	}
+	return "rtmp"
 }
 
 // Addr is the bound address.
@@ -84,7 +99,7 @@ func (s *RTMPServer) Run(ctx context.Context) error {
 
 func (s *RTMPServer) handle(c net.Conn) {
 	defer c.Close()
-	log := s.Log.With("protocol", "rtmp", "remote", c.RemoteAddr().String())
+	log := s.Log.With("protocol", s.protocol(), "remote", c.RemoteAddr().String())
 	err := s.serve(c, log)
 	switch {
 	case err == nil:
@@ -103,18 +118,18 @@ func (s *RTMPServer) serve(c net.Conn, log *slog.Logger) error {
 		io.Writer
 	}{bufio.NewReaderSize(c, 32<<10), c}}
 	if err := sc.Initialize(); err != nil {
-		s.Metrics.BadConn("rtmp")
+		s.Metrics.BadConn(s.protocol())
 		return fmt.Errorf("handshake: %w", err)
 	}
 	if err := sc.AcceptConn(); err != nil {
-		s.Metrics.BadConn("rtmp")
+		s.Metrics.BadConn(s.protocol())
 		return fmt.Errorf("connect: %w", err)
 	}
 	if !sc.Publish {
 		_ = sc.RejectAction()
 		return errors.New("playback over RTMP is not offered: play the stream over HLS")
 	}
-	path, err := s.gate.admit("rtmp", sc.URL.EscapedPath(), sc.URL.Query())
+	path, err := s.gate.admit(s.protocol(), sc.URL.EscapedPath(), sc.URL.Query())
 	if err != nil {
 		_ = sc.RejectAction()
 		return err
@@ -126,11 +141,11 @@ func (s *RTMPServer) serve(c net.Conn, log *slog.Logger) error {
 
 	in := &rtmpInput{conn: sc, net: c, timeout: s.ReadTimeout}
 	if err := in.readTracks(); err != nil {
-		s.Metrics.Rejected("rtmp", "tracks")
+		s.Metrics.Rejected(s.protocol(), "tracks")
 		return fmt.Errorf("publish %s: %w", path, err)
 	}
 	st, err := s.gate.publish(stream.PublishRequest{
-		Path: path, Tracks: in.tracks(), Protocol: "rtmp", Remote: c.RemoteAddr().String(),
+		Path: path, Tracks: in.tracks(), Protocol: s.protocol(), Remote: c.RemoteAddr().String(),
 		Close: func() { c.Close() },
 	})
 	if err != nil {

@@ -86,10 +86,11 @@ type GroupDeletion struct {
 
 // Addresses are where clients reach a node, host:port per protocol (left out when the protocol is off).
 type Addresses struct {
-	RTMP string `json:"rtmp,omitempty"`
-	SRT  string `json:"srt,omitempty"`
-	HTTP string `json:"http,omitempty"`
-	TLS  bool   `json:"tls,omitempty"` // the HTTP port serves TLS (https)
+	RTMP  string `json:"rtmp,omitempty"`
+	RTMPS string `json:"rtmps,omitempty"` // RTMP inside TLS
+	SRT   string `json:"srt,omitempty"`
+	HTTP  string `json:"http,omitempty"`
+	TLS   bool   `json:"tls,omitempty"` // the HTTP port serves TLS (https)
 }
 
 // NodeStats is a node's last load report.
@@ -203,8 +204,10 @@ type Route struct {
 	Role    nodemodel.Role `json:"role"`
 	Region  string         `json:"region,omitempty"`
 	RTMPURL string         `json:"rtmpUrl,omitempty"`
-	SRTURL  string         `json:"srtUrl,omitempty"`
-	HLSURL  string         `json:"hlsUrl,omitempty"`
+	// RTMPSURL is RTMP inside TLS, when the node offers it
+	RTMPSURL string `json:"rtmpsUrl,omitempty"`
+	SRTURL   string `json:"srtUrl,omitempty"`
+	HLSURL   string `json:"hlsUrl,omitempty"`
 	// WHIPURL (publish) and WHEPURL (play) are the node's WebRTC endpoints: POST an SDP offer there.
 	WHIPURL string `json:"whipUrl,omitempty"`
 	WHEPURL string `json:"whepUrl,omitempty"`
