@@ -1256,7 +1256,20 @@ func renderABR(p printer, r *abrResults, m Machine, command string) {
 		p("nagare's ffmpeg, which makes the renditions only, used %s %% of one core against %s %% for the bare command,\n",
 			num(ng.Usage.FFmpegCPUPercent), num(bare.Usage.CPUPercent))
 		p("which also copies the source and writes the HLS of all three; nagare's own process (the ingest, the pipes,\n")
-		p("LL-HLS of the source and both renditions) used %s %%.\n\n", num(ng.Usage.ServerCPUPercent))
+		p("LL-HLS of the source and both renditions) used %s %%.", num(ng.Usage.ServerCPUPercent))
+		if gap, ffGap := ng.cpu()-bare.cpu(), ng.Usage.FFmpegCPUPercent-bare.cpu(); gap > 0 {
+			p(" Of the tree's %s points above the bare command,\n", num(gap))
+			p("the node's own process accounts for %s and its ffmpeg for %s (negative: below the bare command): ",
+				num(ng.Usage.ServerCPUPercent), num(ffGap))
+			if ffGap < ng.Usage.ServerCPUPercent {
+				p("the gap is\n")
+				p("mostly work of nagare's that the bare command does not do (it receives no stream over the network, writes\n")
+				p("no LL-HLS, and makes no rendition into a stream of a server), not how nagare runs its ffmpeg.")
+			} else {
+				p("the gap is\nmostly in how nagare runs its ffmpeg.")
+			}
+		}
+		p("\n\n")
 	}
 	renderABRWindows(p, r)
 	if bare != nil && len(bare.Without) > 0 {
