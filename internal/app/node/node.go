@@ -219,6 +219,12 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		n.closeListeners()
 		return nil, err
 	}
+	return n.serveAndJoin(cfg, log)
+}
+
+// serveAndJoin binds the HTTP port and, in a cluster, joins the manager: the last steps of building a
+// node that takes publishers or pulls from a parent.
+func (n *Node) serveAndJoin(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err := n.listenHTTP(cfg, log); err != nil {
 		n.closeListeners()
 		return nil, err
@@ -462,14 +468,7 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err := n.listenWebRTC(cfg, nil); err != nil {
 		return nil, err
 	}
-	if err := n.listenHTTP(cfg, log); err != nil {
-		n.closeListeners()
-		return nil, err
-	}
-	if cfg.Cluster.ManagerURL != "" {
-		n.agent = n.newAgent(cfg)
-	}
-	return n, nil
+	return n.serveAndJoin(cfg, log)
 }
 
 // Parent returns the base URL an edge or relay pulls from ("" when none is assigned yet).

@@ -44,6 +44,16 @@ func ffmpegPID(t *testing.T, pidFile string) int {
 	return pid
 }
 
+// fastManager starts a manager (managertest's credentials) whose nodes report every second and are
+// dead after nodeTimeout.
+func fastManager(t *testing.T, nodeTimeout time.Duration) string {
+	t.Helper()
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, nodeTimeout
+	})
+	return mgr
+}
+
 // multivariant waits until the stream's multivariant playlist lists n variants and returns it.
 func multivariant(t *testing.T, url string, n int) *playlist.Multivariant {
 	t.Helper()
@@ -292,11 +302,8 @@ func TestTranscodeLeavesWhatItCannot(t *testing.T) {
 // names them (<stream>_<level>), instead of its configured ones.
 func TestProvisionedLadder(t *testing.T) {
 	testutil.RequireFFmpeg(t)
-	const admin, secret = "provision-admin-token-0123456789", "provision-cluster-secret-0123456789"
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
-	})
+	const admin, secret = managertest.AdminToken, managertest.ClusterSecret
+	mgr := fastManager(t, 5*time.Second)
 	body := `{"meta": {"stream": [{"name": "prov_1", "level": 1, "properties": {"videoBR": 150000, "videoWidth": 240, "videoHeight": 180}},
 		{"name": "prov_2", "level": 2, "properties": {"videoBR": 80000, "videoWidth": 160, "videoHeight": 120}}]}}`
 	resp, err := http.Post(mgr+"/streammanager/api/3.1/admin/event/meta/live/prov?accessToken="+admin, "application/json", strings.NewReader(body))
@@ -366,11 +373,8 @@ func TestLadderFollowsAResize(t *testing.T) {
 // goes away, the job moves to another one and the renditions come back.
 func TestTranscoderNodes(t *testing.T) {
 	testutil.RequireFFmpeg(t)
-	const admin, secret = "transcoder-admin-token-0123456789", "transcoder-cluster-secret-0123456789"
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
-	})
+	const admin, secret = managertest.AdminToken, managertest.ClusterSecret
+	mgr := fastManager(t, 3*time.Second)
 	req, err := http.NewRequest(http.MethodPut, mgr+"/api/v1/streams/live/tx/ladder",
 		strings.NewReader(`{"rungs": [{"name": "180p", "height": 180, "videoBitrate": 200000}, {"name": "120p", "height": 120, "videoBitrate": 100000}]}`))
 	require.NoError(t, err)
@@ -426,11 +430,8 @@ func TestTranscoderNodes(t *testing.T) {
 // to it (no transcoder takes it back from the origin as a job).
 func TestRed5TranscodePublish(t *testing.T) {
 	testutil.RequireFFmpeg(t)
-	const admin, secret = "red5-transcode-admin-token-0123456789", "red5-transcode-cluster-secret-0123456789"
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
-	})
+	const admin, secret = managertest.AdminToken, managertest.ClusterSecret
+	mgr := fastManager(t, 3*time.Second)
 	red5 := mgr + "/streammanager/api/3.1"
 	resp, err := http.Post(red5+"/admin/event/meta/live/rx?accessToken="+admin, "application/json", strings.NewReader(`{"meta": {"stream": [
 		{"name": "rx_1", "level": 1, "properties": {"videoBR": 200000, "videoWidth": 240, "videoHeight": 180}},
@@ -603,11 +604,8 @@ func TestRungFrameRate(t *testing.T) {
 // the manager sends new publishers elsewhere rather than to it.
 func TestOverloadedOrigin(t *testing.T) {
 	testutil.RequireFFmpeg(t)
-	const admin, secret = "overload-admin-token-0123456789", "overload-cluster-secret-0123456789"
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.AdminToken, c.Cluster.Secret = admin, secret
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
-	})
+	const admin, secret = managertest.AdminToken, managertest.ClusterSecret
+	mgr := fastManager(t, 5*time.Second)
 	slow := filepath.Join(t.TempDir(), "ffmpeg.sh")
 	require.NoError(t, os.WriteFile(slow, []byte("#!/bin/sh\nexec ffmpeg -readrate 0.5 \"$@\"\n"), 0o755))
 	origin, logs := testutil.StartNode(t, func(c *config.Config) {

@@ -12,15 +12,25 @@ import (
 	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
-// sourceAPI answers a transcoder node that takes a live stream of this origin: the stream as MPEG-TS,
-// from its next keyframe, until it ends (nodeapi.PathSources).
-func (n *Node) sourceAPI(w http.ResponseWriter, r *http.Request) {
-	if !n.clusterAuth(w, r, "the source API") {
-		return
+// clusterStream checks that r carries the cluster secret and names a sound stream path; otherwise it
+// answers, and ok is false.
+func (n *Node) clusterStream(w http.ResponseWriter, r *http.Request, what string) (p stream.Path, ok bool) {
+	if !n.clusterAuth(w, r, what) {
+		return p, false
 	}
 	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+// sourceAPI answers a transcoder node that takes a live stream of this origin: the stream as MPEG-TS,
+// from its next keyframe, until it ends (nodeapi.PathSources).
+func (n *Node) sourceAPI(w http.ResponseWriter, r *http.Request) {
+	p, ok := n.clusterStream(w, r, "the source API")
+	if !ok {
 		return
 	}
 	st := n.registry.Get(p)
@@ -42,12 +52,8 @@ func (n *Node) sourceAPI(w http.ResponseWriter, r *http.Request) {
 // this origin (POST nodeapi.PathSources, ?protocol= the publisher's), for as long as the request's body
 // goes on. The renditions follow through the rendition API.
 func (n *Node) sourcePushAPI(w http.ResponseWriter, r *http.Request) {
-	if !n.clusterAuth(w, r, "the source API") {
-		return
-	}
-	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
+	p, ok := n.clusterStream(w, r, "the source API")
+	if !ok {
 		return
 	}
 	proto := r.URL.Query().Get("protocol")
@@ -123,15 +129,11 @@ func (i idleReader) Read(p []byte) (int, error) {
 // renditionAPI publishes a rendition a transcoder node makes of a live stream of this origin, for as long
 // as the request's body goes on (nodeapi.PathRenditions).
 func (n *Node) renditionAPI(w http.ResponseWriter, r *http.Request) {
-	if !n.clusterAuth(w, r, "the rendition API") {
+	p, ok := n.clusterStream(w, r, "the rendition API")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	p, err := stream.ParsePath(r.PathValue("app") + "/" + r.PathValue("stream"))
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	of, err := stream.ParsePath(p.App + "/" + q.Get("of"))
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, "of: "+err.Error())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/app/vod"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/recording"
@@ -25,23 +26,7 @@ import (
 // source RECORDING, with the stream's name and the recording's duration, whose signed HLS and MP4 URLs
 // play in ffprobe. Rescans, by the same importer or a new one after a restart, do not add it again.
 func TestRecordingsBecomeVideos(t *testing.T) {
-	testutil.RequireFFmpeg(t)
-	shortScans(t)
-
-	dir := t.TempDir()
-	storage := config.Storage{Backend: "local", Directory: dir}
-	n, _ := testutil.StartNode(t, func(c *config.Config) {
-		c.Storage = storage
-		c.Push.Enabled, c.Push.Prefix = true, "live"
-		c.Record.Enabled, c.Record.MP4 = true, true
-		c.Publish.AllowUnauthenticated = true
-		c.HLS.SegmentDuration, c.HLS.PartDuration = time.Second, 200*time.Millisecond
-	})
-	r := startVOD(t, func(c *config.Config) {
-		c.Storage = storage
-		c.Push.Prefix = "live"
-		c.VOD.Recordings = true
-	})
+	dir, n, r := recordingOrigin(t, func(c *config.Config) { c.Record.MP4 = true })
 	ctx := as(context.Background(), adminToken)
 
 	started := time.Now()
@@ -129,23 +114,9 @@ func TestRecordingsBecomeVideos(t *testing.T) {
 // its HLS the VOD multivariant playlist of the source and every rendition recorded with it (each
 // rendition's own recording is not a video of its own), and every rendition plays through the signed URL.
 func TestTranscodedRecordingIsOneVideo(t *testing.T) {
-	testutil.RequireFFmpeg(t)
-	shortScans(t)
-	dir := t.TempDir()
-	storage := config.Storage{Backend: "local", Directory: dir}
-	n, _ := testutil.StartNode(t, func(c *config.Config) {
-		c.Storage = storage
-		c.Push.Enabled, c.Push.Prefix = true, "live"
-		c.Record.Enabled = true
-		c.Publish.AllowUnauthenticated = true
-		c.HLS.SegmentDuration, c.HLS.PartDuration = time.Second, 200*time.Millisecond
+	dir, n, r := recordingOrigin(t, func(c *config.Config) {
 		c.Transcode.Enabled = true
 		c.Transcode.Rungs = []config.Rung{{Name: "180p", Height: 180, VideoBitrate: 200_000}, {Name: "120p", Height: 120, VideoBitrate: 100_000}}
-	})
-	r := startVOD(t, func(c *config.Config) {
-		c.Storage = storage
-		c.Push.Prefix = "live"
-		c.VOD.Recordings = true
 	})
 	ctx := as(context.Background(), adminToken)
 
@@ -209,6 +180,31 @@ func TestTranscodedRecordingIsOneVideo(t *testing.T) {
 	recorded, after := listRecording()
 	require.Empty(t, recorded)
 	require.Equal(t, media, after)
+}
+
+// recordingOrigin starts an origin that pushes and records every stream into a local bucket (mutate
+// changes the rest) and a VOD service importing the recordings from it, scanning every 200 ms; it returns
+// the bucket's directory.
+func recordingOrigin(t *testing.T, mutate func(*config.Config)) (string, *node.Node, *rig) {
+	t.Helper()
+	testutil.RequireFFmpeg(t)
+	shortScans(t)
+	dir := t.TempDir()
+	storage := config.Storage{Backend: "local", Directory: dir}
+	n, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Storage = storage
+		c.Push.Enabled, c.Push.Prefix = true, "live"
+		c.Record.Enabled = true
+		c.Publish.AllowUnauthenticated = true
+		c.HLS.SegmentDuration, c.HLS.PartDuration = time.Second, 200*time.Millisecond
+		mutate(c)
+	})
+	r := startVOD(t, func(c *config.Config) {
+		c.Storage = storage
+		c.Push.Prefix = "live"
+		c.VOD.Recordings = true
+	})
+	return dir, n, r
 }
 
 // shortScans makes the importer scan storage every 200 ms for the rest of the test.
