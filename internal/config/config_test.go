@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 		{"disabled listener address is not checked", func(c *Config) { c.HTTP.Enabled = false; c.HTTP.Address = "x" }, ""},
 		{"host:port address", func(c *Config) { c.RTMP.Address = "127.0.0.1:0" }, ""},
 		{"no ingest", func(c *Config) { c.RTMP.Enabled = false; c.SRT.Enabled = false; c.WebRTC.Enabled = false },
-			`rtmp.enabled: at least one of rtmp, srt and webrtc must be enabled`},
+			`rtmp.enabled: at least one of rtmp, rtmps, srt and webrtc must be enabled`},
 		{"webrtc only", func(c *Config) { c.RTMP.Enabled = false; c.SRT.Enabled = false }, ""},
 		{"transcode defaults", func(c *Config) { c.Transcode.Enabled = true }, ""},
 		{"transcode rung of no size", func(c *Config) {

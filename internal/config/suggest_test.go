@@ -24,7 +24,7 @@ func TestUnknownSettingMessages(t *testing.T) {
 		{name: "env: a section's word misspelt", environ: []string{"NAGARE_MANGER_STORE_DSN=x"},
 			want: "NAGARE_MANGER_STORE_DSN: unknown setting; did you mean NAGARE_MANAGER_STORE_DSN (manager.storeDSN)?"},
 		{name: "env: several near, closest first", environ: []string{"NAGARE_RTMP_ADDRES=x"},
-			want: "NAGARE_RTMP_ADDRES: unknown setting; did you mean NAGARE_RTMP_ADDRESS (rtmp.address)?"},
+			want: "NAGARE_RTMP_ADDRES: unknown setting; did you mean NAGARE_RTMP_ADDRESS (rtmp.address) or NAGARE_RTMPS_ADDRESS (rtmps.address)?"},
 		{name: "env: a word nothing has, the settings sharing the words before it", environ: []string{"NAGARE_HLS_SEGMENT_LENGTH=2s"},
 			want: "NAGARE_HLS_SEGMENT_LENGTH: unknown setting; did you mean NAGARE_HLS_SEGMENT_COUNT (hls.segmentCount) or NAGARE_HLS_SEGMENT_DURATION (hls.segmentDuration)?"},
 		{name: "env: a section, its first settings", environ: []string{"NAGARE_LOG=debug"},
