@@ -634,7 +634,7 @@ func TestOverloadedOrigin(t *testing.T) {
 	require.Eventually(t, func() bool { return get("/api/v1/route/publish/live/other", nil) == http.StatusOK },
 		20*time.Second, 200*time.Millisecond, "the origin never took publishers")
 
-	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/slow?key=slow-stream-key", "flv")
+	pub := testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/slow?key=slow-stream-key", "flv")
 	var node struct {
 		Stats struct{ Overloaded string }
 	}
@@ -646,4 +646,10 @@ func TestOverloadedOrigin(t *testing.T) {
 	require.Equal(t, node.Stats.Overloaded, origin.Stats().Overloaded)
 	require.Eventually(t, func() bool { return get("/api/v1/route/publish/live/other", nil) == http.StatusServiceUnavailable },
 		10*time.Second, 200*time.Millisecond, "an overloaded origin still takes new publishers")
+
+	// the publisher goes: the rendition, however far behind, ends within a few seconds (ffmpeg is killed
+	// rather than left to work through its backlog)
+	pub.Kill()
+	require.Eventually(t, func() bool { return origin.Registry().Get(stream.Path{App: "live", Name: "slow_120p"}) == nil },
+		12*time.Second, 100*time.Millisecond, "the rendition outlived its source")
 }

@@ -122,14 +122,27 @@ func (t *Transcoder) StreamStarted(st *stream.Stream) {
 	}()
 }
 
+// endWait bounds how long the end of a source waits for ffmpeg to turn it into the end of every
+// rendition: an ffmpeg slower than real time still has seconds of the source before it, and the feed
+// blocks writing into its full stdin; past the bound ffmpeg is killed (the renditions end at once).
+const endWait = 5 * time.Second
+
 // StreamEnded stops st's job, once ffmpeg has turned the end of the source into the end of every
-// rendition.
+// rendition, or endWait later.
 func (t *Transcoder) StreamEnded(st *stream.Stream) {
 	t.mu.Lock()
 	j := t.jobs[st]
 	delete(t.jobs, st)
 	t.mu.Unlock()
-	if j != nil {
+	if j == nil {
+		return
+	}
+	select {
+	case <-j.finished:
+	case <-time.After(endWait):
+		j.ending.Store(true)
+		j.log.Warn("ffmpeg had not ended the renditions after the source ended: killed", "waited", endWait.String())
+		j.kill()
 		<-j.finished
 	}
 }
@@ -183,6 +196,7 @@ type job struct {
 	ladder   ladder.Ladder // this publication's: provisioned, or the configuration's
 	restarts atomic.Uint64
 	running  atomic.Bool
+	ending   atomic.Bool // the source ended and ffmpeg was killed for being slow to end: no restart
 	lastIn   atomic.Int64 // the latest presentation time handed to ffmpeg
 
 	mu    sync.Mutex
@@ -252,7 +266,7 @@ func (j *job) run(ctx context.Context) {
 		next, err := j.once(ctx, first, units)
 		first = next
 		switch {
-		case errors.Is(err, errSourceEnded), ctx.Err() != nil:
+		case errors.Is(err, errSourceEnded), ctx.Err() != nil, j.ending.Load():
 			return
 		case errors.Is(err, errNoVideo), errors.Is(err, errNoLadder):
 			j.log.Info("not transcoded", "cause", err)
