@@ -196,7 +196,7 @@ type job struct {
 	ladder   ladder.Ladder // this publication's: provisioned, or the configuration's
 	restarts atomic.Uint64
 	running  atomic.Bool
-	ending   atomic.Bool // the source ended and ffmpeg was killed for being slow to end: no restart
+	ending   atomic.Bool  // the source ended and ffmpeg was killed for being slow to end: no restart
 	lastIn   atomic.Int64 // the latest presentation time handed to ffmpeg
 
 	mu    sync.Mutex
