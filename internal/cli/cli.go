@@ -316,7 +316,11 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg.Cluster.ManagerURL = httpScheme(cfg) + netaddr.Loopback(m.Addr())
+	if cfg.Cluster.ManagerURL == "" {
+		// the in-process node reaches the manager on loopback; with TLS, a certificate that does not name
+		// 127.0.0.1 needs cluster.managerURL set to a name it does
+		cfg.Cluster.ManagerURL = httpScheme(cfg) + netaddr.Loopback(m.Addr())
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
