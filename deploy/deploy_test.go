@@ -1,13 +1,18 @@
-// Package deploy holds what deploys nagare (systemd units; more to come) and the tests that check it.
+// Package deploy holds what deploys nagare (systemd units, a Prometheus configuration, a Grafana
+// dashboard; more to come) and the tests that check it.
 package deploy
 
 import (
+	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/VictoriaMetrics/metricsql"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,4 +46,76 @@ func TestSystemdUnits(t *testing.T) {
 	res, err := exec.Command(sa, append([]string{"verify", "--man=no"}, files...)...).CombinedOutput()
 	require.NoError(t, err, "%s", res)
 	require.Empty(t, strings.TrimSpace(string(res)), "systemd-analyze verify has something to say")
+}
+
+// TestGrafanaDashboard: the dashboard decodes, every panel has a title and queries, every query parses as
+// PromQL (with Grafana's variables in place), and names only metrics nagare registers (the metric names
+// written in the code; a live /metrics lists only series that have samples). Histograms are queried
+// through their _bucket series.
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana/nagare.json")
+	require.NoError(t, err)
+	var dash struct {
+		Title  string
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	require.NotEmpty(t, dash.UID)
+	known := registeredMetrics(t)
+	require.Contains(t, known, "nagare_autoscaler_load_percent", "the scan of the code found the metrics")
+	variables := strings.NewReplacer("$group", ".*", "$role", ".*")
+	used := map[string]bool{}
+	for _, p := range dash.Panels {
+		require.NotEmpty(t, p.Title)
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, tg := range p.Targets {
+			expr, err := metricsql.Parse(variables.Replace(tg.Expr))
+			require.NoError(t, err, "%s: %s", p.Title, tg.Expr)
+			metricsql.VisitAll(expr, func(e metricsql.Expr) {
+				me, ok := e.(*metricsql.MetricExpr)
+				if !ok {
+					return
+				}
+				for _, lfs := range me.LabelFilterss {
+					for _, lf := range lfs {
+						if lf.Label == "__name__" {
+							used[lf.Value] = true
+						}
+					}
+				}
+			})
+		}
+	}
+	require.NotEmpty(t, used)
+	for name := range used {
+		base := strings.TrimSuffix(name, "_bucket")
+		require.True(t, known[name] || known[base], "%s is not a metric nagare registers", name)
+	}
+}
+
+// registeredMetrics scans the module's Go code (tests left out) for the names of the metrics it
+// registers.
+func registeredMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	name := regexp.MustCompile(`"(nagare_[a-z0-9_]+)"`)
+	out := map[string]bool{}
+	err := filepath.WalkDir("../internal", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range name.FindAllStringSubmatch(string(b), -1) {
+			out[m[1]] = true
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return out
 }

@@ -363,7 +363,7 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 			}
 		}
 		if l.Metrics != nil {
-			l.Metrics.observe(g.Name, lim.Role, d, countLive(in.Nodes))
+			l.Metrics.observe(g.Name, lim.Role, in, d, countLive(in.Nodes))
 		}
 		// a viewer with no room may wait when a node of the role is on its way or may still be launched
 		l.setCanGrow(key, countLive(in.Nodes)+d.Launch+len(d.Replace) < lim.MaxLimit || d.Launch+len(d.Replace) > 0 || launching(in.Nodes))

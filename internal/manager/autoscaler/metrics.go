@@ -12,6 +12,8 @@ type Metrics struct {
 	Load        *prometheus.GaugeVec // group, role: measured load in percent
 	Predicted   *prometheus.GaugeVec // group, role: load projected over the warm-up, in percent
 	Nodes       *prometheus.GaugeVec // group, role: pending, running and in-service nodes
+	Threshold   *prometheus.GaugeVec // group, role: the scale-out alarm, in percent
+	LowWater    *prometheus.GaugeVec // group, role: the scale-in mark, in percent
 	Decisions   *prometheus.CounterVec
 	TickSeconds prometheus.Histogram
 }
@@ -28,6 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "nagare_autoscaler_nodes", Help: "Pending, running and in-service nodes, by group and role.",
 		}, []string{"group", "role"}),
+		Threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_threshold_percent", Help: "The load above which the role scales out, by group and role.",
+		}, []string{"group", "role"}),
+		LowWater: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_low_water_percent", Help: "The load (with one node fewer) below which the role scales in, by group and role.",
+		}, []string{"group", "role"}),
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nagare_autoscaler_actions_total", Help: "Autoscaler actions by kind (minimum, scale-out, scale-in, replace, drained, …).",
 		}, []string{"action"}),
@@ -36,11 +44,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	reg.MustRegister(m.Load, m.Predicted, m.Nodes, m.Decisions, m.TickSeconds)
+	reg.MustRegister(m.Load, m.Predicted, m.Nodes, m.Threshold, m.LowWater, m.Decisions, m.TickSeconds)
 	return m
 }
 
-func (m *Metrics) observe(group string, role nodemodel.Role, d Decision, nodes int) {
+func (m *Metrics) observe(group string, role nodemodel.Role, in Input, d Decision, nodes int) {
+	m.Threshold.WithLabelValues(group, string(role)).Set(in.Threshold * 100)
+	m.LowWater.WithLabelValues(group, string(role)).Set(in.LowWater * 100)
 	m.Load.WithLabelValues(group, string(role)).Set(capPct(d.Load))
 	m.Predicted.WithLabelValues(group, string(role)).Set(capPct(d.Projected))
 	m.Nodes.WithLabelValues(group, string(role)).Set(float64(nodes))
