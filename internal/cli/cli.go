@@ -379,9 +379,9 @@ func randomSecret() string {
 
 // printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
 // generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
-// httpScheme is the scheme of the process's HTTP listeners: https:// with tls.certFile.
+// httpScheme is the scheme of the process's HTTP listeners: https:// with TLS (files or ACME).
 func httpScheme(cfg config.Config) string {
-	if cfg.TLS.Enabled() || len(cfg.TLS.ACME.Domains) > 0 {
+	if cfg.TLS.Serving() {
 		return "https://"
 	}
 	return "http://"

@@ -75,6 +75,9 @@ type ACME struct {
 // Enabled reports whether the process serves TLS from files.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
+// Serving reports whether the manager serves TLS, from files or by ACME.
+func (t TLS) Serving() bool { return t.Enabled() || len(t.ACME.Domains) > 0 }
+
 // validate reports a half-configured pair.
 func (t TLS) validate(bad func(key, format string, args ...any)) {
 	switch {

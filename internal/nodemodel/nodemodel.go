@@ -66,15 +66,20 @@ type Addresses struct {
 	TLS bool `json:"tls,omitempty"`
 }
 
+// HTTPScheme is the scheme the node's HTTP port speaks: https with TLS, else http.
+func (a Addresses) HTTPScheme() string {
+	if a.TLS {
+		return "https"
+	}
+	return "http"
+}
+
 // HTTPURL is the base URL of the node's HTTP port (http:// or https://host:port), "" without one.
 func (a Addresses) HTTPURL() string {
-	switch {
-	case a.HTTP == "":
+	if a.HTTP == "" {
 		return ""
-	case a.TLS:
-		return "https://" + a.HTTP
 	}
-	return "http://" + a.HTTP
+	return a.HTTPScheme() + "://" + a.HTTP
 }
 
 // Load is a node's load at the time of a report: the figures routing and the autoscaler use.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -30,15 +29,10 @@ type ACMEConfig struct {
 // keeps serving until it expires). Challenges are TLS-ALPN-01 on the TLS listener and HTTP-01 through
 // HTTPHandler.
 type ACME struct {
-	m   *autocert.Manager
-	log *slog.Logger
-
-	mu     sync.Mutex
-	warned map[string]time.Time // name → when its failure was last logged
+	m      *autocert.Manager
+	log    *slog.Logger
+	failed quiet // the names whose failure was logged
 }
-
-// acmeQuiet is how long a name whose certificate could not be obtained stays unlogged.
-const acmeQuiet = time.Minute
 
 // NewACME prepares the manager of certificates; nothing is asked of the authority before a handshake.
 func NewACME(c ACMEConfig, log *slog.Logger) (*ACME, error) {
@@ -63,7 +57,7 @@ func NewACME(c ACMEConfig, log *slog.Logger) (*ACME, error) {
 		Email:      c.Email,
 		Client:     &acme.Client{DirectoryURL: dir, HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second}},
 	}
-	return &ACME{m: m, log: log, warned: map[string]time.Time{}}, nil
+	return &ACME{m: m, log: log, failed: quiet{max: 1000}}, nil
 }
 
 // ServerConfig is the TLS configuration of a server whose certificate comes from ACME (TLS-ALPN-01
@@ -74,30 +68,12 @@ func (a *ACME) ServerConfig() *tls.Config {
 	get := cfg.GetCertificate
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		cert, err := get(hello)
-		if err != nil && hello.ServerName != "" {
-			a.failed(hello.ServerName, err)
+		if err != nil && hello.ServerName != "" && a.failed.first(hello.ServerName) {
+			a.log.Error("acme: no certificate for the name (retried on the next handshake)", "name", hello.ServerName, "cause", err)
 		}
 		return cert, err
 	}
 	return cfg
-}
-
-// failed logs that no certificate could be had for name, once per acmeQuiet.
-func (a *ACME) failed(name string, err error) {
-	a.mu.Lock()
-	last, seen := a.warned[name]
-	now := time.Now()
-	quiet := seen && now.Sub(last) < acmeQuiet
-	if !quiet {
-		if len(a.warned) > 1000 {
-			clear(a.warned)
-		}
-		a.warned[name] = now
-	}
-	a.mu.Unlock()
-	if !quiet {
-		a.log.Error("acme: no certificate for the name (retried on the next handshake)", "name", name, "cause", err)
-	}
 }
 
 // HTTPHandler answers HTTP-01 challenges and redirects every other request to https.

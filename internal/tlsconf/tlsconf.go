@@ -5,11 +5,9 @@
 package tlsconf
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -27,7 +25,6 @@ const checkEvery = time.Second
 type Certificate struct {
 	certFile, keyFile string
 	log               *slog.Logger
-	now               func() time.Time
 
 	mu      sync.Mutex
 	cur     *tls.Certificate
@@ -55,12 +52,12 @@ func Load(certFile, keyFile string, log *slog.Logger) (*Certificate, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Certificate{certFile: certFile, keyFile: keyFile, log: log, now: time.Now}
+	c := &Certificate{certFile: certFile, keyFile: keyFile, log: log}
 	cert, st, err := c.read()
 	if err != nil {
 		return nil, err
 	}
-	c.cur, c.stamp, c.checked = cert, st, c.now()
+	c.cur, c.stamp, c.checked = cert, st, time.Now()
 	return c, nil
 }
 
@@ -88,7 +85,7 @@ func (c *Certificate) read() (*tls.Certificate, [2]stamp, error) {
 		}
 		cert.Leaf = leaf
 	}
-	if now := c.now(); now.After(leaf.NotAfter) {
+	if now := time.Now(); now.After(leaf.NotAfter) {
 		return nil, st, fmt.Errorf("tls: certificate %s expired on %s", c.certFile, leaf.NotAfter.UTC().Format(time.RFC3339))
 	} else if now.Before(leaf.NotBefore) {
 		return nil, st, fmt.Errorf("tls: certificate %s is not valid before %s", c.certFile, leaf.NotBefore.UTC().Format(time.RFC3339))
@@ -101,7 +98,7 @@ func (c *Certificate) read() (*tls.Certificate, [2]stamp, error) {
 func (c *Certificate) Current() *tls.Certificate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
+	now := time.Now()
 	if now.Sub(c.checked) < checkEvery {
 		return c.cur
 	}
@@ -183,9 +180,6 @@ func HSTS(h http.Handler) http.Handler {
 	})
 }
 
-// Listener wraps ln so that every connection is TLS with cfg.
-func Listener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(ln, cfg) }
-
 // Wrap makes srv serve TLS with c: its handler adds HSTS, its error log is ErrorLog's, and it must serve
 // the listener returned, which wraps ln.
 func Wrap(srv *http.Server, ln net.Listener, c *Certificate, log *slog.Logger) net.Listener {
@@ -199,28 +193,19 @@ func WrapConfig(srv *http.Server, ln net.Listener, cfg *tls.Config, log *slog.Lo
 	return tls.NewListener(ln, cfg)
 }
 
-// handshakeQuiet is how long a client address that failed a handshake (a plaintext client on a TLS port,
-// a scanner) stays unlogged.
-const handshakeQuiet = time.Minute
-
 // ErrorLog is the http.Server.ErrorLog of a TLS server: its lines go to log at warning level, and TLS
 // handshake failures (a plaintext client, a scanner) once per client address and minute at most.
-func ErrorLog(log *slog.Logger) *log.Logger {
-	return logNew(&serverLog{log: log, seen: map[string]time.Time{}, now: time.Now})
+func ErrorLog(to *slog.Logger) *log.Logger {
+	return log.New(&serverLog{log: to, hosts: quiet{max: 10_000}}, "", 0)
 }
 
-var logNew = func(w io.Writer) *log.Logger { return log.New(w, "", 0) }
-
 type serverLog struct {
-	log *slog.Logger
-	now func() time.Time
-
-	mu   sync.Mutex
-	seen map[string]time.Time // client host → when its handshake failure was logged
+	log   *slog.Logger
+	hosts quiet // the client hosts whose handshake failure was logged
 }
 
 func (s *serverLog) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(bytes.TrimRight(p, "\n")))
+	line := strings.TrimSpace(string(p))
 	const prefix = "http: TLS handshake error from "
 	if rest, ok := strings.CutPrefix(line, prefix); ok {
 		addr, cause, _ := strings.Cut(rest, ": ")
@@ -228,22 +213,38 @@ func (s *serverLog) Write(p []byte) (int, error) {
 		if err != nil {
 			host = addr
 		}
-		now := s.now()
-		s.mu.Lock()
-		if len(s.seen) > 10_000 {
-			clear(s.seen) // bounded: a scan from many addresses must not grow it for good
-		}
-		last, ok := s.seen[host]
-		quiet := ok && now.Sub(last) < handshakeQuiet
-		if !quiet {
-			s.seen[host] = now
-		}
-		s.mu.Unlock()
-		if !quiet {
+		if s.hosts.first(host) {
 			s.log.Warn("tls handshake failed (logged once a minute per address)", "remote", addr, "cause", cause)
 		}
 		return len(p), nil
 	}
 	s.log.Warn("http server", "msg", line)
 	return len(p), nil
+}
+
+// quietFor is how long something said of one key (a client host, a name) is not said again.
+const quietFor = time.Minute
+
+// quiet keeps what repeats from flooding the log: first reports whether key has not been said within
+// quietFor, and marks it said. It forgets everything past max keys (a scan from many addresses must not
+// grow it for good). The zero value (with max set) is ready.
+type quiet struct {
+	max int
+
+	mu   sync.Mutex
+	said map[string]time.Time
+}
+
+func (q *quiet) first(key string) bool {
+	now := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if last, ok := q.said[key]; ok && now.Sub(last) < quietFor {
+		return false
+	}
+	if q.said == nil || len(q.said) >= q.max {
+		q.said = map[string]time.Time{}
+	}
+	q.said[key] = now
+	return true
 }

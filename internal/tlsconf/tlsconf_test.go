@@ -63,13 +63,11 @@ func serve(t *testing.T, c *Certificate, log *slog.Logger) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &http.Server{
-		Handler: HSTS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.WriteString(w, r.TLS.ServerName+" ok")
-		})),
-		ErrorLog: ErrorLog(log),
-	}
-	go func() { _ = srv.Serve(Listener(ln, c.ServerConfig())) }()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.TLS.ServerName+" ok")
+	})}
+	tlsLn := Wrap(srv, ln, c, log)
+	go func() { _ = srv.Serve(tlsLn) }()
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }

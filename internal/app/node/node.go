@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,22 +252,21 @@ func publishAuth(cfg config.Config, log *slog.Logger) *pubauth.Authorizer {
 
 // listenIngest binds the RTMP and SRT ports that publishers publish to (origins, transcoders).
 func (n *Node) listenIngest(cfg config.Config, log *slog.Logger, auth *pubauth.Authorizer) error {
-	if cfg.RTMP.Enabled {
-		n.rtmp = &ingest.RTMPServer{
-			Address: cfg.RTMP.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
+	rtmp := func(address, component string, tc *tls.Config) *ingest.RTMPServer {
+		return &ingest.RTMPServer{
+			Address: address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
 			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
-			Log: log.With("component", "rtmp"),
+			Log: log.With("component", component), TLS: tc,
 		}
+	}
+	if cfg.RTMP.Enabled {
+		n.rtmp = rtmp(cfg.RTMP.Address, "rtmp", nil)
 		if err := n.rtmp.Listen(); err != nil {
 			return err
 		}
 	}
 	if cfg.RTMPS.Enabled {
-		n.rtmps = &ingest.RTMPServer{
-			Address: cfg.RTMPS.Address, ReadTimeout: cfg.Node.ReadTimeout, MaxConns: cfg.Node.MaxConnections,
-			Registry: n.registry, Auth: auth, Takeover: cfg.Publish.Takeover, Metrics: n.metrics,
-			Log: log.With("component", "rtmps"), TLS: n.cert.ServerConfig(),
-		}
+		n.rtmps = rtmp(cfg.RTMPS.Address, "rtmps", n.cert.ServerConfig())
 		if err := n.rtmps.Listen(); err != nil {
 			n.closeListeners()
 			return err

@@ -74,7 +74,7 @@ type remoteJobs struct {
 
 	mu   sync.Mutex
 	jobs map[string]*remoteJob // by stream
-	// sources are the streams published here, each with the origin it goes to now ("" while unknown)
+	// sources are the streams published here whose origin is known, each with the origin it goes to now
 	sources map[string]string
 	// ended holds, for each stream given to an origin, a channel closed when the stream ends
 	ended map[*stream.Stream]chan struct{}
@@ -140,7 +140,7 @@ func (rj *remoteJobs) job(p stream.Path) (nodeapi.TranscodeJob, bool) {
 func (rj *remoteJobs) ladderOf(ctx context.Context, p stream.Path) (ladder.Ladder, bool, error) {
 	j, ok := rj.job(p)
 	if !ok {
-		if st := rj.n.registry.Get(p); st != nil && st.Protocol != pullProtocol {
+		if publishedHere(rj.n.registry.Get(p)) {
 			return rj.n.provisionedLadder(ctx, p)
 		}
 	}
@@ -177,6 +177,12 @@ const pullRetry = time.Second
 
 // pullProtocol is the protocol of a stream taken from its origin.
 const pullProtocol = "pull"
+
+// publishedHere reports whether st (nil: none) is a stream a publisher publishes to this node: not one
+// taken from its origin, not a rendition made here.
+func publishedHere(st *stream.Stream) bool {
+	return st != nil && st.Rendition == nil && st.Protocol != pullProtocol
+}
 
 // pull takes the job's stream from its origin and publishes it in the node's registry, again and again
 // (the stream may not be live yet, or may come back) until ctx is done.
@@ -233,7 +239,7 @@ func (f forwarder) StreamStarted(st *stream.Stream) {
 	)
 	switch rd := st.Rendition; {
 	case rd != nil:
-		if _, ok := f.rj.originOf(rd.Of); !ok && !f.rj.publishedHere(rd.Of) {
+		if _, ok := f.rj.originOf(rd.Of); !ok && !publishedHere(f.rj.n.registry.Get(rd.Of)) {
 			return
 		}
 		query = url.Values{"of": {rd.Of.Name}, "rung": {rd.Rung}, "bandwidth": {strconv.Itoa(rd.Bandwidth)}}
@@ -243,9 +249,8 @@ func (f forwarder) StreamStarted(st *stream.Stream) {
 			}
 			return "", fmt.Errorf("no origin for %s yet", rd.Of)
 		}
-	case st.Protocol != pullProtocol:
+	case publishedHere(st):
 		endpoint, query = nodeapi.PathSources, url.Values{"protocol": {st.Protocol}}
-		f.rj.setSource(st.Path, "")
 		origin = func(ctx context.Context) (string, error) {
 			if f.rj.n.agent == nil {
 				return "", errors.New("the node has no stream manager")
@@ -275,7 +280,7 @@ func (f forwarder) StreamEnded(st *stream.Stream) {
 		close(c)
 		delete(f.rj.ended, st)
 	}
-	if st.Rendition == nil && st.Protocol != pullProtocol && f.rj.n.registry.Get(st.Path) == nil {
+	if publishedHere(st) && f.rj.n.registry.Get(st.Path) == nil {
 		delete(f.rj.sources, st.Path.String())
 	}
 }
@@ -285,14 +290,6 @@ func (rj *remoteJobs) setSource(p stream.Path, origin string) {
 	rj.mu.Lock()
 	defer rj.mu.Unlock()
 	rj.sources[p.String()] = origin
-}
-
-// publishedHere reports whether a publisher publishes p to this node.
-func (rj *remoteJobs) publishedHere(p stream.Path) bool {
-	rj.mu.Lock()
-	defer rj.mu.Unlock()
-	_, ok := rj.sources[p.String()]
-	return ok
 }
 
 // give POSTs the stream to endpoint on its origin for as long as it lives: again, from its next keyframe,

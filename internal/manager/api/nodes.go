@@ -72,12 +72,8 @@ func (n nativeAPI) prometheusTargets(w http.ResponseWriter, r *http.Request) err
 		if (node.State != nodemodel.StateInService && node.State != nodemodel.StateDraining) || node.Addresses.HTTP == "" {
 			continue
 		}
-		scheme := "http"
-		if node.Addresses.TLS {
-			scheme = "https"
-		}
 		out = append(out, promTargets{Targets: []string{node.Addresses.HTTP}, Labels: map[string]string{
-			"__scheme__": scheme, "__metrics_path__": "/metrics",
+			"__scheme__": node.Addresses.HTTPScheme(), "__metrics_path__": "/metrics",
 			"nagare_node": node.ID, "nagare_role": string(node.Role), "nagare_group": node.Group,
 			"nagare_region": node.Region, "nagare_state": string(node.State),
 		}})

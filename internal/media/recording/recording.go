@@ -224,18 +224,12 @@ func (r *Recorder) Start(sp stream.Path, rendition *stream.Rendition, base strin
 	defer r.mu.Unlock()
 	on := r.next(sp)
 	if rendition != nil {
-		withSource := r.next(rendition.Of)
-		if src := r.current[rendition.Of]; src != nil {
-			p.source = src
-			src.mu.Lock()
-			withSource = src.cur != nil && !src.ended
-			src.mu.Unlock()
-		}
-		on = on || withSource
+		p.source = r.current[rendition.Of]
+		// without a live publication of the source, the rule for the source's next one applies
+		on = on || (p.source == nil && r.next(rendition.Of))
 	}
-	if on {
-		p.cur = newTake(p, true)
-		p.joinSource(p.cur)
+	if t := newTake(p, true); p.joinSource(t) || on {
+		p.cur = t
 	}
 	r.current[sp] = p
 	r.qmu.Lock()
@@ -261,18 +255,20 @@ type Publication struct {
 	variant *segmenter.Variant // what a multivariant playlist says of the stream (Describe)
 }
 
-// joinSource makes t, a new recording of a rendition, one of the recording of its source under way
-// (called with p.mu held, or before p is shared).
-func (p *Publication) joinSource(t *Take) {
+// joinSource makes t, a new recording of a rendition, one of the recording of its source under way, and
+// reports whether there is one (called with p.mu held, or before p is shared).
+func (p *Publication) joinSource(t *Take) bool {
 	src := p.source
 	if src == nil {
-		return
+		return false
 	}
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if st := src.cur; st != nil && !src.ended {
 		st.renditions = append(st.renditions, t)
+		return true
 	}
+	return false
 }
 
 // Describe tells what a multivariant playlist says of the publication (its codecs, resolution, frame

@@ -67,7 +67,7 @@ func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *te
 		}
 	})
 	*base = "http://" + m.Addr()
-	if cfg.TLS.Enabled() || len(cfg.TLS.ACME.Domains) > 0 {
+	if cfg.TLS.Serving() {
 		*base = "https://" + m.Addr()
 	}
 	return stop, logs
