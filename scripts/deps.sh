@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs and starts what nagare's tests, demo and benchmarks need on Debian 12.
-# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [grpc] [pebble] [bench]   (no argument: everything tests need)
+# Usage: scripts/deps.sh [ffmpeg] [versitygw] [mariadb] [players] [grpc] [pebble] [docker] [helm] [bench]
+#   (no argument: everything tests need)
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players grpc pebble)
+[ ${#want[@]} -gt 0 ] || want=(ffmpeg versitygw mariadb players grpc pebble docker helm)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 SUDO=""
@@ -71,6 +72,19 @@ for w in "${want[@]}"; do
       if [ ! -x "$gobin/grpc-health-probe" ]; then
         echo "deps: go install grpc-health-probe@v0.4.62" >&2
         GOBIN="$gobin" go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.62
+      fi ;;
+    docker)
+      # a real Docker Engine for the image and docker-controller tests (Debian's docker.io, started with no
+      # bridge and no iptables: host networking only), and debootstrap, which makes the image's base locally
+      # because no registry can be reached
+      command -v dockerd >/dev/null && command -v debootstrap >/dev/null || apt_install docker.io debootstrap
+      "$root/scripts/dockerd.sh" ;;
+    helm)
+      # helm v4, built from the Go module proxy: the chart tests run helm lint and helm template
+      gobin="$(go env GOPATH)/bin"
+      if [ ! -x "$gobin/helm" ]; then
+        echo "deps: go install helm@v4.3.2" >&2
+        GOBIN="$gobin" go install helm.sh/helm/v4/cmd/helm@v4.3.2
       fi ;;
     bench)
       apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli ;;

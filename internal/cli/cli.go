@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ Usage:
   nagare token   [flags]   sign a publish token, or a VOD upload token (-vod-owner)
   nagare bucket  [flags]   setup or check the storage push's bucket for players ('nagare bucket -h')
   nagare bench   [flags]   measure a node (and peers) under load; see 'nagare bench -h'
+  nagare health  [flags]   check that a nagare process serves (the container HEALTHCHECK; -url URL)
   nagare version           print the version
 
 Run 'nagare <command> -h' for the flags of a command.
@@ -80,6 +82,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "ctl":
 		return ctl.Main(ctx, args[1:], stdout, stderr)
+	case "health":
+		err = runHealth(ctx, args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "nagare", version.Version)
 	case "help", "-h", "--help":
@@ -110,7 +114,18 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 
 // loadConfig reads the configuration: defaults, the YAML file, the environment.
 func loadConfig(fs *flag.FlagSet, args []string, extra func(*config.Config)) (config.Config, error) {
-	cfgPath := fs.String("config", os.Getenv("NAGARE_CONFIG"), "YAML configuration file (env NAGARE_CONFIG)")
+	return loadConfigFrom(fs, args, os.Environ(), extra)
+}
+
+// loadConfigFrom is loadConfig with the environment given (nagare health reads another process's).
+func loadConfigFrom(fs *flag.FlagSet, args, environ []string, extra func(*config.Config)) (config.Config, error) {
+	cfgFile := ""
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "NAGARE_CONFIG="); ok {
+			cfgFile = v
+		}
+	}
+	cfgPath := fs.String("config", cfgFile, "YAML configuration file (env NAGARE_CONFIG)")
 	var overrides []func(*config.Config)
 	str := func(name, usage string, dst func(*config.Config) *string) {
 		v := fs.String(name, "", usage)
@@ -134,7 +149,7 @@ func loadConfig(fs *flag.FlagSet, args []string, extra func(*config.Config)) (co
 	if fs.NArg() > 0 {
 		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := config.Load(*cfgPath, os.Environ())
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return cfg, err
 	}
@@ -377,8 +392,6 @@ func randomSecret() string {
 	return hex.EncodeToString(b)
 }
 
-// printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
-// generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
 // httpScheme is the scheme of the process's HTTP listeners: https:// with TLS (files or ACME).
 func httpScheme(cfg config.Config) string {
 	if cfg.TLS.Serving() {
@@ -387,6 +400,8 @@ func httpScheme(cfg config.Config) string {
 	return "http://"
 }
 
+// printWelcome tells the operator where to publish and play. The admin token is shown once, when it was
+// generated; the publish token secret never, only a token for one stream, as a publisher would be handed.
 func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, cfg config.Config, sec secrets, generated bool, dataDir string) {
 	p := stream.Path{App: "live", Name: "demo"}
 	cred := ""

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,7 +30,14 @@ import (
 const Name = "docker"
 
 // settingKeys are the settings New understands; any other is a mistake worth an error.
-var settingKeys = []string{"host", "network", "publishPorts", "hostIP", "stopTimeout", "labelPrefix"}
+var settingKeys = []string{"host", "network", "publishPorts", "hostIP", "stopTimeout", "labelPrefix", "portBase"}
+
+// hostNetwork is the network setting that puts containers in the host's network namespace.
+const hostNetwork = "host"
+
+// portsPerNode is the size of the block of host ports a node gets on the host network: RTMP, HTTP, SRT,
+// WebRTC (UDP and ICE-TCP on one number), RTMPS, and room to grow.
+const portsPerNode = 10
 
 func init() {
 	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
@@ -46,12 +54,15 @@ var (
 // restarted manager lists the nodes an earlier one launched.
 type Controller struct {
 	client      *client.Client
-	network     string     // "" = Docker's default bridge
-	publish     bool       // publish the node's ports on random host ports
-	hostIP      netip.Addr // they are bound to
+	network     string     // "" = Docker's default bridge; "host" = the host's network namespace
+	publish     bool       // publish the node's ports on random host ports (not on the host network)
+	hostIP      netip.Addr // they are bound to; on the host network, the address the nodes listen on
+	portBase    int        // on the host network, the first port of the blocks handed to nodes
 	stopTimeout time.Duration
 	prefix      string // of the label keys, "nagare.video/"
 	log         *slog.Logger
+
+	launching sync.Mutex // one Launch at a time picks a free block of host ports
 }
 
 // New makes a controller from its settings, with a client for the host setting (default: $DOCKER_HOST,
@@ -97,6 +108,9 @@ func NewWithClient(cli *client.Client, s cloud.Settings, log *slog.Logger) (*Con
 	if c.stopTimeout, err = s.Duration("stopTimeout", 15*time.Second); err != nil {
 		return nil, err
 	}
+	if c.portBase, err = strconv.Atoi(s.Get("portBase", "20000")); err != nil || c.portBase < 1024 || c.portBase > 65535-portsPerNode {
+		return nil, fmt.Errorf("%w: portBase=%q is not a port between 1024 and %d", cloud.ErrSettings, s["portBase"], 65535-portsPerNode)
+	}
 	return c, nil
 }
 
@@ -117,6 +131,17 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		return cloud.Instance{}, fmt.Errorf("%w: no image", cloud.ErrInvalidSpec)
 	}
 	env := spec.ContainerEnv()
+	block := -1
+	if c.network == hostNetwork {
+		// one network namespace for every node: the controller gives each a block of ports of its own
+		c.launching.Lock()
+		defer c.launching.Unlock()
+		var err error
+		if block, err = c.freeBlock(ctx); err != nil {
+			return cloud.Instance{}, err
+		}
+		c.setHostPorts(env, spec, block)
+	}
 	ports := []network.Port{
 		portOf(env[cloud.EnvRTMPAddress], 1935, network.TCP),
 		portOf(env[cloud.EnvSRTAddress], 8890, network.UDP),
@@ -141,14 +166,19 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 	for _, p := range ports {
 		cfg.ExposedPorts[p] = struct{}{}
 	}
-	if c.publish {
+	if block >= 0 {
+		cfg.Labels[c.prefix+"port-block"] = strconv.Itoa(block)
+	}
+	if c.publish && c.network != hostNetwork {
 		host.PortBindings = network.PortMap{}
 		for _, p := range ports {
 			host.PortBindings[p] = []network.PortBinding{{HostIP: c.hostIP}} // no HostPort: a random one
 		}
 	}
 	var netCfg *network.NetworkingConfig
-	if c.network != "" {
+	if c.network == hostNetwork {
+		host.NetworkMode = hostNetwork
+	} else if c.network != "" {
 		host.NetworkMode = container.NetworkMode(c.network)
 		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{c.network: {}}}
 	}
@@ -297,8 +327,12 @@ func state(s container.ContainerState) nodemodel.State {
 	}
 }
 
-// address is the container's IP on the configured network, else on the first network it has one on.
+// address is the container's IP on the configured network, else on the first network it has one on; on
+// the host network, the address the nodes listen on.
 func (c *Controller) address(ctr container.Summary) string {
+	if c.network == hostNetwork {
+		return c.hostIP.String()
+	}
 	if ctr.NetworkSettings == nil {
 		return ""
 	}
@@ -312,4 +346,43 @@ func (c *Controller) address(ctr container.Summary) string {
 		}
 	}
 	return ""
+}
+
+// freeBlock is the lowest block of host ports that no container of this controller holds (exited ones
+// included, until they are removed: their node may still be written off with its ports in the registry).
+func (c *Controller) freeBlock(ctx context.Context) (int, error) {
+	res, err := c.client.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", c.prefix+"port-block"),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("listing containers for a free block of ports: %w", err)
+	}
+	used := map[int]bool{}
+	for _, ctr := range res.Items {
+		if n, err := strconv.Atoi(ctr.Labels[c.prefix+"port-block"]); err == nil {
+			used[n] = true
+		}
+	}
+	for b := 0; c.portBase+(b+1)*portsPerNode <= 65535; b++ {
+		if !used[b] {
+			return b, nil
+		}
+	}
+	return 0, fmt.Errorf("every block of %d host ports from portBase %d is taken", portsPerNode, c.portBase)
+}
+
+// setHostPorts sets the node's listen addresses in env to hostIP and the ports of block, except those the
+// launch configuration set itself.
+func (c *Controller) setHostPorts(env map[string]string, spec cloud.Spec, block int) {
+	first := c.portBase + block*portsPerNode
+	addrs := map[string]int{
+		cloud.EnvRTMPAddress: first, cloud.EnvHTTPAddress: first + 1, cloud.EnvSRTAddress: first + 2,
+		cloud.EnvWebRTCAddress: first + 3,
+	}
+	for k, port := range addrs {
+		if _, set := spec.Env[k]; !set {
+			env[k] = net.JoinHostPort(c.hostIP.String(), strconv.Itoa(port))
+		}
+	}
 }

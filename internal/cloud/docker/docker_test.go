@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -477,4 +478,57 @@ func TestSecretNeverLogged(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, f.logs.String(), "node launched")
 	require.Contains(t, f.logs.String(), "removing a container that did not start")
+}
+
+func TestLaunchHostNetwork(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, cloud.Settings{"network": "host", "portBase": "21000"})
+	ctx := context.Background()
+	envOf := func(req container.CreateRequest) map[string]string {
+		m := map[string]string{}
+		for _, kv := range req.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		return m
+	}
+	for _, id := range []string{"edge-1", "edge-2"} {
+		_, err := f.c.Launch(ctx, testSpec(id))
+		require.NoError(t, err)
+	}
+	_, creates := f.e.recorded()
+	require.Len(t, creates, 2)
+	for i, c := range creates {
+		req := c.req
+		require.Equal(t, container.NetworkMode("host"), req.HostConfig.NetworkMode)
+		require.Nil(t, req.NetworkingConfig)
+		require.Empty(t, req.HostConfig.PortBindings, "nothing to publish in the host's namespace")
+		require.Equal(t, strconv.Itoa(i), req.Labels["nagare.video/port-block"])
+		env := envOf(req)
+		first := 21000 + 10*i
+		require.Equal(t, "127.0.0.1:"+strconv.Itoa(first), env["NAGARE_RTMP_ADDRESS"])
+		require.Equal(t, "127.0.0.1:"+strconv.Itoa(first+1), env["NAGARE_HTTP_ADDRESS"])
+		require.Equal(t, "127.0.0.1:"+strconv.Itoa(first+2), env["NAGARE_SRT_ADDRESS"])
+		require.Equal(t, "127.0.0.1:"+strconv.Itoa(first+3), env["NAGARE_WEBRTC_ADDRESS"])
+	}
+	got, err := f.c.List(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", got[0].Address)
+
+	// a terminated node's block is free again; a launch configuration's own address is kept
+	require.NoError(t, f.c.Terminate(ctx, "edge-1"))
+	spec := testSpec("edge-3")
+	spec.Env["NAGARE_HTTP_ADDRESS"] = "127.0.0.1:8443"
+	_, err = f.c.Launch(ctx, spec)
+	require.NoError(t, err)
+	_, creates = f.e.recorded()
+	third := creates[2].req
+	require.Equal(t, "0", third.Labels["nagare.video/port-block"])
+	require.Equal(t, "127.0.0.1:21000", envOf(third)["NAGARE_RTMP_ADDRESS"])
+	require.Equal(t, "127.0.0.1:8443", envOf(third)["NAGARE_HTTP_ADDRESS"])
+
+	for _, bad := range []string{"80", "65530", "x"} {
+		_, err := New(cloud.Settings{"network": "host", "portBase": bad}, nil)
+		require.ErrorIs(t, err, cloud.ErrSettings, bad)
+	}
 }
