@@ -4,7 +4,7 @@ BIN     := bin/nagare
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
 
-.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web release
+.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web release image
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ web: ## refresh the embedded hls.js (internal/webui/assets/vendor) from web/pack
 
 release: ## static linux/amd64 and linux/arm64 binaries, the version stamped, and SHA256SUMS in dist/
 	@scripts/release.sh "$(VERSION)"
+
+image: ## the container images nagare:$(VERSION) (with ffmpeg) and nagare:$(VERSION)-slim, from deploy/Dockerfile
+	@scripts/deps.sh docker
+	@scripts/image.sh "$(VERSION)"
 
 clean: ## remove build output
 	rm -rf bin dist

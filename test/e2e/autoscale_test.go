@@ -77,6 +77,18 @@ type instance struct {
 // one when the viewers leave (its access log lands in object storage), and replaces an edge killed with -9.
 func TestAutoscaleWalkthrough(t *testing.T) {
 	c := startScalingGroup(t)
+	c.walkthrough(func(in instance) {
+		pid, _ := strconv.Atoi(in.ID)
+		require.NotZero(t, pid, "%+v", in)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}, true)
+}
+
+// walkthrough is the walk-through's steps 7 on: publish, play, scale out for a second viewer, drain and
+// terminate an edge when the viewers leave (its access log in object storage when accessLog), and replace
+// an edge killed with kill.
+func (c *scalingGroup) walkthrough(kill func(instance), accessLog bool) {
+	t := c.t
 	base, sm, group, objects, mgr := c.base, c.sm, c.group, c.objects, c.mgr
 	nodesIn, events, has := c.nodesIn, c.events, c.has
 	edge1 := c.edge1
@@ -135,28 +147,30 @@ func TestAutoscaleWalkthrough(t *testing.T) {
 		return false
 	}, 60*time.Second, 250*time.Millisecond, "no edge drained: %+v", events())
 	require.True(t, has("scale-in", "edge"))
-	require.Eventually(t, func() bool {
-		logs, _ := filepath.Glob(filepath.Join(objects, "accesslogs", group.Name, drained, "*.log"))
-		if len(logs) != 1 {
-			return false
-		}
-		b, _ := os.ReadFile(logs[0])
-		return strings.Contains(string(b), "GET /live/stream1/")
-	}, 30*time.Second, 200*time.Millisecond, "the drained edge's access log is not in object storage")
+	if accessLog {
+		require.Eventually(t, func() bool {
+			logs, _ := filepath.Glob(filepath.Join(objects, "accesslogs", group.Name, drained, "*.log"))
+			if len(logs) != 1 {
+				return false
+			}
+			b, _ := os.ReadFile(logs[0])
+			return strings.Contains(string(b), "GET /live/stream1/")
+		}, 30*time.Second, 200*time.Millisecond, "the drained edge's access log is not in object storage")
+	}
 	require.Eventually(t, func() bool { return len(nodesIn("edge", "")) == 1 }, 20*time.Second, 200*time.Millisecond)
 
 	// kill -9 of the remaining edge: it is found dead and replaced
 	survivor := nodesIn("edge", "inservice")[0]["identifier"].(string)
 	var insts []instance
 	require.True(t, callAuth(t, base+"/api/v1/instances", &insts))
-	pid := 0
+	var victim instance
 	for _, in := range insts {
 		if in.NodeID == survivor && in.State == "running" {
-			pid, _ = strconv.Atoi(in.ID)
+			victim = in
 		}
 	}
-	require.NotZero(t, pid, "%+v", insts)
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.NotEmpty(t, victim.ID, "no running instance of %s: %+v", survivor, insts)
+	kill(victim)
 	require.Eventually(t, func() bool { return has("replace", "edge") }, 30*time.Second, 250*time.Millisecond,
 		"the killed edge was not replaced: %+v", events())
 	require.Eventually(t, func() bool {
@@ -181,20 +195,34 @@ type scalingGroup struct {
 }
 
 // startScalingGroup runs the walk-through's steps 1–6 and returns once both nodes are in service.
-func startScalingGroup(t *testing.T) *scalingGroup { return startGroup(t, false) }
+func startScalingGroup(t *testing.T) *scalingGroup { return startGroup(t, groupOptions{}) }
 
-// startGroup is startScalingGroup, with (transcoders) a transcoder role too: one at least, two at most,
-// of capacity 2 streams each, in service before it returns.
-func startGroup(t *testing.T, transcoders bool) *scalingGroup {
+// groupOptions vary the walk-through's cluster.
+type groupOptions struct {
+	// transcoders adds a transcoder role: one at least, two at most, of capacity 2 streams each, in service
+	// before startGroup returns.
+	transcoders bool
+	// controller and settings replace the process controller (e.g. docker, with its settings); image is
+	// then the launch configuration's image, and version the nagare version it runs (nagare.version).
+	controller, settings, image, version string
+}
+
+// startGroup is startScalingGroup with options.
+func startGroup(t *testing.T, o groupOptions) *scalingGroup {
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
+	transcoders := o.transcoders
 	c := &scalingGroup{t: t, objects: filepath.Join(dir, "objects"), q: "?accessToken=" + adminToken}
+	if o.controller == "" {
+		o.controller, o.image = "process", "nagare"
+		o.settings = "binary=" + binary(t) + ",workDir=" + dir + ",logDir=" + filepath.Join(dir, "nodes") + ",stopTimeout=10s"
+	}
 	c.mgr = start(t, []string{
 		"NAGARE_MANAGER_ADDRESS=127.0.0.1:0", "NAGARE_MANAGER_STORE_DSN=" + filepath.Join(dir, "m.db"),
 		"NAGARE_MANAGER_ADMIN_TOKEN=" + adminToken, "NAGARE_CLUSTER_SECRET=" + clusterSecret,
 		"NAGARE_MANAGER_REPORT_INTERVAL=1s", "NAGARE_MANAGER_NODE_TIMEOUT=3s",
-		"NAGARE_MANAGER_AUTOSCALE_CONTROLLER=process", "NAGARE_MANAGER_AUTOSCALE_INTERVAL=250ms",
-		"NAGARE_MANAGER_AUTOSCALE_SETTINGS=binary=" + binary(t) + ",workDir=" + dir + ",logDir=" + filepath.Join(dir, "nodes") + ",stopTimeout=10s",
+		"NAGARE_MANAGER_AUTOSCALE_CONTROLLER=" + o.controller, "NAGARE_MANAGER_AUTOSCALE_INTERVAL=250ms",
+		"NAGARE_MANAGER_AUTOSCALE_SETTINGS=" + o.settings,
 		"NAGARE_STORAGE_DIRECTORY=" + c.objects, "NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
 	}, "manager")
 	c.base = "http://" + c.mgr.field(t, "manager running", "address")
@@ -211,13 +239,16 @@ func startGroup(t *testing.T, transcoders bool) *scalingGroup {
 	})
 
 	// 1–3: policy (edge min 1 max 2), launch configuration (edge capacity 1), group
-	policyTargets, launchTargets := "", ""
+	policyTargets, launchTargets, versionProperty := "", "", ""
+	if o.version != "" {
+		versionProperty = `{"name":"nagare.version","value":"` + o.version + `"}`
+	}
 	if transcoders {
 		policyTargets = `,{"role":"transcoder","maxLimit":2,"scaleAdjustment":1,"minLimit":1}`
 		launchTargets = `,{"role":"transcoder","instanceType":"local","connectionCapacity":"2"}`
 	}
 	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/scalepolicy"+q, `{"policy":{"name":"scale1","description":"Sample","type":"com.red5pro.services.autoscaling.model.ScalePolicyMaster","version":"0.0.3","targets":{"region":[{"name":"default","target":[{"role":"edge","maxLimit":2,"scaleAdjustment":1,"minLimit":1,"estimatedWarmUpTime":20000,"coolDownPeriod":3000},{"role":"origin","maxLimit":1,"scaleAdjustment":1,"minLimit":1}`+policyTargets+`]}]}}}`, nil))
-	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"nagare","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}`+launchTargets+`]},"properties":{"property":[]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
+	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/configurations/launchconfig"+q, `{"launchconfig":{"name":"launch-config1","description":"Sample","image":"`+o.image+`","version":"0.0.3","targets":{"target":[{"role":"origin","instanceType":"local","connectionCapacity":"2000"},{"role":"edge","instanceType":"local","connectionCapacity":"1"}`+launchTargets+`]},"properties":{"property":[`+versionProperty+`]},"metadata":{"meta":[{"key":"environment","value":"tutorial"}]}}}`, nil))
 	require.Equal(t, http.StatusCreated, call(t, "POST", sm+"/admin/nodegroup"+q, `{"regions":["default"],"launchConfig":"launch-config1","scalePolicy":"scale1"}`, &c.group))
 
 	// 4: launch the origin; the autoscaler brings every role to its minimum

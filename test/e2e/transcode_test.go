@@ -21,7 +21,7 @@ import (
 // renditions the edge serves beside the source; the transcoder killed with -9 is replaced, and the
 // renditions come back from the new one.
 func TestTranscoderWalkthrough(t *testing.T) {
-	c := startGroup(t, true)
+	c := startGroup(t, groupOptions{transcoders: true})
 	sm, q := c.sm, c.q
 	transcoder1 := c.nodesIn("transcoder", "inservice")[0]["identifier"].(string)
 
