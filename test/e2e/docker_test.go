@@ -3,8 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
