@@ -226,10 +226,11 @@ func (s *serverLog) Write(p []byte) (int, error) {
 const quietFor = time.Minute
 
 // quiet keeps what repeats from flooding the log: first reports whether key has not been said within
-// quietFor, and marks it said. It forgets everything past max keys (a scan from many addresses must not
-// grow it for good). The zero value (with max set) is ready.
+// every (quietFor when zero), and marks it said. It forgets everything past max keys (a scan from many
+// addresses must not grow it for good). The zero value (with max set) is ready.
 type quiet struct {
-	max int
+	max   int
+	every time.Duration
 
 	mu   sync.Mutex
 	said map[string]time.Time
@@ -239,7 +240,11 @@ func (q *quiet) first(key string) bool {
 	now := time.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if last, ok := q.said[key]; ok && now.Sub(last) < quietFor {
+	every := q.every
+	if every == 0 {
+		every = quietFor
+	}
+	if last, ok := q.said[key]; ok && now.Sub(last) < every {
 		return false
 	}
 	if q.said == nil || len(q.said) >= q.max {

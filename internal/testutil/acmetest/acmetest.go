@@ -46,11 +46,23 @@ func FreePort(t testing.TB) int {
 // 127.0.0.1, and the challenges validated on tlsPort (TLS-ALPN-01) and httpPort (HTTP-01) of 127.0.0.1.
 func Start(t testing.TB, ca *tlstest.CA, tlsPort, httpPort int) *Pebble {
 	t.Helper()
-	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found: scripts/deps.sh installs Debian's pebble", bin)
-		}
-	}
+	return StartWith(t, ca, Options{TLSPort: tlsPort, HTTPPort: httpPort})
+}
+
+// Options are how a test's pebble differs from the default one.
+type Options struct {
+	TLSPort, HTTPPort int // where the challenges are validated on 127.0.0.1
+	// Port is where the ACME directory listens on 127.0.0.1 (0: a free port): a pebble started again on
+	// the same port has the same Directory URL (but none of the accounts, orders or roots of the first).
+	Port int
+	// Validity is the lifetime of the certificates pebble issues, whole seconds (0: pebble's 5 years).
+	Validity time.Duration
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, ca *tlstest.CA, o Options) *Pebble {
+	t.Helper()
+	tlsPort, httpPort := o.TLSPort, o.HTTPPort
 	dns, dnsMgmt := FreePort(t), FreePort(t)
 	dir := t.TempDir()
 	logs := &testutil.LogBuffer{}
@@ -62,12 +74,20 @@ func Start(t testing.TB, ca *tlstest.CA, tlsPort, httpPort int) *Pebble {
 	t.Cleanup(func() { _ = chall.Process.Kill(); _ = chall.Wait() })
 
 	cert, key := ca.Issue(t, "pebble", time.Time{}, time.Time{})
-	listen, mgmt := FreePort(t), FreePort(t)
-	cfg := map[string]any{"pebble": map[string]any{
+	listen, mgmt := o.Port, FreePort(t)
+	if listen == 0 {
+		listen = FreePort(t)
+	}
+	peb := map[string]any{
 		"listenAddress": fmt.Sprintf("127.0.0.1:%d", listen), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", mgmt),
 		"certificate": cert, "privateKey": key, "httpPort": httpPort, "tlsPort": tlsPort,
 		"ocspResponderURL": "", "externalAccountBindingRequired": false,
-	}}
+	}
+	if o.Validity > 0 {
+		// seconds; pebble 2.4 (Debian 12) knows the key, and its certificates end a second early
+		peb["certificateValidityPeriod"] = uint64(o.Validity / time.Second)
+	}
+	cfg := map[string]any{"pebble": peb}
 	b, err := json.Marshal(cfg)
 	require.NoError(t, err)
 	cfgFile := filepath.Join(dir, "pebble.json")

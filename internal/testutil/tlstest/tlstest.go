@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,9 @@ type CA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	dir  string
-	n    int64
+
+	mu sync.Mutex // parallel subtests issue from one CA
+	n  int64
 }
 
 // NewCA makes an authority valid for a day, its certificate in a temporary directory.
@@ -57,9 +60,12 @@ func (ca *CA) Issue(t testing.TB, cn string, notBefore, notAfter time.Time) (cer
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
+	ca.mu.Lock()
 	ca.n++
+	serial := ca.n
+	ca.mu.Unlock()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.n), Subject: pkix.Name{CommonName: cn},
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 		NotBefore: notBefore, NotAfter: notAfter, DNSNames: []string{"localhost"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
