@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -142,6 +143,7 @@ type globals struct {
 	timeout *time.Duration
 	caFile  *string
 	vodTLS  *bool
+	existOK *bool
 }
 
 func newGlobals() *globals {
@@ -166,6 +168,7 @@ func newGlobals() *globals {
 		timeout: fs.Duration("timeout", 10*time.Second, "give up on a call after this long (an upload or download runs as long as it makes progress)"),
 		caFile:  fs.String("ca-file", os.Getenv("NAGARE_CA_FILE"), "PEM `file` of the authority to trust for an https manager and a TLS VOD service, instead of the system's (env NAGARE_CA_FILE)"),
 		vodTLS:  fs.Bool("vod-tls", os.Getenv("NAGARE_VOD_TLS") == "true", "reach the VOD service over TLS (env NAGARE_VOD_TLS=true)"),
+		existOK: fs.Bool("exist-ok", false, "a create of something that already exists succeeds (for setup scripts run more than once)"),
 	}
 }
 
@@ -221,7 +224,14 @@ func (e *env) main(ctx context.Context, args []string) error {
 	e.vodAddr, e.token = strings.TrimSpace(*g.vod), tok
 	e.vodTLS, e.caFile = *g.vodTLS, *g.caFile
 	defer e.closeVOD()
-	return cmd.run(e, rest[n:])
+	err = cmd.run(e, rest[n:])
+	var ae *apiError
+	if *g.existOK && strings.HasSuffix(cmd.name, " create") && errors.As(err, &ae) && ae.code == http.StatusConflict &&
+		strings.HasSuffix(ae.message, "already exists") {
+		fmt.Fprintf(e.stderr, "nagare ctl: %s (--exist-ok)\n", ae.message)
+		return nil
+	}
+	return err
 }
 
 // lookup finds the command named by the first one, two or three words of args and returns how many

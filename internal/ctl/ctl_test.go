@@ -327,6 +327,14 @@ func TestErrors(t *testing.T) {
 			exact: "nagare ctl: 409 Conflict: scale policy \"scale1\": already exists\n", emptyOut: true,
 		},
 		{
+			name: "duplicate create with --exist-ok", args: append(append([]string{"--exist-ok"}, ok...), "policy", "create", "--name", "scale1", "--target", "edge:1:2"),
+			code: 0, exact: "nagare ctl: scale policy \"scale1\": already exists (--exist-ok)\n", emptyOut: true,
+		},
+		{
+			name: "--exist-ok is no excuse for other conflicts", args: append(append([]string{"--exist-ok"}, ok...), "policy", "delete", "no-such-policy"),
+			code: 1, stderr: "404",
+		},
+		{
 			name: "wrong token", args: []string{"--manager", base, "--token", "not-the-token-c0ffee", "policy", "list"}, code: 1,
 			exact: "nagare ctl: 403 Forbidden: wrong admin token\n", notInErr: "c0ffee", emptyOut: true,
 		},

@@ -64,6 +64,7 @@ type Agent struct {
 	dropping       bool // events are being dropped: warn once, until a send succeeds again
 	wake           chan struct{}
 	cutting        bool // reports list only some of the streams: warn once, until they list all again
+	draining       bool // Drain was called: every report asks the manager to drain the node
 }
 
 type queued struct {
@@ -110,6 +111,14 @@ func (a *Agent) Assignment() nodeapi.Assignment {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.assignment
+}
+
+// Drain makes every report from now on ask the manager to drain the node (it is being stopped): the
+// manager sends it no new viewers or publishers. It never blocks; the next report carries it.
+func (a *Agent) Drain() {
+	a.mu.Lock()
+	a.draining = true
+	a.mu.Unlock()
 }
 
 // DroppedEvents returns how many stream events were dropped because the queue was full.
@@ -208,7 +217,9 @@ func (a *Agent) report(ctx context.Context, id string, interval time.Duration) b
 		limit = defaultMaxStreams
 	}
 	for {
-		req := nodeapi.ReportRequest{ID: id}
+		a.mu.Lock()
+		req := nodeapi.ReportRequest{ID: id, Drain: a.draining}
+		a.mu.Unlock()
 		if a.Stats != nil {
 			req.Stats, req.Streams = a.Stats()
 		}

@@ -640,3 +640,22 @@ func TestAgentRefusedReportIsLogged(t *testing.T) {
 	require.Contains(t, logs.String(), "level=ERROR msg=\"the stream manager refused the report\"")
 	require.Contains(t, logs.String(), "stats out of range")
 }
+
+// TestAgentDrain: after Drain, every report asks the manager to drain the node; before it, none does.
+func TestAgentDrain(t *testing.T) {
+	b := &fakeBackend{}
+	srv := manager(t, b)
+	a, _ := newAgent(srv.URL)
+	start(t, a)
+	require.Eventually(t, func() bool { return len(b.Reports()) >= 2 }, wait, tick)
+	a.Drain()
+	before := len(b.Reports())
+	require.Eventually(t, func() bool { return len(b.Reports()) >= before+3 }, wait, tick)
+	reports := b.Reports()
+	for _, r := range reports[:2] {
+		require.False(t, r.req.Drain, "a report before Drain asked to drain")
+	}
+	for _, r := range reports[before+1:] { // the report in flight at Drain may have either
+		require.True(t, r.req.Drain, "a report after Drain did not ask to drain")
+	}
+}

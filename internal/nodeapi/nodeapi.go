@@ -54,6 +54,9 @@ type ReportRequest struct {
 	ID      string                 `json:"id"`
 	Stats   nodemodel.Load         `json:"stats"`
 	Streams []nodemodel.StreamLoad `json:"streams"`
+	// Drain says the node is being stopped (PathDrain, Kubernetes' preStop) and asks the manager to drain
+	// it: to send it no new viewers or publishers.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // ReportResponse carries the node's current assignment.

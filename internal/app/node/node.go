@@ -646,6 +646,7 @@ func (n *Node) routes() http.Handler {
 		mux.HandleFunc("POST "+nodeapi.PathRenditions+"{app}/{stream}", n.renditionAPI)
 		mux.HandleFunc("POST "+nodeapi.PathSources+"{app}/{stream}", n.sourcePushAPI)
 	}
+	mux.HandleFunc("GET "+nodeapi.PathDrain, n.drainAPI)
 	if n.webrtc != nil {
 		n.webrtc.Routes(mux)
 	}

@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
@@ -43,7 +44,22 @@ const (
 // settingKeys are the settings New understands; any other is a mistake worth an error.
 var settingKeys = []string{
 	"namespace", "kubeconfig", "serviceAccount", "imagePullPolicy", "cpu", "memory", "labelPrefix", "stopTimeout",
+	"hostNetwork", "antiAffinity", "drainTimeout",
 }
+
+// Anti-affinity modes: how strictly node pods keep to one per Kubernetes node.
+const (
+	antiAffinityNone      = "none"
+	antiAffinityPreferred = "preferred"
+	antiAffinityRequired  = "required"
+)
+
+// hostnameTopology is the well-known label that makes "one per Kubernetes node" of an anti-affinity.
+const hostnameTopology = "kubernetes.io/hostname"
+
+// podIPVar is the container variable the pod's IP address is put in (the downward API), for the
+// addresses the node advertises. It is not a NAGARE_ variable: nagare refuses those it does not know.
+const podIPVar = "POD_IP"
 
 func init() {
 	cloud.Register(Name, func(s cloud.Settings, o cloud.Options) (cloud.Controller, error) {
@@ -66,13 +82,16 @@ type Controller struct {
 	pullPolicy     corev1.PullPolicy
 	requests       corev1.ResourceList
 	prefix         string // of the label and annotation keys, "nagare.video/"
-	grace          int64  // terminationGracePeriodSeconds
+	grace          int64  // terminationGracePeriodSeconds: drainTimeout + stopTimeout
+	hostNetwork    bool
+	antiAffinity   string        // antiAffinityNone, antiAffinityPreferred or antiAffinityRequired
+	drain          time.Duration // the preStop hook's wait for the node to empty; 0: no hook
 	log            *slog.Logger
 }
 
 // New makes a controller that talks to the cluster through client (a real clientset, or client-go's
-// fake in tests), from settings: namespace, serviceAccount, imagePullPolicy, cpu, memory, labelPrefix and
-// stopTimeout; kubeconfig is read only by the registered factory. It logs through log, scoped with
+// fake in tests), from settings: namespace, serviceAccount, imagePullPolicy, cpu, memory, labelPrefix,
+// stopTimeout, hostNetwork, antiAffinity and drainTimeout; kubeconfig is read only by the registered factory. It logs through log, scoped with
 // cloud.Logger (nil: nowhere).
 func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	if err := s.Only(settingKeys...); err != nil {
@@ -123,7 +142,27 @@ func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Cont
 	if err != nil {
 		return nil, err
 	}
-	c.grace = int64(math.Ceil(stop.Seconds()))
+	if c.drain, err = s.Duration("drainTimeout", 0); err != nil {
+		return nil, err
+	}
+	if c.drain > nodeapi.MaxDrainWait {
+		return nil, fmt.Errorf("%w: drainTimeout=%s is above %s", cloud.ErrSettings, c.drain, nodeapi.MaxDrainWait)
+	}
+	// the kubelet counts the preStop hook's time in the grace period: SIGTERM must still leave stopTimeout
+	c.grace = int64(math.Ceil((c.drain + stop).Seconds()))
+	if c.hostNetwork, err = strconv.ParseBool(s.Get("hostNetwork", "false")); err != nil {
+		return nil, fmt.Errorf("%w: hostNetwork=%q is not true or false", cloud.ErrSettings, s["hostNetwork"])
+	}
+	// on the host's network two nodes on one machine would want the same ports
+	def := antiAffinityNone
+	if c.hostNetwork {
+		def = antiAffinityRequired
+	}
+	switch c.antiAffinity = s.Get("antiAffinity", def); c.antiAffinity {
+	case antiAffinityNone, antiAffinityPreferred, antiAffinityRequired:
+	default:
+		return nil, fmt.Errorf("%w: antiAffinity=%q is not none, preferred or required", cloud.ErrSettings, c.antiAffinity)
+	}
 	return c, nil
 }
 
@@ -306,7 +345,26 @@ func (c *Controller) meta(name string, spec cloud.Spec) metav1.ObjectMeta {
 func (c *Controller) pod(name string, spec cloud.Spec, selector map[string]string, withSecret bool) *corev1.Pod {
 	env := spec.ContainerEnv()
 	httpPort := port(env[cloud.EnvHTTPAddress], 8080)
-	vars := make([]corev1.EnvVar, 0, len(env)+1)
+	scheme := corev1.URISchemeHTTP
+	if env[envTLSCertFile] != "" {
+		scheme = corev1.URISchemeHTTPS
+	}
+	// the node advertises the pod's address (the host's, on its network), not the loopback one it sees
+	vars := []corev1.EnvVar{{Name: podIPVar, ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"},
+	}}}
+	for _, a := range []struct{ advertise, enabled, listen string }{
+		{envAdvertiseRTMP, envRTMPEnabled, cloud.EnvRTMPAddress},
+		{envAdvertiseSRT, envSRTEnabled, cloud.EnvSRTAddress},
+		{envAdvertiseHTTP, envHTTPEnabled, cloud.EnvHTTPAddress},
+	} {
+		if _, set := env[a.advertise]; set || env[a.enabled] == "false" {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(env[a.listen]); err == nil {
+			env[a.advertise] = "$(" + podIPVar + "):" + p
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if k != cloud.EnvClusterSecret {
 			vars = append(vars, corev1.EnvVar{Name: k, Value: env[k]})
@@ -320,10 +378,28 @@ func (c *Controller) pod(name string, spec cloud.Spec, selector map[string]strin
 			},
 		}})
 	}
+	var lifecycle *corev1.Lifecycle
+	if c.drain > 0 && withSecret {
+		// the kubelet's httpGet cannot read a Secret: the header carries the node's own drain token,
+		// which drains this node and nothing else
+		lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path:        nodeapi.PathDrain + "?timeout=" + c.drain.String(),
+			Port:        intstr.FromInt32(httpPort),
+			Scheme:      scheme,
+			HTTPHeaders: []corev1.HTTPHeader{{Name: "Authorization", Value: "Bearer " + nodeapi.DrainToken(spec.Env[cloud.EnvClusterSecret], spec.NodeID)}},
+		}}}
+	}
+	var dns corev1.DNSPolicy
+	if c.hostNetwork {
+		dns = corev1.DNSClusterFirstWithHostNet // the manager's Service name still resolves
+	}
 	grace := c.grace
 	return &corev1.Pod{
 		ObjectMeta: c.meta(name, spec),
 		Spec: corev1.PodSpec{
+			HostNetwork: c.hostNetwork,
+			DNSPolicy:   dns,
+			Affinity:    c.affinity(),
 			// The autoscaler replaces a dead node under a new id; a restarted one would come back as a
 			// node the manager has already written off.
 			RestartPolicy:                 corev1.RestartPolicyNever,
@@ -340,17 +416,54 @@ func (c *Controller) pod(name string, spec cloud.Spec, selector map[string]strin
 					{Name: "rtmp", ContainerPort: port(env[cloud.EnvRTMPAddress], 1935), Protocol: corev1.ProtocolTCP},
 					{Name: "srt", ContainerPort: port(env[cloud.EnvSRTAddress], 8890), Protocol: corev1.ProtocolUDP},
 					{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
+					// one UDP port for every WebRTC session, ICE-TCP on the same number
+					{Name: "webrtc", ContainerPort: port(env[cloud.EnvWebRTCAddress], 8189), Protocol: corev1.ProtocolUDP},
+					{Name: "webrtc-tcp", ContainerPort: port(env[cloud.EnvWebRTCAddress], 8189), Protocol: corev1.ProtocolTCP},
 				},
 				ReadinessProbe: &corev1.Probe{
 					ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-						Path: "/healthz", Port: intstr.FromInt32(httpPort), Scheme: corev1.URISchemeHTTP,
+						Path: "/healthz", Port: intstr.FromInt32(httpPort), Scheme: scheme,
 					}},
 					PeriodSeconds: 5,
 				},
+				Lifecycle: lifecycle,
 				Resources: corev1.ResourceRequirements{Requests: c.requests},
 			}},
 		},
 	}
+}
+
+// Node settings the pod construction reads or sets (see config.EnvName).
+const (
+	envTLSCertFile   = "NAGARE_TLS_CERT_FILE"
+	envAdvertiseRTMP = "NAGARE_CLUSTER_ADVERTISE_RTMP"
+	envAdvertiseSRT  = "NAGARE_CLUSTER_ADVERTISE_SRT"
+	envAdvertiseHTTP = "NAGARE_CLUSTER_ADVERTISE_HTTP"
+	envRTMPEnabled   = "NAGARE_RTMP_ENABLED"
+	envSRTEnabled    = "NAGARE_SRT_ENABLED"
+	envHTTPEnabled   = "NAGARE_HTTP_ENABLED"
+)
+
+// affinity keeps node pods apart, one per Kubernetes node, as the antiAffinity setting says: whatever
+// their group or role, since they all want the same ports (WebRTC's UDP port above all).
+func (c *Controller) affinity() *corev1.Affinity {
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: c.prefix + "node-id", Operator: metav1.LabelSelectorOpExists,
+		}}},
+		TopologyKey: hostnameTopology,
+	}
+	switch c.antiAffinity {
+	case antiAffinityRequired:
+		return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term},
+		}}
+	case antiAffinityPreferred:
+		return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: term}},
+		}}
+	}
+	return nil
 }
 
 // port is the port of a listen address like ":8080", or def when it names none.
@@ -366,7 +479,8 @@ func port(addr string, def int32) int32 {
 	return int32(n)
 }
 
-// Terminate deletes the node's pod, which gets stopTimeout between SIGTERM and SIGKILL, and its Secret.
+// Terminate deletes the node's pod, which gets drainTimeout for its preStop hook and stopTimeout between
+// SIGTERM and SIGKILL, and its Secret.
 func (c *Controller) Terminate(ctx context.Context, nodeID string) error {
 	name := podName(nodeID)
 	grace := c.grace

@@ -20,11 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
@@ -108,7 +110,15 @@ func TestLaunchPodSpec(t *testing.T) {
 		{Name: "rtmp", ContainerPort: 1935, Protocol: corev1.ProtocolTCP},
 		{Name: "srt", ContainerPort: 8890, Protocol: corev1.ProtocolUDP},
 		{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		{Name: "webrtc", ContainerPort: 8189, Protocol: corev1.ProtocolUDP},
+		{Name: "webrtc-tcp", ContainerPort: 8189, Protocol: corev1.ProtocolTCP},
 	}, ctr.Ports)
+	require.False(t, p.Spec.HostNetwork)
+	require.Nil(t, p.Spec.Affinity, "no anti-affinity off the host's network unless asked")
+	require.Nil(t, ctr.Lifecycle, "no preStop hook without drainTimeout")
+	require.Equal(t, corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"},
+	}}, ctr.Env[0], "the pod's IP comes first: the advertised addresses refer to it")
 	require.NotNil(t, ctr.ReadinessProbe)
 	require.NotNil(t, ctr.ReadinessProbe.HTTPGet)
 	require.Equal(t, "/healthz", ctr.ReadinessProbe.HTTPGet.Path)
@@ -129,6 +139,10 @@ func TestLaunchPodSpec(t *testing.T) {
 		"NAGARE_RTMP_ADDRESS": ":1935",
 		"NAGARE_SRT_ADDRESS":  ":8890",
 		"NAGARE_HTTP_ADDRESS": ":8080",
+		// the node advertises the pod's address, not the loopback one it would see
+		"NAGARE_CLUSTER_ADVERTISE_RTMP": "$(POD_IP):1935",
+		"NAGARE_CLUSTER_ADVERTISE_SRT":  "$(POD_IP):8890",
+		"NAGARE_CLUSTER_ADVERTISE_HTTP": "$(POD_IP):8080",
 	} {
 		require.Equal(t, want, env[k].Value, k)
 	}
@@ -174,6 +188,89 @@ func TestLaunchEnvOverridesAndNoSecret(t *testing.T) {
 	secrets, err := f.cs.CoreV1().Secrets("default").List(context.Background(), metav1.ListOptions{})
 	require.NoError(t, err)
 	require.Empty(t, secrets.Items)
+}
+
+// TestLaunchOnTheHostsNetwork: hostNetwork puts the node on the host's network with one node pod per
+// host, and drainTimeout gives it a preStop hook that drains it, within a grace period that leaves
+// stopTimeout after the hook.
+func TestLaunchOnTheHostsNetwork(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, cloud.Settings{"hostNetwork": "true", "drainTimeout": "2m", "stopTimeout": "15s", "namespace": "media"})
+	ctx := context.Background()
+	_, err := f.c.Launch(ctx, testSpec("edge-1"))
+	require.NoError(t, err)
+	p, err := f.cs.CoreV1().Pods("media").Get(ctx, "nagare-edge-1", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	require.True(t, p.Spec.HostNetwork)
+	require.Equal(t, corev1.DNSClusterFirstWithHostNet, p.Spec.DNSPolicy, "the manager's Service name must resolve")
+	require.Equal(t, int64(135), *p.Spec.TerminationGracePeriodSeconds, "drainTimeout + stopTimeout")
+	require.Equal(t, &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "nagare.video/node-id", Operator: metav1.LabelSelectorOpExists,
+			}}},
+			TopologyKey: "kubernetes.io/hostname",
+		}},
+	}}, p.Spec.Affinity, "on the host's network, one node pod per host by default")
+
+	ctr := p.Spec.Containers[0]
+	require.NotNil(t, ctr.Lifecycle)
+	require.NotNil(t, ctr.Lifecycle.PreStop)
+	require.Equal(t, &corev1.HTTPGetAction{
+		Path: "/api/v1/drain?timeout=2m0s", Port: intstr.FromInt32(8080), Scheme: corev1.URISchemeHTTP,
+		HTTPHeaders: []corev1.HTTPHeader{{Name: "Authorization", Value: "Bearer " + nodeapi.DrainToken(theSecret, "edge-1")}},
+	}, ctr.Lifecycle.PreStop.HTTPGet)
+
+	f.cs.ClearActions()
+	require.NoError(t, f.c.Terminate(ctx, "edge-1"))
+	del := f.cs.Actions()[0].(k8stesting.DeleteAction)
+	require.Equal(t, int64(135), *del.GetDeleteOptions().GracePeriodSeconds, "the deletion leaves the preStop hook its time")
+}
+
+func TestLaunchAntiAffinityAndHooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	f := newFixture(t, cloud.Settings{"antiAffinity": "preferred", "drainTimeout": "30s", "labelPrefix": "example.com/"})
+	spec := testSpec("edge-1")
+	spec.Env["NAGARE_TLS_CERT_FILE"] = "/etc/nagare/tls/tls.crt"
+	spec.Env["NAGARE_CLUSTER_ADVERTISE_HTTP"] = "edge-1.example.com:8080"
+	spec.Env["NAGARE_RTMP_ENABLED"] = "false"
+	_, err := f.c.Launch(ctx, spec)
+	require.NoError(t, err)
+	p := f.pod(t, "nagare-edge-1")
+	require.False(t, p.Spec.HostNetwork)
+	require.Empty(t, p.Spec.DNSPolicy)
+	require.Nil(t, p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+	pref := p.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	require.Len(t, pref, 1)
+	require.Equal(t, int32(100), pref[0].Weight)
+	require.Equal(t, "example.com/node-id", pref[0].PodAffinityTerm.LabelSelector.MatchExpressions[0].Key)
+	ctr := p.Spec.Containers[0]
+	require.Equal(t, corev1.URISchemeHTTPS, ctr.Lifecycle.PreStop.HTTPGet.Scheme, "a node serving TLS is called over TLS")
+	require.Equal(t, corev1.URISchemeHTTPS, ctr.ReadinessProbe.HTTPGet.Scheme)
+	env := map[string]string{}
+	for _, e := range ctr.Env {
+		env[e.Name] = e.Value
+	}
+	require.Equal(t, "edge-1.example.com:8080", env["NAGARE_CLUSTER_ADVERTISE_HTTP"], "the spec's own address wins")
+	require.NotContains(t, env, "NAGARE_CLUSTER_ADVERTISE_RTMP", "no address is advertised for a listener that is off")
+	require.Equal(t, "$(POD_IP):8890", env["NAGARE_CLUSTER_ADVERTISE_SRT"])
+
+	// without a cluster secret there is no token: no hook (such a node has no manager to drain it)
+	noSecret := testSpec("edge-2")
+	delete(noSecret.Env, cloud.EnvClusterSecret)
+	_, err = f.c.Launch(ctx, noSecret)
+	require.NoError(t, err)
+	require.Nil(t, f.pod(t, "nagare-edge-2").Spec.Containers[0].Lifecycle)
+
+	// the host's network without anti-affinity, when asked for
+	g := newFixture(t, cloud.Settings{"hostNetwork": "true", "antiAffinity": "none"})
+	_, err = g.c.Launch(ctx, testSpec("edge-3"))
+	require.NoError(t, err)
+	require.True(t, g.pod(t, "nagare-edge-3").Spec.HostNetwork)
+	require.Nil(t, g.pod(t, "nagare-edge-3").Spec.Affinity)
 }
 
 func TestLaunchInvalidSpec(t *testing.T) {
@@ -446,15 +543,19 @@ func TestPodName(t *testing.T) {
 func TestSettings(t *testing.T) {
 	t.Parallel()
 	for name, s := range map[string]cloud.Settings{
-		"unknown key":          {"namspace": "media"},
-		"namespace":            {"namespace": "Media_1"},
-		"serviceAccount":       {"serviceAccount": "bad account"},
-		"imagePullPolicy":      {"imagePullPolicy": "Sometimes"},
-		"cpu":                  {"cpu": "lots"},
-		"memory":               {"memory": "-1Gi"},
-		"stopTimeout":          {"stopTimeout": "30"},
-		"labelPrefix":          {"labelPrefix": "not a prefix/"},
-		"labelPrefix too long": {"labelPrefix": strings.Repeat("a", 254) + "/"},
+		"unknown key":           {"namspace": "media"},
+		"namespace":             {"namespace": "Media_1"},
+		"serviceAccount":        {"serviceAccount": "bad account"},
+		"imagePullPolicy":       {"imagePullPolicy": "Sometimes"},
+		"cpu":                   {"cpu": "lots"},
+		"memory":                {"memory": "-1Gi"},
+		"stopTimeout":           {"stopTimeout": "30"},
+		"labelPrefix":           {"labelPrefix": "not a prefix/"},
+		"labelPrefix too long":  {"labelPrefix": strings.Repeat("a", 254) + "/"},
+		"hostNetwork":           {"hostNetwork": "yes please"},
+		"antiAffinity":          {"antiAffinity": "always"},
+		"drainTimeout":          {"drainTimeout": "forever"},
+		"drainTimeout too long": {"drainTimeout": "2h"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

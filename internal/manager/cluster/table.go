@@ -190,7 +190,14 @@ func (ev Reported) apply(t Table, r Rules) (Change, error) {
 		e.PersistedAt = r.Now
 		c.write(WriteReport{ID: e.Node.ID, Stats: stats, At: r.Now})
 	}
-	if e.Node.State == nodemodel.StateRunning {
+	switch {
+	case req.Drain && (e.Node.State == nodemodel.StateRunning || e.Node.State == nodemodel.StateInService):
+		// first: a node that is being stopped must not enter service
+		c.write(WriteTransition{ID: e.Node.ID, To: nodemodel.StateDraining, Cause: "the node asked to be drained: it is being stopped",
+			From: []nodemodel.State{nodemodel.StateRunning, nodemodel.StateInService}})
+		c.because("node draining at its own request")
+		e.Node.State, e.Node.UpdatedAt = nodemodel.StateDraining, r.Now
+	case e.Node.State == nodemodel.StateRunning:
 		if r.Admits && e.Launched && !e.Admitted {
 			c.Admit = e.Node.ID
 		} else {

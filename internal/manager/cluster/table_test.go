@@ -75,6 +75,12 @@ func report(id string, streams ...string) Reported {
 	return Reported{Req: req}
 }
 
+func drainReport(id string) Reported {
+	r := report(id)
+	r.Req.Drain = true
+	return r
+}
+
 func stored(id string, role nodemodel.Role, state nodemodel.State) *store.Node {
 	return &store.Node{ID: id, Role: role, State: state, Group: "g"}
 }
@@ -193,6 +199,18 @@ func TestApply(t *testing.T) {
 					require.Empty(t, tab["o1"].Streams)
 				}},
 			{at: 3 * time.Second, ev: Gone{ID: "o1", Cause: "again"}, none: true},
+		}},
+		{"a node being stopped asks to be drained in its report, once", []step{
+			{ev: register("e1", nodemodel.RoleEdge, "")},
+			{at: time.Second, ev: report("e1"), states: map[string]nodemodel.State{"e1": nodemodel.StateInService}},
+			{at: 3 * time.Second, ev: drainReport("e1"), writes: []string{"transition:e1→draining"},
+				states: map[string]nodemodel.State{"e1": nodemodel.StateDraining}, answer: nodemodel.StateDraining,
+				reason: "draining at its own request"},
+			{at: 5 * time.Second, ev: drainReport("e1"), none: true, states: map[string]nodemodel.State{"e1": nodemodel.StateDraining}},
+			// a node whose first report asks to be drained never enters service
+			{ev: register("e2", nodemodel.RoleEdge, "")},
+			{at: time.Second, ev: drainReport("e2"), writes: []string{"report:e2", "transition:e2→draining"},
+				states: map[string]nodemodel.State{"e2": nodemodel.StateDraining}},
 		}},
 		{"the lifecycle refuses what it does not allow; registering twice under another role conflicts", []step{
 			{ev: Transitioned{ID: "x", To: nodemodel.StatePending, Cause: "nonsense"}, err: &ErrTransition{}},
