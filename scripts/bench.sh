@@ -43,7 +43,8 @@ ABR_ROUNDS=${BENCH_ABR_ROUNDS:-2}
 ABR_WARMUP=${BENCH_ABR_WARMUP:-5s}
 ABR_WINDOW=${BENCH_ABR_WINDOW:-20s}
 ABR_RUNG_WINDOW=${BENCH_ABR_RUNG_WINDOW:-10s}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr"
+IMAGE_STARTS=${BENCH_IMAGE_STARTS:-5}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
@@ -402,6 +403,47 @@ phase_abr() {
   stop "$NGINX_PID"
 }
 
+# The container image (scripts/image.sh, as make image builds it): its size, and the cold start of a container
+# to its first healthy /healthz, timed from `docker run` (the image already on the host), per role.
+phase_image() {
+  "$ROOT/scripts/deps.sh" docker
+  local img port role i t0 t1 name ms=()
+  img=$("$ROOT/scripts/image.sh" bench 2>"$WORK/image.log")
+  {
+    echo "| image | size (docker image inspect) |"
+    echo "|---|---|"
+    for i in "$img" "$img-slim"; do
+      echo "| \`$i\` | $(docker image inspect -f '{{.Size}}' "$i" | awk '{printf "%.0f MB", $1/1e6}') |"
+    done
+    echo "| the static binary alone (\`make release\`, amd64) | $(du -b "$ROOT/.cache/image/context/nagare-linux-amd64" | awk '{printf "%.0f MB", $1/1e6}') |"
+    echo
+    echo "| role (\`docker run --network host $img <role>\`) | cold start to /healthz 200, median of $IMAGE_STARTS | min | max |"
+    echo "|---|---|---|---|"
+  } >"$WORK/image.md"
+  for role in manager node; do
+    ms=()
+    for i in $(seq 1 "$IMAGE_STARTS"); do
+      read -r port <<<"$("$BIN" bench ports -n 1)"
+      name="nagare-bench-$role-$i"
+      docker rm -f "$name" >/dev/null 2>&1 || true
+      t0=$(date +%s%N)
+      docker run -d --name "$name" --network host -e NAGARE_MANAGER_ADDRESS="127.0.0.1:$port" \
+        -e NAGARE_HTTP_ADDRESS="127.0.0.1:$port" -e NAGARE_RTMP_ADDRESS=127.0.0.1:0 -e NAGARE_SRT_ADDRESS=127.0.0.1:0 \
+        -e NAGARE_WEBRTC_ADDRESS=127.0.0.1:0 -e NAGARE_MANAGER_ADMIN_TOKEN=bench-admin-token-0123456789 -e NAGARE_CLUSTER_SECRET=bench-cluster-secret-0123456789 \
+        -e NAGARE_PUBLISH_ALLOW_UNAUTHENTICATED=true -e NAGARE_MANAGER_STORE_DSN=/tmp/manager.db "$img" "$role" >/dev/null
+      until curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; do
+        [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 30000 ] || die "$role container not healthy in 30 s: $(docker logs "$name" 2>&1 | tail -5)"
+        sleep 0.005
+      done
+      t1=$(date +%s%N)
+      ms+=($(( (t1 - t0) / 1000000 )))
+      docker rm -f "$name" >/dev/null
+    done
+    printf '%s\n' "${ms[@]}" | sort -n | awk -v role="$role" '{v[NR]=$1} END {printf "| %s | %d ms | %d ms | %d ms |\n", role, v[int((NR+1)/2)], v[1], v[NR]}' >>"$WORK/image.md"
+  done
+  docker version -f 'Docker Engine {{.Server.Version}}' >"$WORK/image-engine"
+}
+
 for phase in $PHASES; do "phase_$phase"; done
 
 cp /proc/loadavg "$WORK/loadavg-end"
@@ -519,6 +561,21 @@ if [ -s "$WORK/glass.md" ]; then
     echo "the player; the player holds the rest. Target: median ≤ 1.0 s."
     echo
     cat "$WORK/glass.md"
+  } >>"$OUT"
+fi
+if [ -s "$WORK/image.md" ]; then
+  {
+    echo
+    echo "## 13. Container image"
+    echo
+    echo "\`scripts/image.sh\` (what \`make image\` runs) builds \`deploy/Dockerfile\`: FROM scratch, the static release"
+    echo "binary, CA certificates, and (full image) ffmpeg and ffprobe with exactly the shared libraries they load,"
+    echo "taken from Debian 12's ffmpeg package. Cold start: \`docker run -d\` of the image already on the host"
+    echo "($(cat "$WORK/image-engine"), overlay2, host network) until \`GET /healthz\` answers 200, polled every 5 ms."
+    echo "The manager starts on a fresh SQLite store (schema migrations included); the node is an origin with"
+    echo "no manager. Target: small, and healthy within a second."
+    echo
+    cat "$WORK/image.md"
   } >>"$OUT"
 fi
 if [ -s "$WORK/vod.json" ]; then
