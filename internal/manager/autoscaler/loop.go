@@ -83,6 +83,7 @@ type Loop struct {
 	// (they are replaced again).
 	replacing map[string]bool
 	wg        sync.WaitGroup
+	cloudDown bool // the last tick's Cloud.List failed
 
 	// viewers turned away, counted apart from the tick's lock: routing must never wait for a tick
 	dmu       sync.Mutex
@@ -143,7 +144,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer t.Stop()
 	defer l.wg.Wait()
 	for {
-		if err := l.Tick(ctx); err != nil && ctx.Err() == nil {
+		if err := l.Tick(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrCloudDown) {
 			l.Log.Warn("autoscaler tick", "cause", err)
 		}
 		select {
@@ -213,8 +214,8 @@ func (l *Loop) Tick(ctx context.Context) error {
 	// outside the lock: a slow cloud must not hold up the API. A launch reserved after this list was taken
 	// is in flight, or recorded pending and unknown to the list: both are left alone by syncCloud.
 	insts, err := l.Cloud.List(ctx)
-	if err != nil {
-		return fmt.Errorf("listing %s instances: %w", l.Cloud.Name(), err)
+	if err := l.cloudAnswered(ctx, err); err != nil {
+		return err
 	}
 	byNode := make(map[string]cloud.Instance, len(insts))
 	for _, in := range insts {
@@ -240,6 +241,34 @@ func (l *Loop) Tick(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cloudAnswered records whether the controller answered the tick's List (listErr nil) and logs when that
+// changes: a controller that is down (a Docker Engine or Kubernetes API unreachable, a cloud API failing)
+// gets one error line, not one per tick, and the tick decides nothing. It returns the tick's error.
+func (l *Loop) cloudAnswered(ctx context.Context, listErr error) error {
+	name := l.Cloud.Name()
+	if l.Metrics != nil {
+		up := 1.0
+		if listErr != nil {
+			up = 0
+		}
+		l.Metrics.CloudUp.WithLabelValues(name).Set(up)
+	}
+	l.mu.Lock()
+	was := l.cloudDown
+	l.cloudDown = listErr != nil && ctx.Err() == nil
+	l.mu.Unlock()
+	switch {
+	case listErr == nil && was:
+		l.Log.Info("cloud controller answers again: the autoscaler acts again", "controller", name)
+	case listErr != nil && !was && ctx.Err() == nil:
+		l.Log.Error("cloud controller down: nothing is launched or terminated until it answers", "controller", name, "cause", listErr)
+	}
+	if listErr != nil {
+		return fmt.Errorf("%w: listing %s instances: %w", ErrCloudDown, name, listErr)
+	}
+	return nil
 }
 
 // lease reports whether this manager holds the group's lease, renewing it (a write to the store) only once

@@ -16,6 +16,7 @@ type Metrics struct {
 	LowWater    *prometheus.GaugeVec // group, role: the scale-in mark, in percent
 	Decisions   *prometheus.CounterVec
 	TickSeconds prometheus.Histogram
+	CloudUp     *prometheus.GaugeVec // controller: 1 while it answers, 0 while it does not
 }
 
 // NewMetrics registers the series with reg.
@@ -43,8 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "nagare_autoscaler_tick_seconds", Help: "Time of one autoscaler round over every group.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		CloudUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nagare_autoscaler_cloud_up", Help: "1 while the cloud controller answers, 0 while it does not (nothing is launched or terminated then).",
+		}, []string{"controller"}),
 	}
-	reg.MustRegister(m.Load, m.Predicted, m.Nodes, m.Threshold, m.LowWater, m.Decisions, m.TickSeconds)
+	reg.MustRegister(m.Load, m.Predicted, m.Nodes, m.Threshold, m.LowWater, m.Decisions, m.TickSeconds, m.CloudUp)
 	return m
 }
 
