@@ -97,6 +97,33 @@ func (k *keptConn) get(t *testing.T) *x509.Certificate {
 	return resp.TLS.PeerCertificates[0]
 }
 
+// shortLivedRig is a manager serving name with a certificate from a pebble that issues short-lived ones,
+// its first certificate, and a viewer's connection opened with it.
+type shortLivedRig struct {
+	pebble    *acmetest.Pebble
+	logs      *testutil.LogBuffer
+	handshake func() (*x509.Certificate, error)
+	first     *x509.Certificate
+	viewer    *keptConn
+}
+
+func startShortLived(t *testing.T, name string) shortLivedRig {
+	t.Helper()
+	ca := tlstest.NewCA(t)
+	port := acmetest.FreePort(t)
+	r := shortLivedRig{pebble: acmetest.StartWith(t, ca, acmetest.Options{TLSPort: port, HTTPPort: acmetest.FreePort(t), Validity: shortLived})}
+	r.logs = acmeManager(t, name, port, r.pebble.Directory, ca)
+	r.logs.WaitFor(t, "acme: certificate ready", 60*time.Second)
+	root := r.pebble.Root(t)
+	r.handshake = handshaker(root, name, port)
+	var err error
+	r.first, err = r.handshake()
+	require.NoError(t, err, "the first certificate does not verify against pebble's root")
+	require.LessOrEqual(t, r.first.NotAfter.Sub(r.first.NotBefore), shortLived, "pebble did not issue a short-lived certificate")
+	r.viewer = newKeptConn(t, root, name, port)
+	return r
+}
+
 // TestACMERenewal: a manager renews its ACME certificate from pebble ahead of expiry, without a restart
 // and while serving: every handshake until the renewal gets the first certificate, the renewed one (a new
 // serial, a later expiry) is served from a handshake made before the first expires, a viewer's
@@ -105,18 +132,8 @@ func TestACMERenewal(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	const name = "renew.nagare.test"
-	ca := tlstest.NewCA(t)
-	port := acmetest.FreePort(t)
-	pebble := acmetest.StartWith(t, ca, acmetest.Options{TLSPort: port, HTTPPort: acmetest.FreePort(t), Validity: shortLived})
-	logs := acmeManager(t, name, port, pebble.Directory, ca)
-	logs.WaitFor(t, "acme: certificate ready", 60*time.Second)
-
-	root := pebble.Root(t)
-	handshake := handshaker(root, name, port)
-	first, err := handshake()
-	require.NoError(t, err, "the first certificate does not verify against pebble's root")
-	require.LessOrEqual(t, first.NotAfter.Sub(first.NotBefore), shortLived, "pebble did not issue a short-lived certificate")
-	viewer := newKeptConn(t, root, name, port)
+	r := startShortLived(t, name)
+	logs, handshake, first, viewer := r.logs, r.handshake, r.first, r.viewer
 	require.Equal(t, first.SerialNumber, viewer.get(t).SerialNumber)
 
 	var renewed *x509.Certificate
@@ -155,16 +172,8 @@ func TestACMEAuthorityDown(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	const name = "down.nagare.test"
-	ca := tlstest.NewCA(t)
-	port := acmetest.FreePort(t)
-	pebble := acmetest.StartWith(t, ca, acmetest.Options{TLSPort: port, HTTPPort: acmetest.FreePort(t), Validity: shortLived})
-	logs := acmeManager(t, name, port, pebble.Directory, ca)
-	logs.WaitFor(t, "acme: certificate ready", 60*time.Second)
-	root := pebble.Root(t)
-	handshake := handshaker(root, name, port)
-	first, err := handshake()
-	require.NoError(t, err)
-	viewer := newKeptConn(t, root, name, port)
+	r := startShortLived(t, name)
+	pebble, logs, handshake, first, viewer := r.pebble, r.logs, r.handshake, r.first, r.viewer
 	viewer.get(t)
 	pebble.Stop()
 
