@@ -502,7 +502,8 @@ type abrVariant struct {
 	URL string // resolved
 }
 
-// parseVariants returns the variants of a multivariant playlist in its order, their URIs as written.
+// parseVariants returns the video variants of a multivariant playlist in its order, their URIs as written
+// (an audio-only one, which ffmpeg lists for its audio group, is none).
 func parseVariants(b []byte) []abrVariant {
 	var out []abrVariant
 	var cur *abrVariant
@@ -511,6 +512,8 @@ func parseVariants(b []byte) []abrVariant {
 		line := strings.TrimSpace(sc.Text())
 		tag, val, _ := strings.Cut(line, ":")
 		switch {
+		case tag == "#EXT-X-STREAM-INF" && attr(val, "RESOLUTION") == "":
+			cur = nil
 		case tag == "#EXT-X-STREAM-INF":
 			cur = &abrVariant{ABRRung: ABRRung{Resolution: attr(val, "RESOLUTION")}}
 			cur.Bandwidth, _ = strconv.Atoi(attr(val, "BANDWIDTH"))
@@ -1008,15 +1011,16 @@ func variantNames(vs []ladder.Variant) []string {
 // bareLadderArgs is the bare command: clip (MP4) read in real time, looping; the source copied as the first
 // variant and every rung encoded as nagare's transcoder encodes it (internal/media/transcode ffmpegArgs:
 // libx264 with the preset, -tune zerolatency, high profile, no B-frames, keyframes on the source's, the
-// source's frame timing, the rung's bit rate and peak); AAC copied into every variant; fMP4 HLS with 1 s
-// segments, 7 in the playlist, into dir/<variant>/, the multivariant playlist dir/index.m3u8.
+// source's frame timing, the rung's bit rate and peak); the AAC copied once, as the audio rendition every
+// variant shares (nagare's audio group); fMP4 HLS with 1 s segments, 7 in the playlist, into
+// dir/<variant>/ (the audio into dir/audio/), the multivariant playlist dir/index.m3u8.
 func bareLadderArgs(clip, dir, preset string, variants []ladder.Variant) []string {
 	a := []string{"-hide_banner", "-loglevel", "error", "-nostats", "-re", "-stream_loop", "-1", "-i", clip}
 	for range 1 + len(variants) {
-		a = append(a, "-map", "0:v:0", "-map", "0:a:0")
+		a = append(a, "-map", "0:v:0")
 	}
-	a = append(a, "-c:v:0", "copy")
-	streams := []string{"v:0,a:0,name:" + ladder.SourceName}
+	a = append(a, "-map", "0:a:0", "-c:v:0", "copy")
+	streams := []string{"a:0,agroup:audio,name:audio", "v:0,agroup:audio,name:" + ladder.SourceName}
 	for i, v := range variants {
 		s := strconv.Itoa(i + 1)
 		peak := strconv.Itoa(v.PeakRate())
@@ -1025,7 +1029,7 @@ func bareLadderArgs(clip, dir, preset string, variants []ladder.Variant) []strin
 			"-force_key_frames:v:"+s, "source", "-sc_threshold:v:"+s, "0",
 			"-fps_mode:v:"+s, "passthrough", "-enc_time_base:v:"+s, "-1",
 			"-b:v:"+s, strconv.Itoa(v.VideoBitrate), "-maxrate:v:"+s, peak, "-bufsize:v:"+s, peak)
-		streams = append(streams, fmt.Sprintf("v:%s,a:%s,name:%s", s, s, v.Name))
+		streams = append(streams, fmt.Sprintf("v:%s,agroup:audio,name:%s", s, v.Name))
 	}
 	return append(a, "-c:a", "copy",
 		"-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", "1", "-hls_list_size", "7",

@@ -107,7 +107,7 @@ func TestBareLadderArgs(t *testing.T) {
 	joined := strings.Join(args, " ")
 	for _, want := range []string{
 		"-re -stream_loop -1 -i /c/clip.mp4",
-		"-map 0:v:0 -map 0:a:0 -map 0:v:0 -map 0:a:0 -map 0:v:0 -map 0:a:0 -c:v:0 copy",
+		"-map 0:v:0 -map 0:v:0 -map 0:v:0 -map 0:a:0 -c:v:0 copy",
 		"-c:v:1 libx264 -filter:v:1 scale=854:480 -preset:v:1 veryfast -tune:v:1 zerolatency -profile:v:1 high -bf:v:1 0 " +
 			"-force_key_frames:v:1 source -sc_threshold:v:1 0 -fps_mode:v:1 passthrough -enc_time_base:v:1 -1 " +
 			"-b:v:1 1000000 -maxrate:v:1 1500000 -bufsize:v:1 1500000",
@@ -121,7 +121,7 @@ func TestBareLadderArgs(t *testing.T) {
 	}
 	i := slices.Index(args, "-var_stream_map")
 	require.Positive(t, i)
-	require.Equal(t, "v:0,a:0,name:source v:1,a:1,name:480p v:2,a:2,name:360p", args[i+1])
+	require.Equal(t, "a:0,agroup:audio,name:audio v:0,agroup:audio,name:source v:1,agroup:audio,name:480p v:2,agroup:audio,name:360p", args[i+1])
 
 	require.Equal(t, `ffmpeg -i clip.ts -var_stream_map 'v:0,a:0 v:1,a:1' -metadata 'title=it'\''s' DIR/%v/seg%d.m4s`,
 		shellJoin([]string{"ffmpeg", "-i", "clip.ts", "-var_stream_map", "v:0,a:0 v:1,a:1", "-metadata", "title=it's", "DIR/%v/seg%d.m4s"}))

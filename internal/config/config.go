@@ -140,8 +140,8 @@ type Transcode struct {
 	// Passthrough offers the source itself as the top rendition (the default). Off, the multivariant
 	// playlists list only the renditions once there are some, and a rung as tall as the source is made.
 	Passthrough bool `yaml:"passthrough"`
-	// AudioBitrate is the AAC bit rate of the renditions when the source's audio is not AAC (AAC is
-	// copied as it is).
+	// AudioBitrate is kept for configurations that set it, and not used: the rungs are video only and
+	// share the source's audio, as published, as the ladder's one audio rendition (docs/abr.md).
 	AudioBitrate int    `yaml:"audioBitrate"`
 	FFmpeg       string `yaml:"ffmpeg"`
 	Preset       string `yaml:"preset"` // libx264's
@@ -827,6 +827,9 @@ func (c *Config) validateTranscode(bad func(key, format string, args ...any)) {
 		bad("transcode.rungs", "%s", strings.TrimPrefix(err.Error(), ladder.ErrInvalid.Error()+": "))
 	}
 	for _, r := range t.Rungs {
+		if stream.ReservedRung(r.Name) {
+			bad("transcode.rungs", "rung %q: the name is the ladder's own (%q is the source's video, %q its audio)", r.Name, stream.SourceVideoRung, stream.AudioRung)
+		}
 		if r.VideoBitrate > maxBitrate || r.MaxRate > maxBitrate {
 			bad("transcode.rungs", "rung %q: bit rates above %d bit/s are not video", r.Name, maxBitrate)
 		}

@@ -74,6 +74,10 @@ func TestValidate(t *testing.T) {
 			c.Transcode.Enabled = true
 			c.Transcode.Rungs = []Rung{{Name: "../x", Height: 240, VideoBitrate: 1}}
 		}, `transcode.rungs: rung 0 ("../x"): the name must be made of [a-z0-9_-]`},
+		{"transcode rung named as the ladder's audio", func(c *Config) {
+			c.Transcode.Enabled = true
+			c.Transcode.Rungs = []Rung{{Name: "audio", Height: 240, VideoBitrate: 1}}
+		}, `transcode.rungs: rung "audio": the name is the ladder's own ("source" is the source's video, "audio" its audio)`},
 		{"transcode streams", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.Streams = []string{"live"} },
 			`transcode.streams: "live" is not app/stream, app/* or *`},
 		{"transcode without ffmpeg", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.FFmpeg = "" },

@@ -46,8 +46,8 @@ func TestTranscoderWalkthrough(t *testing.T) {
 		return testutil.Renditions(body)
 	}
 	ladder := func() bool {
-		r := renditions()
-		if len(r) != 3 {
+		r := renditions() // the source's video, two rungs and the audio rendition they share
+		if len(r) != 4 {
 			return false
 		}
 		for _, u := range r {

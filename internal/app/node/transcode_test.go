@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,11 +38,15 @@ func ffmpegWrapper(t *testing.T) (script, pidFile string) {
 }
 
 func ffmpegPID(t *testing.T, pidFile string) int {
-	b, err := os.ReadFile(pidFile)
-	require.NoError(t, err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err)
-	return pid
+	// the script truncates the file before it writes the new id: read again until it has one
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(pidFile)
+		require.NoError(t, err)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil || time.Now().After(deadline) {
+			require.NoError(t, err)
+			return pid
+		}
+	}
 }
 
 // fastManager starts a manager (managertest's credentials) whose nodes report every second and are
@@ -72,9 +77,11 @@ func multivariant(t *testing.T, url string, n int) *playlist.Multivariant {
 }
 
 // TestTranscodedLadder publishes a 320x240 stream to an origin that transcodes it: the multivariant
-// playlist lists the source and every rung not taller than it, each rendition decodes at its size, the
-// LL-HLS parts of every rendition start on the same presentation time as the source's part of the same
-// number, and an ffmpeg that crashes or hangs is replaced while the source plays on.
+// playlist lists the source's video and every rung not taller than it, video only, sharing one audio
+// rendition (the source's AAC); each rendition decodes at its size, the LL-HLS parts of every rendition
+// start on the same presentation time as the source's part of the same number (the audio's within an AAC
+// frame of it), the storage push and an edge carry the ladder and its audio, and an ffmpeg that crashes or
+// hangs is replaced while the source plays on.
 func TestTranscodedLadder(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	script, pidFile := ffmpegWrapper(t)
@@ -101,10 +108,14 @@ func TestTranscodedLadder(t *testing.T) {
 		minBW      int
 	}
 	wants := []want{
-		{"video1_stream.m3u8", "320x240", 1},
+		{"../abr_source/video1_stream.m3u8", "320x240", 1},
 		{"../abr_180p/video1_stream.m3u8", "240x180", 200_000 * 3 / 2},
 		{"../abr_120p/video1_stream.m3u8", "160x120", 120_000},
 	}
+	// one audio rendition, the source's AAC, which every variant plays
+	audio := audioGroup(t, mv)
+	audioURI := testutil.Resolve(t, base+"index.m3u8", *audio.URI)
+	require.Equal(t, "../abr_audio/audio1_stream.m3u8", strings.Split(*audio.URI, "?")[0])
 	var media []string
 	for i, w := range wants {
 		v := mv.Variants[i]
@@ -115,54 +126,82 @@ func TestTranscodedLadder(t *testing.T) {
 		require.NotNil(t, v.AverageBandwidth, "variant %d", i)
 		require.NotNil(t, v.FrameRate, "variant %d", i)
 		require.InDelta(t, 25, *v.FrameRate, 0.01, "variant %d keeps the source's frame rate", i)
-		require.Len(t, v.Codecs, 2, "variant %d: video and audio", i)
+		require.Len(t, v.Codecs, 2, "variant %d: its video and the audio rendition's", i)
+		require.Regexp(t, `^avc1\.`, v.Codecs[0], "variant %d", i)
+		require.Equal(t, "mp4a.40.2", v.Codecs[1], "variant %d", i)
+		require.Equal(t, audio.GroupID, v.Audio, "variant %d plays the audio group", i)
 		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
 	}
 	// a rendition is a stream of its own (Red5's <stream>_<level>), with a multivariant playlist of one
+	// video variant, which plays with the ladder's audio rendition
 	one := multivariant(t, "http://"+n.HTTPAddr()+"/live/abr_120p/index.m3u8", 1)
 	require.Equal(t, "160x120", one.Variants[0].Resolution)
+	require.Equal(t, audioGroup(t, one).GroupID, one.Variants[0].Audio)
+	// the source's own media playlist, as a plain stream's, still has its audio muxed in
+	_, plain := testutil.Get(t, base+"video1_stream.m3u8")
+	require.Contains(t, string(plain), "#EXT-X-PART:")
+	require.ElementsMatch(t, []string{"video", "audio"}, codecTypes(testutil.Probe(t, base+"video1_stream.m3u8", false)))
 
 	for i, w := range wants {
 		streams := testutil.Probe(t, media[i], false)
-		var sizes []string
-		for _, s := range streams {
-			if s.Width > 0 {
-				sizes = append(sizes, fmt.Sprintf("%dx%d", s.Width, s.Height))
-			}
-		}
-		require.Equal(t, []string{w.resolution}, sizes, "rendition %s decodes at its size", w.uri)
+		require.Equal(t, []string{"video"}, codecTypes(streams), "rendition %s is video only", w.uri)
+		require.Equal(t, w.resolution, fmt.Sprintf("%dx%d", streams[0].Width, streams[0].Height), "rendition %s decodes at its size", w.uri)
 	}
+	audioStreams := testutil.Probe(t, audioURI, false)
+	require.Equal(t, []string{"audio"}, codecTypes(audioStreams), "the audio rendition is audio only")
+	require.Equal(t, "aac", audioStreams[0].CodecName)
 
-	aligned(t, media, time.Minute)
+	aligned(t, media, audioURI, time.Minute)
 
 	// the storage push carries every rendition, under the source's prefix, and the source's multivariant
 	// playlist there lists them
 	stored := filepath.Join(bucket, "hls", "live", "abr")
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
-		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 3
+		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 3 && strings.Contains(string(b), "#EXT-X-MEDIA:")
 	}, 10*time.Second, 100*time.Millisecond, "the multivariant playlist in storage never listed the renditions")
 	b, err := os.ReadFile(filepath.Join(stored, "index.m3u8"))
 	require.NoError(t, err)
-	for _, want := range []string{"stream.m3u8", "180p/stream.m3u8", "120p/stream.m3u8"} {
-		require.Contains(t, strings.Split(string(b), "\n"), want)
+	stmv, err := playlist.Unmarshal(b)
+	require.NoError(t, err, "%s", b)
+	storedAudio := audioGroup(t, stmv.(*playlist.Multivariant))
+	require.Equal(t, "audio/stream.m3u8", *storedAudio.URI)
+	for i, want := range []string{"source/stream.m3u8", "180p/stream.m3u8", "120p/stream.m3u8"} {
+		v := stmv.(*playlist.Multivariant).Variants[i]
+		require.Equal(t, want, v.URI)
+		require.Equal(t, storedAudio.GroupID, v.Audio, "%s plays the audio group", want)
+		require.Len(t, v.Codecs, 2, "%s", want)
+	}
+	for _, want := range []string{"source/stream.m3u8", "180p/stream.m3u8", "120p/stream.m3u8", "audio/stream.m3u8", "stream.m3u8"} {
 		_, err := os.Stat(filepath.Join(stored, filepath.FromSlash(want)))
 		require.NoError(t, err, "%s is in storage", want)
 	}
+	require.Equal(t, []string{"audio"}, codecTypes(testutil.Probe(t, filepath.Join(stored, "audio", "stream.m3u8"), false)))
+	require.Equal(t, []string{"video"}, codecTypes(testutil.Probe(t, filepath.Join(stored, "180p", "stream.m3u8"), false)))
 
 	// an edge serves the ladder as the origin does: each rendition is a stream path it pulls once
 	edge, _ := testutil.StartNode(t, testutil.EdgeOf("edge", n))
 	edgeBase := "http://" + edge.HTTPAddr() + "/live/abr/index.m3u8"
-	for _, v := range multivariant(t, edgeBase, 3).Variants {
-		code, body := testutil.Get(t, testutil.Resolve(t, edgeBase, v.URI))
-		require.Equal(t, http.StatusOK, code, "%s from the edge", v.URI)
-		require.Contains(t, string(body), "#EXT-X-PART:", "%s from the edge", v.URI)
+	edgeMV := multivariant(t, edgeBase, 3)
+	edgeAudio := audioGroup(t, edgeMV)
+	for _, uri := range []string{edgeMV.Variants[0].URI, edgeMV.Variants[1].URI, edgeMV.Variants[2].URI, *edgeAudio.URI} {
+		code, body := testutil.Get(t, testutil.Resolve(t, edgeBase, uri))
+		require.Equal(t, http.StatusOK, code, "%s from the edge", uri)
+		require.Contains(t, string(body), "#EXT-X-PART:", "%s from the edge", uri)
 	}
+	require.Equal(t, []string{"audio"}, codecTypes(testutil.Probe(t, testutil.Resolve(t, edgeBase, *edgeAudio.URI), false)),
+		"the edge's audio rendition")
 
-	// every media playlist reports the others
-	_, body := testutil.Get(t, media[1])
-	require.Contains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="../abr/video1_stream.m3u8`)
-	require.Contains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="../abr_120p/video1_stream.m3u8`)
+	// every media playlist reports the others in the ladder, the audio rendition's too
+	for _, u := range []string{media[1], audioURI} {
+		_, body := testutil.Get(t, u)
+		for _, other := range []string{"../abr_source/video1_stream.m3u8", "../abr_120p/video1_stream.m3u8", "../abr_audio/audio1_stream.m3u8"} {
+			if !strings.HasPrefix(u, testutil.Resolve(t, base+"index.m3u8", other)) {
+				require.Contains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="`+other, "%s", u)
+			}
+		}
+		require.NotContains(t, string(body), `#EXT-X-RENDITION-REPORT:URI="../abr/`, "%s reports the source as published, not in the ladder", u)
+	}
 
 	// ffmpeg crashes: it is started again and the renditions come back, the source never stops
 	first := ffmpegPID(t, pidFile)
@@ -187,22 +226,62 @@ func TestTranscodedLadder(t *testing.T) {
 
 var partName = regexp.MustCompile(`[0-9a-f]{12}_part(\d+)_(\d+)\.mp4`)
 
-// aligned reads the LL-HLS parts of every media playlist for a while and requires the first video
-// sample of parts of the same media sequence number and index to have the same presentation time.
-func aligned(t *testing.T, media []string, d time.Duration) {
+// audioGroup returns the one audio rendition of a multivariant playlist.
+func audioGroup(t *testing.T, mv *playlist.Multivariant) *playlist.MultivariantRendition {
 	t.Helper()
+	require.Len(t, mv.Renditions, 1, "one EXT-X-MEDIA")
+	r := mv.Renditions[0]
+	require.Equal(t, playlist.MultivariantRenditionTypeAudio, r.Type)
+	require.NotEmpty(t, r.GroupID)
+	require.NotEmpty(t, r.Name)
+	require.True(t, r.Default, "DEFAULT=YES")
+	require.True(t, r.Autoselect, "AUTOSELECT=YES")
+	require.NotNil(t, r.Channels, "CHANNELS")
+	require.NotNil(t, r.URI)
+	return r
+}
+
+// codecTypes lists the codec_type of each stream ffprobe found.
+func codecTypes(streams []testutil.ProbeStream) []string {
+	var out []string
+	for _, s := range streams {
+		out = append(out, s.CodecType)
+	}
+	return out
+}
+
+// aligned reads the LL-HLS parts of every media playlist for a while and requires the first video
+// sample of parts of the same media sequence number and index to have the same presentation time, and
+// the first sample of the audio rendition's part (audio, when not "") to start within one AAC frame
+// after it (an audio frame seldom starts where a video frame does).
+func aligned(t *testing.T, media []string, audio string, d time.Duration) {
+	t.Helper()
+	all := media
+	if audio != "" {
+		all = append(slices.Clone(media), audio)
+	}
 	type key struct{ msn, part int }
-	pts := map[key][]int64{} // by rendition; -1 = not read yet
-	seen := make([]map[string]bool, len(media))
+	pts := map[key][]time.Duration{} // by playlist; -1 = not read yet
+	seen := make([]map[string]bool, len(all))
 	for i := range seen {
 		seen[i] = map[string]bool{}
 	}
+	scales := map[string]uint32{} // the time scale of track 1 by init section URL
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	for ctx.Err() == nil {
-		for i, u := range media {
+		for i, u := range all {
 			code, body := testutil.Get(t, u)
 			require.Equal(t, http.StatusOK, code)
+			m := mapURI.FindSubmatch(body)
+			require.NotNil(t, m, "%s has an EXT-X-MAP", u)
+			init := testutil.Resolve(t, u, string(m[1]))
+			if scales[init] == 0 {
+				_, b := testutil.Get(t, init)
+				var in fmp4.Init
+				require.NoError(t, in.Unmarshal(bytes.NewReader(b)))
+				scales[init] = in.Tracks[0].TimeScale
+			}
 			for _, m := range partName.FindAllStringSubmatch(string(body), -1) {
 				full := m[0]
 				if seen[i][full] {
@@ -213,7 +292,7 @@ func aligned(t *testing.T, media []string, d time.Duration) {
 				idx, _ := strconv.Atoi(m[2])
 				k := key{msn, idx}
 				if pts[k] == nil {
-					pts[k] = make([]int64, len(media))
+					pts[k] = make([]time.Duration, len(all))
 					for j := range pts[k] {
 						pts[k][j] = -1
 					}
@@ -222,30 +301,37 @@ func aligned(t *testing.T, media []string, d time.Duration) {
 				if pcode != http.StatusOK {
 					continue // left the window meanwhile
 				}
-				pts[k][i] = firstVideoPTS(t, part)
+				ticks := firstPTS(t, part)
+				pts[k][i] = time.Duration(ticks) * time.Second / time.Duration(scales[init])
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	common := 0
 	for k, v := range pts {
-		all := true
-		for _, p := range v {
-			all = all && p >= 0
-		}
-		if !all {
+		if slices.Contains(v, -1) {
 			continue
 		}
 		common++
-		for i := 1; i < len(v); i++ {
+		for i := 1; i < len(media); i++ {
 			require.Equal(t, v[0], v[i], "part %d.%d of %s starts elsewhere than the source's", k.msn, k.part, media[i])
+		}
+		if audio != "" {
+			// the first AAC frame at or after the video's cut: within a frame (1024 samples at 44.1 kHz,
+			// a millisecond more for the FLV's timestamps), far less than a part
+			a := v[len(v)-1]
+			require.True(t, a >= v[0]-2*time.Millisecond && a <= v[0]+25*time.Millisecond,
+				"part %d.%d of the audio rendition starts at %s, the video's at %s", k.msn, k.part, a, v[0])
 		}
 	}
 	require.Greater(t, common, int(d/(400*time.Millisecond)), "parts read in every rendition")
 }
 
-// firstVideoPTS is the presentation time (90 kHz) of the first sample of track 1 in an fMP4 part.
-func firstVideoPTS(t *testing.T, b []byte) int64 {
+var mapURI = regexp.MustCompile(`#EXT-X-MAP:URI="([^"]+)"`)
+
+// firstPTS is the presentation time (on its track's clock) of the first sample of track 1 in an fMP4
+// part: the video of a video rendition, the audio of the audio rendition.
+func firstPTS(t *testing.T, b []byte) int64 {
 	var parts fmp4.Parts
 	require.NoError(t, parts.Unmarshal(b))
 	for _, p := range parts {
@@ -255,7 +341,7 @@ func firstVideoPTS(t *testing.T, b []byte) int64 {
 			}
 		}
 	}
-	t.Fatalf("no video sample in a part")
+	t.Fatalf("no sample of track 1 in a part")
 	return 0
 }
 
@@ -409,7 +495,7 @@ func TestTranscoderNodes(t *testing.T) {
 	for _, v := range mv.Variants {
 		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
 	}
-	aligned(t, media, 8*time.Second)
+	aligned(t, media, testutil.Resolve(t, base+"index.m3u8", *audioGroup(t, mv).URI), 8*time.Second)
 
 	// the transcoder goes away: the renditions leave, and come back from another transcoder
 	logs2, _ := transcoder("tx-transcoder-2")
@@ -467,7 +553,7 @@ func TestRed5TranscodePublish(t *testing.T) {
 	for _, v := range mv.Variants {
 		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
 	}
-	aligned(t, media, 8*time.Second)
+	aligned(t, media, testutil.Resolve(t, base+"index.m3u8", *audioGroup(t, mv).URI), 8*time.Second)
 
 	src := origin.Registry().Get(stream.Path{App: "live", Name: "rx"})
 	require.NotNil(t, src)
@@ -552,9 +638,11 @@ func TestLadderWithoutPassthrough(t *testing.T) {
 	}
 	require.Equal(t, []string{"../pt_240p/video1_stream.m3u8", "../pt_120p/video1_stream.m3u8"}, uris)
 	require.Equal(t, "320x240", mv.Variants[0].Resolution)
+	require.Equal(t, audioGroup(t, mv).GroupID, mv.Variants[1].Audio, "the renditions share the source's audio")
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(filepath.Join(bucket, "hls", "live", "pt", "index.m3u8"))
-		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 2 && !strings.Contains(string(b), "\nstream.m3u8")
+		return err == nil && strings.Count(string(b), "#EXT-X-STREAM-INF") == 2 && !strings.Contains(string(b), "\nstream.m3u8") &&
+			strings.Contains(string(b), `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="main",AUTOSELECT=YES,DEFAULT=YES,CHANNELS="2",URI="audio/stream.m3u8"`)
 	}, 15*time.Second, 100*time.Millisecond, "the multivariant playlist in storage lists the source")
 }
 
@@ -595,7 +683,7 @@ func TestRungFrameRate(t *testing.T) {
 		require.NotEmpty(t, srcName, "segment %s in the source", m[1])
 		_, a := testutil.Get(t, testutil.Resolve(t, rendition, name))
 		_, b := testutil.Get(t, testutil.Resolve(t, source, srcName))
-		require.Equal(t, firstVideoPTS(t, b), firstVideoPTS(t, a), "segment %s", m[1])
+		require.Equal(t, firstPTS(t, b), firstPTS(t, a), "segment %s", m[1])
 	}
 }
 

@@ -144,13 +144,24 @@ func TestTranscodedRecordingIsOneVideo(t *testing.T) {
 	}, 60*time.Second, 200*time.Millisecond, "the recording never became one video playing its multivariant playlist")
 	require.Equal(t, "live/abr", v.Stream)
 
+	// the live ladder's shape: video-only variants sharing the source's audio, one EXT-X-MEDIA
+	_, mv := testutil.Get(t, pb.Hls)
+	require.Equal(t, 1, strings.Count(string(mv), "#EXT-X-MEDIA:TYPE=AUDIO"), "%s", mv)
+	require.Equal(t, 3, strings.Count(string(mv), `AUDIO="audio"`), "%s", mv)
 	sizes := map[string]int{}
+	audio := 0
 	for _, s := range testutil.Probe(t, pb.Hls, true) {
-		if s.CodecType == "video" {
+		switch s.CodecType {
+		case "video":
 			frames, _ := strconv.Atoi(s.NbFrames)
 			sizes[fmt.Sprintf("%dx%d", s.Width, s.Height)] = frames
+		case "audio":
+			audio++
+			frames, _ := strconv.Atoi(s.NbFrames)
+			require.Greater(t, frames, 3*44100/1024, "the audio rendition plays through the signed URL")
 		}
 	}
+	require.Equal(t, 1, audio, "one audio rendition")
 	require.Len(t, sizes, 3, "the source and both renditions: %v", sizes)
 	for size, frames := range sizes {
 		require.Greater(t, frames, 3*testutil.ClipFPS, "%s plays through the signed URL (%d frames)", size, frames)
@@ -174,7 +185,8 @@ func TestTranscodedRecordingIsOneVideo(t *testing.T) {
 		return recorded, media
 	}
 	recorded, media := listRecording()
-	require.Len(t, recorded, 7, "the source's playlist, multivariant playlist and manifest, and each rendition's playlist and manifest: %v", recorded)
+	require.Len(t, recorded, 11, "the source's playlist, multivariant playlist and manifest, and each rendition's playlist and "+
+		"manifest (the rungs', the source's video's and its audio's): %v", recorded)
 	_, err = r.client.DeleteVideo(ctx, &vodv1.DeleteVideoRequest{Id: v.Id})
 	require.NoError(t, err)
 	recorded, after := listRecording()

@@ -40,6 +40,8 @@ func validateLadder(stream string, l store.Ladder, at ladderField) error {
 			return invalid("%s %q must match [a-z0-9_-]{1,%d}", at(i, "name"), clip(r.Name), maxRungName)
 		case !validStreamName(name + "_" + r.Name):
 			return invalid("%s %q: the rendition's name %s_%s is longer than %d", at(i, "name"), r.Name, clip(name), r.Name, store.MaxName)
+		case reservedRung(r.Name):
+			return invalid("%s %q is a name the ladder's own renditions take (source, audio)", at(i, "name"), r.Name)
 		case seen[r.Name]:
 			return invalid("%s %q is used twice", at(i, "name"), r.Name)
 		case r.Height <= 0 || r.Height%2 != 0 || r.Height > maxRungHeight:
@@ -57,6 +59,10 @@ func validateLadder(stream string, l store.Ladder, at ladderField) error {
 	}
 	return nil
 }
+
+// reservedRung reports whether an origin names one of a ladder's own renditions so: the source's video
+// and its audio (stream.ReservedRung).
+func reservedRung(s string) bool { return s == "source" || s == "audio" }
 
 func validRungName(s string) bool {
 	if len(s) == 0 || len(s) > maxRungName {

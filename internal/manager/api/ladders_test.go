@@ -98,6 +98,7 @@ func TestLadderRefusals(t *testing.T) {
 		{"odd height", "/streams/live/s/ladder", `{"rungs": [{"name": "a", "height": 241, "videoBitrate": 1}]}`, "rungs[0].height 241"},
 		{"max rate below", "/streams/live/s/ladder", `{"rungs": [{"name": "a", "height": 240, "videoBitrate": 1000, "maxRate": 10}]}`, "rungs[0].maxRate 10"},
 		{"hostile name", "/streams/live/s/ladder", `{"rungs": [{"name": "../x", "height": 240, "videoBitrate": 1}]}`, `rungs[0].name "../x" must match`},
+		{"the ladder's own name", "/streams/live/s/ladder", `{"rungs": [{"name": "audio", "height": 240, "videoBitrate": 1}]}`, `rungs[0].name "audio" is a name the ladder's own renditions take`},
 		{"unknown field", "/streams/live/s/ladder", `{"rungs": [], "bogus": 1}`, `unknown field "bogus"`},
 		{"hostile stream", "/streams/live/s%2e%2e/ladder", `{"rungs": [{"name": "a", "height": 240, "videoBitrate": 1}]}`, "names must match"},
 	}

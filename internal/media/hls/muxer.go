@@ -51,6 +51,28 @@ type muxer struct {
 	hideSource bool
 	// renditions are, for a source, the muxers of its renditions (replaced, never changed)
 	renditions atomic.Pointer[[]*muxer]
+	// views are, for a source with renditions, the muxers of its own video and audio split out (see
+	// Server.split); nil before its first rendition, and for a source that lacks either
+	views atomic.Pointer[views]
+	// splitTried is set (under the server's lock) once the source's views were made or found impossible
+	splitTried bool
+}
+
+// views are the source's own tracks as renditions of its ladder, each a stream of its own
+// (<stream>_source, <stream>_audio): the source's video alone, the ladder's top rung (nil when the
+// source is hidden), and its audio alone, the one audio rendition every variant of the ladder plays.
+// They follow the source's cuts as the rungs do, so that every rendition has the same segment and
+// part boundaries.
+type views struct {
+	video, audio *muxer
+}
+
+// kind is what mx's stream is to its ladder (stream.KindRung for a stream of its own too).
+func (mx *muxer) kind() stream.RenditionKind {
+	if rd := mx.stream.Rendition; rd != nil {
+		return rd.Kind
+	}
+	return stream.KindRung
 }
 
 // object is an answer to a request.
@@ -117,8 +139,13 @@ func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metr
 			obs = tee{metricsObserver{m}, o}
 		}
 	}
+	tracks := st.Tracks
+	if rd := st.Rendition; rd != nil && rd.Kind == stream.KindRung {
+		// a rung is video only: the ladder's audio is the source's, split out once (Server.split)
+		tracks = slices.DeleteFunc(slices.Clone(tracks), func(t *stream.Track) bool { return !isVideo(t) })
+	}
 	seg, err := segmenter.New(segmenter.Config{
-		Tracks: st.Tracks, Format: format, LowLatency: lowLatency,
+		Tracks: tracks, Format: format, LowLatency: lowLatency,
 		SegmentMinDuration: cfg.SegmentDuration, PartMinDuration: cfg.PartDuration, SegmentCount: cfg.SegmentCount,
 		Directory: mx.dir, Observer: obs, Log: log, Follow: follow,
 	})
@@ -136,19 +163,37 @@ func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metr
 func mediaPlaylistName(st *stream.Stream) string {
 	audio := ""
 	for i, t := range st.Tracks {
-		if t == nil {
-			continue
-		}
-		switch t.Codec.(type) {
-		case *stream.H264, *stream.H265:
+		switch {
+		case isVideo(t):
 			return "video" + strconv.Itoa(i+1) + "_stream.m3u8"
-		case *stream.MPEG4Audio, *stream.Opus:
-			if audio == "" {
-				audio = "audio" + strconv.Itoa(i+1) + "_stream.m3u8"
-			}
+		case isAudio(t) && audio == "":
+			audio = "audio" + strconv.Itoa(i+1) + "_stream.m3u8"
 		}
 	}
 	return audio
+}
+
+// isVideo and isAudio tell the tracks the segmenter carries.
+func isVideo(t *stream.Track) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Codec.(type) {
+	case *stream.H264, *stream.H265:
+		return true
+	}
+	return false
+}
+
+func isAudio(t *stream.Track) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Codec.(type) {
+	case *stream.MPEG4Audio, *stream.Opus:
+		return true
+	}
+	return false
 }
 
 func (mx *muxer) publication() *stream.Stream { return mx.stream }
@@ -181,15 +226,21 @@ func (mx *muxer) removeRendition(r *muxer) {
 	}
 }
 
-// family returns the muxers of every rendition of mx's adaptive stream but mx itself: its source and
-// the source's other renditions for a rendition, its renditions for a source.
+// family returns the muxers of every rendition of mx's adaptive stream but mx itself: the source (its
+// split video and audio once it has them, in place of the source as published) and its renditions.
 func (mx *muxer) family() []*muxer {
 	head := mx
 	if mx.source != nil {
 		head = mx.source
 	}
 	var out []*muxer
-	if head != mx {
+	if vs := head.views.Load(); vs != nil {
+		for _, v := range []*muxer{vs.video, vs.audio} {
+			if v != nil && v != mx {
+				out = append(out, v)
+			}
+		}
+	} else if head != mx {
 		out = append(out, head)
 	}
 	if list := head.renditions.Load(); list != nil {
@@ -300,15 +351,67 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 		return fail
 	}
 	variants := []segmenter.Variant{pl.Variant(mx.playlist)}
-	if mx.source == nil {
-		if rv := mx.renditionVariants(); mx.hideSource && len(rv) > 0 {
+	var audio *segmenter.Variant
+	switch {
+	case mx.source != nil:
+		// a rendition asked for alone (Red5's <stream>_<level>) plays with the ladder's audio
+		if mx.kind() != stream.KindAudio {
+			audio = mx.source.audioVariant()
+		}
+	default:
+		rv := mx.renditionVariants()
+		top, a := mx.splitVariants()
+		switch {
+		case len(rv) == 0:
+		case a != nil:
+			// a ladder: video-only variants sharing one audio rendition
+			variants, audio = append(top, rv...), a
+		case variants[0].HasAudio():
+			// the rungs are video only: until the source's audio is split out for them to share, the
+			// source plays alone, as before it had a ladder
+		case mx.hideSource:
 			variants = rv
-		} else {
+		default:
 			variants = append(variants, rv...)
 		}
 	}
-	body := segmenter.Multivariant(variants, withQuery(playlistQuery(r.URL.RawQuery)))
+	body := segmenter.Ladder(variants, audio, withQuery(playlistQuery(r.URL.RawQuery)))
 	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}
+}
+
+// splitVariants returns, for a source split into views, the variant of its video alone (none when the
+// source is hidden) and that of its audio, once both have something to play; audio is nil otherwise.
+func (mx *muxer) splitVariants() (top []segmenter.Variant, audio *segmenter.Variant) {
+	vs := mx.views.Load()
+	if vs == nil {
+		return nil, nil
+	}
+	if vs.video != nil {
+		pl := vs.video.seg.Playlist()
+		if !pl.Ready() || pl.Ended() {
+			return nil, nil
+		}
+		top = []segmenter.Variant{pl.Variant(vs.video.relativeURI())}
+	}
+	if audio = mx.audioVariant(); audio == nil {
+		return nil, nil
+	}
+	return top, audio
+}
+
+// audioVariant describes the audio rendition of mx, a source split into views, once it has something
+// to play (nil before, and for a source not split).
+func (mx *muxer) audioVariant() *segmenter.Variant {
+	vs := mx.views.Load()
+	if vs == nil {
+		return nil
+	}
+	pl := vs.audio.seg.Playlist()
+	if !pl.Ready() || pl.Ended() {
+		return nil
+	}
+	v := pl.Variant(vs.audio.relativeURI())
+	return &v
 }
 
 func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {

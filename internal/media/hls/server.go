@@ -6,6 +6,7 @@ package hls
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,11 +80,7 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
 	}
-	q := s.Config.QueueLen
-	if q <= 0 {
-		q = 512
-	}
-	reader := st.AddReader("hls", q)
+	reader := st.AddReader("hls", s.queueLen())
 	if reader == nil {
 		mx.abort()
 		return
@@ -92,12 +89,89 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	if s.muxers == nil {
 		s.muxers = map[stream.Path]*muxer{}
 	}
+	if old := s.muxers[st.Path]; old != nil && old.kind() != stream.KindRung && old.source != nil {
+		// a stream published under the name of a source's view: the view gives way to it
+		old.source.stream.RemoveReader(old.reader)
+	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
 	if source != nil {
 		source.addRendition(mx)
 	}
 	mx.start(reader)
+	if source != nil {
+		s.split(source)
+	}
+}
+
+// split makes the views of src, a source that just got a rendition, once: its video alone and its
+// audio alone, each a stream of its own (<stream>_source, <stream>_audio) read from the source and cut
+// where the source is, for the ladder's multivariant playlist to list video-only variants sharing one
+// audio rendition. Observers (the storage push, recording) get them as renditions of the source. A
+// source without both video and audio is not split: its renditions are its only other variants.
+func (s *Server) split(src *muxer) {
+	s.mu.Lock()
+	defer s.mu.Unlock() // held throughout, so that StreamEnded of the source finds the views made
+	if src.splitTried || s.muxers[src.stream.Path] != src {
+		return
+	}
+	src.splitTried = true
+	video := slices.IndexFunc(src.stream.Tracks, isVideo)
+	audio := slices.IndexFunc(src.stream.Tracks, isAudio)
+	if video < 0 || audio < 0 {
+		return
+	}
+	vs := &views{}
+	if vs.audio = s.startView(src, src.stream.Tracks[audio], stream.AudioRung, stream.KindAudio); vs.audio == nil {
+		return
+	}
+	if !s.Config.HideSource {
+		vs.video = s.startView(src, src.stream.Tracks[video], stream.SourceVideoRung, stream.KindSourceVideo)
+		if vs.video == nil {
+			// the ladder cannot list the source without its audio: it stays as it was, audio muxed
+			src.stream.RemoveReader(vs.audio.reader)
+			return
+		}
+	}
+	src.views.Store(vs)
+}
+
+// startView starts the muxer of one track of src as the rendition rung of it; s.mu is held.
+func (s *Server) startView(src *muxer, t *stream.Track, rung string, kind stream.RenditionKind) *muxer {
+	p, err := stream.RenditionPath(src.stream.Path, rung)
+	if err != nil {
+		s.Log.Error("no ladder audio group", "stream", src.stream.Path.String(), "cause", err)
+		return nil
+	}
+	log := s.Log.With("stream", p.String())
+	if s.muxers[p] != nil {
+		log.Error("the source's "+rung+" will not be split out of it", "cause", "a stream of that name is live")
+		return nil
+	}
+	st := &stream.Stream{
+		Path: p, Tracks: []*stream.Track{t}, Protocol: src.stream.Protocol, Remote: src.stream.Remote,
+		StartedAt: time.Now(), Rendition: &stream.Rendition{Of: src.stream.Path, Rung: rung, Kind: kind},
+	}
+	mx, err := newMuxer(st, src, s.Config, s.Metrics, log)
+	if err != nil {
+		log.Error("the source's "+rung+" will not be split out of it", "cause", err)
+		return nil
+	}
+	reader := src.stream.AddReader("hls-"+rung, s.queueLen())
+	if reader == nil {
+		mx.abort() // the source ended
+		return nil
+	}
+	s.muxers[p] = mx
+	mx.start(reader)
+	return mx
+}
+
+func (s *Server) queueLen() int {
+	if s.Config.QueueLen > 0 {
+		return s.Config.QueueLen
+	}
+	return 512
 }
 
 // StreamEnded stops serving s.
@@ -115,6 +189,20 @@ func (s *Server) StreamEnded(st *stream.Stream) {
 			mx.source.removeRendition(mx)
 		}
 		<-mx.finished()
+		if vs := mx.views.Load(); vs != nil {
+			// the source's end closed their readers: they end with it
+			for _, v := range []*muxer{vs.video, vs.audio} {
+				if v == nil {
+					continue
+				}
+				<-v.finished()
+				s.mu.Lock()
+				if s.muxers[v.stream.Path] == v {
+					delete(s.muxers, v.stream.Path)
+				}
+				s.mu.Unlock()
+			}
+		}
 	}
 	s.sessions.DropStream(st.Path)
 }

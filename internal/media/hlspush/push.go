@@ -186,8 +186,12 @@ func (p *Pusher) signal() {
 // worker runs from Run until the segmenter calls Ended. A publication that is neither pushed nor recorded
 // uploads nothing until a recording of it is asked for.
 func (p *Pusher) Observer(st *stream.Stream) segmenter.Observer {
+	selected := st.Path // a rendition is pushed when its source is
+	if rd := st.Rendition; rd != nil {
+		selected = rd.Of
+	}
 	s := &streamPush{
-		p: p, path: st.Path, push: p.cfg.Push && st.Path.MatchesAny(p.cfg.Streams), rendition: st.Rendition,
+		p: p, path: st.Path, push: p.cfg.Push && selected.MatchesAny(p.cfg.Streams), rendition: st.Rendition,
 		base:     strings.Trim(path.Join(p.cfg.Prefix, st.Path.App, st.Path.Name), "/"),
 		wake:     make(chan struct{}, 1),
 		inits:    map[string][]byte{},
@@ -615,29 +619,61 @@ func (s *streamPush) lowLatencyPlaylist(ctx context.Context, pl *segmenter.Playl
 func (s *streamPush) putVariant(ctx context.Context, name, last string, v segmenter.Variant, ll int) string {
 	s.inBucket[ll].Store(&v)
 	variants := []segmenter.Variant{v}
-	if rv := s.p.renditionsOf(s.path, ll); s.p.cfg.HideSource && len(rv) > 0 {
+	var audio *segmenter.Variant
+	rv, split := s.p.renditionsOf(s.path, ll)
+	if rd := s.rendition; rd != nil {
+		// a rendition alone plays with its ladder's audio
+		rv = nil
+		if _, src := s.p.renditionsOf(rd.Of, ll); rd.Kind != stream.KindAudio && src.audio != nil {
+			a := *src.audio
+			a.URI = "../" + a.URI
+			audio = &a
+		}
+	}
+	switch {
+	case audio != nil, len(rv) == 0:
+	case split.audio != nil && (split.video != nil || s.p.cfg.HideSource):
+		// a ladder: video-only variants (the source's video alone first) sharing the source's audio
+		variants, audio = rv, split.audio
+		if !s.p.cfg.HideSource {
+			variants = append([]segmenter.Variant{*split.video}, rv...)
+		}
+	case v.HasAudio():
+		// the rungs are video only: the source plays alone until its audio is split out in the bucket
+	case s.p.cfg.HideSource:
 		variants = rv
-	} else {
+	default:
 		variants = append(variants, rv...)
 	}
 	var sig strings.Builder
+	if audio != nil {
+		fmt.Fprintf(&sig, "audio %s %s %d\n", audio.URI, strings.Join(audio.Codecs, ","), audio.Channels)
+	}
 	for _, v := range variants {
 		fmt.Fprintf(&sig, "%s %s %s %g\n", v.URI, strings.Join(v.Codecs, ","), v.Resolution, v.FrameRate)
 	}
 	if sig.String() == last {
 		return last
 	}
-	if !s.put(ctx, name, segmenter.Multivariant(variants, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
+	if !s.put(ctx, name, segmenter.Ladder(variants, audio, nil), PlaylistType, PlaylistCache, time.Now(), "playlist") {
 		return last
 	}
 	return sig.String()
 }
 
-// renditionsOf returns the variants of the renditions of the stream at source whose media playlists of
-// kind ll are in the bucket, the highest bit rate first, with URIs relative to the source's playlists.
-func (p *Pusher) renditionsOf(source stream.Path, ll int) []segmenter.Variant {
+// splitViews are the variants of a source's own video and audio split out of it for its ladder
+// (stream.KindSourceVideo, stream.KindAudio), nil when not in the bucket.
+type splitViews struct {
+	video, audio *segmenter.Variant
+}
+
+// renditionsOf returns the variants of the rungs of the stream at source whose media playlists of kind
+// ll are in the bucket, the highest bit rate first, and those of the source's split video and audio,
+// with URIs relative to the source's playlists.
+func (p *Pusher) renditionsOf(source stream.Path, ll int) ([]segmenter.Variant, splitViews) {
+	var split splitViews
 	if ll != 0 && ll != 1 {
-		return nil
+		return nil, split
 	}
 	media := []string{MediaPlaylist, LLMediaPlaylist}[ll]
 	p.mu.Lock()
@@ -647,15 +683,24 @@ func (p *Pusher) renditionsOf(source stream.Path, ll int) []segmenter.Variant {
 		if r.rendition == nil || r.rendition.Of != source || !r.push {
 			continue
 		}
-		if v := r.inBucket[ll].Load(); v != nil {
-			rv := *v
-			rv.URI = r.rendition.Rung + "/" + media
+		v := r.inBucket[ll].Load()
+		if v == nil {
+			continue
+		}
+		rv := *v
+		rv.URI = r.rendition.Rung + "/" + media
+		switch r.rendition.Kind {
+		case stream.KindSourceVideo:
+			split.video = &rv
+		case stream.KindAudio:
+			split.audio = &rv
+		default:
 			rv.Bandwidth = max(rv.Bandwidth, r.rendition.Bandwidth)
 			out = append(out, rv)
 		}
 	}
 	slices.SortFunc(out, func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
-	return out
+	return out, split
 }
 
 // partURIs returns the URIs of the EXT-X-PART lines of a media playlist.

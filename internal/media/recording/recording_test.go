@@ -317,3 +317,66 @@ func TestRenditionsRecordedWithSource(t *testing.T) {
 	require.Contains(t, mv, "\n360p/p_recording.m3u8\n")
 	require.Less(t, strings.Index(mv, "1280x720"), strings.Index(mv, "640x360"), "the source first")
 }
+
+// TestLadderRecordedWithItsAudioGroup: the recording of a ladder whose source's video and audio are
+// split out of it (the live ladder's audio group) gets a VOD multivariant playlist of the same shape:
+// the source's video alone first, then the rungs, every one video only and naming the one audio
+// rendition, whose codecs and bandwidth each variant adds to its own.
+func TestLadderRecordedWithItsAudioGroup(t *testing.T) {
+	rec, st := startRecorder(t, recording.Config{})
+	rec.Set(cam, true)
+	src := rec.Start(cam, nil, "rec/live/cam", time.Now())
+	type pub struct {
+		p      *recording.Publication
+		prefix string
+		codecs []string
+		res    string
+	}
+	start := func(rung string, kind stream.RenditionKind, codecs []string, res string) pub {
+		p := rec.Start(stream.Path{App: "live", Name: "cam_" + rung}, &stream.Rendition{Of: cam, Rung: rung, Kind: kind},
+			"rec/live/cam/"+rung, time.Now())
+		return pub{p, "rec/live/cam/" + rung + "/", codecs, res}
+	}
+	pubs := []pub{
+		{src, "rec/live/cam/", []string{"avc1.64001f", "mp4a.40.2"}, "1280x720"},
+		start(stream.SourceVideoRung, stream.KindSourceVideo, []string{"avc1.64001f"}, "1280x720"),
+		start("360p", stream.KindRung, []string{"avc1.64001e"}, "640x360"),
+		start(stream.AudioRung, stream.KindAudio, []string{"mp4a.40.2"}, ""),
+	}
+	for _, p := range pubs {
+		for msn := uint64(2); msn <= 4; msn++ {
+			take := p.p.Take()
+			require.NotNil(t, take)
+			sg := info(msn, "p_init.mp4")
+			data := bytes.Repeat([]byte{1}, 1000)
+			for name, b := range map[string][]byte{sg.InitName: []byte("init"), sg.Name: data} {
+				require.NoError(t, st.Put(context.Background(), p.prefix+name, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{}))
+			}
+			take.Stored(sg, 1000)
+		}
+		v := segmenter.Variant{Codecs: p.codecs, Resolution: p.res}
+		if p.res == "" {
+			v.Channels = 2
+		} else {
+			v.FrameRate = 25
+		}
+		p.p.Describe(v)
+		p.p.End()
+	}
+	var m recording.Manifest
+	require.Eventually(t, func() bool {
+		var err error
+		m, err = recording.ReadManifest(context.Background(), st, "rec/live/cam/p_recording.json")
+		return err == nil && m.Multivariant != ""
+	}, 10*time.Second, 5*time.Millisecond, "the source's manifest never named a multivariant playlist")
+	require.ElementsMatch(t, []string{"rec/live/cam/source/p_recording.m3u8", "rec/live/cam/360p/p_recording.m3u8",
+		"rec/live/cam/audio/p_recording.m3u8"}, m.Renditions)
+	mv := string(object(t, st, m.Multivariant))
+	require.Equal(t, 1, strings.Count(mv, "#EXT-X-MEDIA:"), mv)
+	require.Contains(t, mv, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="main",AUTOSELECT=YES,DEFAULT=YES,CHANNELS="2",URI="audio/p_recording.m3u8"`)
+	require.Equal(t, 2, strings.Count(mv, "#EXT-X-STREAM-INF:"), mv)
+	// 1000 bytes a second of video and as much of audio
+	require.Contains(t, mv, `BANDWIDTH=16000,AVERAGE-BANDWIDTH=16000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=25.000,AUDIO="audio"`+"\nsource/p_recording.m3u8\n")
+	require.Contains(t, mv, `CODECS="avc1.64001e,mp4a.40.2",RESOLUTION=640x360,FRAME-RATE=25.000,AUDIO="audio"`+"\n360p/p_recording.m3u8\n")
+	require.NotContains(t, mv, "\np_recording.m3u8\n", "the source as published (audio muxed) is not in the ladder")
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/objstore"
 )
 
@@ -90,7 +91,9 @@ func (r *Recorder) writeLadder(ctx context.Context, t *Take, name string, rendit
 	p := t.pub
 	timeout := time.NewTimer(renditionWait)
 	defer timeout.Stop()
-	variants := []segmenter.Variant{t.variant(name + ".m3u8")}
+	source := t.variant(name + ".m3u8")
+	var variants []segmenter.Variant
+	var video, audio *segmenter.Variant // the source's own video and audio split out of it
 	for _, rt := range renditions {
 		select {
 		case <-rt.settled:
@@ -109,12 +112,32 @@ func (r *Recorder) writeLadder(ctx context.Context, t *Take, name string, rendit
 			continue // nothing recorded; or stored outside the source's prefix, where playback would not reach
 		}
 		rname := rt.name()
-		variants = append(variants, rt.variant(rel+"/"+rname+".m3u8"))
+		v := rt.variant(rel + "/" + rname + ".m3u8")
+		switch rp.rendition.Kind {
+		case stream.KindSourceVideo:
+			video = &v
+		case stream.KindAudio:
+			audio = &v
+		default:
+			variants = append(variants, v)
+		}
 		m.Renditions = append(m.Renditions, rp.key(rname+".m3u8"))
 	}
-	slices.SortStableFunc(variants[1:], func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
+	slices.SortStableFunc(variants, func(a, b segmenter.Variant) int { return b.Bandwidth - a.Bandwidth })
+	switch {
+	case audio != nil && len(variants) > 0:
+		// the live ladder's: video-only variants, the source's video alone first (unless the source was
+		// hidden, and never split out), sharing one audio rendition
+		if video != nil {
+			variants = append([]segmenter.Variant{*video}, variants...)
+		}
+	default:
+		// without the split audio, the variants as recorded (the source's with its audio, first)
+		audio = nil
+		variants = append([]segmenter.Variant{source}, variants...)
+	}
 	key := p.key(name + "_multivariant.m3u8")
-	if err := r.put(ctx, key, segmenter.Multivariant(variants, nil), PlaylistType, PlaylistCache); err != nil {
+	if err := r.put(ctx, key, segmenter.Ladder(variants, audio, nil), PlaylistType, PlaylistCache); err != nil {
 		p.log.Error("recording's multivariant playlist not written", "cause", err)
 		return
 	}

@@ -167,3 +167,21 @@ func (c *Cuts) segmentAt(pts time.Duration) (cut, bool) {
 	}
 	return cut{}, false
 }
+
+// segmentBetween returns the segment cut after the presentation time after and at or before upto, if
+// the leader made one there: where a follower whose samples never fall on the leader's (audio) starts.
+func (c *Cuts) segmentBetween(after, upto time.Duration) (cut, bool) {
+	c.waitFor(func() bool { return c.progress+cutTolerance >= upto })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.list) - 1; i >= 0; i-- {
+		k := c.list[i]
+		if k.pts <= after+cutTolerance {
+			break
+		}
+		if k.part == 0 && k.pts <= upto+cutTolerance {
+			return k, true
+		}
+	}
+	return cut{}, false
+}

@@ -424,9 +424,18 @@ type Variant struct {
 	Codecs           []string // RFC 6381 codec strings
 	Resolution       string   // WxH, "" without video
 	FrameRate        float64  // 0 if unknown
+	Channels         int      // audio channels of the first audio track (0: none, or unknown)
 
 	version int // EXT-X-VERSION of the media playlist (0: fMP4's)
 }
+
+// HasAudio reports whether the variant's media carries audio (muxed with its video, or alone).
+func (v Variant) HasAudio() bool {
+	return v.Channels > 0 || len(v.Codecs) > 1 || v.Resolution == "" && len(v.Codecs) > 0
+}
+
+// AudioGroup is the GROUP-ID of the audio rendition the variants of a ladder share.
+const AudioGroup = "audio"
 
 // Variant describes the playlist for a multivariant playlist, with its media playlist at uri. Bandwidth
 // is measured over the window's segments (over the parts so far before the first segment is complete).
@@ -435,7 +444,7 @@ func (p *Playlist) Variant(uri string) Variant {
 	if p.curInit != nil {
 		// the newest parameters: those a player joining now ends up with
 		vi := p.curInit.variant
-		v.Codecs, v.Resolution, v.FrameRate = vi.codecs, vi.resolution, vi.frameRate
+		v.Codecs, v.Resolution, v.FrameRate, v.Channels = vi.codecs, vi.resolution, vi.frameRate, vi.channels
 	}
 	var size, peak int
 	var dur time.Duration
@@ -465,8 +474,31 @@ func (p *Playlist) Variant(uri string) Variant {
 
 // Multivariant renders a multivariant playlist of the given variants, of the version of their media
 // playlists.
-func Multivariant(variants []Variant, uri URIFunc) []byte {
+func Multivariant(variants []Variant, uri URIFunc) []byte { return Ladder(variants, nil, uri) }
+
+// Ladder renders a multivariant playlist of the given variants, of the version of their media playlists,
+// whose variants share the audio rendition audio (nil: none; each variant carries its own audio, if
+// any). audio is then listed once as the EXT-X-MEDIA of group AudioGroup, and every variant names it:
+// its CODECS lists the audio's codecs after its own, and its BANDWIDTH and AVERAGE-BANDWIDTH include
+// the audio's (RFC 8216bis §4.4.6.2: the variant is its video and the audio played with it).
+func Ladder(variants []Variant, audio *Variant, uri URIFunc) []byte {
 	pl := &playlist.Multivariant{Version: versionMPEGTS, IndependentSegments: true}
+	if audio != nil {
+		if audio.version == 0 {
+			audio.version = versionFMP4
+		}
+		pl.Version = max(pl.Version, audio.version)
+		u := uri.apply(audio.URI)
+		r := &playlist.MultivariantRendition{
+			Type: playlist.MultivariantRenditionTypeAudio, GroupID: AudioGroup, Name: "main",
+			Default: true, Autoselect: true, URI: &u,
+		}
+		if audio.Channels > 0 {
+			ch := strconv.Itoa(audio.Channels)
+			r.Channels = &ch
+		}
+		pl.Renditions = append(pl.Renditions, r)
+	}
 	for _, v := range variants {
 		if v.version == 0 {
 			v.version = versionFMP4
@@ -474,6 +506,14 @@ func Multivariant(variants []Variant, uri URIFunc) []byte {
 		pl.Version = max(pl.Version, v.version)
 		mv := &playlist.MultivariantVariant{
 			Bandwidth: v.Bandwidth, Codecs: v.Codecs, URI: uri.apply(v.URI), Resolution: v.Resolution,
+		}
+		if audio != nil {
+			mv.Audio = AudioGroup
+			mv.Codecs = slices.Concat(v.Codecs, audio.Codecs)
+			mv.Bandwidth += audio.Bandwidth
+			if v.AverageBandwidth > 0 {
+				v.AverageBandwidth += max(audio.AverageBandwidth, 0)
+			}
 		}
 		if v.AverageBandwidth > 0 {
 			avg := v.AverageBandwidth
@@ -494,6 +534,7 @@ type variantInfo struct {
 	codecs     []string
 	resolution string
 	frameRate  float64
+	channels   int
 }
 
 func newVariantInfo(tracks []*track) *variantInfo {
@@ -517,8 +558,10 @@ func newVariantInfo(tracks []*track) *variantInfo {
 			}
 		case t.aac != nil:
 			c = &hlscodecs.MPEG4Audio{Config: t.aac.Config}
+			vi.channels = t.aac.Config.ChannelCount
 		default:
 			c = &hlscodecs.Opus{ChannelCount: t.opus.ChannelCount}
+			vi.channels = t.opus.ChannelCount
 		}
 		if s := safeCodecString(c); s != "" {
 			vi.codecs = append(vi.codecs, s)

@@ -101,6 +101,10 @@ type Segmenter struct {
 	follow      *Cuts // the leader's, for a follower
 	// outOfStep counts the segments a follower could not number as its leader did
 	outOfStep int
+	// beforeStart is the presentation time of the leading track's last sample before a follower led by
+	// audio started (haveBefore: there was one)
+	beforeStart time.Duration
+	haveBefore  bool
 
 	cur atomic.Pointer[Playlist] // the latest playlist; replaced, never changed
 	// retired are the last SegmentCount segments to leave the window, still served: a player (or an edge)
@@ -402,7 +406,21 @@ func (s *Segmenter) followSample(t *track, randomAccess bool, prev, smp *sample)
 		if !t.leading || prev.IsNonSyncSample {
 			return nil // prev is before the first segment
 		}
-		k, ok := s.follow.segmentAt(presentation(prev, t))
+		var k cut
+		var ok bool
+		if pts := presentation(prev, t); t.isVideo() {
+			k, ok = s.follow.segmentAt(pts)
+		} else {
+			// the audio of the leader's stream split out (its audio rendition): an audio frame seldom
+			// starts where a video frame does, so the first segment starts with the first frame at or
+			// after a segment cut of the leader, as the leader's own copy of the audio does
+			if s.haveBefore {
+				k, ok = s.follow.segmentBetween(s.beforeStart, pts)
+			} else {
+				k, ok = s.follow.segmentAt(pts) // the stream's first frame, on the leader's first cut
+			}
+			s.beforeStart, s.haveBefore = pts, true
+		}
 		if !ok {
 			return nil
 		}

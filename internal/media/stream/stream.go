@@ -38,10 +38,36 @@ func PayloadSize(payload [][]byte) int {
 type Rendition struct {
 	Of   Path   // the source stream
 	Rung string // the rung's name
-	// Bandwidth is the rendition's nominal peak video bit rate, in bit/s (its audio is the source's, or
-	// made at a rate of its own: measured, not announced)
+	// Bandwidth is the rendition's nominal peak video bit rate, in bit/s (0: measured only)
 	Bandwidth int
+	// Kind says what of the ladder the stream is: a rung (transcoded video), or one of the source's own
+	// tracks split out of it, since the video of a ladder's variants is video only and its audio one
+	// rendition they share (an EXT-X-MEDIA audio group).
+	Kind RenditionKind
 }
+
+// RenditionKind is what a rendition is to its ladder.
+type RenditionKind int
+
+// Kinds of renditions.
+const (
+	// KindRung is a transcoded rung (video only).
+	KindRung RenditionKind = iota
+	// KindSourceVideo is the source's video alone: the ladder's top rung, named SourceVideoRung.
+	KindSourceVideo
+	// KindAudio is the source's audio alone: the audio rendition every variant of the ladder plays,
+	// named AudioRung.
+	KindAudio
+)
+
+// The rung names of the source's split tracks: no rung of a ladder may take them.
+const (
+	SourceVideoRung = "source"
+	AudioRung       = "audio"
+)
+
+// ReservedRung reports whether name is one of the names a ladder's own renditions take.
+func ReservedRung(name string) bool { return name == SourceVideoRung || name == AudioRung }
 
 // RenditionPath is the path of the rendition named rung of the stream at p.
 func RenditionPath(p Path, rung string) (Path, error) {

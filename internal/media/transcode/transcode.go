@@ -32,8 +32,9 @@ type Config struct {
 	// Streams selects the streams transcoded: "app/stream", "app/*" or "*" (none = every stream).
 	Streams []string
 	// Ladder is the rungs below the source. Rungs as tall as the source or taller are left out (the
-	// source is the top rung; nothing is upscaled); AudioBitrate is the AAC bit rate when the source's
-	// audio is not AAC (AAC is copied).
+	// source is the top rung; nothing is upscaled). The rungs are video only: the ladder's audio is the
+	// source's, which the HLS muxer splits out as the one audio rendition every variant plays
+	// (AudioBitrate is not used).
 	Ladder ladder.Ladder
 	FFmpeg string // the ffmpeg binary
 	Preset string // libx264's preset ("" = veryfast)
@@ -365,8 +366,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		drain(ctx, units)
 		return nil, errSourceEnded
 	}
-	audio, audioAAC := audioOf(j.src.Tracks)
-	args := ffmpegArgs(j.t.cfg.Preset, j.ladder.AudioBitrate, variants, fps, audio, audioAAC)
+	args := ffmpegArgs(j.t.cfg.Preset, variants, fps)
 
 	rungs := make([]*rung, len(variants))
 	readers := make([]*os.File, len(variants))
@@ -498,7 +498,14 @@ func (resized) Error() string { return errResized.Error() }
 // changes (resized), ffmpeg exits, or ctx is done.
 func (j *job) feed(ctx context.Context, first *stream.Unit, units <-chan *stream.Unit, stdin io.Writer, w, h int,
 	exited <-chan struct{}) error {
-	in, err := newInput(bufio.NewWriterSize(stdin, 64<<10), j.src.Tracks)
+	// video only: the rungs have no audio of their own
+	in, err := newInput(bufio.NewWriterSize(stdin, 64<<10), slices.DeleteFunc(slices.Clone(j.src.Tracks), func(t *stream.Track) bool {
+		switch t.Codec.(type) {
+		case *stream.H264, *stream.H265:
+			return false
+		}
+		return true
+	}))
 	if err != nil {
 		return err
 	}
@@ -608,26 +615,11 @@ func variantsOf(l ladder.Ladder, w, h int) []ladder.Variant {
 	return out
 }
 
-// audioOf reports whether the source has an audio track ffmpeg gets, and whether it is AAC (copied).
-func audioOf(tracks []*stream.Track) (has, aac bool) {
-	for _, t := range tracks {
-		if t == nil {
-			continue
-		}
-		switch t.Codec.(type) {
-		case *stream.MPEG4Audio:
-			return true, true
-		case *stream.Opus:
-			return true, false
-		}
-	}
-	return false, false
-}
-
-// ffmpegArgs decodes the MPEG-TS on stdin once and writes rung i as MPEG-TS to file descriptor 3+i.
-// Timestamps are copied (-copyts, passthrough frame timing) and every rung's keyframes are forced on the
-// source's, so that the renditions line up with the source part for part.
-func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, srcFPS float64, audio, audioAAC bool) []string {
+// ffmpegArgs decodes the MPEG-TS on stdin (the source's video) once and writes rung i, video only, as
+// MPEG-TS to file descriptor 3+i. Timestamps are copied (-copyts, passthrough frame timing) and every
+// rung's keyframes are forced on the source's, so that the renditions line up with the source part for
+// part.
+func ffmpegArgs(preset string, variants []ladder.Variant, srcFPS float64) []string {
 	a := []string{
 		"-hide_banner", "-loglevel", "warning", "-nostats",
 		// start at once: the input's tracks are declared by its PMT. (-fflags nobuffer would drop what
@@ -641,10 +633,7 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, srcF
 			// the rate the stream announces (frames keep their times: passthrough)
 			a = append(a, "-r:v", strconv.FormatFloat(rate, 'f', -1, 64))
 		}
-		a = append(a, "-map", "0:v:0")
-		if audio {
-			a = append(a, "-map", "0:a:0")
-		}
+		a = append(a, "-map", "0:v:0", "-an")
 		a = append(a,
 			"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency", "-profile:v", "high", "-bf", "0",
 			"-force_key_frames", "source", "-sc_threshold", "0",
@@ -654,18 +643,9 @@ func ffmpegArgs(preset string, audioBitrate int, variants []ladder.Variant, srcF
 			"-b:v", strconv.Itoa(v.VideoBitrate), "-maxrate", strconv.Itoa(v.PeakRate()),
 			"-bufsize", strconv.Itoa(v.PeakRate()),
 		)
-		if audio {
-			if audioAAC {
-				a = append(a, "-c:a", "copy")
-			} else {
-				a = append(a, "-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate))
-			}
-		}
 		// every packet goes out at once (-flush_packets 1), so every PES is a write to the pipe and a
-		// wake-up of its reader in the node. An AAC frame is a PES of its own with a mux delay of 0, which
-		// made audio two thirds of those writes; the muxer packs the audio frames of up to half the mux
-		// delay into a PES (three at 48 kHz: 43 ms later at most, while the video still takes longer
-		// through the encoder), and -mpegts_copyts keeps it from adding twice the delay to every time.
+		// wake-up of its reader in the node; -mpegts_copyts keeps the mux delay from being added to
+		// every time.
 		a = append(a, "-muxdelay", "0.1", "-mpegts_copyts", "1", "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts",
 			"pipe:"+strconv.Itoa(3+i))
 	}

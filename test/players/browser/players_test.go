@@ -127,6 +127,18 @@ type result struct {
 		AtMs float64 `json:"atMs"`
 		Kbps int     `json:"kbps"`
 	} `json:"throttled"`
+	// hls.js: the audio renditions it parsed and the fragments (or parts) of them it loaded; Chromium: the
+	// audio bytes the element decoded, in all and at startup
+	AudioTracks []struct {
+		Name     string `json:"name"`
+		GroupID  string `json:"groupId"`
+		Default  bool   `json:"default"`
+		Channels string `json:"channels"`
+		URL      string `json:"url"`
+	} `json:"audioTracks"`
+	AudioFrags        int    `json:"audioFrags"`
+	AudioBytes        *int64 `json:"audioBytes"`
+	AudioBytesAtStart *int64 `json:"audioBytesAtStart"`
 }
 
 type playerErr struct {
@@ -281,6 +293,14 @@ type runPlayer struct {
 	Configure  any       `json:"configure,omitempty"`
 	SwitchTo   *switchTo `json:"switchTo,omitempty"`
 	Throttle   []limit   `json:"throttle,omitempty"`
+	Until      *until    `json:"until,omitempty"`
+}
+
+// until makes hls.js play on past the run's duration until it has switched to the rendition of Height
+// since the last throttle step, and at most MaxMs after startup.
+type until struct {
+	Height int   `json:"height"`
+	MaxMs  int64 `json:"maxMs"`
 }
 
 // limit caps the page's download rate at Kbps kbit/s from AfterMs after startup (0: no cap again).
@@ -296,10 +316,16 @@ type switchTo struct {
 }
 
 // drive runs every player at once in one headless Chromium through run.mjs, on player.html served at
-// pages, each for duration after it starts (or until its video ends), and returns the browser's version
-// and what each player measured, in the order of run.
+// pages, each for duration after it starts (or until its video ends; longer for one with Until), and
+// returns the browser's version and what each player measured, in the order of run.
 func drive(t *testing.T, root, modules, pages, trace string, duration time.Duration, run []runPlayer) (string, []result) {
 	t.Helper()
+	longest := duration
+	for _, p := range run {
+		if p.Until != nil {
+			longest = max(longest, time.Duration(p.Until.MaxMs)*time.Millisecond)
+		}
+	}
 	nodeBin, err := exec.LookPath("node")
 	require.NoError(t, err, "scripts/deps.sh players installs node")
 	cfg, err := json.Marshal(map[string]any{
@@ -308,7 +334,7 @@ func drive(t *testing.T, root, modules, pages, trace string, duration time.Durat
 	})
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), startupBound+duration+driverOverhead)
+	ctx, cancel := context.WithTimeout(context.Background(), startupBound+longest+driverOverhead)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "test", "players", "web", "run.mjs"), pages+"/player.html", string(cfg))

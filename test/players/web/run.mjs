@@ -5,10 +5,12 @@
 //
 // The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, traceDir?, players: [{name,
 // player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height},
-// throttle?: [{afterMs, kbps}]}]}. throttle limits the page's download rate (the DevTools protocol's
-// network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit again). Every player
-// runs at once, each in a page of its own browser context (its own cookies) in one headless Chromium; each
-// plays for durationMs after it starts, or until the video ends (on demand).
+// throttle?: [{afterMs, kbps}], until?: {height, maxMs}}]}. throttle limits the page's download rate (the
+// DevTools protocol's network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit
+// again). Every player runs at once, each in a page of its own browser context (its own cookies) in one
+// headless Chromium; each plays for durationMs after it starts, or until the video ends (on demand). With
+// until, a player (hls.js) plays on past durationMs until it has switched to the rendition of that height
+// since the last throttle step, and at most maxMs after it started.
 // Every playlist response is parsed here, in Node, by hls-parser in strict mode, a parser independent of
 // both players. One JSON line on stdout holds the results; progress goes to stderr.
 import {createRequire} from 'node:module';
@@ -98,6 +100,10 @@ async function runPlayer(browser, p) {
   let report;
   const throttle = [...(p.throttle || [])];
   const throttled = []; // {atMs (since startup), kbps}: when each limit was applied
+  let lastStepAt = 0; // sinceMs of the last throttle step applied
+  // reached reports whether the player switched to until.height since the last throttle step
+  const reached = st => p.until && throttle.length === 0 &&
+    (st.switches || []).some(s => s.atMs >= lastStepAt && s.height === p.until.height);
   try {
     const cdp = throttle.length ? await context.newCDPSession(page) : null;
     if (cdp) await cdp.send('Network.enable');
@@ -112,6 +118,7 @@ async function runPlayer(browser, p) {
         await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, uploadThroughput: -1,
           downloadThroughput: step.kbps > 0 ? step.kbps * 1000 / 8 : -1});
         throttled.push({atMs: st.sinceMs - st.startupMs, kbps: step.kbps});
+        lastStepAt = st.sinceMs;
         log(`${p.name}: download limit ${step.kbps > 0 ? step.kbps + ' kbit/s' : 'lifted'}`);
       }
       if (st.fatal) {
@@ -119,7 +126,13 @@ async function runPlayer(browser, p) {
         break;
       }
       if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
-      if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) break;
+      if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) {
+        if (!p.until || reached(st)) break;
+        if (st.sinceMs - st.startupMs >= p.until.maxMs) {
+          log(`${p.name}: no switch to ${p.until.height}p within ${p.until.maxMs} ms`);
+          break;
+        }
+      }
       if (st.ended) break;
     }
     report = await page.evaluate(() => window.report());
