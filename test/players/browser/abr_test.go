@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -53,8 +54,12 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 
 	pages := pageServer(root, modules)
 	defer pages.Close()
+	var configure any
+	if c := os.Getenv("NAGARE_PLAYERS_ABR_CONFIG"); c != "" { // investigations: hls.js settings as JSON
+		require.NoError(t, json.Unmarshal([]byte(c), &configure))
+	}
 	_, results := drive(t, root, modules, pages.URL, trace, abrPlayFor, []runPlayer{{
-		Name: "hlsjs-ll/abr", Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "",
+		Name: "hlsjs-ll/abr", Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "", Configure: configure,
 		Throttle: []limit{{AfterMs: abrNarrowFrom.Milliseconds(), Kbps: abrNarrowKbps}, {AfterMs: abrWideFrom.Milliseconds()}},
 		Until:    &until{Height: 240, MaxMs: abrPlayAtMost.Milliseconds()},
 	}})
