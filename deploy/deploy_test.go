@@ -48,28 +48,42 @@ func TestSystemdUnits(t *testing.T) {
 	require.Empty(t, strings.TrimSpace(string(res)), "systemd-analyze verify has something to say")
 }
 
-// TestGrafanaDashboard: the dashboard decodes, every panel has a title and queries, every query parses as
+// TestGrafanaDashboard: the dashboard decodes, every panel has a title and queries (a row only a title, and
+// its panels, when collapsed, are checked as the others), every query parses as
 // PromQL (with Grafana's variables in place), and names only metrics nagare registers (the metric names
 // written in the code; a live /metrics lists only series that have samples). Histograms are queried
 // through their _bucket series.
 func TestGrafanaDashboard(t *testing.T) {
 	b, err := os.ReadFile("grafana/nagare.json")
 	require.NoError(t, err)
+	type panel struct {
+		Type    string
+		Title   string
+		Targets []struct{ Expr string }
+		Panels  []panel // a collapsed row's
+	}
 	var dash struct {
 		Title  string
 		UID    string `json:"uid"`
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
+		Panels []panel
 	}
 	require.NoError(t, json.Unmarshal(b, &dash))
+	var panels []panel
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			require.NotEmpty(t, p.Title, "a row")
+			require.Empty(t, p.Targets, p.Title)
+			panels = append(panels, p.Panels...)
+			continue
+		}
+		panels = append(panels, p)
+	}
 	require.NotEmpty(t, dash.UID)
 	known := registeredMetrics(t)
 	require.Contains(t, known, "nagare_autoscaler_load_percent", "the scan of the code found the metrics")
 	variables := strings.NewReplacer("$group", ".*", "$role", ".*")
 	used := map[string]bool{}
-	for _, p := range dash.Panels {
+	for _, p := range panels {
 		require.NotEmpty(t, p.Title)
 		require.NotEmpty(t, p.Targets, p.Title)
 		for _, tg := range p.Targets {

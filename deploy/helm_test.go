@@ -260,6 +260,15 @@ func TestHelmChart(t *testing.T) {
 			}
 			vcfg := loadConfig(t, r, ctr)
 			require.NoError(t, vcfg.ValidateVOD())
+
+			// the VOD service's /metrics is scraped through its Service's http port
+			vsm := r.untyped["ServiceMonitor/stream-nagare-vod"]
+			require.NotNil(t, vsm, "no ServiceMonitor of the VOD service (have %s)", slices.Sorted(maps.Keys(r.untyped)))
+			vmatch, _, err := unstructured.NestedStringMap(vsm.Object, "spec", "selector", "matchLabels")
+			require.NoError(t, err)
+			vsvc := get[*corev1.Service](t, r, "Service", "stream-nagare-vod")
+			require.Equal(t, vsvc.Spec.Selector, vmatch)
+			require.True(t, slices.ContainsFunc(vsvc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "http" }))
 			require.Equal(t, ":9090", vcfg.VOD.GRPCAddress)
 			require.Equal(t, "https://vod.example.com", vcfg.VOD.PublicURL)
 			require.Equal(t, "vod-token-secret-0123456789", vcfg.VOD.TokenSecret)

@@ -1,6 +1,6 @@
 // Package vod is the composition root of the VOD service: the library's store, object storage, the gRPC
-// server (VideoService, health, reflection), HTTP playback, the processing worker and the recordings
-// importer.
+// server (VideoService, health, reflection), HTTP playback and /metrics, the processing worker and the
+// recordings importer.
 package vod
 
 import (
@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -32,6 +33,7 @@ import (
 	"github.com/nagare-video/nagare/internal/vod/recordings"
 	"github.com/nagare-video/nagare/internal/vod/service"
 	"github.com/nagare-video/nagare/internal/vod/store"
+	"github.com/nagare-video/nagare/internal/vod/vodmetrics"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -120,13 +122,15 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 		}
 		public = scheme + netaddr.Loopback(s.httpLn.Addr().String())
 	}
+	metrics := vodmetrics.New(s.store, s.log.With("component", "vod-metrics"))
 	s.service = service.New(service.Config{
 		AdminToken: cfg.Manager.AdminToken, Secret: []byte(v.TokenSecret), PublicURL: public,
 		MaxSize: v.MaxUploadSize, Quota: v.Quota, PartSize: v.PartSize, UploadExpiry: v.UploadExpiry, Prefix: v.Prefix,
 	}, s.store, objects, s.log.With("component", "vod"))
+	s.service.Metrics = metrics
 	s.worker = &processing.Worker{
 		Store: s.store, Objects: objects, Prefix: v.Prefix, WorkDir: v.WorkDir, Concurrency: v.Workers,
-		Log: s.log.With("component", "vod-processing"),
+		Log: s.log.With("component", "vod-processing"), Metrics: metrics,
 	}
 	s.worker.Transcode.FFmpeg, s.worker.Transcode.FFprobe = v.FFmpeg, v.FFprobe
 	s.worker.Transcode.Preset, s.worker.Transcode.SegmentDuration = v.Preset, v.SegmentDuration
@@ -166,7 +170,8 @@ func (s *Server) build(ctx context.Context, cfg config.Config) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/vod/", &playback.Handler{Library: s.service, Objects: playObjects, Secret: []byte(v.TokenSecret),
-		Log: s.log.With("component", "vod-playback")})
+		Log: s.log.With("component", "vod-playback"), Metrics: metrics})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	if cert != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/objstore"
+	"github.com/nagare-video/nagare/internal/vod/vodmetrics"
 )
 
 // Visibility says who may play a video. The zero value is Private, so a Media whose visibility was
@@ -91,6 +92,8 @@ type Handler struct {
 	Secret []byte
 	Log    *slog.Logger // nil: discard
 	Now    func() time.Time
+	// Metrics counts the answers by kind (nil: not counted).
+	Metrics *vodmetrics.Metrics
 }
 
 // Cache lifetimes. Playlists are short-lived so that a re-packaged video is picked up; segments and the
@@ -127,6 +130,13 @@ func (h *Handler) log() *slog.Logger {
 
 // ServeHTTP serves GET and HEAD on the playback routes, answers CORS preflights and refuses other methods.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, rerr := parseRoute(r.URL.Path)
+	if h.Metrics != nil {
+		mw := &meteredWriter{ResponseWriter: w}
+		// deferred: an answer cut short (abort's panic) is counted too
+		defer func() { h.Metrics.Served(rt.kind.metricKind(rerr), mw.status(), mw.n) }()
+		w = mw
+	}
 	setCORS(w.Header())
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -138,9 +148,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errMethod)
 		return
 	}
-	rt, err := parseRoute(r.URL.Path)
-	if err != nil {
-		h.fail(w, r, err)
+	if rerr != nil {
+		h.fail(w, r, rerr)
 		return
 	}
 	m, err := h.Library.Media(r.Context(), rt.id)
@@ -190,6 +199,22 @@ const (
 	routeStoryboardVTT
 	routeHLSFile
 )
+
+// metricKind is the kind's label in the metrics: mp4, hls, poster, storyboard; invalid for a path that
+// is no route.
+func (k routeKind) metricKind(parseErr error) string {
+	switch {
+	case parseErr != nil:
+		return "invalid"
+	case k == routeMP4:
+		return "mp4"
+	case k == routePoster:
+		return "poster"
+	case k == routeStoryboard || k == routeStoryboardVTT:
+		return "storyboard"
+	}
+	return "hls"
+}
 
 type route struct {
 	id   string
@@ -277,3 +302,36 @@ func (rt route) resolve(m Media, signed bool) (resource, error) {
 	}
 	return res, nil
 }
+
+// meteredWriter records the status and counts the body bytes of an answer.
+type meteredWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (w *meteredWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *meteredWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *meteredWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK // what net/http sends for a handler that wrote nothing
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *meteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -18,6 +18,7 @@ import (
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/vod/store"
 	"github.com/nagare-video/nagare/internal/vod/transcode"
+	"github.com/nagare-video/nagare/internal/vod/vodmetrics"
 )
 
 // Objects is what processing needs of object storage.
@@ -48,6 +49,8 @@ type Worker struct {
 	Log     *slog.Logger
 	// ID names this worker in the jobs it holds.
 	ID string
+	// Metrics counts the jobs' outcomes (nil: not counted).
+	Metrics *vodmetrics.Metrics
 
 	once sync.Once
 	wake chan struct{}
@@ -134,14 +137,16 @@ func (w *Worker) run(ctx context.Context, job store.Job) {
 
 	log.Info("processing")
 	started := time.Now()
-	err := w.process(jctx, job.VideoID, log)
+	media, err := w.process(jctx, job.VideoID, log)
+	took := time.Since(started)
 	bg := context.WithoutCancel(ctx)
 	switch {
 	case err == nil:
 		if err := w.Store.EndJob(bg, job.VideoID, w.ID, store.JobDone, "", time.Time{}); err != nil {
 			log.Warn("ending the job", "err", err)
 		}
-		log.Info("video ready", "took", time.Since(started).Round(time.Millisecond))
+		w.Metrics.Processed(vodmetrics.OutcomeReady, took, media)
+		log.Info("video ready", "took", took.Round(time.Millisecond))
 	case ctx.Err() != nil:
 		// shutting down: the job goes back to the queue, to be resumed at the next start
 		if err := w.Store.EndJob(bg, job.VideoID, w.ID, store.JobQueued, "interrupted by shutdown", time.Now()); err != nil {
@@ -152,7 +157,9 @@ func (w *Worker) run(ctx context.Context, job store.Job) {
 		log.Warn("processing abandoned: the job's lease was lost to another worker")
 	case permanent(err) || job.Attempts >= w.MaxAttempts:
 		w.fail(bg, job.VideoID, err, log)
+		w.Metrics.Processed(vodmetrics.OutcomeFailed, took, media)
 	default:
+		w.Metrics.Processed(vodmetrics.OutcomeRetry, took, media)
 		retry := time.Now().Add(w.Backoff << (job.Attempts - 1))
 		if err := w.Store.EndJob(bg, job.VideoID, w.ID, store.JobFailed, err.Error(), retry); err != nil {
 			log.Warn("requeueing the job", "err", err)
@@ -203,28 +210,34 @@ func (w *Worker) fail(ctx context.Context, id string, cause error, log *slog.Log
 	log.Warn("processing failed", "reason", reason)
 }
 
-// process downloads the upload, transcodes it and stores the results, then marks the video ready.
-func (w *Worker) process(ctx context.Context, id string, log *slog.Logger) error {
+// process downloads the upload, transcodes it and stores the results, then marks the video ready. It
+// returns the media's duration once probed.
+func (w *Worker) process(ctx context.Context, id string, log *slog.Logger) (time.Duration, error) {
 	v, err := w.Store.Video(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return errGone
+		return 0, errGone
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	dir, err := os.MkdirTemp(w.WorkDir, "nagare-vod-")
 	if err != nil {
-		return fmt.Errorf("making a work directory: %w", err)
+		return 0, fmt.Errorf("making a work directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "source")
 	if err := w.download(ctx, v.SourceKey, src); err != nil {
-		return err
+		return 0, err
 	}
 	info, err := transcode.Probe(ctx, w.Transcode.FFprobe, src)
 	if err != nil {
-		return scrub(err, dir)
+		return 0, scrub(err, dir)
 	}
+	return info.Duration, w.render(ctx, id, info, src, dir, log)
+}
+
+// render makes and stores the renditions of the probed src, then marks the video ready.
+func (w *Worker) render(ctx context.Context, id string, info transcode.Info, src, dir string, log *slog.Logger) error {
 	log.Info("probed", "duration", info.Duration, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 		"video", info.VideoCodec, "audio", info.AudioCodec)
 	if _, err := w.Store.UpdateVideo(ctx, id, "", func(v *store.Video) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/vod/store"
+	"github.com/nagare-video/nagare/internal/vod/vodmetrics"
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
 
@@ -67,6 +68,8 @@ type Service struct {
 	log     *slog.Logger
 	// Processing is told of every completed upload (may be nil): it wakes the job worker.
 	Processing func()
+	// Metrics counts uploads (nil: not counted).
+	Metrics *vodmetrics.Metrics
 
 	mu      sync.Mutex
 	writing map[string]*activeWrite // uploads a stream is writing now

@@ -49,6 +49,14 @@ const (
 // Upload receives a file, stores it part by part as it arrives and, once the last byte is stored and the
 // checksum verified, queues the video for processing.
 func (s *Service) Upload(stream grpc.ClientStreamingServer[vodv1.UploadRequest, vodv1.UploadResponse]) error {
+	err := s.upload(stream)
+	if err != nil {
+		s.Metrics.UploadFailed(status.Code(err))
+	}
+	return err
+}
+
+func (s *Service) upload(stream grpc.ClientStreamingServer[vodv1.UploadRequest, vodv1.UploadResponse]) error {
 	ctx := stream.Context()
 	p := caller(ctx)
 	first, err := stream.Recv()
@@ -64,6 +72,7 @@ func (s *Service) Upload(stream grpc.ClientStreamingServer[vodv1.UploadRequest, 
 		if up, err = s.createUpload(ctx, p, start); err != nil {
 			return err
 		}
+		s.Metrics.UploadStarted()
 		s.claim(up.ID) // a new id: nobody else writes it
 	} else {
 		if !ValidID(start.UploadId) {
@@ -127,6 +136,7 @@ func (s *Service) receive(stream grpc.ClientStreamingServer[vodv1.UploadRequest,
 		if !ok {
 			return status.Error(codes.InvalidArgument, "start may only be the first message of an upload")
 		}
+		s.Metrics.Received(len(chunk.Chunk))
 		err = w.write(chunk.Chunk)
 		releaseChunk(chunk.Chunk)
 		if err != nil {
@@ -298,6 +308,7 @@ func (s *Service) completeUpload(ctx context.Context, up store.Upload, w *partWr
 		return store.Video{}, storeStatus(err, "completing the upload")
 	}
 	s.log.Info("upload complete", "upload", up.ID, "size", up.Size, "sha256", sum)
+	s.Metrics.UploadCompleted()
 	if s.Processing != nil {
 		s.Processing()
 	}

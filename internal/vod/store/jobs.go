@@ -109,3 +109,28 @@ func (s *SQL) Job(ctx context.Context, id string) (Job, error) {
 	}
 	return j, err
 }
+
+// JobCounts counts the jobs waiting (queued, retries included) and running (under a lease, expired ones
+// included until another worker claims them), library-wide. The (state, next_at) index answers it.
+func (s *SQL) JobCounts(ctx context.Context) (queued, running int, err error) {
+	counts, err := sqldb.List(ctx, s.Conn, `SELECT state, COUNT(*) FROM vod_jobs WHERE state IN (?, ?) GROUP BY state`,
+		func(r sqldb.Scanner) (stateCount, error) {
+			var c stateCount
+			err := r.Scan(&c.state, &c.n)
+			return c, err
+		}, JobQueued, JobRunning)
+	for _, c := range counts {
+		switch c.state {
+		case JobQueued:
+			queued = c.n
+		case JobRunning:
+			running = c.n
+		}
+	}
+	return queued, running, err
+}
+
+type stateCount struct {
+	state string
+	n     int
+}

@@ -391,3 +391,26 @@ func (s *SQL) OwnerUsage(ctx context.Context, owner string) (int64, error) {
 			return n, err
 		}, owner)
 }
+
+// StatusCounts counts the library's videos by status. It reads the whole table (status has no index): a
+// scrape every few seconds is cheap up to hundreds of thousands of videos.
+func (s *SQL) StatusCounts(ctx context.Context) (map[Status]int, error) {
+	type count struct {
+		status Status
+		n      int
+	}
+	counts, err := sqldb.List(ctx, s.Conn, `SELECT status, COUNT(*) FROM vod_videos GROUP BY status`,
+		func(r sqldb.Scanner) (count, error) {
+			var c count
+			err := r.Scan(&c.status, &c.n)
+			return c, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := map[Status]int{}
+	for _, c := range counts {
+		out[c.status] = c.n
+	}
+	return out, nil
+}
