@@ -142,3 +142,34 @@ func TestListPages(t *testing.T) {
 		})
 	}
 }
+
+// TestCounts checks the library-wide counts the VOD service's metrics read, on both engines.
+func TestCounts(t *testing.T) {
+	for engine, s := range openStores(t) {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			queued, running, err := s.JobCounts(ctx)
+			require.NoError(t, err)
+			require.Zero(t, queued+running)
+			for _, id := range []string{"c1", "c2", "c3"} {
+				v := store.Video{ID: id, Owner: "o", Visibility: store.Private, Source: store.FromUpload, Size: 1, SourceKey: "vod/" + id}
+				require.NoError(t, s.CreateUpload(ctx, v, store.Upload{ID: id, ObjectKey: "vod/" + id, Size: 1, HashState: []byte{0}, ExpiresAt: time.Now().Add(time.Hour)}))
+			}
+			for _, id := range []string{"c1", "c2"} {
+				_, err := s.CompleteUpload(ctx, id, "00")
+				require.NoError(t, err)
+			}
+			_, ok, err := s.ClaimJob(ctx, "w1", time.Minute)
+			require.NoError(t, err)
+			require.True(t, ok)
+
+			queued, running, err = s.JobCounts(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, queued)
+			require.Equal(t, 1, running)
+			counts, err := s.StatusCounts(ctx)
+			require.NoError(t, err)
+			require.Equal(t, map[store.Status]int{store.Uploading: 1, store.Processing: 2}, counts)
+		})
+	}
+}
