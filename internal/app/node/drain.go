@@ -14,8 +14,8 @@ const drainPoll = 200 * time.Millisecond
 
 // drainAPI serves nodeapi.PathDrain, which Kubernetes' preStop hook calls before the pod is stopped: the
 // node's next reports ask the manager to drain it (no new viewers or publishers; those it has finish
-// or come back through the manager), and the call waits until the node is empty or ?timeout= has passed, so that SIGTERM
-// comes to a node nobody watches any more. It answers {"drained": <empty>, "connections": <left>}.
+// or come back through the manager), and the call waits until the node is empty or ?timeout= has
+// passed, so that SIGTERM comes to a node nobody watches any more. It answers {"drained": <empty>, "connections": <left>}.
 func (n *Node) drainAPI(w http.ResponseWriter, r *http.Request) {
 	if !n.drainAuth(w, r) {
 		return
