@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/httprec"
 	"github.com/nagare-video/nagare/internal/objstore"
 )
 
@@ -53,9 +54,9 @@ func (l *Log) Path() string { return l.path }
 func (l *Log) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rw := &recorder{ResponseWriter: w}
+		rw := httprec.New(w)
 		next.ServeHTTP(rw, r)
-		l.write(line(r, rw.code(), rw.n, start, time.Since(start)))
+		l.write(line(r, rw.Status(), rw.Bytes(), start, time.Since(start)))
 	})
 }
 
@@ -179,43 +180,4 @@ func Upload(ctx context.Context, st putter, path, key string) error {
 		return fmt.Errorf("uploading access log to %s: %w", key, err)
 	}
 	return nil
-}
-
-type recorder struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(p)
-	r.n += int64(n)
-	return n, err
-}
-
-func (r *recorder) code() int {
-	if r.status == 0 {
-		return http.StatusOK
-	}
-	return r.status
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// Flush passes flushes through.
-func (r *recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }

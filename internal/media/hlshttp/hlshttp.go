@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nagare-video/nagare/internal/httprec"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 )
 
@@ -122,9 +123,9 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 	}
 	h.Set("Accept-Ranges", "bytes")
 	if r.Header.Get("Range") != "" {
-		cw := &countingWriter{ResponseWriter: w}
+		cw := httprec.New(w)
 		http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(body))
-		a.Count(kind, cw.code, cw.n)
+		a.Count(kind, cw.Status(), int(cw.Bytes()))
 		return
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -134,27 +135,4 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 	}
 	n, _ := w.Write(body)
 	a.Count(kind, http.StatusOK, n)
-}
-
-// countingWriter keeps the status and the body bytes written through it.
-type countingWriter struct {
-	http.ResponseWriter
-	code int
-	n    int
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(b)
-	c.n += n
-	return n, err
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/httprec"
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/vod/vodmetrics"
 )
@@ -132,9 +133,9 @@ func (h *Handler) log() *slog.Logger {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, rerr := parseRoute(r.URL.Path)
 	if h.Metrics != nil {
-		mw := &meteredWriter{ResponseWriter: w}
+		mw := httprec.New(w)
 		// deferred: an answer cut short (abort's panic) is counted too
-		defer func() { h.Metrics.Served(rt.kind.metricKind(rerr), mw.status(), mw.n) }()
+		defer func() { h.Metrics.Served(rt.kind.metricKind(rerr), mw.Status(), mw.Bytes()) }()
 		w = mw
 	}
 	setCORS(w.Header())
@@ -302,36 +303,3 @@ func (rt route) resolve(m Media, signed bool) (resource, error) {
 	}
 	return res, nil
 }
-
-// meteredWriter records the status and counts the body bytes of an answer.
-type meteredWriter struct {
-	http.ResponseWriter
-	code int
-	n    int64
-}
-
-func (w *meteredWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *meteredWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	return n, err
-}
-
-func (w *meteredWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK // what net/http sends for a handler that wrote nothing
-	}
-	return w.code
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *meteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
