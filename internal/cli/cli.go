@@ -112,6 +112,25 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// watchHangup keeps a serving process alive on SIGHUP (a closed terminal, `systemctl reload`), which would
+// otherwise end it: certificates are read again by themselves when their files change, and other settings
+// need a restart, which the log line says.
+func watchHangup(ctx context.Context, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload by hand (certificate files are read again when they change; other settings need a restart)")
+			}
+		}
+	}()
+}
+
 // loadConfig reads the configuration: defaults, the YAML file, the environment.
 func loadConfig(fs *flag.FlagSet, args []string, extra func(*config.Config)) (config.Config, error) {
 	return loadConfigFrom(fs, args, os.Environ(), extra)
@@ -173,6 +192,7 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg.Log, stderr)
+	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
 	n, err := node.New(cfg, log)
 	if err != nil {
@@ -192,6 +212,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg.Log, stderr)
+	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
 	m, err := manager.New(ctx, cfg, log)
 	if err != nil {
@@ -211,6 +232,7 @@ func runVOD(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg.Log, stderr)
+	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
 	v, err := vod.New(ctx, cfg, log)
 	if err != nil {
@@ -326,6 +348,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
 	m, err := manager.New(ctx, cfg, log.With("part", "manager"))
 	if err != nil {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,11 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/testutil"
 )
 
 // standInEnv makes the test binary a stand-in process that only waits (see TestHealthCommand).
@@ -115,4 +120,15 @@ func TestHealthCommand(t *testing.T) {
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"health", "-url", "http://127.0.0.1:1/healthz"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "unhealthy")
+}
+
+// TestHangupKeepsServing: SIGHUP, which would end a Go program, is logged and the process goes on.
+func TestHangupKeepsServing(t *testing.T) {
+	logs := &testutil.LogBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watchHangup(ctx, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "SIGHUP: nothing to reload") },
+		5*time.Second, 10*time.Millisecond)
 }
