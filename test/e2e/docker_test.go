@@ -198,6 +198,11 @@ func TestDockerAutoscaleWalkthrough(t *testing.T) {
 	})
 	running := docker(t, "ps", "--filter", "label="+prefix+"role=edge", "--format", "{{.Names}} {{.Status}}")
 	require.Contains(t, running, "nagare-"+c.edge1, "the edge is a container: %s", running)
+	// the image's HEALTHCHECK finds a node's listener from the environment the controller gave it
+	require.Eventually(t, func() bool {
+		return docker(t, "inspect", "-f", "{{.State.Health.Status}}", "nagare-"+c.edge1) == "healthy"
+	}, 60*time.Second, time.Second, "the edge container never turned healthy: %s",
+		docker(t, "inspect", "-f", "{{json .State.Health}}", "nagare-"+c.edge1))
 
 	c.walkthrough(func(in instance) {
 		docker(t, "kill", in.ID)
