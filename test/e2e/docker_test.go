@@ -179,10 +179,8 @@ func TestDockerAutoscaleWalkthrough(t *testing.T) {
 	img := image(t)
 	prefix := fmt.Sprintf("e2e%d.nagare/", rand.Uint32())
 	portBase := 20000 + 100*rand.IntN(100) // below the ephemeral range; a different block each run
-	c := startGroup(t, groupOptions{
-		controller: "docker", image: img, version: strings.TrimPrefix(img, "nagare:"),
-		settings: "network=host,portBase=" + strconv.Itoa(portBase) + ",stopTimeout=10s,labelPrefix=" + prefix,
-	})
+	// registered before the manager starts, so it runs after the manager has stopped: a running manager
+	// would replace the containers removed here
 	t.Cleanup(func() {
 		ids := docker(t, "ps", "-aq", "--filter", "label="+prefix+"node-id")
 		if ids == "" {
@@ -195,6 +193,10 @@ func TestDockerAutoscaleWalkthrough(t *testing.T) {
 			}
 		}
 		_ = exec.Command("docker", append([]string{"rm", "-f"}, strings.Fields(ids)...)...).Run()
+	})
+	c := startGroup(t, groupOptions{
+		controller: "docker", image: img, version: strings.TrimPrefix(img, "nagare:"),
+		settings: "network=host,portBase=" + strconv.Itoa(portBase) + ",stopTimeout=10s,labelPrefix=" + prefix,
 	})
 	running := docker(t, "ps", "--filter", "label="+prefix+"role=edge", "--format", "{{.Names}} {{.Status}}")
 	require.Contains(t, running, "nagare-"+c.edge1, "the edge is a container: %s", running)
