@@ -142,7 +142,7 @@ func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metr
 	tracks := st.Tracks
 	if rd := st.Rendition; rd != nil && rd.Kind == stream.KindRung {
 		// a rung is video only: the ladder's audio is the source's, split out once (Server.split)
-		tracks = slices.DeleteFunc(slices.Clone(tracks), func(t *stream.Track) bool { return !isVideo(t) })
+		tracks = slices.DeleteFunc(slices.Clone(tracks), func(t *stream.Track) bool { return !segmenter.IsVideo(t) })
 	}
 	seg, err := segmenter.New(segmenter.Config{
 		Tracks: tracks, Format: format, LowLatency: lowLatency,
@@ -164,36 +164,13 @@ func mediaPlaylistName(st *stream.Stream) string {
 	audio := ""
 	for i, t := range st.Tracks {
 		switch {
-		case isVideo(t):
+		case segmenter.IsVideo(t):
 			return "video" + strconv.Itoa(i+1) + "_stream.m3u8"
-		case isAudio(t) && audio == "":
+		case segmenter.IsAudio(t) && audio == "":
 			audio = "audio" + strconv.Itoa(i+1) + "_stream.m3u8"
 		}
 	}
 	return audio
-}
-
-// isVideo and isAudio tell the tracks the segmenter carries.
-func isVideo(t *stream.Track) bool {
-	if t == nil {
-		return false
-	}
-	switch t.Codec.(type) {
-	case *stream.H264, *stream.H265:
-		return true
-	}
-	return false
-}
-
-func isAudio(t *stream.Track) bool {
-	if t == nil {
-		return false
-	}
-	switch t.Codec.(type) {
-	case *stream.MPEG4Audio, *stream.Opus:
-		return true
-	}
-	return false
 }
 
 func (mx *muxer) publication() *stream.Stream { return mx.stream }

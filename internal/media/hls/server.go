@@ -116,8 +116,8 @@ func (s *Server) split(src *muxer) {
 		return
 	}
 	src.splitTried = true
-	video := slices.IndexFunc(src.stream.Tracks, isVideo)
-	audio := slices.IndexFunc(src.stream.Tracks, isAudio)
+	video := slices.IndexFunc(src.stream.Tracks, segmenter.IsVideo)
+	audio := slices.IndexFunc(src.stream.Tracks, segmenter.IsAudio)
 	if video < 0 || audio < 0 {
 		return
 	}

@@ -159,6 +159,30 @@ type Segmenter struct {
 	freezePart      bool
 }
 
+// IsVideo and IsAudio tell the tracks a segmenter carries: H.264 or H.265 video, AAC or Opus audio (it
+// takes the first of each and leaves other tracks out).
+func IsVideo(t *stream.Track) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Codec.(type) {
+	case *stream.H264, *stream.H265:
+		return true
+	}
+	return false
+}
+
+func IsAudio(t *stream.Track) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Codec.(type) {
+	case *stream.MPEG4Audio, *stream.Opus:
+		return true
+	}
+	return false
+}
+
 // New returns a segmenter for the given tracks.
 func New(cfg Config) (*Segmenter, error) {
 	if cfg.SegmentMinDuration <= 0 {
@@ -198,18 +222,11 @@ func New(cfg Config) (*Segmenter, error) {
 	}
 	var video, audio *stream.Track
 	for _, t := range cfg.Tracks {
-		if t == nil || t.Codec == nil {
-			continue
-		}
-		switch t.Codec.(type) {
-		case *stream.H264, *stream.H265:
-			if video == nil {
-				video = t
-			}
-		case *stream.MPEG4Audio, *stream.Opus:
-			if audio == nil {
-				audio = t
-			}
+		switch {
+		case IsVideo(t) && video == nil:
+			video = t
+		case IsAudio(t) && audio == nil:
+			audio = t
 		}
 	}
 	for _, st := range []*stream.Track{video, audio} {
