@@ -62,6 +62,11 @@ type Options struct {
 // StartWith is Start with options.
 func StartWith(t testing.TB, ca *tlstest.CA, o Options) *Pebble {
 	t.Helper()
+	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found: scripts/deps.sh installs Debian's pebble", bin)
+		}
+	}
 	tlsPort, httpPort := o.TLSPort, o.HTTPPort
 	dns, dnsMgmt := FreePort(t), FreePort(t)
 	dir := t.TempDir()
