@@ -130,6 +130,7 @@ func (s *Server) split(src *muxer) {
 		if vs.video == nil {
 			// the ladder cannot list the source without its audio: it stays as it was, audio muxed
 			src.stream.RemoveReader(vs.audio.reader)
+			delete(s.muxers, vs.audio.stream.Path)
 			return
 		}
 	}
