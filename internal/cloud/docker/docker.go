@@ -35,8 +35,8 @@ var settingKeys = []string{"host", "network", "publishPorts", "hostIP", "stopTim
 // hostNetwork is the network setting that puts containers in the host's network namespace.
 const hostNetwork = "host"
 
-// portsPerNode is the size of the block of host ports a node gets on the host network: RTMP, HTTP, SRT,
-// WebRTC (UDP and ICE-TCP on one number), RTMPS, and room to grow.
+// portsPerNode is the size of the block of host ports a node gets on the host network: RTMP, HTTP, SRT
+// and WebRTC (UDP and ICE-TCP on one number) take the first four (setHostPorts), the rest is room to grow.
 const portsPerNode = 10
 
 func init() {

@@ -91,8 +91,8 @@ type Controller struct {
 
 // New makes a controller that talks to the cluster through client (a real clientset, or client-go's
 // fake in tests), from settings: namespace, serviceAccount, imagePullPolicy, cpu, memory, labelPrefix,
-// stopTimeout, hostNetwork, antiAffinity and drainTimeout; kubeconfig is read only by the registered factory. It logs through log, scoped with
-// cloud.Logger (nil: nowhere).
+// stopTimeout, hostNetwork, antiAffinity and drainTimeout; kubeconfig is read only by the registered
+// factory. It logs through log, scoped with cloud.Logger (nil: nowhere).
 func New(client kubernetes.Interface, s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	if err := s.Only(settingKeys...); err != nil {
 		return nil, err
