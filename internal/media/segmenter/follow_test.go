@@ -27,13 +27,7 @@ func TestFollowerCutsWithItsLeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const frames = 400
-			cfg := Config{LowLatency: true, SegmentCount: 30, PartMinDuration: 200 * time.Millisecond}
-			lv, la := h264Track(), aacTrack()
-			lrec := newRecorder(t)
-			lcfg := cfg
-			lcfg.Tracks, lcfg.Observer = []*stream.Track{lv, la}, lrec.observer()
-			lead, err := New(lcfg)
-			require.NoError(t, err)
+			cfg, lv, la, lrec, lead := newLeader(t)
 
 			fv, fa := h264Track(), aacTrack()
 			frec := newRecorder(t)
@@ -113,13 +107,7 @@ func TestAudioFollowerCutsWithItsLeader(t *testing.T) {
 	for _, join := range []int{0, 37} { // the video frame at which the follower starts reading
 		t.Run("joins at frame "+strconv.Itoa(join), func(t *testing.T) {
 			const frames = 400
-			cfg := Config{LowLatency: true, SegmentCount: 30, PartMinDuration: 200 * time.Millisecond}
-			lv, la := h264Track(), aacTrack()
-			lrec := newRecorder(t)
-			lcfg := cfg
-			lcfg.Tracks, lcfg.Observer = []*stream.Track{lv, la}, lrec.observer()
-			lead, err := New(lcfg)
-			require.NoError(t, err)
+			cfg, lv, la, lrec, lead := newLeader(t)
 			frec := newRecorder(t)
 			fcfg := cfg
 			fcfg.Tracks, fcfg.Observer, fcfg.Follow = []*stream.Track{la}, frec.observer(), lead.Cuts()
@@ -163,4 +151,18 @@ func TestAudioFollowerCutsWithItsLeader(t *testing.T) {
 			require.Zero(t, follower.outOfStep)
 		})
 	}
+}
+
+// newLeader is a low-latency segmenter of a video and an audio track, its recorder, and the configuration
+// its followers start from.
+func newLeader(t *testing.T) (cfg Config, lv, la *stream.Track, lrec *recorder, lead *Segmenter) {
+	t.Helper()
+	cfg = Config{LowLatency: true, SegmentCount: 30, PartMinDuration: 200 * time.Millisecond}
+	lv, la = h264Track(), aacTrack()
+	lrec = newRecorder(t)
+	lcfg := cfg
+	lcfg.Tracks, lcfg.Observer = []*stream.Track{lv, la}, lrec.observer()
+	lead, err := New(lcfg)
+	require.NoError(t, err)
+	return cfg, lv, la, lrec, lead
 }
