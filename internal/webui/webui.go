@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -232,4 +234,22 @@ func newFile(name string, body []byte) (*file, error) {
 	}
 	sum := sha256.Sum256(body)
 	return &file{body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:])[:20] + `"`}, nil
+}
+
+// HLSLiveConfig returns the hls.js settings the pages play live streams with (assets/js/hls-live.js, the
+// JSON after its `export default`), for tests that drive hls.js as nagare's pages do.
+func HLSLiveConfig() (json.RawMessage, error) {
+	src, err := assets.ReadFile("assets/js/hls-live.js")
+	if err != nil {
+		return nil, err
+	}
+	_, obj, ok := strings.Cut(string(src), "export default ")
+	if !ok {
+		return nil, errors.New("webui: hls-live.js has no export default")
+	}
+	obj = strings.TrimSuffix(strings.TrimSpace(obj), ";")
+	if !json.Valid([]byte(obj)) {
+		return nil, errors.New("webui: hls-live.js: what follows export default is not JSON")
+	}
+	return json.RawMessage(obj), nil
 }

@@ -243,3 +243,12 @@ func TestValidName(t *testing.T) {
 		require.Equal(t, ok, ValidName(s), "%q", s)
 	}
 }
+
+func TestHLSLiveConfig(t *testing.T) {
+	raw, err := HLSLiveConfig()
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	require.Equal(t, true, cfg["lowLatencyMode"], "the pages play LL-HLS")
+	require.Greater(t, cfg["maxLiveSyncPlaybackRate"], 1.0, "a player that fell behind catches up")
+}

@@ -112,7 +112,13 @@ type result struct {
 		Resolution string  `json:"resolution"`
 	} `json:"levels"`
 	LevelsLoaded []int `json:"levelsLoaded"`
-	LevelSwitch  *struct {
+	// hls.js: its bandwidth estimate (bit/s) and the level it loads, once a second
+	Estimates []struct {
+		AtMs  float64 `json:"atMs"`
+		BW    int     `json:"bw"`
+		Level int     `json:"level"`
+	} `json:"estimates"`
+	LevelSwitch *struct {
 		AtMs   float64 `json:"atMs"`
 		Media  float64 `json:"media"`
 		Height int     `json:"height"`

@@ -3,6 +3,7 @@
 // edge) with the embedded hls.js in low-latency mode, or natively where MediaSource is missing (Safari on
 // iPhone). Subscribe.Start is shown on the first rendered frame; a stream that is not live yet is retried.
 import {Page, backoff, countFrames, describe, exchange, hangUp, readConfig, retryable, sleep} from './common.js';
+import hlsLive from './hls-live.js';
 
 const cfg = readConfig('subscriber');
 const page = new Page(cfg);
@@ -140,7 +141,7 @@ async function playHLS(myRun) {
   video.addEventListener('ended', () => mine.end('ended'), {once: true});
   if (Hls && Hls.isSupported()) {
     page.event('HLS.Load', `hls.js ${Hls.version}, lowLatencyMode: ${url}`);
-    const hls = new Hls({lowLatencyMode: true});
+    const hls = new Hls(hlsLive);
     mine.hls = hls;
     page.nagare.hls = hls;
     hls.on(Hls.Events.MANIFEST_LOADED, (_e, d) => {
