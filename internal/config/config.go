@@ -322,6 +322,20 @@ type Manager struct {
 	WeightMemory      float64   `yaml:"weightMemory"`
 	WeightRestreamer  float64   `yaml:"weightRestreamer"`
 	Autoscale         Autoscale `yaml:"autoscale"`
+	Steering          Steering  `yaml:"steering"`
+}
+
+// Steering configures HLS Content Steering: edges name the manager in their multivariant playlists, and
+// players ask it every TTL which edge to load from, so that viewers leave a draining, dead or overloaded
+// edge for another without reloading.
+type Steering struct {
+	Enabled bool `yaml:"enabled"`
+	// TTL is how long a player keeps a steering answer (whole seconds, 1 s to 5 min): viewers move
+	// within about one TTL, and each asks once per TTL.
+	TTL time.Duration `yaml:"ttl"`
+	// PublicURL is the manager's URL as players reach it (default: autoscale.managerURL, else the bound
+	// address).
+	PublicURL string `yaml:"publicURL"`
 }
 
 // Log configures log/slog.
@@ -446,6 +460,7 @@ func Default() Config {
 				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
 				DrainTimeout: 5 * time.Minute, LeaseTTL: 15 * time.Second,
 			},
+			Steering: Steering{Enabled: true, TTL: 5 * time.Second},
 		},
 		Storage: Storage{Backend: "local", Directory: "nagare-objects"},
 		Transcode: Transcode{
@@ -939,6 +954,16 @@ func (c *Config) ValidateManager() error {
 		{"manager.weightRestreamer", m.WeightRestreamer}} {
 		if w.v < 0 || w.v > 1000 {
 			bad(w.key, "must be between 0 and 1000, not %g", w.v)
+		}
+	}
+	if st := m.Steering; st.Enabled {
+		if st.TTL < time.Second || st.TTL > 5*time.Minute || st.TTL%time.Second != 0 {
+			bad("manager.steering.ttl", "must be whole seconds between 1s and 5m, not %s", st.TTL)
+		}
+		if st.PublicURL != "" {
+			if u, err := url.Parse(st.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("manager.steering.publicURL", "must be an http(s) URL, not %q", st.PublicURL)
+			}
 		}
 	}
 	a := m.Autoscale

@@ -131,6 +131,17 @@ type Assignment struct {
 	DrainDeadline time.Time `json:"drainDeadline,omitzero"`
 	// Transcode lists the streams a transcoder node makes the ladder of (other roles get none).
 	Transcode []TranscodeJob `json:"transcode,omitempty"`
+	// Steering, given to edges when the manager steers players (HLS Content Steering), is what the
+	// edge's multivariant playlists name: the steering server and the edge's own pathway.
+	Steering *Steering `json:"steering,omitempty"`
+}
+
+// Steering is an edge's part in HLS Content Steering.
+type Steering struct {
+	// ServerURI is the base of the steering server's URLs: <ServerURI>/<app>/<stream> answers players.
+	ServerURI string `json:"serverUri"`
+	// Pathway is the edge's PATHWAY-ID (its node ID).
+	Pathway string `json:"pathway"`
 }
 
 // TranscodeJob gives a transcoder node a stream: it takes the stream from its origin (PathSources) and
@@ -145,7 +156,8 @@ type TranscodeJob struct {
 // Equal reports whether a and b assign the same thing (DrainDeadline compared as an instant).
 func (a Assignment) Equal(b Assignment) bool {
 	return a.State == b.State && a.Parent == b.Parent && a.Drain == b.Drain && a.DrainDeadline.Equal(b.DrainDeadline) &&
-		slices.EqualFunc(a.Transcode, b.Transcode, TranscodeJob.Equal)
+		slices.EqualFunc(a.Transcode, b.Transcode, TranscodeJob.Equal) &&
+		(a.Steering == nil) == (b.Steering == nil) && (a.Steering == nil || *a.Steering == *b.Steering)
 }
 
 // Equal reports whether j and k are the same job with the same ladder.

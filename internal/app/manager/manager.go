@@ -126,6 +126,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		return nil, fmt.Errorf("manager listen on %s: %w", cfg.Manager.Address, err)
 	}
 	m.ln = netguard.New(ln, cfg.Manager.MaxConnections, log.With("component", "http"))
+	if st := cfg.Manager.Steering; st.Enabled {
+		reg.Steering = m.publicURL() + api.SteeringPrefix
+		srv.SteeringTTL = st.TTL
+	}
 	srv.Record = m.record
 	srv.Health = m.healthz // answers for the store too
 	if m.cloud != nil {
@@ -278,6 +282,28 @@ func (m *Manager) record(ctx context.Context, stream string, on bool) ([]string,
 	}
 	m.log.Info("recording requested", "stream", stream, "on", on, "origins", strings.Join(agreed, ","))
 	return agreed, nil
+}
+
+// publicURL is the manager's URL as players reach it: manager.steering.publicURL, else
+// manager.autoscale.managerURL, else the bound address (https under TLS).
+func (m *Manager) publicURL() string {
+	for _, u := range []string{m.cfg.Manager.Steering.PublicURL, m.cfg.Manager.Autoscale.ManagerURL} {
+		if u != "" {
+			return strings.TrimSuffix(u, "/")
+		}
+	}
+	addr := netaddr.Loopback(m.Addr())
+	if d := m.cfg.TLS.ACME.Domains; len(d) > 0 {
+		// the certificate names the domain, not the address
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "443" {
+			return "https://" + net.JoinHostPort(d[0], port)
+		}
+		return "https://" + d[0]
+	}
+	if m.cfg.TLS.Enabled() {
+		return "https://" + addr
+	}
+	return "http://" + addr
 }
 
 // Cloud is the cloud controller (nil without one).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/nodeagent"
@@ -41,6 +42,9 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 			if n.remote != nil {
 				n.remote.apply(as.Transcode)
 			}
+			if n.edge != nil {
+				n.setSteering(as.Steering)
+			}
 		},
 		Log: n.log.With("component", "nodeagent"),
 	}
@@ -49,6 +53,22 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 		n.registry.AddListener(agentListener{a})
 	}
 	return a
+}
+
+// setSteering records the edge's part in content steering from the manager's assignment.
+func (n *Node) setSteering(st *nodeapi.Steering) {
+	var next *relay.Steering
+	if st != nil {
+		next = &relay.Steering{ServerURI: st.ServerURI, Pathway: st.Pathway}
+	}
+	if prev := n.steering.Load(); (prev == nil) != (next == nil) || prev != nil && *prev != *next {
+		n.steering.Store(next)
+		if next != nil {
+			n.log.Info("content steering on", "server", next.ServerURI, "pathway", next.Pathway)
+		} else {
+			n.log.Info("content steering off")
+		}
+	}
 }
 
 // advertise returns the configured address, or the bound one with a wildcard host replaced by loopback.

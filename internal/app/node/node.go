@@ -48,9 +48,10 @@ type Node struct {
 	cfg      config.Config
 	log      *slog.Logger
 	registry *stream.Registry
-	hls      viewerServer  // the origin's muxers, or the edge's cache
-	edge     *relay.Server // nil on an origin
-	parent   atomic.Value  // string: the edge's parent base URL
+	hls      viewerServer                   // the origin's muxers, or the edge's cache
+	edge     *relay.Server                  // nil on an origin
+	parent   atomic.Value                   // string: the edge's parent base URL
+	steering atomic.Pointer[relay.Steering] // an edge's part in content steering (nil: off)
 	metrics  *mediametrics.Metrics
 	rtmp     *ingest.RTMPServer
 	srt      *ingest.SRTServer
@@ -463,6 +464,7 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Metrics:     n.metrics,
 		Log:         log.With("component", n.cfg.Node.Role),
 		NotFoundTTL: cfg.Node.NotFoundTTL,
+		Steering:    n.steering.Load,
 	}
 	n.hls = n.edge
 	if err := n.listenWebRTC(cfg, nil); err != nil {

@@ -96,6 +96,8 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	// routing is public, like Red5's event calls
 	mux.HandleFunc("GET /api/v1/route/publish/{app}/{stream}", public(n.routePublish))
 	mux.HandleFunc("GET /api/v1/route/play/{app}/{stream}", public(n.routePlay))
+	// HLS Content Steering: players ask which edge to load from (the edges' playlists name this URL)
+	mux.HandleFunc("GET "+SteeringPrefix+"/{app}/{stream}", public(s.steer))
 }
 
 // webrtcRoutes are WHIP and WHEP: the redirects, and the proxy mode for clients that follow none.

@@ -85,6 +85,8 @@ type Server struct {
 	// ClusterSecret signs the client address the WHIP/WHEP proxy mode names to nodes.
 	ClusterSecret string
 	Weights       selector.Weights
+	// SteeringTTL is the TTL of the steering manifests (GET /steering/v1/...; 5 s when zero).
+	SteeringTTL time.Duration
 	// CloudController names the controller that launches nodes ("" when nodes register themselves).
 	CloudController string
 	// Scaler launches nodes and hears of unserved viewers (nil without a cloud controller).

@@ -552,3 +552,29 @@ func TestAdmissionBesideReports(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "admitted: health and version checked", evs[len(evs)-1].Cause)
 }
+
+// TestSteeringAssignment: with steering on, an edge is told the steering server and its pathway (its
+// ID) when it registers and with every report; other roles, and IDs that cannot be a PATHWAY-ID, are not.
+func TestSteeringAssignment(t *testing.T) {
+	r, _, c := newRegistry(t)
+	r.Steering = "http://manager:5080/steering/v1"
+	ctx := context.Background()
+	for _, tc := range []struct {
+		id   string
+		role nodemodel.Role
+		want *nodeapi.Steering
+	}{
+		{"edge-1", nodemodel.RoleEdge, &nodeapi.Steering{ServerURI: "http://manager:5080/steering/v1", Pathway: "edge-1"}},
+		{"origin-1", nodemodel.RoleOrigin, nil},
+		{"relay-1", nodemodel.RoleRelay, nil},
+		{"edge 2", nodemodel.RoleEdge, nil},
+	} {
+		reg, err := r.Register(ctx, nodeapi.RegisterRequest{ID: tc.id, Role: tc.role, Version: "test"})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, reg.Assignment.Steering, "register %s", tc.id)
+		c.Add(3 * time.Second)
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: tc.id})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, rep.Assignment.Steering, "report %s", tc.id)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/manager/selector"
+	"github.com/nagare-video/nagare/internal/manager/steering"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -61,6 +62,9 @@ type Registry struct {
 	Admit func(ctx context.Context, n store.Node) error
 	// AdmitTimeout bounds one admission check (default 10 s).
 	AdmitTimeout time.Duration
+	// Steering, when set, is the steering server's base URL that edges name in their multivariant
+	// playlists (HLS Content Steering, with the edge's ID as its pathway).
+	Steering string
 
 	// mu guards table, gen and forgotten. Events on one node are serialised by its stripe of nodeMu,
 	// which is held across the store writes; mu is held only to read the table and to commit a change.
@@ -259,6 +263,7 @@ func (r *Registry) Register(ctx context.Context, req nodeapi.RegisterRequest) (n
 		return nodeapi.RegisterResponse{}, err
 	}
 	r.logChange(c, id, "role", req.Role, "group", req.Group, "version", req.Version)
+	c.Assignment.Steering = r.steeringOf(id, req.Role)
 	return nodeapi.RegisterResponse{ID: id, ReportIntervalMS: r.intervalMS(), Assignment: c.Assignment}, nil
 }
 
@@ -275,10 +280,22 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 	if c.Admit != "" {
 		r.admit(ctx, c.Admit)
 	}
-	if n, ok := r.Node(req.ID); ok && n.Role == nodemodel.RoleTranscoder {
-		c.Assignment.Transcode = r.transcodeJobsOf(ctx, n)
+	if n, ok := r.Node(req.ID); ok {
+		if n.Role == nodemodel.RoleTranscoder {
+			c.Assignment.Transcode = r.transcodeJobsOf(ctx, n)
+		}
+		c.Assignment.Steering = r.steeringOf(n.ID, n.Role)
 	}
 	return nodeapi.ReportResponse{ReportIntervalMS: r.intervalMS(), Assignment: c.Assignment}, nil
+}
+
+// steeringOf is an edge's part in content steering (nil for other roles, with steering off, or for an
+// ID that cannot be a PATHWAY-ID).
+func (r *Registry) steeringOf(id string, role nodemodel.Role) *nodeapi.Steering {
+	if r.Steering == "" || role != nodemodel.RoleEdge || !steering.ValidPathway(id) {
+		return nil
+	}
+	return &nodeapi.Steering{ServerURI: r.Steering, Pathway: id}
 }
 
 // admit runs the admission check of node id beside its reports, one at a time per node.

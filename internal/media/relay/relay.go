@@ -41,6 +41,9 @@ type Server struct {
 	// NotFoundTTL is how long a stream the parent answered 404 for is answered 404 here without asking
 	// the parent again (0 means 1 s).
 	NotFoundTTL time.Duration
+	// Steering, when it returns non-nil, makes the multivariant playlists served to players name the
+	// steering server and this node's pathway (HLS Content Steering).
+	Steering func() *Steering
 
 	sessions viewers.Sessions
 	init     sync.Once
@@ -269,7 +272,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if id == "" || !s.sessions.Valid(id) {
 				id = s.sessions.NewID()
 			}
-			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: addSession(res.body, viewers.Param, id)}
+			body := addSession(res.body, viewers.Param, id)
+			if s.Steering != nil {
+				if st := s.Steering(); st != nil {
+					body = addSteering(body, st, path, r.Host, r.TLS != nil)
+				}
+			}
+			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}
 		}
 	case "playlist":
 		msn, part, blocking, err := blockingParams(q)

@@ -112,6 +112,13 @@ type result struct {
 		Resolution string  `json:"resolution"`
 	} `json:"levels"`
 	LevelsLoaded []int `json:"levelsLoaded"`
+	// every host the page sent requests to: when first and last (Unix ms), and how many
+	Hosts []struct {
+		Host         string  `json:"host"`
+		FirstEpochMs float64 `json:"firstEpochMs"`
+		LastEpochMs  float64 `json:"lastEpochMs"`
+		Requests     int     `json:"requests"`
+	} `json:"hosts"`
 	// hls.js: its bandwidth estimate (bit/s) and the level it loads, once a second
 	Estimates []struct {
 		AtMs  float64 `json:"atMs"`

@@ -52,8 +52,14 @@ async function runPlayer(browser, p) {
   const bodies = [];
   const consoleLines = [];
 
+  const hosts = {}; // host:port → {host, firstEpochMs, lastEpochMs, requests}: where the page's requests went
   page.on('request', req => {
     if (cfg.traceDir) trace.push({t: at(), ev: 'req', method: req.method(), url: req.url()});
+    let host;
+    try { host = new URL(req.url()).host; } catch { return; }
+    const h = hosts[host] ||= {host, firstEpochMs: Date.now(), lastEpochMs: 0, requests: 0};
+    h.lastEpochMs = Date.now();
+    h.requests++;
   });
   page.on('response', res => {
     const url = res.url();
@@ -149,7 +155,8 @@ async function runPlayer(browser, p) {
     fs.writeFileSync(path.join(cfg.traceDir, file + '.console.txt'), consoleLines.join('\n') + '\n');
   }
   log(`${p.name}: done`);
-  return {name: p.name, src: p.src, ...report, throttled, playlists, requestsFailed: failed, consoleErrors};
+  return {name: p.name, src: p.src, ...report, throttled, playlists, requestsFailed: failed, consoleErrors,
+    hosts: Object.values(hosts)};
 }
 
 const browser = await chromium.launch({

@@ -1,0 +1,49 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/manager/steering"
+)
+
+// TestSteering asks the steering endpoint as hls.js does: a player stays on its edge while it serves,
+// is moved (with a clone of its pathway) once the edge drains, and hostile parameters get 400.
+func TestSteering(t *testing.T) {
+	e := newEnv(t)
+	e.group("g", 100)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
+	e.report("origin-1", 0, "live/s")
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	e.join(fixtureNode{id: "edge-b", role: "edge", group: "g", http: "10.0.0.2:8080"})
+	e.report("edge-a", 5)
+
+	ask := "/steering/v1/live/s?port=8080&_HLS_pathway=edge-a&_HLS_throughput=5000000"
+	var m steering.Manifest
+	res := e.do("GET", ask, authNone, "")
+	res.must(t, http.StatusOK, &m)
+	assert.Equal(t, steering.Manifest{Version: 1, TTL: 5, PathwayPriority: []string{"edge-a"}}, m, "an edge in service keeps its player")
+	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
+	assert.Equal(t, "*", res.header.Get("Access-Control-Allow-Origin"), "players ask from pages of any origin")
+
+	e.native("POST", "/nodes/edge-a/drain", "").must(t, http.StatusOK, nil)
+	e.settle()
+	m = steering.Manifest{}
+	e.do("GET", ask, authNone, "").must(t, http.StatusOK, &m)
+	assert.Equal(t, []string{"edge-b", "edge-a"}, m.PathwayPriority)
+	assert.Equal(t, []steering.Clone{{BaseID: "edge-a", ID: "edge-b", URIReplacement: steering.Replacement{Host: "10.0.0.2"}}}, m.PathwayClones)
+
+	for _, bad := range []struct{ query, msg string }{
+		{"/steering/v1/live/s?_HLS_pathway=" + "a%22b", "_HLS_pathway"},
+		{"/steering/v1/live/s?_HLS_pathway=edge-a&port=99999", "port"},
+		{"/steering/v1/live/s?_HLS_pathway=edge-a&port=x", "port"},
+		{"/steering/v1/live/..%2Fx?_HLS_pathway=edge-a", ""},
+	} {
+		res := e.do("GET", bad.query, authNone, "")
+		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", bad.query, res.body)
+		requireNativeError(t, res, bad.msg)
+	}
+}
