@@ -10,8 +10,8 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/steering"
 )
 
-// TestSteering asks the steering endpoint as hls.js does: a player stays on its edge while it serves,
-// is moved (with a clone of its pathway) once the edge drains, and hostile parameters get 400.
+// TestSteering asks the steering endpoint as hls.js does: a player stays on its edge while it serves
+// (the other edge second, its fallback), is moved (with a clone of its pathway) once the edge drains, and hostile parameters get 400.
 func TestSteering(t *testing.T) {
 	e := newEnv(t)
 	e.group("g", 100)
@@ -25,7 +25,9 @@ func TestSteering(t *testing.T) {
 	var m steering.Manifest
 	res := e.do("GET", ask, authNone, "")
 	res.must(t, http.StatusOK, &m)
-	assert.Equal(t, steering.Manifest{Version: 1, TTL: 5, PathwayPriority: []string{"edge-a"}}, m, "an edge in service keeps its player")
+	assert.Equal(t, steering.Manifest{Version: 1, TTL: 5, PathwayPriority: []string{"edge-a", "edge-b"},
+		PathwayClones: []steering.Clone{{BaseID: "edge-a", ID: "edge-b", URIReplacement: steering.Replacement{Host: "10.0.0.2"}}}},
+		m, "an edge in service keeps its player, with the other edge as its fallback")
 	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
 	assert.Equal(t, "*", res.header.Get("Access-Control-Allow-Origin"), "players ask from pages of any origin")
 

@@ -68,9 +68,10 @@ func ValidPathway(id string) bool { return pathwayID.MatchString(id) }
 
 // Decide steers one player. A player stays on its pathway while that node serves it (in service,
 // reporting, keeping up; a full node keeps the viewers it has), so nobody is moved back and forth
-// between edges of similar load. Otherwise it is sent to the edge selector.PickEdge would pick for a
-// new viewer, among those on the player's port, with its own pathway second while that node still runs
-// (a player falls back to it if the new edge fails). When nothing better exists, it stays.
+// between edges of similar load; the edge selector.PickEdge would pick for a new viewer (among those on
+// the player's port) comes second, where the player goes by itself if its requests fail. Otherwise the
+// player is sent to that edge, with its own pathway second while that node still runs (it falls back
+// there if the new edge fails). When no other edge can take it, it stays.
 func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	var cur *selector.Node
 	for i := range s.Nodes {
@@ -90,12 +91,7 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		// nothing to move to: an edge serves only what an origin publishes
 		return stay("stream not live")
 	}
-	reason := problem(&s, cur)
-	if reason == "" {
-		return stay("stay")
-	}
-
-	// the candidates: other edges a HOST clone of the player's URIs reaches
+	// the edge a new viewer would get, among those a HOST clone of the player's URIs reaches
 	others := selector.Snapshot{Now: s.Now, StaleAfter: s.StaleAfter}
 	for _, n := range s.Nodes {
 		if n.ID == req.Pathway || n.Role != nodemodel.RoleEdge || !ValidPathway(n.ID) {
@@ -107,15 +103,31 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		others.Nodes = append(others.Nodes, n)
 	}
 	best, err := selector.PickEdge(others, req.Group, req.Path, req.Region, w)
-	if err != nil || best.Role != nodemodel.RoleEdge {
-		// nowhere better: the player keeps its pathway (and fails over by itself if it is dead)
+	found := err == nil && best.Role == nodemodel.RoleEdge
+	clone := func() []Clone {
+		host, _, _ := net.SplitHostPort(best.HTTP)
+		return []Clone{{BaseID: req.Pathway, ID: best.ID, URIReplacement: Replacement{Host: host}}}
+	}
+
+	reason := problem(&s, cur)
+	switch {
+	case reason == "":
+		// the player stays, with that edge second: a player whose requests fail moves there by itself
+		// (hls.js does on errors) before its next steering request
+		d := stay("stay")
+		if found && req.Pathway != "" {
+			d.Priority, d.Clones = append(d.Priority, best.ID), clone()
+		}
+		return d
+	case !found:
+		// nowhere better: the player keeps its pathway
 		return stay(reason + "; no other edge")
 	}
-	host, _, _ := net.SplitHostPort(best.HTTP)
 	d := Decision{Priority: []string{best.ID}, Reason: reason, Moved: true}
 	if req.Pathway != "" {
-		d.Clones = []Clone{{BaseID: req.Pathway, ID: best.ID, URIReplacement: Replacement{Host: host}}}
+		d.Clones = clone()
 		if cur != nil && reason != "stale" {
+			// a draining or overloaded edge still serves: the player falls back to it if the new one fails
 			d.Priority = append(d.Priority, req.Pathway)
 		}
 	}

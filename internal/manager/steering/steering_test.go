@@ -40,13 +40,15 @@ func TestDecide(t *testing.T) {
 		clones   []Clone
 		reason   string
 	}{{
-		name:     "an edge in service keeps its players, even with a less loaded edge beside it",
+		name:     "an edge in service keeps its players, even with a less loaded edge beside it, which is their fallback",
 		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", load(90)), edge("e2", "b.example:8080")},
 		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
-		priority: []string{"e1"}, reason: "stay",
+		priority: []string{"e1", "e2"},
+		clones:   []Clone{{BaseID: "e1", ID: "e2", URIReplacement: Replacement{Host: "b.example"}}},
+		reason:   "stay",
 	}, {
-		name:     "a full edge keeps the players it has",
-		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", load(100)), edge("e2", "b.example:8080")},
+		name:     "a full edge keeps the players it has; a full fallback is none",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", load(100)), edge("e2", "b.example:8080", load(100))},
 		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
 		priority: []string{"e1"}, reason: "stay",
 	}, {

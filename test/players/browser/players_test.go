@@ -118,6 +118,8 @@ type result struct {
 		FirstEpochMs float64 `json:"firstEpochMs"`
 		LastEpochMs  float64 `json:"lastEpochMs"`
 		Requests     int     `json:"requests"`
+		// playlist responses by status code
+		PlaylistStatuses map[string]int `json:"playlistStatuses"`
 	} `json:"hosts"`
 	// hls.js: its bandwidth estimate (bit/s) and the level it loads, once a second
 	Estimates []struct {

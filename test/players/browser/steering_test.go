@@ -2,9 +2,11 @@ package browser
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -23,11 +25,12 @@ import (
 const (
 	steerPath = "live/steered"
 	steerTTL  = 2 * time.Second
-	// the player plays this long on its first edge before that edge is drained, and this long in all
+	// the player plays this long on its first edge before that edge is drained (or stopped), and this
+	// long in all
 	steerDrainAfter = 12 * time.Second
 	steerPlayFor    = 40 * time.Second
-	// how soon after the drain the player must have left the edge: two steering TTLs, and the requests
-	// it had under way (a blocking playlist reload waits up to a part or two)
+	// how soon after a drain the player must have left the edge: two steering TTLs, and the requests it
+	// had under way (a blocking playlist reload waits up to a part or two)
 	steerMoveWithin = 2*steerTTL + 3*time.Second
 )
 
@@ -36,12 +39,81 @@ const (
 // the edges name in their multivariant playlists, moves the player to the other edge (a pathway clone of
 // the first with its host name replaced): the player's requests go there within two steering TTLs, it
 // plays on without a fatal error or a long stall, and the drained edge is left with no viewer.
-//
-// A pathway clone replaces the host name and keeps the port, so the two edges listen on the same port of
-// two loopback addresses (127.0.0.2 and 127.0.0.3).
 func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
+	c := startSteeredCluster(t)
+	r, ev := c.play(t, func(victim string) error {
+		req, _ := http.NewRequest(http.MethodPost, c.mgr+"/api/v1/nodes/"+victim+"/drain", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("drain %s: HTTP %d", victim, resp.StatusCode)
+		}
+		return nil
+	})
+	check(t, &r, steerPlayFor)
+	victim, other := c.hosts(t, &r, ev)
+	at := float64(ev.at.UnixMilli())
+	assert.GreaterOrEqual(t, other.FirstEpochMs, at, "the player loaded from %s before the drain", ev.other)
+	assert.LessOrEqual(t, victim.LastEpochMs, at+float64(steerMoveWithin.Milliseconds()),
+		"the player still loaded from the drained edge %.1f s after the drain", (victim.LastEpochMs-at)/1000)
+	assert.Greater(t, other.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
+		"the player did not stay on %s", ev.other)
+	t.Logf("drained %s; the player's first request to %s came %.1f s later, its last to %s %.1f s later",
+		ev.victim, ev.other, (other.FirstEpochMs-at)/1000, ev.victim, (victim.LastEpochMs-at)/1000)
+
+	// the drained edge is left with nobody: its viewer session ends
+	assert.Eventually(t, func() bool { return c.edges[ev.victim].Stats().Subscribers == 0 }, time.Minute, 500*time.Millisecond,
+		"the drained edge still counts a viewer")
+}
+
+// TestBrowserRecoversFromAStoppedEdge stops the edge hls.js loads from (its ports close at once): the
+// player, whose steering manifest names the other edge as its fallback pathway, goes there by itself
+// and plays on.
+func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
+	c := startSteeredCluster(t)
+	r, ev := c.play(t, func(victim string) error { c.stops[victim](); return nil })
+	victim, other := c.hosts(t, &r, ev)
+	// what the stopped edge answered while it stopped (503), and the requests its closed port refused,
+	// are the fault itself: everything else is held to the usual bar
+	for code, n := range victim.PlaylistStatuses {
+		if code != "200" {
+			r.Playlists.Statuses[code] -= n
+			if r.Playlists.Statuses[code] == 0 {
+				delete(r.Playlists.Statuses, code)
+			}
+		}
+	}
+	kept := r.RequestsFailed[:0]
+	for _, f := range r.RequestsFailed {
+		if u, err := url.Parse(fmt.Sprint(f["url"])); err != nil || u.Host != victim.Host {
+			kept = append(kept, f)
+		}
+	}
+	r.RequestsFailed = kept
+	check(t, &r, steerPlayFor)
+	at := float64(ev.at.UnixMilli())
+	assert.LessOrEqual(t, other.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
+		"the player reached %s only %.1f s after %s stopped", ev.other, (other.FirstEpochMs-at)/1000, ev.victim)
+	assert.Greater(t, other.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
+		"the player did not play on from %s", ev.other)
+	t.Logf("stopped %s; the player's first request to %s came %.1f s later", ev.victim, ev.other, (other.FirstEpochMs-at)/1000)
+}
+
+// steeredCluster is a manager (steering TTL steerTTL), an origin publishing steerPath, and two edges on
+// one port of two loopback addresses: a pathway clone replaces the host name and keeps the port.
+type steeredCluster struct {
+	root, modules, mgr, port string
+	edges                    map[string]*node.Node
+	stops                    map[string]func()
+}
+
+func startSteeredCluster(t *testing.T) *steeredCluster {
+	t.Helper()
 	root, modules := requirePlayers(t)
-	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
 	mgr, _ := managertest.Start(t, func(c *config.Config) {
 		c.Manager.AdminToken, c.Cluster.Secret = adminToken, clusterSecret
 		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
@@ -53,13 +125,13 @@ func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 		}
 	}
 	origin, _ := testutil.StartNode(t, inCluster("steer-origin"))
-	port := sharedLoopbackPort(t, "127.0.0.2", "127.0.0.3")
-	edges := map[string]*node.Node{}
+	c := &steeredCluster{root: root, modules: modules, mgr: mgr, port: sharedLoopbackPort(t, "127.0.0.2", "127.0.0.3"),
+		edges: map[string]*node.Node{}, stops: map[string]func(){}}
 	for id, host := range map[string]string{"steer-a": "127.0.0.2", "steer-b": "127.0.0.3"} {
-		edges[id], _ = testutil.StartNode(t, func(c *config.Config) {
-			inCluster(id)(c)
-			c.Node.Role = "edge"
-			c.HTTP.Address = net.JoinHostPort(host, port)
+		c.edges[id], _, c.stops[id] = testutil.StartStoppableNode(t, func(cfg *config.Config) {
+			inCluster(id)(cfg)
+			cfg.Node.Role = "edge"
+			cfg.HTTP.Address = net.JoinHostPort(host, c.port)
 		})
 	}
 	testutil.Publish(t, publishURL(origin.RTMPAddr(), steerPath), "flv")
@@ -67,7 +139,6 @@ func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 
 	// the manager sends viewers to an edge, whose multivariant playlist names the manager as its steering
 	// server and itself as the pathway
-	var first string
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(mgr + "/" + steerPath + "/index.m3u8") // the redirect followed
 		if err != nil {
@@ -76,45 +147,54 @@ func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body, final := string(b), resp.Request.URL.String()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXT-X-CONTENT-STEERING:SERVER-URI=\""+mgr+"/steering/v1/"+steerPath+"?port="+port+"\"") {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXT-X-CONTENT-STEERING:SERVER-URI=\""+mgr+"/steering/v1/"+steerPath+"?port="+c.port+"\"") {
 			return false
 		}
-		for id, n := range edges {
+		for id, n := range c.edges {
 			if strings.HasPrefix(final, "http://"+n.HTTPAddr()+"/") && strings.Contains(body, `PATHWAY-ID="`+id+`"`) {
-				first = id
+				return true
 			}
 		}
-		return first != ""
+		return false
 	}, 20*time.Second, 200*time.Millisecond, "the manager never sent viewers to an edge that names it as the steering server")
+	return c
+}
 
+// steerEvent is what happened to the edge the player loaded from, and when.
+type steerEvent struct {
+	victim, other string
+	at            time.Time
+	err           error // of what was done to the victim
+}
+
+// play plays the stream in hls.js (as nagare's pages set it up) through the manager for steerPlayFor,
+// and calls do with the edge the player loads from steerDrainAfter after the player arrived there.
+func (c *steeredCluster) play(t *testing.T, do func(victim string) error) (result, steerEvent) {
+	t.Helper()
+	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
 	shipped, err := webui.HLSLiveConfig()
 	require.NoError(t, err)
 	var configure map[string]any
 	require.NoError(t, json.Unmarshal(shipped, &configure))
 
-	// drain the edge the player loads from once it has played there a while
-	type drainInfo struct {
-		id string
-		at time.Time
-	}
-	drained := make(chan drainInfo, 1)
+	events := make(chan steerEvent, 1)
 	go func() {
-		defer close(drained)
+		defer close(events)
 		// the player's session is the one the edges did not count before (the probe above has its own,
 		// which ends some seconds after its one request)
 		baseline := map[string]int{}
-		for id, n := range edges {
+		for id, n := range c.edges {
 			baseline[id] = n.Stats().Subscribers
 		}
 		deadline := time.Now().Add(startupBound + 10*time.Second)
 		victim := ""
 		for victim == "" && time.Now().Before(deadline) {
-			for id, n := range edges {
-				switch c := n.Stats().Subscribers; {
-				case c > baseline[id]:
+			for id, n := range c.edges {
+				switch v := n.Stats().Subscribers; {
+				case v > baseline[id]:
 					victim = id
-				case c < baseline[id]:
-					baseline[id] = c
+				case v < baseline[id]:
+					baseline[id] = v
 				}
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -123,58 +203,44 @@ func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 			return
 		}
 		time.Sleep(steerDrainAfter)
-		req, _ := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/"+victim+"/drain", nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return
+		other := "steer-b"
+		if victim == other {
+			other = "steer-a"
 		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			drained <- drainInfo{victim, time.Now()}
-		}
+		at := time.Now()
+		err := do(victim)
+		events <- steerEvent{victim: victim, other: other, at: at, err: err}
 	}()
 
-	pages := pageServer(root, modules)
+	pages := pageServer(c.root, c.modules)
 	defer pages.Close()
-	_, results := drive(t, root, modules, pages.URL, trace, steerPlayFor, []runPlayer{{
-		Name: "hlsjs-ll/steered", Player: "hlsjs", LowLatency: true, Src: mgr + "/" + steerPath + "/index.m3u8",
+	_, results := drive(t, c.root, c.modules, pages.URL, trace, steerPlayFor, []runPlayer{{
+		Name: "hlsjs-ll/steered", Player: "hlsjs", LowLatency: true, Src: c.mgr + "/" + steerPath + "/index.m3u8",
 		Debug: trace != "", Configure: configure,
 	}})
 	r := results[0]
 	t.Logf("%s\nhosts: %+v", table(results), r.Hosts)
-	check(t, &r, steerPlayFor)
+	ev, ok := <-events
+	require.True(t, ok, "no edge had the player's session")
+	require.NoError(t, ev.err)
+	return r, ev
+}
 
-	d, ok := <-drained
-	require.True(t, ok, "no edge had the player's session, or the drain call failed")
-	other := "steer-b"
-	if d.id == "steer-b" {
-		other = "steer-a"
-	}
-	var victimHost, otherHost *hostStats
-	for i := range r.Hosts {
-		h := hostStats(r.Hosts[i])
+// hosts returns what the player asked of the victim edge and of the other one; it must have asked both.
+func (c *steeredCluster) hosts(t *testing.T, r *result, ev steerEvent) (victim, other hostStats) {
+	t.Helper()
+	var gotVictim, gotOther bool
+	for _, h := range r.Hosts {
 		switch h.Host {
-		case edges[d.id].HTTPAddr():
-			victimHost = &h
-		case edges[other].HTTPAddr():
-			otherHost = &h
+		case c.edges[ev.victim].HTTPAddr():
+			victim, gotVictim = hostStats(h), true
+		case c.edges[ev.other].HTTPAddr():
+			other, gotOther = hostStats(h), true
 		}
 	}
-	require.NotNil(t, victimHost, "the player never loaded from the drained edge %s", d.id)
-	require.NotNil(t, otherHost, "the player never moved to %s after %s was drained", other, d.id)
-	drainMs := float64(d.at.UnixMilli())
-	assert.GreaterOrEqual(t, otherHost.FirstEpochMs, drainMs, "the player loaded from %s before the drain", other)
-	assert.LessOrEqual(t, victimHost.LastEpochMs, drainMs+float64(steerMoveWithin.Milliseconds()),
-		"the player still loaded from the drained edge %.1f s after the drain", (victimHost.LastEpochMs-drainMs)/1000)
-	assert.Greater(t, otherHost.LastEpochMs, drainMs+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
-		"the player did not stay on %s", other)
-	t.Logf("drained %s; the player's first request to %s came %.1f s later, its last to %s %.1f s later",
-		d.id, other, (otherHost.FirstEpochMs-drainMs)/1000, d.id, (victimHost.LastEpochMs-drainMs)/1000)
-
-	// the drained edge is left with nobody: its viewer session ends
-	assert.Eventually(t, func() bool { return edges[d.id].Stats().Subscribers == 0 }, time.Minute, 500*time.Millisecond,
-		"the drained edge still counts a viewer")
+	require.True(t, gotVictim, "the player never loaded from %s", ev.victim)
+	require.True(t, gotOther, "the player never moved to %s", ev.other)
+	return victim, other
 }
 
 type hostStats = struct {
@@ -182,6 +248,8 @@ type hostStats = struct {
 	FirstEpochMs float64 `json:"firstEpochMs"`
 	LastEpochMs  float64 `json:"lastEpochMs"`
 	Requests     int     `json:"requests"`
+	// playlist responses by status code
+	PlaylistStatuses map[string]int `json:"playlistStatuses"`
 }
 
 // sharedLoopbackPort returns a TCP port free on every one of the loopback addresses.

@@ -52,12 +52,14 @@ async function runPlayer(browser, p) {
   const bodies = [];
   const consoleLines = [];
 
-  const hosts = {}; // host:port → {host, firstEpochMs, lastEpochMs, requests}: where the page's requests went
+  // host:port → {host, firstEpochMs, lastEpochMs, requests, playlistStatuses}: where the page's requests
+  // went, and how that host answered for playlists
+  const hosts = {};
   page.on('request', req => {
     if (cfg.traceDir) trace.push({t: at(), ev: 'req', method: req.method(), url: req.url()});
     let host;
     try { host = new URL(req.url()).host; } catch { return; }
-    const h = hosts[host] ||= {host, firstEpochMs: Date.now(), lastEpochMs: 0, requests: 0};
+    const h = hosts[host] ||= {host, firstEpochMs: Date.now(), lastEpochMs: 0, requests: 0, playlistStatuses: {}};
     h.lastEpochMs = Date.now();
     h.requests++;
   });
@@ -68,6 +70,10 @@ async function runPlayer(browser, p) {
     const status = res.status();
     playlists.responses++;
     playlists.statuses[status] = (playlists.statuses[status] || 0) + 1;
+    try {
+      const h = hosts[new URL(url).host];
+      if (h) h.playlistStatuses[status] = (h.playlistStatuses[status] || 0) + 1;
+    } catch { /* not a URL */ }
     const headers = res.headers();
     if (status >= 300 && status < 400) {
       if (playlists.redirects.length < 5) {
