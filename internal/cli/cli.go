@@ -49,6 +49,7 @@ Usage:
   nagare bucket  [flags]   setup or check the storage push's bucket for players ('nagare bucket -h')
   nagare bench   [flags]   measure a node (and peers) under load; see 'nagare bench -h'
   nagare health  [flags]   check that a nagare process serves (the container HEALTHCHECK; -url URL)
+  nagare loadtest [flags]  an audience of virtual LL-HLS players on a stream ('nagare loadtest -h')
   nagare version           print the version
 
 Run 'nagare <command> -h' for the flags of a command.
@@ -84,6 +85,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ctl.Main(ctx, args[1:], stdout, stderr)
 	case "health":
 		err = runHealth(ctx, args[1:], stdout, stderr)
+	case "loadtest":
+		err = runLoadtest(ctx, args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "nagare", version.Version)
 	case "help", "-h", "--help":

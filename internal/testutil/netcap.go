@@ -52,3 +52,29 @@ func WaitHealthy(t *testing.T, addr string) {
 		return res.StatusCode == http.StatusOK
 	}, 5*time.Second, 20*time.Millisecond, "%s does not serve /healthz", addr)
 }
+
+// SharedLoopbackPort returns a TCP port free on every one of the loopback addresses: nodes that must
+// listen on one port of several hosts (HLS content steering replaces the host name, never the port).
+func SharedLoopbackPort(t testing.TB, hosts ...string) string {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(hosts[0], "0"))
+		require.NoError(t, err)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+		free := true
+		for _, h := range hosts[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(h, port))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatalf("no port free on all of %v", hosts)
+	return ""
+}

@@ -125,7 +125,7 @@ func startSteeredCluster(t *testing.T) *steeredCluster {
 		}
 	}
 	origin, _ := testutil.StartNode(t, inCluster("steer-origin"))
-	c := &steeredCluster{root: root, modules: modules, mgr: mgr, port: sharedLoopbackPort(t, "127.0.0.2", "127.0.0.3"),
+	c := &steeredCluster{root: root, modules: modules, mgr: mgr, port: testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3"),
 		edges: map[string]*node.Node{}, stops: map[string]func(){}}
 	for id, host := range map[string]string{"steer-a": "127.0.0.2", "steer-b": "127.0.0.3"} {
 		c.edges[id], _, c.stops[id] = testutil.StartStoppableNode(t, func(cfg *config.Config) {
@@ -250,29 +250,4 @@ type hostStats = struct {
 	Requests     int     `json:"requests"`
 	// playlist responses by status code
 	PlaylistStatuses map[string]int `json:"playlistStatuses"`
-}
-
-// sharedLoopbackPort returns a TCP port free on every one of the loopback addresses.
-func sharedLoopbackPort(t *testing.T, hosts ...string) string {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(hosts[0], "0"))
-		require.NoError(t, err)
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ln.Close()
-		free := true
-		for _, h := range hosts[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(h, port))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", hosts)
-	return ""
 }

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/loadtest"
+)
+
+// runLoadtest is `nagare loadtest`: an audience of virtual players on one stream, a progress line a
+// second on stderr, a summary on stdout, and the whole report as JSON with -json.
+func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: nagare loadtest -url http://manager:5080/<app>/<stream>/index.m3u8 [flags]")
+		fs.PrintDefaults()
+	}
+	var cfg loadtest.Config
+	fs.StringVar(&cfg.URL, "url", "", "the stream's entry: the manager's or a node's /<app>/<stream>/index.m3u8")
+	fs.IntVar(&cfg.Viewers, "viewers", 10, "virtual players")
+	fs.DurationVar(&cfg.Ramp, "ramp", 10*time.Second, "the viewers join evenly over this long")
+	fs.DurationVar(&cfg.Hold, "hold", time.Minute, "then all play for this long")
+	fs.DurationVar(&cfg.RampDown, "ramp-down", 0, "then they leave evenly over this long")
+	fs.BoolVar(&cfg.Top, "top", false, "play the variant with the highest BANDWIDTH (default: the first listed)")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not on this machine")
+	jsonOut := fs.String("json", "", "write the report (every viewer, one tick a second) to this file")
+	quiet := fs.Bool("q", false, "no progress line a second")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.URL == "" {
+		fs.Usage()
+		return fmt.Errorf("-url is required")
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	rep, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+	}
+	t := rep.Totals
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "viewers\t%d (started %d)\n", t.Viewers, t.Started)
+	fmt.Fprintf(w, "startup p50 / p95\t%.0f / %.0f ms\n", t.StartupP50Ms, t.StartupP95Ms)
+	fmt.Fprintf(w, "latency behind live p50 / p95\t%.2f / %.2f s\n", t.LatencyP50Ms/1000, t.LatencyP95Ms/1000)
+	fmt.Fprintf(w, "stalls\t%d (viewers stalled %d, longest %.0f ms)\n", t.Stalls, t.ViewersStalled, t.LongestStallMs)
+	fmt.Fprintf(w, "errors\t%d\n", t.Errors)
+	fmt.Fprintf(w, "requests\t%d (%.0f/s), %.1f MB\n", t.Requests, t.RequestsPerSec, float64(t.Bytes)/1e6)
+	fmt.Fprintf(w, "pathway switches\t%d\n", t.PathwaySwitches)
+	hosts := make([]string, 0, len(t.RequestsPerHosts))
+	for h := range t.RequestsPerHosts {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		fmt.Fprintf(w, "requests to %s\t%d\n", h, t.RequestsPerHosts[h])
+	}
+	return w.Flush()
+}

@@ -1,0 +1,509 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// maxBody bounds what a virtual player reads of one response.
+const maxBody = 32 << 20
+
+// player is one virtual viewer. It plays a live stream as hls.js does in low-latency mode: the entry URL
+// (redirects followed), the multivariant playlist, one variant's media playlist, then parts (LL-HLS) or
+// segments (classic HLS) in order, asking with blocking playlist reloads (or polling every half target
+// duration) for what is not listed yet; it follows HLS Content Steering (pathway clones by host name, as
+// hls.js does) and falls back to the next pathway when its own keeps failing. What it loads feeds a
+// playout model that plays in real time: startup, stalls, latency behind the program date.
+type player struct {
+	client *http.Client
+	entry  string
+	top    bool // the variant with the highest BANDWIDTH (default: the first listed)
+
+	mu sync.Mutex
+	st ViewerStats
+	po playout
+}
+
+// ViewerStats is what one virtual viewer saw.
+type ViewerStats struct {
+	ID int `json:"id"`
+	// StartupMs is from the first request to the first media loaded (nil: never started).
+	StartupMs      *float64 `json:"startupMs"`
+	Stalls         int      `json:"stalls"`
+	StallMs        float64  `json:"stallMs"`
+	LongestStallMs float64  `json:"longestStallMs"`
+	Requests       int      `json:"requests"`
+	Errors         int      `json:"errors"`
+	Bytes          int64    `json:"bytes"`
+	// LatencyMs samples the wall clock minus the program date at the playhead, at each load.
+	LatencyMs       []float64      `json:"-"`
+	LatencyP50Ms    float64        `json:"latencyP50Ms"`
+	Hosts           map[string]int `json:"hosts"` // requests per host:port
+	LastHost        string         `json:"lastHost"`
+	PathwaySwitches int            `json:"pathwaySwitches"`
+	LastError       string         `json:"lastError,omitempty"`
+}
+
+// maxLatencySamples bounds a viewer's latency samples (the newest are kept).
+const maxLatencySamples = 4096
+
+func (p *player) snapshot() ViewerStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.po.advance(time.Now(), &p.st)
+	st := p.st
+	st.LatencyMs = append([]float64(nil), p.st.LatencyMs...)
+	st.Hosts = make(map[string]int, len(p.st.Hosts))
+	for h, n := range p.st.Hosts {
+		st.Hosts[h] = n
+	}
+	return st
+}
+
+// get fetches a playlist or media object: fetch, the host answering being the one the viewer plays from.
+func (p *player) get(ctx context.Context, u string) ([]byte, *url.URL, error) { return p.fetch(ctx, u, true) }
+
+// fetch fetches u, counting the request, its bytes and its host; a status other than 200 is an error.
+func (p *player) fetch(ctx context.Context, u string, media bool) ([]byte, *url.URL, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := p.client.Do(req)
+	p.mu.Lock()
+	p.st.Requests++
+	if p.st.Hosts == nil {
+		p.st.Hosts = map[string]int{}
+	}
+	p.st.Hosts[req.URL.Host]++
+	if err == nil && media {
+		p.st.LastHost = res.Request.URL.Host
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	p.mu.Lock()
+	p.st.Bytes += int64(len(b))
+	p.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.Request.URL.Redacted(), res.StatusCode)
+	}
+	return b, res.Request.URL, nil
+}
+
+func (p *player) fail(err error) {
+	p.mu.Lock()
+	p.st.Errors++
+	p.st.LastError = err.Error()
+	p.mu.Unlock()
+}
+
+// run plays until ctx ends (or the stream's playlist ends).
+func (p *player) run(ctx context.Context) {
+	p.mu.Lock()
+	p.po.began = time.Now()
+	p.mu.Unlock()
+	for ctx.Err() == nil {
+		err := p.play(ctx)
+		if ctx.Err() != nil || err == nil {
+			return
+		}
+		// the entry or the variant could not be read: start over, as a page reloading its player would
+		p.fail(err)
+		sleep(ctx, time.Second)
+	}
+}
+
+func (p *player) play(ctx context.Context) error {
+	body, final, err := p.get(ctx, p.entry)
+	if err != nil {
+		return err
+	}
+	media := final
+	var st *steering
+	if !isMedia(body) {
+		mv, err := parseMultivariant(body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", final.Redacted(), err)
+		}
+		v := mv.variants[0]
+		for _, w := range mv.variants {
+			if p.top && w.bandwidth > v.bandwidth {
+				v = w
+			}
+		}
+		if media, err = final.Parse(v.uri); err != nil {
+			return fmt.Errorf("variant URI %q: %w", v.uri, err)
+		}
+		if mv.steeringURI != "" {
+			if su, err := final.Parse(mv.steeringURI); err == nil {
+				st = &steering{uri: su, pathway: mv.pathway, original: mv.pathway, originalHost: media.Hostname()}
+			}
+		}
+		if body, _, err = p.get(ctx, media.String()); err != nil {
+			return err
+		}
+	}
+	pl, err := parseMedia(body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", media.Redacted(), err)
+	}
+	return p.follow(ctx, media, pl, st)
+}
+
+// cursor is the next thing to load: part `part` of segment msn (LL-HLS), or segment msn.
+type cursor struct {
+	msn  uint64
+	part int
+}
+
+// item is a part or segment to load.
+type item struct {
+	uri      string
+	duration time.Duration
+	date     time.Time
+	whole    bool // a whole segment (classic HLS, or one whose parts left the playlist)
+}
+
+// follow loads the media of pl's rendition in order from a starting point behind the live edge.
+func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, st *steering) error {
+	ll := pl.lowLatency()
+	c := start(pl)
+	var initURI string
+	failures := 0
+	for ctx.Err() == nil {
+		if st != nil && time.Now().After(st.due) {
+			if moved := p.steer(ctx, st, media); moved != nil {
+				media = moved
+			}
+		}
+		if pl.initURI != "" && pl.initURI != initURI {
+			u, err := media.Parse(pl.initURI)
+			if err == nil {
+				if _, _, err = p.get(ctx, u.String()); err == nil {
+					initURI = pl.initURI
+				}
+			}
+			if err != nil {
+				p.fail(err)
+				sleep(ctx, backoff(pl))
+				continue
+			}
+		}
+		it, next, ok := locate(pl, c, ll)
+		if ok {
+			u, err := media.Parse(it.uri)
+			if err == nil {
+				_, _, err = p.get(ctx, u.String())
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				p.fail(err)
+				sleep(ctx, backoff(pl))
+				// the playlist decides again: the object may have left the window
+			} else {
+				p.appended(it)
+				c = next
+				continue
+			}
+		} else if pl.endList {
+			return nil
+		}
+		// reload: blocking for the next part (LL-HLS), or after half a target duration
+		q := media.Query()
+		if ll {
+			q.Set("_HLS_msn", strconv.FormatUint(c.msn, 10))
+			q.Set("_HLS_part", strconv.Itoa(c.part))
+		} else if !ok {
+			sleep(ctx, pl.target/2)
+		}
+		u := *media
+		u.RawQuery = q.Encode()
+		body, _, err := p.get(ctx, u.String())
+		if err == nil {
+			var fresh *mediaPlaylist
+			if fresh, err = parseMedia(body); err == nil {
+				pl, failures = fresh, 0
+				if c.msn < pl.sequence {
+					// behind the window (a long stall): go on from the oldest segment listed
+					c = cursor{msn: pl.sequence}
+				}
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.fail(err)
+		failures++
+		if st != nil && failures >= 3 {
+			// the pathway keeps failing: the next one the steering server named, as hls.js does
+			if moved := st.fallBack(media); moved != nil {
+				media, failures = moved, 0
+				p.mu.Lock()
+				p.st.PathwaySwitches++
+				p.mu.Unlock()
+				continue
+			}
+		}
+		sleep(ctx, backoff(pl))
+	}
+	return nil
+}
+
+func backoff(pl *mediaPlaylist) time.Duration {
+	if pl.partTarget > 0 {
+		return max(pl.partTarget, 200*time.Millisecond)
+	}
+	return min(max(pl.target/2, 200*time.Millisecond), time.Second)
+}
+
+// start picks where a player joining pl begins: with LL-HLS, the latest independent part that starts at
+// least PART-HOLD-BACK (or three part targets) before the live edge, as hls.js does; without, three
+// target durations behind the edge.
+func start(pl *mediaPlaylist) cursor {
+	if !pl.lowLatency() {
+		return cursor{msn: pl.sequence + uint64(max(0, len(pl.segments)-3))}
+	}
+	hold := pl.partHold
+	if hold <= 0 {
+		hold = 3 * pl.partTarget
+	}
+	// every listed part in order, with where it starts (time from the playlist's first part)
+	type at struct {
+		c     cursor
+		start time.Duration
+		ind   bool
+	}
+	var all []at
+	var t time.Duration
+	add := func(msn uint64, parts []part) {
+		for i, p := range parts {
+			all = append(all, at{cursor{msn, i}, t, p.independent})
+			t += p.duration
+		}
+	}
+	for _, seg := range pl.segments {
+		if len(seg.parts) == 0 {
+			t += seg.duration
+			continue
+		}
+		add(seg.msn, seg.parts)
+	}
+	add(pl.next(), pl.parts)
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].ind && t-all[i].start >= hold {
+			return all[i].c
+		}
+	}
+	if len(all) > 0 {
+		return all[0].c
+	}
+	return cursor{msn: pl.next()}
+}
+
+// locate finds what c names in pl and the cursor after it; ok is false when pl does not list it yet.
+func locate(pl *mediaPlaylist, c cursor, ll bool) (it item, next cursor, ok bool) {
+	for {
+		switch {
+		case c.msn < pl.next():
+			seg := pl.segments[c.msn-pl.sequence]
+			if ll && len(seg.parts) > 0 {
+				if c.part >= len(seg.parts) {
+					c = cursor{msn: c.msn + 1} // past a complete segment's last part: the next segment
+					continue
+				}
+				p := seg.parts[c.part]
+				return item{uri: p.uri, duration: p.duration, date: partDate(seg.date, seg.parts, c.part)}, cursor{c.msn, c.part + 1}, true
+			}
+			if c.part > 0 {
+				c = cursor{msn: c.msn + 1} // its parts left the playlist after we loaded some: go on
+				continue
+			}
+			if seg.gap {
+				c = cursor{msn: c.msn + 1} // nothing to load there
+				continue
+			}
+			return item{uri: seg.uri, duration: seg.duration, date: seg.date, whole: true}, cursor{msn: c.msn + 1}, true
+		case c.msn == pl.next() && ll && c.part < len(pl.parts):
+			p := pl.parts[c.part]
+			return item{uri: p.uri, duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)}, cursor{c.msn, c.part + 1}, true
+		default:
+			return item{}, c, false
+		}
+	}
+}
+
+func partDate(segDate time.Time, parts []part, i int) time.Time {
+	if segDate.IsZero() {
+		return segDate
+	}
+	for _, p := range parts[:i] {
+		segDate = segDate.Add(p.duration)
+	}
+	return segDate
+}
+
+// appended feeds a loaded part or segment to the playout model.
+func (p *player) appended(it item) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.po.append(now, it, &p.st)
+}
+
+// steering is a player's HLS Content Steering state.
+type steering struct {
+	uri               *url.URL
+	pathway, original string
+	originalHost      string
+	clones            map[string]string // pathway ID → host name
+	priority          []string
+	failed            map[string]bool // pathways given up on after errors
+	due               time.Time
+}
+
+// manifest is a steering manifest (RFC 8216bis §7.1).
+type manifest struct {
+	Version         int      `json:"VERSION"`
+	TTL             int      `json:"TTL"`
+	ReloadURI       string   `json:"RELOAD-URI"`
+	PathwayPriority []string `json:"PATHWAY-PRIORITY"`
+	PathwayClones   []struct {
+		BaseID         string `json:"BASE-ID"`
+		ID             string `json:"ID"`
+		URIReplacement struct {
+			Host string `json:"HOST"`
+		} `json:"URI-REPLACEMENT"`
+	} `json:"PATHWAY-CLONES"`
+}
+
+// steer asks the steering server and returns the media playlist URL on the pathway it names first, or
+// nil to stay.
+func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.URL {
+	u := *st.uri
+	q := u.Query()
+	q.Set("_HLS_pathway", st.pathway)
+	q.Set("_HLS_throughput", strconv.FormatInt(p.throughput(), 10))
+	u.RawQuery = q.Encode()
+	st.due = time.Now().Add(10 * time.Second) // until the manifest says otherwise (or on failure)
+	body, final, err := p.fetch(ctx, u.String(), false)
+	var m manifest
+	if err == nil {
+		err = json.Unmarshal(body, &m)
+	}
+	if err == nil && m.Version != 1 {
+		err = fmt.Errorf("steering manifest VERSION %d", m.Version)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			p.fail(fmt.Errorf("steering: %w", err))
+		}
+		return nil
+	}
+	if m.TTL > 0 {
+		st.due = time.Now().Add(time.Duration(m.TTL) * time.Second)
+	}
+	if m.ReloadURI != "" {
+		if r, err := final.Parse(m.ReloadURI); err == nil {
+			st.uri = r
+		}
+	}
+	if st.clones == nil {
+		st.clones = map[string]string{}
+	}
+	for _, c := range m.PathwayClones {
+		if _, known := st.clones[c.ID]; !known && c.ID != st.original && c.URIReplacement.Host != "" {
+			st.clones[c.ID] = c.URIReplacement.Host
+		}
+	}
+	st.priority = m.PathwayPriority
+	for _, id := range m.PathwayPriority {
+		if st.failed[id] || !st.known(id) {
+			continue
+		}
+		if id == st.pathway {
+			return nil
+		}
+		p.mu.Lock()
+		p.st.PathwaySwitches++
+		p.mu.Unlock()
+		return st.switchTo(id, media)
+	}
+	return nil
+}
+
+func (st *steering) known(id string) bool {
+	_, ok := st.clones[id]
+	return ok || id == st.original
+}
+
+// switchTo moves the player to pathway id: the host name replaced, the port kept (as hls.js does).
+func (st *steering) switchTo(id string, media *url.URL) *url.URL {
+	host := st.originalHost
+	if id != st.original {
+		host = st.clones[id]
+	}
+	u := *media
+	if port := u.Port(); port != "" {
+		u.Host = net.JoinHostPort(host, port)
+	} else {
+		u.Host = host
+	}
+	st.pathway = id
+	return &u
+}
+
+// fallBack gives up on the current pathway and moves to the next one named, if any.
+func (st *steering) fallBack(media *url.URL) *url.URL {
+	if st.failed == nil {
+		st.failed = map[string]bool{}
+	}
+	st.failed[st.pathway] = true
+	for _, id := range st.priority {
+		if !st.failed[id] && st.known(id) {
+			return st.switchTo(id, media)
+		}
+	}
+	return nil
+}
+
+// throughput is the player's bandwidth estimate for the steering server (bits/s over its whole run).
+func (p *player) throughput() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	secs := time.Since(p.po.began).Seconds()
+	if secs <= 0 {
+		return 0
+	}
+	return int64(float64(p.st.Bytes*8) / secs)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// errRemote refuses a target outside loopback without AllowRemote.
+var errRemote = errors.New("the target is not on this machine: pass -allow-remote to load a remote server")

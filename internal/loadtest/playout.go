@@ -1,0 +1,81 @@
+package loadtest
+
+import "time"
+
+// playout models a player's buffer playing in real time: playback starts with the first media loaded,
+// the playhead advances with the wall clock while media is buffered ahead of it, and a stall lasts from
+// the instant the playhead reaches the end of the buffer to the load that puts resume of media ahead of it
+// again.
+type playout struct {
+	began    time.Time // the player's first request
+	started  bool
+	playing  bool
+	buffered time.Duration // media loaded, from the first load on
+	playhead time.Duration // at ref, while playing; where it stopped, while stalled
+	ref      time.Time
+	stallAt  time.Time
+	date0    time.Time     // the program date of media time 0 (zero if the playlist has none)
+	resume   time.Duration // media a stalled player waits for
+}
+
+// advance moves the playhead to now, opening a stall where the buffer ran out.
+func (o *playout) advance(now time.Time, st *ViewerStats) {
+	if !o.playing {
+		return
+	}
+	ph := o.playhead + now.Sub(o.ref)
+	if ph < o.buffered {
+		o.playhead, o.ref = ph, now
+		return
+	}
+	o.stallAt = o.ref.Add(o.buffered - o.playhead)
+	o.playhead, o.playing = o.buffered, false
+	st.Stalls++
+}
+
+// stalled returns how long the open stall has lasted at now (0 when playing).
+func (o *playout) stalled(now time.Time) time.Duration {
+	if !o.started || o.playing {
+		return 0
+	}
+	return now.Sub(o.stallAt)
+}
+
+// append adds a loaded part or segment of it.duration.
+func (o *playout) append(now time.Time, it item, st *ViewerStats) {
+	o.advance(now, st)
+	if o.buffered == 0 && !it.date.IsZero() {
+		o.date0 = it.date
+	}
+	o.buffered += it.duration
+	switch {
+	case !o.started:
+		o.started, o.playing, o.ref = true, true, now
+		o.resume = it.duration
+		ms := float64(now.Sub(o.began).Microseconds()) / 1000
+		st.StartupMs = &ms
+	case !o.playing && o.buffered-o.playhead >= o.resume:
+		d := now.Sub(o.stallAt)
+		ms := float64(d.Microseconds()) / 1000
+		st.StallMs += ms
+		st.LongestStallMs = max(st.LongestStallMs, ms)
+		o.playing, o.ref = true, now
+	}
+	if !o.date0.IsZero() {
+		lat := float64(now.Sub(o.date0.Add(o.playhead)).Microseconds()) / 1000
+		if len(st.LatencyMs) >= maxLatencySamples {
+			st.LatencyMs = st.LatencyMs[1:]
+		}
+		st.LatencyMs = append(st.LatencyMs, lat)
+	}
+}
+
+// finish closes the stall open at now, if any, into st.
+func (o *playout) finish(now time.Time, st *ViewerStats) {
+	o.advance(now, st)
+	if d := o.stalled(now); d > 0 {
+		ms := float64(d.Microseconds()) / 1000
+		st.StallMs += ms
+		st.LongestStallMs = max(st.LongestStallMs, ms)
+	}
+}

@@ -1,0 +1,255 @@
+// Package loadtest is an audience generator that behaves like players, not like wrk: virtual LL-HLS and
+// classic HLS viewers that follow the manager's redirects and HLS Content Steering, load parts or
+// segments in order with blocking playlist reloads, and play them out in real time, so that what it
+// reports — startup, stalls, latency behind live, the edges in use — is what viewers would see.
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is an audience: Viewers players join over Ramp, all play for Hold, then leave over RampDown.
+type Config struct {
+	URL      string // the stream's entry: the manager's or a node's /<app>/<stream>/index.m3u8
+	Viewers  int
+	Ramp     time.Duration
+	Hold     time.Duration
+	RampDown time.Duration
+	// Top makes every viewer play the variant with the highest BANDWIDTH (default: the first listed).
+	Top bool
+	// AllowRemote permits a target outside loopback (refused otherwise: a load test is no thing to point
+	// at someone else's server by mistake).
+	AllowRemote bool
+	// Client makes every request (nil: one with keep-alive for many connections per host).
+	Client *http.Client
+	// Progress, when set, gets one line a second: viewers, stalls, errors, latency, edges in use.
+	Progress io.Writer
+}
+
+// Report is the outcome of a run, also written as JSON.
+type Report struct {
+	URL      string        `json:"url"`
+	Started  time.Time     `json:"started"`
+	Duration float64       `json:"durationSeconds"`
+	Totals   Totals        `json:"totals"`
+	Viewers  []ViewerStats `json:"viewers"`
+	Timeline []Tick        `json:"timeline"`
+}
+
+// Totals sums up the viewers.
+type Totals struct {
+	Viewers          int            `json:"viewers"`
+	Started          int            `json:"started"`
+	StartupP50Ms     float64        `json:"startupP50Ms"`
+	StartupP95Ms     float64        `json:"startupP95Ms"`
+	Stalls           int            `json:"stalls"`
+	ViewersStalled   int            `json:"viewersStalled"`
+	LongestStallMs   float64        `json:"longestStallMs"`
+	Errors           int            `json:"errors"`
+	Requests         int            `json:"requests"`
+	RequestsPerSec   float64        `json:"requestsPerSecond"`
+	Bytes            int64          `json:"bytes"`
+	LatencyP50Ms     float64        `json:"latencyP50Ms"`
+	LatencyP95Ms     float64        `json:"latencyP95Ms"`
+	PathwaySwitches  int            `json:"pathwaySwitches"`
+	RequestsPerHosts map[string]int `json:"requestsPerHost"`
+}
+
+// Tick is the audience at one second of the run.
+type Tick struct {
+	At           float64        `json:"atSeconds"`
+	Viewers      int            `json:"viewers"` // playing or stalled
+	Stalled      int            `json:"stalled"`
+	Stalls       int            `json:"stalls"` // so far
+	Errors       int            `json:"errors"` // so far
+	LatencyP50Ms float64        `json:"latencyP50Ms"`
+	LatencyP95Ms float64        `json:"latencyP95Ms"`
+	Hosts        map[string]int `json:"hosts"` // viewers per host:port of their last answered request
+}
+
+// Run plays the audience and reports what it saw. It returns an error only when the run cannot start.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("the URL must be http(s)://host/<app>/<stream>/index.m3u8, not %q", cfg.URL)
+	}
+	if cfg.Viewers < 1 || cfg.Viewers > 100_000 {
+		return nil, fmt.Errorf("viewers must be between 1 and 100000, not %d", cfg.Viewers)
+	}
+	if cfg.Ramp < 0 || cfg.Hold < 0 || cfg.RampDown < 0 {
+		return nil, fmt.Errorf("ramp, hold and ramp-down must not be negative")
+	}
+	if !cfg.AllowRemote {
+		if err := loopbackOnly(ctx, u.Hostname()); err != nil {
+			return nil, err
+		}
+	}
+	client := cfg.Client
+	if client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, cfg.Viewers*2
+		client = &http.Client{Transport: t, Timeout: 30 * time.Second}
+	}
+
+	began := time.Now()
+	players := make([]*player, cfg.Viewers)
+	var wg sync.WaitGroup
+	for i := range players {
+		p := &player{client: client, entry: cfg.URL, top: cfg.Top}
+		p.st.ID = i
+		players[i] = p
+		join := began.Add(spread(cfg.Ramp, i, cfg.Viewers))
+		leave := began.Add(cfg.Ramp + cfg.Hold + spread(cfg.RampDown, i, cfg.Viewers))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sleep(ctx, time.Until(join))
+			pctx, cancel := context.WithDeadline(ctx, leave)
+			defer cancel()
+			if pctx.Err() == nil {
+				p.run(pctx)
+			}
+			p.mu.Lock()
+			p.po.finish(time.Now(), &p.st)
+			p.mu.Unlock()
+		}()
+	}
+
+	rep := &Report{URL: cfg.URL, Started: began}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+			t := sample(players, time.Since(began))
+			rep.Timeline = append(rep.Timeline, t)
+			if cfg.Progress != nil {
+				fmt.Fprintln(cfg.Progress, t)
+			}
+		}
+	}
+	rep.Duration = time.Since(began).Seconds()
+	for _, p := range players {
+		st := p.snapshot()
+		st.LatencyP50Ms = percentile(st.LatencyMs, 0.5)
+		rep.Viewers = append(rep.Viewers, st)
+	}
+	rep.Totals = totals(rep.Viewers, rep.Duration)
+	return rep, nil
+}
+
+// spread is viewer i's offset when n viewers join (or leave) evenly over d.
+func spread(d time.Duration, i, n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	return d * time.Duration(i) / time.Duration(n)
+}
+
+// loopbackOnly refuses a host that resolves to anything but loopback addresses.
+func loopbackOnly(ctx context.Context, host string) error {
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() {
+			return fmt.Errorf("%s is %s: %w", host, ip.IP, errRemote)
+		}
+	}
+	return nil
+}
+
+// sample is the audience now.
+func sample(players []*player, at time.Duration) Tick {
+	t := Tick{At: at.Round(time.Second).Seconds(), Hosts: map[string]int{}}
+	var lat []float64
+	now := time.Now()
+	for _, p := range players {
+		p.mu.Lock()
+		p.po.advance(now, &p.st)
+		if p.po.started {
+			t.Viewers++
+			if !p.po.playing {
+				t.Stalled++
+			}
+			if n := len(p.st.LatencyMs); n > 0 {
+				lat = append(lat, p.st.LatencyMs[n-1])
+			}
+			if h := p.st.LastHost; h != "" {
+				t.Hosts[h]++
+			}
+		}
+		t.Stalls += p.st.Stalls
+		t.Errors += p.st.Errors
+		p.mu.Unlock()
+	}
+	t.LatencyP50Ms, t.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+	return t
+}
+
+// String is the progress line of a tick.
+func (t Tick) String() string {
+	hosts := make([]string, 0, len(t.Hosts))
+	for h, n := range t.Hosts {
+		hosts = append(hosts, fmt.Sprintf("%s:%d", h, n))
+	}
+	sort.Strings(hosts)
+	return fmt.Sprintf("t=%3.0fs viewers=%d stalled=%d stalls=%d errors=%d latency p50=%.2fs p95=%.2fs edges=[%s]",
+		t.At, t.Viewers, t.Stalled, t.Stalls, t.Errors, t.LatencyP50Ms/1000, t.LatencyP95Ms/1000, strings.Join(hosts, " "))
+}
+
+func totals(vs []ViewerStats, secs float64) Totals {
+	t := Totals{Viewers: len(vs), RequestsPerHosts: map[string]int{}}
+	var startups, lat []float64
+	for _, v := range vs {
+		if v.StartupMs != nil {
+			t.Started++
+			startups = append(startups, *v.StartupMs)
+		}
+		t.Stalls += v.Stalls
+		if v.Stalls > 0 {
+			t.ViewersStalled++
+		}
+		t.LongestStallMs = max(t.LongestStallMs, v.LongestStallMs)
+		t.Errors += v.Errors
+		t.Requests += v.Requests
+		t.Bytes += v.Bytes
+		t.PathwaySwitches += v.PathwaySwitches
+		lat = append(lat, v.LatencyMs...)
+		for h, n := range v.Hosts {
+			t.RequestsPerHosts[h] += n
+		}
+	}
+	t.StartupP50Ms, t.StartupP95Ms = percentile(startups, 0.5), percentile(startups, 0.95)
+	t.LatencyP50Ms, t.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+	if secs > 0 {
+		t.RequestsPerSec = float64(t.Requests) / secs
+	}
+	return t
+}
+
+// percentile of xs (nearest rank; 0 for none). xs is not changed.
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(q*float64(len(s)) + 0.5)
+	return s[min(max(i-1, 0), len(s)-1)]
+}
