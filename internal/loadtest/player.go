@@ -70,7 +70,9 @@ func (p *player) snapshot() ViewerStats {
 }
 
 // get fetches a playlist or media object: fetch, the host answering being the one the viewer plays from.
-func (p *player) get(ctx context.Context, u string) ([]byte, *url.URL, error) { return p.fetch(ctx, u, true) }
+func (p *player) get(ctx context.Context, u string) ([]byte, *url.URL, error) {
+	return p.fetch(ctx, u, true)
+}
 
 // fetch fetches u, counting the request, its bytes and its host; a status other than 200 is an error.
 func (p *player) fetch(ctx context.Context, u string, media bool) ([]byte, *url.URL, error) {
