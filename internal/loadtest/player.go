@@ -69,13 +69,20 @@ func (p *player) snapshot() ViewerStats {
 	return st
 }
 
-// get fetches a playlist or media object: fetch, the host answering being the one the viewer plays from.
+// get fetches a playlist (or the entry) from where the viewer plays.
 func (p *player) get(ctx context.Context, u string) ([]byte, *url.URL, error) {
-	return p.fetch(ctx, u, true)
+	return p.fetch(ctx, u, true, true)
 }
 
-// fetch fetches u, counting the request, its bytes and its host; a status other than 200 is an error.
-func (p *player) fetch(ctx context.Context, u string, media bool) ([]byte, *url.URL, error) {
+// load fetches a media object from where the viewer plays; its bytes are counted, not kept.
+func (p *player) load(ctx context.Context, u string) error {
+	_, _, err := p.fetch(ctx, u, true, false)
+	return err
+}
+
+// fetch fetches u, counting the request, its bytes and its host (the host the viewer plays from when
+// media is set); keep returns the body. A status other than 200 is an error.
+func (p *player) fetch(ctx context.Context, u string, media, keep bool) ([]byte, *url.URL, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, nil, err
@@ -95,9 +102,16 @@ func (p *player) fetch(ctx context.Context, u string, media bool) ([]byte, *url.
 		return nil, nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	var b []byte
+	var n int64
+	if keep {
+		b, err = io.ReadAll(io.LimitReader(res.Body, maxBody))
+		n = int64(len(b))
+	} else {
+		n, err = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
+	}
 	p.mu.Lock()
-	p.st.Bytes += int64(len(b))
+	p.st.Bytes += n
 	p.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
@@ -197,7 +211,7 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		if pl.initURI != "" && pl.initURI != initURI {
 			u, err := media.Parse(pl.initURI)
 			if err == nil {
-				if _, _, err = p.get(ctx, u.String()); err == nil {
+				if err = p.load(ctx, u.String()); err == nil {
 					initURI = pl.initURI
 				}
 			}
@@ -211,7 +225,7 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		if ok {
 			u, err := media.Parse(it.uri)
 			if err == nil {
-				_, _, err = p.get(ctx, u.String())
+				err = p.load(ctx, u.String())
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -406,7 +420,7 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 	q.Set("_HLS_throughput", strconv.FormatInt(p.throughput(), 10))
 	u.RawQuery = q.Encode()
 	st.due = time.Now().Add(10 * time.Second) // until the manifest says otherwise (or on failure)
-	body, final, err := p.fetch(ctx, u.String(), false)
+	body, final, err := p.fetch(ctx, u.String(), false, true)
 	var m manifest
 	if err == nil {
 		err = json.Unmarshal(body, &m)
