@@ -31,6 +31,8 @@ var (
 	ErrTooLarge = errors.New("request body too large")
 	// ErrNodeUnreachable: a node the proxy mode forwards to did not answer (or not usably).
 	ErrNodeUnreachable = errors.New("the node did not answer")
+	// ErrTooManyRequests: a client passed its rate (steering requests).
+	ErrTooManyRequests = errors.New("too many requests from this address")
 )
 
 // status maps an error to its HTTP status.
@@ -52,6 +54,8 @@ func status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNodeUnreachable):
 		return http.StatusBadGateway
+	case errors.Is(err, ErrTooManyRequests):
+		return http.StatusTooManyRequests
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
 	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, selector.ErrNoTranscoder), errors.Is(err, ErrNoController),
@@ -100,7 +104,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, style e
 	case code >= 500:
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "cause", err)
 	}
-	if code == http.StatusServiceUnavailable {
+	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "2")
 	}
 	if style == red5Errors {

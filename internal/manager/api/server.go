@@ -87,6 +87,7 @@ type Server struct {
 	Weights       selector.Weights
 	// SteeringTTL is the TTL of the steering manifests (GET /steering/v1/...; 5 s when zero).
 	SteeringTTL time.Duration
+	steerLimit  clientLimits
 	// CloudController names the controller that launches nodes ("" when nodes register themselves).
 	CloudController string
 	// Scaler launches nodes and hears of unserved viewers (nil without a cloud controller).

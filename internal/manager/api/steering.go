@@ -1,9 +1,14 @@
 package api
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/nagare-video/nagare/internal/manager/steering"
 )
@@ -19,6 +24,9 @@ const defaultSteeringTTL = 5 * time.Second
 // (edge) to load from, cloned from the player's own when it is new to the player. Every answer is the
 // player's own (no-store); a player whose edge serves it stays there.
 func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
+	if !s.steerLimit.allow(r.RemoteAddr, s.now()) {
+		return fmt.Errorf("%w: steering requests are limited to %d a second per address", ErrTooManyRequests, steerRate)
+	}
 	path, err := streamPath(r.PathValue("app"), r.PathValue("stream"))
 	if err != nil {
 		return err
@@ -45,4 +53,49 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, d.Manifest(int(ttl/time.Second), ""))
 	return nil
+}
+
+// A player asks once per TTL; many players may share an address (NAT), so the limit is high and only
+// stops floods: steerRate a second per address, in bursts of twice that.
+const (
+	steerRate    = 200
+	steerClients = 100_000 // addresses remembered; past that the idle ones are forgotten
+)
+
+// clientLimits rate-limits requests per client address.
+type clientLimits struct {
+	mu      sync.Mutex
+	clients map[string]*clientLimit
+}
+
+type clientLimit struct {
+	lim  *rate.Limiter
+	last time.Time
+}
+
+// allow reports whether the client at remote (host:port) may make a request at now.
+func (c *clientLimits) allow(remote string, now time.Time) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients == nil {
+		c.clients = map[string]*clientLimit{}
+	}
+	cl, ok := c.clients[host]
+	if !ok {
+		if len(c.clients) >= steerClients {
+			for h, o := range c.clients {
+				if now.Sub(o.last) > time.Minute {
+					delete(c.clients, h)
+				}
+			}
+		}
+		cl = &clientLimit{lim: rate.NewLimiter(steerRate, 2*steerRate)}
+		c.clients[host] = cl
+	}
+	cl.last = now
+	return cl.lim.AllowN(now, 1)
 }

@@ -49,3 +49,23 @@ func TestSteering(t *testing.T) {
 		requireNativeError(t, res, bad.msg)
 	}
 }
+
+// TestSteeringFlood: one address asking far more often than players do is answered up to its burst,
+// then gets 429 with Retry-After and a JSON error.
+func TestSteeringFlood(t *testing.T) {
+	e := newEnv(t)
+	ask := "/steering/v1/live/s?_HLS_pathway=edge-a"
+	limited := 0
+	for range 1000 {
+		res := e.do("GET", ask, authNone, "")
+		if res.status == http.StatusTooManyRequests {
+			limited++
+			assert.Equal(t, "2", res.header.Get("Retry-After"))
+			requireNativeError(t, res, "too many requests")
+		} else {
+			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+		}
+	}
+	assert.Positive(t, limited, "a flood of steering requests was never limited")
+	assert.Less(t, limited, 1000, "nothing was answered")
+}
