@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,14 +18,16 @@ import (
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
-// BenchmarkViewerEntry1000 routes viewers with 1,000 in-service nodes, without the network.
-func BenchmarkViewerEntry1000(b *testing.B) {
+// cluster1000 is the API of a manager with 1,000 in-service nodes (an origin publishing live/bench, and
+// edges 10.0.x.y:8080 with up to 49 viewers each).
+func cluster1000(b *testing.B) http.Handler {
+	b.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.SQLite, filepath.Join(b.TempDir(), "m.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	if _, err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +55,12 @@ func BenchmarkViewerEntry1000(b *testing.B) {
 		}
 	}
 	s := &Server{Store: st, Cluster: reg, AdminToken: "x", Weights: selector.DefaultWeights(), Log: slog.New(slog.DiscardHandler)}
-	h := s.Handler()
+	return s.Handler()
+}
+
+// BenchmarkViewerEntry1000 routes viewers with 1,000 in-service nodes, without the network.
+func BenchmarkViewerEntry1000(b *testing.B) {
+	h := cluster1000(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -64,4 +72,29 @@ func BenchmarkViewerEntry1000(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSteering1000 answers steering requests with 1,000 in-service nodes, without the network: a
+// player whose edge serves it (stay, with a fallback), and one whose edge is gone (moved).
+func BenchmarkSteering1000(b *testing.B) {
+	h := cluster1000(b)
+	for _, pathway := range []string{"n0500", "gone"} {
+		b.Run(pathway, func(b *testing.B) {
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					req := httptest.NewRequest(http.MethodGet, "/steering/v1/live/bench?port=8080&_HLS_pathway="+pathway, nil)
+					req.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255) // every player its own address
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
 }

@@ -110,6 +110,7 @@ type Server struct {
 	originCounter     atomic.Uint64
 	transcoderCounter atomic.Uint64
 	edgeMemo          atomic.Pointer[edgeMemo]
+	steerMemo         atomic.Pointer[steerMemo]
 }
 
 // edgeMemo remembers edge choices for one snapshot of the cluster. Selection is a pure function of the

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/steering"
 )
 
@@ -42,7 +44,7 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 			return invalid("port %q must be a TCP port", clip(req.Port))
 		}
 	}
-	d := steering.Decide(s.Cluster.FreshSnapshot(), req, s.Weights)
+	d := s.decideSteering(req)
 	if d.Moved {
 		s.Log.Debug("steering a player to another edge", "stream", path, "from", req.Pathway, "to", d.Priority[0], "reason", d.Reason)
 	}
@@ -55,17 +57,47 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// steerMemo remembers steering decisions for one snapshot of the cluster: Decide is a pure function of
+// the snapshot and the request, and the players of one edge ask the same question every TTL.
+type steerMemo struct {
+	snap      *selector.Snapshot
+	size      atomic.Int64
+	decisions sync.Map // path \x00 pathway \x00 port \x00 group \x00 region → steering.Decision
+}
+
+// decideSteering is steering.Decide over the cluster now, remembered while the snapshot stands.
+func (s *Server) decideSteering(req steering.Request) steering.Decision {
+	snap := s.Cluster.Snapshot()
+	memo := s.steerMemo.Load()
+	if memo == nil || memo.snap != snap {
+		memo = &steerMemo{snap: snap}
+		s.steerMemo.Store(memo)
+	}
+	key := req.Path + "\x00" + req.Pathway + "\x00" + req.Port + "\x00" + req.Group + "\x00" + req.Region
+	if d, ok := memo.decisions.Load(key); ok {
+		return d.(steering.Decision)
+	}
+	fresh := *snap
+	fresh.Now = s.now()
+	d := steering.Decide(fresh, req, s.Weights)
+	if memo.size.Add(1) <= maxMemo {
+		memo.decisions.Store(key, d)
+	}
+	return d
+}
+
 // A player asks once per TTL; many players may share an address (NAT), so the limit is high and only
 // stops floods: steerRate a second per address, in bursts of twice that.
 const (
 	steerRate    = 200
-	steerClients = 100_000 // addresses remembered; past that the idle ones are forgotten
+	steerClients = 100_000 // addresses remembered; past that the idle ones are forgotten (every 10 s at most)
 )
 
 // clientLimits rate-limits requests per client address.
 type clientLimits struct {
-	mu      sync.Mutex
-	clients map[string]*clientLimit
+	mu        sync.Mutex
+	clients   map[string]*clientLimit
+	lastPrune time.Time
 }
 
 type clientLimit struct {
@@ -86,12 +118,17 @@ func (c *clientLimits) allow(remote string, now time.Time) bool {
 	}
 	cl, ok := c.clients[host]
 	if !ok {
-		if len(c.clients) >= steerClients {
+		if len(c.clients) >= steerClients && now.Sub(c.lastPrune) > 10*time.Second {
+			c.lastPrune = now
 			for h, o := range c.clients {
 				if now.Sub(o.last) > time.Minute {
 					delete(c.clients, h)
 				}
 			}
+		}
+		if len(c.clients) >= steerClients {
+			// more addresses asking within a minute than are remembered: this one goes unlimited
+			return true
 		}
 		cl = &clientLimit{lim: rate.NewLimiter(steerRate, 2*steerRate)}
 		c.clients[host] = cl

@@ -173,10 +173,16 @@ func PickTranscoder(s Snapshot, group string, counter uint64) (Node, error) {
 // Score, ties broken by the lower ID. If region is set and any eligible edge is in it, only those compete;
 // otherwise every eligible edge does. With no eligible edge, the eligible origin carrying path serves the viewer.
 func PickEdge(s Snapshot, group, path, region string, w Weights) (Node, error) {
+	return PickEdgeWhere(s, group, path, region, w, nil)
+}
+
+// PickEdgeWhere is PickEdge among the edges for which also(n) is true (nil: every edge); the origin it
+// falls back to is not asked.
+func PickEdgeWhere(s Snapshot, group, path, region string, w Weights, also func(n *Node) bool) (Node, error) {
 	// Three passes over the nodes instead of building a candidate list: this runs for every viewer request
 	// and must not allocate.
 	usable := func(n *Node) bool {
-		return n.Role == nodemodel.RoleEdge && inGroup(n, group) && check(&s, n) == refusedNone
+		return n.Role == nodemodel.RoleEdge && inGroup(n, group) && check(&s, n) == refusedNone && (also == nil || also(n))
 	}
 	regional := false
 	if region != "" {

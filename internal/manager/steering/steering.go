@@ -12,7 +12,6 @@ package steering
 import (
 	"fmt"
 	"net"
-	"regexp"
 	"slices"
 
 	"github.com/nagare-video/nagare/internal/manager/selector"
@@ -60,11 +59,21 @@ type Decision struct {
 	Moved bool
 }
 
-// pathwayID is the character set RFC 8216bis allows in a PATHWAY-ID.
-var pathwayID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// ValidPathway reports whether id can be a PATHWAY-ID (a node whose ID cannot is never steered).
-func ValidPathway(id string) bool { return pathwayID.MatchString(id) }
+// ValidPathway reports whether id can be a PATHWAY-ID: 1 to 64 of the characters RFC 8216bis allows
+// ([A-Za-z0-9._-]). A node whose ID cannot is never steered.
+func ValidPathway(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Decide steers one player. A player stays on its pathway while that node serves it (in service,
 // reporting, keeping up; a full node keeps the viewers it has), so nobody is moved back and forth
@@ -92,17 +101,13 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		return stay("stream not live")
 	}
 	// the edge a new viewer would get, among those a HOST clone of the player's URIs reaches
-	others := selector.Snapshot{Now: s.Now, StaleAfter: s.StaleAfter}
-	for _, n := range s.Nodes {
-		if n.ID == req.Pathway || n.Role != nodemodel.RoleEdge || !ValidPathway(n.ID) {
-			continue
+	best, err := selector.PickEdgeWhere(s, req.Group, req.Path, req.Region, w, func(n *selector.Node) bool {
+		if n.ID == req.Pathway || !ValidPathway(n.ID) {
+			return false
 		}
-		if host, port, err := net.SplitHostPort(n.HTTP); err != nil || host == "" || req.Port != "" && port != req.Port {
-			continue
-		}
-		others.Nodes = append(others.Nodes, n)
-	}
-	best, err := selector.PickEdge(others, req.Group, req.Path, req.Region, w)
+		host, port, err := net.SplitHostPort(n.HTTP)
+		return err == nil && host != "" && (req.Port == "" || port == req.Port)
+	})
 	found := err == nil && best.Role == nodemodel.RoleEdge
 	clone := func() []Clone {
 		host, _, _ := net.SplitHostPort(best.HTTP)
