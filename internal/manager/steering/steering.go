@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -102,11 +103,9 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	}
 	// the edge a new viewer would get, among those a HOST clone of the player's URIs reaches
 	best, err := selector.PickEdgeWhere(s, req.Group, req.Path, req.Region, w, func(n *selector.Node) bool {
-		if n.ID == req.Pathway || !ValidPathway(n.ID) {
-			return false
-		}
-		host, port, err := net.SplitHostPort(n.HTTP)
-		return err == nil && host != "" && (req.Port == "" || port == req.Port)
+		// this runs three times per edge for every decision: the cheap tests first, nothing allocated
+		i := strings.LastIndexByte(n.HTTP, ':')
+		return n.ID != req.Pathway && i > 0 && (req.Port == "" || n.HTTP[i+1:] == req.Port) && ValidPathway(n.ID)
 	})
 	found := err == nil && best.Role == nodemodel.RoleEdge
 	clone := func() []Clone {

@@ -2,6 +2,7 @@ package steering
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,5 +136,24 @@ func TestValidPathway(t *testing.T) {
 	for id, ok := range map[string]bool{"edge-1": true, "e.2_x": true, "": false, "a b": false, `a"b`: false,
 		"a,b": false, string(make([]byte, 65)): false} {
 		assert.Equal(t, ok, ValidPathway(id), "%q", id)
+	}
+}
+
+// BenchmarkDecide1000 decides for a player with 1,000 edges, without the manager's memo (as after every
+// change of the cluster's snapshot).
+func BenchmarkDecide1000(b *testing.B) {
+	nodes := []selector.Node{origin()}
+	for i := range 1000 {
+		nodes = append(nodes, edge(fmt.Sprintf("e%04d", i), fmt.Sprintf("10.0.%d.%d:8080", i/250, i%250+1), load(i%50)))
+	}
+	nodes[1].State = nodemodel.StateDraining
+	snap := selector.Snapshot{Nodes: nodes, Now: now, StaleAfter: 10 * time.Second}
+	for _, pathway := range []string{"e0500", "e0000"} {
+		b.Run(pathway, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Decide(snap, Request{Path: "live/cam1", Pathway: pathway, Port: "8080"}, selector.DefaultWeights())
+			}
+		})
 	}
 }
