@@ -27,8 +27,8 @@ const (
 	steerTTL  = 2 * time.Second
 	// the player plays this long on its first edge before that edge is drained (or stopped), and this
 	// long in all
-	steerDrainAfter = 12 * time.Second
-	steerPlayFor    = 40 * time.Second
+	steerDrainAfter = 10 * time.Second
+	steerPlayFor    = 30 * time.Second
 	// how soon after a drain the player must have left the edge: two steering TTLs, and the requests it
 	// had under way (a blocking playlist reload waits up to a part or two)
 	steerMoveWithin = 2*steerTTL + 3*time.Second
