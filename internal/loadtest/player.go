@@ -193,7 +193,6 @@ type item struct {
 	uri      string
 	duration time.Duration
 	date     time.Time
-	whole    bool // a whole segment (classic HLS, or one whose parts left the playlist)
 }
 
 // follow loads the media of pl's rendition in order from a starting point behind the live edge.
@@ -357,7 +356,7 @@ func locate(pl *mediaPlaylist, c cursor, ll bool) (it item, next cursor, ok bool
 				c = cursor{msn: c.msn + 1} // nothing to load there
 				continue
 			}
-			return item{uri: seg.uri, duration: seg.duration, date: seg.date, whole: true}, cursor{msn: c.msn + 1}, true
+			return item{uri: seg.uri, duration: seg.duration, date: seg.date}, cursor{msn: c.msn + 1}, true
 		case c.msn == pl.next() && ll && c.part < len(pl.parts):
 			p := pl.parts[c.part]
 			return item{uri: p.uri, duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)}, cursor{c.msn, c.part + 1}, true
