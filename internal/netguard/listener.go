@@ -78,8 +78,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		case l.sem <- struct{}{}:
 			return &conn{Conn: c, release: func() { <-l.sem }}, nil
 		default:
-			c.Close()
+			// counted before the close, so that a client that sees its connection closed finds it counted
 			n := l.refused.Add(1)
+			c.Close()
 			l.capLog.do(func(int) {
 				l.log.Warn("connection refused: too many open connections", "address", l.Addr().String(),
 					"max", cap(l.sem), "refusedTotal", n)
