@@ -117,23 +117,11 @@ func (s *Server) playRoute(path, group, region string) (route, error) {
 }
 
 func (s *Server) pickEdge(group, path, region string) (selector.Node, error) {
-	snap := s.Cluster.Snapshot()
-	memo := s.edgeMemo.Load()
-	if memo == nil || memo.snap != snap {
-		memo = &edgeMemo{snap: snap}
-		s.edgeMemo.Store(memo)
-	}
-	key := group + "\x00" + path + "\x00" + region
-	if c, ok := memo.choices.Load(key); ok {
-		return c.(edgeChoice).node, c.(edgeChoice).err
-	}
-	fresh := *snap
-	fresh.Now = s.now()
-	n, err := selector.PickEdge(fresh, group, path, region, s.Weights)
-	if memo.size.Add(1) <= maxMemo {
-		memo.choices.Store(key, edgeChoice{node: n, err: err})
-	}
-	return n, err
+	c := remembered(s, &s.edgeMemo, group+"\x00"+path+"\x00"+region, func(snap selector.Snapshot) edgeChoice {
+		n, err := selector.PickEdge(snap, group, path, region, s.Weights)
+		return edgeChoice{node: n, err: err}
+	})
+	return c.node, c.err
 }
 
 // ---- native ----

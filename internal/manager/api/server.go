@@ -27,6 +27,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/manager/selector"
+	"github.com/nagare-video/nagare/internal/manager/steering"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
@@ -109,17 +110,39 @@ type Server struct {
 	nodeHTTP          *http.Client
 	originCounter     atomic.Uint64
 	transcoderCounter atomic.Uint64
-	edgeMemo          atomic.Pointer[edgeMemo]
-	steerMemo         atomic.Pointer[steerMemo]
+	edgeMemo          atomic.Pointer[snapshotMemo[edgeChoice]]
+	steerMemo         atomic.Pointer[snapshotMemo[steering.Decision]]
 }
 
-// edgeMemo remembers edge choices for one snapshot of the cluster. Selection is a pure function of the
-// snapshot, so every viewer routed while the snapshot stands would get the same answer: computing it
-// once keeps routing cheap with thousands of nodes.
-type edgeMemo struct {
-	snap    *selector.Snapshot
-	size    atomic.Int64
-	choices sync.Map // group \x00 path \x00 region → edgeChoice
+// snapshotMemo remembers what was computed from one snapshot of the cluster. Selection (of an edge, of
+// a steering answer) is a pure function of the snapshot and the question, so everyone asking while the
+// snapshot stands would get the same answer: computing it once keeps routing cheap with thousands of
+// nodes.
+type snapshotMemo[V any] struct {
+	snap   *selector.Snapshot
+	size   atomic.Int64
+	values sync.Map // key → V
+}
+
+// remembered returns the value of key for the cluster's current snapshot: the one remembered in *m, or
+// compute's over that snapshot (with Now set to the present), remembered while maxMemo allows.
+func remembered[V any](s *Server, m *atomic.Pointer[snapshotMemo[V]], key string, compute func(selector.Snapshot) V) V {
+	snap := s.Cluster.Snapshot()
+	memo := m.Load()
+	if memo == nil || memo.snap != snap {
+		memo = &snapshotMemo[V]{snap: snap}
+		m.Store(memo)
+	}
+	if v, ok := memo.values.Load(key); ok {
+		return v.(V)
+	}
+	fresh := *snap
+	fresh.Now = s.now()
+	v := compute(fresh)
+	if memo.size.Add(1) <= maxMemo {
+		memo.values.Store(key, v)
+	}
+	return v
 }
 
 type edgeChoice struct {

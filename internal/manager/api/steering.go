@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -57,33 +56,13 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// steerMemo remembers steering decisions for one snapshot of the cluster: Decide is a pure function of
-// the snapshot and the request, and the players of one edge ask the same question every TTL.
-type steerMemo struct {
-	snap      *selector.Snapshot
-	size      atomic.Int64
-	decisions sync.Map // path \x00 pathway \x00 port \x00 group \x00 region → steering.Decision
-}
-
-// decideSteering is steering.Decide over the cluster now, remembered while the snapshot stands.
+// decideSteering is steering.Decide over the cluster now, remembered while the snapshot stands (the
+// players of one edge ask the same question every TTL).
 func (s *Server) decideSteering(req steering.Request) steering.Decision {
-	snap := s.Cluster.Snapshot()
-	memo := s.steerMemo.Load()
-	if memo == nil || memo.snap != snap {
-		memo = &steerMemo{snap: snap}
-		s.steerMemo.Store(memo)
-	}
 	key := req.Path + "\x00" + req.Pathway + "\x00" + req.Port + "\x00" + req.Group + "\x00" + req.Region
-	if d, ok := memo.decisions.Load(key); ok {
-		return d.(steering.Decision)
-	}
-	fresh := *snap
-	fresh.Now = s.now()
-	d := steering.Decide(fresh, req, s.Weights)
-	if memo.size.Add(1) <= maxMemo {
-		memo.decisions.Store(key, d)
-	}
-	return d
+	return remembered(s, &s.steerMemo, key, func(snap selector.Snapshot) steering.Decision {
+		return steering.Decide(snap, req, s.Weights)
+	})
 }
 
 // A player asks once per TTL; many players may share an address (NAT), so the limit is high and only

@@ -10,7 +10,6 @@
 package steering
 
 import (
-	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -166,9 +165,4 @@ func problem(s *selector.Snapshot, cur *selector.Node) string {
 // Manifest renders d as a steering manifest with ttl (seconds) and the URI the next request goes to.
 func (d Decision) Manifest(ttl int, reload string) Manifest {
 	return Manifest{Version: 1, TTL: ttl, ReloadURI: reload, PathwayPriority: d.Priority, PathwayClones: d.Clones}
-}
-
-// String is the decision for a log line.
-func (d Decision) String() string {
-	return fmt.Sprintf("%v (%s)", d.Priority, d.Reason)
 }
