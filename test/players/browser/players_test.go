@@ -112,15 +112,8 @@ type result struct {
 		Resolution string  `json:"resolution"`
 	} `json:"levels"`
 	LevelsLoaded []int `json:"levelsLoaded"`
-	// every host the page sent requests to: when first and last (Unix ms), and how many
-	Hosts []struct {
-		Host         string  `json:"host"`
-		FirstEpochMs float64 `json:"firstEpochMs"`
-		LastEpochMs  float64 `json:"lastEpochMs"`
-		Requests     int     `json:"requests"`
-		// playlist responses by status code
-		PlaylistStatuses map[string]int `json:"playlistStatuses"`
-	} `json:"hosts"`
+	// every host the page sent requests to
+	Hosts []hostStats `json:"hosts"`
 	// hls.js: its bandwidth estimate (bit/s) and the level it loads, once a second
 	Estimates []struct {
 		AtMs  float64 `json:"atMs"`
@@ -368,6 +361,16 @@ func drive(t *testing.T, root, modules, pages, trace string, duration time.Durat
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out), "run.mjs output: %s", stdout.String())
 	require.Len(t, out.Players, len(run))
 	return out.Browser, out.Players
+}
+
+// hostStats is what a page asked of one host: when first and last (Unix ms), how many requests, and
+// the playlist responses by status code.
+type hostStats struct {
+	Host             string         `json:"host"`
+	FirstEpochMs     float64        `json:"firstEpochMs"`
+	LastEpochMs      float64        `json:"lastEpochMs"`
+	Requests         int            `json:"requests"`
+	PlaylistStatuses map[string]int `json:"playlistStatuses"`
 }
 
 // strict turns on the bar issue 11 sets and nagare does not meet yet on this machine (see README, "Players"):

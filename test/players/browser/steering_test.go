@@ -233,21 +233,12 @@ func (c *steeredCluster) hosts(t *testing.T, r *result, ev steerEvent) (victim, 
 	for _, h := range r.Hosts {
 		switch h.Host {
 		case c.edges[ev.victim].HTTPAddr():
-			victim, gotVictim = hostStats(h), true
+			victim, gotVictim = h, true
 		case c.edges[ev.other].HTTPAddr():
-			other, gotOther = hostStats(h), true
+			other, gotOther = h, true
 		}
 	}
 	require.True(t, gotVictim, "the player never loaded from %s", ev.victim)
 	require.True(t, gotOther, "the player never moved to %s", ev.other)
 	return victim, other
-}
-
-type hostStats = struct {
-	Host         string  `json:"host"`
-	FirstEpochMs float64 `json:"firstEpochMs"`
-	LastEpochMs  float64 `json:"lastEpochMs"`
-	Requests     int     `json:"requests"`
-	// playlist responses by status code
-	PlaylistStatuses map[string]int `json:"playlistStatuses"`
 }
