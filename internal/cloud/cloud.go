@@ -94,6 +94,9 @@ type Instance struct {
 	LaunchedAt time.Time `json:"launchedAt"`
 	// Reason says why the instance is in its state when the provider says ("exit status 1", "OOMKilled").
 	Reason string `json:"reason,omitempty"`
+	// Image is what the instance was made from, where the provider says (container image, AMI id): a
+	// launch configuration's new image makes the instances of the old one outdated (a rolling upgrade).
+	Image string `json:"image,omitempty"`
 }
 
 // Controller launches and terminates nodes on one provider. Implementations are safe for concurrent use.

@@ -262,6 +262,89 @@ func groupNodes(e *env, args []string) error {
 	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0], "nodes"), nil, nodeTable)
 }
 
+// groupUpgrade changes the group's launch configuration (its nagare.version property, its image, the
+// rollout's surge): the autoscaler then replaces the nodes that no longer match, one step at a time.
+func groupUpgrade(e *env, args []string) error {
+	fs := e.flags()
+	version := fs.String("version", "", "the nagare `version` the nodes must run")
+	image := fs.String("image", "", "the `image` new nodes start from")
+	surge := fs.Int("max-surge", 0, "how many `nodes` of a role to launch ahead at once (default: unchanged, 1 when never set)")
+	pos, err := e.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if *version == "" && *image == "" {
+		return usagef("%s: give --version, --image or both", e.cmd.name)
+	}
+	var g apitypes.NodeGroup
+	if err := e.client.do(e.ctx, http.MethodGet, p("/api/v1/nodegroups", pos[0]), nil, &g); err != nil {
+		return err
+	}
+	var c apitypes.LaunchConfig
+	if err := e.client.do(e.ctx, http.MethodGet, p("/api/v1/launchconfigs", g.LaunchConfig), nil, &c); err != nil {
+		return err
+	}
+	set := func(key, value string) {
+		for i, kv := range c.Properties {
+			if kv.Key == key {
+				c.Properties[i].Value = value
+				return
+			}
+		}
+		c.Properties = append(c.Properties, apitypes.KV{Key: key, Value: value})
+	}
+	if *version != "" {
+		set(apitypes.VersionProperty, *version)
+	}
+	if *surge > 0 {
+		set(apitypes.MaxSurgeProperty, strconv.Itoa(*surge))
+	}
+	if *image != "" {
+		c.Image = *image
+	}
+	if err := e.client.do(e.ctx, http.MethodPut, p("/api/v1/launchconfigs", c.Name), c, nil); err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stdout, "launch config %q updated: group %q rolls over (nagare ctl group rollout %s)\n", c.Name, g.Name, g.Name)
+	}
+	return nil
+}
+
+func groupRollout(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "NAME")
+	if err != nil {
+		return err
+	}
+	return show(e, http.MethodGet, p("/api/v1/nodegroups", pos[0], "rollout"), nil, func(w io.Writer, r apitypes.Rollout) error {
+		state := "in progress"
+		if r.Done {
+			state = "done"
+		}
+		if err := fields(w, "Group", r.Group, "Launch config", r.LaunchConfig, "Version", orDash(r.Version),
+			"Image", orDash(r.Image), "Rollout", state).flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		t := newTable(w, "ROLE", "CURRENT", "OUTDATED", "LAUNCHING", "DRAINING", "OUTDATED NODES")
+		for _, x := range r.Roles {
+			t.row(x.Role, x.Current, x.Outdated, x.Launching, x.Draining, orDash(strings.Join(x.Nodes, ", ")))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		if len(r.Events) > 0 {
+			fmt.Fprintln(w)
+			t = newTable(w, "AT", "ROLE", "STEP")
+			for _, ev := range r.Events {
+				t.row(stamp(ev.At), ev.Role, ev.Reason)
+			}
+			return t.flush()
+		}
+		return nil
+	})
+}
+
 // groupLaunch asks the autoscaler for one more node now. At the role's maxLimit the manager answers with
 // a launch still on its way into service, if there is one, rather than launching past the limit.
 func groupLaunch(e *env, args []string) error {

@@ -50,6 +50,8 @@ func init() {
 		{"group delete", "NAME", "delete a node group", groupDelete},
 		{"group nodes", "NAME", "list the nodes of a group", groupNodes},
 		{"group launch", "NAME ROLE", "launch a node of ROLE in group NAME now through the cloud controller (at the role's maxLimit: show the launch still on its way into service)", groupLaunch},
+		{"group upgrade", "NAME [--version V] [--image I] [--max-surge N]", "roll the group's nodes over to a new nagare version or image: sets them on its launch configuration, and the autoscaler replaces the nodes one step at a time", groupUpgrade},
+		{"group rollout", "NAME", "show how far the group's rolling upgrade is", groupRollout},
 		{"nodes", "[--group G]", "list the nodes with their state and load", nodesList},
 		{"node get", "ID", "show a node", nodeGet},
 		{"node events", "ID [--limit N]", "list the latest lifecycle transitions of a node, oldest first", nodeEvents},

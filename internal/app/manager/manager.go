@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		m.cloud = c
 	}
 	srv := &api.Server{
-		Store: st, Cluster: reg, AdminToken: cfg.Manager.AdminToken, ClusterSecret: cfg.Cluster.Secret,
+		Store: st, Cluster: reg, Version: version.Version, AdminToken: cfg.Manager.AdminToken, ClusterSecret: cfg.Cluster.Secret,
 		Log: log.With("component", "api"), NodeTransport: nodes,
 		Weights: selector.Weights{
 			Streams: cfg.Manager.WeightStreams, Connections: cfg.Manager.WeightConnections,
@@ -318,7 +318,8 @@ func (m *Manager) newLoop(reg prometheus.Registerer) *autoscaler.Loop {
 	}
 	host, _ := os.Hostname()
 	return &autoscaler.Loop{
-		Store: m.store, Registry: m.registry, Cloud: m.cloud, Log: m.log.With("component", "autoscaler"),
+		Version: version.Version,
+		Store:   m.store, Registry: m.registry, Cloud: m.cloud, Log: m.log.With("component", "autoscaler"),
 		Holder: fmt.Sprintf("%s:%s/%d", host, m.Addr(), os.Getpid()),
 		NodeEnv: func(group string, role nodemodel.Role, nodeID string) map[string]string {
 			return m.nodeEnv(managerURL, group, role, nodeID)

@@ -44,6 +44,7 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 			}
 			if n.edge != nil {
 				n.setSteering(as.Steering)
+				n.edge.SetDraining(as.Drain)
 			}
 		},
 		Log: n.log.With("component", "nodeagent"),

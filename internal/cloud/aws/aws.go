@@ -305,6 +305,7 @@ func (c *Controller) instance(i types.Instance) cloud.Instance {
 		Address:    awssdk.ToString(i.PrivateIpAddress),
 		LaunchedAt: awssdk.ToTime(i.LaunchTime),
 		State:      nodemodel.StatePending,
+		Image:      awssdk.ToString(i.ImageId),
 	}
 	for _, t := range i.Tags {
 		switch awssdk.ToString(t.Key) {

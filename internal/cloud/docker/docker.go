@@ -304,6 +304,7 @@ func (c *Controller) List(ctx context.Context) ([]cloud.Instance, error) {
 			State:      state(ctr.State),
 			Address:    c.address(ctr),
 			LaunchedAt: time.Unix(ctr.Created, 0),
+			Image:      ctr.Image,
 		}
 		if inst.State == nodemodel.StateTerminated {
 			inst.Reason = ctr.Status // "Exited (137) 5 seconds ago"

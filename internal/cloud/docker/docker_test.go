@@ -307,7 +307,7 @@ func TestListStates(t *testing.T) {
 			require.NoError(t, err)
 			want := cloud.Instance{
 				ID: "abc", NodeID: "edge-9", Group: "g", Role: "edge", State: tt.wantState, Reason: tt.wantReason,
-				LaunchedAt: time.Unix(created.Unix(), 0),
+				LaunchedAt: time.Unix(created.Unix(), 0), Image: image, // what the container was made from
 			}
 			if tt.state == container.StateRunning {
 				want.Address = "172.17.0.9" // the fake reports an address on running containers only

@@ -525,6 +525,9 @@ func (c *Controller) instance(p *corev1.Pod) cloud.Instance {
 		ID: p.Name, NodeID: get("node-id"), Group: get("group"), Role: nodemodel.Role(get("role")),
 		Address: p.Status.PodIP, LaunchedAt: p.CreationTimestamp.Time,
 	}
+	if len(p.Spec.Containers) > 0 {
+		inst.Image = p.Spec.Containers[0].Image
+	}
 	switch p.Status.Phase {
 	case corev1.PodRunning:
 		inst.State = nodemodel.StateRunning

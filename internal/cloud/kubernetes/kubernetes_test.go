@@ -86,7 +86,7 @@ func TestLaunchPodSpec(t *testing.T) {
 	inst, err := f.c.Launch(context.Background(), testSpec("edge-1"))
 	require.NoError(t, err)
 	require.Equal(t, cloud.Instance{ID: "nagare-edge-1", NodeID: "edge-1", Group: "eu-edges", Role: "edge",
-		State: nodemodel.StatePending}, inst)
+		State: nodemodel.StatePending, Image: "ghcr.io/nagare-video/nagare:1.2.3"}, inst)
 
 	p := f.pod(t, "nagare-edge-1")
 	require.Equal(t, map[string]string{
@@ -436,6 +436,7 @@ func TestListStates(t *testing.T) {
 			require.Equal(t, []cloud.Instance{{
 				ID: name, NodeID: "Edge_7", Group: "eu-edges", Role: "edge",
 				State: tt.wantState, Reason: tt.wantReason, Address: tt.status.PodIP,
+				Image: "ghcr.io/nagare-video/nagare:1.2.3", // what the pod was made from: a rolling upgrade compares it
 			}}, got)
 		})
 	}

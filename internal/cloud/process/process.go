@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,11 @@ type Controller struct {
 	logDir      string
 	workDir     string
 	stopTimeout time.Duration
-	log         *slog.Logger
+	// httpPort, when set, gives every node its own loopback address (127.0.0.2, 127.0.0.3 …) with HTTP on
+	// this one port: players can then be moved between edges by content steering, which changes the host
+	// of their URLs and keeps the port.
+	httpPort int
+	log      *slog.Logger
 
 	mu    sync.Mutex
 	procs map[string]*proc // by node id
@@ -62,7 +67,11 @@ type proc struct {
 	kill *time.Timer   // SIGKILL escalation, armed by the first Terminate
 }
 
-// New makes a controller from its settings: binary, logDir, stopTimeout and workDir. It logs through log,
+// BinaryProperty is the launch configuration property naming the program a node runs, in place of the
+// controller's binary: a new one (with a new nagare.version) rolls the group over to it.
+const BinaryProperty = "process.binary"
+
+// New makes a controller from its settings: binary, logDir, stopTimeout, workDir and httpPort. It logs through log,
 // scoped with cloud.Logger (nil: nowhere).
 func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	log = cloud.Logger(log, Name)
@@ -87,6 +96,11 @@ func New(s cloud.Settings, log *slog.Logger) (*Controller, error) {
 	}
 	if c.stopTimeout, err = s.Duration("stopTimeout", 15*time.Second); err != nil {
 		return nil, err
+	}
+	if v := s.Get("httpPort", ""); v != "" {
+		if c.httpPort, err = strconv.Atoi(v); err != nil || c.httpPort < 1 || c.httpPort > 65535 {
+			return nil, fmt.Errorf("%w: httpPort %q is not a port", cloud.ErrSettings, v)
+		}
 	}
 	if err := os.MkdirAll(c.logDir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: logDir: %w", cloud.ErrSettings, err)
@@ -119,10 +133,25 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		return cloud.Instance{}, fmt.Errorf("%w: node id %q cannot name a log file", cloud.ErrInvalidSpec, spec.NodeID)
 	}
 
+	binary := c.binary
+	if b := spec.Properties[BinaryProperty]; b != "" {
+		var err error
+		if binary, err = exec.LookPath(b); err != nil {
+			return cloud.Instance{}, fmt.Errorf("%w: %s: %w", cloud.ErrInvalidSpec, BinaryProperty, err)
+		}
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.procs[spec.NodeID]; ok && old.inst.State != nodemodel.StateTerminated {
 		return cloud.Instance{}, fmt.Errorf("%w: node %s already runs as pid %s", cloud.ErrInvalidSpec, spec.NodeID, old.inst.ID)
+	}
+	host := "127.0.0.1"
+	if c.httpPort != 0 {
+		var err error
+		if host, err = c.freeHost(); err != nil {
+			return cloud.Instance{}, fmt.Errorf("launching node %s: %w", spec.NodeID, err)
+		}
 	}
 	logFile, err := os.OpenFile(c.LogFile(spec.NodeID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -133,9 +162,9 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 
 	var cmd *exec.Cmd
 	for attempt := 1; ; attempt++ {
-		cmd = exec.Command(c.binary, "node")
+		cmd = exec.Command(binary, "node")
 		cmd.Dir = c.workDir
-		cmd.Env = nodeEnv(os.Environ(), spec)
+		cmd.Env = nodeEnv(os.Environ(), spec, host, c.httpPort)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		// Its own process group: a Ctrl-C at the terminal reaches the manager only, which then decides
 		// whether to stop its nodes, and SIGKILL can take down whatever the node started.
@@ -155,7 +184,7 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		cmd: cmd,
 		inst: cloud.Instance{
 			ID: strconv.Itoa(cmd.Process.Pid), NodeID: spec.NodeID, Group: spec.Group, Role: spec.Role,
-			State: nodemodel.StateRunning, Address: "127.0.0.1", LaunchedAt: time.Now(),
+			State: nodemodel.StateRunning, Address: host, LaunchedAt: time.Now(),
 		},
 		done: make(chan struct{}),
 	}
@@ -169,15 +198,41 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 	return p.inst, nil
 }
 
+// freeHost returns the lowest loopback address from 127.0.0.2 on that no running child holds and whose
+// HTTP port is free (a node of an earlier manager may still hold one). The caller holds c.mu.
+func (c *Controller) freeHost() (string, error) {
+	held := map[string]bool{}
+	for _, p := range c.procs {
+		if p.inst.State != nodemodel.StateTerminated {
+			held[p.inst.Address] = true
+		}
+	}
+	for i := 2; i < 255; i++ {
+		host := "127.0.0." + strconv.Itoa(i)
+		if held[host] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(c.httpPort)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return host, nil
+	}
+	return "", fmt.Errorf("no loopback address from 127.0.0.2 to 127.0.0.254 has port %d free", c.httpPort)
+}
+
 // nodeEnv is the child's environment: ours, then the defaults a local node needs, then the spec's own
-// variables, which win (exec uses the last value of a duplicated key).
-func nodeEnv(base []string, spec cloud.Spec) []string {
+// variables, which win (exec uses the last value of a duplicated key). The node listens on host; on port 0
+// (several nodes share this machine, each advertises the ports it bound to the manager) except for HTTP
+// when httpPort is set.
+func nodeEnv(base []string, spec cloud.Spec, host string, httpPort int) []string {
+	port0 := net.JoinHostPort(host, "0")
 	defaults := map[string]string{
-		// port 0: several nodes share this machine; each advertises the ports it bound to the manager
-		"NAGARE_RTMP_ADDRESS":  "127.0.0.1:0",
-		"NAGARE_SRT_ADDRESS":   "127.0.0.1:0",
-		"NAGARE_HTTP_ADDRESS":  "127.0.0.1:0",
-		cloud.EnvWebRTCAddress: "127.0.0.1:0",
+		"NAGARE_RTMP_ADDRESS":  port0,
+		"NAGARE_SRT_ADDRESS":   port0,
+		"NAGARE_HTTP_ADDRESS":  net.JoinHostPort(host, strconv.Itoa(httpPort)),
+		cloud.EnvWebRTCAddress: port0,
 		cloud.EnvRole:          string(spec.Role),
 		cloud.EnvNodeID:        spec.NodeID,
 		cloud.EnvGroup:         spec.Group,

@@ -23,6 +23,7 @@ import (
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/cloud/process"
 	"github.com/nagare-video/nagare/internal/nodemodel"
+	"github.com/nagare-video/nagare/internal/testutil"
 )
 
 // nagareBin is the real nagare binary, built once (not under -short).
@@ -296,6 +297,35 @@ echo done`),
 	require.Contains(t, log, "role=edge id=edge-7 group=from-env zone=z1\n")
 }
 
+// TestHostPerNode: with httpPort, every node gets its own loopback address and HTTP on that one port (an
+// address is used again once its node has exited), and a launch configuration's process.binary replaces
+// the controller's program for its nodes.
+func TestHostPerNode(t *testing.T) {
+	t.Parallel()
+	listen := script(t, `echo "http=$NAGARE_HTTP_ADDRESS rtmp=$NAGARE_RTMP_ADDRESS"; exec sleep 30`)
+	other := script(t, `echo "other http=$NAGARE_HTTP_ADDRESS"; exec sleep 30`)
+	port := testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3")
+	c, _ := newController(t, cloud.Settings{"binary": listen, "httpPort": port, "stopTimeout": "1s"})
+	ctx := context.Background()
+	a, err := c.Launch(ctx, spec("a", nil))
+	require.NoError(t, err)
+	b, err := c.Launch(ctx, cloud.Spec{NodeID: "b", Role: "edge", Properties: map[string]string{process.BinaryProperty: other}})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.2", a.Address)
+	require.Equal(t, "127.0.0.3", b.Address)
+	waitLog(t, c, "a", regexp.MustCompile(`http=127\.0\.0\.2:`+port+` rtmp=127\.0\.0\.2:0`))
+	waitLog(t, c, "b", regexp.MustCompile(`other http=127\.0\.0\.3:`+port))
+
+	require.NoError(t, c.Terminate(ctx, "a"))
+	a2, err := c.Launch(ctx, spec("a2", nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.2", a2.Address, "the address of a node that exited is free again")
+
+	_, err = c.Launch(ctx, cloud.Spec{NodeID: "c", Role: "edge", Properties: map[string]string{process.BinaryProperty: "/nonexistent/nagare"}})
+	require.ErrorIs(t, err, cloud.ErrInvalidSpec)
+	require.ErrorContains(t, err, process.BinaryProperty)
+}
+
 // TestList: every launched node is listed, by node id, terminated ones included; a terminated node id
 // can be launched again and its log file continues.
 func TestList(t *testing.T) {
@@ -417,6 +447,9 @@ func TestSettings(t *testing.T) {
 		{"workDir missing", cloud.Settings{"workDir": "/nonexistent"}, "workDir"},
 		{"workDir a file", cloud.Settings{"workDir": notDir}, "workDir"},
 		{"logDir unusable", cloud.Settings{"logDir": filepath.Join(notDir, "logs")}, "logDir"},
+		{"httpPort", cloud.Settings{"httpPort": "18090"}, ""},
+		{"httpPort not a port", cloud.Settings{"httpPort": "70000"}, "httpPort"},
+		{"httpPort not a number", cloud.Settings{"httpPort": "http"}, "httpPort"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, ok := tc.s["logDir"]; !ok {

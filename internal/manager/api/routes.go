@@ -71,6 +71,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/nodegroups/{name}", admin(n.deleteGroup))
 	mux.HandleFunc("GET /api/v1/nodegroups/{name}/nodes", admin(n.listGroupNodes))
 	mux.HandleFunc("POST /api/v1/nodegroups/{name}/nodes/{role}", admin(n.launchNode))
+	mux.HandleFunc("GET /api/v1/nodegroups/{name}/rollout", admin(n.getRollout))
 
 	mux.HandleFunc("GET /api/v1/nodes", admin(n.listNodes))
 	mux.HandleFunc("GET /api/v1/sd/prometheus", admin(n.prometheusTargets))

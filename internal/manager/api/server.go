@@ -89,6 +89,9 @@ type Server struct {
 	// SteeringTTL is the TTL of the steering manifests (GET /steering/v1/...; 5 s when zero).
 	SteeringTTL time.Duration
 	steerLimit  clientLimits
+	// Version is the software version nodes must run when their launch configuration names none (the
+	// manager's own).
+	Version string
 	// CloudController names the controller that launches nodes ("" when nodes register themselves).
 	CloudController string
 	// Scaler launches nodes and hears of unserved viewers (nil without a cloud controller).

@@ -2,7 +2,9 @@ package api
 
 import (
 	"fmt"
+	"strconv"
 
+	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
@@ -94,6 +96,15 @@ func validateLaunchConfig(c store.LaunchConfig) error {
 			return invalid("launch config %q: %s connectionCapacity %d must be at least 1", c.Name, t.Role, t.ConnectionCapacity)
 		}
 		seen[t.Role] = true
+	}
+	for _, p := range c.Properties {
+		if p.Key != autoscaler.MaxSurgeProperty {
+			continue
+		}
+		if n, err := strconv.Atoi(p.Value); err != nil || n < 1 {
+			return invalid("launch config %q: property %s is %q, not a whole number of nodes of at least 1",
+				c.Name, autoscaler.MaxSurgeProperty, clip(p.Value))
+		}
 	}
 	return nil
 }

@@ -7,13 +7,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
 )
 
 // VersionProperty is the launch configuration property naming the software version its nodes must run.
 // Without it, nodes must run the manager's own version.
-const VersionProperty = "nagare.version"
+const VersionProperty = apitypes.VersionProperty
 
 // admissionStore is what admission reads.
 type admissionStore interface {

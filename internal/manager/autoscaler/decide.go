@@ -26,6 +26,9 @@ type NodeLoad struct {
 	// Overloaded nodes report that they cannot keep up (their transcoding falls behind real time): each
 	// counts as full, whatever its connections.
 	Overloaded bool
+	// Outdated nodes run other software than their launch configuration now asks for (its nagare.version
+	// property or its image): a rolling upgrade replaces them.
+	Outdated bool
 }
 
 // Sample is one past measurement of the role's load (a fraction of capacity, 0.72 = 72 %).
@@ -44,6 +47,9 @@ type State struct {
 	Expected int
 	// LowSince is when the scale-in condition started to hold without a break; zero when it does not hold.
 	LowSince time.Time
+	// Surge is how many nodes a rolling upgrade launched ahead of the outdated nodes they replace: once
+	// they are in service, as many outdated nodes are drained.
+	Surge int
 }
 
 // Input is one role of one group at one instant.
@@ -64,6 +70,9 @@ type Input struct {
 	History    []Sample
 	State      State
 	Predictive bool
+	// MaxSurge bounds the nodes a rolling upgrade launches ahead at once (0 means 1), and so the nodes it
+	// has out of service at once.
+	MaxSurge int
 }
 
 // Decision is what to do now. The caller launches Launch+len(Replace) nodes, terminates the Replace nodes and
@@ -78,6 +87,8 @@ type Decision struct {
 	// (equal to Load when not predictive or without a usable trend).
 	Load, Projected float64
 	State           State
+	// Upgrade: the launches and drains are a rolling upgrade's step.
+	Upgrade bool
 }
 
 func validate(in *Input) error {
@@ -113,8 +124,13 @@ func validate(in *Input) error {
 //     launch and ends when State.Expected nodes are in service or WarmUp has passed.
 //   - Scale-in: when the load spread over one in-service node fewer is < LowWater, the role has more than
 //     MinLimit nodes, and that has held continuously for CoolDown, the least-loaded in-service node (ties:
-//     lowest ID) is drained. Never in a warm-up, never while a node of the role is still draining, never in a
-//     decision that launches; each drain restarts the cool-down.
+//     lowest ID) is drained, outdated nodes first. Never in a warm-up, never while a node of the role is still
+//     draining or a rolling upgrade waits for its replacements, never in a decision that launches; each drain
+//     restarts the cool-down.
+//   - Rolling upgrade, when nothing above acted and outdated nodes are in service: one step at a time,
+//     launch up to MaxSurge new nodes (within MaxLimit) ahead of the outdated ones, wait until they are in
+//     service, then drain as many outdated nodes (fewest connections first), wait until those drains are
+//     over, and go on. A role at MaxLimit drains one outdated node and launches its replacement together.
 func Decide(in Input) (Decision, error) {
 	if err := validate(&in); err != nil {
 		return Decision{}, fmt.Errorf("deciding for role %q: %w", in.Role, err)
@@ -230,6 +246,7 @@ func Decide(in Input) (Decision, error) {
 		low := in.Now.Sub(d.State.LowSince)
 		switch {
 		case launched > 0:
+		case d.State.Surge > 0: // a rolling upgrade drains for it (its reason says so)
 		case warming:
 			reasons = append(reasons, fmt.Sprintf("scale-in %s held during warm-up", in.Role))
 		case drained > 0:
@@ -240,9 +257,7 @@ func Decide(in Input) (Decision, error) {
 			reasons = append(reasons, fmt.Sprintf("scale-in %s pending: load with one node fewer %s < %s for %s of %s",
 				in.Role, pct(after), pct(in.LowWater), low, in.CoolDown))
 		default:
-			victim := slices.MinFunc(drainable, func(a, b NodeLoad) int {
-				return cmp.Or(cmp.Compare(a.Connections, b.Connections), strings.Compare(a.ID, b.ID))
-			})
+			victim := slices.MinFunc(drainable, drainFirst)
 			d.Drain = []string{victim.ID}
 			d.State.LowSince = time.Time{}
 			reasons = append(reasons, fmt.Sprintf("scale-in %s: load with one node fewer %s < %s for %s, drain %s → %d nodes",
@@ -250,6 +265,10 @@ func Decide(in Input) (Decision, error) {
 		}
 	} else {
 		d.State.LowSince = time.Time{}
+	}
+
+	if r := upgrade(in, &d, drainable, existing, pending, drained); r != "" {
+		reasons = append(reasons, r)
 	}
 
 	if len(reasons) == 0 {
@@ -261,6 +280,76 @@ func Decide(in Input) (Decision, error) {
 	}
 	d.Reason = strings.Join(reasons, "; ")
 	return d, nil
+}
+
+// drainFirst orders nodes for draining: outdated before current, then fewest connections, then lowest ID.
+func drainFirst(a, b NodeLoad) int {
+	outdated := func(n NodeLoad) int {
+		if n.Outdated {
+			return 0
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(outdated(a), outdated(b)), cmp.Compare(a.Connections, b.Connections), strings.Compare(a.ID, b.ID))
+}
+
+// upgrade takes a rolling upgrade's next step into d when nothing else acted, and returns its reason ("" when
+// there is nothing to upgrade). existing counts pending and in-service nodes, drained the draining ones.
+func upgrade(in Input, d *Decision, drainable []NodeLoad, existing, pending, drained int) string {
+	var outdated []NodeLoad
+	for _, n := range drainable {
+		if n.Outdated {
+			outdated = append(outdated, n)
+		}
+	}
+	if len(outdated) == 0 {
+		d.State.Surge = 0
+		return ""
+	}
+	if d.Launch > 0 || len(d.Replace) > 0 || len(d.Drain) > 0 {
+		return "" // scaling or healing first; the upgrade goes on at the next decision
+	}
+	slices.SortFunc(outdated, drainFirst)
+	ids := func(ns []NodeLoad) string {
+		s := make([]string, len(ns))
+		for i, n := range ns {
+			s[i] = n.ID
+		}
+		return strings.Join(s, ", ")
+	}
+	drain := func(ns []NodeLoad) {
+		for _, n := range ns {
+			d.Drain = append(d.Drain, n.ID)
+		}
+	}
+	launch := func(n int) {
+		d.Launch = n
+		d.State.LastLaunch, d.State.Expected = in.Now, existing+n
+	}
+	role := in.Role
+	switch {
+	case d.State.Surge > 0 && pending > 0:
+		return fmt.Sprintf("rolling upgrade %s: waiting for %d new node(s) to enter service; %d outdated", role, pending, len(outdated))
+	case d.State.Surge > 0:
+		k := min(d.State.Surge, len(outdated))
+		drain(outdated[:k])
+		d.State.Surge, d.Upgrade = 0, true
+		return fmt.Sprintf("rolling upgrade %s: new node(s) in service, drain %s; %d outdated left", role, ids(outdated[:k]), len(outdated)-k)
+	case pending > 0 || drained > 0:
+		return fmt.Sprintf("rolling upgrade %s held: %d node(s) launching, %d draining; %d outdated", role, pending, drained, len(outdated))
+	case existing >= in.Limits.MaxLimit:
+		// no room to launch ahead: replace in place, one node at a time
+		drain(outdated[:1])
+		launch(1)
+		d.Upgrade = true
+		return fmt.Sprintf("rolling upgrade %s at max %d nodes: drain %s and launch its replacement; %d outdated left",
+			role, in.Limits.MaxLimit, outdated[0].ID, len(outdated)-1)
+	default:
+		k := min(max(1, in.MaxSurge), len(outdated), in.Limits.MaxLimit-existing)
+		launch(k)
+		d.State.Surge, d.Upgrade = k, true
+		return fmt.Sprintf("rolling upgrade %s: %d of %d node(s) outdated, +%d ahead of draining them", role, len(outdated), existing, k)
+	}
 }
 
 // load is conns over n nodes of capacity each; with no node it is 0 when there are no connections to carry

@@ -27,6 +27,11 @@ func pend(id string) NodeLoad { return NodeLoad{ID: id, State: nodemodel.StatePe
 func draining(id string, conns int) NodeLoad {
 	return NodeLoad{ID: id, State: nodemodel.StateDraining, Connections: conns}
 }
+func old(id string, conns int) NodeLoad {
+	n := up(id, conns)
+	n.Outdated = true
+	return n
+}
 func gone(id string) NodeLoad { return NodeLoad{ID: id, State: nodemodel.StateTerminated} }
 func dead(n NodeLoad) NodeLoad {
 	n.Dead = true
@@ -329,6 +334,61 @@ func TestDecide(t *testing.T) {
 			steps: []step{{
 				nodes:  []NodeLoad{up("e1", 4), dead(draining("e2", 0))},
 				reason: "steady edge: load 40 %, 1 nodes",
+			}},
+		},
+		{
+			name: "rolling upgrade: launch ahead, wait, drain, wait for the drain, go on, done",
+			steps: []step{
+				{nodes: []NodeLoad{old("e1", 3), old("e2", 2)}, launch: 1,
+					reason: "rolling upgrade edge: 2 of 2 node(s) outdated, +1 ahead of draining them",
+					check:  func(t *testing.T, d Decision) { require.True(t, d.Upgrade); require.Equal(t, 1, d.State.Surge) }},
+				{after: 5 * time.Second, nodes: []NodeLoad{old("e1", 3), old("e2", 2), pend("e3")},
+					reason: "rolling upgrade edge: waiting for 1 new node(s) to enter service; 2 outdated"},
+				// the new node is in service: the outdated node with fewest viewers drains
+				{after: 5 * time.Second, nodes: []NodeLoad{old("e1", 3), old("e2", 2), up("e3", 0)}, drain: []string{"e2"},
+					reason: "rolling upgrade edge: new node(s) in service, drain e2; 1 outdated left",
+					check:  func(t *testing.T, d Decision) { require.True(t, d.Upgrade); require.Zero(t, d.State.Surge) }},
+				{after: 5 * time.Second, nodes: []NodeLoad{old("e1", 3), draining("e2", 1), up("e3", 1)},
+					reason: "rolling upgrade edge held: 0 node(s) launching, 1 draining; 1 outdated"},
+				{after: 5 * time.Second, nodes: []NodeLoad{old("e1", 3), gone("e2"), up("e3", 2)}, launch: 1},
+				{after: 5 * time.Second, nodes: []NodeLoad{old("e1", 3), gone("e2"), up("e3", 2), up("e4", 0)}, drain: []string{"e1"}},
+				{after: 5 * time.Second, nodes: []NodeLoad{gone("e1"), gone("e2"), up("e3", 3), up("e4", 2)},
+					reason: "steady edge: load 25 %, 2 nodes",
+					check:  func(t *testing.T, d Decision) { require.False(t, d.Upgrade) }},
+			},
+		},
+		{
+			name:  "rolling upgrade launches maxSurge ahead, within maxLimit",
+			input: func(in *Input) { in.MaxSurge = 3; in.Limits.MaxLimit = 4 },
+			steps: []step{
+				{nodes: []NodeLoad{old("e1", 2), old("e2", 2)}, launch: 2},
+				{nodes: []NodeLoad{old("e1", 2), old("e2", 2), up("e3", 0), up("e4", 0)}, drain: []string{"e1", "e2"}},
+			},
+		},
+		{
+			name: "rolling upgrade at maxLimit replaces in place",
+			steps: []step{{
+				nodes: []NodeLoad{up("e1", 2), old("e2", 4), old("e3", 2)}, launch: 1, drain: []string{"e3"},
+				reason: "rolling upgrade edge at max 3 nodes: drain e3 and launch its replacement; 1 outdated left",
+			}},
+		},
+		{
+			name: "scaling comes first, and scale-in drains outdated nodes first",
+			input: func(in *Input) {
+				in.CoolDown = 0
+			},
+			steps: []step{
+				{nodes: []NodeLoad{old("e1", 7), up("e2", 7)}, launch: 1,
+					check: func(t *testing.T, d Decision) { require.False(t, d.Upgrade); require.Zero(t, d.State.Surge) }},
+				{after: time.Minute, nodes: []NodeLoad{up("e2", 0), old("e1", 1), up("e3", 0)}, drain: []string{"e1"},
+					check: func(t *testing.T, d Decision) { require.False(t, d.Upgrade) }},
+			},
+		},
+		{
+			name: "a pinned outdated node is left alone",
+			steps: []step{{
+				nodes:  []NodeLoad{func() NodeLoad { n := old("e1", 2); n.Pinned = true; return n }()},
+				reason: "steady edge: load 20 %, 1 nodes",
 			}},
 		},
 	}

@@ -56,6 +56,9 @@ type Loop struct {
 	Log      *slog.Logger
 	// Holder names this manager in leases and events (host:port, pid …).
 	Holder string
+	// Version is the software version nodes must run when their launch configuration names none (the
+	// manager's own): nodes that run another are replaced by a rolling upgrade.
+	Version string
 	// NodeEnv returns the settings a launched node gets (manager URL, cluster secret, group, role, id).
 	NodeEnv func(group string, role nodemodel.Role, nodeID string) map[string]string
 
@@ -360,14 +363,14 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 			Now: now, Role: lim.Role, Limits: lim, Capacity: capacity, Threshold: threshold,
 			LowWater: min(l.LowWater, threshold*0.99), WarmUp: warmUp, CoolDown: coolDown,
 			History: mem.history, State: mem.state, Predictive: l.Predictive,
-			Demand: demand[key] + anyDemand[lim.Role],
+			Demand: demand[key] + anyDemand[lim.Role], MaxSurge: maxSurge(lc),
 		}
 		for _, m := range members {
 			if m.Role != lim.Role || l.replacing[m.ID] {
 				continue // a dead node being replaced: its replacement counts
 			}
 			nl := NodeLoad{ID: m.ID, State: m.State, Connections: m.Stats.Connections, LaunchedAt: m.CreatedAt,
-				Overloaded: m.Stats.Overloaded != ""}
+				Overloaded: m.Stats.Overloaded != "", Outdated: Outdated(m.Node, insts[m.ID], lc, l.Version)}
 			if _, managed := insts[m.ID]; !managed && l.inFlight[m.ID] == nil {
 				nl.Pinned = true
 			}
@@ -637,6 +640,8 @@ func (l *Loop) stopAsync(ctx context.Context, id string) {
 
 func actionOf(d Decision) string {
 	switch {
+	case d.Upgrade:
+		return "rolling-upgrade"
 	case len(d.Replace) > 0:
 		return "replace"
 	case len(d.Drain) > 0:

@@ -32,6 +32,8 @@ type rig struct {
 	loop  *autoscaler.Loop
 	logs  *testutil.LogBuffer
 	conns map[string]int // what each in-service node reports
+	// version is what nodes that join run ("dev" when unset)
+	version string
 }
 
 type rigOptions struct {
@@ -110,7 +112,11 @@ func (r *rig) join() {
 		if m.State != nodemodel.StateRunning {
 			continue
 		}
-		_, err := r.reg.Register(r.ctx, nodeapi.RegisterRequest{ID: m.ID, Role: m.Role, Version: "dev", Group: "g",
+		v := r.version
+		if v == "" {
+			v = "dev"
+		}
+		_, err := r.reg.Register(r.ctx, nodeapi.RegisterRequest{ID: m.ID, Role: m.Role, Version: v, Group: "g",
 			Addresses: nodemodel.Addresses{HTTP: "127.0.0.1:1"}})
 		require.NoError(r.t, err)
 		r.report(m.ID)
@@ -247,6 +253,75 @@ func TestLoopLifecycle(t *testing.T) {
 	nodeEvents, err := r.st.NodeEvents(r.ctx, edge1[0], 10)
 	require.NoError(t, err)
 	require.Contains(t, nodeEvents[len(nodeEvents)-1].Cause, "the cloud reports the instance gone: killed")
+}
+
+// TestRollingUpgrade: a launch configuration's new nagare.version replaces every node of the group one step
+// at a time — a new node launched and in service before an old one drains, the old one terminated once its
+// viewers left — and the origin, at its maximum of one, is replaced in place.
+func TestRollingUpgrade(t *testing.T) {
+	r := newRig(t, rigOptions{edgeMin: 2, edgeMax: 3, edgeCapacity: 10})
+	r.tick()
+	r.tick()
+	r.join()
+	olds := r.members("edge", nodemodel.StateInService)
+	require.Len(t, olds, 2)
+	for _, id := range olds {
+		r.conns[id] = 2
+	}
+	r.step(2 * time.Second)
+	require.Equal(t, "minimum", r.lastEvent().Action, "nothing to upgrade yet")
+
+	lc, err := r.st.GetLaunchConfig(r.ctx, "lc")
+	require.NoError(t, err)
+	lc.Properties = append(lc.Properties, store.KV{Key: autoscaler.VersionProperty, Value: "2.0.0"})
+	_, err = r.st.UpdateLaunchConfig(r.ctx, lc)
+	require.NoError(t, err)
+	r.version = "2.0.0"
+
+	var inService []int // edges in service at each step
+	for range 40 {
+		r.step(2 * time.Second)
+		r.join()
+		for _, m := range r.reg.Members("g") {
+			if m.State == nodemodel.StateDraining {
+				r.conns[m.ID] = 0 // its viewers were steered away
+			}
+		}
+		inService = append(inService, len(r.members("edge", nodemodel.StateInService)))
+		done := true
+		for _, m := range r.reg.Members("g") {
+			if m.State != nodemodel.StateTerminated && m.Version != "2.0.0" {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+	}
+	for _, m := range r.reg.Members("g") {
+		if m.State != nodemodel.StateTerminated {
+			require.Equal(t, "2.0.0", m.Version, "node %s (%s) was not upgraded", m.ID, m.State)
+		}
+	}
+	require.Len(t, r.members("edge", nodemodel.StateInService), 2)
+	require.Len(t, r.members("origin", nodemodel.StateInService), 1)
+	require.GreaterOrEqual(t, slices.Min(inService), 2, "edges in service never fell below the two there were: %v", inService)
+
+	var upgrades, drained []string
+	for _, e := range r.events() {
+		switch e.Action {
+		case "rolling-upgrade":
+			upgrades = append(upgrades, e.Reason)
+		case "drained":
+			drained = append(drained, e.Nodes...)
+		}
+	}
+	t.Logf("rolling upgrade events: %q", upgrades)
+	for _, id := range olds {
+		require.Contains(t, drained, id, "old edge %s was not drained", id)
+	}
+	require.Contains(t, upgrades, "rolling upgrade edge: 2 of 2 node(s) outdated, +1 ahead of draining them")
+	require.Contains(t, strings.Join(upgrades, "\n"), "rolling upgrade origin at max 1 nodes: drain")
 }
 
 func TestSilentNodeIsReplaced(t *testing.T) {

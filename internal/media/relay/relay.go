@@ -46,6 +46,9 @@ type Server struct {
 	Steering func() *Steering
 
 	sessions viewers.Sessions
+	// draining: the manager moves this edge's players elsewhere (content steering), so a session that
+	// stops asking ends sooner, and the edge is let go once its last player has left
+	draining atomic.Bool
 	init     sync.Once
 	acct     hlshttp.Accounting
 	// loops are the rendition loops; Run waits for them. looping counts them, for tests.
@@ -204,14 +207,22 @@ func (s *Server) notAtParent(p *pull) {
 	}
 }
 
-// Viewers returns the live viewer sessions of p (all streams if nil).
+// Viewers returns the live viewer sessions of p (all streams if nil). While the edge drains, a session
+// counts for a third of SessionTimeout (at least 3 s) after its last request: players request every part
+// or segment, so one that has been quiet that long has moved to another edge.
 func (s *Server) Viewers(p *stream.Path) int {
 	t := s.SessionTimeout
 	if t <= 0 {
 		t = 10 * time.Second
 	}
+	if s.draining.Load() {
+		t = max(3*time.Second, t/3)
+	}
 	return s.sessions.Count(p, t)
 }
+
+// SetDraining says whether the manager drains this edge (see Viewers).
+func (s *Server) SetDraining(on bool) { s.draining.Store(on) }
 
 // BytesOut returns the body bytes sent to clients.
 func (s *Server) BytesOut() uint64 { return s.acct.BytesOut() }

@@ -495,3 +495,16 @@ func mustPath(t *testing.T, s string) stream.Path {
 	require.NoError(t, err)
 	return p
 }
+
+// TestDrainingEndsQuietSessionsSooner: while the edge drains, a viewer that has stopped asking (steered to
+// another edge) stops counting after a third of SessionTimeout (3 s at least), so the manager can let the edge go.
+func TestDrainingEndsQuietSessionsSooner(t *testing.T) {
+	s := &Server{SessionTimeout: 9 * time.Second}
+	p := stream.Path{App: "live", Name: "s"}
+	s.sessions.Touch(s.sessions.NewID(), p)
+	require.Equal(t, 1, s.Viewers(&p))
+	time.Sleep(3100 * time.Millisecond)
+	require.Equal(t, 1, s.Viewers(&p), "not draining: the session counts for SessionTimeout")
+	s.SetDraining(true)
+	require.Equal(t, 0, s.Viewers(&p), "draining: a session quiet for 3 s has left")
+}

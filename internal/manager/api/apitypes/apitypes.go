@@ -160,6 +160,42 @@ type SetThreshold struct {
 }
 
 // ScaleEvent is one decision of the autoscaler that acted.
+// Launch configuration properties the manager itself reads.
+const (
+	// VersionProperty names the nagare version a launch configuration's nodes must run; changing it
+	// starts a rolling upgrade of its groups.
+	VersionProperty = "nagare.version"
+	// MaxSurgeProperty bounds how many nodes of a role a rolling upgrade launches ahead at once (1 when unset).
+	MaxSurgeProperty = "nagare.rollout.maxSurge"
+)
+
+// Rollout is how far a group is in bringing its nodes to what its launch configuration asks for
+// (GET /api/v1/nodegroups/{name}/rollout): a changed nagare.version property or image starts a rolling
+// upgrade, which the autoscaler carries out one step at a time.
+type Rollout struct {
+	Group        string `json:"group"`
+	LaunchConfig string `json:"launchConfig"`
+	// Version is the software version the nodes must run, Image what they are made from ("" = any).
+	Version string `json:"version"`
+	Image   string `json:"image,omitempty"`
+	// Done: every in-service node is current and none is being replaced.
+	Done  bool          `json:"done"`
+	Roles []RoleRollout `json:"roles"`
+	// Events are the group's latest rolling-upgrade steps, oldest first.
+	Events []ScaleEvent `json:"events"`
+}
+
+// RoleRollout counts one role's nodes by where they are in a rolling upgrade.
+type RoleRollout struct {
+	Role nodemodel.Role `json:"role"`
+	// Current and Outdated are in service; Launching are pending or running; Draining are leaving.
+	Current   int      `json:"current"`
+	Outdated  int      `json:"outdated"`
+	Launching int      `json:"launching"`
+	Draining  int      `json:"draining"`
+	Nodes     []string `json:"outdatedNodes"`
+}
+
 type ScaleEvent struct {
 	ID     int64          `json:"id"`
 	Group  string         `json:"group"`
