@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -31,14 +32,32 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.RampDown, "ramp-down", 0, "then they leave evenly over this long")
 	fs.BoolVar(&cfg.Top, "top", false, "play the variant with the highest BANDWIDTH (default: the first listed)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not on this machine")
+	fs.DurationVar(&cfg.CutAfter, "cut-after", 10*time.Second, "a viewer stalled this long counts as cut")
+	curve := fs.String("curve", "", "an audience curve (CSV of seconds,viewers; linear in between) instead of -viewers, -ramp, -hold and -ramp-down")
 	jsonOut := fs.String("json", "", "write the report (every viewer, one tick a second) to this file")
+	htmlOut := fs.String("html", "", "write the report as an HTML page with charts to this file")
+	fs.StringVar(&cfg.ManagerToken, "token", "", "the manager's admin token: the report then shows its scale events (default: env NAGARE_ADMIN_TOKEN)")
 	quiet := fs.Bool("q", false, "no progress line a second")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if cfg.ManagerToken == "" {
+		cfg.ManagerToken = os.Getenv("NAGARE_ADMIN_TOKEN")
+	}
 	if cfg.URL == "" {
 		fs.Usage()
 		return fmt.Errorf("-url is required")
+	}
+	if *curve != "" {
+		f, err := os.Open(*curve)
+		if err != nil {
+			return err
+		}
+		cfg.Curve, err = loadtest.ParseCurve(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *curve, err)
+		}
 	}
 	if !*quiet {
 		cfg.Progress = stderr
@@ -56,12 +75,25 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("writing the report: %w", err)
 		}
 	}
+	if *htmlOut != "" {
+		var b bytes.Buffer
+		if err := loadtest.WriteHTML(&b, rep); err != nil {
+			return fmt.Errorf("writing the HTML report: %w", err)
+		}
+		if err := os.WriteFile(*htmlOut, b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("writing the HTML report: %w", err)
+		}
+	}
+	if rep.ScaleEventsError != "" {
+		fmt.Fprintln(stderr, "scale events:", rep.ScaleEventsError)
+	}
 	t := rep.Totals
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "viewers\t%d (started %d)\n", t.Viewers, t.Started)
 	fmt.Fprintf(w, "startup p50 / p95\t%.0f / %.0f ms\n", t.StartupP50Ms, t.StartupP95Ms)
 	fmt.Fprintf(w, "latency behind live p50 / p95\t%.2f / %.2f s\n", t.LatencyP50Ms/1000, t.LatencyP95Ms/1000)
 	fmt.Fprintf(w, "stalls\t%d (viewers stalled %d, longest %.0f ms)\n", t.Stalls, t.ViewersStalled, t.LongestStallMs)
+	fmt.Fprintf(w, "viewers cut (a stall of %s or more)\t%d\n", cfg.CutAfter, t.ViewersCut)
 	fmt.Fprintf(w, "errors\t%d\n", t.Errors)
 	fmt.Fprintf(w, "requests\t%d (%.0f/s), %.1f MB\n", t.Requests, t.RequestsPerSec, float64(t.Bytes)/1e6)
 	fmt.Fprintf(w, "pathway switches\t%d\n", t.PathwaySwitches)

@@ -31,6 +31,8 @@ type player struct {
 	mu sync.Mutex
 	st ViewerStats
 	po playout
+	// loadMs are the load times of parts and segments since the last tick took them
+	loadMs []float64
 }
 
 // ViewerStats is what one virtual viewer saw.
@@ -51,6 +53,8 @@ type ViewerStats struct {
 	LastHost        string         `json:"lastHost"`
 	PathwaySwitches int            `json:"pathwaySwitches"`
 	LastError       string         `json:"lastError,omitempty"`
+	// Cut: the viewer stalled for Config.CutAfter or longer at least once.
+	Cut bool `json:"cut"`
 }
 
 // maxLatencySamples bounds a viewer's latency samples (the newest are kept).
@@ -224,7 +228,15 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		if ok {
 			u, err := media.Parse(it.uri)
 			if err == nil {
-				err = p.load(ctx, u.String())
+				lctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+				began := time.Now()
+				err = p.load(lctx, u.String())
+				cancel()
+				if err == nil {
+					p.mu.Lock()
+					p.loadMs = append(p.loadMs, float64(time.Since(began).Microseconds())/1000)
+					p.mu.Unlock()
+				}
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -251,7 +263,9 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		}
 		u := *media
 		u.RawQuery = q.Encode()
-		body, _, err := p.get(ctx, u.String())
+		rctx, cancel := context.WithTimeout(ctx, reloadTimeout(pl, ll))
+		body, _, err := p.get(rctx, u.String())
+		cancel()
 		if err == nil {
 			var fresh *mediaPlaylist
 			if fresh, err = parseMedia(body); err == nil {
@@ -281,6 +295,20 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		sleep(ctx, backoff(pl))
 	}
 	return nil
+}
+
+// mediaTimeout bounds the load of a part or segment, as hls.js's default fragment load policy does (10 s
+// to the first byte): a frozen edge costs its players that long.
+const mediaTimeout = 10 * time.Second
+
+// reloadTimeout bounds a playlist reload as hls.js does: a blocking reload (LL-HLS) gets
+// max(3 part targets, 0.8 target durations), so that a player notices a stuck edge within about a segment,
+// and other reloads 10 s.
+func reloadTimeout(pl *mediaPlaylist, blocking bool) time.Duration {
+	if blocking && pl.partTarget > 0 {
+		return max(3*pl.partTarget, pl.target*8/10)
+	}
+	return 10 * time.Second
 }
 
 func backoff(pl *mediaPlaylist) time.Duration {

@@ -5,7 +5,9 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,13 +20,20 @@ import (
 	"time"
 )
 
-// Config is an audience: Viewers players join over Ramp, all play for Hold, then leave over RampDown.
+// Config is an audience: Viewers players join over Ramp, all play for Hold, then leave over RampDown; or,
+// with Curve, as many play at each instant as the curve says.
 type Config struct {
 	URL      string // the stream's entry: the manager's or a node's /<app>/<stream>/index.m3u8
 	Viewers  int
 	Ramp     time.Duration
 	Hold     time.Duration
 	RampDown time.Duration
+	// Curve, when set, replaces Viewers, Ramp, Hold and RampDown: viewers in play at each instant, linear
+	// between its points (see ParseCurve). A viewer who leaves and a viewer who joins later are two viewers.
+	Curve []CurvePoint
+	// CutAfter is the stall after which a viewer counts as cut (a person would have reloaded or left);
+	// 10 s when zero.
+	CutAfter time.Duration
 	// Top makes every viewer play the variant with the highest BANDWIDTH (default: the first listed).
 	Top bool
 	// AllowRemote permits a target outside loopback (refused otherwise: a load test is no thing to point
@@ -34,6 +43,9 @@ type Config struct {
 	Client *http.Client
 	// Progress, when set, gets one line a second: viewers, stalls, errors, latency, edges in use.
 	Progress io.Writer
+	// ManagerToken, when set, is the manager's admin token: the report then carries the manager's scale
+	// events of the run's time (URL must then be the manager's).
+	ManagerToken string
 }
 
 // Report is the outcome of a run, also written as JSON.
@@ -44,6 +56,20 @@ type Report struct {
 	Totals   Totals        `json:"totals"`
 	Viewers  []ViewerStats `json:"viewers"`
 	Timeline []Tick        `json:"timeline"`
+	// ScaleEvents are the manager's autoscaling decisions during the run (with Config.ManagerToken).
+	ScaleEvents []ScaleEvent `json:"scaleEvents,omitempty"`
+	// ScaleEventsError says why they could not be read.
+	ScaleEventsError string `json:"scaleEventsError,omitempty"`
+}
+
+// ScaleEvent is one of the manager's autoscaling decisions, At seconds from the start of the run.
+type ScaleEvent struct {
+	At     float64  `json:"atSeconds"`
+	Group  string   `json:"group"`
+	Role   string   `json:"role"`
+	Action string   `json:"action"`
+	Reason string   `json:"reason"`
+	Nodes  []string `json:"nodes"`
 }
 
 // Totals sums up the viewers.
@@ -54,6 +80,7 @@ type Totals struct {
 	StartupP95Ms     float64        `json:"startupP95Ms"`
 	Stalls           int            `json:"stalls"`
 	ViewersStalled   int            `json:"viewersStalled"`
+	ViewersCut       int            `json:"viewersCut"` // stalled for CutAfter or longer at least once
 	LongestStallMs   float64        `json:"longestStallMs"`
 	Errors           int            `json:"errors"`
 	Requests         int            `json:"requests"`
@@ -75,6 +102,11 @@ type Tick struct {
 	LatencyP50Ms float64        `json:"latencyP50Ms"`
 	LatencyP95Ms float64        `json:"latencyP95Ms"`
 	Hosts        map[string]int `json:"hosts"` // viewers per host:port of their last answered request
+	// LoadP50Ms … LoadP99Ms are the times to load parts and segments (first request to last byte) in the
+	// second before the tick.
+	LoadP50Ms float64 `json:"loadP50Ms"`
+	LoadP95Ms float64 `json:"loadP95Ms"`
+	LoadP99Ms float64 `json:"loadP99Ms"`
 }
 
 // Run plays the audience and reports what it saw. It returns an error only when the run cannot start.
@@ -83,11 +115,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("the URL must be http(s)://host/<app>/<stream>/index.m3u8, not %q", cfg.URL)
 	}
-	if cfg.Viewers < 1 || cfg.Viewers > 100_000 {
-		return nil, fmt.Errorf("viewers must be between 1 and 100000, not %d", cfg.Viewers)
+	seats, err := audience(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Ramp < 0 || cfg.Hold < 0 || cfg.RampDown < 0 {
-		return nil, fmt.Errorf("ramp, hold and ramp-down must not be negative")
+	if cfg.CutAfter <= 0 {
+		cfg.CutAfter = 10 * time.Second
 	}
 	if !cfg.AllowRemote {
 		if err := loopbackOnly(ctx, u.Hostname()); err != nil {
@@ -97,19 +130,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	client := cfg.Client
 	if client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, cfg.Viewers*2
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, 2*peak(seats)
 		client = &http.Client{Transport: t, Timeout: 30 * time.Second}
 	}
 
 	began := time.Now()
-	players := make([]*player, cfg.Viewers)
+	players := make([]*player, len(seats))
 	var wg sync.WaitGroup
-	for i := range players {
+	for i, s := range seats {
 		p := &player{client: client, entry: cfg.URL, top: cfg.Top}
 		p.st.ID = i
 		players[i] = p
-		join := began.Add(spread(cfg.Ramp, i, cfg.Viewers))
-		leave := began.Add(cfg.Ramp + cfg.Hold + spread(cfg.RampDown, i, cfg.Viewers))
+		join, leave := began.Add(s.join), began.Add(s.leave)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -146,10 +178,96 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, p := range players {
 		st := p.snapshot()
 		st.LatencyP50Ms = percentile(st.LatencyMs, 0.5)
+		st.Cut = st.LongestStallMs >= float64(cfg.CutAfter.Milliseconds())
 		rep.Viewers = append(rep.Viewers, st)
 	}
 	rep.Totals = totals(rep.Viewers, rep.Duration)
+	if cfg.ManagerToken != "" {
+		evs, err := scaleEvents(ctx, client, u, cfg.ManagerToken, began, time.Now())
+		rep.ScaleEvents = evs
+		if err != nil {
+			rep.ScaleEventsError = err.Error()
+		}
+	}
 	return rep, nil
+}
+
+// scaleEvents reads the manager's latest scale events and keeps those between from and to.
+func scaleEvents(ctx context.Context, client *http.Client, entry *url.URL, token string, from, to time.Time) ([]ScaleEvent, error) {
+	u := url.URL{Scheme: entry.Scheme, Host: entry.Host, Path: "/api/v1/scaleevents", RawQuery: "limit=1000"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manager's scale events: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading the manager's scale events: HTTP %d", res.StatusCode)
+	}
+	var all []struct {
+		Group, Role, Action, Reason string
+		Nodes                       []string
+		At                          time.Time
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(&all); err != nil {
+		return nil, fmt.Errorf("reading the manager's scale events: %w", err)
+	}
+	var out []ScaleEvent
+	for _, e := range all {
+		if e.At.Before(from) || e.At.After(to) {
+			continue
+		}
+		out = append(out, ScaleEvent{At: e.At.Sub(from).Seconds(), Group: e.Group, Role: e.Role, Action: e.Action,
+			Reason: e.Reason, Nodes: e.Nodes})
+	}
+	return out, nil
+}
+
+// seat is one viewer's time in the audience, from the start of the run.
+type seat struct{ join, leave time.Duration }
+
+// audience turns the configuration into seats.
+func audience(cfg Config) ([]seat, error) {
+	if cfg.Curve != nil {
+		return curveSeats(cfg.Curve)
+	}
+	if cfg.Viewers < 1 || cfg.Viewers > maxViewers {
+		return nil, fmt.Errorf("viewers must be between 1 and %d, not %d", maxViewers, cfg.Viewers)
+	}
+	if cfg.Ramp < 0 || cfg.Hold < 0 || cfg.RampDown < 0 {
+		return nil, fmt.Errorf("ramp, hold and ramp-down must not be negative")
+	}
+	seats := make([]seat, cfg.Viewers)
+	for i := range seats {
+		seats[i] = seat{spread(cfg.Ramp, i, cfg.Viewers), cfg.Ramp + cfg.Hold + spread(cfg.RampDown, i, cfg.Viewers)}
+	}
+	return seats, nil
+}
+
+// maxViewers bounds the viewers of a run (seats, with a curve).
+const maxViewers = 100_000
+
+// peak is the most seats taken at once.
+func peak(seats []seat) int {
+	type edge struct {
+		at time.Duration
+		d  int
+	}
+	var es []edge
+	for _, s := range seats {
+		es = append(es, edge{s.join, 1}, edge{s.leave, -1})
+	}
+	slices.SortFunc(es, func(a, b edge) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.d, b.d)) })
+	n, most := 0, 0
+	for _, e := range es {
+		n += e.d
+		most = max(most, n)
+	}
+	return max(most, 1)
 }
 
 // spread is viewer i's offset when n viewers join (or leave) evenly over d.
@@ -177,10 +295,12 @@ func loopbackOnly(ctx context.Context, host string) error {
 // sample is the audience now.
 func sample(players []*player, at time.Duration) Tick {
 	t := Tick{At: at.Round(time.Second).Seconds(), Hosts: map[string]int{}}
-	var lat []float64
+	var lat, loads []float64
 	now := time.Now()
 	for _, p := range players {
 		p.mu.Lock()
+		loads = append(loads, p.loadMs...)
+		p.loadMs = p.loadMs[:0]
 		p.po.advance(now, &p.st)
 		if p.po.started {
 			t.Viewers++
@@ -199,6 +319,7 @@ func sample(players []*player, at time.Duration) Tick {
 		p.mu.Unlock()
 	}
 	t.LatencyP50Ms, t.LatencyP95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+	t.LoadP50Ms, t.LoadP95Ms, t.LoadP99Ms = percentile(loads, 0.5), percentile(loads, 0.95), percentile(loads, 0.99)
 	return t
 }
 
@@ -224,6 +345,9 @@ func totals(vs []ViewerStats, secs float64) Totals {
 		t.Stalls += v.Stalls
 		if v.Stalls > 0 {
 			t.ViewersStalled++
+		}
+		if v.Cut {
+			t.ViewersCut++
 		}
 		t.LongestStallMs = max(t.LongestStallMs, v.LongestStallMs)
 		t.Errors += v.Errors
