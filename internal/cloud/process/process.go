@@ -50,6 +50,7 @@ type Controller struct {
 	// this one port: players can then be moved between edges by content steering, which changes the host
 	// of their URLs and keeps the port.
 	httpPort int
+	lastHost int // the last loopback address given out (its last byte)
 	log      *slog.Logger
 
 	mu    sync.Mutex
@@ -198,8 +199,10 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 	return p.inst, nil
 }
 
-// freeHost returns the lowest loopback address from 127.0.0.2 on that no running child holds and whose
-// HTTP port is free (a node of an earlier manager may still hold one). The caller holds c.mu.
+// freeHost returns the next loopback address, from 127.0.0.2 to 127.0.0.254 in turn, that no running child
+// holds and whose HTTP port is free (a node of an earlier manager may still hold one). In turn, so that an
+// address is not given to a new node while players of the one that had it may still try it. The caller
+// holds c.mu.
 func (c *Controller) freeHost() (string, error) {
 	held := map[string]bool{}
 	for _, p := range c.procs {
@@ -207,7 +210,8 @@ func (c *Controller) freeHost() (string, error) {
 			held[p.inst.Address] = true
 		}
 	}
-	for i := 2; i < 255; i++ {
+	for n := 0; n < 253; n++ {
+		i := 2 + (max(c.lastHost-2+1, 0)+n)%253
 		host := "127.0.0." + strconv.Itoa(i)
 		if held[host] {
 			continue
@@ -217,6 +221,7 @@ func (c *Controller) freeHost() (string, error) {
 			continue
 		}
 		ln.Close()
+		c.lastHost = i
 		return host, nil
 	}
 	return "", fmt.Errorf("no loopback address from 127.0.0.2 to 127.0.0.254 has port %d free", c.httpPort)

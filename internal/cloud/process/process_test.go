@@ -297,14 +297,14 @@ echo done`),
 	require.Contains(t, log, "role=edge id=edge-7 group=from-env zone=z1\n")
 }
 
-// TestHostPerNode: with httpPort, every node gets its own loopback address and HTTP on that one port (an
-// address is used again once its node has exited), and a launch configuration's process.binary replaces
+// TestHostPerNode: with httpPort, every node gets its own loopback address and HTTP on that one port (the
+// addresses in turn, not the first free one again), and a launch configuration's process.binary replaces
 // the controller's program for its nodes.
 func TestHostPerNode(t *testing.T) {
 	t.Parallel()
 	listen := script(t, `echo "http=$NAGARE_HTTP_ADDRESS rtmp=$NAGARE_RTMP_ADDRESS"; exec sleep 30`)
 	other := script(t, `echo "other http=$NAGARE_HTTP_ADDRESS"; exec sleep 30`)
-	port := testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3")
+	port := testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	c, _ := newController(t, cloud.Settings{"binary": listen, "httpPort": port, "stopTimeout": "1s"})
 	ctx := context.Background()
 	a, err := c.Launch(ctx, spec("a", nil))
@@ -319,7 +319,7 @@ func TestHostPerNode(t *testing.T) {
 	require.NoError(t, c.Terminate(ctx, "a"))
 	a2, err := c.Launch(ctx, spec("a2", nil))
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.2", a2.Address, "the address of a node that exited is free again")
+	require.Equal(t, "127.0.0.4", a2.Address, "addresses are given in turn")
 
 	_, err = c.Launch(ctx, cloud.Spec{NodeID: "c", Role: "edge", Properties: map[string]string{process.BinaryProperty: "/nonexistent/nagare"}})
 	require.ErrorIs(t, err, cloud.ErrInvalidSpec)

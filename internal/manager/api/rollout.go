@@ -47,17 +47,20 @@ func (s *Server) rollout(ctx context.Context, nameOrID string) (apitypes.Rollout
 			r = &apitypes.RoleRollout{Role: n.Role, Nodes: []string{}}
 			roles[n.Role] = r
 		}
-		switch n.State {
-		case nodemodel.StateInService:
+		_, managed := insts[n.ID]
+		switch {
+		case n.State == nodemodel.StateInService && s.Instances != nil && !managed:
+			r.Unmanaged++
+		case n.State == nodemodel.StateInService:
 			if autoscaler.Outdated(n, insts[n.ID], lc, s.Version) {
 				r.Outdated++
 				r.Nodes = append(r.Nodes, n.ID)
 			} else {
 				r.Current++
 			}
-		case nodemodel.StatePending, nodemodel.StateRunning:
+		case n.State == nodemodel.StatePending || n.State == nodemodel.StateRunning:
 			r.Launching++
-		case nodemodel.StateDraining:
+		case n.State == nodemodel.StateDraining:
 			r.Draining++
 		}
 	}

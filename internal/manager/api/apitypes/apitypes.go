@@ -194,6 +194,9 @@ type RoleRollout struct {
 	Launching int      `json:"launching"`
 	Draining  int      `json:"draining"`
 	Nodes     []string `json:"outdatedNodes"`
+	// Unmanaged are in service but were not launched by the cloud controller (started by hand): a rolling
+	// upgrade cannot replace them and leaves them alone.
+	Unmanaged int `json:"unmanaged"`
 }
 
 type ScaleEvent struct {
