@@ -31,6 +31,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/relay"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/viewers"
 	"github.com/nagare-video/nagare/internal/media/transcode"
 	"github.com/nagare-video/nagare/internal/media/webrtc"
 	"github.com/nagare-video/nagare/internal/netguard"
@@ -196,6 +197,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	if n.push != nil {
 		hs.Config.Observe = n.push.Observer // every segment, part and playlist goes to storage as it is made
+	}
+	if cfg.Cluster.Secret != "" {
+		hs.SetSessionKey(viewers.ClusterKey(cfg.Cluster.Secret))
 	}
 	n.hls = hs
 	n.registry.AddListener(hs)
@@ -465,6 +469,10 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 		Log:         log.With("component", n.cfg.Node.Role),
 		NotFoundTTL: cfg.Node.NotFoundTTL,
 		Steering:    n.steering.Load,
+	}
+	if cfg.Cluster.Secret != "" {
+		// one key in the cluster: a player steered here from another edge keeps its session
+		n.edge.SetSessionKey(viewers.ClusterKey(cfg.Cluster.Secret))
 	}
 	n.hls = n.edge
 	if err := n.listenWebRTC(cfg, nil); err != nil {

@@ -208,6 +208,9 @@ func (s *Server) StreamEnded(st *stream.Stream) {
 	s.sessions.DropStream(st.Path)
 }
 
+// SetSessionKey sets the key of the viewer session ids (see viewers.Sessions.Key); before serving.
+func (s *Server) SetSessionKey(k []byte) { s.sessions.Key = k }
+
 // Viewers returns the number of live viewer sessions of p ("" for all streams).
 func (s *Server) Viewers(p *stream.Path) int {
 	return s.sessions.Count(p, s.sessionTimeout())

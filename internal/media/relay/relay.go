@@ -221,6 +221,9 @@ func (s *Server) Viewers(p *stream.Path) int {
 	return s.sessions.Count(p, t)
 }
 
+// SetSessionKey sets the key of the viewer session ids (see viewers.Sessions.Key); before serving.
+func (s *Server) SetSessionKey(k []byte) { s.sessions.Key = k }
+
 // SetDraining says whether the manager drains this edge (see Viewers).
 func (s *Server) SetDraining(on bool) { s.draining.Store(on) }
 

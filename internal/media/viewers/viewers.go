@@ -20,9 +20,14 @@ const Param = "nsid"
 // no session id (the edge hands out its own).
 const RelayHeader = "X-Nagare-Relay"
 
-// Sessions counts distinct viewers. A session id is 8 random bytes and a 4-byte MAC under a per-node key,
-// so viewers cannot inflate the count with made-up ids.
+// Sessions counts distinct viewers. A session id is 8 random bytes and a 4-byte MAC under a key, so
+// viewers cannot inflate the count with made-up ids.
 type Sessions struct {
+	// Key signs the session ids (at least 16 bytes; set before first use). The nodes of a cluster share
+	// one, so that a player moved to another edge by content steering, whose URLs keep the session id its
+	// first edge gave it, is counted there too. Empty: a random key of this node's own.
+	Key []byte
+
 	once sync.Once
 	key  []byte
 	mu   sync.Mutex
@@ -38,8 +43,12 @@ const maxSessions = 200000
 
 func (ss *Sessions) init() {
 	ss.once.Do(func() {
-		ss.key = make([]byte, 32)
-		_, _ = rand.Read(ss.key)
+		if len(ss.Key) >= 16 {
+			ss.key = ss.Key
+		} else {
+			ss.key = make([]byte, 32)
+			_, _ = rand.Read(ss.key)
+		}
 		ss.seen = map[string]sessionEntry{}
 	})
 }
@@ -48,6 +57,13 @@ func (ss *Sessions) mac(b []byte) []byte {
 	h := hmac.New(sha256.New, ss.key)
 	h.Write(b)
 	return h.Sum(nil)[:4]
+}
+
+// ClusterKey derives the session key of a cluster's nodes from its secret.
+func ClusterKey(secret string) []byte {
+	h := hmac.New(sha256.New, []byte(secret))
+	h.Write([]byte("nagare viewer sessions"))
+	return h.Sum(nil)
 }
 
 // NewID returns a new session id.

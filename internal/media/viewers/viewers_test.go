@@ -104,3 +104,19 @@ func TestSessionsCaseVariantOfIDIsNotANewViewer(t *testing.T) {
 	ss.Touch(strings.ToUpper(id), a)
 	require.Equal(t, 1, ss.Count(&a, time.Hour), "a case variant of a session id counted as another viewer")
 }
+
+// TestClusterKey: the edges of a cluster accept each other's session ids (a player steered from one to
+// another keeps its URLs), other clusters' and made-up ones are refused.
+func TestClusterKey(t *testing.T) {
+	a := &Sessions{Key: ClusterKey("cluster-secret-0123456789")}
+	b := &Sessions{Key: ClusterKey("cluster-secret-0123456789")}
+	other := &Sessions{Key: ClusterKey("another-secret-0123456789")}
+	own := &Sessions{}
+	id := a.NewID()
+	require.True(t, b.Valid(id), "an edge of the same cluster")
+	require.False(t, other.Valid(id), "an edge of another cluster")
+	require.False(t, own.Valid(id), "a node with its own random key")
+	p := stream.Path{App: "live", Name: "s"}
+	b.Touch(id, p)
+	require.Equal(t, 1, b.Count(&p, time.Minute))
+}
