@@ -367,7 +367,9 @@ func load(conns, n, capacity int) float64 {
 // project extends current by the least-squares slope of history over horizon. Fewer than two samples, or
 // samples all at one instant, give no trend. The projection is never below zero.
 func project(current float64, history []Sample, horizon time.Duration) float64 {
-	if len(history) < 2 {
+	// a trend needs samples over a quarter of the horizon at least: two samples a second apart, projected
+	// over a minute, would turn any first viewers into a scale-out
+	if len(history) < 2 || history[len(history)-1].At.Sub(history[0].At) < horizon/4 {
 		return current
 	}
 	t0 := history[0].At

@@ -475,7 +475,8 @@ func TestProject(t *testing.T) {
 		{"one sample", 0.4, []Sample{{at(0), 0.1}}, time.Minute, 0.4},
 		{"samples at one instant", 0.4, []Sample{{at(0), 0.1}, {at(0), 0.9}}, time.Minute, 0.4},
 		{"noisy rise fits slope 0.01/s", 0.5, []Sample{{at(0), 0.30}, {at(10), 0.42}, {at(20), 0.48}, {at(30), 0.60}}, 10 * time.Second, 0.5 + 0.0096*10},
-		{"falling never below zero", 0.1, []Sample{{at(0), 0.9}, {at(10), 0.5}}, time.Minute, 0},
+		{"falling never below zero", 0.1, []Sample{{at(0), 0.9}, {at(20), 0.5}}, time.Minute, 0},
+		{"a jump over a few seconds is no trend for a minute", 0.1, []Sample{{at(0), 0}, {at(1), 0.1}}, time.Minute, 0.1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
