@@ -4,7 +4,7 @@ BIN     := bin/nagare
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/nagare-video/nagare/internal/version.Version=$(VERSION)
 
-.PHONY: help build demo test test-short lint fmt bench deps clean generate check-generated web release image
+.PHONY: help build demo test soak test-short lint fmt bench deps clean generate check-generated web release image
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ test: ## install and start what the tests need, then run every test with -race
 	@# the player, page and walk-through tests decode video in Chromium, VLC and GStreamer: alone, so that
 	@# other packages' load does not turn into stalls
 	$(GO) test -race -count=1 -timeout 20m -p 1 ./test/players/... ./test/webrtc/... ./test/e2e/...
+
+soak: ## the soak at full scale: 500 virtual viewers through faults (see docs/loadtest.md); report in docs/soak/
+	@scripts/deps.sh ffmpeg versitygw
+	NAGARE_SOAK=full NAGARE_SOAK_REPORT=$(CURDIR)/docs/soak $(GO) test -race -count=1 -timeout 40m -run '^TestSoak$$' -v ./test/e2e/
 
 test-short: ## unit tests only (skips the ffmpeg integration tests)
 	$(GO) test -race -short ./...
