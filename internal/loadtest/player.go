@@ -109,7 +109,7 @@ func (p *player) fetch(ctx context.Context, u string, media, keep bool) ([]byte,
 	var b []byte
 	var n int64
 	if keep {
-		b, err = io.ReadAll(io.LimitReader(res.Body, maxBody))
+		b, err = readBody(res, maxBody)
 		n = int64(len(b))
 	} else {
 		n, err = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
@@ -124,6 +124,19 @@ func (p *player) fetch(ctx context.Context, u string, media, keep bool) ([]byte,
 		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.Request.URL.Redacted(), res.StatusCode)
 	}
 	return b, res.Request.URL, nil
+}
+
+// readBody reads a response body of at most limit bytes into a buffer sized by its Content-Length when
+// it has one (playlists do: one allocation instead of a growing series).
+func readBody(res *http.Response, limit int64) ([]byte, error) {
+	if res.ContentLength < 0 || res.ContentLength > limit {
+		return io.ReadAll(io.LimitReader(res.Body, limit))
+	}
+	b := make([]byte, res.ContentLength)
+	if _, err := io.ReadFull(res.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func (p *player) fail(err error) {

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -64,6 +63,28 @@ var errNotPlaylist = errors.New("not an HLS playlist (no #EXTM3U)")
 // attrs splits an attribute list (KEY=VALUE,KEY="QUOTED,VALUE").
 func attrs(s string) map[string]string {
 	out := map[string]string{}
+	eachAttr(s, func(k, v string) bool {
+		out[k] = v
+		return true
+	})
+	return out
+}
+
+// attr returns the value of attribute key in an attribute list, without building a map (parseMedia reads
+// a few attributes of every part of every playlist).
+func attr(s, key string) (value string, ok bool) {
+	eachAttr(s, func(k, v string) bool {
+		if k == key {
+			value, ok = v, true
+			return false
+		}
+		return true
+	})
+	return value, ok
+}
+
+// eachAttr calls f with every attribute of an attribute list (quotes removed) until it returns false.
+func eachAttr(s string, f func(k, v string) bool) {
 	for s != "" {
 		k, rest, ok := strings.Cut(s, "=")
 		if !ok {
@@ -81,10 +102,11 @@ func attrs(s string) map[string]string {
 		} else {
 			v, rest, _ = strings.Cut(rest, ",")
 		}
-		out[strings.TrimSpace(k)] = v
+		if !f(strings.TrimSpace(k), v) {
+			return
+		}
 		s = rest
 	}
-	return out
 }
 
 func seconds(s string) (time.Duration, error) {
@@ -105,11 +127,11 @@ func parseMultivariant(b []byte) (*multivariant, error) {
 		return nil, errNotPlaylist
 	}
 	mv := &multivariant{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var pending *variant
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	for rest := string(b); rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			a := attrs(line[len("#EXT-X-STREAM-INF:"):])
@@ -136,8 +158,6 @@ func parseMedia(b []byte) (*mediaPlaylist, error) {
 		return nil, errNotPlaylist
 	}
 	m := &mediaPlaylist{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var (
 		dur   time.Duration
 		date  time.Time
@@ -145,33 +165,43 @@ func parseMedia(b []byte) (*mediaPlaylist, error) {
 		parts []part
 		err   error
 	)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	// one string for the whole playlist, lines cut from it: a blocking reload a part of every player
+	// parses one, so this is the generator's hottest allocation
+	for rest := string(b); rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "#EXT-X-TARGETDURATION:"):
 			m.target, err = seconds(line[len("#EXT-X-TARGETDURATION:"):])
 		case strings.HasPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"):
 			m.sequence, err = strconv.ParseUint(strings.TrimSpace(line[len("#EXT-X-MEDIA-SEQUENCE:"):]), 10, 63)
 		case strings.HasPrefix(line, "#EXT-X-PART-INF:"):
-			m.partTarget, err = seconds(attrs(line[len("#EXT-X-PART-INF:"):])["PART-TARGET"])
+			v, _ := attr(line[len("#EXT-X-PART-INF:"):], "PART-TARGET")
+			m.partTarget, err = seconds(v)
 		case strings.HasPrefix(line, "#EXT-X-SERVER-CONTROL:"):
-			a := attrs(line[len("#EXT-X-SERVER-CONTROL:"):])
-			m.canBlock = a["CAN-BLOCK-RELOAD"] == "YES"
-			if v, ok := a["PART-HOLD-BACK"]; ok {
+			a := line[len("#EXT-X-SERVER-CONTROL:"):]
+			v, _ := attr(a, "CAN-BLOCK-RELOAD")
+			m.canBlock = v == "YES"
+			if v, ok := attr(a, "PART-HOLD-BACK"); ok {
 				m.partHold, err = seconds(v)
 			}
 		case strings.HasPrefix(line, "#EXT-X-MAP:"):
-			m.initURI = attrs(line[len("#EXT-X-MAP:"):])["URI"]
+			m.initURI, _ = attr(line[len("#EXT-X-MAP:"):], "URI")
 		case strings.HasPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"):
 			date, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(line[len("#EXT-X-PROGRAM-DATE-TIME:"):]))
 		case strings.HasPrefix(line, "#EXT-X-PART:"):
-			a := attrs(line[len("#EXT-X-PART:"):])
+			a := line[len("#EXT-X-PART:"):]
+			dv, _ := attr(a, "DURATION")
+			uri, _ := attr(a, "URI")
+			ind, _ := attr(a, "INDEPENDENT")
 			var d time.Duration
-			d, err = seconds(a["DURATION"])
-			parts = append(parts, part{duration: d, uri: a["URI"], independent: a["INDEPENDENT"] == "YES"})
+			d, err = seconds(dv)
+			parts = append(parts, part{duration: d, uri: uri, independent: ind == "YES"})
 		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT:"):
-			if a := attrs(line[len("#EXT-X-PRELOAD-HINT:"):]); a["TYPE"] == "PART" {
-				m.preloadHint = a["URI"]
+			a := line[len("#EXT-X-PRELOAD-HINT:"):]
+			if t, _ := attr(a, "TYPE"); t == "PART" {
+				m.preloadHint, _ = attr(a, "URI")
 			}
 		case strings.HasPrefix(line, "#EXTINF:"):
 			d, _, _ := strings.Cut(line[len("#EXTINF:"):], ",")
