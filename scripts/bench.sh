@@ -44,7 +44,9 @@ ABR_WARMUP=${BENCH_ABR_WARMUP:-5s}
 ABR_WINDOW=${BENCH_ABR_WINDOW:-20s}
 ABR_RUNG_WINDOW=${BENCH_ABR_RUNG_WINDOW:-10s}
 IMAGE_STARTS=${BENCH_IMAGE_STARTS:-5}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image"
+LOADTEST_VIEWERS=${BENCH_LOADTEST_VIEWERS:-1000 2000}
+LOADTEST_HOLD=${BENCH_LOADTEST_HOLD:-30s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
@@ -444,6 +446,39 @@ phase_image() {
   docker version -f 'Docker Engine {{.Server.Version}}' >"$WORK/image-engine"
 }
 
+# Content steering's cost (answers per second with 1,000 nodes) and the load generator's: nagare loadtest
+# on CPU 1 playing LL-HLS from a node on CPU 0, on a 360p stream of about 600 kbit/s (made once).
+LT_CLIP=$CACHE/loadtest-360p.flv
+phase_steering() {
+  log "12/12 content steering answers (1,000 nodes) and the load generator (nagare loadtest, one core)"
+  local n res pub
+  go test -run '^$' -bench BenchmarkSteering1000 -benchtime 20000x -count 3 ./internal/manager/api/ |
+    awk '/^BenchmarkSteering1000/ { split($1, a, "/"); sub(/-[0-9]+$/, "", a[2]); printf "| steering answer, 1,000 nodes, player %s (%s) | %.1f µs | %d B, %d allocs |\n", (a[2] == "gone" ? "moved off a gone edge" : "staying"), "BenchmarkSteering1000/" a[2], $3 / 1000, $5, $7 }' >"$WORK/steering.md"
+  if [ ! -s "$LT_CLIP" ]; then
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 \
+      -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 -c:v libx264 -preset veryfast -bf 0 -g 30 \
+      -keyint_min 30 -sc_threshold 0 -b:v 500k -maxrate 500k -bufsize 500k -c:a aac -b:a 96k -f flv "$LT_CLIP.tmp"
+    mv "$LT_CLIP.tmp" "$LT_CLIP"
+  fi
+  for n in $LOADTEST_VIEWERS; do
+    start_nagare taskset -c 0
+    taskset -c 0 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$LT_CLIP" -c copy -f flv \
+      "rtmp://127.0.0.1:$NAGARE_RTMP/live/lt" >>"$WORK/loadtest-ffmpeg.log" 2>&1 &
+    pub=$!
+    PIDS+=("$pub")
+    sleep 4 # a few segments in the playlist
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/loadtest-$n.time" taskset -c 1 "$BIN" loadtest \
+      -url "http://127.0.0.1:$NAGARE_HTTP/live/lt/index.m3u8" -viewers "$n" -ramp 10s -hold "$LOADTEST_HOLD" -q \
+      -json "$WORK/loadtest-$n.json" >"$WORK/loadtest-$n.log" 2>&1
+    read -r -a res <"$WORK/loadtest-$n.time"
+    jq -r --arg n "$n" --arg e "${res[0]}" --arg u "${res[1]}" --arg s "${res[2]}" --arg m "${res[3]}" '.totals |
+      "| \($n) | \((($u|tonumber) + ($s|tonumber)) / (($e|tonumber) - 0) * 100 | floor) % of CPU 1 | \(($m|tonumber) / 1024 | floor) MiB | \(.requestsPerSecond | floor) | \(.startupP50Ms | floor) / \(.startupP95Ms | floor) ms | \(.latencyP50Ms / 1000 * 100 | floor / 100) / \(.latencyP95Ms / 1000 * 100 | floor / 100) s | \(.stalls) (\(.viewersStalled) viewers, longest \(.longestStallMs | floor) ms) | \(.viewersCut) | \(.errors) |"' \
+      "$WORK/loadtest-$n.json" >>"$WORK/loadtest.md"
+    stop "$pub"
+    stop "$NAGARE_PID"
+  done
+}
+
 for phase in $PHASES; do "phase_$phase"; done
 
 cp /proc/loadavg "$WORK/loadavg-end"
@@ -576,6 +611,31 @@ if [ -s "$WORK/image.md" ]; then
     echo "no manager. Target: small, and healthy within a second."
     echo
     cat "$WORK/image.md"
+  } >>"$OUT"
+fi
+if [ -s "$WORK/steering.md" ]; then
+  {
+    echo
+    echo "## 14. Content steering and the load generator"
+    echo
+    echo "Steering: \`go test -bench BenchmarkSteering1000 ./internal/manager/api/\` answers the steering requests of"
+    echo "players (every one from its own address) with 1,000 in-service nodes, without the network: the cost of"
+    echo "a request every TTL (5 s by default) per viewer. Answers are memoized per cluster snapshot, so the"
+    echo "players of one edge cost one decision between two reports."
+    echo
+    echo "| measurement | time per answer | allocations |"
+    echo "|---|---|---|"
+    cat "$WORK/steering.md"
+    echo
+    echo "Load generator: \`nagare loadtest\` pinned to CPU 1 (\`taskset -c 1\`), virtual LL-HLS players (blocking"
+    echo "reloads, every part) joining over 10 s and playing for $LOADTEST_HOLD, from a \`nagare node\` and its ffmpeg"
+    echo "publisher pinned to CPU 0, on a 640x360 stream of about 600 kbit/s. CPU is the generator's user + system"
+    echo "time over its run (100 % = the whole core); when it nears 100 % or the node's core saturates, stalls"
+    echo "and latency show it. Target: 2,000 virtual LL-HLS viewers from one core."
+    echo
+    echo "| viewers | generator CPU | generator RSS | requests/s | startup p50 / p95 | latency behind live p50 / p95 | stalls | cut | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    cat "$WORK/loadtest.md"
   } >>"$OUT"
 fi
 if [ -s "$WORK/vod.json" ]; then

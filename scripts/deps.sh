@@ -87,7 +87,7 @@ for w in "${want[@]}"; do
         GOBIN="$gobin" go install helm.sh/helm/v4/cmd/helm@v4.3.2
       fi ;;
     bench)
-      apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli ;;
+      apt_install nginx libnginx-mod-rtmp wrk inotify-tools awscli time jq ;;
     *) echo "deps: unknown component $w" >&2; exit 2 ;;
   esac
 done
