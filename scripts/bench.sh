@@ -618,6 +618,8 @@ if [ -s "$WORK/steering.md" ]; then
     echo
     echo "## 14. Content steering and the load generator"
     echo
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`$COMMAND\` on $(nproc) logical CPUs."
+    echo
     echo "Steering: \`go test -bench BenchmarkSteering1000 ./internal/manager/api/\` answers the steering requests of"
     echo "players (every one from its own address) with 1,000 in-service nodes, without the network: the cost of"
     echo "a request every TTL (5 s by default) per viewer. Answers are memoized per cluster snapshot, so the"
@@ -636,7 +638,18 @@ if [ -s "$WORK/steering.md" ]; then
     echo "| viewers | generator CPU | generator RSS | requests/s | startup p50 / p95 | latency behind live p50 / p95 | stalls | cut | errors |"
     echo "|---|---|---|---|---|---|---|---|---|"
     cat "$WORK/loadtest.md"
-  } >>"$OUT"
+  } >"$WORK/section-steering.md"
+  cat "$WORK/section-steering.md" >>"$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    # replace section 14 of docs/benchmarks.md (up to the next section), or append it
+    awk -v f="$WORK/section-steering.md" '
+      /^## 14\. / { skip = 1; while ((getline l < f) > 0) if (!first++ && l == "") continue; else print l; done = 1; next }
+      skip && /^## / { skip = 0; print "" }
+      !skip { print }
+      END { if (!done) { print ""; while ((getline l < f) > 0) if (!first++ && l == "") continue; else print l } }
+    ' docs/benchmarks.md >"$WORK/benchmarks.md.new" && mv "$WORK/benchmarks.md.new" docs/benchmarks.md
+    log "replaced the steering section of docs/benchmarks.md"
+  fi
 fi
 if [ -s "$WORK/vod.json" ]; then
   bench report -section vod -dir "$RAW" -command "$COMMAND" -splice "$OUT"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -37,7 +38,7 @@ func WriteHTML(w io.Writer, rep *Report) error {
 		}
 	}
 	var perEdge []series
-	for i, h := range slices.Sorted(mapKeys(hosts)) {
+	for i, h := range slices.Sorted(maps.Keys(hosts)) {
 		perEdge = append(perEdge, series{name: h, color: palette[i%len(palette)], ys: col(func(t Tick) float64 { return float64(t.Hosts[h]) })})
 	}
 	charts := []template.HTML{
@@ -62,16 +63,6 @@ func WriteHTML(w io.Writer, rep *Report) error {
 		Charts []template.HTML
 		Worst  []ViewerStats
 	}{rep, charts, worst})
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 var palette = []string{"#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#65a30d", "#db2777"}
@@ -173,7 +164,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"hosts": func(m map[string]int) string {
 		var s []string
-		for _, h := range slices.Sorted(mapKeys(m)) {
+		for _, h := range slices.Sorted(maps.Keys(m)) {
 			s = append(s, fmt.Sprintf("%s (%d)", h, m[h]))
 		}
 		return strings.Join(s, ", ")

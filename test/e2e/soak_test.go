@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,6 +41,7 @@ type soakScale struct {
 	outageAt, freezeAt     time.Duration
 	restartAt              time.Duration
 	upgradeTimeout, report time.Duration
+	full                   bool
 }
 
 func soakScaleFromEnv(t *testing.T) soakScale {
@@ -51,7 +53,7 @@ func soakScaleFromEnv(t *testing.T) soakScale {
 		s = soakScale{viewers: 500, ramp: time.Minute, hold: 8 * time.Minute, rampDown: time.Minute,
 			ttl: 2 * time.Second, edgeCapacity: 250, edgeMax: 6, outage: 30 * time.Second, freeze: 20 * time.Second,
 			killAt: time.Minute, upgradeAt: 2 * time.Minute, outageAt: 3 * time.Minute, freezeAt: 5*time.Minute + 30*time.Second,
-			restartAt: 7 * time.Minute, upgradeTimeout: 3 * time.Minute, report: time.Second}
+			restartAt: 7 * time.Minute, upgradeTimeout: 3 * time.Minute, report: time.Second, full: true}
 	}
 	if v := os.Getenv("NAGARE_SOAK_VIEWERS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -75,9 +77,15 @@ func TestSoak(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	sc := soakScaleFromEnv(t)
 	dir := t.TempDir()
-	v1 := binary(t)
 	const v2Version = "2.0.0-soak"
-	v2 := buildVersion(t, v2Version)
+	var v1, v2 string
+	if sc.full {
+		// at full scale the nodes are built as released (without the race detector, which would take the
+		// cores the audience needs)
+		v1, v2 = buildVersion(t, "", false), buildVersion(t, v2Version, false)
+	} else {
+		v1, v2 = binary(t), buildVersion(t, v2Version, true)
+	}
 
 	gw := testutil.StartS3Gateway(t)
 	bucket, err := objstore.NewS3(context.Background(), objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "soak",
@@ -103,7 +111,7 @@ func TestSoak(t *testing.T) {
 			",stopTimeout=5s,httpPort=" + httpPort,
 		"NAGARE_PUBLISH_TOKEN_SECRET=" + publishSecret,
 	}, storageEnv...)
-	mgr := start(t, mgrEnv, "manager")
+	mgr := startBinary(t, v1, mgrEnv, "manager")
 	base := "http://" + mgr.field(t, "manager running", "address")
 	api := base + "/api/v1"
 	var orphans []int // edges of the first manager, which outlive it: killed at the end
@@ -125,7 +133,7 @@ func TestSoak(t *testing.T) {
 	admin(t, "POST", api+"/scalepolicies", fmt.Sprintf(`{"name":"soak","targets":[{"role":"edge","minLimit":2,"maxLimit":%d,"scaleAdjustment":1}],"warmUpMs":15000,"coolDownMs":20000}`, sc.edgeMax), http.StatusCreated, nil)
 	admin(t, "POST", api+"/launchconfigs", fmt.Sprintf(`{"name":"soak","image":"nagare","targets":[{"role":"origin","instanceType":"local","connectionCapacity":5000},{"role":"edge","instanceType":"local","connectionCapacity":%d}]}`, sc.edgeCapacity), http.StatusCreated, nil)
 	admin(t, "POST", api+"/nodegroups", `{"name":"soak","launchConfig":"soak","scalePolicy":"soak"}`, http.StatusCreated, nil)
-	origin := start(t, append([]string{
+	origin := startBinary(t, v1, append([]string{
 		"NAGARE_NODE_ROLE=origin", "NAGARE_CLUSTER_MANAGER_URL=" + base, "NAGARE_CLUSTER_SECRET=" + clusterSecret,
 		"NAGARE_CLUSTER_NODE_ID=soak-origin", "NAGARE_CLUSTER_GROUP=soak",
 		"NAGARE_RTMP_ADDRESS=127.0.0.1:0", "NAGARE_SRT_ADDRESS=127.0.0.1:0", "NAGARE_HTTP_ADDRESS=127.0.0.1:0",
@@ -227,7 +235,7 @@ func TestSoak(t *testing.T) {
 	faults["manager killed"] = time.Now()
 	require.NoError(t, mgr.cmd.Process.Kill())
 	<-mgr.done
-	mgr2 := start(t, mgrEnv, "manager")
+	mgr2 := startBinary(t, v1, mgrEnv, "manager")
 	require.Equal(t, mgrAddr, mgr2.field(t, "manager running", "address"))
 	faults["manager back"] = time.Now()
 	var after []apitypes.ScaleEvent
@@ -307,12 +315,18 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// buildVersion builds nagare as binary does, with another version string.
-func buildVersion(t *testing.T, version string) string {
+// buildVersion builds nagare with the version string version ("": dev), with the race detector or not.
+func buildVersion(t *testing.T, version string, race bool) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "nagare-"+version)
-	out, err := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/nagare-video/nagare/internal/version.Version="+version,
-		"-o", path, "github.com/nagare-video/nagare/cmd/nagare").CombinedOutput()
+	path := filepath.Join(t.TempDir(), "nagare-"+cmp.Or(version, "dev"))
+	args := []string{"build"}
+	if race {
+		args = append(args, "-race")
+	}
+	if version != "" {
+		args = append(args, "-ldflags", "-X github.com/nagare-video/nagare/internal/version.Version="+version)
+	}
+	out, err := exec.Command("go", append(args, "-o", path, "github.com/nagare-video/nagare/cmd/nagare")...).CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return path
 }

@@ -45,6 +45,7 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 			if n.edge != nil {
 				n.setSteering(as.Steering)
 				n.edge.SetDraining(as.Drain)
+				n.moveWebRTCViewers(as.Drain)
 			}
 		},
 		Log: n.log.With("component", "nodeagent"),
@@ -55,6 +56,26 @@ func (n *Node) newAgent(cfg config.Config) *nodeagent.Agent {
 	}
 	return a
 }
+
+// moveWebRTCViewers ends the WHEP sessions of a draining edge, spread over webRTCMoveSpan, once per drain:
+// WebRTC has no steering, so its players are told to leave (their pages reconnect through the manager,
+// which no longer sends anyone here) rather than be cut when the edge is terminated.
+func (n *Node) moveWebRTCViewers(draining bool) {
+	if n.webrtc == nil || !draining {
+		n.webrtcMoved.Store(false)
+		return
+	}
+	if n.webrtcMoved.Swap(true) {
+		return
+	}
+	go func() {
+		k := n.webrtc.EndViewers(webRTCMoveSpan, "the edge drains: the player reconnects through the manager")
+		n.log.Info("draining: WebRTC viewers sent back to the manager", "sessions", k, "over", webRTCMoveSpan)
+	}()
+}
+
+// webRTCMoveSpan is how long a draining edge takes to end its WHEP sessions, one after another.
+const webRTCMoveSpan = 5 * time.Second
 
 // setSteering records the edge's part in content steering from the manager's assignment.
 func (n *Node) setSteering(st *nodeapi.Steering) {

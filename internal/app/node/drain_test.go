@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/config"
@@ -87,4 +88,46 @@ func TestDrainEndpoint(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the drain call did not return when the publisher left")
 	}
+}
+
+// TestDrainingEdgeSendsWebRTCViewersBack: WebRTC has no steering, so an edge the manager drains ends its
+// WHEP sessions (their pages reconnect through the manager, which sends them elsewhere) instead of keeping
+// them until it is terminated with them; its HLS viewers are left to steering.
+func TestDrainingEdgeSendsWebRTCViewersBack(t *testing.T) {
+	t.Parallel()
+	testutil.RequireFFmpeg(t)
+	mgr, _ := startManager(t, time.Second, 10*time.Second)
+	inCluster := func(id string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
+		}
+	}
+	origin, _ := testutil.StartNode(t, inCluster("rtc-origin"))
+	edge, _ := testutil.StartNode(t, func(c *config.Config) {
+		inCluster("rtc-edge")(c)
+		c.Node.Role = "edge"
+	})
+	require.Eventually(t, func() bool { return nodeState(t, mgr, "rtc-edge") == nodemodel.StateInService }, 15*time.Second, 50*time.Millisecond)
+	const path = "live/rtcdrain"
+	testutil.Publish(t, rtmpURL(origin, path), "flv")
+	testutil.WaitLive(t, hlsURL(edge, path), 20*time.Second)
+	v := watch(t, "http://"+edge.HTTPAddr()+"/"+path+"/whep")
+	plays(t, v, "WHEP viewer on the edge", false)
+
+	req, err := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/rtc-edge/drain", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+floodAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// the report interval (1 s) brings the drain to the edge, which ends the session at once (it is alone)
+	require.Eventually(t, func() bool {
+		st := v.PC.ConnectionState()
+		return st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed ||
+			st == webrtc.PeerConnectionStateDisconnected || time.Since(v.LastPacket()) > 2*time.Second
+	}, 15*time.Second, 100*time.Millisecond, "the WHEP session outlived the drain")
+	require.Eventually(t, func() bool { return edge.Stats().Connections == 0 }, 10*time.Second, 100*time.Millisecond,
+		"the draining edge still counts its WebRTC viewer")
 }

@@ -57,15 +57,17 @@ type Node struct {
 	rtmp     *ingest.RTMPServer
 	srt      *ingest.SRTServer
 	webrtc   *webrtc.Server // nil when webrtc.enabled is off
-	httpLn   net.Listener
-	http     *http.Server
-	started  time.Time
-	cpu      nodestats.CPUMeter
-	agent    *nodeagent.Agent // nil when the node runs without a manager
-	fresh    freshConns
-	segDir   string         // this node's segment files (hls.storage disk), removed when it stops
-	access   *accesslog.Log // nil without node.accessLog
-	push     *storagePush   // nil on edges and relays
+	// webrtcMoved: this drain's WHEP sessions have been ended (see moveWebRTCViewers)
+	webrtcMoved atomic.Bool
+	httpLn      net.Listener
+	http        *http.Server
+	started     time.Time
+	cpu         nodestats.CPUMeter
+	agent       *nodeagent.Agent // nil when the node runs without a manager
+	fresh       freshConns
+	segDir      string         // this node's segment files (hls.storage disk), removed when it stops
+	access      *accesslog.Log // nil without node.accessLog
+	push        *storagePush   // nil on edges and relays
 	// transcoder makes the adaptive ladder of the streams published here (nil without transcode.enabled),
 	// or on a transcoder node of the streams of its jobs
 	transcoder *transcode.Transcoder

@@ -235,6 +235,28 @@ func (s *Server) Close() {
 	}
 }
 
+// EndViewers ends every WHEP session, one after another spread evenly over the span `over`, with reason
+// in the log, and returns how many it ended. A draining edge calls it: its players' pages reconnect through
+// the manager, which sends them to another edge, a few at a time rather than all at once. Only for an
+// edge, whose WHEP sessions are all players (an origin's include the pulls of its edges).
+func (s *Server) EndViewers(over time.Duration, reason string) int {
+	s.mu.Lock()
+	var viewers []*session
+	for _, ss := range s.sessions {
+		if ss.kind == "whep" {
+			viewers = append(viewers, ss)
+		}
+	}
+	s.mu.Unlock()
+	for i, ss := range viewers {
+		if i > 0 {
+			time.Sleep(over / time.Duration(len(viewers)))
+		}
+		ss.close(reason)
+	}
+	return len(viewers)
+}
+
 // reapUnconnected ends the sessions whose ICE has not connected within ConnectTimeout.
 func (s *Server) reapUnconnected() {
 	now := time.Now()
