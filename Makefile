@@ -29,7 +29,7 @@ test: ## install and start what the tests need, then run every test with -race
 
 soak: ## the soak at full scale: 500 virtual viewers through faults (see docs/loadtest.md); report in docs/soak/
 	@scripts/deps.sh ffmpeg versitygw
-	NAGARE_SOAK=full NAGARE_SOAK_REPORT=$(CURDIR)/docs/soak $(GO) test -count=1 -timeout 40m -run '^TestSoak$$' -v ./test/e2e/
+	SOAK_SCALE=full SOAK_REPORT=$(CURDIR)/docs/soak $(GO) test -count=1 -timeout 40m -run '^TestSoak$$' -v ./test/e2e/
 
 test-short: ## unit tests only (skips the ffmpeg integration tests)
 	$(GO) test -race -short ./...

@@ -32,6 +32,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.Ramp, "ramp", 10*time.Second, "the viewers join evenly over this long")
 	fs.DurationVar(&cfg.Hold, "hold", time.Minute, "then all play for this long")
 	fs.DurationVar(&cfg.RampDown, "ramp-down", 0, "then they leave evenly over this long")
+	fs.BoolVar(&cfg.WHEP, "whep", false, "WebRTC viewers: -url is a WHEP endpoint (/<app>/<stream>/whep, the manager's or a node's)")
 	fs.BoolVar(&cfg.Top, "top", false, "play the variant with the highest BANDWIDTH (default: the first listed)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not on this machine")
 	fs.DurationVar(&cfg.CutAfter, "cut-after", 10*time.Second, "a viewer stalled this long counts as cut")

@@ -16,11 +16,13 @@ type playout struct {
 	stallAt  time.Time
 	date0    time.Time     // the program date of media time 0 (zero if the playlist has none)
 	resume   time.Duration // media a stalled player waits for
+	// rtc: a WebRTC viewer, which has no buffer to play out: live follows it instead of advance
+	rtc bool
 }
 
 // advance moves the playhead to now, opening a stall where the buffer ran out.
 func (o *playout) advance(now time.Time, st *ViewerStats) {
-	if !o.playing {
+	if !o.playing || o.rtc {
 		return
 	}
 	ph := o.playhead + now.Sub(o.ref)

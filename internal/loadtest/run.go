@@ -18,6 +18,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	whep "github.com/nagare-video/nagare/internal/media/webrtc/client"
 )
 
 // Config is an audience: Viewers players join over Ramp, all play for Hold, then leave over RampDown; or,
@@ -36,6 +40,9 @@ type Config struct {
 	CutAfter time.Duration
 	// Top makes every viewer play the variant with the highest BANDWIDTH (default: the first listed).
 	Top bool
+	// WHEP makes every viewer a WebRTC player: URL is then a WHEP endpoint (the manager's or a node's
+	// /<app>/<stream>/whep).
+	WHEP bool
 	// AllowRemote permits a target outside loopback (refused otherwise: a load test is no thing to point
 	// at someone else's server by mistake).
 	AllowRemote bool
@@ -134,6 +141,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		client = &http.Client{Transport: t, Timeout: 30 * time.Second}
 	}
 
+	var rtc *webrtc.API
+	if cfg.WHEP {
+		if rtc, err = whep.NewAPI(); err != nil {
+			return nil, fmt.Errorf("WebRTC: %w", err)
+		}
+	}
 	began := time.Now()
 	players := make([]*player, len(seats))
 	var wg sync.WaitGroup
@@ -148,7 +161,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			sleep(ctx, time.Until(join))
 			pctx, cancel := context.WithDeadline(ctx, leave)
 			defer cancel()
-			if pctx.Err() == nil {
+			switch {
+			case pctx.Err() != nil:
+			case rtc != nil:
+				p.runWHEP(pctx, rtc)
+			default:
 				p.run(pctx)
 			}
 			p.mu.Lock()

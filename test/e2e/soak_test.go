@@ -29,7 +29,7 @@ import (
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
-// soakScale is how big and long the soak is: the CI scale by default, the full scale with NAGARE_SOAK=full
+// soakScale is how big and long the soak is: the CI scale by default, the full scale with SOAK_SCALE=full
 // (make soak, make bench).
 type soakScale struct {
 	viewers                int
@@ -49,15 +49,15 @@ func soakScaleFromEnv(t *testing.T) soakScale {
 		ttl: time.Second, edgeCapacity: 10, edgeMax: 6, outage: 8 * time.Second, freeze: 8 * time.Second,
 		killAt: 8 * time.Second, upgradeAt: 20 * time.Second, outageAt: 24 * time.Second, freezeAt: 58 * time.Second,
 		restartAt: 75 * time.Second, upgradeTimeout: 35 * time.Second, report: time.Second}
-	if os.Getenv("NAGARE_SOAK") == "full" {
+	if os.Getenv("SOAK_SCALE") == "full" {
 		s = soakScale{viewers: 500, ramp: time.Minute, hold: 8 * time.Minute, rampDown: time.Minute,
 			ttl: 2 * time.Second, edgeCapacity: 250, edgeMax: 6, outage: 30 * time.Second, freeze: 20 * time.Second,
 			killAt: time.Minute, upgradeAt: 2 * time.Minute, outageAt: 3 * time.Minute, freezeAt: 5*time.Minute + 30*time.Second,
 			restartAt: 7 * time.Minute, upgradeTimeout: 3 * time.Minute, report: time.Second, full: true}
 	}
-	if v := os.Getenv("NAGARE_SOAK_VIEWERS"); v != "" {
+	if v := os.Getenv("SOAK_VIEWERS"); v != "" {
 		n, err := strconv.Atoi(v)
-		require.NoError(t, err, "NAGARE_SOAK_VIEWERS")
+		require.NoError(t, err, "SOAK_VIEWERS")
 		s.viewers = n
 	}
 	return s
@@ -71,7 +71,7 @@ func soakScaleFromEnv(t *testing.T) soakScale {
 // edge frozen with SIGSTOP, the manager killed and started again. It checks that no viewer was cut, that
 // drained edges emptied within a few steering TTLs, that the killed edge's viewers played on elsewhere,
 // that the upgrade finished, that the push recovered and that the manager lost no record; and it reports
-// what every viewer saw (the report's HTML and JSON are written to NAGARE_SOAK_REPORT, a directory, when
+// what every viewer saw (the report's HTML and JSON are written to SOAK_REPORT, a directory, when
 // set).
 func TestSoak(t *testing.T) {
 	testutil.RequireFFmpeg(t)
@@ -479,10 +479,10 @@ func (b *nodeBook) watch(ctx context.Context, t *testing.T, api string) {
 	}
 }
 
-// writeSoakReport writes the audience's report as HTML and JSON into NAGARE_SOAK_REPORT (a directory),
+// writeSoakReport writes the audience's report as HTML and JSON into SOAK_REPORT (a directory),
 // when set.
 func writeSoakReport(t *testing.T, rep *loadtest.Report) {
-	dir := os.Getenv("NAGARE_SOAK_REPORT")
+	dir := os.Getenv("SOAK_REPORT")
 	if dir == "" {
 		return
 	}
