@@ -166,6 +166,21 @@ func TestConfigObjects(t *testing.T) {
 		require.Contains(t, out, "eu-west, us-east")
 	})
 
+	t.Run("upgrade", func(t *testing.T) {
+		out := admin(t, base, "group", "upgrade", "g1", "--version", "1.5.0", "--image", "nagare:1.5", "--max-surge", "2")
+		require.Equal(t, "launch config \"lc1\" updated: group \"g1\" rolls over (nagare ctl group rollout g1)\n", out)
+		out = admin(t, base, "config", "get", "lc1")
+		require.Contains(t, out, "nagare.version=1.5.0, nagare.rollout.maxSurge=2")
+		require.Contains(t, out, "nagare:1.5")
+		out = admin(t, base, "group", "rollout", "g1")
+		require.Regexp(t, `Version:\s+1\.5\.0\n`, out)
+		require.Regexp(t, `Rollout:\s+done\n`, out, "no node: nothing to replace")
+		require.Equal(t, []string{"CURRENT", "OUTDATED", "LAUNCHING", "DRAINING", "OUTDATED", "NODES"}, row(t, out, "ROLE")[1:])
+		// the version only, again: the surge stays
+		admin(t, base, "group", "upgrade", "g1", "--version", "1.5.1")
+		require.Contains(t, admin(t, base, "config", "get", "lc1"), "nagare.version=1.5.1, nagare.rollout.maxSurge=2")
+	})
+
 	t.Run("json", func(t *testing.T) {
 		var ps []struct {
 			Name       string `json:"name"`

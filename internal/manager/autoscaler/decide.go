@@ -31,7 +31,8 @@ type NodeLoad struct {
 	Outdated bool
 }
 
-// Sample is one past measurement of the role's load (a fraction of capacity, 0.72 = 72 %).
+// Sample is one past measurement of the role's demand, in nodes' worth of capacity (connections ÷ the
+// capacity of one node: 2.5 = two and a half nodes full), so that a trend holds while nodes come and go.
 type Sample struct {
 	At   time.Time
 	Load float64
@@ -84,8 +85,10 @@ type Decision struct {
 	// Reason is one human line, e.g. "scale-out edge: load 72 % > 60 %, +1 → 3 nodes".
 	Reason string
 	// Load is the measured load of the in-service nodes; Projected is Load projected over WarmUp by the trend
-	// (equal to Load when not predictive or without a usable trend).
+	// of the demand (equal to Load when not predictive or without a usable trend).
 	Load, Projected float64
+	// Demand is the load in nodes' worth of capacity: what the caller keeps in History.
+	Demand float64
 	State           State
 	// Upgrade: the launches and drains are a rolling upgrade's step.
 	Upgrade bool
@@ -175,9 +178,12 @@ func Decide(in Input) (Decision, error) {
 
 	d := Decision{State: in.State}
 	d.Load = load(conns, len(inService), in.Capacity)
+	d.Demand = float64(conns) / float64(in.Capacity)
 	d.Projected = d.Load
-	if in.Predictive {
-		d.Projected = project(d.Load, in.History, in.WarmUp)
+	if in.Predictive && len(inService) > 0 {
+		// the trend of the demand, spread over the nodes in service now: a node that joined does not read
+		// as a falling load, nor one that left as a rise
+		d.Projected = project(d.Demand, in.History, in.WarmUp) / float64(len(inService))
 	}
 
 	var reasons []string

@@ -196,6 +196,24 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "predictive: the trend is the demand's, not the load per node, so a scale-out does not hide it",
+			input: func(in *Input) {
+				in.Predictive = true
+				in.Limits.MaxLimit = 4
+			},
+			steps: []step{
+				{nodes: []NodeLoad{up("e1", 5), up("e2", 5)}, reason: "steady edge: load 50 %, 2 nodes"},
+				// a third edge joined: 40 % a node, but 12 viewers where there were 10
+				{after: 10 * time.Second, nodes: []NodeLoad{up("e1", 4), up("e2", 4), up("e3", 4)}},
+				{
+					after:  10 * time.Second,
+					nodes:  []NodeLoad{up("e1", 5), up("e2", 5), up("e3", 4)},
+					launch: 1,
+					reason: "scale-out edge: predicted load 67 % > 60 % in 30s (now 47 %), +1 → 4 nodes",
+				},
+			},
+		},
+		{
 			name: "same rising series without predictive mode waits for the threshold",
 			steps: []step{
 				{nodes: []NodeLoad{up("e1", 3), up("e2", 3)}},
@@ -419,7 +437,7 @@ func TestDecide(t *testing.T) {
 					s.check(t, d)
 				}
 				state = d.State
-				history = append(history, Sample{At: in.Now, Load: d.Load})
+				history = append(history, Sample{At: in.Now, Load: d.Demand})
 			}
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -384,15 +383,13 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 			return work, err
 		}
 		mem.state = d.State
-		if !math.IsInf(d.Load, 1) {
-			mem.history = append(mem.history, Sample{At: now, Load: d.Load})
-			if len(mem.history) > historyLen {
-				mem.history = mem.history[len(mem.history)-historyLen:]
-			}
-			// only the trend over the warm-up matters for the projection
-			for len(mem.history) > 2 && now.Sub(mem.history[0].At) > warmUp {
-				mem.history = mem.history[1:]
-			}
+		mem.history = append(mem.history, Sample{At: now, Load: d.Demand})
+		if len(mem.history) > historyLen {
+			mem.history = mem.history[len(mem.history)-historyLen:]
+		}
+		// only the trend over the warm-up matters for the projection
+		for len(mem.history) > 2 && now.Sub(mem.history[0].At) > warmUp {
+			mem.history = mem.history[1:]
 		}
 		if l.Metrics != nil {
 			l.Metrics.observe(g.Name, lim.Role, in, d, countLive(in.Nodes))
