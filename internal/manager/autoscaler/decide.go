@@ -89,7 +89,7 @@ type Decision struct {
 	Load, Projected float64
 	// Demand is the load in nodes' worth of capacity: what the caller keeps in History.
 	Demand float64
-	State           State
+	State  State
 	// Upgrade: the launches and drains are a rolling upgrade's step.
 	Upgrade bool
 }
