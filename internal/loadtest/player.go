@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -434,6 +435,7 @@ type steering struct {
 	priority          []string
 	failed            map[string]bool // pathways given up on after errors
 	due               time.Time
+	ttl               time.Duration // the last manifest's
 }
 
 // manifest is a steering manifest (RFC 8216bis §7.1).
@@ -459,7 +461,9 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 	q.Set("_HLS_pathway", st.pathway)
 	q.Set("_HLS_throughput", strconv.FormatInt(p.throughput(), 10))
 	u.RawQuery = q.Encode()
-	st.due = time.Now().Add(10 * time.Second) // until the manifest says otherwise (or on failure)
+	// a failed request is tried again after the last TTL (RFC 8216bis §7.2: the player keeps its pathway
+	// meanwhile; the manager's 429 asks for 2 s), before any manifest after 10 s
+	st.due = time.Now().Add(cmp.Or(st.ttl, 10*time.Second))
 	body, final, err := p.fetch(ctx, u.String(), false, true)
 	var m manifest
 	if err == nil {
@@ -475,7 +479,8 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 		return nil
 	}
 	if m.TTL > 0 {
-		st.due = time.Now().Add(time.Duration(m.TTL) * time.Second)
+		st.ttl = time.Duration(m.TTL) * time.Second
+		st.due = time.Now().Add(st.ttl)
 	}
 	if m.ReloadURI != "" {
 		if r, err := final.Parse(m.ReloadURI); err == nil {

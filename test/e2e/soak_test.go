@@ -51,7 +51,7 @@ func soakScaleFromEnv(t *testing.T) soakScale {
 		restartAt: 75 * time.Second, upgradeTimeout: 35 * time.Second, report: time.Second}
 	if os.Getenv("SOAK_SCALE") == "full" {
 		s = soakScale{viewers: 500, ramp: time.Minute, hold: 8 * time.Minute, rampDown: time.Minute,
-			ttl: 2 * time.Second, edgeCapacity: 250, edgeMax: 6, outage: 30 * time.Second, freeze: 20 * time.Second,
+			ttl: 5 * time.Second, edgeCapacity: 250, edgeMax: 6, outage: 30 * time.Second, freeze: 20 * time.Second,
 			killAt: time.Minute, upgradeAt: 2 * time.Minute, outageAt: 3 * time.Minute, freezeAt: 5*time.Minute + 30*time.Second,
 			restartAt: 7 * time.Minute, upgradeTimeout: 3 * time.Minute, report: time.Second, full: true}
 	}
