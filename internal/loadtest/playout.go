@@ -18,11 +18,13 @@ type playout struct {
 	resume   time.Duration // media a stalled player waits for
 	// rtc: a WebRTC viewer, which has no buffer to play out: live follows it instead of advance
 	rtc bool
+	// left: the viewer has left (finish); nothing plays out any more
+	left bool
 }
 
 // advance moves the playhead to now, opening a stall where the buffer ran out.
 func (o *playout) advance(now time.Time, st *ViewerStats) {
-	if !o.playing || o.rtc {
+	if !o.playing || o.rtc || o.left {
 		return
 	}
 	ph := o.playhead + now.Sub(o.ref)
@@ -72,7 +74,7 @@ func (o *playout) append(now time.Time, it item, st *ViewerStats) {
 	}
 }
 
-// finish closes the stall open at now, if any, into st.
+// finish closes the stall open at now, if any, into st: the viewer leaves.
 func (o *playout) finish(now time.Time, st *ViewerStats) {
 	o.advance(now, st)
 	if d := o.stalled(now); d > 0 {
@@ -80,4 +82,5 @@ func (o *playout) finish(now time.Time, st *ViewerStats) {
 		st.StallMs += ms
 		st.LongestStallMs = max(st.LongestStallMs, ms)
 	}
+	o.left = true
 }

@@ -319,7 +319,7 @@ func sample(players []*player, at time.Duration) Tick {
 		loads = append(loads, p.loadMs...)
 		p.loadMs = p.loadMs[:0]
 		p.po.advance(now, &p.st)
-		if p.po.started {
+		if p.po.started && !p.po.left {
 			t.Viewers++
 			if !p.po.playing {
 				t.Stalled++

@@ -186,6 +186,17 @@ func TestSoak(t *testing.T) {
 	b, _ := json.Marshal(lc)
 	faults["upgrade"] = time.Now()
 	admin(t, "PUT", api+"/launchconfigs/soak", string(b), http.StatusOK, nil)
+	upgraded := make(chan time.Time, 1) // when the rollout was first seen done
+	go func() {
+		defer close(upgraded)
+		for deadline := faults["upgrade"].Add(sc.upgradeTimeout); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			var ro apitypes.Rollout
+			if callAuth(t, api+"/nodegroups/soak/rollout", &ro) && ro.Done {
+				upgraded <- time.Now()
+				return
+			}
+		}
+	}()
 
 	// 3. the storage backend stopped (during the upgrade)
 	waitUntil(hold(sc.outageAt))
@@ -195,12 +206,11 @@ func TestSoak(t *testing.T) {
 	gw.Restart()
 	faults["storage back"] = time.Now()
 
+	done, ok := <-upgraded
 	var ro apitypes.Rollout
-	require.Eventually(t, func() bool {
-		admin(t, "GET", api+"/nodegroups/soak/rollout", "", http.StatusOK, &ro)
-		return ro.Done
-	}, time.Until(faults["upgrade"].Add(sc.upgradeTimeout)), 500*time.Millisecond, "the rolling upgrade did not finish: %+v", &ro)
-	faults["upgraded"] = time.Now()
+	admin(t, "GET", api+"/nodegroups/soak/rollout", "", http.StatusOK, &ro)
+	require.True(t, ok, "the rolling upgrade did not finish within %s: %+v", sc.upgradeTimeout, ro)
+	faults["upgraded"] = done
 	t.Logf("rolling upgrade done in %.0f s: %+v", faults["upgraded"].Sub(faults["upgrade"]).Seconds(), ro.Roles)
 	for _, n := range soakNodes(t, api, "edge", "inservice") {
 		assert.Equal(t, v2Version, n.Version, "edge %s", n.ID)

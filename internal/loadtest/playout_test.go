@@ -1,0 +1,42 @@
+package loadtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPlayout: playback starts with the first media, a stall opens where the buffer runs out and closes
+// when media to resume with arrives; a viewer who left neither stalls nor counts in the audience.
+func TestPlayout(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	part := item{duration: 200 * time.Millisecond}
+	var st ViewerStats
+	o := playout{began: t0}
+
+	o.append(at(100), part, &st)
+	require.True(t, o.started && o.playing)
+	require.InDelta(t, 100, *st.StartupMs, 1e-9)
+	o.append(at(150), part, &st) // 400 ms buffered from 100 ms on: runs out at 500 ms
+	o.advance(at(450), &st)
+	require.Zero(t, st.Stalls)
+	o.advance(at(700), &st)
+	require.Equal(t, 1, st.Stalls, "the buffer ran out at 500 ms")
+	require.Equal(t, 200*time.Millisecond, o.stalled(at(700)))
+	o.append(at(800), part, &st)
+	require.True(t, o.playing)
+	require.InDelta(t, 300, st.LongestStallMs, 1e-9, "from 500 to 800 ms")
+
+	o.finish(at(900), &st)
+	require.True(t, o.left)
+	o.advance(at(5000), &st)
+	require.Equal(t, 1, st.Stalls, "a viewer who left does not stall")
+
+	p := &player{st: st}
+	p.po = o
+	tick := sample([]*player{p}, 5*time.Second)
+	require.Zero(t, tick.Viewers, "a viewer who left is not in the audience")
+	require.Equal(t, 1, tick.Stalls, "but its stalls count in the run's")
+}
