@@ -79,7 +79,7 @@ type mark struct {
 
 // chart draws series over xs (seconds) as an SVG line chart with the marks as dashed vertical lines.
 func chart(title, unit string, xs []float64, marks []mark, ss ...series) template.HTML {
-	const w, h, left, right, top, bottom = 760.0, 220.0, 56.0, 12.0, 28.0, 30.0
+	const w, h, left, right, top, bottom = 760.0, 220.0, 56.0, 24.0, 28.0, 30.0
 	xmax, ymax := 1.0, 0.0
 	for _, x := range xs {
 		xmax = max(xmax, x)
@@ -177,9 +177,9 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:800px;color:#
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 figure{margin:16px 0}svg{width:100%;height:auto}.t{font-weight:600;font-size:13px}.a{font-size:11px;fill:#555}
-.g{stroke:#eee}.m{stroke:#7c3aed;stroke-dasharray:4 3}
+.g{stroke:#eee}.m{stroke:#9ca3af;stroke-dasharray:4 3}
 figcaption span{margin-right:14px;font-size:12px}figcaption i{display:inline-block;width:12px;height:3px;margin-right:4px;vertical-align:middle}
-i.mk{border-top:2px dashed #7c3aed;height:0}
+i.mk{border-top:2px dashed #9ca3af;height:0}
 .bad{color:#b91c1c;font-weight:600}
 </style></head><body>
 <h1>nagare loadtest</h1>

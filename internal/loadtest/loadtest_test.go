@@ -12,11 +12,25 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
+
+// publishLive publishes a test stream at path (app/stream) to the node with an ffmpeg publisher and waits
+// until it plays; it returns the stream's HLS entry on the node.
+func publishLive(t *testing.T, n *node.Node, path string) string {
+	t.Helper()
+	p, err := stream.ParsePath(path)
+	require.NoError(t, err)
+	testutil.Publish(t, fmt.Sprintf("rtmp://%s/%s?token=%s", n.RTMPAddr(), path,
+		pubauth.Sign([]byte(testutil.TokenSecret), p, time.Now().Add(time.Hour))), "flv")
+	entry := "http://" + n.HTTPAddr() + "/" + path + "/index.m3u8"
+	testutil.WaitLive(t, entry, 20*time.Second)
+	return entry
+}
 
 // TestAudienceOnALiveStream plays a live stream of a real node (publishing a real ffmpeg) with a small
 // audience, LL-HLS and classic HLS: every viewer starts, loads without an error, and measures a latency
@@ -26,12 +40,7 @@ func TestAudienceOnALiveStream(t *testing.T) {
 	for _, variant := range []string{"lowlatency", "fmp4"} {
 		t.Run(variant, func(t *testing.T) {
 			n, _ := testutil.StartNode(t, func(c *config.Config) { c.HLS.Variant = variant })
-			p, err := stream.ParsePath("live/audience")
-			require.NoError(t, err)
-			testutil.Publish(t, fmt.Sprintf("rtmp://%s/live/audience?token=%s", n.RTMPAddr(),
-				pubauth.Sign([]byte(testutil.TokenSecret), p, time.Now().Add(time.Hour))), "flv")
-			entry := "http://" + n.HTTPAddr() + "/live/audience/index.m3u8"
-			testutil.WaitLive(t, entry, 20*time.Second)
+			entry := publishLive(t, n, "live/audience")
 
 			rep, err := Run(context.Background(), Config{URL: entry, Viewers: 6, Ramp: time.Second, Hold: 8 * time.Second})
 			require.NoError(t, err)

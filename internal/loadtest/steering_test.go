@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"testing"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
-	"github.com/nagare-video/nagare/internal/media/pubauth"
-	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
@@ -44,11 +41,7 @@ func TestAudienceFollowsSteering(t *testing.T) {
 			c.HTTP.Address = net.JoinHostPort(host, port)
 		})
 	}
-	p, err := stream.ParsePath("live/crowd")
-	require.NoError(t, err)
-	testutil.Publish(t, fmt.Sprintf("rtmp://%s/live/crowd?token=%s", origin.RTMPAddr(),
-		pubauth.Sign([]byte(testutil.TokenSecret), p, time.Now().Add(time.Hour))), "flv")
-	testutil.WaitLive(t, "http://"+origin.HTTPAddr()+"/live/crowd/index.m3u8", 20*time.Second)
+	publishLive(t, origin, "live/crowd")
 
 	// drain lt-a once the audience is on
 	const viewers, drainAt = 8, 8 * time.Second

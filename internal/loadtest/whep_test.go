@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,8 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nagare-video/nagare/internal/media/pubauth"
-	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -22,11 +19,7 @@ import (
 func TestWebRTCAudience(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	n, _ := testutil.StartNode(t, nil)
-	p, err := stream.ParsePath("live/rtc")
-	require.NoError(t, err)
-	testutil.Publish(t, fmt.Sprintf("rtmp://%s/live/rtc?token=%s", n.RTMPAddr(),
-		pubauth.Sign([]byte(testutil.TokenSecret), p, time.Now().Add(time.Hour))), "flv")
-	testutil.WaitLive(t, "http://"+n.HTTPAddr()+"/live/rtc/index.m3u8", 20*time.Second)
+	publishLive(t, n, "live/rtc")
 
 	rep, err := Run(context.Background(), Config{URL: "http://" + n.HTTPAddr() + "/live/rtc/whep", WHEP: true,
 		Viewers: 4, Ramp: time.Second, Hold: 6 * time.Second})
