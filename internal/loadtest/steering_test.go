@@ -71,12 +71,16 @@ func TestAudienceFollowsSteering(t *testing.T) {
 	assert.Zero(t, tot.Errors, "errors: %+v", rep.Viewers)
 	assert.Positive(t, tot.RequestsPerHosts[a], "nobody was sent to lt-a before the drain")
 	assert.Positive(t, tot.PathwaySwitches, "nobody followed the steering off lt-a")
-	// after the drain (and two TTLs), everyone is on lt-b
-	after := at.Sub(rep.Started).Seconds() + 3
+	// after the drain (and two TTLs), everyone is on lt-b, until the audience leaves at 18 s
+	after, leave := at.Sub(rep.Started).Seconds()+3, (4*time.Second).Seconds()+(14*time.Second).Seconds()-1
+	checked := 0
 	for _, tick := range rep.Timeline {
-		if tick.At >= after {
+		if tick.At >= after && tick.At < leave {
+			checked++
 			assert.Zero(t, tick.Hosts[a], "viewers still on the drained edge at %.0f s: %v", tick.At, tick.Hosts)
-			assert.Equal(t, viewers, tick.Hosts[b]+tick.Hosts[a], "viewers cut at %.0f s: %v", tick.At, tick.Hosts)
+			assert.Equal(t, viewers, tick.Viewers, "viewers cut at %.0f s: %v", tick.At, tick.Hosts)
+			assert.Equal(t, viewers, tick.Hosts[b], "viewers cut at %.0f s: %v", tick.At, tick.Hosts)
 		}
 	}
+	assert.Positive(t, checked, "no tick between the move and the end")
 }
