@@ -78,7 +78,7 @@ func (s *Server) rollout(ctx context.Context, nameOrID string) (apitypes.Rollout
 		return apitypes.Rollout{}, err
 	}
 	for _, e := range evs {
-		if e.Action == "rolling-upgrade" {
+		if e.Action == autoscaler.ActionRollingUpgrade {
 			out.Events = append(out.Events, scaleEventToAPI(e))
 		}
 	}

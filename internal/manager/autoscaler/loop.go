@@ -638,7 +638,7 @@ func (l *Loop) stopAsync(ctx context.Context, id string) {
 func actionOf(d Decision) string {
 	switch {
 	case d.Upgrade:
-		return "rolling-upgrade"
+		return ActionRollingUpgrade
 	case len(d.Replace) > 0:
 		return "replace"
 	case len(d.Drain) > 0:

@@ -13,6 +13,9 @@ import (
 // upgrade launches ahead (and so has out of service) at once; 1 when unset.
 const MaxSurgeProperty = apitypes.MaxSurgeProperty
 
+// ActionRollingUpgrade is the scale event action of a rolling upgrade's step.
+const ActionRollingUpgrade = "rolling-upgrade"
+
 // Outdated reports whether node n, an in-service node of lc's group, runs other software than lc asks
 // for: another version than ExpectedVersion (managerVersion when lc names none), or an instance made from
 // another image than lc's, where the cloud controller says what an instance was made from (inst.Image).
