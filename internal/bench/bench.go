@@ -249,6 +249,9 @@ func cmdIngest(ctx context.Context, args []string, _, stderr io.Writer, log *slo
 	warmup := fs.Duration("warmup", 5*time.Second, "time between the last publisher starting and the window")
 	d := fs.Duration("duration", 20*time.Second, "measurement window")
 	out := fs.String("out", "", "JSON result file")
+	var dirs []string
+	fs.Func("files", "a directory whose files the server keeps (nginx-rtmp's hls_path), counted with its memory; repeatable",
+		func(s string) error { dirs = append(dirs, s); return nil })
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -267,7 +270,7 @@ func cmdIngest(ctx context.Context, args []string, _, stderr io.Writer, log *slo
 		return err
 	}
 	res, err := runIngest(ctx, ingestSpec{
-		Server: *label, Srv: srv, PID: *pid, Streams: *streams, Warmup: *warmup, Duration: *d,
+		Server: *label, Srv: srv, PID: *pid, Streams: *streams, Warmup: *warmup, Duration: *d, Dirs: dirs,
 	}, clip, log)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func TestSummarize(t *testing.T) {
 	require.Equal(t, Summary{}, Summarize(nil))
 }
 
-// A nagare LL-HLS media playlist as gohlslib writes it, right after the first segments.
+// A nagare LL-HLS media playlist as its segmenter writes it, right after the first segments.
 const nagarePlaylist = `#EXTM3U
 #EXT-X-VERSION:10
 #EXT-X-TARGETDURATION:1
@@ -269,21 +269,32 @@ func TestRenderTargets(t *testing.T) {
 	r := &results{
 		Fanout: []*FanoutResult{{Runs: []FanoutRun{
 			{Server: KindNagare, What: "segment", Conns: 64, WrkResult: WrkResult{ReqPerSec: 950}},
+			{Server: KindNagareEdge, What: "segment", Conns: 64, WrkResult: WrkResult{ReqPerSec: 800}},
+			{Server: KindNginxRTMP, What: "segment", Conns: 64, WrkResult: WrkResult{ReqPerSec: 900}},
 			{Server: staticKind, What: "segment", Conns: 64, WrkResult: WrkResult{ReqPerSec: 1000}},
 			{Server: KindNagare, What: "playlist", Conns: 64, WrkResult: WrkResult{ReqPerSec: 400}},
 			{Server: staticKind, What: "playlist", Conns: 64, WrkResult: WrkResult{ReqPerSec: 1000}},
 		}}},
 		Latency: []*LatencyResult{{Server: KindNagare, Playable: Summary{N: 1, Median: 1004}}},
-		Ingest:  []*IngestRun{{Server: KindNagare, Streams: 16, Usage: Usage{CPUPercent: 6, RSSMiB: 40}}},
+		Ingest: []*IngestRun{
+			{Server: KindNagare, Streams: 4, Usage: Usage{CPUPercent: 2, RSSMiB: 30}},
+			{Server: KindNagare, Streams: 16, Usage: Usage{CPUPercent: 6, RSSMiB: 40}},
+			{Server: KindNginxRTMP, Streams: 4, Usage: Usage{CPUPercent: 3, RSSMiB: 17}},
+			{Server: KindNginxRTMP, Streams: 16, Usage: Usage{CPUPercent: 5, RSSMiB: 17},
+				Files: KeptFiles{DirBytes: 13 << 20, DirFiles: 20}},
+		},
 	}
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	renderTargets(p, r)
 	out := b.String()
-	require.Contains(t, out, "| segment fan-out, 64 conns (req/s vs static nginx) | ≥ 90 % | 95.0 % | **met** |")
-	require.Contains(t, out, "| playlist fan-out, 64 conns (req/s vs static nginx) | ≥ 50 % | 40.0 % | **missed** by 10.0 points |")
+	require.Contains(t, out, "| segment fan-out, origin, 64 conns (req/s; % of static nginx) | ≥ nginx-rtmp's | 950 (95.0 %) | **met** | 900 (90.0 %) |")
+	require.Contains(t, out, "| segment fan-out, edge, 64 conns (req/s; % of static nginx) | ≥ nginx-rtmp's | 800 (80.0 %) | **missed** by 100 req/s | 900 (90.0 %) |")
+	require.Contains(t, out, "| playlist fan-out, origin, 64 conns (req/s; % of static nginx) | ≥ nginx-rtmp's | 400 (40.0 %) | not measured | – (– %) |")
 	require.Contains(t, out, "| publish to playable (median) | ≤ 1300 ms | 1004 ms | **met** |")
-	require.Contains(t, out, "| 16 ingest streams, CPU (% of one core) | ≤ 4 % | 6.00 % | **missed** by 2.00 points |")
-	require.Contains(t, out, "| 16 ingest streams, RSS | ≤ 100 MiB | 40.0 MiB | **met** |")
+	require.Contains(t, out, "| 4 ingest streams, CPU (% of one core) | ≤ nginx-rtmp's | 2.00 % | **met** | 3.00 % |")
+	require.Contains(t, out, "| 16 ingest streams, CPU (% of one core) | ≤ nginx-rtmp's | 6.00 % | **missed** by 1.00 points | 5.00 % |")
+	// nginx-rtmp's total is its RSS and its HLS files: 17 + 13 = 30 MiB; 1.5 × that is 45
+	require.Contains(t, out, "| 16 ingest streams, memory: RSS + files kept (section 4) | ≤ 1.5 × nginx-rtmp's | 40.0 MiB (1.33 ×) | **met** | 30.0 MiB |")
 	require.Contains(t, out, "| publish to first LL-HLS part listed (median) | ≤ 600 ms | – ms | not measured |")
 }

@@ -167,3 +167,17 @@ func spsSize(sps []byte) (int, int) {
 	}
 	return s.Width(), s.Height()
 }
+
+// Kbps is the clip's bit rate, video and audio together, in kbit/s.
+func (c *Clip) Kbps() float64 {
+	var n int
+	for _, f := range c.Frames {
+		for _, au := range f.AU {
+			n += len(au)
+		}
+	}
+	if c.Period <= 0 {
+		return 0
+	}
+	return float64(n) * 8 / 1000 / c.Period.Seconds()
+}

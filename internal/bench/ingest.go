@@ -22,7 +22,18 @@ type IngestRun struct {
 	PublisherCPUPercent float64 `json:"publisherCpuPercent"`
 	// Playable counts the streams whose playlist listed a segment after the window.
 	Playable int `json:"playable"`
+	// Files are the files the server kept at the end of the window (its HLS directory, its shared-memory
+	// files), which cost memory outside its RSS.
+	Files KeptFiles `json:"files"`
+	// Kbps is the clip's bit rate (video and audio), per stream.
+	Kbps float64 `json:"kbps,omitempty"`
+	// HeapMiB is the Go heap in use at the end of the window, from the node's /metrics (nagare only; 0
+	// when unknown).
+	HeapMiB float64 `json:"heapMiB,omitempty"`
 }
+
+// TotalMiB is the RSS at the end of the window plus the files kept.
+func (r *IngestRun) TotalMiB() float64 { return r.Usage.RSSMiB + r.Files.MiB() }
 
 type ingestSpec struct {
 	Server   string
@@ -31,6 +42,8 @@ type ingestSpec struct {
 	Streams  int
 	Warmup   time.Duration
 	Duration time.Duration
+	// Dirs are the directories whose files the server keeps (nginx-rtmp's hls_path).
+	Dirs []string
 }
 
 // runIngest publishes spec.Streams streams, lets them settle, meters the server, then checks (after the
@@ -73,6 +86,11 @@ func runIngest(ctx context.Context, spec ingestSpec, clip *Clip, log *slog.Logge
 		return nil, err
 	}
 	self1, _, _ := nodestats.Process(0)
+	run.Files = keptFiles(spec.PID, spec.Dirs)
+	if spec.Srv.Kind == KindNagare {
+		run.HeapMiB = goHeapMiB(ctx, spec.Srv.HTTP)
+	}
+	run.Kbps = clip.Kbps()
 	run.Usage = u
 	run.PublisherCPUPercent = 100 * (self1 - self0) / u.Seconds
 	select {
@@ -93,6 +111,6 @@ func runIngest(ctx context.Context, spec ingestSpec, clip *Clip, log *slog.Logge
 		}
 	}
 	log.Info("ingest", "server", spec.Server, "streams", spec.Streams, "cpuPercent", u.CPUPercent,
-		"rssMiB", u.RSSMiB, "playable", run.Playable)
+		"rssMiB", u.RSSMiB, "filesMiB", run.Files.MiB(), "playable", run.Playable)
 	return run, nil
 }

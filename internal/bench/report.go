@@ -127,6 +127,56 @@ type Machine struct {
 	CPUs                                                         int
 	LoadStart, LoadEnd                                           string
 	RunTime                                                      time.Duration
+	// Phases are how long each phase of scripts/bench.sh took, in the order they ran.
+	Phases []PhaseTime
+}
+
+// PhaseTime is how long one phase of scripts/bench.sh took.
+type PhaseTime struct {
+	Name string
+	Took time.Duration
+}
+
+// parsePhaseTimes reads the "<phase> <seconds>" lines scripts/bench.sh writes around each phase.
+func parsePhaseTimes(s string) []PhaseTime {
+	var out []PhaseTime
+	for l := range strings.Lines(s) {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		secs, err := strconv.Atoi(f[1])
+		if err != nil || secs < 0 {
+			continue
+		}
+		out = append(out, PhaseTime{Name: f[0], Took: time.Duration(secs) * time.Second})
+	}
+	return out
+}
+
+// phaseSections names the sections of docs/benchmarks.md each phase measures.
+var phaseSections = map[string]string{
+	"latency": "1, 2", "fanout": "3, 5", "ingest": "4", "manager": "6", "autoscale": "7", "bucket": "8",
+	"glass": "9", "vod": "10", "webrtc": "11", "abr": "12", "image": "13", "steering": "14", "curves": "15",
+}
+
+func renderPhaseTimes(p printer, m Machine) {
+	if len(m.Phases) == 0 {
+		return
+	}
+	p("How long each phase of `scripts/bench.sh` took (servers' start and stop included; the clips are made\n")
+	p("once and kept in `.cache/bench/`):\n\n")
+	p("| phase | sections | took |\n|---|---|---|\n")
+	var sum time.Duration
+	for _, ph := range m.Phases {
+		p("| %s | %s | %s |\n", ph.Name, orDash(phaseSections[ph.Name]), ph.Took)
+		sum += ph.Took
+	}
+	p("| all phases | | %s |\n", sum)
+	if rest := m.RunTime - sum; m.RunTime > 0 && rest > time.Second {
+		p("| outside the phases | | %s |\n", rest)
+	}
+	p("\n")
 }
 
 func machine(dir string) Machine {
@@ -140,6 +190,7 @@ func machine(dir string) Machine {
 		FFmpeg:    strings.TrimPrefix(firstLine(command("ffmpeg", "-version")), "ffmpeg version "),
 		LoadStart: loadAvg(readFile(filepath.Join(dir, "loadavg-start"))),
 		LoadEnd:   loadAvg(readFile(filepath.Join(dir, "loadavg-end"))),
+		Phases:    parsePhaseTimes(readFile(filepath.Join(dir, "phase-times"))),
 	}
 	if s, err := strconv.ParseInt(firstLine(readFile(filepath.Join(dir, "started"))), 10, 64); err == nil {
 		end := time.Now()
@@ -314,13 +365,11 @@ func num(v float64) string {
 }
 
 const (
-	targetSegmentShare  = 90.0 // % of static nginx req/s, 64 connections
-	targetPlaylistShare = 50.0
-	targetLagMs         = 30.0
-	targetPlayableMs    = 1300.0
-	targetFirstPartMs   = 600.0
-	targetCPU16         = 4.0
-	targetRSS16         = 100.0
+	targetLagMs       = 30.0
+	targetPlayableMs  = 1300.0
+	targetFirstPartMs = 600.0
+	// nagare's memory (RSS + files kept) with 16 streams, at most this many times nginx-rtmp's
+	targetMemRatio = 1.5
 )
 
 func render(w *bytes.Buffer, r *results, m Machine, ci ClipInfo, command string) {
@@ -335,6 +384,7 @@ func render(w *bytes.Buffer, r *results, m Machine, ci ClipInfo, command string)
 	p("| CPU | %s, %d logical CPUs (nproc) |\n| Memory | %s |\n| Kernel | %s |\n", m.CPU, m.CPUs, m.Memory, m.Kernel)
 	p("| Go | %s |\n| nginx | %s, libnginx-mod-rtmp %s |\n| wrk | %s |\n| ffmpeg | %s |\n", m.Go, m.Nginx, m.NginxRTMP, m.Wrk, m.FFmpeg)
 	p("| Load average (1, 5, 15 min) | %s at start, %s at end |\n\n", orDash(m.LoadStart), orDash(m.LoadEnd))
+	renderPhaseTimes(p, m)
 	p("Everything (servers, publishers, wrk) runs on this machine over 127.0.0.1, so the load generators\n")
 	p("compete with the servers for the same cores; the figures compare servers under equal conditions rather\n")
 	p("than giving absolute capacity.\n\n")
@@ -396,23 +446,28 @@ func lagOf(l *LatencyResult, blocking, parts bool) float64 {
 
 func renderTargets(p printer, r *results) {
 	ng, nx := r.latency(KindNagare), r.latency(KindNginxRTMP)
-	p("## Targets\n\nTargets apply to nagare; nginx-rtmp is shown for reference.\n\n")
+	p("## Targets\n\nTargets apply to nagare and are set against nginx-rtmp in the same run; static nginx (the\n")
+	p("byte-serving limit) is shown for information.\n\n")
 	p("| Target | Goal | nagare | Verdict | nginx-rtmp |\n|---|---|---|---|---|\n")
-	for _, conns := range []int{64, 256} {
-		for _, what := range []string{"segment", "playlist"} {
-			goal := targetSegmentShare
-			if what == "playlist" {
-				goal = targetPlaylistShare
+	for _, what := range []string{"segment", "playlist"} {
+		for _, conns := range []int{64, 256} {
+			st, ref := r.fanout(staticKind, what, conns), r.fanout(KindNginxRTMP, what, conns)
+			for _, s := range []struct{ kind, name string }{{KindNagare, "origin"}, {KindNagareEdge, "edge"}} {
+				run := r.fanout(s.kind, what, conns)
+				v, goal := nan(), nan()
+				if run != nil {
+					v = run.ReqPerSec
+				}
+				if ref != nil {
+					goal = ref.ReqPerSec
+				}
+				verdict := Verdict(v, goal, true, " req/s")
+				if math.IsNaN(goal) {
+					verdict = "not measured"
+				}
+				p("| %s fan-out, %s, %d conns (req/s; %% of static nginx) | ≥ nginx-rtmp's | %s (%s %%) | %s | %s (%s %%) |\n",
+					what, s.name, conns, reqs(v), num(share(run, st)), verdict, reqs(goal), num(share(ref, st)))
 			}
-			st := r.fanout(staticKind, what, conns)
-			v := share(r.fanout(KindNagare, what, conns), st)
-			label := fmt.Sprintf("%s fan-out, %d conns (req/s vs static nginx)", what, conns)
-			verdict := Verdict(v, goal, true, " points")
-			if conns != 64 {
-				label += " ‡"
-			}
-			p("| %s | ≥ %.0f %% | %s %% | %s | %s %% |\n", label, goal, num(v), verdict,
-				num(share(r.fanout(KindNginxRTMP, what, conns), st)))
 		}
 	}
 	for _, row := range []struct {
@@ -444,18 +499,54 @@ func renderTargets(p printer, r *results) {
 	}
 	p("| publish to playable (median) | ≤ %.0f ms | %s ms | %s | %s |\n", targetPlayableMs, num(pl), Verdict(pl, targetPlayableMs, false, " ms"), ref)
 	p("| publish to first LL-HLS part listed (median) | ≤ %.0f ms | %s ms | %s | no parts |\n", targetFirstPartMs, num(first), Verdict(first, targetFirstPartMs, false, " ms"))
-	cpu, rss := nan(), nan()
+	for _, n := range ingestCounts(r) {
+		cpu, cpuRef := nan(), nan()
+		if in := r.ingest(KindNagare, n); in != nil {
+			cpu = in.Usage.CPUPercent
+		}
+		if in := r.ingest(KindNginxRTMP, n); in != nil {
+			cpuRef = in.Usage.CPUPercent
+		}
+		p("| %d ingest streams, CPU (%% of one core) | ≤ nginx-rtmp's | %s %% | %s | %s %% |\n", n, num(cpu),
+			relVerdict(cpu, cpuRef, 1, " points"), num(cpuRef))
+	}
+	total, totalRef := nan(), nan()
 	if in := r.ingest(KindNagare, 16); in != nil {
-		cpu, rss = in.Usage.CPUPercent, in.Usage.RSSMiB
+		total = in.TotalMiB()
 	}
-	cpuRef, rssRef := "–", "–"
 	if in := r.ingest(KindNginxRTMP, 16); in != nil {
-		cpuRef, rssRef = num(in.Usage.CPUPercent)+" %", num(in.Usage.RSSMiB)+" MiB"
+		totalRef = in.TotalMiB()
 	}
-	p("| 16 ingest streams, CPU (%% of one core) | ≤ %.0f %% | %s %% | %s | %s |\n", targetCPU16, num(cpu), Verdict(cpu, targetCPU16, false, " points"), cpuRef)
-	p("| 16 ingest streams, RSS | ≤ %.0f MiB | %s MiB | %s | %s |\n\n", targetRSS16, num(rss), Verdict(rss, targetRSS16, false, " MiB"), rssRef)
-	p("‡ The targets are set at 64 connections; the 256-connection rows apply the same ratio for information.\n")
-	p("Fan-out ratios compare median runs (section 3).\n\n")
+	p("| 16 ingest streams, memory: RSS + files kept (section 4) | ≤ %.1f × nginx-rtmp's | %s MiB (%s ×) | %s | %s MiB |\n\n",
+		targetMemRatio, num(total), num(total/totalRef), relVerdict(total, totalRef, targetMemRatio, " MiB"), num(totalRef))
+	p("Fan-out rows compare median runs (section 3); the percentage of static nginx is information, not a target.\n\n")
+}
+
+// relVerdict judges value against factor × ref (at most), or says the reference is missing.
+func relVerdict(value, ref, factor float64, unit string) string {
+	if math.IsNaN(ref) {
+		return "not measured"
+	}
+	return Verdict(value, factor*ref, false, unit)
+}
+
+// ingestCounts are the stream counts both servers were measured with, in order.
+func ingestCounts(r *results) []int {
+	var out []int
+	for _, in := range r.Ingest {
+		if in.Server == KindNagare && r.ingest(KindNginxRTMP, in.Streams) != nil {
+			out = append(out, in.Streams)
+		}
+	}
+	return out
+}
+
+// reqs writes a request rate as a whole number.
+func reqs(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
 func renderStartup(p printer, r *results) {
@@ -511,14 +602,15 @@ func renderFanout(p printer, r *results) {
 	p("## 3. Fan-out of the live edge\n\n")
 	p("`wrk --latency -t2 -cN -d%.0fs` on one URL while one stream is published to nagare and to nginx-rtmp: the\n", secs)
 	p("newest segment listed in the media playlist (picked right before each run) and the media playlist itself\n")
-	p("(nagare: its video media playlist, without blocking-reload parameters). Static nginx serves copies of\n")
+	p("(nagare: its one media playlist of audio and video, without blocking-reload parameters). Static nginx serves copies of\n")
 	p("nagare's segment and media playlist, refreshed from nagare right before each of its runs. Every row was\n")
 	p("run %d times, the servers taking turns; the row shows the run with the median req/s, and the range of all\n", rounds)
 	p("runs. CPU is the server's (all its processes) over the run, in %% of one core; RSS is the peak sampled every\n")
 	p("250 ms; \"others\" is the CPU the other processes of the machine used meanwhile, which includes the\n")
-	p("publisher and the two servers not under load (about 10 %%).\n\n")
-	p("| What | conns | Server | body bytes | req/s (median) | range | %% of static | MiB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | RSS MiB | wrk CPU %% | others CPU %% |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("publisher and the two servers not under load (about 10 %%). CPU per 1,000 req/s is the server's CPU %% ÷\n")
+	p("(req/s ÷ 1,000): the share of one core that 1,000 requests a second cost it (1 %% = 10 µs a request).\n\n")
+	p("| What | conns | Server | body bytes | req/s (median) | range | %% of static | MiB/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU %% | CPU %% per 1,000 req/s | RSS MiB | wrk CPU %% | others CPU %% |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, what := range []string{"segment", "playlist"} {
 		for _, conns := range []int{64, 256} {
 			st := r.fanout(staticKind, what, conns)
@@ -533,14 +625,22 @@ func renderFanout(p printer, r *results) {
 					non2xx += x.Non2xx
 					sockErr += x.SocketErrors
 				}
-				p("| %s | %d | %s | %d | %s | %s–%s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", what, conns, s, run.Bytes,
+				p("| %s | %d | %s | %d | %s | %s–%s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", what, conns, s, run.Bytes,
 					num(run.ReqPerSec), num(runs[0].ReqPerSec), num(runs[len(runs)-1].ReqPerSec), num(share(run, st)),
 					num(run.ReqPerSec*float64(run.Bytes)/(1<<20)), num(run.LatencyP50Ms), num(run.LatencyP99Ms), non2xx, sockErr,
-					num(run.Usage.CPUPercent), num(run.Usage.PeakRSSMiB), num(run.WrkCPUPercent), num(run.Usage.OthersCPUPercent))
+					num(run.Usage.CPUPercent), num(cpuPerKReq(run)), num(run.Usage.PeakRSSMiB), num(run.WrkCPUPercent), num(run.Usage.OthersCPUPercent))
 			}
 		}
 	}
 	p("\nnon-2xx and socket errors are summed over all runs of a row.\n\n")
+}
+
+// cpuPerKReq is a run's server CPU (% of one core) per 1,000 requests a second.
+func cpuPerKReq(run *FanoutRun) float64 {
+	if run == nil || run.ReqPerSec <= 0 {
+		return nan()
+	}
+	return run.Usage.CPUPercent / (run.ReqPerSec / 1000)
 }
 
 func renderIngest(p printer, r *results) {
@@ -554,15 +654,31 @@ func renderIngest(p printer, r *results) {
 	p("any publisher connected. \"Others\" is the CPU the other processes of the machine used in the window\n")
 	p("(not the server, not the publishers). Playable counts the streams whose playlist listed a segment,\n")
 	p("checked after the window.\n\n")
-	p("| Server | streams | CPU %% of one core | per stream | RSS MiB (end) | peak RSS MiB | idle CPU %% | idle RSS MiB | processes | publishers CPU %% | others CPU %% | playable |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("Memory is counted the same way for both servers: the RSS of all the server's processes at the end of the\n")
+	p("window, plus the files it keeps — nginx-rtmp's HLS directory (`hls_path`: its segments and playlists, in the\n")
+	p("page cache), and for nagare its segment directory when `hls.storage` is `disk` (not the default) and the\n")
+	p("memfd or /dev/shm files its process has open (from `/proc/<pid>/fd`), less the shared memory the RSS\n")
+	p("already holds — read at the same moment.\n\n")
+	p("| Server | streams | CPU %% of one core | per stream | RSS MiB (end) | files MiB | total MiB | total per stream | peak RSS MiB | idle CPU %% | idle RSS MiB | processes | publishers CPU %% | others CPU %% | playable |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, in := range r.Ingest {
-		p("| %s | %d | %s | %s | %s | %s | %s | %s | %d | %s | %s | %d/%d |\n", in.Server, in.Streams, num(in.Usage.CPUPercent),
-			num(in.Usage.CPUPercent/float64(in.Streams)), num(in.Usage.RSSMiB), num(in.Usage.PeakRSSMiB),
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %d/%d |\n", in.Server, in.Streams, num(in.Usage.CPUPercent),
+			num(in.Usage.CPUPercent/float64(in.Streams)), num(in.Usage.RSSMiB), filesCell(in.Files), num(in.TotalMiB()),
+			num((in.TotalMiB()-in.Idle.RSSMiB)/float64(in.Streams)), num(in.Usage.PeakRSSMiB),
 			num(in.Idle.CPUPercent), num(in.Idle.RSSMiB), in.Usage.Processes, num(in.PublisherCPUPercent), num(in.Usage.OthersCPUPercent),
 			in.Playable, in.Streams)
 	}
+	p("\nTotal per stream is the total less the idle RSS, divided by the streams.\n")
 	p("\n")
+}
+
+// filesCell writes the files kept, with how many there were.
+func filesCell(k KeptFiles) string {
+	n := k.DirFiles + k.ShmFiles
+	if n == 0 {
+		return "0 (none)"
+	}
+	return fmt.Sprintf("%s (%d files)", num(k.MiB()), n)
 }
 
 func renderMethod(p printer) {
@@ -576,7 +692,8 @@ func renderMethod(p printer) {
 - **Publisher.** The clip is read from MPEG-TS with mediacommon and sent with gortmplib's client, each frame
   at its DTS after the first, looping; the wall-clock time at which each video frame's write returned is kept.
 - **Publish to playable.** A poll every 5 ms of the playlist a player would open (nagare: ` + "`index.m3u8`" + `, then
-  its media playlist, whose first request the server holds until a segment exists; nginx-rtmp: the
+  its media playlist, which the server answers a plain request for once two segments are complete, at most
+  5 s after it, so that classic players can start; nginx-rtmp: the
   ` + "`.m3u8`" + ` in ` + "`hls_path`" + `). The clock starts when the publisher starts to connect.
 - **Lag.** During one publication, the media playlist is polled every 5 ms (both servers; adds 0–5 ms,
   2.5 ms on average) and, for nagare, also followed with LL-HLS blocking reloads asking for the next part,
@@ -660,10 +777,8 @@ func renderNotes(p printer, r *results) {
 	for _, a := range r.Ack {
 		if a.Dropped {
 			notes = append([]string{fmt.Sprintf("**%s drops a publisher that asks for RTMP acknowledgements.** A publisher "+
-				"asking for one every %d KiB (gortmplib's client asks every 2.5 MB) was disconnected %.1f s after connecting (%s). "+
-				"The node sets the connection's deadline once at connect time and then moves only the read deadline "+
-				"(internal/media/ingest/rtmp.go), so the first acknowledgement it writes after node.readTimeout fails. "+
-				"ffmpeg and OBS ask for none, so the benchmark's publishers ask for none either.",
+				"asking for one every %d KiB (gortmplib's client asks every 2.5 MB) was disconnected %.1f s after connecting (%s); "+
+				"the server's log of the run has its side. ffmpeg and OBS ask for none, so the benchmark's publishers ask for none either.",
 				a.Server, a.AckWindowBytes>>10, a.DroppedAfterS, a.Error)}, notes...)
 		} else {
 			notes = append(notes, fmt.Sprintf("%s kept a publisher asking for RTMP acknowledgements every %d KiB for %.0f s.",
@@ -674,10 +789,14 @@ func renderNotes(p printer, r *results) {
 	for _, n := range notes {
 		p("- %s\n", n)
 	}
-	p("- nagare's playlists start at the first real segment (no `EXT-X-GAP` placeholders). A blocking (LL-HLS)\n")
-	p("  request gets the first part as soon as it exists; a plain playlist request for a stream younger than two\n")
-	p("  segments waits for them (at most 5 s), which classic players' demuxers need. With the parts of the last\n")
-	p("  segments, nagare's LL-HLS playlist is larger than nginx-rtmp's.\n")
+	p("- nagare's segmenter is its own (`internal/media/segmenter`, on mediacommon's fMP4): its playlists start at\n")
+	p("  the first real segment, with no `EXT-X-GAP` placeholders. A blocking (LL-HLS) request gets the first part\n")
+	p("  as soon as it exists; a plain playlist request for a stream younger than two segments waits for them (at\n")
+	p("  most 5 s), which classic players' demuxers need: section 1's plain polls include that wait.\n")
+	if ng, nx := r.fanout(KindNagare, "playlist", 64), r.fanout(KindNginxRTMP, "playlist", 64); ng != nil && nx != nil && nx.Bytes > 0 {
+		p("- The media playlist fetched in section 3 was %d bytes from nagare (LL-HLS: the parts of the last segments,\n", ng.Bytes)
+		p("  preload hints, program date-times) and %d from nginx-rtmp (%s ×).\n", nx.Bytes, num(float64(ng.Bytes)/float64(nx.Bytes)))
+	}
 	p("\nRaw results of the run: `.cache/bench/last-run/*.json`.\n")
 }
 
