@@ -46,7 +46,12 @@ ABR_RUNG_WINDOW=${BENCH_ABR_RUNG_WINDOW:-10s}
 IMAGE_STARTS=${BENCH_IMAGE_STARTS:-5}
 LOADTEST_VIEWERS=${BENCH_LOADTEST_VIEWERS:-1000 2000}
 LOADTEST_HOLD=${BENCH_LOADTEST_HOLD:-30s}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering"
+CURVES_STREAMS=${BENCH_CURVES_STREAMS:-1 16 64 128}
+CURVES_WINDOW=${BENCH_CURVES_WINDOW:-10s}
+CURVES_WRK=${BENCH_CURVES_WRK:-4s}
+CURVES_NODES=${BENCH_CURVES_NODES:-100,1000,10000}
+CURVES_TICK_NODES=${BENCH_CURVES_TICK_NODES:-1000,10000}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering curves"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
@@ -483,6 +488,51 @@ phase_steering() {
 }
 
 # how long each phase took, for the report: "<phase> <seconds>" lines
+# Cost curves, so that operators can size a cluster: a node's ingest (CPU, RSS + files kept) at 1 to 128
+# streams of a 500 kbit/s clip (made once, like the 2 Mbit/s one), an edge's CPU at several segment request
+# rates, the manager's CPU and routing p99 with 100 to 10,000 nodes, the autoscaler's tick at 1,000 and 10,000.
+CLIP_500K=$CACHE/clip-500k.ts
+phase_curves() {
+  log "15/15 cost curves: ingest streams, edge request rate, manager nodes, autoscaler tick"
+  local n pub_pid
+  if [ ! -s "$CLIP_500K" ]; then
+    log "encoding the 500 kbit/s clip into $CACHE (once)"
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i testsrc2=size=854x480:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
+      -map 0:v -map 1:a -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -bf 0 \
+      -g 30 -keyint_min 30 -sc_threshold 0 -b:v 436k -maxrate 436k -bufsize 436k \
+      -c:a aac -b:a 64k -ac 2 -f flv "$CLIP_500K.flv.tmp"
+    ffmpeg -hide_banner -loglevel error -y -i "$CLIP_500K.flv.tmp" -c copy -f mpegts "$CLIP_500K.tmp"
+    rm -f "$CLIP_500K.flv.tmp"
+    mv "$CLIP_500K.tmp" "$CLIP_500K"
+  fi
+  for n in $CURVES_STREAMS; do
+    log "15/15 cost curves: ingest, $n streams at 500 kbit/s"
+    rm -rf "$WORK/nagare-hls"
+    mkdir -p "$WORK/nagare-hls"
+    start_nagare NAGARE_HLS_DIRECTORY="$WORK/nagare-hls"
+    bench ingest -kind nagare -pid "$NAGARE_PID" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" \
+      -http "http://127.0.0.1:$NAGARE_HTTP" -clip "$CLIP_500K" -streams "$n" -duration "$CURVES_WINDOW" \
+      -files "$WORK/nagare-hls" -out "$WORK/curves-ingest-$n.json"
+    stop "$NAGARE_PID"
+  done
+  log "15/15 cost curves: an edge's CPU at several segment request rates"
+  start_nagare
+  start_edge
+  bench publish -clip "$CLIP_TS" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live/fan" 2>>"$WORK/publish.log" &
+  pub_pid=$!
+  PIDS+=("$pub_pid")
+  bench curves-edge -pid "$EDGE_PID" -playlist "http://127.0.0.1:$EDGE_HTTP/live/fan/index.m3u8" \
+    -duration "$CURVES_WRK" -out "$WORK/curves-edge.json"
+  stop "$pub_pid"
+  stop "$EDGE_PID"
+  stop "$NAGARE_PID"
+  log "15/15 cost curves: the manager with $CURVES_NODES nodes"
+  bench curves-manager -bin "$BIN" -nodes "$CURVES_NODES" -duration "$CURVES_WRK" -out "$WORK/curves-manager.json"
+  log "15/15 cost curves: the autoscaler's tick with $CURVES_TICK_NODES simulated nodes"
+  bench curves-tick -nodes "$CURVES_TICK_NODES" -out "$WORK/curves-tick.json"
+}
+
 for phase in $PHASES; do
   t0=$(date +%s)
   "phase_$phase"
@@ -679,5 +729,9 @@ if ls "$WORK"/abr-*.json >/dev/null 2>&1; then
     bench report -section abr -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
     log "replaced the live ABR section of docs/benchmarks.md"
   fi
+fi
+if ls "$WORK"/curves-*.json >/dev/null 2>&1; then
+  # the PNG beside the report it belongs to: docs/ for a full run, the raw results' directory otherwise
+  bench report -section curves -dir "$RAW" -command "$COMMAND" -png "$(dirname "$OUT")/cost-curves.png" -splice "$OUT"
 fi
 log "wrote $OUT (raw results in $RAW)"

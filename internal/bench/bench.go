@@ -36,6 +36,9 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   webrtc-start  publish (WHIP, RTMP) to the first WHEP keyframe at an edge
   webrtc    WHEP viewers an edge holds: pion viewers added in steps, loss, CPU and RSS
   abr       the live ABR ladder of one server (nagare, nginx-rtmp) or of the bare ffmpeg command: CPU, delay, playable
+  curves-edge     an edge's CPU at several segment request rates (cost curves)
+  curves-manager  a manager's report-ingest CPU and routing p99 at several node counts (cost curves)
+  curves-tick     the autoscaler's tick with many simulated nodes, in this process (cost curves)
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -54,7 +57,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"ingest": cmdIngest, "ackcheck": cmdAckCheck, "report": cmdReport, "manager": cmdManager, "edge": cmdEdge,
 		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass, "vod": cmdVOD,
 		"webrtc": cmdWebRTC, "webrtc-glass": cmdWebRTCGlass, "webrtc-start": cmdWebRTCStart,
-		"abr": cmdABR,
+		"abr": cmdABR, "curves-edge": cmdCurvesEdge, "curves-manager": cmdCurvesManager, "curves-tick": cmdCurvesTick,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -309,13 +309,14 @@ func cmdReport(_ context.Context, args []string, _, stderr io.Writer, log *slog.
 	out := fs.String("out", "docs/benchmarks.md", "Markdown file to write")
 	clipPath := fs.String("clip", "", "the clip the run used (MPEG-TS)")
 	command := fs.String("command", "make bench", "the command that produced the run")
-	section := fs.String("section", "", "write only this section: vod (from vod.json), webrtc (from webrtc-*.json) or abr (from abr-*.json); -clip is not needed")
+	section := fs.String("section", "", "write only this section: vod (from vod.json), webrtc (from webrtc-*.json), abr (from abr-*.json) or curves (from curves-*.json); -clip is not needed")
+	pngPath := fs.String("png", "", "with -section curves: where to write the cost curves' PNG (the section links to its file name)")
 	splice := fs.String("splice", "", "with -section: replace the section in this report, or append it, instead of writing -out")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *section != "" {
-		return writeSection(*section, *dir, *out, *splice, *command, log)
+		return writeSection(*section, *dir, *out, *splice, *command, *pngPath, log)
 	}
 	if *dir == "" || *clipPath == "" {
 		return usageErr("-dir and -clip are required")
@@ -804,7 +805,7 @@ func renderNotes(p printer, r *results) {
 const vodHeading = "## 10. VOD: uploads, byte ranges, transcoding"
 
 // writeSection renders one section from the results in dir, into out or spliced into the report splice.
-func writeSection(name, dir, out, splice, command string, log *slog.Logger) error {
+func writeSection(name, dir, out, splice, command, pngPath string, log *slog.Logger) error {
 	if dir == "" {
 		return usageErr("-dir is required")
 	}
@@ -832,8 +833,21 @@ func writeSection(name, dir, out, splice, command string, log *slog.Logger) erro
 		}
 		renderABR(p, r, machine(dir), command)
 		heading = abrHeading
+	case "curves":
+		r, err := loadCurves(dir)
+		if err != nil {
+			return err
+		}
+		if pngPath == "" {
+			return usageErr("-section curves needs -png")
+		}
+		if err := writeCurvesPNG(pngPath, r); err != nil {
+			return err
+		}
+		renderCurves(p, r, machine(dir), command, filepath.Base(pngPath))
+		heading = curvesHeading
 	default:
-		return usageErr("-section: unknown section %q (want vod, webrtc or abr)", name)
+		return usageErr("-section: unknown section %q (want vod, webrtc, abr or curves)", name)
 	}
 	if splice == "" {
 		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
