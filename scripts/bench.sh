@@ -38,7 +38,7 @@ WEBRTC_GLASS=${BENCH_WEBRTC_GLASS:-12s}
 WEBRTC_STARTS=${BENCH_WEBRTC_STARTS:-5}
 WEBRTC_STEP=${BENCH_WEBRTC_STEP:-50}
 WEBRTC_HOLD=${BENCH_WEBRTC_HOLD:-6s}
-WEBRTC_BUDGET=${BENCH_WEBRTC_BUDGET:-100s}
+WEBRTC_BUDGET=${BENCH_WEBRTC_BUDGET:-80s}
 ABR_RUNS=${BENCH_ABR_RUNS:-3}
 ABR_ROUNDS=${BENCH_ABR_ROUNDS:-2}
 ABR_WARMUP=${BENCH_ABR_WARMUP:-5s}
@@ -48,7 +48,7 @@ IMAGE_STARTS=${BENCH_IMAGE_STARTS:-3}
 LOADTEST_VIEWERS=${BENCH_LOADTEST_VIEWERS:-1000 2000}
 LOADTEST_HOLD=${BENCH_LOADTEST_HOLD:-20s}
 CURVES_STREAMS=${BENCH_CURVES_STREAMS:-1 16 64 128}
-CURVES_WINDOW=${BENCH_CURVES_WINDOW:-8s}
+CURVES_WINDOW=${BENCH_CURVES_WINDOW:-6s}
 CURVES_WRK=${BENCH_CURVES_WRK:-4s}
 CURVES_NODES=${BENCH_CURVES_NODES:-100,1000,10000}
 CURVES_TICK_NODES=${BENCH_CURVES_TICK_NODES:-1000,10000}
@@ -533,7 +533,7 @@ phase_curves() {
   log "15/15 cost curves: the manager with $CURVES_NODES nodes"
   bench curves-manager -bin "$BIN" -nodes "$CURVES_NODES" -duration "$CURVES_WRK" -out "$WORK/curves-manager.json"
   log "15/15 cost curves: the autoscaler's tick with $CURVES_TICK_NODES simulated nodes"
-  bench curves-tick -nodes "$CURVES_TICK_NODES" -out "$WORK/curves-tick.json"
+  bench curves-tick -nodes "$CURVES_TICK_NODES" -ticks 10 -out "$WORK/curves-tick.json"
 }
 
 for phase in $PHASES; do
@@ -549,7 +549,7 @@ mkdir -p "$RAW"
 cp "$WORK"/loadavg-* "$WORK/started" "$WORK/finished" "$WORK/phase-times" "$RAW"/
 cp "$WORK"/*.json "$RAW"/ 2>/dev/null || true # none when only manager, autoscale or bucket ran
 cp "$WORK"/*.log "$WORK"/*.md "$RAW"/ 2>/dev/null || true
-bench report -dir "$RAW" -clip "$CLIP_TS" -out "$OUT"
+bench report -dir "$RAW" -clip "$CLIP_TS" -command "$COMMAND" -out "$OUT"
 if [ -s "$WORK/edge.md" ]; then
   {
     echo
