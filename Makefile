@@ -38,7 +38,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l cmd internal)" || (gofmt -l cmd internal; exit 1)
 	$(GO) vet ./...
 
-bench: build ## benchmark the origin against nginx-rtmp and static nginx; writes docs/benchmarks.md
+bench: build ## benchmark the origin against nginx-rtmp and static nginx (about 20 min); writes docs/benchmarks.md and docs/cost-curves.png
 	@scripts/deps.sh ffmpeg versitygw bench
 	scripts/bench.sh $(BIN)
 
