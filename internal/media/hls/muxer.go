@@ -82,6 +82,9 @@ type object struct {
 	ctype  string
 	cache  string
 	body   []byte
+	// file, when not nil, holds the body instead: size bytes from its offset (sent with sendfile)
+	file *os.File
+	size int
 }
 
 type playlistTemplate struct {
@@ -296,6 +299,9 @@ const startSegments = 2
 // firstSegments waits, within ctx and readyTimeout, for the stream's first startSegments segments. When
 // they take longer (a long GOP), what there is answers, as long as it is something to play.
 func (mx *muxer) firstSegments(ctx context.Context) (*segmenter.Playlist, *object) {
+	if pl := mx.seg.Playlist(); pl.SegmentCount() >= startSegments {
+		return pl, nil // a live stream's usual case, without a timer
+	}
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	pl, err := mx.seg.WaitSegments(wctx, startSegments)
@@ -445,11 +451,20 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 
 func (mx *muxer) media(r *http.Request, file string) *object {
 	// the preload hint's part is held until it is complete
-	ctx, cancel := context.WithTimeout(r.Context(), 3*max(mx.seg.Playlist().TargetDuration(), time.Second))
-	defer cancel()
-	o, err := mx.seg.Object(ctx, file)
+	o, err := mx.seg.Object(r.Context(), file)
 	if err != nil {
 		return waitFailure(err)
+	}
+	f, err := o.File()
+	switch {
+	case errors.Is(err, segmenter.ErrNotFound):
+		// it left the window while we looked it up
+		return &object{status: http.StatusNotFound}
+	case err != nil:
+		mx.log.Warn("opening a segment failed", "object", file, "cause", err)
+		return &object{status: http.StatusServiceUnavailable, msg: "the object cannot be opened now"}
+	case f != nil:
+		return &object{status: http.StatusOK, ctype: o.ContentType, cache: objectCache, file: f, size: o.Size()}
 	}
 	b, err := o.Bytes()
 	if err != nil {

@@ -290,6 +290,10 @@ func (s *Server) touchSession(r *http.Request, p stream.Path) {
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *object) {
+	if o.file != nil {
+		s.acct.SendFile(w, r, kind, o.ctype, o.cache, o.file, o.size)
+		return
+	}
 	s.acct.Answer(w, r, kind, o.status, o.msg, o.ctype, o.cache, o.body)
 }
 

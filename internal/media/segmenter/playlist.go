@@ -87,6 +87,9 @@ func (p *Playlist) NextMSN() uint64 { return p.nextMSN }
 // TargetDuration returns EXT-X-TARGETDURATION.
 func (p *Playlist) TargetDuration() time.Duration { return time.Duration(p.targetDur) * time.Second }
 
+// SegmentCount returns the number of complete segments listed.
+func (p *Playlist) SegmentCount() int { return len(p.segments) }
+
 // Segments returns the complete segments of the window, oldest first.
 func (p *Playlist) Segments() []SegmentInfo {
 	out := make([]SegmentInfo, 0, len(p.segments))

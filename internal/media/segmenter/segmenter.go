@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
+	"github.com/nagare-video/nagare/internal/media/memfile"
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
@@ -592,27 +595,20 @@ func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 
 // fmp4Part writes the samples of the part being written as one fragment (nil without samples).
 func (s *Segmenter) fmp4Part() ([]byte, error) {
-	p := fmp4.Part{SequenceNumber: s.partSeq}
+	var tracks []fragmentTrack
 	for _, t := range s.tracks {
 		if len(t.samples) == 0 {
 			continue
 		}
-		samples := make([]*fmp4.Sample, len(t.samples))
-		for i, smp := range t.samples {
-			samples[i] = &smp.Sample
-		}
-		p.Tracks = append(p.Tracks, &fmp4.PartTrack{ID: t.id, BaseTime: uint64(t.partBase), Samples: samples})
+		tracks = append(tracks, fragmentTrack{id: uint32(t.id), baseTime: uint64(t.partBase), samples: t.samples})
 		t.samples = nil
 	}
-	if len(p.Tracks) == 0 {
+	if len(tracks) == 0 {
 		return nil, nil
 	}
-	var buf seekablebuffer.Buffer
-	if err := p.Marshal(&buf); err != nil {
-		return nil, fmt.Errorf("writing part: %w", err)
-	}
+	b := marshalFragment(s.partSeq, tracks)
 	s.partSeq++
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // initSection is what the segments of one set of codec parameters share: their init section (fMP4;
@@ -736,14 +732,10 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		}
 	}
 	se.blob = blob{data: data}
-	if s.cfg.Directory != "" {
-		if err := s.toDisk(se); err != nil {
-			s.log.Warn("segment kept in memory", "segment", se.info.Name, "cause", err)
-		}
-	}
 	if s.obs != nil {
 		s.obs.SegmentComplete(seg)
 	}
+	s.offHeap(se)
 	s.window = append(s.window, se)
 	s.segmentsMade++
 	s.trimWindow()
@@ -757,21 +749,57 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 	return nil
 }
 
-// toDisk moves a complete segment's bytes (and its parts') to a file.
-func (s *Segmenter) toDisk(se *segEntry) error {
-	path := filepath.Join(s.cfg.Directory, se.info.Name)
-	if err := os.WriteFile(path, se.data, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+// offHeap moves a complete segment's bytes (and its parts', which are ranges of them) out of the Go heap:
+// to a file of Config.Directory, or to a memory file (the default, where the system has them).
+func (s *Segmenter) offHeap(se *segEntry) {
+	var b blob
+	switch {
+	case s.cfg.Directory != "":
+		path := filepath.Join(s.cfg.Directory, se.info.Name)
+		if err := os.WriteFile(path, se.data, 0o644); err != nil {
+			s.log.Warn("segment kept in memory", "segment", se.info.Name, "cause", err)
+			return
+		}
+		b = blob{file: path, n: len(se.data)}
+	case memoryFiles():
+		mf, err := memfile.New(se.info.Name, se.data)
+		if err != nil {
+			s.log.Warn("segment kept on the heap", "segment", se.info.Name, "cause", err)
+			return
+		}
+		b = blob{mem: mf, n: len(se.data)}
+	default:
+		return
 	}
-	se.blob = blob{file: path, n: len(se.data)}
-	var off int64
+	se.blob = b
 	for _, p := range se.parts {
 		n := len(p.data)
-		p.blob = blob{file: path, off: off, n: n}
+		p.blob = b
+		p.off, p.n = b.off, n
 		p.Data = nil
-		off += int64(n)
+		b.off += int64(n)
 	}
-	return nil
+}
+
+// memoryFiles reports, once, whether segments can be kept in memory files.
+var memoryFiles = sync.OnceValue(func() bool {
+	if memfile.Supported() {
+		return true
+	}
+	slog.Warn("this system has no memory files (memfd): live segments are kept on the Go heap")
+	return false
+})
+
+// freeSegment frees the bytes of a segment that is no longer served.
+func (s *Segmenter) freeSegment(se *segEntry) {
+	switch {
+	case se.mem != nil:
+		se.mem.Release()
+	case se.file != "":
+		if err := os.Remove(se.file); err != nil {
+			s.log.Warn("removing old segment", "cause", err)
+		}
+	}
 }
 
 // trimWindow drops the oldest segments beyond SegmentCount.
@@ -795,11 +823,7 @@ func (s *Segmenter) trimWindow() {
 		return
 	}
 	for len(retired) > s.cfg.SegmentCount {
-		if f := retired[0].file; f != "" {
-			if err := os.Remove(f); err != nil {
-				s.log.Warn("removing old segment", "cause", err)
-			}
-		}
+		s.freeSegment(retired[0])
 		retired = retired[1:]
 	}
 	retired = slices.Clone(retired)
@@ -958,7 +982,8 @@ func (s *Segmenter) waitFor(ctx context.Context, ok func(*Playlist) bool) (*Play
 }
 
 // Object returns the init section, a segment or a part by name. A request for the part named by the
-// playlist's preload hint waits (within ctx) until that part is complete, as LL-HLS players expect.
+// playlist's preload hint waits (within ctx, and three target durations at most) until that part is
+// complete, as LL-HLS players expect.
 func (s *Segmenter) Object(ctx context.Context, name string) (Object, error) {
 	pl := s.cur.Load()
 	if o, ok := pl.Object(name); ok {
@@ -971,6 +996,8 @@ func (s *Segmenter) Object(ctx context.Context, name string) (Object, error) {
 	if kind != kindPart || pl.ended || msn != pl.nextMSN || part != len(pl.parts) {
 		return Object{}, ErrNotFound
 	}
+	ctx, cancel := context.WithTimeout(ctx, 3*max(pl.TargetDuration(), time.Second))
+	defer cancel()
 	pl, err := s.Wait(ctx, msn, part)
 	if err != nil {
 		return Object{}, err
@@ -981,35 +1008,65 @@ func (s *Segmenter) Object(ctx context.Context, name string) (Object, error) {
 	return Object{}, ErrNotFound
 }
 
-// blob is bytes in memory or a range of a file.
+// blob is bytes on the heap, or a range of a memory file or of a file of Config.Directory.
 type blob struct {
 	data []byte
+	mem  *memfile.File
 	file string
 	off  int64
 	n    int
 }
 
 func (b blob) size() int {
-	if b.file != "" {
+	if b.mem != nil || b.file != "" {
 		return b.n
 	}
 	return len(b.data)
 }
 
 func (b blob) bytes() ([]byte, error) {
-	if b.file == "" {
-		return b.data, nil
+	switch {
+	case b.mem != nil:
+		out := make([]byte, b.n)
+		if _, err := b.mem.ReadAt(out, b.off); err != nil {
+			return nil, err
+		}
+		return out, nil
+	case b.file != "":
+		f, err := os.Open(b.file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		out := make([]byte, b.n)
+		if _, err := f.ReadAt(out, b.off); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
-	f, err := os.Open(b.file)
+	return b.data, nil
+}
+
+// open returns a descriptor of the blob's file positioned at its first byte (nil for bytes on the heap).
+func (b blob) open() (*os.File, error) {
+	var f *os.File
+	var err error
+	switch {
+	case b.mem != nil:
+		f, err = b.mem.Open()
+	case b.file != "":
+		f, err = os.Open(b.file)
+	default:
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	out := make([]byte, b.n)
-	if _, err := f.ReadAt(out, b.off); err != nil {
+	if _, err := f.Seek(b.off, io.SeekStart); err != nil {
+		f.Close()
 		return nil, err
 	}
-	return out, nil
+	return f, nil
 }
 
 // segEntry is a segment of the window.
@@ -1046,3 +1103,18 @@ func (o Object) Bytes() ([]byte, error) {
 
 // Size returns the object's length in bytes.
 func (o Object) Size() int { return o.b.size() }
+
+// File returns, for an object kept in a file (a memory file unless segments are kept in memory or on
+// disk), a descriptor of its own positioned at the object's first byte, from which the object's Size
+// bytes can be sent with sendfile; the caller closes it. It returns nil for an object on the heap (use
+// Bytes), and ErrNotFound when the object left the window and was freed meanwhile.
+func (o Object) File() (*os.File, error) {
+	f, err := o.b.open()
+	if errors.Is(err, memfile.ErrReleased) || errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", o.Name, err)
+	}
+	return f, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,7 +158,58 @@ func TestWindowSlides(t *testing.T) {
 		require.Equal(t, rec.objects[name], b, name)
 		require.Equal(t, len(b), o.Size())
 		require.Equal(t, "video/mp4", o.ContentType)
+		checkFile(t, o, b)
 	}
+}
+
+// checkFile checks that o's File, if it has one, holds want from its offset.
+func checkFile(t *testing.T, o Object, want []byte) {
+	t.Helper()
+	f, err := o.File()
+	require.NoError(t, err)
+	if f == nil {
+		return // on the heap: an init section, or a part of the segment being written
+	}
+	defer f.Close()
+	got, err := io.ReadAll(io.LimitReader(f, int64(o.Size())))
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}
+
+// Complete segments leave the heap for memory files, which are freed when the segment leaves the
+// previous window: a request still holding an old playlist finds its objects gone, not other bytes.
+func TestMemoryFiles(t *testing.T) {
+	if !memoryFiles() {
+		t.Skip("no memory files on this system")
+	}
+	rec := newRecorder(t)
+	video := h264Track()
+	s, err := New(Config{Tracks: []*stream.Track{video}, LowLatency: true, Prefix: "m", SegmentCount: 3,
+		Observer: rec.observer()})
+	require.NoError(t, err)
+	feed(t, s, video, nil, 0, 76, 25) // segments 0..2 complete
+	old := s.Playlist()
+	o, ok := old.Object("m_seg1.mp4")
+	require.True(t, ok)
+	f, err := o.File()
+	require.NoError(t, err)
+	require.NotNil(t, f, "a complete segment is in a memory file")
+	f.Close()
+	p, ok := old.Object("m_part1_2.mp4")
+	require.True(t, ok)
+	checkFile(t, p, rec.objects["m_part1_2.mp4"])
+
+	feed(t, s, video, nil, 76, 226, 25) // segments 3..8: 0..2 left the window, then the previous one
+	_, err = o.File()
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = p.File()
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = o.Bytes()
+	require.Error(t, err)
+	o, err = s.Object(context.Background(), "m_seg5.mp4") // the previous window is still served
+	require.NoError(t, err)
+	checkFile(t, o, rec.objects["m_seg5.mp4"])
+	s.Close()
 }
 
 func TestMediaPlaylist(t *testing.T) {

@@ -51,7 +51,8 @@ type track struct {
 }
 
 // sample is an fMP4 sample with its decode time (in the track's clock) and wall-clock time. In MPEG-TS,
-// a video sample keeps its access unit in au instead of Payload: the TS writer wants NAL units.
+// a video sample keeps its access unit in au instead of Payload: the TS writer wants NAL units, and the
+// fMP4 fragment writer prefixes each with its length as it copies it.
 type sample struct {
 	fmp4.Sample
 	au  [][]byte
@@ -342,10 +343,7 @@ func (t *track) videoSample(au, withParams [][]byte, pts, dts int64, randomAcces
 		smp.au = withParams
 		return smp, nil
 	}
-	avcc, err := h264.AVCC(au).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	smp.Payload = avcc
+	// fMP4: written in AVCC form (length-prefixed NAL units) straight into its fragment
+	smp.au = au
 	return smp, nil
 }

@@ -1,0 +1,101 @@
+package memfile
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestFile(t *testing.T) {
+	if !Supported() {
+		t.Skip("no memfd on this system")
+	}
+	data := bytes.Repeat([]byte("nagare "), 40000)
+	f, err := New("test", data)
+	require.NoError(t, err)
+	require.Equal(t, len(data), f.Size())
+
+	t.Run("readers have offsets of their own", func(t *testing.T) {
+		a, err := f.Open()
+		require.NoError(t, err)
+		defer a.Close()
+		b, err := f.Open()
+		require.NoError(t, err)
+		defer b.Close()
+		head := make([]byte, 100)
+		_, err = io.ReadFull(a, head)
+		require.NoError(t, err)
+		all, err := io.ReadAll(b)
+		require.NoError(t, err)
+		require.Equal(t, data, all)
+		rest, err := io.ReadAll(a)
+		require.NoError(t, err)
+		require.Equal(t, data[100:], rest)
+	})
+
+	t.Run("sealed", func(t *testing.T) {
+		r, err := f.Open()
+		require.NoError(t, err)
+		defer r.Close()
+		_, err = r.WriteAt([]byte("x"), 0)
+		require.Error(t, err)
+	})
+
+	t.Run("ReadAt", func(t *testing.T) {
+		p := make([]byte, 10)
+		n, err := f.ReadAt(p, 7)
+		require.NoError(t, err)
+		require.Equal(t, data[7:17], p[:n])
+		n, err = f.ReadAt(p, int64(len(data)-4))
+		require.ErrorIs(t, err, io.EOF)
+		require.Equal(t, data[len(data)-4:], p[:n])
+	})
+
+	t.Run("sent to a socket", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		var got []byte
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			got, _ = io.ReadAll(c)
+			c.Close()
+		})
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		r, err := f.Open()
+		require.NoError(t, err)
+		_, err = r.Seek(1000, io.SeekStart)
+		require.NoError(t, err)
+		n, err := io.Copy(c, &io.LimitedReader{R: r, N: 5000}) // sendfile
+		require.NoError(t, err)
+		require.EqualValues(t, 5000, n)
+		r.Close()
+		c.Close()
+		wg.Wait()
+		require.Equal(t, data[1000:6000], got)
+	})
+
+	t.Run("released", func(t *testing.T) {
+		open, err := f.Open() // a reader that opened before the release keeps its bytes
+		require.NoError(t, err)
+		defer open.Close()
+		f.Release()
+		f.Release() // idempotent: the owner's one reference is given up once
+		_, err = f.Open()
+		require.ErrorIs(t, err, ErrReleased)
+		_, err = f.ReadAt(make([]byte, 1), 0)
+		require.ErrorIs(t, err, ErrReleased)
+		all, err := io.ReadAll(open)
+		require.NoError(t, err)
+		require.Equal(t, data, all)
+	})
+}
