@@ -87,9 +87,32 @@ type object struct {
 	size int
 }
 
+// playlistTemplate is a playlist split where each viewer's query goes: pieces[0] query pieces[1] query ...
 type playlistTemplate struct {
-	pl   *segmenter.Playlist
-	body []byte
+	pl     *segmenter.Playlist
+	pieces [][]byte
+	size   int // of the pieces together
+}
+
+func newPlaylistTemplate(pl *segmenter.Playlist) *playlistTemplate {
+	body := pl.Media(segmenter.MediaOptions{URI: withQuery(queryMarker)})
+	t := &playlistTemplate{pl: pl, pieces: bytes.Split(body, []byte(queryMarker))}
+	for _, p := range t.pieces {
+		t.size += len(p)
+	}
+	return t
+}
+
+// fill returns the template with query in each place, and room for extra more bytes.
+func (t *playlistTemplate) fill(query string, extra int) []byte {
+	b := make([]byte, 0, t.size+(len(t.pieces)-1)*len(query)+extra)
+	for i, p := range t.pieces {
+		if i > 0 {
+			b = append(b, query...)
+		}
+		b = append(b, p...)
+	}
+	return b
 }
 
 // queryMarker stands for a viewer's query in a playlist template; a re-encoded query cannot contain it.
@@ -102,10 +125,11 @@ func (mx *muxer) render(pl *segmenter.Playlist, query string) []byte {
 	}
 	t := mx.tmpl.Load()
 	if t == nil || t.pl != pl {
-		t = &playlistTemplate{pl: pl, body: pl.Media(segmenter.MediaOptions{URI: withQuery(queryMarker)})}
+		t = newPlaylistTemplate(pl)
 		mx.tmpl.Store(t)
 	}
-	return bytes.ReplaceAll(t.body, []byte(queryMarker), []byte(query))
+	// room for the rendition reports of a small ladder
+	return t.fill(query, 512)
 }
 
 // newMuxer returns the muxer of st; source is the muxer of the stream st is a rendition of (nil for a
@@ -558,6 +582,23 @@ func playlistQuery(raw string) string {
 	if raw == "" {
 		return ""
 	}
+	if plainQuery(raw) {
+		// the usual case (a session id, maybe blocking-reload parameters): no need to parse and encode
+		if !strings.Contains(raw, "_HLS_") {
+			return raw
+		}
+		var b strings.Builder
+		for kv := range strings.SplitSeq(raw, "&") {
+			if kv == "" || strings.HasPrefix(kv, "_HLS_") {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(kv)
+		}
+		return b.String()
+	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return ""
@@ -568,6 +609,27 @@ func playlistQuery(raw string) string {
 		}
 	}
 	return q.Encode()
+}
+
+// plainQuery reports whether raw is made only of characters that url.Values.Encode leaves as they are
+// (and '&', '=' and '%' escapes), so that it can be copied into a playlist's URIs unchanged: nothing a
+// viewer sends reaches a playlist unescaped.
+func plainQuery(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == '~', c == '&', c == '=':
+		case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // metricsObserver counts segments and parts.

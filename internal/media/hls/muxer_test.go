@@ -360,8 +360,28 @@ func TestPlaylistQuery(t *testing.T) {
 		{"_HLS_skip=YES", ""},
 		{`a="><x`, "a=%22%3E%3Cx"},
 		{"a=%zz", ""},
-		{"b=2&a=1", "a=1&b=2"},
+		{"b=2&a=1", "b=2&a=1"}, // a plain query is kept as the viewer sent it
+		{"_HLS_msn=3&b=2&&a=1&_HLS_part=0", "b=2&a=1"},
+		{"a=%41%2f", "a=%41%2f"},
+		{"a=%4", ""},
+		{"nsid=abc&x=a b", "nsid=abc&x=a+b"},
+		{"x=\n&_HLS_msn=1", "x=%0A"},
 	} {
 		require.Equal(t, tc.want, playlistQuery(tc.in), tc.in)
+	}
+}
+
+func TestQueryParam(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"", ""},
+		{"nsid=abc", "abc"},
+		{"_HLS_msn=3&nsid=abc&nsid=def", "abc"},
+		{"nsidx=1&xnsid=2", ""},
+		{"nsid", ""},
+		{"nsid=a%62c", "abc"},
+		{"a=1;nsid=abc", ""}, // as net/url: a semicolon spoils the query
+	} {
+		require.Equal(t, tc.want, queryParam(tc.raw, "nsid"), tc.raw)
+		require.Equal(t, query(tc.raw).Get("nsid"), queryParam(tc.raw, "nsid"), tc.raw)
 	}
 }

@@ -80,6 +80,27 @@ var (
 	acceptRanges  = []string{"bytes"}
 )
 
+// headerValues holds the few distinct content types and cache policies the servers answer with, each
+// as the one-element slice a Header maps it to, so that no answer allocates them; at most
+// maxHeaderValues of them, whatever an upstream sends.
+var (
+	headerValues     sync.Map // string → []string
+	headerValueCount atomic.Int32
+)
+
+const maxHeaderValues = 64
+
+func headerValue(v string) []string {
+	if hv, ok := headerValues.Load(v); ok {
+		return hv.([]string)
+	}
+	hv := []string{v}
+	if headerValueCount.Add(1) <= maxHeaderValues {
+		headerValues.Store(v, hv)
+	}
+	return hv
+}
+
 // Preflight sets the CORS headers every answer carries, answers OPTIONS (a CORS preflight or not) with
 // 204, and refuses methods other than GET and HEAD. It reports whether the request should be served.
 func (a *Accounting) Preflight(w http.ResponseWriter, r *http.Request) bool {
@@ -163,9 +184,9 @@ func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctyp
 // written; a request with a Range header is answered from ranges (206, or 416) instead.
 func (a *Accounting) sendHeader(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, size int, ranges io.ReadSeeker) bool {
 	h := w.Header()
-	h["Content-Type"] = []string{ctype}
+	h["Content-Type"] = headerValue(ctype)
 	if cache != "" {
-		h["Cache-Control"] = []string{cache}
+		h["Cache-Control"] = headerValue(cache)
 	}
 	h["Accept-Ranges"] = acceptRanges
 	if ranges != nil {

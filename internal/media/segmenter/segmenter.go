@@ -1062,6 +1062,9 @@ func (b blob) open() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.off == 0 {
+		return f, nil // a new descriptor starts there
+	}
 	if _, err := f.Seek(b.off, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
