@@ -55,7 +55,9 @@ func (p *pull) multivariant() *response {
 func (p *pull) object(file string) *response {
 	return p.cache.get(file, p.s.objectTTL(), func() *response {
 		res, err := p.s.fetch(p.ctx, "media", p.rel(file), mediaTimeout, maxMediaBytes)
-		return p.checked(res, err, file, false)
+		res = p.checked(res, err, file, false)
+		res.offHeap(p.rel(file))
+		return res
 	})
 }
 
@@ -168,6 +170,7 @@ func (c *cache) sweep(now time.Time) {
 		case <-o.ready:
 			if now.After(o.expires) {
 				delete(c.objects, k)
+				o.res.release()
 			}
 		default:
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
+	"github.com/nagare-video/nagare/internal/media/memfile"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
 )
@@ -355,9 +356,48 @@ type response struct {
 	cache  string
 	body   []byte
 	msg    string
+	// mem holds the body instead, out of the heap, for media kept in the cache (see offHeap)
+	mem *memfile.File
+}
+
+// minMemfileBytes is the least media object kept in a memory file: below it, a body on the heap costs
+// less than the open and close of a file per response.
+const minMemfileBytes = 16 << 10
+
+// memoryFiles reports, once, whether cached media can be kept in memory files.
+var memoryFiles = sync.OnceValue(memfile.Supported)
+
+// offHeap moves a sound media answer's body into a memory file, from which responses go out with
+// sendfile and which the garbage collector neither scans nor doubles.
+func (res *response) offHeap(name string) {
+	if res.status != http.StatusOK || len(res.body) < minMemfileBytes || !memoryFiles() {
+		return
+	}
+	mf, err := memfile.New(name, res.body)
+	if err != nil {
+		return // it stays on the heap
+	}
+	res.mem, res.body = mf, nil
+}
+
+// release frees the memory file of an answer that left the cache.
+func (res *response) release() {
+	if res.mem != nil {
+		res.mem.Release()
+	}
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, res *response) {
+	if res.mem != nil {
+		f, err := res.mem.Open()
+		if err != nil {
+			// it left the cache the instant after this request found it
+			s.acct.Fail(w, kind, http.StatusServiceUnavailable, "the object is being replaced: ask again")
+			return
+		}
+		s.acct.SendFile(w, r, kind, res.ctype, res.cache, f, res.mem.Size())
+		return
+	}
 	s.acct.Answer(w, r, kind, res.status, res.msg, res.ctype, res.cache, res.body)
 }
 

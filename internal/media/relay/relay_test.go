@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/media/memfile"
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
@@ -507,4 +508,67 @@ func TestDrainingEndsQuietSessionsSooner(t *testing.T) {
 	require.Equal(t, 1, s.Viewers(&p), "not draining: the session counts for SessionTimeout")
 	s.SetDraining(true)
 	require.Equal(t, 0, s.Viewers(&p), "draining: a session quiet for 3 s has left")
+}
+
+// TestMediaFromMemoryFiles: a cached segment is kept in a memory file and served from it, whole and in
+// byte ranges, with the bytes the parent sent; leaving the cache frees it.
+func TestMediaFromMemoryFiles(t *testing.T) {
+	if !memoryFiles() {
+		t.Skip("no memory files on this system")
+	}
+	seg := make([]byte, 200<<10)
+	for i := range seg {
+		seg[i] = byte(i * 7)
+	}
+	copy(seg, "\x00\x00\x00\x18moof")
+	var fetched atomic.Int64
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/live/s/index.m3u8":
+			_, _ = io.WriteString(w, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n")
+		case "/live/s/seg1.mp4":
+			fetched.Add(1)
+			w.Header().Set("Content-Type", "video/mp4")
+			_, _ = w.Write(seg)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer parent.Close()
+	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
+		ObjectTTL: 200 * time.Millisecond}
+	edge := startEdge(t, s)
+
+	for range 3 {
+		resp, err := http.Get(edge + "/live/s/seg1.mp4")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "video/mp4", resp.Header.Get("Content-Type"))
+		require.Equal(t, seg, body)
+	}
+	require.EqualValues(t, 1, fetched.Load(), "one upstream request per object")
+
+	req, err := http.NewRequest(http.MethodGet, edge+"/live/s/seg1.mp4", nil)
+	require.NoError(t, err)
+	req.Header.Set("Range", "bytes=1000-1999")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	require.Equal(t, seg[1000:2000], body)
+
+	p, _ := s.pullFor(mustPath(t, "live/s"))
+	require.NotNil(t, p)
+	res := p.object("seg1.mp4")
+	require.NotNil(t, res.mem, "kept in a memory file")
+	require.Nil(t, res.body)
+	time.Sleep(250 * time.Millisecond) // past its TTL
+	p.cache.sweep(time.Now())
+	_, err = res.mem.Open()
+	require.ErrorIs(t, err, memfile.ErrReleased, "freed when it left the cache")
 }
