@@ -76,9 +76,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	reg := &cluster.Registry{
 		Store: st, Log: log.With("component", "cluster"), ReportInterval: cfg.Manager.ReportInterval,
 		NodeTimeout: cfg.Manager.NodeTimeout, PersistEvery: 15 * cfg.Manager.ReportInterval,
+		// the reports to store go in batches, a statement for many rather than one each
+		FlushEvery: cfg.Manager.ReportInterval / 4,
 	}
 	if cfg.Manager.SharedStore {
-		// the other managers must see every report, and this one theirs
+		// the other managers must see every report, and this one theirs: within about one interval
 		reg.PersistEvery, reg.SyncEvery = 0, cfg.Manager.ReportInterval
 	}
 	if err := reg.Load(ctx); err != nil {

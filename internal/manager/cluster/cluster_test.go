@@ -350,6 +350,87 @@ func TestSharedStore(t *testing.T) {
 	require.Empty(t, b.Nodes(""))
 }
 
+// TestSharedStoreBatchedReports: with FlushEvery, a manager writes the reports it gathered together. The
+// other manager sharing the store sees a node's new load once they are flushed, its state change at once;
+// a flush the store refuses loses nothing (the reports are written by the next one), and the reports
+// still waiting are written when Run returns.
+func TestSharedStoreBatchedReports(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	open := func() (*cluster.Registry, *store.SQL) {
+		s, err := store.Open(ctx, store.SQLite, path)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		_, err = s.Migrate(ctx)
+		require.NoError(t, err)
+		s.Now = c.Now
+		r := &cluster.Registry{Store: s, Log: slog.New(slog.DiscardHandler), ReportInterval: 2 * time.Second,
+			NodeTimeout: 10 * time.Second, PersistEvery: 0, SyncEvery: 2 * time.Second, FlushEvery: 500 * time.Millisecond, Now: c.Now}
+		require.NoError(t, r.Load(ctx))
+		return r, s
+	}
+	a, sa := open()
+	b, _ := open()
+	fs := &failingStore{SQL: sa}
+	a.Store = fs
+	var ids []string
+	for i := range 3 {
+		res, err := a.Register(ctx, nodeapi.RegisterRequest{Role: "edge", Version: "v1", Addresses: nodemodel.Addresses{HTTP: fmt.Sprintf("10.0.0.%d:8080", i+1)}})
+		require.NoError(t, err)
+		ids = append(ids, res.ID)
+	}
+	report := func(conns int) {
+		for _, id := range ids {
+			_, err := a.Report(ctx, nodeapi.ReportRequest{ID: id, Stats: nodemodel.Load{Connections: conns}})
+			require.NoError(t, err)
+		}
+	}
+	conns := func() []int {
+		var out []int
+		for _, id := range ids {
+			n, ok := b.Node(id)
+			require.True(t, ok, "the second manager knows node %s", id)
+			out = append(out, n.Stats.Connections)
+		}
+		return out
+	}
+	report(3)
+	require.NoError(t, b.Sync(ctx))
+	for _, id := range ids {
+		n, _ := b.Node(id)
+		require.Equal(t, nodemodel.StateInService, n.State, "a state change is written at once")
+	}
+	require.Equal(t, []int{0, 0, 0}, conns(), "the load waits for the flush")
+	require.NoError(t, a.FlushReports(ctx))
+	require.NoError(t, b.Sync(ctx))
+	require.Equal(t, []int{3, 3, 3}, conns())
+
+	// the store refuses a flush: the reports wait for the next one, newer ones replacing them
+	c.Add(2 * time.Second)
+	report(4)
+	fs.set("SaveReports", true)
+	require.ErrorIs(t, a.FlushReports(ctx), errStoreDown)
+	c.Add(2 * time.Second)
+	_, err := a.Report(ctx, nodeapi.ReportRequest{ID: ids[0], Stats: nodemodel.Load{Connections: 5}})
+	require.NoError(t, err)
+	fs.set("SaveReports", false)
+	require.NoError(t, a.FlushReports(ctx))
+	require.NoError(t, b.Sync(ctx))
+	require.Equal(t, []int{5, 4, 4}, conns(), "no report lost, none older written over a newer one")
+
+	// what is left when the manager stops is written
+	c.Add(2 * time.Second)
+	report(6)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- a.Run(runCtx) }()
+	stop()
+	require.NoError(t, <-done)
+	require.NoError(t, b.Sync(ctx))
+	require.Equal(t, []int{6, 6, 6}, conns())
+}
+
 // slowList is a store whose node list is read just before a change made here: Sync must not undo it.
 type slowList struct {
 	*store.SQL
@@ -446,6 +527,13 @@ func (f *failingStore) PutStream(ctx context.Context, r store.StreamRecord) erro
 		return err
 	}
 	return f.SQL.PutStream(ctx, r)
+}
+
+func (f *failingStore) SaveReports(ctx context.Context, reports []store.Report) error {
+	if err := f.check("SaveReports"); err != nil {
+		return err
+	}
+	return f.SQL.SaveReports(ctx, reports)
 }
 
 func (f *failingStore) Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (store.Node, error) {

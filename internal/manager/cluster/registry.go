@@ -28,6 +28,7 @@ type nodeStore interface {
 	UpdateNodeInfo(ctx context.Context, n store.Node) error
 	SetParent(ctx context.Context, id, parent string) error
 	SaveReport(ctx context.Context, id string, st store.NodeStats, at time.Time) error
+	SaveReports(ctx context.Context, reports []store.Report) error
 	Transition(ctx context.Context, id string, to nodemodel.State, cause string, from ...nodemodel.State) (store.Node, error)
 	GetGroup(ctx context.Context, nameOrID string) (store.NodeGroup, error)
 	GetLaunchConfig(ctx context.Context, name string) (store.LaunchConfig, error)
@@ -54,7 +55,12 @@ type Registry struct {
 	// SyncEvery, when set, reads the store back this often: several managers share the store, and each
 	// learns of the nodes that report to the others (with PersistEvery at 0, every report is stored).
 	SyncEvery time.Duration
-	Now       func() time.Time
+	// FlushEvery, when set, gathers the load reports to store and writes them together this often (and
+	// when Run returns), one statement for many, instead of one write per report: with SyncEvery, a
+	// report reaches the other managers within FlushEvery + SyncEvery. A report the store would refuse is
+	// still refused when it arrives; a batch the store does not take is tried again on the next flush.
+	FlushEvery time.Duration
+	Now        func() time.Time
 	// Admit, when set, decides whether a running node that the autoscaler launched may enter service
 	// (health check, software version). It runs beside the node's reports, never inside one: a report
 	// answers at once, and the result reaches the node with a later report. An error wrapping ErrRejected
@@ -82,6 +88,10 @@ type Registry struct {
 	admitMu   sync.Mutex
 	admitting map[string]bool
 	admits    sync.WaitGroup
+
+	// pending are the load reports waiting for the next flush (FlushEvery), by node: the latest only
+	pendMu  sync.Mutex
+	pending map[string]store.Report
 
 	// synced is when the store was last read back (Load or Sync), in Unix nanoseconds
 	synced atomic.Int64
@@ -137,13 +147,64 @@ func (r *Registry) do(ctx context.Context, ev Event) (Change, error) {
 	if err != nil {
 		return c, err
 	}
+	var queued []store.Report
 	for _, w := range c.Writes {
+		if wr, ok := w.(WriteReport); ok && r.FlushEvery > 0 {
+			rep, err := store.EncodeReport(wr.ID, wr.Stats, wr.At)
+			if err != nil {
+				return c, nodeError(err)
+			}
+			queued = append(queued, rep)
+			continue
+		}
 		if err := w.write(ctx, r.Store); err != nil {
 			return c, nodeError(err)
 		}
 	}
 	r.commit(c, nil)
+	if len(queued) > 0 {
+		r.pendMu.Lock()
+		if r.pending == nil {
+			r.pending = map[string]store.Report{}
+		}
+		for _, rep := range queued {
+			r.pending[rep.ID] = rep
+		}
+		r.pendMu.Unlock()
+	}
 	return c, nil
+}
+
+// FlushReports writes the load reports gathered since the last flush (see FlushEvery). Those the store
+// did not take are kept for the next flush, unless a newer report of the node has come meanwhile.
+func (r *Registry) FlushReports(ctx context.Context) error {
+	r.pendMu.Lock()
+	batch := r.pending
+	r.pending = nil
+	r.pendMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	reports := make([]store.Report, 0, len(batch))
+	for _, rep := range batch {
+		reports = append(reports, rep)
+	}
+	// in one order, so that managers writing the same rows at once take their locks alike
+	sort.Slice(reports, func(i, j int) bool { return reports[i].ID < reports[j].ID })
+	err := r.Store.SaveReports(ctx, reports)
+	if err != nil {
+		r.pendMu.Lock()
+		if r.pending == nil {
+			r.pending = map[string]store.Report{}
+		}
+		for _, rep := range reports {
+			if _, newer := r.pending[rep.ID]; !newer {
+				r.pending[rep.ID] = rep
+			}
+		}
+		r.pendMu.Unlock()
+	}
+	return err
 }
 
 // commit puts c into memory. With base set (Sync), an entry is only replaced if it is still the one
@@ -394,21 +455,38 @@ func (r *Registry) Transition(ctx context.Context, id string, to nodemodel.State
 }
 
 // Run marks nodes dead when they fall silent (and, with SyncEvery, reads back what other managers
-// stored), until ctx is cancelled; it returns once the admission checks under way have finished.
+// stored; with FlushEvery, writes the gathered load reports), until ctx is cancelled; it returns once the
+// admission checks under way have finished and the last reports are written.
 func (r *Registry) Run(ctx context.Context) error {
 	defer r.admits.Wait()
 	t := time.NewTicker(r.NodeTimeout / 4)
 	defer t.Stop()
-	var sync <-chan time.Time
+	var sync, flush <-chan time.Time
 	if r.SyncEvery > 0 {
 		st := time.NewTicker(r.SyncEvery)
 		defer st.Stop()
 		sync = st.C
 	}
+	if r.FlushEvery > 0 {
+		ft := time.NewTicker(r.FlushEvery)
+		defer ft.Stop()
+		flush = ft.C
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := r.FlushReports(fctx); err != nil {
+				r.Log.Warn("writing the last load reports to the store", "cause", err)
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-flush:
+			if err := r.FlushReports(ctx); err != nil && ctx.Err() == nil {
+				r.Log.Warn("writing load reports to the store (tried again on the next flush)", "cause", err)
+			}
 		case <-sync:
 			if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
 				r.Log.Warn("reading the node registry back from the store", "cause", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -120,12 +121,79 @@ func (s *SQL) SetParent(ctx context.Context, id, parent string) error {
 
 // SaveReport stores a node's latest load report.
 func (s *SQL) SaveReport(ctx context.Context, id string, st NodeStats, at time.Time) error {
+	rep, err := EncodeReport(id, st, at)
+	if err != nil {
+		return err
+	}
+	res, err := s.exec(ctx, `UPDATE nodes SET stats=?, last_report=? WHERE id=?`, rep.stats, ms(at), id)
+	return affected(res, err, "node", id)
+}
+
+// Report is a node's load report encoded for the store (EncodeReport), to be saved with others by
+// SaveReports.
+type Report struct {
+	ID    string
+	At    time.Time
+	stats string
+}
+
+// EncodeReport checks and encodes a node's load report: a report the store would refuse is refused here,
+// when it arrives, rather than when a batch of reports is written.
+func EncodeReport(id string, st NodeStats, at time.Time) (Report, error) {
 	stats := mustJSON(st)
 	if err := checkFields(field{"stats", stats, MaxJSON}); err != nil {
-		return fmt.Errorf("node %q: %w", clip(id), err)
+		return Report{}, fmt.Errorf("node %q: %w", clip(id), err)
 	}
-	res, err := s.exec(ctx, `UPDATE nodes SET stats=?, last_report=? WHERE id=?`, stats, ms(at), id)
-	return affected(res, err, "node", id)
+	return Report{ID: id, At: at, stats: stats}, nil
+}
+
+// Batches of SaveReports: one statement carries at most this many reports, or this many bytes of them
+// (well under MySQL's max_allowed_packet and SQLite's limit on bound parameters).
+const (
+	reportBatchRows  = 250
+	reportBatchBytes = 1 << 20
+)
+
+// SaveReports stores many nodes' latest load reports with one statement per batch of them, instead of a
+// statement (and a round trip) for each. The reports of nodes the store does not have are skipped.
+func (s *SQL) SaveReports(ctx context.Context, reports []Report) error {
+	for len(reports) > 0 {
+		n, size := 0, 0
+		for n < len(reports) && n < reportBatchRows && (n == 0 || size+len(reports[n].stats) <= reportBatchBytes) {
+			size += len(reports[n].stats)
+			n++
+		}
+		if err := s.saveReports(ctx, reports[:n]); err != nil {
+			return err
+		}
+		reports = reports[n:]
+	}
+	return nil
+}
+
+func (s *SQL) saveReports(ctx context.Context, reports []Report) error {
+	var q strings.Builder
+	args := make([]any, 0, 5*len(reports))
+	q.WriteString(`UPDATE nodes SET stats = CASE id`)
+	for _, r := range reports {
+		q.WriteString(` WHEN ? THEN ?`)
+		args = append(args, r.ID, r.stats)
+	}
+	q.WriteString(` END, last_report = CASE id`)
+	for _, r := range reports {
+		q.WriteString(` WHEN ? THEN ?`)
+		args = append(args, r.ID, ms(r.At))
+	}
+	q.WriteString(` END WHERE id IN (?`)
+	q.WriteString(strings.Repeat(`,?`, len(reports)-1))
+	q.WriteString(`)`)
+	for _, r := range reports {
+		args = append(args, r.ID)
+	}
+	if _, err := s.exec(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("saving %d load reports: %w", len(reports), err)
+	}
+	return nil
 }
 
 func affected(res sql.Result, err error, kind, name string) error {

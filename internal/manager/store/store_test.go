@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +271,40 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.Equal(t, nodemodel.StateInService, n.State)
 	_, err = s.GetStream(ctx, "live/a")
 	require.NoError(t, err)
+}
+
+// TestSaveReports: a batch of load reports, larger than one statement carries, reaches every node it
+// names and no other; a node the store does not have is skipped; a report the store would refuse is
+// refused when it is encoded.
+func TestSaveReports(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.SQL) {
+		ctx := context.Background()
+		const n = 600 // more than one statement's worth
+		for i := range n + 1 {
+			_, err := s.CreateNode(ctx, store.Node{ID: fmt.Sprintf("n%04d", i), Role: "edge", State: nodemodel.StateRunning}, "test")
+			require.NoError(t, err)
+		}
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		var reports []store.Report
+		for i := range n {
+			rep, err := store.EncodeReport(fmt.Sprintf("n%04d", i), store.NodeStats{Load: nodemodel.Load{Connections: i}}, at.Add(time.Duration(i)*time.Millisecond))
+			require.NoError(t, err)
+			reports = append(reports, rep)
+		}
+		ghost, err := store.EncodeReport("ghost", store.NodeStats{}, at)
+		require.NoError(t, err)
+		require.NoError(t, s.SaveReports(ctx, append(reports, ghost)))
+
+		nodes, err := s.ListNodes(ctx, store.NodeFilter{})
+		require.NoError(t, err)
+		require.Len(t, nodes, n+1)
+		for i, node := range nodes[:n] {
+			require.Equal(t, i, node.Stats.Connections, node.ID)
+			require.True(t, at.Add(time.Duration(i)*time.Millisecond).Equal(node.LastReport), node.ID)
+		}
+		require.True(t, nodes[n].LastReport.IsZero(), "a node without a report in the batch is left alone")
+
+		_, err = store.EncodeReport("n0000", store.NodeStats{Streams: []string{strings.Repeat("s", store.MaxJSON)}}, at)
+		require.ErrorIs(t, err, store.ErrInvalid)
+	})
 }
