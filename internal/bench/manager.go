@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,7 +291,13 @@ type reporters struct {
 }
 
 func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) {
-	r := &reporters{client: &nodeapi.Client{BaseURL: "http://" + m.addr, Secret: mgrBenchSecret}}
+	// a real node keeps its connection to the manager between reports: an idle connection for each
+	// worker, or the workers would close and open connections all along (the default keeps two), a cost
+	// on the manager that no cluster has
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = reportWorkers
+	r := &reporters{client: &nodeapi.Client{BaseURL: "http://" + m.addr, Secret: mgrBenchSecret,
+		HTTP: &http.Client{Timeout: 10 * time.Second, Transport: tr}}}
 	for i := 0; i < n; i++ {
 		role := nodemodel.RoleEdge
 		if i == 0 {
@@ -327,9 +334,12 @@ func (r *reporters) report(ctx context.Context, i int) {
 	r.sent.Add(1)
 }
 
+// reportWorkers play the nodes' reports.
+const reportWorkers = 8
+
 // run reports every node once per interval, spread evenly, with a few workers.
 func (r *reporters) run(ctx context.Context, interval time.Duration) {
-	const workers = 8
+	const workers = reportWorkers
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
