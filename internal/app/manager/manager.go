@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -395,10 +396,28 @@ func instrument(next http.Handler, reg *prometheus.Registry) http.Handler {
 		Name: "nagare_manager_http_requests_total", Help: "Manager HTTP requests by API and status code.",
 	}, []string{"api", "code"})
 	reg.MustRegister(requests)
+	// the counter of each (api, code) pair, found once: looking it up by its labels hashes them and
+	// formats the code on every request
+	type labels struct {
+		api  string
+		code int
+	}
+	var mu sync.RWMutex
+	counters := map[labels]prometheus.Counter{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		requests.WithLabelValues(apiOf(r.URL.Path), strconv.Itoa(sw.code)).Inc()
+		l := labels{apiOf(r.URL.Path), sw.code}
+		mu.RLock()
+		c := counters[l]
+		mu.RUnlock()
+		if c == nil {
+			c = requests.WithLabelValues(l.api, strconv.Itoa(l.code))
+			mu.Lock()
+			counters[l] = c
+			mu.Unlock()
+		}
+		c.Inc()
 	})
 }
 

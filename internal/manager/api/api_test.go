@@ -335,6 +335,59 @@ func TestViewerEntry(t *testing.T) {
 	require.Equal(t, "http://10.0.0.2:8080/live/stream1/index.m3u8", res.header.Get("Location"))
 }
 
+// TestRoutingAnswersReplayed: the viewer entry's redirect and Red5's subscribe answer are written once
+// per snapshot of the cluster and replayed. A replayed answer is the one written directly (the sticky
+// viewer's redirect is written anew every time: the two must agree byte for byte, Date aside), HEAD gets
+// the headers of http.Redirect's answer to HEAD, and a change in the cluster changes the answer.
+func TestRoutingAnswersReplayed(t *testing.T) {
+	e := newEnv(t)
+	e.group("g", 100)
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	e.join(fixtureNode{id: "edge-b", role: "edge", group: "g", http: "10.0.0.2:8080"})
+	e.report("edge-a", 1)
+	e.report("edge-b", 5)
+
+	same := func(want, got response) {
+		t.Helper()
+		require.Equal(t, want.status, got.status)
+		w, g := want.header.Clone(), got.header.Clone()
+		w.Del("Date")
+		g.Del("Date")
+		require.Equal(t, w, g)
+		require.Equal(t, string(want.body), string(got.body))
+	}
+	const entry = "/live/stream1/index.m3u8"
+	first := e.do("GET", entry, authNone, "")
+	require.Equal(t, http.StatusFound, first.status)
+	require.Equal(t, "http://10.0.0.1:8080"+entry, first.header.Get("Location"))
+	require.NotEmpty(t, first.body)
+	same(first, e.do("GET", entry, authNone, ""))
+	same(first, e.do("GET", entry, authNone, "", &http.Cookie{Name: "nagare_node", Value: "edge-a"}))
+	head := e.do("HEAD", entry, authNone, "")
+	require.Empty(t, head.body)
+	first.body = nil
+	first.header.Del("Content-Length") // http.Redirect writes no body for HEAD, so none is counted
+	same(first, head)
+
+	const subscribe = "/event/live/stream1?action=subscribe"
+	var ev struct {
+		NodeID string `json:"nodeId"`
+		HLSURL string `json:"hlsUrl"`
+	}
+	sub := e.do("GET", red5+subscribe, authNone, "")
+	sub.must(t, http.StatusOK, &ev)
+	require.Equal(t, "edge-a", ev.NodeID)
+	same(sub, e.do("GET", red5+subscribe, authNone, ""))
+
+	// edge-b becomes the less loaded one: both answers follow
+	e.report("edge-a", 50)
+	e.report("edge-b", 0)
+	require.Equal(t, "http://10.0.0.2:8080"+entry, e.do("GET", entry, authNone, "").header.Get("Location"))
+	e.do("GET", red5+subscribe, authNone, "").must(t, http.StatusOK, &ev)
+	require.Equal(t, "edge-b", ev.NodeID)
+	require.Equal(t, "http://10.0.0.2:8080"+entry, ev.HLSURL)
+}
+
 // unserved is an autoscaler that hears of the viewers no edge could take.
 type unserved struct {
 	mu     sync.Mutex

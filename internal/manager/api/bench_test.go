@@ -74,6 +74,23 @@ func BenchmarkViewerEntry1000(b *testing.B) {
 	})
 }
 
+// BenchmarkRed5Subscribe1000 answers Red5's subscribe call with 1,000 in-service nodes, without the
+// network.
+func BenchmarkRed5Subscribe1000(b *testing.B) {
+	h := cluster1000(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/streammanager/api/3.1/event/live/bench?action=subscribe", nil))
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
+			}
+		}
+	})
+}
+
 // BenchmarkSteering1000 answers steering requests with 1,000 in-service nodes, without the network: a
 // player whose edge serves it (stay, with a fallback), and one whose edge is gone (moved).
 func BenchmarkSteering1000(b *testing.B) {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/selector"
@@ -97,31 +99,93 @@ func (s *Server) transcodeRoute(ctx context.Context, path, group string) (route,
 
 // playRoute picks the edge (or origin) for a viewer.
 func (s *Server) playRoute(path, group, region string) (route, error) {
-	n, err := s.pickEdge(group, path, region)
-	demand := group
-	if demand == "" && err == nil {
-		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
-		// it would otherwise load, where the stream is
-		demand = n.Group
-	}
-	if s.Scaler != nil && (err != nil || n.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
-		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
-		// rather than loading the origin
-		return route{}, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
-	}
+	p, err := s.play(path, group, region)
 	if err != nil {
 		return route{}, err
 	}
-	full, _ := s.Cluster.Node(n.ID)
-	return s.routeFor(full, path), nil
+	return p.route, nil
 }
 
-func (s *Server) pickEdge(group, path, region string) (selector.Node, error) {
-	c := remembered(s, &s.edgeMemo, group+"\x00"+path+"\x00"+region, func(snap selector.Snapshot) edgeChoice {
+// play is where a viewer of path goes: the choice made once per snapshot of the cluster (see playChoice),
+// and the demand for an edge that this viewer makes, told to the autoscaler on every request.
+func (s *Server) play(path, group, region string) (*playChoice, error) {
+	p := remembered(s, &s.playMemo, group+"\x00"+path+"\x00"+region, func(snap selector.Snapshot) *playChoice {
 		n, err := selector.PickEdge(snap, group, path, region, s.Weights)
-		return edgeChoice{node: n, err: err}
+		p := &playChoice{node: n, err: err}
+		if err == nil {
+			full, _ := s.Cluster.Node(n.ID)
+			p.route = s.routeFor(full, path)
+		}
+		return p
 	})
-	return c.node, c.err
+	demand := group
+	if demand == "" && p.err == nil {
+		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
+		// it would otherwise load, where the stream is
+		demand = p.node.Group
+	}
+	if s.Scaler != nil && (p.err != nil || p.node.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
+		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
+		// rather than loading the origin
+		return nil, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p, nil
+}
+
+// playChoice is where the viewers of one stream (in one group and region) go while a snapshot of the
+// cluster stands, with the answers that send them there: each is written once, on its first request,
+// and replayed to the others (at thousands of viewers a second, encoding each answer anew was most of
+// the manager's own work).
+type playChoice struct {
+	node  selector.Node
+	err   error
+	route route
+
+	redirectOnce sync.Once
+	redirect     *recorded // the viewer entry's 302
+	red5Once     sync.Once
+	red5         *recorded // Red5's subscribe answer
+}
+
+// recorded is an answer written once and replayed: its headers' values are shared by every response
+// that replays it (the server copies them when it writes the header; nothing changes them).
+type recorded struct {
+	header http.Header
+	code   int
+	body   []byte
+	// bodyOnHead: the answer's writer wrote its body for HEAD too (the server sends none either way,
+	// but counts its length)
+	bodyOnHead bool
+}
+
+// record runs write against a recorder; the answer it writes is then replayed by serve.
+func record(write func(w http.ResponseWriter), bodyOnHead bool) *recorded {
+	rec := &recorder{answer: recorded{header: http.Header{}, code: http.StatusOK, bodyOnHead: bodyOnHead}}
+	write(rec)
+	return &rec.answer
+}
+
+func (a *recorded) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, v := range a.header {
+		h[k] = v
+	}
+	w.WriteHeader(a.code)
+	if r.Method != http.MethodHead || a.bodyOnHead {
+		_, _ = w.Write(a.body)
+	}
+}
+
+type recorder struct{ answer recorded }
+
+func (r *recorder) Header() http.Header  { return r.answer.header }
+func (r *recorder) WriteHeader(code int) { r.answer.code = code }
+func (r *recorder) Write(b []byte) (int, error) {
+	r.answer.body = append(r.answer.body, b...)
+	return len(b), nil
 }
 
 // ---- native ----
@@ -186,11 +250,19 @@ func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
 		ev.RTMPURL, ev.RTMPSURL, ev.SRTURL, ev.WHIPURL = rt.RTMPURL, rt.RTMPSURL, rt.SRTURL, rt.WHIPURL
 	case "subscribe":
-		if rt, err = a.s.playRoute(path, q.Get("group"), q.Get("region")); err != nil {
+		p, err := a.s.play(path, q.Get("group"), q.Get("region"))
+		if err != nil {
 			return err
 		}
-		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.HTTP, rt.Node.Addresses.RTMP)
-		ev.HLSURL, ev.WHEPURL = rt.HLSURL, rt.WHEPURL
+		p.red5Once.Do(func() {
+			rt := p.route
+			ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.HTTP, rt.Node.Addresses.RTMP)
+			ev.HLSURL, ev.WHEPURL = rt.HLSURL, rt.WHEPURL
+			ev.Region, ev.NodeID = rt.Node.Region, rt.Node.ID
+			p.red5 = record(func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, ev) }, true)
+		})
+		p.red5.serve(w, r)
+		return nil
 	default:
 		return invalid("action %q must be broadcast or subscribe", clip(action))
 	}
@@ -212,23 +284,42 @@ func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, nativeErrors)
 		return
 	}
-	var rt route
 	if c, err := r.Cookie(stickyCookie); err == nil {
 		if n, ok := s.Cluster.Node(c.Value); ok && s.stillServes(n, path) {
-			rt = s.routeFor(n, path)
+			if rt := s.routeFor(n, path); rt.HLSURL != "" {
+				redirectViewer(w, r, rt, path)
+				return
+			}
 		}
 	}
-	if rt.HLSURL == "" {
-		rt, err = s.playRoute(path, r.URL.Query().Get("group"), r.URL.Query().Get("region"))
-		if err != nil {
-			s.fail(w, r, err, nativeErrors)
-			return
-		}
+	var group, region string
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		group, region = q.Get("group"), q.Get("region")
 	}
-	if rt.HLSURL == "" {
-		s.fail(w, r, fmt.Errorf("%w: node %s has no HTTP address", selector.ErrNoEdge, rt.Node.ID), nativeErrors)
+	p, err := s.play(path, group, region)
+	if err != nil {
+		s.fail(w, r, err, nativeErrors)
 		return
 	}
+	if p.route.HLSURL == "" {
+		s.fail(w, r, fmt.Errorf("%w: node %s has no HTTP address", selector.ErrNoEdge, p.route.Node.ID), nativeErrors)
+		return
+	}
+	if _, hadCT := w.Header()["Content-Type"]; hadCT {
+		redirectViewer(w, r, p.route, path) // http.Redirect writes another answer then (none sets one)
+		return
+	}
+	p.redirectOnce.Do(func() {
+		// a GET: http.Redirect writes its body for GET only, and serve leaves it out for HEAD
+		get := &http.Request{Method: http.MethodGet, URL: r.URL}
+		p.redirect = record(func(w http.ResponseWriter) { redirectViewer(w, get, p.route, path) }, false)
+	})
+	p.redirect.serve(w, r)
+}
+
+// redirectViewer sends a viewer to rt's node, and keeps it there for the session with a cookie.
+func redirectViewer(w http.ResponseWriter, r *http.Request, rt route, path string) {
 	http.SetCookie(w, &http.Cookie{Name: stickyCookie, Value: rt.Node.ID, Path: "/" + path + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, rt.HLSURL, http.StatusFound)
@@ -237,16 +328,17 @@ func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
 // stillServes reports whether a viewer's sticky node can keep serving it.
 func (s *Server) stillServes(n store.Node, path string) bool {
 	snap := s.Cluster.FreshSnapshot()
-	for _, sn := range snap.Nodes {
-		if sn.ID == n.ID {
-			// a full node keeps the viewers it has: only state and freshness matter here
-			if sn.State != nodemodel.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
-				return false
-			}
-			return sn.Role == nodemodel.RoleEdge || sn.Role == nodemodel.RoleOrigin && containsString(sn.LiveStreams, path)
-		}
+	// the snapshot's nodes are ordered by ID
+	i, found := slices.BinarySearchFunc(snap.Nodes, n.ID, func(sn selector.Node, id string) int { return strings.Compare(sn.ID, id) })
+	if !found {
+		return false
 	}
-	return false
+	sn := &snap.Nodes[i]
+	// a full node keeps the viewers it has: only state and freshness matter here
+	if sn.State != nodemodel.StateInService || snap.StaleAfter > 0 && snap.Now.Sub(sn.LastReport) > snap.StaleAfter {
+		return false
+	}
+	return sn.Role == nodemodel.RoleEdge || sn.Role == nodemodel.RoleOrigin && containsString(sn.LiveStreams, path)
 }
 
 func containsString(list []string, s string) bool {

@@ -113,7 +113,7 @@ type Server struct {
 	nodeHTTP          *http.Client
 	originCounter     atomic.Uint64
 	transcoderCounter atomic.Uint64
-	edgeMemo          atomic.Pointer[snapshotMemo[edgeChoice]]
+	playMemo          atomic.Pointer[snapshotMemo[*playChoice]]
 	steerMemo         atomic.Pointer[snapshotMemo[steering.Decision]]
 }
 
@@ -146,11 +146,6 @@ func remembered[V any](s *Server, m *atomic.Pointer[snapshotMemo[V]], key string
 		memo.values.Store(key, v)
 	}
 	return v
-}
-
-type edgeChoice struct {
-	node selector.Node
-	err  error
 }
 
 // maxMemo bounds the remembered choices per snapshot (hostile clients can ask for any stream name).
