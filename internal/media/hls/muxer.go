@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,19 @@ type object struct {
 	// file, when not nil, holds the body instead: size bytes from its offset (sent with sendfile)
 	file *os.File
 	size int
+	// buf, when not nil, is the pooled buffer body was written into, given back once it is sent
+	buf *[]byte
+}
+
+// bodyPool holds the buffers of viewers' playlists: one per request in flight, not one per request.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// recycle gives o's buffer back to the pool once o is sent.
+func (o *object) recycle() {
+	if o.buf != nil && cap(o.body) <= 64<<10 {
+		*o.buf = o.body[:0]
+		bodyPool.Put(o.buf)
+	}
 }
 
 // playlistTemplate is a playlist split where each viewer's query goes: pieces[0] query pieces[1] query ...
@@ -103,9 +117,9 @@ func newPlaylistTemplate(pl *segmenter.Playlist) *playlistTemplate {
 	return t
 }
 
-// fill returns the template with query in each place, and room for extra more bytes.
-func (t *playlistTemplate) fill(query string, extra int) []byte {
-	b := make([]byte, 0, t.size+(len(t.pieces)-1)*len(query)+extra)
+// fill appends the template with query in each place to b.
+func (t *playlistTemplate) fill(b []byte, query string) []byte {
+	b = slices.Grow(b, t.size+(len(t.pieces)-1)*len(query))
 	for i, p := range t.pieces {
 		if i > 0 {
 			b = append(b, query...)
@@ -118,18 +132,19 @@ func (t *playlistTemplate) fill(query string, extra int) []byte {
 // queryMarker stands for a viewer's query in a playlist template; a re-encoded query cannot contain it.
 const queryMarker = "NAGARE-QUERY-PLACEHOLDER"
 
-// render returns pl's media playlist with query appended to every URI.
-func (mx *muxer) render(pl *segmenter.Playlist, query string) []byte {
+// render returns pl's media playlist with query appended to every URI, and the pooled buffer it is
+// written in (nil when body is the playlist rendered once for every viewer without a query).
+func (mx *muxer) render(pl *segmenter.Playlist, query string) (body []byte, buf *[]byte) {
 	if query == "" {
-		return pl.Media(segmenter.MediaOptions{}) // rendered once per playlist by the segmenter
+		return pl.Media(segmenter.MediaOptions{}), nil // rendered once per playlist by the segmenter
 	}
 	t := mx.tmpl.Load()
 	if t == nil || t.pl != pl {
 		t = newPlaylistTemplate(pl)
 		mx.tmpl.Store(t)
 	}
-	// room for the rendition reports of a small ladder
-	return t.fill(query, 512)
+	buf = bodyPool.Get().(*[]byte)
+	return t.fill((*buf)[:0], query), buf
 }
 
 // newMuxer returns the muxer of st; source is the muxer of the stream st is a rendition of (nil for a
@@ -425,9 +440,8 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 	if file != mx.playlist {
 		return &object{status: http.StatusNotFound}
 	}
-	q := r.URL.Query()
 	var pl *segmenter.Playlist
-	if mx.seg.LowLatency() && (q.Has("_HLS_msn") || q.Has("_HLS_part")) {
+	if q := blockingQuery(mx.seg.LowLatency(), r.URL.RawQuery); q != nil {
 		msn, part, err := blockingParams(q)
 		if err != nil {
 			return &object{status: http.StatusBadRequest, msg: err.Error()}
@@ -461,16 +475,19 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 		}
 	}
 	query := playlistQuery(r.URL.RawQuery)
-	body := mx.render(pl, query)
+	body, buf := mx.render(pl, query)
 	if pl.LowLatency() {
+		if buf == nil {
+			body = slices.Clip(body) // shared: appending must copy it
+		}
 		body = mx.renditionReports(body, query)
 	}
 	cache := "no-cache"
-	if segs := pl.Segments(); !pl.LowLatency() && len(segs) > 0 {
+	if last, ok := pl.LastSegment(); ok && !pl.LowLatency() {
 		// a classic playlist changes once a segment: as gohlslib, let it be cached for about that long
-		cache = "public, max-age=" + strconv.Itoa(int(segs[len(segs)-1].Duration/time.Second))
+		cache = "public, max-age=" + strconv.Itoa(int(last.Duration/time.Second))
 	}
-	return &object{status: http.StatusOK, ctype: playlistType, cache: cache, body: body}
+	return &object{status: http.StatusOK, ctype: playlistType, cache: cache, body: body, buf: buf}
 }
 
 func (mx *muxer) media(r *http.Request, file string) *object {
@@ -524,13 +541,14 @@ func (mx *muxer) renditionVariants() []segmenter.Variant {
 
 // renditionReports appends an EXT-X-RENDITION-REPORT for every other rendition of mx's adaptive stream
 // to a media playlist (RFC 8216bis §4.4.5.4): a player switching renditions learns where the other one
-// is and asks for its next part at once. body is never changed in place.
+// is and asks for its next part at once. It appends to body: a body shared with other requests must be
+// given clipped.
 func (mx *muxer) renditionReports(body []byte, query string) []byte {
 	family := mx.family()
 	if len(family) == 0 {
 		return body
 	}
-	out := slices.Clip(body)
+	out := body
 	uri := withQuery(query)
 	for _, r := range family {
 		msn, part, ok := r.seg.Playlist().LastPart()
@@ -547,6 +565,18 @@ func (mx *muxer) renditionReports(body []byte, query string) []byte {
 }
 
 // blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).
+// blockingQuery returns the query of an LL-HLS blocking playlist request (nil for any other request),
+// parsing it only when it may be one.
+func blockingQuery(lowLatency bool, raw string) url.Values {
+	if !lowLatency || !strings.Contains(raw, "_HLS_") {
+		return nil
+	}
+	if q := query(raw); q.Has("_HLS_msn") || q.Has("_HLS_part") {
+		return q
+	}
+	return nil
+}
+
 func blockingParams(q url.Values) (msn uint64, part int, err error) {
 	m, p := q.Get("_HLS_msn"), q.Get("_HLS_part")
 	if m == "" {

@@ -315,6 +315,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *ob
 		return
 	}
 	s.acct.Answer(w, r, kind, o.status, o.msg, o.ctype, o.cache, o.body)
+	o.recycle()
 }
 
 func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) {

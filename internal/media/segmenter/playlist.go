@@ -87,6 +87,14 @@ func (p *Playlist) NextMSN() uint64 { return p.nextMSN }
 // TargetDuration returns EXT-X-TARGETDURATION.
 func (p *Playlist) TargetDuration() time.Duration { return time.Duration(p.targetDur) * time.Second }
 
+// LastSegment returns the newest complete segment listed (ok false before the first).
+func (p *Playlist) LastSegment() (info SegmentInfo, ok bool) {
+	if len(p.segments) == 0 {
+		return SegmentInfo{}, false
+	}
+	return p.segments[len(p.segments)-1].info, true
+}
+
 // SegmentCount returns the number of complete segments listed.
 func (p *Playlist) SegmentCount() int { return len(p.segments) }
 
