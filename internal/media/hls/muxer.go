@@ -571,7 +571,7 @@ func blockingQuery(lowLatency bool, raw string) url.Values {
 	if !lowLatency || !strings.Contains(raw, "_HLS_") {
 		return nil
 	}
-	if q := query(raw); q.Has("_HLS_msn") || q.Has("_HLS_part") {
+	if q, _ := url.ParseQuery(raw); q.Has("_HLS_msn") || q.Has("_HLS_part") {
 		return q
 	}
 	return nil

@@ -370,18 +370,3 @@ func TestPlaylistQuery(t *testing.T) {
 		require.Equal(t, tc.want, playlistQuery(tc.in), tc.in)
 	}
 }
-
-func TestQueryParam(t *testing.T) {
-	for _, tc := range []struct{ raw, want string }{
-		{"", ""},
-		{"nsid=abc", "abc"},
-		{"_HLS_msn=3&nsid=abc&nsid=def", "abc"},
-		{"nsidx=1&xnsid=2", ""},
-		{"nsid", ""},
-		{"nsid=a%62c", "abc"},
-		{"a=1;nsid=abc", ""}, // as net/url: a semicolon spoils the query
-	} {
-		require.Equal(t, tc.want, queryParam(tc.raw, "nsid"), tc.raw)
-		require.Equal(t, query(tc.raw).Get("nsid"), queryParam(tc.raw, "nsid"), tc.raw)
-	}
-}

@@ -6,7 +6,6 @@ package hls
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -285,28 +284,9 @@ func (s *Server) multivariant(w http.ResponseWriter, r *http.Request, mx *muxer)
 }
 
 func (s *Server) touchSession(r *http.Request, p stream.Path) {
-	if id := queryParam(r.URL.RawQuery, viewers.Param); id != "" {
+	if id := hlshttp.QueryParam(r.URL.RawQuery, viewers.Param); id != "" {
 		s.sessions.Touch(id, p)
 	}
-}
-
-// queryParam returns the first value of key in the raw query, as url.Values.Get would, without parsing
-// the whole query into a map on every media request.
-func queryParam(raw, key string) string {
-	if strings.ContainsAny(raw, "%+;") {
-		return query(raw).Get(key) // escapes: let net/url decode them
-	}
-	for kv := range strings.SplitSeq(raw, "&") {
-		if k, v, _ := strings.Cut(kv, "="); k == key {
-			return v
-		}
-	}
-	return ""
-}
-
-func query(raw string) url.Values {
-	q, _ := url.ParseQuery(raw)
-	return q
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, o *object) {

@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,4 +200,19 @@ func (a *Accounting) sendHeader(w http.ResponseWriter, r *http.Request, kind, ct
 	h["Content-Length"] = []string{strconv.Itoa(size)}
 	w.WriteHeader(http.StatusOK)
 	return r.Method != http.MethodHead
+}
+
+// QueryParam returns the first value of key in the raw query, as url.Values.Get would, without parsing
+// the whole query into a map on every media request.
+func QueryParam(raw, key string) string {
+	if strings.ContainsAny(raw, "%+;") {
+		q, _ := url.ParseQuery(raw)
+		return q.Get(key) // escapes: let net/url decode them
+	}
+	for kv := range strings.SplitSeq(raw, "&") {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
 }

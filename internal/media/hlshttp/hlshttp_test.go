@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -135,4 +136,23 @@ func TestCORSOnEveryAnswer(t *testing.T) {
 	// every body byte is counted, the ranges' as the whole objects'
 	require.Equal(t, uint64(20+5+5+len("#EXTM3U\n")+len("stream live/x is not live on this node\n")+len("only GET and HEAD are allowed\n")+unsatisfiable),
 		a.BytesOut())
+}
+
+func TestQueryParam(t *testing.T) {
+	want := func(raw string) string {
+		q, _ := url.ParseQuery(raw)
+		return q.Get("nsid")
+	}
+	for _, tc := range []struct{ raw, want string }{
+		{"", ""},
+		{"nsid=abc", "abc"},
+		{"_HLS_msn=3&nsid=abc&nsid=def", "abc"},
+		{"nsidx=1&xnsid=2", ""},
+		{"nsid", ""},
+		{"nsid=a%62c", "abc"},
+		{"a=1;nsid=abc", ""}, // as net/url: a semicolon spoils the query
+	} {
+		require.Equal(t, tc.want, QueryParam(tc.raw, "nsid"), tc.raw)
+		require.Equal(t, want(tc.raw), QueryParam(tc.raw, "nsid"), tc.raw)
+	}
 }

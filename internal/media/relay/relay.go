@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,7 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "other", http.StatusBadRequest, err.Error())
 		return
 	}
-	q := r.URL.Query()
+	raw := r.URL.RawQuery
 	if !strings.HasSuffix(file, ".m3u8") && !strings.HasSuffix(file, ".mp4") && !strings.HasSuffix(file, ".ts") {
 		s.fail(w, "other", http.StatusNotFound, "no such object")
 		return
@@ -274,7 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	relayed := r.Header.Get(viewers.RelayHeader) != ""
-	if id := q.Get(viewers.Param); id != "" && file != "index.m3u8" {
+	if id := hlshttp.QueryParam(raw, viewers.Param); id != "" && file != "index.m3u8" {
 		s.sessions.Touch(id, path)
 	}
 
@@ -283,7 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "multivariant":
 		res = p.multivariant()
 		if res.status == http.StatusOK && !relayed {
-			id := q.Get(viewers.Param)
+			id := hlshttp.QueryParam(raw, viewers.Param)
 			if id == "" || !s.sessions.Valid(id) {
 				id = s.sessions.NewID()
 			}
@@ -296,7 +297,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}
 		}
 	case "playlist":
-		msn, part, blocking, err := blockingParams(q)
+		msn, part, blocking, err := blockingParams(raw)
 		if err != nil {
 			s.fail(w, kind, http.StatusBadRequest, err.Error())
 			return
@@ -322,14 +323,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // blockingParams reads _HLS_msn and _HLS_part.
-func blockingParams(q map[string][]string) (msn, part int64, blocking bool, err error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
+func blockingParams(raw string) (msn, part int64, blocking bool, err error) {
+	if !strings.Contains(raw, "_HLS_") {
+		return 0, 0, false, nil // a plain request, the usual one: no need to parse the query
 	}
-	m, pt := get("_HLS_msn"), get("_HLS_part")
+	q, _ := url.ParseQuery(raw)
+	m, pt := q.Get("_HLS_msn"), q.Get("_HLS_part")
 	if m == "" {
 		if pt != "" {
 			return 0, 0, false, errors.New("_HLS_part without _HLS_msn")
