@@ -26,6 +26,7 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/accesslog"
 	"github.com/nagare-video/nagare/internal/media/hls"
+	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/ingest"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
@@ -410,6 +411,7 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         n.fresh.track,
+		ConnContext:       hlshttp.ConnContext,
 	}
 	if n.cert != nil {
 		n.httpLn = tlsconf.Wrap(n.http, n.httpLn, n.cert, log.With("component", "http"))

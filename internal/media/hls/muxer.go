@@ -84,7 +84,7 @@ type object struct {
 	cache  string
 	body   []byte
 	// file, when not nil, holds the body instead: size bytes from its offset (sent with sendfile)
-	file *os.File
+	file segmenter.File
 	size int
 	// buf, when not nil, is the pooled buffer body was written into, given back once it is sent
 	buf *[]byte

@@ -5,17 +5,20 @@ package hlshttp
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/nagare-video/nagare/internal/httprec"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
@@ -160,9 +163,18 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 	a.Count(kind, http.StatusOK, n)
 }
 
+// File is what SendFile sends from: an *os.File, or a type that embeds one (its SyscallConn gives
+// sendfile the descriptor) and gives it back to a pool on Close.
+type File interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
+	syscall.Conn
+}
+
 // SendFile is Send for size bytes of f from its current offset, which go out with sendfile: the kernel
 // hands the file's pages to the socket without copying them through the process. It closes f.
-func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, f *os.File, size int) {
+func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, f File, size int) {
 	defer f.Close()
 	var ranges io.ReadSeeker
 	if r.Header.Get("Range") != "" {
@@ -177,9 +189,44 @@ func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctyp
 		return
 	}
 	// io.Copy hands the limited file to the response's ReadFrom, which gives it to the TCP connection's:
-	// sendfile
+	// sendfile. Corked meanwhile, the header and the file's first bytes (net/http writes them first, on
+	// their own) leave in one full packet rather than a small one of their own.
+	rc, _ := r.Context().Value(connKey{}).(syscall.RawConn)
+	cork(rc, 1)
 	n, _ := io.Copy(w, &io.LimitedReader{R: f, N: int64(size)})
+	cork(rc, 0)
 	a.Count(kind, http.StatusOK, int(n))
+}
+
+type connKey struct{}
+
+// ConnContext, an http.Server's ConnContext, lets SendFile reach the TCP connection under c (through the
+// wrappers that offer NetConn, TLS's included) to cork it while it sends, as nginx does with tcp_nopush.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		if tc, ok := c.(*net.TCPConn); ok {
+			rc, err := tc.SyscallConn()
+			if err != nil {
+				return ctx
+			}
+			return context.WithValue(ctx, connKey{}, rc)
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return ctx
+		}
+		c = u.NetConn()
+	}
+}
+
+// cork sets TCP_CORK on the connection (on: 1, off: 0, which sends what it held); rc nil does nothing.
+func cork(rc syscall.RawConn, on int) {
+	if rc == nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, on)
+	})
 }
 
 // sendHeader writes the header of a 200 answer of size bytes and reports whether its body is to be

@@ -2,10 +2,15 @@ package hlshttp
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -155,4 +160,71 @@ func TestQueryParam(t *testing.T) {
 		require.Equal(t, tc.want, QueryParam(tc.raw, "nsid"), tc.raw)
 		require.Equal(t, want(tc.raw), QueryParam(tc.raw, "nsid"), tc.raw)
 	}
+}
+
+// wrapped is a listener whose connections wrap the TCP connection, as netguard's and TLS's do.
+type wrapped struct{ net.Listener }
+
+type wrappedConn struct{ net.Conn }
+
+func (c wrappedConn) NetConn() net.Conn { return c.Conn }
+
+func (l wrapped) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return wrappedConn{c}, err
+}
+
+// TestSendFile: a file goes out whole, from its offset, through a corked connection reached under a
+// wrapper; ranges of it too; HEAD sends no body.
+func TestSendFile(t *testing.T) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	path := filepath.Join(t.TempDir(), "seg.mp4")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	var a Accounting
+	var corkable atomic.Bool
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok := r.Context().Value(connKey{}).(syscall.RawConn)
+		corkable.Store(ok)
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		_, err = f.Seek(1000, io.SeekStart)
+		require.NoError(t, err)
+		a.SendFile(w, r, "media", "video/mp4", "public, max-age=3600", f, 200<<10)
+	}))
+	hs.Listener = wrapped{hs.Listener}
+	hs.Config.ConnContext = ConnContext
+	hs.Start()
+	defer hs.Close()
+
+	for range 3 { // on one connection: corked and uncorked each time
+		resp, err := http.Get(hs.URL)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "video/mp4", resp.Header.Get("Content-Type"))
+		require.Equal(t, data[1000:1000+200<<10], body)
+		require.True(t, corkable.Load(), "the TCP connection is reached under the wrapper")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, hs.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Range", "bytes=10-19")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	require.Equal(t, data[1010:1020], body)
+
+	resp, err = http.Head(hs.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, "204800", resp.Header.Get("Content-Length"))
+	require.EqualValues(t, 3*(200<<10)+10, a.BytesOut())
 }

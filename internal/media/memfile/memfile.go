@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +31,13 @@ type File struct {
 	*descriptor
 	size     int
 	released atomic.Bool
+
+	mu   sync.Mutex
+	idle []*os.File // descriptors given back, reused by Open: an lseek instead of an open and a close
 }
+
+// maxIdle bounds the descriptors a File keeps for reuse (about the responses it sends at once).
+const maxIdle = 16
 
 // descriptor is a File's memfd, apart from the File so that a cleanup can close it when an owner forgot
 // to release a File that became unreachable.
@@ -49,7 +56,7 @@ func Supported() bool {
 		return false
 	}
 	defer f.Release()
-	r, err := f.Open()
+	r, err := f.Open(0)
 	if err != nil {
 		return false
 	}
@@ -113,28 +120,85 @@ func (d *descriptor) release() {
 
 // Release gives up the owner's reference: the memory is freed once no reader holds it open.
 func (f *File) Release() {
-	if !f.released.Swap(true) {
-		f.release()
+	if f.released.Swap(true) {
+		return
+	}
+	f.release()
+	f.mu.Lock()
+	idle := f.idle
+	f.idle = nil
+	f.mu.Unlock()
+	for _, r := range idle {
+		r.Close()
 	}
 }
 
-// Open returns a descriptor of its own on the bytes (its own file offset, starting at 0), which the caller
-// closes. Sent with io.Copy to a net.Conn or an http.ResponseWriter (as an *os.File or an io.LimitedReader
-// of one), it goes out with sendfile.
-func (f *File) Open() (*os.File, error) {
+// Handle is a descriptor of a File's bytes for one reader, with its own offset. Sent with io.Copy to a
+// net.Conn or an http.ResponseWriter (as an io.LimitedReader of one: the embedded *os.File gives sendfile
+// its descriptor), it goes out with sendfile. Close gives it back for another reader.
+type Handle struct {
+	*os.File
+	owner *File
+}
+
+// Close gives the descriptor back to its File, or closes it.
+func (h *Handle) Close() error {
+	f := h.owner
+	f.mu.Lock()
+	// checked under the lock: Release takes the idle descriptors under it after marking the file
+	if !f.released.Load() && len(f.idle) < maxIdle {
+		f.idle = append(f.idle, h.File)
+		f.mu.Unlock()
+		return nil
+	}
+	f.mu.Unlock()
+	return h.File.Close()
+}
+
+// Open returns a descriptor of its own on the bytes, positioned at off, which the caller closes.
+func (f *File) Open(off int64) (*Handle, error) {
+	if r := f.reuse(); r != nil {
+		if _, err := r.Seek(off, io.SeekStart); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("positioning in a memory file: %w", err)
+		}
+		return &Handle{File: r, owner: f}, nil
+	}
 	if !f.acquire() {
 		return nil, ErrReleased
 	}
 	defer f.release()
 	// opening the descriptor's /proc entry, unlike dup, makes a new open file description: readers do not
 	// share an offset. os.Open would also try (and fail) to put the file in the network poller, four
-	// fcntl and an epoll_ctl more per response: os.NewFile of a blocking descriptor does not.
+	// fcntl and an epoll_ctl more: os.NewFile of a blocking descriptor does not.
 	path := "/proc/self/fd/" + strconv.Itoa(f.fd)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening a memory file: %w", err)
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	r := os.NewFile(uintptr(fd), path)
+	if off != 0 {
+		if _, err := r.Seek(off, io.SeekStart); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("positioning in a memory file: %w", err)
+		}
+	}
+	return &Handle{File: r, owner: f}, nil
+}
+
+// reuse takes an idle descriptor, if the File is not released.
+func (f *File) reuse() *os.File {
+	if f.released.Load() {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.idle); n > 0 {
+		r := f.idle[n-1]
+		f.idle = f.idle[:n-1]
+		return r
+	}
+	return nil
 }
 
 // ReadAt reads the bytes at off, as io.ReaderAt.

@@ -20,10 +20,10 @@ func TestFile(t *testing.T) {
 	require.Equal(t, len(data), f.Size())
 
 	t.Run("readers have offsets of their own", func(t *testing.T) {
-		a, err := f.Open()
+		a, err := f.Open(0)
 		require.NoError(t, err)
 		defer a.Close()
-		b, err := f.Open()
+		b, err := f.Open(0)
 		require.NoError(t, err)
 		defer b.Close()
 		head := make([]byte, 100)
@@ -38,7 +38,7 @@ func TestFile(t *testing.T) {
 	})
 
 	t.Run("sealed", func(t *testing.T) {
-		r, err := f.Open()
+		r, err := f.Open(0)
 		require.NoError(t, err)
 		defer r.Close()
 		_, err = r.WriteAt([]byte("x"), 0)
@@ -71,9 +71,7 @@ func TestFile(t *testing.T) {
 		})
 		c, err := net.Dial("tcp", ln.Addr().String())
 		require.NoError(t, err)
-		r, err := f.Open()
-		require.NoError(t, err)
-		_, err = r.Seek(1000, io.SeekStart)
+		r, err := f.Open(1000)
 		require.NoError(t, err)
 		n, err := io.Copy(c, &io.LimitedReader{R: r, N: 5000}) // sendfile
 		require.NoError(t, err)
@@ -84,13 +82,34 @@ func TestFile(t *testing.T) {
 		require.Equal(t, data[1000:6000], got)
 	})
 
+	t.Run("descriptors are reused, each positioned anew", func(t *testing.T) {
+		a, err := f.Open(0)
+		require.NoError(t, err)
+		_, err = io.ReadAll(a)
+		require.NoError(t, err)
+		fd := a.Fd()
+		require.NoError(t, a.Close())
+		b, err := f.Open(7)
+		require.NoError(t, err)
+		require.Equal(t, fd, b.Fd(), "the descriptor given back is taken again")
+		head := make([]byte, 3)
+		_, err = io.ReadFull(b, head)
+		require.NoError(t, err)
+		require.Equal(t, data[7:10], head)
+		c, err := f.Open(0) // another one while b is out
+		require.NoError(t, err)
+		require.NotEqual(t, b.Fd(), c.Fd())
+		b.Close()
+		c.Close()
+	})
+
 	t.Run("released", func(t *testing.T) {
-		open, err := f.Open() // a reader that opened before the release keeps its bytes
+		open, err := f.Open(0) // a reader that opened before the release keeps its bytes
 		require.NoError(t, err)
 		defer open.Close()
 		f.Release()
 		f.Release() // idempotent: the owner's one reference is given up once
-		_, err = f.Open()
+		_, err = f.Open(0)
 		require.ErrorIs(t, err, ErrReleased)
 		_, err = f.ReadAt(make([]byte, 1), 0)
 		require.ErrorIs(t, err, ErrReleased)

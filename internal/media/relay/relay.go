@@ -388,7 +388,7 @@ func (res *response) release() {
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, kind string, res *response) {
 	if res.mem != nil {
-		f, err := res.mem.Open()
+		f, err := res.mem.Open(0)
 		if err != nil {
 			// it left the cache the instant after this request found it
 			s.acct.Fail(w, kind, http.StatusServiceUnavailable, "the object is being replaced: ask again")

@@ -569,6 +569,6 @@ func TestMediaFromMemoryFiles(t *testing.T) {
 	require.Nil(t, res.body)
 	time.Sleep(250 * time.Millisecond) // past its TTL
 	p.cache.sweep(time.Now())
-	_, err = res.mem.Open()
+	_, err = res.mem.Open(0)
 	require.ErrorIs(t, err, memfile.ErrReleased, "freed when it left the cache")
 }

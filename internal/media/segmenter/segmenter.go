@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -1048,28 +1049,35 @@ func (b blob) bytes() ([]byte, error) {
 }
 
 // open returns a descriptor of the blob's file positioned at its first byte (nil for bytes on the heap).
-func (b blob) open() (*os.File, error) {
-	var f *os.File
-	var err error
+func (b blob) open() (File, error) {
 	switch {
 	case b.mem != nil:
-		f, err = b.mem.Open()
+		h, err := b.mem.Open(b.off)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	case b.file != "":
-		f, err = os.Open(b.file)
-	default:
-		return nil, nil
+		f, err := os.Open(b.file)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.Seek(b.off, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	if b.off == 0 {
-		return f, nil // a new descriptor starts there
-	}
-	if _, err := f.Seek(b.off, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return nil, nil
+}
+
+// File is a descriptor of an object's bytes, positioned at its first byte: an *os.File or a
+// *memfile.Handle, which net/http sends with sendfile. Close gives it back.
+type File interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
+	syscall.Conn
 }
 
 // segEntry is a segment of the window.
@@ -1111,7 +1119,7 @@ func (o Object) Size() int { return o.b.size() }
 // disk), a descriptor of its own positioned at the object's first byte, from which the object's Size
 // bytes can be sent with sendfile; the caller closes it. It returns nil for an object on the heap (use
 // Bytes), and ErrNotFound when the object left the window and was freed meanwhile.
-func (o Object) File() (*os.File, error) {
+func (o Object) File() (File, error) {
 	f, err := o.b.open()
 	if errors.Is(err, memfile.ErrReleased) || errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
