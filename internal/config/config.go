@@ -416,9 +416,10 @@ type HLS struct {
 	SegmentDuration time.Duration `yaml:"segmentDuration"`
 	PartDuration    time.Duration `yaml:"partDuration"`
 	SegmentCount    int           `yaml:"segmentCount"`
-	// Storage is where finished segments live: "memory" (the default: least CPU) or "disk" (files under
-	// Directory, in the page cache rather than the process's memory; the parts of the segment being
-	// written stay in memory, and every request for a segment reads its file).
+	// Storage is where finished segments live: "memory" (the default: anonymous memory files, outside the
+	// Go heap, or the heap where the system has none) or "disk" (files under Directory, in the page
+	// cache). Either way responses send them with sendfile; the parts of the segment being written stay
+	// on the heap.
 	Storage   string `yaml:"storage"`
 	Directory string `yaml:"directory"`
 }
