@@ -640,14 +640,22 @@ func (r *Registry) Node(id string) (store.Node, bool) {
 const snapshotMaxAge = 200 * time.Millisecond
 
 // Snapshot returns the cluster for selection. It is rebuilt at most every 200 ms after a change, so
-// routing stays cheap however often nodes report.
+// routing stays cheap however often nodes report, and while one caller rebuilds it the others go on with
+// the one before rather than wait (a rebuild with 1,000 nodes takes a fraction of a millisecond, more
+// when its goroutine is descheduled: every request arriving meanwhile would wait as long).
 func (r *Registry) Snapshot() *selector.Snapshot {
 	now := r.now()
 	s := r.snap.Load()
 	if s != nil && (!r.snapDirty.Load() || now.Sub(s.Now) < snapshotMaxAge) {
 		return s
 	}
-	r.snapMu.Lock()
+	if s != nil {
+		if !r.snapMu.TryLock() {
+			return s
+		}
+	} else {
+		r.snapMu.Lock()
+	}
 	defer r.snapMu.Unlock()
 	if s = r.snap.Load(); s != nil && (!r.snapDirty.Load() || now.Sub(s.Now) < snapshotMaxAge) {
 		return s

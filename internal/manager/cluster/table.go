@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/manager/selector"
@@ -584,32 +585,27 @@ func selectorNode(e *Entry) selector.Node {
 // Snapshot is the table as selection sees it at now: live nodes only, ordered by id, each with the number
 // of relays and edges pulling from it (its restreamers) and, for origins, the streams live on it.
 func Snapshot(t Table, now time.Time, staleAfter time.Duration) selector.Snapshot {
-	s := selector.Snapshot{Now: now, StaleAfter: staleAfter, Nodes: make([]selector.Node, 0, len(t))}
 	children := map[string]int{}
-	for _, e := range t {
-		if e.ParentID != "" && e.Node.State != nodemodel.StateTerminated {
-			children[e.ParentID]++
-		}
-	}
+	live := make([]*Entry, 0, len(t))
 	for _, e := range t {
 		if e.Node.State == nodemodel.StateTerminated {
 			continue
 		}
-		n := selectorNode(e)
+		live = append(live, e)
+		if e.ParentID != "" {
+			children[e.ParentID]++
+		}
+	}
+	// ordered as pointers: a selector.Node is ten times larger to move
+	slices.SortFunc(live, func(a, b *Entry) int { return strings.Compare(a.Node.ID, b.Node.ID) })
+	s := selector.Snapshot{Now: now, StaleAfter: staleAfter, Nodes: make([]selector.Node, len(live))}
+	for i, e := range live {
+		n := &s.Nodes[i]
+		*n = selectorNode(e)
 		n.Restreamers = children[e.Node.ID]
 		if len(e.Streams) > 0 {
 			n.LiveStreams = slices.Sorted(maps.Keys(e.Streams))
 		}
-		s.Nodes = append(s.Nodes, n)
 	}
-	slices.SortFunc(s.Nodes, func(a, b selector.Node) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
 	return s
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -328,4 +329,51 @@ func TestSnapshotFillsEveryWeight(t *testing.T) {
 	require.Equal(t, 2, e1.Streams, "an edge's pulled streams count")
 	require.InDelta(t, 55, e1.MemoryUsedPercent, 0.01)
 	require.Equal(t, 7, e1.Subscribers)
+}
+
+// TestSnapshotOrdered: the snapshot holds the live nodes ordered by ID (a sticky viewer's node is found
+// by binary search), each with the relays and edges pulling from it.
+func TestSnapshotOrdered(t *testing.T) {
+	tb := Table{}
+	for _, id := range []string{"e3", "o1", "e1", "gone", "e2"} {
+		e := &Entry{Node: store.Node{ID: id, Role: nodemodel.RoleEdge, State: nodemodel.StateInService}, ParentID: "o1"}
+		if id == "o1" {
+			e.Node.Role, e.ParentID = nodemodel.RoleOrigin, ""
+		}
+		if id == "gone" {
+			e.Node.State = nodemodel.StateTerminated
+		}
+		tb[id] = e
+	}
+	s := Snapshot(tb, t0, time.Second)
+	var ids []string
+	for _, n := range s.Nodes {
+		ids = append(ids, n.ID)
+	}
+	require.Equal(t, []string{"e1", "e2", "e3", "o1"}, ids)
+	require.Equal(t, 3, s.Nodes[3].Restreamers, "a terminated edge pulls from nobody")
+}
+
+// TestSnapshotRebuiltBesideRouting: while one caller rebuilds a stale snapshot, the others are given the
+// previous one at once instead of waiting; the next call after the rebuild gets the new one.
+func TestSnapshotRebuiltBesideRouting(t *testing.T) {
+	now := t0
+	r := &Registry{NodeTimeout: 10 * time.Second, Now: func() time.Time { return now }}
+	r.commit(Change{Put: []*Entry{{Node: store.Node{ID: "e1", State: nodemodel.StateInService}}}}, nil)
+	first := r.Snapshot()
+	require.Len(t, first.Nodes, 1)
+
+	r.commit(Change{Put: []*Entry{{Node: store.Node{ID: "e2", State: nodemodel.StateInService}}}}, nil)
+	now = now.Add(time.Second)
+	r.snapMu.Lock() // another caller is rebuilding it
+	done := make(chan *selector.Snapshot, 1)
+	go func() { done <- r.Snapshot() }()
+	select {
+	case got := <-done:
+		require.Same(t, first, got, "the previous snapshot, while the new one is built")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller waited for another's rebuild")
+	}
+	r.snapMu.Unlock()
+	require.Len(t, r.Snapshot().Nodes, 2)
 }
