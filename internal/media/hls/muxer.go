@@ -57,6 +57,8 @@ type muxer struct {
 	views atomic.Pointer[views]
 	// splitTried is set (under the server's lock) once the source's views were made or found impossible
 	splitTried bool
+	// writeErrors counts the units the segmenter refused; it belongs to the writer
+	writeErrors int
 }
 
 // views are the source's own tracks as renditions of its ladder, each a stream of its own
@@ -296,23 +298,32 @@ func (mx *muxer) start(reader *stream.Reader) {
 
 // run writes the stream's units into the segmenter until the stream ends.
 func (mx *muxer) run() {
-	defer close(mx.done)
-	defer mx.abort()
-	var writeErrors int
 	for u := range mx.reader.Units() {
+		mx.write(u)
+	}
+	mx.end()
+}
+
+// write writes one unit into the segmenter: from run, or, for an inline reader, from the stream's Write.
+func (mx *muxer) write(u *stream.Unit) {
+	if mx.metrics != nil {
+		mx.metrics.BytesIn.Add(float64(u.Size))
+	}
+	if err := mx.seg.Write(u); err != nil {
+		mx.writeErrors++
 		if mx.metrics != nil {
-			mx.metrics.BytesIn.Add(float64(u.Size))
+			mx.metrics.DroppedUnits.Inc()
 		}
-		if err := mx.seg.Write(u); err != nil {
-			writeErrors++
-			if mx.metrics != nil {
-				mx.metrics.DroppedUnits.Inc()
-			}
-			if writeErrors%100 == 1 {
-				mx.log.Warn("segmenter dropped a sample", "cause", err, "count", writeErrors)
-			}
+		if mx.writeErrors%100 == 1 {
+			mx.log.Warn("segmenter dropped a sample", "cause", err, "count", mx.writeErrors)
 		}
 	}
+}
+
+// end closes the segmenter once the stream has ended.
+func (mx *muxer) end() {
+	mx.abort()
+	close(mx.done)
 }
 
 // ready waits, within ctx and readyTimeout, for the stream's first playable media.

@@ -80,7 +80,14 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
 	}
-	reader := st.AddReader("hls", s.queueLen())
+	var reader *stream.Reader
+	if source == nil {
+		// a stream of its own leads its cuts and never waits: its segmenter runs in the publisher's
+		// goroutine. A rendition's waits for its source's cuts: it keeps a queue and a goroutine.
+		reader = st.AddInlineReader("hls", mx.write, mx.end)
+	} else {
+		reader = st.AddReader("hls", s.queueLen())
+	}
 	if reader == nil {
 		mx.abort()
 		return
@@ -95,13 +102,13 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
-	if source != nil {
-		source.addRendition(mx)
+	if source == nil {
+		mx.reader = reader // inline: the stream's Write calls it
+		return
 	}
+	source.addRendition(mx)
 	mx.start(reader)
-	if source != nil {
-		s.split(source)
-	}
+	s.split(source)
 }
 
 // split makes the views of src, a source that just got a rendition, once: its video alone and its

@@ -274,3 +274,41 @@ func TestRegistryConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, uint64(8*50*2), r.BytesIn())
 }
+
+// TestInlineReader: an inline reader gets every unit in order, in Write itself, beside queued readers;
+// done comes once, when the stream ends or the reader is removed, and nothing after it.
+func TestInlineReader(t *testing.T) {
+	var r Registry
+	s, err := r.Publish(PublishRequest{Path: testPath})
+	require.NoError(t, err)
+	var got []time.Duration
+	ends := 0
+	in := s.AddInlineReader("inline", func(u *Unit) { got = append(got, u.PTS) }, func() { ends++ })
+	require.NotNil(t, in)
+	queued := s.AddReader("queued", 10)
+	var removedGot []time.Duration
+	removedEnds := 0
+	removed := s.AddInlineReader("removed", func(u *Unit) { removedGot = append(removedGot, u.PTS) }, func() { removedEnds++ })
+
+	for i := range 3 {
+		s.Write(&Unit{PTS: time.Duration(i), Size: 1})
+	}
+	require.Equal(t, []time.Duration{0, 1, 2}, got, "consumed in Write, in order")
+	s.RemoveReader(removed)
+	s.RemoveReader(removed) // a second removal does nothing
+	require.Equal(t, 1, removedEnds)
+	s.Write(&Unit{PTS: 3, Size: 1})
+	require.Equal(t, []time.Duration{0, 1, 2}, removedGot, "nothing after removal")
+	require.Equal(t, []time.Duration{0, 1, 2, 3}, got)
+	require.Zero(t, ends)
+
+	r.Unpublish(s)
+	r.Unpublish(s)
+	require.Equal(t, 1, ends, "done once when the stream ends")
+	for i := range 4 {
+		u, ok := recv(t, queued)
+		require.True(t, ok)
+		require.Equal(t, time.Duration(i), u.PTS)
+	}
+	require.Nil(t, s.AddInlineReader("late", func(*Unit) {}, func() {}), "an ended stream takes no readers")
+}

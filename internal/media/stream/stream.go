@@ -106,6 +106,9 @@ type Reader struct {
 	c       chan *Unit
 	dropped atomic.Uint64
 	stream  *Stream
+	// consume and done, for an inline reader (AddInlineReader), replace the queue
+	consume func(*Unit)
+	done    func()
 }
 
 // Units returns the queue; it is closed when the stream ends or the reader is removed.
@@ -129,13 +132,38 @@ func (s *Stream) AddReader(name string, queueLen int) *Reader {
 	return r
 }
 
-// RemoveReader detaches r and closes its queue.
-func (s *Stream) RemoveReader(r *Reader) {
+// AddInlineReader attaches a reader without a queue: consume is called with every unit in Write, on the
+// publisher's goroutine, and done once when the stream ends or the reader is removed. It is for a reader
+// whose work is short and never waits (the HLS muxer of a stream of its own: a segmenter, whose
+// observers only queue): handing each unit to a goroutine of its own cost more than the work, in thread
+// wake-ups and context switches, on a node with many streams. It returns nil if the stream has ended.
+func (s *Stream) AddInlineReader(name string, consume func(*Unit), done func()) *Reader {
+	r := &Reader{Name: name, stream: s, consume: consume, done: done}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.readers[r]; ok {
+	if s.done {
+		return nil
+	}
+	if s.readers == nil {
+		s.readers = make(map[*Reader]struct{})
+	}
+	s.readers[r] = struct{}{}
+	return r
+}
+
+// RemoveReader detaches r and closes its queue (or, inline, calls its done).
+func (s *Stream) RemoveReader(r *Reader) {
+	s.mu.Lock()
+	_, ok := s.readers[r]
+	if ok {
 		delete(s.readers, r)
-		close(r.c)
+		if r.consume == nil {
+			close(r.c)
+		}
+	}
+	s.mu.Unlock()
+	if ok && r.done != nil {
+		r.done()
 	}
 }
 
@@ -149,6 +177,10 @@ func (s *Stream) Write(u *Unit) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for r := range s.readers {
+		if r.consume != nil {
+			r.consume(u)
+			continue
+		}
 		select {
 		case r.c <- u:
 		default:
@@ -161,15 +193,26 @@ func (s *Stream) Write(u *Unit) {
 // end closes every reader's queue. It reports false if the stream had already ended.
 func (s *Stream) end() bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.done {
+		s.mu.Unlock()
 		return false
 	}
 	s.done = true
+	var inline []*Reader
 	for r := range s.readers {
+		if r.consume != nil {
+			inline = append(inline, r)
+			continue
+		}
 		close(r.c)
 	}
 	s.readers = nil
+	s.mu.Unlock()
+	for _, r := range inline {
+		if r.done != nil {
+			r.done()
+		}
+	}
 	return true
 }
 
