@@ -686,7 +686,9 @@ func renderMethod(p printer) {
 	p(`## Method
 
 - **Servers.** nagare: ` + "`bin/nagare node`" + ` with its defaults (LL-HLS, 1 s segments, 200 ms parts, 7 segments),
-  unauthenticated publishing on loopback. nginx-rtmp: ` + "`scripts/bench/nginx-rtmp.conf`" + ` — ` + "`hls_fragment 1s`" + `,
+  unauthenticated publishing on loopback; it keeps complete segments (and an edge the media it caches) in
+  memory files (memfd) outside the Go heap and sends them with sendfile, the header corked with the body,
+  as nginx does with ` + "`sendfile on; tcp_nopush on`" + `. nginx-rtmp: ` + "`scripts/bench/nginx-rtmp.conf`" + ` — ` + "`hls_fragment 1s`" + `,
   ` + "`hls_playlist_length 7s`" + `, one worker (the RTMP module needs one), MPEG-TS segments on disk served by the
   same nginx. Static nginx: ` + "`scripts/bench/nginx-static.conf`" + `, ` + "`worker_processes auto`" + `, sendfile. Each runs
   as its own foreground process on free loopback ports; RSS and CPU add up all of a server's processes.
