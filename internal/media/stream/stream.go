@@ -119,7 +119,11 @@ func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
 
 // AddReader attaches a reader with a queue of queueLen units. It returns nil if the stream has ended.
 func (s *Stream) AddReader(name string, queueLen int) *Reader {
-	r := &Reader{Name: name, c: make(chan *Unit, queueLen), stream: s}
+	return s.add(&Reader{Name: name, c: make(chan *Unit, queueLen), stream: s})
+}
+
+// add attaches r, unless the stream has ended (nil).
+func (s *Stream) add(r *Reader) *Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
@@ -138,17 +142,7 @@ func (s *Stream) AddReader(name string, queueLen int) *Reader {
 // observers only queue): handing each unit to a goroutine of its own cost more than the work, in thread
 // wake-ups and context switches, on a node with many streams. It returns nil if the stream has ended.
 func (s *Stream) AddInlineReader(name string, consume func(*Unit), done func()) *Reader {
-	r := &Reader{Name: name, stream: s, consume: consume, done: done}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return nil
-	}
-	if s.readers == nil {
-		s.readers = make(map[*Reader]struct{})
-	}
-	s.readers[r] = struct{}{}
-	return r
+	return s.add(&Reader{Name: name, stream: s, consume: consume, done: done})
 }
 
 // RemoveReader detaches r and closes its queue (or, inline, calls its done).
