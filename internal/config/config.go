@@ -304,8 +304,9 @@ type Manager struct {
 	StoreDSN    string `yaml:"storeDSN"`
 	// AdminToken guards the admin API; at least 16 characters.
 	AdminToken string `yaml:"adminToken"`
-	// SharedStore: several managers use this store (MySQL), e.g. behind a load balancer. Every node report
-	// is then stored and each manager reads the others' back every report interval.
+	// SharedStore: several managers use this store (MySQL), e.g. behind a load balancer. Every node's
+	// latest report is then stored (in batches, every quarter of a report interval) and each manager reads
+	// the others' back every report interval.
 	SharedStore    bool          `yaml:"sharedStore"`
 	ReportInterval time.Duration `yaml:"reportInterval"`
 	NodeTimeout    time.Duration `yaml:"nodeTimeout"`
