@@ -195,7 +195,8 @@ func startReporting(ctx context.Context, exe, engine, mysqlAddr string, n int, i
 	}
 	repCtx, stopReports := context.WithCancel(ctx)
 	go rep.run(repCtx, interval)
-	_ = sleepCtx(ctx, interval+500*time.Millisecond)
+	// the first round of run's reports, then the measurement
+	_ = sleepCtx(ctx, 2*interval+500*time.Millisecond)
 	return m, rep, func() { stopReports(); m.stop() }, nil
 }
 
@@ -337,8 +338,12 @@ func (r *reporters) report(ctx context.Context, i int) {
 // reportWorkers play the nodes' reports.
 const reportWorkers = 8
 
-// run reports every node once per interval, spread evenly, with a few workers.
+// run reports every node once per interval, spread evenly, with a few workers. It starts an interval
+// after register's reports: the manager refuses (429) a node's report that comes sooner than that.
 func (r *reporters) run(ctx context.Context, interval time.Duration) {
+	if sleepCtx(ctx, interval) != nil {
+		return
+	}
 	const workers = reportWorkers
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {

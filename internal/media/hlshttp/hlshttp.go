@@ -191,7 +191,11 @@ func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctyp
 	// io.Copy hands the limited file to the response's ReadFrom, which gives it to the TCP connection's:
 	// sendfile. Corked meanwhile, the header and the file's first bytes (net/http writes them first, on
 	// their own) leave in one full packet rather than a small one of their own.
-	rc, _ := r.Context().Value(connKey{}).(syscall.RawConn)
+	// HTTP/1 only: an HTTP/2 connection carries other responses, which the cork would hold back.
+	var rc syscall.RawConn
+	if r.ProtoMajor == 1 {
+		rc, _ = r.Context().Value(connKey{}).(syscall.RawConn)
+	}
 	cork(rc, 1)
 	n, _ := io.Copy(w, &io.LimitedReader{R: f, N: int64(size)})
 	cork(rc, 0)
