@@ -575,7 +575,6 @@ func (mx *muxer) renditionReports(body []byte, query string) []byte {
 	return out
 }
 
-// blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).
 // blockingQuery returns the query of an LL-HLS blocking playlist request (nil for any other request),
 // parsing it only when it may be one.
 func blockingQuery(lowLatency bool, raw string) url.Values {
@@ -588,6 +587,7 @@ func blockingQuery(lowLatency bool, raw string) url.Values {
 	return nil
 }
 
+// blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).
 func blockingParams(q url.Values) (msn uint64, part int, err error) {
 	m, p := q.Get("_HLS_msn"), q.Get("_HLS_part")
 	if m == "" {

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrReleased is returned by Open and ReadAt once the owner has released the file.
+// ErrReleased is returned by Open once the owner has released the file.
 var ErrReleased = errors.New("memory file released")
 
 // File is an immutable byte string in a memory file. Its owner calls Release when it no longer serves
@@ -49,8 +49,11 @@ type descriptor struct {
 	refs atomic.Int64
 }
 
-// Supported reports whether this system can make memory files (Linux 3.17+, /proc mounted).
-func Supported() bool {
+// Supported reports whether this system can make memory files (Linux 3.17+, /proc mounted); it tries
+// once per process.
+func Supported() bool { return supported() }
+
+var supported = sync.OnceValue(func() bool {
 	f, err := New("probe", []byte{0})
 	if err != nil {
 		return false
@@ -62,7 +65,7 @@ func Supported() bool {
 	}
 	r.Close()
 	return true
-}
+})
 
 // New copies data into a new memory file named name (a label in /proc/<pid>/fd, not a path).
 func New(name string, data []byte) (*File, error) {
@@ -157,13 +160,27 @@ func (h *Handle) Close() error {
 
 // Open returns a descriptor of its own on the bytes, positioned at off, which the caller closes.
 func (f *File) Open(off int64) (*Handle, error) {
-	if r := f.reuse(); r != nil {
-		if _, err := r.Seek(off, io.SeekStart); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("positioning in a memory file: %w", err)
+	r := f.reuse()
+	fresh := r == nil
+	if fresh {
+		var err error
+		if r, err = f.open(); err != nil {
+			return nil, err
 		}
+	}
+	// a new descriptor starts at 0; one given back is where its last reader left it
+	if fresh && off == 0 {
 		return &Handle{File: r, owner: f}, nil
 	}
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("positioning in a memory file: %w", err)
+	}
+	return &Handle{File: r, owner: f}, nil
+}
+
+// open makes a new descriptor on the bytes, unless the owner has released them.
+func (f *File) open() (*os.File, error) {
 	if !f.acquire() {
 		return nil, ErrReleased
 	}
@@ -176,14 +193,7 @@ func (f *File) Open(off int64) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening a memory file: %w", err)
 	}
-	r := os.NewFile(uintptr(fd), path)
-	if off != 0 {
-		if _, err := r.Seek(off, io.SeekStart); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("positioning in a memory file: %w", err)
-		}
-	}
-	return &Handle{File: r, owner: f}, nil
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // reuse takes an idle descriptor, if the File is not released.
@@ -199,31 +209,4 @@ func (f *File) reuse() *os.File {
 		return r
 	}
 	return nil
-}
-
-// ReadAt reads the bytes at off, as io.ReaderAt.
-func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	if !f.acquire() {
-		return 0, ErrReleased
-	}
-	defer f.release()
-	if off >= int64(f.size) {
-		return 0, io.EOF
-	}
-	want := min(len(p), f.size-int(off))
-	n := 0
-	for n < want {
-		m, err := unix.Pread(f.fd, p[n:want], off+int64(n))
-		if err != nil {
-			return n, fmt.Errorf("reading a memory file: %w", err)
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }

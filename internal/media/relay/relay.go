@@ -360,16 +360,13 @@ type response struct {
 }
 
 // minMemfileBytes is the least media object kept in a memory file: below it, a body on the heap costs
-// less than the open and close of a file per response.
+// less to send than a file (a descriptor to position, a cork, sendfile).
 const minMemfileBytes = 16 << 10
-
-// memoryFiles reports, once, whether cached media can be kept in memory files.
-var memoryFiles = sync.OnceValue(memfile.Supported)
 
 // offHeap moves a sound media answer's body into a memory file, from which responses go out with
 // sendfile and which the garbage collector neither scans nor doubles.
 func (res *response) offHeap(name string) {
-	if res.status != http.StatusOK || len(res.body) < minMemfileBytes || !memoryFiles() {
+	if res.status != http.StatusOK || len(res.body) < minMemfileBytes || !memfile.Supported() {
 		return
 	}
 	mf, err := memfile.New(name, res.body)

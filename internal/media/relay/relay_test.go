@@ -513,7 +513,7 @@ func TestDrainingEndsQuietSessionsSooner(t *testing.T) {
 // TestMediaFromMemoryFiles: a cached segment is kept in a memory file and served from it, whole and in
 // byte ranges, with the bytes the parent sent; leaving the cache frees it.
 func TestMediaFromMemoryFiles(t *testing.T) {
-	if !memoryFiles() {
+	if !memfile.Supported() {
 		t.Skip("no memory files on this system")
 	}
 	seg := make([]byte, 200<<10)

@@ -1026,26 +1026,16 @@ func (b blob) size() int {
 }
 
 func (b blob) bytes() ([]byte, error) {
-	switch {
-	case b.mem != nil:
-		out := make([]byte, b.n)
-		if _, err := b.mem.ReadAt(out, b.off); err != nil {
-			return nil, err
-		}
-		return out, nil
-	case b.file != "":
-		f, err := os.Open(b.file)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		out := make([]byte, b.n)
-		if _, err := f.ReadAt(out, b.off); err != nil {
-			return nil, err
-		}
-		return out, nil
+	f, err := b.open()
+	if err != nil || f == nil {
+		return b.data, err
 	}
-	return b.data, nil
+	defer f.Close()
+	out := make([]byte, b.n)
+	if _, err := io.ReadFull(f, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // open returns a descriptor of the blob's file positioned at its first byte (nil for bytes on the heap).
@@ -1115,8 +1105,8 @@ func (o Object) Bytes() ([]byte, error) {
 // Size returns the object's length in bytes.
 func (o Object) Size() int { return o.b.size() }
 
-// File returns, for an object kept in a file (a memory file unless segments are kept in memory or on
-// disk), a descriptor of its own positioned at the object's first byte, from which the object's Size
+// File returns, for an object kept in a file (a memory file, or a file of Config.Directory), a
+// descriptor of its own positioned at the object's first byte, from which the object's Size
 // bytes can be sent with sendfile; the caller closes it. It returns nil for an object on the heap (use
 // Bytes), and ErrNotFound when the object left the window and was freed meanwhile.
 func (o Object) File() (File, error) {
