@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // KeptFiles is the memory a server holds outside its RSS: the files it keeps (nginx-rtmp's HLS
@@ -133,19 +131,6 @@ func statusBytes(pid int, key string) int64 {
 // goHeapMiB reads go_memstats_heap_inuse_bytes from a nagare node's /metrics at base, in MiB (0 when
 // it cannot be read).
 func goHeapMiB(ctx context.Context, base string) float64 {
-	c := newHTTPClient(5 * time.Second)
-	defer c.CloseIdleConnections()
-	code, body, _, err := fetch(ctx, c, base+"/metrics")
-	if err != nil || code != http.StatusOK {
-		return 0
-	}
-	for l := range strings.Lines(string(body)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "go_memstats_heap_inuse_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f / (1 << 20)
-			}
-		}
-	}
-	return 0
+	v, _ := metric(ctx, base, "go_memstats_heap_inuse_bytes")
+	return v / (1 << 20)
 }

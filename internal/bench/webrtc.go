@@ -413,18 +413,26 @@ func parseCPULine(line string) (busy, total float64) {
 func metricValue(base, name string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	code, body, _, err := fetch(ctx, newHTTPClient(5*time.Second), strings.TrimSuffix(base, "/")+"/metrics")
-	if err != nil || code != http.StatusOK {
+	v, ok := metric(ctx, base, name)
+	if !ok {
 		return -1
+	}
+	return int(v)
+}
+
+// metric reads a sample without labels from a node's /metrics at base (ok false when it cannot).
+func metric(ctx context.Context, base, name string) (float64, bool) {
+	c := newHTTPClient(5 * time.Second)
+	defer c.CloseIdleConnections()
+	code, body, _, err := fetch(ctx, c, strings.TrimSuffix(base, "/")+"/metrics")
+	if err != nil || code != http.StatusOK {
+		return 0, false
 	}
 	for line := range strings.Lines(string(body)) {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return -1
-			}
-			return int(f)
+			return f, err == nil
 		}
 	}
-	return -1
+	return 0, false
 }
