@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -33,10 +34,14 @@ type Certificate struct {
 	checked time.Time // when the files were last looked at
 }
 
-// stamp tells a version of a file apart from another.
+// stamp tells a version of a file apart from another. The inode tells apart a file installed by a
+// rename (certbot, cert-manager, an operator's mv) from the one it replaced even when both have the same
+// size and were written within one tick of the kernel's coarse clock, which modification times are
+// taken from.
 type stamp struct {
 	mod  time.Time
 	size int64
+	ino  uint64
 }
 
 func stampOf(name string) (stamp, error) {
@@ -44,7 +49,11 @@ func stampOf(name string) (stamp, error) {
 	if err != nil {
 		return stamp{}, err
 	}
-	return stamp{fi.ModTime(), fi.Size()}, nil
+	st := stamp{mod: fi.ModTime(), size: fi.Size()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st, nil
 }
 
 // Load reads the pair; the error names the file at fault.

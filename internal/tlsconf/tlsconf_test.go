@@ -255,3 +255,22 @@ func install(t *testing.T, src, dst string) {
 	require.NoError(t, os.WriteFile(tmp, b, 0o600))
 	require.NoError(t, os.Rename(tmp, dst))
 }
+
+// TestStampTellsRenamedFilesApart: a file installed by a rename is a new version even with the size and
+// modification time of the one it replaced (both written within one tick of the coarse clock).
+func TestStampTellsRenamedFilesApart(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(name, []byte("first version"), 0o600))
+	before, err := stampOf(name)
+	require.NoError(t, err)
+	tmp := name + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte("other version"), 0o600)) // same size
+	require.NoError(t, os.Chtimes(tmp, before.mod, before.mod))
+	require.NoError(t, os.Rename(tmp, name))
+	after, err := stampOf(name)
+	require.NoError(t, err)
+	require.Equal(t, before.size, after.size)
+	require.True(t, before.mod.Equal(after.mod))
+	require.NotEqual(t, before, after)
+}
