@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Copies the browser code nagare embeds from npm into internal/webui/assets/vendor: web/package-lock.json pins
-# it, `npm ci` installs it into .cache/web (never a node_modules in the tree), and the files the pages load
-# are copied from there. A release build needs neither Node.js nor a CDN: the copies are committed.
-# Usage: scripts/web-build.sh            refresh the committed copies from the lock file
-#        scripts/web-build.sh -check     copy into a scratch directory and fail if the committed copies differ
+# Builds the browser code nagare embeds. web/package-lock.json pins every package; `npm ci` installs them
+# into .cache/web (never a node_modules in the tree). From there:
+#   - the console and the public site (web/src, TypeScript + Preact) are type-checked and built by Vite into
+#     internal/webui/assets/app;
+#   - the hls.js the older pages load is copied into internal/webui/assets/vendor.
+# A release build needs neither Node.js nor a CDN: the output is committed, like generated code.
+# Usage: scripts/web-build.sh            rebuild the committed output
+#        scripts/web-build.sh -check     build into a scratch directory and fail if the committed output differs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -41,12 +44,24 @@ files=(
 )
 
 vendor="$root/internal/webui/assets/vendor"
-out="$vendor"
+app="$root/internal/webui/assets/app"
+out="$vendor" appout="$app"
 if [ -n "$check" ]; then
-  out="$(mktemp -d)"
-  trap 'rm -rf "$out"' EXIT
+  scratch="$(mktemp -d)"
+  out="$scratch/vendor" appout="$scratch/app"
 fi
 mkdir -p "$out"
+
+# the sources in a fresh directory beside a link to the installed packages (Vite resolves imports from the
+# project's node_modules): a file removed from web/ is gone from the build, and builds may run side by side
+build="$(mktemp -d)"
+trap 'rm -rf "$build" ${scratch:+"$scratch"}' EXIT
+ln -s "$cache/node_modules" "$build/node_modules"
+cp -r web/src web/vite.config.ts web/tsconfig.json web/package.json "$build/"
+cp web/*.html "$build/"
+[ -z "${WEB_OUT:-}" ] || appout="$WEB_OUT" # a helper's own build: WEB_OUT=/tmp/x scripts/web-build.sh
+(cd "$build" && ./node_modules/.bin/tsc --noEmit -p . && ./node_modules/.bin/vite build --logLevel warn --outDir "$appout") ||
+  { echo "web-build: the console or site does not type-check or build (web/src)" >&2; exit 1; }
 for f in "${files[@]}"; do
   read -r src dst <<<"$f"
   [ -f "$cache/node_modules/$src" ] || { echo "web-build: $src is not in the npm package (did its layout change?)" >&2; exit 1; }
@@ -62,6 +77,11 @@ if [ -n "$check" ]; then
       status=1
     fi
   done
+  if ! diff -r "$appout" "$app" >/dev/null; then
+    echo "web-build: internal/webui/assets/app differs from what web/ builds (run scripts/web-build.sh and commit):" >&2
+    diff -rq "$appout" "$app" >&2 || true
+    status=1
+  fi
   # a file left in vendor/ that the list no longer names would still be embedded and served
   for f in "$vendor"/*; do
     [ -e "$out/$(basename "$f")" ] || { echo "web-build: internal/webui/assets/vendor/$(basename "$f") is not built from web/ (remove it)" >&2; status=1; }

@@ -1,0 +1,2 @@
+import { render } from "preact";
+render(<p>site</p>, document.getElementById("app")!);
