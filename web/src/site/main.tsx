@@ -1,2 +1,6 @@
+// The public site: /, /watch/<id>, /live/<app>/<stream> and their /embed/... players (docs/web.md).
 import { render } from "preact";
-render(<p>site</p>, document.getElementById("app")!);
+import "./styles.css";
+import { App } from "./views/App";
+
+render(<App />, document.getElementById("app")!);

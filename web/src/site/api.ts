@@ -1,0 +1,57 @@
+// api.ts: same-origin JSON calls to the public site's API. A failure is an ApiError with the HTTP status
+// (0 for a network failure) and the server's {"error": "..."} message when it sent one.
+import type { LiveList, SiteConfig, Video, VideoList } from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { Accept: "application/json" }, signal, cache: "no-store" });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "AbortError") throw e;
+    throw new ApiError(0, `network error: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`.trim();
+    let field: string | undefined;
+    try {
+      const body = (await res.json()) as { error?: unknown; field?: unknown };
+      if (typeof body.error === "string" && body.error) message = body.error;
+      if (typeof body.field === "string") field = body.field;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, message, field);
+  }
+  return (await res.json()) as T;
+}
+
+/** isAbort tells a cancelled request (a view that went away) from a failure worth showing. */
+export function isAbort(e: unknown): boolean {
+  return e instanceof DOMException && e.name === "AbortError";
+}
+
+export const api = {
+  config: (signal?: AbortSignal) => getJSON<SiteConfig>("/site/api/config", signal),
+  live: (signal?: AbortSignal) => getJSON<LiveList>("/site/api/live", signal),
+  videos(q: string, pageToken: string, signal?: AbortSignal) {
+    const p = new URLSearchParams();
+    if (q) p.set("q", q);
+    if (pageToken) p.set("pageToken", pageToken);
+    const qs = p.toString();
+    return getJSON<VideoList>(`/site/api/videos${qs ? "?" + qs : ""}`, signal);
+  },
+  /** search is the page's query string as is (a private video's ?exp=...&sig=...) */
+  video: (id: string, search: string, signal?: AbortSignal) =>
+    getJSON<Video>(`/site/api/videos/${encodeURIComponent(id)}${search}`, signal),
+};
