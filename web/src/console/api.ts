@@ -1,0 +1,77 @@
+// The fetch wrapper of the native API: same-origin JSON, X-CSRF-Token on every write, errors as ApiError
+// ({"error", "field"} bodies), and a 401 anywhere sends the console back to its sign-in form.
+import { csrf, expire } from "./session";
+import type { ErrorBody } from "./types";
+
+export class ApiError extends Error {
+  readonly status: number;
+  /** the form field the error is about (JSON path such as "targets[0].minLimit"), when the API named one */
+  readonly field?: string;
+  constructor(status: number, message: string, field?: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.field = field || undefined;
+  }
+}
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export async function api<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let r: Response;
+  try {
+    r = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, `The manager cannot be reached (${e instanceof Error ? e.message : String(e)}).`);
+  }
+  if (r.status === 401) {
+    expire();
+    throw new ApiError(401, "Not signed in.");
+  }
+  const text = await r.text();
+  if (!r.ok) {
+    let msg = `${method} ${path}: ${r.status} ${r.statusText}`;
+    let field: string | undefined;
+    try {
+      const b = JSON.parse(text) as ErrorBody;
+      if (b && typeof b.error === "string") msg = b.error;
+      if (b && typeof b.field === "string") field = b.field;
+    } catch {
+      if (text.trim()) msg = text.trim().slice(0, 300);
+    }
+    throw new ApiError(r.status, msg, field);
+  }
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return text as unknown as T;
+  }
+}
+
+export const get = <T>(path: string) => api<T>("GET", path);
+export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body);
+export const put = <T>(path: string, body?: unknown) => api<T>("PUT", path, body);
+export const patch = <T>(path: string, body?: unknown) => api<T>("PATCH", path, body);
+export const del = <T>(path: string) => api<T>("DELETE", path);
+
+/** enc escapes one path segment. */
+export const enc = encodeURIComponent;
+
+/** streamPath turns "app/stream" into "app/stream" with each part escaped. */
+export function streamPath(name: string): string {
+  return name.split("/").map(enc).join("/");
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,122 @@
+// A video player: HLS through hls.js where MediaSource exists (live streams with nagare's live settings),
+// the browser's own HLS otherwise (Safari on iOS), or a plain file (MP4).
+import Hls from "hls.js";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { hlsLive } from "./hlsconfig";
+
+export interface PlayerStats {
+  /** seconds behind the live edge (hls.js's latency), if known */
+  latency?: number;
+  /** seconds behind the wall clock by PROGRAM-DATE-TIME, if the playlist carries it */
+  behindClock?: number;
+  decoded?: number;
+  dropped?: number;
+  engine: "hls.js" | "native" | "file" | "none";
+  level?: string;
+}
+
+export function Player(props: {
+  src: string;
+  kind: "hls" | "mp4";
+  live?: boolean;
+  poster?: string;
+  testid?: string;
+  onStats?: (s: PlayerStats) => void;
+}) {
+  const ref = useRef<HTMLVideoElement>(null);
+  const [err, setErr] = useState("");
+  const statsCb = useRef(props.onStats);
+  statsCb.current = props.onStats;
+
+  useEffect(() => {
+    const video = ref.current!;
+    let hls: Hls | null = null;
+    let engine: PlayerStats["engine"] = "none";
+    let retry: number | undefined;
+    setErr("");
+    if (props.kind === "mp4") {
+      engine = "file";
+      video.src = props.src;
+    } else if (Hls.isSupported()) {
+      engine = "hls.js";
+      const h = new Hls(props.live ? { ...hlsLive } : {});
+      hls = h;
+      h.on(Hls.Events.ERROR, (_ev, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+          h.recoverMediaError();
+          return;
+        }
+        setErr(`Playback error: ${data.details}. Retrying…`);
+        clearTimeout(retry);
+        retry = window.setTimeout(() => {
+          h.loadSource(props.src);
+          h.startLoad();
+        }, 3000);
+      });
+      h.on(Hls.Events.FRAG_LOADED, () => setErr(""));
+      h.loadSource(props.src);
+      h.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      engine = "native";
+      video.src = props.src;
+    } else {
+      setErr("This browser cannot play HLS.");
+    }
+    void video.play().catch(() => {
+      /* autoplay refused: the controls are there */
+    });
+    const tick = window.setInterval(() => {
+      const cb = statsCb.current;
+      if (!cb) return;
+      const s: PlayerStats = { engine };
+      const q = typeof video.getVideoPlaybackQuality === "function" ? video.getVideoPlaybackQuality() : null;
+      if (q) {
+        s.decoded = q.totalVideoFrames;
+        s.dropped = q.droppedVideoFrames;
+      } else {
+        const wk = (video as unknown as { webkitDecodedFrameCount?: number }).webkitDecodedFrameCount;
+        if (typeof wk === "number") s.decoded = wk;
+      }
+      if (hls) {
+        if (props.live && Number.isFinite(hls.latency) && hls.latency > 0) s.latency = hls.latency;
+        const pd = hls.playingDate;
+        if (pd) s.behindClock = (Date.now() - pd.getTime()) / 1000;
+        const lv = hls.levels?.[hls.currentLevel];
+        if (lv) s.level = `${lv.width}×${lv.height} @ ${Math.round(lv.bitrate / 1000)} kbit/s`;
+      } else if (engine === "native" && props.live) {
+        // Safari: the playlist's PROGRAM-DATE-TIME as video.getStartDate()
+        const sd = (video as unknown as { getStartDate?: () => Date }).getStartDate?.();
+        if (sd && !isNaN(sd.getTime())) s.behindClock = (Date.now() - (sd.getTime() + video.currentTime * 1000)) / 1000;
+        if (video.seekable.length > 0) s.latency = video.seekable.end(video.seekable.length - 1) - video.currentTime;
+      }
+      cb(s);
+    }, 1000);
+    return () => {
+      clearInterval(tick);
+      clearTimeout(retry);
+      hls?.destroy();
+      video.removeAttribute("src");
+      video.load();
+    };
+  }, [props.src, props.kind, props.live]);
+
+  return (
+    <div class="player">
+      <video
+        ref={ref}
+        data-testid={props.testid ?? "player"}
+        controls
+        muted
+        autoplay
+        playsInline
+        poster={props.poster}
+      />
+      {err && (
+        <p class="error small" role="alert">
+          {err}
+        </p>
+      )}
+    </div>
+  );
+}
