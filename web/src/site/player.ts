@@ -169,7 +169,8 @@ export function playLive(
 
   async function start() {
     const mine = ++attempt;
-    onState({ kind: "connecting" });
+    // "connecting" on the first attempt only: a retry keeps "offline" (or the error) on screen until it plays
+    if (mine === 1) onState({ kind: "connecting" });
     const playing = () => {
       if (!stopped && mine === attempt) onState({ kind: "playing" });
     };

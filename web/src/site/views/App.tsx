@@ -1,6 +1,6 @@
 // App: the site's frame (header with the site name, footer) around the view of the route; the embed pages
 // get the player alone, filling the viewport.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
 import { setServerLiveSettings } from "../player";
 import { paths, useLocation } from "../router";
@@ -29,6 +29,17 @@ export function App() {
     document.documentElement.classList.toggle("embed", embed);
   }, [embed]);
 
+  // after an in-site navigation, the keyboard and screen readers start at the new page's content
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.focus({ preventScroll: true });
+  }, [route]);
+
   let view;
   switch (route.kind) {
     case "home":
@@ -55,7 +66,7 @@ export function App() {
           {siteName}
         </Link>
       </header>
-      <main id="main" class="site-main" tabIndex={-1}>
+      <main id="main" class="site-main" tabIndex={-1} ref={main}>
         {view}
       </main>
       <footer class="site-footer">

@@ -63,7 +63,7 @@ export function Live(props: { app: string; stream: string; embed: boolean; siteN
       {player}
       <div class="live-head">
         <h1 class="watch-title">{name}</h1>
-        {playing ? <span class="badge live">LIVE</span> : <span class="badge">{state.kind === "connecting" ? "connecting" : "offline"}</span>}
+        {playing ? <span class="badge live">LIVE</span> : <span class="badge">{state.kind === "error" ? "retrying" : state.kind}</span>}
       </div>
       <div class="live-tools">
         <fieldset class="mode">

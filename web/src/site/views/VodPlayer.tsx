@@ -5,6 +5,7 @@ import { duration as fmt } from "../format";
 import { startVod } from "../player";
 import { loadStoryboard, thumbAt, type Thumb } from "../storyboard";
 import type { Playback } from "../types";
+import { FullscreenIcon, MutedIcon, PauseIcon, PlayIcon, SoundIcon } from "./icons";
 
 export function VodPlayer(props: { playback: Playback; title: string; durationSeconds?: number }) {
   const { playback } = props;
@@ -85,20 +86,20 @@ function Controls(props: { video: HTMLVideoElement; box: HTMLDivElement | null; 
     else props.box?.requestFullscreen?.().catch(() => {});
   };
   return (
-    <div class="controls">
+    <div class={s.paused ? "controls" : "controls playing"}>
       <button type="button" class="icon" onClick={() => togglePlay(v)} aria-label={s.paused ? "Play" : "Pause"}>
-        {s.paused ? "▶" : "❚❚"}
+        {s.paused ? <PlayIcon /> : <PauseIcon />}
       </button>
       <SeekBar video={v} time={s.time} duration={s.duration} thumbs={props.thumbs} />
       <span class="time" aria-hidden="true">
         {fmt(s.time)} / {fmt(s.duration)}
       </span>
       <button type="button" class="icon" onClick={() => (v.muted = !v.muted)} aria-label={s.muted ? "Unmute" : "Mute"}>
-        {s.muted ? "🔇" : "🔊"}
+        {s.muted ? <MutedIcon /> : <SoundIcon />}
       </button>
       {document.fullscreenEnabled && (
         <button type="button" class="icon" onClick={fullscreen} aria-label="Full screen">
-          ⛶
+          <FullscreenIcon />
         </button>
       )}
     </div>
