@@ -13,6 +13,13 @@ export function Live(props: { app: string; stream: string; embed: boolean; siteN
   const [video, setVideo] = useState<HTMLVideoElement | null>(null);
   const [state, setState] = useState<LiveState>({ kind: "connecting" });
   const [latency, setLatency] = useState<number | null>(null);
+  // a page restored from the back-forward cache plays again (pagehide stopped it)
+  const [restarts, setRestarts] = useState(0);
+  useEffect(() => {
+    const onShow = (e: PageTransitionEvent) => e.persisted && setRestarts((n) => n + 1);
+    addEventListener("pageshow", onShow);
+    return () => removeEventListener("pageshow", onShow);
+  }, []);
 
   useEffect(() => {
     document.title = `${name} · ${props.siteName}`;
@@ -36,7 +43,7 @@ export function Live(props: { app: string; stream: string; embed: boolean; siteN
       p.stop();
       setLatency(null);
     };
-  }, [video, app, stream, mode]);
+  }, [video, app, stream, mode, restarts]);
 
   const playing = state.kind === "playing";
   const player = (
