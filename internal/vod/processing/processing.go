@@ -268,7 +268,17 @@ func (w *Worker) render(ctx context.Context, id string, info transcode.Info, src
 	for i, r := range res.Renditions {
 		renditions[i] = store.Rendition{Name: r.Name, Width: r.Width, Height: r.Height, Bandwidth: int64(r.Bandwidth)}
 	}
-	_, err = w.Store.UpdateVideo(ctx, id, fmt.Sprintf("ready: %d renditions", len(renditions)), func(v *store.Video) error {
+	msg := fmt.Sprintf("ready: %d renditions", len(renditions))
+	// the video plays without its extras: their failure is the operator's to see, not the video's
+	if res.PosterErr != nil {
+		log.Warn("the video has no poster", "err", scrub(res.PosterErr, dir))
+		msg += ", no poster"
+	}
+	if res.StoryboardErr != nil {
+		log.Warn("the video has no storyboard", "err", scrub(res.StoryboardErr, dir))
+		msg += ", no storyboard"
+	}
+	_, err = w.Store.UpdateVideo(ctx, id, msg, func(v *store.Video) error {
 		if v.Status != store.Processing {
 			return fmt.Errorf("video is %s, no longer processing: %w", v.Status, errGone)
 		}
@@ -277,9 +287,15 @@ func (w *Worker) render(ctx context.Context, id string, info transcode.Info, src
 		if res.MP4 {
 			v.MP4Key = w.key(id, transcode.MP4File)
 		}
-		v.PosterKey = w.key(id, transcode.PosterFile)
-		v.StoryboardKey = w.key(id, transcode.StoryboardJPEG)
-		v.StoryboardVTTKey = w.key(id, transcode.StoryboardVTT)
+		// the keys say what exists: playback and PlaybackURLs offer only those
+		v.PosterKey, v.StoryboardKey, v.StoryboardVTTKey = "", "", ""
+		if res.PosterErr == nil {
+			v.PosterKey = w.key(id, transcode.PosterFile)
+		}
+		if res.StoryboardErr == nil {
+			v.StoryboardKey = w.key(id, transcode.StoryboardJPEG)
+			v.StoryboardVTTKey = w.key(id, transcode.StoryboardVTT)
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

@@ -599,3 +599,88 @@ func (l *progressLog) check(t *testing.T) {
 		require.Greater(t, l.p[i], l.p[i-1], "%v", l.p)
 	}
 }
+
+// TestProcessExtrasFail: the poster and the storyboard are extras. When ffmpeg cannot make one, Process
+// succeeds without it, says why, and keeps the other; the MP4 is no extra.
+func TestProcessExtrasFail(t *testing.T) {
+	t.Parallel()
+	h264 := clip(t, "h264.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "3",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	mpeg4 := clip(t, "mpeg4.mkv", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "3",
+		"-c:v", "mpeg4", "-q:v", "5")
+	for _, tt := range []struct {
+		name, src string
+		// the ffmpeg run with this argument exits with code, without running
+		arg  string
+		code int
+		// wantPoster, wantStoryboard: the error expected of the poster and of the storyboard ("" = made)
+		wantPoster, wantStoryboard string
+		wantErr                    string
+	}{
+		{name: "poster fails", src: h264, arg: "poster.jpg", code: 1,
+			wantPoster: "making the poster: exit status 1: refused poster.jpg"},
+		{name: "poster never written", src: mpeg4, arg: "poster.jpg", code: 0,
+			wantPoster: "making the poster: ffmpeg did not write it"},
+		{name: "storyboard fails", src: mpeg4, arg: ".thumbnails/%05d.png", code: 1,
+			wantStoryboard: "making the storyboard: exit status 1: refused .thumbnails/%05d.png"},
+		{name: "storyboard empty", src: h264, arg: ".thumbnails/%05d.png", code: 0,
+			wantStoryboard: "making the storyboard: storyboard: ffmpeg made no thumbnails"},
+		{name: "the MP4 is no extra", src: mpeg4, arg: "video.mp4", code: 1,
+			wantErr: "writing the MP4: exit status 1: refused video.mp4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t)
+			opts.FFmpeg = failingFFmpeg(t, tt.arg, tt.code)
+			out := t.TempDir()
+			res, err := transcode.Process(context.Background(), opts, tt.src, out, nil)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				require.Empty(t, walk(t, out), "a failure leaves nothing behind")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, walk(t, out), res.Files)
+			require.FileExists(t, filepath.Join(out, "video.mp4"))
+			require.FileExists(t, filepath.Join(out, "hls/index.m3u8"))
+			extras := map[string][]string{"poster": {"poster.jpg"}, "storyboard": {"storyboard.jpg", "storyboard.vtt"}}
+			for kind, want := range map[string]struct {
+				err     error
+				wantErr string
+			}{"poster": {res.PosterErr, tt.wantPoster}, "storyboard": {res.StoryboardErr, tt.wantStoryboard}} {
+				for _, f := range extras[kind] {
+					if want.wantErr == "" {
+						require.NoError(t, want.err, kind)
+						require.Contains(t, res.Files, f)
+					} else {
+						require.ErrorContains(t, want.err, want.wantErr, kind)
+						require.NotContains(t, res.Files, f)
+					}
+				}
+			}
+			if tt.wantPoster == "" {
+				requireJPEG(t, filepath.Join(out, "poster.jpg"), 320, 180)
+			}
+			if tt.wantStoryboard == "" {
+				checkStoryboard(t, out, res, 90)
+			}
+		})
+	}
+}
+
+// failingFFmpeg is an ffmpeg that exits with code, saying "refused <arg>", when one of its arguments is
+// arg, and is the real ffmpeg otherwise.
+func failingFFmpeg(t *testing.T, arg string, code int) string {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	require.NoError(t, err)
+	name := filepath.Join(t.TempDir(), "ffmpeg")
+	script := fmt.Sprintf(`#!/bin/sh
+for a in "$@"; do
+  if [ "$a" = %q ]; then echo "refused $a" >&2; exit %d; fi
+done
+exec %q "$@"
+`, arg, code, real)
+	require.NoError(t, os.WriteFile(name, []byte(script), 0o755))
+	return name
+}

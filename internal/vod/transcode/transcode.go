@@ -5,6 +5,7 @@ package transcode
 import (
 	"context"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/vod/ladder"
@@ -81,6 +83,9 @@ type Result struct {
 	// own H.264 (and AAC) copied, not an encode of the top rendition.
 	MP4        bool
 	MP4Remuxed bool
+	// PosterErr says why poster.jpg was not made, StoryboardErr why storyboard.jpg and storyboard.vtt were
+	// not; nil when they were. A video plays without them, so their failure is not Process's.
+	PosterErr, StoryboardErr error
 	// Files is every file written, relative to the output directory, slash-separated, sorted.
 	Files []string
 }
@@ -116,6 +121,8 @@ type Rendition struct {
 //
 // Process owns those names (and .thumbnails, its scratch directory) in outDir: it replaces them, and
 // removes them when it fails, so an error never leaves a partial result; src must not be one of them.
+// The poster and the storyboard are extras: when ffmpeg cannot make one of them, Process leaves it out,
+// says why in Result.PosterErr or Result.StoryboardErr, and succeeds.
 // progress, if not nil, gets growing percentages up to 100, from a goroutine of Process's, never after
 // Process returns. Cancelling ctx kills ffmpeg and returns ctx's error. A source ffmpeg cannot read to
 // its end is an error (ErrIncomplete, or ffmpeg's own).
@@ -195,7 +202,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	}
 
 	res := Result{Info: j.src.Info, MP4: true, MP4Remuxed: remux}
-	files := []string{MasterPlaylist, PosterFile, StoryboardJPEG, StoryboardVTT, MP4File}
+	files := []string{MasterPlaylist, MP4File}
 	for _, v := range j.variants {
 		r, rfiles, err := j.rendition(v)
 		if err != nil {
@@ -204,26 +211,17 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		res.Renditions = append(res.Renditions, r)
 		files = append(files, rfiles...)
 	}
-	sb := j.storyboard()
-	if err := os.Mkdir(filepath.Join(j.outDir, thumbsDir), 0o755); err != nil {
-		return Result{}, err
-	}
-	defer os.RemoveAll(filepath.Join(j.outDir, thumbsDir))
-	err = ffmpegRun{
-		bin: j.opts.FFmpeg, dir: j.outDir, args: ffmpegArgs(j.finishArgs(res.Renditions, remux, sb)...), log: log,
-		stall: j.opts.StallTimeout,
-	}.run(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("writing the poster, storyboard and MP4: %w", err)
-	}
-	if err := sb.assemble(filepath.Join(j.outDir, thumbsDir), filepath.Join(j.outDir, StoryboardJPEG)); err != nil {
-		return Result{}, err
-	}
 	if err := writeFile(filepath.Join(j.outDir, MasterPlaylist), masterPlaylist(res.Renditions)); err != nil {
 		return Result{}, err
 	}
-	if err := writeFile(filepath.Join(j.outDir, StoryboardVTT), sb.vtt()); err != nil {
+	if err := j.finish(ctx, log, &res, remux); err != nil {
 		return Result{}, err
+	}
+	if res.PosterErr == nil {
+		files = append(files, PosterFile)
+	}
+	if res.StoryboardErr == nil {
+		files = append(files, StoryboardJPEG, StoryboardVTT)
 	}
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(j.outDir, filepath.FromSlash(f))); err != nil {
@@ -329,28 +327,95 @@ func (j *job) transcodeArgs(remux bool) []string {
 	return a
 }
 
-// finishArgs is the ffmpeg command that makes the poster from the top rendition, the storyboard's
-// thumbnails from the lowest one (decoding it costs little) and, unless the source was remuxed,
-// video.mp4 from the top rendition's streams. Each output has its own simple filter graph, so that the
-// poster's input is not read past the poster's frame; the poster's position is an output option
-// because seeking in an fMP4 HLS input fails in ffmpeg 5.1 (no frame comes out).
-func (j *job) finishArgs(rs []Rendition, remux bool, sb storyboard) []string {
-	top, low := rs[0], rs[len(rs)-1]
-	pw, ph := posterSize(top.Width, top.Height)
-	a := []string{"-i", top.Playlist, "-i", low.Playlist}
-	if !remux {
-		a = append(a, "-i", top.Playlist)
+// finish makes at once video.mp4 from the top rendition's streams (unless the source was remuxed), the
+// poster from the top rendition and the storyboard from the lowest one (decoding it costs little), each
+// with an ffmpeg of its own, so that the poster's input is not read past the poster's frame and so that
+// the poster or the storyboard may fail alone. Only the MP4's failure or ctx's end is an error; the
+// extras' failures are recorded in res.
+func (j *job) finish(ctx context.Context, log *slog.Logger, res *Result, remux bool) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	run := func(args ...string) error {
+		return ffmpegRun{bin: j.opts.FFmpeg, dir: j.outDir, args: ffmpegArgs(args...), log: log,
+			stall: j.opts.StallTimeout}.run(runCtx)
 	}
-	a = append(a,
-		"-map", "0:v:0", "-ss", secs(j.posterTime()), "-vf", fmt.Sprintf("scale=%d:%d,setsar=1", pw, ph),
-		"-fps_mode", "passthrough", "-q:v", "3", "-frames:v", "1", "-update", "1", "-f", "image2", PosterFile,
-		"-map", "1:v:0", "-vf", sb.thumbnailFilter(), "-fps_mode", "passthrough",
-		"-f", "image2", thumbsDir+"/%05d.png")
+	top, low := res.Renditions[0], res.Renditions[len(res.Renditions)-1]
+	var (
+		mp4Err error
+		wg     sync.WaitGroup
+	)
 	if !remux {
-		a = append(a, "-map", "2:v:0", "-map", "2:a:0?", "-c", "copy", "-movflags", "+faststart",
-			"-f", "mp4", MP4File)
+		wg.Go(func() {
+			mp4Err = run("-i", top.Playlist, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+				"-movflags", "+faststart", "-f", "mp4", MP4File)
+			if mp4Err != nil {
+				cancel() // Process fails: the extras would be thrown away
+			}
+		})
 	}
-	return a
+	wg.Go(func() { res.PosterErr = j.makePoster(run, top) })
+	wg.Go(func() { res.StoryboardErr = j.makeStoryboard(run, low) })
+	wg.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case mp4Err != nil:
+		return fmt.Errorf("writing the MP4: %w", mp4Err)
+	}
+	if res.PosterErr != nil {
+		res.PosterErr = fmt.Errorf("making the poster: %w", res.PosterErr)
+		j.remove(PosterFile)
+	}
+	if res.StoryboardErr != nil {
+		res.StoryboardErr = fmt.Errorf("making the storyboard: %w", res.StoryboardErr)
+		j.remove(StoryboardJPEG, StoryboardVTT)
+	}
+	return nil
+}
+
+// makePoster writes poster.jpg from the top rendition. The position is an output option because seeking
+// in an fMP4 HLS input fails in ffmpeg 5.1 (no frame comes out).
+func (j *job) makePoster(run func(...string) error, top Rendition) error {
+	w, h := posterSize(top.Width, top.Height)
+	if err := run("-i", top.Playlist, "-map", "0:v:0", "-ss", secs(j.posterTime()),
+		"-vf", fmt.Sprintf("scale=%d:%d,setsar=1", w, h), "-fps_mode", "passthrough", "-q:v", "3",
+		"-frames:v", "1", "-update", "1", "-f", "image2", PosterFile); err != nil {
+		return err
+	}
+	return checkJPEG(filepath.Join(j.outDir, PosterFile))
+}
+
+// makeStoryboard has ffmpeg write the thumbnails of the lowest rendition, then lays them out in
+// storyboard.jpg and writes storyboard.vtt.
+func (j *job) makeStoryboard(run func(...string) error, low Rendition) error {
+	dir := filepath.Join(j.outDir, thumbsDir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	sb := j.storyboard()
+	if err := run("-i", low.Playlist, "-map", "0:v:0", "-vf", sb.thumbnailFilter(), "-fps_mode", "passthrough",
+		"-f", "image2", thumbsDir+"/%05d.png"); err != nil {
+		return err
+	}
+	if err := sb.assemble(dir, filepath.Join(j.outDir, StoryboardJPEG)); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(j.outDir, StoryboardVTT), sb.vtt())
+}
+
+// checkJPEG says whether name is a JPEG image: ffmpeg ends without an error when the poster's instant
+// has no frame, and writes nothing.
+func checkJPEG(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("ffmpeg did not write it: %w", err)
+	}
+	defer f.Close()
+	if _, err := jpeg.DecodeConfig(f); err != nil {
+		return fmt.Errorf("%s is no JPEG: %w", filepath.Base(name), err)
+	}
+	return nil
 }
 
 func (j *job) audioArgs() []string {
@@ -377,8 +442,11 @@ func posterSize(w, h int) (int, int) {
 }
 
 // removeOutputs removes what Process writes, from an earlier attempt or a failed one.
-func (j *job) removeOutputs() {
-	for _, name := range outputs {
+func (j *job) removeOutputs() { j.remove(outputs...) }
+
+// remove removes names of the output directory.
+func (j *job) remove(names ...string) {
+	for _, name := range names {
 		if err := os.RemoveAll(filepath.Join(j.outDir, name)); err != nil {
 			j.opts.Log.Warn("removing an output", "name", name, "error", err)
 		}
