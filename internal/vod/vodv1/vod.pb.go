@@ -1405,11 +1405,19 @@ func (x *PlaybackURLsRequest) GetTtlSeconds() int64 {
 	return 0
 }
 
+// Playback is a ready video's URLs; each is empty when the video lacks that file. For a private video they
+// carry the same signature (exp and sig) and expire at expires_at.
 type Playback struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hls           string                 `protobuf:"bytes,1,opt,name=hls,proto3" json:"hls,omitempty"`
-	Mp4           string                 `protobuf:"bytes,2,opt,name=mp4,proto3" json:"mp4,omitempty"`
-	Poster        string                 `protobuf:"bytes,3,opt,name=poster,proto3" json:"poster,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hls is the multivariant playlist.
+	Hls string `protobuf:"bytes,1,opt,name=hls,proto3" json:"hls,omitempty"`
+	// mp4 is the progressive MP4.
+	Mp4 string `protobuf:"bytes,2,opt,name=mp4,proto3" json:"mp4,omitempty"`
+	// poster is a JPEG, a frame 10% into the video (at most 10 s), at most 1280 wide.
+	Poster string `protobuf:"bytes,3,opt,name=poster,proto3" json:"poster,omitempty"`
+	// storyboard is a WebVTT track of seek-bar thumbnails: each cue's text is "storyboard.jpg#xywh=x,y,w,h",
+	// a tile of one JPEG sprite relative to the track's URL (signed like the track for a private video).
+	// poster and storyboard may be missing from a ready video: failing to make them does not fail it.
 	Storyboard    string                 `protobuf:"bytes,4,opt,name=storyboard,proto3" json:"storyboard,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
