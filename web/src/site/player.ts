@@ -143,6 +143,13 @@ type End = { offline: true } | { offline: false; message: string };
 
 class Offline extends Error {}
 
+// The answers that mean "not live": the edge has no such playlist (404, 410), or the manager found no node
+// that has the stream (503 with Retry-After: what `nagare all` answers for a stream nobody publishes). A
+// cluster too busy to take a viewer answers 503 as well; to a viewer both are "not available, retrying".
+function offlineStatus(status: number | undefined): boolean {
+  return status === 404 || status === 410 || status === 503;
+}
+
 /** playLive plays /<app>/<stream> in video until stop, telling onState what it shows. */
 export function playLive(
   video: HTMLVideoElement,
@@ -259,7 +266,7 @@ async function hlsSession(
     }
     const status = d.response?.code;
     // a playlist that is not there (or no longer): the stream is not live
-    if (status === 404 || status === 410) end({ offline: true });
+    if (offlineStatus(status)) end({ offline: true });
     else end({ offline: false, message: `hls.js: ${d.details}${status ? ` (HTTP ${status})` : ""}` });
   });
   hls.loadSource(url);
@@ -288,7 +295,7 @@ function nativeSession(video: HTMLVideoElement, url: string, playing: () => void
     } catch {
       // a network failure: status 0
     }
-    if (status === 404 || status === 410) end({ offline: true });
+    if (offlineStatus(status)) end({ offline: true });
     else end({ offline: false, message: `native HLS: ${video.error?.message || "media error"}${status ? ` (HTTP ${status})` : ""}` });
   };
   const onEnded = () => end({ offline: true });
@@ -378,7 +385,7 @@ async function whepSession(
       cache: "no-store",
       redirect: "follow",
     });
-    if (res.status === 404) throw new Offline();
+    if (offlineStatus(res.status)) throw new Offline();
     if (res.status !== 201 && res.status !== 200) {
       const text = (await res.text().catch(() => "")).trim();
       throw new Error(`WHEP: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`);

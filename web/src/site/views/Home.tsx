@@ -63,8 +63,8 @@ function LiveNow() {
                   <span class="badge live">LIVE</span>
                   <span class="live-name">{s.name}</span>
                   <span class="muted live-meta">
-                    {s.viewers !== undefined && `${s.viewers} watching`}
-                    {s.viewers !== undefined && s.startedAt && " · "}
+                    {!!s.viewers && `${s.viewers} watching`}
+                    {!!s.viewers && s.startedAt && " · "}
                     {s.startedAt && since(s.startedAt)}
                   </span>
                 </Link>
