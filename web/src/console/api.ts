@@ -66,9 +66,12 @@ export const del = <T>(path: string) => api<T>("DELETE", path);
 /** enc escapes one path segment. */
 export const enc = encodeURIComponent;
 
-/** streamPath turns "app/stream" into "app/stream" with each part escaped. */
+/** streamPath turns the stream name "<app>/<stream>" into the two path segments, each escaped (a slash
+ * after the first belongs to the stream's part and is escaped with it). */
 export function streamPath(name: string): string {
-  return name.split("/").map(enc).join("/");
+  const i = name.indexOf("/");
+  if (i < 0) return enc(name);
+  return `${enc(name.slice(0, i))}/${enc(name.slice(i + 1))}`;
 }
 
 export function errorText(e: unknown): string {

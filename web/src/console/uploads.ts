@@ -17,6 +17,14 @@ export interface UploadItem {
 }
 
 export const uploads = createStore<UploadItem[]>([]);
+
+/** the headers of every tus request; tus-js-client reads them per request, so the getter gives the
+ * current token */
+const csrfHeaders: Record<string, string> = {
+  get "X-CSRF-Token"() {
+    return csrf();
+  },
+};
 let seq = 0;
 
 function patchItem(key: number, p: Partial<UploadItem>): void {
@@ -27,16 +35,14 @@ export async function startUpload(file: File, title: string, onDone: () => void)
   const key = ++seq;
   const upload = new tus.Upload(file, {
     endpoint: "/api/v1/vod/uploads",
-    headers: { "X-CSRF-Token": csrf() },
+    // read at every request: the csrf token of the session now (it changes when the operator signs in
+    // again, and an upload resumes under the new session)
+    headers: csrfHeaders,
     metadata: { filename: file.name, title: title || file.name.replace(/\.[^.]+$/, ""), filetype: file.type || "application/octet-stream" },
     retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,
     chunkSize: 8 * 1024 * 1024,
-    // the csrf token of the session now (it changes when the operator signs in again)
-    onBeforeRequest: (req) => {
-      req.setHeader("X-CSRF-Token", csrf());
-    },
     onShouldRetry: (err) => {
       const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
       if (status === 401 || status === 403 || status === 413 || status === 415 || status === 400) return false;

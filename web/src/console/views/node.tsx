@@ -1,6 +1,6 @@
 // One node: its stats (live from the watch stream, else GET /api/v1/nodes/{id}) and lifecycle history.
 import { useEffect, useState } from "preact/hooks";
-import { enc, errorText, get } from "../api";
+import { enc, errorText, get, streamPath } from "../api";
 import { StateBadge, useConfirm } from "../components";
 import { age, bytes, dateTime, duration, httpBase, pct } from "../format";
 import { BASE, Link } from "../router";
@@ -147,7 +147,7 @@ export function NodeView(props: { id: string }) {
                   : (node.stats?.streams ?? []).map((s, i) => (
                       <span key={s}>
                         {i > 0 && ", "}
-                        <Link href={`${BASE}/streams/${s.split("/").map(enc).join("/")}`}>{s}</Link>
+                        <Link href={`${BASE}/streams/${streamPath(s)}`}>{s}</Link>
                       </span>
                     ))}
               </dd>
