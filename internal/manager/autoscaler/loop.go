@@ -70,6 +70,8 @@ type Loop struct {
 	DrainTimeout time.Duration
 	Now          func() time.Time
 	Metrics      *Metrics
+	// Trace keeps the recent decisions' inputs for the console (nil: not kept).
+	Trace *Trace
 
 	mu          sync.Mutex
 	roles       map[roleKey]*roleMemory
@@ -394,6 +396,9 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 		if l.Metrics != nil {
 			l.Metrics.observe(g.Name, lim.Role, in, d, countLive(in.Nodes))
 		}
+		if l.Trace != nil {
+			l.Trace.record(g.Name, lim.Role, in, d, countLive(in.Nodes))
+		}
 		// a viewer with no room may wait when a node of the role is on its way or may still be launched
 		l.setCanGrow(key, countLive(in.Nodes)+d.Launch+len(d.Replace) < lim.MaxLimit || d.Launch+len(d.Replace) > 0 || launching(in.Nodes))
 
@@ -635,6 +640,23 @@ func (l *Loop) stopAsync(ctx context.Context, id string) {
 	}()
 }
 
+// ActionTerminate is the scale event of a node terminated through the API.
+const ActionTerminate = "terminate"
+
+// Terminate ends a node now (the API's "terminate node" call): it leaves routing at once and its instance
+// is stopped through the cloud controller, whatever its viewers (drain first to let them leave). A node
+// that is gone already is an error.
+func (l *Loop) Terminate(ctx context.Context, n store.Node, cause string) error {
+	if n.State == nodemodel.StateTerminated {
+		return fmt.Errorf("node %s: %w", n.ID, store.ErrStateConflict)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
+	l.terminate(ctx, n, ActionTerminate, cause)
+	return nil
+}
+
 func actionOf(d Decision) string {
 	switch {
 	case d.Upgrade:
@@ -770,6 +792,9 @@ func (l *Loop) retire(ctx context.Context, g store.NodeGroup, members []cluster.
 	}
 	if err := l.Store.DeleteGroup(ctx, g.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
+	}
+	if l.Trace != nil {
+		l.Trace.forget(g.Name)
 	}
 	l.Log.Info("node group deleted", "group", g.Name)
 	return nil

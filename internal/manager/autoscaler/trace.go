@@ -1,0 +1,126 @@
+package autoscaler
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
+)
+
+// Trace keeps what the loop saw of each group's role at every tick for the last Window: the load, its
+// projection, the nodes in service and the thresholds they were held against. The operator console draws
+// it (load against the alarm and low-water lines, with the scale events on the same time axis). Only the
+// manager holding a group's lease ticks it, so only that manager's trace of the group grows.
+type Trace struct {
+	// Window is how far back samples are kept (15 minutes when zero).
+	Window time.Duration
+
+	mu    sync.Mutex
+	roles map[roleKey]*roleTrace
+}
+
+// TracePoint is one tick of one group's role. Load and Predicted are percentages of the in-service
+// capacity (as in scale events).
+type TracePoint struct {
+	At        time.Time `json:"at"`
+	Load      float64   `json:"load"`
+	Predicted float64   `json:"predicted"`
+	Nodes     int       `json:"nodes"`
+}
+
+// RoleTrace is the trace of one group's role, oldest sample first. High is the scale-out alarm and Low
+// the scale-in low-water mark of the latest tick, in percent.
+type RoleTrace struct {
+	Group   string         `json:"group"`
+	Role    nodemodel.Role `json:"role"`
+	High    float64        `json:"high"`
+	Low     float64        `json:"low"`
+	Samples []TracePoint   `json:"samples"`
+}
+
+type roleTrace struct {
+	high, low float64
+	points    []TracePoint
+}
+
+func (t *Trace) window() time.Duration {
+	if t.Window > 0 {
+		return t.Window
+	}
+	return 15 * time.Minute
+}
+
+// record adds one tick of group's role.
+func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision, live int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.roles == nil {
+		t.roles = map[roleKey]*roleTrace{}
+	}
+	key := roleKey{group, role}
+	rt := t.roles[key]
+	if rt == nil {
+		rt = &roleTrace{}
+		t.roles[key] = rt
+	}
+	rt.high, rt.low = percent(in.Threshold), percent(in.LowWater)
+	rt.points = append(rt.points, TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: live})
+	cut := 0
+	for cut < len(rt.points) && in.Now.Sub(rt.points[cut].At) > t.window() {
+		cut++
+	}
+	if cut > 0 {
+		// copy rather than reslice, so that the backing array does not grow without bound
+		rt.points = append(rt.points[:0], rt.points[cut:]...)
+	}
+}
+
+// forget drops the traces of a group that is gone.
+func (t *Trace) forget(group string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.roles {
+		if k.group == group {
+			delete(t.roles, k)
+		}
+	}
+}
+
+// Roles returns a copy of every trace, ordered by group and role.
+func (t *Trace) Roles() []RoleTrace {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]RoleTrace, 0, len(t.roles))
+	for k, rt := range t.roles {
+		out = append(out, RoleTrace{Group: k.group, Role: k.role, High: rt.high, Low: rt.low, Samples: slices.Clone(rt.points)})
+	}
+	slices.SortFunc(out, func(a, b RoleTrace) int {
+		if a.Group != b.Group {
+			if a.Group < b.Group {
+				return -1
+			}
+			return 1
+		}
+		if a.Role < b.Role {
+			return -1
+		} else if a.Role > b.Role {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// traceInfinite stands for an infinite load (demand with no node in service), as apitypes.InfiniteLoad
+// does in scale events: JSON has no infinity.
+const traceInfinite = 1e9
+
+// percent turns a fraction into a percentage with one decimal.
+func percent(f float64) float64 {
+	if math.IsInf(f, 1) || f*100 > traceInfinite {
+		return traceInfinite
+	}
+	return math.Round(f*1000) / 10
+}
