@@ -31,6 +31,8 @@ var (
 	ErrTooLarge = errors.New("request body too large")
 	// ErrNodeUnreachable: a node the proxy mode forwards to did not answer (or not usably).
 	ErrNodeUnreachable = errors.New("the node did not answer")
+	// ErrNoPublishTokens: the manager was given no secret to sign publish tokens with.
+	ErrNoPublishTokens = errors.New("publish tokens are not configured")
 	// ErrTooManyRequests: a client passed its rate (steering requests).
 	ErrTooManyRequests = errors.New("too many requests from this address")
 )
@@ -59,7 +61,7 @@ func status(err error) int {
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInUse), errors.Is(err, ErrAtMax), errors.Is(err, store.ErrStateConflict), errors.As(err, &te):
 		return http.StatusConflict
 	case errors.Is(err, selector.ErrNoOrigin), errors.Is(err, selector.ErrNoEdge), errors.Is(err, selector.ErrNoTranscoder), errors.Is(err, ErrNoController),
-		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord),
+		errors.Is(err, ErrScalingOut), errors.Is(err, ErrNoOriginToRecord), errors.Is(err, ErrNoPublishTokens),
 		errors.Is(err, store.ErrUnavailable): // the database did not answer within the store's deadline
 		return http.StatusServiceUnavailable
 	default:
@@ -111,7 +113,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, style e
 		writeJSON(w, code, red5Error{ErrorMessage: message(code, err), Timestamp: s.now().UnixMilli()})
 		return
 	}
-	writeJSON(w, code, apitypes.Error{Error: message(code, err)})
+	writeJSON(w, code, apitypes.Error{Error: message(code, err), Field: fieldOf(err)})
 }
 
 func (s *Server) now() time.Time {

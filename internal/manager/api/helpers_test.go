@@ -354,11 +354,16 @@ func (e *env) requireRed5Error(t *testing.T, res response, wantMsg string) {
 	requireNoToken(t, res)
 }
 
-// requireNativeError checks the native error shape: exactly {"error": "..."}.
+// requireNativeError checks the native error shape: exactly {"error": "..."}, with "field" when the error
+// is about one field of the request.
 func requireNativeError(t *testing.T, res response, wantMsg string) {
 	t.Helper()
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(res.body, &body), "body: %s", res.body)
+	if f, ok := body["field"].(string); ok {
+		require.NotEmpty(t, f, "body: %s", res.body)
+		delete(body, "field")
+	}
 	require.Len(t, body, 1, "body: %s", res.body)
 	msg, ok := body["error"].(string)
 	require.True(t, ok, "error is not a string: %s", res.body)

@@ -26,6 +26,24 @@ func (s *Server) drainNode(ctx context.Context, id string) (store.Node, error) {
 	return s.Cluster.Transition(ctx, id, nodemodel.StateDraining, "drained through the API")
 }
 
+// terminateNode stops a node now through the cloud controller; its viewers are cut (drain first to spare
+// them).
+func (s *Server) terminateNode(ctx context.Context, id string) (store.Node, error) {
+	n, err := s.node(id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if s.Scaler == nil {
+		return store.Node{}, fmt.Errorf("terminating node %s: %w: stop its process instead", id, ErrNoController)
+	}
+	if err := s.Scaler.Terminate(ctx, n, "terminated through the API"); err != nil {
+		return store.Node{}, err
+	}
+	s.Log.Info("node terminated through the API", "node", id)
+	n, _ = s.node(id)
+	return n, nil
+}
+
 func (s *Server) instances(ctx context.Context) ([]cloud.Instance, error) {
 	if s.Instances == nil {
 		return nil, fmt.Errorf("listing instances: %w", ErrNoController)
@@ -93,6 +111,15 @@ func (n nativeAPI) getNode(w http.ResponseWriter, r *http.Request) error {
 
 func (n nativeAPI) drainNode(w http.ResponseWriter, r *http.Request) error {
 	node, err := n.s.drainNode(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nodeToAPI(node))
+	return nil
+}
+
+func (n nativeAPI) terminateNode(w http.ResponseWriter, r *http.Request) error {
+	node, err := n.s.terminateNode(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

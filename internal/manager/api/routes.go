@@ -22,6 +22,10 @@ const (
 	red5Base = "/streammanager/api/3.1"
 	// red5Root is everything of Red5's, where every answer is in Red5's shape.
 	red5Root = "/streammanager"
+	// consoleAPI holds the console's own calls (its session); the rest of what it does is the native API.
+	consoleAPI = "/console/api"
+	// siteAPI holds the public site's calls (no sign-in).
+	siteAPI = "/site/api"
 )
 
 // nativeAPI is /api/v1: it decodes the native JSON, calls the shared operation of the resource and
@@ -78,6 +82,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/nodes/{id}", admin(n.getNode))
 	mux.HandleFunc("GET /api/v1/nodes/{id}/events", admin(n.listNodeEvents))
 	mux.HandleFunc("POST /api/v1/nodes/{id}/drain", admin(n.drainNode))
+	mux.HandleFunc("POST /api/v1/nodes/{id}/terminate", admin(n.terminateNode))
 	mux.HandleFunc("GET /api/v1/instances", admin(n.listInstances))
 
 	mux.HandleFunc("GET /api/v1/events", admin(n.listEvents))
@@ -91,6 +96,10 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/ladder", admin(n.putLadder))
 	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/ladder", admin(n.deleteLadder))
 
+	mux.HandleFunc("POST /api/v1/tokens/publish", admin(n.publishToken))
+	// the console's live picture of the cluster (server-sent events)
+	mux.HandleFunc("GET /api/v1/watch", admin(n.watch))
+
 	mux.HandleFunc("GET /api/v1/alarms", admin(n.listAlarms))
 	mux.HandleFunc("PUT /api/v1/alarms/{role}", admin(n.setAlarm))
 
@@ -99,6 +108,16 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/route/play/{app}/{stream}", public(n.routePlay))
 	// HLS Content Steering: players ask which edge to load from (the edges' playlists name this URL)
 	mux.HandleFunc("GET "+SteeringPrefix+"/{app}/{stream}", public(s.steer))
+
+	// the console's sign-in: the admin token exchanged for a session cookie (session.go)
+	mux.HandleFunc("POST "+consoleAPI+"/session", public(s.signIn))
+	mux.HandleFunc("GET "+consoleAPI+"/session", public(s.getSession))
+	mux.HandleFunc("DELETE "+consoleAPI+"/session", public(s.signOut))
+
+	if s.Site != nil {
+		mux.HandleFunc("GET "+siteAPI+"/config", public(s.siteConfig))
+		mux.HandleFunc("GET "+siteAPI+"/live", public(s.siteLive))
+	}
 }
 
 // webrtcRoutes are WHIP and WHEP: the redirects, and the proxy mode for clients that follow none.
@@ -183,6 +202,8 @@ func apiOf(path string) (errorStyle, bool) {
 		return red5Errors, true
 	case path == proxyBase || strings.HasPrefix(path, proxyBase+"/"):
 		return nativeErrors, true // WHIP/WHEP proxy mode
+	case path == consoleAPI || strings.HasPrefix(path, consoleAPI+"/"), path == siteAPI || strings.HasPrefix(path, siteAPI+"/"):
+		return nativeErrors, true
 	}
 	return 0, false
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/cloud"
+	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/steering"
 	"github.com/nagare-video/nagare/internal/manager/store"
@@ -76,6 +77,8 @@ type scaler interface {
 	Unserved(group string, role nodemodel.Role) bool
 	// DeleteGroup terminates the group's nodes and deletes it once they are gone; it returns them.
 	DeleteGroup(ctx context.Context, group string) ([]string, error)
+	// Terminate stops a node's instance now, whatever its viewers.
+	Terminate(ctx context.Context, n store.Node, cause string) error
 }
 
 // Server serves the manager's HTTP API.
@@ -108,6 +111,19 @@ type Server struct {
 	NodeTransport *http.Transport
 	Log           *slog.Logger
 	Now           func() time.Time
+	// SessionTTL is how long a console session lasts (DefaultSessionTTL when zero).
+	SessionTTL time.Duration
+	// Trace gives the autoscaler's recent view of every group's roles to the console (nil: none, as on a
+	// manager without a cloud controller).
+	Trace func() []autoscaler.RoleTrace
+	// PublishToken signs a publish token for a stream (nil: the console cannot make one).
+	PublishToken func(stream string, ttl time.Duration) (string, time.Time, error)
+
+	// Site, when set, serves the public site's live calls (/site/api/config, /site/api/live).
+	Site *SiteConfig
+
+	sessions sessions
+	watch    watchHub
 
 	nodeOnce          sync.Once
 	nodeHTTP          *http.Client
@@ -160,9 +176,15 @@ const adminRealm = `Bearer realm="nagare manager"`
 // authorized checks the admin token: an `Authorization: Bearer <token>` header, or (Red5's way, and
 // accepted by both APIs) the accessToken query parameter. A header wins over the query; a header of any
 // other scheme is refused rather than taken for the token. The comparison is of SHA-256 sums, so it
-// takes the same time whatever the length of the guess.
+// takes the same time whatever the length of the guess. Without either, the console's session cookie
+// (session.go) may stand for the token.
 func (s *Server) authorized(r *http.Request) error {
 	tok := ""
+	if r.Header.Get("Authorization") == "" && !r.URL.Query().Has("accessToken") {
+		if _, err := r.Cookie(SessionCookie); err == nil {
+			return s.authorizedSession(r) // the console's session cookie: valid, or refused with its cause
+		}
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {

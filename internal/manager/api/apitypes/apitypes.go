@@ -255,6 +255,30 @@ type Route struct {
 // Error is the body of every error answer of the native API.
 type Error struct {
 	Error string `json:"error"`
+	// Field names the field of the request body the error is about, as the JSON names it
+	// ("targets[0].minLimit"), when it is about one.
+	Field string `json:"field,omitempty"`
+}
+
+// PublishTokenRequest asks for a publish token (POST /api/v1/tokens/publish); TTLSeconds 0 means an hour.
+type PublishTokenRequest struct {
+	Stream     string `json:"stream"`
+	TTLSeconds int    `json:"ttlSeconds,omitempty"`
+}
+
+// PublishToken is a signed token that lets its holder publish one stream until ExpiresAt, and the WHIP
+// URL (on the manager, which redirects to an origin) that carries it.
+type PublishToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	WHIP      string    `json:"whip"`
+}
+
+// Session is a console session (POST and GET /console/api/session): the CSRF token the page sends in the
+// X-CSRF-Token header of every write, and when the session ends.
+type Session struct {
+	CSRF      string    `json:"csrf"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // LadderRung is one rendition of a provisioned ladder: the rendition is the stream <stream>_<name>.

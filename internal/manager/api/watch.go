@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
+	"github.com/nagare-video/nagare/internal/manager/autoscaler"
+)
+
+// ---- live updates for the console: GET /api/v1/watch (server-sent events) ----
+//
+// One goroutine, running while anyone watches, builds the cluster's picture every WatchEvery, encodes it
+// once and hands it to every watcher when it changed: twenty consoles cost one picture a second, not
+// twenty. A watcher that cannot keep up skips to the newest picture.
+
+// WatchEvery is how often the picture is rebuilt and compared (a change reaches the console within it).
+var WatchEvery = time.Second
+
+// watchPing is how often a comment line keeps an idle stream (and the proxies on its way) open.
+const watchPing = 15 * time.Second
+
+// watchScaleEvents is how many of the newest scale events the picture carries.
+const watchScaleEvents = 100
+
+type watchHub struct {
+	mu      sync.Mutex
+	subs    map[chan []byte]struct{}
+	running bool
+	last    []byte // the newest picture sent, for a watcher that arrives
+	failing bool   // the last build failed (logged once until it succeeds again)
+}
+
+// subscribe adds a watcher; the returned function removes it.
+func (s *Server) subscribe() (chan []byte, func()) {
+	h := &s.watch
+	ch := make(chan []byte, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs == nil {
+		h.subs = map[chan []byte]struct{}{}
+	}
+	h.subs[ch] = struct{}{}
+	if h.last != nil {
+		ch <- h.last
+	}
+	if !h.running {
+		h.running = true
+		go s.watchLoop()
+	}
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.subs, ch)
+	}
+}
+
+// watchLoop builds pictures while anyone watches.
+func (s *Server) watchLoop() {
+	t := time.NewTicker(WatchEvery)
+	defer t.Stop()
+	var unchanged []byte // the last picture without its time, to tell a change
+	for {
+		s.watch.mu.Lock()
+		if len(s.watch.subs) == 0 {
+			s.watch.running, s.watch.last = false, nil
+			s.watch.mu.Unlock()
+			return
+		}
+		s.watch.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), WatchEvery+time.Second)
+		pic, err := s.picture(ctx)
+		cancel()
+		s.watched(err)
+		if err == nil {
+			body, _ := json.Marshal(pic)
+			if !bytes.Equal(body, unchanged) {
+				unchanged = body
+				pic.At = s.now().UTC()
+				event, _ := json.Marshal(pic)
+				s.broadcast(append(append([]byte("event: cluster\ndata: "), event...), '\n', '\n'))
+			}
+		}
+		<-t.C
+	}
+}
+
+// watched logs a failing build once, and its recovery.
+func (s *Server) watched(err error) {
+	s.watch.mu.Lock()
+	was := s.watch.failing
+	s.watch.failing = err != nil
+	s.watch.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		s.Log.Warn("console live updates paused: the cluster's picture could not be built", "cause", err)
+	case err == nil && was:
+		s.Log.Info("console live updates resumed")
+	}
+}
+
+func (s *Server) broadcast(msg []byte) {
+	h := &s.watch
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = msg
+	for ch := range h.subs {
+		select {
+		case ch <- msg:
+		default: // still holding an older picture: replace it
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- msg
+		}
+	}
+}
+
+// picture is what GET /api/v1/watch sends.
+type picture struct {
+	At          time.Time                 `json:"at,omitzero"`
+	Groups      []apitypes.NodeGroup      `json:"groups"`
+	Nodes       []apitypes.Node           `json:"nodes"`
+	Streams     []apitypes.Stream         `json:"streams"`
+	Alarms      []apitypes.AlarmThreshold `json:"alarms"`
+	ScaleEvents []apitypes.ScaleEvent     `json:"scaleEvents"`
+	Autoscale   []autoscaler.RoleTrace    `json:"autoscale"`
+}
+
+func (s *Server) picture(ctx context.Context) (picture, error) {
+	groups, err := s.groups(ctx)
+	if err != nil {
+		return picture{}, fmt.Errorf("node groups: %w", err)
+	}
+	streams, err := s.liveStreams(ctx)
+	if err != nil {
+		return picture{}, fmt.Errorf("streams: %w", err)
+	}
+	alarms, err := s.thresholds(ctx)
+	if err != nil {
+		return picture{}, fmt.Errorf("alarm thresholds: %w", err)
+	}
+	events, err := s.Store.ScaleEvents(ctx, "", watchScaleEvents)
+	if err != nil {
+		return picture{}, fmt.Errorf("scale events: %w", err)
+	}
+	pic := picture{
+		Groups:      nonNil(convertAll(groups, groupToAPI)),
+		Nodes:       nonNil(convertAll(s.Cluster.Nodes(""), nodeToAPI)),
+		Streams:     nonNil(streams),
+		Alarms:      nonNil(convertAll(alarms, thresholdToAPI)),
+		ScaleEvents: nonNil(convertAll(events, scaleEventToAPI)),
+		Autoscale:   []autoscaler.RoleTrace{},
+	}
+	if s.Trace != nil {
+		pic.Autoscale = nonNil(s.Trace())
+	}
+	return pic, nil
+}
+
+func (n nativeAPI) watch(w http.ResponseWriter, r *http.Request) error {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx in front: pass events on at once
+	w.WriteHeader(http.StatusOK)
+	// tell the browser how soon to reconnect after the manager went away
+	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return fmt.Errorf("live updates need a flushing connection: %w", err)
+	}
+	ch, done := n.s.subscribe()
+	defer done()
+	ping := time.NewTicker(watchPing)
+	defer ping.Stop()
+	for {
+		var msg []byte
+		select {
+		case <-r.Context().Done():
+			return nil
+		case msg = <-ch:
+		case <-ping.C:
+			msg = []byte(": ping\n\n")
+		}
+		if _, err := w.Write(msg); err != nil {
+			return nil // the console went away
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+	}
+}
