@@ -353,6 +353,18 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(cfg.Log, stderr)
 	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
+	// the VOD service first: the manager's console and site reach its library on loopback
+	v, err := vod.New(ctx, cfg, log.With("part", "vod"))
+	if err != nil {
+		return err
+	}
+	if cfg.Manager.VOD.Address == "" {
+		cfg.Manager.VOD.Address = netaddr.Loopback(v.GRPCAddr())
+		cfg.Manager.VOD.TLS = cfg.TLS.Enabled()
+	}
+	if cfg.Manager.PublishTokenSecret == "" {
+		cfg.Manager.PublishTokenSecret = cfg.Publish.TokenSecret // the console's WHIP publisher
+	}
 	m, err := manager.New(ctx, cfg, log.With("part", "manager"))
 	if err != nil {
 		return err
@@ -366,10 +378,6 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	n, err := node.New(cfg, log.With("part", "origin"))
-	if err != nil {
-		return err
-	}
-	v, err := vod.New(ctx, cfg, log.With("part", "vod"))
 	if err != nil {
 		return err
 	}
@@ -449,6 +457,10 @@ func printWelcome(w io.Writer, m *manager.Manager, n *node.Node, v *vod.Server, 
 		fmt.Fprintf(w, "  publish (SRT):  srt://%s?streamid=publish:%s%s\n", netaddr.Loopback(n.SRTAddr()), p, cred)
 	}
 	fmt.Fprintf(w, "  play (HLS):     %s/%s/index.m3u8   (the manager redirects to the best node)\n", mgr, p)
+	fmt.Fprintf(w, "  console:        %s/console   (sign in with the admin token)\n", mgr)
+	if cfg.Manager.Site.Enabled {
+		fmt.Fprintf(w, "  public site:    %s/   watch live: %s/live/%s\n", mgr, mgr, p)
+	}
 	if n.WebRTCAddr() != "" {
 		fmt.Fprintf(w, "  publish (WHIP): %s/%s/whip%s   play (WHEP): %s/%s/whep\n", mgr, p, cred, mgr, p)
 		fmt.Fprintf(w, "  browser pages:  %s/%s/proxy-publisher.html?streamName=%s   %s/%s/proxy-subscriber.html?streamName=%s\n",

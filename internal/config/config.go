@@ -324,6 +324,30 @@ type Manager struct {
 	WeightRestreamer  float64   `yaml:"weightRestreamer"`
 	Autoscale         Autoscale `yaml:"autoscale"`
 	Steering          Steering  `yaml:"steering"`
+	// PublishTokenSecret is the nodes' publish.tokenSecret: with it the console makes publish tokens for its
+	// WHIP publisher ("" = it cannot).
+	PublishTokenSecret string `yaml:"publishTokenSecret"`
+	// Site is the public video site the manager serves at /.
+	Site Site `yaml:"site"`
+	// VOD is how the manager reaches the VOD service for the console's library and the site's videos.
+	VOD ManagerVOD `yaml:"vod"`
+}
+
+// Site configures the public site (/, /watch/<id>, /live/<app>/<stream>, /embed/...).
+type Site struct {
+	Enabled bool   `yaml:"enabled"`
+	Name    string `yaml:"name"`
+}
+
+// ManagerVOD is the VOD service as the manager reaches it ("" address: the console has no library and the
+// site no videos).
+type ManagerVOD struct {
+	// Address is the VOD service's gRPC host:port.
+	Address string `yaml:"address"`
+	// Token is the VOD service's admin token ("" = manager.adminToken, which the VOD service takes too).
+	Token string `yaml:"token"`
+	// TLS: the VOD service's gRPC port serves TLS (trusted by tls.caFile or the system's roots).
+	TLS bool `yaml:"tls"`
 }
 
 // Steering configures HLS Content Steering: edges name the manager in their multivariant playlists, and
@@ -458,6 +482,7 @@ func Default() Config {
 			ReportInterval: 2 * time.Second, NodeTimeout: 10 * time.Second,
 			ReadTimeout: 10 * time.Second, MaxConnections: 10000, StoreTimeout: 2 * time.Second,
 			WeightStreams: 30, WeightConnections: 15, WeightSubscribers: 60, WeightMemory: 20, WeightRestreamer: 35,
+			Site: Site{Enabled: true, Name: "nagare"},
 			Autoscale: Autoscale{
 				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
 				DrainTimeout: 5 * time.Minute, LeaseTTL: 15 * time.Second,

@@ -69,30 +69,41 @@ type ui struct {
 	version string           // hash of every asset, the v-<version> path segment
 	pages   map[string]*file // by page name
 	assets  map[string]*file // by path under /webui/, e.g. js/publisher.js
+	// appPages are the entries of the console and the site (app.go)
+	appPages map[appPage]*file
 }
 
 // contentTypes are set by extension here rather than by the machine's MIME tables, which differ between
 // systems (a .js served as text/plain is refused as a module script).
 var contentTypes = map[string]string{
-	".html": "text/html; charset=utf-8",
-	".js":   "text/javascript; charset=utf-8",
-	".css":  "text/css; charset=utf-8",
-	".svg":  "image/svg+xml",
-	".txt":  "text/plain; charset=utf-8", // licences
+	".html":  "text/html; charset=utf-8",
+	".js":    "text/javascript; charset=utf-8",
+	".css":   "text/css; charset=utf-8",
+	".svg":   "image/svg+xml",
+	".png":   "image/png",
+	".woff2": "font/woff2",
+	".txt":   "text/plain; charset=utf-8", // licences
 }
 
 // Handler serves GET and HEAD of the pages (/{app}/proxy-publisher.html, /{app}/proxy-subscriber.html) and
 // the assets (/webui/...); any other request is answered 404 or 405.
 func Handler() http.Handler {
-	return Mount(nil)
+	return Mount(nil, Options{})
 }
 
-// Mount serves the pages and assets as Handler does and hands every other request to next (the manager's
-// API, whose catch-all "/" route would otherwise conflict in one ServeMux with /{app}/<page> patterns).
-func Mount(next http.Handler) http.Handler {
+// Mount serves the pages and assets as Handler does, the console (/console/...) and, with o.Site, the
+// public site, and hands every other request to next (the manager's API, whose catch-all "/" route would
+// otherwise conflict in one ServeMux with /{app}/<page> patterns).
+func Mount(next http.Handler, o Options) http.Handler {
 	u := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, immutable, ok := u.lookup(r.URL.Path)
+		if !ok {
+			var pg appPage
+			if pg, ok = appRoute(r.URL.Path, o); ok {
+				f = u.appPages[pg]
+			}
+		}
 		if !ok {
 			if next != nil {
 				next.ServeHTTP(w, r)
@@ -124,6 +135,8 @@ func (u *ui) lookup(p string) (f *file, immutable, ok bool) {
 			rest = inVersion
 		}
 		f, ok = u.assets[rest]
+		// the console's and the site's files carry their content's hash in their names
+		immutable = immutable || strings.HasPrefix(p, appAssets)
 		return f, immutable, ok
 	}
 	app, name, found := strings.Cut(strings.TrimPrefix(p, "/"), "/")
@@ -176,8 +189,8 @@ func load() *ui {
 			return err
 		}
 		rel := strings.TrimPrefix(p, "assets/")
-		if strings.HasPrefix(rel, "pages/") {
-			return nil
+		if strings.HasPrefix(rel, "pages/") || (strings.HasPrefix(rel, "app/") && path.Ext(rel) == ".html") {
+			return nil // pages, served at their own paths
 		}
 		body, err := assets.ReadFile(p)
 		if err != nil {
@@ -201,6 +214,7 @@ func load() *ui {
 		fmt.Fprintf(all, "%s\x00%s\x00", n, u.assets[n].etag)
 	}
 	u.version = hex.EncodeToString(all.Sum(nil))[:12]
+	u.loadApp()
 
 	base := Prefix + versionPrefix + u.version
 	for _, pg := range pages {

@@ -145,7 +145,7 @@ func TestMount(t *testing.T) {
 		got = append(got, r.Method+" "+r.URL.Path)
 		w.WriteHeader(http.StatusTeapot)
 	})
-	h := Mount(next)
+	h := Mount(next, Options{})
 	res, _ := get(t, h, http.MethodGet, "/live/proxy-publisher.html", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	res, _ = get(t, h, http.MethodGet, "/webui/js/common.js", nil)

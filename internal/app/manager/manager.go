@@ -31,6 +31,8 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/media/pubauth"
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/netguard"
 	"github.com/nagare-video/nagare/internal/nodeapi"
@@ -121,7 +123,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metricsReg, promhttp.HandlerOpts{}))
 	// the publisher and subscriber pages (/{app}/proxy-*.html) and their assets (/webui/); a /{app}/ pattern
 	// beside /nodeapi/ would conflict in one ServeMux, so the pages sit in front of the API's catch-all
-	mux.Handle("/", webui.Mount(srv.Handler()))
+	site := cfg.Manager.Site
+	if site.Enabled {
+		hls, err := webui.HLSLiveConfig()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		srv.Site = &api.SiteConfig{SiteName: site.Name, HLS: hls}
+	}
+	if secret := cfg.Manager.PublishTokenSecret; secret != "" {
+		srv.PublishToken = publishTokens([]byte(secret))
+	}
+	mux.Handle("/", webui.Mount(srv.Handler(), webui.Options{Site: site.Enabled}))
 
 	ln, err := net.Listen("tcp", cfg.Manager.Address)
 	if err != nil {
@@ -138,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	if m.cloud != nil {
 		m.scaler = m.newLoop(metricsReg)
 		srv.Scaler = m.scaler
+		srv.Trace = m.scaler.Trace.Roles
 		reg.Unserved = func(group string, role nodemodel.Role) { m.scaler.Unserved(group, role) }
 		srv.Instances = m.cloud.List
 		srv.CloudController = m.cloud.Name()
@@ -166,6 +181,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		}
 	}
 	return m, nil
+}
+
+// publishTokens signs publish tokens for the console's WHIP publisher, as `nagare token` does.
+func publishTokens(secret []byte) func(string, time.Duration) (string, time.Time, error) {
+	return func(name string, ttl time.Duration) (string, time.Time, error) {
+		p, err := stream.ParsePath(name)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		exp := time.Now().Add(ttl).Truncate(time.Second)
+		return pubauth.Sign(secret, p, exp), exp, nil
+	}
 }
 
 // listenACME serves TLS with certificates from an ACME authority: TLS-ALPN-01 on the manager's port and,
@@ -330,6 +357,7 @@ func (m *Manager) newLoop(reg prometheus.Registerer) *autoscaler.Loop {
 		Interval: a.Interval, LeaseTTL: a.LeaseTTL, Predictive: a.Predictive, LowWater: float64(a.LowWater) / 100,
 		WarmUp: a.WarmUp, CoolDown: a.CoolDown, DrainTimeout: a.DrainTimeout,
 		Metrics: autoscaler.NewMetrics(reg),
+		Trace:   &autoscaler.Trace{},
 	}
 }
 

@@ -1,0 +1,75 @@
+package webui
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestAppRoutes: the console answers at every path of its router, the site (when on) at its pages, with the
+// framing each allows; the viewer entry, WHIP/WHEP and the console's and site's own calls go to the API; the
+// applications' hashed files are kept for a year and every one a page names is there.
+func TestAppRoutes(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for _, c := range []struct {
+		site           bool
+		method, path   string
+		status         int
+		frameAncestors string // of the page served; "" for the API
+	}{
+		{false, "GET", "/console", 200, "'none'"},
+		{false, "GET", "/console/cluster", 200, "'none'"},
+		{false, "GET", "/console/streams/live/s1", 200, "'none'"},
+		{false, "GET", "/console/api/session", 418, ""},
+		{false, "POST", "/console/api/session", 418, ""},
+		{false, "GET", "/", 418, ""},
+		{false, "GET", "/watch/v_1", 418, ""},
+		{true, "GET", "/", 200, "'self'"},
+		{true, "HEAD", "/", 200, "'self'"},
+		{true, "GET", "/watch/v_1", 200, "'self'"},
+		{true, "GET", "/live/live/s1", 200, "'self'"},
+		{true, "GET", "/embed/watch/v_1", 200, "*"},
+		{true, "GET", "/embed/live/live/s1", 200, "*"},
+		{true, "GET", "/live/s1/index.m3u8", 418, ""},
+		{true, "POST", "/live/s1/whip", 418, ""},
+		{true, "GET", "/watch/..%2fx", 418, ""},
+		{true, "GET", "/watch/a/b", 418, ""},
+		{true, "GET", "/site/api/live", 418, ""},
+		{true, "GET", "/api/v1/nodes", 418, ""},
+	} {
+		h := Mount(api, Options{Site: c.site})
+		res, body := get(t, h, c.method, c.path, nil)
+		require.Equal(t, c.status, res.StatusCode, "%s %s (site %v)", c.method, c.path, c.site)
+		if c.frameAncestors == "" {
+			continue
+		}
+		csp := res.Header.Get("Content-Security-Policy")
+		require.Contains(t, csp, "script-src 'self';", c.path)
+		require.NotContains(t, csp, "unsafe-inline", c.path)
+		require.True(t, strings.HasSuffix(csp, "frame-ancestors "+c.frameAncestors), "%s: %s", c.path, csp)
+		require.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
+		require.Equal(t, "no-cache", res.Header.Get("Cache-Control"))
+		if c.method == "GET" {
+			require.Contains(t, body, `<div id="app">`)
+		}
+	}
+
+	h := Mount(api, Options{Site: true})
+	for _, page := range []string{"/console", "/"} {
+		_, body := get(t, h, "GET", page, nil)
+		refs := assetRefs.FindAllStringSubmatch(body, -1)
+		require.NotEmpty(t, refs, page)
+		for _, m := range refs {
+			res, _ := get(t, h, "GET", m[1], nil)
+			require.Equal(t, http.StatusOK, res.StatusCode, m[1])
+			require.Equal(t, "public, max-age=31536000, immutable", res.Header.Get("Cache-Control"), m[1])
+		}
+	}
+	// the entries are pages, not files of the asset tree
+	res, _ := get(t, h, "GET", appAssets+"../console.html", nil)
+	require.NotEqual(t, http.StatusOK, res.StatusCode)
+	res, _ = get(t, h, "GET", Prefix+"app/console.html", nil)
+	require.Equal(t, http.StatusTeapot, res.StatusCode)
+}
