@@ -399,7 +399,7 @@ func (u *unserved) Launch(context.Context, string, nodemodel.Role) (store.Node, 
 	return store.Node{}, nil
 }
 func (u *unserved) DeleteGroup(context.Context, string) ([]string, error) { return nil, nil }
-func (u *unserved) Terminate(context.Context, store.Node, string) error      { return nil }
+func (u *unserved) Terminate(context.Context, store.Node, string) error   { return nil }
 func (u *unserved) Unserved(group string, _ nodemodel.Role) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
