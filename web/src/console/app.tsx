@@ -3,7 +3,7 @@
 import { useEffect } from "preact/hooks";
 import { clearDrafts } from "./drafts";
 import { BASE, Link, navigate, segments, usePath } from "./router";
-import { session, signOut } from "./session";
+import { check, session, signOut } from "./session";
 import { live, startWatch, stopWatch } from "./sse";
 import { useStore } from "./store";
 import { ClusterView } from "./views/cluster";
@@ -29,6 +29,24 @@ export function App() {
     if (s.kind === "signedIn") startWatch();
     else if (s.kind === "signedOut") stopWatch();
   }, [s.kind]);
+  // the watch stream does not end when the session does (signed out in another tab, expired): ask now and
+  // then, when the tab comes back into view and when the session is due to expire
+  const expiresAt = s.kind === "signedIn" ? s.expiresAt : "";
+  useEffect(() => {
+    if (!expiresAt) return;
+    const every = window.setInterval(() => void check(), 60_000);
+    const onVisible = () => {
+      if (document.visibilityState === "visible") void check();
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    const due = Date.parse(expiresAt) - Date.now() + 1000;
+    const at = due > 0 && due < 2 ** 31 - 1 ? window.setTimeout(() => void check(), due) : undefined;
+    return () => {
+      clearInterval(every);
+      clearTimeout(at);
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+  }, [expiresAt]);
   if (s.kind === "checking") {
     return (
       <main class="center" aria-busy="true">

@@ -41,6 +41,8 @@ export function ClusterView() {
             .map(([s, n]) => `${n} ${s}`)
             .join(", ")}
           {" · "}
+          <a href="#nodes">node table</a>
+          {" · "}
           <a href="/metrics">manager /metrics</a>
           {" · "}Grafana dashboard: deploy/grafana/nagare.json in the repository
         </p>
@@ -232,7 +234,7 @@ function NodeTable(props: { nodes: Node[]; groups: NodeGroup[]; ask: (c: Confirm
   const rows = filtered.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
   const now = Date.now();
   return (
-    <section class="nodes">
+    <section class="nodes" id="nodes">
       <h2 id="nodes-title">Nodes</h2>
       <div class="toolbar">
         <label for="node-filter">Filter</label>
@@ -303,7 +305,7 @@ function NodeRow(props: { n: Node; now: number; ask: (c: ConfirmSpec) => void })
           </span>
         )}
       </th>
-      <td>{n.group}</td>
+      <td>{n.group || <span class="muted">none</span>}</td>
       <td>{n.role}</td>
       <td>
         <StateBadge state={n.state} />
