@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"compress/gzip"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,4 +74,29 @@ func TestAppRoutes(t *testing.T) {
 	require.NotEqual(t, http.StatusOK, res.StatusCode)
 	res, _ = get(t, h, "GET", Prefix+"app/console.html", nil)
 	require.Equal(t, http.StatusTeapot, res.StatusCode)
+}
+
+// TestGzip: scripts, styles and pages go gzipped to browsers that take it, plain to the others and to Range
+// requests, each with its own ETag.
+func TestGzip(t *testing.T) {
+	h := Mount(nil, Options{Site: true})
+	_, page := get(t, h, "GET", "/", nil)
+	m := assetRefs.FindStringSubmatch(page)
+	require.NotNil(t, m)
+	plain, body := get(t, h, "GET", m[1], nil)
+	require.Empty(t, plain.Header.Get("Content-Encoding"))
+	gz, gzBody := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"br, gzip;q=0.8"}})
+	require.Equal(t, "gzip", gz.Header.Get("Content-Encoding"))
+	require.Equal(t, "Accept-Encoding", gz.Header.Get("Vary"))
+	require.NotEqual(t, plain.Header.Get("ETag"), gz.Header.Get("ETag"))
+	zr, err := gzip.NewReader(strings.NewReader(gzBody))
+	require.NoError(t, err)
+	unzipped, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, body, string(unzipped))
+	refused, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip;q=0"}})
+	require.Empty(t, refused.Header.Get("Content-Encoding"))
+	ranged, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip"}, "Range": {"bytes=0-9"}})
+	require.Equal(t, http.StatusPartialContent, ranged.StatusCode)
+	require.Empty(t, ranged.Header.Get("Content-Encoding"))
 }

@@ -5,6 +5,7 @@ package webui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -62,6 +63,8 @@ type file struct {
 	etag  string
 	// header holds what a page adds to the common headers (CSP, framing, permissions)
 	header http.Header
+	// gz is the body gzipped once at start, for clients that accept it (nil: not worth it)
+	gz []byte
 }
 
 // ui is the rendered set of pages and assets.
@@ -153,8 +156,17 @@ func (u *ui) serve(w http.ResponseWriter, r *http.Request, f *file, immutable bo
 		h[k] = v
 	}
 	h.Set("Content-Type", f.ctype)
-	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
+	body, etag := f.body, f.etag
+	if f.gz != nil {
+		h.Add("Vary", "Accept-Encoding")
+		// the gzipped copy as a whole; a Range request gets the plain bytes it counts in
+		if acceptsGzip(r) && r.Header.Get("Range") == "" {
+			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
+	h.Set("ETag", etag)
 	if immutable {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
@@ -162,7 +174,7 @@ func (u *ui) serve(w http.ResponseWriter, r *http.Request, f *file, immutable bo
 		h.Set("Cache-Control", "no-cache")
 	}
 	// ServeContent answers If-None-Match with 304, HEAD without a body, and Range
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // ValidName reports whether s is a valid app or stream name: [A-Za-z0-9_-]{1,128}.
@@ -247,7 +259,35 @@ func newFile(name string, body []byte) (*file, error) {
 		return nil, fmt.Errorf("webui: no content type for %s", name)
 	}
 	sum := sha256.Sum256(body)
-	return &file{body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:])[:20] + `"`}, nil
+	f := &file{body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:])[:20] + `"`}
+	if compressible(ctype) && len(body) > 512 {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		if b.Len() < len(body) {
+			f.gz = b.Bytes()
+		}
+	}
+	return f, nil
+}
+
+func compressible(ctype string) bool {
+	return strings.HasPrefix(ctype, "text/") || ctype == "image/svg+xml"
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip (and does not refuse it with q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+				return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+			}
+		}
+	}
+	return false
 }
 
 // HLSLiveConfig returns the hls.js settings the pages play live streams with (assets/js/hls-live.js, the

@@ -67,7 +67,10 @@ func TestConsoleSession(t *testing.T) {
 	res = e.do(http.MethodPost, "/console/api/session", authNone, `{}`)
 	require.Equal(t, http.StatusBadRequest, res.status, "%s", res.body)
 	require.Contains(t, string(res.body), `"field": "token"`)
-	require.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/console/api/session", authNone, "").status)
+	var none apitypes.Session
+	e.do(http.MethodGet, "/console/api/session", authNone, "").must(t, http.StatusOK, &none)
+	require.False(t, none.SignedIn)
+	require.Empty(t, none.CSRF)
 
 	c, csrf := e.signIn()
 	require.True(t, c.HttpOnly)
@@ -81,6 +84,7 @@ func TestConsoleSession(t *testing.T) {
 	var s apitypes.Session
 	e.withSession(http.MethodGet, "/console/api/session", "", c, "").must(t, http.StatusOK, &s)
 	require.Equal(t, csrf, s.CSRF, "the page gets its CSRF token again after a reload")
+	require.True(t, s.SignedIn)
 
 	// writes need the CSRF header, and the right one
 	res = e.withSession(http.MethodPut, "/api/v1/alarms/edge", `{"threshold":70}`, c, "")
@@ -115,6 +119,10 @@ func TestConsoleSession(t *testing.T) {
 	res = e.withSession(http.MethodGet, "/api/v1/nodes", "", c, "")
 	require.Equal(t, http.StatusUnauthorized, res.status)
 	require.Contains(t, string(res.body), "signed out")
+	var gone apitypes.Session
+	e.withSession(http.MethodGet, "/console/api/session", "", c, "").must(t, http.StatusOK, &gone)
+	require.False(t, gone.SignedIn)
+	require.Contains(t, gone.Reason, "signed out")
 
 	// the bearer token keeps working beside a stale cookie
 	res = e.do(http.MethodGet, "/api/v1/nodes", authBearer, "", c)

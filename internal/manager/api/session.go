@@ -190,7 +190,7 @@ type signIn struct {
 }
 
 func sessionAnswer(s *Server, sess session) apitypes.Session {
-	return apitypes.Session{CSRF: s.csrf(sess), ExpiresAt: sess.expires.UTC()}
+	return apitypes.Session{SignedIn: true, CSRF: s.csrf(sess), ExpiresAt: sess.expires.UTC()}
 }
 
 // signIn exchanges the admin token for a session cookie.
@@ -218,16 +218,19 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 // getSession says whether the request's session is valid, and gives its CSRF token to the page again
-// (after a reload the page has only the cookie, which it cannot read).
+// (after a reload the page has only the cookie, which it cannot read). Without a valid session the answer
+// is still 200, {"signedIn": false, "reason": ...}: asking is not a failure, and a browser would log a 401
+// as an error on every visit to the sign-in form.
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	sess, ok, err := s.sessionOf(r)
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: sign in with the admin token", ErrUnauthenticated)
+		writeJSON(w, http.StatusOK, apitypes.Session{Reason: "sign in with the admin token"})
 	case err != nil:
-		return err
+		writeJSON(w, http.StatusOK, apitypes.Session{Reason: message(status(err), err)})
+	default:
+		writeJSON(w, http.StatusOK, sessionAnswer(s, sess))
 	}
-	writeJSON(w, http.StatusOK, sessionAnswer(s, sess))
 	return nil
 }
 

@@ -275,10 +275,13 @@ type PublishToken struct {
 }
 
 // Session is a console session (POST and GET /console/api/session): the CSRF token the page sends in the
-// X-CSRF-Token header of every write, and when the session ends.
+// X-CSRF-Token header of every write, and when the session ends. GET answers SignedIn false, with the
+// Reason, when the request has no valid session.
 type Session struct {
-	CSRF      string    `json:"csrf"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	SignedIn  bool      `json:"signedIn"`
+	CSRF      string    `json:"csrf,omitempty"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
 }
 
 // LadderRung is one rendition of a provisioned ladder: the rendition is the stream <stream>_<name>.
