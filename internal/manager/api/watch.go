@@ -190,6 +190,9 @@ func (n nativeAPI) watch(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		case msg = <-ch:
 		case <-ping.C:
+			if n.s.authorized(r) != nil {
+				return nil // signed out or expired meanwhile: the console reconnects and is refused
+			}
 			msg = []byte(": ping\n\n")
 		}
 		if _, err := w.Write(msg); err != nil {
