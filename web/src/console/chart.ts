@@ -33,13 +33,38 @@ function colors() {
     nodes: v("--chart-nodes", "#ff7f0e"),
     out: v("--chart-out", "#d62728"),
     in: v("--chart-in", "#2ca02c"),
+    other: v("--chart-other", "#8c564b"),
   };
 }
 
-/** isScaleOut tells a scale-out decision (launch) from a scale-in one by its action name. */
-export function isScaleOut(action: string): boolean {
-  return /out|launch|up|add|surge/i.test(action);
+export type EventKind = "out" | "in" | "other";
+
+/** eventKind sorts the autoscaler's actions: scale-out, minimum and launch add nodes; scale-in, terminate
+ * and delete-group remove them; replace, rolling-upgrade and the failures are neither. */
+export function eventKind(action: string): EventKind {
+  switch (action) {
+    case "scale-out":
+    case "minimum":
+    case "launch":
+      return "out";
+    case "scale-in":
+    case "terminate":
+    case "drain":
+    case "delete-group":
+      return "in";
+    case "replace":
+    case "rolling-upgrade":
+    case "launch-timeout":
+    case "launch-failed":
+      return "other";
+  }
+  if (/fail|timeout|replace|upgrade/i.test(action)) return "other";
+  if (/out|launch|up|add/i.test(action)) return "out";
+  if (/in\b|down|terminat|drain|remove/i.test(action)) return "in";
+  return "other";
 }
+
+export const EVENT_MARK: Record<EventKind, string> = { out: "▲", in: "▼", other: "◆" };
 
 function toData(d: ChartInput): uPlot.AlignedData {
   const s = d.view.samples ?? [];
@@ -74,14 +99,15 @@ export function createAutoscaleChart(el: HTMLElement, input: ChartInput, width: 
       const t = Date.parse(ev.at) / 1000;
       if (!(t >= min && t <= max)) continue;
       const x = Math.round(u.valToPos(t, "x", true));
-      const col = isScaleOut(ev.action) ? c.out : c.in;
+      const kind = eventKind(ev.action);
+      const col = c[kind];
       ctx.strokeStyle = col;
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, top + height);
       ctx.stroke();
       ctx.fillStyle = col;
-      ctx.fillText(isScaleOut(ev.action) ? "▲" : "▼", x + 2 * devicePixelRatio, top + 2 * devicePixelRatio);
+      ctx.fillText(EVENT_MARK[kind], x + 2 * devicePixelRatio, top + 2 * devicePixelRatio);
     }
     ctx.restore();
   };
@@ -102,11 +128,11 @@ export function createAutoscaleChart(el: HTMLElement, input: ChartInput, width: 
     ],
     series: [
       { label: "time" },
-      { label: "load %", scale: "pct", stroke: c.load, width: 2 },
-      { label: "predicted %", scale: "pct", stroke: c.predicted, width: 2, dash: [6, 4] },
-      { label: "alarm (high)", scale: "pct", stroke: c.high, width: 1 },
-      { label: "low-water", scale: "pct", stroke: c.low, width: 1 },
-      { label: "nodes", scale: "n", stroke: c.nodes, width: 2, paths: uPlot.paths.stepped?.({ align: 1 }) },
+      { label: "load %", scale: "pct", stroke: c.load, width: 2, points: { show: false } },
+      { label: "predicted %", scale: "pct", stroke: c.predicted, width: 2, dash: [6, 4], points: { show: false } },
+      { label: "alarm (high)", scale: "pct", stroke: c.high, width: 1, points: { show: false } },
+      { label: "low-water", scale: "pct", stroke: c.low, width: 1, points: { show: false } },
+      { label: "nodes", scale: "n", stroke: c.nodes, width: 2, points: { show: false }, paths: uPlot.paths.stepped?.({ align: 1 }) },
     ],
     hooks: { draw: [drawEvents] },
   };

@@ -1,6 +1,6 @@
 // Autoscaling made visible: one chart per group and role, its scale events listed below it.
 import { useEffect, useRef } from "preact/hooks";
-import { createAutoscaleChart, isScaleOut, type AutoscaleChart } from "../chart";
+import { EVENT_MARK, createAutoscaleChart, eventKind, type AutoscaleChart } from "../chart";
 import { clock, pct } from "../format";
 import { INFINITE_LOAD, type AutoscaleView, type ScaleEvent } from "../types";
 
@@ -37,10 +37,13 @@ export function AutoscalePanel(props: { view: AutoscaleView; events: ScaleEvent[
 
 export function ScaleEventItem(props: { ev: ScaleEvent; showGroup?: boolean }) {
   const e = props.ev;
-  const out = isScaleOut(e.action);
+  const kind = eventKind(e.action);
   return (
-    <li data-testid="scale-event" data-action={e.action} class={out ? "ev-out" : "ev-in"}>
-      <time dateTime={e.at}>{clock(e.at)}</time> <span class="ev-action">{out ? "▲" : "▼"} {e.action}</span>
+    <li data-testid="scale-event" data-action={e.action} class={`ev-${kind}`}>
+      <time dateTime={e.at}>{clock(e.at)}</time>{" "}
+      <span class="ev-action">
+        {EVENT_MARK[kind]} {e.action}
+      </span>
       {props.showGroup && (
         <span class="muted">
           {" "}
