@@ -1,5 +1,6 @@
 // The console session: the csrf token lives in memory only (the session itself is the HttpOnly cookie
-// nagare_console). On load GET /console/api/session tells whether the cookie is still good.
+// nagare_console). On load GET /console/api/session tells whether the cookie is still good: 200
+// {"signedIn": true, "csrf", "expiresAt"} or 200 {"signedIn": false, "reason"} (a 401 is taken the same way).
 import { createStore } from "./store";
 import type { ErrorBody, Session } from "./types";
 
@@ -30,15 +31,22 @@ export async function check(): Promise<boolean | undefined> {
     if (session.get().kind === "checking") session.set({ kind: "signedOut", reason: "The manager cannot be reached." });
     return undefined;
   }
+  let s: Session | null = null;
   if (r.ok) {
-    const s = (await r.json()) as Session;
+    try {
+      s = (await r.json()) as Session;
+    } catch {
+      s = null;
+    }
+  }
+  if (s && s.signedIn !== false && s.csrf) {
     const cur = session.get();
-    if (cur.kind !== "signedIn" || cur.csrf !== s.csrf) session.set({ kind: "signedIn", csrf: s.csrf, expiresAt: s.expiresAt });
+    if (cur.kind !== "signedIn" || cur.csrf !== s.csrf) session.set({ kind: "signedIn", csrf: s.csrf, expiresAt: s.expiresAt ?? "" });
     return true;
   }
-  if (r.status === 401) {
+  if (r.status === 401 || (s && s.signedIn === false)) {
     if (session.get().kind === "checking") session.set({ kind: "signedOut" });
-    else expire();
+    else expire(s?.reason ? `Your session has ended (${s.reason}); sign in again.` : undefined);
     return false;
   }
   if (session.get().kind === "checking") session.set({ kind: "signedOut", reason: `The manager answered ${r.status}.` });
@@ -60,7 +68,8 @@ export async function signIn(token: string): Promise<string> {
   }
   if (r.ok) {
     const s = (await r.json()) as Session;
-    session.set({ kind: "signedIn", csrf: s.csrf, expiresAt: s.expiresAt });
+    if (!s.csrf) return "The manager's answer carries no csrf token.";
+    session.set({ kind: "signedIn", csrf: s.csrf, expiresAt: s.expiresAt ?? "" });
     return "";
   }
   if (r.status === 403) return "That token is not the admin token.";

@@ -7,9 +7,12 @@ export const ROLES: Role[] = ["origin", "relay", "edge", "transcoder"];
 export type NodeState = "pending" | "running" | "inservice" | "draining" | "terminating" | "terminated";
 export const NODE_STATES: NodeState[] = ["pending", "running", "inservice", "draining", "terminating", "terminated"];
 
+/** GET and POST /console/api/session: signedIn false (with a reason) when there is no valid session. */
 export interface Session {
-  csrf: string;
-  expiresAt: string;
+  signedIn?: boolean;
+  csrf?: string;
+  expiresAt?: string;
+  reason?: string;
 }
 
 export interface ErrorBody {
