@@ -191,3 +191,14 @@ export function Pager(props: { page: number; pages: number; onPage: (p: number) 
 export function StateBadge(props: { state: string }) {
   return <span class={`badge state-${props.state.replace(/[^a-z]/g, "")}`}>{props.state}</span>;
 }
+
+/** useFocusFirst moves the focus into a form that just opened (keyboard users land in it). */
+export function useFocusFirst(formRef: { current: HTMLFormElement | null }): void {
+  useEffect(() => {
+    const f = formRef.current;
+    if (!f) return;
+    f.scrollIntoView({ block: "nearest" });
+    const first = f.querySelector<HTMLElement>("input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea");
+    first?.focus({ preventScroll: true });
+  }, []);
+}

@@ -3,7 +3,7 @@
 // comes back to the same form after signing in again.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { del, enc, errorText, get, post, put } from "../api";
-import { FormError, useConfirm, useErrorTarget, type ConfirmSpec } from "../components";
+import { FormError, useConfirm, useErrorTarget, useFocusFirst, type ConfirmSpec } from "../components";
 import { useDraft } from "../drafts";
 import { dateTime } from "../format";
 import { ROLES, type AlarmThreshold, type KV, type LaunchConfig, type NodeGroup, type Role, type ScalePolicy } from "../types";
@@ -199,6 +199,7 @@ function PolicyForm(props: { initial?: ScalePolicy; onDone: (saved: boolean) => 
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
   const target = useErrorTarget(err, form);
+  useFocusFirst(form);
   const f = (k: keyof Omit<PolicyDraft, "targets">) => ({
     name: k,
     value: d[k],
@@ -439,6 +440,7 @@ function LaunchConfigForm(props: { initial?: LaunchConfig; onDone: (saved: boole
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
   const target = useErrorTarget(err, form);
+  useFocusFirst(form);
   const f = (k: "name" | "description" | "image" | "version") => ({
     name: k,
     value: d[k],
@@ -615,6 +617,7 @@ function GroupForm(props: { configs: string[]; policies: string[]; onDone: (save
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
   const target = useErrorTarget(err, form);
+  useFocusFirst(form);
   return (
     <form
       ref={form}

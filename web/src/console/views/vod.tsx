@@ -2,7 +2,7 @@
 // playback, editing, deletion and share links.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { del, enc, errorText, get, patch } from "../api";
-import { FieldError, FormError, useConfirm, useErrorTarget, type ConfirmSpec } from "../components";
+import { FieldError, FormError, useConfirm, useErrorTarget, useFocusFirst, type ConfirmSpec } from "../components";
 import { useDraft } from "../drafts";
 import { bytes, dateTime, duration } from "../format";
 import { Player } from "../player";
@@ -370,6 +370,7 @@ function VideoForm(props: { v: Video; onDone: (saved: boolean) => void }) {
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
   const target = useErrorTarget(err, form);
+  useFocusFirst(form);
   return (
     <form
       ref={form}
