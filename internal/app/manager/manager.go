@@ -5,8 +5,11 @@ package manager
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	_ "github.com/nagare-video/nagare/internal/cloud/all" // every controller, chosen by configuration
@@ -40,7 +46,9 @@ import (
 	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/tlsconf"
 	"github.com/nagare-video/nagare/internal/version"
+	"github.com/nagare-video/nagare/internal/vod/vodv1"
 	"github.com/nagare-video/nagare/internal/webui"
+	"github.com/nagare-video/nagare/internal/webui/library"
 )
 
 // Manager is a running stream manager.
@@ -58,6 +66,8 @@ type Manager struct {
 	acme        *tlsconf.ACME
 	challenges  *http.Server
 	challengeLn net.Listener
+	// closers are closed when Run returns (the VOD service's gRPC connection)
+	closers []func() error
 }
 
 // New opens and migrates the store, loads the registry and binds the port.
@@ -135,6 +145,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	if secret := cfg.Manager.PublishTokenSecret; secret != "" {
 		srv.PublishToken = publishTokens([]byte(secret))
 	}
+	if err := m.mountLibrary(mux, srv); err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux.Handle("/", webui.Mount(srv.Handler(), webui.Options{Site: site.Enabled}))
 
 	ln, err := net.Listen("tcp", cfg.Manager.Address)
@@ -183,6 +197,66 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	return m, nil
 }
 
+// mountLibrary serves the console's VOD library (/api/v1/vod/) and the public site's videos
+// (/site/api/videos) from the VOD service named by manager.vod.address; without one, both answer 503
+// saying what to set.
+func (m *Manager) mountLibrary(mux *http.ServeMux, srv *api.Server) error {
+	v := m.cfg.Manager.VOD
+	if v.Address == "" {
+		none := func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error": "no VOD service: set manager.vod.address to the VOD service's gRPC address"}`+"\n")
+		}
+		mux.HandleFunc(library.AdminPrefix, func(w http.ResponseWriter, r *http.Request) {
+			if srv.Authorize(w, r) {
+				none(w, r)
+			}
+		})
+		mux.HandleFunc(library.SitePrefix+"videos", none)
+		mux.HandleFunc(library.SitePrefix+"videos/", none)
+		return nil
+	}
+	creds := insecure.NewCredentials()
+	if v.TLS {
+		tc, err := tlsconf.ClientConfig(m.cfg.TLS.CAFile)
+		if err != nil {
+			return fmt.Errorf("manager.vod.tls: %w", err)
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	// gRPC connects on the first call and again after a failure: the VOD service may start later
+	conn, err := grpc.NewClient(v.Address, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return fmt.Errorf("manager.vod.address: %w", err)
+	}
+	m.closers = append(m.closers, conn.Close)
+	client := vodv1.NewVideoServiceClient(conn)
+	token := v.Token
+	if token == "" {
+		token = m.cfg.Manager.AdminToken
+	}
+	log := m.log.With("component", "library")
+	admin := library.NewAdmin(client, token, srv, log)
+	admin.MaxSize = m.cfg.VOD.MaxUploadSize
+	admin.ShareSecret = shareSecret(m.cfg.Manager.AdminToken)
+	mux.Handle(library.AdminPrefix, admin)
+	if m.cfg.Manager.Site.Enabled {
+		site := library.NewSite(client, token, shareSecret(m.cfg.Manager.AdminToken), log)
+		mux.Handle(library.SitePrefix+"videos", site)
+		mux.Handle(library.SitePrefix+"videos/", site)
+	}
+	return nil
+}
+
+// shareSecret signs the public site's links to private videos: derived from the admin token, so that every
+// manager of a cluster makes and accepts the same links, and changing the token withdraws them.
+func shareSecret(adminToken string) []byte {
+	mac := hmac.New(sha256.New, []byte(adminToken))
+	mac.Write([]byte("nagare site share links v1"))
+	return mac.Sum(nil)
+}
+
 // publishTokens signs publish tokens for the console's WHIP publisher, as `nagare token` does.
 func publishTokens(secret []byte) func(string, time.Duration) (string, time.Time, error) {
 	return func(name string, ttl time.Duration) (string, time.Time, error) {
@@ -229,6 +303,11 @@ func (m *Manager) Store() *store.SQL { return m.store }
 // Run serves until ctx is cancelled, then shuts down gracefully and closes the store.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.store.Close()
+	defer func() {
+		for _, c := range m.closers {
+			_ = c()
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.registry.Run(gctx) })
 	if m.scaler != nil {

@@ -204,6 +204,27 @@ func (s *Server) authorized(r *http.Request) error {
 	return nil
 }
 
+// Authorize lets a request of another part of the manager (the console's VOD library) through with the
+// admin token or the console session, as an admin call of the native API; otherwise it writes the native
+// API's refusal and returns false.
+func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.authorized(r); err != nil {
+		s.refuse(w, r, err, nativeErrors)
+		return false
+	}
+	return true
+}
+
+// refuse answers an admin call that is not authorized.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error, style errorStyle) {
+	// the path only: a query may hold a token
+	s.Log.Warn("admin call refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "cause", err)
+	if style == nativeErrors && errors.Is(err, ErrUnauthenticated) {
+		w.Header().Set("WWW-Authenticate", adminRealm)
+	}
+	s.fail(w, r, err, style)
+}
+
 // apiHandler serves one call and returns its error, which the wrapper writes in its API's error style.
 type apiHandler func(w http.ResponseWriter, r *http.Request) error
 
@@ -211,12 +232,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) admin(style errorStyle, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.authorized(r); err != nil {
-			// the path only: a query may hold a token
-			s.Log.Warn("admin call refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "cause", err)
-			if style == nativeErrors && errors.Is(err, ErrUnauthenticated) {
-				w.Header().Set("WWW-Authenticate", adminRealm)
-			}
-			s.fail(w, r, err, style)
+			s.refuse(w, r, err, style)
 			return
 		}
 		if err := h(w, r); err != nil {

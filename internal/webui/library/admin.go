@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nagare-video/nagare/internal/vod/vodv1"
 )
@@ -28,6 +30,10 @@ type Admin struct {
 	// MaxSize, when set, is advertised as Tus-Max-Size and refuses larger uploads with 413 before the
 	// service is asked (it should be the service's vod.maxUploadSize). Set it before serving.
 	MaxSize int64
+	// ShareSecret signs the public site's links to private videos (POST .../videos/{id}/share); the site
+	// checks them with the same secret (NewSite). Empty: no links are made.
+	ShareSecret []byte
+	now         func() time.Time
 
 	vod  vod
 	auth Authorizer
@@ -49,6 +55,7 @@ func NewAdmin(c vodv1.VideoServiceClient, token string, auth Authorizer, log *sl
 	m.HandleFunc("PATCH "+AdminPrefix+"videos/{id}", a.update)
 	m.HandleFunc("DELETE "+AdminPrefix+"videos/{id}", a.delete)
 	m.HandleFunc(AdminPrefix+"videos/{id}", notAllowed("GET, HEAD, PATCH, DELETE"))
+	m.HandleFunc("POST "+AdminPrefix+"videos/{id}/share", a.share)
 
 	m.HandleFunc("OPTIONS "+uploadsPath, a.tusOptions)
 	m.HandleFunc("POST "+uploadsPath, a.tus(a.create))
@@ -118,6 +125,49 @@ func (a *Admin) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toVideoJSON(v, p))
+}
+
+// shareTTL bounds the life of a share link; a request may ask for less (ttlSeconds).
+const shareTTL = 30 * 24 * time.Hour
+
+// shareLink is the answer of POST /api/v1/vod/videos/{id}/share: the site's watch page of the video with a
+// signature that lets its holder watch it even while it is private, until ExpiresAt.
+type shareLink struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+func (a *Admin) share(w http.ResponseWriter, r *http.Request) {
+	if len(a.ShareSecret) == 0 {
+		a.fail(w, r, failf(http.StatusServiceUnavailable, "share links are not configured on this manager"))
+		return
+	}
+	ttl := shareTTL
+	if q := r.URL.Query().Get("ttlSeconds"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 60 || time.Duration(n)*time.Second > shareTTL {
+			a.fail(w, r, failf(http.StatusBadRequest, "ttlSeconds must be a whole number from 60 to %d", int(shareTTL.Seconds())))
+			return
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+	id := r.PathValue("id")
+	// the video must exist: a link to nothing would only fail later
+	cctx, cancel := a.vod.call(r.Context())
+	_, err := a.vod.c.GetVideo(cctx, &vodv1.GetVideoRequest{Id: id})
+	cancel()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	if a.now != nil {
+		now = a.now()
+	}
+	q := ShareQuery(a.ShareSecret, id, ttl, now)
+	exp, _ := strconv.ParseInt(q.Get("exp"), 10, 64)
+	a.log.Info("share link made", "video", id, "expires", time.Unix(exp, 0).UTC())
+	writeJSON(w, http.StatusOK, shareLink{URL: "/watch/" + url.PathEscape(id) + "?" + q.Encode(), ExpiresAt: time.Unix(exp, 0).UTC()})
 }
 
 // videoChange is the body of PATCH /api/v1/vod/videos/{id}: the fields present are changed.

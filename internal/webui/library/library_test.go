@@ -80,6 +80,7 @@ func start(t *testing.T, wrap ...func(w http.ResponseWriter, r *http.Request)) *
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	admin := library.NewAdmin(client, vodtest.AdminToken, consoleAuthorizer, log)
 	admin.MaxSize = 1 << 30
+	admin.ShareSecret = shareSecret
 	site := library.NewSite(client, vodtest.AdminToken, shareSecret, log)
 	mux := http.NewServeMux()
 	mux.Handle(library.AdminPrefix, admin)
@@ -382,6 +383,15 @@ func TestLibrary(t *testing.T) {
 	require.NoError(t, err)
 	require.WithinDuration(t, time.Now().Add(time.Hour), exp, time.Minute, "the URLs expire with the share link")
 	playHLS(t, spb["hls"].(string))
+
+	// the console's share link is one the site takes; a hostile ttl or an unknown video gets none
+	link := expect(t, g.req(t, http.MethodPost, "/api/v1/vod/videos/"+id+"/share?ttlSeconds=3600", nil, nil), http.StatusOK)
+	require.True(t, strings.HasPrefix(link["url"].(string), "/watch/"+id+"?"), link["url"])
+	_, linkQuery, _ := strings.Cut(link["url"].(string), "?")
+	site("/site/api/videos/"+id+"?"+linkQuery, http.StatusOK)
+	expect(t, g.req(t, http.MethodPost, "/api/v1/vod/videos/"+id+"/share?ttlSeconds=1", nil, nil), http.StatusBadRequest)
+	expect(t, g.req(t, http.MethodPost, "/api/v1/vod/videos/nope/share", nil, nil), http.StatusNotFound)
+	expect(t, g.req(t, http.MethodPost, "/api/v1/vod/videos/"+id+"/share", map[string]string{"Authorization": ""}, nil), http.StatusUnauthorized)
 
 	// unlisted: by id, unsigned, never listed
 	v = patchJSON(t, g, "/api/v1/vod/videos/"+id, `{"visibility": "unlisted"}`, http.StatusOK)

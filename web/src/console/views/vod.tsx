@@ -1,7 +1,7 @@
 // The VOD library: the videos page by page, uploads with progress (tus, resumable), processing progress,
 // playback, editing, deletion and share links.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { del, enc, errorText, get, patch } from "../api";
+import { api, del, enc, errorText, get, patch } from "../api";
 import { FieldError, FormError, useConfirm, useErrorTarget, useFocusFirst, type ConfirmSpec } from "../components";
 import { useDraft } from "../drafts";
 import { bytes, dateTime, duration } from "../format";
@@ -235,23 +235,13 @@ function UploadBox(props: { onUploaded: () => void }) {
   );
 }
 
-/** shareLink is the public watch page of a video; a private video's link carries the signature of its
- * signed playback URL (exp and sig), which the watch page passes on. */
-export function shareLink(v: Video): string {
-  const u = new URL(`/watch/${enc(v.id)}`, location.origin);
-  const signed = v.playback?.hls || v.playback?.mp4;
-  if (v.visibility === "private" && signed) {
-    try {
-      const q = new URL(signed, location.origin).searchParams;
-      for (const k of ["exp", "sig"]) {
-        const val = q.get(k);
-        if (val) u.searchParams.set(k, val);
-      }
-    } catch {
-      /* not a URL */
-    }
-  }
-  return u.toString();
+/** shareLink is the public watch page of a video. A private video's page opens only with the signature
+ * the manager makes for it (POST /api/v1/vod/videos/{id}/share, valid for 30 days), so that link is asked
+ * for when it is copied. */
+export async function shareLink(v: Video): Promise<string> {
+  if (v.visibility !== "private") return new URL(`/watch/${enc(v.id)}`, location.origin).toString();
+  const got = await api<{ url: string }>("POST", `/api/v1/vod/videos/${enc(v.id)}/share`);
+  return new URL(got.url, location.origin).toString();
 }
 
 function VideoRow(props: {
@@ -265,7 +255,7 @@ function VideoRow(props: {
 }) {
   const v = props.v;
   const [copied, setCopied] = useState("");
-  const link = shareLink(v);
+  const publicLink = `/watch/${enc(v.id)}`;
   return (
     <>
       <tr data-testid="video-row" data-video-id={v.id} data-status={v.status}>
@@ -311,18 +301,20 @@ function VideoRow(props: {
             class="small"
             data-testid="copy-link"
             onClick={async () => {
+              let link = "";
               try {
+                link = await shareLink(v);
                 await navigator.clipboard.writeText(link);
-                setCopied("Link copied");
-              } catch {
-                setCopied(link);
+                setCopied(v.visibility === "private" ? "Signed link copied (30 days)" : "Link copied");
+              } catch (e) {
+                setCopied(link || errorText(e));
               }
               setTimeout(() => setCopied(""), 4000);
             }}
           >
             Copy share link
           </button>{" "}
-          <a href={link} class="small" target="_blank" rel="noopener">
+          <a href={publicLink} class="small" target="_blank" rel="noopener">
             Watch page
           </a>{" "}
           <button
