@@ -331,21 +331,22 @@ var upstream = map[nodemodel.Role][]nodemodel.Role{
 }
 
 // ParentFit reports whether parent can serve as child's parent: it is of a role child pulls from, in the
-// child's group, in service, and has an HTTP address. Load does not matter: a parent is kept while it fits,
-// so that an edge's cache is not thrown away for a slightly less loaded one.
+// child's group or in none (a node started by hand, such as `nagare all`'s origin, serves every group), in
+// service, and has an HTTP address. Load does not matter: a parent is kept while it fits, so that an edge's
+// cache is not thrown away for a slightly less loaded one.
 func ParentFit(child, parent Node) bool {
 	return parent.ID != child.ID && slices.Contains(upstream[child.Role], parent.Role) &&
-		parent.Group == child.Group && parent.State == nodemodel.StateInService && parent.HTTP != ""
+		(parent.Group == child.Group || parent.Group == "") && parent.State == nodemodel.StateInService && parent.HTTP != ""
 }
 
 // PickParent chooses where child pulls from: the node with ID current while it fits (see ParentFit),
 // otherwise the fitting node of the first role in child's upstream order that has one (edges: relay, then
-// origin; relays: origin) with the fewest subscribers, ties broken by the lower ID. It reports false when
-// nothing fits, or when child's role pulls from nobody.
+// origin; relays: origin), of child's own group before one of no group, with the fewest subscribers, ties
+// broken by the lower ID. It reports false when nothing fits, or when child's role pulls from nobody.
 func PickParent(candidates []Node, child Node, current string) (Node, bool) {
 	prefs := upstream[child.Role]
 	var best *Node
-	bestRank := len(prefs)
+	bestRank := 2 * len(prefs)
 	for i := range candidates {
 		c := &candidates[i]
 		if !ParentFit(child, *c) {
@@ -355,6 +356,9 @@ func PickParent(candidates []Node, child Node, current string) (Node, bool) {
 			return *c, true
 		}
 		rank := slices.Index(prefs, c.Role)
+		if c.Group != child.Group {
+			rank += len(prefs) // a node of no group only when the child's own group has none
+		}
 		if best == nil || rank < bestRank ||
 			rank == bestRank && (c.Subscribers < best.Subscribers || c.Subscribers == best.Subscribers && c.ID < best.ID) {
 			best, bestRank = c, rank
