@@ -15,7 +15,25 @@ import (
 )
 
 // BenchmarkReport1000 is the registry's share of one node report with 1,000 nodes (SQLite store).
-func BenchmarkReport1000(b *testing.B) {
+func BenchmarkReport1000(b *testing.B) { benchReport(b, nil) }
+
+// BenchmarkReport1000Streams is BenchmarkReport1000 with the streams nodes list: the origin its 20
+// publications, each edge the 3 streams its viewers watch, each with what the operator console shows.
+func BenchmarkReport1000Streams(b *testing.B) {
+	benchReport(b, func(origin bool) []nodemodel.StreamLoad {
+		n := 3
+		if origin {
+			n = 20
+		}
+		out := make([]nodemodel.StreamLoad, n)
+		for i := range out {
+			out[i] = benchStream(fmt.Sprintf("live/stream%02d", i), origin)
+		}
+		return out
+	})
+}
+
+func benchReport(b *testing.B, streams func(origin bool) []nodemodel.StreamLoad) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.SQLite, filepath.Join(b.TempDir(), "m.db"))
 	if err != nil {
@@ -51,8 +69,21 @@ func BenchmarkReport1000(b *testing.B) {
 		if i%len(ids) == 0 {
 			now = now.Add(2 * time.Second) // one report per node per interval
 		}
-		if _, err := reg.Report(ctx, nodeapi.ReportRequest{ID: ids[i%len(ids)], Stats: nodemodel.Load{Connections: 3}}); err != nil {
+		req := nodeapi.ReportRequest{ID: ids[i%len(ids)], Stats: nodemodel.Load{Connections: 3}}
+		if streams != nil {
+			req.Streams = streams(i%len(ids) == 0)
+			req.Stats.Streams = len(req.Streams)
+		}
+		if _, err := reg.Report(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchStream is one stream of a report.
+func benchStream(name string, origin bool) nodemodel.StreamLoad {
+	if !origin {
+		return nodemodel.StreamLoad{Name: name, Subscribers: 12}
+	}
+	return nodemodel.StreamLoad{Name: name, Protocol: "rtmp", Subscribers: 3, BytesIn: 123456789}
 }
