@@ -162,8 +162,9 @@ func checkID(id string) error {
 }
 
 func checkProtocol(p string) error {
-	if p != "" && (len(p) > 32 || !isName(p, false)) {
-		return fmt.Errorf("protocol %s: want [A-Za-z0-9_-]{0,32}", clip(p))
+	// a stream a transcoder node gives its origin is named by the protocol it was published with there
+	if p != "" && (len(p) > 32 || !isName(strings.TrimPrefix(p, viaTranscoder), false)) {
+		return fmt.Errorf("protocol %s: want [A-Za-z0-9_-]{0,32}, or transcoder/ and one", clip(p))
 	}
 	return nil
 }
