@@ -593,6 +593,25 @@ func alarmSet(e *env, args []string) error {
 	})
 }
 
+// streamStop has the origin of a live stream close its publisher's connection.
+func streamStop(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, "APP/STREAM")
+	if err != nil {
+		return err
+	}
+	app, name, err := streamArg(e, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := e.client.do(e.ctx, http.MethodDelete, p("/api/v1/streams", app, name, "publisher"), nil, nil); err != nil {
+		return err
+	}
+	if !e.json {
+		fmt.Fprintf(e.stdout, "the publisher of %s was stopped (it may publish again with its credentials)\n", pos[0])
+	}
+	return nil
+}
+
 // ---- provisioned ladders ----
 
 // streamArg splits APP/STREAM.

@@ -66,6 +66,7 @@ func init() {
 		{"stream ladder set", "APP/STREAM --rung NAME:HEIGHT:BITRATE[:MAXRATE]... [--audio-bitrate N]", "provision the renditions the origin makes of a stream (APP/STREAM_NAME each), replacing any earlier ladder", ladderSet},
 		{"stream ladder get", "APP/STREAM", "show the ladder provisioned for a stream", ladderGet},
 		{"stream ladder rm", "APP/STREAM", "remove a stream's ladder (the origin's own applies again)", ladderRemove},
+		{"stream stop", "APP/STREAM", "stop the publisher of a live stream: its origin closes the connection (the publisher may publish again with its credentials)", streamStop},
 		{"ladders", "", "list the provisioned ladders", laddersList},
 		{"route publish", "APP/STREAM [--group G]", "ask where a publisher should send APP/STREAM", routePublish},
 		{"route play", "APP/STREAM [--region R] [--group G]", "ask where a viewer should play APP/STREAM", routePlay},

@@ -23,6 +23,8 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrUnavailable (503): the manager cannot do it now (its store does not answer); try again later.
 	ErrUnavailable = errors.New("manager unavailable")
+	// ErrNotLive (404 from a node's PathPublishers): the stream is not published on that node.
+	ErrNotLive = errors.New("stream is not live")
 )
 
 // ThrottleError is ErrTooManyReports with the wait the manager asks for; a Backend returns it to set

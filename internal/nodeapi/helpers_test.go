@@ -118,7 +118,9 @@ func goodReport() nodeapi.ReportRequest {
 			CPUPercent: 37.5, MemoryBytes: 512 << 20, MemoryUsedPercent: 12.25, UptimeSeconds: 3600.5,
 		},
 		Streams: []nodemodel.StreamLoad{
-			{Name: "live/stream1", Protocol: "rtmp", Subscribers: 7, BytesIn: 1 << 29},
+			{Name: "live/stream1", Protocol: "rtmp", Subscribers: 7, BytesIn: 1 << 29, Codecs: "avc1.64001f,mp4a.40.2",
+				Width: 1280, Height: 720, Bitrate: 2_500_000, HLSViewers: 5, WebRTCViewers: 2, Recording: true,
+				Renditions: []string{"live/stream1_360p", "live/stream1_480p"}},
 			{Name: "live/stream_2-b", Protocol: "srt", Subscribers: 3, BytesIn: 1 << 28},
 		},
 	}

@@ -84,8 +84,43 @@ func (r ReportRequest) Validate() error {
 		if err := checkProtocol(st.Protocol); err != nil {
 			return invalid(fmt.Errorf("streams[%d]: %w", i, err))
 		}
-		if st.Subscribers < 0 {
-			return invalid(fmt.Errorf("streams[%d].subscribers: must not be negative", i))
+		if err := checkStreamDetail(st); err != nil {
+			return invalid(fmt.Errorf("streams[%d].%w", i, err))
+		}
+	}
+	return nil
+}
+
+// MaxRenditions bounds the renditions a report names for one stream.
+const MaxRenditions = 32
+
+// maxCodecsLen bounds a stream's codecs string: a few RFC 6381 codecs.
+const maxCodecsLen = 128
+
+// checkStreamDetail checks the figures of a reported stream; the error starts with the field's name.
+func checkStreamDetail(st nodemodel.StreamLoad) error {
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"subscribers", int64(st.Subscribers)}, {"width", int64(st.Width)}, {"height", int64(st.Height)},
+		{"bitrate", st.Bitrate}, {"hlsViewers", int64(st.HLSViewers)}, {"webrtcViewers", int64(st.WebRTCViewers)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%s: must not be negative", f.key)
+		}
+	}
+	if len(st.Codecs) > maxCodecsLen || strings.IndexFunc(st.Codecs, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == ',' || c == '_' || c == '-')
+	}) >= 0 {
+		return fmt.Errorf("codecs %s: want RFC 6381 codecs, comma-separated, of at most %d bytes", clip(st.Codecs), maxCodecsLen)
+	}
+	if len(st.Renditions) > MaxRenditions {
+		return fmt.Errorf("renditions: at most %d, not %d", MaxRenditions, len(st.Renditions))
+	}
+	for j, r := range st.Renditions {
+		if err := checkStream(r); err != nil {
+			return fmt.Errorf("renditions[%d]: %w", j, err)
 		}
 	}
 	return nil

@@ -100,10 +100,25 @@ type Load struct {
 	Overloaded string `json:"overloaded,omitempty"`
 }
 
-// StreamLoad describes one stream on a node.
+// StreamLoad describes one stream on a node. The fields after BytesIn are what the operator console shows;
+// a node leaves empty what it does not know (older nodes send none of them).
 type StreamLoad struct {
 	Name        string `json:"name"` // <app>/<stream>
 	Protocol    string `json:"protocol"`
 	Subscribers int    `json:"subscribers"`
 	BytesIn     uint64 `json:"bytesIn"`
+	// Codecs are the stream's RFC 6381 codecs, comma-separated ("avc1.64001f,mp4a.40.2").
+	Codecs string `json:"codecs,omitempty"`
+	// Width and Height are the video's picture size.
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Bitrate is what the stream brings in, in bit/s, since the node's previous report.
+	Bitrate int64 `json:"bitrate,omitempty"`
+	// HLSViewers and WebRTCViewers split Subscribers by protocol.
+	HLSViewers    int `json:"hlsViewers,omitempty"`
+	WebRTCViewers int `json:"webrtcViewers,omitempty"`
+	// Recording: the live publication is being recorded (origins).
+	Recording bool `json:"recording,omitempty"`
+	// Renditions name the streams of the source's adaptive ladder made on this origin (<app>/<stream>_<rung>).
+	Renditions []string `json:"renditions,omitempty"`
 }

@@ -2,7 +2,9 @@ package node
 
 import (
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,9 +107,10 @@ func advertise(configured, bound string) string {
 // to route viewers and publishers, and a node carrying more reports the rest in its count.
 const reportStreams = 500
 
-// agentStats is the node's load as the manager sees it: aggregated figures, and by name only the streams
-// published here. An edge or relay lists nothing: what it pulls follows its viewers (or anyone asking for
-// made-up names), which the manager has no use for beyond the count.
+// agentStats is the node's load as the manager sees it: aggregated figures, and the streams published
+// here with what the operator console shows of each. An edge or relay lists only the streams its viewers
+// watch, with their counts: what it pulls follows its viewers (or anyone asking for made-up names), which
+// the manager has no use for beyond the count.
 func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.StreamLoad) {
 	live := n.registry.List()
 	out := nodemodel.Load{
@@ -134,13 +137,19 @@ func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.Strea
 	switch {
 	case n.edge != nil:
 		out.Streams = len(n.edge.Streams())
-		return out, nil
+		return out, n.watchedStreams()
 	case n.remote != nil:
 		// a transcoder's load is the streams it transcodes (its publishers), against its capacity
 		out.Streams = out.Publishers
 		return out, nil
 	}
 	out.Streams = len(live)
+	renditions := map[stream.Path][]string{} // by source, from every live stream (live is cut below)
+	for _, s := range live {
+		if rd := s.Rendition; rd != nil && len(renditions[rd.Of]) < nodeapi.MaxRenditions {
+			renditions[rd.Of] = append(renditions[rd.Of], s.Path.String())
+		}
+	}
 	// the longest-running first, so that a list cut at reportStreams stays the same from one report to
 	// the next, and the manager does not drop and re-add the same streams in turn
 	sort.Slice(live, func(i, j int) bool {
@@ -150,12 +159,91 @@ func (n *Node) agentStats(memWarn *sync.Once) (nodemodel.Load, []nodemodel.Strea
 		return live[i].Path.String() < live[j].Path.String()
 	})
 	live = live[:min(len(live), reportStreams)]
+	hlsViewers, webrtcViewers := n.hls.ViewersByStream(), n.webrtcViewersByStream()
+	rates := n.bitrates.measure(live, time.Now())
 	streams := make([]nodemodel.StreamLoad, len(live))
 	for i, s := range live {
 		p := s.Path
-		streams[i] = nodemodel.StreamLoad{Name: p.String(), Protocol: s.Protocol, Subscribers: n.viewers(&p), BytesIn: s.BytesIn()}
+		sl := nodemodel.StreamLoad{Name: p.String(), Protocol: s.Protocol, BytesIn: s.BytesIn(), Bitrate: rates[s],
+			HLSViewers: hlsViewers[p], WebRTCViewers: webrtcViewers[p], Renditions: renditions[p]}
+		sl.Subscribers = sl.HLSViewers + sl.WebRTCViewers
+		slices.Sort(sl.Renditions)
+		if m, ok := n.muxers.Media(p); ok {
+			sl.Codecs, sl.Width, sl.Height = strings.Join(m.Codecs, ","), m.Width, m.Height
+		}
+		if n.push != nil {
+			sl.Recording = n.push.rec.Now(p)
+		}
+		streams[i] = sl
 	}
 	return out, streams
+}
+
+// watchedStreams lists the streams an edge or relay has viewers of, the most watched first, with their
+// counts by protocol.
+func (n *Node) watchedStreams() []nodemodel.StreamLoad {
+	hlsViewers, webrtcViewers := n.hls.ViewersByStream(), n.webrtcViewersByStream()
+	paths := make([]stream.Path, 0, len(hlsViewers)+len(webrtcViewers))
+	for p := range hlsViewers {
+		paths = append(paths, p)
+	}
+	for p := range webrtcViewers {
+		if _, dup := hlsViewers[p]; !dup {
+			paths = append(paths, p)
+		}
+	}
+	total := func(p stream.Path) int { return hlsViewers[p] + webrtcViewers[p] }
+	sort.Slice(paths, func(i, j int) bool {
+		if a, b := total(paths[i]), total(paths[j]); a != b {
+			return a > b
+		}
+		return paths[i].String() < paths[j].String()
+	})
+	paths = paths[:min(len(paths), reportStreams)]
+	out := make([]nodemodel.StreamLoad, len(paths))
+	for i, p := range paths {
+		out[i] = nodemodel.StreamLoad{Name: p.String(), Subscribers: total(p), HLSViewers: hlsViewers[p], WebRTCViewers: webrtcViewers[p]}
+	}
+	return out
+}
+
+// bitrates measures what each stream brings in, from one load report to the next.
+type bitrates struct {
+	mu   sync.Mutex
+	last map[*stream.Stream]rateSample
+}
+
+// rateSample is a stream's byte count at an instant, with the bit rate measured up to then.
+type rateSample struct {
+	at    time.Time
+	bytes uint64
+	rate  int64 // bit/s; 0 before the first measure
+}
+
+// minRateSpan is the shortest span a bit rate is measured over: a report made again at once (after a
+// failed one) keeps the rate of the one before.
+const minRateSpan = time.Second
+
+// measure returns the bit rate of each stream of live since the previous call (since it started, at
+// its first) and forgets the streams that are not in live. A stream younger than minRateSpan has none.
+func (b *bitrates) measure(live []*stream.Stream, now time.Time) map[*stream.Stream]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next := make(map[*stream.Stream]rateSample, len(live))
+	out := make(map[*stream.Stream]int64, len(live))
+	for _, s := range live {
+		cur, ok := b.last[s]
+		if !ok {
+			cur = rateSample{at: s.StartedAt}
+		}
+		if span := now.Sub(cur.at); span >= minRateSpan {
+			bytes := s.BytesIn()
+			cur = rateSample{at: now, bytes: bytes, rate: int64(float64(bytes-cur.bytes) * 8 / span.Seconds())}
+		}
+		next[s], out[s] = cur, cur.rate
+	}
+	b.last = next
+	return out
 }
 
 // agentListener tells the manager of publishes and unpublishes as they happen.

@@ -202,7 +202,7 @@ func TestFloodOfMadeUpNamesLeavesTheEdgeInService(t *testing.T) {
 	for _, r := range during {
 		require.Equal(t, http.StatusOK, r.status, "a report was refused (%d bytes)", r.bytes)
 		require.Less(t, r.bytes, nodeapi.MaxBodyBytes/8)
-		require.Empty(t, r.req.Streams, "an edge lists no streams")
+		require.Empty(t, r.req.Streams, "an edge lists only the streams it has viewers of: none, and no made-up name")
 		require.LessOrEqual(t, r.req.Stats.Streams, 1, "made-up names are counted as streams the edge carries")
 		require.Greater(t, r.req.Stats.MemoryUsedPercent, 0.0)
 	}

@@ -51,6 +51,7 @@ type Node struct {
 	log      *slog.Logger
 	registry *stream.Registry
 	hls      viewerServer                   // the origin's muxers, or the edge's cache
+	muxers   *hls.Server                    // the origin's muxers (nil on other roles)
 	edge     *relay.Server                  // nil on an origin
 	parent   atomic.Value                   // string: the edge's parent base URL
 	steering atomic.Pointer[relay.Steering] // an edge's part in content steering (nil: off)
@@ -79,6 +80,7 @@ type Node struct {
 	overload overload             // whether the transcoding keeps up, from one load report to the next
 	remote   *remoteJobs          // a transcoder node's jobs (nil on other roles)
 	secret   nodeapi.Secret       // the cluster secret, for the calls the manager makes to the node
+	bitrates bitrates             // each stream's bit rate, from one load report to the next
 }
 
 // uploadAccessLog closes the access log and copies it to object storage: a node the autoscaler terminates
@@ -122,6 +124,7 @@ func StorageConfig(s config.Storage) objstore.Config {
 type viewerServer interface {
 	http.Handler
 	Viewers(p *stream.Path) int
+	ViewersByStream() map[stream.Path]int
 	BytesOut() uint64
 }
 
@@ -204,7 +207,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Cluster.Secret != "" {
 		hs.SetSessionKey(viewers.ClusterKey(cfg.Cluster.Secret))
 	}
-	n.hls = hs
+	n.hls, n.muxers = hs, hs
 	n.registry.AddListener(hs)
 	if cfg.Transcode.Enabled { // origins only: edges and relays return above
 		// after the muxers: a source's muxer exists before the first of its renditions is published
@@ -346,6 +349,14 @@ func (n *Node) webrtcViewers(p *stream.Path) int {
 		return 0
 	}
 	return n.webrtc.ViewersOf(p)
+}
+
+// webrtcViewersByStream counts the WHEP sessions of every stream that has some (none without WebRTC).
+func (n *Node) webrtcViewersByStream() map[stream.Path]int {
+	if n.webrtc == nil {
+		return nil
+	}
+	return n.webrtc.ViewersByStream()
 }
 
 // bytesOut is what the node sent viewers, over HLS and WebRTC.
@@ -655,6 +666,7 @@ func (n *Node) routes() http.Handler {
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
 		mux.HandleFunc(m+" "+nodeapi.PathRecordings+"{app}/{stream}", n.recordingAPI)
 	}
+	mux.HandleFunc("DELETE "+nodeapi.PathPublishers+"{app}/{stream}", n.publisherAPI)
 	if n.edge == nil {
 		mux.HandleFunc("GET "+nodeapi.PathSources+"{app}/{stream}", n.sourceAPI)
 		mux.HandleFunc("POST "+nodeapi.PathRenditions+"{app}/{stream}", n.renditionAPI)

@@ -496,6 +496,11 @@ func TestTranscoderNodes(t *testing.T) {
 		media = append(media, testutil.Resolve(t, base+"index.m3u8", v.URI))
 	}
 	aligned(t, media, testutil.Resolve(t, base+"index.m3u8", *audioGroup(t, mv).URI), 8*time.Second)
+	// the origin reports the source's ladder, which the manager shows with the source
+	require.Eventually(t, func() bool {
+		s, ok := liveStream(t, mgr, "live/tx")
+		return ok && slices.Equal(s.Renditions, []string{"live/tx_120p", "live/tx_180p"})
+	}, 10*time.Second, 200*time.Millisecond, "the manager never showed the renditions of live/tx")
 
 	// the transcoder goes away: the renditions leave, and come back from another transcoder
 	logs2, _ := transcoder("tx-transcoder-2")
@@ -558,6 +563,11 @@ func TestRed5TranscodePublish(t *testing.T) {
 	src := origin.Registry().Get(stream.Path{App: "live", Name: "rx"})
 	require.NotNil(t, src)
 	require.Equal(t, "transcoder/rtmp", src.Protocol)
+	// its publisher is the transcoder's: the origin cannot stop it
+	status, body := call(t, http.MethodDelete, mgr+"/api/v1/streams/live/rx/publisher", admin)
+	require.Equal(t, http.StatusConflict, status, body)
+	require.Contains(t, body, "published to a transcoder node")
+	require.NotNil(t, origin.Registry().Get(stream.Path{App: "live", Name: "rx"}))
 	require.NotContains(t, logs.String(), "transcoding job", "the stream published here is no job")
 	code, _ := testutil.Get(t, "http://"+transcoder.HTTPAddr()+"/live/rx/index.m3u8")
 	require.Equal(t, http.StatusNotFound, code, "a transcoder serves no media")

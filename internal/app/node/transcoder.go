@@ -64,8 +64,9 @@ type noViewers struct{}
 func (noViewers) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	jsonError(w, http.StatusNotFound, "a transcoder node serves no media: play from the origin or an edge")
 }
-func (noViewers) Viewers(*stream.Path) int { return 0 }
-func (noViewers) BytesOut() uint64         { return 0 }
+func (noViewers) Viewers(*stream.Path) int             { return 0 }
+func (noViewers) ViewersByStream() map[stream.Path]int { return nil }
+func (noViewers) BytesOut() uint64                     { return 0 }
 
 // remoteJobs runs the jobs of the latest assignment.
 type remoteJobs struct {

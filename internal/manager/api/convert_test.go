@@ -80,7 +80,7 @@ func TestConversionsMissNoField(t *testing.T) {
 		"Node":           nodeToAPI(filled[store.Node]()),
 		"NodeEvent":      nodeEventToAPI(filled[store.NodeEvent]()),
 		"Instance":       instanceToAPI(filled[cloud.Instance]()),
-		"Stream":         streamToAPI(filled[store.StreamRecord]()),
+		"Stream":         liveStreamToAPI(filled[store.StreamRecord](), filled[carried]()),
 		"AlarmThreshold": thresholdToAPI(filled[store.AlarmThreshold]()),
 		"ScaleEvent":     scaleEventToAPI(filled[store.ScaleEvent]()),
 	} {

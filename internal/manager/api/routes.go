@@ -91,6 +91,7 @@ func (s *Server) nativeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/streams", admin(n.listStreams))
 	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/recording", admin(n.startRecording))
 	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/recording", admin(n.stopRecording))
+	mux.HandleFunc("DELETE /api/v1/streams/{app}/{stream}/publisher", admin(n.stopPublisher))
 	mux.HandleFunc("GET /api/v1/ladders", admin(n.listLadders))
 	mux.HandleFunc("GET /api/v1/streams/{app}/{stream}/ladder", admin(n.getLadder))
 	mux.HandleFunc("PUT /api/v1/streams/{app}/{stream}/ladder", admin(n.putLadder))

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,21 +39,16 @@ func (s *Server) siteLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]SiteStream, 0, len(streams))
 	for _, st := range streams {
-		out = append(out, SiteStream{Name: st.Name, StartedAt: st.StartedAt})
+		site := SiteStream{Name: st.Name, StartedAt: st.StartedAt}
+		if v := st.Viewers; v != nil {
+			site.Viewers = v.HLS + v.WebRTC
+		}
+		out = append(out, site)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Streams []SiteStream `json:"streams"`
 	}{out})
 	return nil
-}
-
-// liveStreams lists the live streams with what the nodes report of them.
-func (s *Server) liveStreams(ctx context.Context) ([]apitypes.Stream, error) {
-	ss, err := s.Store.ListStreams(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return convertAll(ss, streamToAPI), nil
 }
 
 // maxPublishTokenTTL bounds the tokens the console makes.

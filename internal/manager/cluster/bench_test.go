@@ -83,7 +83,9 @@ func benchReport(b *testing.B, streams func(origin bool) []nodemodel.StreamLoad)
 // benchStream is one stream of a report.
 func benchStream(name string, origin bool) nodemodel.StreamLoad {
 	if !origin {
-		return nodemodel.StreamLoad{Name: name, Subscribers: 12}
+		return nodemodel.StreamLoad{Name: name, Subscribers: 12, HLSViewers: 10, WebRTCViewers: 2}
 	}
-	return nodemodel.StreamLoad{Name: name, Protocol: "rtmp", Subscribers: 3, BytesIn: 123456789}
+	return nodemodel.StreamLoad{Name: name, Protocol: "rtmp", Subscribers: 3, BytesIn: 123456789,
+		Codecs: "avc1.64001f,mp4a.40.2", Width: 1280, Height: 720, Bitrate: 2_500_000, HLSViewers: 2, WebRTCViewers: 1,
+		Recording: true, Renditions: []string{name + "_480p", name + "_360p"}}
 }

@@ -176,7 +176,7 @@ func (ev Reported) apply(t Table, r Rules) (Change, error) {
 	e := old.clone()
 	e.Reports++
 	e.Node.LastReport = r.Now
-	stats := store.NodeStats{Load: req.Stats}
+	stats := store.NodeStats{Load: req.Stats, Loads: req.Streams}
 	if e.Node.Role == nodemodel.RoleOrigin {
 		// an origin's streams are publications: the routing of publishers and viewers depends on them
 		// a node lists at most a bounded number of streams and counts them all: a list shorter than the

@@ -91,6 +91,9 @@ type NodeGroup struct {
 type NodeStats struct {
 	nodemodel.Load
 	Streams []string `json:"streams"`
+	// Loads are the streams as the node described them in the report: an origin's publications, the
+	// streams an edge's viewers watch (kept in the store so that every manager sharing it sees them).
+	Loads []nodemodel.StreamLoad `json:"loads,omitempty"`
 }
 
 // Node is one media server instance.

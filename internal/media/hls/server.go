@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,6 +222,38 @@ func (s *Server) SetSessionKey(k []byte) { s.sessions.Key = k }
 // Viewers returns the number of live viewer sessions of p ("" for all streams).
 func (s *Server) Viewers(p *stream.Path) int {
 	return s.sessions.Count(p, s.sessionTimeout())
+}
+
+// ViewersByStream returns the live viewer sessions of every stream that has some.
+func (s *Server) ViewersByStream() map[stream.Path]int {
+	return s.sessions.CountByStream(s.sessionTimeout())
+}
+
+// Media is what the HLS of a stream carries, as its multivariant playlist announces it.
+type Media struct {
+	Codecs        []string // RFC 6381, one per track
+	Width, Height int      // the video's picture size; 0 without video
+}
+
+// Media returns what the HLS of the stream at p carries now: the codec parameters of its newest init
+// section. It is false when p is not served here or has no media yet.
+func (s *Server) Media(p stream.Path) (Media, bool) {
+	s.mu.RLock()
+	mx := s.muxers[p]
+	s.mu.RUnlock()
+	if mx == nil {
+		return Media{}, false
+	}
+	v := mx.seg.Playlist().Variant(mx.playlist)
+	if len(v.Codecs) == 0 {
+		return Media{}, false
+	}
+	m := Media{Codecs: v.Codecs}
+	if w, h, ok := strings.Cut(v.Resolution, "x"); ok {
+		m.Width, _ = strconv.Atoi(w)
+		m.Height, _ = strconv.Atoi(h)
+	}
+	return m, true
 }
 
 func (s *Server) sessionTimeout() time.Duration {

@@ -212,7 +212,14 @@ func (s *Server) notAtParent(p *pull) {
 // Viewers returns the live viewer sessions of p (all streams if nil). While the edge drains, a session
 // counts for a third of SessionTimeout (at least 3 s) after its last request: players request every part
 // or segment, so one that has been quiet that long has moved to another edge.
-func (s *Server) Viewers(p *stream.Path) int {
+func (s *Server) Viewers(p *stream.Path) int { return s.sessions.Count(p, s.sessionTimeout()) }
+
+// ViewersByStream returns the live viewer sessions of every stream that has some, counted as Viewers does.
+func (s *Server) ViewersByStream() map[stream.Path]int {
+	return s.sessions.CountByStream(s.sessionTimeout())
+}
+
+func (s *Server) sessionTimeout() time.Duration {
 	t := s.SessionTimeout
 	if t <= 0 {
 		t = 10 * time.Second
@@ -220,7 +227,7 @@ func (s *Server) Viewers(p *stream.Path) int {
 	if s.draining.Load() {
 		t = max(3*time.Second, t/3)
 	}
-	return s.sessions.Count(p, t)
+	return t
 }
 
 // SetSessionKey sets the key of the viewer session ids (see viewers.Sessions.Key); before serving.

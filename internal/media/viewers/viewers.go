@@ -125,6 +125,24 @@ func (ss *Sessions) Count(p *stream.Path, timeout time.Duration) int {
 	return n
 }
 
+// CountByStream returns the live sessions of every stream that has some, in one pass, and forgets
+// expired ones.
+func (ss *Sessions) CountByStream(timeout time.Duration) map[stream.Path]int {
+	ss.init()
+	now := time.Now()
+	out := map[stream.Path]int{}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, e := range ss.seen {
+		if now.Sub(e.last) > timeout {
+			delete(ss.seen, id)
+			continue
+		}
+		out[e.path]++
+	}
+	return out
+}
+
 // DropStream forgets the sessions of a stream that ended.
 func (ss *Sessions) DropStream(p stream.Path) {
 	ss.init()

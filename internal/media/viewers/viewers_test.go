@@ -77,6 +77,7 @@ func TestSessionsCount(t *testing.T) {
 	ss.Touch(id2, b)
 	require.Equal(t, 1, ss.Count(&a, time.Hour))
 	require.Equal(t, 2, ss.Count(&b, time.Hour))
+	require.Equal(t, map[stream.Path]int{a: 1, b: 2}, ss.CountByStream(time.Hour), "every stream's count in one pass")
 
 	ss.DropStream(b)
 	require.Equal(t, 1, ss.Count(nil, time.Hour))
@@ -85,6 +86,7 @@ func TestSessionsCount(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	require.Equal(t, 0, ss.Count(nil, 10*time.Millisecond))
 	require.Equal(t, 0, ss.Count(nil, time.Hour))
+	require.Empty(t, ss.CountByStream(time.Hour))
 }
 
 func flipLast(id string) string {

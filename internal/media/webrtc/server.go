@@ -195,6 +195,19 @@ func (s *Server) ViewersOf(p *stream.Path) int {
 	return 0
 }
 
+// ViewersByStream returns the WHEP sessions of every stream that has some.
+func (s *Server) ViewersByStream() map[stream.Path]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[stream.Path]int, len(s.hubs))
+	for p, h := range s.hubs {
+		if n := h.viewerCount(); n > 0 {
+			out[p] = n
+		}
+	}
+	return out
+}
+
 // Run serves until ctx is done, then ends every session and closes the ports.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)

@@ -146,6 +146,31 @@ type Stream struct {
 	NodeID    string    `json:"nodeId"`
 	Protocol  string    `json:"protocol"`
 	StartedAt time.Time `json:"startedAt"`
+	// The rest is what the nodes reported of the stream, absent where they did not: its RFC 6381 codecs
+	// ("avc1.64001f,mp4a.40.2"), picture size, incoming bit rate in bit/s, the renditions of its ladder
+	// and whether the origin records it (the origin's report); its viewers (the sum over the origin and
+	// the edges) and the edges that have some.
+	Codecs     string         `json:"codecs,omitempty"`
+	Width      int            `json:"width,omitempty"`
+	Height     int            `json:"height,omitempty"`
+	Bitrate    int64          `json:"bitrate,omitempty"`
+	Renditions []string       `json:"renditions,omitempty"`
+	Recording  *bool          `json:"recording,omitempty"`
+	Viewers    *StreamViewers `json:"viewers,omitempty"`
+	Edges      []StreamEdge   `json:"edges,omitempty"`
+}
+
+// StreamViewers counts a stream's viewers by protocol.
+type StreamViewers struct {
+	HLS    int `json:"hls"`
+	WebRTC int `json:"webrtc"`
+}
+
+// StreamEdge is a node other than the origin whose viewers watch a stream, with their counts.
+type StreamEdge struct {
+	NodeID string `json:"nodeId"`
+	HLS    int    `json:"hls"`
+	WebRTC int    `json:"webrtc"`
 }
 
 // AlarmThreshold is the load, in percent of capacity, at which a role scales out.
