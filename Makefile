@@ -22,10 +22,10 @@ test: ## install and start what the tests need, then run every test with -race
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
 	@scripts/gen-proto.sh -check
 	@scripts/web-build.sh -check
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /test/players/ -e /test/webrtc/ -e /test/e2e)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /test/players/ -e /test/webrtc/ -e /test/e2e -e '/test/web$$')
 	@# the player, page and walk-through tests decode video in Chromium, VLC and GStreamer: alone, so that
 	@# other packages' load does not turn into stalls
-	$(GO) test -race -count=1 -timeout 20m -p 1 ./test/players/... ./test/webrtc/... ./test/e2e/...
+	$(GO) test -race -count=1 -timeout 20m -p 1 ./test/players/... ./test/webrtc/... ./test/e2e/... ./test/web/...
 
 soak: ## the soak at full scale: 500 virtual viewers through faults (see docs/loadtest.md); report in docs/soak/
 	@scripts/deps.sh ffmpeg versitygw
