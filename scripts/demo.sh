@@ -54,9 +54,13 @@ if id=$("$bin" ctl --vod "$vod" --token "$admin" vod upload "$clip" --title "nag
   echo "  HLS: http://$vodhttp/vod/$id/index.m3u8"
   echo "  MP4: http://$vodhttp/vod/$id.mp4"
   echo "  nagare ctl --vod $vod --token <admin token> vod ls"
+  echo "  watch page: http://$mgr/watch/$id"
 else
   echo "The VOD upload of the demo clip failed; see the log above."
 fi
 rm -f "$clip"
+echo
+echo "The operator console: http://$mgr/console   (sign in with the admin token: $admin)"
+echo "The public site:      http://$mgr/   (live now, the videos; live/demo at http://$mgr/live/live/demo)"
 echo "Ctrl-C to stop."
 wait $node
