@@ -2,8 +2,11 @@ package webui
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -99,4 +102,25 @@ func TestGzip(t *testing.T) {
 	ranged, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip"}, "Range": {"bytes=0-9"}})
 	require.Equal(t, http.StatusPartialContent, ranged.StatusCode)
 	require.Empty(t, ranged.Header.Get("Content-Encoding"))
+}
+
+// TestHLSLiveSettingsAgree: the console and the site (web/src/common/hls-live.ts) play live streams with the
+// settings of the older pages (assets/js/hls-live.js), which the player tests read.
+func TestHLSLiveSettingsAgree(t *testing.T) {
+	js, err := HLSLiveConfig()
+	require.NoError(t, err)
+	var want map[string]any
+	require.NoError(t, json.Unmarshal(js, &want))
+	src, err := os.ReadFile("../../web/src/common/hls-live.ts")
+	require.NoError(t, err)
+	_, obj, ok := strings.Cut(string(src), "export const HLS_LIVE = ")
+	require.True(t, ok, "hls-live.ts exports HLS_LIVE")
+	obj, _, ok = strings.Cut(obj, "} as const;")
+	require.True(t, ok)
+	// the TypeScript object literal as JSON: quote the keys, drop the trailing comma
+	obj = regexp.MustCompile(`(?m)^\s*([A-Za-z]+):`).ReplaceAllString(obj, `"$1":`)
+	obj = regexp.MustCompile(`,\s*$`).ReplaceAllString(strings.TrimSpace(obj), "") + "}"
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(obj), &got), obj)
+	require.Equal(t, want, got)
 }

@@ -2,7 +2,7 @@
 // the browser's own HLS otherwise (Safari on iOS), or a plain file (MP4).
 import Hls from "hls.js";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { hlsLive } from "./hlsconfig";
+import { HLS_LIVE } from "../common/hls-live";
 
 export interface PlayerStats {
   /** seconds behind the live edge (hls.js's latency), if known */
@@ -39,7 +39,7 @@ export function Player(props: {
       video.src = props.src;
     } else if (Hls.isSupported()) {
       engine = "hls.js";
-      const h = new Hls(props.live ? { ...hlsLive } : {});
+      const h = new Hls(props.live ? { ...HLS_LIVE } : {});
       hls = h;
       h.on(Hls.Events.ERROR, (_ev, data) => {
         if (!data.fatal) return;
