@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -88,8 +87,12 @@ func (s *Server) newSession() (session, string, error) {
 	return session{id: string(id), expires: exp}, value, nil
 }
 
-// errSession says why a session cookie was not accepted (the answer is 401: sign in again).
-var errSession = errors.New("the console session")
+// sessionError says why a session cookie was not accepted; it is an ErrUnauthenticated (401: sign in
+// again), with a message of its own.
+type sessionError struct{ why string }
+
+func (e *sessionError) Error() string        { return "the console session " + e.why }
+func (e *sessionError) Is(target error) bool { return target == ErrUnauthenticated }
 
 // parseSession verifies a cookie value.
 func (s *Server) parseSession(value string) (session, error) {
@@ -97,17 +100,17 @@ func (s *Server) parseSession(value string) (session, error) {
 	payload, err1 := b64.DecodeString(p64)
 	sig, err2 := b64.DecodeString(sig64)
 	if !ok || err1 != nil || err2 != nil || len(payload) != 8+sessionIDLen {
-		return session{}, fmt.Errorf("%w: %w is malformed: sign in again", ErrUnauthenticated, errSession)
+		return session{}, &sessionError{"is malformed"}
 	}
 	if !hmac.Equal(sig, s.sign([]byte("session"), payload)) {
-		return session{}, fmt.Errorf("%w: %w is not signed by this cluster's admin token: sign in again", ErrUnauthenticated, errSession)
+		return session{}, &sessionError{"was not made with this cluster's admin token"}
 	}
 	sess := session{id: string(payload[8:]), expires: time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)}
 	if !s.now().Before(sess.expires) {
-		return session{}, fmt.Errorf("%w: %w has expired: sign in again", ErrUnauthenticated, errSession)
+		return session{}, &sessionError{"has expired"}
 	}
 	if s.sessions.isRevoked(sess.id) {
-		return session{}, fmt.Errorf("%w: %w was signed out: sign in again", ErrUnauthenticated, errSession)
+		return session{}, &sessionError{"was signed out"}
 	}
 	return sess, nil
 }
