@@ -174,16 +174,6 @@ func readEvent(t *testing.T, rd *bufio.Reader) (event string, data []byte) {
 	}
 }
 
-type watchPicture struct {
-	At          time.Time                 `json:"at"`
-	Groups      []apitypes.NodeGroup      `json:"groups"`
-	Nodes       []apitypes.Node           `json:"nodes"`
-	Streams     []apitypes.Stream         `json:"streams"`
-	ScaleEvents []apitypes.ScaleEvent     `json:"scaleEvents"`
-	Autoscale   []autoscaler.RoleTrace    `json:"autoscale"`
-	Alarms      []apitypes.AlarmThreshold `json:"alarms"`
-}
-
 // TestWatch: the console's live stream sends the whole picture at once and again when something changed: a
 // node that joins, its state, a stream, the autoscaler's trace; two watchers get the same pictures.
 func TestWatch(t *testing.T) {
@@ -208,15 +198,15 @@ func TestWatch(t *testing.T) {
 		require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
 		return bufio.NewReader(res.Body)
 	}
-	next := func(rd *bufio.Reader) watchPicture {
+	next := func(rd *bufio.Reader) api.Picture {
 		ev, data := readEvent(t, rd)
 		require.Equal(t, "cluster", ev)
-		var p watchPicture
+		var p api.Picture
 		require.NoError(t, json.Unmarshal(data, &p), "%s", data)
 		return p
 	}
 	// until reads pictures until one satisfies ok (a change may come in steps: registered, then in service)
-	until := func(rd *bufio.Reader, ok func(watchPicture) bool) watchPicture {
+	until := func(rd *bufio.Reader, ok func(api.Picture) bool) api.Picture {
 		t.Helper()
 		for i := 0; ; i++ {
 			p := next(rd)
@@ -234,7 +224,7 @@ func TestWatch(t *testing.T) {
 	require.False(t, p.At.IsZero())
 
 	e.join(fixtureNode{id: "edge-1", role: "edge", group: "g1", http: "127.0.0.1:9"})
-	until(a, func(p watchPicture) bool { return len(p.Nodes) == 1 && p.Nodes[0].State == nodemodel.StateInService })
+	until(a, func(p api.Picture) bool { return len(p.Nodes) == 1 && p.Nodes[0].State == nodemodel.StateInService })
 
 	b := open()
 	require.Len(t, next(b).Nodes, 1, "a new watcher gets the picture at once")
@@ -242,7 +232,7 @@ func TestWatch(t *testing.T) {
 	_, err := e.reg.Transition(context.Background(), "edge-1", nodemodel.StateDraining, "test")
 	require.NoError(t, err)
 	for _, rd := range []*bufio.Reader{a, b} {
-		until(rd, func(p watchPicture) bool { return p.Nodes[0].State == nodemodel.StateDraining })
+		until(rd, func(p api.Picture) bool { return p.Nodes[0].State == nodemodel.StateDraining })
 	}
 
 	// without the token there is no stream

@@ -123,8 +123,8 @@ func (s *Server) broadcast(msg []byte) {
 	}
 }
 
-// picture is what GET /api/v1/watch sends.
-type picture struct {
+// Picture is the data of each event GET /api/v1/watch sends: the whole cluster as the console shows it.
+type Picture struct {
 	At          time.Time                 `json:"at,omitzero"`
 	Groups      []apitypes.NodeGroup      `json:"groups"`
 	Nodes       []apitypes.Node           `json:"nodes"`
@@ -134,24 +134,24 @@ type picture struct {
 	Autoscale   []autoscaler.RoleTrace    `json:"autoscale"`
 }
 
-func (s *Server) picture(ctx context.Context) (picture, error) {
+func (s *Server) picture(ctx context.Context) (Picture, error) {
 	groups, err := s.groups(ctx)
 	if err != nil {
-		return picture{}, fmt.Errorf("node groups: %w", err)
+		return Picture{}, fmt.Errorf("node groups: %w", err)
 	}
 	streams, err := s.liveStreams(ctx)
 	if err != nil {
-		return picture{}, fmt.Errorf("streams: %w", err)
+		return Picture{}, fmt.Errorf("streams: %w", err)
 	}
 	alarms, err := s.thresholds(ctx)
 	if err != nil {
-		return picture{}, fmt.Errorf("alarm thresholds: %w", err)
+		return Picture{}, fmt.Errorf("alarm thresholds: %w", err)
 	}
 	events, err := s.Store.ScaleEvents(ctx, "", watchScaleEvents)
 	if err != nil {
-		return picture{}, fmt.Errorf("scale events: %w", err)
+		return Picture{}, fmt.Errorf("scale events: %w", err)
 	}
-	pic := picture{
+	pic := Picture{
 		Groups:      nonNil(convertAll(groups, groupToAPI)),
 		Nodes:       nonNil(convertAll(s.Cluster.Nodes(""), nodeToAPI)),
 		Streams:     nonNil(streams),
