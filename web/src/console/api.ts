@@ -1,19 +1,9 @@
 // The fetch wrapper of the native API: same-origin JSON, X-CSRF-Token on every write, errors as ApiError
 // ({"error", "field"} bodies), and a 401 anywhere sends the console back to its sign-in form.
+import { ApiError, errorBody } from "../common/api-error";
 import { csrf, expire } from "./session";
-import type { ErrorBody } from "./types";
 
-export class ApiError extends Error {
-  readonly status: number;
-  /** the form field the error is about (JSON path such as "targets[0].minLimit"), when the API named one */
-  readonly field?: string;
-  constructor(status: number, message: string, field?: string) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.field = field || undefined;
-  }
-}
+export { ApiError };
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -38,16 +28,11 @@ export async function api<T>(method: Method, path: string, body?: unknown): Prom
   }
   const text = await r.text();
   if (!r.ok) {
+    const b = errorBody(text);
     let msg = `${method} ${path}: ${r.status} ${r.statusText}`;
-    let field: string | undefined;
-    try {
-      const b = JSON.parse(text) as ErrorBody;
-      if (b && typeof b.error === "string") msg = b.error;
-      if (b && typeof b.field === "string") field = b.field;
-    } catch {
-      if (text.trim()) msg = text.trim().slice(0, 300);
-    }
-    throw new ApiError(r.status, msg, field);
+    if (b?.error !== undefined) msg = b.error;
+    else if (!b && text.trim()) msg = text.trim().slice(0, 300); // not JSON: the text itself
+    throw new ApiError(r.status, msg, b?.field);
   }
   if (!text) return undefined as T;
   try {

@@ -1,4 +1,4 @@
-// Small shared pieces: a confirmation dialog, form error display, pagination.
+// Small shared pieces: a confirmation dialog, a form's state and error display, list tables, pagination.
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, errorText } from "./api";
@@ -130,6 +130,29 @@ export function useErrorTarget(error: unknown, formRef: { current: HTMLFormEleme
   return target;
 }
 
+/** useForm is what every console form keeps: the API's error of the last save, busy while saving, the input
+ * the error is about (fieldError: the two as a Field's props). onSubmit(save) is the form's submit handler:
+ * it runs save and keeps what it throws. */
+export function useForm() {
+  const [err, setErr] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const ref = useRef<HTMLFormElement>(null);
+  const target = useErrorTarget(err, ref);
+  const onSubmit = (save: () => Promise<void>) => async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErr(null);
+    try {
+      await save();
+    } catch (x) {
+      setErr(x);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { ref, err, busy, target, fieldError: { error: err, target }, onSubmit };
+}
+
 /** FieldError shows the API's validation error next to the input it names. */
 export function FieldError(props: { name: string; error: unknown; target: string | null }) {
   const e = props.error;
@@ -158,6 +181,54 @@ export function FormError(props: { error: unknown; target: string | null }) {
       {e instanceof ApiError && e.field ? ` (${e.field})` : ""}
     </p>
   );
+}
+
+/** A column head of ListTable: its text, or its text and num for a column of numbers (aligned right). */
+export type Column = string | { label: string; num: true };
+
+/** ListTable is a scrolling table: the column heads, a row per item, and one line saying so when there are
+ * no items. */
+export function ListTable<T>(props: { heads: Column[]; items: T[]; row: (item: T) => JSX.Element; empty: string; labelledBy?: string }) {
+  return (
+    <div class="table-wrap">
+      <table aria-labelledby={props.labelledBy}>
+        <thead>
+          <tr>
+            {props.heads.map((h) =>
+              typeof h === "string" ? (
+                <th key={h} scope="col">
+                  {h}
+                </th>
+              ) : (
+                <th key={h.label} scope="col" class="num">
+                  {h.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {props.items.map(props.row)}
+          {props.items.length === 0 && (
+            <tr>
+              <td colSpan={props.heads.length} class="muted">
+                {props.empty}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** usePages shows a long list a page at a time: the page's rows, the page (kept within the list when it
+ * shrinks), how many pages there are, and setPage. */
+export function usePages<T>(list: T[], size: number) {
+  const [page, setPage] = useState(0);
+  const pages = Math.max(1, Math.ceil(list.length / size));
+  const p = Math.min(page, pages - 1);
+  return { rows: list.slice(p * size, (p + 1) * size), page: p, pages, setPage };
 }
 
 export function Pager(props: { page: number; pages: number; onPage: (p: number) => void; label: string }) {

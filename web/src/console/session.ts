@@ -1,8 +1,9 @@
 // The console session: the csrf token lives in memory only (the session itself is the HttpOnly cookie
 // nagare_console). On load GET /console/api/session tells whether the cookie is still good: 200
 // {"signedIn": true, "csrf", "expiresAt"} or 200 {"signedIn": false, "reason"} (a 401 is taken the same way).
+import { errorBody } from "../common/api-error";
 import { createStore } from "./store";
-import type { ErrorBody, Session } from "./types";
+import type { Session } from "./types";
 
 export type SessionState =
   | { kind: "checking" }
@@ -73,13 +74,8 @@ export async function signIn(token: string): Promise<string> {
     return "";
   }
   if (r.status === 403) return "That token is not the admin token.";
-  try {
-    const b = (await r.json()) as ErrorBody;
-    if (b.error) return b.error;
-  } catch {
-    /* not JSON */
-  }
-  return `Sign-in failed (${r.status}).`;
+  const b = errorBody(await r.text().catch(() => ""));
+  return b?.error || `Sign-in failed (${r.status}).`;
 }
 
 export async function signOut(): Promise<void> {

@@ -15,11 +15,6 @@ export interface Session {
   reason?: string;
 }
 
-export interface ErrorBody {
-  error: string;
-  field?: string;
-}
-
 export interface RoleLimits {
   role: Role;
   minLimit: number;

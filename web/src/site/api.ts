@@ -1,17 +1,9 @@
 // api.ts: same-origin JSON calls to the public site's API. A failure is an ApiError with the HTTP status
 // (0 for a network failure) and the server's {"error": "..."} message when it sent one.
+import { ApiError, errorBody } from "../common/api-error";
 import type { LiveList, SiteConfig, Video, VideoList } from "./types";
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
+export { ApiError };
 
 export async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> {
   let res: Response;
@@ -22,16 +14,9 @@ export async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> 
     throw new ApiError(0, `network error: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`.trim();
-    let field: string | undefined;
-    try {
-      const body = (await res.json()) as { error?: unknown; field?: unknown };
-      if (typeof body.error === "string" && body.error) message = body.error;
-      if (typeof body.field === "string") field = body.field;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new ApiError(res.status, message, field);
+    // a body that is not JSON (or not there) leaves the status line
+    const body = errorBody(await res.text().catch(() => ""));
+    throw new ApiError(res.status, body?.error || `${res.status} ${res.statusText}`.trim(), body?.field);
   }
   return (await res.json()) as T;
 }

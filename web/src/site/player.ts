@@ -6,6 +6,7 @@
 // hls.js is imported when a player starts, so the home page does not load it.
 import type Hls from "hls.js";
 import type { ErrorData, HlsConfig } from "hls.js";
+import { iceGathered, postOffer, sessionURL } from "../common/webrtc";
 import { HLS_LIVE, HLS_VOD, STALL_JUMP_SECONDS } from "./hls-live";
 import type { Playback } from "./types";
 
@@ -321,19 +322,6 @@ function nativeSession(video: HTMLVideoElement, url: string, playing: () => void
 // back within seconds; a node that ended the session leaves the browser disconnected)
 const DISCONNECTED_MS = 4000;
 
-function iceGathered(pc: RTCPeerConnection, ms: number): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== "complete") return;
-      pc.removeEventListener("icegatheringstatechange", done);
-      resolve();
-    };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, ms); // send the candidates gathered so far
-  });
-}
-
 function hangUp(resource: string | null, keepalive: boolean): void {
   if (!resource) return;
   fetch(resource, { method: "DELETE", keepalive, cache: "no-store" }).catch(() => {});
@@ -378,21 +366,14 @@ async function whepSession(
     await pc.setLocalDescription(await pc.createOffer());
     await iceGathered(pc, 2000);
     if (cancelled()) throw new Error("cancelled");
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/sdp" },
-      body: pc.localDescription!.sdp,
-      cache: "no-store",
-      redirect: "follow",
-    });
+    const res = await postOffer(url, pc, { cache: "no-store", redirect: "follow" });
     if (offlineStatus(res.status)) throw new Offline();
     if (res.status !== 201 && res.status !== 200) {
       const text = (await res.text().catch(() => "")).trim();
       throw new Error(`WHEP: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
     }
     const answer = await res.text();
-    const location = res.headers.get("Location");
-    resource = location ? new URL(location, res.url).href : null;
+    resource = sessionURL(res, url);
     if (cancelled()) throw new Error("cancelled");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     video.addEventListener("playing", playing);

@@ -2,7 +2,7 @@
 // a filtered, paginated table (only the page is rendered, so a thousand nodes stay responsive).
 import { useMemo, useState } from "preact/hooks";
 import { del, enc, post } from "../api";
-import { Pager, StateBadge, useConfirm, type ConfirmSpec } from "../components";
+import { ListTable, Pager, StateBadge, useConfirm, usePages, type ConfirmSpec } from "../components";
 import { age, bytes, httpBase, pct } from "../format";
 import { BASE, Link } from "../router";
 import { live } from "../sse";
@@ -223,15 +223,12 @@ export function loadPct(n: Node): number | undefined {
 
 function NodeTable(props: { nodes: Node[]; groups: NodeGroup[]; ask: (c: ConfirmSpec) => void }) {
   const [q, setQ] = useState("");
-  const [page, setPage] = useState(0);
   const sorted = useMemo(
     () => [...props.nodes].sort((a, b) => (a.group ?? "").localeCompare(b.group ?? "") || a.id.localeCompare(b.id)),
     [props.nodes],
   );
   const filtered = useMemo(() => sorted.filter((n) => matches(n, q)), [sorted, q]);
-  const pages = Math.max(1, Math.ceil(filtered.length / PAGE_SIZE));
-  const p = Math.min(page, pages - 1);
-  const rows = filtered.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  const { rows, page, pages, setPage } = usePages(filtered, PAGE_SIZE);
   const now = Date.now();
   return (
     <section class="nodes" id="nodes">
@@ -253,40 +250,21 @@ function NodeTable(props: { nodes: Node[]; groups: NodeGroup[]; ask: (c: Confirm
           {filtered.length} of {props.nodes.length}
         </span>
       </div>
-      <div class="table-wrap">
-        <table aria-labelledby="nodes-title">
-          <thead>
-            <tr>
-              <th scope="col">Node</th>
-              <th scope="col">Group</th>
-              <th scope="col">Role</th>
-              <th scope="col">State</th>
-              <th scope="col">Region</th>
-              <th scope="col">Address</th>
-              <th scope="col">Version</th>
-              <th scope="col">Load</th>
-              <th scope="col" class="num">Conns</th>
-              <th scope="col" class="num">CPU</th>
-              <th scope="col" class="num">Memory</th>
-              <th scope="col" class="num">Age</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((n) => (
-              <NodeRow key={n.id} n={n} now={now} ask={props.ask} />
-            ))}
-            {rows.length === 0 && (
-              <tr>
-                <td colSpan={13} class="muted">
-                  No node matches.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      <Pager page={p} pages={pages} onPage={setPage} label="Node pages" />
+      <ListTable
+        labelledBy="nodes-title"
+        heads={[
+          "Node", "Group", "Role", "State", "Region", "Address", "Version", "Load",
+          { label: "Conns", num: true },
+          { label: "CPU", num: true },
+          { label: "Memory", num: true },
+          { label: "Age", num: true },
+          "Actions",
+        ]}
+        items={rows}
+        empty="No node matches."
+        row={(n) => <NodeRow key={n.id} n={n} now={now} ask={props.ask} />}
+      />
+      <Pager page={page} pages={pages} onPage={setPage} label="Node pages" />
     </section>
   );
 }

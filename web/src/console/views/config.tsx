@@ -1,13 +1,14 @@
 // Configuration: scale policies, launch configurations, node groups and alarm thresholds. A form's draft
 // and which form is open live outside the component tree (drafts.ts), so a 401 in the middle of editing
 // comes back to the same form after signing in again.
-import { useEffect, useRef, useState } from "preact/hooks";
+import type { ComponentChildren, JSX } from "preact";
+import { useEffect, useState } from "preact/hooks";
 import { del, enc, errorText, get, post, put } from "../api";
-import { FormError, useConfirm, useErrorTarget, useFocusFirst, type ConfirmSpec } from "../components";
+import { FormError, ListTable, useConfirm, useFocusFirst, useForm, type Column, type ConfirmSpec } from "../components";
 import { useDraft } from "../drafts";
 import { dateTime } from "../format";
 import { ROLES, type AlarmThreshold, type KV, type LaunchConfig, type NodeGroup, type Role, type ScalePolicy } from "../types";
-import { Field, Rows, Select, num, str } from "./fields";
+import { Field, FormButtons, Rows, Select, fieldProps, num, str } from "./fields";
 
 type Editing = null | { mode: "new" } | { mode: "edit"; name: string };
 
@@ -75,6 +76,100 @@ function ListError(props: { err: string }) {
   ) : null;
 }
 
+/** ResourceSection is one kind of item (scale policies, launch configurations, node groups): the heading
+ * with its New button, the list's error, a table row per item and, below it, the open form (children). */
+function ResourceSection<T>(props: {
+  id: string;
+  title: string;
+  newLabel: string;
+  newTestId: string;
+  onNew: () => void;
+  list: ListState<T>;
+  heads: Column[];
+  row: (item: T) => JSX.Element;
+  empty: string;
+  children: ComponentChildren;
+}) {
+  const items = props.list.items;
+  return (
+    <section id={props.id} class="cfg">
+      <div class="section-head">
+        <h2>{props.title}</h2>
+        <button type="button" onClick={props.onNew} data-testid={props.newTestId}>
+          {props.newLabel}
+        </button>
+      </div>
+      <ListError err={props.list.err} />
+      {items && <ListTable heads={props.heads} items={items} row={props.row} empty={props.empty} />}
+      {props.children}
+    </section>
+  );
+}
+
+/** NameCell is a row's heading: the item's name, its description below. */
+function NameCell(props: { item: { name: string; description?: string } }) {
+  return (
+    <th scope="row">
+      {props.item.name}
+      {props.item.description && <div class="muted small">{props.item.description}</div>}
+    </th>
+  );
+}
+
+/** RowActions are a row's Edit button (when its items can be edited) and its Delete button. */
+function RowActions(props: { onEdit?: () => void; onDelete: () => void; deleting?: boolean }) {
+  return (
+    <td class="row-actions">
+      {props.onEdit && (
+        <>
+          <button type="button" class="small" onClick={props.onEdit}>
+            Edit
+          </button>{" "}
+        </>
+      )}
+      <button type="button" class="small danger" disabled={props.deleting} onClick={props.onDelete}>
+        Delete
+      </button>
+    </td>
+  );
+}
+
+/** deletion asks whether to delete an item; yes DELETEs its path and loads the list again. */
+function deletion(title: string, path: string, reload: () => void): ConfirmSpec {
+  return {
+    title,
+    confirmLabel: "Delete",
+    danger: true,
+    run: async () => {
+      await del(path);
+      reload();
+    },
+  };
+}
+
+/** useEditing keeps, as a draft, which form of a section is open: a new item's or an existing one's (by
+ * name; it closes when that item is gone). done closes it, and loads the list again after a save. */
+function useEditing<T extends { name: string }>(key: string, list: ListState<T>) {
+  const [editing, setEditing] = useDraft<Editing>(key, () => null);
+  const current = editing?.mode === "edit" ? list.items?.find((x) => x.name === editing.name) : undefined;
+  return {
+    open: !!editing && (editing.mode === "new" || !!current),
+    current,
+    formKey: editing?.mode === "edit" ? `edit:${editing.name}` : "new",
+    startNew: () => setEditing({ mode: "new" }),
+    edit: (name: string) => setEditing({ mode: "edit", name }),
+    done: (saved: boolean) => {
+      setEditing(null);
+      if (saved) list.reload();
+    },
+  };
+}
+
+/** save creates an item (POST to its collection) or, given the name of one, replaces that (PUT). */
+function save(collection: string, name: string | undefined, body: unknown): Promise<unknown> {
+  return name === undefined ? post(collection, body) : put(`${collection}/${enc(name)}`, body);
+}
+
 // ---- scale policies ----
 
 interface TargetDraft {
@@ -107,116 +202,51 @@ function policyDraft(p?: ScalePolicy): PolicyDraft {
 }
 
 function PoliciesSection(props: { list: ListState<ScalePolicy>; ask: (c: ConfirmSpec) => void }) {
-  const [editing, setEditing] = useDraft<Editing>("policy:editing", () => null);
-  const items = props.list.items;
-  const current = editing?.mode === "edit" ? items?.find((p) => p.name === editing.name) : undefined;
+  const ed = useEditing("policy:editing", props.list);
   return (
-    <section id="policies" class="cfg">
-      <div class="section-head">
-        <h2>Scale policies</h2>
-        <button type="button" onClick={() => setEditing({ mode: "new" })} data-testid="new-policy">
-          New policy
-        </button>
-      </div>
-      <ListError err={props.list.err} />
-      {items && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Targets (role min–max ±step)</th>
-                <th scope="col">Warm-up / cool-down</th>
-                <th scope="col">Updated</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.name} data-testid="policy-row" data-name={p.name}>
-                  <th scope="row">
-                    {p.name}
-                    {p.description && <div class="muted small">{p.description}</div>}
-                  </th>
-                  <td>{(p.targets ?? []).map((t) => `${t.role} ${t.minLimit}–${t.maxLimit} ±${t.scaleAdjustment}`).join("; ")}</td>
-                  <td>
-                    {p.warmUpMs ? `${p.warmUpMs} ms` : "default"} / {p.coolDownMs ? `${p.coolDownMs} ms` : "default"}
-                  </td>
-                  <td>{dateTime(p.updatedAt || p.createdAt)}</td>
-                  <td class="row-actions">
-                    <button type="button" class="small" onClick={() => setEditing({ mode: "edit", name: p.name })}>
-                      Edit
-                    </button>{" "}
-                    <button
-                      type="button"
-                      class="small danger"
-                      onClick={() =>
-                        props.ask({
-                          title: `Delete scale policy ${p.name}?`,
-                          confirmLabel: "Delete",
-                          danger: true,
-                          run: async () => {
-                            await del(`/api/v1/scalepolicies/${enc(p.name)}`);
-                            props.list.reload();
-                          },
-                        })
-                      }
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {items.length === 0 && (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No scale policies.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
+    <ResourceSection
+      id="policies"
+      title="Scale policies"
+      newLabel="New policy"
+      newTestId="new-policy"
+      onNew={ed.startNew}
+      list={props.list}
+      heads={["Name", "Targets (role min–max ±step)", "Warm-up / cool-down", "Updated", "Actions"]}
+      empty="No scale policies."
+      row={(p) => (
+        <tr key={p.name} data-testid="policy-row" data-name={p.name}>
+          <NameCell item={p} />
+          <td>{(p.targets ?? []).map((t) => `${t.role} ${t.minLimit}–${t.maxLimit} ±${t.scaleAdjustment}`).join("; ")}</td>
+          <td>
+            {p.warmUpMs ? `${p.warmUpMs} ms` : "default"} / {p.coolDownMs ? `${p.coolDownMs} ms` : "default"}
+          </td>
+          <td>{dateTime(p.updatedAt || p.createdAt)}</td>
+          <RowActions
+            onEdit={() => ed.edit(p.name)}
+            onDelete={() => props.ask(deletion(`Delete scale policy ${p.name}?`, `/api/v1/scalepolicies/${enc(p.name)}`, props.list.reload))}
+          />
+        </tr>
       )}
-      {editing && (editing.mode === "new" || current) && (
-        <PolicyForm
-          key={editing.mode === "new" ? "new" : `edit:${editing.name}`}
-          initial={current}
-          onDone={(saved) => {
-            setEditing(null);
-            if (saved) props.list.reload();
-          }}
-        />
-      )}
-    </section>
+    >
+      {ed.open && <PolicyForm key={ed.formKey} initial={ed.current} onDone={ed.done} />}
+    </ResourceSection>
   );
 }
 
 function PolicyForm(props: { initial?: ScalePolicy; onDone: (saved: boolean) => void }) {
   const edit = !!props.initial;
   const [d, setD, clear] = useDraft<PolicyDraft>(`policy:${props.initial?.name ?? "\u0000new"}`, () => policyDraft(props.initial));
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const form = useRef<HTMLFormElement>(null);
-  const target = useErrorTarget(err, form);
-  useFocusFirst(form);
-  const f = (k: keyof Omit<PolicyDraft, "targets">) => ({
-    name: k,
-    value: d[k],
-    onInput: (v: string) => setD({ ...d, [k]: v }),
-    error: err,
-    target,
-  });
+  const form = useForm();
+  useFocusFirst(form.ref);
+  const f = fieldProps(d, setD, form);
+  const fe = form.fieldError;
   return (
     <form
-      ref={form}
+      ref={form.ref}
       class="card form"
       data-testid="policy-form"
       noValidate
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setErr(null);
+      onSubmit={form.onSubmit(async () => {
         const body: ScalePolicy = {
           name: d.name.trim(),
           description: d.description,
@@ -229,20 +259,13 @@ function PolicyForm(props: { initial?: ScalePolicy; onDone: (saved: boolean) => 
           warmUpMs: num(d.warmUpMs),
           coolDownMs: num(d.coolDownMs),
         };
-        try {
-          if (edit) await put(`/api/v1/scalepolicies/${enc(props.initial!.name)}`, body);
-          else await post("/api/v1/scalepolicies", body);
-          clear();
-          props.onDone(true);
-        } catch (x) {
-          setErr(x);
-        } finally {
-          setBusy(false);
-        }
-      }}
+        await save("/api/v1/scalepolicies", props.initial?.name, body);
+        clear();
+        props.onDone(true);
+      })}
     >
       <h3>{edit ? `Edit scale policy ${props.initial!.name}` : "New scale policy"}</h3>
-      <FormError error={err} target={target} />
+      <FormError error={form.err} target={form.target} />
       <Field label="Name" {...f("name")} disabled={edit} required />
       <Field label="Description" {...f("description")} />
       <Rows<TargetDraft>
@@ -251,22 +274,20 @@ function PolicyForm(props: { initial?: ScalePolicy; onDone: (saved: boolean) => 
         rows={d.targets}
         onChange={(targets) => setD({ ...d, targets })}
         blank={() => ({ role: "edge", minLimit: "1", maxLimit: "10", scaleAdjustment: "1" })}
-        error={err}
-        target={target}
+        {...fe}
         addLabel="Add target"
         render={(t, i, set) => (
           <>
-            <Select label="Role" name={`targets[${i}].role`} value={t.role} options={ROLES} onInput={(v) => set({ ...t, role: v })} error={err} target={target} />
-            <Field label="Min" type="number" name={`targets[${i}].minLimit`} value={t.minLimit} onInput={(v) => set({ ...t, minLimit: v })} error={err} target={target} />
-            <Field label="Max" type="number" name={`targets[${i}].maxLimit`} value={t.maxLimit} onInput={(v) => set({ ...t, maxLimit: v })} error={err} target={target} />
+            <Select label="Role" name={`targets[${i}].role`} value={t.role} options={ROLES} onInput={(v) => set({ ...t, role: v })} {...fe} />
+            <Field label="Min" type="number" name={`targets[${i}].minLimit`} value={t.minLimit} onInput={(v) => set({ ...t, minLimit: v })} {...fe} />
+            <Field label="Max" type="number" name={`targets[${i}].maxLimit`} value={t.maxLimit} onInput={(v) => set({ ...t, maxLimit: v })} {...fe} />
             <Field
               label="Step"
               type="number"
               name={`targets[${i}].scaleAdjustment`}
               value={t.scaleAdjustment}
               onInput={(v) => set({ ...t, scaleAdjustment: v })}
-              error={err}
-              target={target}
+              {...fe}
             />
           </>
         )}
@@ -275,21 +296,8 @@ function PolicyForm(props: { initial?: ScalePolicy; onDone: (saved: boolean) => 
         <Field label="Warm-up (ms)" type="number" {...f("warmUpMs")} hint="0: the manager's default" />
         <Field label="Cool-down (ms)" type="number" {...f("coolDownMs")} hint="0: the manager's default" />
       </div>
-      <FormButtons busy={busy} onCancel={() => (clear(), props.onDone(false))} />
+      <FormButtons busy={form.busy} onCancel={() => (clear(), props.onDone(false))} />
     </form>
-  );
-}
-
-function FormButtons(props: { busy: boolean; onCancel: () => void; label?: string }) {
-  return (
-    <div class="actions">
-      <button type="submit" class="primary" disabled={props.busy} data-testid="form-submit">
-        {props.busy ? "Saving…" : props.label ?? "Save"}
-      </button>
-      <button type="button" onClick={props.onCancel} disabled={props.busy}>
-        Cancel
-      </button>
-    </div>
   );
 }
 
@@ -327,92 +335,39 @@ function lcDraft(c?: LaunchConfig): LCDraft {
 }
 
 function LaunchConfigsSection(props: { list: ListState<LaunchConfig>; ask: (c: ConfirmSpec) => void }) {
-  const [editing, setEditing] = useDraft<Editing>("lc:editing", () => null);
-  const items = props.list.items;
-  const current = editing?.mode === "edit" ? items?.find((p) => p.name === editing.name) : undefined;
+  const ed = useEditing("lc:editing", props.list);
   return (
-    <section id="launchconfigs" class="cfg">
-      <div class="section-head">
-        <h2>Launch configurations</h2>
-        <button type="button" onClick={() => setEditing({ mode: "new" })} data-testid="new-launchconfig">
-          New launch configuration
-        </button>
-      </div>
-      <ListError err={props.list.err} />
-      {items && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Image / version</th>
-                <th scope="col">Targets (role type capacity)</th>
-                <th scope="col">Properties</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((c) => (
-                <tr key={c.name} data-testid="launchconfig-row" data-name={c.name}>
-                  <th scope="row">
-                    {c.name}
-                    {c.description && <div class="muted small">{c.description}</div>}
-                  </th>
-                  <td>
-                    {c.image || "–"} / {c.version || "–"}
-                  </td>
-                  <td>{(c.targets ?? []).map((t) => `${t.role} ${t.instanceType || "–"} ${t.connectionCapacity}`).join("; ")}</td>
-                  <td>{(c.properties ?? []).map((kv) => `${kv.key}=${kv.value}`).join(", ") || "–"}</td>
-                  <td class="row-actions">
-                    <button type="button" class="small" onClick={() => setEditing({ mode: "edit", name: c.name })}>
-                      Edit
-                    </button>{" "}
-                    <button
-                      type="button"
-                      class="small danger"
-                      onClick={() =>
-                        props.ask({
-                          title: `Delete launch configuration ${c.name}?`,
-                          confirmLabel: "Delete",
-                          danger: true,
-                          run: async () => {
-                            await del(`/api/v1/launchconfigs/${enc(c.name)}`);
-                            props.list.reload();
-                          },
-                        })
-                      }
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {items.length === 0 && (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No launch configurations.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
+    <ResourceSection
+      id="launchconfigs"
+      title="Launch configurations"
+      newLabel="New launch configuration"
+      newTestId="new-launchconfig"
+      onNew={ed.startNew}
+      list={props.list}
+      heads={["Name", "Image / version", "Targets (role type capacity)", "Properties", "Actions"]}
+      empty="No launch configurations."
+      row={(c) => (
+        <tr key={c.name} data-testid="launchconfig-row" data-name={c.name}>
+          <NameCell item={c} />
+          <td>
+            {c.image || "–"} / {c.version || "–"}
+          </td>
+          <td>{(c.targets ?? []).map((t) => `${t.role} ${t.instanceType || "–"} ${t.connectionCapacity}`).join("; ")}</td>
+          <td>{(c.properties ?? []).map((kv) => `${kv.key}=${kv.value}`).join(", ") || "–"}</td>
+          <RowActions
+            onEdit={() => ed.edit(c.name)}
+            onDelete={() => props.ask(deletion(`Delete launch configuration ${c.name}?`, `/api/v1/launchconfigs/${enc(c.name)}`, props.list.reload))}
+          />
+        </tr>
       )}
-      {editing && (editing.mode === "new" || current) && (
-        <LaunchConfigForm
-          key={editing.mode === "new" ? "new" : `edit:${editing.name}`}
-          initial={current}
-          onDone={(saved) => {
-            setEditing(null);
-            if (saved) props.list.reload();
-          }}
-        />
-      )}
-    </section>
+    >
+      {ed.open && <LaunchConfigForm key={ed.formKey} initial={ed.current} onDone={ed.done} />}
+    </ResourceSection>
   );
 }
 
-function KVRows(props: { legend: string; name: "properties" | "metadata"; rows: KV[]; onChange: (r: KV[]) => void; err: unknown; target: string | null }) {
+function KVRows(props: { legend: string; name: "properties" | "metadata"; rows: KV[]; onChange: (r: KV[]) => void; error: unknown; target: string | null }) {
+  const fe = { error: props.error, target: props.target };
   return (
     <Rows<KV>
       legend={props.legend}
@@ -420,13 +375,12 @@ function KVRows(props: { legend: string; name: "properties" | "metadata"; rows: 
       rows={props.rows}
       onChange={props.onChange}
       blank={() => ({ key: "", value: "" })}
-      error={props.err}
-      target={props.target}
+      {...fe}
       addLabel={`Add ${props.name === "properties" ? "property" : "metadata entry"}`}
       render={(kv, i, set) => (
         <>
-          <Field label="Key" name={`${props.name}[${i}].key`} value={kv.key} onInput={(v) => set({ ...kv, key: v })} error={props.err} target={props.target} />
-          <Field label="Value" name={`${props.name}[${i}].value`} value={kv.value} onInput={(v) => set({ ...kv, value: v })} error={props.err} target={props.target} />
+          <Field label="Key" name={`${props.name}[${i}].key`} value={kv.key} onInput={(v) => set({ ...kv, key: v })} {...fe} />
+          <Field label="Value" name={`${props.name}[${i}].value`} value={kv.value} onInput={(v) => set({ ...kv, value: v })} {...fe} />
         </>
       )}
     />
@@ -436,28 +390,17 @@ function KVRows(props: { legend: string; name: "properties" | "metadata"; rows: 
 function LaunchConfigForm(props: { initial?: LaunchConfig; onDone: (saved: boolean) => void }) {
   const edit = !!props.initial;
   const [d, setD, clear] = useDraft<LCDraft>(`lc:${props.initial?.name ?? "\u0000new"}`, () => lcDraft(props.initial));
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const form = useRef<HTMLFormElement>(null);
-  const target = useErrorTarget(err, form);
-  useFocusFirst(form);
-  const f = (k: "name" | "description" | "image" | "version") => ({
-    name: k,
-    value: d[k],
-    onInput: (v: string) => setD({ ...d, [k]: v }),
-    error: err,
-    target,
-  });
+  const form = useForm();
+  useFocusFirst(form.ref);
+  const f = fieldProps(d, setD, form);
+  const fe = form.fieldError;
   return (
     <form
-      ref={form}
+      ref={form.ref}
       class="card form"
       data-testid="launchconfig-form"
       noValidate
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setErr(null);
+      onSubmit={form.onSubmit(async () => {
         const body = {
           name: d.name.trim(),
           description: d.description,
@@ -467,20 +410,13 @@ function LaunchConfigForm(props: { initial?: LaunchConfig; onDone: (saved: boole
           properties: d.properties,
           metadata: d.metadata,
         };
-        try {
-          if (edit) await put(`/api/v1/launchconfigs/${enc(props.initial!.name)}`, body);
-          else await post("/api/v1/launchconfigs", body);
-          clear();
-          props.onDone(true);
-        } catch (x) {
-          setErr(x);
-        } finally {
-          setBusy(false);
-        }
-      }}
+        await save("/api/v1/launchconfigs", props.initial?.name, body);
+        clear();
+        props.onDone(true);
+      })}
     >
       <h3>{edit ? `Edit launch configuration ${props.initial!.name}` : "New launch configuration"}</h3>
-      <FormError error={err} target={target} />
+      <FormError error={form.err} target={form.target} />
       <Field label="Name" {...f("name")} disabled={edit} required />
       <Field label="Description" {...f("description")} />
       <div class="inline-fields">
@@ -493,28 +429,26 @@ function LaunchConfigForm(props: { initial?: LaunchConfig; onDone: (saved: boole
         rows={d.targets}
         onChange={(targets) => setD({ ...d, targets })}
         blank={() => ({ role: "edge", instanceType: "", connectionCapacity: "1000" })}
-        error={err}
-        target={target}
+        {...fe}
         addLabel="Add target"
         render={(t, i, set) => (
           <>
-            <Select label="Role" name={`targets[${i}].role`} value={t.role} options={ROLES} onInput={(v) => set({ ...t, role: v })} error={err} target={target} />
-            <Field label="Instance type" name={`targets[${i}].instanceType`} value={t.instanceType} onInput={(v) => set({ ...t, instanceType: v })} error={err} target={target} />
+            <Select label="Role" name={`targets[${i}].role`} value={t.role} options={ROLES} onInput={(v) => set({ ...t, role: v })} {...fe} />
+            <Field label="Instance type" name={`targets[${i}].instanceType`} value={t.instanceType} onInput={(v) => set({ ...t, instanceType: v })} {...fe} />
             <Field
               label="Connection capacity"
               type="number"
               name={`targets[${i}].connectionCapacity`}
               value={t.connectionCapacity}
               onInput={(v) => set({ ...t, connectionCapacity: v })}
-              error={err}
-              target={target}
+              {...fe}
             />
           </>
         )}
       />
-      <KVRows legend="Properties" name="properties" rows={d.properties} onChange={(properties) => setD({ ...d, properties })} err={err} target={target} />
-      <KVRows legend="Metadata" name="metadata" rows={d.metadata} onChange={(metadata) => setD({ ...d, metadata })} err={err} target={target} />
-      <FormButtons busy={busy} onCancel={() => (clear(), props.onDone(false))} />
+      <KVRows legend="Properties" name="properties" rows={d.properties} onChange={(properties) => setD({ ...d, properties })} {...fe} />
+      <KVRows legend="Metadata" name="metadata" rows={d.metadata} onChange={(metadata) => setD({ ...d, metadata })} {...fe} />
+      <FormButtons busy={form.busy} onCancel={() => (clear(), props.onDone(false))} />
     </form>
   );
 }
@@ -529,74 +463,40 @@ interface GroupDraft {
 }
 
 function GroupsSection(props: { list: ListState<NodeGroup>; ask: (c: ConfirmSpec) => void; configs: string[]; policies: string[] }) {
+  // groups are created, never edited: the section's only form is a new group's
   const [open, setOpen] = useDraft<boolean>("group:open", () => false);
-  const items = props.list.items;
   return (
-    <section id="groups" class="cfg">
-      <div class="section-head">
-        <h2>Node groups</h2>
-        <button type="button" onClick={() => setOpen(true)} data-testid="new-group">
-          New node group
-        </button>
-      </div>
-      <ListError err={props.list.err} />
-      {items && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Regions</th>
-                <th scope="col">Launch configuration</th>
-                <th scope="col">Scale policy</th>
-                <th scope="col">Created</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((g) => (
-                <tr key={g.name} data-testid="group-row" data-name={g.name}>
-                  <th scope="row">
-                    {g.name} {g.deleting && <span class="badge state-terminating">deleting</span>}
-                  </th>
-                  <td>{(g.regions ?? []).join(", ") || "–"}</td>
-                  <td>{g.launchConfig}</td>
-                  <td>{g.scalePolicy}</td>
-                  <td>{dateTime(g.createdAt)}</td>
-                  <td class="row-actions">
-                    <button
-                      type="button"
-                      class="small danger"
-                      disabled={g.deleting}
-                      onClick={() =>
-                        props.ask({
-                          title: `Delete group ${g.name}?`,
-                          body: <p>Its nodes are terminated first. This cannot be undone.</p>,
-                          confirmLabel: "Delete group",
-                          danger: true,
-                          run: async () => {
-                            await del(`/api/v1/nodegroups/${enc(g.name)}`);
-                            props.list.reload();
-                          },
-                        })
-                      }
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {items.length === 0 && (
-                <tr>
-                  <td colSpan={6} class="muted">
-                    No node groups.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
+    <ResourceSection
+      id="groups"
+      title="Node groups"
+      newLabel="New node group"
+      newTestId="new-group"
+      onNew={() => setOpen(true)}
+      list={props.list}
+      heads={["Name", "Regions", "Launch configuration", "Scale policy", "Created", "Actions"]}
+      empty="No node groups."
+      row={(g) => (
+        <tr key={g.name} data-testid="group-row" data-name={g.name}>
+          <th scope="row">
+            {g.name} {g.deleting && <span class="badge state-terminating">deleting</span>}
+          </th>
+          <td>{(g.regions ?? []).join(", ") || "–"}</td>
+          <td>{g.launchConfig}</td>
+          <td>{g.scalePolicy}</td>
+          <td>{dateTime(g.createdAt)}</td>
+          <RowActions
+            deleting={g.deleting}
+            onDelete={() =>
+              props.ask({
+                ...deletion(`Delete group ${g.name}?`, `/api/v1/nodegroups/${enc(g.name)}`, props.list.reload),
+                body: <p>Its nodes are terminated first. This cannot be undone.</p>,
+                confirmLabel: "Delete group",
+              })
+            }
+          />
+        </tr>
       )}
+    >
       {open && (
         <GroupForm
           configs={props.configs}
@@ -607,27 +507,22 @@ function GroupsSection(props: { list: ListState<NodeGroup>; ask: (c: ConfirmSpec
           }}
         />
       )}
-    </section>
+    </ResourceSection>
   );
 }
 
 function GroupForm(props: { configs: string[]; policies: string[]; onDone: (saved: boolean) => void }) {
   const [d, setD, clear] = useDraft<GroupDraft>("group:new", () => ({ name: "", regions: "", launchConfig: props.configs[0] ?? "", scalePolicy: props.policies[0] ?? "" }));
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const form = useRef<HTMLFormElement>(null);
-  const target = useErrorTarget(err, form);
-  useFocusFirst(form);
+  const form = useForm();
+  useFocusFirst(form.ref);
+  const f = fieldProps(d, setD, form);
   return (
     <form
-      ref={form}
+      ref={form.ref}
       class="card form"
       data-testid="group-form"
       noValidate
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setErr(null);
+      onSubmit={form.onSubmit(async () => {
         const body = {
           ...(d.name.trim() ? { name: d.name.trim() } : {}),
           regions: d.regions
@@ -637,24 +532,18 @@ function GroupForm(props: { configs: string[]; policies: string[]; onDone: (save
           launchConfig: d.launchConfig,
           scalePolicy: d.scalePolicy,
         };
-        try {
-          await post("/api/v1/nodegroups", body);
-          clear();
-          props.onDone(true);
-        } catch (x) {
-          setErr(x);
-        } finally {
-          setBusy(false);
-        }
-      }}
+        await post("/api/v1/nodegroups", body);
+        clear();
+        props.onDone(true);
+      })}
     >
       <h3>New node group</h3>
-      <FormError error={err} target={target} />
-      <Field label="Name" name="name" value={d.name} onInput={(v) => setD({ ...d, name: v })} error={err} target={target} hint="empty: the manager makes one up" />
-      <Field label="Regions" name="regions" value={d.regions} onInput={(v) => setD({ ...d, regions: v })} error={err} target={target} hint="comma-separated, e.g. eu-west-1, us-east-1" />
-      <Select label="Launch configuration" name="launchConfig" value={d.launchConfig} options={props.configs} blank="(choose)" onInput={(v) => setD({ ...d, launchConfig: v })} error={err} target={target} />
-      <Select label="Scale policy" name="scalePolicy" value={d.scalePolicy} options={props.policies} blank="(choose)" onInput={(v) => setD({ ...d, scalePolicy: v })} error={err} target={target} />
-      <FormButtons busy={busy} label="Create" onCancel={() => (clear(), props.onDone(false))} />
+      <FormError error={form.err} target={form.target} />
+      <Field label="Name" {...f("name")} hint="empty: the manager makes one up" />
+      <Field label="Regions" {...f("regions")} hint="comma-separated, e.g. eu-west-1, us-east-1" />
+      <Select label="Launch configuration" {...f("launchConfig")} options={props.configs} blank="(choose)" />
+      <Select label="Scale policy" {...f("scalePolicy")} options={props.policies} blank="(choose)" />
+      <FormButtons busy={form.busy} label="Create" onCancel={() => (clear(), props.onDone(false))} />
     </form>
   );
 }
@@ -663,11 +552,9 @@ function GroupForm(props: { configs: string[]; policies: string[]; onDone: (save
 
 function AlarmsSection(props: { list: ListState<AlarmThreshold> }) {
   const [d, setD, clear] = useDraft<{ role: string; threshold: string }>("alarm", () => ({ role: "edge", threshold: "" }));
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const form = useForm();
   const [saved, setSaved] = useState("");
-  const form = useRef<HTMLFormElement>(null);
-  const target = useErrorTarget(err, form);
+  const f = fieldProps(d, setD, form);
   const items = props.list.items;
   return (
     <section id="alarms" class="cfg">
@@ -688,34 +575,25 @@ function AlarmsSection(props: { list: ListState<AlarmThreshold> }) {
         </ul>
       )}
       <form
-        ref={form}
+        ref={form.ref}
         class="card form inline-form"
         data-testid="alarm-form"
         noValidate
-        onSubmit={async (e) => {
-          e.preventDefault();
-          setBusy(true);
-          setErr(null);
+        onSubmit={form.onSubmit(async () => {
           setSaved("");
-          try {
-            await put(`/api/v1/alarms/${enc(d.role)}`, { threshold: num(d.threshold) });
-            setSaved(`${d.role}: ${d.threshold} % saved.`);
-            clear();
-            props.list.reload();
-          } catch (x) {
-            setErr(x);
-          } finally {
-            setBusy(false);
-          }
-        }}
+          await put(`/api/v1/alarms/${enc(d.role)}`, { threshold: num(d.threshold) });
+          setSaved(`${d.role}: ${d.threshold} % saved.`);
+          clear();
+          props.list.reload();
+        })}
       >
-        <FormError error={err} target={target} />
+        <FormError error={form.err} target={form.target} />
         <div class="inline-fields">
-          <Select label="Role" name="role" value={d.role} options={ROLES} onInput={(v) => setD({ ...d, role: v })} error={err} target={target} />
-          <Field label="Threshold (%)" type="number" name="threshold" min={1} max={100} value={d.threshold} onInput={(v) => setD({ ...d, threshold: v })} error={err} target={target} />
+          <Select label="Role" {...f("role")} options={ROLES} />
+          <Field label="Threshold (%)" type="number" {...f("threshold")} min={1} max={100} />
           <div class="field">
-            <button type="submit" class="primary" disabled={busy} data-testid="form-submit">
-              {busy ? "Saving…" : "Set threshold"}
+            <button type="submit" class="primary" disabled={form.busy} data-testid="form-submit">
+              {form.busy ? "Saving…" : "Set threshold"}
             </button>
           </div>
         </div>

@@ -122,6 +122,34 @@ export function Rows<T>(p: {
   );
 }
 
+/** the properties of D that hold a string */
+type StringKeys<D> = { [K in keyof D]: D[K] extends string ? K : never }[keyof D] & string;
+
+/** fieldProps binds a Field or Select to a string property of a form's draft: its name (the JSON field),
+ * its value, its setter and the form's error. */
+export function fieldProps<D>(d: D, setD: (d: D) => void, form: { fieldError: { error: unknown; target: string | null } }) {
+  return (k: StringKeys<D>) => ({
+    name: k,
+    value: d[k] as string,
+    onInput: (v: string) => setD({ ...d, [k]: v }),
+    ...form.fieldError,
+  });
+}
+
+/** FormButtons are a form's submit (Saving… while busy) and Cancel buttons. */
+export function FormButtons(props: { busy: boolean; onCancel: () => void; label?: string }) {
+  return (
+    <div class="actions">
+      <button type="submit" class="primary" disabled={props.busy} data-testid="form-submit">
+        {props.busy ? "Saving…" : props.label ?? "Save"}
+      </button>
+      <button type="button" onClick={props.onCancel} disabled={props.busy}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
 export function num(s: string): number {
   const t = s.trim();
   if (!t) return 0;

@@ -2,6 +2,7 @@
 // (POST /api/v1/tokens/publish) names the WHIP URL; the offer goes there as application/sdp, the answer
 // comes back; stopping DELETEs the session's Location.
 import { useEffect, useRef, useState } from "preact/hooks";
+import { iceGathered, postOffer, sessionURL } from "../../common/webrtc";
 import { errorText, post, streamPath } from "../api";
 import { useDraft } from "../drafts";
 import { BASE, Link } from "../router";
@@ -80,19 +81,14 @@ export function PublishView() {
       // stopping the screen share from the browser's own bar stops publishing
       ms.getTracks().forEach((t) => t.addEventListener("ended", () => sess.current?.pc === conn && void stop()));
       await conn.setLocalDescription(await conn.createOffer());
-      await gathered(conn, 2000);
+      await iceGathered(conn, 2000);
       setStatus("sending the offer…");
-      const r = await fetch(tok.whip, {
-        method: "POST",
-        headers: { "Content-Type": "application/sdp" },
-        body: conn.localDescription!.sdp,
-      });
+      const r = await postOffer(tok.whip, conn);
       if (!r.ok) {
         const t = await r.text();
         throw new Error(`WHIP answered ${r.status}: ${t.trim().slice(0, 300)}`);
       }
-      const loc = r.headers.get("Location");
-      if (sess.current?.pc === conn) sess.current.location = loc ? new URL(loc, r.url || tok.whip).toString() : null;
+      if (sess.current?.pc === conn) sess.current.location = sessionURL(r, tok.whip);
       await conn.setRemoteDescription({ type: "answer", sdp: await r.text() });
       setRunning(true);
       setStatus("publishing");
@@ -165,22 +161,4 @@ export function PublishView() {
       )}
     </section>
   );
-}
-
-/** gathered waits until ICE gathering is complete (a plain WHIP offer carries its candidates), or the
- * timeout. */
-function gathered(pc: RTCPeerConnection, ms: number): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === "complete") done();
-    };
-    const t = setTimeout(done, ms);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
 }

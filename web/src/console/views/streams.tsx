@@ -2,7 +2,7 @@
 // recording; play, record and stop the publisher.
 import { useMemo, useState } from "preact/hooks";
 import { del, enc, put, streamPath } from "../api";
-import { Pager, useConfirm, type ConfirmSpec } from "../components";
+import { ListTable, Pager, useConfirm, usePages, type ConfirmSpec } from "../components";
 import { age, bitrate, sumViewers } from "../format";
 import { BASE, Link } from "../router";
 import { live } from "../sse";
@@ -14,7 +14,6 @@ const PAGE_SIZE = 50;
 export function StreamsView() {
   const l = useStore(live);
   const [q, setQ] = useState("");
-  const [page, setPage] = useState(0);
   const [confirmEl, ask] = useConfirm();
   const streams = l.snapshot?.streams ?? [];
   const filtered = useMemo(() => {
@@ -23,9 +22,7 @@ export function StreamsView() {
       .filter((s) => !w || s.name.toLowerCase().includes(w) || s.nodeId.toLowerCase().includes(w) || s.protocol.includes(w))
       .sort((a, b) => a.name.localeCompare(b.name));
   }, [streams, q]);
-  const pages = Math.max(1, Math.ceil(filtered.length / PAGE_SIZE));
-  const p = Math.min(page, pages - 1);
-  const rows = filtered.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  const { rows, page, pages, setPage } = usePages(filtered, PAGE_SIZE);
   return (
     <section class="streams">
       <h1>Live streams</h1>
@@ -51,38 +48,13 @@ export function StreamsView() {
               Publish from this browser
             </Link>
           </div>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Stream</th>
-                  <th scope="col">Origin</th>
-                  <th scope="col">Protocol</th>
-                  <th scope="col">Codecs</th>
-                  <th scope="col">Picture</th>
-                  <th scope="col" class="num">Bit rate</th>
-                  <th scope="col">Viewers</th>
-                  <th scope="col">Renditions</th>
-                  <th scope="col">Recording</th>
-                  <th scope="col" class="num">Live for</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((s) => (
-                  <StreamRow key={s.name} s={s} ask={ask} />
-                ))}
-                {rows.length === 0 && (
-                  <tr>
-                    <td colSpan={11} class="muted">
-                      {streams.length === 0 ? "Nothing is live." : "No stream matches."}
-                    </td>
-                  </tr>
-                )}
-              </tbody>
-            </table>
-          </div>
-          <Pager page={p} pages={pages} onPage={setPage} label="Stream pages" />
+          <ListTable
+            heads={["Stream", "Origin", "Protocol", "Codecs", "Picture", { label: "Bit rate", num: true }, "Viewers", "Renditions", "Recording", { label: "Live for", num: true }, "Actions"]}
+            items={rows}
+            empty={streams.length === 0 ? "Nothing is live." : "No stream matches."}
+            row={(s) => <StreamRow key={s.name} s={s} ask={ask} />}
+          />
+          <Pager page={page} pages={pages} onPage={setPage} label="Stream pages" />
         </>
       )}
       {confirmEl}

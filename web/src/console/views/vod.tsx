@@ -2,14 +2,14 @@
 // playback, editing, deletion and share links.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, del, enc, errorText, get, patch } from "../api";
-import { FieldError, FormError, useConfirm, useErrorTarget, useFocusFirst, type ConfirmSpec } from "../components";
+import { FieldError, FormError, ListTable, useConfirm, useFocusFirst, useForm, type ConfirmSpec } from "../components";
 import { useDraft } from "../drafts";
 import { bytes, dateTime, duration } from "../format";
 import { Player } from "../player";
 import { useStore } from "../store";
 import type { Video, VideoPage, Visibility } from "../types";
 import { cancelUpload, pauseUpload, resumeUpload, startUpload, uploads } from "../uploads";
-import { Field, Select } from "./fields";
+import { Field, FormButtons, Select, fieldProps } from "./fields";
 
 const PAGE_SIZE = 20;
 const VISIBILITIES: Visibility[] = ["public", "unlisted", "private"];
@@ -80,49 +80,29 @@ export function VodView() {
       {!page && !err && <p aria-busy="true">Loading…</p>}
       {page && (
         <>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Title</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Visibility</th>
-                  <th scope="col" class="num">Length</th>
-                  <th scope="col">Picture</th>
-                  <th scope="col" class="num">Size</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {videos.map((v) => (
-                  <VideoRow
-                    key={v.id}
-                    v={v}
-                    editing={editing === v.id}
-                    onEdit={() => setEditing(editing === v.id ? null : v.id)}
-                    onEdited={() => {
-                      setEditing(null);
-                      reload();
-                    }}
-                    onPlay={(kind) => setPlaying({ id: v.id, kind })}
-                    onDeleted={() => {
-                      if (playing?.id === v.id) setPlaying(null);
-                      reload();
-                    }}
-                    ask={ask}
-                  />
-                ))}
-                {videos.length === 0 && (
-                  <tr>
-                    <td colSpan={8} class="muted">
-                      No videos.
-                    </td>
-                  </tr>
-                )}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            heads={["Title", "Status", "Visibility", { label: "Length", num: true }, "Picture", { label: "Size", num: true }, "Created", "Actions"]}
+            items={videos}
+            empty="No videos."
+            row={(v) => (
+              <VideoRow
+                key={v.id}
+                v={v}
+                editing={editing === v.id}
+                onEdit={() => setEditing(editing === v.id ? null : v.id)}
+                onEdited={() => {
+                  setEditing(null);
+                  reload();
+                }}
+                onPlay={(kind) => setPlaying({ id: v.id, kind })}
+                onDeleted={() => {
+                  if (playing?.id === v.id) setPlaying(null);
+                  reload();
+                }}
+                ask={ask}
+              />
+            )}
+          />
           <nav class="pager" aria-label="Video pages">
             <button type="button" disabled={stack.length === 0} onClick={() => (setStack([]), setToken(""))}>
               « First
@@ -358,50 +338,32 @@ function VideoRow(props: {
 function VideoForm(props: { v: Video; onDone: (saved: boolean) => void }) {
   const v = props.v;
   const [d, setD, clear] = useDraft(`video:${v.id}`, () => ({ title: v.title, description: v.description ?? "", visibility: v.visibility as string }));
-  const [err, setErr] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const form = useRef<HTMLFormElement>(null);
-  const target = useErrorTarget(err, form);
-  useFocusFirst(form);
+  const form = useForm();
+  useFocusFirst(form.ref);
+  const f = fieldProps(d, setD, form);
   return (
     <form
-      ref={form}
+      ref={form.ref}
       class="form"
       data-testid="video-form"
       noValidate
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setErr(null);
-        try {
-          await patch(`/api/v1/vod/videos/${enc(v.id)}`, { title: d.title, description: d.description, visibility: d.visibility });
-          clear();
-          props.onDone(true);
-        } catch (x) {
-          setErr(x);
-        } finally {
-          setBusy(false);
-        }
-      }}
+      onSubmit={form.onSubmit(async () => {
+        await patch(`/api/v1/vod/videos/${enc(v.id)}`, { title: d.title, description: d.description, visibility: d.visibility });
+        clear();
+        props.onDone(true);
+      })}
     >
-      <FormError error={err} target={target} />
-      <Field label="Title" name="title" value={d.title} onInput={(t) => setD({ ...d, title: t })} error={err} target={target} />
+      <FormError error={form.err} target={form.target} />
+      <Field label="Title" {...f("title")} />
       <div class="field">
         <label>
           <span class="label">Description</span>
           <textarea name="description" rows={3} value={d.description} onInput={(e) => setD({ ...d, description: e.currentTarget.value })} />
         </label>
-        <FieldError name="description" error={err} target={target} />
+        <FieldError name="description" {...form.fieldError} />
       </div>
-      <Select label="Visibility" name="visibility" value={d.visibility} options={VISIBILITIES} onInput={(x) => setD({ ...d, visibility: x })} error={err} target={target} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy} data-testid="form-submit">
-          {busy ? "Saving…" : "Save"}
-        </button>
-        <button type="button" onClick={() => (clear(), props.onDone(false))} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <Select label="Visibility" {...f("visibility")} options={VISIBILITIES} />
+      <FormButtons busy={form.busy} onCancel={() => (clear(), props.onDone(false))} />
     </form>
   );
 }
