@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the nagare origin against nginx-rtmp and a static nginx, the VOD service against aws-cli
-# and a static nginx, and the origin's live ABR ladder against the bare ffmpeg command and nginx-rtmp with
-# exec ffmpeg, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
+# and a static nginx, the origin's live ABR ladder against the bare ffmpeg command and nginx-rtmp with
+# exec ffmpeg, and the console's and site's pages in Chromium, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
 # and runs this script. The measuring is done by `nagare bench <command>` (internal/bench); this script
 # makes the clip, starts and stops the servers on free loopback ports, and calls those commands.
 # Usage: scripts/bench.sh [path/to/nagare]
@@ -52,11 +52,13 @@ CURVES_WINDOW=${BENCH_CURVES_WINDOW:-6s}
 CURVES_WRK=${BENCH_CURVES_WRK:-4s}
 CURVES_NODES=${BENCH_CURVES_NODES:-100,1000,10000}
 CURVES_TICK_NODES=${BENCH_CURVES_TICK_NODES:-1000,10000}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering curves"
+WEB_RUNS=${BENCH_WEB_RUNS:-5}
+WEB_WINDOW=${BENCH_WEB_WINDOW:-20s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering curves web"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
-# `nagare bench report -section` renders (vod, webrtc, abr) replace theirs in docs/benchmarks.md, the rest staying as is.
+# `nagare bench report -section` renders (vod, webrtc, abr, web) replace theirs in docs/benchmarks.md, the rest staying as is.
 if [ "$PHASES" != "$ALL_PHASES" ]; then
   OUT=$RAW/benchmarks.md
   COMMAND="BENCH_PHASES=\"$PHASES\"${BENCH_SPLICE:+ BENCH_SPLICE=$BENCH_SPLICE} scripts/bench.sh"
@@ -66,8 +68,16 @@ die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
 
 [ -x "$BIN" ] || die "$BIN not found: run make build"
-for t in ffmpeg nginx wrk; do command -v "$t" >/dev/null || die "$t not installed: run scripts/deps.sh ffmpeg bench"; done
-[ -f "$RTMP_MODULE" ] || die "$RTMP_MODULE missing: install libnginx-mod-rtmp (scripts/deps.sh bench)"
+command -v ffmpeg >/dev/null || die "ffmpeg not installed: run scripts/deps.sh ffmpeg"
+for phase in $PHASES; do
+  case $phase in
+    web) ;; # Chromium and Node.js only (scripts/deps.sh players, which the phase runs)
+    *)
+      for t in nginx wrk; do command -v "$t" >/dev/null || die "$t not installed: run scripts/deps.sh ffmpeg bench"; done
+      [ -f "$RTMP_MODULE" ] || die "$RTMP_MODULE missing: install libnginx-mod-rtmp (scripts/deps.sh bench)"
+      break ;;
+  esac
+done
 
 # The clip: 720p30, 2 Mbit/s H.264 with a keyframe every second and no B-frames, AAC 48 kHz; made once.
 mkdir -p "$CACHE"
@@ -536,6 +546,23 @@ phase_curves() {
   bench curves-tick -nodes "$CURVES_TICK_NODES" -ticks 10 -out "$WORK/curves-tick.json"
 }
 
+# The web face: time to first render of the console and of the site's watch pages in Debian's headless
+# Chromium (cold and warm), their bytes on the wire, and the manager's CPU with 20 consoles on the live
+# updates of 100 simulated nodes (internal/bench/web.go); a short 360p MP4 (made once) for the watch page.
+WEB_VOD_CLIP=$CACHE/web-vod.mp4
+phase_web() {
+  log "16/16 web: console and site first render (Chromium, cold and warm), bytes, the manager with 20 consoles on 100 nodes"
+  scripts/deps.sh players
+  if [ ! -s "$WEB_VOD_CLIP" ]; then
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 \
+      -f lavfi -i sine=frequency=440:sample_rate=48000 -t 6 -map 0:v -map 1:a -c:v libx264 -preset veryfast \
+      -pix_fmt yuv420p -g 30 -b:v 800k -c:a aac -b:a 64k -movflags +faststart -f mp4 "$WEB_VOD_CLIP.tmp"
+    mv "$WEB_VOD_CLIP.tmp" "$WEB_VOD_CLIP"
+  fi
+  bench web -bin "$BIN" -clip "$CLIP_TS" -vod-clip "$WEB_VOD_CLIP" -runs "$WEB_RUNS" -window "$WEB_WINDOW" \
+    -log "$WORK/web-servers.log" -out "$WORK/web.json"
+}
+
 for phase in $PHASES; do
   t0=$(date +%s)
   "phase_$phase"
@@ -736,5 +763,12 @@ fi
 if ls "$WORK"/curves-*.json >/dev/null 2>&1; then
   # the PNG beside the report it belongs to: docs/ for a full run, the raw results' directory otherwise
   bench report -section curves -dir "$RAW" -command "$COMMAND" -png "$(dirname "$OUT")/cost-curves.png" -splice "$OUT"
+fi
+if [ -s "$WORK/web.json" ]; then
+  bench report -section web -dir "$RAW" -command "$COMMAND" -splice "$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    bench report -section web -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
+    log "replaced the web section of docs/benchmarks.md"
+  fi
 fi
 log "wrote $OUT (raw results in $RAW)"

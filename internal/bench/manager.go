@@ -289,6 +289,9 @@ type reporters struct {
 	ids    []string
 	sent   atomic.Int64
 	errors atomic.Int64
+	// vary makes every report's load differ from the node's last one (connections, CPU, bytes out), as
+	// a live cluster's do; set it before run.
+	vary bool
 }
 
 func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) {
@@ -324,6 +327,13 @@ func (m *benchManager) register(ctx context.Context, n int) (*reporters, error) 
 
 func (r *reporters) report(ctx context.Context, i int) {
 	req := nodeapi.ReportRequest{ID: r.ids[i], Stats: nodemodel.Load{Connections: i % 50, Subscribers: i % 50, MemoryUsedPercent: 30}}
+	if r.vary {
+		k := int(r.sent.Load())
+		req.Stats.Connections = (i + k) % 50
+		req.Stats.Subscribers = req.Stats.Connections
+		req.Stats.CPUPercent = float64((i*7+k)%100) / 2
+		req.Stats.BytesOut = uint64(k) << 16
+	}
 	if i == 0 {
 		req.Stats = nodemodel.Load{Connections: 1, Publishers: 1}
 		req.Streams = []nodemodel.StreamLoad{{Name: "live/bench", Protocol: "rtmp"}}
