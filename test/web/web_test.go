@@ -367,8 +367,6 @@ var expectedFailures = []struct {
 	{regexp.MustCompile(`^/api/v1/watch$`), http.StatusUnauthorized, "401 of the watch stream after the session ended"},
 	{regexp.MustCompile(`^/api/v1/scalepolicies$`), http.StatusBadRequest, "400 of minLimit > maxLimit"},
 	{regexp.MustCompile(`^/site/api/videos/[^/]+$`), http.StatusNotFound, "404 of the private video"},
-	// Chromium asks every site for /favicon.ico; the pages name no icon and the manager has none
-	{regexp.MustCompile(`^/favicon\.ico$`), http.StatusNotFound, "404 of /favicon.ico (no icon: reported)"},
 }
 
 var failedLoad = regexp.MustCompile(`^Failed to load resource: the server responded with a status of (\d+)`)
