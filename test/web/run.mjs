@@ -7,18 +7,30 @@
 //   config     a policy form's draft kept across a session ended behind its back; minLimit > maxLimit
 //              shown at its field; a policy, a launch configuration and a group created through the forms
 //   launch     a node launched through the API appears live; its drain shows live, without a reload
-//   autoscale  the group's chart and its scale events with their reasons
+//   autoscale  the group's chart and its scale events with their reasons; two edges registered through
+//              the node API carrying 90 of their 100 connections pass the alarm: the scale-out and its
+//              reason on the chart's panel
 //   vod        an upload reaches ready; made public (with a title of HTML) it is on the site's home and
 //              plays on its watch page; made private it is gone from both
+//   restart    the manager stopped (the test's control server): the console's banner; started again on
+//              the same address with the same store: the banner gone, and a drain made after the restart
+//              shown live in the same document
+//   huge       1,000 more nodes registered through the node API: the node table shows one page of them
+//              with its pager, the filter narrows it to one node, and state changes of a node on another
+//              page show once filtered to it
+//   small      signed in with the keyboard only in a phone-sized tab (390×844): neither the cluster page
+//              nor the site's home overflows sideways; dark mode gives the console and the site another
+//              background than light
 //   signout    back to the form; the old cookie is refused by the API
 //
 //   node run.mjs <JSON config>
 //
-// The config: {executablePath, nodeModules, manager, adminToken, stream, originId, group, videoFile,
-// xssTitle, minFrames, screenshots}. Every page's console errors, uncaught errors and dialogs are
-// recorded with the URL of the resource they are about; with screenshots (a directory) the main pages are
-// saved there as PNG. One JSON line on stdout holds what each step saw; progress goes to stderr. A step
-// that throws records its error and the ones after it still run where they can.
+// The config: {executablePath, nodeModules, manager, adminToken, clusterSecret, control, stream, originId,
+// group, videoFile, xssTitle, minFrames, hugeNodes, screenshots}. Every page's console errors (with the
+// time they were seen, ms since the epoch), uncaught errors and dialogs are recorded with the URL of the
+// resource they are about; with screenshots (a directory) the main pages are saved there as PNG. One JSON
+// line on stdout holds what each step saw; progress goes to stderr. A step that throws records its error
+// and the ones after it still run where they can.
 import {createRequire} from 'node:module';
 import path from 'node:path';
 
@@ -36,6 +48,7 @@ const t0 = Date.now();
 const log = (...a) => console.error(`+${((Date.now() - t0) / 1000).toFixed(1)}s`, ...a);
 const M = cfg.manager;
 const VIEWPORT = {width: 1280, height: 720};
+const PHONE = {width: 390, height: 844};
 const sel = {
   nodeRow: id => `[data-testid="node-row"][data-node-id="${id}"]`,
   videoRow: id => `[data-testid="video-row"][data-video-id="${id}"]`,
@@ -55,6 +68,32 @@ async function api(method, p, body, headers = {}) {
   return {status: res.status, json, text};
 }
 
+// nodeapi calls the node API with the cluster secret, as a node does; it throws on an answer other than 2xx.
+async function nodeapi(p, body) {
+  const res = await fetch(M + p, {
+    method: 'POST',
+    headers: {Authorization: `Bearer ${cfg.clusterSecret}`, 'Content-Type': 'application/json'},
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${p} ${body.id}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// control asks the test to stop or start the manager; it throws on an answer other than 2xx.
+async function control(action) {
+  const res = await fetch(`${cfg.control}/manager/${action}`, {method: 'POST'});
+  if (!res.ok) throw new Error(`manager ${action}: ${res.status} ${await res.text()}`);
+}
+
+// inParallel runs fn over items, n at a time.
+async function inParallel(items, n, fn) {
+  let next = 0;
+  await Promise.all(Array.from({length: n}, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
 // withCookie calls the manager with the console's session cookie only (no admin token).
 async function withCookie(method, p, cookie, headers = {}) {
   const res = await fetch(M + p, {method, headers: {Cookie: `nagare_console=${cookie}`, ...headers}});
@@ -72,7 +111,7 @@ function track(page, name) {
   const seen = {name, consoleErrors: [], pageErrors: [], dialogs: []};
   page.on('console', m => {
     if (m.type() === 'error' && seen.consoleErrors.length < 50) {
-      seen.consoleErrors.push({text: m.text().slice(0, 500), url: m.location()?.url || '', page: page.url()});
+      seen.consoleErrors.push({text: m.text().slice(0, 500), url: m.location()?.url || '', page: page.url(), at: Date.now()});
     }
   });
   page.on('pageerror', e => seen.pageErrors.push({text: String(e).slice(0, 500), page: page.url()}));
@@ -108,6 +147,17 @@ async function waitFrames(page, selector, timeoutMs) {
   }
   return n;
 }
+
+// widths is what decides a sideways overflow: the document's scroll width against the window's.
+const widths = page => page.evaluate(() => ({
+  scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+  // the widest box that scrolls inside itself (a table's), for the log
+  innerScroller: Math.max(0, ...[...document.querySelectorAll('*')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+    .map(e => e.scrollWidth)),
+}));
+
+const bodyBackground = page => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
 
 const imgX = page => page.evaluate(() => document.querySelectorAll('img[src="x"]').length);
 
@@ -240,10 +290,10 @@ try {
     s.fieldInvalid = await form.locator('input[name="targets[0].minLimit"]').getAttribute('aria-invalid');
     s.fieldErrors = await form.locator('[data-testid="field-error"]').evaluateAll(els => els.map(e => e.dataset.field));
 
-    // corrected: edge 1–3, a warm-up long enough that the simulated nodes (which never report) are not
-    // given up during the test
+    // corrected: edge 1–4 (room for the autoscale step's two edges, the minimum's node and a scale-out), a
+    // warm-up long enough that the simulated nodes (which never report) are not given up during the test
     await form.locator('input[name="targets[0].minLimit"]').fill('1');
-    await form.locator('input[name="targets[0].maxLimit"]').fill('3');
+    await form.locator('input[name="targets[0].maxLimit"]').fill('4');
     await form.locator('input[name="warmUpMs"]').fill('600000');
     await form.getByTestId('form-submit').click();
     await con.locator('[data-testid="policy-row"][data-name="web-policy"]').waitFor();
@@ -303,12 +353,33 @@ try {
 
   await step('autoscale', async s => {
     const group = con.locator(`[data-testid="group"][data-group="${cfg.group}"]`);
-    const chart = group.locator('[data-testid="autoscale-chart"][data-role="edge"]');
+    const chartSel = `[data-testid="autoscale-chart"][data-group="${cfg.group}"][data-role="edge"]`;
+    const chart = group.locator(chartSel);
     await chart.waitFor();
     s.chart = true;
     s.canvases = await chart.locator('canvas').count();
+
+    // two edges of the group (as nodes register: the node API with the cluster secret), each carrying 90 of
+    // the 100 connections its launch configuration gives it, the group's only edges in service: its edge
+    // load is 90 %, past the alarm (60 %), and the autoscaler scales out. Two, so that the warm-up of the
+    // launches before (the minimum's, the launch step's: up to 2 nodes expected) is over once they are in.
+    s.hotNodes = ['web-edge-hot1', 'web-edge-hot2'];
+    for (const id of s.hotNodes) {
+      await nodeapi('/nodeapi/v1/register', {id, role: 'edge', version: 'web-test', group: cfg.group,
+        region: 'local', addresses: {http: '127.0.0.1:1'}});
+    }
+    for (const id of s.hotNodes) {
+      await nodeapi('/nodeapi/v1/report', {id, stats: {connections: 90, subscribers: 90}, streams: []});
+    }
+    const panel = group.locator('figure.autoscale', {has: con.locator(chartSel)}); // the chart's panel
+    const out = panel.locator('[data-testid="scale-event"][data-action="scale-out"]');
+    await out.first().waitFor();
+    s.scaleOutReason = (await out.first().locator('.ev-reason').textContent()).trim();
+    const caption = panel.locator('figcaption');
+    await caption.filter({hasText: '90.0 % now'}).waitFor(); // the sample of the load that scaled out
+    s.caption = (await caption.textContent()).replace(/\s+/g, ' ').trim();
+
     const ev = group.locator('[data-testid="scale-event"]');
-    await ev.first().waitFor();
     s.events = await ev.evaluateAll(els => els.map(e => ({
       action: e.dataset.action, reason: e.querySelector('.ev-reason')?.textContent || '',
     })));
@@ -377,6 +448,142 @@ try {
     await site.goto(`${M}/watch/${s.id}`);
     await site.getByTestId('not-found').first().waitFor();
     s.privateNotFound = true;
+  });
+
+  await step('restart', async s => {
+    await inApp(con, '/console/cluster');
+    const hot = con.locator(sel.nodeRow('web-edge-hot1'));
+    await hot.waitFor();
+    await con.evaluate(() => { window.__sameDocument = true; });
+    s.bannerBefore = await con.getByTestId('conn-banner').count();
+
+    s.stoppedAt = Date.now();
+    await control('stop');
+    // the manager is gone for every client, not only for the page
+    s.apiRefused = await fetch(`${M}/api/v1/nodes`).then(r => `answered ${r.status}`, e => String(e.cause?.code || e));
+    await con.getByTestId('conn-banner').waitFor({timeout: 5_000});
+    s.bannerShown = true;
+    s.bannerText = (await con.getByTestId('conn-banner').textContent()).trim();
+
+    await control('start');
+    s.startedAt = Date.now();
+    await con.getByTestId('conn-banner').waitFor({state: 'detached', timeout: 15_000});
+    s.bannerGone = true;
+
+    // a change the restarted manager made shows live: the page's stream is the new manager's
+    s.stateBeforeDrain = await hot.getAttribute('data-state');
+    const dr = await api('POST', '/api/v1/nodes/web-edge-hot1/drain');
+    s.drainStatus = dr.status;
+    if (dr.status !== 200) s.drainAnswer = dr.text;
+    await con.locator(`${sel.nodeRow('web-edge-hot1')}[data-state="draining"]`).waitFor({timeout: 10_000});
+    s.drainShown = true;
+    s.sameDocument = await con.evaluate(() => window.__sameDocument === true);
+  });
+
+  await step('huge', async s => {
+    await inApp(con, '/console/cluster');
+    await con.locator('section.cluster').waitFor();
+    const before = (await api('GET', '/api/v1/nodes')).json?.length ?? 0;
+    // cheap nodes: registered and reported once each, ungrouped edges (the test's group and its autoscaler
+    // are left alone)
+    const ids = Array.from({length: cfg.hugeNodes}, (_, i) => `huge-${String(i).padStart(4, '0')}`);
+    await inParallel(ids, 16, async id => {
+      const i = Number(id.slice(5));
+      await nodeapi('/nodeapi/v1/register', {id, role: 'edge', version: 'web-test', region: 'far',
+        addresses: {http: `10.9.${i >> 8}.${i & 255}:8080`}});
+      await nodeapi('/nodeapi/v1/report', {id, stats: {connections: i % 50, subscribers: i % 50}, streams: []});
+    });
+    s.registered = ids.length;
+    log(`${ids.length} nodes registered`);
+
+    const rows = con.locator('[data-testid="node-row"]');
+    const rowIds = () => rows.evaluateAll(els => els.map(e => e.dataset.nodeId));
+    // every node in the picture (the table counts them: "<shown> of <all>"), sorted by group then id: the
+    // ungrouped huge-* first
+    const counter = con.locator('section.nodes .toolbar [aria-live]');
+    const counted = async () => Number((await counter.textContent()).match(/of (\d+)/)?.[1] ?? 0);
+    for (const end = Date.now() + 15_000; await counted() < before + ids.length; await sleep(100)) {
+      if (Date.now() > end) throw new Error(`the table counts ${await counter.textContent()}, not ${before + ids.length} nodes`);
+    }
+    [s.counter, s.pagerText] = await con.evaluate(() => [
+      document.querySelector('section.nodes .toolbar [aria-live]').textContent.trim(),
+      document.querySelector('nav.pager [aria-live]')?.textContent.trim() ?? '',
+    ]);
+    s.page1 = await rowIds();
+    const prev = con.getByTestId('page-prev');
+    const next = con.getByTestId('page-next');
+    s.page1Prev = await prev.isEnabled();
+    s.page1Next = await next.isEnabled();
+    await next.click();
+    await con.locator(sel.nodeRow('huge-0050')).waitFor();
+    s.page2 = await rowIds();
+    s.page2Prev = await prev.isEnabled();
+
+    // a node of another page changes while page 2 shows; filtered to, it shows its new state
+    s.offPage = 'huge-0777';
+    s.offPageDrain = (await api('POST', `/api/v1/nodes/${s.offPage}/drain`)).status;
+    const filter = con.getByTestId('node-filter');
+    await filter.fill(s.offPage);
+    await con.locator(`${sel.nodeRow(s.offPage)}[data-state="draining"]`).waitFor();
+    s.offPageRows = await rowIds();
+    s.offPageState = await con.locator(sel.nodeRow(s.offPage)).getAttribute('data-state');
+
+    // filtered to a node of another page, its change shows live
+    s.live = 'huge-0500';
+    await filter.fill(s.live);
+    await con.locator(sel.nodeRow(s.live)).waitFor();
+    s.liveRows = await rowIds();
+    s.liveBefore = await con.locator(sel.nodeRow(s.live)).getAttribute('data-state');
+    s.liveDrain = (await api('POST', `/api/v1/nodes/${s.live}/drain`)).status;
+    await con.locator(`${sel.nodeRow(s.live)}[data-state="draining"]`).waitFor();
+    s.liveAfter = await con.locator(sel.nodeRow(s.live)).getAttribute('data-state');
+
+    await filter.fill('');
+    await con.locator(sel.nodeRow('huge-0000')).waitFor();
+    s.unfilteredRows = await rows.count();
+  });
+
+  await step('small', async s => {
+    // a phone-sized tab, signed in with the keyboard only
+    const phoneCtx = await browser.newContext({viewport: PHONE});
+    const phone = track(await phoneCtx.newPage(), 'phone');
+    phone.setDefaultTimeout(15_000);
+    try {
+      await phone.goto(`${M}/console`);
+      await phone.getByTestId('signin-form').waitFor();
+      const tokenFocused = () => phone.evaluate(() => document.activeElement?.dataset?.testid === 'signin-token');
+      s.tokenFocusedOnLoad = await tokenFocused();
+      for (s.tabs = 0; s.tabs < 20 && !(await tokenFocused()); s.tabs++) await phone.keyboard.press('Tab');
+      s.tokenFocused = await tokenFocused();
+      await phone.keyboard.type(cfg.adminToken);
+      await phone.keyboard.press('Enter');
+      await phone.locator('section.cluster').waitFor();
+      s.keyboardSignedIn = true;
+
+      // at 390 px: the page does not scroll sideways (a table may, inside its own box)
+      await phone.locator(sel.nodeRow('huge-0000')).waitFor();
+      await phone.locator('[data-testid="autoscale-chart"] canvas').first().waitFor();
+      s.consoleWidths = await widths(phone);
+      await phone.goto(`${M}/`);
+      await phone.locator(`[data-testid="live-item"][data-stream="${cfg.stream}"]`).waitFor();
+      s.siteWidths = await widths(phone);
+      await shot(phone, 'site-home-phone');
+
+      // dark mode: another background than light
+      s.siteLight = await bodyBackground(phone);
+      await phone.emulateMedia({colorScheme: 'dark'});
+      s.siteDark = await bodyBackground(phone);
+    } finally {
+      await phoneCtx.close().catch(() => {});
+    }
+    await inApp(con, '/console/cluster');
+    await con.locator('[data-testid="autoscale-chart"] canvas').first().waitFor();
+    s.consoleLight = await bodyBackground(con);
+    await con.emulateMedia({colorScheme: 'dark'});
+    s.consoleDark = await bodyBackground(con);
+    await con.evaluate(() => window.scrollTo(0, 0));
+    await shot(con, 'console-cluster-dark');
+    await con.emulateMedia({colorScheme: 'light'});
   });
 
   await step('signout', async s => {

@@ -35,6 +35,10 @@ const (
 	xssTitle = `<img src=x onerror=alert(1)>`
 	// minFrames is how many frames a player must have decoded to count as playing: 2 s of the 25 fps clips.
 	minFrames = 50
+	// hugeNodes are registered on top of the test's cluster to make it a big one.
+	hugeNodes = 1000
+	// nodePage is how many node rows the cluster page shows at once.
+	nodePage = 50
 )
 
 // report is what run.mjs saw, step by step (see its header).
@@ -79,9 +83,12 @@ type report struct {
 		} `json:"launch"`
 		Autoscale struct {
 			stepResult
-			Chart    bool `json:"chart"`
-			Canvases int  `json:"canvases"`
-			Events   []struct {
+			Chart          bool     `json:"chart"`
+			Canvases       int      `json:"canvases"`
+			HotNodes       []string `json:"hotNodes"`
+			ScaleOutReason string   `json:"scaleOutReason"`
+			Caption        string   `json:"caption"`
+			Events         []struct {
 				Action string `json:"action"`
 				Reason string `json:"reason"`
 			} `json:"events"`
@@ -121,6 +128,55 @@ type report struct {
 			stepResult
 			Frames int `json:"frames"`
 		} `json:"sitelive"`
+		Restart struct {
+			stepResult
+			BannerBefore     int    `json:"bannerBefore"`
+			StoppedAt        int64  `json:"stoppedAt"`
+			StartedAt        int64  `json:"startedAt"`
+			APIRefused       string `json:"apiRefused"`
+			BannerShown      bool   `json:"bannerShown"`
+			BannerText       string `json:"bannerText"`
+			BannerGone       bool   `json:"bannerGone"`
+			StateBeforeDrain string `json:"stateBeforeDrain"`
+			DrainStatus      int    `json:"drainStatus"`
+			DrainAnswer      string `json:"drainAnswer"`
+			DrainShown       bool   `json:"drainShown"`
+			SameDocument     bool   `json:"sameDocument"`
+		} `json:"restart"`
+		Huge struct {
+			stepResult
+			Registered     int      `json:"registered"`
+			Page1          []string `json:"page1"`
+			Counter        string   `json:"counter"`
+			PagerText      string   `json:"pagerText"`
+			Page1Prev      bool     `json:"page1Prev"`
+			Page1Next      bool     `json:"page1Next"`
+			Page2          []string `json:"page2"`
+			Page2Prev      bool     `json:"page2Prev"`
+			OffPage        string   `json:"offPage"`
+			OffPageDrain   int      `json:"offPageDrain"`
+			OffPageRows    []string `json:"offPageRows"`
+			OffPageState   string   `json:"offPageState"`
+			Live           string   `json:"live"`
+			LiveRows       []string `json:"liveRows"`
+			LiveBefore     string   `json:"liveBefore"`
+			LiveDrain      int      `json:"liveDrain"`
+			LiveAfter      string   `json:"liveAfter"`
+			UnfilteredRows int      `json:"unfilteredRows"`
+		} `json:"huge"`
+		Small struct {
+			stepResult
+			TokenFocusedOnLoad bool   `json:"tokenFocusedOnLoad"`
+			Tabs               int    `json:"tabs"`
+			TokenFocused       bool   `json:"tokenFocused"`
+			KeyboardSignedIn   bool   `json:"keyboardSignedIn"`
+			ConsoleWidths      widths `json:"consoleWidths"`
+			SiteWidths         widths `json:"siteWidths"`
+			SiteLight          string `json:"siteLight"`
+			SiteDark           string `json:"siteDark"`
+			ConsoleLight       string `json:"consoleLight"`
+			ConsoleDark        string `json:"consoleDark"`
+		} `json:"small"`
 		Signout struct {
 			stepResult
 			FormShown        bool `json:"formShown"`
@@ -133,6 +189,13 @@ type report struct {
 			} `json:"oldCookieSession"`
 		} `json:"signout"`
 	} `json:"steps"`
+}
+
+// widths are a page's document scroll width and window width, and the widest box scrolling inside itself.
+type widths struct {
+	ScrollWidth   int `json:"scrollWidth"`
+	InnerWidth    int `json:"innerWidth"`
+	InnerScroller int `json:"innerScroller"`
 }
 
 type stepResult struct {
@@ -148,6 +211,7 @@ type pageLog struct {
 		Text string `json:"text"`
 		URL  string `json:"url"`
 		Page string `json:"page"`
+		At   int64  `json:"at"` // ms since the epoch
 	} `json:"consoleErrors"`
 	PageErrors []map[string]string `json:"pageErrors"`
 	Dialogs    []map[string]string `json:"dialogs"`
@@ -156,9 +220,11 @@ type pageLog struct {
 // TestConsoleAndSite walks the operator console and the public site in Chromium against a real cluster
 // (a manager with the simulated cloud, an origin carrying a live RTMP stream, the VOD service): sign-in
 // and its refusals, a session ended behind the page's back, configuration forms and the API's field
-// errors, the cluster live (a launch, a drain, the autoscaler's chart and events), a live stream's page,
-// a VOD upload through to the public site and back to private, a title of HTML shown as text; and no
-// console error on any page but the browser's lines for the answers the steps expect to fail.
+// errors, the cluster live (a launch, a drain, a scale-out on the autoscaler's chart with its reason), a
+// live stream's page, a VOD upload through to the public site and back to private, a title of HTML shown
+// as text, the manager stopped and started again under the console, a cluster of a thousand nodes, the
+// keyboard, a phone's screen and dark mode; and no console error on any page but the browser's lines for
+// the answers the steps expect to fail.
 func TestConsoleAndSite(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	testutil.RequireChromium(t)
@@ -173,6 +239,7 @@ func TestConsoleAndSite(t *testing.T) {
 	cfg := map[string]any{
 		"manager": c.manager, "adminToken": managertest.AdminToken, "stream": streamPath, "originId": originID,
 		"group": group, "videoFile": testVideo(t), "xssTitle": xssTitle, "minFrames": minFrames,
+		"clusterSecret": managertest.ClusterSecret, "control": c.managers.control(t), "hugeNodes": hugeNodes,
 	}
 	if os.Getenv("NAGARE_SCREENSHOTS") == "1" {
 		dir := filepath.Join(testutil.RepoRoot(t), "docs", "screenshots")
@@ -243,7 +310,7 @@ func TestConsoleAndSite(t *testing.T) {
 		require.Len(t, p.Targets, 1)
 		assert.Equal(t, "edge", p.Targets[0].Role)
 		assert.Equal(t, 1, p.Targets[0].MinLimit)
-		assert.Equal(t, 3, p.Targets[0].MaxLimit)
+		assert.Equal(t, 4, p.Targets[0].MaxLimit)
 		assert.EqualValues(t, 600000, p.WarmUpMs)
 		var lc struct {
 			Image   string
@@ -291,15 +358,89 @@ func TestConsoleAndSite(t *testing.T) {
 		assert.Positive(t, a.Canvases, "the chart draws on a canvas")
 		var api []struct{ Action, Role, Reason string }
 		c.get(t, "/api/v1/scaleevents?group="+group, &api)
-		var launched bool
+		var minimum, scaleOut bool
 		for _, e := range a.Events {
 			assert.NotEmpty(t, e.Reason, "%s without its reason", e.Action)
 			if e.Action == "minimum" || e.Action == "scale-out" {
-				launched = true
+				minimum, scaleOut = minimum || e.Action == "minimum", scaleOut || e.Action == "scale-out"
 				assert.True(t, hasEvent(api, e.Action, e.Reason), "%s %q is not the API's: %+v", e.Action, e.Reason, api)
 			}
 		}
-		assert.True(t, launched, "no scale-out (or launch to the minimum) on the chart: %+v", a.Events)
+		assert.True(t, minimum, "no launch to the policy's minimum in the group's events: %+v", a.Events)
+		assert.True(t, scaleOut, "no scale-out in the group's events: %+v", a.Events)
+
+		// the edges the test registered at 90 of 100 connections each, the group's only edges in service: 90 %
+		// passes the alarm, and the chart's panel says so with the autoscaler's own words
+		assert.Regexp(t, `^scale-out edge: load 90 % > 60 %, \+1 → \d+ nodes$`, a.ScaleOutReason)
+		assert.True(t, hasEvent(api, "scale-out", a.ScaleOutReason), "the panel's scale-out %q is not the API's: %+v", a.ScaleOutReason, api)
+		assert.Contains(t, a.Caption, "90.0 % now", "the chart's load")
+		assert.Contains(t, a.Caption, "alarm 60 %")
+		t.Logf("%v: %s", a.HotNodes, a.ScaleOutReason)
+	})
+
+	t.Run("manager restart", func(t *testing.T) {
+		rs := s.Restart
+		require.Empty(t, rs.Error, "drain answer: %s", rs.DrainAnswer)
+		assert.Zero(t, rs.BannerBefore, "a banner before the manager stopped")
+		assert.Contains(t, rs.APIRefused, "ECONNREFUSED", "the stopped manager's address refuses connections")
+		assert.True(t, rs.BannerShown, "the console says the manager is unreachable")
+		assert.NotEmpty(t, rs.BannerText)
+		assert.True(t, rs.BannerGone, "the banner goes once the manager is back")
+		assert.Equal(t, "inservice", rs.StateBeforeDrain)
+		assert.Equal(t, http.StatusOK, rs.DrainStatus, "the drain through the restarted manager")
+		assert.True(t, rs.DrainShown, "the drain made after the restart shows")
+		assert.True(t, rs.SameDocument, "without a reload: the page's own stream reconnected")
+		var n struct{ State string }
+		c.get(t, "/api/v1/nodes/web-edge-hot1", &n)
+		assert.Equal(t, "draining", n.State)
+		stops := c.managers.stops()
+		if assert.Len(t, stops, 1, "the manager stopped once") {
+			assert.NoError(t, stops[0], "the stopped manager's Run")
+		}
+	})
+
+	t.Run("huge cluster", func(t *testing.T) {
+		h := s.Huge
+		require.Empty(t, h.Error)
+		require.Equal(t, hugeNodes, h.Registered)
+		// the table counts every node ("<shown> of <all>", nothing filtered yet) but shows one page of rows,
+		// with its pager: the first page cannot go back, the second can
+		var shown, all int
+		_, err := fmt.Sscanf(h.Counter, "%d of %d", &shown, &all)
+		require.NoError(t, err, "the node counter %q", h.Counter)
+		assert.Equal(t, all, shown, "nothing filtered")
+		assert.Greater(t, all, hugeNodes)
+		assert.Equal(t, pageOf("huge-", 0), h.Page1, "page 1: the first 50 nodes by group and id")
+		assert.Equal(t, pageOf("huge-", nodePage), h.Page2, "page 2: the next 50")
+		assert.Equal(t, fmt.Sprintf("Page 1 of %d", (all+nodePage-1)/nodePage), h.PagerText)
+		assert.False(t, h.Page1Prev, "page-prev on page 1")
+		assert.True(t, h.Page1Next, "page-next on page 1")
+		assert.True(t, h.Page2Prev, "page-prev on page 2")
+		// drained while another page showed, then filtered to: its new state
+		assert.Equal(t, http.StatusOK, h.OffPageDrain)
+		assert.Equal(t, []string{h.OffPage}, h.OffPageRows, "the filter narrows the table to one node")
+		assert.Equal(t, "draining", h.OffPageState)
+		// filtered to, then drained: shown live
+		assert.Equal(t, []string{h.Live}, h.LiveRows)
+		assert.Equal(t, "inservice", h.LiveBefore)
+		assert.Equal(t, http.StatusOK, h.LiveDrain)
+		assert.Equal(t, "draining", h.LiveAfter)
+		assert.Equal(t, nodePage, h.UnfilteredRows, "the filter cleared: a page of rows again")
+	})
+
+	t.Run("keyboard and small screens", func(t *testing.T) {
+		sm := s.Small
+		require.Empty(t, sm.Error)
+		assert.True(t, sm.TokenFocused, "the token field reached with the keyboard (focused on load: %v, %d tabs)", sm.TokenFocusedOnLoad, sm.Tabs)
+		assert.True(t, sm.KeyboardSignedIn, "signed in by typing the token and Enter")
+		for name, w := range map[string]widths{"the console's cluster page": sm.ConsoleWidths, "the site's home": sm.SiteWidths} {
+			require.Positive(t, w.InnerWidth, name)
+			assert.LessOrEqual(t, w.ScrollWidth, w.InnerWidth, "%s overflows sideways at 390 px", name)
+			t.Logf("%s at 390 px: document %d px wide, widest inner scroller %d px", name, w.ScrollWidth, w.InnerScroller)
+		}
+		assert.NotEqual(t, sm.ConsoleLight, sm.ConsoleDark, "the console's background in dark mode")
+		assert.NotEqual(t, sm.SiteLight, sm.SiteDark, "the site's background in dark mode")
+		t.Logf("backgrounds light/dark: console %s / %s, site %s / %s", sm.ConsoleLight, sm.ConsoleDark, sm.SiteLight, sm.SiteDark)
 	})
 
 	t.Run("live stream page", func(t *testing.T) {
@@ -340,7 +481,11 @@ func TestConsoleAndSite(t *testing.T) {
 			assert.Empty(t, p.PageErrors, "%s: uncaught errors", p.Name)
 			var unexpected []string
 			for _, e := range p.ConsoleErrors {
-				if why := expectedFailure(e.Text, e.URL); why != "" {
+				why := expectedFailure(e.Text, e.URL)
+				if why == "" && managerDown(e.At, s.Restart.StoppedAt, s.Restart.StartedAt) {
+					why = unreachable(e.Text, e.URL)
+				}
+				if why != "" {
 					// Chromium logs every answer other than 2xx to a fetch as a console error, even one the
 					// page expects and handles: listed in the test log for the lead, not hidden
 					t.Logf("%s: expected %s logged by Chromium as a console error: %q (%s)", p.Name, why, e.Text, e.URL)
@@ -390,6 +535,39 @@ func expectedFailure(text, rawURL string) string {
 	return ""
 }
 
+// failedConnection is Chromium's line for a request that got no answer at all.
+var failedConnection = regexp.MustCompile(`^Failed to load resource: net::ERR_[A-Z_]+$`)
+
+// unreachable says which expected failure a console error is while the manager was stopped ("" for
+// none): the console's watch stream and its session check, which it retries until the manager is back.
+func unreachable(text, rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || !failedConnection.MatchString(text) {
+		return ""
+	}
+	switch u.Path {
+	case "/api/v1/watch", "/console/api/session":
+		return "network error of " + u.Path + " while the manager was stopped"
+	}
+	return ""
+}
+
+// managerDown reports whether a console error seen at (ms since the epoch) can be about the manager the
+// restart step stopped: from its stop to a few seconds after its start (Chromium reports a failed
+// request when its page hears of it).
+func managerDown(at, stopped, started int64) bool {
+	return stopped > 0 && started > 0 && at >= stopped && at <= started+3000
+}
+
+// pageOf is the ids of the nodePage nodes from the first-th on, prefix%04d.
+func pageOf(prefix string, first int) []string {
+	ids := make([]string, nodePage)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%04d", prefix, first+i)
+	}
+	return ids
+}
+
 func hasEvent(events []struct{ Action, Role, Reason string }, action, reason string) bool {
 	for _, e := range events {
 		if e.Action == action && e.Role == "edge" && e.Reason == reason {
@@ -402,15 +580,18 @@ func hasEvent(events []struct{ Action, Role, Reason string }, action, reason str
 // cluster is the test's manager (with the site, the VOD service's library and the simulated cloud) and
 // its origin.
 type cluster struct {
-	manager          string
+	manager          string // its URL
+	managers         *managers
 	rtmp, originHTTP string
 }
 
 func startCluster(t *testing.T) cluster {
 	t.Helper()
 	v := vodtest.Start(t)
-	mgr, _ := managertest.Start(t, func(c *config.Config) {
-		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
+	mgrs := startManagers(t, func(c *config.Config) {
+		// the nodes the test registers itself through the node API report once: they must not be found
+		// silent and dead during the run
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 2*time.Minute
 		c.Manager.Site.Enabled = true
 		// as `nagare all` wires them: the library through the VOD service's gRPC port, publish tokens for
 		// the console's WHIP publisher
@@ -421,6 +602,7 @@ func startCluster(t *testing.T) cluster {
 		c.Manager.Autoscale.Controller = sim.Name
 		c.Manager.Autoscale.Interval = 250 * time.Millisecond
 	})
+	mgr := mgrs.url()
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
 		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, originID
 	})
@@ -432,7 +614,7 @@ func startCluster(t *testing.T) cluster {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	}, 20*time.Second, 100*time.Millisecond, "the manager never put the origin in service")
-	return cluster{manager: mgr, rtmp: origin.RTMPAddr(), originHTTP: origin.HTTPAddr()}
+	return cluster{manager: mgr, managers: mgrs, rtmp: origin.RTMPAddr(), originHTTP: origin.HTTPAddr()}
 }
 
 // call GETs a native API path with the admin token, decodes a 200's body into out and returns the status.
