@@ -178,6 +178,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		ReadTimeout: cfg.Manager.ReadTimeout, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// the console's live updates are requests that never end by themselves
+	m.http.RegisterOnShutdown(srv.CloseWatchers)
 	if cfg.TLS.Enabled() {
 		cert, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.With("component", "tls"))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -327,4 +328,27 @@ func TestSiteAPI(t *testing.T) {
 	res = e.do(http.MethodGet, "/site/api/live", authNone, "")
 	require.Equal(t, http.StatusNotFound, res.status)
 	require.Equal(t, "application/json", res.header.Get("Content-Type"))
+}
+
+// TestCloseWatchers: a stopping manager ends its live-update streams (they would hold its shutdown), and
+// any that starts afterwards.
+func TestCloseWatchers(t *testing.T) {
+	var srv *api.Server
+	e := newEnv(t, func(s *api.Server) { srv = s })
+	open := func() *http.Response {
+		req, err := http.NewRequest(http.MethodGet, e.url+"/api/v1/watch", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	res := open()
+	readEvent(t, bufio.NewReader(res.Body))
+	srv.CloseWatchers()
+	_, err := io.ReadAll(res.Body)
+	require.NoError(t, err, "the stream ends")
+	_, err = io.ReadAll(open().Body)
+	require.NoError(t, err, "a stream opened later ends at once")
 }

@@ -29,11 +29,32 @@ const watchPing = 15 * time.Second
 const watchScaleEvents = 100
 
 type watchHub struct {
+	closeOnce sync.Once
+	closing   chan struct{} // closed by CloseWatchers
+
 	mu      sync.Mutex
 	subs    map[chan []byte]struct{}
 	running bool
 	last    []byte // the newest picture sent, for a watcher that arrives
 	failing bool   // the last build failed (logged once until it succeeds again)
+}
+
+// CloseWatchers ends every live-update stream and the ones that start later: the manager is stopping.
+// http.Server.Shutdown waits for requests in progress without ending them, so register it with
+// RegisterOnShutdown.
+func (s *Server) CloseWatchers() {
+	s.watch.done()
+	s.watch.closeOnce.Do(func() { close(s.watch.closing) })
+}
+
+// done is closed once the watchers are to end.
+func (h *watchHub) done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing == nil {
+		h.closing = make(chan struct{})
+	}
+	return h.closing
 }
 
 // subscribe adds a watcher; the returned function removes it.
@@ -179,15 +200,18 @@ func (n nativeAPI) watch(w http.ResponseWriter, r *http.Request) error {
 	if err := rc.Flush(); err != nil {
 		return fmt.Errorf("live updates need a flushing connection: %w", err)
 	}
-	ch, done := n.s.subscribe()
-	defer done()
+	ch, unsubscribe := n.s.subscribe()
+	defer unsubscribe()
 	ping := time.NewTicker(watchPing)
 	defer ping.Stop()
+	closing := n.s.watch.done()
 	for {
 		var msg []byte
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-closing:
+			return nil // the manager is stopping: the console reconnects to it, or to another
 		case msg = <-ch:
 		case <-ping.C:
 			if n.s.authorized(r) != nil {

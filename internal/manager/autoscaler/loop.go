@@ -397,7 +397,7 @@ func (l *Loop) decideGroup(ctx context.Context, g store.NodeGroup, insts map[str
 			l.Metrics.observe(g.Name, lim.Role, in, d, countLive(in.Nodes))
 		}
 		if l.Trace != nil {
-			l.Trace.record(g.Name, lim.Role, in, d, countLive(in.Nodes))
+			l.Trace.record(g.Name, lim.Role, in, d)
 		}
 		// a viewer with no room may wait when a node of the role is on its way or may still be launched
 		l.setCanGrow(key, countLive(in.Nodes)+d.Launch+len(d.Replace) < lim.MaxLimit || d.Launch+len(d.Replace) > 0 || launching(in.Nodes))

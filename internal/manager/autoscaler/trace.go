@@ -22,7 +22,7 @@ type Trace struct {
 }
 
 // TracePoint is one tick of one group's role. Load and Predicted are percentages of the in-service
-// capacity (as in scale events).
+// capacity (as in scale events); Nodes counts the nodes in service.
 type TracePoint struct {
 	At        time.Time `json:"at"`
 	Load      float64   `json:"load"`
@@ -52,8 +52,14 @@ func (t *Trace) window() time.Duration {
 	return 15 * time.Minute
 }
 
-// record adds one tick of group's role.
-func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision, live int) {
+// record adds one tick of group's role: the load is over the nodes in service, and so is the count.
+func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision) {
+	inService := 0
+	for _, n := range in.Nodes {
+		if n.State == nodemodel.StateInService && !n.Dead {
+			inService++
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.roles == nil {
@@ -66,7 +72,7 @@ func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision, 
 		t.roles[key] = rt
 	}
 	rt.high, rt.low = percent(in.Threshold), percent(in.LowWater)
-	rt.points = append(rt.points, TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: live})
+	rt.points = append(rt.points, TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: inService})
 	cut := 0
 	for cut < len(rt.points) && in.Now.Sub(rt.points[cut].At) > t.window() {
 		cut++

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -13,9 +14,15 @@ import (
 func TestTrace(t *testing.T) {
 	tr := &Trace{Window: time.Minute}
 	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	tick := func(at time.Duration, group string, load, projected float64, live int) {
+	// live nodes: the first `inService` in service, one more still starting, and a dead one
+	tick := func(at time.Duration, group string, load, projected float64, inService int) {
 		in := Input{Now: t0.Add(at), Threshold: 0.6, LowWater: 0.2}
-		tr.record(group, nodemodel.RoleEdge, in, Decision{Load: load, Projected: projected}, live)
+		for i := 0; i < inService; i++ {
+			in.Nodes = append(in.Nodes, NodeLoad{ID: fmt.Sprint("e", i), State: nodemodel.StateInService})
+		}
+		in.Nodes = append(in.Nodes, NodeLoad{ID: "starting", State: nodemodel.StateRunning},
+			NodeLoad{ID: "dead", State: nodemodel.StateInService, Dead: true})
+		tr.record(group, nodemodel.RoleEdge, in, Decision{Load: load, Projected: projected})
 	}
 	tick(0, "g2", 0.1, 0.1, 1)
 	tick(0, "g1", 0.35, 0.48, 2)
