@@ -241,6 +241,11 @@ try {
     }
     s.framesDecodedShown = (await con.getByTestId('frames-decoded').textContent()).trim();
     await shot(con, 'console-stream');
+    // the same stream over WebRTC: WHEP through the manager (a 307 to the origin)
+    await con.getByTestId('play-webrtc').click();
+    s.webrtcFrames = await waitFrames(con, '[data-testid="player"]', 30_000);
+    s.webrtcEngine = (await con.locator('.readouts dd').last().textContent()).trim();
+    await con.getByTestId('play-hls-live').click();
   });
 
   await step('sitelive', async s => {

@@ -101,6 +101,8 @@ type report struct {
 			stepResult
 			Frames             int    `json:"frames"`
 			ViewerCount        string `json:"viewerCount"`
+			WebRTCFrames       int    `json:"webrtcFrames"`
+			WebRTCEngine       string `json:"webrtcEngine"`
 			FramesDecodedShown string `json:"framesDecodedShown"`
 		} `json:"live"`
 		Publish struct {
@@ -447,6 +449,8 @@ func TestConsoleAndSite(t *testing.T) {
 		l := s.Live
 		require.Empty(t, l.Error)
 		assert.Greater(t, l.Frames, minFrames, "frames decoded by the stream page's player")
+		assert.Greater(t, l.WebRTCFrames, minFrames, "frames decoded by the stream page's WebRTC player (%s)", l.WebRTCEngine)
+		assert.Contains(t, l.WebRTCEngine, "webrtc")
 		n, _ := strconv.Atoi(l.ViewerCount)
 		assert.Positive(t, n, "the viewer count (%q) while the page plays", l.ViewerCount)
 		assert.Greater(t, s.SiteLive.Frames, minFrames, "frames decoded on the site's live page: %s", s.SiteLive.Error)

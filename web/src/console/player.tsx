@@ -1,8 +1,9 @@
 // A video player: HLS through hls.js where MediaSource exists (live streams with nagare's live settings),
-// the browser's own HLS otherwise (Safari on iOS), or a plain file (MP4).
+// the browser's own HLS otherwise (Safari on iOS), a plain file (MP4), or WebRTC (a WHEP session).
 import Hls from "hls.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HLS_LIVE } from "../common/hls-live";
+import { iceGathered, postOffer, sessionURL } from "../common/webrtc";
 
 export interface PlayerStats {
   /** seconds behind the live edge (hls.js's latency), if known */
@@ -11,13 +12,14 @@ export interface PlayerStats {
   behindClock?: number;
   decoded?: number;
   dropped?: number;
-  engine: "hls.js" | "native" | "file" | "none";
+  engine: "hls.js" | "native" | "file" | "webrtc" | "none";
   level?: string;
 }
 
 export function Player(props: {
   src: string;
-  kind: "hls" | "mp4";
+  /** whep: src is the stream's WHEP endpoint (the manager's, which redirects to a node) */
+  kind: "hls" | "mp4" | "whep";
   live?: boolean;
   poster?: string;
   testid?: string;
@@ -33,8 +35,12 @@ export function Player(props: {
     let hls: Hls | null = null;
     let engine: PlayerStats["engine"] = "none";
     let retry: number | undefined;
+    let whep: WHEPSession | null = null;
     setErr("");
-    if (props.kind === "mp4") {
+    if (props.kind === "whep") {
+      engine = "webrtc";
+      whep = playWHEP(video, props.src, setErr);
+    } else if (props.kind === "mp4") {
       engine = "file";
       video.src = props.src;
     } else if (Hls.isSupported()) {
@@ -96,6 +102,8 @@ export function Player(props: {
       clearInterval(tick);
       clearTimeout(retry);
       hls?.destroy();
+      whep?.stop();
+      video.srcObject = null;
       video.removeAttribute("src");
       video.load();
     };
@@ -119,4 +127,63 @@ export function Player(props: {
       )}
     </div>
   );
+}
+
+interface WHEPSession {
+  stop(): void;
+}
+
+/** playWHEP receives the stream over WebRTC: a receive-only offer with its candidates POSTed to url (fetch
+ * follows the manager's 307 to a node), the answer set, the media shown; stop ends the session with a DELETE
+ * of its Location. A failure is told through setErr (the operator chooses HLS again, or reloads). */
+function playWHEP(video: HTMLVideoElement, url: string, setErr: (e: string) => void): WHEPSession {
+  const pc = new RTCPeerConnection();
+  let resource: string | null = null;
+  let stopped = false;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const stream = new MediaStream();
+  pc.ontrack = (ev) => {
+    stream.addTrack(ev.track);
+    video.srcObject = stream;
+  };
+  // the session ends by its DELETE first; the connection closes after the answer, so that the node does not
+  // see the connection go (and drop the session) before the DELETE arrives
+  const end = () => {
+    const r = resource;
+    resource = null;
+    if (!r) {
+      pc.close();
+      return;
+    }
+    void fetch(r, { method: "DELETE", keepalive: true })
+      .catch(() => undefined)
+      .finally(() => pc.close());
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "failed") setErr("WebRTC: the connection failed.");
+  };
+  void (async () => {
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGathered(pc, 2000);
+      if (stopped) return;
+      const res = await postOffer(url, pc);
+      if (!res.ok) {
+        const text = (await res.text()).trim();
+        throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
+      }
+      resource = sessionURL(res, url);
+      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      if (stopped) end();
+    } catch (e) {
+      if (!stopped) setErr(`WebRTC: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  })();
+  return {
+    stop() {
+      stopped = true;
+      end();
+    },
+  };
 }

@@ -1,5 +1,5 @@
-// One live stream: a player (LL-HLS from the manager, which sends the player to the best edge), the
-// latency and decoded-frames readouts, and the viewers per edge.
+// One live stream: a player (LL-HLS or WebRTC from the manager, which sends the player to the best node),
+// the latency and decoded-frames readouts, and the viewers per edge.
 import { useState } from "preact/hooks";
 import { enc, streamPath } from "../api";
 import { useConfirm } from "../components";
@@ -16,7 +16,8 @@ export function StreamView(props: { app: string; stream: string }) {
   const s = l.snapshot?.streams?.find((x) => x.name === name);
   const [stats, setStats] = useState<PlayerStats | null>(null);
   const [confirmEl, ask] = useConfirm();
-  const src = `/${streamPath(name)}/index.m3u8`;
+  const [via, setVia] = useState<"hls" | "whep">("hls");
+  const src = via === "hls" ? `/${streamPath(name)}/index.m3u8` : `/${streamPath(name)}/whep`;
   const edges = s?.edges ?? [];
   return (
     <section class="stream">
@@ -27,7 +28,15 @@ export function StreamView(props: { app: string; stream: string }) {
       {l.snapshot && !s && <p class="note">This stream is not live now (the player keeps trying).</p>}
       <div class="cols player-cols">
         <div>
-          <Player src={src} kind="hls" live onStats={setStats} />
+          <div class="toolbar" role="group" aria-label="Play with">
+            <button type="button" class="small" aria-pressed={via === "hls"} onClick={() => setVia("hls")} data-testid="play-hls-live">
+              LL-HLS
+            </button>{" "}
+            <button type="button" class="small" aria-pressed={via === "whep"} onClick={() => setVia("whep")} data-testid="play-webrtc">
+              WebRTC
+            </button>
+          </div>
+          <Player key={via} src={src} kind={via} live onStats={setStats} />
           <dl class="facts readouts" aria-live="off">
             <dt>Latency</dt>
             <dd data-testid="latency">
