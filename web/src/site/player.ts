@@ -322,9 +322,15 @@ function nativeSession(video: HTMLVideoElement, url: string, playing: () => void
 // back within seconds; a node that ended the session leaves the browser disconnected)
 const DISCONNECTED_MS = 4000;
 
-function hangUp(resource: string | null, keepalive: boolean): void {
-  if (!resource) return;
-  fetch(resource, { method: "DELETE", keepalive, cache: "no-store" }).catch(() => {});
+/** hangUp ends a WHEP session with a DELETE of its resource; the promise settles with the answer (the
+ * connection is closed after it, so that the node does not see the connection go and drop the session
+ * before the DELETE arrives). */
+function hangUp(resource: string | null, keepalive: boolean): Promise<void> {
+  if (!resource) return Promise.resolve();
+  return fetch(resource, { method: "DELETE", keepalive, cache: "no-store" }).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 // whepSession: a plain WHEP exchange. Receive-only audio and video, the offer (with its ICE candidates) in a
@@ -342,8 +348,7 @@ async function whepSession(
   const close = (keepalive: boolean) => {
     if (closed) return;
     closed = true;
-    hangUp(resource, keepalive);
-    pc.close();
+    void hangUp(resource, keepalive).then(() => pc.close());
     video.removeEventListener("playing", playing);
   };
   try {
