@@ -610,14 +610,7 @@ func startCluster(t *testing.T) cluster {
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
 		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, originID
 	})
-	require.Eventually(t, func() bool {
-		res, err := http.Get(mgr + "/api/v1/route/publish/" + streamPath)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 20*time.Second, 100*time.Millisecond, "the manager never put the origin in service")
+	managertest.WaitOrigin(t, mgr, streamPath)
 	return cluster{manager: mgr, managers: mgrs, rtmp: origin.RTMPAddr(), originHTTP: origin.HTTPAddr()}
 }
 

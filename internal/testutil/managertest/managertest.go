@@ -5,9 +5,11 @@ package managertest
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,4 +73,18 @@ func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *te
 		*base = "https://" + m.Addr()
 	}
 	return stop, logs
+}
+
+// WaitOrigin waits until the manager at base routes publishers of stream (<app>/<name>) to an origin: one
+// has registered and is in service.
+func WaitOrigin(t testing.TB, base, stream string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		res, err := http.Get(base + "/api/v1/route/publish/" + stream)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "the manager never put an origin in service")
 }

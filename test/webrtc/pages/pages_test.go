@@ -1,7 +1,6 @@
 package pages
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
@@ -135,14 +134,7 @@ func startCluster(t *testing.T) (mgr string, origin *node.Node, logs *testutil.L
 		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, "pages-origin"
 	})
 	// the origin is in service: the manager routes publishers to it
-	require.Eventually(t, func() bool {
-		res, err := http.Get(mgr + "/api/v1/route/publish/" + streamPath)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 20*time.Second, 100*time.Millisecond, "the manager never put the origin in service")
+	managertest.WaitOrigin(t, mgr, streamPath)
 	return mgr, origin, logs
 }
 
