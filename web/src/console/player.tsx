@@ -1,9 +1,13 @@
 // A video player: HLS through hls.js where MediaSource exists (live streams with nagare's live settings),
 // the browser's own HLS otherwise (Safari on iOS), a plain file (MP4), or WebRTC (a WHEP session).
-import Hls from "hls.js";
+import type Hls from "hls.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HLS_LIVE } from "../common/hls-live";
 import { iceGathered, postOffer, sessionURL } from "../common/webrtc";
+
+// hls.js (a sixth of a megabyte gzipped) is loaded when a player first needs it, not with the console
+let hlsModule: Promise<typeof Hls> | undefined;
+const loadHls = () => (hlsModule ??= import("hls.js").then((m) => m.default));
 
 export interface PlayerStats {
   /** seconds behind the live edge (hls.js's latency), if known */
@@ -36,6 +40,7 @@ export function Player(props: {
     let engine: PlayerStats["engine"] = "none";
     let retry: number | undefined;
     let whep: WHEPSession | null = null;
+    let cancelled = false;
     setErr("");
     if (props.kind === "whep") {
       engine = "webrtc";
@@ -43,31 +48,40 @@ export function Player(props: {
     } else if (props.kind === "mp4") {
       engine = "file";
       video.src = props.src;
-    } else if (Hls.isSupported()) {
-      engine = "hls.js";
-      const h = new Hls(props.live ? { ...HLS_LIVE } : {});
-      hls = h;
-      h.on(Hls.Events.ERROR, (_ev, data) => {
-        if (!data.fatal) return;
-        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
-          h.recoverMediaError();
+    } else {
+      void loadHls().then((H) => {
+        if (cancelled) return;
+        if (H.isSupported()) {
+          engine = "hls.js";
+          const h = new H(props.live ? { ...HLS_LIVE } : {});
+          hls = h;
+          h.on(H.Events.ERROR, (_ev, data) => {
+            if (!data.fatal) return;
+            if (data.type === H.ErrorTypes.MEDIA_ERROR) {
+              h.recoverMediaError();
+              return;
+            }
+            setErr(`Playback error: ${data.details}. Retrying…`);
+            clearTimeout(retry);
+            retry = window.setTimeout(() => {
+              h.loadSource(props.src);
+              h.startLoad();
+            }, 3000);
+          });
+          h.on(H.Events.FRAG_LOADED, () => setErr(""));
+          h.loadSource(props.src);
+          h.attachMedia(video);
+        } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+          engine = "native";
+          video.src = props.src;
+        } else {
+          setErr("This browser cannot play HLS.");
           return;
         }
-        setErr(`Playback error: ${data.details}. Retrying…`);
-        clearTimeout(retry);
-        retry = window.setTimeout(() => {
-          h.loadSource(props.src);
-          h.startLoad();
-        }, 3000);
+        void video.play().catch(() => {
+          /* autoplay refused: the controls are there */
+        });
       });
-      h.on(Hls.Events.FRAG_LOADED, () => setErr(""));
-      h.loadSource(props.src);
-      h.attachMedia(video);
-    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      engine = "native";
-      video.src = props.src;
-    } else {
-      setErr("This browser cannot play HLS.");
     }
     void video.play().catch(() => {
       /* autoplay refused: the controls are there */
@@ -99,6 +113,7 @@ export function Player(props: {
       cb(s);
     }, 1000);
     return () => {
+      cancelled = true;
       clearInterval(tick);
       clearTimeout(retry);
       hls?.destroy();
