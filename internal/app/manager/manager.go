@@ -163,10 +163,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	}
 	srv.Record = m.record
 	srv.Health = m.healthz // answers for the store too
+	// from the store, where the manager ticking each group writes it: every manager shows every group's
+	// chart, with an autoscaler loop of its own or not
+	srv.Trace = (&autoscaler.TraceReader{Store: st}).Roles
 	if m.cloud != nil {
 		m.scaler = m.newLoop(metricsReg)
 		srv.Scaler = m.scaler
-		srv.Trace = m.scaler.Trace.Roles
 		reg.Unserved = func(group string, role nodemodel.Role) { m.scaler.Unserved(group, role) }
 		srv.Instances = m.cloud.List
 		srv.CloudController = m.cloud.Name()

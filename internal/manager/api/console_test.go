@@ -175,48 +175,67 @@ func readEvent(t *testing.T, rd *bufio.Reader) (event string, data []byte) {
 	}
 }
 
-// TestWatch: the console's live stream sends the whole picture at once and again when something changed: a
-// node that joins, its state, a stream, the autoscaler's trace; two watchers get the same pictures.
-func TestWatch(t *testing.T) {
+// watch opens the console's live stream, for 10 s at most (a picture that never comes fails the test).
+func (e *env) watch() *bufio.Reader {
+	t := e.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/watch", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := (&http.Client{}).Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { res.Body.Close() })
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	return bufio.NewReader(res.Body)
+}
+
+// nextPicture reads the stream's next picture.
+func nextPicture(t *testing.T, rd *bufio.Reader) api.Picture {
+	t.Helper()
+	ev, data := readEvent(t, rd)
+	require.Equal(t, "cluster", ev)
+	var p api.Picture
+	require.NoError(t, json.Unmarshal(data, &p), "%s", data)
+	return p
+}
+
+// untilPicture reads pictures until one satisfies ok (a change may come in steps: registered, then in
+// service).
+func untilPicture(t *testing.T, rd *bufio.Reader, ok func(api.Picture) bool) api.Picture {
+	t.Helper()
+	for i := 0; ; i++ {
+		p := nextPicture(t, rd)
+		if ok(p) {
+			return p
+		}
+		require.Less(t, i, 20, "no picture satisfied the condition; the last: %+v", p)
+	}
+}
+
+// fastWatch rebuilds the picture every 20 ms for the test.
+func fastWatch(t *testing.T) {
 	old := api.WatchEvery
 	api.WatchEvery = 20 * time.Millisecond
 	t.Cleanup(func() { api.WatchEvery = old })
+}
+
+// TestWatch: the console's live stream sends the whole picture at once and again when something changed: a
+// node that joins, its state, a stream, the autoscaler's trace; two watchers get the same pictures.
+func TestWatch(t *testing.T) {
+	fastWatch(t)
 	trace := []autoscaler.RoleTrace{{Group: "g1", Role: nodemodel.RoleEdge, High: 60, Low: 30,
 		Samples: []autoscaler.TracePoint{{At: time.Unix(1, 0).UTC(), Load: 12.5, Predicted: 20, Nodes: 1}}}}
-	e := newEnv(t, func(s *api.Server) { s.Trace = func() []autoscaler.RoleTrace { return trace } })
+	e := newEnv(t, func(s *api.Server) {
+		s.Trace = func(context.Context) ([]autoscaler.RoleTrace, error) { return trace, nil }
+	})
 	e.group("g1", 100)
 
-	open := func() *bufio.Reader {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/watch", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		res, err := (&http.Client{}).Do(req)
-		require.NoError(t, err)
-		t.Cleanup(func() { res.Body.Close() })
-		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
-		return bufio.NewReader(res.Body)
-	}
-	next := func(rd *bufio.Reader) api.Picture {
-		ev, data := readEvent(t, rd)
-		require.Equal(t, "cluster", ev)
-		var p api.Picture
-		require.NoError(t, json.Unmarshal(data, &p), "%s", data)
-		return p
-	}
-	// until reads pictures until one satisfies ok (a change may come in steps: registered, then in service)
-	until := func(rd *bufio.Reader, ok func(api.Picture) bool) api.Picture {
-		t.Helper()
-		for i := 0; ; i++ {
-			p := next(rd)
-			if ok(p) {
-				return p
-			}
-			require.Less(t, i, 20, "no picture satisfied the condition; the last: %+v", p)
-		}
-	}
+	open := e.watch
+	next := func(rd *bufio.Reader) api.Picture { return nextPicture(t, rd) }
+	until := func(rd *bufio.Reader, ok func(api.Picture) bool) api.Picture { return untilPicture(t, rd, ok) }
 	a := open()
 	p := next(a)
 	require.Len(t, p.Groups, 1)
@@ -351,4 +370,57 @@ func TestCloseWatchers(t *testing.T) {
 	require.NoError(t, err, "the stream ends")
 	_, err = io.ReadAll(open().Body)
 	require.NoError(t, err, "a stream opened later ends at once")
+}
+
+// TestWatchTraceFromStore: a manager without an autoscaler loop of its own shows the trace the managers
+// ticking the groups wrote to the store: what was there when the console opened, the samples written
+// since (a batch that arrives late included), and no chart of a group that is gone or of samples out of
+// the window.
+func TestWatchTraceFromStore(t *testing.T) {
+	fastWatch(t)
+	e := newEnv(t, func(s *api.Server) {
+		s.Trace = (&autoscaler.TraceReader{Store: s.Store.(*store.SQL), Now: s.Now}).Roles
+	})
+	e.group("g1", 100)
+	e.group("g2", 100)
+	ctx := context.Background()
+	now := e.clock.Now()
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	write := func(samples ...store.TraceSample) { require.NoError(t, e.store.AddTraceSamples(ctx, samples)) }
+	edge := func(d time.Duration, load float64, high float64) store.TraceSample {
+		return store.TraceSample{Group: "g1", Role: nodemodel.RoleEdge, At: at(d), Load: load, Predicted: load, Nodes: 1, High: high, Low: 30}
+	}
+	write(edge(-20*time.Second, 10, 60), edge(-10*time.Second, 20, 60),
+		store.TraceSample{Group: "g2", Role: nodemodel.RoleOrigin, At: at(-5 * time.Second), Load: 5, Nodes: 2, High: 80, Low: 30},
+		store.TraceSample{Group: "ghost", Role: nodemodel.RoleEdge, At: at(-5 * time.Second), Load: 5})
+	point := func(d time.Duration, load float64) autoscaler.TracePoint {
+		return autoscaler.TracePoint{At: at(d), Load: load, Predicted: load, Nodes: 1}
+	}
+
+	rd := e.watch()
+	p := nextPicture(t, rd)
+	require.Equal(t, []autoscaler.RoleTrace{
+		{Group: "g1", Role: nodemodel.RoleEdge, High: 60, Low: 30, Samples: []autoscaler.TracePoint{point(-20*time.Second, 10), point(-10*time.Second, 20)}},
+		{Group: "g2", Role: nodemodel.RoleOrigin, High: 80, Low: 30, Samples: []autoscaler.TracePoint{{At: at(-5 * time.Second), Load: 5, Nodes: 2}}},
+	}, p.Autoscale, "no chart for a group that does not exist")
+
+	// a new sample, then one older that another manager's batch brought late: both are shown, in order,
+	// with the newest sample's thresholds
+	write(edge(0, 40, 70))
+	untilPicture(t, rd, func(p api.Picture) bool { return len(p.Autoscale[0].Samples) == 3 })
+	write(edge(-15*time.Second, 15, 60))
+	p = untilPicture(t, rd, func(p api.Picture) bool { return len(p.Autoscale[0].Samples) == 4 })
+	require.Equal(t, autoscaler.RoleTrace{Group: "g1", Role: nodemodel.RoleEdge, High: 70, Low: 30, Samples: []autoscaler.TracePoint{
+		point(-20*time.Second, 10), point(-15*time.Second, 15), point(-10*time.Second, 20), point(0, 40),
+	}}, p.Autoscale[0])
+
+	require.NoError(t, e.store.DeleteGroup(ctx, "g2"))
+	p = untilPicture(t, rd, func(p api.Picture) bool { return len(p.Autoscale) == 1 })
+	require.Equal(t, "g1", p.Autoscale[0].Group, "a deleted group's chart goes")
+
+	// 15 minutes later only the samples since are shown
+	e.clock.Add(15*time.Minute + time.Second)
+	write(edge(15*time.Minute, 50, 70))
+	p = untilPicture(t, rd, func(p api.Picture) bool { return len(p.Autoscale) == 1 && len(p.Autoscale[0].Samples) == 1 })
+	require.Equal(t, []autoscaler.TracePoint{point(15*time.Minute, 50)}, p.Autoscale[0].Samples)
 }

@@ -113,9 +113,9 @@ type Server struct {
 	Now           func() time.Time
 	// SessionTTL is how long a console session lasts (DefaultSessionTTL when zero).
 	SessionTTL time.Duration
-	// Trace gives the autoscaler's recent view of every group's roles to the console (nil: none, as on a
-	// manager without a cloud controller).
-	Trace func() []autoscaler.RoleTrace
+	// Trace gives the autoscaler's recent view of every group's roles to the console, as the managers
+	// ticking the groups stored it (an autoscaler.TraceReader's Roles; nil: none).
+	Trace func(ctx context.Context) ([]autoscaler.RoleTrace, error)
 	// PublishToken signs a publish token for a stream (nil: the console cannot make one).
 	PublishToken func(stream string, ttl time.Duration) (string, time.Time, error)
 

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/autoscaler"
+	"github.com/nagare-video/nagare/internal/manager/store"
 )
 
 // ---- live updates for the console: GET /api/v1/watch (server-sent events) ----
@@ -181,7 +183,16 @@ func (s *Server) picture(ctx context.Context) (Picture, error) {
 		Autoscale:   []autoscaler.RoleTrace{},
 	}
 	if s.Trace != nil {
-		pic.Autoscale = nonNil(s.Trace())
+		trace, err := s.Trace(ctx)
+		if err != nil {
+			return Picture{}, fmt.Errorf("autoscaling trace: %w", err)
+		}
+		// a group deleted a moment ago keeps samples in the reader's window: its chart goes with it
+		for _, rt := range trace {
+			if slices.ContainsFunc(groups, func(g store.NodeGroup) bool { return g.Name == rt.Group }) {
+				pic.Autoscale = append(pic.Autoscale, rt)
+			}
+		}
 	}
 	return pic, nil
 }

@@ -29,6 +29,8 @@ type loopStore interface {
 	AddScaleEvent(ctx context.Context, e store.ScaleEvent) (store.ScaleEvent, error)
 	DeleteGroup(ctx context.Context, name string) error
 	MarkGroupDeleting(ctx context.Context, name string) error
+	AddTraceSamples(ctx context.Context, samples []store.TraceSample) error
+	DeleteTraceSamples(ctx context.Context, before time.Time) error
 }
 
 // registry is what the loop needs of the node registry.
@@ -70,8 +72,11 @@ type Loop struct {
 	DrainTimeout time.Duration
 	Now          func() time.Time
 	Metrics      *Metrics
-	// Trace keeps the recent decisions' inputs for the console (nil: not kept).
-	Trace *Trace
+	// Trace keeps the recent decisions' inputs for the console (nil: not kept). Run writes its samples to
+	// the store every TraceEvery (2 s when zero), for every manager's console, and deletes those older than
+	// its window about once a minute.
+	Trace      *Trace
+	TraceEvery time.Duration
 
 	mu          sync.Mutex
 	roles       map[roleKey]*roleMemory
@@ -147,6 +152,14 @@ func (l *Loop) Run(ctx context.Context) error {
 	t := time.NewTicker(l.Interval)
 	defer t.Stop()
 	defer l.wg.Wait()
+	if l.Trace != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.keepTrace(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	for {
 		if err := l.Tick(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrCloudDown) {
 			l.Log.Warn("autoscaler tick", "cause", err)
@@ -155,6 +168,52 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// traceCleanEvery is how often the samples older than the trace's window are deleted from the store.
+const traceCleanEvery = time.Minute
+
+// keepTrace writes the trace's samples to the store in batches, apart from the ticks (a tick waiting on a
+// slow cloud does not hold them back), and deletes the old ones. A failing store is logged once until it
+// recovers; the decisions go on without it. The samples left when ctx is cancelled are written last.
+func (l *Loop) keepTrace(ctx context.Context) {
+	every := l.TraceEvery
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	var cleaned time.Time
+	step := func(ctx context.Context) {
+		now := l.now()
+		err := l.Trace.write(ctx, l.Store, now)
+		if err == nil && now.Sub(cleaned) >= traceCleanEvery {
+			if err = l.Store.DeleteTraceSamples(ctx, now.Add(-l.Trace.window())); err == nil {
+				cleaned = now
+			}
+		}
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			l.Log.Warn("the autoscaling trace is not kept in the store: other managers' consoles miss it", "cause", err)
+		case err == nil && failing:
+			l.Log.Info("the autoscaling trace is kept in the store again")
+		}
+		failing = err != nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := l.Trace.write(final, l.Store, l.now()); err != nil {
+				l.Log.Warn("the last autoscaling trace samples were not stored", "cause", err)
+			}
+			return
+		case <-t.C:
+			step(ctx)
 		}
 	}
 }
@@ -790,11 +849,12 @@ func (l *Loop) retire(ctx context.Context, g store.NodeGroup, members []cluster.
 	if left > 0 {
 		return nil
 	}
+	if l.Trace != nil {
+		// before the group (and its stored samples) goes, so that no sample of it is written after
+		l.Trace.forget(g.Name)
+	}
 	if err := l.Store.DeleteGroup(ctx, g.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
-	}
-	if l.Trace != nil {
-		l.Trace.forget(g.Name)
 	}
 	l.Log.Info("node group deleted", "group", g.Name)
 	return nil

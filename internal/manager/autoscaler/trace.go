@@ -1,24 +1,31 @@
 package autoscaler
 
 import (
+	"context"
 	"math"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // Trace keeps what the loop saw of each group's role at every tick for the last Window: the load, its
 // projection, the nodes in service and the thresholds they were held against. The operator console draws
 // it (load against the alarm and low-water lines, with the scale events on the same time axis). Only the
-// manager holding a group's lease ticks it, so only that manager's trace of the group grows.
+// manager holding a group's lease ticks it, so only that manager's trace of the group grows: the loop also
+// writes the samples to the store (see Loop.TraceEvery), where every manager's TraceReader finds them.
 type Trace struct {
 	// Window is how far back samples are kept (15 minutes when zero).
 	Window time.Duration
 
+	// wmu is held while samples are written, so that forget waits for a write that may carry the group's
+	wmu   sync.Mutex
 	mu    sync.Mutex
 	roles map[roleKey]*roleTrace
+	// pending are the samples recorded and not yet written to the store
+	pending []store.TraceSample
 }
 
 // TracePoint is one tick of one group's role. Load and Predicted are percentages of the in-service
@@ -72,7 +79,11 @@ func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision) 
 		t.roles[key] = rt
 	}
 	rt.high, rt.low = percent(in.Threshold), percent(in.LowWater)
-	rt.points = append(rt.points, TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: inService})
+	p := TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: inService}
+	rt.points = append(rt.points, p)
+	t.pending = append(t.pending, store.TraceSample{Group: group, Role: role, At: p.At, Load: p.Load,
+		Predicted: p.Predicted, Nodes: p.Nodes, High: rt.high, Low: rt.low})
+	t.prunePending(in.Now)
 	cut := 0
 	for cut < len(rt.points) && in.Now.Sub(rt.points[cut].At) > t.window() {
 		cut++
@@ -83,14 +94,56 @@ func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision) 
 	}
 }
 
-// forget drops the traces of a group that is gone.
+// forget drops the traces of a group that is going, the samples not written yet included. Called before the
+// group and its stored samples are deleted, it leaves none to be written after.
 func (t *Trace) forget(group string) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k := range t.roles {
 		if k.group == group {
 			delete(t.roles, k)
 		}
+	}
+	t.pending = slices.DeleteFunc(t.pending, func(s store.TraceSample) bool { return s.Group == group })
+}
+
+// traceStore is where the trace's samples are written.
+type traceStore interface {
+	AddTraceSamples(ctx context.Context, samples []store.TraceSample) error
+}
+
+// write stores the samples recorded since the last write, in one batch. Samples that could not be written
+// are kept for the next attempt, but never beyond the window (a store down for long costs no memory).
+func (t *Trace) write(ctx context.Context, st traceStore, now time.Time) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.mu.Lock()
+	batch := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := st.AddTraceSamples(ctx, batch)
+	if err != nil {
+		t.mu.Lock()
+		t.pending = append(batch, t.pending...)
+		t.prunePending(now)
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// prunePending drops the pending samples older than the window. The caller holds t.mu.
+func (t *Trace) prunePending(now time.Time) {
+	cut := 0
+	for cut < len(t.pending) && now.Sub(t.pending[cut].At) > t.window() {
+		cut++
+	}
+	if cut > 0 {
+		t.pending = append(t.pending[:0], t.pending[cut:]...)
 	}
 }
 

@@ -309,7 +309,9 @@ func (s *SQL) DeleteGroup(ctx context.Context, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("node group", name)
 		}
-		return nil
+		// its chart goes with it (a group created again under the name starts a new one)
+		_, err = tx.ExecContext(ctx, `DELETE FROM trace_samples WHERE group_name = ?`, name)
+		return err
 	})
 }
 

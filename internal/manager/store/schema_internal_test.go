@@ -50,6 +50,7 @@ func TestMySQLColumnsHoldTheLimits(t *testing.T) {
 		{"scale_events", "group_name", MaxName}, {"scale_events", "role", MaxRole},
 		{"scale_events", "action", MaxAction}, {"scale_events", "reason", MaxReason},
 		{"scale_events", "nodes", MaxJSON}, {"scale_events", "manager", MaxHolder},
+		{"trace_samples", "group_name", MaxName}, {"trace_samples", "role", MaxRole},
 	}
 	for _, c := range columns {
 		t.Run(c.table+"."+c.column, func(t *testing.T) {
