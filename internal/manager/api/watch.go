@@ -190,11 +190,36 @@ func (s *Server) picture(ctx context.Context) (Picture, error) {
 		// a group deleted a moment ago keeps samples in the reader's window: its chart goes with it
 		for _, rt := range trace {
 			if slices.ContainsFunc(groups, func(g store.NodeGroup) bool { return g.Name == rt.Group }) {
+				rt.Samples = thin(rt.Samples, chartPoints)
 				pic.Autoscale = append(pic.Autoscale, rt)
 			}
 		}
 	}
 	return pic, nil
+}
+
+// chartPoints bounds the samples of one chart in a picture. Fifteen minutes of a tick a second would make
+// each picture (sent every second to every console) carry 900 points per group and role, more than the
+// rest of a mid-sized cluster; a chart shows no more than a few hundred.
+const chartPoints = 300
+
+// thin returns at most n points of ps, each standing for an equal run of consecutive samples: the highest
+// load and projection of the run (a spike that made the autoscaler act stays visible), its last time and
+// node count. ps itself is not changed.
+func thin(ps []autoscaler.TracePoint, n int) []autoscaler.TracePoint {
+	if len(ps) <= n {
+		return ps
+	}
+	out := make([]autoscaler.TracePoint, 0, n)
+	for b := range n {
+		run := ps[b*len(ps)/n : (b+1)*len(ps)/n]
+		p := run[len(run)-1]
+		for _, q := range run {
+			p.Load, p.Predicted = max(p.Load, q.Load), max(p.Predicted, q.Predicted)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (n nativeAPI) watch(w http.ResponseWriter, r *http.Request) error {
