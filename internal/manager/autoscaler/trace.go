@@ -11,19 +11,19 @@ import (
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
-// Trace keeps what the loop saw of each group's role at every tick for the last Window: the load, its
-// projection, the nodes in service and the thresholds they were held against. The operator console draws
-// it (load against the alarm and low-water lines, with the scale events on the same time axis). Only the
-// manager holding a group's lease ticks it, so only that manager's trace of the group grows: the loop also
-// writes the samples to the store (see Loop.TraceEvery), where every manager's TraceReader finds them.
+// Trace records what the loop saw of each group's role at every tick: the load, its projection, the nodes
+// in service and the thresholds they were held against. The operator console draws it (load against the
+// alarm and low-water lines, with the scale events on the same time axis). Only the manager holding a
+// group's lease ticks it; the loop writes the samples to the store (see Loop.TraceEvery), where every
+// manager's TraceReader finds them.
 type Trace struct {
-	// Window is how far back samples are kept (15 minutes when zero).
+	// Window is how far back samples are kept, in the store and while the store does not take them (15
+	// minutes when zero).
 	Window time.Duration
 
 	// wmu is held while samples are written, so that forget waits for a write that may carry the group's
-	wmu   sync.Mutex
-	mu    sync.Mutex
-	roles map[roleKey]*roleTrace
+	wmu sync.Mutex
+	mu  sync.Mutex
 	// pending are the samples recorded and not yet written to the store
 	pending []store.TraceSample
 }
@@ -47,11 +47,6 @@ type RoleTrace struct {
 	Samples []TracePoint   `json:"samples"`
 }
 
-type roleTrace struct {
-	high, low float64
-	points    []TracePoint
-}
-
 func (t *Trace) window() time.Duration {
 	if t.Window > 0 {
 		return t.Window
@@ -69,43 +64,18 @@ func (t *Trace) record(group string, role nodemodel.Role, in Input, d Decision) 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.roles == nil {
-		t.roles = map[roleKey]*roleTrace{}
-	}
-	key := roleKey{group, role}
-	rt := t.roles[key]
-	if rt == nil {
-		rt = &roleTrace{}
-		t.roles[key] = rt
-	}
-	rt.high, rt.low = percent(in.Threshold), percent(in.LowWater)
-	p := TracePoint{At: in.Now, Load: percent(d.Load), Predicted: percent(d.Projected), Nodes: inService}
-	rt.points = append(rt.points, p)
-	t.pending = append(t.pending, store.TraceSample{Group: group, Role: role, At: p.At, Load: p.Load,
-		Predicted: p.Predicted, Nodes: p.Nodes, High: rt.high, Low: rt.low})
+	t.pending = append(t.pending, store.TraceSample{Group: group, Role: role, At: in.Now, Load: percent(d.Load),
+		Predicted: percent(d.Projected), Nodes: inService, High: percent(in.Threshold), Low: percent(in.LowWater)})
 	t.prunePending(in.Now)
-	cut := 0
-	for cut < len(rt.points) && in.Now.Sub(rt.points[cut].At) > t.window() {
-		cut++
-	}
-	if cut > 0 {
-		// copy rather than reslice, so that the backing array does not grow without bound
-		rt.points = append(rt.points[:0], rt.points[cut:]...)
-	}
 }
 
-// forget drops the traces of a group that is going, the samples not written yet included. Called before the
-// group and its stored samples are deleted, it leaves none to be written after.
+// forget drops the samples not written yet of a group that is going. Called before the group and its stored
+// samples are deleted, it leaves none to be written after.
 func (t *Trace) forget(group string) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k := range t.roles {
-		if k.group == group {
-			delete(t.roles, k)
-		}
-	}
 	t.pending = slices.DeleteFunc(t.pending, func(s store.TraceSample) bool { return s.Group == group })
 }
 
@@ -145,31 +115,6 @@ func (t *Trace) prunePending(now time.Time) {
 	if cut > 0 {
 		t.pending = append(t.pending[:0], t.pending[cut:]...)
 	}
-}
-
-// Roles returns a copy of every trace, ordered by group and role.
-func (t *Trace) Roles() []RoleTrace {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]RoleTrace, 0, len(t.roles))
-	for k, rt := range t.roles {
-		out = append(out, RoleTrace{Group: k.group, Role: k.role, High: rt.high, Low: rt.low, Samples: slices.Clone(rt.points)})
-	}
-	slices.SortFunc(out, func(a, b RoleTrace) int {
-		if a.Group != b.Group {
-			if a.Group < b.Group {
-				return -1
-			}
-			return 1
-		}
-		if a.Role < b.Role {
-			return -1
-		} else if a.Role > b.Role {
-			return 1
-		}
-		return 0
-	})
-	return out
 }
 
 // traceInfinite stands for an infinite load (demand with no node in service), as apitypes.InfiniteLoad

@@ -14,6 +14,9 @@ import (
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
+// TestTrace: a tick's sample counts the nodes in service only (not one still starting, nor a dead one),
+// rounds the load to a tenth of a percent and caps an infinite one at the stand-in JSON can carry, carries
+// the thresholds in percent; samples past the window are not kept, and a forgotten group's are dropped.
 func TestTrace(t *testing.T) {
 	tr := &Trace{Window: time.Minute}
 	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -27,29 +30,24 @@ func TestTrace(t *testing.T) {
 			NodeLoad{ID: "dead", State: nodemodel.StateInService, Dead: true})
 		tr.record(group, nodemodel.RoleEdge, in, Decision{Load: load, Projected: projected})
 	}
-	tick(0, "g2", 0.1, 0.1, 1)
 	tick(0, "g1", 0.35, 0.48, 2)
 	tick(30*time.Second, "g1", math.Inf(1), math.Inf(1), 0)
+	tick(90*time.Second, "g2", 0.1, 0.1, 1)
 	tick(90*time.Second, "g1", 0.72345, 0.8, 3)
+	tr.forget("g2")
 
-	got := tr.Roles()
-	require.Len(t, got, 2)
-	require.Equal(t, "g1", got[0].Group, "ordered by group")
-	require.Equal(t, 60.0, got[0].High)
-	require.Equal(t, 20.0, got[0].Low)
-	// the first sample is past the window and is gone; an infinite load is the capped stand-in JSON can carry
-	require.Equal(t, []TracePoint{
-		{At: t0.Add(30 * time.Second), Load: traceInfinite, Predicted: traceInfinite, Nodes: 0},
-		{At: t0.Add(90 * time.Second), Load: 72.3, Predicted: 80, Nodes: 3},
-	}, got[0].Samples)
-
-	got[0].Samples[0].Nodes = 99
-	require.Equal(t, 0, tr.Roles()[0].Samples[0].Nodes, "Roles returns copies")
-
-	tr.forget("g1")
-	got = tr.Roles()
-	require.Len(t, got, 1)
-	require.Equal(t, "g2", got[0].Group)
+	var written []store.TraceSample
+	st := traceStoreFunc(func(_ context.Context, s []store.TraceSample) error {
+		written = append(written, s...)
+		return nil
+	})
+	require.NoError(t, tr.write(context.Background(), st, t0.Add(90*time.Second)))
+	edge := nodemodel.RoleEdge
+	// the first sample is past the window and is gone; an infinite load is the capped stand-in
+	require.Equal(t, []store.TraceSample{
+		{Group: "g1", Role: edge, At: t0.Add(30 * time.Second), Load: traceInfinite, Predicted: traceInfinite, Nodes: 0, High: 60, Low: 20},
+		{Group: "g1", Role: edge, At: t0.Add(90 * time.Second), Load: 72.3, Predicted: 80, Nodes: 3, High: 60, Low: 20},
+	}, written)
 }
 
 // traceStoreFunc is a store whose writes fail while fail is set.

@@ -20,6 +20,13 @@ type traceSource interface {
 	TraceSamples(ctx context.Context, since time.Time) ([]store.TraceSample, error)
 }
 
+// roleTrace is what a TraceReader holds of one group's role: its samples in time order and the newest
+// one's thresholds.
+type roleTrace struct {
+	high, low float64
+	points    []TracePoint
+}
+
 // TraceReader gives every manager the trace of every group, as the managers holding the groups' leases
 // wrote it to the store. It keeps the last Window of each group's role in memory and reads only the samples
 // newer than those it has: one indexed query per call.

@@ -46,9 +46,10 @@ func TestLoopStoresTrace(t *testing.T) {
 	samples, err := r.st.TraceSamples(context.Background(), time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, start.UTC(), samples[0].At)
-	mem := r.loop.Trace.Roles()
-	require.Len(t, mem, 2, "and still kept in memory")
-	require.Equal(t, mem[0].High, samples[0].High)
+	read, err := (&autoscaler.TraceReader{Store: r.st, Now: r.clock.Now}).Roles(context.Background())
+	require.NoError(t, err)
+	require.Len(t, read, 2, "a reader finds both roles")
+	require.Equal(t, read[0].High, samples[0].High)
 
 	// a quarter of an hour later the first samples are deleted, the new ones kept
 	r.clock.Advance(15*time.Minute + time.Second)
