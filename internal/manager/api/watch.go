@@ -102,16 +102,26 @@ func (s *Server) watchLoop() {
 		cancel()
 		s.watched(err)
 		if err == nil {
-			body, _ := json.Marshal(pic)
+			body, _ := json.Marshal(pic) // without its time, so that an unchanged cluster compares equal
 			if !bytes.Equal(body, unchanged) {
 				unchanged = body
-				pic.At = s.now().UTC()
-				event, _ := json.Marshal(pic)
-				s.broadcast(append(append([]byte("event: cluster\ndata: "), event...), '\n', '\n'))
+				s.broadcast(clusterEvent(body, s.now().UTC()))
 			}
 		}
 		<-t.C
 	}
+}
+
+// clusterEvent is the server-sent event of a picture: body is the picture encoded without its time, which
+// goes in as its first field ("at" is Picture's first field, omitted while zero), so that a picture is
+// encoded once.
+func clusterEvent(body []byte, at time.Time) []byte {
+	stamp, _ := at.MarshalJSON()
+	const head = "event: cluster\ndata: {\"at\":"
+	msg := make([]byte, 0, len(head)+len(stamp)+len(body)+2)
+	msg = append(append(append(msg, head...), stamp...), ',')
+	msg = append(msg, body[1:]...) // body without its opening brace
+	return append(msg, '\n', '\n')
 }
 
 // watched logs a failing build once, and its recovery.

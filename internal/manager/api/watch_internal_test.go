@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 )
 
@@ -33,4 +35,15 @@ func TestThin(t *testing.T) {
 
 	short := ps[:10]
 	require.Equal(t, short, thin(short, 300))
+}
+
+// TestClusterEvent: the event is the picture as encoding/json writes it with its time, in one line.
+func TestClusterEvent(t *testing.T) {
+	pic := Picture{Groups: []apitypes.NodeGroup{{Name: "g1"}}, Nodes: []apitypes.Node{}}
+	body, err := json.Marshal(pic)
+	require.NoError(t, err)
+	pic.At = time.Date(2026, 12, 4, 12, 0, 0, 5, time.UTC)
+	want, err := json.Marshal(pic)
+	require.NoError(t, err)
+	require.Equal(t, "event: cluster\ndata: "+string(want)+"\n\n", string(clusterEvent(body, pic.At)))
 }
