@@ -241,12 +241,13 @@ func (m *Manager) mountLibrary(mux *http.ServeMux, srv *api.Server) error {
 		token = m.cfg.Manager.AdminToken
 	}
 	log := m.log.With("component", "library")
+	share := shareSecret(m.cfg.Manager.AdminToken) // the console makes the links the site takes
 	admin := library.NewAdmin(client, token, srv, log)
 	admin.MaxSize = m.cfg.VOD.MaxUploadSize
-	admin.ShareSecret = shareSecret(m.cfg.Manager.AdminToken)
+	admin.ShareSecret = share
 	mux.Handle(library.AdminPrefix, admin)
 	if m.cfg.Manager.Site.Enabled {
-		site := library.NewSite(client, token, shareSecret(m.cfg.Manager.AdminToken), log)
+		site := library.NewSite(client, token, share, log)
 		mux.Handle(library.SitePrefix+"videos", site)
 		mux.Handle(library.SitePrefix+"videos/", site)
 	}
