@@ -5,8 +5,6 @@ package manager
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -241,7 +239,8 @@ func (m *Manager) mountLibrary(mux *http.ServeMux, srv *api.Server) error {
 		token = m.cfg.Manager.AdminToken
 	}
 	log := m.log.With("component", "library")
-	share := shareSecret(m.cfg.Manager.AdminToken) // the console makes the links the site takes
+	// the console makes the links to private videos that the site takes
+	share := srv.DerivedKey("nagare site share links v1")
 	admin := library.NewAdmin(client, token, srv, log)
 	admin.MaxSize = m.cfg.VOD.MaxUploadSize
 	admin.ShareSecret = share
@@ -252,14 +251,6 @@ func (m *Manager) mountLibrary(mux *http.ServeMux, srv *api.Server) error {
 		mux.Handle(library.SitePrefix+"videos/", site)
 	}
 	return nil
-}
-
-// shareSecret signs the public site's links to private videos: derived from the admin token, so that every
-// manager of a cluster makes and accepts the same links, and changing the token withdraws them.
-func shareSecret(adminToken string) []byte {
-	mac := hmac.New(sha256.New, []byte(adminToken))
-	mac.Write([]byte("nagare site share links v1"))
-	return mac.Sum(nil)
 }
 
 // publishTokens signs publish tokens for the console's WHIP publisher, as `nagare token` does.

@@ -56,16 +56,18 @@ func (s *Server) sessionTTL() time.Duration {
 	return DefaultSessionTTL
 }
 
-// sessionKey signs sessions and CSRF tokens: a key of its own derived from the admin token, so that a
-// cookie reveals nothing of the token.
-func (s *Server) sessionKey() []byte {
+// DerivedKey is a key of its own for one use, named by label, derived from the admin token: what it signs
+// (sessions, share links) reveals nothing of the token, every manager of a cluster derives the same key,
+// and a new token withdraws everything signed with the old one.
+func (s *Server) DerivedKey(label string) []byte {
 	m := hmac.New(sha256.New, []byte(s.AdminToken))
-	m.Write([]byte("nagare console session v1"))
+	m.Write([]byte(label))
 	return m.Sum(nil)
 }
 
+// sign signs sessions and CSRF tokens.
 func (s *Server) sign(parts ...[]byte) []byte {
-	m := hmac.New(sha256.New, s.sessionKey())
+	m := hmac.New(sha256.New, s.DerivedKey("nagare console session v1"))
 	for _, p := range parts {
 		m.Write(p)
 	}
