@@ -53,6 +53,7 @@ type configStore interface {
 	AlarmThresholds(ctx context.Context) ([]store.AlarmThreshold, error)
 	NodeEvents(ctx context.Context, nodeID string, limit int) ([]store.NodeEvent, error)
 	ListStreams(ctx context.Context) ([]store.StreamRecord, error)
+	GetStream(ctx context.Context, name string) (store.StreamRecord, error)
 	ScaleEvents(ctx context.Context, group string, limit int) ([]store.ScaleEvent, error)
 	PutLadder(ctx context.Context, l store.Ladder) error
 	GetLadder(ctx context.Context, stream string) (store.Ladder, error)

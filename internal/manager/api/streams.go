@@ -53,7 +53,7 @@ func (s *Server) liveStreams(ctx context.Context) ([]apitypes.Stream, error) {
 			c := byStream[l.Name]
 			switch {
 			case n.ID == origin:
-				c.Origin = append(c.Origin[:0], l)
+				c.Origin = &l
 			case n.Role.Pulls():
 				c.Others = append(c.Others, nodeLoad{NodeID: n.ID, StreamLoad: l})
 			}
@@ -70,10 +70,10 @@ func (s *Server) liveStreams(ctx context.Context) ([]apitypes.Stream, error) {
 	return out, nil
 }
 
-// carried is what the nodes carrying a live stream reported of it: its origin (one entry; none when the
-// origin did not list it) and the edges and relays that did.
+// carried is what the nodes carrying a live stream reported of it: its origin (nil when the origin did not
+// list it) and the edges and relays that did.
 type carried struct {
-	Origin []nodemodel.StreamLoad
+	Origin *nodemodel.StreamLoad
 	Others []nodeLoad
 }
 
@@ -99,11 +99,12 @@ func liveStreamToAPI(r store.StreamRecord, c carried) apitypes.Stream {
 		counted = true
 		return true
 	}
-	for _, o := range c.Origin {
+	if o := c.Origin; o != nil {
 		out.Codecs, out.Width, out.Height, out.Bitrate = o.Codecs, o.Width, o.Height, o.Bitrate
 		out.Renditions = slices.Clone(o.Renditions)
-		out.Recording = &o.Recording
-		count(o)
+		recording := o.Recording
+		out.Recording = &recording
+		count(*o)
 	}
 	for _, e := range c.Others {
 		if count(e.StreamLoad) && e.HLSViewers+e.WebRTCViewers > 0 {
@@ -123,17 +124,16 @@ func (s *Server) stopPublisher(ctx context.Context, app, name string) error {
 	if err != nil {
 		return err
 	}
-	records, err := s.Store.ListStreams(ctx)
-	if err != nil {
+	rec, err := s.Store.GetStream(ctx, path)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("stream %s is not live: %w", path, store.ErrNotFound)
+	case err != nil:
 		return err
 	}
-	i := slices.IndexFunc(records, func(r store.StreamRecord) bool { return r.Name == path })
-	if i < 0 {
-		return fmt.Errorf("stream %s is not live: %w", path, store.ErrNotFound)
-	}
-	n, ok := s.Cluster.Node(records[i].NodeID)
+	n, ok := s.Cluster.Node(rec.NodeID)
 	if !ok || n.Addresses.HTTP == "" {
-		return fmt.Errorf("%w: origin %s of %s has no HTTP address", ErrNodeUnreachable, records[i].NodeID, path)
+		return fmt.Errorf("%w: origin %s of %s has no HTTP address", ErrNodeUnreachable, rec.NodeID, path)
 	}
 	ctx, cancel := context.WithTimeout(ctx, proxyTimeout)
 	defer cancel()
