@@ -97,8 +97,12 @@ func TestGzip(t *testing.T) {
 	unzipped, err := io.ReadAll(zr)
 	require.NoError(t, err)
 	require.Equal(t, body, string(unzipped))
-	refused, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip;q=0"}})
-	require.Empty(t, refused.Header.Get("Content-Encoding"))
+	for _, refuse := range []string{"gzip;q=0", "br, gzip; q=0.000"} {
+		refused, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {refuse}})
+		require.Empty(t, refused.Header.Get("Content-Encoding"), refuse)
+	}
+	weighted, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip; q=0.5"}})
+	require.Equal(t, "gzip", weighted.Header.Get("Content-Encoding"))
 	ranged, _ := get(t, h, "GET", m[1], http.Header{"Accept-Encoding": {"gzip"}, "Range": {"bytes=0-9"}})
 	require.Equal(t, http.StatusPartialContent, ranged.StatusCode)
 	require.Empty(t, ranged.Header.Get("Content-Encoding"))

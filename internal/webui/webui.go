@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -282,8 +283,10 @@ func acceptsGzip(r *http.Request) bool {
 		for _, part := range strings.Split(v, ",") {
 			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
-				q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-				return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+				// a weight of zero, however written, refuses it (RFC 9110 §12.4.2)
+				q, weighted := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+				w, err := strconv.ParseFloat(q, 64)
+				return !weighted || err != nil || w > 0
 			}
 		}
 	}
