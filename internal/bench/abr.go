@@ -919,15 +919,7 @@ func (b *bareLadder) once(ctx context.Context, sub string, variants []ladder.Var
 	failed := func(err error) error {
 		return fmt.Errorf("bare ffmpeg (%s): %w: %s", sub, err, strings.ReplaceAll(lastLines(readFile(logPath), 5), "\n", " | "))
 	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer interrupt(cmd, exited, 5*time.Second)
 
 	var st ABRStart
 	names := append([]string{ladder.SourceName}, variantNames(variants)...)

@@ -81,14 +81,7 @@ func cmdAutoscale(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		_ = cmd.Wait()
 	}()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
+	defer interrupt(cmd, done, 40*time.Second)
 	var base string
 	select {
 	case a := <-addrCh:

@@ -624,13 +624,7 @@ func startGlassOrigin(exe string, stderr io.Writer) (*glassOrigin, error) {
 }
 
 func (o *glassOrigin) stop() {
-	_ = o.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-o.done:
-	case <-time.After(15 * time.Second):
-		_ = o.cmd.Process.Kill()
-		<-o.done
-	}
+	interrupt(o.cmd, o.done, 15*time.Second)
 }
 
 // waitPlayable waits until the media playlist lists a part, so that the player starts on a live stream.

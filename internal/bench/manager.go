@@ -272,13 +272,7 @@ func startBenchManager(ctx context.Context, exe, engine, mysqlAddr string, inter
 }
 
 func (m *benchManager) stop() {
-	_ = m.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-m.done:
-	case <-time.After(15 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
+	interrupt(m.cmd, m.done, 15*time.Second)
 	m.dropDB()
 	os.RemoveAll(m.dir)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
@@ -218,4 +219,17 @@ func measureFor(ctx context.Context, pid int, d time.Duration) (Usage, error) {
 		return u, werr
 	}
 	return u, err
+}
+
+// interrupt stops a process the bench started: an interrupt first (nagare and ffmpeg stop cleanly on it),
+// a kill if it has not exited after grace, then it waits for exited, which its waiter sends on or closes
+// once cmd.Wait has returned.
+func interrupt[T any](cmd *exec.Cmd, exited <-chan T, grace time.Duration) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }

@@ -416,13 +416,7 @@ func startVODService(exe string, s3 s3Target, dir, logPath string, stderr io.Wri
 // stop interrupts the service and waits for its log to be written; it may be called more than once.
 func (s *vodService) stop() {
 	s.stopOnce.Do(func() {
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
+		interrupt(s.cmd, s.done, 20*time.Second)
 		s.logFile.Close()
 	})
 }

@@ -514,13 +514,7 @@ func startWebAll(exe string, logw io.Writer) (*webAll, error) {
 }
 
 func (a *webAll) stop() {
-	_ = a.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-a.done:
-	case <-time.After(15 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.done
-	}
+	interrupt(a.cmd, a.done, 15*time.Second)
 	os.RemoveAll(a.dir)
 }
 
