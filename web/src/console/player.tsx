@@ -3,7 +3,7 @@
 import type Hls from "hls.js";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HLS_LIVE } from "../common/hls-live";
-import { iceGathered, postOffer, sessionURL } from "../common/webrtc";
+import { exchange, hangUp, receiveOnly } from "../common/webrtc";
 
 // hls.js (a sixth of a megabyte gzipped) is loaded when a player first needs it, not with the console
 let hlsModule: Promise<typeof Hls> | undefined;
@@ -155,44 +155,22 @@ function playWHEP(video: HTMLVideoElement, url: string, setErr: (e: string) => v
   const pc = new RTCPeerConnection();
   let resource: string | null = null;
   let stopped = false;
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  const stream = new MediaStream();
-  pc.ontrack = (ev) => {
-    stream.addTrack(ev.track);
-    video.srcObject = stream;
-  };
-  // the session ends by its DELETE first; the connection closes after the answer, so that the node does not
-  // see the connection go (and drop the session) before the DELETE arrives
+  const stream = receiveOnly(pc);
+  pc.addEventListener("track", () => (video.srcObject = stream));
   const end = () => {
-    const r = resource;
+    void hangUp(pc, resource, true);
     resource = null;
-    if (!r) {
-      pc.close();
-      return;
-    }
-    void fetch(r, { method: "DELETE", keepalive: true })
-      .catch(() => undefined)
-      .finally(() => pc.close());
   };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed") setErr("WebRTC: the connection failed.");
   };
   void (async () => {
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await iceGathered(pc, 2000);
-      if (stopped) return;
-      const res = await postOffer(url, pc);
-      if (!res.ok) {
-        const text = (await res.text()).trim();
-        throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
-      }
-      resource = sessionURL(res, url);
-      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      resource = await exchange(pc, url, { cancelled: () => stopped });
       if (stopped) end();
     } catch (e) {
       if (!stopped) setErr(`WebRTC: ${e instanceof Error ? e.message : String(e)}`);
+      else end();
     }
   })();
   return {

@@ -6,7 +6,7 @@
 // hls.js is imported when a player starts, so the home page does not load it.
 import type Hls from "hls.js";
 import type { ErrorData, HlsConfig } from "hls.js";
-import { iceGathered, postOffer, sessionURL } from "../common/webrtc";
+import { exchange, hangUp, receiveOnly, SessionRefused } from "../common/webrtc";
 import { HLS_LIVE, HLS_VOD, STALL_JUMP_SECONDS } from "./hls-live";
 import type { Playback } from "./types";
 
@@ -322,17 +322,6 @@ function nativeSession(video: HTMLVideoElement, url: string, playing: () => void
 // back within seconds; a node that ended the session leaves the browser disconnected)
 const DISCONNECTED_MS = 4000;
 
-/** hangUp ends a WHEP session with a DELETE of its resource; the promise settles with the answer (the
- * connection is closed after it, so that the node does not see the connection go and drop the session
- * before the DELETE arrives). */
-function hangUp(resource: string | null, keepalive: boolean): Promise<void> {
-  if (!resource) return Promise.resolve();
-  return fetch(resource, { method: "DELETE", keepalive, cache: "no-store" }).then(
-    () => undefined,
-    () => undefined,
-  );
-}
-
 // whepSession: a plain WHEP exchange. Receive-only audio and video, the offer (with its ICE candidates) in a
 // POST, the manager's 307 to a node followed by fetch, the answer set; DELETE of the Location when done.
 async function whepSession(
@@ -348,14 +337,11 @@ async function whepSession(
   const close = (keepalive: boolean) => {
     if (closed) return;
     closed = true;
-    void hangUp(resource, keepalive).then(() => pc.close());
+    void hangUp(pc, resource, keepalive);
     video.removeEventListener("playing", playing);
   };
   try {
-    pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
-    const remote = new MediaStream();
-    pc.addEventListener("track", (e) => remote.addTrack(e.track));
+    const remote = receiveOnly(pc);
     pc.addEventListener("connectionstatechange", () => {
       const st = pc.connectionState;
       if (closed) return;
@@ -368,19 +354,16 @@ async function whepSession(
       }
     });
 
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGathered(pc, 2000);
-    if (cancelled()) throw new Error("cancelled");
-    const res = await postOffer(url, pc, { cache: "no-store", redirect: "follow" });
-    if (offlineStatus(res.status)) throw new Offline();
-    if (res.status !== 201 && res.status !== 200) {
-      const text = (await res.text().catch(() => "")).trim();
-      throw new Error(`WHEP: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
+    try {
+      resource = await exchange(pc, url, { init: { cache: "no-store", redirect: "follow" }, cancelled });
+      if (cancelled()) throw new Error("cancelled"); // closed below, with its resource
+    } catch (e) {
+      if (e instanceof SessionRefused) {
+        if (offlineStatus(e.status)) throw new Offline();
+        throw new Error(`WHEP: ${e.message}`);
+      }
+      throw e;
     }
-    const answer = await res.text();
-    resource = sessionURL(res, url);
-    if (cancelled()) throw new Error("cancelled");
-    await pc.setRemoteDescription({ type: "answer", sdp: answer });
     video.addEventListener("playing", playing);
     video.srcObject = remote;
     play(video);

@@ -2,7 +2,7 @@
 // (POST /api/v1/tokens/publish) names the WHIP URL; the offer goes there as application/sdp, the answer
 // comes back; stopping DELETEs the session's Location.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { iceGathered, postOffer, sessionURL } from "../../common/webrtc";
+import { exchange, hangUp, SessionRefused } from "../../common/webrtc";
 import { errorText, post, streamPath } from "../api";
 import { useDraft } from "../drafts";
 import { BASE, Link } from "../router";
@@ -31,15 +31,8 @@ export function PublishView() {
     setRunning(false);
     if (!s) return;
     s.media.getTracks().forEach((t) => t.stop());
-    s.pc.close();
     if (preview.current) preview.current.srcObject = null;
-    if (s.location) {
-      try {
-        await fetch(s.location, { method: "DELETE" });
-      } catch {
-        /* the session ends with the peer connection anyway */
-      }
-    }
+    await hangUp(s.pc, s.location);
     setStatus("stopped");
   };
 
@@ -80,16 +73,15 @@ export function PublishView() {
       });
       // stopping the screen share from the browser's own bar stops publishing
       ms.getTracks().forEach((t) => t.addEventListener("ended", () => sess.current?.pc === conn && void stop()));
-      await conn.setLocalDescription(await conn.createOffer());
-      await iceGathered(conn, 2000);
       setStatus("sending the offer…");
-      const r = await postOffer(tok.whip, conn);
-      if (!r.ok) {
-        const t = await r.text();
-        throw new Error(`WHIP answered ${r.status}: ${t.trim().slice(0, 300)}`);
+      let location: string | null;
+      try {
+        location = await exchange(conn, tok.whip, { textMax: 300 });
+      } catch (e) {
+        if (e instanceof SessionRefused) throw new Error(`WHIP answered ${e.status}: ${e.text}`);
+        throw e;
       }
-      if (sess.current?.pc === conn) sess.current.location = sessionURL(r, tok.whip);
-      await conn.setRemoteDescription({ type: "answer", sdp: await r.text() });
+      if (sess.current?.pc === conn) sess.current.location = location;
       setRunning(true);
       setStatus("publishing");
     } catch (e) {
