@@ -126,12 +126,14 @@ export function PublishView() {
           </fieldset>
         </div>
         <div class="actions">
+          {/* keys: two elements, not one whose type flips to submit while its click is handled (which then
+              submits the form and publishes again) */}
           {!running ? (
-            <button type="submit" class="primary" data-testid="publish-start" disabled={status.endsWith("…")}>
+            <button key="start" type="submit" class="primary" data-testid="publish-start" disabled={status.endsWith("…")}>
               Start publishing
             </button>
           ) : (
-            <button type="button" class="danger" onClick={() => void stop()} data-testid="publish-stop">
+            <button key="stop" type="button" class="danger" onClick={() => void stop()} data-testid="publish-stop">
               Stop
             </button>
           )}
