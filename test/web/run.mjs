@@ -197,7 +197,9 @@ const step = async (name, fn) => {
 const browser = await chromium.launch({
   executablePath: cfg.executablePath,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    // the publish step's camera and microphone: Chromium's test pattern, granted without asking
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
 });
 out.browser = browser.version();
 const consoleCtx = await browser.newContext({viewport: VIEWPORT});
@@ -260,6 +262,17 @@ try {
     await con.getByTestId('publish-form').waitFor();
     s.shown = true;
     await shot(con, 'console-publish');
+    // the camera over WHIP to live/webcam, live on the manager; Stop ends it and it stays ended
+    await con.getByTestId('publish-stream').fill('live/webcam');
+    await con.getByTestId('publish-start').click();
+    await con.getByTestId('publish-stop').waitFor({timeout: 20_000});
+    const live = async () => ((await api('GET', '/api/v1/streams')).json ?? []).some(x => x.name === 'live/webcam');
+    for (const end = Date.now() + 15_000; Date.now() < end && !(s.live = await live()); await sleep(250));
+    await con.getByTestId('publish-stop').click();
+    await con.getByTestId('publish-start').waitFor();
+    await sleep(3000); // a stray second publication would be live by then
+    s.status = (await con.getByTestId('publish-status').textContent()).trim();
+    s.liveAfterStop = await live();
   });
 
   await step('config', async s => {

@@ -107,7 +107,10 @@ type report struct {
 		} `json:"live"`
 		Publish struct {
 			stepResult
-			Shown bool `json:"shown"`
+			Shown         bool   `json:"shown"`
+			Live          bool   `json:"live"`
+			Status        string `json:"status"`
+			LiveAfterStop bool   `json:"liveAfterStop"`
 		} `json:"publish"`
 		VOD struct {
 			stepResult
@@ -456,6 +459,9 @@ func TestConsoleAndSite(t *testing.T) {
 		assert.Greater(t, s.SiteLive.Frames, minFrames, "frames decoded on the site's live page: %s", s.SiteLive.Error)
 		assert.True(t, s.Node.Shown, "the origin's page: %s", s.Node.Error)
 		assert.True(t, s.Publish.Shown, "the publish page: %s", s.Publish.Error)
+		assert.True(t, s.Publish.Live, "the console's WHIP publication is live on the manager")
+		assert.Equal(t, "stopped", s.Publish.Status, "after Stop")
+		assert.False(t, s.Publish.LiveAfterStop, "Stop ends the publication (and starts no other)")
 	})
 
 	t.Run("vod", func(t *testing.T) {
