@@ -183,7 +183,8 @@ func (s *Server) authorized(r *http.Request) error {
 	tok := ""
 	if r.Header.Get("Authorization") == "" && !r.URL.Query().Has("accessToken") {
 		if _, err := r.Cookie(SessionCookie); err == nil {
-			return s.authorizedSession(r) // the console's session cookie: valid, or refused with its cause
+			_, err := s.authorizedSession(r) // the console's session cookie: valid, or refused with its cause
+			return err
 		}
 	}
 	if h := r.Header.Get("Authorization"); h != "" {

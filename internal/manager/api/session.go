@@ -132,27 +132,27 @@ func (s *Server) sessionOf(r *http.Request) (sess session, ok bool, err error) {
 	return sess, true, err
 }
 
-// authorizedSession authorizes an admin call made with the session cookie: any valid session may read; a
-// write must carry the session's CSRF token.
-func (s *Server) authorizedSession(r *http.Request) error {
+// authorizedSession authorizes an admin call made with the session cookie, and returns the session: any
+// valid session may read; a write must carry the session's CSRF token.
+func (s *Server) authorizedSession(r *http.Request) (session, error) {
 	sess, ok, err := s.sessionOf(r)
 	switch {
 	case !ok:
-		return ErrUnauthenticated
+		return session{}, ErrUnauthenticated
 	case err != nil:
-		return err
+		return session{}, err
 	}
 	if safeMethod(r.Method) {
-		return nil
+		return sess, nil
 	}
 	got, want := r.Header.Get(CSRFHeader), s.csrf(sess)
 	if got == "" {
-		return fmt.Errorf("%w: a write with the console session needs the %s header", ErrForbidden, CSRFHeader)
+		return session{}, fmt.Errorf("%w: a write with the console session needs the %s header", ErrForbidden, CSRFHeader)
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return fmt.Errorf("%w: the %s header does not belong to this session", ErrForbidden, CSRFHeader)
+		return session{}, fmt.Errorf("%w: the %s header does not belong to this session", ErrForbidden, CSRFHeader)
 	}
-	return nil
+	return sess, nil
 }
 
 func safeMethod(m string) bool {
@@ -241,10 +241,10 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 
 // signOut ends the session on this manager and clears the cookie.
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
-	if err := s.authorizedSession(r); err != nil {
+	sess, err := s.authorizedSession(r)
+	if err != nil {
 		return err
 	}
-	sess, _, _ := s.sessionOf(r)
 	s.sessions.revoke(sess, s.now())
 	s.setSessionCookie(w, r, "", time.Unix(0, 0))
 	s.Log.Info("console signed out", "remote", r.RemoteAddr)
