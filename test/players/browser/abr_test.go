@@ -74,7 +74,7 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 	}})
 	r := results[0]
 	t.Logf("%s\n%s", table(results), abrDetails(&r))
-	check(t, &r, abrPlayFor)
+	check(t, &r, abrPlayFor, looseBar)
 
 	var heights []int
 	for _, l := range r.Levels {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,9 +39,13 @@ const (
 	playFor        = 60 * time.Second       // of playback per player, after it starts
 	startupBound   = 10 * time.Second       // from the URL to frames on screen
 	maxStall       = 200 * time.Millisecond // one part
-	looseMaxStall  = 8 * time.Second        // the bar without NAGARE_PLAYERS_STRICT
+	looseMaxStall  = 8 * time.Second        // the bar of the switch tests (looseBar)
 	minFrameRatio  = 0.9                    // of the clip's frame rate over the time played
 	driverOverhead = 90 * time.Second       // browser start and teardown, beyond startup and playback
+	// the players of a run start this far apart: pages opening and starting their decoders all in one
+	// instant kept this 2-core machine (which also runs the server and the publisher) saturated for
+	// seconds, long enough for every player to stall at once, the bucket's players too
+	stagger = 2 * time.Second
 )
 
 // player is one column of the matrix: a player in one of its modes.
@@ -187,10 +192,11 @@ func (r *result) latency() (median, largest time.Duration, ok bool) {
 
 // TestBrowserPlayers plays one live stream (a video and audio clip published with ffmpeg, played muted) in hls.js
 // (low-latency and classic) and Shaka Player (low-latency), each through the manager's viewer URL (a 302
-// to the node) and straight from the node, all at once in one headless Chromium, from a page on another
-// origin than nagare's, so every request is a cross-origin one. Each plays for a minute; then, for each:
-// frames on screen within the startup bound and at the clip's rate after, no stall longer than one part,
-// no gap jumped, no player error, and every playlist it was served accepted by a strict parser.
+// to the node) and straight from the node, in one headless Chromium (started two seconds apart), from a page
+// on another origin than nagare's, so every request is a cross-origin one. Each plays for a minute; then,
+// for each (strictBar): frames on screen within the startup bound and 90 % of the clip's rate after, no
+// stall longer than one part, no gap jumped, no player error (but hls.js's own classic-mode reload timeout,
+// classicReloadTimeout), and every playlist it was served accepted by a strict parser.
 //
 // For investigations: NAGARE_PLAYERS_SECONDS shortens the minute; NAGARE_PLAYERS_TRACE=<dir> keeps every
 // request, playlist, console line and SourceBuffer append of each player there, with the players' debug logs;
@@ -269,7 +275,7 @@ func TestBrowserPlayers(t *testing.T) {
 	t.Logf("Chromium %s, %s of playback per player\n%s", browser, duration, table(results))
 	for _, r := range results {
 		t.Run(r.Name, func(t *testing.T) {
-			check(t, &r, duration)
+			check(t, &r, duration, strictBar)
 		})
 	}
 }
@@ -339,10 +345,11 @@ func drive(t *testing.T, root, modules, pages, trace string, duration time.Durat
 	cfg, err := json.Marshal(map[string]any{
 		"executablePath": chromium, "nodeModules": modules, "traceDir": trace,
 		"durationMs": duration.Milliseconds(), "startupTimeoutMs": startupBound.Milliseconds(), "players": run,
+		"staggerMs": stagger.Milliseconds(),
 	})
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), startupBound+longest+driverOverhead)
+	ctx, cancel := context.WithTimeout(context.Background(), startupBound+longest+driverOverhead+time.Duration(len(run))*stagger)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "test", "players", "web", "run.mjs"), pages+"/player.html", string(cfg))
@@ -373,24 +380,42 @@ type hostStats struct {
 	PlaylistStatuses map[string]int `json:"playlistStatuses"`
 }
 
-// strict turns on the bar issue 11 sets and nagare does not meet yet on this machine (see README, "Players"):
-// no player error at all (hls.js's non-fatal blocking-reload timeouts included), 90 % of the frames, no
-// stall longer than one part, no gap jumped. Without it the suite checks that every player plays, through
-// the manager and from the node, from another origin, on playlists a strict parser accepts.
-var strict = os.Getenv("NAGARE_PLAYERS_STRICT") == "1"
+// bar is what a player must do beyond playing: the frames it shows, its longest stall, and whether any
+// player error (non-fatal ones included) or jumped gap fails it.
+type bar struct {
+	frameRatio float64       // of the clip's frame rate over the time played
+	maxStall   time.Duration // the longest stall allowed
+	noErrors   bool          // no player error at all, but the one hls.js defect classicReloadTimeout names
+	noGaps     bool          // no gap jumped
+}
 
-// check asserts what one player on one route must do; every failing point is reported.
-func check(t *testing.T, r *result, duration time.Duration) {
+var (
+	// strictBar is issue 11's bar for the player matrix: 90 % of the frames, no stall longer than one
+	// part, no player error, no gap jumped.
+	strictBar = bar{frameRatio: minFrameRatio, maxStall: maxStall, noErrors: true, noGaps: true}
+	// looseBar is for the tests of switches (renditions, pathways) whose own bars are not met yet (see
+	// docs/abr.md and docs/steering.md): every player plays on, half the frames, no stall of 8 s.
+	looseBar = bar{frameRatio: 0.5, maxStall: looseMaxStall}
+)
+
+// check asserts what one player on one route must do against b; every failing point is reported.
+func check(t *testing.T, r *result, duration time.Duration, b bar) {
 	for _, rd := range r.Playlists.Redirects {
 		assert.NotNil(t, rd["cors"], "the redirect %v has no Access-Control-Allow-Origin: no page on another origin can follow it", rd)
 	}
-	var fatal []any
+	var fatal, unexpected []playerErr
 	for _, e := range r.Errors {
-		if e.Fatal {
+		switch {
+		case e.Fatal:
 			fatal = append(fatal, e)
+		case !classicReloadTimeout(r, e):
+			unexpected = append(unexpected, e)
 		}
 	}
 	assert.Empty(t, fatal, "fatal player errors")
+	if b.noErrors {
+		assert.Empty(t, unexpected, "player errors")
+	}
 	if !assert.NotNil(t, r.StartupMs, "no frame on screen within %s", startupBound) {
 		return
 	}
@@ -398,23 +423,34 @@ func check(t *testing.T, r *result, duration time.Duration) {
 	assert.LessOrEqual(t, startup, startupBound, "startup")
 	played := time.Duration(r.PlayedMs * float64(time.Millisecond))
 	assert.GreaterOrEqual(t, played, duration, "played for less than the run (stopped by a fatal error?)")
-	// without the strict bar: half the frames, which a player that plays shows even on a loaded machine
-	// (Shaka in low-latency mode jumps small gaps on nagare's LL-HLS today: docs/players.md)
-	ratio := 0.5
-	if strict {
-		ratio = minFrameRatio
-	}
-	wantFrames := int(ratio * testutil.ClipFPS * played.Seconds())
+	wantFrames := int(b.frameRatio * testutil.ClipFPS * played.Seconds())
 	assert.GreaterOrEqual(t, r.FramesAfterStart, wantFrames, "frames decoded in %s of playback", played)
-	// a player stuck for good shows as too few frames; one stall of a few seconds happens when the 2-core
-	// machine is busy (a CI run saw 4 s once), so only a stall no player should sit through fails here
-	assert.LessOrEqual(t, r.longestStall(), looseMaxStall, "longest stall (stalls: %+v; 'waiting' events: %d)", r.Stalls, r.Waiting)
-	if strict {
-		assert.Empty(t, r.Errors, "player errors")
-		assert.LessOrEqual(t, r.longestStall(), maxStall, "longest stall (stalls: %+v; 'waiting' events: %d)", r.Stalls, r.Waiting)
+	assert.LessOrEqual(t, r.longestStall(), b.maxStall, "longest stall (stalls: %+v; 'waiting' events: %d)", r.Stalls, r.Waiting)
+	if b.noGaps {
 		assert.Zero(t, r.GapJumps, "gaps jumped: media the player skipped over")
 	}
 	checkDelivery(t, r)
+}
+
+// classicReloadTimeout reports whether e is the one error hls.js 1.7.4 reports on nagare's LL-HLS with
+// lowLatencyMode off, by its own design (docs/players.md, "hls.js in classic mode"): a non-fatal
+// levelLoadTimeOut of a blocking reload for the last part of the segment being written. hls.js asks for
+// that part as soon as its playlist shows the segment's first part, up to 0.8 s of media ahead with 1 s
+// segments and 200 ms parts, and gives the request max(3 × PART-TARGET, 0.8 × TARGETDURATION) = 0.8 s,
+// while the server must hold it until the part exists (RFC 8216bis §6.2.5.2). hls.js retries at once
+// without the directives; playback does not notice (the stall bar still applies).
+func classicReloadTimeout(r *result, e playerErr) bool {
+	if !strings.HasPrefix(r.Name, "hlsjs-classic/") || e.Fatal || e.Details != "levelLoadTimeOut" {
+		return false
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return false
+	}
+	q := u.Query()
+	hls := config.Default().HLS
+	lastPart := int(hls.SegmentDuration/hls.PartDuration) - 1
+	return q.Get("_HLS_msn") != "" && q.Get("_HLS_part") == strconv.Itoa(lastPart)
 }
 
 // checkDelivery asserts what nagare served one player: playlists a strict parser accepts, answered 200 (or

@@ -54,7 +54,7 @@ func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 		}
 		return nil
 	})
-	check(t, &r, steerPlayFor)
+	check(t, &r, steerPlayFor, looseBar)
 	victim, other := c.hosts(t, &r, ev)
 	at := float64(ev.at.UnixMilli())
 	assert.GreaterOrEqual(t, other.FirstEpochMs, at, "the player loaded from %s before the drain", ev.other)
@@ -94,7 +94,7 @@ func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
 		}
 	}
 	r.RequestsFailed = kept
-	check(t, &r, steerPlayFor)
+	check(t, &r, steerPlayFor, looseBar)
 	at := float64(ev.at.UnixMilli())
 	assert.LessOrEqual(t, other.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
 		"the player reached %s only %.1f s after %s stopped", ev.other, (other.FirstEpochMs-at)/1000, ev.victim)

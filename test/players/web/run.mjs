@@ -3,7 +3,7 @@
 //
 //   node run.mjs <page URL> <JSON config>
 //
-// The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, traceDir?, players: [{name,
+// The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, staggerMs?, traceDir?, players: [{name,
 // player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height},
 // throttle?: [{afterMs, kbps}], until?: {height, maxMs}}]}. throttle limits the page's download rate (the
 // DevTools protocol's network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit
@@ -56,7 +56,7 @@ async function runPlayer(browser, p) {
   // went, and how that host answered for playlists
   const hosts = {};
   page.on('request', req => {
-    if (cfg.traceDir) trace.push({t: at(), ev: 'req', method: req.method(), url: req.url()});
+    if (cfg.traceDir) trace.push({t: at(), e: Date.now(), ev: 'req', method: req.method(), url: req.url()});
     let host;
     try { host = new URL(req.url()).host; } catch { return; }
     const h = hosts[host] ||= {host, firstEpochMs: Date.now(), lastEpochMs: 0, requests: 0, playlistStatuses: {}};
@@ -65,7 +65,7 @@ async function runPlayer(browser, p) {
   });
   page.on('response', res => {
     const url = res.url();
-    if (cfg.traceDir) trace.push({t: at(), ev: 'res', status: res.status(), url});
+    if (cfg.traceDir) trace.push({t: at(), e: Date.now(), ev: 'res', status: res.status(), url});
     if (!isPlaylist(url)) return;
     const status = res.status();
     playlists.responses++;
@@ -98,7 +98,7 @@ async function runPlayer(browser, p) {
     job.finally(() => pending.delete(job));
   });
   page.on('requestfailed', req => {
-    if (cfg.traceDir) trace.push({t: at(), ev: 'failed', url: req.url(), error: req.failure()?.errorText});
+    if (cfg.traceDir) trace.push({t: at(), e: Date.now(), ev: 'failed', url: req.url(), error: req.failure()?.errorText});
     if (failed.length < 20) failed.push({url: req.url(), error: req.failure()?.errorText});
   });
   page.on('console', msg => {
@@ -174,7 +174,9 @@ const browser = await chromium.launch({
 let results;
 try {
   log(`chromium ${browser.version()}: ${cfg.players.length} players for ${cfg.durationMs} ms each`);
-  results = await Promise.all(cfg.players.map(p => runPlayer(browser, p)));
+  // players start one after another, staggerMs apart: seven pages opening and starting their decoders in
+  // the same instant saturate this machine's two cores for seconds (the server and the publisher share them)
+  results = await Promise.all(cfg.players.map((p, i) => sleep(i * (cfg.staggerMs || 0)).then(() => runPlayer(browser, p))));
 } finally {
   const version = browser.version();
   await browser.close();
