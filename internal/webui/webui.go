@@ -17,9 +17,10 @@ import (
 	"net/http"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/httpenc"
 )
 
 // assets holds the pages (pages/), our own scripts and styles (js/, css/), and the third-party code that
@@ -162,7 +163,7 @@ func (u *ui) serve(w http.ResponseWriter, r *http.Request, f *file, immutable bo
 	if f.gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 		// the gzipped copy as a whole; a Range request gets the plain bytes it counts in
-		if acceptsGzip(r) && r.Header.Get("Range") == "" {
+		if httpenc.AcceptsGzip(r) && r.Header.Get("Range") == "" {
 			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
 			h.Set("Content-Encoding", "gzip")
 		}
@@ -275,22 +276,6 @@ func newFile(name string, body []byte) (*file, error) {
 
 func compressible(ctype string) bool {
 	return strings.HasPrefix(ctype, "text/") || ctype == "image/svg+xml"
-}
-
-// acceptsGzip reports whether the request's Accept-Encoding takes gzip (and does not refuse it with q=0).
-func acceptsGzip(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept-Encoding") {
-		for _, part := range strings.Split(v, ",") {
-			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
-				// a weight of zero, however written, refuses it (RFC 9110 §12.4.2)
-				q, weighted := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
-				w, err := strconv.ParseFloat(q, 64)
-				return !weighted || err != nil || w > 0
-			}
-		}
-	}
-	return false
 }
 
 // HLSLiveConfig returns the hls.js settings the pages play live streams with (assets/js/hls-live.js, the

@@ -16,13 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/media/hlshttp"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
 )
 
 const (
-	playlistType = "application/vnd.apple.mpegurl"
 	// cache lifetimes, as gohlslib sets them
 	objectCache       = "public, max-age=3600"
 	multivariantCache = "public, max-age=30"
@@ -409,7 +409,7 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 		}
 	}
 	body := segmenter.Ladder(variants, audio, withQuery(playlistQuery(r.URL.RawQuery)))
-	return &object{status: http.StatusOK, ctype: playlistType, cache: multivariantCache, body: body}
+	return &object{status: http.StatusOK, ctype: hlshttp.PlaylistType, cache: multivariantCache, body: body}
 }
 
 // splitVariants returns, for a source split into views, the variant of its video alone (none when the
@@ -498,7 +498,7 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 		// a classic playlist changes once a segment: as gohlslib, let it be cached for about that long
 		cache = "public, max-age=" + strconv.Itoa(int(last.Duration/time.Second))
 	}
-	return &object{status: http.StatusOK, ctype: playlistType, cache: cache, body: body, buf: buf}
+	return &object{status: http.StatusOK, ctype: hlshttp.PlaylistType, cache: cache, body: body, buf: buf}
 }
 
 func (mx *muxer) media(r *http.Request, file string) *object {
