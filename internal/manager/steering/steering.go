@@ -6,6 +6,11 @@
 // serves (PATHWAY-ID), with the manager as the steering server. Every edge serves the same objects under
 // the same names (they relay the origin's), so a player moved to another edge goes on with the next part.
 //
+// A player stays on an edge that serves it, except that when a much emptier edge appears (the autoscaler
+// added one), part of the players of a fuller edge are moved to it: those whose token (Request.Player)
+// falls in the share to move, so the same players are chosen every time while the imbalance lasts and the
+// others stay (see Decide).
+//
 // Decide is pure: it reads a cluster snapshot and never the clock, so the decisions are table-tested.
 package steering
 
@@ -47,6 +52,10 @@ type Request struct {
 	Port    string // the HTTP port of the player's pathways (from the edge's SERVER-URI)
 	Group   string // the group the player was routed in ("" = any)
 	Region  string
+	// Player is the player's token (from its SERVER-URI: the same at every request of one player, see
+	// ValidPlayer), "" for none. It decides only whether a rebalance moves this player; a player without
+	// one is moved only off an edge that cannot keep it.
+	Player string
 }
 
 // Decision is where a player goes: PATHWAY-PRIORITY and the clones it needs, and why.
@@ -57,16 +66,67 @@ type Decision struct {
 	Reason string
 	// Moved reports whether the first pathway is another than the player's.
 	Moved bool
+
+	// rebalance, on a decision to stay, is where the players a rebalance moves go, and share how many of
+	// the pathway's players in 10,000 it moves (see For).
+	rebalance *Decision
+	share     int
+}
+
+// RebalanceMargin is how much fuller, in percent of capacity, a player's edge must be than the edge a new
+// viewer would get before a rebalance moves some of its players there. Between edges within the margin of
+// each other nobody moves, so a rebalance stops once it has brought the edges within the margin, and a
+// player it moved is never sent back (its new edge is the emptier one).
+const RebalanceMargin = 25
+
+// shareScale is what a rebalance's share is counted in: players moved per 10,000.
+const shareScale = 10000
+
+// For is d for the player whose token is player: where it goes if it is one of the players a rebalance
+// moves, d otherwise. A player is chosen when an FNV-1a hash of its token and of the edge the rebalance
+// moves to, modulo 10,000, is below the share: the same players each time while the imbalance lasts (a
+// smaller share chooses among the same ones), so however late the edges' reports show the players that
+// have moved, no more move than the largest share computed. Decide applies For to Request.Player; a
+// caller that remembers decisions asks Decide without the token (the answer is then the same for all the
+// players of a pathway) and applies For to each player's.
+func (d Decision) For(player string) Decision {
+	if d.rebalance == nil || player == "" || bucket(player, d.rebalance.Priority[0]) >= d.share {
+		return d
+	}
+	return *d.rebalance
+}
+
+// bucket is the FNV-1a hash (32 bits) of player, a zero byte and to, modulo shareScale. It allocates
+// nothing (hash/fnv would take a []byte copy of the strings).
+func bucket(player, to string) int {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(player); i++ {
+		h = (h ^ uint32(player[i])) * prime
+	}
+	h *= prime // the zero byte: "ab"+"c" and "a"+"bc" differ
+	for i := 0; i < len(to); i++ {
+		h = (h ^ uint32(to[i])) * prime
+	}
+	return int(h % shareScale)
 }
 
 // ValidPathway reports whether id can be a PATHWAY-ID: 1 to 64 of the characters RFC 8216bis allows
 // ([A-Za-z0-9._-]). A node whose ID cannot is never steered.
-func ValidPathway(id string) bool {
-	if id == "" || len(id) > 64 {
+func ValidPathway(id string) bool { return token(id) }
+
+// ValidPlayer reports whether tok can be a player token: 1 to 64 of [A-Za-z0-9._-]. Edges send a hash
+// of the player's viewer session id (never the id itself), but the manager needs no more than a string
+// that stays the same for one player.
+func ValidPlayer(tok string) bool { return token(tok) }
+
+// token reports whether s is 1 to 64 of [A-Za-z0-9._-].
+func token(s string) bool {
+	if s == "" || len(s) > 64 {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		switch c := id[i]; {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
 		default:
 			return false
@@ -76,12 +136,22 @@ func ValidPathway(id string) bool {
 }
 
 // Decide steers one player. A player stays on its pathway while that node serves it (in service,
-// reporting, keeping up; a full node keeps the viewers it has), so nobody is moved back and forth
-// between edges of similar load; the edge selector.PickEdge would pick for a new viewer (among those on
-// the player's port) comes second, where the player goes by itself if its requests fail. Otherwise the
-// player is sent to that edge, with its own pathway second while that node still runs (it falls back
-// there if the new edge fails). When no other edge can take it, it stays.
+// reporting, keeping up; a full node keeps the viewers it has); the edge selector.PickEdge would pick for
+// a new viewer (among those on the player's port) comes second, where the player goes by itself if its
+// requests fail. Otherwise the player is sent to that edge, with its own pathway second while that node
+// still runs (it falls back there if the new edge fails). When no other edge can take it, it stays.
+//
+// The one exception to staying is a rebalance: when the player's edge is fuller than that other edge by
+// RebalanceMargin of its capacity or more, a share of its players (chosen by token, see For) is moved
+// there, its own pathway second: as many as bring both to the level all the comparable edges would be at
+// with the viewers spread evenly, and no more than the other edge has room for below that level (several
+// full edges share one new edge). Edges within the margin of each other keep their players, so nobody
+// is moved back and forth.
 func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
+	return decide(s, req, w).For(req.Player)
+}
+
+func decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	var cur *selector.Node
 	for i := range s.Nodes {
 		if s.Nodes[i].ID == req.Pathway {
@@ -90,7 +160,7 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		}
 	}
 	stay := func(reason string) Decision {
-		d := Decision{Priority: []string{}, Reason: reason}
+		d := Decision{Priority: make([]string, 0, 2), Reason: reason}
 		if req.Pathway != "" {
 			d.Priority = append(d.Priority, req.Pathway)
 		}
@@ -103,8 +173,7 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	// the edge a new viewer would get, among those a HOST clone of the player's URIs reaches
 	best, err := selector.PickEdgeWhere(s, req.Group, req.Path, req.Region, w, func(n *selector.Node) bool {
 		// this runs three times per edge for every decision: the cheap tests first, nothing allocated
-		i := strings.LastIndexByte(n.HTTP, ':')
-		return n.ID != req.Pathway && i > 0 && (req.Port == "" || n.HTTP[i+1:] == req.Port) && ValidPathway(n.ID)
+		return n.ID != req.Pathway && onPort(n, req.Port) && ValidPathway(n.ID)
 	})
 	found := err == nil && best.Role == nodemodel.RoleEdge
 	clone := func() []Clone {
@@ -120,13 +189,17 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		d := stay("stay")
 		if found && req.Pathway != "" {
 			d.Priority, d.Clones = append(d.Priority, best.ID), clone()
+			if share := rebalanceShare(&s, cur, &best, req); share > 0 {
+				d.rebalance = &Decision{Priority: []string{best.ID, req.Pathway}, Clones: d.Clones, Reason: "rebalance", Moved: true}
+				d.share = share
+			}
 		}
 		return d
 	case !found:
 		// nowhere better: the player keeps its pathway
 		return stay(reason + "; no other edge")
 	}
-	d := Decision{Priority: []string{best.ID}, Reason: reason, Moved: true}
+	d := Decision{Priority: append(make([]string, 0, 2), best.ID), Reason: reason, Moved: true}
 	if req.Pathway != "" {
 		d.Clones = clone()
 		if cur != nil && reason != "stale" {
@@ -136,6 +209,58 @@ func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	}
 	return d
 }
+
+// rebalanceShare is how many in 10,000 of cur's players should move to best, an emptier edge (see
+// Decide); 0 when the loads (connections per capacity) are within RebalanceMargin of each other or a
+// capacity is unknown.
+func rebalanceShare(s *selector.Snapshot, cur, best *selector.Node, req Request) int {
+	if cur.Capacity <= 0 || best.Capacity <= 0 || cur.Connections <= 0 {
+		return 0
+	}
+	// cur.Connections/cur.Capacity - best.Connections/best.Capacity < RebalanceMargin/100, without a
+	// rounding error at the margin
+	if 100*(cur.Connections*best.Capacity-best.Connections*cur.Capacity) < RebalanceMargin*cur.Capacity*best.Capacity {
+		return 0 // the common case, the stay path of every edge that is not much fuller: nothing more to do
+	}
+	// the level the edges that share the load would be at with their viewers spread evenly
+	regional := req.Region != "" && best.Region == req.Region
+	var conns, capacity int
+	for i := range s.Nodes {
+		if n := &s.Nodes[i]; n == cur || sharesLoad(s, n, req, regional) {
+			conns, capacity = conns+n.Connections, capacity+n.Capacity
+		}
+	}
+	level := float64(conns) / float64(capacity)
+	// cur's players above the level, but no more than best has room for below it
+	moved := min((loadOf(cur)-level)*float64(cur.Capacity), (level-loadOf(best))*float64(best.Capacity))
+	if moved <= 0 {
+		return 0
+	}
+	return min(int(moved/float64(cur.Connections)*shareScale), shareScale)
+}
+
+// sharesLoad reports whether n is one of the edges whose level a rebalance evens out: an edge of known
+// capacity in service and reporting (full or overloaded: theirs is load too) on the player's port, of
+// the player's group, and in the player's region when the edge to move to is (as the selector compares
+// the edges).
+func sharesLoad(s *selector.Snapshot, n *selector.Node, req Request, regional bool) bool {
+	if n.Role != nodemodel.RoleEdge || n.Capacity <= 0 || req.Group != "" && n.Group != req.Group ||
+		regional && n.Region != req.Region || !onPort(n, req.Port) {
+		return false
+	}
+	p := problem(s, n)
+	return p == "" || p == "overloaded"
+}
+
+// onPort reports whether n's HTTP server listens on port ("" = any): whether a HOST clone of a player's
+// URIs reaches it.
+func onPort(n *selector.Node, port string) bool {
+	i := strings.LastIndexByte(n.HTTP, ':')
+	return i > 0 && (port == "" || n.HTTP[i+1:] == port)
+}
+
+// loadOf is n's connections per capacity (which must be known).
+func loadOf(n *selector.Node) float64 { return float64(n.Connections) / float64(n.Capacity) }
 
 // live reports whether an origin in s publishes path.
 func live(s *selector.Snapshot, path string) bool {
