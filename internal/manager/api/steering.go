@@ -15,7 +15,7 @@ import (
 )
 
 // SteeringPrefix is where the manager answers HLS Content Steering requests:
-// GET /steering/v1/<app>/<stream>?_HLS_pathway=<node>&port=<the edge's port>.
+// GET /steering/v1/<app>/<stream>?_HLS_pathway=<node>&port=<the edge's port>&player=<the player's token>.
 const SteeringPrefix = "/steering/v1"
 
 // defaultSteeringTTL is the manifests' TTL when the server is not told one.
@@ -34,9 +34,12 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	req := steering.Request{Path: path, Pathway: q.Get("_HLS_pathway"), Port: q.Get("port"),
-		Group: q.Get("group"), Region: q.Get("region")}
+		Group: q.Get("group"), Region: q.Get("region"), Player: q.Get("player")}
 	if req.Pathway != "" && !steering.ValidPathway(req.Pathway) {
 		return invalid("_HLS_pathway %q is not a pathway ID ([A-Za-z0-9._-], at most 64)", clip(req.Pathway))
+	}
+	if req.Player != "" && !steering.ValidPlayer(req.Player) {
+		return invalid("player %q is not a player token ([A-Za-z0-9._-], at most 64)", clip(req.Player))
 	}
 	if req.Port != "" {
 		if p, err := strconv.Atoi(req.Port); err != nil || p < 1 || p > 65535 {
@@ -56,13 +59,16 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// decideSteering is steering.Decide over the cluster now, remembered while the snapshot stands (the
-// players of one edge ask the same question every TTL).
+// decideSteering is steering.Decide over the cluster now. The decision for the players of one edge
+// (asked without the player's token) is remembered while the snapshot stands, since they ask the same
+// question every TTL; the token then only picks the players a rebalance moves (Decision.For).
 func (s *Server) decideSteering(req steering.Request) steering.Decision {
 	key := req.Path + "\x00" + req.Pathway + "\x00" + req.Port + "\x00" + req.Group + "\x00" + req.Region
+	anyone := req
+	anyone.Player = ""
 	return remembered(s, &s.steerMemo, key, func(snap selector.Snapshot) steering.Decision {
-		return steering.Decide(snap, req, s.Weights)
-	})
+		return steering.Decide(snap, anyone, s.Weights)
+	}).For(req.Player)
 }
 
 // A player asks once per TTL; many players may share an address (NAT), so the limit is high and only

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,11 +44,59 @@ func TestSteering(t *testing.T) {
 		{"/steering/v1/live/s?_HLS_pathway=" + "a%22b", "_HLS_pathway"},
 		{"/steering/v1/live/s?_HLS_pathway=edge-a&port=99999", "port"},
 		{"/steering/v1/live/s?_HLS_pathway=edge-a&port=x", "port"},
+		{"/steering/v1/live/s?_HLS_pathway=edge-a&player=a%26b", "player"},
+		{"/steering/v1/live/s?_HLS_pathway=edge-a&player=" + strings.Repeat("a", 65), "player"},
 		{"/steering/v1/live/..%2Fx?_HLS_pathway=edge-a", ""},
 	} {
 		res := e.do("GET", bad.query, authNone, "")
 		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", bad.query, res.body)
 		requireNativeError(t, res, bad.msg)
+	}
+}
+
+// TestSteeringRebalance: when an empty edge joins beside one at 80 % of its capacity, about half the
+// players of the full one (those the token in their steering URL chooses) are moved to it, each time they
+// ask, and the others stay; a player without a token, and the players of the emptier edge, stay; once the
+// edges report similar loads, nobody is moved.
+func TestSteeringRebalance(t *testing.T) {
+	e := newEnv(t)
+	e.group("g", 10)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
+	e.report("origin-1", 0, "live/s")
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	e.report("edge-a", 8)
+	e.join(fixtureNode{id: "edge-b", role: "edge", group: "g", http: "10.0.0.2:8080"})
+
+	ask := func(pathway, player string) steering.Manifest {
+		t.Helper()
+		var m steering.Manifest
+		e.do("GET", "/steering/v1/live/s?port=8080&_HLS_pathway="+pathway+"&player="+player+"&_HLS_throughput=5000000",
+			authNone, "").must(t, http.StatusOK, &m)
+		return m
+	}
+	moved := map[string]bool{}
+	for i := range 100 {
+		player := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
+		m := ask("edge-a", player)
+		switch m.PathwayPriority[0] {
+		case "edge-b":
+			moved[player] = true
+			assert.Equal(t, []string{"edge-b", "edge-a"}, m.PathwayPriority, "moved, its old edge as the fallback")
+			assert.Equal(t, []steering.Clone{{BaseID: "edge-a", ID: "edge-b", URIReplacement: steering.Replacement{Host: "10.0.0.2"}}}, m.PathwayClones)
+		case "edge-a":
+		default:
+			t.Fatalf("steered to %v", m.PathwayPriority)
+		}
+		assert.Equal(t, moved[player], ask("edge-a", player).PathwayPriority[0] == "edge-b", "player %s: another answer the second time", player)
+		assert.Equal(t, "edge-b", ask("edge-b", player).PathwayPriority[0], "a player of the emptier edge moved")
+	}
+	assert.InDelta(t, 50, len(moved), 25, "players moved off the full edge")
+	assert.Equal(t, "edge-a", ask("edge-a", "").PathwayPriority[0], "a player without a token moved")
+
+	e.report("edge-a", 5)
+	e.report("edge-b", 3)
+	for player := range moved {
+		assert.Equal(t, []string{"edge-a", "edge-b"}, ask("edge-a", player).PathwayPriority, "moved although the edges are within the margin")
 	}
 }
 
