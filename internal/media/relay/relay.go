@@ -298,7 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body := addSession(res.body, viewers.Param, id)
 			if s.Steering != nil {
 				if st := s.Steering(); st != nil {
-					body = addSteering(body, st, path, r.Host, r.TLS != nil)
+					body = addSteering(body, st, path, r.Host, r.TLS != nil, id)
 				}
 			}
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}

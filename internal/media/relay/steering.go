@@ -3,6 +3,8 @@ package relay
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/url"
 	"strconv"
@@ -23,8 +25,10 @@ type Steering struct {
 // addSteering adds EXT-X-CONTENT-STEERING (the steering server's URL for the stream, this edge as the
 // initial pathway) to a multivariant playlist, and PATHWAY-ID to every variant. host is the Host the
 // player asked with (over TLS or not): its port goes to the steering server, which can then move the
-// player only to edges a pathway clone reaches (a clone replaces the host name, never the port).
-func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool) []byte {
+// player only to edges a pathway clone reaches (a clone replaces the host name, never the port). session
+// is the player's viewer session id: the steering URL carries a token made from it (playerToken), by which
+// the steering server tells the players of one edge apart when it moves some of them to another.
+func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session string) []byte {
 	port := "80"
 	if _, p, err := net.SplitHostPort(host); err == nil {
 		port = p
@@ -34,9 +38,16 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 	if _, err := strconv.Atoi(port); err != nil {
 		port = ""
 	}
-	server := st.ServerURI + "/" + path.String()
+	var q []string
 	if port != "" {
-		server += "?port=" + url.QueryEscape(port)
+		q = append(q, "port="+url.QueryEscape(port))
+	}
+	if session != "" {
+		q = append(q, "player="+playerToken(session))
+	}
+	server := st.ServerURI + "/" + path.String()
+	if len(q) > 0 {
+		server += "?" + strings.Join(q, "&")
 	}
 	pathway := strconv.Quote(st.Pathway)
 	var out bytes.Buffer
@@ -58,4 +69,13 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 		out.WriteByte('\n')
 	}
 	return out.Bytes()
+}
+
+// playerToken is the token of the player with viewer session id session in its steering URL: 16 hex
+// digits of a SHA-256 of the id. The same for one player on every edge (its URLs keep the id its first
+// edge gave it, and hls.js keeps SERVER-URI's query in every steering request), while the id itself, which
+// counts the player as a viewer, does not leave the edges.
+func playerToken(session string) string {
+	sum := sha256.Sum256([]byte(session))
+	return hex.EncodeToString(sum[:8])
 }
