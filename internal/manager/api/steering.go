@@ -15,7 +15,7 @@ import (
 )
 
 // SteeringPrefix is where the manager answers HLS Content Steering requests:
-// GET /steering/v1/<app>/<stream>?_HLS_pathway=<node>&port=<the edge's port>&player=<the player's token>.
+// GET /steering/v1/<app>/<stream>?port=<the edge's port>&player=<the player's token>&home=<the edge>&_HLS_pathway=<node>.
 const SteeringPrefix = "/steering/v1"
 
 // defaultSteeringTTL is the manifests' TTL when the server is not told one.
@@ -34,12 +34,15 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	req := steering.Request{Path: path, Pathway: q.Get("_HLS_pathway"), Port: q.Get("port"),
-		Group: q.Get("group"), Region: q.Get("region"), Player: q.Get("player")}
+		Group: q.Get("group"), Region: q.Get("region"), Player: q.Get("player"), Home: q.Get("home")}
 	if req.Pathway != "" && !steering.ValidPathway(req.Pathway) {
 		return invalid("_HLS_pathway %q is not a pathway ID ([A-Za-z0-9._-], at most 64)", clip(req.Pathway))
 	}
 	if req.Player != "" && !steering.ValidPlayer(req.Player) {
 		return invalid("player %q is not a player token ([A-Za-z0-9._-], at most 64)", clip(req.Player))
+	}
+	if req.Home != "" && !steering.ValidPathway(req.Home) {
+		return invalid("home %q is not a pathway ID ([A-Za-z0-9._-], at most 64)", clip(req.Home))
 	}
 	if req.Port != "" {
 		if p, err := strconv.Atoi(req.Port); err != nil || p < 1 || p > 65535 {
@@ -60,15 +63,16 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decideSteering is steering.Decide over the cluster now. The decision for the players of one edge
-// (asked without the player's token) is remembered while the snapshot stands, since they ask the same
-// question every TTL; the token then only picks the players a rebalance moves (Decision.For).
+// (asked without the player's token and home) is remembered while the snapshot stands, since they ask
+// the same question every TTL; the player's own then only picks the players a rebalance moves
+// (Decision.For).
 func (s *Server) decideSteering(req steering.Request) steering.Decision {
 	key := req.Path + "\x00" + req.Pathway + "\x00" + req.Port + "\x00" + req.Group + "\x00" + req.Region
 	anyone := req
-	anyone.Player = ""
+	anyone.Player, anyone.Home = "", ""
 	return remembered(s, &s.steerMemo, key, func(snap selector.Snapshot) steering.Decision {
 		return steering.Decide(snap, anyone, s.Weights)
-	}).For(req.Player)
+	}).For(req)
 }
 
 // A player asks once per TTL; many players may share an address (NAT), so the limit is high and only

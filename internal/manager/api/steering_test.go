@@ -46,6 +46,7 @@ func TestSteering(t *testing.T) {
 		{"/steering/v1/live/s?_HLS_pathway=edge-a&port=x", "port"},
 		{"/steering/v1/live/s?_HLS_pathway=edge-a&player=a%26b", "player"},
 		{"/steering/v1/live/s?_HLS_pathway=edge-a&player=" + strings.Repeat("a", 65), "player"},
+		{"/steering/v1/live/s?_HLS_pathway=edge-a&player=abc&home=a%2Cb", "home"},
 		{"/steering/v1/live/..%2Fx?_HLS_pathway=edge-a", ""},
 	} {
 		res := e.do("GET", bad.query, authNone, "")
@@ -56,8 +57,8 @@ func TestSteering(t *testing.T) {
 
 // TestSteeringRebalance: when an empty edge joins beside one at 80 % of its capacity, about half the
 // players of the full one (those the token in their steering URL chooses) are moved to it, each time they
-// ask, and the others stay; a player without a token, and the players of the emptier edge, stay; once the
-// edges report similar loads, nobody is moved.
+// ask, and the others stay; a player without a token, one that started on another edge, and the players
+// of the emptier edge stay; once the edges report similar loads, nobody is moved.
 func TestSteeringRebalance(t *testing.T) {
 	e := newEnv(t)
 	e.group("g", 10)
@@ -70,7 +71,7 @@ func TestSteeringRebalance(t *testing.T) {
 	ask := func(pathway, player string) steering.Manifest {
 		t.Helper()
 		var m steering.Manifest
-		e.do("GET", "/steering/v1/live/s?port=8080&_HLS_pathway="+pathway+"&player="+player+"&_HLS_throughput=5000000",
+		e.do("GET", "/steering/v1/live/s?port=8080&player="+player+"&home="+pathway+"&_HLS_pathway="+pathway+"&_HLS_throughput=5000000",
 			authNone, "").must(t, http.StatusOK, &m)
 		return m
 	}
@@ -92,6 +93,11 @@ func TestSteeringRebalance(t *testing.T) {
 	}
 	assert.InDelta(t, 50, len(moved), 25, "players moved off the full edge")
 	assert.Equal(t, "edge-a", ask("edge-a", "").PathwayPriority[0], "a player without a token moved")
+	for player := range moved {
+		var m steering.Manifest
+		e.do("GET", "/steering/v1/live/s?port=8080&player="+player+"&home=edge-c&_HLS_pathway=edge-a", authNone, "").must(t, http.StatusOK, &m)
+		assert.Equal(t, "edge-a", m.PathwayPriority[0], "a player that started on another edge was rebalanced")
+	}
 
 	e.report("edge-a", 5)
 	e.report("edge-b", 3)

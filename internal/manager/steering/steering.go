@@ -9,7 +9,8 @@
 // A player stays on an edge that serves it, except that when a much emptier edge appears (the autoscaler
 // added one), part of the players of a fuller edge are moved to it: those whose token (Request.Player)
 // falls in the share to move, so the same players are chosen every time while the imbalance lasts and the
-// others stay (see Decide).
+// others stay, and only players still on the edge they started on, so that none is moved twice (see
+// Decide).
 //
 // Decide is pure: it reads a cluster snapshot and never the clock, so the decisions are table-tested.
 package steering
@@ -56,6 +57,10 @@ type Request struct {
 	// ValidPlayer), "" for none. It decides only whether a rebalance moves this player; a player without
 	// one is moved only off an edge that cannot keep it.
 	Player string
+	// Home is the pathway of the edge whose multivariant playlist the player loaded (from its SERVER-URI,
+	// which a player keeps when it changes pathways), "" for none. A rebalance moves only players still on
+	// their home edge: each at most once, so that none is ever moved back, whatever the loads do next.
+	Home string
 }
 
 // Decision is where a player goes: PATHWAY-PRIORITY and the clones it needs, and why.
@@ -82,15 +87,16 @@ const RebalanceMargin = 25
 // shareScale is what a rebalance's share is counted in: players moved per 10,000.
 const shareScale = 10000
 
-// For is d for the player whose token is player: where it goes if it is one of the players a rebalance
-// moves, d otherwise. A player is chosen when an FNV-1a hash of its token and of the edge the rebalance
-// moves to, modulo 10,000, is below the share: the same players each time while the imbalance lasts (a
-// smaller share chooses among the same ones), so however late the edges' reports show the players that
-// have moved, no more move than the largest share computed. Decide applies For to Request.Player; a
-// caller that remembers decisions asks Decide without the token (the answer is then the same for all the
-// players of a pathway) and applies For to each player's.
-func (d Decision) For(player string) Decision {
-	if d.rebalance == nil || player == "" || bucket(player, d.rebalance.Priority[0]) >= d.share {
+// For is d for the player that asks req: where it goes if it is one of the players a rebalance moves, d
+// otherwise. A rebalance moves only players on their home edge (req.Pathway == req.Home) with a token,
+// and among them those for which an FNV-1a hash of the token and of the edge the rebalance moves to,
+// modulo 10,000, is below the share: the same players each time while the imbalance lasts (a smaller
+// share chooses among the same ones), so however late the edges' reports show the players that have
+// moved, no more move than the largest share computed. Decide applies For to its request; a caller that
+// remembers decisions asks Decide without the player's token and home (the answer is then the same for
+// all the players of a pathway) and applies For to each player's request.
+func (d Decision) For(req Request) Decision {
+	if d.rebalance == nil || req.Player == "" || req.Home != req.Pathway || bucket(req.Player, d.rebalance.Priority[0]) >= d.share {
 		return d
 	}
 	return *d.rebalance
@@ -142,13 +148,13 @@ func token(s string) bool {
 // still runs (it falls back there if the new edge fails). When no other edge can take it, it stays.
 //
 // The one exception to staying is a rebalance: when the player's edge is fuller than that other edge by
-// RebalanceMargin of its capacity or more, a share of its players (chosen by token, see For) is moved
-// there, its own pathway second: as many as bring both to the level all the comparable edges would be at
+// RebalanceMargin of its capacity or more, a share of its players (chosen by token among those whose
+// home it is, see For) is moved there, its own pathway second: as many as bring both to the level all the comparable edges would be at
 // with the viewers spread evenly, and no more than the other edge has room for below that level (several
 // full edges share one new edge). Edges within the margin of each other keep their players, so nobody
 // is moved back and forth.
 func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
-	return decide(s, req, w).For(req.Player)
+	return decide(s, req, w).For(req)
 }
 
 func decide(s selector.Snapshot, req Request, w selector.Weights) Decision {

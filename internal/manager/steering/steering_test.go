@@ -255,12 +255,15 @@ func TestRebalance(t *testing.T) {
 			snap := selector.Snapshot{Nodes: tc.nodes, Now: now, StaleAfter: 10 * time.Second}
 			moved := 0
 			for _, p := range players {
-				req := Request{Path: "live/cam1", Pathway: tc.pathway, Port: "8080", Region: tc.region, Player: p}
+				req := Request{Path: "live/cam1", Pathway: tc.pathway, Port: "8080", Region: tc.region, Player: p, Home: tc.pathway}
 				d := Decide(snap, req, selector.DefaultWeights())
 				require.Equal(t, d, Decide(snap, req, selector.DefaultWeights()), "the same player, the same answer")
 				anyone := req
-				anyone.Player = ""
-				require.Equal(t, d, Decide(snap, anyone, selector.DefaultWeights()).For(p), "the answer for the pathway's players, then for this one")
+				anyone.Player, anyone.Home = "", ""
+				require.Equal(t, d, Decide(snap, anyone, selector.DefaultWeights()).For(req), "the answer for the pathway's players, then for this one")
+				away := req
+				away.Home = "e9"
+				require.False(t, Decide(snap, away, selector.DefaultWeights()).Moved, "a player no longer on its home edge was rebalanced")
 				if !d.Moved {
 					assert.Equal(t, "stay", d.Reason)
 					assert.Equal(t, tc.pathway, d.Priority[0])
@@ -276,10 +279,29 @@ func TestRebalance(t *testing.T) {
 			if tc.moved == 0 {
 				assert.Zero(t, moved)
 			}
-			d := Decide(snap, Request{Path: "live/cam1", Pathway: tc.pathway, Port: "8080", Region: tc.region}, selector.DefaultWeights())
+			d := Decide(snap, Request{Path: "live/cam1", Pathway: tc.pathway, Port: "8080", Region: tc.region, Home: tc.pathway}, selector.DefaultWeights())
 			assert.False(t, d.Moved, "a player without a token is never rebalanced")
 		})
 	}
+}
+
+// TestRebalanceOnlyFromHome: a rebalance that moved too many players (the draw of a small audience, or an
+// edge that counted its departed viewers for a while) leaves the new edge the fuller one; its players came
+// from the other edge and stay, while the new edge's own players may still be moved.
+func TestRebalanceOnlyFromHome(t *testing.T) {
+	snap := selector.Snapshot{Nodes: []selector.Node{origin(), edge("e1", "a.example:8080", load(5), capacity(25)),
+		edge("e2", "b.example:8080", load(15), capacity(25))}, Now: now, StaleAfter: 10 * time.Second}
+	fromE1, ownE2 := 0, 0
+	for _, p := range tokens(1000) {
+		if Decide(snap, Request{Path: "live/cam1", Pathway: "e2", Port: "8080", Player: p, Home: "e1"}, selector.DefaultWeights()).Moved {
+			fromE1++
+		}
+		if Decide(snap, Request{Path: "live/cam1", Pathway: "e2", Port: "8080", Player: p, Home: "e2"}, selector.DefaultWeights()).Moved {
+			ownE2++
+		}
+	}
+	assert.Zero(t, fromE1, "players moved back")
+	assert.InDelta(t, 1000/3, ownE2, 50, "the new edge's own players")
 }
 
 func region(r string) func(*selector.Node) { return func(n *selector.Node) { n.Region = r } }
@@ -295,9 +317,10 @@ func TestRebalanceSettles(t *testing.T) {
 		t.Run(fmt.Sprintf("%d loaded edges, lag %d", tc.loaded, tc.lag), func(t *testing.T) {
 			players := tokens(800 * tc.loaded)
 			ids := []string{"new"}
-			on := map[string]string{} // player → edge
+			on, home := map[string]string{}, map[string]string{} // player → edge
 			for i, p := range players {
 				on[p] = fmt.Sprintf("e%d", 1+i%tc.loaded)
+				home[p] = on[p]
 				if i < tc.loaded {
 					ids = append(ids, on[p])
 				}
@@ -330,7 +353,7 @@ func TestRebalanceSettles(t *testing.T) {
 					if i%4 != round%4 {
 						continue
 					}
-					d := Decide(snap, Request{Path: "live/cam1", Pathway: on[p], Port: "8080", Player: p}, selector.DefaultWeights())
+					d := Decide(snap, Request{Path: "live/cam1", Pathway: on[p], Port: "8080", Player: p, Home: home[p]}, selector.DefaultWeights())
 					if d.Moved {
 						require.Equal(t, "rebalance", d.Reason)
 						require.Equal(t, "new", d.Priority[0], "round %d: a player moved elsewhere than to the new edge", round)
