@@ -27,7 +27,9 @@ type Steering struct {
 // player asked with (over TLS or not): its port goes to the steering server, which can then move the
 // player only to edges a pathway clone reaches (a clone replaces the host name, never the port). session
 // is the player's viewer session id: the steering URL carries a token made from it (playerToken), by which
-// the steering server tells the players of one edge apart when it moves some of them to another.
+// the steering server tells the players of one edge apart when it moves some of them to another, and this
+// edge as the player's home (a player keeps SERVER-URI when it changes pathways; the steering server
+// rebalances a player only off its home, so never twice).
 func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session string) []byte {
 	port := "80"
 	if _, p, err := net.SplitHostPort(host); err == nil {
@@ -43,7 +45,8 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 		q = append(q, "port="+url.QueryEscape(port))
 	}
 	if session != "" {
-		q = append(q, "player="+playerToken(session))
+		// the player's token, and this edge as its home: the one a rebalance may move it off
+		q = append(q, "player="+playerToken(session), "home="+url.QueryEscape(st.Pathway))
 	}
 	server := st.ServerURI + "/" + path.String()
 	if len(q) > 0 {

@@ -27,8 +27,8 @@ func TestAddSteering(t *testing.T) {
 		{"edge7.example", true, "", `https://mgr.example/steering/v1/live/cam1?port=443`},
 		{"edge7.example", false, "", `https://mgr.example/steering/v1/live/cam1?port=80`},
 		// the player's token: the first 8 bytes of SHA-256 of its session id (as sha256sum has them), not the id
-		{"edge7.example:8080", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?port=8080&player=8865fea8edb69716`},
-		{"edge7.example:x", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?player=8865fea8edb69716`},
+		{"edge7.example:8080", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?port=8080&player=8865fea8edb69716&home=edge-7`},
+		{"edge7.example:x", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?player=8865fea8edb69716&home=edge-7`},
 	} {
 		out := string(addSteering([]byte(in), st, path, tc.host, tc.tls, tc.session))
 		assert.Equal(t, "#EXTM3U\n#EXT-X-VERSION:6\n"+
