@@ -42,6 +42,11 @@ func TestAudienceFollowsSteering(t *testing.T) {
 		})
 	}
 	publishLive(t, origin, "live/crowd")
+	for _, e := range edges {
+		// an edge that registered before the origin gets its parent at its next report: until then the
+		// manager may send it viewers it answers 503
+		testutil.WaitLive(t, "http://"+e.HTTPAddr()+"/live/crowd/index.m3u8", 20*time.Second)
+	}
 
 	// drain lt-a once the audience is on
 	const viewers, drainAt = 8, 8 * time.Second
