@@ -67,7 +67,7 @@ type Request struct {
 type Decision struct {
 	Priority []string
 	Clones   []Clone
-	// Reason says why the player stays or moves: "stay", or what is wrong with its pathway.
+	// Reason says why the player stays or moves: "stay", "rebalance", or what is wrong with its pathway.
 	Reason string
 	// Moved reports whether the first pathway is another than the player's.
 	Moved bool
@@ -80,8 +80,8 @@ type Decision struct {
 
 // RebalanceMargin is how much fuller, in percent of capacity, a player's edge must be than the edge a new
 // viewer would get before a rebalance moves some of its players there. Between edges within the margin of
-// each other nobody moves, so a rebalance stops once it has brought the edges within the margin, and a
-// player it moved is never sent back (its new edge is the emptier one).
+// each other nobody moves, so a rebalance stops once it has brought the edges within the margin. (That a
+// player it moved is never sent back is For's doing: it moves players only off their home edge.)
 const RebalanceMargin = 25
 
 // shareScale is what a rebalance's share is counted in: players moved per 10,000.
