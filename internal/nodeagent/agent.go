@@ -99,6 +99,19 @@ func (a *Agent) Origin(ctx context.Context, stream string) (string, error) {
 	return resp.Origin, err
 }
 
+// Parent asks the manager at once for the parent of this edge or relay, which has none (its last
+// assignment named none), and answers the parent's base URL. The next assignment names the same.
+func (a *Agent) Parent(ctx context.Context) (string, error) {
+	id := a.ID()
+	if id == "" {
+		return "", ErrNotRegistered
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := a.Client.Parent(ctx, nodeapi.ParentRequest{ID: id})
+	return resp.Parent, err
+}
+
 // ID returns the id the manager assigned, or "" before registration and while registering again.
 func (a *Agent) ID() string {
 	a.mu.Lock()

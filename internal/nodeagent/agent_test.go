@@ -108,6 +108,11 @@ func (f *fakeBackend) Origin(context.Context, nodeapi.OriginRequest) (nodeapi.Or
 	return nodeapi.OriginResponse{}, nodeapi.ErrUnavailable
 }
 
+// Parent answers that no parent is in service: the agent's tests are not about edges.
+func (f *fakeBackend) Parent(context.Context, nodeapi.ParentRequest) (nodeapi.ParentResponse, error) {
+	return nodeapi.ParentResponse{}, nodeapi.ErrUnavailable
+}
+
 var _ nodeapi.Backend = (*fakeBackend)(nil)
 
 type syncBuffer struct {

@@ -59,6 +59,14 @@ func (c *Client) Origin(ctx context.Context, req OriginRequest) (OriginResponse,
 	return resp, err
 }
 
+// Parent asks for the parent of an edge or relay that has none; an error wrapping ErrUnavailable means
+// there is none to give yet.
+func (c *Client) Parent(ctx context.Context, req ParentRequest) (ParentResponse, error) {
+	var resp ParentResponse
+	err := c.call(ctx, PathParent, req, &resp)
+	return resp, err
+}
+
 // call POSTs in to path and decodes the answer into out (nil: no body expected). A non-2xx answer
 // is an *Error.
 func (c *Client) call(ctx context.Context, path string, in, out any) error {

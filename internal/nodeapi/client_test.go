@@ -274,3 +274,34 @@ func TestOriginCall(t *testing.T) {
 	require.True(t, nodeapi.IsViaTranscoder(nodeapi.ViaTranscoder("rtmp")))
 	require.False(t, nodeapi.IsViaTranscoder("rtmp"))
 }
+
+// TestParentCall: an edge without a parent asks for one; a malformed request never reaches the backend,
+// and a manager with no parent to give answers 503 (ErrUnavailable).
+func TestParentCall(t *testing.T) {
+	var got nodeapi.ParentRequest
+	b := &fakeBackend{parent: func(_ context.Context, r nodeapi.ParentRequest) (nodeapi.ParentResponse, error) {
+		got = r
+		return nodeapi.ParentResponse{Parent: "http://10.0.0.7:8080"}, nil
+	}}
+	srv, _ := newServer(t, b)
+	c := &nodeapi.Client{BaseURL: srv.URL, Secret: secret}
+	resp, err := c.Parent(t.Context(), nodeapi.ParentRequest{ID: "edge-1"})
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.7:8080", resp.Parent)
+	require.Equal(t, nodeapi.ParentRequest{ID: "edge-1"}, got)
+
+	calls := b.Calls()
+	for _, id := range []string{"", "../x", ".hidden"} {
+		_, err := c.Parent(t.Context(), nodeapi.ParentRequest{ID: id})
+		require.ErrorIs(t, err, nodeapi.ErrInvalid, "id %q", id)
+	}
+	require.Equal(t, calls, b.Calls(), "refused requests never reach the backend")
+
+	b.parent = func(context.Context, nodeapi.ParentRequest) (nodeapi.ParentResponse, error) {
+		return nodeapi.ParentResponse{}, fmt.Errorf("no parent in service: %w", nodeapi.ErrUnavailable)
+	}
+	_, err = c.Parent(t.Context(), nodeapi.ParentRequest{ID: "edge-1"})
+	require.ErrorIs(t, err, nodeapi.ErrUnavailable)
+	_, err = (&nodeapi.Client{BaseURL: srv.URL, Secret: "wrong"}).Parent(t.Context(), nodeapi.ParentRequest{ID: "edge-1"})
+	require.ErrorIs(t, err, nodeapi.ErrUnauthorized)
+}

@@ -21,6 +21,7 @@ type fakeBackend struct {
 	streamEvent func(context.Context, nodeapi.StreamEvent) error
 	ladder      func(context.Context, nodeapi.LadderRequest) (nodeapi.LadderResponse, error)
 	origin      func(context.Context, nodeapi.OriginRequest) (nodeapi.OriginResponse, error)
+	parent      func(context.Context, nodeapi.ParentRequest) (nodeapi.ParentResponse, error)
 
 	mu    sync.Mutex
 	calls int
@@ -76,6 +77,14 @@ func (f *fakeBackend) Origin(ctx context.Context, req nodeapi.OriginRequest) (no
 		return f.origin(ctx, req)
 	}
 	return nodeapi.OriginResponse{}, nil
+}
+
+func (f *fakeBackend) Parent(ctx context.Context, req nodeapi.ParentRequest) (nodeapi.ParentResponse, error) {
+	f.count()
+	if f.parent != nil {
+		return f.parent(ctx, req)
+	}
+	return nodeapi.ParentResponse{}, nil
 }
 
 var _ nodeapi.Backend = (*fakeBackend)(nil)

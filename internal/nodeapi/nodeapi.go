@@ -18,6 +18,7 @@ const (
 	PathStream   = "/nodeapi/v1/stream"
 	PathLadder   = "/nodeapi/v1/ladder"
 	PathOrigin   = "/nodeapi/v1/origin"
+	PathParent   = "/nodeapi/v1/parent"
 )
 
 // Stream event actions.
@@ -100,6 +101,17 @@ type OriginResponse struct {
 	Origin string `json:"origin"` // e.g. http://10.0.0.7:8080
 }
 
+// ParentRequest asks for an edge's or relay's parent at once, when it has none: it entered service
+// before any parent did, so its last assignment named none, and a viewer the manager sent it is waiting.
+type ParentRequest struct {
+	ID string `json:"id"` // the node
+}
+
+// ParentResponse names the parent the manager assigns the node (the same as its next assignment's).
+type ParentResponse struct {
+	Parent string `json:"parent"` // the parent's HTTP base URL, e.g. http://10.0.0.7:8080
+}
+
 // ViaTranscoder is the protocol an origin records for a stream whose publisher publishes (with protocol)
 // to a transcoder node, which gives the stream and its renditions to the origin: the manager gives no
 // other transcoder that stream's ladder to make.
@@ -178,4 +190,5 @@ type Backend interface {
 	StreamEvent(ctx context.Context, ev StreamEvent) error
 	Ladder(ctx context.Context, req LadderRequest) (LadderResponse, error)
 	Origin(ctx context.Context, req OriginRequest) (OriginResponse, error)
+	Parent(ctx context.Context, req ParentRequest) (ParentResponse, error)
 }

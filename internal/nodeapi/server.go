@@ -51,6 +51,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serve(h, w, r, h.b.Ladder)
 	case PathOrigin:
 		serve(h, w, r, h.b.Origin)
+	case PathParent:
+		serve(h, w, r, h.b.Parent)
 	case PathStream:
 		serve(h, w, r, func(ctx context.Context, ev StreamEvent) (noContent, error) {
 			return noContent{}, h.b.StreamEvent(ctx, ev)

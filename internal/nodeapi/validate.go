@@ -142,6 +142,9 @@ func (r OriginRequest) Validate() error {
 	return invalid(checkStream(r.Stream))
 }
 
+// Validate checks a parent request.
+func (r ParentRequest) Validate() error { return invalid(checkID(r.ID)) }
+
 // Validate checks a stream event.
 func (e StreamEvent) Validate() error {
 	if err := checkID(e.ID); err != nil {

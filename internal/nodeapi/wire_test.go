@@ -29,6 +29,8 @@ func TestWireFormat(t *testing.T) {
 		{"register_response.json", nodeapi.RegisterResponse{ID: "node-1", ReportIntervalMS: 5000, Assignment: nodeapi.Assignment{State: "pending"}}},
 		{"report_request.json", goodReport()},
 		{"report_response.json", nodeapi.ReportResponse{ReportIntervalMS: 5000, Assignment: goodAssignment()}},
+		{"parent_request.json", nodeapi.ParentRequest{ID: "edge-1"}},
+		{"parent_response.json", nodeapi.ParentResponse{Parent: "http://10.0.0.7:8080"}},
 		{"stream_event.json", nodeapi.StreamEvent{ID: "node-1", Stream: "live/stream1", Action: "publish", Protocol: "rtmp"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -216,10 +216,21 @@ func TestParentAssignment(t *testing.T) {
 	join("edge-1", "edge", "g", "10.0.0.2:8080")
 	n0, _ := r.Node("edge-1")
 	require.Empty(t, n0.Parent, "no parent in the group yet; another group's origin is not one")
+	_, err = r.Parent(ctx, nodeapi.ParentRequest{ID: "edge-1"})
+	require.ErrorIs(t, err, nodeapi.ErrUnavailable, "an edge asking at once gets none either")
 
 	join("origin-1", "origin", "g", "10.0.0.1:8080")
+	// asked at once, before the edge's next report, the parent is given and stored
+	p, err := r.Parent(ctx, nodeapi.ParentRequest{ID: "edge-1"})
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:8080", p.Parent)
+	n1, err := s.GetNode(ctx, "edge-1")
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:8080", n1.Parent, "the parent asked for is stored")
+	_, err = r.Parent(ctx, nodeapi.ParentRequest{ID: "origin-1"})
+	require.ErrorIs(t, err, nodeapi.ErrInvalid, "an origin has no parent")
 	c.Add(2 * time.Second)
-	require.Equal(t, "http://10.0.0.1:8080", report("edge-1").Parent)
+	require.Equal(t, "http://10.0.0.1:8080", report("edge-1").Parent, "the next report keeps it")
 
 	join("relay-1", "relay", "g", "10.0.0.3:8080")
 	c.Add(2 * time.Second)

@@ -423,6 +423,22 @@ func (r *Registry) StreamEvent(ctx context.Context, ev nodeapi.StreamEvent) erro
 	return nil
 }
 
+// Parent answers an edge or relay that has no parent (its last assignment named none: it entered service
+// before any parent) with the one a report would assign now, and records it. ErrUnavailable: none fits.
+func (r *Registry) Parent(ctx context.Context, req nodeapi.ParentRequest) (nodeapi.ParentResponse, error) {
+	unlock := r.lockNode(req.ID)
+	c, err := r.do(ctx, ParentAsked{ID: req.ID})
+	unlock()
+	if err != nil {
+		return nodeapi.ParentResponse{}, err
+	}
+	r.logChange(c, req.ID)
+	if c.Assignment.Parent == "" {
+		return nodeapi.ParentResponse{}, fmt.Errorf("%w: no parent in service for node %s", nodeapi.ErrUnavailable, req.ID)
+	}
+	return nodeapi.ParentResponse{Parent: c.Assignment.Parent}, nil
+}
+
 // Ladder answers an origin that asks for the ladder provisioned for a stream it is about to transcode.
 func (r *Registry) Ladder(ctx context.Context, req nodeapi.LadderRequest) (nodeapi.LadderResponse, error) {
 	if _, ok := r.Node(req.ID); !ok {

@@ -279,6 +279,28 @@ func assignParent(c *Change, t Table, e *Entry) {
 
 func parentURL(p *Entry) string { return p.Node.Addresses.HTTPURL() }
 
+// ParentAsked: an edge or relay with no parent asked for one at once (a viewer waits), rather than at its
+// next report. The parent is chosen, recorded and kept exactly as a report would.
+type ParentAsked struct{ ID string }
+
+func (ev ParentAsked) apply(t Table, _ Rules) (Change, error) {
+	var c Change
+	old := t[ev.ID]
+	if old == nil || old.Node.State == nodemodel.StateTerminated {
+		return c, fmt.Errorf("%w: %s (register again)", nodeapi.ErrUnknownNode, ev.ID)
+	}
+	if !old.Node.Role.Pulls() {
+		return c, fmt.Errorf("%w: node %s is a %s, which pulls from no parent", nodeapi.ErrInvalid, ev.ID, old.Node.Role)
+	}
+	e := old.clone()
+	assignParent(&c, t, e)
+	if len(c.Writes) > 0 {
+		c.put(e)
+	}
+	c.answer(e.Node)
+	return c, nil
+}
+
 // StreamChanged: a node said at once that a stream started or ended on it.
 type StreamChanged struct{ Event nodeapi.StreamEvent }
 

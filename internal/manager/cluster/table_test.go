@@ -145,6 +145,23 @@ func TestApply(t *testing.T) {
 			{at: 6 * time.Second, ev: report("e1"), writes: []string{"parent:e1="}, parent: map[string]string{"e1": ""},
 				reason: "no parent available"},
 		}},
+		{"an edge that entered service before any origin asks for its parent at once", []step{
+			{ev: register("e1", nodemodel.RoleEdge, "10.0.0.3:8080")},
+			{at: time.Second, ev: report("e1"), parent: map[string]string{"e1": ""}},
+			{at: 1100 * time.Millisecond, ev: ParentAsked{ID: "e1"}, none: true, parent: map[string]string{"e1": ""}},
+			{at: 1200 * time.Millisecond, ev: register("o1", nodemodel.RoleOrigin, "10.0.0.1:8080")},
+			// running, not in service yet: no parent
+			{at: 1300 * time.Millisecond, ev: ParentAsked{ID: "e1"}, none: true},
+			{at: 1400 * time.Millisecond, ev: report("o1", "live/a")},
+			{at: 1500 * time.Millisecond, ev: ParentAsked{ID: "e1"}, writes: []string{"parent:e1=http://10.0.0.1:8080"},
+				parent: map[string]string{"e1": "http://10.0.0.1:8080"}, reason: "parent o1 assigned",
+				check: func(t *testing.T, tab Table) { require.Equal(t, "o1", tab["e1"].ParentID) }},
+			// asked again (a second viewer), and at the next report: the same parent, nothing written
+			{at: 1600 * time.Millisecond, ev: ParentAsked{ID: "e1"}, none: true},
+			{at: 3 * time.Second, ev: report("e1"), none: true, parent: map[string]string{"e1": "http://10.0.0.1:8080"}},
+			{ev: ParentAsked{ID: "o1"}, err: nodeapi.ErrInvalid},
+			{ev: ParentAsked{ID: "ghost"}, err: nodeapi.ErrUnknownNode},
+		}},
 		{"a launched node is admitted beside its reports", []step{
 			{ev: Pending{Node: store.Node{ID: "e1", Role: nodemodel.RoleEdge, Group: "g"}, Cause: "scale-out"},
 				writes: []string{"create:e1"}, states: map[string]nodemodel.State{"e1": nodemodel.StatePending}},
