@@ -54,6 +54,7 @@ type Node struct {
 	muxers   *hls.Server                    // the origin's muxers (nil on other roles)
 	edge     *relay.Server                  // nil on an origin
 	parent   atomic.Value                   // string: the edge's parent base URL
+	asker    *parentAsker                   // an edge's calls for a parent while it has none (nil: never asks)
 	steering atomic.Pointer[relay.Steering] // an edge's part in content steering (nil: off)
 	metrics  *mediametrics.Metrics
 	rtmp     *ingest.RTMPServer
@@ -243,6 +244,9 @@ func (n *Node) serveAndJoin(cfg config.Config, log *slog.Logger) (*Node, error) 
 	}
 	if cfg.Cluster.ManagerURL != "" {
 		n.agent = n.newAgent(cfg)
+		if n.edge != nil && cfg.Node.Parent == "" {
+			n.asker = &parentAsker{ask: n.agent.Parent, set: n.setParentIfNone, log: log.With("component", "parent")}
+		}
 	}
 	return n, nil
 }
@@ -321,7 +325,7 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 	n.webrtc = &webrtc.Server{
 		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
 			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg, HLSAudio: w.HLSAudio},
-		Takeover: cfg.Publish.Takeover, Parent: n.Parent, ParentTransport: n.cluster, Log: n.log.With("component", "webrtc"),
+		Takeover: cfg.Publish.Takeover, Parent: n.parentFor, ParentTransport: n.cluster, Log: n.log.With("component", "webrtc"),
 		// the manager's proxy mode names the client it forwards an offer for, signed with the cluster secret
 		ClientIP: func(r *http.Request) string { return nodeapi.ClientIP(r, cfg.Cluster.Secret) },
 	}
@@ -476,11 +480,9 @@ func (n *Node) pullTransport() *http.Transport {
 
 // newEdge finishes building an edge or relay: no ingest, HLS pulled from the parent.
 func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
-	if cfg.Node.Parent != "" {
-		n.parent.Store(strings.TrimRight(cfg.Node.Parent, "/"))
-	}
+	n.parent.Store(strings.TrimRight(cfg.Node.Parent, "/"))
 	n.edge = &relay.Server{
-		Parent:      n.Parent,
+		Parent:      n.parentFor,
 		Client:      &http.Client{Transport: n.pullTransport()},
 		Metrics:     n.metrics,
 		Log:         log.With("component", n.cfg.Node.Role),
@@ -502,6 +504,23 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 func (n *Node) Parent() string {
 	p, _ := n.parent.Load().(string)
 	return p
+}
+
+// parentFor is the parent a request needs now: the assigned one or, for an edge or relay that has none
+// yet in a cluster (it entered service before any parent did), the one its manager names when asked.
+func (n *Node) parentFor(ctx context.Context) string {
+	if p := n.Parent(); p != "" || n.asker == nil {
+		return p
+	}
+	return n.asker.get(ctx)
+}
+
+// setParentIfNone records the parent the manager named when asked, unless an assignment came meanwhile.
+func (n *Node) setParentIfNone(url string) {
+	url = strings.TrimRight(url, "/")
+	if n.parent.CompareAndSwap("", url) {
+		n.log.Info("parent changed", "parent", url)
+	}
 }
 
 // SetParent changes where an edge or relay pulls from; the next upstream request goes there.

@@ -28,8 +28,9 @@ import (
 
 // Server serves HLS pulled from a parent.
 type Server struct {
-	// Parent returns the parent's base URL (http://host:port); "" while none is assigned.
-	Parent func() string
+	// Parent returns the parent's base URL (http://host:port); "" while none is assigned. It may take a
+	// moment (an edge without a parent asks its manager for one) and should give up with ctx.
+	Parent func(ctx context.Context) string
 	// Client makes the upstream requests; each request has its own deadline.
 	Client  *http.Client
 	Metrics *mediametrics.Metrics
@@ -412,7 +413,7 @@ func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) 
 func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
 	parent := ""
 	if s.Parent != nil {
-		parent = s.Parent()
+		parent = s.Parent(ctx)
 	}
 	if parent == "" {
 		return nil, errNoParent

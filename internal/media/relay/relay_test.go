@@ -156,7 +156,7 @@ func TestBlockingRequestsShareOneUpstream(t *testing.T) {
 	parent := newFakeParent()
 	srv := httptest.NewServer(parent)
 	defer srv.Close()
-	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler)}
+	s := &Server{Parent: func(context.Context) string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Run(ctx) }()
@@ -216,7 +216,7 @@ func TestIdleStreamStopsPulling(t *testing.T) {
 	parent := newFakeParent()
 	srv := httptest.NewServer(parent)
 	defer srv.Close()
-	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler),
+	s := &Server{Parent: func(context.Context) string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler),
 		IdleTimeout: 300 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -337,7 +337,7 @@ func TestNotFoundEndsPull(t *testing.T) {
 	parent := &notFoundParent{}
 	srv := httptest.NewServer(parent)
 	defer srv.Close()
-	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler),
+	s := &Server{Parent: func(context.Context) string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler),
 		NotFoundTTL: time.Hour}
 	edge := startEdge(t, s)
 
@@ -410,7 +410,7 @@ func TestNotFoundIsRememberedBriefly(t *testing.T) {
 		_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv_stream.m3u8\n"))
 	}))
 	defer parent.Close()
-	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
+	s := &Server{Parent: func(context.Context) string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
 		NotFoundTTL: 200 * time.Millisecond}
 	edge := startEdge(t, s)
 
@@ -452,7 +452,7 @@ func TestRunWaitsForLoops(t *testing.T) {
 	parent := newFakeParent()
 	srv := httptest.NewServer(parent)
 	defer srv.Close()
-	s := &Server{Parent: func() string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler)}
+	s := &Server{Parent: func(context.Context) string { return srv.URL }, Client: srv.Client(), Log: slog.New(slog.DiscardHandler)}
 	edge := httptest.NewServer(s)
 	defer edge.Close()
 
@@ -535,7 +535,7 @@ func TestMediaFromMemoryFiles(t *testing.T) {
 		}
 	}))
 	defer parent.Close()
-	s := &Server{Parent: func() string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
+	s := &Server{Parent: func(context.Context) string { return parent.URL }, Client: parent.Client(), Log: slog.New(slog.DiscardHandler),
 		ObjectTTL: 200 * time.Millisecond}
 	edge := startEdge(t, s)
 

@@ -39,7 +39,7 @@ type pullSource struct {
 func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logger) (*pullSource, error) {
 	parent := ""
 	if s.Parent != nil {
-		parent = s.Parent()
+		parent = s.Parent(ctx)
 	}
 	if parent == "" {
 		return nil, fmt.Errorf("%w: this node has no parent assigned yet", ErrNotLive)

@@ -88,8 +88,9 @@ type Server struct {
 	Auth authorizer
 	// Takeover lets a new publisher replace the live one.
 	Takeover bool
-	// Parent returns the base URL an edge or relay pulls WebRTC streams from.
-	Parent func() string
+	// Parent returns the base URL an edge or relay pulls WebRTC streams from ("" while it has none). It
+	// may take a moment (an edge without a parent asks its manager for one) and should give up with ctx.
+	Parent func(ctx context.Context) string
 	// ParentTransport, if set, carries the WHEP requests to the parent (its TLS trusts the parent's
 	// certificate); nil: http.DefaultTransport.
 	ParentTransport http.RoundTripper
