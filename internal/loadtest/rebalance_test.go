@@ -96,7 +96,7 @@ func TestAudienceRebalancesToANewEdge(t *testing.T) {
 	port := testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3")
 	a := startEdge("lt-a", "127.0.0.2", port)
 	publishLive(t, origin, "live/crowd")
-	// the edge serves the stream once it has its parent (at its next report if it registered first)
+	// the stream plays at the edge before the audience comes
 	testutil.WaitLive(t, "http://"+a+"/live/crowd/index.m3u8", 20*time.Second)
 
 	const viewers, ramp, hold = 20, 3 * time.Second, 24 * time.Second

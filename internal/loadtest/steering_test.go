@@ -43,8 +43,8 @@ func TestAudienceFollowsSteering(t *testing.T) {
 	}
 	publishLive(t, origin, "live/crowd")
 	for _, e := range edges {
-		// an edge that registered before the origin gets its parent at its next report: until then the
-		// manager may send it viewers it answers 503
+		// the stream plays at each edge before the audience comes (an edge that registered before the
+		// origin asks the manager for its parent when the first viewer comes)
 		testutil.WaitLive(t, "http://"+e.HTTPAddr()+"/live/crowd/index.m3u8", 20*time.Second)
 	}
 
