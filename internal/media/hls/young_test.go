@@ -100,3 +100,34 @@ func TestSlowFirstSegmentsServed(t *testing.T) {
 	require.Contains(t, a.body, ls.muxer().seg.Prefix()+"_seg0.mp4\n")
 	require.NotContains(t, a.body, "_seg1")
 }
+
+// TestPlainRequestGetsTheNextPart: on a live low-latency stream, a plain request for the media playlist
+// (no blocking directives: a player's first) is answered as the next part is listed, so that the player
+// places its start from a fresh live edge; with no new part it is answered within maxFreshWait with the
+// playlist there is. A classic playlist is answered at once.
+func TestPlainRequestGetsTheNextPart(t *testing.T) {
+	ls := startLive(t, VariantLowLatency, nil)
+	ls.frames(56) // 2.24 s: segments 0 and 1 complete, part 0 of segment 2 listed
+	part := func(name string) string { return `#EXT-X-PART:DURATION=0.20000,URI="` + ls.muxer().seg.Prefix() + name + `"` }
+	first := ls.get("video1_stream.m3u8")
+	require.Equal(t, http.StatusOK, first.code)
+	require.Contains(t, first.body, part("_part2_0.mp4"))
+	require.NotContains(t, first.body, part("_part2_1.mp4"))
+
+	media := ls.async("video1_stream.m3u8")
+	requireBlocked(t, media)
+	ls.frames(5) // part 1 of segment 2 completes
+	a := waitAnswer(t, media, time.Second)
+	require.Equal(t, http.StatusOK, a.code, a.body)
+	require.Contains(t, a.body, part("_part2_1.mp4"), "the part completed while the request waited")
+
+	start := time.Now()
+	stale := waitAnswer(t, ls.async("video1_stream.m3u8"), 2*time.Second) // no frame comes
+	require.Equal(t, http.StatusOK, stale.code)
+	require.Less(t, time.Since(start), maxFreshWait+time.Second, "a stalled stream's playlist comes within maxFreshWait")
+
+	classic := startLive(t, VariantFMP4, nil)
+	classic.frames(56)
+	require.Equal(t, http.StatusOK, waitAnswer(t, classic.async("video1_stream.m3u8"), 100*time.Millisecond).code,
+		"a classic playlist is answered at once")
+}

@@ -18,6 +18,8 @@ type playlistState struct {
 	// blocking says the parent answers blocking reloads (LL-HLS).
 	blocking bool
 	target   time.Duration
+	// partTarget is the parent's PART-TARGET (0 without parts).
+	partTarget time.Duration
 }
 
 // parseMediaPlaylist reads the live edge from a media playlist.
@@ -37,6 +39,12 @@ func parseMediaPlaylist(b []byte) (playlistState, bool) {
 		case strings.HasPrefix(line, "#EXT-X-TARGETDURATION:"):
 			if v, err := strconv.Atoi(strings.TrimSpace(line[len("#EXT-X-TARGETDURATION:"):])); err == nil {
 				st.target = time.Duration(v) * time.Second
+			}
+		case strings.HasPrefix(line, "#EXT-X-PART-INF:"):
+			if _, v, ok := strings.Cut(line, "PART-TARGET="); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(strings.SplitN(v, ",", 2)[0]), 64); err == nil && f > 0 {
+					st.partTarget = time.Duration(f * float64(time.Second))
+				}
 			}
 		case strings.HasPrefix(line, "#EXT-X-SERVER-CONTROL:"):
 			st.blocking = strings.Contains(line, "CAN-BLOCK-RELOAD=YES")

@@ -41,7 +41,7 @@ p_video1_seg7.mp4
 func TestParseMediaPlaylist(t *testing.T) {
 	st, ok := parseMediaPlaylist([]byte(llPlaylist))
 	require.True(t, ok)
-	require.Equal(t, playlistState{next: 8, parts: 2, prevParts: 2, blocking: true, target: time.Second}, st)
+	require.Equal(t, playlistState{next: 8, parts: 2, prevParts: 2, blocking: true, target: time.Second, partTarget: 200 * time.Millisecond}, st)
 	require.True(t, st.has(7, 0))
 	require.True(t, st.has(7, 99), "a part past a complete segment's end means the next segment's part 0")
 	require.True(t, st.has(8, 1))

@@ -31,8 +31,13 @@ func (st playlistState) staleGrace() time.Duration {
 	return max(3*st.target, 3*time.Second)
 }
 
-// serve answers a viewer: the current playlist, or for a blocking request the first playlist that lists
-// the requested part, waiting up to three target durations for it.
+// maxFreshWait bounds how long a plain request for a low-latency playlist waits for its next part.
+const maxFreshWait = 500 * time.Millisecond
+
+// serve answers a viewer: for a blocking request the first playlist that lists the requested part,
+// waiting up to three target durations for it; for a plain one of a low-latency playlist, the playlist
+// as its next part is listed, within one and a half part targets and maxFreshWait (as the origin does: a player places its
+// start from the newest part it sees); otherwise the current playlist.
 func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) *response {
 	rd.ensureLoop()
 	deadline := time.NewTimer(10 * time.Second)
@@ -43,6 +48,12 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 		cur, st, fail, changed := rd.current, rd.state, rd.failure, rd.changed
 		rd.mu.Unlock()
 		if cur != nil {
+			if !blocking && !armed && st.blocking && st.partTarget > 0 {
+				// a plain request: wait for the next part
+				blocking, msn, part = true, st.next, st.parts
+				deadline.Reset(min(st.partTarget*3/2, maxFreshWait))
+				armed = true
+			}
 			if !blocking || st.has(msn, part) {
 				return cur
 			}

@@ -84,6 +84,9 @@ func (p *Playlist) LowLatency() bool { return p.lowLatency }
 // NextMSN returns the media sequence number of the segment being written.
 func (p *Playlist) NextMSN() uint64 { return p.nextMSN }
 
+// PartTarget is the playlist's part target duration (0 without parts).
+func (p *Playlist) PartTarget() time.Duration { return p.partTarget }
+
 // TargetDuration returns EXT-X-TARGETDURATION.
 func (p *Playlist) TargetDuration() time.Duration { return time.Duration(p.targetDur) * time.Second }
 
