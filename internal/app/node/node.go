@@ -473,8 +473,6 @@ func (n *Node) pulls() bool {
 func (n *Node) pullTransport() *http.Transport {
 	t := n.cluster.Clone()
 	t.MaxIdleConnsPerHost, t.IdleConnTimeout = 64, 90*time.Second
-	// plain playlists from the parent: the edge compresses what it serves its own players
-	t.DisableCompression = true
 	return t
 }
 

@@ -108,7 +108,9 @@ func TestSlowFirstSegmentsServed(t *testing.T) {
 func TestPlainRequestGetsTheNextPart(t *testing.T) {
 	ls := startLive(t, VariantLowLatency, nil)
 	ls.frames(56) // 2.24 s: segments 0 and 1 complete, part 0 of segment 2 listed
-	part := func(name string) string { return `#EXT-X-PART:DURATION=0.20000,URI="` + ls.muxer().seg.Prefix() + name + `"` }
+	part := func(name string) string {
+		return `#EXT-X-PART:DURATION=0.20000,URI="` + ls.muxer().seg.Prefix() + name + `"`
+	}
 	first := ls.get("video1_stream.m3u8")
 	require.Equal(t, http.StatusOK, first.code)
 	require.Contains(t, first.body, part("_part2_0.mp4"))

@@ -5,7 +5,6 @@ package hlshttp
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"io"
 	"net"
@@ -21,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/nagare-video/nagare/internal/httpenc"
 	"github.com/nagare-video/nagare/internal/httprec"
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 )
@@ -152,16 +150,8 @@ func (a *Accounting) Answer(w http.ResponseWriter, r *http.Request, kind string,
 }
 
 // Send answers 200 with body and its length, or, to a request with a Range header, 206 with the ranges
-// asked for (416 when none can be satisfied). A playlist goes gzip-compressed to a client that takes it
-// (see sendGzip).
+// asked for (416 when none can be satisfied).
 func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
-	if ctype == PlaylistType {
-		w.Header()["Vary"] = varyEncoding // for caches between: the answer depends on Accept-Encoding
-		if len(body) >= gzipMin && r.Header.Get("Range") == "" && httpenc.AcceptsGzip(r) {
-			a.sendGzip(w, r, kind, ctype, cache, body)
-			return
-		}
-	}
 	var ranges io.ReadSeeker
 	if r.Header.Get("Range") != "" {
 		ranges = bytes.NewReader(body)
@@ -175,40 +165,6 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 
 // PlaylistType is the content type of HLS playlists (RFC 8216 §4).
 const PlaylistType = "application/vnd.apple.mpegurl"
-
-// gzipMin is the smallest playlist sent compressed: below it the gzip framing saves too little.
-const gzipMin = 512
-
-var (
-	varyEncoding = []string{"Accept-Encoding"}
-	gzipEncoding = []string{"gzip"}
-	gzipWriters  = sync.Pool{New: func() any {
-		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return zw
-	}}
-	gzipBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
-
-// sendGzip answers 200 with body gzip-compressed. LL-HLS players reload a media playlist for every part
-// (five times a second per rendition, audio's and video's apart), and a playlist of a few seconds of
-// parts is 3 kB of repeated names: plain, the reloads of one viewer of an adaptive stream take about
-// 240 kbit/s, as much as a low rendition's media, which is what a viewer on a narrow link cannot spare.
-// Compressed they take a fifth of that. BestSpeed: a playlist's repetition is found at any level.
-func (a *Accounting) sendGzip(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
-	buf := gzipBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(buf)
-	_, _ = zw.Write(body) // a bytes.Buffer takes every write
-	_ = zw.Close()
-	gzipWriters.Put(zw)
-	w.Header()["Content-Encoding"] = gzipEncoding
-	if a.sendHeader(w, r, kind, ctype, cache, buf.Len(), nil) {
-		n, _ := w.Write(buf.Bytes())
-		a.Count(kind, http.StatusOK, n)
-	}
-	gzipBuffers.Put(buf)
-}
 
 // File is what SendFile sends from: an *os.File, or a type that embeds one (its SyscallConn gives
 // sendfile the descriptor) and gives it back to a pool on Close.

@@ -1,8 +1,6 @@
 package hlshttp
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -233,80 +230,7 @@ func TestSendFile(t *testing.T) {
 	require.EqualValues(t, 3*(200<<10)+10, a.BytesOut())
 }
 
-// TestPlaylistsCompressed: a playlist of some size goes gzip-compressed to a client that takes gzip, and
-// plain otherwise (no Accept-Encoding, q=0, a byte range, a short playlist); media never; the bytes
-// counted are those sent; every playlist answer says it varies by Accept-Encoding.
-func TestPlaylistsCompressed(t *testing.T) {
-	var playlist strings.Builder
-	playlist.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:1\n")
-	for i := range 40 {
-		fmt.Fprintf(&playlist, "#EXT-X-PART:DURATION=0.20000,URI=\"abc_part%d_%d.mp4?nsid=0123456789abcdef\"\n", i/5, i%5)
-	}
-	long, short, media := []byte(playlist.String()), []byte("#EXTM3U\n#EXT-X-ENDLIST\n"), []byte(strings.Repeat("m", 2000))
-	a := &Accounting{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/long.m3u8":
-			a.Send(w, r, "playlist", PlaylistType, "no-cache", long)
-		case "/short.m3u8":
-			a.Send(w, r, "playlist", PlaylistType, "no-cache", short)
-		default:
-			a.Send(w, r, "media", "video/mp4", "max-age=60", media)
-		}
-	}))
-	defer hs.Close()
-	// a transport that leaves the body as sent
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-
-	for _, c := range []struct {
-		name, path, encoding, rng string
-		gzipped                   bool
-		want                      []byte
-	}{
-		{"gzip", "/long.m3u8", "gzip, deflate, br", "", true, long},
-		{"no Accept-Encoding", "/long.m3u8", "", "", false, long},
-		{"gzip refused", "/long.m3u8", "br, gzip;q=0", "", false, long},
-		{"byte range", "/long.m3u8", "gzip", "bytes=0-6", false, long[:7]},
-		{"short playlist", "/short.m3u8", "gzip", "", false, short},
-		{"media", "/seg.mp4", "gzip", "", false, media},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, hs.URL+c.path, nil)
-			require.NoError(t, err)
-			if c.encoding != "" {
-				req.Header.Set("Accept-Encoding", c.encoding)
-			}
-			if c.rng != "" {
-				req.Header.Set("Range", c.rng)
-			}
-			before := a.BytesOut()
-			resp, err := client.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
-			require.Equal(t, uint64(len(raw)), a.BytesOut()-before, "bytes counted")
-			require.Equal(t, strconv.Itoa(len(raw)), resp.Header.Get("Content-Length"))
-			if strings.HasSuffix(c.path, ".m3u8") {
-				require.Equal(t, "Accept-Encoding", resp.Header.Get("Vary"))
-			}
-			body := raw
-			if c.gzipped {
-				require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
-				zr, err := gzip.NewReader(bytes.NewReader(raw))
-				require.NoError(t, err)
-				body, err = io.ReadAll(zr)
-				require.NoError(t, err)
-				require.Less(t, len(raw), len(long)/3, "compressed size")
-			} else {
-				require.Empty(t, resp.Header.Get("Content-Encoding"))
-			}
-			require.Equal(t, c.want, body)
-		})
-	}
-}
-
-// BenchmarkSendPlaylist is the cost of answering a 3 kB LL-HLS playlist, plain and gzip-compressed.
+// BenchmarkSendPlaylist is the cost of answering a 3 kB LL-HLS playlist.
 func BenchmarkSendPlaylist(b *testing.B) {
 	var playlist strings.Builder
 	playlist.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n")
@@ -315,18 +239,11 @@ func BenchmarkSendPlaylist(b *testing.B) {
 	}
 	body := []byte(playlist.String())
 	a := &Accounting{}
-	for _, enc := range []string{"", "gzip"} {
-		b.Run("accept="+enc, func(b *testing.B) {
-			r := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8", nil)
-			if enc != "" {
-				r.Header.Set("Accept-Encoding", enc)
-			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				a.Send(discard{}, r, "playlist", PlaylistType, "no-cache", body)
-			}
-		})
+	r := httptest.NewRequest(http.MethodGet, "/live/s/video1_stream.m3u8", nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		a.Send(discard{}, r, "playlist", PlaylistType, "no-cache", body)
 	}
 }
 
