@@ -147,11 +147,13 @@ func startSteeredCluster(t *testing.T) *steeredCluster {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body, final := string(b), resp.Request.URL.String()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXT-X-CONTENT-STEERING:SERVER-URI=\""+mgr+"/steering/v1/"+steerPath+"?port="+c.port+"\"") {
+		// SERVER-URI: the edge's port, the player's token and the edge as its home (for rebalancing)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXT-X-CONTENT-STEERING:SERVER-URI=\""+mgr+"/steering/v1/"+steerPath+"?port="+c.port+"&player=") {
 			return false
 		}
 		for id, n := range c.edges {
-			if strings.HasPrefix(final, "http://"+n.HTTPAddr()+"/") && strings.Contains(body, `PATHWAY-ID="`+id+`"`) {
+			if strings.HasPrefix(final, "http://"+n.HTTPAddr()+"/") && strings.Contains(body, `PATHWAY-ID="`+id+`"`) &&
+				strings.Contains(body, "&home="+id+`"`) {
 				return true
 			}
 		}
