@@ -447,16 +447,9 @@ func (mx *muxer) audioVariant() *segmenter.Variant {
 	return &v
 }
 
-// maxFreshWait bounds how long a plain request for a low-latency playlist waits for its next part,
-// whatever the part target (see freshPlaylist).
-const maxFreshWait = 500 * time.Millisecond
-
-// freshPlaylist answers a plain request (no blocking directives: a player's first, or a poll) for a
-// low-latency playlist that cur would answer: the playlist as the part after cur's last is listed, within
-// one and a half part targets and maxFreshWait (cur itself for a classic, young or ended playlist: a young stream's
-// request has just waited for its first segments). A player places its start from the newest part it
-// sees (hls.js: PART-HOLD-BACK behind it) and, by default, never catches up: answered at once, with a
-// playlist up to a part old, it played up to a part further behind live for the whole session.
+// freshPlaylist answers a plain request for a low-latency playlist that cur would answer: the playlist as
+// the part after cur's last is listed, within hlshttp.FreshWait (cur itself for a classic, young or ended
+// playlist: a young stream's request has just waited for its first segments).
 func (mx *muxer) freshPlaylist(ctx context.Context, cur *segmenter.Playlist) *segmenter.Playlist {
 	if !cur.LowLatency() || cur.Ended() || cur.SegmentCount() < startSegments {
 		return cur
@@ -465,7 +458,7 @@ func (mx *muxer) freshPlaylist(ctx context.Context, cur *segmenter.Playlist) *se
 	if !ok {
 		return cur
 	}
-	ctx, cancel := context.WithTimeout(ctx, min(cur.PartTarget()*3/2, maxFreshWait))
+	ctx, cancel := context.WithTimeout(ctx, hlshttp.FreshWait(cur.PartTarget()))
 	defer cancel()
 	pl, _ := mx.seg.Wait(ctx, msn, part+1) // late or ended: the latest playlist
 	return pl

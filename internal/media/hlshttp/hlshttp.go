@@ -166,6 +166,15 @@ func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, c
 // PlaylistType is the content type of HLS playlists (RFC 8216 §4).
 const PlaylistType = "application/vnd.apple.mpegurl"
 
+// FreshWait is how long the origin and the edge hold a plain request (no blocking directives: a player's
+// first, or a poll) for a live low-latency playlist of part target partTarget, waiting for its next part:
+// one and a half part targets, and never more than 500 ms whatever the part target. A player places its
+// start from the newest part it sees (hls.js: PART-HOLD-BACK behind it) and by default never catches up,
+// so a playlist answered at once, up to a part old, kept it up to a part further behind live all along.
+func FreshWait(partTarget time.Duration) time.Duration {
+	return min(partTarget*3/2, 500*time.Millisecond)
+}
+
 // File is what SendFile sends from: an *os.File, or a type that embeds one (its SyscallConn gives
 // sendfile the descriptor) and gives it back to a pool on Close.
 type File interface {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/media/hlshttp"
 )
 
 // rendition keeps the current media playlist of one rendition. While viewers watch, one loop keeps it
@@ -31,12 +33,9 @@ func (st playlistState) staleGrace() time.Duration {
 	return max(3*st.target, 3*time.Second)
 }
 
-// maxFreshWait bounds how long a plain request for a low-latency playlist waits for its next part.
-const maxFreshWait = 500 * time.Millisecond
-
 // serve answers a viewer: for a blocking request the first playlist that lists the requested part,
 // waiting up to three target durations for it; for a plain one of a low-latency playlist, the playlist
-// as its next part is listed, within one and a half part targets and maxFreshWait (as the origin does: a player places its
+// as its next part is listed, within hlshttp.FreshWait (as the origin does: a player places its
 // start from the newest part it sees); otherwise the current playlist.
 func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) *response {
 	rd.ensureLoop()
@@ -51,7 +50,7 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			if !blocking && !armed && st.blocking && st.partTarget > 0 {
 				// a plain request: wait for the next part
 				blocking, msn, part = true, st.next, st.parts
-				deadline.Reset(min(st.partTarget*3/2, maxFreshWait))
+				deadline.Reset(hlshttp.FreshWait(st.partTarget))
 				armed = true
 			}
 			if !blocking || st.has(msn, part) {
