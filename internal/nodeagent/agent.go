@@ -86,8 +86,9 @@ func (a *Agent) Ladder(ctx context.Context, stream string) (nodeapi.LadderRespon
 	return a.Client.Ladder(ctx, nodeapi.LadderRequest{ID: id, Stream: stream})
 }
 
-// Origin asks the manager which origin serves stream ("<app>/<stream>"), published on this transcoder
-// node, and answers the base URL of the origin's HTTP port.
+// Origin asks the manager which origin serves stream ("<app>/<stream>") and answers the base URL of the
+// origin's HTTP port: for a transcoder, where a stream published on it goes; for an edge or relay, where
+// a stream its parent does not carry is live.
 func (a *Agent) Origin(ctx context.Context, stream string) (string, error) {
 	id := a.ID()
 	if id == "" {

@@ -52,7 +52,7 @@ func (c *Client) Ladder(ctx context.Context, req LadderRequest) (LadderResponse,
 	return resp, err
 }
 
-// Origin asks where a stream published on a transcoder node goes.
+// Origin asks which origin a stream belongs to (see OriginRequest).
 func (c *Client) Origin(ctx context.Context, req OriginRequest) (OriginResponse, error) {
 	var resp OriginResponse
 	err := c.call(ctx, PathOrigin, req, &resp)

@@ -89,8 +89,10 @@ type LadderResponse struct {
 	AudioBitrate int    `json:"audioBitrate,omitempty"` // 0: the origin's
 }
 
-// OriginRequest asks where a stream published on a transcoder node goes: the origin that will serve it
-// (Red5's transcode=true broadcast, where the publisher publishes to the transcoder).
+// OriginRequest asks which origin a stream belongs to. A transcoder node asks where a stream published on
+// it goes: the origin that will serve it (Red5's transcode=true broadcast, where the publisher publishes
+// to the transcoder). An edge or relay asks where a stream lives that its parent does not carry (several
+// origins in a group, no relay in front of them): ErrUnavailable when it is live on none.
 type OriginRequest struct {
 	ID     string `json:"id"` // the node
 	Stream string `json:"stream"`

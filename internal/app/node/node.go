@@ -50,11 +50,13 @@ type Node struct {
 	cfg      config.Config
 	log      *slog.Logger
 	registry *stream.Registry
-	hls      viewerServer                   // the origin's muxers, or the edge's cache
-	muxers   *hls.Server                    // the origin's muxers (nil on other roles)
-	edge     *relay.Server                  // nil on an origin
-	parent   atomic.Value                   // string: the edge's parent base URL
-	asker    *parentAsker                   // an edge's calls for a parent while it has none (nil: never asks)
+	hls      viewerServer  // the origin's muxers, or the edge's cache
+	muxers   *hls.Server   // the origin's muxers (nil on other roles)
+	edge     *relay.Server // nil on an origin
+	parent   atomic.Value  // string: the edge's parent base URL
+	asker    *parentAsker  // an edge's calls for a parent while it has none (nil: never asks)
+	// locator asks the manager where a stream its parent lacks is live (edges and relays in a cluster)
+	locator  atomic.Pointer[streamLocator]
 	steering atomic.Pointer[relay.Steering] // an edge's part in content steering (nil: off)
 	metrics  *mediametrics.Metrics
 	rtmp     *ingest.RTMPServer
@@ -247,6 +249,9 @@ func (n *Node) serveAndJoin(cfg config.Config, log *slog.Logger) (*Node, error) 
 		if n.edge != nil && cfg.Node.Parent == "" {
 			n.asker = &parentAsker{ask: n.agent.Parent, set: n.setParentIfNone, log: log.With("component", "parent")}
 		}
+		if n.edge != nil {
+			n.locator.Store(newStreamLocator(n.agent.Origin, log.With("component", "locate")))
+		}
 	}
 	return n, nil
 }
@@ -325,7 +330,7 @@ func (n *Node) listenWebRTC(cfg config.Config, auth *pubauth.Authorizer) error {
 	n.webrtc = &webrtc.Server{
 		Config: webrtc.Config{Address: w.Address, PublicIPs: public, ICEServers: ice, ConnectTimeout: w.ConnectTimeout,
 			MaxSessions: w.MaxSessions, OffersPerMinute: w.OffersPerMinute, FFmpeg: w.FFmpeg, HLSAudio: w.HLSAudio},
-		Takeover: cfg.Publish.Takeover, Parent: n.parentFor, ParentTransport: n.cluster, Log: n.log.With("component", "webrtc"),
+		Takeover: cfg.Publish.Takeover, Parent: n.parentFor, Locate: n.locate, ParentTransport: n.cluster, Log: n.log.With("component", "webrtc"),
 		// the manager's proxy mode names the client it forwards an offer for, signed with the cluster secret
 		ClientIP: func(r *http.Request) string { return nodeapi.ClientIP(r, cfg.Cluster.Secret) },
 	}
@@ -481,6 +486,7 @@ func (n *Node) newEdge(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n.parent.Store(strings.TrimRight(cfg.Node.Parent, "/"))
 	n.edge = &relay.Server{
 		Parent:      n.parentFor,
+		Locate:      n.locate,
 		Client:      &http.Client{Transport: n.pullTransport()},
 		Metrics:     n.metrics,
 		Log:         log.With("component", n.cfg.Node.Role),
@@ -511,6 +517,15 @@ func (n *Node) parentFor(ctx context.Context) string {
 		return p
 	}
 	return n.asker.get(ctx)
+}
+
+// locate names the origin where a stream the parent lacks is live, for an edge or relay in a cluster
+// ("" otherwise, or when the manager knows none).
+func (n *Node) locate(ctx context.Context, p stream.Path) string {
+	if l := n.locator.Load(); l != nil {
+		return l.locate(ctx, p)
+	}
+	return ""
 }
 
 // setParentIfNone records the parent the manager named when asked, unless an assignment came meanwhile.

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
@@ -96,4 +99,44 @@ func (a *parentAsker) get(ctx context.Context) string {
 	}
 	close(c.done)
 	return c.url
+}
+
+const (
+	// locateRate and locateBurst are a node's budget of calls asking its manager where a stream is that
+	// its parent does not carry: a few new streams a second is plenty for real viewers, and requests for
+	// made-up names cost the manager no more than that.
+	locateRate  = 10
+	locateBurst = 20
+)
+
+// streamLocator asks the manager where a stream is live that an edge's or relay's parent does not carry
+// (several origins in a group, each with its own streams, and one parent per node): see
+// relay.Server.Locate. Past its budget it answers "" at once, as when the stream is live nowhere.
+type streamLocator struct {
+	ask   func(ctx context.Context, stream string) (string, error)
+	limit *rate.Limiter
+	log   *slog.Logger
+}
+
+func newStreamLocator(ask func(context.Context, string) (string, error), log *slog.Logger) *streamLocator {
+	return &streamLocator{ask: ask, limit: rate.NewLimiter(locateRate, locateBurst), log: log}
+}
+
+// locate returns the base URL of the origin where p is live, or "".
+func (l *streamLocator) locate(ctx context.Context, p stream.Path) string {
+	if !l.limit.Allow() {
+		l.log.Debug("not asking where a stream is: too many asked this second", "stream", p.String())
+		return ""
+	}
+	url, err := l.ask(ctx, p.String())
+	switch {
+	case err == nil:
+		return url
+	case errors.Is(err, nodeapi.ErrUnavailable):
+		l.log.Debug("the stream is live on no origin", "stream", p.String())
+	case ctx.Err() != nil:
+	default:
+		l.log.Warn("asking the manager where a stream is failed", "stream", p.String(), "cause", err)
+	}
+	return ""
 }

@@ -51,3 +51,39 @@ func TestEdgeThatJoinedFirstServesAtOnce(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "the edge the manager sent a viewer to answered %s", body)
 	viewer(t, "http://"+edge.HTTPAddr(), "live/early")
 }
+
+// TestEdgeServesStreamsOfEveryOrigin: a group with two origins and no relay. An edge has one parent, yet
+// its viewers watch the streams of both origins, over LL-HLS and over WHEP: for a stream its parent does
+// not carry, the edge asks the manager where it is live and pulls it from there.
+func TestEdgeServesStreamsOfEveryOrigin(t *testing.T) {
+	t.Parallel()
+	testutil.RequireFFmpeg(t)
+	mgr, _ := startManager(t, time.Second, 5*time.Second)
+	joined := func(id, role string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
+			c.Node.Role = role
+		}
+	}
+	a, _ := testutil.StartNode(t, joined("origin-a", "origin"))
+	b, _ := testutil.StartNode(t, joined("origin-b", "origin"))
+	edge, _ := testutil.StartNode(t, joined("edge-1", "edge"))
+	for _, id := range []string{"origin-a", "origin-b", "edge-1"} {
+		require.Eventually(t, func() bool { return nodeState(t, mgr, id) == nodemodel.StateInService },
+			10*time.Second, 20*time.Millisecond, "%s never entered service", id)
+	}
+	require.Eventually(t, func() bool { return edge.Parent() != "" }, 10*time.Second, 20*time.Millisecond, "no parent")
+
+	testutil.Publish(t, rtmpURL(a, "live/on-a"), "flv")
+	testutil.Publish(t, rtmpURL(b, "live/on-b"), "flv")
+	testutil.WaitLive(t, hlsURL(a, "live/on-a"), 20*time.Second)
+	testutil.WaitLive(t, hlsURL(b, "live/on-b"), 20*time.Second)
+
+	base := "http://" + edge.HTTPAddr()
+	for _, p := range []string{"live/on-a", "live/on-b"} {
+		viewer(t, base, p)
+		plays(t, watch(t, base+"/"+p+"/whep"), p+" over WHEP at the edge", true)
+	}
+	code, body := testutil.Get(t, base+"/live/on-nobody/index.m3u8")
+	require.Equal(t, http.StatusNotFound, code, "a stream live nowhere: %s", body)
+}

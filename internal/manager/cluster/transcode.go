@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -120,19 +121,34 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 	return j.mine(t.ID, origins, ladders)
 }
 
-// Origin answers a transcoder node where a stream published on it goes: the origin where the stream is
-// live, else one of the node's group, chosen as for any publisher.
+// Origin answers a node asking where a stream is.
+//
+// A transcoder asks where a stream published on it goes: the origin where the stream is live, else one of
+// the node's group, chosen as for any publisher. An edge or relay asks where to pull a stream that its
+// parent does not carry (several origins in its group and no relay in front of them): the origin on
+// which the stream is live (selector.StreamSource); ErrUnavailable when none is.
 func (r *Registry) Origin(_ context.Context, req nodeapi.OriginRequest) (nodeapi.OriginResponse, error) {
 	t, ok := r.Node(req.ID)
 	if !ok {
 		return nodeapi.OriginResponse{}, fmt.Errorf("node %q: %w", req.ID, nodeapi.ErrUnknownNode)
 	}
-	if t.Role != nodemodel.RoleTranscoder {
-		return nodeapi.OriginResponse{}, fmt.Errorf("%w: node %q is a %s, only transcoders give streams to origins", nodeapi.ErrInvalid, t.ID, t.Role)
+	var (
+		o   selector.Node
+		err error
+	)
+	switch {
+	case t.Role == nodemodel.RoleTranscoder:
+		o, err = selector.PickOrigin(r.FreshSnapshot(), t.Group, req.Stream, r.originPick.Add(1)-1)
+	case t.Role.Pulls():
+		var found bool
+		if o, found = selector.StreamSource(r.FreshSnapshot(), selector.Node{ID: t.ID, Group: t.Group, Role: t.Role}, req.Stream); !found {
+			err = errors.New("it is live on no origin")
+		}
+	default:
+		return nodeapi.OriginResponse{}, fmt.Errorf("%w: node %q is a %s, which asks no origin for streams", nodeapi.ErrInvalid, t.ID, t.Role)
 	}
-	o, err := selector.PickOrigin(r.FreshSnapshot(), t.Group, req.Stream, r.originPick.Add(1)-1)
 	if err != nil {
-		return nodeapi.OriginResponse{}, fmt.Errorf("%w: stream %s of transcoder %s: %w", nodeapi.ErrUnavailable, req.Stream, t.ID, err)
+		return nodeapi.OriginResponse{}, fmt.Errorf("%w: stream %s of %s %s: %w", nodeapi.ErrUnavailable, req.Stream, t.Role, t.ID, err)
 	}
 	full, ok := r.Node(o.ID)
 	if !ok || full.Addresses.HTTP == "" {

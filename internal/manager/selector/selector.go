@@ -369,3 +369,29 @@ func PickParent(candidates []Node, child Node, current string) (Node, bool) {
 	}
 	return *best, true
 }
+
+// StreamSource chooses where child (an edge or relay) pulls path from when its parent does not carry it:
+// with several origins in a group and no relay in front of them, each origin has its own streams and a
+// child has one parent. It is the origin on which path is live, of child's group or of none (as
+// ParentFit), in service or draining (a draining origin keeps its publishers until they leave), reporting
+// (not stale), with an HTTP address; child's own group first, then the lower ID. It reports false when no origin carries path.
+func StreamSource(s Snapshot, child Node, path string) (Node, bool) {
+	var best *Node
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.ID == child.ID || n.Role != nodemodel.RoleOrigin || !n.carries(path) || n.HTTP == "" ||
+			(n.Group != child.Group && n.Group != "") ||
+			(n.State != nodemodel.StateInService && n.State != nodemodel.StateDraining) ||
+			s.StaleAfter > 0 && s.Now.Sub(n.LastReport) > s.StaleAfter {
+			continue
+		}
+		if best == nil || (n.Group == child.Group) != (best.Group == child.Group) && n.Group == child.Group ||
+			(n.Group == child.Group) == (best.Group == child.Group) && n.ID < best.ID {
+			best = n
+		}
+	}
+	if best == nil {
+		return Node{}, false
+	}
+	return *best, true
+}

@@ -705,6 +705,36 @@ func TestPickParent(t *testing.T) {
 	}
 }
 
+// TestStreamSource: an edge or relay whose parent lacks a stream pulls it from the origin carrying it.
+func TestStreamSource(t *testing.T) {
+	h := withHTTP
+	for _, tc := range []struct {
+		name  string
+		nodes []Node
+		child Node
+		want  string // "" = none
+	}{
+		{"the origin carrying the stream", []Node{origin("o1", h("o1:80"), live("live/a")), origin("o2", h("o2:80"), live("live/b"))}, edge("e1"), "o2"},
+		{"a relay asks too", []Node{origin("o1", h("o1:80"), live("live/a")), origin("o2", h("o2:80"), live("live/b"))}, relay("r1"), "o2"},
+		{"nobody carries it", []Node{origin("o1", h("o1:80"), live("live/a"))}, edge("e1"), ""},
+		{"a draining origin still serves its streams", []Node{origin("o2", h("o2:80"), live("live/b"), state(nodemodel.StateDraining))}, edge("e1"), "o2"},
+		{"nor a stale one", []Node{origin("o2", h("o2:80"), live("live/b"), stale())}, edge("e1"), ""},
+		{"a terminating one does not", []Node{origin("o2", h("o2:80"), live("live/b"), state(nodemodel.StateTerminating))}, edge("e1"), ""},
+		{"another group's origin does not count", []Node{origin("o2", h("o2:80"), live("live/b"), group("g2"))}, edge("e1"), ""},
+		{"an origin of no group does", []Node{origin("o0", h("o0:80"), live("live/b"), group(""))}, edge("e1"), "o0"},
+		{"the child's group before no group", []Node{origin("o0", h("o0:80"), live("live/b"), group("")), origin("o9", h("o9:80"), live("live/b"))}, edge("e1"), "o9"},
+		{"then the lower id", []Node{origin("o3", h("o3:80"), live("live/b")), origin("o2", h("o2:80"), live("live/b"))}, edge("e1"), "o2"},
+		{"no HTTP address, no source", []Node{origin("o2", live("live/b"))}, edge("e1"), ""},
+		{"relays and edges are not sources", []Node{relay("r2", h("r2:80"), live("live/b")), edge("e2", h("e2:80"), live("live/b"))}, edge("e1"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := StreamSource(snap(tc.nodes...), tc.child, "live/b")
+			require.Equal(t, tc.want != "", ok)
+			require.Equal(t, tc.want, got.ID)
+		})
+	}
+}
+
 // TestPickTranscoder: the eligible transcoder of the group with the fewest streams; ties take turns.
 func TestPickTranscoder(t *testing.T) {
 	tr := func(id string, streams int, opts ...func(*Node)) Node {

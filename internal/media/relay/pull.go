@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,9 @@ type pull struct {
 	used   atomic.Int64 // unix nanoseconds of the last viewer request
 	// confirmed is set once the parent has sent something sound for the stream: it exists there.
 	confirmed atomic.Bool
+	// located is the base URL of the node Locate named for this stream, which it is pulled from instead
+	// of the parent; nil: the parent.
+	located atomic.Pointer[string]
 
 	mu         sync.Mutex
 	renditions map[string]*rendition
@@ -43,18 +47,63 @@ func (p *pull) stop()                   { p.cancel() }
 func (p *pull) rel(file string) string  { return p.path.String() + "/" + file }
 func (p *pull) idle(now time.Time) bool { return now.Sub(p.lastUsedAt()) > p.s.idleTimeout() }
 
-// multivariant returns the stream's multivariant playlist, fetched at most once a second.
+// source returns the base URL p is pulled from: the node Locate named for it, else the parent.
+func (p *pull) source(ctx context.Context) string {
+	if u := p.located.Load(); u != nil {
+		return *u
+	}
+	return p.s.parent(ctx)
+}
+
+// fetch gets rel (a file of the stream, with its query) from where p is pulled.
+func (p *pull) fetch(ctx context.Context, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
+	return p.s.fetch(ctx, p.source(ctx), kind, rel, timeout, maxBytes)
+}
+
+// multivariant returns the stream's multivariant playlist, fetched at most once a second. When the node
+// it is pulled from does not have it (404) or fails, the node Locate names, if another, is asked instead
+// and the stream is pulled from there from then on.
 func (p *pull) multivariant() *response {
 	return p.cache.get("index.m3u8", multivariantTTL, func() *response {
-		res, err := p.s.fetch(p.ctx, "multivariant", p.rel("index.m3u8"), 10*time.Second, maxPlaylistBytes)
-		return p.checked(res, err, "index.m3u8", true)
+		from := p.source(p.ctx)
+		res, err := p.s.fetch(p.ctx, from, "multivariant", p.rel("index.m3u8"), 10*time.Second, maxPlaylistBytes)
+		out := p.checked(res, err, "index.m3u8", true)
+		if (out.status == http.StatusNotFound || out.status == http.StatusBadGateway) && from != "" && p.relocate(from) {
+			res, err = p.fetch(p.ctx, "multivariant", p.rel("index.m3u8"), 10*time.Second, maxPlaylistBytes)
+			out = p.checked(res, err, "index.m3u8", true)
+		}
+		return out
 	})
+}
+
+// locateTimeout bounds a Locate call: a viewer of a stream its parent lacks waits for it.
+const locateTimeout = 3 * time.Second
+
+// relocate asks Locate where p's stream is, from having failed: true when it names another node, which
+// p is pulled from from now on (or the parent again, when that is the one named).
+func (p *pull) relocate(from string) bool {
+	if p.s.Locate == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, locateTimeout)
+	to := strings.TrimRight(p.s.Locate(ctx, p.path), "/")
+	cancel()
+	if to == "" || to == from {
+		return false
+	}
+	if to == p.s.parent(p.ctx) {
+		p.located.Store(nil)
+	} else {
+		p.located.Store(&to)
+	}
+	p.s.Log.Info("stream pulled from the node the manager names for it", "stream", p.path.String(), "from", to, "insteadOf", from)
+	return true
 }
 
 // object returns an init file, segment or part, fetched once and kept for its useful life.
 func (p *pull) object(file string) *response {
 	return p.cache.get(file, p.s.objectTTL(), func() *response {
-		res, err := p.s.fetch(p.ctx, "media", p.rel(file), mediaTimeout, maxMediaBytes)
+		res, err := p.fetch(p.ctx, "media", p.rel(file), mediaTimeout, maxMediaBytes)
 		res = p.checked(res, err, file, false)
 		res.offHeap(p.rel(file))
 		return res

@@ -31,6 +31,13 @@ type Server struct {
 	// Parent returns the parent's base URL (http://host:port); "" while none is assigned. It may take a
 	// moment (an edge without a parent asks its manager for one) and should give up with ctx.
 	Parent func(ctx context.Context) string
+	// Locate, when set, names the base URL of a node that carries path, asked when the node a stream is
+	// pulled from answers 404 or fails for its multivariant playlist: in a cluster with several origins
+	// and no relay in front of them, a child has one parent and each origin has its own streams, so the
+	// manager names the origin where the stream is live (or where it went, when its publisher moved).
+	// "" when it knows none. It should give up with ctx, and bound how often it asks: a made-up stream
+	// name makes it ask.
+	Locate func(ctx context.Context, path stream.Path) string
 	// Client makes the upstream requests; each request has its own deadline.
 	Client  *http.Client
 	Metrics *mediametrics.Metrics
@@ -409,18 +416,22 @@ func (s *Server) fail(w http.ResponseWriter, kind string, code int, msg string) 
 	s.acct.Fail(w, kind, code, msg)
 }
 
-// fetch gets one object from the parent.
-func (s *Server) fetch(ctx context.Context, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
-	parent := ""
-	if s.Parent != nil {
-		parent = s.Parent(ctx)
+// parent returns the parent's base URL, "" while there is none.
+func (s *Server) parent(ctx context.Context) string {
+	if s.Parent == nil {
+		return ""
 	}
+	return strings.TrimRight(s.Parent(ctx), "/")
+}
+
+// fetch gets one object from parent, the base URL of the node a stream is pulled from.
+func (s *Server) fetch(ctx context.Context, parent, kind, rel string, timeout time.Duration, maxBytes int64) (*response, error) {
 	if parent == "" {
 		return nil, errNoParent
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(parent, "/")+"/"+rel, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, parent+"/"+rel, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -572,3 +572,64 @@ func TestMediaFromMemoryFiles(t *testing.T) {
 	_, err = res.mem.Open(0)
 	require.ErrorIs(t, err, memfile.ErrReleased, "freed when it left the cache")
 }
+
+// TestStreamOfAnotherOrigin: with several origins and one parent, a stream the parent lacks is pulled
+// from the node Locate names, and followed there when it moves; streams the parent has never ask.
+func TestStreamOfAnotherOrigin(t *testing.T) {
+	parent := &notFoundParent{} // has live/real only
+	ps := httptest.NewServer(parent)
+	defer ps.Close()
+	b, c := newFakeParent(), newFakeParent()
+	var bGone atomic.Bool
+	bs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bGone.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		b.ServeHTTP(w, r)
+	}))
+	defer bs.Close()
+	cs := httptest.NewServer(c)
+	defer cs.Close()
+
+	var mu sync.Mutex
+	asked := map[string]int{}
+	s := &Server{Parent: func(context.Context) string { return ps.URL }, Client: ps.Client(), Log: slog.New(slog.DiscardHandler),
+		Locate: func(_ context.Context, p stream.Path) string {
+			mu.Lock()
+			defer mu.Unlock()
+			asked[p.String()]++
+			switch {
+			case p.String() != "live/b":
+				return ""
+			case bGone.Load():
+				return cs.URL + "/"
+			}
+			return bs.URL
+		}}
+	calls := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked[name]
+	}
+	edge := startEdge(t, s)
+
+	require.Equal(t, http.StatusOK, status(t, edge+"/live/b/index.m3u8"))
+	require.Equal(t, http.StatusOK, status(t, edge+"/live/b/v_stream.m3u8"))
+	require.Equal(t, 1, calls("live/b"))
+	require.Equal(t, 1, parent.count("live/b"), "after the parent said no, the stream is pulled from where Locate said")
+	require.Positive(t, b.plain.Load())
+
+	require.Equal(t, http.StatusOK, status(t, edge+"/live/real/index.m3u8"))
+	require.Zero(t, calls("live/real"), "a stream the parent has asks nobody")
+
+	require.Equal(t, http.StatusNotFound, status(t, edge+"/live/nothing/index.m3u8"))
+	require.Equal(t, 1, calls("live/nothing"))
+
+	// the publisher moves to another origin: the edge finds it there
+	bGone.Store(true)
+	require.Eventually(t, func() bool {
+		return status(t, edge+"/live/b/index.m3u8") == http.StatusOK && c.plain.Load()+c.blocking.Load() > 0
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Equal(t, http.StatusOK, status(t, edge+"/live/b/v_stream.m3u8"))
+}

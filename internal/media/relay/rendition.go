@@ -132,7 +132,7 @@ func (rd *rendition) loop(ctx context.Context) {
 			rel += fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d", st.next, st.parts)
 			timeout, kind = 3*st.target+2*time.Second, "blocking"
 		}
-		res, err := p.s.fetch(ctx, kind, rel, timeout, maxPlaylistBytes)
+		res, err := p.fetch(ctx, kind, rel, timeout, maxPlaylistBytes)
 		if ctx.Err() != nil {
 			continue // the loop ends at the top
 		}
@@ -154,6 +154,11 @@ func (rd *rendition) loop(ctx context.Context) {
 		}
 		if res.status != http.StatusOK {
 			rd.publish(nil, playlistState{}, res)
+			if res.status == http.StatusNotFound || res.status == http.StatusBadGateway {
+				// the stream may have moved to another origin (its publisher reconnected there): the
+				// multivariant playlist, refreshed at most once a second, finds where it went
+				p.multivariant()
+			}
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, 2*time.Second)
 			continue

@@ -32,6 +32,7 @@ type pullSource struct {
 	videoSSRC atomic.Uint32
 	once      sync.Once
 	closed    sync.Once
+	end       func() // ends the hub's source, once
 	log       *slog.Logger
 }
 
@@ -44,33 +45,30 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 	if parent == "" {
 		return nil, fmt.Errorf("%w: this node has no parent assigned yet", ErrNotLive)
 	}
-	src := &pullSource{log: log.With("component", "webrtc-pull", "parent", parent)}
-	end := func() { src.closed.Do(func() { close(h.done) }) }
 	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
-	hc := &http.Client{Timeout: pullTimeout, Transport: s.ParentTransport}
-	sess, err := client.Subscribe(ctx, s.api, hc, parent+"/"+p.String()+"/whep", func(t *webrtc.TrackRemote) {
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			src.videoSSRC.Store(uint32(t.SSRC()))
+	src, err := s.subscribe(ctx, parent, p, h, log)
+	var se *client.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound && s.Locate != nil {
+		// the parent has no such stream: it may be live on another origin of the cluster
+		if other := strings.TrimRight(s.Locate(ctx, p), "/"); other != "" && other != parent {
+			src, err = s.subscribe(ctx, other, p, h, log)
 		}
-		go src.forward(t, h, end)
-	})
+	}
 	if err != nil {
-		var se *client.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			return nil, fmt.Errorf("%w: the parent has no %s", ErrNotLive, p)
 		}
 		return nil, statusErr(http.StatusBadGateway, "taking %s from the parent: %v", p, err)
 	}
-	src.sess = sess
-	pc := sess.PC
+	pc := src.sess.PC
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
-			end()
+			src.end()
 		}
 	})
 	if st := pc.ConnectionState(); st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
-		end() // it broke before the handler was set
+		src.end() // it broke before the handler was set
 	}
 	// the parent's video SSRC from its answer: a keyframe can be asked for before any packet has come
 	// (the parent's hub sends a viewer nothing until a keyframe)
@@ -80,6 +78,24 @@ func (s *Server) pull(ctx context.Context, p stream.Path, h *hub, log *slog.Logg
 		src.videoSSRC.CompareAndSwap(0, ssrc)
 	}
 	src.log.Info("pulling the stream over WHEP", "stream", p.String(), "video", src.video, "audio", src.audio)
+	return src, nil
+}
+
+// subscribe opens a WHEP session for p at base, forwarding its tracks to h.
+func (s *Server) subscribe(ctx context.Context, base string, p stream.Path, h *hub, log *slog.Logger) (*pullSource, error) {
+	src := &pullSource{log: log.With("component", "webrtc-pull", "parent", base)}
+	src.end = func() { src.closed.Do(func() { close(h.done) }) }
+	hc := &http.Client{Timeout: pullTimeout, Transport: s.ParentTransport}
+	sess, err := client.Subscribe(ctx, s.api, hc, base+"/"+p.String()+"/whep", func(t *webrtc.TrackRemote) {
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			src.videoSSRC.Store(uint32(t.SSRC()))
+		}
+		go src.forward(t, h, src.end)
+	})
+	if err != nil {
+		return nil, err
+	}
+	src.sess = sess
 	return src, nil
 }
 

@@ -91,6 +91,9 @@ type Server struct {
 	// Parent returns the base URL an edge or relay pulls WebRTC streams from ("" while it has none). It
 	// may take a moment (an edge without a parent asks its manager for one) and should give up with ctx.
 	Parent func(ctx context.Context) string
+	// Locate, when set, names the base URL of a node that carries a stream the parent does not have
+	// (several origins in a cluster, each with its own streams: see relay.Server.Locate); "" when none.
+	Locate func(ctx context.Context, p stream.Path) string
 	// ParentTransport, if set, carries the WHEP requests to the parent (its TLS trusts the parent's
 	// certificate); nil: http.DefaultTransport.
 	ParentTransport http.RoundTripper
