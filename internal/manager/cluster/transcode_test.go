@@ -108,6 +108,39 @@ func TestTranscodeJobs(t *testing.T) {
 	require.Equal(t, left, j2[0].Stream, "live/b ended")
 }
 
+// TestEdgeAsksWhereAStreamIs: in a group of two origins, an edge (one parent) learns which origin carries
+// a stream; a stream live nowhere is ErrUnavailable.
+func TestEdgeAsksWhereAStreamIs(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "edge", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "edge"}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	for _, n := range []struct{ id, role, http string }{{"o1", "origin", "10.0.0.1:8080"}, {"o2", "origin", "10.0.0.2:8080"}, {"e1", "edge", "10.0.0.3:8080"}} {
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: nodemodel.Role(n.role), Group: "g", Addresses: nodemodel.Addresses{HTTP: n.http}})
+		require.NoError(t, err)
+	}
+	c.Add(2 * time.Second)
+	for id, live := range map[string]string{"o1": "live/a", "o2": "live/b", "e1": ""} {
+		req := nodeapi.ReportRequest{ID: id}
+		if live != "" {
+			req.Streams = []nodemodel.StreamLoad{{Name: live, Protocol: "rtmp"}}
+		}
+		_, err := r.Report(ctx, req)
+		require.NoError(t, err)
+	}
+	for stream, want := range map[string]string{"live/a": "http://10.0.0.1:8080", "live/b": "http://10.0.0.2:8080"} {
+		got, err := r.Origin(ctx, nodeapi.OriginRequest{ID: "e1", Stream: stream})
+		require.NoError(t, err)
+		require.Equal(t, want, got.Origin, stream)
+	}
+	_, err = r.Origin(ctx, nodeapi.OriginRequest{ID: "e1", Stream: "live/nowhere"})
+	require.ErrorIs(t, err, nodeapi.ErrUnavailable)
+}
+
 // TestTranscoderOrigin: a transcoder node that a publisher publishes to (Red5's transcode=true) learns
 // the origin the stream goes to; the stream, live on the origin through the transcoder, is no job for
 // another transcoder; only transcoders may ask, and without an origin in service the answer is 503.
@@ -145,7 +178,7 @@ func TestTranscoderOrigin(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "http://10.0.0.1:8080", got.Origin)
 	_, err = r.Origin(ctx, nodeapi.OriginRequest{ID: "o1", Stream: "live/a"})
-	require.ErrorIs(t, err, nodeapi.ErrInvalid, "only transcoders ask")
+	require.ErrorIs(t, err, nodeapi.ErrInvalid, "an origin asks nobody where streams are")
 
 	// the stream is live on o1 through t1: neither transcoder gets it as a job
 	c.Add(2 * time.Second)
