@@ -158,6 +158,29 @@ func TestFloodOfMadeUpNamesLeavesTheEdgeInService(t *testing.T) {
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	// a viewer of the real stream watches through the flood (on a slow machine it lasts longer than the
+	// edge's idle timeout, which would end an unwatched pull): it is served all along
+	watching := make(chan struct{})
+	var watched sync.WaitGroup
+	watched.Go(func() {
+		for {
+			select {
+			case <-watching:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			resp, err := client.Get("http://" + edge.HTTPAddr() + "/live/real/video1_stream.m3u8")
+			if err != nil {
+				t.Errorf("the real stream during the flood: %v", err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("the real stream during the flood: %d", resp.StatusCode)
+			}
+		}
+	})
 	for range workers {
 		wg.Go(func() {
 			for i := next.Add(1); i <= names; i = next.Add(1) {
@@ -181,6 +204,8 @@ func TestFloodOfMadeUpNamesLeavesTheEdgeInService(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(watching)
+	watched.Wait()
 	floodEnd := time.Now()
 	t.Logf("%d made-up names, %d requests in %s", names, 2*names, floodEnd.Sub(start).Round(time.Millisecond))
 	require.LessOrEqual(t, upstream(t, edge, "multivariant", "404")-before, names,
