@@ -87,3 +87,56 @@ func TestEdgeServesStreamsOfEveryOrigin(t *testing.T) {
 	code, body := testutil.Get(t, base+"/live/on-nobody/index.m3u8")
 	require.Equal(t, http.StatusNotFound, code, "a stream live nowhere: %s", body)
 }
+
+// TestDrainingOriginKeepsItsViewers: an origin drained (a scale-in, a rolling upgrade) keeps its
+// publishers until they leave, while the manager gives its edges another parent at once; the viewers of
+// its streams on those edges play on: the edge, whose new parent lacks the stream, pulls it from the
+// draining origin.
+func TestDrainingOriginKeepsItsViewers(t *testing.T) {
+	t.Parallel()
+	testutil.RequireFFmpeg(t)
+	mgr, _ := startManager(t, time.Second, 5*time.Second)
+	joined := func(id, role string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
+			c.Node.Role = role
+		}
+	}
+	old, _ := testutil.StartNode(t, joined("old-origin", "origin"))
+	edge, _ := testutil.StartNode(t, joined("drain-edge", "edge"))
+	require.Eventually(t, func() bool { return edge.Parent() == "http://"+old.HTTPAddr() }, 10*time.Second, 20*time.Millisecond)
+	const path = "live/stays"
+	testutil.Publish(t, rtmpURL(old, path), "flv")
+	testutil.WaitLive(t, hlsURL(old, path), 20*time.Second)
+	base := "http://" + edge.HTTPAddr()
+	viewer(t, base, path)
+
+	newer, _ := testutil.StartNode(t, joined("new-origin", "origin"))
+	require.Eventually(t, func() bool { return nodeState(t, mgr, "new-origin") == nodemodel.StateInService },
+		10*time.Second, 20*time.Millisecond)
+	req, err := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/old-origin/drain", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+floodAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return edge.Parent() == "http://"+newer.HTTPAddr() }, 10*time.Second, 20*time.Millisecond,
+		"the edge was not given the origin in service as its parent")
+
+	// the stream goes on at the edge: new segments, each served
+	last := func() string {
+		code, body := testutil.Get(t, base+"/"+path+"/video1_stream.m3u8")
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		segs := testutil.ParseMediaPlaylist(body).Segments
+		require.NotEmpty(t, segs)
+		return segs[len(segs)-1]
+	}
+	before := last()
+	time.Sleep(4 * time.Second) // longer than an edge serves a stale playlist
+	after := last()
+	require.NotEqual(t, before, after, "the stream stopped at the edge after its origin began to drain")
+	code, _ := testutil.Get(t, base+"/"+path+"/"+after)
+	require.Equal(t, http.StatusOK, code)
+	viewer(t, base, path)
+}
