@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the nagare origin against nginx-rtmp and a static nginx, the VOD service against aws-cli
 # and a static nginx, the origin's live ABR ladder against the bare ffmpeg command and nginx-rtmp with
-# exec ffmpeg, and the console's and site's pages in Chromium, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
+# exec ffmpeg, the console's and site's pages in Chromium, and the load generator's player model against hls.js, in one run and writes docs/benchmarks.md. `make bench` builds bin/nagare, installs the tools (scripts/deps.sh ffmpeg bench)
 # and runs this script. The measuring is done by `nagare bench <command>` (internal/bench); this script
 # makes the clip, starts and stops the servers on free loopback ports, and calls those commands.
 # Usage: scripts/bench.sh [path/to/nagare]
@@ -54,11 +54,14 @@ CURVES_NODES=${BENCH_CURVES_NODES:-100,1000,10000}
 CURVES_TICK_NODES=${BENCH_CURVES_TICK_NODES:-1000,10000}
 WEB_RUNS=${BENCH_WEB_RUNS:-5}
 WEB_WINDOW=${BENCH_WEB_WINDOW:-20s}
-ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering curves web"
+MODEL_SESSIONS=${BENCH_MODEL_SESSIONS:-5}
+MODEL_WARMUP=${BENCH_MODEL_WARMUP:-2s}
+MODEL_WINDOW=${BENCH_MODEL_WINDOW:-3s}
+ALL_PHASES="latency fanout ingest manager autoscale bucket glass vod webrtc abr image steering curves web model"
 PHASES=${BENCH_PHASES:-$ALL_PHASES}
 COMMAND="make bench"
 # A partial run does not replace the full report; with BENCH_SPLICE=1, the sections it measured that
-# `nagare bench report -section` renders (vod, webrtc, abr, web) replace theirs in docs/benchmarks.md, the rest staying as is.
+# `nagare bench report -section` renders (vod, webrtc, abr, web, model) replace theirs in docs/benchmarks.md, the rest staying as is.
 if [ "$PHASES" != "$ALL_PHASES" ]; then
   OUT=$RAW/benchmarks.md
   COMMAND="BENCH_PHASES=\"$PHASES\"${BENCH_SPLICE:+ BENCH_SPLICE=$BENCH_SPLICE} scripts/bench.sh"
@@ -71,7 +74,7 @@ log() { echo "bench: $*" >&2; }
 command -v ffmpeg >/dev/null || die "ffmpeg not installed: run scripts/deps.sh ffmpeg"
 for phase in $PHASES; do
   case $phase in
-    web) ;; # Chromium and Node.js only (scripts/deps.sh players, which the phase runs)
+    web|model) ;; # Chromium and Node.js only (scripts/deps.sh players, which the phase runs)
     *)
       for t in nginx wrk; do command -v "$t" >/dev/null || die "$t not installed: run scripts/deps.sh ffmpeg bench"; done
       [ -f "$RTMP_MODULE" ] || die "$RTMP_MODULE missing: install libnginx-mod-rtmp (scripts/deps.sh bench)"
@@ -563,6 +566,16 @@ phase_web() {
     -log "$WORK/web-servers.log" -out "$WORK/web.json"
 }
 
+# The load generator's player model (nagare loadtest's virtual LL-HLS player) against hls.js in Chromium
+# (lowLatencyMode, its defaults otherwise): sessions of one page and one virtual player taking turns on the
+# clip published to a node; startup and latency behind live, medians over the sessions (internal/bench/model.go).
+phase_model() {
+  log "17/17 the load generator's player model against hls.js in Chromium, on one stream"
+  scripts/deps.sh players
+  bench model -bin "$BIN" -clip "$CLIP_TS" -sessions "$MODEL_SESSIONS" -warmup "$MODEL_WARMUP" -duration "$MODEL_WINDOW" \
+    -json "$WORK/model.json" >"$WORK/model.md"
+}
+
 for phase in $PHASES; do
   t0=$(date +%s)
   "phase_$phase"
@@ -769,6 +782,13 @@ if [ -s "$WORK/web.json" ]; then
   if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
     bench report -section web -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
     log "replaced the web section of docs/benchmarks.md"
+  fi
+fi
+if [ -s "$WORK/model.json" ]; then
+  bench report -section model -dir "$RAW" -command "$COMMAND" -splice "$OUT"
+  if [ "$OUT" != docs/benchmarks.md ] && [ "${BENCH_SPLICE:-}" = 1 ]; then
+    bench report -section model -dir "$RAW" -command "$COMMAND" -splice docs/benchmarks.md
+    log "replaced the player model section of docs/benchmarks.md"
   fi
 fi
 log "wrote $OUT (raw results in $RAW)"

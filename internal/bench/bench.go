@@ -40,6 +40,7 @@ Commands (scripts/bench.sh runs them; 'make bench' runs the whole benchmark):
   curves-manager  a manager's report-ingest CPU and routing p99 at several node counts (cost curves)
   curves-tick     the autoscaler's tick with many simulated nodes, in this process (cost curves)
   web       the console's and the site's time to first render in Chromium, their bytes, the manager's cost of live updates
+  model     the load generator's player model against hls.js in Chromium on one stream: startup and latency behind live
   report    write docs/benchmarks.md from the JSON results of the commands above
 `
 
@@ -59,7 +60,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"autoscale": cmdAutoscale, "bucket": cmdBucket, "glass": cmdGlass, "vod": cmdVOD,
 		"webrtc": cmdWebRTC, "webrtc-glass": cmdWebRTCGlass, "webrtc-start": cmdWebRTCStart,
 		"abr": cmdABR, "curves-edge": cmdCurvesEdge, "curves-manager": cmdCurvesManager, "curves-tick": cmdCurvesTick,
-		"web": cmdWeb,
+		"web": cmdWeb, "model": cmdModel,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

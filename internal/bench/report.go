@@ -158,6 +158,7 @@ func parsePhaseTimes(s string) []PhaseTime {
 var phaseSections = map[string]string{
 	"latency": "1, 2", "fanout": "3, 5", "ingest": "4", "manager": "6", "autoscale": "7", "bucket": "8",
 	"glass": "9", "vod": "10", "webrtc": "11", "abr": "12", "image": "13", "steering": "14", "curves": "15", "web": "16",
+	"model": "17",
 }
 
 func renderPhaseTimes(p printer, m Machine) {
@@ -309,7 +310,7 @@ func cmdReport(_ context.Context, args []string, _, stderr io.Writer, log *slog.
 	out := fs.String("out", "docs/benchmarks.md", "Markdown file to write")
 	clipPath := fs.String("clip", "", "the clip the run used (MPEG-TS)")
 	command := fs.String("command", "make bench", "the command that produced the run")
-	section := fs.String("section", "", "write only this section: vod (from vod.json), webrtc (from webrtc-*.json), abr (from abr-*.json), curves (from curves-*.json) or web (from web.json); -clip is not needed")
+	section := fs.String("section", "", "write only this section: vod (from vod.json), webrtc (from webrtc-*.json), abr (from abr-*.json), curves (from curves-*.json), web (from web.json) or model (from model.json); -clip is not needed")
 	pngPath := fs.String("png", "", "with -section curves: where to write the cost curves' PNG (the section links to its file name)")
 	splice := fs.String("splice", "", "with -section: replace the section in this report, or append it, instead of writing -out")
 	if err := fs.Parse(args); err != nil {
@@ -855,8 +856,15 @@ func writeSection(name, dir, out, splice, command, pngPath string, log *slog.Log
 		}
 		renderWeb(p, r, machine(dir), command)
 		heading = webHeading
+	case "model":
+		r := &ModelResult{}
+		if err := readJSON(filepath.Join(dir, "model.json"), r); err != nil {
+			return err
+		}
+		renderModel(p, r, machine(dir), command)
+		heading = modelHeading
 	default:
-		return usageErr("-section: unknown section %q (want vod, webrtc, abr, curves or web)", name)
+		return usageErr("-section: unknown section %q (want vod, webrtc, abr, curves, web or model)", name)
 	}
 	if splice == "" {
 		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
