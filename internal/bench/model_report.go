@@ -12,10 +12,11 @@ const modelHeading = "## 17. The load generator's player model against hls.js"
 // renderModel is the section of docs/benchmarks.md.
 func renderModel(p printer, r *ModelResult, m Machine, command string) {
 	p("%s\n\n", modelHeading)
-	p("Measured %s by `%s` (`%s`) on %d logical CPUs (%s; load average %s at the start of the run,\n",
-		m.Date, command, r.command(), m.CPUs, orDash(m.CPU), orDash(m.LoadStart))
-	p("%s at its end), in Chromium %s headless (Debian's) driven by playwright-core (`internal/bench/web/model.mjs`).\n\n",
-		orDash(m.LoadEnd), orDash(r.Browser))
+	p("Measured %s by `%s` on %d logical CPUs (%s; load average %s at the start of the run,\n",
+		m.Date, command, m.CPUs, orDash(m.CPU), orDash(m.LoadStart))
+	p("%s at its end): `%s`, in Chromium %s headless (Debian's) driven by playwright-core\n",
+		orDash(m.LoadEnd), r.command(), orDash(r.Browser))
+	p("(`internal/bench/web/model.mjs`).\n\n")
 	p("`nagare loadtest` plays LL-HLS with virtual players that behave like hls.js in low-latency mode\n")
 	p("([docs/loadtest.md](loadtest.md)); here one of them and hls.js %s (`lowLatencyMode: true`, its defaults\n", orDash(r.HLSJS))
 	p("otherwise, as a new viewer's page has it) play the same live stream, the clip of sections 1–4 published\n")
@@ -27,15 +28,16 @@ func renderModel(p printer, r *ModelResult, m Machine, command string) {
 	p("part it can start from and how long the node holds its first playlist request (until the next part), so\n")
 	p("the sessions' phases spread over the parts of a segment and over the time within a part at once. Before\n")
 	p("the sessions, one page plays for a moment, not counted, so that the first does not pay for Chromium's\n")
-	p("start. Measured the same way for\n")
-	p("both: **startup** from the request of the multivariant playlist (hls.js: its resource-timing\n")
-	p("`startTime`) to the first frame presented (hls.js: `requestVideoFrameCallback`'s `presentationTime`;\n")
-	p("the virtual player: its playback start, when its first part is loaded); **latency behind live** as the\n")
-	p("wall clock minus the program date at the playhead (hls.js: `Date.now() - hls.playingDate`, every\n")
-	p("100 ms; the virtual player: its own samples, the latest of each second of its report's timeline),\n")
-	p("over %s s after a warm-up of %s s from the player's start, its median per session. The figures\n", webN(r.DurationS), webN(r.WarmupS))
-	p("below are the medians over the sessions (ranges in brackets). Target (issue 17): the model's startup\n")
-	p("and latency within %.0f %% of hls.js's.\n\n", modelTolerance*100)
+	p("start. Measured the same way for both: **startup** from the request of the multivariant playlist\n")
+	p("(hls.js: its resource-timing `startTime`) to the first frame presented (hls.js:\n")
+	p("`requestVideoFrameCallback`'s `presentationTime`; the virtual player: its playback start, when its first\n")
+	p("part is loaded); **latency behind live** as the wall clock minus the program date at the playhead\n")
+	p("(hls.js: `Date.now() - hls.playingDate`, every 100 ms; the virtual player: its own samples, the latest\n")
+	p("of each second of its report's timeline), over %s s after a warm-up of %s s from the player's start,\n", webN(r.DurationS), webN(r.WarmupS))
+	p("its median per session. The figures below are the medians over the sessions (ranges in brackets).\n")
+	p("Target (issue 17): the model's startup and latency within %.0f %% of hls.js's. hls.js's figures grow with\n", modelTolerance*100)
+	p("the machine's load (Chromium decodes the picture), the virtual player's do not; why the two differ:\n")
+	p("[docs/loadtest.md, \"The model against hls.js\"](loadtest.md#the-model-against-hlsjs).\n\n")
 	r.render(p)
 	p("\nRaw results: `.cache/bench/last-run/model.json` (every session's samples, and the requests hls.js\n")
 	p("made before its first frame).\n")
