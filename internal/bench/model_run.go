@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,7 +131,7 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			}
 			s.Page, s.HLSJS = pg, pg.play()
 			s.HLSJS.JoinedAt = at
-			if pg.Browser != "" {
+			if pg.Error == "" {
 				res.Browser, res.HLSJS, res.PartHoldBackS, res.PartTargetS = pg.Browser, pg.HLSVersion, pg.PartHoldBackS, pg.PartTargetS
 			}
 		}
@@ -156,8 +157,8 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 
 // brief is a session's figures for the log.
 func (p ModelPlay) brief() string {
-	if p.Error != "" && p.StartupMs == nil {
-		return p.Error
+	if p.StartupMs == nil {
+		return cmp.Or(p.Error, "not played")
 	}
 	s := fmt.Sprintf("startup %.0f ms", *p.StartupMs)
 	if p.LatencyMedianMs != nil {
