@@ -114,13 +114,7 @@ func TestDrainingEdgeSendsWebRTCViewersBack(t *testing.T) {
 	v := watch(t, "http://"+edge.HTTPAddr()+"/"+path+"/whep")
 	plays(t, v, "WHEP viewer on the edge", false)
 
-	req, err := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/rtc-edge/drain", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+floodAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	drainNode(t, mgr, "rtc-edge")
 
 	// the report interval (1 s) brings the drain to the edge, which ends the session at once (it is alone)
 	require.Eventually(t, func() bool {

@@ -59,12 +59,7 @@ func TestEdgeServesStreamsOfEveryOrigin(t *testing.T) {
 	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	mgr, _ := startManager(t, time.Second, 5*time.Second)
-	joined := func(id, role string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
-			c.Node.Role = role
-		}
-	}
+	joined := func(id, role string) func(*config.Config) { return joinedAs(mgr, id, role) }
 	a, _ := testutil.StartNode(t, joined("origin-a", "origin"))
 	b, _ := testutil.StartNode(t, joined("origin-b", "origin"))
 	edge, _ := testutil.StartNode(t, joined("edge-1", "edge"))
@@ -96,12 +91,7 @@ func TestDrainingOriginKeepsItsViewers(t *testing.T) {
 	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	mgr, _ := startManager(t, time.Second, 5*time.Second)
-	joined := func(id, role string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
-			c.Node.Role = role
-		}
-	}
+	joined := func(id, role string) func(*config.Config) { return joinedAs(mgr, id, role) }
 	old, _ := testutil.StartNode(t, joined("old-origin", "origin"))
 	edge, _ := testutil.StartNode(t, joined("drain-edge", "edge"))
 	require.Eventually(t, func() bool { return edge.Parent() == "http://"+old.HTTPAddr() }, 10*time.Second, 20*time.Millisecond)
@@ -114,13 +104,7 @@ func TestDrainingOriginKeepsItsViewers(t *testing.T) {
 	newer, _ := testutil.StartNode(t, joined("new-origin", "origin"))
 	require.Eventually(t, func() bool { return nodeState(t, mgr, "new-origin") == nodemodel.StateInService },
 		10*time.Second, 20*time.Millisecond)
-	req, err := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/old-origin/drain", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+floodAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	drainNode(t, mgr, "old-origin")
 	require.Eventually(t, func() bool { return edge.Parent() == "http://"+newer.HTTPAddr() }, 10*time.Second, 20*time.Millisecond,
 		"the edge was not given the origin in service as its parent")
 
@@ -139,4 +123,24 @@ func TestDrainingOriginKeepsItsViewers(t *testing.T) {
 	code, _ := testutil.Get(t, base+"/"+path+"/"+after)
 	require.Equal(t, http.StatusOK, code)
 	viewer(t, base, path)
+}
+
+// joinedAs puts a node of role in the cluster of the manager at mgr (see startManager) as id.
+func joinedAs(mgr, id, role string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, floodSecret, id
+		c.Node.Role = role
+	}
+}
+
+// drainNode drains node id through the manager's admin API.
+func drainNode(t *testing.T, mgr, id string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/"+id+"/drain", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+floodAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
