@@ -68,7 +68,8 @@ type ModelPlay struct {
 	// to the playback start (the virtual player); nil when the player never started.
 	StartupMs *float64 `json:"startupMs"`
 	// MediaLoadedMs is from the same request to when the media at the playhead's start was loaded: the part
-	// holding hls.js's start position, the virtual player's first part (its startup, by its definition).
+	// holding hls.js's start position; the virtual player's media up to its start position (its startup
+	// less its modelled first-frame time).
 	MediaLoadedMs *float64 `json:"mediaLoadedMs,omitempty"`
 	// StartLatencyMs is the latency behind live at the first frame (hls.js) or at the first load (virtual).
 	StartLatencyMs *float64 `json:"startLatencyMs,omitempty"`
@@ -179,14 +180,18 @@ func (pg *modelPage) startPartLoaded(from float64) (float64, bool) {
 	return media[i].EndAt, true
 }
 
-// virtualPlay is a one-viewer load test run as a ModelPlay: the latency samples are the run's timeline (one
-// a second: the viewer's latest sample) from warmup after the viewer's start, for window.
-func virtualPlay(rep *loadtest.Report, warmup, window time.Duration) ModelPlay {
+// virtualPlay is a one-viewer load test run, whose viewer took firstFrame from its media loaded to its first
+// frame, as a ModelPlay: the latency samples are the run's timeline (one a second: the viewer's latest
+// sample) from warmup after the viewer's start, for window.
+func virtualPlay(rep *loadtest.Report, firstFrame, warmup, window time.Duration) ModelPlay {
 	if rep == nil || len(rep.Viewers) != 1 {
 		return ModelPlay{Error: "no viewer in the report"}
 	}
 	v := rep.Viewers[0]
-	p := ModelPlay{JoinedAt: rep.Started, StartupMs: v.StartupMs, MediaLoadedMs: v.StartupMs, Stalls: v.Stalls, Errors: v.Errors}
+	p := ModelPlay{JoinedAt: rep.Started, StartupMs: v.StartupMs, Stalls: v.Stalls, Errors: v.Errors}
+	if v.StartupMs != nil {
+		p.MediaLoadedMs = ptr(*v.StartupMs - float64(firstFrame.Microseconds())/1000)
+	}
 	if v.StartupMs == nil {
 		p.Error = "did not start"
 		if v.LastError != "" {

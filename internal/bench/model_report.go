@@ -30,8 +30,9 @@ func renderModel(p printer, r *ModelResult, m Machine, command string) {
 	p("the sessions, one page plays for a moment, not counted, so that the first does not pay for Chromium's\n")
 	p("start. Measured the same way for both: **startup** from the request of the multivariant playlist\n")
 	p("(hls.js: its resource-timing `startTime`) to the first frame presented (hls.js:\n")
-	p("`requestVideoFrameCallback`'s `presentationTime`; the virtual player: its playback start, when its first\n")
-	p("part is loaded); **latency behind live** as the wall clock minus the program date at the playhead\n")
+	p("`requestVideoFrameCallback`'s `presentationTime`; the virtual player: the media at its start position\n")
+	p("loaded, plus its modelled first-frame time, `loadtest.DefaultFirstFrame`); **latency behind live** as the\n")
+	p("wall clock minus the program date at the playhead\n")
 	p("(hls.js: `Date.now() - hls.playingDate`, every 100 ms; the virtual player: its own samples, the latest\n")
 	p("of each second of its report's timeline), over %s s after a warm-up of %s s from the player's start,\n", webN(r.DurationS), webN(r.WarmupS))
 	p("its median per session. The figures below are the medians over the sessions (ranges in brackets).\n")
@@ -53,7 +54,7 @@ func (r *ModelResult) command() string {
 func (r *ModelResult) render(p printer) {
 	s := r.Summary
 	p("| Target | Goal | hls.js | virtual player | virtual ÷ hls.js | Verdict |\n|---|---|---|---|---|---|\n")
-	p("| startup: multivariant playlist request → first frame (virtual: playback start) | within %.0f %% of hls.js | %s | %s | %s | %s |\n",
+	p("| startup: multivariant playlist request → first frame | within %.0f %% of hls.js | %s | %s | %s | %s |\n",
 		modelTolerance*100, msRange(s.HLSJS.Started, s.HLSJS.StartupMedianMs, s.HLSJS.StartupMinMs, s.HLSJS.StartupMaxMs),
 		msRange(s.Virtual.Started, s.Virtual.StartupMedianMs, s.Virtual.StartupMinMs, s.Virtual.StartupMaxMs),
 		modelRatio(s.StartupRatio), modelVerdict(s.StartupRatio))
@@ -65,7 +66,7 @@ func (r *ModelResult) render(p printer) {
 	if s.HLSJS.MediaLoadedMs > 0 && s.Virtual.MediaLoadedMs > 0 {
 		loaded = s.Virtual.MediaLoadedMs / s.HLSJS.MediaLoadedMs
 	}
-	p("| (information) multivariant playlist request → the media at the start of the playhead loaded (hls.js: the part holding its start position; virtual: its first part, its startup) | – | %s | %s | %s | – |\n\n",
+	p("| (information) multivariant playlist request → the media at the start of the playhead loaded (hls.js: the part holding its start position; virtual: the same, its startup less its first-frame time) | – | %s | %s | %s | – |\n\n",
 		modelMsMedian(s.HLSJS.MediaLoadedMs), modelMsMedian(s.Virtual.MediaLoadedMs), modelRatio(loaded))
 
 	p("| session | joins at (into a segment) | first | startup ms: hls.js / virtual | hls.js: start part loaded, ms | latency ms at the start: hls.js / virtual | latency ms, median: hls.js / virtual | hls.js's start: playhead − buffered start | stalls: hls.js / virtual | errors: hls.js / virtual |\n")

@@ -118,11 +118,12 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 				if err := sleepCtx(ctx, time.Until(at)); err != nil {
 					return err
 				}
-				rep, err := loadtest.Run(ctx, loadtest.Config{URL: entry, Viewers: 1, Hold: modelStartAllowance + *warmup + *window})
+				rep, err := loadtest.Run(ctx, loadtest.Config{URL: entry, Viewers: 1, Hold: modelStartAllowance + *warmup + *window,
+					FirstFrame: loadtest.DefaultFirstFrame})
 				if err != nil {
 					return fmt.Errorf("virtual player: %w", err)
 				}
-				s.Virtual = virtualPlay(rep, *warmup, *window)
+				s.Virtual = virtualPlay(rep, loadtest.DefaultFirstFrame, *warmup, *window)
 				continue
 			}
 			pg, at, err := drv.play(*warmup, *window, func() time.Time { return clock.joinAt(phase, time.Now().Add(modelPageLead)) })

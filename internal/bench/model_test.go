@@ -80,18 +80,18 @@ func TestVirtualPlay(t *testing.T) {
 			{At: 6, Viewers: 0},
 		},
 	}
-	p := virtualPlay(rep, 1500*time.Millisecond, 3*time.Second)
+	p := virtualPlay(rep, 40*time.Millisecond, 1500*time.Millisecond, 3*time.Second)
 	require.Empty(t, p.Error)
 	require.Equal(t, []float64{900, 950, 1000}, p.LatencyMs, "from 1.6 s to 4.6 s")
 	require.InDelta(t, 950, *p.LatencyMedianMs, 1e-9)
-	require.InDelta(t, 100, *p.MediaLoadedMs, 1e-9, "its startup is its first part loaded")
+	require.InDelta(t, 60, *p.MediaLoadedMs, 1e-9, "its startup less its first-frame time")
 	require.InDelta(t, 900, *p.StartLatencyMs, 1e-9)
 
-	never := virtualPlay(&loadtest.Report{Viewers: []loadtest.ViewerStats{{LastError: "HTTP 404"}}}, time.Second, time.Second)
+	never := virtualPlay(&loadtest.Report{Viewers: []loadtest.ViewerStats{{LastError: "HTTP 404"}}}, 0, time.Second, time.Second)
 	require.Nil(t, never.StartupMs)
 	require.Equal(t, "did not start: HTTP 404", never.Error)
 
-	short := virtualPlay(rep, 10*time.Second, time.Second)
+	short := virtualPlay(rep, 0, 10*time.Second, time.Second)
 	require.Nil(t, short.LatencyMedianMs)
 	require.Equal(t, "no latency sample after the warm-up", short.Error)
 }

@@ -216,7 +216,12 @@ type item struct {
 // follow loads the media of pl's rendition in order from a starting point behind the live edge.
 func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, st *steering) error {
 	ll := pl.lowLatency()
-	c := start(pl)
+	c, skip := start(pl)
+	p.mu.Lock()
+	if !p.po.started {
+		p.po.skip = skip
+	}
+	p.mu.Unlock()
 	var initURI string
 	failures := 0
 	for ctx.Err() == nil {
@@ -332,12 +337,13 @@ func backoff(pl *mediaPlaylist) time.Duration {
 	return min(max(pl.target/2, 200*time.Millisecond), time.Second)
 }
 
-// start picks where a player joining pl begins: with LL-HLS, the latest independent part that starts at
-// least PART-HOLD-BACK (or three part targets) before the live edge, as hls.js does; without, three
-// target durations behind the edge.
-func start(pl *mediaPlaylist) cursor {
+// start picks where a player joining pl begins, as hls.js does: with LL-HLS, its start position is
+// PART-HOLD-BACK (or three part targets) before the live edge, and it loads from the latest independent
+// part at or before it, into which it seeks skip; without, three target durations behind the edge, from
+// the segment's start.
+func start(pl *mediaPlaylist) (c cursor, skip time.Duration) {
 	if !pl.lowLatency() {
-		return cursor{msn: pl.sequence + uint64(max(0, len(pl.segments)-3))}
+		return cursor{msn: pl.sequence + uint64(max(0, len(pl.segments)-3))}, 0
 	}
 	hold := pl.partHold
 	if hold <= 0 {
@@ -367,13 +373,13 @@ func start(pl *mediaPlaylist) cursor {
 	add(pl.next(), pl.parts)
 	for i := len(all) - 1; i >= 0; i-- {
 		if all[i].ind && t-all[i].start >= hold {
-			return all[i].c
+			return all[i].c, t - hold - all[i].start
 		}
 	}
 	if len(all) > 0 {
-		return all[0].c
+		return all[0].c, 0
 	}
-	return cursor{msn: pl.next()}
+	return cursor{msn: pl.next()}, 0
 }
 
 // locate finds what c names in pl and the cursor after it; ok is false when pl does not list it yet.

@@ -40,10 +40,11 @@ func TestParseMediaAndStart(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 12, 3, 12, 0, 1, 0, time.UTC), pl.segments[1].date)
 	assert.Equal(t, time.Date(2026, 12, 3, 12, 0, 2, 0, time.UTC), pl.nextDate)
 
-	// 0.6 s of hold-back behind the edge (2.2 s of parts): the latest independent part starting at
-	// least that far back is segment 8's first
-	c := start(pl)
+	// 0.6 s of hold-back behind the edge (2.2 s of parts): the start position is at 1.6 s, the latest
+	// independent part at or before it is segment 8's first (from 1.0 s), and the player seeks 0.6 s in
+	c, skip := start(pl)
 	assert.Equal(t, cursor{msn: 8, part: 0}, c)
+	assert.Equal(t, 600*time.Millisecond, skip)
 	it, next, ok := locate(pl, c, true)
 	require.True(t, ok)
 	assert.Equal(t, "p_part8_0.mp4", it.uri)
@@ -84,7 +85,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART:DURATION=0.2,URI=\"a\",INDEPENDENT=YES\n#EXT-X-GAP\n#EXTINF:1,\ng\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if pl, err := parseMedia(b); err == nil {
-			c := start(pl)
+			c, _ := start(pl)
 			for range 1000 { // every listed item once, then not listed: locate always moves on
 				_, next, ok := locate(pl, c, pl.lowLatency())
 				if !ok {

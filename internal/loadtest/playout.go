@@ -2,20 +2,27 @@ package loadtest
 
 import "time"
 
-// playout models a player's buffer playing in real time: playback starts with the first media loaded,
-// the playhead advances with the wall clock while media is buffered ahead of it, and a stall lasts from
-// the instant the playhead reaches the end of the buffer to the load that puts resume of media ahead of it
-// again.
+// playout models a player's buffer playing in real time: playback starts once the media at the start
+// position is loaded (hls.js loads from an independent part and seeks into it, to PART-HOLD-BACK behind
+// the live edge) and the first frame is shown firstFrame later; the playhead advances with the wall clock
+// while media is buffered ahead of it, and a stall lasts from the instant the playhead reaches the end of
+// the buffer to the load that puts resume of media ahead of it again.
 type playout struct {
-	began    time.Time // the player's first request
-	started  bool
-	playing  bool
-	buffered time.Duration // media loaded, from the first load on
-	playhead time.Duration // at ref, while playing; where it stopped, while stalled
-	ref      time.Time
-	stallAt  time.Time
-	date0    time.Time     // the program date of media time 0 (zero if the playlist has none)
-	resume   time.Duration // media a stalled player waits for
+	// skip is the media a player seeks past in what it loads first: from the independent part it loads
+	// from to its start position
+	skip time.Duration
+	// firstFrame is how long a player takes from the media at its start position being loaded to its
+	// first frame shown (a decoder's set-up, the seek, its preroll); the playhead does not move meanwhile
+	firstFrame time.Duration
+	began      time.Time // the player's first request
+	started    bool
+	playing    bool
+	buffered   time.Duration // media loaded, from the first load on
+	playhead   time.Duration // at ref, while playing; where it stopped, while stalled
+	ref        time.Time
+	stallAt    time.Time
+	date0      time.Time     // the program date of media time 0 (zero if the playlist has none)
+	resume     time.Duration // media a stalled player waits for
 	// rtc: a WebRTC viewer, which has no buffer to play out: live follows it instead of advance
 	rtc bool
 	// left: the viewer has left (finish); nothing plays out any more
@@ -53,10 +60,15 @@ func (o *playout) append(now time.Time, it item, st *ViewerStats) {
 	}
 	o.buffered += it.duration
 	switch {
+	case !o.started && o.buffered <= o.skip:
+		// the start position is not loaded yet
 	case !o.started:
+		// the first frame shows firstFrame from now at the start position: the same, for what follows,
+		// as a playhead that set out from firstFrame before the start position now
 		o.started, o.playing, o.ref = true, true, now
+		o.playhead = o.skip - o.firstFrame
 		o.resume = it.duration
-		ms := float64(now.Sub(o.began).Microseconds()) / 1000
+		ms := float64((now.Sub(o.began) + o.firstFrame).Microseconds()) / 1000
 		st.StartupMs = &ms
 	case !o.playing && o.buffered-o.playhead >= o.resume:
 		d := now.Sub(o.stallAt)

@@ -40,3 +40,28 @@ func TestPlayout(t *testing.T) {
 	require.Zero(t, tick.Viewers, "a viewer who left is not in the audience")
 	require.Equal(t, 1, tick.Stalls, "but its stalls count in the run's")
 }
+
+// TestPlayoutStartsAtItsStartPosition: a player that loads from an independent part plays once the media
+// at its start position (skip into what it loads) is in, and shows its first frame firstFrame later,
+// which its startup and latency include.
+func TestPlayoutStartsAtItsStartPosition(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	part := item{duration: 200 * time.Millisecond, date: t0.Add(-2 * time.Second)}
+	var st ViewerStats
+	o := playout{began: t0, skip: 300 * time.Millisecond, firstFrame: 250 * time.Millisecond}
+
+	o.append(at(100), part, &st)
+	require.False(t, o.started, "200 ms loaded, the start position is 300 ms in")
+	require.Nil(t, st.StartupMs)
+	o.append(at(150), part, &st)
+	require.True(t, o.started && o.playing)
+	require.InDelta(t, 400, *st.StartupMs, 1e-9, "150 ms to load, 250 ms to the first frame")
+	// the first frame at 400 ms shows media 300 ms in, program date t0-1.7 s: 2.1 s behind live
+	require.InDelta(t, 2100, st.LatencyMs[len(st.LatencyMs)-1], 1e-9)
+	// 100 ms of media ahead of the start position: it runs out 100 ms after the first frame
+	o.advance(at(490), &st)
+	require.Zero(t, st.Stalls)
+	o.advance(at(510), &st)
+	require.Equal(t, 1, st.Stalls)
+}

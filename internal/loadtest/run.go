@@ -40,6 +40,11 @@ type Config struct {
 	CutAfter time.Duration
 	// Top makes every viewer play the variant with the highest BANDWIDTH (default: the first listed).
 	Top bool
+	// FirstFrame is how long an HLS viewer takes from the media at its start position being loaded to
+	// its first frame shown (a decoder's set-up, the seek, its preroll), which its startup and its
+	// latency behind live include, as a real player's do (hls.js does not catch up by default).
+	// 0 means DefaultFirstFrame; a negative value, none.
+	FirstFrame time.Duration
 	// WHEP makes every viewer a WebRTC player: URL is then a WHEP endpoint (the manager's or a node's
 	// /<app>/<stream>/whep).
 	WHEP bool
@@ -54,6 +59,11 @@ type Config struct {
 	// events of the run's time (URL must then be the manager's).
 	ManagerToken string
 }
+
+// DefaultFirstFrame is Config.FirstFrame's default: hls.js 1.7 in headless Chromium showed its first
+// frame 90–620 ms (about 250 ms in the middle of its sessions) after the part holding its start position
+// had loaded, measured by `nagare bench model` on a 2-core machine (docs/benchmarks.md §17).
+const DefaultFirstFrame = 250 * time.Millisecond
 
 // Report is the outcome of a run, also written as JSON.
 type Report struct {
@@ -147,12 +157,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("WebRTC: %w", err)
 		}
 	}
+	firstFrame := cfg.FirstFrame
+	switch {
+	case firstFrame == 0:
+		firstFrame = DefaultFirstFrame
+	case firstFrame < 0:
+		firstFrame = 0
+	}
 	began := time.Now()
 	players := make([]*player, len(seats))
 	var wg sync.WaitGroup
 	for i, s := range seats {
 		p := &player{client: client, entry: cfg.URL, top: cfg.Top}
 		p.st.ID = i
+		p.po.firstFrame = firstFrame
 		players[i] = p
 		join, leave := began.Add(s.join), began.Add(s.leave)
 		wg.Add(1)
