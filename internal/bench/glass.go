@@ -323,32 +323,59 @@ func (r *GlassResult) row() string {
 }
 
 // pageFlags are the flags of the benches that drive a page in Chromium with a stamped source.
+// browserFlags name what drives a page in headless Chromium: the Node.js script, the node_modules with
+// playwright-core (and the players), Chromium and Node.js.
+type browserFlags struct {
+	script, modules, chromium, node *string
+}
+
+func addBrowserFlags(fs *flag.FlagSet, script, scriptHelp, modulesHelp string) browserFlags {
+	return browserFlags{
+		script:   fs.String("script", script, scriptHelp),
+		modules:  fs.String("modules", ".cache/players/node_modules", modulesHelp),
+		chromium: fs.String("chromium", "/usr/bin/chromium", "Chromium binary"),
+		node:     fs.String("node", "node", "Node.js binary"),
+	}
+}
+
+// check makes the script's and the modules' paths absolute, and checks that playwright-core is installed.
+func (b browserFlags) check() error {
+	for _, p := range []*string{b.script, b.modules} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	if _, err := os.Stat(filepath.Join(*b.modules, "playwright-core")); err != nil {
+		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *b.modules)
+	}
+	return nil
+}
+
 type pageFlags struct {
-	size, preset, script, modules, chromium, node *string
-	fps                                           *int
-	keyint, warmup, window                        *time.Duration
-	trace                                         *bool
-	width, height                                 int // from size, after check
+	browserFlags
+	size, preset           *string
+	fps                    *int
+	keyint, warmup, window *time.Duration
+	trace                  *bool
+	width, height          int // from size, after check
 }
 
 func addPageFlags(fs *flag.FlagSet, script, scriptHelp string, warmup, window time.Duration) *pageFlags {
 	return &pageFlags{
-		size:     fs.String("size", "1280x720", "picture size"),
-		fps:      fs.Int("fps", 30, "frames per second"),
-		keyint:   fs.Duration("keyint", time.Second, "keyframe interval of the bench's ffmpeg source"),
-		preset:   fs.String("preset", "ultrafast", "x264 preset of the bench's ffmpeg source (it shares the machine with the player: the lightest)"),
-		warmup:   fs.Duration("warmup", warmup, "time after the first frame before samples count"),
-		window:   fs.Duration("duration", window, "sampling window"),
-		script:   fs.String("script", script, scriptHelp),
-		modules:  fs.String("modules", ".cache/players/node_modules", "node_modules with playwright-core and hls.js (scripts/deps.sh players)"),
-		chromium: fs.String("chromium", "/usr/bin/chromium", "Chromium binary"),
-		node:     fs.String("node", "node", "Node.js binary"),
-		trace:    fs.Bool("trace", false, "print the page's state every 500 ms on stderr"),
+		size:         fs.String("size", "1280x720", "picture size"),
+		fps:          fs.Int("fps", 30, "frames per second"),
+		keyint:       fs.Duration("keyint", time.Second, "keyframe interval of the bench's ffmpeg source"),
+		preset:       fs.String("preset", "ultrafast", "x264 preset of the bench's ffmpeg source (it shares the machine with the player: the lightest)"),
+		warmup:       fs.Duration("warmup", warmup, "time after the first frame before samples count"),
+		window:       fs.Duration("duration", window, "sampling window"),
+		browserFlags: addBrowserFlags(fs, script, scriptHelp, "node_modules with playwright-core and hls.js (scripts/deps.sh players)"),
+		trace:        fs.Bool("trace", false, "print the page's state every 500 ms on stderr"),
 	}
 }
 
-// check validates the flags after parsing, makes the script's and the modules' paths absolute, and checks
-// that playwright-core is installed.
+// check validates the flags after parsing and the browser's (browserFlags.check).
 func (f *pageFlags) check(maxFPS int) error {
 	if _, err := fmt.Sscanf(*f.size, "%dx%d", &f.width, &f.height); err != nil || f.width%2 != 0 || f.height%2 != 0 ||
 		f.width < 640 || f.height < 360 {
@@ -357,17 +384,7 @@ func (f *pageFlags) check(maxFPS int) error {
 	if *f.fps < 1 || *f.fps > maxFPS || *f.window < time.Second || *f.warmup < 0 || *f.keyint <= 0 {
 		return usageErr("-fps must be in 1..%d, -duration at least 1s, -warmup not negative, -keyint positive", maxFPS)
 	}
-	for _, p := range []*string{f.script, f.modules} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
-	}
-	if _, err := os.Stat(filepath.Join(*f.modules, "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *f.modules)
-	}
-	return nil
+	return f.browserFlags.check()
 }
 
 // cmdGlass measures glass-to-glass latency through a nagare origin with hls.js (LL-HLS) as the player.

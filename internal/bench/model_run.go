@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -29,10 +28,7 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	sessions := fs.Int("sessions", 5, "sessions, each one hls.js page and one virtual player, taking turns")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after each player's start before its latency is sampled")
 	window := fs.Duration("duration", 10*time.Second, "each player's sampling window")
-	script := fs.String("script", "internal/bench/web/model.mjs", "the browser driver")
-	modules := fs.String("modules", ".cache/players/node_modules", "node_modules with playwright-core and hls.js (scripts/deps.sh players)")
-	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium binary")
-	nodeBin := fs.String("node", "node", "Node.js binary")
+	browser := addBrowserFlags(fs, "internal/bench/web/model.mjs", "the browser driver", "node_modules with playwright-core and hls.js (scripts/deps.sh players)")
 	jsonOut := fs.String("json", "", "write the whole result (every session, every sample) to this JSON file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,15 +39,8 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	case *sessions < 1 || *warmup < 0 || *window < time.Second:
 		return usageErr("-sessions must be at least 1, -warmup not negative, -duration at least 1s")
 	}
-	for _, p := range []*string{script, modules} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
-	}
-	if _, err := os.Stat(filepath.Join(*modules, "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *modules)
+	if err := browser.check(); err != nil {
+		return err
 	}
 	exe := *bin
 	if exe == "" {
@@ -93,7 +82,7 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	res.SegmentS = clock.segment.Seconds()
 
-	drv, err := startModelDriver(ctx, *nodeBin, *script, *modules, *chromium, entry, stderr)
+	drv, err := startModelDriver(ctx, *browser.node, *browser.script, *browser.modules, *browser.chromium, entry, stderr)
 	if err != nil {
 		return err
 	}

@@ -126,10 +126,7 @@ func cmdWeb(ctx context.Context, args []string, _, stderr io.Writer, log *slog.L
 	window := fs.Duration("window", 20*time.Second, "each CPU window of the manager")
 	interval := fs.Duration("report-interval", 2*time.Second, "the simulated nodes' report interval")
 	timeout := fs.Duration("timeout", 20*time.Second, "how long a page may take to show its view")
-	script := fs.String("script", "internal/bench/web/render.mjs", "the browser driver")
-	modules := fs.String("modules", ".cache/players/node_modules", "node_modules with playwright-core (scripts/deps.sh players)")
-	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium binary")
-	nodeBin := fs.String("node", "node", "Node.js binary")
+	browser := addBrowserFlags(fs, "internal/bench/web/render.mjs", "the browser driver", "node_modules with playwright-core (scripts/deps.sh players)")
 	logPath := fs.String("log", "", "append the servers' logs to this file (default: discard)")
 	out := fs.String("out", "", "JSON result file")
 	if err := fs.Parse(args); err != nil {
@@ -148,15 +145,8 @@ func cmdWeb(ctx context.Context, args []string, _, stderr io.Writer, log *slog.L
 			return err
 		}
 	}
-	for _, p := range []*string{script, modules} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
-	}
-	if _, err := os.Stat(filepath.Join(*modules, "playwright-core")); err != nil {
-		return fmt.Errorf("playwright-core not in %s: run scripts/deps.sh players", *modules)
+	if err := browser.check(); err != nil {
+		return err
 	}
 	logw := io.Discard
 	if *logPath != "" {
@@ -167,7 +157,7 @@ func cmdWeb(ctx context.Context, args []string, _, stderr io.Writer, log *slog.L
 		defer f.Close()
 		logw = f
 	}
-	drv := webDriver{node: *nodeBin, script: *script, modules: *modules, chromium: *chromium, stderr: stderr}
+	drv := webDriver{node: *browser.node, script: *browser.script, modules: *browser.modules, chromium: *browser.chromium, stderr: stderr}
 	res := &WebResult{Runs: *runs, Nodes: *nodes, ReportIntervalS: interval.Seconds()}
 
 	if err := webSite(ctx, exe, *clipPath, *vodClip, drv, webSpec{Runs: *runs, TimeoutSeconds: timeout.Seconds()}, res, logw, log); err != nil {
