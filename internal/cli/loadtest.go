@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"text/tabwriter"
@@ -66,11 +65,6 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if !*quiet {
 		cfg.Progress = stderr
-	}
-	if os.Getenv("GOGC") == "" {
-		// the generator's heap is small and short-lived (playlists, parts in flight): collecting it a quarter
-		// as often gives its core to more viewers for a few tens of MB
-		debug.SetGCPercent(400)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,8 +25,10 @@ const maxBody = 32 << 20
 // playout model that plays in real time: startup, stalls, latency behind the program date.
 type player struct {
 	client *http.Client
-	entry  string
-	top    bool // the variant with the highest BANDWIDTH (default: the first listed)
+	// h1, when set, makes the player's plain-http requests (client the rest)
+	h1    *h1Client
+	entry string
+	top   bool // the variant with the highest BANDWIDTH (default: the first listed)
 
 	mu sync.Mutex
 	st ViewerStats
@@ -74,70 +75,52 @@ func (p *player) snapshot() ViewerStats {
 	return st
 }
 
-// get fetches a playlist (or the entry) from where the viewer plays.
-func (p *player) get(ctx context.Context, u string) ([]byte, *url.URL, error) {
-	return p.fetch(ctx, u, true, true)
+// get fetches a playlist (or the entry) from where the viewer plays, within timeout (0: the client's).
+func (p *player) get(ctx context.Context, u *url.URL, timeout time.Duration) ([]byte, *url.URL, error) {
+	return p.fetch(ctx, u, timeout, true, true)
 }
 
 // load fetches a media object from where the viewer plays; its bytes are counted, not kept.
-func (p *player) load(ctx context.Context, u string) error {
-	_, _, err := p.fetch(ctx, u, true, false)
+func (p *player) load(ctx context.Context, u *url.URL, timeout time.Duration) error {
+	_, _, err := p.fetch(ctx, u, timeout, true, false)
 	return err
 }
 
-// fetch fetches u, counting the request, its bytes and its host (the host the viewer plays from when
-// media is set); keep returns the body. A status other than 200 is an error.
-func (p *player) fetch(ctx context.Context, u string, media, keep bool) ([]byte, *url.URL, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, nil, err
+// fetch fetches u within timeout (0: stdTimeout, the net/http client's), counting the request, its bytes
+// and its host (the host the viewer plays from when media is set); keep returns the body, which is valid
+// until the player's next fetch. A status other than 200 is an error.
+func (p *player) fetch(ctx context.Context, u *url.URL, timeout time.Duration, media, keep bool) ([]byte, *url.URL, error) {
+	var (
+		res      h1Result
+		err      error
+		deadline time.Time
+	)
+	if p.h1 != nil {
+		res, err = p.h1.get(ctx, u, time.Now().Add(cmp.Or(timeout, stdTimeout)), keep)
+	} else {
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
+		res, err = stdGet(ctx, p.client, u, deadline, keep, "")
 	}
-	res, err := p.client.Do(req)
 	p.mu.Lock()
 	p.st.Requests++
 	if p.st.Hosts == nil {
 		p.st.Hosts = map[string]int{}
 	}
-	p.st.Hosts[req.URL.Host]++
-	if err == nil && media {
-		p.st.LastHost = res.Request.URL.Host
+	p.st.Hosts[u.Host]++
+	if res.final != nil && media {
+		p.st.LastHost = res.final.Host
 	}
+	p.st.Bytes += res.n
 	p.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
-	defer res.Body.Close()
-	var b []byte
-	var n int64
-	if keep {
-		b, err = readBody(res, maxBody)
-		n = int64(len(b))
-	} else {
-		n, err = io.Copy(io.Discard, io.LimitReader(res.Body, maxBody))
+	if res.status != http.StatusOK {
+		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.final.Redacted(), res.status)
 	}
-	p.mu.Lock()
-	p.st.Bytes += n
-	p.mu.Unlock()
-	if err != nil {
-		return nil, nil, err
-	}
-	if res.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.Request.URL.Redacted(), res.StatusCode)
-	}
-	return b, res.Request.URL, nil
-}
-
-// readBody reads a response body of at most limit bytes into a buffer sized by its Content-Length when
-// it has one (playlists do: one allocation instead of a growing series).
-func readBody(res *http.Response, limit int64) ([]byte, error) {
-	if res.ContentLength < 0 || res.ContentLength > limit {
-		return io.ReadAll(io.LimitReader(res.Body, limit))
-	}
-	b := make([]byte, res.ContentLength)
-	if _, err := io.ReadFull(res.Body, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return res.body, res.final, nil
 }
 
 func (p *player) fail(err error) {
@@ -164,7 +147,11 @@ func (p *player) run(ctx context.Context) {
 }
 
 func (p *player) play(ctx context.Context) error {
-	body, final, err := p.get(ctx, p.entry)
+	entry, err := url.Parse(p.entry)
+	if err != nil {
+		return err
+	}
+	body, final, err := p.get(ctx, entry, 0)
 	if err != nil {
 		return err
 	}
@@ -189,7 +176,7 @@ func (p *player) play(ctx context.Context) error {
 				st = &steering{uri: su, pathway: mv.pathway, original: mv.pathway, originalHost: media.Hostname()}
 			}
 		}
-		if body, _, err = p.get(ctx, media.String()); err != nil {
+		if body, _, err = p.get(ctx, media, 0); err != nil {
 			return err
 		}
 	}
@@ -223,6 +210,8 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 	}
 	p.mu.Unlock()
 	var initURI string
+	var rl reloads
+	var parser reloadParser
 	failures := 0
 	for ctx.Err() == nil {
 		if st != nil && time.Now().After(st.due) {
@@ -231,9 +220,9 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 			}
 		}
 		if pl.initURI != "" && pl.initURI != initURI {
-			u, err := media.Parse(pl.initURI)
+			u, err := resolve(media, pl.initURI)
 			if err == nil {
-				if err = p.load(ctx, u.String()); err == nil {
+				if err = p.load(ctx, u, 0); err == nil {
 					initURI = pl.initURI
 				}
 			}
@@ -245,12 +234,10 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		}
 		it, next, ok := locate(pl, c, ll)
 		if ok {
-			u, err := media.Parse(it.uri)
+			u, err := resolve(media, it.uri)
 			if err == nil {
-				lctx, cancel := context.WithTimeout(ctx, mediaTimeout)
 				began := time.Now()
-				err = p.load(lctx, u.String())
-				cancel()
+				err = p.load(ctx, u, mediaTimeout)
 				if err == nil {
 					p.mu.Lock()
 					p.loadMs = append(p.loadMs, float64(time.Since(began).Microseconds())/1000)
@@ -273,21 +260,23 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 			return nil
 		}
 		// reload: blocking for the next part (LL-HLS), or after half a target duration
-		q := media.Query()
+		var u *url.URL
 		if ll {
-			q.Set("_HLS_msn", strconv.FormatUint(c.msn, 10))
-			q.Set("_HLS_part", strconv.Itoa(c.part))
-		} else if !ok {
-			sleep(ctx, pl.target/2)
+			u = rl.url(media, c.msn, c.part)
+		} else {
+			if !ok {
+				sleep(ctx, pl.target/2)
+			}
+			q := media.Query()
+			u = &url.URL{}
+			*u = *media
+			u.RawQuery = q.Encode()
 		}
-		u := *media
-		u.RawQuery = q.Encode()
-		rctx, cancel := context.WithTimeout(ctx, reloadTimeout(pl, ll))
-		body, _, err := p.get(rctx, u.String())
-		cancel()
+		body, _, err := p.get(ctx, u, reloadTimeout(pl, ll))
 		if err == nil {
 			var fresh *mediaPlaylist
-			if fresh, err = parseMedia(body); err == nil {
+			if fresh, err = parser.parse(body, pl); err == nil {
+				// nothing holds on to the playlist replaced (its items were copied): its memory is the next one's
 				pl, failures = fresh, 0
 				if c.msn < pl.sequence {
 					// behind the window (a long stall): go on from the oldest segment listed
@@ -394,7 +383,7 @@ func locate(pl *mediaPlaylist, c cursor, ll bool) (it item, next cursor, ok bool
 					continue
 				}
 				p := seg.parts[c.part]
-				return item{uri: p.uri, duration: p.duration, date: partDate(seg.date, seg.parts, c.part)}, cursor{c.msn, c.part + 1}, true
+				return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(seg.date, seg.parts, c.part)}, cursor{c.msn, c.part + 1}, true
 			}
 			if c.part > 0 {
 				c = cursor{msn: c.msn + 1} // its parts left the playlist after we loaded some: go on
@@ -404,10 +393,10 @@ func locate(pl *mediaPlaylist, c cursor, ll bool) (it item, next cursor, ok bool
 				c = cursor{msn: c.msn + 1} // nothing to load there
 				continue
 			}
-			return item{uri: seg.uri, duration: seg.duration, date: seg.date}, cursor{msn: c.msn + 1}, true
+			return item{uri: pl.uri(seg.uri), duration: seg.duration, date: seg.date}, cursor{msn: c.msn + 1}, true
 		case c.msn == pl.next() && ll && c.part < len(pl.parts):
 			p := pl.parts[c.part]
-			return item{uri: p.uri, duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)}, cursor{c.msn, c.part + 1}, true
+			return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)}, cursor{c.msn, c.part + 1}, true
 		default:
 			return item{}, c, false
 		}
@@ -470,7 +459,7 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 	// a failed request is tried again after the last TTL (RFC 8216bis §7.2: the player keeps its pathway
 	// meanwhile; the manager's 429 asks for 2 s), before any manifest after 10 s
 	st.due = time.Now().Add(cmp.Or(st.ttl, 10*time.Second))
-	body, final, err := p.fetch(ctx, u.String(), false, true)
+	body, final, err := p.fetch(ctx, &u, 0, false, true)
 	var m manifest
 	if err == nil {
 		err = json.Unmarshal(body, &m)

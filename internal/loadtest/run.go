@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -145,10 +146,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	client := cfg.Client
+	// each HLS player makes its plain-http requests on its own connections (h1Client) unless the caller
+	// gave a client or the environment names a proxy (which the h1Client does not speak)
+	lean := client == nil && !cfg.WHEP && !proxied()
 	if client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, 2*peak(seats)
-		client = &http.Client{Transport: t, Timeout: 30 * time.Second}
+		client = &http.Client{Transport: t, Timeout: stdTimeout}
 	}
 
 	var rtc *webrtc.API
@@ -169,6 +173,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i, s := range seats {
 		p := &player{client: client, entry: cfg.URL, top: cfg.Top}
+		if lean {
+			p.h1 = &h1Client{std: client}
+		}
 		p.st.ID = i
 		p.po.firstFrame = firstFrame
 		players[i] = p
@@ -185,6 +192,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				p.runWHEP(pctx, rtc)
 			default:
 				p.run(pctx)
+			}
+			if p.h1 != nil {
+				p.h1.close()
 			}
 			p.mu.Lock()
 			p.po.finish(time.Now(), &p.st)
@@ -260,6 +270,17 @@ func scaleEvents(ctx context.Context, client *http.Client, entry *url.URL, token
 			Reason: e.Reason, Nodes: e.Nodes})
 	}
 	return out, nil
+}
+
+// proxied reports whether the environment names a proxy for http:// URLs (which net/http's
+// ProxyFromEnvironment would use for any host but loopback).
+func proxied() bool {
+	for _, k := range []string{"HTTP_PROXY", "http_proxy"} {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // seat is one viewer's time in the audience, from the start of the run.
