@@ -319,7 +319,9 @@ func TestReloadParser(t *testing.T) {
 	})
 	// livePlaylist's own string and bytes, then the hint's URI
 	fresh := testing.AllocsPerRun(50, func() { _ = livePlaylist(n) })
-	assert.LessOrEqual(t, allocs-fresh, 1.0, "allocations a reload")
+	if !raceEnabled {
+		assert.LessOrEqual(t, allocs-fresh, 1.0, "allocations a reload")
+	}
 }
 
 // FuzzParseDate: parseDate is time.Parse(time.RFC3339Nano, …), error for error.
