@@ -361,6 +361,20 @@ type Steering struct {
 	// PublicURL is the manager's URL as players reach it (default: autoscale.managerURL, else the bound
 	// address).
 	PublicURL string `yaml:"publicURL"`
+	// CDN adds the storage push's copy of the streams (the bucket, or a CDN in front of it) as a pathway
+	// of its own: players fall back to it when their edge fails, and are steered to it when their edge
+	// drains or dies and no other edge can take them.
+	CDN SteeringCDN `yaml:"cdn"`
+}
+
+// SteeringCDN is the storage pathway of content steering (see Steering.CDN).
+type SteeringCDN struct {
+	// URL is where players read what the storage push wrote, down to the push's prefix:
+	// <URL>/<app>/<stream>/<Playlist> is a stream's multivariant playlist ("": no storage pathway).
+	URL string `yaml:"url"`
+	// Playlist is the multivariant playlist's name there: index.m3u8, or index_ll.m3u8 (the polled
+	// low-latency copy) when the origins push with push.lowLatency.
+	Playlist string `yaml:"playlist"`
 }
 
 // Log configures log/slog.
@@ -487,7 +501,7 @@ func Default() Config {
 				Interval: time.Second, Predictive: true, LowWater: 30, WarmUp: time.Minute, CoolDown: time.Minute,
 				DrainTimeout: 5 * time.Minute, LeaseTTL: 15 * time.Second,
 			},
-			Steering: Steering{Enabled: true, TTL: 5 * time.Second},
+			Steering: Steering{Enabled: true, TTL: 5 * time.Second, CDN: SteeringCDN{Playlist: "index.m3u8"}},
 		},
 		Storage: Storage{Backend: "local", Directory: "nagare-objects"},
 		Transcode: Transcode{
@@ -990,6 +1004,15 @@ func (c *Config) ValidateManager() error {
 		if st.PublicURL != "" {
 			if u, err := url.Parse(st.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				bad("manager.steering.publicURL", "must be an http(s) URL, not %q", st.PublicURL)
+			}
+		}
+		if cdn := st.CDN; cdn.URL != "" {
+			if u, err := url.Parse(cdn.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				u.RawQuery != "" || u.Fragment != "" {
+				bad("manager.steering.cdn.url", "must be an http(s) URL without a query, not %q", cdn.URL)
+			}
+			if cdn.Playlist != "index.m3u8" && cdn.Playlist != "index_ll.m3u8" {
+				bad("manager.steering.cdn.playlist", "must be index.m3u8 or index_ll.m3u8, not %q", cdn.Playlist)
 			}
 		}
 	}

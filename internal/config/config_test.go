@@ -378,6 +378,36 @@ func sampleValue(name string) string {
 	return "x"
 }
 
+// TestValidateSteering pins the errors of content steering's settings (the storage pathway's).
+func TestValidateSteering(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *Config)
+		want   string // "" means valid
+	}{
+		{"steering storage pathway", func(c *Config) { c.Manager.Steering.CDN.URL = "https://cdn.example/hls" }, ""},
+		{"steering storage pathway, not a URL", func(c *Config) { c.Manager.Steering.CDN.URL = "cdn.example/hls" },
+			`manager.steering.cdn.url: must be an http(s) URL without a query, not "cdn.example/hls"`},
+		{"steering storage pathway, a query", func(c *Config) { c.Manager.Steering.CDN.URL = "https://cdn.example/hls?x=1" },
+			`manager.steering.cdn.url: must be an http(s) URL without a query, not "https://cdn.example/hls?x=1"`},
+		{"steering storage playlist", func(c *Config) {
+			c.Manager.Steering.CDN.URL, c.Manager.Steering.CDN.Playlist = "https://cdn.example/hls", "stream.m3u8"
+		}, `manager.steering.cdn.playlist: must be index.m3u8 or index_ll.m3u8, not "stream.m3u8"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.Manager.AdminToken, c.Cluster.Secret = "admin-token-0123456789", "a-cluster-secret-of-16+"
+			tc.mutate(&c)
+			err := c.ValidateManager()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
 // TestValidateVOD pins the VOD service's setting errors: each names its key.
 func TestValidateVOD(t *testing.T) {
 	valid := func(c *Config) {

@@ -156,7 +156,16 @@ type Steering struct {
 	ServerURI string `json:"serverUri"`
 	// Pathway is the edge's PATHWAY-ID (its node ID).
 	Pathway string `json:"pathway"`
+	// Storage, when set, is where players read the storage push's copy of the streams: the edge adds
+	// the variants of <Storage>/<app>/<stream>/<StoragePlaylist> to its multivariant playlists as the
+	// pathway StoragePathway, which the steering server names when no edge can serve a player.
+	Storage         string `json:"storage,omitempty"`
+	StoragePlaylist string `json:"storagePlaylist,omitempty"`
 }
+
+// StoragePathway is the PATHWAY-ID of the storage push's copy of the streams (the bucket, or a CDN in
+// front of it) in content steering. A node with this ID is never a pathway.
+const StoragePathway = "cdn"
 
 // TranscodeJob gives a transcoder node a stream: it takes the stream from its origin (PathSources) and
 // gives each rendition back to it (PathRenditions).

@@ -158,6 +158,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 	if st := cfg.Manager.Steering; st.Enabled {
 		reg.Steering = m.publicURL() + api.SteeringPrefix
 		srv.SteeringTTL = st.TTL
+		if st.CDN.URL != "" {
+			reg.SteeringStorage, reg.SteeringStoragePlaylist = strings.TrimRight(st.CDN.URL, "/"), st.CDN.Playlist
+			srv.SteeringStorage = nodeapi.StoragePathway
+		}
 	}
 	srv.Record = m.record
 	srv.Health = m.healthz // answers for the store too

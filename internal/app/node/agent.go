@@ -84,11 +84,14 @@ func (n *Node) setSteering(st *nodeapi.Steering) {
 	var next *relay.Steering
 	if st != nil {
 		next = &relay.Steering{ServerURI: st.ServerURI, Pathway: st.Pathway}
+		if st.Storage != "" && st.StoragePlaylist != "" {
+			next.Storage, next.StoragePlaylist, next.StoragePathway = st.Storage, st.StoragePlaylist, nodeapi.StoragePathway
+		}
 	}
 	if prev := n.steering.Load(); (prev == nil) != (next == nil) || prev != nil && *prev != *next {
 		n.steering.Store(next)
 		if next != nil {
-			n.log.Info("content steering on", "server", next.ServerURI, "pathway", next.Pathway)
+			n.log.Info("content steering on", "server", next.ServerURI, "pathway", next.Pathway, "storage", next.Storage)
 		} else {
 			n.log.Info("content steering off")
 		}

@@ -92,7 +92,9 @@ type Server struct {
 	Weights       selector.Weights
 	// SteeringTTL is the TTL of the steering manifests (GET /steering/v1/...; 5 s when zero).
 	SteeringTTL time.Duration
-	steerLimit  clientLimits
+	// SteeringStorage is the storage pathway's ID when edges offer one (see steering.Request.Storage).
+	SteeringStorage string
+	steerLimit      clientLimits
 	// Version is the software version nodes must run when their launch configuration names none (the
 	// manager's own).
 	Version string

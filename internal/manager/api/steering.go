@@ -34,7 +34,8 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	req := steering.Request{Path: path, Pathway: q.Get("_HLS_pathway"), Port: q.Get("port"),
-		Group: q.Get("group"), Region: q.Get("region"), Player: q.Get("player"), Home: q.Get("home")}
+		Group: q.Get("group"), Region: q.Get("region"), Player: q.Get("player"), Home: q.Get("home"),
+		Storage: s.SteeringStorage}
 	if req.Pathway != "" && !steering.ValidPathway(req.Pathway) {
 		return invalid("_HLS_pathway %q is not a pathway ID ([A-Za-z0-9._-], at most 64)", clip(req.Pathway))
 	}
@@ -65,11 +66,16 @@ func (s *Server) steer(w http.ResponseWriter, r *http.Request) error {
 // decideSteering is steering.Decide over the cluster now. The decision for the players of one edge
 // (asked without the player's token and home) is remembered while the snapshot stands, since they ask
 // the same question every TTL; the player's own then only picks the players a rebalance moves
-// (Decision.For).
+// (Decision.For). A player on the storage pathway goes back to an edge by a clone of its home: for
+// those, the home is part of the question.
 func (s *Server) decideSteering(req steering.Request) steering.Decision {
 	key := req.Path + "\x00" + req.Pathway + "\x00" + req.Port + "\x00" + req.Group + "\x00" + req.Region
 	anyone := req
 	anyone.Player, anyone.Home = "", ""
+	if req.Storage != "" && req.Pathway == req.Storage {
+		key += "\x00" + req.Home
+		anyone.Home = req.Home
+	}
 	return remembered(s, &s.steerMemo, key, func(snap selector.Snapshot) steering.Decision {
 		return steering.Decide(snap, anyone, s.Weights)
 	}).For(req)

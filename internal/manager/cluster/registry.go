@@ -71,6 +71,9 @@ type Registry struct {
 	// Steering, when set, is the steering server's base URL that edges name in their multivariant
 	// playlists (HLS Content Steering, with the edge's ID as its pathway).
 	Steering string
+	// SteeringStorage and SteeringStoragePlaylist, when set, give edges the storage pathway (see
+	// nodeapi.Steering).
+	SteeringStorage, SteeringStoragePlaylist string
 
 	// mu guards table, gen and forgotten. Events on one node are serialised by its stripe of nodeMu,
 	// which is held across the store writes; mu is held only to read the table and to commit a change.
@@ -353,10 +356,14 @@ func (r *Registry) Report(ctx context.Context, req nodeapi.ReportRequest) (nodea
 // steeringOf is an edge's part in content steering (nil for other roles, with steering off, or for an
 // ID that cannot be a PATHWAY-ID).
 func (r *Registry) steeringOf(id string, role nodemodel.Role) *nodeapi.Steering {
-	if r.Steering == "" || role != nodemodel.RoleEdge || !steering.ValidPathway(id) {
+	if r.Steering == "" || role != nodemodel.RoleEdge || !steering.ValidPathway(id) || id == nodeapi.StoragePathway {
 		return nil
 	}
-	return &nodeapi.Steering{ServerURI: r.Steering, Pathway: id}
+	st := &nodeapi.Steering{ServerURI: r.Steering, Pathway: id}
+	if r.SteeringStorage != "" {
+		st.Storage, st.StoragePlaylist = r.SteeringStorage, r.SteeringStoragePlaylist
+	}
+	return st
 }
 
 // admit runs the admission check of node id beside its reports, one at a time per node.

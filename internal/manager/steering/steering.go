@@ -60,7 +60,11 @@ type Request struct {
 	// Home is the pathway of the edge whose multivariant playlist the player loaded (from its SERVER-URI,
 	// which a player keeps when it changes pathways), "" for none. A rebalance moves only players still on
 	// their home edge: each at most once, so that none is ever moved back, whatever the loads do next.
+	// A player on the storage pathway is moved back to an edge by a clone of its home.
 	Home string
+	// Storage is the storage pathway's ID when the edges offer one (the storage push's copy of the
+	// streams, in the bucket or a CDN in front of it), "" when they do not. See Decide.
+	Storage string
 }
 
 // Decision is where a player goes: PATHWAY-PRIORITY and the clones it needs, and why.
@@ -153,40 +157,70 @@ func token(s string) bool {
 // with the viewers spread evenly, and no more than the other edge has room for below that level (several
 // full edges share one new edge). Edges within the margin of each other keep their players, so nobody
 // is moved back and forth.
+//
+// With a storage pathway (req.Storage), every answer names it last, where a player whose edges all fail
+// goes by itself; a player whose edge cannot keep it while no other edge can take it is sent there (its
+// edge second while that still runs), and a player on it is sent back to the edge a new viewer would
+// get, by a clone of its home edge's pathway, as soon as there is one.
 func Decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 	return decide(s, req, w).For(req)
 }
 
 func decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
+	onStorage := req.Storage != "" && req.Pathway == req.Storage
+	// base is the pathway a clone for this player is made from: one its multivariant playlist has
+	base := req.Pathway
 	var cur *selector.Node
-	for i := range s.Nodes {
-		if s.Nodes[i].ID == req.Pathway {
-			cur = &s.Nodes[i]
-			break
+	if onStorage {
+		base = ""
+		if req.Home != req.Storage && ValidPathway(req.Home) {
+			base = req.Home
+		}
+	} else {
+		for i := range s.Nodes {
+			if s.Nodes[i].ID == req.Pathway {
+				cur = &s.Nodes[i]
+				break
+			}
 		}
 	}
 	stay := func(reason string) Decision {
-		d := Decision{Priority: make([]string, 0, 2), Reason: reason}
+		d := Decision{Priority: make([]string, 0, 3), Reason: reason}
 		if req.Pathway != "" {
 			d.Priority = append(d.Priority, req.Pathway)
 		}
 		return d
 	}
 	if !live(&s, req.Path) {
-		// nothing to move to: an edge serves only what an origin publishes
+		// nothing to move to: an edge serves only what an origin publishes, and storage holds its copy
 		return stay("stream not live")
 	}
 	// the edge a new viewer would get, among those a HOST clone of the player's URIs reaches
 	best, err := selector.PickEdgeWhere(s, req.Group, req.Path, req.Region, w, func(n *selector.Node) bool {
 		// this runs three times per edge for every decision: the cheap tests first, nothing allocated
-		return n.ID != req.Pathway && onPort(n, req.Port) && ValidPathway(n.ID)
+		return n.ID != req.Pathway && onPort(n, req.Port) && n.ID != req.Storage && ValidPathway(n.ID)
 	})
 	found := err == nil && best.Role == nodemodel.RoleEdge
 	clone := func() []Clone {
+		if base == "" || base == best.ID {
+			return nil // the player's playlist names that edge itself (its home), or a clone cannot be made
+		}
 		host, _, _ := net.SplitHostPort(best.HTTP)
-		return []Clone{{BaseID: req.Pathway, ID: best.ID, URIReplacement: Replacement{Host: host}}}
+		return []Clone{{BaseID: base, ID: best.ID, URIReplacement: Replacement{Host: host}}}
+	}
+	withStorage := func(d Decision) Decision {
+		if req.Storage != "" && len(d.Priority) > 0 && !slices.Contains(d.Priority, req.Storage) {
+			d.Priority = append(d.Priority, req.Storage)
+		}
+		return d
 	}
 
+	if onStorage {
+		if !found || base == "" && req.Home != best.ID {
+			return stay("on storage; no edge") // no edge, or none the player can be sent to
+		}
+		return Decision{Priority: []string{best.ID, req.Storage}, Clones: clone(), Reason: "back from storage", Moved: true}
+	}
 	reason := problem(&s, cur)
 	switch {
 	case reason == "":
@@ -196,16 +230,24 @@ func decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 		if found && req.Pathway != "" {
 			d.Priority, d.Clones = append(d.Priority, best.ID), clone()
 			if share := rebalanceShare(&s, cur, &best, req); share > 0 {
-				d.rebalance = &Decision{Priority: []string{best.ID, req.Pathway}, Clones: d.Clones, Reason: "rebalance", Moved: true}
+				r := withStorage(Decision{Priority: []string{best.ID, req.Pathway}, Clones: d.Clones, Reason: "rebalance", Moved: true})
+				d.rebalance = &r
 				d.share = share
 			}
+		}
+		return withStorage(d)
+	case !found && req.Storage != "" && req.Pathway != "":
+		// no edge can take the player: the storage pathway can, its edge second while that still serves
+		d := Decision{Priority: []string{req.Storage}, Reason: reason + "; to storage", Moved: true}
+		if cur != nil && reason != "stale" {
+			d.Priority = append(d.Priority, req.Pathway)
 		}
 		return d
 	case !found:
 		// nowhere better: the player keeps its pathway
-		return stay(reason + "; no other edge")
+		return withStorage(stay(reason + "; no other edge"))
 	}
-	d := Decision{Priority: append(make([]string, 0, 2), best.ID), Reason: reason, Moved: true}
+	d := Decision{Priority: append(make([]string, 0, 3), best.ID), Reason: reason, Moved: true}
 	if req.Pathway != "" {
 		d.Clones = clone()
 		if cur != nil && reason != "stale" {
@@ -213,7 +255,7 @@ func decide(s selector.Snapshot, req Request, w selector.Weights) Decision {
 			d.Priority = append(d.Priority, req.Pathway)
 		}
 	}
-	return d
+	return withStorage(d)
 }
 
 // rebalanceShare is how many in 10,000 of cur's players should move to best, an emptier edge (see

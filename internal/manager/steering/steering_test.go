@@ -127,6 +127,100 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideWithStorage: with a storage pathway (the storage push's copy in a bucket or CDN), every answer
+// names it last; a player whose edge cannot keep it while no edge can take it goes there, and comes back
+// to an edge (by a clone of its home) as soon as one can take it.
+func TestDecideWithStorage(t *testing.T) {
+	const cdn = "cdn"
+	stale := func(n *selector.Node) { n.LastReport = now.Add(-time.Minute) }
+	for _, tc := range []struct {
+		name     string
+		nodes    []selector.Node
+		req      Request
+		priority []string
+		clones   []Clone
+		reason   string
+	}{{
+		name:     "an edge that serves keeps its players: storage after the fallback edge",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080"), edge("e2", "b.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{"e1", "e2", cdn},
+		clones:   []Clone{{BaseID: "e1", ID: "e2", URIReplacement: Replacement{Host: "b.example"}}},
+		reason:   "stay",
+	}, {
+		name:     "the only edge: storage is its fallback",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{"e1", cdn}, reason: "stay",
+	}, {
+		name:     "the only edge drains: to storage, the draining edge second",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining))},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{cdn, "e1"}, reason: "draining; to storage",
+	}, {
+		name:     "the only edge is dead: to storage alone",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", stale)},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{cdn}, reason: "stale; to storage",
+	}, {
+		name:     "an edge the manager no longer knows, and no other: to storage",
+		nodes:    []selector.Node{origin(), edge("e2", "b.example:9090")},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{cdn}, reason: "gone; to storage",
+	}, {
+		name: "a draining edge with another that can take the players: that edge, then the draining one, then storage",
+		nodes: []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining)),
+			edge("e2", "b.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{"e2", "e1", cdn},
+		clones:   []Clone{{BaseID: "e1", ID: "e2", URIReplacement: Replacement{Host: "b.example"}}},
+		reason:   "draining",
+	}, {
+		name:     "on storage with no edge: stays there",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining))},
+		req:      Request{Path: "live/cam1", Pathway: cdn, Port: "8080", Home: "e1"},
+		priority: []string{cdn}, reason: "on storage; no edge",
+	}, {
+		name:     "on storage when an edge can take the player: back, by a clone of its home",
+		nodes:    []selector.Node{origin(), edge("e2", "b.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: cdn, Port: "8080", Home: "e1"},
+		priority: []string{"e2", cdn},
+		clones:   []Clone{{BaseID: "e1", ID: "e2", URIReplacement: Replacement{Host: "b.example"}}},
+		reason:   "back from storage",
+	}, {
+		name:     "on storage when its home edge serves again: back to it, no clone needed",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: cdn, Port: "8080", Home: "e1"},
+		priority: []string{"e1", cdn}, reason: "back from storage",
+	}, {
+		name:     "on storage without a home to clone: stays there",
+		nodes:    []selector.Node{origin(), edge("e2", "b.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: cdn, Port: "8080"},
+		priority: []string{cdn}, reason: "on storage; no edge",
+	}, {
+		name:     "a node with the storage pathway's ID is never a pathway",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining)), edge(cdn, "b.example:8080")},
+		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
+		priority: []string{cdn, "e1"}, reason: "draining; to storage",
+	}, {
+		name:     "a stream no origin publishes: nobody moves, storage is not named",
+		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining))},
+		req:      Request{Path: "live/other", Pathway: "e1", Port: "8080"},
+		priority: []string{"e1"}, reason: "stream not live",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := selector.Snapshot{Nodes: tc.nodes, Now: now, StaleAfter: 10 * time.Second}
+			req := tc.req
+			req.Storage = cdn
+			d := Decide(snap, req, selector.DefaultWeights())
+			assert.Equal(t, tc.priority, d.Priority)
+			assert.Equal(t, tc.clones, d.Clones)
+			assert.Equal(t, tc.reason, d.Reason)
+			assert.Equal(t, len(tc.priority) > 0 && tc.priority[0] != tc.req.Pathway, d.Moved)
+		})
+	}
+}
+
 func TestManifestJSON(t *testing.T) {
 	d := Decision{Priority: []string{"e2", "e1"}, Clones: []Clone{{BaseID: "e1", ID: "e2", URIReplacement: Replacement{Host: "b.example"}}}}
 	b, err := json.Marshal(d.Manifest(5, ""))

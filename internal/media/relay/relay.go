@@ -56,6 +56,7 @@ type Server struct {
 	Steering func() *Steering
 
 	sessions viewers.Sessions
+	storage  storageVariants // the storage pathway's variants of each stream (Steering.Storage)
 	// draining: the manager moves this edge's players elsewhere (content steering), so a session that
 	// stops asking ends sooner, and the edge is let go once its last player has left
 	draining atomic.Bool
@@ -306,7 +307,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body := addSession(res.body, viewers.Param, id)
 			if s.Steering != nil {
 				if st := s.Steering(); st != nil {
-					body = addSteering(body, st, path, r.Host, r.TLS != nil, id)
+					var extra []byte
+					if st.Storage != "" {
+						extra = s.storage.variants(r.Context(), s.Client, st, path, s.Log.Warn)
+					}
+					body = addSteering(body, st, path, r.Host, r.TLS != nil, id, extra)
 				}
 			}
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}

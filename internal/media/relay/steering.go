@@ -20,6 +20,10 @@ type Steering struct {
 	ServerURI string
 	// Pathway is this edge's PATHWAY-ID.
 	Pathway string
+	// Storage, when set, is the base URL of the storage push's copy of the streams, StoragePlaylist a
+	// stream's multivariant playlist's name under <Storage>/<app>/<stream>/, and StoragePathway that
+	// copy's PATHWAY-ID: its variants are added to the multivariant playlists (see storagePathway).
+	Storage, StoragePlaylist, StoragePathway string
 }
 
 // addSteering adds EXT-X-CONTENT-STEERING (the steering server's URL for the stream, this edge as the
@@ -29,8 +33,9 @@ type Steering struct {
 // is the player's viewer session id: the steering URL carries a token made from it (playerToken), by which
 // the steering server tells the players of one edge apart when it moves some of them to another, and this
 // edge as the player's home (a player keeps SERVER-URI when it changes pathways; the steering server
-// rebalances a player only off its home, so never twice).
-func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session string) []byte {
+// rebalances a player only off its home, so never twice). extra, the storage pathway's variants and
+// renditions (nil for none), goes at the end.
+func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session string, extra []byte) []byte {
 	port := "80"
 	if _, p, err := net.SplitHostPort(host); err == nil {
 		port = p
@@ -54,7 +59,7 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 	}
 	pathway := strconv.Quote(st.Pathway)
 	var out bytes.Buffer
-	out.Grow(len(b) + 256)
+	out.Grow(len(b) + 256 + len(extra))
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	tagged := false
@@ -71,6 +76,7 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 		out.WriteString(line)
 		out.WriteByte('\n')
 	}
+	out.Write(extra)
 	return out.Bytes()
 }
 
