@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/manager/api"
 	"github.com/nagare-video/nagare/internal/manager/steering"
 )
 
@@ -53,6 +54,41 @@ func TestSteering(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", bad.query, res.body)
 		requireNativeError(t, res, bad.msg)
 	}
+}
+
+// TestSteeringToStorage: with a storage pathway, the players of the only edge have it as their fallback,
+// go there when that edge drains, the drained edge second, and are sent back by a clone of their home
+// when an edge joins; the answers for players on storage of different homes are their own.
+func TestSteeringToStorage(t *testing.T) {
+	e := newEnv(t, func(s *api.Server) { s.SteeringStorage = "cdn" })
+	e.group("g", 100)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
+	e.report("origin-1", 0, "live/s")
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	ask := func(pathway, home string) steering.Manifest {
+		t.Helper()
+		var m steering.Manifest
+		e.do("GET", "/steering/v1/live/s?port=8080&player=0123456789abcdef&home="+home+"&_HLS_pathway="+pathway, authNone, "").
+			must(t, http.StatusOK, &m)
+		return m
+	}
+	assert.Equal(t, []string{"edge-a", "cdn"}, ask("edge-a", "edge-a").PathwayPriority, "storage as the only edge's fallback")
+
+	e.native("POST", "/nodes/edge-a/drain", "").must(t, http.StatusOK, nil)
+	e.settle()
+	m := ask("edge-a", "edge-a")
+	assert.Equal(t, []string{"cdn", "edge-a"}, m.PathwayPriority, "the only edge drains: to storage")
+	assert.Empty(t, m.PathwayClones)
+	assert.Equal(t, []string{"cdn"}, ask("cdn", "edge-a").PathwayPriority, "on storage, no edge to go back to")
+
+	e.join(fixtureNode{id: "edge-b", role: "edge", group: "g", http: "10.0.0.2:8080"})
+	e.settle()
+	m = ask("cdn", "edge-a")
+	assert.Equal(t, []string{"edge-b", "cdn"}, m.PathwayPriority, "back from storage")
+	assert.Equal(t, []steering.Clone{{BaseID: "edge-a", ID: "edge-b", URIReplacement: steering.Replacement{Host: "10.0.0.2"}}}, m.PathwayClones)
+	m = ask("cdn", "edge-z")
+	assert.Equal(t, []steering.Clone{{BaseID: "edge-z", ID: "edge-b", URIReplacement: steering.Replacement{Host: "10.0.0.2"}}}, m.PathwayClones,
+		"the clone of another home: not the remembered answer of the first")
 }
 
 // TestSteeringRebalance: when an empty edge joins beside one at 80 % of its capacity, about half the

@@ -653,20 +653,24 @@ func TestAdmissionBesideReports(t *testing.T) {
 }
 
 // TestSteeringAssignment: with steering on, an edge is told the steering server and its pathway (its
-// ID) when it registers and with every report; other roles, and IDs that cannot be a PATHWAY-ID, are not.
+// ID) when it registers and with every report, with the storage pathway when there is one; other roles,
+// and IDs that cannot be a PATHWAY-ID or are the storage pathway's, are not.
 func TestSteeringAssignment(t *testing.T) {
 	r, _, c := newRegistry(t)
 	r.Steering = "http://manager:5080/steering/v1"
+	r.SteeringStorage, r.SteeringStoragePlaylist = "https://cdn.example/hls", "index_ll.m3u8"
 	ctx := context.Background()
 	for _, tc := range []struct {
 		id   string
 		role nodemodel.Role
 		want *nodeapi.Steering
 	}{
-		{"edge-1", nodemodel.RoleEdge, &nodeapi.Steering{ServerURI: "http://manager:5080/steering/v1", Pathway: "edge-1"}},
+		{"edge-1", nodemodel.RoleEdge, &nodeapi.Steering{ServerURI: "http://manager:5080/steering/v1", Pathway: "edge-1",
+			Storage: "https://cdn.example/hls", StoragePlaylist: "index_ll.m3u8"}},
 		{"origin-1", nodemodel.RoleOrigin, nil},
 		{"relay-1", nodemodel.RoleRelay, nil},
 		{"edge 2", nodemodel.RoleEdge, nil},
+		{nodeapi.StoragePathway, nodemodel.RoleEdge, nil}, // the storage pathway's ID
 	} {
 		reg, err := r.Register(ctx, nodeapi.RegisterRequest{ID: tc.id, Role: tc.role, Version: "test"})
 		require.NoError(t, err)
