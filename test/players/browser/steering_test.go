@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 	"github.com/nagare-video/nagare/internal/webui"
@@ -41,19 +43,7 @@ const (
 // plays on without a fatal error or a long stall, and the drained edge is left with no viewer.
 func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 	c := startSteeredCluster(t)
-	r, ev := c.play(t, func(victim string) error {
-		req, _ := http.NewRequest(http.MethodPost, c.mgr+"/api/v1/nodes/"+victim+"/drain", nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("drain %s: HTTP %d", victim, resp.StatusCode)
-		}
-		return nil
-	})
+	r, ev := c.play(t, c.drain)
 	check(t, &r, steerPlayFor, looseBar)
 	victim, other := c.hosts(t, &r, ev)
 	at := float64(ev.at.UnixMilli())
@@ -77,8 +67,71 @@ func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
 	c := startSteeredCluster(t)
 	r, ev := c.play(t, func(victim string) error { c.stops[victim](); return nil })
 	victim, other := c.hosts(t, &r, ev)
-	// what the stopped edge answered while it stopped (503), and the requests its closed port refused,
-	// are the fault itself: everything else is held to the usual bar
+	forgiveVictim(&r, victim)
+	check(t, &r, steerPlayFor, looseBar)
+	at := float64(ev.at.UnixMilli())
+	assert.LessOrEqual(t, other.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
+		"the player reached %s only %.1f s after %s stopped", ev.other, (other.FirstEpochMs-at)/1000, ev.victim)
+	assert.Greater(t, other.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
+		"the player did not play on from %s", ev.other)
+	t.Logf("stopped %s; the player's first request to %s came %.1f s later", ev.victim, ev.other, (other.FirstEpochMs-at)/1000)
+}
+
+// TestBrowserMovesToStorageWhenTheOnlyEdgeDrains: with the storage push's copy as a pathway, the
+// player of the only edge is steered to the bucket when that edge drains (no other edge can take it),
+// plays on from there without a fatal error or a long stall, and the drained edge is left with no
+// viewer: a scale-in to zero edges, or a rolling upgrade of the last one, cuts nobody.
+func TestBrowserMovesToStorageWhenTheOnlyEdgeDrains(t *testing.T) {
+	c := startCluster(t, true)
+	r, ev := c.play(t, c.drain)
+	check(t, &r, steerPlayFor, looseBar)
+	victim, bucket := c.hosts(t, &r, ev)
+	at := float64(ev.at.UnixMilli())
+	assert.GreaterOrEqual(t, bucket.FirstEpochMs, at, "the player loaded from the bucket before the drain")
+	assert.LessOrEqual(t, victim.LastEpochMs, at+float64(steerMoveWithin.Milliseconds()),
+		"the player still loaded from the drained edge %.1f s after the drain", (victim.LastEpochMs-at)/1000)
+	assert.Greater(t, bucket.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
+		"the player did not stay on the bucket")
+	t.Logf("drained %s; the player's first request to the bucket came %.1f s later, its last to %s %.1f s later",
+		ev.victim, (bucket.FirstEpochMs-at)/1000, ev.victim, (victim.LastEpochMs-at)/1000)
+	assert.Eventually(t, func() bool { return c.edges[ev.victim].Stats().Subscribers == 0 }, time.Minute, 500*time.Millisecond,
+		"the drained edge still counts a viewer")
+}
+
+// TestBrowserFallsBackToStorage stops the only edge (its ports close at once): the player, whose
+// steering manifest names the storage pathway as its fallback, goes to the bucket by itself and plays on.
+func TestBrowserFallsBackToStorage(t *testing.T) {
+	c := startCluster(t, true)
+	r, ev := c.play(t, func(victim string) error { c.stops[victim](); return nil })
+	victim, bucket := c.hosts(t, &r, ev)
+	forgiveVictim(&r, victim)
+	check(t, &r, steerPlayFor, looseBar)
+	at := float64(ev.at.UnixMilli())
+	assert.LessOrEqual(t, bucket.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
+		"the player reached the bucket only %.1f s after %s stopped", (bucket.FirstEpochMs-at)/1000, ev.victim)
+	assert.Greater(t, bucket.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
+		"the player did not play on from the bucket")
+	t.Logf("stopped %s; the player's first request to the bucket came %.1f s later", ev.victim, (bucket.FirstEpochMs-at)/1000)
+}
+
+// drain drains the edge victim through the manager's API.
+func (c *steeredCluster) drain(victim string) error {
+	req, _ := http.NewRequest(http.MethodPost, c.mgr+"/api/v1/nodes/"+victim+"/drain", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("drain %s: HTTP %d", victim, resp.StatusCode)
+	}
+	return nil
+}
+
+// forgiveVictim takes out of r what a stopped edge answered while it stopped (503) and the requests its
+// closed port refused: they are the fault itself; everything else is held to the usual bar.
+func forgiveVictim(r *result, victim hostStats) {
 	for code, n := range victim.PlaylistStatuses {
 		if code != "200" {
 			r.Playlists.Statuses[code] -= n
@@ -94,40 +147,64 @@ func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
 		}
 	}
 	r.RequestsFailed = kept
-	check(t, &r, steerPlayFor, looseBar)
-	at := float64(ev.at.UnixMilli())
-	assert.LessOrEqual(t, other.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
-		"the player reached %s only %.1f s after %s stopped", ev.other, (other.FirstEpochMs-at)/1000, ev.victim)
-	assert.Greater(t, other.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
-		"the player did not play on from %s", ev.other)
-	t.Logf("stopped %s; the player's first request to %s came %.1f s later", ev.victim, ev.other, (other.FirstEpochMs-at)/1000)
 }
 
 // steeredCluster is a manager (steering TTL steerTTL), an origin publishing steerPath, and two edges on
-// one port of two loopback addresses: a pathway clone replaces the host name and keeps the port.
+// one port of two loopback addresses: a pathway clone replaces the host name and keeps the port. With a
+// storage pathway, there is one edge, and the origin pushes the stream to a bucket (versitygw) that
+// players read: the edge adds it to its multivariant playlists as the pathway "cdn".
 type steeredCluster struct {
 	root, modules, mgr, port string
 	edges                    map[string]*node.Node
 	stops                    map[string]func()
+	storage                  string // the bucket's host:port ("" for none)
 }
 
-func startSteeredCluster(t *testing.T) *steeredCluster {
+func startSteeredCluster(t *testing.T) *steeredCluster { return startCluster(t, false) }
+
+func startCluster(t *testing.T, storage bool) *steeredCluster {
 	t.Helper()
 	root, modules := requirePlayers(t)
+	var bucket config.Storage
+	if storage {
+		gw := testutil.StartS3Gateway(t)
+		ctx := context.Background()
+		st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
+			SecretKey: gw.SecretKey, PathStyle: true})
+		require.NoError(t, err)
+		require.NoError(t, st.CreateBucket(ctx))
+		bucket = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
+			AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+	}
 	mgr, _ := managertest.Start(t, func(c *config.Config) {
 		c.Manager.AdminToken, c.Cluster.Secret = adminToken, clusterSecret
 		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 5*time.Second
 		c.Manager.Steering.TTL = steerTTL
+		if storage {
+			// what the origin pushes, as players read it: <endpoint>/<bucket>/<prefix>
+			c.Manager.Steering.CDN = config.SteeringCDN{URL: bucket.Endpoint + "/live/hls", Playlist: "index.m3u8"}
+		}
 	})
 	inCluster := func(id string) func(*config.Config) {
 		return func(c *config.Config) {
 			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, clusterSecret, id
 		}
 	}
-	origin, _ := testutil.StartNode(t, inCluster("steer-origin"))
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		inCluster("steer-origin")(c)
+		if storage {
+			c.Storage = bucket
+			c.Push.Enabled, c.Push.Prefix, c.Push.LowLatency, c.Push.PublicRead, c.Push.CORS = true, "hls", true, true, true
+		}
+	})
 	c := &steeredCluster{root: root, modules: modules, mgr: mgr, port: testutil.SharedLoopbackPort(t, "127.0.0.2", "127.0.0.3"),
 		edges: map[string]*node.Node{}, stops: map[string]func(){}}
-	for id, host := range map[string]string{"steer-a": "127.0.0.2", "steer-b": "127.0.0.3"} {
+	edges := map[string]string{"steer-a": "127.0.0.2", "steer-b": "127.0.0.3"}
+	if storage {
+		c.storage = strings.TrimPrefix(bucket.Endpoint, "http://")
+		delete(edges, "steer-b")
+	}
+	for id, host := range edges {
 		c.edges[id], _, c.stops[id] = testutil.StartStoppableNode(t, func(cfg *config.Config) {
 			inCluster(id)(cfg)
 			cfg.Node.Role = "edge"
@@ -136,6 +213,9 @@ func startSteeredCluster(t *testing.T) *steeredCluster {
 	}
 	testutil.Publish(t, publishURL(origin.RTMPAddr(), steerPath), "flv")
 	testutil.WaitLive(t, "http://"+origin.HTTPAddr()+"/"+steerPath+"/index.m3u8", 20*time.Second)
+	if storage {
+		testutil.WaitLive(t, "http://"+c.storage+"/live/hls/"+steerPath+"/index.m3u8", 30*time.Second)
+	}
 
 	// the manager sends viewers to an edge, whose multivariant playlist names the manager as its steering
 	// server and itself as the pathway
@@ -150,6 +230,9 @@ func startSteeredCluster(t *testing.T) *steeredCluster {
 		// SERVER-URI: the edge's port, the player's token and the edge as its home (for rebalancing)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "#EXT-X-CONTENT-STEERING:SERVER-URI=\""+mgr+"/steering/v1/"+steerPath+"?port="+c.port+"&player=") {
 			return false
+		}
+		if storage && !strings.Contains(body, `PATHWAY-ID="cdn"`+"\nhttp://"+c.storage+"/live/hls/"+steerPath+"/") {
+			return false // the edge names the bucket's copy as the storage pathway
 		}
 		for id, n := range c.edges {
 			if strings.HasPrefix(final, "http://"+n.HTTPAddr()+"/") && strings.Contains(body, `PATHWAY-ID="`+id+`"`) &&
@@ -205,9 +288,11 @@ func (c *steeredCluster) play(t *testing.T, do func(victim string) error) (resul
 			return
 		}
 		time.Sleep(steerDrainAfter)
-		other := "steer-b"
-		if victim == other {
-			other = "steer-a"
+		other := "" // the edge the player is to move to; none with a storage pathway
+		for id := range c.edges {
+			if id != victim {
+				other = id
+			}
 		}
 		at := time.Now()
 		err := do(victim)
@@ -228,19 +313,24 @@ func (c *steeredCluster) play(t *testing.T, do func(victim string) error) (resul
 	return r, ev
 }
 
-// hosts returns what the player asked of the victim edge and of the other one; it must have asked both.
+// hosts returns what the player asked of the victim edge and of the other one (the bucket when there
+// is no other edge); it must have asked both.
 func (c *steeredCluster) hosts(t *testing.T, r *result, ev steerEvent) (victim, other hostStats) {
 	t.Helper()
 	var gotVictim, gotOther bool
+	to := c.storage
+	if ev.other != "" {
+		to = c.edges[ev.other].HTTPAddr()
+	}
 	for _, h := range r.Hosts {
 		switch h.Host {
 		case c.edges[ev.victim].HTTPAddr():
 			victim, gotVictim = h, true
-		case c.edges[ev.other].HTTPAddr():
+		case to:
 			other, gotOther = h, true
 		}
 	}
 	require.True(t, gotVictim, "the player never loaded from %s", ev.victim)
-	require.True(t, gotOther, "the player never moved to %s", ev.other)
+	require.True(t, gotOther, "the player never moved to %s", to)
 	return victim, other
 }
