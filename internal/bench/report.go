@@ -686,7 +686,7 @@ func filesCell(k KeptFiles) string {
 func renderMethod(p printer) {
 	p(`## Method
 
-- **Servers.** nagare: ` + "`bin/nagare node`" + ` with its defaults (LL-HLS, 1 s segments, 200 ms parts, 7 segments),
+- **Servers.** nagare: ` + "`bin/nagare node`" + ` (built as ` + "`make bench`" + ` builds it: static, -trimpath, stripped, like the release) with its defaults (LL-HLS, 1 s segments, 200 ms parts, 7 segments),
   unauthenticated publishing on loopback; it keeps complete segments (and an edge the media it caches) in
   memory files (memfd) outside the Go heap and sends them with sendfile, the header corked with the body,
   as nginx does with ` + "`sendfile on; tcp_nopush on`" + `. nginx-rtmp: ` + "`scripts/bench/nginx-rtmp.conf`" + ` — ` + "`hls_fragment 1s`" + `,
