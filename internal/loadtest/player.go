@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -162,18 +163,24 @@ func (p *player) play(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", final.Redacted(), err)
 		}
-		v := mv.variants[0]
-		for _, w := range mv.variants {
-			if p.top && w.bandwidth > v.bandwidth {
+		// the variants of the pathway the playlist starts on (all of them without steering), as hls.js
+		// filters its levels
+		steered := mv.steeringURI != "" && slices.ContainsFunc(mv.variants, func(w variant) bool { return w.pathway == mv.pathway })
+		var v *variant
+		for i := range mv.variants {
+			if w := &mv.variants[i]; (!steered || w.pathway == mv.pathway) && (v == nil || p.top && w.bandwidth > v.bandwidth) {
 				v = w
 			}
+		}
+		if v == nil {
+			v = &mv.variants[0]
 		}
 		if media, err = final.Parse(v.uri); err != nil {
 			return fmt.Errorf("variant URI %q: %w", v.uri, err)
 		}
 		if mv.steeringURI != "" {
 			if su, err := final.Parse(mv.steeringURI); err == nil {
-				st = &steering{uri: su, pathway: mv.pathway, original: mv.pathway, originalHost: media.Hostname()}
+				st = newSteering(su, mv, *v, media, final)
 			}
 		}
 		if body, _, err = p.get(ctx, media, 0); err != nil {
@@ -187,10 +194,12 @@ func (p *player) play(ctx context.Context) error {
 	return p.follow(ctx, media, pl, st)
 }
 
-// cursor is the next thing to load: part `part` of segment msn (LL-HLS), or segment msn.
+// cursor is the next thing to load: part `part` of segment msn (LL-HLS), or segment msn. into is the
+// media of segment msn loaded as parts before it.
 type cursor struct {
 	msn  uint64
 	part int
+	into time.Duration
 }
 
 // item is a part or segment to load.
@@ -213,10 +222,41 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 	var rl reloads
 	var parser reloadParser
 	failures := 0
+	// reload reads the playlist at u and goes on with it
+	reload := func(u *url.URL, timeout time.Duration) error {
+		body, _, err := p.get(ctx, u, timeout)
+		if err != nil {
+			return err
+		}
+		fresh, err := parser.parse(body, pl)
+		if err != nil {
+			return err
+		}
+		// nothing holds on to the playlist replaced (its items were copied): its memory is the next one's
+		pl, ll, failures = fresh, fresh.lowLatency(), 0
+		if c.msn < pl.sequence {
+			// behind the window (a long stall): go on from the oldest segment listed
+			c = cursor{msn: pl.sequence}
+		}
+		return nil
+	}
+	// moveTo goes on from pathway URL u: its playlist first (a plain request, as hls.js reloads a level
+	// on a new pathway), then its objects, the initialization section again
+	moveTo := func(u *url.URL) {
+		media, initURI = u, ""
+		p.mu.Lock()
+		p.st.PathwaySwitches++
+		p.mu.Unlock()
+		if err := reload(media, reloadTimeout(pl, false)); err != nil && ctx.Err() == nil {
+			p.fail(err)
+			failures++
+		}
+	}
 	for ctx.Err() == nil {
 		if st != nil && time.Now().After(st.due) {
 			if moved := p.steer(ctx, st, media); moved != nil {
-				media = moved
+				moveTo(moved)
+				continue
 			}
 		}
 		if pl.initURI != "" && pl.initURI != initURI {
@@ -272,18 +312,9 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 			*u = *media
 			u.RawQuery = q.Encode()
 		}
-		body, _, err := p.get(ctx, u, reloadTimeout(pl, ll))
+		err := reload(u, reloadTimeout(pl, ll))
 		if err == nil {
-			var fresh *mediaPlaylist
-			if fresh, err = parser.parse(body, pl); err == nil {
-				// nothing holds on to the playlist replaced (its items were copied): its memory is the next one's
-				pl, failures = fresh, 0
-				if c.msn < pl.sequence {
-					// behind the window (a long stall): go on from the oldest segment listed
-					c = cursor{msn: pl.sequence}
-				}
-				continue
-			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -292,11 +323,9 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		failures++
 		if st != nil && failures >= 3 {
 			// the pathway keeps failing: the next one the steering server named, as hls.js does
-			if moved := st.fallBack(media); moved != nil {
-				media, failures = moved, 0
-				p.mu.Lock()
-				p.st.PathwaySwitches++
-				p.mu.Unlock()
+			if moved := st.fallBack(); moved != nil {
+				failures = 0
+				moveTo(moved)
 				continue
 			}
 		}
@@ -347,8 +376,9 @@ func start(pl *mediaPlaylist) (c cursor, skip time.Duration) {
 	var all []at
 	var t time.Duration
 	add := func(msn uint64, parts []part) {
+		first := t
 		for i, p := range parts {
-			all = append(all, at{cursor{msn, i}, t, p.independent})
+			all = append(all, at{cursor{msn, i, t - first}, t, p.independent})
 			t += p.duration
 		}
 	}
@@ -383,20 +413,32 @@ func locate(pl *mediaPlaylist, c cursor, ll bool) (it item, next cursor, ok bool
 					continue
 				}
 				p := seg.parts[c.part]
-				return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(seg.date, seg.parts, c.part)}, cursor{c.msn, c.part + 1}, true
-			}
-			if c.part > 0 {
-				c = cursor{msn: c.msn + 1} // its parts left the playlist after we loaded some: go on
-				continue
+				return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(seg.date, seg.parts, c.part)},
+					cursor{c.msn, c.part + 1, c.into + p.duration}, true
 			}
 			if seg.gap {
 				c = cursor{msn: c.msn + 1} // nothing to load there
 				continue
 			}
+			if c.part > 0 {
+				// some of its parts were loaded, and the playlist lists it whole only now (its parts left
+				// the playlist, or the player moved to a pathway without parts): the whole segment, as
+				// hls.js loads the fragment its position falls in, of which only the rest is new media
+				if c.into >= seg.duration {
+					c = cursor{msn: c.msn + 1}
+					continue
+				}
+				date := seg.date
+				if !date.IsZero() {
+					date = date.Add(c.into)
+				}
+				return item{uri: pl.uri(seg.uri), duration: seg.duration - c.into, date: date}, cursor{msn: c.msn + 1}, true
+			}
 			return item{uri: pl.uri(seg.uri), duration: seg.duration, date: seg.date}, cursor{msn: c.msn + 1}, true
 		case c.msn == pl.next() && ll && c.part < len(pl.parts):
 			p := pl.parts[c.part]
-			return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)}, cursor{c.msn, c.part + 1}, true
+			return item{uri: pl.uri(p.uri), duration: p.duration, date: partDate(pl.nextDate, pl.parts, c.part)},
+				cursor{c.msn, c.part + 1, c.into + p.duration}, true
 		default:
 			return item{}, c, false
 		}
@@ -425,12 +467,37 @@ func (p *player) appended(it item) {
 type steering struct {
 	uri               *url.URL
 	pathway, original string
-	originalHost      string
-	clones            map[string]string // pathway ID → host name
-	priority          []string
-	failed            map[string]bool // pathways given up on after errors
-	due               time.Time
-	ttl               time.Duration // the last manifest's
+	// listed are the media playlist URLs of the pathways the multivariant playlist lists (the one the
+	// player started on among them): of each, the variant of the player's bandwidth, else its first
+	listed   map[string]*url.URL
+	clones   map[string]clone // pathway ID → how to reach it
+	priority []string
+	failed   map[string]bool // pathways given up on after errors
+	due      time.Time
+	ttl      time.Duration // the last manifest's
+}
+
+// clone is a pathway clone (RFC 8216bis §7.2): its base pathway's URIs with the host name replaced.
+type clone struct {
+	base, host string
+}
+
+// newSteering is the steering state of a player that plays variant v of mv (at media, mv read at final),
+// asking the steering server at uri.
+func newSteering(uri *url.URL, mv *multivariant, v variant, media, final *url.URL) *steering {
+	st := &steering{uri: uri, pathway: mv.pathway, original: mv.pathway, listed: map[string]*url.URL{mv.pathway: media}}
+	for _, w := range mv.variants {
+		if w.pathway == "" || w.pathway == mv.pathway {
+			continue
+		}
+		if prev, ok := st.listed[w.pathway]; ok && (prev == nil || w.bandwidth != v.bandwidth) {
+			continue // the first variant of a pathway, unless one of the player's bandwidth comes later
+		}
+		if u, err := final.Parse(w.uri); err == nil {
+			st.listed[w.pathway] = u
+		}
+	}
+	return st
 }
 
 // manifest is a steering manifest (RFC 8216bis §7.1).
@@ -483,11 +550,11 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 		}
 	}
 	if st.clones == nil {
-		st.clones = map[string]string{}
+		st.clones = map[string]clone{}
 	}
 	for _, c := range m.PathwayClones {
-		if _, known := st.clones[c.ID]; !known && c.ID != st.original && c.URIReplacement.Host != "" {
-			st.clones[c.ID] = c.URIReplacement.Host
+		if !st.known(c.ID) && st.known(c.BaseID) && c.URIReplacement.Host != "" {
+			st.clones[c.ID] = clone{base: c.BaseID, host: c.URIReplacement.Host}
 		}
 	}
 	st.priority = m.PathwayPriority
@@ -498,44 +565,52 @@ func (p *player) steer(ctx context.Context, st *steering, media *url.URL) *url.U
 		if id == st.pathway {
 			return nil
 		}
-		p.mu.Lock()
-		p.st.PathwaySwitches++
-		p.mu.Unlock()
-		return st.switchTo(id, media)
+		return st.switchTo(id)
 	}
 	return nil
 }
 
 func (st *steering) known(id string) bool {
-	_, ok := st.clones[id]
-	return ok || id == st.original
+	_, cloned := st.clones[id]
+	_, listed := st.listed[id]
+	return cloned || listed
 }
 
-// switchTo moves the player to pathway id: the host name replaced, the port kept (as hls.js does).
-func (st *steering) switchTo(id string, media *url.URL) *url.URL {
-	host := st.originalHost
-	if id != st.original {
-		host = st.clones[id]
-	}
-	u := *media
-	if port := u.Port(); port != "" {
-		u.Host = net.JoinHostPort(host, port)
-	} else {
-		u.Host = host
-	}
+// switchTo moves the player to pathway id and returns its media playlist URL (see urlOf).
+func (st *steering) switchTo(id string) *url.URL {
 	st.pathway = id
+	u := *st.urlOf(id, 0)
 	return &u
 }
 
+// urlOf is the media playlist URL of pathway id: a listed pathway's own, or a clone's base pathway's with
+// the host name replaced and the port kept, as hls.js does (depth bounds a chain of clones); the original
+// pathway's for an unknown one.
+func (st *steering) urlOf(id string, depth int) *url.URL {
+	if u, ok := st.listed[id]; ok {
+		return u
+	}
+	if c, ok := st.clones[id]; ok && depth < 8 {
+		u := *st.urlOf(c.base, depth+1)
+		if port := u.Port(); port != "" {
+			u.Host = net.JoinHostPort(c.host, port)
+		} else {
+			u.Host = c.host
+		}
+		return &u
+	}
+	return st.listed[st.original]
+}
+
 // fallBack gives up on the current pathway and moves to the next one named, if any.
-func (st *steering) fallBack(media *url.URL) *url.URL {
+func (st *steering) fallBack() *url.URL {
 	if st.failed == nil {
 		st.failed = map[string]bool{}
 	}
 	st.failed[st.pathway] = true
 	for _, id := range st.priority {
 		if !st.failed[id] && st.known(id) {
-			return st.switchTo(id, media)
+			return st.switchTo(id)
 		}
 	}
 	return nil

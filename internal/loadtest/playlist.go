@@ -20,6 +20,7 @@ type multivariant struct {
 type variant struct {
 	bandwidth int
 	uri       string
+	pathway   string // PATHWAY-ID ("" for none)
 }
 
 // mediaPlaylist is what a virtual player reads of a media playlist.
@@ -147,7 +148,7 @@ func parseMultivariant(b []byte) (*multivariant, error) {
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			a := attrs(line[len("#EXT-X-STREAM-INF:"):])
 			bw, _ := strconv.Atoi(a["BANDWIDTH"])
-			pending = &variant{bandwidth: bw}
+			pending = &variant{bandwidth: bw, pathway: a["PATHWAY-ID"]}
 		case strings.HasPrefix(line, "#EXT-X-CONTENT-STEERING:"):
 			a := attrs(line[len("#EXT-X-CONTENT-STEERING:"):])
 			mv.steeringURI, mv.pathway = a["SERVER-URI"], a["PATHWAY-ID"]

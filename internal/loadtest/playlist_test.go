@@ -68,9 +68,11 @@ func TestParseMediaAndStart(t *testing.T) {
 func TestParseMultivariant(t *testing.T) {
 	mv, err := parseMultivariant([]byte("#EXTM3U\n#EXT-X-CONTENT-STEERING:SERVER-URI=\"http://m/steering/v1/live/s?port=80\",PATHWAY-ID=\"e1\"\n" +
 		"#EXT-X-STREAM-INF:BANDWIDTH=200000,CODECS=\"avc1.64000c,mp4a.40.2\",PATHWAY-ID=\"e1\"\nlow.m3u8\n" +
-		"#EXT-X-STREAM-INF:BANDWIDTH=900000,PATHWAY-ID=\"e1\"\nhigh.m3u8\n"))
+		"#EXT-X-STREAM-INF:BANDWIDTH=900000,PATHWAY-ID=\"e1\"\nhigh.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=900000,PATHWAY-ID=\"cdn\"\nhttps://cdn.example/live/s/high.m3u8\n"))
 	require.NoError(t, err)
-	assert.Equal(t, []variant{{200000, "low.m3u8"}, {900000, "high.m3u8"}}, mv.variants)
+	assert.Equal(t, []variant{{200000, "low.m3u8", "e1"}, {900000, "high.m3u8", "e1"}, {900000, "https://cdn.example/live/s/high.m3u8", "cdn"}},
+		mv.variants)
 	assert.Equal(t, "http://m/steering/v1/live/s?port=80", mv.steeringURI)
 	assert.Equal(t, "e1", mv.pathway)
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestSteeringKeepsTheServerURIQuery(t *testing.T) {
 	media, err := url.Parse("http://127.0.0.2:8080/live/s_source/v.m3u8")
 	require.NoError(t, err)
 	p := &player{client: srv.Client()}
-	st := &steering{uri: su, pathway: "e1", original: "e1", originalHost: media.Hostname()}
+	st := &steering{uri: su, pathway: "e1", original: "e1", listed: map[string]*url.URL{"e1": media}}
 	assert.Nil(t, p.steer(context.Background(), st, media), "moved, although told to stay")
 	q := <-asked
 	assert.Equal(t, "8080", q.Get("port"))
@@ -41,6 +42,56 @@ func TestSteeringKeepsTheServerURIQuery(t *testing.T) {
 	assert.Equal(t, "e1", q.Get("home"))
 	assert.Equal(t, "e1", q.Get("_HLS_pathway"))
 	assert.True(t, q.Has("_HLS_throughput"))
+}
+
+// TestSteeringPathways: a player knows the pathways its multivariant playlist lists (the storage
+// pathway's variant of its own bandwidth, with its own URL) and the clones the steering server defines
+// (their base pathway's URL with the host name replaced, the port kept), switches to the first it knows
+// in PATHWAY-PRIORITY, and falls back along it when its pathway fails.
+func TestSteeringPathways(t *testing.T) {
+	var manifest atomic.Value
+	manifest.Store(`{"VERSION":1,"TTL":5,"PATHWAY-PRIORITY":["e1","cdn"]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(manifest.Load().(string)))
+	}))
+	t.Cleanup(srv.Close)
+	final, _ := url.Parse("http://127.0.0.2:8080/live/s/index.m3u8")
+	mv, err := parseMultivariant([]byte("#EXTM3U\n#EXT-X-CONTENT-STEERING:SERVER-URI=\"" + srv.URL + "/steering/v1/live/s\",PATHWAY-ID=\"e1\"\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=200000,PATHWAY-ID=\"e1\"\nlow.m3u8?nsid=1\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=900000,PATHWAY-ID=\"e1\"\nhigh.m3u8?nsid=1\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=200000,PATHWAY-ID=\"cdn\"\nhttps://cdn.example/hls/live/s/low.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=900000,PATHWAY-ID=\"cdn\"\nhttps://cdn.example/hls/live/s/high.m3u8\n"))
+	require.NoError(t, err)
+	su, _ := url.Parse(srv.URL + "/steering/v1/live/s")
+	media, _ := final.Parse("high.m3u8?nsid=1")
+	st := newSteering(su, mv, mv.variants[1], media, final)
+	assert.Equal(t, "https://cdn.example/hls/live/s/high.m3u8", st.listed["cdn"].String(), "the storage variant of the player's bandwidth")
+
+	p := &player{client: srv.Client()}
+	ctx := context.Background()
+	assert.Nil(t, p.steer(ctx, st, media), "told to stay")
+
+	manifest.Store(`{"VERSION":1,"TTL":5,"PATHWAY-PRIORITY":["cdn","e1"]}`)
+	moved := p.steer(ctx, st, media)
+	require.NotNil(t, moved)
+	assert.Equal(t, "https://cdn.example/hls/live/s/high.m3u8", moved.String(), "to the storage pathway's own URL")
+
+	manifest.Store(`{"VERSION":1,"TTL":5,"PATHWAY-PRIORITY":["e2","cdn"],"PATHWAY-CLONES":[{"BASE-ID":"e1","ID":"e2","URI-REPLACEMENT":{"HOST":"127.0.0.3"}}]}`)
+	moved = p.steer(ctx, st, moved)
+	require.NotNil(t, moved)
+	assert.Equal(t, "http://127.0.0.3:8080/live/s/high.m3u8?nsid=1", moved.String(), "back to an edge: a clone of the edge pathway, not of storage")
+
+	manifest.Store(`{"VERSION":1,"TTL":5,"PATHWAY-PRIORITY":["e3"],"PATHWAY-CLONES":[{"BASE-ID":"nowhere","ID":"e3","URI-REPLACEMENT":{"HOST":"127.0.0.4"}}]}`)
+	assert.Nil(t, p.steer(ctx, st, moved), "a clone of a pathway the player does not know is ignored")
+	assert.Equal(t, "e2", st.pathway)
+
+	// the pathway fails: the next one named that the player knows
+	st.priority = []string{"e2", "e3", "cdn"}
+	back := st.fallBack()
+	require.NotNil(t, back)
+	assert.Equal(t, "cdn", st.pathway)
+	assert.Equal(t, "https://cdn.example/hls/live/s/high.m3u8", back.String())
+	assert.Nil(t, st.fallBack(), "nothing left")
 }
 
 // TestAudienceRebalancesToANewEdge: an audience plays through a real manager on the one edge there is

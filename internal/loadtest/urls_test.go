@@ -75,7 +75,7 @@ func TestReloads(t *testing.T) {
 	} {
 		media, err := url.Parse(m)
 		require.NoError(t, err)
-		for _, c := range []cursor{{0, 0}, {17, 3}, {1 << 40, 12}} {
+		for _, c := range []cursor{{msn: 0}, {msn: 17, part: 3}, {msn: 1 << 40, part: 12}} {
 			q := media.Query()
 			q.Set("_HLS_msn", strconv.FormatUint(c.msn, 10))
 			q.Set("_HLS_part", strconv.Itoa(c.part))
