@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/config"
-	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
@@ -27,12 +26,7 @@ func TestAudienceMovesToStorage(t *testing.T) {
 	}
 	const token, secret = "loadtest-admin-token-0123456789", "loadtest-cluster-secret-0123456789"
 	const ttl = time.Second
-	gw := testutil.StartS3Gateway(t)
-	ctx := context.Background()
-	store, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
-		SecretKey: gw.SecretKey, PathStyle: true})
-	require.NoError(t, err)
-	require.NoError(t, store.CreateBucket(ctx))
+	gw, storage, _ := testutil.S3Bucket(t, "live")
 	bucketHost := strings.TrimPrefix(gw.Endpoint, "http://")
 
 	mgr, _ := managertest.Start(t, func(c *config.Config) {
@@ -46,8 +40,7 @@ func TestAudienceMovesToStorage(t *testing.T) {
 	}
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
 		inCluster("st-origin")(c)
-		c.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
-			AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+		c.Storage = storage
 		c.Push.Enabled, c.Push.Prefix, c.Push.PublicRead = true, "hls", true
 	})
 	edge, _ := testutil.StartNode(t, func(c *config.Config) {

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"go/build"
@@ -10,6 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/objstore"
 )
 
 // S3Server starts a versitygw S3 gateway (posix backend on a temp directory, fresh root credentials) on a
@@ -149,4 +155,18 @@ func randHex(t testing.TB, n int) string {
 		t.Fatalf("random: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// S3Bucket starts versitygw (StartS3Gateway), creates bucket in it as created (no policy, no CORS rule)
+// and returns the gateway, the storage settings a node pushes to it with (path style) and a client.
+func S3Bucket(t testing.TB, bucket string) (*S3Gateway, config.Storage, *objstore.S3) {
+	t.Helper()
+	gw := StartS3Gateway(t)
+	ctx := context.Background()
+	st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: bucket, AccessKey: gw.AccessKey,
+		SecretKey: gw.SecretKey, PathStyle: true})
+	require.NoError(t, err)
+	require.NoError(t, st.CreateBucket(ctx))
+	return gw, config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: bucket, PathStyle: true,
+		AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}, st
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
-	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -87,11 +86,7 @@ func TestSoak(t *testing.T) {
 		v1, v2 = binary(t), buildVersion(t, v2Version, true)
 	}
 
-	gw := testutil.StartS3Gateway(t)
-	bucket, err := objstore.NewS3(context.Background(), objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "soak",
-		AccessKey: gw.AccessKey, SecretKey: gw.SecretKey, PathStyle: true})
-	require.NoError(t, err)
-	require.NoError(t, bucket.CreateBucket(context.Background()))
+	gw, _, bucket := testutil.S3Bucket(t, "soak")
 	storageEnv := []string{"NAGARE_STORAGE_BACKEND=s3", "NAGARE_STORAGE_ENDPOINT=" + gw.Endpoint, "NAGARE_STORAGE_BUCKET=soak",
 		"NAGARE_STORAGE_PATH_STYLE=true", "NAGARE_STORAGE_ACCESS_KEY_ID=" + gw.AccessKey,
 		"NAGARE_STORAGE_SECRET_ACCESS_KEY=" + gw.SecretKey, "NAGARE_STORAGE_REGION=us-east-1"}

@@ -49,14 +49,8 @@ func s3Bucket(t *testing.T, cfg *config.Config) bucket {
 
 // bareS3Bucket is a versitygw bucket as created: no policy (only its owner reads it), no CORS rule.
 func bareS3Bucket(t *testing.T, cfg *config.Config) bucket {
-	gw := testutil.StartS3Gateway(t)
-	ctx := context.Background()
-	st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
-		SecretKey: gw.SecretKey, PathStyle: true})
-	require.NoError(t, err)
-	require.NoError(t, st.CreateBucket(ctx))
-	cfg.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
-		AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+	gw, storage, st := testutil.S3Bucket(t, "live")
+	cfg.Storage = storage
 	return bucket{store: st, baseURL: gw.Endpoint + "/live", gw: gw}
 }
 

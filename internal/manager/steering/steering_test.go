@@ -35,15 +35,36 @@ func origin() selector.Node {
 func state(s nodemodel.State) func(*selector.Node) { return func(n *selector.Node) { n.State = s } }
 func load(c int) func(*selector.Node)              { return func(n *selector.Node) { n.Connections = c } }
 
+// decideCase is one decision of TestDecide and TestDecideWithStorage: the cluster, the question, and the
+// answer expected.
+type decideCase struct {
+	name     string
+	nodes    []selector.Node
+	req      Request
+	priority []string
+	clones   []Clone
+	reason   string
+}
+
+// checkDecisions runs Decide on each case, with the storage pathway storage ("" for none).
+func checkDecisions(t *testing.T, storage string, cases []decideCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := selector.Snapshot{Nodes: tc.nodes, Now: now, StaleAfter: 10 * time.Second}
+			req := tc.req
+			req.Storage = storage
+			d := Decide(snap, req, selector.DefaultWeights())
+			assert.Equal(t, tc.priority, d.Priority)
+			assert.Equal(t, tc.clones, d.Clones)
+			assert.Equal(t, tc.reason, d.Reason)
+			assert.Equal(t, len(tc.priority) > 0 && tc.priority[0] != tc.req.Pathway, d.Moved)
+		})
+	}
+}
+
 func TestDecide(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		nodes    []selector.Node
-		req      Request
-		priority []string
-		clones   []Clone
-		reason   string
-	}{{
+	checkDecisions(t, "", []decideCase{{
 		name:     "an edge in service keeps its players, even with a less loaded edge beside it, which is their fallback",
 		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", load(90)), edge("e2", "b.example:8080")},
 		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
@@ -115,16 +136,7 @@ func TestDecide(t *testing.T) {
 		nodes:    []selector.Node{origin()},
 		req:      Request{Path: "live/other"},
 		priority: []string{}, reason: "stream not live",
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			snap := selector.Snapshot{Nodes: tc.nodes, Now: now, StaleAfter: 10 * time.Second}
-			d := Decide(snap, tc.req, selector.DefaultWeights())
-			assert.Equal(t, tc.priority, d.Priority)
-			assert.Equal(t, tc.clones, d.Clones)
-			assert.Equal(t, tc.reason, d.Reason)
-			assert.Equal(t, len(tc.priority) > 0 && tc.priority[0] != tc.req.Pathway, d.Moved)
-		})
-	}
+	}})
 }
 
 // TestDecideWithStorage: with a storage pathway (the storage push's copy in a bucket or CDN), every answer
@@ -133,14 +145,7 @@ func TestDecide(t *testing.T) {
 func TestDecideWithStorage(t *testing.T) {
 	const cdn = "cdn"
 	stale := func(n *selector.Node) { n.LastReport = now.Add(-time.Minute) }
-	for _, tc := range []struct {
-		name     string
-		nodes    []selector.Node
-		req      Request
-		priority []string
-		clones   []Clone
-		reason   string
-	}{{
+	checkDecisions(t, cdn, []decideCase{{
 		name:     "an edge that serves keeps its players: storage after the fallback edge",
 		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080"), edge("e2", "b.example:8080")},
 		req:      Request{Path: "live/cam1", Pathway: "e1", Port: "8080"},
@@ -207,18 +212,7 @@ func TestDecideWithStorage(t *testing.T) {
 		nodes:    []selector.Node{origin(), edge("e1", "a.example:8080", state(nodemodel.StateDraining))},
 		req:      Request{Path: "live/other", Pathway: "e1", Port: "8080"},
 		priority: []string{"e1"}, reason: "stream not live",
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			snap := selector.Snapshot{Nodes: tc.nodes, Now: now, StaleAfter: 10 * time.Second}
-			req := tc.req
-			req.Storage = cdn
-			d := Decide(snap, req, selector.DefaultWeights())
-			assert.Equal(t, tc.priority, d.Priority)
-			assert.Equal(t, tc.clones, d.Clones)
-			assert.Equal(t, tc.reason, d.Reason)
-			assert.Equal(t, len(tc.priority) > 0 && tc.priority[0] != tc.req.Pathway, d.Moved)
-		})
-	}
+	}})
 }
 
 func TestManifestJSON(t *testing.T) {

@@ -24,7 +24,6 @@ import (
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
-	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
@@ -217,18 +216,13 @@ func TestBrowserPlayers(t *testing.T) {
 	}
 
 	// a bucket the origin pushes the stream to, made playable by the node (push.publicRead, push.cors)
-	gw := testutil.StartS3Gateway(t)
-	bucket, err := objstore.NewS3(context.Background(), objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live",
-		AccessKey: gw.AccessKey, SecretKey: gw.SecretKey, PathStyle: true})
-	require.NoError(t, err)
-	require.NoError(t, bucket.CreateBucket(context.Background()))
+	gw, storage, _ := testutil.S3Bucket(t, "live")
 
 	// a real manager and an origin in its care, publishing the clip
 	mgr := startManager(t)
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
 		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, clusterSecret, "players-origin"
-		c.Storage = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
-			AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+		c.Storage = storage
 		c.Push.Enabled, c.Push.Prefix, c.Push.PublicRead, c.Push.CORS = true, "hls", true, true
 	})
 	fromBucket := gw.Endpoint + "/live/hls/" + streamPath + "/index.m3u8"

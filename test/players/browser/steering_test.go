@@ -1,7 +1,6 @@
 package browser
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/nagare-video/nagare/internal/app/node"
 	"github.com/nagare-video/nagare/internal/config"
-	"github.com/nagare-video/nagare/internal/objstore"
 	"github.com/nagare-video/nagare/internal/testutil"
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 	"github.com/nagare-video/nagare/internal/webui"
@@ -167,14 +165,7 @@ func startCluster(t *testing.T, storage bool) *steeredCluster {
 	root, modules := requirePlayers(t)
 	var bucket config.Storage
 	if storage {
-		gw := testutil.StartS3Gateway(t)
-		ctx := context.Background()
-		st, err := objstore.NewS3(ctx, objstore.S3Config{Endpoint: gw.Endpoint, Bucket: "live", AccessKey: gw.AccessKey,
-			SecretKey: gw.SecretKey, PathStyle: true})
-		require.NoError(t, err)
-		require.NoError(t, st.CreateBucket(ctx))
-		bucket = config.Storage{Backend: "s3", Endpoint: gw.Endpoint, Bucket: "live", PathStyle: true,
-			AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey}
+		_, bucket, _ = testutil.S3Bucket(t, "live")
 	}
 	mgr, _ := managertest.Start(t, func(c *config.Config) {
 		c.Manager.AdminToken, c.Cluster.Secret = adminToken, clusterSecret
