@@ -10,17 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"unicode"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/nagare-video/nagare/internal/cloud"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -78,7 +78,7 @@ const (
 
 // Controller runs nodes as EC2 instances. It is safe for concurrent use.
 type Controller struct {
-	client          *ec2.Client
+	client          *ec2Client
 	log             *slog.Logger
 	subnetID        string
 	securityGroups  []string
@@ -99,11 +99,8 @@ func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controlle
 		return nil, err
 	}
 	endpoint := s.Get(settingEndpoint, "")
-	if endpoint != "" {
-		u, err := url.Parse(endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%w: %s=%q is not an http(s) URL", cloud.ErrSettings, settingEndpoint, endpoint)
-		}
+	if endpoint != "" && !httpURL(endpoint) {
+		return nil, fmt.Errorf("%w: %s=%q is not an http(s) URL", cloud.ErrSettings, settingEndpoint, endpoint)
 	}
 	keyID, secret := s.Get(settingAccessKeyID, ""), s.Get(settingSecretAccessKey, "")
 	if (keyID == "") != (secret == "") {
@@ -136,14 +133,46 @@ func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controlle
 	if awsCfg.Region == "" {
 		return nil, fmt.Errorf("%w: %s is required (or set AWS_REGION)", cloud.ErrSettings, settingRegion)
 	}
-	client := ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = awssdk.String(endpoint)
+	if endpoint == "" {
+		// As the SDK's EC2 client: the service's own variable, then AWS_ENDPOINT_URL (or the shared
+		// config's endpoint_url, which LoadDefaultConfig put in BaseEndpoint), then AWS's regional endpoint.
+		if !strings.EqualFold(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+			endpoint = os.Getenv("AWS_ENDPOINT_URL_EC2")
 		}
-	})
+		if endpoint == "" && awsCfg.BaseEndpoint != nil {
+			endpoint = *awsCfg.BaseEndpoint
+		}
+		if endpoint != "" && !httpURL(endpoint) {
+			return nil, fmt.Errorf("%w: EC2 endpoint %q from the environment is not an http(s) URL", cloud.ErrSettings, endpoint)
+		}
+		if endpoint == "" {
+			endpoint = regionalEndpoint(awsCfg.Region)
+		}
+	}
+	log := cloud.Logger(logger, Name).With("region", awsCfg.Region)
+	client := &ec2Client{
+		httpClient:  awsCfg.HTTPClient,
+		endpoint:    endpoint,
+		region:      awsCfg.Region,
+		creds:       awsCfg.Credentials,
+		signer:      v4.NewSigner(),
+		log:         log,
+		maxAttempts: defaultMaxAttempts,
+		maxBody:     defaultMaxBody,
+		backoff:     jitterBackoff,
+	}
+	if awsCfg.RetryMaxAttempts > 0 { // AWS_MAX_ATTEMPTS
+		client.maxAttempts = awsCfg.RetryMaxAttempts
+	}
+	if client.httpClient == nil {
+		client.httpClient = http.DefaultClient
+	}
+	if client.creds == nil {
+		client.creds = awssdk.AnonymousCredentials{}
+	}
 	return &Controller{
 		client:          client,
-		log:             cloud.Logger(logger, Name).With("region", awsCfg.Region),
+		log:             log,
 		subnetID:        s.Get(settingSubnetID, ""),
 		securityGroups:  groups,
 		keyName:         s.Get(settingKeyName, ""),
@@ -151,6 +180,19 @@ func New(ctx context.Context, s cloud.Settings, logger *slog.Logger) (*Controlle
 		tagPrefix:       prefix,
 		pageSize:        1000,
 	}, nil
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// regionalEndpoint is AWS's EC2 endpoint in a region.
+func regionalEndpoint(region string) string {
+	if strings.HasPrefix(region, "cn-") {
+		return "https://ec2." + region + ".amazonaws.com.cn/"
+	}
+	return "https://ec2." + region + ".amazonaws.com/"
 }
 
 // Name returns "aws".
@@ -173,51 +215,38 @@ func (c *Controller) Launch(ctx context.Context, spec cloud.Spec) (cloud.Instanc
 		return cloud.Instance{}, fmt.Errorf("node %q user data: %w", spec.NodeID, err)
 	}
 
-	in := &ec2.RunInstancesInput{
-		ImageId:      awssdk.String(spec.Image),
-		InstanceType: types.InstanceType(spec.InstanceType),
-		MinCount:     awssdk.Int32(1),
-		MaxCount:     awssdk.Int32(1),
-		ClientToken:  awssdk.String(clientToken(spec.NodeID)),
-		UserData:     awssdk.String(base64.StdEncoding.EncodeToString([]byte(script))),
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeInstance,
-			Tags: []types.Tag{
-				{Key: awssdk.String(c.tagPrefix + tagNodeID), Value: awssdk.String(spec.NodeID)},
-				{Key: awssdk.String(c.tagPrefix + tagGroup), Value: awssdk.String(spec.Group)},
-				{Key: awssdk.String(c.tagPrefix + tagRole), Value: awssdk.String(string(spec.Role))},
-				{Key: awssdk.String("Name"), Value: awssdk.String(spec.NodeID)},
-			},
-		}},
+	in := &runInstancesInput{
+		ImageID:          spec.Image,
+		InstanceType:     spec.InstanceType,
+		ClientToken:      clientToken(spec.NodeID),
+		UserData:         base64.StdEncoding.EncodeToString([]byte(script)),
+		SubnetID:         propOr(spec.Properties, propSubnetID, c.subnetID),
+		SecurityGroupIDs: c.securityGroups,
+		KeyName:          c.keyName,
+		Tags: []ec2Tag{
+			{Key: c.tagPrefix + tagNodeID, Value: spec.NodeID},
+			{Key: c.tagPrefix + tagGroup, Value: spec.Group},
+			{Key: c.tagPrefix + tagRole, Value: string(spec.Role)},
+			{Key: "Name", Value: spec.NodeID},
+		},
 	}
-	if subnet := propOr(spec.Properties, propSubnetID, c.subnetID); subnet != "" {
-		in.SubnetId = awssdk.String(subnet)
-	}
-	if len(c.securityGroups) > 0 {
-		in.SecurityGroupIds = c.securityGroups
-	}
-	if c.keyName != "" {
-		in.KeyName = awssdk.String(c.keyName)
-	}
-	if p := propOr(spec.Properties, propInstanceProfile, c.instanceProfile); p != "" {
-		if strings.HasPrefix(p, "arn:") {
-			in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: awssdk.String(p)}
-		} else {
-			in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: awssdk.String(p)}
-		}
+	if p := propOr(spec.Properties, propInstanceProfile, c.instanceProfile); strings.HasPrefix(p, "arn:") {
+		in.InstanceProfileArn = p
+	} else {
+		in.InstanceProfileName = p
 	}
 
-	out, err := c.client.RunInstances(ctx, in)
+	out, err := c.client.runInstances(ctx, in)
 	if err != nil {
 		if invalidLaunch(err) {
 			return cloud.Instance{}, fmt.Errorf("%w: launching node %q: %w", cloud.ErrInvalidSpec, spec.NodeID, err)
 		}
 		return cloud.Instance{}, fmt.Errorf("launching node %q: %w", spec.NodeID, err)
 	}
-	if len(out.Instances) == 0 {
+	if len(out) == 0 {
 		return cloud.Instance{}, fmt.Errorf("launching node %q: EC2 returned no instance", spec.NodeID)
 	}
-	inst := c.instance(out.Instances[0])
+	inst := c.instance(out[0])
 	inst.NodeID, inst.Group, inst.Role = spec.NodeID, spec.Group, spec.Role
 	if inst.State == nodemodel.StateTerminated || inst.State == nodemodel.StateTerminating {
 		// EC2 keeps a client token for a while after its instance ends and answers a new launch with the
@@ -237,20 +266,17 @@ func (c *Controller) Terminate(ctx context.Context, nodeID string) error {
 		return fmt.Errorf("%w: no node id", cloud.ErrInvalidSpec)
 	}
 	var ids []string
-	err := c.describe(ctx, []types.Filter{
-		{Name: awssdk.String("tag:" + c.tagPrefix + tagNodeID), Values: []string{nodeID}},
-		{Name: awssdk.String("instance-state-name"), Values: []string{
-			string(types.InstanceStateNamePending), string(types.InstanceStateNameRunning),
-			string(types.InstanceStateNameStopping), string(types.InstanceStateNameStopped),
-		}},
-	}, func(i types.Instance) { ids = append(ids, awssdk.ToString(i.InstanceId)) })
+	err := c.client.describeInstances(ctx, []ec2Filter{
+		{Name: "tag:" + c.tagPrefix + tagNodeID, Values: []string{nodeID}},
+		{Name: "instance-state-name", Values: []string{ec2Pending, ec2Running, ec2Stopping, ec2Stopped}},
+	}, c.pageSize, func(i ec2Instance) { ids = append(ids, i.InstanceID) })
 	if err != nil {
 		return fmt.Errorf("finding node %q's instances: %w", nodeID, err)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := c.client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+	if err := c.client.terminateInstances(ctx, ids); err != nil {
 		if apiCode(err) == "InvalidInstanceID.NotFound" {
 			return nil // gone between the two calls
 		}
@@ -263,9 +289,9 @@ func (c *Controller) Terminate(ctx context.Context, nodeID string) error {
 // List returns every instance that carries the node-id tag, terminated ones EC2 still shows included.
 func (c *Controller) List(ctx context.Context) ([]cloud.Instance, error) {
 	var out []cloud.Instance
-	err := c.describe(ctx, []types.Filter{
-		{Name: awssdk.String("tag-key"), Values: []string{c.tagPrefix + tagNodeID}},
-	}, func(i types.Instance) { out = append(out, c.instance(i)) })
+	err := c.client.describeInstances(ctx, []ec2Filter{
+		{Name: "tag-key", Values: []string{c.tagPrefix + tagNodeID}},
+	}, c.pageSize, func(i ec2Instance) { out = append(out, c.instance(i)) })
 	if err != nil {
 		return nil, fmt.Errorf("listing instances: %w", err)
 	}
@@ -278,64 +304,49 @@ func (c *Controller) List(ctx context.Context) ([]cloud.Instance, error) {
 	return out, nil
 }
 
-// describe calls fn for each instance the filters match, page by page.
-func (c *Controller) describe(ctx context.Context, filters []types.Filter, fn func(types.Instance)) error {
-	p := ec2.NewDescribeInstancesPaginator(c.client, &ec2.DescribeInstancesInput{
-		Filters:    filters,
-		MaxResults: awssdk.Int32(c.pageSize),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return err
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				fn(i)
-			}
-		}
-	}
-	return nil
-}
-
 // instance maps an EC2 instance onto a cloud.Instance.
-func (c *Controller) instance(i types.Instance) cloud.Instance {
+func (c *Controller) instance(i ec2Instance) cloud.Instance {
 	out := cloud.Instance{
-		ID:         awssdk.ToString(i.InstanceId),
-		Address:    awssdk.ToString(i.PrivateIpAddress),
-		LaunchedAt: awssdk.ToTime(i.LaunchTime),
-		State:      nodemodel.StatePending,
-		Image:      awssdk.ToString(i.ImageId),
+		ID:         i.InstanceID,
+		Address:    i.PrivateIPAddress,
+		LaunchedAt: i.launchTime(),
+		State:      mapState(i.State),
+		Image:      i.ImageID,
+		Reason:     i.StateReason,
 	}
 	for _, t := range i.Tags {
-		switch awssdk.ToString(t.Key) {
+		switch t.Key {
 		case c.tagPrefix + tagNodeID:
-			out.NodeID = awssdk.ToString(t.Value)
+			out.NodeID = t.Value
 		case c.tagPrefix + tagGroup:
-			out.Group = awssdk.ToString(t.Value)
+			out.Group = t.Value
 		case c.tagPrefix + tagRole:
-			out.Role = nodemodel.Role(awssdk.ToString(t.Value))
+			out.Role = nodemodel.Role(t.Value)
 		}
-	}
-	if i.State != nil {
-		out.State = mapState(i.State.Name)
-	}
-	if i.StateReason != nil {
-		out.Reason = awssdk.ToString(i.StateReason.Message)
 	}
 	return out
 }
 
+// EC2's instance states.
+const (
+	ec2Pending      = "pending"
+	ec2Running      = "running"
+	ec2ShuttingDown = "shutting-down"
+	ec2Terminated   = "terminated"
+	ec2Stopping     = "stopping"
+	ec2Stopped      = "stopped"
+)
+
 // mapState maps an EC2 instance state onto the cloud states. A stopped instance counts as terminated: the
 // node in it is gone and the controller never starts it again. An unknown state is taken as pending, so
 // that the manager's own launch timeout decides.
-func mapState(s types.InstanceStateName) nodemodel.State {
+func mapState(s string) nodemodel.State {
 	switch s {
-	case types.InstanceStateNameRunning:
+	case ec2Running:
 		return nodemodel.StateRunning
-	case types.InstanceStateNameStopping, types.InstanceStateNameShuttingDown:
+	case ec2Stopping, ec2ShuttingDown:
 		return nodemodel.StateTerminating
-	case types.InstanceStateNameStopped, types.InstanceStateNameTerminated:
+	case ec2Stopped, ec2Terminated:
 		return nodemodel.StateTerminated
 	default:
 		return nodemodel.StatePending
@@ -378,9 +389,9 @@ func invalidLaunch(err error) bool {
 }
 
 func apiCode(err error) string {
-	var ae smithy.APIError
+	var ae *apiError
 	if errors.As(err, &ae) {
-		return ae.ErrorCode()
+		return ae.Code
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,9 +18,6 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/cloud"
@@ -71,20 +69,47 @@ func testSpec(nodeID string) cloud.Spec {
 	}
 }
 
-// describe returns the EC2 view of one instance.
-func describe(t *testing.T, c *Controller, id string) types.Instance {
+// ec2Call sends an EC2 action through the controller's client and unmarshals the answer into out. The
+// tests look at more of EC2 than the controller does: this is how, without the SDK's EC2 client.
+func ec2Call(t *testing.T, c *Controller, action string, params url.Values, out any) {
 	t.Helper()
-	out, err := c.client.DescribeInstances(testCtx(t), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	body, err := c.client.call(testCtx(t), action, params)
 	require.NoError(t, err)
+	require.NoError(t, xml.Unmarshal(body, out), "%s", body)
+}
+
+// testInstance is an instance as DescribeInstances shows it, with the fields the tests check.
+type testInstance struct {
+	InstanceID   string   `xml:"instanceId"`
+	ImageID      string   `xml:"imageId"`
+	InstanceType string   `xml:"instanceType"`
+	ClientToken  string   `xml:"clientToken"`
+	SubnetID     string   `xml:"subnetId"`
+	KeyName      string   `xml:"keyName"`
+	State        string   `xml:"instanceState>name"`
+	Groups       []string `xml:"groupSet>item>groupId"`
+	ProfileArn   string   `xml:"iamInstanceProfile>arn"`
+	Tags         []ec2Tag `xml:"tagSet>item"`
+}
+
+// describe returns the EC2 view of one instance.
+func describe(t *testing.T, c *Controller, id string) testInstance {
+	t.Helper()
+	var out struct {
+		Reservations []struct {
+			Instances []testInstance `xml:"instancesSet>item"`
+		} `xml:"reservationSet>item"`
+	}
+	ec2Call(t, c, "DescribeInstances", url.Values{"InstanceId.1": {id}}, &out)
 	require.Len(t, out.Reservations, 1)
 	require.Len(t, out.Reservations[0].Instances, 1)
 	return out.Reservations[0].Instances[0]
 }
 
-func tagMap(tags []types.Tag) map[string]string {
+func tagMap(tags []ec2Tag) map[string]string {
 	m := map[string]string{}
 	for _, t := range tags {
-		m[awssdk.ToString(t.Key)] = awssdk.ToString(t.Value)
+		m[t.Key] = t.Value
 	}
 	return m
 }
@@ -126,17 +151,17 @@ func TestLifecycle(t *testing.T) {
 		c.tagPrefix + "role":    "edge",
 		"Name":                  "edge-1",
 	}, tagMap(ec.Tags))
-	require.Equal(t, "edge-1", awssdk.ToString(ec.ClientToken))
-	require.Equal(t, types.InstanceType("t3.micro"), ec.InstanceType)
-	require.Equal(t, testAMI, awssdk.ToString(ec.ImageId))
+	require.Equal(t, "edge-1", ec.ClientToken)
+	require.Equal(t, "t3.micro", ec.InstanceType)
+	require.Equal(t, testAMI, ec.ImageID)
 
 	// The user data is the boot script with the quoted env file.
-	attr, err := c.client.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{
-		InstanceId: awssdk.String(inst.ID), Attribute: types.InstanceAttributeNameUserData,
-	})
-	require.NoError(t, err)
-	require.NotNil(t, attr.UserData)
-	raw, err := base64.StdEncoding.DecodeString(awssdk.ToString(attr.UserData.Value))
+	var attr struct {
+		UserData string `xml:"userData>value"`
+	}
+	ec2Call(t, c, "DescribeInstanceAttribute", url.Values{"InstanceId": {inst.ID}, "Attribute": {"userData"}}, &attr)
+	require.NotEmpty(t, attr.UserData)
+	raw, err := base64.StdEncoding.DecodeString(attr.UserData)
 	require.NoError(t, err)
 	script := string(raw)
 	require.True(t, strings.HasPrefix(script, "#!/bin/sh\n"), script)
@@ -181,9 +206,8 @@ func TestTerminateStopped(t *testing.T) {
 	ctx := testCtx(t)
 	inst, err := c.Launch(ctx, testSpec("origin-1"))
 	require.NoError(t, err)
-	_, err = c.client.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{inst.ID}})
-	require.NoError(t, err)
-	require.Equal(t, types.InstanceStateNameStopped, describe(t, c, inst.ID).State.Name)
+	ec2Call(t, c, "StopInstances", url.Values{"InstanceId.1": {inst.ID}}, &struct{}{})
+	require.Equal(t, "stopped", describe(t, c, inst.ID).State)
 
 	list, err := c.List(ctx)
 	require.NoError(t, err)
@@ -192,7 +216,7 @@ func TestTerminateStopped(t *testing.T) {
 	require.NotEmpty(t, list[0].Reason)
 
 	require.NoError(t, c.Terminate(ctx, "origin-1"))
-	require.Equal(t, types.InstanceStateNameTerminated, describe(t, c, inst.ID).State.Name)
+	require.Equal(t, "terminated", describe(t, c, inst.ID).State)
 }
 
 func TestLaunchInvalidSpec(t *testing.T) {
@@ -251,20 +275,28 @@ func TestLaunchOptions(t *testing.T) {
 	c, _ := newMotoController(t, nil)
 	ctx := testCtx(t)
 
-	subnets, err := c.client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{})
-	require.NoError(t, err)
+	var subnets struct {
+		Subnets []struct {
+			SubnetID string `xml:"subnetId"`
+			VpcID    string `xml:"vpcId"`
+		} `xml:"subnetSet>item"`
+	}
+	ec2Call(t, c, "DescribeSubnets", nil, &subnets)
 	require.GreaterOrEqual(t, len(subnets.Subnets), 2, "moto's default VPC has a subnet per zone")
-	settingSubnet := awssdk.ToString(subnets.Subnets[0].SubnetId)
-	propSubnet := awssdk.ToString(subnets.Subnets[1].SubnetId)
-	vpc := subnets.Subnets[0].VpcId
+	settingSubnet := subnets.Subnets[0].SubnetID
+	propSubnet := subnets.Subnets[1].SubnetID
+	vpc := subnets.Subnets[0].VpcID
 
 	var groups []string
 	for _, name := range []string{"nagare-a", "nagare-b"} {
-		sg, err := c.client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
-			GroupName: awssdk.String(name + c.tagPrefix), Description: awssdk.String("test"), VpcId: vpc,
-		})
-		require.NoError(t, err)
-		groups = append(groups, awssdk.ToString(sg.GroupId))
+		var sg struct {
+			GroupID string `xml:"groupId"`
+		}
+		ec2Call(t, c, "CreateSecurityGroup", url.Values{
+			"GroupName": {name + c.tagPrefix}, "GroupDescription": {"test"}, "VpcId": {vpc},
+		}, &sg)
+		require.NotEmpty(t, sg.GroupID)
+		groups = append(groups, sg.GroupID)
 	}
 	profile := "nagare-node-" + strings.TrimSuffix(c.tagPrefix, ":")
 	createInstanceProfile(t, motoEndpoint(t), profile)
@@ -278,24 +310,18 @@ func TestLaunchOptions(t *testing.T) {
 	inst, err := c.Launch(ctx, testSpec("relay-1"))
 	require.NoError(t, err)
 	ec := describe(t, c, inst.ID)
-	require.Equal(t, settingSubnet, awssdk.ToString(ec.SubnetId))
-	require.Equal(t, "nagare-key", awssdk.ToString(ec.KeyName))
-	var gotGroups []string
-	for _, g := range ec.SecurityGroups {
-		gotGroups = append(gotGroups, awssdk.ToString(g.GroupId))
-	}
-	require.ElementsMatch(t, groups, gotGroups)
-	require.Nil(t, ec.IamInstanceProfile)
+	require.Equal(t, settingSubnet, ec.SubnetID)
+	require.Equal(t, "nagare-key", ec.KeyName)
+	require.ElementsMatch(t, groups, ec.Groups)
+	require.Empty(t, ec.ProfileArn)
 
 	spec := testSpec("relay-2")
 	spec.Properties = map[string]string{"subnetID": propSubnet, "instanceProfile": profile, "unrelated": "x"}
 	inst, err = c.Launch(ctx, spec)
 	require.NoError(t, err)
 	ec = describe(t, c, inst.ID)
-	require.Equal(t, propSubnet, awssdk.ToString(ec.SubnetId), "the property overrides the setting")
-	require.NotNil(t, ec.IamInstanceProfile)
-	require.True(t, strings.HasSuffix(awssdk.ToString(ec.IamInstanceProfile.Arn), ":instance-profile/"+profile),
-		awssdk.ToString(ec.IamInstanceProfile.Arn))
+	require.Equal(t, propSubnet, ec.SubnetID, "the property overrides the setting")
+	require.True(t, strings.HasSuffix(ec.ProfileArn, ":instance-profile/"+profile), ec.ProfileArn)
 }
 
 // createInstanceProfile makes an IAM instance profile in moto. The module has no IAM client, so this is
@@ -332,7 +358,7 @@ func TestIdempotentLaunch(t *testing.T) {
 	list, err := c.List(ctx)
 	require.NoError(t, err)
 	for _, in := range list {
-		require.Equal(t, "edge-retry", awssdk.ToString(describe(t, c, in.ID).ClientToken))
+		require.Equal(t, "edge-retry", describe(t, c, in.ID).ClientToken)
 	}
 	if len(list) == 1 {
 		require.Equal(t, first.ID, second.ID)
@@ -358,12 +384,12 @@ func TestListPaginates(t *testing.T) {
 		_, err := c.Launch(ctx, testSpec(fmt.Sprintf("edge-%02d", i)))
 		require.NoError(t, err)
 	}
-	page, err := c.client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{
-		Filters:    []types.Filter{{Name: awssdk.String("tag-key"), Values: []string{c.tagPrefix + tagNodeID}}},
-		MaxResults: awssdk.Int32(5),
-	})
+	body, err := c.client.call(ctx, "DescribeInstances", describeInstancesParams(
+		[]ec2Filter{{Name: "tag-key", Values: []string{c.tagPrefix + tagNodeID}}}, nil, 5, ""))
 	require.NoError(t, err)
-	if page.NextToken == nil {
+	_, next, err := parseDescribeInstances(body)
+	require.NoError(t, err)
+	if next == "" {
 		t.Skip("the emulator does not paginate DescribeInstances")
 	}
 
@@ -391,7 +417,8 @@ func TestCancelledContext(t *testing.T) {
 // TestSettings runs without moto: New contacts nothing. It changes the environment, so not in parallel.
 func TestSettings(t *testing.T) {
 	// No region from the environment or a shared config file.
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"} {
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} {
 		t.Setenv(k, "")
 	}
 	none := filepath.Join(t.TempDir(), "none")
@@ -443,14 +470,50 @@ func TestSettings(t *testing.T) {
 		c, err := New(t.Context(), ok, nil)
 		require.NoError(t, err)
 		require.Equal(t, "nagare:", c.tagPrefix)
-		require.Equal(t, "eu-west-1", c.client.Options().Region)
+		require.Equal(t, "eu-west-1", c.client.region)
+		require.Equal(t, "https://ec2.eu-west-1.amazonaws.com/", c.client.endpoint)
 		require.Nil(t, c.securityGroups)
 	})
 	t.Run("region from AWS_REGION", func(t *testing.T) {
 		t.Setenv("AWS_REGION", "ap-northeast-1")
 		c, err := New(t.Context(), cloud.Settings{}, nil)
 		require.NoError(t, err)
-		require.Equal(t, "ap-northeast-1", c.client.Options().Region)
+		require.Equal(t, "ap-northeast-1", c.client.region)
+	})
+	t.Run("endpoint", func(t *testing.T) {
+		tests := []struct {
+			name, setting, env, envEC2, ignore string
+			want                               string
+		}{
+			{name: "regional", want: "https://ec2.eu-west-1.amazonaws.com/"},
+			{name: "AWS_ENDPOINT_URL", env: "http://127.0.0.1:4566", want: "http://127.0.0.1:4566"},
+			{name: "AWS_ENDPOINT_URL_EC2 first", env: "http://a:1", envEC2: "http://b:2", want: "http://b:2"},
+			{name: "the setting first", setting: "https://c:3/", env: "http://a:1", envEC2: "http://b:2", want: "https://c:3/"},
+			{name: "ignored", env: "http://a:1", envEC2: "http://b:2", ignore: "true", want: "https://ec2.eu-west-1.amazonaws.com/"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Setenv("AWS_ENDPOINT_URL", tt.env)
+				t.Setenv("AWS_ENDPOINT_URL_EC2", tt.envEC2)
+				t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", tt.ignore)
+				s := with()
+				if tt.setting != "" {
+					s["endpoint"] = tt.setting
+				}
+				c, err := New(t.Context(), s, nil)
+				require.NoError(t, err)
+				require.Equal(t, tt.want, c.client.endpoint)
+			})
+		}
+		t.Setenv("AWS_ENDPOINT_URL_EC2", "localhost:4566")
+		_, err := New(t.Context(), ok, nil)
+		require.ErrorIs(t, err, cloud.ErrSettings)
+		require.ErrorContains(t, err, `EC2 endpoint "localhost:4566"`)
+	})
+	t.Run("china", func(t *testing.T) {
+		c, err := New(t.Context(), cloud.Settings{"region": "cn-north-1"}, nil)
+		require.NoError(t, err)
+		require.Equal(t, "https://ec2.cn-north-1.amazonaws.com.cn/", c.client.endpoint)
 	})
 	t.Run("registered", func(t *testing.T) {
 		require.Contains(t, cloud.Names(), "aws")
@@ -465,26 +528,27 @@ func TestSettings(t *testing.T) {
 func TestMapState(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		ec2  types.InstanceStateName
+		ec2  string
 		want nodemodel.State
 	}{
-		{types.InstanceStateNamePending, nodemodel.StatePending},
-		{types.InstanceStateNameRunning, nodemodel.StateRunning},
-		{types.InstanceStateNameStopping, nodemodel.StateTerminating},
-		{types.InstanceStateNameShuttingDown, nodemodel.StateTerminating},
-		{types.InstanceStateNameStopped, nodemodel.StateTerminated},
-		{types.InstanceStateNameTerminated, nodemodel.StateTerminated},
+		{"pending", nodemodel.StatePending},
+		{"running", nodemodel.StateRunning},
+		{"stopping", nodemodel.StateTerminating},
+		{"shutting-down", nodemodel.StateTerminating},
+		{"stopped", nodemodel.StateTerminated},
+		{"terminated", nodemodel.StateTerminated},
 		{"", nodemodel.StatePending},
 		{"hibernating", nodemodel.StatePending},
 	}
-	covered := map[types.InstanceStateName]bool{}
+	covered := map[string]bool{}
 	for _, tt := range tests {
-		t.Run(string(tt.ec2), func(t *testing.T) {
+		t.Run(tt.ec2, func(t *testing.T) {
 			require.Equal(t, tt.want, mapState(tt.ec2))
 		})
 		covered[tt.ec2] = true
 	}
-	for _, s := range types.InstanceStateName("").Values() {
+	// EC2's instance states (InstanceStateName in the API reference).
+	for _, s := range []string{"pending", "running", "shutting-down", "terminated", "stopping", "stopped"} {
 		require.True(t, covered[s], "EC2 state %q has no row", s)
 	}
 }
@@ -520,7 +584,7 @@ func TestInvalidLaunch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			err := fmt.Errorf("operation error: %w", &smithy.GenericAPIError{Code: tt.code})
+			err := fmt.Errorf("operation error: %w", &apiError{Action: "RunInstances", Status: 400, Code: tt.code})
 			require.Equal(t, tt.want, invalidLaunch(err))
 		})
 	}
