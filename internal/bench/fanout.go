@@ -261,9 +261,23 @@ func pickURL(ctx context.Context, c *http.Client, t fanoutTarget, what string) (
 		return "", err
 	}
 	if what == "playlist" {
+		if t.Kind == "nagare" && len(pl.LastSegment().Parts) > 0 {
+			// LL-HLS: a player's reload, for a part that exists (the last complete segment's first), which
+			// the server answers at once; a plain request is held for the next part (docs/players.md),
+			// which would make wrk measure the part rate instead of the server
+			return addQuery(media, fmt.Sprintf("_HLS_msn=%d&_HLS_part=0", pl.LastSegment().MSN)), nil
+		}
 		return media, nil
 	}
 	return resolve(media, pl.LastSegment().URI)
+}
+
+// addQuery appends the query q to the URL u.
+func addQuery(u, q string) string {
+	if strings.Contains(u, "?") {
+		return u + "&" + q
+	}
+	return u + "?" + q
 }
 
 // liveMediaPlaylist follows u to its media playlist and returns it once it lists a segment.

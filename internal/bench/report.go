@@ -708,7 +708,10 @@ func renderMethod(p printer) {
 - **Fan-out.** ` + "`wrk --latency`" + ` from this machine, 2 threads; non-2xx and socket errors are reported because
   an error page is served faster than a segment and would inflate req/s (a segment leaves the live window
   after about 7 s, so a server could stop serving it during a run). nagare's URLs carry the session id from
-  its multivariant playlist, as a player's would. Runs are short and repeated rather than one 10 s run,
+  its multivariant playlist, as a player's would, and its low-latency media playlist is asked as an LL-HLS
+  player reloads it, for a part that exists (` + "`_HLS_msn`" + ` of the last complete segment, ` + "`_HLS_part=0`" + `), which
+  it answers at once: a plain request is held until the next part is listed (docs/players.md), so wrk
+  would measure the part rate. Runs are short and repeated rather than one 10 s run,
   because on a small shared machine a single run varies by tens of percent.
 - **Ingest.** ` + "`nagare bench ingest`" + ` runs the N publishers in one process and reads ` + "`/proc/<pid>/stat`" + `
   (utime+stime, RSS) of the server and its children at the start and end of the window.
