@@ -151,15 +151,7 @@ func TestAudienceRebalancesToANewEdge(t *testing.T) {
 	testutil.WaitLive(t, "http://"+a+"/live/crowd/index.m3u8", 20*time.Second)
 
 	const viewers, ramp, hold = 20, 3 * time.Second, 24 * time.Second
-	type result struct {
-		rep *Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := Run(context.Background(), Config{URL: mgr + "/live/crowd/index.m3u8", Viewers: viewers, Ramp: ramp, Hold: hold})
-		done <- result{rep, err}
-	}()
+	done := runAudience(Config{URL: mgr + "/live/crowd/index.m3u8", Viewers: viewers, Ramp: ramp, Hold: hold})
 	// the second edge joins once the audience plays on the first (and the manager has its load)
 	time.Sleep(ramp + 5*time.Second)
 	b := startEdge("lt-b", "127.0.0.3", port)

@@ -15,6 +15,22 @@ import (
 	"github.com/nagare-video/nagare/internal/testutil/managertest"
 )
 
+// audienceResult is what Run returned.
+type audienceResult struct {
+	rep *Report
+	err error
+}
+
+// runAudience runs the audience cfg in the background; its result comes on the channel.
+func runAudience(cfg Config) <-chan audienceResult {
+	done := make(chan audienceResult, 1)
+	go func() {
+		rep, err := Run(context.Background(), cfg)
+		done <- audienceResult{rep, err}
+	}()
+	return done
+}
+
 // TestAudienceMovesToStorage: an audience plays through a real manager on the only edge, whose
 // multivariant playlists list the bucket's copy of the stream (the origin's storage push, versitygw) as
 // the storage pathway; the edge is drained, no other edge can take the viewers, so the manager steers
@@ -52,15 +68,7 @@ func TestAudienceMovesToStorage(t *testing.T) {
 	testutil.WaitLive(t, "http://"+edge.HTTPAddr()+"/live/spill/index.m3u8", 20*time.Second)
 
 	const viewers, ramp, hold = 10, 2 * time.Second, 18 * time.Second
-	type result struct {
-		rep *Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := Run(context.Background(), Config{URL: mgr + "/live/spill/index.m3u8", Viewers: viewers, Ramp: ramp, Hold: hold})
-		done <- result{rep, err}
-	}()
+	done := runAudience(Config{URL: mgr + "/live/spill/index.m3u8", Viewers: viewers, Ramp: ramp, Hold: hold})
 	time.Sleep(ramp + 6*time.Second)
 	req, _ := http.NewRequest(http.MethodPost, mgr+"/api/v1/nodes/st-edge/drain", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
