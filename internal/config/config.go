@@ -742,7 +742,7 @@ func (c *Config) Validate() error {
 			bad("node.parent", "an %s needs a parent URL (or cluster.managerURL, whose manager assigns one)", c.Node.Role)
 		}
 		if c.Node.Parent != "" {
-			if u, err := url.Parse(c.Node.Parent); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if _, ok := httpURL(c.Node.Parent); !ok {
 				bad("node.parent", "must be an http(s) URL such as http://origin:8080, not %q", c.Node.Parent)
 			}
 		}
@@ -861,7 +861,7 @@ func (c *Config) Validate() error {
 		bad("publish.tokenSecret", "must be at least 16 characters")
 	}
 	if c.Cluster.ManagerURL != "" {
-		if u, err := url.Parse(c.Cluster.ManagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := httpURL(c.Cluster.ManagerURL); !ok {
 			bad("cluster.managerURL", "must be an http(s) URL such as http://manager:5080, not %q", c.Cluster.ManagerURL)
 		}
 		if len(c.Cluster.Secret) < 16 {
@@ -1002,13 +1002,12 @@ func (c *Config) ValidateManager() error {
 			bad("manager.steering.ttl", "must be whole seconds between 1s and 5m, not %s", st.TTL)
 		}
 		if st.PublicURL != "" {
-			if u, err := url.Parse(st.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if _, ok := httpURL(st.PublicURL); !ok {
 				bad("manager.steering.publicURL", "must be an http(s) URL, not %q", st.PublicURL)
 			}
 		}
 		if cdn := st.CDN; cdn.URL != "" {
-			if u, err := url.Parse(cdn.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-				u.RawQuery != "" || u.Fragment != "" {
+			if u, ok := httpURL(cdn.URL); !ok || u.RawQuery != "" || u.Fragment != "" {
 				bad("manager.steering.cdn.url", "must be an http(s) URL without a query, not %q", cdn.URL)
 			}
 			if cdn.Playlist != "index.m3u8" && cdn.Playlist != "index_ll.m3u8" {
@@ -1036,7 +1035,7 @@ func (c *Config) ValidateManager() error {
 		bad("manager.autoscale.leaseTTL", "must be at least twice manager.autoscale.interval, not %s", a.LeaseTTL)
 	}
 	if a.ManagerURL != "" {
-		if u, err := url.Parse(a.ManagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := httpURL(a.ManagerURL); !ok {
 			bad("manager.autoscale.managerURL", "must be an http(s) URL, not %q", a.ManagerURL)
 		}
 	}
@@ -1057,7 +1056,7 @@ func (c *Config) ValidateVOD() error {
 		}
 	}
 	if v.PublicURL != "" {
-		if u, err := url.Parse(v.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := httpURL(v.PublicURL); !ok {
 			bad("vod.publicURL", "must be an http(s) URL, not %q", v.PublicURL)
 		}
 	}
@@ -1102,4 +1101,13 @@ func (c *Config) ValidateVOD() error {
 		bad("vod.recordingsVisibility", "must be private, unlisted or public, not %q", v.RecordingsVisibility)
 	}
 	return errors.Join(errs...)
+}
+
+// httpURL parses s and reports whether it is an absolute http(s) URL with a host.
+func httpURL(s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
 }
