@@ -97,16 +97,18 @@ func (v *storageVariants) variants(ctx context.Context, client *http.Client, st 
 			}
 		}()
 	}
-	reading, first := e.reading, e.fetched.IsZero()
+	reading, lines := e.reading, e.lines
+	if reading == nil || !e.fetched.IsZero() {
+		v.mu.Unlock()
+		return lines // what was read before (the usual case): nobody waits
+	}
 	v.mu.Unlock()
-	if first && reading != nil {
-		t := time.NewTimer(storageWait)
-		defer t.Stop()
-		select {
-		case <-reading:
-		case <-t.C:
-		case <-ctx.Done():
-		}
+	t := time.NewTimer(storageWait)
+	defer t.Stop()
+	select {
+	case <-reading:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
