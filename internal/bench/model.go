@@ -312,11 +312,20 @@ func modelVerdict(ratio float64) string {
 }
 
 // segmentClock is where a stream's segments start: at base + n × segment (with segments of one duration),
-// each made of parts of part (0 without LL-HLS).
+// each made of parts of part (0 without LL-HLS). lead is how long after its join a player asks for its
+// first media playlist: phase places that request, not the join.
 type segmentClock struct {
 	base          time.Time
 	segment, part time.Duration
+	lead          time.Duration
 }
+
+// modelRequestLead is how long after asking for the multivariant playlist both players ask for their
+// media playlist: hls.js 15–34 ms in Chromium (startRequests in model.json), the virtual player about
+// loadtest.DefaultStartWork. The server holds that request until it lists the next part, so a request
+// that lands within a few milliseconds of a listing waits either nothing or a whole part by chance; the
+// sessions' phases are set where the request lands, clear of the listings.
+const modelRequestLead = 20 * time.Millisecond
 
 // readSegmentClock reads, from a media playlist, the program date of its last whole segment, that
 // segment's duration and the part target.
@@ -360,14 +369,19 @@ func readSegmentClock(playlist []byte) (segmentClock, error) {
 // start from (the newest listed when it joins) and how long the server holds its first playlist request
 // (until the next part, when it comes within 1.5 part targets). So the sessions spread over the segment's
 // parts and, at the same time, over the time within a part: session k takes part ⌊k·P/n⌋ of the P parts,
-// (k + ½)/n of the way into it. Without parts, (k + ½)/n of the way into the segment.
+// its players' first media playlist request landing (k + ½)/n of the way into it (they join c.lead
+// before). Without parts, (k + ½)/n of the way into the segment.
 func (c segmentClock) phase(k, n int) time.Duration {
 	if c.part <= 0 {
 		return time.Duration((float64(k) + 0.5) / float64(n) * float64(c.segment))
 	}
 	parts := int(c.segment / c.part)
 	slot := k * parts / n
-	return time.Duration(slot)*c.part + time.Duration((float64(k)+0.5)/float64(n)*float64(c.part))
+	at := time.Duration(slot)*c.part + time.Duration((float64(k)+0.5)/float64(n)*float64(c.part)) - c.lead
+	if at < 0 {
+		at += c.segment
+	}
+	return at
 }
 
 // joinAt is the first instant at or after earliest that lies phase after the start of a segment.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/loadtest"
 )
 
 // modelHeading starts the section of `nagare bench model`; scripts/bench.sh splices it after the others.
@@ -24,14 +26,20 @@ func renderModel(p printer, r *ModelResult, m Machine, command string) {
 		webN(r.SegmentS), webN(r.PartTargetS))
 	p("%s s). Each session is one hls.js page (a new browser context: no cache, no connection) and one\n", webN(r.PartHoldBackS))
 	p("virtual player (a `loadtest.Run` of one viewer), one after the other, taking turns at going first;\n")
-	p("the two join at the same phase of a segment (from its program date). Where a player joins decides the\n")
-	p("part it can start from and how long the node holds its first playlist request (until the next part), so\n")
-	p("the sessions' phases spread over the parts of a segment and over the time within a part at once. Before\n")
+	p("the two join at the same phase of a segment. Where a player joins decides the part it can start from and\n")
+	p("how long the node holds its first media playlist request (until it lists the next part), so the sessions'\n")
+	p("phases spread over the parts of a segment and over the time within a part at once: the phase is measured\n")
+	p("from the instants the node lists parts (followed with blocking reloads before the sessions), and both\n")
+	p("players join %.0f ms before it, so that their first media playlist request lands there (hls.js asks\n",
+		float64(modelRequestLead.Milliseconds()))
+	p("15–34 ms after its multivariant playlist, the virtual player after its start work on it). Before\n")
 	p("the sessions, one page plays for a moment, not counted, so that the first does not pay for Chromium's\n")
 	p("start. Measured the same way for both: **startup** from the request of the multivariant playlist\n")
 	p("(hls.js: its resource-timing `startTime`) to the first frame presented (hls.js:\n")
 	p("`requestVideoFrameCallback`'s `presentationTime`; the virtual player: the media at its start position\n")
-	p("loaded, plus its modelled first-frame time, `loadtest.DefaultFirstFrame`); **latency behind live** as the\n")
+	p("loaded, its modelled work on each playlist and object before that included (`loadtest.DefaultStartWork`,\n")
+	p("%.0f ms), plus its modelled first-frame time (`loadtest.DefaultFirstFrame`, %.0f ms)); **latency behind live** as the\n",
+		float64(loadtest.DefaultStartWork.Milliseconds()), float64(loadtest.DefaultFirstFrame.Milliseconds()))
 	p("wall clock minus the program date at the playhead\n")
 	p("(hls.js: `Date.now() - hls.playingDate`, every 100 ms; the virtual player: its own samples, the latest\n")
 	p("of each second of its report's timeline), over %s s after a warm-up of %s s from the player's start,\n", webN(r.DurationS), webN(r.WarmupS))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func cmdModel(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err := sleepCtx(ctx, time.Second); err != nil {
 		return err
 	}
-	clock, err := streamClock(ctx, entry)
+	clock, err := streamClock(ctx, entry, log)
 	if err != nil {
 		return err
 	}
@@ -157,8 +158,9 @@ func (p ModelPlay) brief() string {
 	return s
 }
 
-// streamClock reads where the stream's segments start from its media playlist.
-func streamClock(ctx context.Context, entry string) (segmentClock, error) {
+// streamClock reads where the stream's segments start from its media playlist, moved to where the
+// server lists their parts, with the players' request lead.
+func streamClock(ctx context.Context, entry string, log *slog.Logger) (segmentClock, error) {
 	c := newHTTPClient(5 * time.Second)
 	media, err := mediaPlaylistURL(ctx, c, entry, 100*time.Millisecond)
 	if err != nil {
@@ -171,7 +173,52 @@ func streamClock(ctx context.Context, entry string) (segmentClock, error) {
 	if err != nil {
 		return segmentClock{}, err
 	}
-	return readSegmentClock(body)
+	clk, err := readSegmentClock(body)
+	if err != nil {
+		return segmentClock{}, err
+	}
+	pdt := clk.base
+	clk = clk.listedAt(ctx, c, media)
+	clk.lead = modelRequestLead
+	// the part boundaries by program date and by listing, which phases are measured from
+	log.Info("stream clock", "segment", clk.segment, "part", clk.part,
+		"listedAfterProgramDate", (clk.base.Sub(pdt)+clk.part/2)%max(clk.part, 1)-clk.part/2)
+	return clk, nil
+}
+
+// listedAt moves c's base to the instant at which the server lists parts (a part's program date and its
+// listing differ by the frames' pacing and the publisher's clock), measured by following the playlist at
+// media with blocking reloads for a few parts: their arrival times, circularly averaged within a part.
+func (c segmentClock) listedAt(ctx context.Context, client *http.Client, media string) segmentClock {
+	if c.part <= 0 {
+		return c
+	}
+	const listings = 8
+	var sin, cos float64
+	n := 0
+	bctx, cancel := context.WithTimeout(ctx, time.Duration(listings+2)*c.part+2*time.Second)
+	defer cancel()
+	first := true
+	block(bctx, client, media, func(_ *MediaPlaylist, at time.Time) {
+		if first { // a plain request's answer: not a listing's instant
+			first = false
+			return
+		}
+		a := 2 * math.Pi * float64(at.Sub(c.base)%c.part) / float64(c.part)
+		sin, cos = sin+math.Sin(a), cos+math.Cos(a)
+		if n++; n == listings {
+			cancel()
+		}
+	})
+	if n == 0 {
+		return c
+	}
+	a := math.Atan2(sin, cos)
+	if a < 0 {
+		a += 2 * math.Pi
+	}
+	c.base = c.base.Add(time.Duration(a / (2 * math.Pi) * float64(c.part)))
+	return c
 }
 
 // modelDriver is model.mjs running: one browser, a session per command.

@@ -205,6 +205,9 @@ func TestSegmentClockPhase(t *testing.T) {
 		"every part once, 0.1, 0.3, 0.5, 0.7 and 0.9 of the way into it")
 	require.Equal(t, []time.Duration{33333333, 300 * ms, 766666666}, phases(ll, 3), "parts 0, 1 and 3")
 	require.Equal(t, []time.Duration{250 * ms, 750 * ms}, phases(segmentClock{segment: time.Second}, 2), "no parts")
+	ll.lead = 30 * ms
+	require.Equal(t, []time.Duration{990 * ms, 230 * ms, 470 * ms, 710 * ms, 950 * ms}, phases(ll, 5),
+		"joining 30 ms before, so that the first playlist request lands there (the first in the segment before)")
 }
 
 func TestSegmentClockJoinAt(t *testing.T) {

@@ -36,6 +36,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not on this machine")
 	fs.DurationVar(&cfg.CutAfter, "cut-after", 10*time.Second, "a viewer stalled this long counts as cut")
 	fs.DurationVar(&cfg.FirstFrame, "first-frame", loadtest.DefaultFirstFrame, "an HLS viewer's time from the media at its start position loaded to its first frame (a decoder's set-up); negative: none")
+	fs.DurationVar(&cfg.StartWork, "start-work", loadtest.DefaultStartWork, "an HLS viewer's own work on each playlist and object it loads before its first frame (parsing, remuxing, appending), during which it asks for nothing; negative: none")
 	curve := fs.String("curve", "", "an audience curve (CSV of seconds,viewers; linear in between) instead of -viewers, -ramp, -hold and -ramp-down")
 	jsonOut := fs.String("json", "", "write the report (every viewer, one tick a second) to this file")
 	htmlOut := fs.String("html", "", "write the report as an HTML page with charts to this file")

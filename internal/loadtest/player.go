@@ -121,6 +121,16 @@ func (p *player) fetch(ctx context.Context, u *url.URL, timeout time.Duration, m
 	if res.status != http.StatusOK {
 		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.final.Redacted(), res.status)
 	}
+	p.mu.Lock()
+	work := p.po.startWork
+	if p.po.started {
+		work = 0
+	}
+	p.mu.Unlock()
+	if work > 0 {
+		// the player's own work on what it loaded before its first frame: it asks for nothing meanwhile
+		sleep(ctx, work)
+	}
 	return res.body, res.final, nil
 }
 

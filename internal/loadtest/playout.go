@@ -14,15 +14,19 @@ type playout struct {
 	// firstFrame is how long a player takes from the media at its start position being loaded to its
 	// first frame shown (a decoder's set-up, the seek, its preroll); the playhead does not move meanwhile
 	firstFrame time.Duration
-	began      time.Time // the player's first request
-	started    bool
-	playing    bool
-	buffered   time.Duration // media loaded, from the first load on
-	playhead   time.Duration // at ref, while playing; where it stopped, while stalled
-	ref        time.Time
-	stallAt    time.Time
-	date0      time.Time     // the program date of media time 0 (zero if the playlist has none)
-	resume     time.Duration // media a stalled player waits for
+	// startWork is the player's own work on each playlist and object it loads before its first frame
+	// (hls.js: parsing, remuxing, appending to the MediaSource, the browser's set-up of the next
+	// request), during which it asks for nothing; after the start that work hides behind playback
+	startWork time.Duration
+	began     time.Time // the player's first request
+	started   bool
+	playing   bool
+	buffered  time.Duration // media loaded, from the first load on
+	playhead  time.Duration // at ref, while playing; where it stopped, while stalled
+	ref       time.Time
+	stallAt   time.Time
+	date0     time.Time     // the program date of media time 0 (zero if the playlist has none)
+	resume    time.Duration // media a stalled player waits for
 	// rtc: a WebRTC viewer, which has no buffer to play out: live follows it instead of advance
 	rtc bool
 	// left: the viewer has left (finish); nothing plays out any more

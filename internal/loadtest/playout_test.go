@@ -1,9 +1,15 @@
 package loadtest
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,4 +70,47 @@ func TestPlayoutStartsAtItsStartPosition(t *testing.T) {
 	require.Zero(t, st.Stalls)
 	o.advance(at(510), &st)
 	require.Equal(t, 1, st.Stalls)
+}
+
+// TestStartWork: before its first frame a virtual player works on each playlist and object it loaded
+// (Config.StartWork) and asks for nothing meanwhile, as hls.js loads its start one object after another;
+// once it plays, it asks for the next object at once.
+func TestStartWork(t *testing.T) {
+	const work = 80 * time.Millisecond
+	var (
+		mu   sync.Mutex
+		seen []time.Time // when each request arrived
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, time.Now())
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/live/s/index.m3u8":
+			fmt.Fprint(w, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\nmedia.m3u8\n")
+		case "/live/s/media.m3u8":
+			fmt.Fprint(w, "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"+
+				"#EXT-X-MAP:URI=\"init.mp4\"\n"+
+				"#EXTINF:1.0,\ns0.mp4\n#EXTINF:1.0,\ns1.mp4\n#EXTINF:1.0,\ns2.mp4\n#EXTINF:1.0,\ns3.mp4\n#EXT-X-ENDLIST\n")
+		default:
+			_, _ = w.Write(make([]byte, 1000))
+		}
+	}))
+	defer srv.Close()
+
+	rep, err := Run(context.Background(), Config{URL: srv.URL + "/live/s/index.m3u8", Viewers: 1, Hold: 2 * time.Second,
+		StartWork: work, FirstFrame: -1})
+	require.NoError(t, err)
+	v := rep.Viewers[0]
+	require.NotNil(t, v.StartupMs, "%+v", v)
+	require.Zero(t, v.Errors, v.LastError)
+	mu.Lock()
+	defer mu.Unlock()
+	// multivariant, media playlist, init, the first segment (where a classic player starts: three target
+	// durations behind the end), then the rest
+	require.Len(t, seen, 6)
+	for i := 1; i < 4; i++ {
+		assert.GreaterOrEqual(t, seen[i].Sub(seen[i-1]), work, "request %d came during the work on the one before", i)
+	}
+	assert.GreaterOrEqual(t, *v.StartupMs, float64(4*work/time.Millisecond), "four loads, each followed by its work")
 }

@@ -46,6 +46,12 @@ type Config struct {
 	// latency behind live include, as a real player's do (hls.js does not catch up by default).
 	// 0 means DefaultFirstFrame; a negative value, none.
 	FirstFrame time.Duration
+	// StartWork is an HLS viewer's own work on each playlist and media object it loads before its first
+	// frame (parsing, remuxing, appending to the MediaSource, the browser's set-up of the next request),
+	// during which it asks for nothing: hls.js loads its start one object after another, and that work,
+	// not the network, is most of the time between them on loopback. 0 means DefaultStartWork; a
+	// negative value, none.
+	StartWork time.Duration
 	// WHEP makes every viewer a WebRTC player: URL is then a WHEP endpoint (the manager's or a node's
 	// /<app>/<stream>/whep).
 	WHEP bool
@@ -61,10 +67,16 @@ type Config struct {
 	ManagerToken string
 }
 
-// DefaultFirstFrame is Config.FirstFrame's default: hls.js 1.7 in headless Chromium showed its first
-// frame 90–620 ms (about 250 ms in the middle of its sessions) after the part holding its start position
-// had loaded, measured by `nagare bench model` on a 2-core machine (docs/benchmarks.md §17).
-const DefaultFirstFrame = 250 * time.Millisecond
+// DefaultFirstFrame and DefaultStartWork are Config.FirstFrame's and Config.StartWork's defaults, from
+// hls.js 1.7.4 in headless Chromium on a quiet 2-core machine (`nagare bench model`, docs/loadtest.md):
+// its first frame 0–113 ms (about 40 ms in the middle of its sessions) after the part holding its start
+// position had loaded; 10–20 ms from the end of one object it loaded before its first frame to the end of
+// the next, where a Go client on loopback takes about 1 ms. On a busy machine hls.js's grow (its work is
+// the browser's), the model's do not.
+const (
+	DefaultFirstFrame = 50 * time.Millisecond
+	DefaultStartWork  = 15 * time.Millisecond
+)
 
 // Report is the outcome of a run, also written as JSON.
 type Report struct {
@@ -168,6 +180,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case firstFrame < 0:
 		firstFrame = 0
 	}
+	startWork := cfg.StartWork
+	switch {
+	case startWork == 0:
+		startWork = DefaultStartWork
+	case startWork < 0:
+		startWork = 0
+	}
 	began := time.Now()
 	players := make([]*player, len(seats))
 	var wg sync.WaitGroup
@@ -177,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			p.h1 = &h1Client{std: client}
 		}
 		p.st.ID = i
-		p.po.firstFrame = firstFrame
+		p.po.firstFrame, p.po.startWork = firstFrame, startWork
 		players[i] = p
 		join, leave := began.Add(s.join), began.Add(s.leave)
 		wg.Add(1)
