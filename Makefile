@@ -40,7 +40,7 @@ lint: ## gofmt and go vet
 
 # bench measures bin/nagare built as the release is (static, -trimpath, stripped: scripts/release.sh), which is
 # what operators run, and what lets the image phase's release build reuse every compiled package.
-bench: ## benchmark the origin against nginx-rtmp and static nginx (about 20 min); writes docs/benchmarks.md and docs/cost-curves.png
+bench: ## benchmark the origin against nginx-rtmp and static nginx (about 19 min); writes docs/benchmarks.md and docs/cost-curves.png
 	@scripts/deps.sh ffmpeg versitygw bench
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN) ./cmd/nagare
 	scripts/bench.sh $(BIN)

@@ -20,40 +20,40 @@ OUT=docs/benchmarks.md
 RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 # Overridable for a quick try, e.g. BENCH_PHASES=ingest BENCH_STREAMS=4 BENCH_WINDOW=5s scripts/bench.sh
 # or BENCH_PHASES=vod BENCH_VOD_SIZE=256MiB BENCH_VOD_ROUNDS=1 scripts/bench.sh
-LAG=${BENCH_LAG:-20s}
-WRK=${BENCH_WRK:-3s}
+LAG=${BENCH_LAG:-12s}
+WRK=${BENCH_WRK:-2s}
 ROUNDS=${BENCH_ROUNDS:-3}
-MANAGER_WRK=${BENCH_MANAGER_WRK:-4s}
+MANAGER_WRK=${BENCH_MANAGER_WRK:-3s}
 WINDOW=${BENCH_WINDOW:-10s}
-ACKCHECK=${BENCH_ACKCHECK:-15s}
+ACKCHECK=${BENCH_ACKCHECK:-10s}
 STREAMS=${BENCH_STREAMS:-1 4 16}
-EDGE=${BENCH_EDGE:-15s}
-BUCKET=${BENCH_BUCKET:-30s}
+EDGE=${BENCH_EDGE:-10s}
+BUCKET=${BENCH_BUCKET:-20s}
 GLASS=${BENCH_GLASS:-6s}
 GLASS_SESSIONS=${BENCH_GLASS_SESSIONS:-3}
 VOD_SIZE=${BENCH_VOD_SIZE:-512MiB}
 VOD_ROUNDS=${BENCH_VOD_ROUNDS:-2}
 VOD_WRK=${BENCH_VOD_WRK:-5s}
-WEBRTC_GLASS=${BENCH_WEBRTC_GLASS:-12s}
+WEBRTC_GLASS=${BENCH_WEBRTC_GLASS:-8s}
 WEBRTC_STARTS=${BENCH_WEBRTC_STARTS:-5}
 WEBRTC_STEP=${BENCH_WEBRTC_STEP:-50}
 WEBRTC_HOLD=${BENCH_WEBRTC_HOLD:-6s}
 WEBRTC_BUDGET=${BENCH_WEBRTC_BUDGET:-80s}
 ABR_RUNS=${BENCH_ABR_RUNS:-3}
 ABR_ROUNDS=${BENCH_ABR_ROUNDS:-2}
-ABR_WARMUP=${BENCH_ABR_WARMUP:-5s}
+ABR_WARMUP=${BENCH_ABR_WARMUP:-4s}
 ABR_WINDOW=${BENCH_ABR_WINDOW:-12s}
 ABR_RUNG_WINDOW=${BENCH_ABR_RUNG_WINDOW:-8s}
 IMAGE_STARTS=${BENCH_IMAGE_STARTS:-3}
 LOADTEST_VIEWERS=${BENCH_LOADTEST_VIEWERS:-1000 2000}
-LOADTEST_HOLD=${BENCH_LOADTEST_HOLD:-20s}
+LOADTEST_HOLD=${BENCH_LOADTEST_HOLD:-15s}
 CURVES_STREAMS=${BENCH_CURVES_STREAMS:-1 16 64 128}
 CURVES_WINDOW=${BENCH_CURVES_WINDOW:-6s}
-CURVES_WRK=${BENCH_CURVES_WRK:-4s}
+CURVES_WRK=${BENCH_CURVES_WRK:-3s}
 CURVES_NODES=${BENCH_CURVES_NODES:-100,1000,10000}
 CURVES_TICK_NODES=${BENCH_CURVES_TICK_NODES:-1000,10000}
 WEB_RUNS=${BENCH_WEB_RUNS:-5}
-WEB_WINDOW=${BENCH_WEB_WINDOW:-20s}
+WEB_WINDOW=${BENCH_WEB_WINDOW:-12s}
 MODEL_SESSIONS=${BENCH_MODEL_SESSIONS:-5}
 MODEL_WARMUP=${BENCH_MODEL_WARMUP:-2s}
 MODEL_WINDOW=${BENCH_MODEL_WINDOW:-3s}
@@ -68,7 +68,7 @@ if [ "$PHASES" != "$ALL_PHASES" ]; then
 fi
 
 die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+log() { echo "bench: $(date -u +%T) $*" >&2; }
 
 [ -x "$BIN" ] || die "$BIN not found: run make build"
 command -v ffmpeg >/dev/null || die "ffmpeg not installed: run scripts/deps.sh ffmpeg"
@@ -227,7 +227,7 @@ phase_fanout() {
 phase_manager() {
   log "4/4 stream manager: routing with 10 and 1,000 nodes, report ingest on MySQL"
   scripts/deps.sh mariadb
-  bench manager -bin "$BIN" -nodes 10,1000 -conns 64 -duration "$MANAGER_WRK" >"$WORK/manager.md"
+  bench manager -bin "$BIN" -nodes 10,1000 -ingest-nodes 1000 -conns 64 -duration "$MANAGER_WRK" >"$WORK/manager.md"
 }
 
 phase_autoscale() {
@@ -615,7 +615,7 @@ if [ -s "$WORK/manager.md" ]; then
     echo "viewer entry point (302) and on the 3.1 subscribe call, saturating (as fast as wrk can, on the same 2"
     echo "cores) and paced (84 connections, each waiting 3 ms between a response and its next request, about"
     echo "20,000 req/s: the latency at the target's throughput; at saturation p99 is the CPU scheduler's)."
-    echo "Ingest: the same nodes reporting, nothing else, MySQL (MariaDB) store; one manager, and with"
+    echo "Ingest (1,000 nodes; the cost curves of section 15 have other counts): the nodes reporting, nothing else, MySQL (MariaDB) store; one manager, and with"
     echo "\`manager.sharedStore\` (several managers on one store: every report is written, and the registry is"
     echo "read back every report interval). Targets: ≥ 20,000 routing requests/s at p99 ≤ 5 ms with 1,000 nodes; report"
     echo "ingest for 1,000 nodes at 2 s using ≤ 10 % of one core."

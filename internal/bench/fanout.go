@@ -209,7 +209,8 @@ func fanoutRound(ctx context.Context, c *http.Client, res *FanoutResult, round i
 				log.Info("fanout", "round", round, "server", t.Name, "what", what, "conns", n, "reqPerSec", run.ReqPerSec,
 					"non2xx", run.Non2xx, "cpuPercent", run.Usage.CPUPercent, "othersCpuPercent", run.Usage.OthersCPUPercent)
 				res.Runs = append(res.Runs, run)
-				if err := sleepCtx(ctx, time.Second); err != nil {
+				// wrk's connections closed and the server's CPU back to its background before the next run
+				if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 					return err
 				}
 			}

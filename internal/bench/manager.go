@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -37,6 +38,7 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	fs := newFlags("manager", stderr)
 	bin := fs.String("bin", "", "nagare binary to run the manager from (default: this one)")
 	nodesList := fs.String("nodes", "10,1000", "comma-separated node counts")
+	ingestList := fs.String("ingest-nodes", "", "comma-separated node counts of the report ingest runs (default: -nodes)")
 	store := fs.String("store", "sqlite", "store engine for the routing runs: sqlite or mysql")
 	mysqlAddr := fs.String("mysql", "root@tcp(127.0.0.1:3306)/", "MySQL server for the ingest run (a fresh database is made and dropped)")
 	d := fs.Duration("duration", 10*time.Second, "length of each measurement")
@@ -52,11 +54,11 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 			return err
 		}
 	}
-	var counts, connCounts []int
+	var counts, ingestCounts, connCounts []int
 	for _, list := range []struct {
 		s   string
 		dst *[]int
-	}{{*nodesList, &counts}, {*conns, &connCounts}} {
+	}{{*nodesList, &counts}, {cmp.Or(*ingestList, *nodesList), &ingestCounts}, {*conns, &connCounts}} {
 		for _, f := range strings.Split(list.s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 1 {
@@ -122,7 +124,7 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		name string
 		env  []string
 	}{{"one manager", nil}, {"sharedStore", []string{"NAGARE_MANAGER_SHARED_STORE=true"}}} {
-		for _, n := range counts {
+		for _, n := range ingestCounts {
 			m, rep, stop, err := startReporting(ctx, exe, "mysql", *mysqlAddr, n, *interval, log, mode.env...)
 			if err != nil {
 				return err
