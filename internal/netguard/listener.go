@@ -5,6 +5,7 @@ package netguard
 
 import (
 	"errors"
+	"github.com/nagare-video/nagare/internal/sendfile"
 	"io"
 	"log/slog"
 	"net"
@@ -132,6 +133,11 @@ func (c *conn) Close() error {
 // ReadFrom keeps the connection's own ReadFrom (sendfile, splice) within reach of io.Copy, as net/http's
 // response writer uses it for files.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		if n, handled, err := sendfile.ReadFrom(sc, r); handled {
+			return n, err
+		}
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

@@ -144,6 +144,10 @@ type Handle struct {
 	owner *File
 }
 
+// InMemory reports that the handle's bytes are in memory: sending them never waits on a disk
+// (internal/sendfile).
+func (h *Handle) InMemory() bool { return true }
+
 // Close gives the descriptor back to its File, or closes it.
 func (h *Handle) Close() error {
 	f := h.owner
