@@ -161,6 +161,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		if st.CDN.URL != "" {
 			reg.SteeringStorage, reg.SteeringStoragePlaylist = strings.TrimRight(st.CDN.URL, "/"), st.CDN.Playlist
 			srv.SteeringStorage = nodeapi.StoragePathway
+			srv.StorageURL, srv.StoragePlaylist = reg.SteeringStorage, st.CDN.Playlist
 		}
 	}
 	srv.Record = m.record

@@ -99,7 +99,7 @@ func (s *Server) transcodeRoute(ctx context.Context, path, group string) (route,
 
 // playRoute picks the edge (or origin) for a viewer.
 func (s *Server) playRoute(path, group, region string) (route, error) {
-	p, err := s.play(path, group, region)
+	p, err := s.play(path, group, region, false)
 	if err != nil {
 		return route{}, err
 	}
@@ -107,17 +107,25 @@ func (s *Server) playRoute(path, group, region string) (route, error) {
 }
 
 // play is where a viewer of path goes: the choice made once per snapshot of the cluster (see playChoice),
-// and the demand for an edge that this viewer makes, told to the autoscaler on every request.
-func (s *Server) play(path, group, region string) (*playChoice, error) {
+// and the demand for an edge that this viewer makes, told to the autoscaler on every request. An HLS
+// viewer (hls) whom no edge can take goes to the storage push's copy when there is one (playChoice.spill).
+func (s *Server) play(path, group, region string, hls bool) (*playChoice, error) {
 	p := remembered(s, &s.playMemo, group+"\x00"+path+"\x00"+region, func(snap selector.Snapshot) *playChoice {
 		n, err := selector.PickEdge(snap, group, path, region, s.Weights)
 		p := &playChoice{node: n, err: err}
 		if err == nil {
 			full, _ := s.Cluster.Node(n.ID)
 			p.route = s.routeFor(full, path)
+			// the stream is live (an origin carries it) but no edge can take the viewer
+			if s.StorageURL != "" && n.Role != nodemodel.RoleEdge && selector.HasEdges(snap, group) {
+				p.spill = s.StorageURL + "/" + path + "/" + s.StoragePlaylist
+			}
 		}
 		return p
 	})
+	if hls && p.spill != "" {
+		return p, nil
+	}
 	demand := group
 	if demand == "" && p.err == nil {
 		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
@@ -143,6 +151,9 @@ type playChoice struct {
 	node  selector.Node
 	err   error
 	route route
+	// spill, when set, is the storage push's copy of the stream, where HLS viewers go instead of route:
+	// the group has edges, none can take a viewer, and the origin would (see Server.StorageURL)
+	spill string
 
 	redirectOnce sync.Once
 	redirect     *recorded // the viewer entry's 302
@@ -250,7 +261,7 @@ func (a red5API) event(w http.ResponseWriter, r *http.Request) error {
 		ev.ServerAddress, ev.Port = serverOf(rt.Node.Addresses.RTMP, rt.Node.Addresses.SRT, rt.Node.Addresses.HTTP)
 		ev.RTMPURL, ev.RTMPSURL, ev.SRTURL, ev.WHIPURL = rt.RTMPURL, rt.RTMPSURL, rt.SRTURL, rt.WHIPURL
 	case "subscribe":
-		p, err := a.s.play(path, q.Get("group"), q.Get("region"))
+		p, err := a.s.play(path, q.Get("group"), q.Get("region"), false)
 		if err != nil {
 			return err
 		}
@@ -297,9 +308,15 @@ func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		group, region = q.Get("group"), q.Get("region")
 	}
-	p, err := s.play(path, group, region)
+	p, err := s.play(path, group, region, true)
 	if err != nil {
 		s.fail(w, r, err, nativeErrors)
+		return
+	}
+	if p.spill != "" {
+		// no sticky cookie: the viewer's next visit tries the edges again
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, p.spill, http.StatusFound)
 		return
 	}
 	if p.route.HLSURL == "" {

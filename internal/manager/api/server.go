@@ -94,7 +94,12 @@ type Server struct {
 	SteeringTTL time.Duration
 	// SteeringStorage is the storage pathway's ID when edges offer one (see steering.Request.Storage).
 	SteeringStorage string
-	steerLimit      clientLimits
+	// StorageURL, when set, is where players read the storage push's copy of the streams, down to the
+	// push's prefix (manager.steering.cdn.url), and StoragePlaylist the multivariant playlist's name
+	// there: a new HLS viewer whom no edge of a group that has edges can take (every one full, or being
+	// launched) is sent there rather than to the stream's origin or away with 503.
+	StorageURL, StoragePlaylist string
+	steerLimit                  clientLimits
 	// Version is the software version nodes must run when their launch configuration names none (the
 	// manager's own).
 	Version string

@@ -161,3 +161,49 @@ func TestSteeringFlood(t *testing.T) {
 	assert.Positive(t, limited, "a flood of steering requests was never limited")
 	assert.Less(t, limited, 1000, "nothing was answered")
 }
+
+// TestNewViewersSpillToStorage: with the storage push's copy configured, a new HLS viewer whom no edge of
+// the group can take (every edge full) goes to the copy rather than loading the stream's origin, without
+// a sticky cookie; a viewer already on a full edge stays there; once an edge has room, new viewers go to it
+// again; the routing calls of other players (Red5's subscribe, the native route) still name the origin; a
+// group without edges keeps playing from its origin, and a stream live nowhere is still refused.
+func TestNewViewersSpillToStorage(t *testing.T) {
+	const storage = "https://cdn.example.com/live-copy"
+	e := newEnv(t, func(s *api.Server) { s.StorageURL, s.StoragePlaylist = storage, "index_ll.m3u8" })
+	entry := func(cookies ...*http.Cookie) response {
+		t.Helper()
+		res := e.do("GET", "/live/s/index.m3u8", authNone, "", cookies...)
+		require.Equal(t, http.StatusFound, res.status, "body: %s", res.body)
+		return res
+	}
+
+	e.group("g", 10)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
+	e.report("origin-1", 0, "live/s")
+	assert.Equal(t, "http://10.0.0.9:8080/live/s/index.m3u8", entry().header.Get("Location"), "no edges: the origin serves")
+
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	e.report("edge-a", 3)
+	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8", entry().header.Get("Location"), "an edge with room")
+
+	e.report("edge-a", 10)
+	res := entry()
+	assert.Equal(t, storage+"/live/s/index_ll.m3u8", res.header.Get("Location"), "the only edge is full: to storage")
+	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
+	assert.Empty(t, res.header.Values("Set-Cookie"), "no sticky cookie to storage")
+	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8",
+		entry(&http.Cookie{Name: "nagare_node", Value: "edge-a"}).header.Get("Location"), "a viewer of the full edge stays")
+
+	var ev struct {
+		ServerAddress string `json:"serverAddress"`
+	}
+	e.do("GET", "/streammanager/api/3.1/event/live/s?action=subscribe", authNone, "").must(t, http.StatusOK, &ev)
+	assert.Equal(t, "10.0.0.9", ev.ServerAddress, "Red5's subscribers are not HLS players: the origin")
+
+	e.report("edge-a", 9)
+	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8", entry().header.Get("Location"), "room again: back to the edge")
+
+	e.report("edge-a", 10)
+	res = e.do("GET", "/live/nowhere/index.m3u8", authNone, "")
+	assert.Equal(t, http.StatusServiceUnavailable, res.status, "a stream live nowhere is not sent to storage: %s", res.body)
+}

@@ -169,6 +169,20 @@ func PickTranscoder(s Snapshot, group string, counter uint64) (Node, error) {
 	return *least[counter%uint64(len(least))], nil
 }
 
+// HasEdges reports whether group ("" = any) has an edge in service that reports on time, full or not: a
+// group that scales out through edges, whose viewers are not meant to load its origins.
+func HasEdges(s Snapshot, group string) bool {
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Role == nodemodel.RoleEdge && inGroup(n, group) {
+			if r := check(&s, n); r == refusedNone || r == refusedFull {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // PickEdge chooses where a viewer of path plays: the eligible edge of group ("" = any group) with the lowest
 // Score, ties broken by the lower ID. If region is set and any eligible edge is in it, only those compete;
 // otherwise every eligible edge does. With no eligible edge, the eligible origin carrying path serves the viewer.

@@ -767,3 +767,25 @@ func TestPickTranscoder(t *testing.T) {
 	_, err := PickTranscoder(snap(origin("o1"), tr("t1", 4)), "", 0)
 	require.ErrorIs(t, err, ErrNoTranscoder)
 }
+
+func TestHasEdges(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		group string
+		nodes []Node
+		want  bool
+	}{
+		{name: "no nodes", group: "g1"},
+		{name: "origins only", group: "g1", nodes: []Node{origin("o1")}},
+		{name: "an edge with room", group: "g1", nodes: []Node{origin("o1"), edge("e1")}, want: true},
+		{name: "a full edge", group: "g1", nodes: []Node{edge("e1", full())}, want: true},
+		{name: "a draining edge", group: "g1", nodes: []Node{edge("e1", state("draining"))}},
+		{name: "a stale edge", group: "g1", nodes: []Node{edge("e1", stale())}},
+		{name: "an edge of another group", group: "g1", nodes: []Node{edge("e1", group("g2"))}},
+		{name: "any group", group: "", nodes: []Node{edge("e1", group("g2"))}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, HasEdges(snap(tc.nodes...), tc.group))
+		})
+	}
+}
