@@ -78,6 +78,17 @@ const (
 	DefaultStartWork  = 15 * time.Millisecond
 )
 
+// orDefault is a duration setting's value: def for 0, none (0) for a negative value.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
 // Report is the outcome of a run, also written as JSON.
 type Report struct {
 	URL      string        `json:"url"`
@@ -173,20 +184,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("WebRTC: %w", err)
 		}
 	}
-	firstFrame := cfg.FirstFrame
-	switch {
-	case firstFrame == 0:
-		firstFrame = DefaultFirstFrame
-	case firstFrame < 0:
-		firstFrame = 0
-	}
-	startWork := cfg.StartWork
-	switch {
-	case startWork == 0:
-		startWork = DefaultStartWork
-	case startWork < 0:
-		startWork = 0
-	}
+	firstFrame, startWork := orDefault(cfg.FirstFrame, DefaultFirstFrame), orDefault(cfg.StartWork, DefaultStartWork)
 	began := time.Now()
 	players := make([]*player, len(seats))
 	var wg sync.WaitGroup
