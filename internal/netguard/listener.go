@@ -5,7 +5,6 @@ package netguard
 
 import (
 	"errors"
-	"github.com/nagare-video/nagare/internal/sendfile"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/sendfile"
 )
 
 // The accept backoff of net/http: 5 ms doubling up to 1 s.

@@ -123,21 +123,22 @@ func (s *Server) play(path, group, region string, hls bool) (*playChoice, error)
 		}
 		return p
 	})
-	if hls && p.spill != "" {
-		return p, nil
-	}
 	demand := group
 	if demand == "" && p.err == nil {
 		// the viewer named no group: the edges it needs are those of the group whose origin (or relay)
 		// it would otherwise load, where the stream is
 		demand = p.node.Group
 	}
-	if s.Scaler != nil && (p.err != nil || p.node.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge) {
+	// the autoscaler hears of every viewer no edge takes, those storage serves meanwhile included
+	launching := s.Scaler != nil && (p.err != nil || p.node.Role != nodemodel.RoleEdge) && s.Scaler.Unserved(demand, nodemodel.RoleEdge)
+	switch {
+	case hls && p.spill != "":
+		return p, nil
+	case launching:
 		// every edge is full (or there is none yet) and one is being launched: the viewer waits for it
 		// rather than loading the origin
 		return nil, fmt.Errorf("playing %s: %w", path, ErrScalingOut)
-	}
-	if p.err != nil {
+	case p.err != nil:
 		return nil, p.err
 	}
 	return p, nil

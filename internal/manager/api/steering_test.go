@@ -169,7 +169,8 @@ func TestSteeringFlood(t *testing.T) {
 // group without edges keeps playing from its origin, and a stream live nowhere is still refused.
 func TestNewViewersSpillToStorage(t *testing.T) {
 	const storage = "https://cdn.example.com/live-copy"
-	e := newEnv(t, func(s *api.Server) { s.StorageURL, s.StoragePlaylist = storage, "index_ll.m3u8" })
+	sc := &unserved{coming: true}
+	e := newEnv(t, func(s *api.Server) { s.StorageURL, s.StoragePlaylist, s.Scaler = storage, "index_ll.m3u8", sc })
 	entry := func(cookies ...*http.Cookie) response {
 		t.Helper()
 		res := e.do("GET", "/live/s/index.m3u8", authNone, "", cookies...)
@@ -180,17 +181,24 @@ func TestNewViewersSpillToStorage(t *testing.T) {
 	e.group("g", 10)
 	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
 	e.report("origin-1", 0, "live/s")
+	sc.coming = false
 	assert.Equal(t, "http://10.0.0.9:8080/live/s/index.m3u8", entry().header.Get("Location"), "no edges: the origin serves")
+	sc.coming = true
 
 	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
 	e.report("edge-a", 3)
 	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8", entry().header.Get("Location"), "an edge with room")
 
 	e.report("edge-a", 10)
+	sc.groups = nil
 	res := entry()
-	assert.Equal(t, storage+"/live/s/index_ll.m3u8", res.header.Get("Location"), "the only edge is full: to storage")
+	assert.Equal(t, storage+"/live/s/index_ll.m3u8", res.header.Get("Location"),
+		"the only edge is full, another is being launched: to storage meanwhile, not 503")
 	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
 	assert.Empty(t, res.header.Values("Set-Cookie"), "no sticky cookie to storage")
+	assert.Equal(t, []string{"g"}, sc.groups, "the autoscaler heard of the viewer")
+	sc.coming = false
+	assert.Equal(t, storage+"/live/s/index_ll.m3u8", entry().header.Get("Location"), "no edge coming: to storage too")
 	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8",
 		entry(&http.Cookie{Name: "nagare_node", Value: "edge-a"}).header.Get("Location"), "a viewer of the full edge stays")
 
