@@ -318,7 +318,15 @@ type segmentClock struct {
 	base          time.Time
 	segment, part time.Duration
 	lead          time.Duration
+	// margin keeps the requests that far from the listings on either side (see modelListingMargin)
+	margin time.Duration
 }
+
+// modelListingMargin is how far from a part's listing the sessions' first media playlist requests land:
+// on a busy machine the listings jitter with the frames' arrival and hls.js's request lead ranges 15–52
+// ms, so a request placed closer than that to a listing waits nothing or a whole part by chance, and one
+// such session in five decides the comparison (the 06:17 UTC make bench of 2026-12-06).
+const modelListingMargin = 40 * time.Millisecond
 
 // modelRequestLead is how long after asking for the multivariant playlist both players ask for their
 // media playlist: hls.js 15–34 ms in Chromium (startRequests in model.json), the virtual player about
@@ -369,15 +377,16 @@ func readSegmentClock(playlist []byte) (segmentClock, error) {
 // start from (the newest listed when it joins) and how long the server holds its first playlist request
 // (until the next part, when it comes within 1.5 part targets). So the sessions spread over the segment's
 // parts and, at the same time, over the time within a part: session k takes part ⌊k·P/n⌋ of the P parts,
-// its players' first media playlist request landing (k + ½)/n of the way into it (they join c.lead
-// before). Without parts, (k + ½)/n of the way into the segment.
+// its players' first media playlist request landing (k + ½)/n of the way through the part less c.margin
+// at either end (they join c.lead before). Without parts, (k + ½)/n of the way into the segment.
 func (c segmentClock) phase(k, n int) time.Duration {
 	if c.part <= 0 {
 		return time.Duration((float64(k) + 0.5) / float64(n) * float64(c.segment))
 	}
 	parts := int(c.segment / c.part)
 	slot := k * parts / n
-	at := time.Duration(slot)*c.part + time.Duration((float64(k)+0.5)/float64(n)*float64(c.part)) - c.lead
+	inner := c.part - 2*c.margin
+	at := time.Duration(slot)*c.part + c.margin + time.Duration((float64(k)+0.5)/float64(n)*float64(inner)) - c.lead
 	if at < 0 {
 		at += c.segment
 	}

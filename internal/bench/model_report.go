@@ -32,7 +32,9 @@ func renderModel(p printer, r *ModelResult, m Machine, command string) {
 	p("from the instants the node lists parts (followed with blocking reloads before the sessions), and both\n")
 	p("players join %.0f ms before it, so that their first media playlist request lands there (hls.js asks\n",
 		float64(modelRequestLead.Milliseconds()))
-	p("15–34 ms after its multivariant playlist, the virtual player after its start work on it). Before\n")
+	p("15–52 ms after its multivariant playlist, the virtual player after its start work on it), at least\n")
+	p("%.0f ms from a listing, where a request would wait nothing or a whole part by chance. Before\n",
+		float64(modelListingMargin.Milliseconds()))
 	p("the sessions, one page plays for a moment, not counted, so that the first does not pay for Chromium's\n")
 	p("start. Measured the same way for both: **startup** from the request of the multivariant playlist\n")
 	p("(hls.js: its resource-timing `startTime`) to the first frame presented (hls.js:\n")

@@ -208,6 +208,9 @@ func TestSegmentClockPhase(t *testing.T) {
 	ll.lead = 30 * ms
 	require.Equal(t, []time.Duration{990 * ms, 230 * ms, 470 * ms, 710 * ms, 950 * ms}, phases(ll, 5),
 		"joining 30 ms before, so that the first playlist request lands there (the first in the segment before)")
+	ll.margin = 40 * ms
+	require.Equal(t, []time.Duration{22 * ms, 246 * ms, 470 * ms, 694 * ms, 918 * ms}, phases(ll, 5),
+		"landing 52, 76, 100, 124 and 148 ms into a part: 40 ms clear of the listings")
 }
 
 func TestSegmentClockJoinAt(t *testing.T) {
