@@ -157,7 +157,7 @@ type playChoice struct {
 	spill string
 
 	redirectOnce sync.Once
-	redirect     *recorded // the viewer entry's 302
+	redirect     *recorded // the viewer entry's 302 (to route's node, or to spill)
 	red5Once     sync.Once
 	red5         *recorded // Red5's subscribe answer
 }
@@ -314,24 +314,28 @@ func (s *Server) viewerEntry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, nativeErrors)
 		return
 	}
-	if p.spill != "" {
-		// no sticky cookie: the viewer's next visit tries the edges again
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, p.spill, http.StatusFound)
-		return
-	}
-	if p.route.HLSURL == "" {
+	if p.spill == "" && p.route.HLSURL == "" {
 		s.fail(w, r, fmt.Errorf("%w: node %s has no HTTP address", selector.ErrNoEdge, p.route.Node.ID), nativeErrors)
 		return
 	}
+	// where p sends the viewer (a choice spills to storage or not for as long as it stands)
+	send := func(w http.ResponseWriter, r *http.Request) {
+		if p.spill != "" {
+			// no sticky cookie: the viewer's next visit tries the edges again
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, p.spill, http.StatusFound)
+			return
+		}
+		redirectViewer(w, r, p.route, path)
+	}
 	if _, hadCT := w.Header()["Content-Type"]; hadCT {
-		redirectViewer(w, r, p.route, path) // http.Redirect writes another answer then (none sets one)
+		send(w, r) // http.Redirect writes another answer then (none sets one)
 		return
 	}
 	p.redirectOnce.Do(func() {
 		// a GET: http.Redirect writes its body for GET only, and serve leaves it out for HEAD
 		get := &http.Request{Method: http.MethodGet, URL: r.URL}
-		p.redirect = record(func(w http.ResponseWriter) { redirectViewer(w, get, p.route, path) }, false)
+		p.redirect = record(func(w http.ResponseWriter) { send(w, get) }, false)
 	})
 	p.redirect.serve(w, r)
 }
