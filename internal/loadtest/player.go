@@ -114,6 +114,10 @@ func (p *player) fetch(ctx context.Context, u *url.URL, timeout time.Duration, m
 		p.st.LastHost = res.final.Host
 	}
 	p.st.Bytes += res.n
+	work := p.po.startWork
+	if p.po.started {
+		work = 0
+	}
 	p.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
@@ -121,12 +125,6 @@ func (p *player) fetch(ctx context.Context, u *url.URL, timeout time.Duration, m
 	if res.status != http.StatusOK {
 		return nil, nil, fmt.Errorf("GET %s: HTTP %d", res.final.Redacted(), res.status)
 	}
-	p.mu.Lock()
-	work := p.po.startWork
-	if p.po.started {
-		work = 0
-	}
-	p.mu.Unlock()
 	if work > 0 {
 		// the player's own work on what it loaded before its first frame: it asks for nothing meanwhile
 		sleep(ctx, work)
