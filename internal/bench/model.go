@@ -329,10 +329,9 @@ type segmentClock struct {
 const modelListingMargin = 40 * time.Millisecond
 
 // modelRequestLead is how long after asking for the multivariant playlist both players ask for their
-// media playlist: hls.js 15–34 ms in Chromium (startRequests in model.json), the virtual player about
-// loadtest.DefaultStartWork. The server holds that request until it lists the next part, so a request
-// that lands within a few milliseconds of a listing waits either nothing or a whole part by chance; the
-// sessions' phases are set where the request lands, clear of the listings.
+// media playlist: hls.js 15–34 ms in Chromium on a quiet machine (startRequests in model.json), the
+// virtual player about loadtest.DefaultStartWork. The sessions' phases place that request, which the
+// server holds until it lists the next part, rather than the join (see modelListingMargin).
 const modelRequestLead = 20 * time.Millisecond
 
 // readSegmentClock reads, from a media playlist, the program date of its last whole segment, that

@@ -180,9 +180,12 @@ func streamClock(ctx context.Context, entry string, log *slog.Logger) (segmentCl
 	pdt := clk.base
 	clk = clk.listedAt(ctx, c, media)
 	clk.lead, clk.margin = modelRequestLead, min(modelListingMargin, clk.part/4)
-	// the part boundaries by program date and by listing, which phases are measured from
-	log.Info("stream clock", "segment", clk.segment, "part", clk.part,
-		"listedAfterProgramDate", (clk.base.Sub(pdt)+clk.part/2)%max(clk.part, 1)-clk.part/2)
+	// how far the listings, which phases are measured from, are from the program dates' part boundaries
+	shift := clk.base.Sub(pdt) // within [0, part)
+	if shift > clk.part/2 {
+		shift -= clk.part
+	}
+	log.Info("stream clock", "segment", clk.segment, "part", clk.part, "listedAfterProgramDate", shift)
 	return clk, nil
 }
 
