@@ -292,7 +292,12 @@ func (s *streamPush) Part(pt segmenter.Part) {
 		return
 	}
 	s.enqueue(func() *job {
-		return &job{kind: kindPart, name: pt.Name, data: pt.Data, seg: segmenter.SegmentInfo{MSN: pt.MSN}}
+		data, err := pt.Bytes() // now: the memory file they are in may be freed before the upload
+		if err != nil {
+			s.log.Warn("part not pushed", "part", pt.Name, "cause", err)
+			return nil
+		}
+		return &job{kind: kindPart, name: pt.Name, data: data, seg: segmenter.SegmentInfo{MSN: pt.MSN}}
 	})
 }
 
@@ -306,7 +311,15 @@ func (s *streamPush) SegmentComplete(seg segmenter.Segment) {
 		if info.InitName == "" {
 			info.InitName = s.lastInit // "" in MPEG-TS
 		}
-		return &job{kind: kindSegment, name: seg.Name, data: seg.Data, seg: info, take: take}
+		data, err := seg.Bytes()
+		if err != nil {
+			s.log.Warn("segment not pushed", "segment", seg.Name, "cause", err)
+			if take == nil {
+				return nil
+			}
+			return &job{kind: kindSegment, seg: info, take: take} // its recording lists a gap
+		}
+		return &job{kind: kindSegment, name: seg.Name, data: data, seg: info, take: take}
 	})
 }
 

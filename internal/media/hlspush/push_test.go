@@ -90,7 +90,7 @@ func value(t *testing.T, c prometheus.Counter) float64 {
 
 func segment(msn uint64) segmenter.Segment {
 	return segmenter.Segment{MSN: msn, Name: fmt.Sprintf("p_seg%d.mp4", msn), Duration: time.Second,
-		DateTime: time.Date(2026, 11, 21, 10, 0, int(msn), 0, time.UTC), Data: bytes.Repeat([]byte{byte(msn)}, 100)}
+		DateTime: time.Date(2026, 11, 21, 10, 0, int(msn), 0, time.UTC)}.WithBytes(bytes.Repeat([]byte{byte(msn)}, 100))
 }
 
 // object reads a whole object.

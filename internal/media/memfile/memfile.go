@@ -25,11 +25,12 @@ import (
 // ErrReleased is returned by Open once the owner has released the file.
 var ErrReleased = errors.New("memory file released")
 
-// File is an immutable byte string in a memory file. Its owner calls Release when it no longer serves
-// it; readers that opened it before keep reading what they opened.
+// File is a byte string in a memory file, immutable once written (New), or grown by appending (Create,
+// Append, Seal). Its owner calls Release when it no longer serves it; readers that opened it before keep
+// reading what they opened.
 type File struct {
 	*descriptor
-	size     int
+	size     atomic.Int64
 	released atomic.Bool
 
 	mu   sync.Mutex
@@ -67,29 +68,33 @@ var supported = sync.OnceValue(func() bool {
 	return true
 })
 
-// New copies data into a new memory file named name (a label in /proc/<pid>/fd, not a path).
+// New copies data into a new memory file named name (a label in /proc/<pid>/fd, not a path), sealed.
 func New(name string, data []byte) (*File, error) {
+	f, err := Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Append(data); err != nil {
+		f.Release()
+		return nil, err
+	}
+	if err := f.Seal(); err != nil {
+		f.Release()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Create makes an empty memory file named name, which its writer fills with Append and then seals.
+// Readers may open it meanwhile and read what was appended: bytes once appended never change.
+func Create(name string) (*File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	for off := 0; off < len(data); {
-		n, err := unix.Pwrite(fd, data[off:], int64(off))
-		if err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("writing a memory file: %w", err)
-		}
-		off += n
-	}
-	// sealed: no descriptor opened from it can change or shrink what readers are sending
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS,
-		unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("sealing a memory file: %w", err)
-	}
 	d := &descriptor{fd: fd}
 	d.refs.Store(1)
-	f := &File{descriptor: d, size: len(data)}
+	f := &File{descriptor: d}
 	runtime.AddCleanup(f, func(d *descriptor) {
 		// nobody can reach f: no reader holds a reference, only a forgotten owner's may remain
 		if d.refs.Load() > 0 {
@@ -99,8 +104,56 @@ func New(name string, data []byte) (*File, error) {
 	return f, nil
 }
 
-// Size is the length of the bytes.
-func (f *File) Size() int { return f.size }
+// Append writes data after the bytes appended so far and returns the offset it starts at. Only the
+// file's writer calls it, one call at a time, before Seal and Release.
+func (f *File) Append(data []byte) (int64, error) {
+	start := f.size.Load()
+	for n := 0; n < len(data); {
+		k, err := unix.Pwrite(f.fd, data[n:], start+int64(n))
+		if err == nil && k == 0 {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return 0, fmt.Errorf("writing a memory file: %w", err)
+		}
+		n += k
+	}
+	f.size.Add(int64(len(data)))
+	return start, nil
+}
+
+// ReadAt reads len(p) bytes from off (io.ReaderAt), unless the owner has released the file.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if !f.acquire() {
+		return 0, ErrReleased
+	}
+	defer f.release()
+	n := 0
+	for n < len(p) {
+		k, err := unix.Pread(f.fd, p[n:], off+int64(n))
+		if err != nil {
+			return n, fmt.Errorf("reading a memory file: %w", err)
+		}
+		if k == 0 {
+			return n, io.EOF
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Seal makes the file immutable: no descriptor opened from it can change, grow or shrink what readers
+// are sending.
+func (f *File) Seal() error {
+	if _, err := unix.FcntlInt(uintptr(f.fd), unix.F_ADD_SEALS,
+		unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		return fmt.Errorf("sealing a memory file: %w", err)
+	}
+	return nil
+}
+
+// Size is the length of the bytes appended so far.
+func (f *File) Size() int { return int(f.size.Load()) }
 
 // acquire takes a reader's reference unless the owner's is gone.
 func (d *descriptor) acquire() bool {

@@ -119,3 +119,50 @@ func TestFile(t *testing.T) {
 		require.Equal(t, data, all)
 	})
 }
+
+func TestAppend(t *testing.T) {
+	if !Supported() {
+		t.Skip("no memfd on this system")
+	}
+	f, err := Create("growing")
+	require.NoError(t, err)
+	defer f.Release()
+	first := bytes.Repeat([]byte("a"), 70000)
+	second := bytes.Repeat([]byte("b"), 30000)
+
+	off, err := f.Append(first)
+	require.NoError(t, err)
+	require.Zero(t, off)
+	// a reader that opened the first range before the second was appended reads exactly that range
+	early, err := f.Open(0)
+	require.NoError(t, err)
+	defer early.Close()
+
+	off, err = f.Append(second)
+	require.NoError(t, err)
+	require.EqualValues(t, len(first), off)
+	require.Equal(t, len(first)+len(second), f.Size())
+
+	got, err := io.ReadAll(&io.LimitedReader{R: early, N: int64(len(first))})
+	require.NoError(t, err)
+	require.Equal(t, first, got)
+	late, err := f.Open(off)
+	require.NoError(t, err)
+	defer late.Close()
+	got, err = io.ReadAll(late)
+	require.NoError(t, err)
+	require.Equal(t, second, got)
+
+	all := make([]byte, len(first)+len(second))
+	n, err := f.ReadAt(all, 0)
+	require.NoError(t, err)
+	require.Equal(t, len(all), n)
+	require.Equal(t, append(first, second...), all)
+	_, err = f.ReadAt(make([]byte, 10), int64(len(all)-5))
+	require.ErrorIs(t, err, io.EOF)
+
+	require.NoError(t, f.Seal())
+	_, err = f.Append([]byte("c"))
+	require.Error(t, err, "a sealed file takes no more bytes")
+	require.Equal(t, len(first)+len(second), f.Size())
+}

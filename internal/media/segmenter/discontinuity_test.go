@@ -96,7 +96,7 @@ func TestParameterChangePlays(t *testing.T) {
 						OnPart: func(p segmenter.Part) { events = append(events, p.Name) },
 						OnSegmentComplete: func(s segmenter.Segment) {
 							events = append(events, s.Name)
-							objects[s.Name] = s.Data
+							objects[s.Name] = bytesOf(t, s)
 						},
 						OnPlaylistChanged: func(pl *segmenter.Playlist) { variants = append(variants, pl.Variant("v.m3u8")) },
 					},

@@ -77,13 +77,21 @@ func readClip(t *testing.T, path string) ([]*stream.Track, []*stream.Unit) {
 }
 
 // cut writes the units into a new segmenter and returns the init section and the segments.
+// bytesOf returns the bytes of a part or a segment.
+func bytesOf(t testing.TB, o interface{ Bytes() ([]byte, error) }) []byte {
+	t.Helper()
+	b, err := o.Bytes()
+	require.NoError(t, err)
+	return b
+}
+
 func cut(t *testing.T, cfg segmenter.Config, units []*stream.Unit) (init []byte, segs []segmenter.Segment, parts []byte) {
 	t.Helper()
 	cfg.Observer = segmenter.Funcs{
 		OnInit: func(_ string, data []byte) { init = data },
-		OnPart: func(p segmenter.Part) { parts = append(parts, p.Data...) },
+		OnPart: func(p segmenter.Part) { parts = append(parts, bytesOf(t, p)...) },
 		OnSegmentComplete: func(s segmenter.Segment) {
-			segs = append(segs, s)
+			segs = append(segs, s.WithBytes(bytesOf(t, s))) // kept: its memory file may be freed before it is read
 			if s.MSN > 0 && s.Duration < 900*time.Millisecond {
 				t.Errorf("segment %d lasts %s", s.MSN, s.Duration)
 			}
@@ -138,7 +146,7 @@ func TestRealClipPlays(t *testing.T) {
 			require.Len(t, segs, 10, "a 10 s clip with 1 s GOPs")
 			all := init
 			for _, s := range segs {
-				all = append(all, s.Data...)
+				all = append(all, bytesOf(t, s)...)
 			}
 			if tc.lowLatency {
 				require.Equal(t, all[len(init):], parts)
@@ -153,7 +161,7 @@ func TestRealClipPlays(t *testing.T) {
 			require.Nil(t, init)
 			audio := 0
 			for _, s := range segs {
-				alone := probeFrames(t, s.Name, s.Data)
+				alone := probeFrames(t, s.Name, bytesOf(t, s))
 				require.Equal(t, testutil.ClipFPS, alone["h264"], "segment %s alone", s.Name)
 				audio += alone["aac"]
 			}
@@ -181,8 +189,8 @@ func TestRealClipHEVCOpusMPEGTS(t *testing.T) {
 	var all []byte
 	audio := 0
 	for _, s := range segs {
-		all = append(all, s.Data...)
-		alone := probeFrames(t, s.Name, s.Data)
+		all = append(all, bytesOf(t, s)...)
+		alone := probeFrames(t, s.Name, bytesOf(t, s))
 		require.Equal(t, testutil.ClipFPS, alone["hevc"], "segment %s alone", s.Name)
 		audio += alone["opus"]
 	}

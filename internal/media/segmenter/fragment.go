@@ -2,9 +2,10 @@ package segmenter
 
 import (
 	"encoding/binary"
+	"slices"
 )
 
-// An fMP4 fragment (moof + mdat) is written here by hand, in one allocation of its exact size, because a
+// An fMP4 fragment (moof + mdat) is written here by hand, in one allocation of its exact size at most, because a
 // live node writes one per part for every stream: the reflective box marshaller of go-mp4, through
 // mediacommon's fmp4.Part, was a fifth of the CPU of ingest. The bytes are the same as fmp4.Part's
 // (TestFragmentMatchesMediacommon): moof(mfhd, traf(tfhd, tfdt, trun)...), mdat.
@@ -63,8 +64,9 @@ func payloadSize(s *sample) int {
 	return n
 }
 
-// marshalFragment returns the fragment of tracks with sequence number seq.
-func marshalFragment(seq uint32, tracks []fragmentTrack) []byte {
+// marshalFragment returns the fragment of tracks with sequence number seq, written into dst's bytes
+// when they are enough (a buffer reused from part to part), else into new ones.
+func marshalFragment(dst []byte, seq uint32, tracks []fragmentTrack) []byte {
 	moofSize := 8 + 16 // moof header, mfhd
 	dataSize := 0
 	for i := range tracks {
@@ -74,7 +76,7 @@ func marshalFragment(seq uint32, tracks []fragmentTrack) []byte {
 			dataSize += payloadSize(s)
 		}
 	}
-	b := make([]byte, 0, moofSize+8+dataSize)
+	b := slices.Grow(dst[:0], moofSize+8+dataSize)
 	be := binary.BigEndian
 
 	b = be.AppendUint32(b, uint32(moofSize))

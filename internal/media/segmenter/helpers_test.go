@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,14 @@ func newRecorder(t testing.TB) *recorder {
 	return &recorder{t: t, objects: map[string][]byte{}}
 }
 
+// dataOf returns the bytes of a part or a segment.
+func dataOf(t testing.TB, o interface{ Bytes() ([]byte, error) }) []byte {
+	t.Helper()
+	b, err := o.Bytes()
+	require.NoError(t, err)
+	return b
+}
+
 func (r *recorder) observer() Observer {
 	return Funcs{
 		OnInit: func(name string, data []byte) {
@@ -117,7 +126,8 @@ func (r *recorder) observer() Observer {
 			defer r.mu.Unlock()
 			require.Contains(r.t, r.objects, names{prefix: strings.SplitN(p.Name, "_", 2)[0]}.init(1), "part before init")
 			r.events = append(r.events, fmt.Sprintf("part %d.%d", p.MSN, p.Index))
-			r.objects[p.Name] = p.Data
+			p = p.WithBytes(dataOf(r.t, p)) // kept: its memory file may be freed before the test reads it
+			r.objects[p.Name] = dataOf(r.t, p)
 			r.parts = append(r.parts, p)
 		},
 		OnSegmentComplete: func(s Segment) {
@@ -126,13 +136,18 @@ func (r *recorder) observer() Observer {
 			for _, p := range s.Parts {
 				prev, ok := r.objects[p.Name]
 				require.True(r.t, ok, "part %s of segment %s was never announced", p.Name, s.Name)
-				require.Equal(r.t, prev, p.Data, "part %s changed", p.Name)
+				require.Equal(r.t, prev, dataOf(r.t, p), "part %s changed", p.Name)
 			}
 			if s.InitName != "" {
 				require.Contains(r.t, r.objects, s.InitName, "segment %s before its init section", s.Name)
 			}
 			r.events = append(r.events, fmt.Sprintf("segment %d", s.MSN))
-			r.objects[s.Name] = s.Data
+			s = s.WithBytes(dataOf(r.t, s))
+			s.Parts = slices.Clone(s.Parts)
+			for i, p := range s.Parts {
+				s.Parts[i] = p.WithBytes(dataOf(r.t, p))
+			}
+			r.objects[s.Name] = dataOf(r.t, s)
 			r.segs = append(r.segs, s)
 		},
 		OnPlaylistChanged: func(pl *Playlist) {

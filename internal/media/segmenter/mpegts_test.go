@@ -90,7 +90,7 @@ func TestMPEGTSSegments(t *testing.T) {
 		require.Equal(t, t0.Add(time.Duration(i)*time.Second), seg.DateTime)
 		require.Empty(t, seg.Parts)
 
-		v, a := readTS(t, seg.Data)
+		v, a := readTS(t, dataOf(t, seg))
 		require.Len(t, v, 25)
 		require.Equal(t, []h264.NALUType{h264.NALUTypeSPS, h264.NALUTypePPS, h264.NALUTypeIDR}, nalTypes(v[0].units),
 			"segment %d opens with an IDR and its parameter sets", i)
@@ -138,7 +138,7 @@ func TestMPEGTSSegments(t *testing.T) {
 	require.Equal(t, []string{"segment 5", "playlist", "ended"}, rec.events[len(rec.events)-3:])
 	last := rec.segs[len(rec.segs)-1]
 	require.Equal(t, "p_seg5.ts", last.Name)
-	v5, _ := readTS(t, last.Data)
+	v5, _ := readTS(t, dataOf(t, last))
 	require.Len(t, v5, 5)
 	require.Contains(t, string(rec.ended.Media(MediaOptions{})), "p_seg5.ts\n#EXT-X-ENDLIST\n")
 }
@@ -154,7 +154,7 @@ func TestMPEGTSAudioOnly(t *testing.T) {
 	}
 	require.Len(t, rec.segs, 3)
 	for _, seg := range rec.segs {
-		v, a := readTS(t, seg.Data)
+		v, a := readTS(t, dataOf(t, seg))
 		require.Empty(t, v)
 		frames := 0
 		for _, f := range a {
@@ -185,7 +185,7 @@ func TestMPEGTSAudioTimestamps(t *testing.T) {
 	s.Close()
 	var pts []int64
 	for _, seg := range rec.segs {
-		_, a := readTS(t, seg.Data)
+		_, a := readTS(t, dataOf(t, seg))
 		for _, f := range a {
 			for i := range f.units {
 				pts = append(pts, f.pts+rescale(int64(i)*1024, 44100, 90000))
@@ -217,7 +217,7 @@ func TestMPEGTSParameterSets(t *testing.T) {
 	}
 	require.Len(t, rec.segs, 2)
 	for _, seg := range rec.segs {
-		v, _ := readTS(t, seg.Data)
+		v, _ := readTS(t, dataOf(t, seg))
 		require.Equal(t, []h264.NALUType{h264.NALUTypeSPS, h264.NALUTypePPS, h264.NALUTypeIDR}, nalTypes(v[0].units))
 		require.Equal(t, []h264.NALUType{h264.NALUTypeNonIDR}, nalTypes(v[1].units))
 	}

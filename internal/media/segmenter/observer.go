@@ -9,8 +9,9 @@ import "time"
 // SegmentComplete, PlaylistChanged and Ended.
 //
 // The calls are made synchronously from Write and Close, on the writer's goroutine: an observer must not
-// block or do I/O in them. It should copy what it needs (the byte slices are immutable and may be kept)
-// into its own bounded queue and return. A slow observer delays the stream for every viewer.
+// block or do I/O in them. It should copy what it needs (the byte slices are immutable and may be kept;
+// a Part's or Segment's Bytes must be taken during the call, the memory file they come from may be
+// freed later) into its own bounded queue and return. A slow observer delays the stream for every viewer.
 type Observer interface {
 	// Init is called with each fMP4 initialization section (never in MPEG-TS): once before the first
 	// part or segment, and again, under a new name, when the video codec parameters change mid-stream,
@@ -74,8 +75,19 @@ type Part struct {
 	Index       int    // position in that segment, from 0
 	Name        string
 	Duration    time.Duration
-	Independent bool   // starts with (or holds) a video random-access point
-	Data        []byte // moof+mdat; immutable
+	Independent bool // starts with (or holds) a video random-access point
+	src         blob // moof+mdat
+}
+
+// Bytes returns the part's bytes (moof+mdat), which must not be modified: read from the memory file the
+// segmenter wrote them to, or its own when they are on the heap.
+func (p Part) Bytes() ([]byte, error) { return p.src.bytes() }
+
+// WithBytes returns p whose bytes are data: for a part kept after the call that gave it (its Bytes
+// then never fail) or made elsewhere.
+func (p Part) WithBytes(data []byte) Part {
+	p.src = blob{data: data}
+	return p
 }
 
 // Segment is a complete media segment.
@@ -90,11 +102,20 @@ type Segment struct {
 	// Discontinuity is set on the first segment after a change of the video codec parameters: its
 	// playlist entry gets EXT-X-DISCONTINUITY (and, in fMP4, a new EXT-X-MAP).
 	Discontinuity bool
-	// Parts are its parts in low-latency mode; their Data is a sub-slice of the segment's Data.
+	// Parts are its parts in low-latency mode; the segment's bytes are theirs end to end.
 	Parts []Part
-	// Data is the segment: the concatenation of its parts in fMP4, a whole transport stream in MPEG-TS;
-	// immutable.
-	Data []byte
+	src   blob
+}
+
+// Bytes returns the segment's bytes, which must not be modified: the concatenation of its parts in fMP4,
+// a whole transport stream in MPEG-TS.
+func (s Segment) Bytes() ([]byte, error) { return s.src.bytes() }
+
+// WithBytes returns s whose bytes are data: for a segment kept after the call that gave it (its Bytes
+// then never fail) or made elsewhere.
+func (s Segment) WithBytes(data []byte) Segment {
+	s.src = blob{data: data}
+	return s
 }
 
 // SegmentInfo is what a playlist needs of a segment: enough for a recorder to render a VOD playlist
@@ -106,6 +127,14 @@ type SegmentInfo struct {
 	DateTime      time.Time
 	InitName      string // the init section the segment needs ("" in MPEG-TS)
 	Discontinuity bool   // the first segment after a change of the video codec parameters
+}
+
+// segment returns the segment of info whose bytes are src (its Parts to be added).
+func (i SegmentInfo) segment(src blob) Segment {
+	return Segment{
+		MSN: i.MSN, Name: i.Name, Duration: i.Duration, DateTime: i.DateTime,
+		InitName: i.InitName, Discontinuity: i.Discontinuity, src: src,
+	}
 }
 
 // Info returns what a playlist needs of s.

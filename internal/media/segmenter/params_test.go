@@ -182,7 +182,7 @@ func checkParameterChange(t *testing.T, rec *recorder, format string, starts []i
 		require.Equal(t, seg.InitName, seg.Info().InitName)
 		if format == FormatMPEGTS {
 			require.Empty(t, seg.InitName)
-			video, _ := readTS(t, seg.Data)
+			video, _ := readTS(t, dataOf(t, seg))
 			require.Len(t, video, end-starts[i])
 			require.Contains(t, video[0].units, want[i].sps, "segment %d opens with its SPS", i)
 			require.Contains(t, video[0].units, want[i].pps, "segment %d opens with its PPS", i)
@@ -199,7 +199,7 @@ func checkParameterChange(t *testing.T, rec *recorder, format string, starts []i
 		require.NoError(t, in.Unmarshal(bytes.NewReader(rec.objects[seg.InitName])))
 		codec := in.Tracks[0].Codec.(*mp4codecs.H264)
 		require.True(t, want[i].equal(params{codec.SPS, codec.PPS}), "init section of segment %d", i)
-		samples, _ := trackSamples(t, seg.Data, 1)
+		samples, _ := trackSamples(t, dataOf(t, seg), 1)
 		require.Len(t, samples, end-starts[i])
 		require.False(t, samples[0].IsNonSyncSample)
 		if disc {

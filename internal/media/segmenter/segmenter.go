@@ -154,9 +154,18 @@ type Segmenter struct {
 	partIndep   bool
 	partSeq     uint32 // mfhd sequence number
 	curParts    []*partEntry
-	window      []*segEntry // complete segments, oldest first
-	targetDur   int
-	partTarget  time.Duration
+	// direct (segments in memory files): each part goes, as it is made, to segFile, the memory file of
+	// the segment being written (nil before its first part), so that a complete segment is already off the
+	// heap and its bytes were never copied into one buffer nor allocated per part: a part is
+	// marshalled into partBuf, reused. segFileFailed: a write to segFile failed, this segment's later
+	// parts stay on the heap (and the segment is then made of their bytes, as without direct).
+	direct        bool
+	segFile       *memfile.File
+	segFileFailed bool
+	partBuf       []byte
+	window        []*segEntry // complete segments, oldest first
+	targetDur     int
+	partTarget    time.Duration
 
 	sampleDurations map[time.Duration]struct{}
 	adjustedPart    time.Duration
@@ -224,6 +233,7 @@ func New(cfg Config) (*Segmenter, error) {
 	if s.names.prefix == "" {
 		s.names.prefix = newPrefix()
 	}
+	s.direct = cfg.Directory == "" && memoryFiles()
 	var video, audio *stream.Track
 	for _, t := range cfg.Tracks {
 		switch {
@@ -563,10 +573,13 @@ func (s *Segmenter) adjustPartDuration(d time.Duration) {
 func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 	var data []byte
 	var err error
-	if s.ts != nil {
+	switch {
+	case s.ts != nil:
 		data, err = s.ts.segment(s.tracks)
-	} else {
-		data, err = s.fmp4Part()
+	case s.direct && !s.segFileFailed:
+		data, err = s.fmp4Part(s.partBuf)
+	default:
+		data, err = s.fmp4Part(nil)
 	}
 	if err != nil || data == nil {
 		return nil, err
@@ -584,18 +597,57 @@ func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 		},
 		blob: blob{data: data},
 	}
-	pe.Data = pe.blob.data
+	if s.direct {
+		pe.blob = s.toSegmentFile(pe.Name, data)
+	}
 	s.partIndex++
 	s.partStart, s.partIndep = end, false
 	s.curParts = append(s.curParts, pe)
 	if s.cfg.LowLatency && s.obs != nil {
-		s.obs.Part(pe.Part)
+		s.obs.Part(pe.public())
 	}
 	return pe, nil
 }
 
-// fmp4Part writes the samples of the part being written as one fragment (nil without samples).
-func (s *Segmenter) fmp4Part() ([]byte, error) {
+// toSegmentFile appends a part's bytes to the memory file of the segment being written and returns
+// where they are; they stay on the heap if that fails.
+func (s *Segmenter) toSegmentFile(name string, data []byte) blob {
+	if s.segFileFailed {
+		return blob{data: data}
+	}
+	var err error
+	if s.segFile == nil {
+		s.segFile, err = memfile.Create(s.names.segment(s.segMSN))
+	}
+	var off int64
+	if err == nil {
+		off, err = s.segFile.Append(data)
+	}
+	if err != nil {
+		s.log.Warn("part kept on the heap", "part", name, "cause", err)
+		s.segFileFailed = true
+		s.partBuf = nil // data belongs to the part now
+		return blob{data: data}
+	}
+	if s.ts == nil {
+		s.partBuf = data[:0] // the next part is marshalled into the same bytes
+	}
+	return blob{mem: s.segFile, off: off, n: len(data)}
+}
+
+// dropSegmentFile releases the memory file of the segment being written when the segment did not keep
+// it (a failure), and starts the next segment without one.
+func (s *Segmenter) dropSegmentFile() {
+	if s.segFile != nil {
+		s.segFile.Release()
+		s.segFile = nil
+	}
+	s.segFileFailed = false
+}
+
+// fmp4Part writes the samples of the part being written as one fragment, into dst's bytes when they
+// are large enough (nil without samples).
+func (s *Segmenter) fmp4Part(dst []byte) ([]byte, error) {
 	var tracks []fragmentTrack
 	for _, t := range s.tracks {
 		if len(t.samples) == 0 {
@@ -607,7 +659,7 @@ func (s *Segmenter) fmp4Part() ([]byte, error) {
 	if len(tracks) == 0 {
 		return nil, nil
 	}
-	b := marshalFragment(s.partSeq, tracks)
+	b := marshalFragment(dst, s.partSeq, tracks)
 	s.partSeq++
 	return b, nil
 }
@@ -693,6 +745,7 @@ func (s *Segmenter) rotateSegment(end time.Duration, nextNTP time.Time, newParam
 
 // completeSegment closes the part and the segment being written and puts the segment in the window.
 func (s *Segmenter) completeSegment(end time.Duration) error {
+	defer s.dropSegmentFile()
 	if _, err := s.finishPart(end); err != nil {
 		return err
 	}
@@ -703,40 +756,11 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		MSN: s.segMSN, Name: s.names.segment(s.segMSN), Duration: end - s.segStart, DateTime: s.segNTP,
 		InitName: s.curInit.name, Discontinuity: s.segDisc,
 	}}
-	var data []byte
-	if len(s.curParts) == 1 {
-		data = s.curParts[0].data
-	} else {
-		n := 0
-		for _, p := range s.curParts {
-			n += len(p.data)
-		}
-		data = make([]byte, 0, n)
-		for _, p := range s.curParts {
-			data = append(data, p.data...)
-		}
+	if s.segFile != nil && !s.segFileFailed {
+		s.keepFile(se)
+	} else if err := s.keepBytes(se); err != nil {
+		return err
 	}
-	se.size = len(data)
-	seg := Segment{
-		MSN: se.info.MSN, Name: se.info.Name, Duration: se.info.Duration, DateTime: se.info.DateTime,
-		InitName: se.info.InitName, Discontinuity: se.info.Discontinuity, Data: data,
-	}
-	off := 0
-	for _, p := range s.curParts {
-		// the parts become views of the segment, so that each byte is held once
-		np := &partEntry{Part: p.Part, blob: blob{data: data[off : off+len(p.data) : off+len(p.data)]}}
-		np.Data = np.blob.data
-		off += len(p.data)
-		if s.cfg.LowLatency {
-			se.parts = append(se.parts, np)
-			seg.Parts = append(seg.Parts, np.Part)
-		}
-	}
-	se.blob = blob{data: data}
-	if s.obs != nil {
-		s.obs.SegmentComplete(seg)
-	}
-	s.offHeap(se)
 	s.window = append(s.window, se)
 	s.segmentsMade++
 	s.trimWindow()
@@ -747,6 +771,69 @@ func (s *Segmenter) completeSegment(end time.Duration) error {
 		}
 		s.targetDur = td
 	}
+	return nil
+}
+
+// keepFile makes the memory file every part of the segment was written to the segment's bytes (direct:
+// nothing to copy).
+func (s *Segmenter) keepFile(se *segEntry) {
+	f := s.segFile
+	s.segFile = nil
+	if err := f.Seal(); err != nil {
+		s.log.Debug("segment left unsealed", "segment", se.info.Name, "cause", err) // its bytes are whole
+	}
+	se.size = f.Size()
+	se.blob = blob{mem: f, n: se.size}
+	if s.cfg.LowLatency {
+		se.parts = s.curParts // already ranges of f
+	}
+	if s.obs != nil {
+		seg := se.info.segment(se.blob)
+		for _, p := range se.parts {
+			seg.Parts = append(seg.Parts, p.public())
+		}
+		s.obs.SegmentComplete(seg)
+	}
+}
+
+// keepBytes makes the segment of its parts' bytes, one buffer that the observer is given, and moves it
+// off the heap (offHeap).
+func (s *Segmenter) keepBytes(se *segEntry) error {
+	var data []byte
+	if len(s.curParts) == 1 && s.curParts[0].mem == nil {
+		data = s.curParts[0].data
+	} else {
+		n := 0
+		for _, p := range s.curParts {
+			n += p.size()
+		}
+		data = make([]byte, 0, n)
+		for _, p := range s.curParts {
+			b, err := p.bytes() // on the heap, or in a memory file whose later writes failed
+			if err != nil {
+				return fmt.Errorf("segment %s: part %s: %w", se.info.Name, p.Name, err)
+			}
+			data = append(data, b...)
+		}
+	}
+	se.size = len(data)
+	seg := se.info.segment(blob{data: data})
+	off := 0
+	for _, p := range s.curParts {
+		// the parts become views of the segment, so that each byte is held once
+		n := p.size()
+		np := &partEntry{Part: p.Part, blob: blob{data: data[off : off+n : off+n]}}
+		off += n
+		if s.cfg.LowLatency {
+			se.parts = append(se.parts, np)
+			seg.Parts = append(seg.Parts, np.public())
+		}
+	}
+	se.blob = blob{data: data}
+	if s.obs != nil {
+		s.obs.SegmentComplete(seg)
+	}
+	s.offHeap(se)
 	return nil
 }
 
@@ -777,7 +864,6 @@ func (s *Segmenter) offHeap(se *segEntry) {
 		n := len(p.data)
 		p.blob = b
 		p.off, p.n = b.off, n
-		p.Data = nil
 		b.off += int64(n)
 	}
 }
@@ -1026,6 +1112,13 @@ func (b blob) size() int {
 }
 
 func (b blob) bytes() ([]byte, error) {
+	if b.mem != nil {
+		out := make([]byte, b.n)
+		if _, err := b.mem.ReadAt(out, b.off); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	f, err := b.open()
 	if err != nil || f == nil {
 		return b.data, err
@@ -1083,6 +1176,13 @@ type segEntry struct {
 type partEntry struct {
 	Part
 	blob
+}
+
+// public returns the part as an observer is given it.
+func (pe *partEntry) public() Part {
+	p := pe.Part
+	p.src = pe.blob
+	return p
 }
 
 // Object is an immutable object: init section, segment or part.

@@ -51,7 +51,7 @@ func TestSegmentBoundaries(t *testing.T) {
 				require.Equal(t, time.Duration(tc.wantFrames)*40*time.Millisecond, seg.Duration)
 				require.Equal(t, t0.Add(time.Duration(i*tc.wantFrames)*40*time.Millisecond), seg.DateTime)
 
-				samples, dts := trackSamples(t, seg.Data, 1)
+				samples, dts := trackSamples(t, dataOf(t, seg), 1)
 				require.Len(t, samples, tc.wantFrames)
 				require.False(t, samples[0].IsNonSyncSample, "segment %d starts on an IDR", seg.MSN)
 				for _, smp := range samples[1:] {
@@ -71,10 +71,10 @@ func TestSegmentBoundaries(t *testing.T) {
 					require.Equal(t, fmt.Sprintf("p_part%d_%d.mp4", seg.MSN, j), p.Name)
 					require.Equal(t, 200*time.Millisecond, p.Duration)
 					require.Equal(t, j == 0, p.Independent, "part %s", p.Name)
-					joined = append(joined, p.Data...)
+					joined = append(joined, dataOf(t, p)...)
 				}
 				if tc.lowLatency {
-					require.Equal(t, seg.Data, joined, "a segment is its parts end to end")
+					require.Equal(t, dataOf(t, seg), joined, "a segment is its parts end to end")
 				}
 			}
 			if !tc.lowLatency {
@@ -488,8 +488,8 @@ func TestMuxedAudioFollowsVideo(t *testing.T) {
 	require.Len(t, rec.segs, 5)
 	total := 0
 	for _, seg := range rec.segs {
-		v, _ := trackSamples(t, seg.Data, 1)
-		a, _ := trackSamples(t, seg.Data, 2)
+		v, _ := trackSamples(t, dataOf(t, seg), 1)
+		a, _ := trackSamples(t, dataOf(t, seg), 2)
 		require.Len(t, v, 25)
 		require.InDelta(t, 43, len(a), 2, "about a second of audio in segment %d", seg.MSN)
 		total += len(a)
@@ -725,4 +725,80 @@ func TestPartTargetFromSegmentEnds(t *testing.T) {
 	text := string(s.Playlist().Media(MediaOptions{}))
 	require.Contains(t, text, "#EXT-X-PART-INF:PART-TARGET=0.20000\n")
 	require.Contains(t, text, "#EXT-X-PART:DURATION=0.20000,URI=\"p_part0_0.mp4\",INDEPENDENT=YES\n#EXTINF:0.20000,\np_seg0.mp4\n")
+}
+
+// Each part goes to its segment's memory file as it is made: the segment being written is served from it
+// already, and a complete segment is that file, never copied; an observer reads the bytes it wants. A write that
+// fails keeps the segment's later parts on the heap, and the segment is still whole.
+func TestPartsGoStraightToMemoryFiles(t *testing.T) {
+	if !memoryFiles() {
+		t.Skip("no memory files on this system")
+	}
+	video, audio := h264Track(), aacTrack()
+	cfg := Config{Tracks: []*stream.Track{video, audio}, LowLatency: true, Prefix: "d", SegmentCount: 3}
+	// an observer that reads no bytes (the node's counters) costs none
+	var parts, segments int
+	cfg.Observer = Funcs{
+		OnPart: func(Part) { parts++ },
+		OnSegmentComplete: func(Segment) { segments++ },
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	require.True(t, s.direct)
+	// the reference: the same stream through a segmenter whose observer keeps every object's bytes
+	rec := newRecorder(t)
+	cfg.Observer = rec.observer()
+	ref, err := New(cfg)
+	require.NoError(t, err)
+	both := func(from, to int) {
+		feed(t, s, video, audio, from, to, 25)
+		feed(t, ref, video, audio, from, to, 25)
+	}
+	inFile := func(name string) bool {
+		t.Helper()
+		o, ok := s.Playlist().Object(name)
+		require.True(t, ok, name)
+		checkFile(t, o, rec.objects[name])
+		b, err := o.Bytes()
+		require.NoError(t, err)
+		require.Equal(t, rec.objects[name], b, name)
+		f, err := o.File()
+		require.NoError(t, err)
+		if f == nil {
+			return false
+		}
+		f.Close()
+		return true
+	}
+
+	both(0, 61) // segments 0 and 1 complete, parts 0 and 1 of segment 2 made
+	for _, name := range []string{"d_seg0.mp4", "d_seg1.mp4", "d_part0_3.mp4", "d_part1_0.mp4", "d_part2_0.mp4", "d_part2_1.mp4"} {
+		require.True(t, inFile(name), "%s is in a memory file", name)
+	}
+	require.Len(t, s.Playlist().parts, 2)
+
+	// the memory file stops taking writes: the rest of segment 2 stays on the heap
+	require.NoError(t, s.segFile.Seal())
+	both(61, 71)
+	require.True(t, inFile("d_part2_0.mp4"), "a part written before the failure is still served")
+	for _, name := range []string{"d_part2_2.mp4", "d_part2_3.mp4"} {
+		require.False(t, inFile(name), "%s is on the heap (its bytes checked)", name)
+	}
+	both(71, 76) // the complete segment is made of its parts' bytes and then moved to a memory file
+	require.True(t, inFile("d_seg2.mp4"))
+	require.True(t, inFile("d_part2_3.mp4"))
+	both(76, 101) // segment 3 goes to a new memory file
+	require.True(t, inFile("d_seg3.mp4"))
+	require.True(t, inFile("d_part3_2.mp4"))
+
+	old, ok := s.Playlist().Object("d_seg1.mp4")
+	require.True(t, ok)
+	both(101, 226) // segment 1 left the window, then the previous window
+	_, err = old.File()
+	require.ErrorIs(t, err, ErrNotFound, "its memory file was released")
+	s.Close()
+	ref.Close()
+	require.True(t, inFile("d_seg8.mp4"), "the last segment, completed by Close")
+	require.Equal(t, len(rec.parts), parts)
+	require.Equal(t, len(rec.segs), segments)
 }

@@ -139,13 +139,13 @@ func TestTimelineStartsNearZero(t *testing.T) {
 				var videoDTS, audioDTS []int64 // first decode time of each segment, on the track's clock
 				for _, seg := range rec.segs {
 					if v.format == FormatMPEGTS {
-						vp, ap := readTS(t, seg.Data)
+						vp, ap := readTS(t, dataOf(t, seg))
 						videoDTS = append(videoDTS, vp[0].dts)
 						audioDTS = append(audioDTS, rescale(ap[0].dts, 90000, 44100))
 						continue
 					}
-					_, vd := trackSamples(t, seg.Data, 1)
-					_, ad := trackSamples(t, seg.Data, 2)
+					_, vd := trackSamples(t, dataOf(t, seg), 1)
+					_, ad := trackSamples(t, dataOf(t, seg), 2)
 					videoDTS = append(videoDTS, int64(vd[0]))
 					audioDTS = append(audioDTS, int64(ad[0]))
 				}
