@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nagare-video/nagare/internal/rawio"
 	"github.com/nagare-video/nagare/internal/sendfile"
 )
 
@@ -74,11 +75,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		if l.sem == nil {
-			return c, nil
+			return newConn(c, func() {}), nil
 		}
 		select {
 		case l.sem <- struct{}{}:
-			return &conn{Conn: c, release: func() { <-l.sem }}, nil
+			return newConn(c, func() { <-l.sem }), nil
 		default:
 			// counted before the close, so that a client that sees its connection closed finds it counted
 			n := l.refused.Add(1)
@@ -118,11 +119,31 @@ func Temporary(err error) bool {
 	return errors.As(err, &te) && te.Temporary()
 }
 
-// conn gives its place back under the cap when it is closed, once.
+// conn gives its place back under the cap when it is closed, once, reads and writes with raw system
+// calls (internal/rawio) and sends files in memory with sendfile (internal/sendfile).
 type conn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	raw     *rawio.Conn // nil: read and write through Conn
+}
+
+func newConn(c net.Conn, release func()) *conn {
+	return &conn{Conn: c, release: release, raw: rawio.New(c)}
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *conn) Close() error {

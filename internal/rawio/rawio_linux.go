@@ -1,0 +1,108 @@
+package rawio
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+type conn struct {
+	c   net.Conn
+	raw syscall.RawConn
+	// the calls, made once: a closure or a method value per call would allocate
+	readFn, writeFn func(fd uintptr) bool
+
+	rmu    sync.Mutex // one Read at a time (as the socket's own lock would): rp, rn and rerrno are its
+	rp     []byte
+	rn     int
+	rerrno syscall.Errno
+
+	wmu    sync.Mutex // one Write at a time: wp, wn and werrno are its
+	wp     []byte
+	wn     int
+	werrno syscall.Errno
+}
+
+func newConn(c net.Conn) *Conn {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil // a connection that frames its bytes (TLS) must be used through its own methods
+	}
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return nil
+	}
+	rc := &Conn{conn{c: c, raw: raw}}
+	rc.readFn, rc.writeFn = rc.read, rc.write
+	return rc
+}
+
+// Read reads up to len(p) bytes.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rp = p
+	defer func() { c.rp = nil }()
+	for {
+		if err := c.raw.Read(c.readFn); err != nil {
+			return 0, err // closed, or a deadline passed: the poller's own errors, as net's Read returns
+		}
+		switch {
+		case c.rerrno == syscall.EINTR:
+			continue
+		case c.rerrno != 0:
+			return 0, c.opError("read", c.rerrno)
+		case c.rn == 0:
+			return 0, io.EOF
+		}
+		return c.rn, nil
+	}
+}
+
+// Write writes all of p, unless an error stops it.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	defer func() { c.wp = nil }()
+	written := 0
+	for written < len(p) {
+		c.wp = p[written:]
+		if err := c.raw.Write(c.writeFn); err != nil {
+			return written, err
+		}
+		switch {
+		case c.werrno == syscall.EINTR:
+			continue
+		case c.werrno != 0:
+			return written, c.opError("write", c.werrno)
+		}
+		written += c.wn
+	}
+	return written, nil
+}
+
+func (c *conn) opError(op string, errno syscall.Errno) error {
+	return &net.OpError{Op: op, Net: c.c.LocalAddr().Network(), Source: c.c.LocalAddr(), Addr: c.c.RemoteAddr(),
+		Err: os.NewSyscallError(op, errno)}
+}
+
+// read and write are the raw calls; false (EAGAIN: nothing to read yet, no room to write) makes the
+// poller wait for the socket.
+func (c *conn) read(fd uintptr) bool {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)))
+	c.rn, c.rerrno = int(n), errno
+	return errno != syscall.EAGAIN
+}
+
+func (c *conn) write(fd uintptr) bool {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wp[0])), uintptr(len(c.wp)))
+	c.wn, c.werrno = int(n), errno
+	return errno != syscall.EAGAIN
+}
