@@ -45,6 +45,8 @@ type muxer struct {
 	// tmpl is the current playlist rendered once with a placeholder for the viewer's query: each viewer's
 	// copy is then one substitution, not a rendering
 	tmpl atomic.Pointer[playlistTemplate]
+	// ladderTmpl is the multivariant playlist likewise (ladder)
+	ladderTmpl atomic.Pointer[ladderTemplate]
 
 	// source is, for a rendition of an adaptive stream, the muxer of the stream it is a rendition of
 	source *muxer
@@ -111,8 +113,14 @@ type playlistTemplate struct {
 }
 
 func newPlaylistTemplate(pl *segmenter.Playlist) *playlistTemplate {
-	body := pl.Media(segmenter.MediaOptions{URI: withQuery(queryMarker)})
-	t := &playlistTemplate{pl: pl, pieces: bytes.Split(body, []byte(queryMarker))}
+	t := splitTemplate(pl.Media(segmenter.MediaOptions{URI: withQuery(queryMarker)}))
+	t.pl = pl
+	return &t
+}
+
+// splitTemplate splits a playlist rendered with queryMarker for the query.
+func splitTemplate(body []byte) playlistTemplate {
+	t := playlistTemplate{pieces: bytes.Split(body, []byte(queryMarker))}
 	for _, p := range t.pieces {
 		t.size += len(p)
 	}
@@ -129,6 +137,35 @@ func (t *playlistTemplate) fill(b []byte, query string) []byte {
 		b = append(b, p...)
 	}
 	return b
+}
+
+// ladderTemplate is a multivariant playlist rendered once for its variants, split where each viewer's
+// query goes: a node answers every new viewer with one, which differs from viewer to viewer by that
+// query alone (a session id).
+type ladderTemplate struct {
+	variants []segmenter.Variant
+	audio    *segmenter.Variant
+	playlistTemplate
+}
+
+// ladder returns the multivariant playlist of variants (sharing audio, if not nil) whose URIs carry
+// query, rendering it again only when the variants changed.
+func (mx *muxer) ladder(variants []segmenter.Variant, audio *segmenter.Variant, query string) []byte {
+	if query == "" {
+		return segmenter.Ladder(variants, audio, nil) // an edge's or a relay's request
+	}
+	t := mx.ladderTmpl.Load()
+	if t == nil || !slices.EqualFunc(t.variants, variants, segmenter.Variant.Equal) ||
+		(t.audio == nil) != (audio == nil) || audio != nil && !t.audio.Equal(*audio) {
+		t = &ladderTemplate{variants: slices.Clone(variants)}
+		if audio != nil {
+			a := *audio
+			t.audio = &a
+		}
+		t.playlistTemplate = splitTemplate(segmenter.Ladder(variants, audio, withQuery(queryMarker)))
+		mx.ladderTmpl.Store(t)
+	}
+	return t.fill(nil, query)
 }
 
 // queryMarker stands for a viewer's query in a playlist template; a re-encoded query cannot contain it.
@@ -328,6 +365,9 @@ func (mx *muxer) end() {
 
 // ready waits, within ctx and readyTimeout, for the stream's first playable media.
 func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
+	if pl := mx.seg.Playlist(); pl.Ready() {
+		return pl, nil // a live stream's usual case, without a timer
+	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	pl, err := mx.seg.WaitReady(ctx)
@@ -408,8 +448,8 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 			variants = append(variants, rv...)
 		}
 	}
-	body := segmenter.Ladder(variants, audio, withQuery(playlistQuery(r.URL.RawQuery)))
-	return &object{status: http.StatusOK, ctype: hlshttp.PlaylistType, cache: multivariantCache, body: body}
+	return &object{status: http.StatusOK, ctype: hlshttp.PlaylistType, cache: multivariantCache,
+		body: mx.ladder(variants, audio, playlistQuery(r.URL.RawQuery))}
 }
 
 // splitVariants returns, for a source split into views, the variant of its video alone (none when the

@@ -370,3 +370,26 @@ func TestPlaylistQuery(t *testing.T) {
 		require.Equal(t, tc.want, playlistQuery(tc.in), tc.in)
 	}
 }
+
+// A multivariant playlist is rendered once for its variants; each viewer's copy differs by its query.
+func TestLadderTemplate(t *testing.T) {
+	mx := &muxer{}
+	video := []segmenter.Variant{{URI: "video.m3u8", Bandwidth: 2_000_000, Codecs: []string{"avc1.64001f"},
+		Resolution: "1280x720", FrameRate: 30}}
+	audio := &segmenter.Variant{URI: "audio.m3u8", Bandwidth: 128_000, Codecs: []string{"mp4a.40.2"}, Channels: 2}
+	for _, query := range []string{"nagare_session=a1", "nagare_session=b2&token=x"} {
+		require.Equal(t, string(segmenter.Ladder(video, audio, withQuery(query))), string(mx.ladder(video, audio, query)))
+	}
+	first := mx.ladderTmpl.Load()
+	mx.ladder(slices.Clone(video), audio, "nagare_session=c3")
+	require.Same(t, first, mx.ladderTmpl.Load(), "the same variants: not rendered again")
+
+	more := append(slices.Clone(video), segmenter.Variant{URI: "360p/index.m3u8", Bandwidth: 600_000,
+		Codecs: []string{"avc1.64001e"}, Resolution: "640x360"})
+	require.Equal(t, string(segmenter.Ladder(more, audio, withQuery("s=1"))), string(mx.ladder(more, audio, "s=1")))
+	faster := slices.Clone(more)
+	faster[1].Bandwidth = 700_000
+	require.Equal(t, string(segmenter.Ladder(faster, audio, withQuery("s=1"))), string(mx.ladder(faster, audio, "s=1")))
+	require.Equal(t, string(segmenter.Ladder(faster, nil, withQuery("s=1"))), string(mx.ladder(faster, nil, "s=1")))
+	require.Equal(t, string(segmenter.Ladder(faster, nil, nil)), string(mx.ladder(faster, nil, "")), "no query")
+}

@@ -498,6 +498,8 @@ func Multivariant(variants []Variant, uri URIFunc) []byte { return Ladder(varian
 func Ladder(variants []Variant, audio *Variant, uri URIFunc) []byte {
 	pl := &playlist.Multivariant{Version: versionMPEGTS, IndependentSegments: true}
 	if audio != nil {
+		a := *audio // the caller's stays as it is
+		audio = &a
 		if audio.version == 0 {
 			audio.version = versionFMP4
 		}
@@ -541,6 +543,13 @@ func Ladder(variants []Variant, audio *Variant, uri URIFunc) []byte {
 	}
 	b, _ := pl.Marshal()
 	return b
+}
+
+// Equal reports whether a multivariant playlist says the same of v and o.
+func (v Variant) Equal(o Variant) bool {
+	return v.URI == o.URI && v.Bandwidth == o.Bandwidth && v.AverageBandwidth == o.AverageBandwidth &&
+		slices.Equal(v.Codecs, o.Codecs) && v.Resolution == o.Resolution && v.FrameRate == o.FrameRate &&
+		v.Channels == o.Channels && v.version == o.version
 }
 
 // variantInfo is what a multivariant playlist says of the tracks, made with each init section.

@@ -739,7 +739,7 @@ func TestPartsGoStraightToMemoryFiles(t *testing.T) {
 	// an observer that reads no bytes (the node's counters) costs none
 	var parts, segments int
 	cfg.Observer = Funcs{
-		OnPart: func(Part) { parts++ },
+		OnPart:            func(Part) { parts++ },
 		OnSegmentComplete: func(Segment) { segments++ },
 	}
 	s, err := New(cfg)
