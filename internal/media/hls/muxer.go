@@ -509,10 +509,13 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 		return &object{status: http.StatusNotFound}
 	}
 	var pl *segmenter.Playlist
-	if q := blockingQuery(mx.seg.LowLatency(), r.URL.RawQuery); q != nil {
-		msn, part, err := blockingParams(q)
+	msn, part, blocking, err := hlshttp.BlockingParams(r.URL.RawQuery)
+	if (blocking || err != nil) && mx.seg.LowLatency() {
 		if err != nil {
 			return &object{status: http.StatusBadRequest, msg: err.Error()}
+		}
+		if part < 0 {
+			part = segmenter.NoPart
 		}
 		cur := mx.seg.Playlist()
 		if msn > cur.NextMSN()+1 {
@@ -521,9 +524,13 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 		}
 		// hold the request until the part exists, at most three target durations, then answer with what
 		// there is: the player asks again
-		ctx, cancel := context.WithTimeout(r.Context(), 3*max(cur.TargetDuration(), time.Second))
-		pl, err = mx.seg.Wait(ctx, msn, part)
-		cancel()
+		if cur.Has(msn, part) {
+			pl = cur // a player's usual reload, for a part that exists: no timer
+		} else {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*max(cur.TargetDuration(), time.Second))
+			pl, err = mx.seg.Wait(ctx, msn, part)
+			cancel()
+		}
 		switch {
 		case errors.Is(err, segmenter.ErrEnded):
 			// the stream ended while the request waited: the final playlist (with EXT-X-ENDLIST) answers it
@@ -631,39 +638,6 @@ func (mx *muxer) renditionReports(body []byte, query string) []byte {
 		out = fmt.Appendf(out, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%d,LAST-PART=%d\n", u, msn, part)
 	}
 	return out
-}
-
-// blockingQuery returns the query of an LL-HLS blocking playlist request (nil for any other request),
-// parsing it only when it may be one.
-func blockingQuery(lowLatency bool, raw string) url.Values {
-	if !lowLatency || !strings.Contains(raw, "_HLS_") {
-		return nil
-	}
-	if q, _ := url.ParseQuery(raw); q.Has("_HLS_msn") || q.Has("_HLS_part") {
-		return q
-	}
-	return nil
-}
-
-// blockingParams reads _HLS_msn and _HLS_part (segmenter.NoPart when absent).
-func blockingParams(q url.Values) (msn uint64, part int, err error) {
-	m, p := q.Get("_HLS_msn"), q.Get("_HLS_part")
-	if m == "" {
-		return 0, 0, errors.New("_HLS_part without _HLS_msn")
-	}
-	msn, err = strconv.ParseUint(m, 10, 63)
-	if err != nil {
-		return 0, 0, errors.New("_HLS_msn must be a non-negative integer")
-	}
-	part = segmenter.NoPart
-	if p != "" {
-		v, err := strconv.ParseUint(p, 10, 31)
-		if err != nil {
-			return 0, 0, errors.New("_HLS_part must be a non-negative integer")
-		}
-		part = int(v)
-	}
-	return msn, part, nil
 }
 
 // withQuery appends a query to every URI of a playlist (the viewer's session, the caller's own

@@ -6,6 +6,7 @@ package hlshttp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -263,6 +264,34 @@ func (a *Accounting) sendHeader(w http.ResponseWriter, r *http.Request, kind, ct
 	h["Content-Length"] = []string{strconv.Itoa(size)}
 	w.WriteHeader(http.StatusOK)
 	return r.Method != http.MethodHead
+}
+
+// BlockingParams reads an LL-HLS blocking playlist request's _HLS_msn and _HLS_part (RFC 8216bis
+// §6.2.5.2) from the raw query; part is -1 without _HLS_part, and blocking false (with no error) for a
+// plain request.
+func BlockingParams(raw string) (msn uint64, part int, blocking bool, err error) {
+	if !strings.Contains(raw, "_HLS_") {
+		return 0, -1, false, nil // a plain request, the usual one
+	}
+	m, p := QueryParam(raw, "_HLS_msn"), QueryParam(raw, "_HLS_part")
+	if m == "" {
+		if p != "" {
+			return 0, -1, false, errors.New("_HLS_part without _HLS_msn")
+		}
+		return 0, -1, false, nil
+	}
+	if msn, err = strconv.ParseUint(m, 10, 63); err != nil {
+		return 0, -1, false, errors.New("_HLS_msn must be a non-negative integer")
+	}
+	part = -1
+	if p != "" {
+		v, err := strconv.ParseUint(p, 10, 31)
+		if err != nil {
+			return 0, -1, false, errors.New("_HLS_part must be a non-negative integer")
+		}
+		part = int(v)
+	}
+	return msn, part, true, nil
 }
 
 // QueryParam returns the first value of key in the raw query, as url.Values.Get would, without parsing

@@ -253,3 +253,34 @@ type discard struct{}
 func (discard) Header() http.Header         { return http.Header{} }
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 func (discard) WriteHeader(int)             {}
+
+func TestBlockingParams(t *testing.T) {
+	for _, tc := range []struct {
+		raw      string
+		msn      uint64
+		part     int
+		blocking bool
+		err      string
+	}{
+		{raw: "", part: -1},
+		{raw: "nsid=ab12", part: -1},
+		{raw: "nsid=ab12&_HLS_msn=41&_HLS_part=3", msn: 41, part: 3, blocking: true},
+		{raw: "_HLS_msn=41", msn: 41, part: -1, blocking: true},
+		{raw: "_HLS_part=3&_HLS_msn=7&_HLS_skip=YES", msn: 7, part: 3, blocking: true},
+		{raw: "_HLS_msn=%34%31&_HLS_part=0", msn: 41, part: 0, blocking: true}, // escaped digits
+		{raw: "_HLS_skip=YES", part: -1},
+		{raw: "_HLS_part=3", part: -1, err: "_HLS_part without _HLS_msn"},
+		{raw: "_HLS_msn=-1", part: -1, err: "_HLS_msn must be a non-negative integer"},
+		{raw: "_HLS_msn=99999999999999999999", part: -1, err: "_HLS_msn must be a non-negative integer"},
+		{raw: "_HLS_msn=4&_HLS_part=x", part: -1, err: "_HLS_part must be a non-negative integer"},
+	} {
+		msn, part, blocking, err := BlockingParams(tc.raw)
+		if tc.err != "" {
+			require.EqualError(t, err, tc.err, tc.raw)
+			require.False(t, blocking, tc.raw)
+			continue
+		}
+		require.NoError(t, err, tc.raw)
+		require.Equal(t, []any{tc.msn, tc.part, tc.blocking}, []any{msn, part, blocking}, tc.raw)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -317,7 +316,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}
 		}
 	case "playlist":
-		msn, part, blocking, err := blockingParams(raw)
+		msn, part, blocking, err := hlshttp.BlockingParams(raw)
 		if err != nil {
 			s.fail(w, kind, http.StatusBadRequest, err.Error())
 			return
@@ -327,7 +326,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, kind, http.StatusNotFound, "no such playlist")
 			return
 		}
-		res = rd.serve(r.Context(), msn, part, blocking)
+		res = rd.serve(r.Context(), int64(msn), int64(max(part, 0)), blocking)
 	default:
 		res = p.object(file)
 	}
@@ -340,32 +339,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.send(w, r, kind, res)
-}
-
-// blockingParams reads _HLS_msn and _HLS_part.
-func blockingParams(raw string) (msn, part int64, blocking bool, err error) {
-	if !strings.Contains(raw, "_HLS_") {
-		return 0, 0, false, nil // a plain request, the usual one: no need to parse the query
-	}
-	q, _ := url.ParseQuery(raw)
-	m, pt := q.Get("_HLS_msn"), q.Get("_HLS_part")
-	if m == "" {
-		if pt != "" {
-			return 0, 0, false, errors.New("_HLS_part without _HLS_msn")
-		}
-		return 0, 0, false, nil
-	}
-	msn, err = strconv.ParseInt(m, 10, 64)
-	if err != nil || msn < 0 {
-		return 0, 0, false, errors.New("_HLS_msn must be a non-negative integer")
-	}
-	if pt != "" {
-		part, err = strconv.ParseInt(pt, 10, 64)
-		if err != nil || part < 0 {
-			return 0, 0, false, errors.New("_HLS_part must be a non-negative integer")
-		}
-	}
-	return msn, part, true, nil
 }
 
 // response is an answer ready to send.

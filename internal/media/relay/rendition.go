@@ -39,6 +39,14 @@ func (st playlistState) staleGrace() time.Duration {
 // start from the newest part it sees); otherwise the current playlist.
 func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) *response {
 	rd.ensureLoop()
+	if blocking {
+		rd.mu.Lock()
+		cur, st := rd.current, rd.state
+		rd.mu.Unlock()
+		if cur != nil && st.has(msn, part) {
+			return cur // a player's usual reload, for a part the edge has: no timer
+		}
+	}
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
 	armed := false
