@@ -255,6 +255,7 @@ func (a *Accounting) sendHeader(w http.ResponseWriter, r *http.Request, kind, ct
 		h["Cache-Control"] = headerValue(cache)
 	}
 	h["Accept-Ranges"] = acceptRanges
+	h["Date"] = dateHeader()
 	if ranges != nil {
 		cw := httprec.New(w)
 		http.ServeContent(cw, r, "", time.Time{}, ranges)
@@ -265,6 +266,25 @@ func (a *Accounting) sendHeader(w http.ResponseWriter, r *http.Request, kind, ct
 	w.WriteHeader(http.StatusOK)
 	return r.Method != http.MethodHead
 }
+
+// dateHeader is the Date header of answers now: formatted once a second, where net/http would format it
+// for every answer.
+func dateHeader() []string {
+	now := time.Now()
+	if d := lastDate.Load(); d != nil && d.sec == now.Unix() {
+		return d.value
+	}
+	d := &date{sec: now.Unix(), value: []string{now.UTC().Format(http.TimeFormat)}}
+	lastDate.Store(d)
+	return d.value
+}
+
+type date struct {
+	sec   int64
+	value []string // shared by the answers of that second: never changed
+}
+
+var lastDate atomic.Pointer[date]
 
 // BlockingParams reads an LL-HLS blocking playlist request's _HLS_msn and _HLS_part (RFC 8216bis
 // §6.2.5.2) from the raw query; part is -1 without _HLS_part, and blocking false (with no error) for a

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -282,5 +283,21 @@ func TestBlockingParams(t *testing.T) {
 		}
 		require.NoError(t, err, tc.raw)
 		require.Equal(t, []any{tc.msn, tc.part, tc.blocking}, []any{msn, part, blocking}, tc.raw)
+	}
+}
+
+func TestDateHeader(t *testing.T) {
+	before := time.Now().Truncate(time.Second)
+	d, err := http.ParseTime(dateHeader()[0])
+	require.NoError(t, err)
+	require.False(t, d.Before(before))
+	require.False(t, d.After(time.Now()))
+	for {
+		sec := time.Now().Unix()
+		a, b := dateHeader(), dateHeader()
+		if time.Now().Unix() == sec { // else a second turned between the two: try again
+			require.Same(t, &a[0], &b[0], "made once a second")
+			return
+		}
 	}
 }
