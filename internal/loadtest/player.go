@@ -202,6 +202,18 @@ func (p *player) play(ctx context.Context) error {
 	return p.follow(ctx, media, pl, st)
 }
 
+// resumeAfterStall is the media a player of pl waits for ahead of its playhead to play on after a stall:
+// a part on a playlist of parts; on a playlist of whole segments one and a half target durations, so
+// that, whatever part of the segment being written it had loaded, it plays on with at least half a
+// segment to spare over the next segment's arrival — as hls.js does after such a move (one stall of
+// about 1.3 s, then about 2 s behind live with 1 s segments and no stall after it).
+func resumeAfterStall(pl *mediaPlaylist) time.Duration {
+	if pl.lowLatency() {
+		return pl.partTarget
+	}
+	return pl.target * 3 / 2
+}
+
 // cursor is the next thing to load: part `part` of segment msn (LL-HLS), or segment msn. into is the
 // media of segment msn loaded as parts before it.
 type cursor struct {
@@ -239,6 +251,17 @@ func (p *player) follow(ctx context.Context, media *url.URL, pl *mediaPlaylist, 
 		fresh, err := parser.parse(body, pl)
 		if err != nil {
 			return err
+		}
+		if fresh.lowLatency() != ll {
+			// a move between a playlist of parts and one of whole segments (a pathway without parts, the
+			// storage push's classic playlist): a stalled player now waits for as much as a player of
+			// that playlist starts with. hls.js, moved from an edge's parts to the bucket's segments,
+			// stalls once for about 1.3 s and plays on about 2 s behind live without another stall
+			// (docs/steering.md); resuming with a part's worth ahead would put the player right at the
+			// segments' arrival, stalling briefly at each one.
+			p.mu.Lock()
+			p.po.resume = resumeAfterStall(fresh)
+			p.mu.Unlock()
 		}
 		// nothing holds on to the playlist replaced (its items were copied): its memory is the next one's
 		pl, ll, failures = fresh, fresh.lowLatency(), 0
