@@ -110,26 +110,35 @@ func Create(name string) (*File, error) {
 func (f *File) Append(data []byte) (int64, error) {
 	start := f.size.Load()
 	for n := 0; n < len(data); {
-		// a raw call: copying into memory never waits on a device, so the runtime need not hand the
-		// goroutine's processor over for it (a live node writes every part of every stream this way)
-		k, _, errno := unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(f.fd), uintptr(unsafe.Pointer(&data[n])),
-			uintptr(len(data)-n), uintptr(start+int64(n)), 0, 0)
-		var err error
-		switch {
-		case errno == unix.EINTR:
+		k, err := pwrite(f.fd, data[n:], start+int64(n))
+		if err == unix.EINTR {
 			continue
-		case errno != 0:
-			err = errno
-		case k == 0:
+		}
+		if err == nil && k == 0 {
 			err = io.ErrShortWrite
 		}
 		if err != nil {
 			return 0, fmt.Errorf("writing a memory file: %w", err)
 		}
-		n += int(k)
+		n += k
 	}
 	f.size.Add(int64(len(data)))
 	return start, nil
+}
+
+// pwrite writes p at off. On 64-bit systems it is a raw system call: copying into memory never waits on a
+// device, so the runtime need not hand the goroutine's processor over for it (a live node writes every
+// part of every stream this way). A 32-bit system passes the offset in two registers: the usual call.
+func pwrite(fd int, p []byte, off int64) (int, error) {
+	if unsafe.Sizeof(uintptr(0)) < 8 {
+		return unix.Pwrite(fd, p, off)
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		uintptr(off), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // ReadAt reads len(p) bytes from off (io.ReaderAt), unless the owner has released the file.
