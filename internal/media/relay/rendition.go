@@ -39,16 +39,20 @@ func (st playlistState) staleGrace() time.Duration {
 // start from the newest part it sees); otherwise the current playlist.
 func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) *response {
 	rd.ensureLoop()
-	if blocking {
-		rd.mu.Lock()
-		cur, st := rd.current, rd.state
-		rd.mu.Unlock()
-		if cur != nil && st.has(msn, part) {
-			return cur // a player's usual reload, for a part the edge has: no timer
+	// made when the request must wait: most (a reload for a part the edge has) are answered at once
+	var deadline *time.Timer
+	arm := func(d time.Duration) {
+		if deadline == nil {
+			deadline = time.NewTimer(d)
+		} else {
+			deadline.Reset(d)
 		}
 	}
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
+	defer func() {
+		if deadline != nil {
+			deadline.Stop()
+		}
+	}()
 	armed := false
 	for {
 		rd.mu.Lock()
@@ -58,7 +62,7 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			if !blocking && !armed && st.blocking && st.partTarget > 0 {
 				// a plain request: wait for the next part
 				blocking, msn, part = true, st.next, st.parts
-				deadline.Reset(hlshttp.FreshWait(st.partTarget))
+				arm(hlshttp.FreshWait(st.partTarget))
 				armed = true
 			}
 			if !blocking || st.has(msn, part) {
@@ -69,11 +73,14 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 			}
 			if !armed {
 				// LL-HLS: answer a blocking request within three target durations of the request
-				deadline.Reset(3 * st.target)
+				arm(3 * st.target)
 				armed = true
 			}
 		} else if fail != nil {
 			return fail
+		}
+		if deadline == nil {
+			arm(10 * time.Second) // no playlist from the parent yet
 		}
 		select {
 		case <-changed:
