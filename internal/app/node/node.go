@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/http1"
 	"github.com/nagare-video/nagare/internal/media/accesslog"
 	"github.com/nagare-video/nagare/internal/media/hls"
 	"github.com/nagare-video/nagare/internal/media/hlshttp"
@@ -65,7 +66,8 @@ type Node struct {
 	// webrtcMoved: this drain's WHEP sessions have been ended (see moveWebRTCViewers)
 	webrtcMoved atomic.Bool
 	httpLn      net.Listener
-	http        *http.Server
+	http        *http.Server // the HTTP server: net/http's alone with TLS, else http1's fallback
+	serveHTTP   httpServer   // what serves n.httpLn: n.http, or an http1.Server in front of it
 	started     time.Time
 	cpu         nodestats.CPUMeter
 	agent       *nodeagent.Agent // nil when the node runs without a manager
@@ -433,10 +435,30 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		ConnState:         n.fresh.track,
 		ConnContext:       hlshttp.ConnContext,
 	}
+	n.serveHTTP = n.http
 	if n.cert != nil {
 		n.httpLn = tlsconf.Wrap(n.http, n.httpLn, n.cert, log.With("component", "http"))
+		return nil
+	}
+	// plain HTTP/1.1: players' GETs go through http1, with less work per request than net/http's;
+	// anything else (a body, an upgrade, HTTP/1.0, an error to answer) goes on to n.http
+	n.serveHTTP = &http1.Server{
+		Handler:           handler,
+		Fallback:          n.http,
+		ReadHeaderTimeout: n.http.ReadHeaderTimeout,
+		IdleTimeout:       n.http.IdleTimeout,
+		ConnState:         n.http.ConnState,
+		ConnContext:       n.http.ConnContext,
+		Log:               log.With("component", "http"),
 	}
 	return nil
+}
+
+// httpServer is what serves the node's HTTP listener: an *http.Server or an *http1.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // freshConns tracks connections that have not sent a request yet. Shutdown waits up to 5 s for such a
@@ -607,7 +629,7 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	if n.http != nil {
 		g.Go(func() error {
-			err := n.http.Serve(n.httpLn)
+			err := n.serveHTTP.Serve(n.httpLn)
 			if errors.Is(err, http.ErrServerClosed) {
 				return nil
 			}
@@ -633,8 +655,8 @@ func (n *Node) Run(ctx context.Context) error {
 					}
 				}
 			}()
-			if err := n.http.Shutdown(sctx); err != nil {
-				n.http.Close()
+			if err := n.serveHTTP.Shutdown(sctx); err != nil {
+				n.serveHTTP.Close()
 				return fmt.Errorf("http shutdown: %w", err)
 			}
 			return nil
