@@ -35,14 +35,12 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// give hands c to the fallback server; false (c closed) when it has stopped.
-func (l *handoffListener) give(c net.Conn) bool {
+// give hands c to the fallback server, or closes it when that has stopped.
+func (l *handoffListener) give(c net.Conn) {
 	select {
 	case l.conns <- c:
-		return true
 	case <-l.done:
 		c.Close()
-		return false
 	}
 }
 

@@ -129,6 +129,9 @@ func parseRequest(ctx context.Context, block []byte, remote string) *http.Reques
 		}
 		closeAfter = httpguts.HeaderValuesContainsToken(conn, "close")
 	}
+	if accept := h["Accept"]; len(accept) > 0 && strings.Contains(accept[0], "text/event-stream") {
+		return nil // an answer that never ends: net/http notices the client going away, this server would not
+	}
 	if p, ok := h["Pragma"]; ok && len(p) > 0 && p[0] == "no-cache" {
 		if _, ok := h["Cache-Control"]; !ok {
 			h["Cache-Control"] = []string{"no-cache"} // as net/http (RFC 7234 §5.4)

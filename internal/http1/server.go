@@ -10,7 +10,7 @@
 //
 // What this server does not take is left to Fallback, the same handler behind net/http, from that request
 // on, with the bytes already read handed over: a request with a body (Content-Length other than 0,
-// Transfer-Encoding), an upgrade, Expect, HTTP/1.0 or HTTP/2, an absolute or authority target, a header
+// Transfer-Encoding), an upgrade, Expect, an event stream (Accept: text/event-stream), HTTP/1.0 or HTTP/2, an absolute or authority target, a header
 // block larger than the read buffer or anything net/http would answer with an error (malformed lines,
 // invalid names or values, a missing or repeated Host). Behaviour on such requests is net/http's exactly.
 //
@@ -35,9 +35,10 @@ import (
 
 // readBufferSize is a connection's read buffer: a request's whole header block must fit in it to be
 // served here (a player's is a few hundred bytes; a larger one goes to net/http, which allows 1 MB).
-const readBufferSize = 8 << 10
+const readBufferSize = 4 << 10
 
-// writeBufferSize is a connection's write buffer: a playlist and its header go out in one write.
+// writeBufferSize is the write buffer a connection holds while it answers (given back while it waits
+// for a request): a playlist and its header go out in one write.
 const writeBufferSize = 8 << 10
 
 // Server serves HTTP/1.1 requests without a body on the connections of a listener.
@@ -255,10 +256,9 @@ var (
 func (c *conn) serve() {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.rwc)
-	c.bw = writers.Get().(*bufio.Writer)
-	c.bw.Reset(c.rwc)
 	handedOff := false
 	defer func() {
+		c.releaseWriter()
 		if handedOff {
 			c.s.forget(c, http.StateHijacked)
 			return // the fallback owns the connection and the reader now
@@ -266,8 +266,6 @@ func (c *conn) serve() {
 		c.rwc.Close()
 		c.br.Reset(nil)
 		readers.Put(c.br)
-		c.bw.Reset(nil)
-		writers.Put(c.bw)
 		c.s.forget(c, http.StateClosed)
 	}()
 
@@ -281,22 +279,27 @@ func (c *conn) serve() {
 
 	for {
 		if c.s.shutting.Load() && c.br.Buffered() == 0 {
-			_ = c.bw.Flush()
+			_ = c.flush()
 			return
 		}
 		ctx, cancel := context.WithCancel(c.ctx) // c.ctx cannot be cancelled: nothing to register with
 		req, err := c.readRequest(ctx, remote)
 		if err != nil {
 			cancel()
-			_ = c.bw.Flush() // answers to pipelined requests already served
+			_ = c.flush() // answers to pipelined requests already served
 			return
 		}
 		if req == nil {
 			cancel()
-			handedOff = c.handOff()
+			c.handOff()
+			handedOff = true
 			return
 		}
 		c.s.setState(c, http.StateActive)
+		if c.bw == nil {
+			c.bw = writers.Get().(*bufio.Writer)
+			c.bw.Reset(c.rwc)
+		}
 		w := c.newResponse(req)
 		ok := c.run(w, req)
 		cancel()
@@ -304,15 +307,32 @@ func (c *conn) serve() {
 			return
 		}
 		if w.closeAfter || c.s.shutting.Load() {
-			_ = c.bw.Flush()
+			_ = c.flush()
 			return
 		}
 		if c.br.Buffered() == 0 {
-			if err := c.bw.Flush(); err != nil {
+			// nothing pipelined: send, and give the write buffer back while the connection waits
+			if err := c.flush(); err != nil {
 				return
 			}
+			c.releaseWriter()
 		}
 		c.s.setState(c, http.StateIdle)
+	}
+}
+
+func (c *conn) flush() error {
+	if c.bw == nil {
+		return nil
+	}
+	return c.bw.Flush()
+}
+
+func (c *conn) releaseWriter() {
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writers.Put(c.bw)
+		c.bw = nil
 	}
 }
 
@@ -333,15 +353,16 @@ func (c *conn) run(w *response, req *http.Request) (ok bool) {
 	return true
 }
 
-// handOff gives the connection, with what was read of it, to the fallback server.
-func (c *conn) handOff() bool {
-	if err := c.bw.Flush(); err != nil {
-		return false
+// handOff gives the connection, with what was read of it, to the fallback server (or closes it when
+// that cannot be).
+func (c *conn) handOff() {
+	if err := c.flush(); err != nil {
+		c.rwc.Close()
+		return
 	}
-	c.bw.Reset(nil)
-	writers.Put(c.bw)
+	c.releaseWriter()
 	_ = c.rwc.SetReadDeadline(time.Time{}) // net/http sets its own
-	return c.s.handoff.give(&bufferedConn{Conn: c.rwc, r: c.br})
+	c.s.handoff.give(&bufferedConn{Conn: c.rwc, r: c.br})
 }
 
 // setReadDeadline sets the connection's read deadline to about t: to t when the one set is more than a

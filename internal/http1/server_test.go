@@ -263,38 +263,44 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 // TestHandsOff: what this server does not take reaches net/http with the connection's bytes intact,
 // and net/http answers it as it always has.
 func TestHandsOff(t *testing.T) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+	answer := func(by string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintf(w, "%s: %s %s %s body=%q", by, r.Method, r.URL.Path, r.Proto, b)
 		}
-		fmt.Fprintf(w, "%s %s %s body=%q", r.Method, r.URL.Path, r.Proto, b)
-	})
-	_, addr := serve(t, h)
+	}
+	_, addr := serve(t, answer("own"), func(s *Server) { s.Fallback.Handler = answer("net/http") })
 	cases := []struct {
 		name, raw string
 		status    []int // one per answer
 		bodies    []string
 	}{
 		{"POST with a body", "POST /whip HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nv=0\r\n",
-			[]int{200}, []string{`POST /whip HTTP/1.1 body="v=0\r\n"`}},
+			[]int{200}, []string{`net/http: POST /whip HTTP/1.1 body="v=0\r\n"`}},
 		{"chunked body", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-			[]int{200}, []string{`POST /x HTTP/1.1 body="abc"`}},
+			[]int{200}, []string{`net/http: POST /x HTTP/1.1 body="abc"`}},
 		{"GETs, then a POST, pipelined", "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n" +
 			"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET /d HTTP/1.1\r\nHost: a\r\n\r\n",
-			[]int{200, 200, 200, 200}, []string{`GET /a HTTP/1.1 body=""`, `GET /b HTTP/1.1 body=""`,
-				`POST /c HTTP/1.1 body="hi"`, `GET /d HTTP/1.1 body=""`}},
-		{"HTTP/1.0", "GET /old HTTP/1.0\r\n\r\n", []int{200}, []string{`GET /old HTTP/1.0 body=""`}},
-		{"absolute target", "GET http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n", []int{200}, []string{`GET /abs HTTP/1.1 body=""`}},
-		{"bare LF", "GET /lf HTTP/1.1\nHost: a\n\n", []int{200}, []string{`GET /lf HTTP/1.1 body=""`}},
+			[]int{200, 200, 200, 200}, []string{`own: GET /a HTTP/1.1 body=""`, `own: GET /b HTTP/1.1 body=""`,
+				`net/http: POST /c HTTP/1.1 body="hi"`, `net/http: GET /d HTTP/1.1 body=""`}},
+		{"HTTP/1.0", "GET /old HTTP/1.0\r\n\r\n", []int{200}, []string{`net/http: GET /old HTTP/1.0 body=""`}},
+		{"absolute target", "GET http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n", []int{200}, []string{`net/http: GET /abs HTTP/1.1 body=""`}},
+		{"bare LF", "GET /lf HTTP/1.1\nHost: a\n\n", []int{200}, []string{`net/http: GET /lf HTTP/1.1 body=""`}},
+		{"event stream", "GET /watch HTTP/1.1\r\nHost: a\r\nAccept: text/event-stream\r\n\r\n", []int{200},
+			[]string{`net/http: GET /watch HTTP/1.1 body=""`}},
+		{"a body of none", "DELETE /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", []int{200},
+			[]string{`own: DELETE /p HTTP/1.1 body=""`}},
 		{"missing Host", "GET / HTTP/1.1\r\n\r\n", []int{400}, nil},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []int{400}, nil},
 		{"invalid header name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", []int{400}, nil},
 		{"control byte in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", []int{400}, nil},
 		{"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", []int{400}, nil},
 		{"header larger than the buffer", "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("y", 2*readBufferSize) + "\r\n\r\n",
-			[]int{200}, []string{`GET / HTTP/1.1 body=""`}},
+			[]int{200}, []string{`net/http: GET / HTTP/1.1 body=""`}},
 		{"header larger than net/http's limit", "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("y", 1<<20+4096) + "\r\n\r\n",
 			[]int{431}, nil},
 	}
