@@ -30,6 +30,7 @@ import (
 	"github.com/nagare-video/nagare/internal/cloud"
 	_ "github.com/nagare-video/nagare/internal/cloud/all" // every controller, chosen by configuration
 	"github.com/nagare-video/nagare/internal/config"
+	"github.com/nagare-video/nagare/internal/http1"
 	"github.com/nagare-video/nagare/internal/manager/api"
 	"github.com/nagare-video/nagare/internal/manager/autoscaler"
 	"github.com/nagare-video/nagare/internal/manager/cluster"
@@ -59,7 +60,11 @@ type Manager struct {
 	scaler   *autoscaler.Loop // nil without a controller
 	recorder *nodeapi.Recorder
 	ln       net.Listener
-	http     *http.Server
+	http     *http.Server // net/http's server: alone with TLS, else behind serve as its fallback
+	serve    interface {  // what serves ln: http, or an http1.Server in front of it
+		Serve(net.Listener) error
+		Shutdown(context.Context) error
+	}
 	// acme obtains the certificate (tls.acme); challenges answers its HTTP-01 challenges on challengeLn
 	acme        *tlsconf.ACME
 	challenges  *http.Server
@@ -201,6 +206,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 			return nil, err
 		}
 	}
+	m.serve = m.http
+	if !cfg.TLS.Enabled() && len(cfg.TLS.ACME.Domains) == 0 {
+		// plain HTTP/1.1: viewers' and publishers' routing calls go through http1 (less work per
+		// request than net/http); API writes, event streams and anything unusual go on to m.http
+		m.serve = &http1.Server{Handler: m.http.Handler, Fallback: m.http, ReadHeaderTimeout: m.http.ReadHeaderTimeout,
+			IdleTimeout: m.http.IdleTimeout, Log: log.With("component", "http")}
+	}
 	return m, nil
 }
 
@@ -315,7 +327,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		g.Go(func() error { return m.scaler.Run(gctx) })
 	}
 	g.Go(func() error {
-		if err := m.http.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := m.serve.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("manager http: %w", err)
 		}
 		return nil
@@ -327,7 +339,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		if m.challenges != nil {
 			_ = m.challenges.Shutdown(sctx)
 		}
-		return m.http.Shutdown(sctx)
+		return m.serve.Shutdown(sctx)
 	})
 	if m.challenges != nil {
 		g.Go(func() error {
