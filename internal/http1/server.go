@@ -258,11 +258,10 @@ func (c *conn) serve() {
 	c.br.Reset(c.rwc)
 	handedOff := false
 	defer func() {
-		c.releaseWriter()
 		if handedOff {
-			c.s.forget(c, http.StateHijacked)
 			return // the fallback owns the connection and the reader now
 		}
+		c.releaseWriter()
 		c.rwc.Close()
 		c.br.Reset(nil)
 		readers.Put(c.br)
@@ -357,11 +356,14 @@ func (c *conn) run(w *response, req *http.Request) (ok bool) {
 // that cannot be).
 func (c *conn) handOff() {
 	if err := c.flush(); err != nil {
+		c.releaseWriter()
 		c.rwc.Close()
+		c.s.forget(c, http.StateClosed)
 		return
 	}
 	c.releaseWriter()
 	_ = c.rwc.SetReadDeadline(time.Time{}) // net/http sets its own
+	c.s.forget(c, http.StateHijacked)      // before the fallback reports it as new
 	c.s.handoff.give(&bufferedConn{Conn: c.rwc, r: c.br})
 }
 
