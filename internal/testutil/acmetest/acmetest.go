@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,14 +34,23 @@ type Pebble struct {
 	cmd        *exec.Cmd
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 now.
+// FreePort returns a TCP port free on 127.0.0.1 now, and never one it returned before in this process:
+// the kernel may hand a port just closed out again, and a test that asks for several (pebble's, the
+// manager's challenge port) would then get the same twice.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, taken := portsGiven.LoadOrStore(port, true); !taken {
+			return port
+		}
+	}
 }
+
+var portsGiven sync.Map // int → true: the ports FreePort returned
 
 // Start runs pebble until the test ends: its HTTPS certificate from ca, every name resolving to
 // 127.0.0.1, and the challenges validated on tlsPort (TLS-ALPN-01) and httpPort (HTTP-01) of 127.0.0.1.
