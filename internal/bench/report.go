@@ -698,8 +698,8 @@ func renderMethod(p printer) {
 - **Publisher.** The clip is read from MPEG-TS with mediacommon and sent with gortmplib's client, each frame
   at its DTS after the first, looping; the wall-clock time at which each video frame's write returned is kept.
 - **Publish to playable.** A poll every 5 ms of the playlist a player would open (nagare: ` + "`index.m3u8`" + `, then
-  its media playlist, which the server answers a plain request for once two segments are complete, at most
-  5 s after it, so that classic players can start; nginx-rtmp: the
+  its media playlist, which the server answers a plain request for once it lists a complete segment and a
+  part of the next, at most 5 s after it, so that classic players can start; nginx-rtmp: the
   ` + "`.m3u8`" + ` in ` + "`hls_path`" + `). The clock starts when the publisher starts to connect.
 - **Lag.** During one publication, the media playlist is polled every 5 ms (both servers; adds 0–5 ms,
   2.5 ms on average) and, for nagare, also followed with LL-HLS blocking reloads asking for the next part,
@@ -800,8 +800,9 @@ func renderNotes(p printer, r *results) {
 	}
 	p("- nagare's segmenter is its own (`internal/media/segmenter`, on mediacommon's fMP4): its playlists start at\n")
 	p("  the first real segment, with no `EXT-X-GAP` placeholders. A blocking (LL-HLS) request gets the first part\n")
-	p("  as soon as it exists; a plain playlist request for a stream younger than two segments waits for them (at\n")
-	p("  most 5 s), which classic players' demuxers need: section 1's plain polls include that wait.\n")
+	p("  as soon as it exists; a plain playlist request for a stream whose playlist lists no complete segment and part\n")
+	p("  of the next yet waits for them (at most 5 s; two segments on a classic playlist), which classic players'\n")
+	p("  demuxers need: section 1's plain polls include that wait.\n")
 	if ng, nx := r.fanout(KindNagare, "playlist", 64), r.fanout(KindNginxRTMP, "playlist", 64); ng != nil && nx != nil && nx.Bytes > 0 {
 		p("- The media playlist fetched in section 3 was %d bytes from nagare (LL-HLS: the parts of the last segments,\n", ng.Bytes)
 		p("  preload hints, program date-times) and %d from nginx-rtmp (%s ×).\n", nx.Bytes, num(float64(ng.Bytes)/float64(nx.Bytes)))

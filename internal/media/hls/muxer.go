@@ -377,24 +377,50 @@ func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
 	return pl, nil
 }
 
-// startSegments is how many complete segments a plain (not blocking) media playlist request waits for
-// in a stream's first seconds. Players that know nothing of parts cannot start on less: GStreamer's
-// classic hlsdemux refuses a playlist of parts alone ("Couldn't update playlist"), and GStreamer 1.22's
-// hlsdemux2 cannot match its next playlist against one that lists a single segment (its
-// gst_hls_media_playlist_sync_to_playlist never tries the first: "Could not synchronize media
-// playlists"). The playlist still starts with the first segment; LL-HLS players' blocking requests
-// get the parts at once.
+// startSegments is how many complete segments a plain (not blocking) request for a classic media
+// playlist waits for in a stream's first seconds, and GStreamer's for a low-latency one: GStreamer 1.22's
+// hlsdemux2 cannot match its next playlist against a first one that lists a single segment
+// (gst_hls_media_playlist_sync_to_playlist tries the reference's segments from the last down to the
+// second, never the first: "Could not synchronize media playlists", then no frame), parts of the segment
+// being written or not.
 const startSegments = 2
 
-// firstSegments waits, within ctx and readyTimeout, for the stream's first startSegments segments. When
-// they take longer (a long GOP), what there is answers, as long as it is something to play.
-func (mx *muxer) firstSegments(ctx context.Context) (*segmenter.Playlist, *object) {
-	if pl := mx.seg.Playlist(); pl.SegmentCount() >= startSegments {
-		return pl, nil // a live stream's usual case, without a timer
+// startable reports whether pl can answer a plain request in a stream's first seconds: a classic
+// playlist (or any for GStreamer, gst) once it lists startSegments segments; a low-latency one once it
+// lists a complete segment and a part of the next. Players that know nothing of parts cannot start on
+// parts alone (GStreamer's classic hlsdemux: "Couldn't update playlist"; VLC plays the segment). The
+// playlist still starts with the first segment; LL-HLS players' blocking requests get parts at once.
+func startable(pl *segmenter.Playlist, gst bool) bool {
+	if !pl.LowLatency() || gst {
+		return pl.SegmentCount() >= startSegments
+	}
+	if pl.SegmentCount() >= startSegments {
+		return true
+	}
+	msn, _, ok := pl.LastPart()
+	return pl.SegmentCount() >= 1 && ok && msn == pl.NextMSN()
+}
+
+// isGStreamer reports whether r comes from GStreamer (souphttpsrc's default User-Agent).
+func isGStreamer(r *http.Request) bool { return strings.Contains(r.UserAgent(), "GStreamer") }
+
+// firstSegments waits, within ctx and readyTimeout, until the stream's playlist is startable. When that
+// takes longer (a long GOP), what there is answers, as long as it is something to play. A live
+// stream's usual case returns the current playlist without a timer; after a wait, the playlist returned
+// is the one that just listed a new part or segment (as fresh as a playlist can be).
+func (mx *muxer) firstSegments(ctx context.Context, gst bool) (*segmenter.Playlist, *object) {
+	if pl := mx.seg.Playlist(); startable(pl, gst) {
+		return mx.freshPlaylist(ctx, pl), nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	pl, err := mx.seg.WaitSegments(wctx, startSegments)
+	var pl *segmenter.Playlist
+	var err error
+	if mx.seg.LowLatency() && !gst {
+		pl, err = mx.seg.WaitUntil(wctx, func(pl *segmenter.Playlist) bool { return startable(pl, false) })
+	} else {
+		pl, err = mx.seg.WaitSegments(wctx, startSegments) // a window smaller than two: its size
+	}
 	switch {
 	case err == nil:
 		return pl, nil
@@ -488,10 +514,10 @@ func (mx *muxer) audioVariant() *segmenter.Variant {
 }
 
 // freshPlaylist answers a plain request for a low-latency playlist that cur would answer: the playlist as
-// the part after cur's last is listed, within hlshttp.FreshWait (cur itself for a classic, young or ended
-// playlist: a young stream's request has just waited for its first segments).
+// the part after cur's last is listed, within hlshttp.FreshWait (cur itself for a classic or ended
+// playlist).
 func (mx *muxer) freshPlaylist(ctx context.Context, cur *segmenter.Playlist) *segmenter.Playlist {
-	if !cur.LowLatency() || cur.Ended() || cur.SegmentCount() < startSegments {
+	if !cur.LowLatency() || cur.Ended() {
 		return cur
 	}
 	msn, part, ok := cur.LastPart()
@@ -545,10 +571,9 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 	}
 	if pl == nil || !pl.Ready() {
 		var fail *object
-		if pl, fail = mx.firstSegments(r.Context()); fail != nil {
+		if pl, fail = mx.firstSegments(r.Context(), isGStreamer(r)); fail != nil {
 			return fail
 		}
-		pl = mx.freshPlaylist(r.Context(), pl)
 	}
 	query := playlistQuery(r.URL.RawQuery)
 	body, buf := mx.render(pl, query)

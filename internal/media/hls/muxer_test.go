@@ -111,9 +111,9 @@ func (ls *liveStream) get(path string, header ...string) answer {
 }
 
 // async runs get in the background.
-func (ls *liveStream) async(path string) <-chan answer {
+func (ls *liveStream) async(path string, header ...string) <-chan answer {
 	c := make(chan answer, 1)
-	go func() { c <- ls.get(path) }()
+	go func() { c <- ls.get(path, header...) }()
 	return c
 }
 
