@@ -1333,7 +1333,7 @@ func renderABR(p printer, r *abrResults, m Machine, command string) {
 	p("from the publisher starting to connect: the ladder is listed when the multivariant playlist (nginx-rtmp: the\n")
 	p("master playlist `<stream>.m3u8`) lists every rung; playable when, besides, every rung's media playlist has\n")
 	p("answered a plain GET with a part (nagare) or a segment (nginx-rtmp). A plain request for a stream that has\n")
-	p("no complete segment and part of the next yet is held by nagare until it has (section 1), as classic players need; an LL-HLS player's\n")
+	p("no complete segment yet is held by nagare until it has one (section 1), as classic players need; an LL-HLS player's\n")
 	p("blocking request for the first part (`_HLS_msn=0&_HLS_part=0`) is answered as soon as the part exists: the\n")
 	p("last columns. The runs of a server follow each other a second apart. The bare command's row is its own start\n")
 	p("(no ingest: ffmpeg reading the file), from its start to the files listing a segment, for reference.\n\n")

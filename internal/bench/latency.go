@@ -84,23 +84,38 @@ func measureStartup(ctx context.Context, srv server, clip *Clip, stream string) 
 	if err != nil {
 		return Startup{}, err
 	}
+	// the first part as an LL-HLS player learns of parts: a blocking request for part 0 of segment 0,
+	// which the server answers the moment the part is listed (a plain request for a young stream is
+	// held until a player that knows nothing of parts can start)
+	type partResult struct {
+		at  time.Time
+		err error
+	}
+	parts := make(chan partResult, 1)
+	if srv.lowLatency() {
+		go func() {
+			at, err := firstPart(ctx, c, media)
+			parts <- partResult{at, err}
+		}()
+	}
 	var st Startup
-	var partAt, segAt time.Time
+	var segAt time.Time
 	poll(ctx, c, media, pollEvery, newObservations(), func(pl *MediaPlaylist, at time.Time) bool {
-		if partAt.IsZero() && (len(pl.Parts) > 0 || anyParts(pl)) {
-			partAt = at
-		}
 		if segAt.IsZero() && pl.LastSegment() != nil {
 			segAt = at
 		}
-		return !segAt.IsZero() && (!srv.lowLatency() || !partAt.IsZero())
+		return !segAt.IsZero()
 	})
 	if segAt.IsZero() {
 		return st, fmt.Errorf("%s: no segment listed for %s within the time limit", srv.Kind, stream)
 	}
 	st.PlayableMs = ms(segAt.Sub(t0))
-	if !partAt.IsZero() {
-		st.FirstPartMs = ms(partAt.Sub(t0))
+	if srv.lowLatency() {
+		p := <-parts
+		if p.err != nil {
+			return st, fmt.Errorf("%s: the first part of %s: %w", srv.Kind, stream, p.err)
+		}
+		st.FirstPartMs = ms(p.at.Sub(t0))
 	}
 	return st, nil
 }

@@ -553,8 +553,10 @@ func reqs(v float64) string {
 
 func renderStartup(p printer, r *results) {
 	p("## 1. Publish to playable\n\n")
-	p("From the publisher starting to connect to the first media playlist listing a complete segment (and,\n")
-	p("for nagare, an `EXT-X-PART`). Each run is a new stream; milliseconds.\n\n")
+	p("From the publisher starting to connect: playable when a plain request for the media playlist (a poll every\n")
+	p("5 ms) is answered with a complete segment listed; first part (nagare) when an LL-HLS blocking request for\n")
+	p("part 0 of segment 0 (`_HLS_msn=0&_HLS_part=0`, sent with the first poll) is answered, which the server does\n")
+	p("the moment the part is listed. Each run is a new stream; milliseconds.\n\n")
 	p("| Server | runs | playable median | min | max | first part median | min | max |\n|---|---|---|---|---|---|---|---|\n")
 	for _, l := range r.Latency {
 		fp := "– | – | –"
@@ -698,9 +700,10 @@ func renderMethod(p printer) {
 - **Publisher.** The clip is read from MPEG-TS with mediacommon and sent with gortmplib's client, each frame
   at its DTS after the first, looping; the wall-clock time at which each video frame's write returned is kept.
 - **Publish to playable.** A poll every 5 ms of the playlist a player would open (nagare: ` + "`index.m3u8`" + `, then
-  its media playlist, which the server answers a plain request for once it lists a complete segment and a
-  part of the next, at most 5 s after it, so that classic players can start; nginx-rtmp: the
-  ` + "`.m3u8`" + ` in ` + "`hls_path`" + `). The clock starts when the publisher starts to connect.
+  its media playlist, which the server answers a plain request for once it lists a complete segment (at
+  most 5 s after it), so that players that know nothing of parts can start; nginx-rtmp: the
+  ` + "`.m3u8`" + ` in ` + "`hls_path`" + `). nagare's first part: an LL-HLS blocking request for it, as a player
+  reloads, answered when the part is listed. The clock starts when the publisher starts to connect.
 - **Lag.** During one publication, the media playlist is polled every 5 ms (both servers; adds 0–5 ms,
   2.5 ms on average) and, for nagare, also followed with LL-HLS blocking reloads asking for the next part,
   which the server answers the moment the part exists. A segment or part is known by its media sequence
@@ -800,9 +803,9 @@ func renderNotes(p printer, r *results) {
 	}
 	p("- nagare's segmenter is its own (`internal/media/segmenter`, on mediacommon's fMP4): its playlists start at\n")
 	p("  the first real segment, with no `EXT-X-GAP` placeholders. A blocking (LL-HLS) request gets the first part\n")
-	p("  as soon as it exists; a plain playlist request for a stream whose playlist lists no complete segment and part\n")
-	p("  of the next yet waits for them (at most 5 s; two segments on a classic playlist), which classic players'\n")
-	p("  demuxers need: section 1's plain polls include that wait.\n")
+	p("  as soon as it exists; a plain playlist request for a stream whose playlist lists no complete segment yet\n")
+	p("  waits for one (at most 5 s; two on a classic playlist, and for GStreamer), which players that know nothing\n")
+	p("  of parts need: section 1's plain polls include that wait.\n")
 	if ng, nx := r.fanout(KindNagare, "playlist", 64), r.fanout(KindNginxRTMP, "playlist", 64); ng != nil && nx != nil && nx.Bytes > 0 {
 		p("- The media playlist fetched in section 3 was %d bytes from nagare (LL-HLS: the parts of the last segments,\n", ng.Bytes)
 		p("  preload hints, program date-times) and %d from nginx-rtmp (%s ×).\n", nx.Bytes, num(float64(ng.Bytes)/float64(nx.Bytes)))

@@ -42,10 +42,14 @@ func viewer(t *testing.T, base, path string) map[string][]byte {
 	code, body := testutil.Get(t, index)
 	require.Equal(t, http.StatusOK, code)
 	pl := testutil.Resolve(t, index, testutil.Renditions(body)[0])
-	code, plBody := testutil.Get(t, pl)
-	require.Equal(t, http.StatusOK, code)
-	mp := testutil.ParseMediaPlaylist(plBody)
-	require.GreaterOrEqual(t, len(mp.Segments), 2)
+	// a young stream's first playlist may list a single segment: reload until it lists two
+	var mp testutil.MediaPlaylist
+	require.Eventually(t, func() bool {
+		code, plBody := testutil.Get(t, pl)
+		require.Equal(t, http.StatusOK, code)
+		mp = testutil.ParseMediaPlaylist(plBody)
+		return len(mp.Segments) >= 2
+	}, 10*time.Second, 100*time.Millisecond, "no second segment listed")
 	objects := map[string][]byte{}
 	for _, o := range append([]string{mp.Init}, mp.Segments[len(mp.Segments)-2:]...) {
 		u := testutil.Resolve(t, pl, o)

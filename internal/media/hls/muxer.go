@@ -387,18 +387,14 @@ const startSegments = 2
 
 // startable reports whether pl can answer a plain request in a stream's first seconds: a classic
 // playlist (or any for GStreamer, gst) once it lists startSegments segments; a low-latency one once it
-// lists a complete segment and a part of the next. Players that know nothing of parts cannot start on
-// parts alone (GStreamer's classic hlsdemux: "Couldn't update playlist"; VLC plays the segment). The
-// playlist still starts with the first segment; LL-HLS players' blocking requests get parts at once.
+// lists a complete segment. Players that know nothing of parts cannot start on parts alone (GStreamer's
+// classic hlsdemux: "Couldn't update playlist"; hls.js: "No Segments found in Playlist"). The playlist
+// still starts with the first segment; LL-HLS players' blocking requests get parts at once.
 func startable(pl *segmenter.Playlist, gst bool) bool {
 	if !pl.LowLatency() || gst {
 		return pl.SegmentCount() >= startSegments
 	}
-	if pl.SegmentCount() >= startSegments {
-		return true
-	}
-	msn, _, ok := pl.LastPart()
-	return pl.SegmentCount() >= 1 && ok && msn == pl.NextMSN()
+	return pl.SegmentCount() >= 1
 }
 
 // isGStreamer reports whether r comes from GStreamer (souphttpsrc's default User-Agent).
