@@ -10,13 +10,15 @@
 //
 // What this server does not take is left to Fallback, the same handler behind net/http, from that request
 // on, with the bytes already read handed over: a request with a body (Content-Length other than 0,
-// Transfer-Encoding), an upgrade, Expect, an event stream (Accept: text/event-stream), HTTP/1.0 or HTTP/2, an absolute or authority target, a header
-// block larger than the read buffer or anything net/http would answer with an error (malformed lines,
-// invalid names or values, a missing or repeated Host). Behaviour on such requests is net/http's exactly.
+// Transfer-Encoding), an upgrade, Expect, an event stream (Accept: text/event-stream), HTTP/1.0 or
+// HTTP/2, an absolute or authority target, a header block larger than the read buffer, or anything
+// net/http would answer with an error (malformed lines, invalid names or values, a missing or repeated
+// Host). Behaviour on such requests is net/http's exactly.
 //
 // Not as net/http: a client that goes away while its request waits (a blocking playlist reload) is
-// noticed when the answer is written, not at once; a request's context is cancelled when its handler
-// returns. Handlers bound their waits (a few part or target durations), so such a wait ends by itself.
+// noticed when the answer is written, not at once (its request's context is cancelled only when the
+// handler returns). Handlers bound their waits (a few part or target durations), so such a wait ends by
+// itself; answers that never end (event streams) go to net/http.
 package http1
 
 import (
@@ -31,6 +33,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/netguard"
 )
 
 // readBufferSize is a connection's read buffer: a request's whole header block must fit in it to be
@@ -99,7 +103,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.shutting.Load() {
 				return http.ErrServerClosed
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if !netguard.Temporary(err) {
 				return err
 			}
 			// out of descriptors, a client gone before its accept: back off as net/http does
