@@ -385,38 +385,33 @@ func (mx *muxer) ready(ctx context.Context) (*segmenter.Playlist, *object) {
 // being written or not.
 const startSegments = 2
 
-// startable reports whether pl can answer a plain request in a stream's first seconds: a classic
-// playlist (or any for GStreamer, gst) once it lists startSegments segments; a low-latency one once it
-// lists a complete segment. Players that know nothing of parts cannot start on parts alone (GStreamer's
-// classic hlsdemux: "Couldn't update playlist"; hls.js: "No Segments found in Playlist"). The playlist
-// still starts with the first segment; LL-HLS players' blocking requests get parts at once.
-func startable(pl *segmenter.Playlist, gst bool) bool {
-	if !pl.LowLatency() || gst {
-		return pl.SegmentCount() >= startSegments
+// segmentsToStart is how many complete segments a plain request waits for in a stream's first seconds:
+// startSegments on a classic playlist, or for GStreamer (gst); one on a low-latency playlist. Players
+// that know nothing of parts cannot start on parts alone (GStreamer's classic hlsdemux: "Couldn't update
+// playlist"; hls.js: "No Segments found in Playlist"). The playlist still starts with the first segment;
+// LL-HLS players' blocking requests get parts at once.
+func (mx *muxer) segmentsToStart(gst bool) int {
+	if mx.seg.LowLatency() && !gst {
+		return 1
 	}
-	return pl.SegmentCount() >= 1
+	return startSegments
 }
 
 // isGStreamer reports whether r comes from GStreamer (souphttpsrc's default User-Agent).
 func isGStreamer(r *http.Request) bool { return strings.Contains(r.UserAgent(), "GStreamer") }
 
-// firstSegments waits, within ctx and readyTimeout, until the stream's playlist is startable. When that
-// takes longer (a long GOP), what there is answers, as long as it is something to play. A live
-// stream's usual case returns the current playlist without a timer; after a wait, the playlist returned
-// is the one that just listed a new part or segment (as fresh as a playlist can be).
+// firstSegments waits, within ctx and readyTimeout, until the stream's playlist lists segmentsToStart
+// segments. When that takes longer (a long GOP), what there is answers, as long as it is something to
+// play. A live stream's usual case returns the current playlist without a timer; after a wait, the
+// playlist returned is the one that just listed a new segment (as fresh as a playlist can be).
 func (mx *muxer) firstSegments(ctx context.Context, gst bool) (*segmenter.Playlist, *object) {
-	if pl := mx.seg.Playlist(); startable(pl, gst) {
+	n := mx.segmentsToStart(gst)
+	if pl := mx.seg.Playlist(); pl.SegmentCount() >= n {
 		return mx.freshPlaylist(ctx, pl), nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	var pl *segmenter.Playlist
-	var err error
-	if mx.seg.LowLatency() && !gst {
-		pl, err = mx.seg.WaitUntil(wctx, func(pl *segmenter.Playlist) bool { return startable(pl, false) })
-	} else {
-		pl, err = mx.seg.WaitSegments(wctx, startSegments) // a window smaller than two: its size
-	}
+	pl, err := mx.seg.WaitSegments(wctx, n)
 	switch {
 	case err == nil:
 		return pl, nil

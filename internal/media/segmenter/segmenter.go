@@ -1051,11 +1051,6 @@ func (s *Segmenter) WaitSegments(ctx context.Context, n int) (*Playlist, error) 
 	return s.waitFor(ctx, func(pl *Playlist) bool { return len(pl.segments) >= n })
 }
 
-// WaitUntil returns the first playlist for which ok is true, with Wait's early returns.
-func (s *Segmenter) WaitUntil(ctx context.Context, ok func(*Playlist) bool) (*Playlist, error) {
-	return s.waitFor(ctx, ok)
-}
-
 func (s *Segmenter) waitFor(ctx context.Context, ok func(*Playlist) bool) (*Playlist, error) {
 	for {
 		pl := s.cur.Load()
