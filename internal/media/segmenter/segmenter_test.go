@@ -802,3 +802,51 @@ func TestPartsGoStraightToMemoryFiles(t *testing.T) {
 	require.Equal(t, len(rec.parts), parts)
 	require.Equal(t, len(rec.segs), segments)
 }
+
+// TestSegmentsStartOnTheLeadingTrack: an audio frame that starts before a cut is in the part before it,
+// though its duration is known only from the next frame, after the cut: every segment and part starts
+// with the video (at the time its EXT-X-PROGRAM-DATE-TIME gives; hls.js starts a segment at its earliest
+// sample), its first audio frame less than a frame later, and no frame is lost or written twice.
+func TestSegmentsStartOnTheLeadingTrack(t *testing.T) {
+	for _, v := range variants {
+		if v.format != FormatFMP4 {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			video, audio := h264Track(), aacTrack()
+			s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: v.format, LowLatency: v.lowLatency,
+				Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
+			require.NoError(t, err)
+			feed(t, s, video, audio, 0, 130, 25)
+			s.Close()
+			require.Len(t, rec.segs, 6)
+			const frame = 1024.0 / 44100
+			next := -1 // the payload counter of the next audio frame
+			check := func(what string, b []byte) {
+				vs, vd := trackSamples(t, b, 1)
+				as, ad := trackSamples(t, b, 2)
+				require.NotEmpty(t, vs, what)
+				require.NotEmpty(t, as, what)
+				vStart, aStart := float64(vd[0])/90000, float64(ad[0])/44100
+				require.GreaterOrEqual(t, aStart, vStart-1e-6, "%s: audio starts before the video", what)
+				require.Less(t, aStart, vStart+frame, "%s: audio starts a frame or more after the video", what)
+				for _, a := range as {
+					if next >= 0 {
+						require.Equal(t, byte(next), a.Payload[1], "%s: audio frames in order, none lost or twice", what)
+					}
+					next = int(a.Payload[1]) + 1
+				}
+			}
+			for _, seg := range rec.segs {
+				check(fmt.Sprintf("segment %d", seg.MSN), dataOf(t, seg))
+			}
+			if v.lowLatency {
+				next = -1
+				for _, p := range rec.parts {
+					check(fmt.Sprintf("part %d.%d", p.MSN, p.Index), dataOf(t, p))
+				}
+			}
+		})
+	}
+}
