@@ -68,6 +68,16 @@ type Server struct {
 	handoff  *handoffListener
 	shutting atomic.Bool
 	started  sync.Once
+	onStop   []func()
+}
+
+// RegisterOnShutdown registers f to be called, in a goroutine of its own, when Shutdown starts, once the
+// listener is closed and answers carry Connection: close (as net/http.Server's; its own hooks are not
+// called).
+func (s *Server) RegisterOnShutdown(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onStop = append(s.onStop, f)
 }
 
 // ErrNoFallback is Serve's error when the Server has no Fallback.
@@ -165,6 +175,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init(nil)
 	s.shutting.Store(true)
 	s.closeListener()
+	s.mu.Lock()
+	for _, f := range s.onStop {
+		go f()
+	}
+	s.mu.Unlock()
 	fallback := make(chan error, 1)
 	go func() { fallback <- s.Fallback.Shutdown(ctx) }()
 	t := time.NewTicker(10 * time.Millisecond)

@@ -396,6 +396,16 @@ func TestShutdown(t *testing.T) {
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-started
 
+	// a hook registered for Shutdown runs once the listener is closed: it releases the request in
+	// flight here, as the node's edge releases the players' blocking reloads
+	hooked := make(chan bool, 1)
+	s.RegisterOnShutdown(func() {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		hooked <- err != nil
+	})
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
 	if !closed(idle) {
@@ -405,6 +415,9 @@ func TestShutdown(t *testing.T) {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v with a request in flight", err)
 	case <-time.After(100 * time.Millisecond):
+	}
+	if refused := <-hooked; !refused {
+		t.Error("the Shutdown hook ran while the listener still accepted")
 	}
 	close(release)
 	busy.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -459,6 +459,7 @@ type httpServer interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
 	Close() error
+	RegisterOnShutdown(func())
 }
 
 // freshConns tracks connections that have not sent a request yet. Shutdown waits up to 5 s for such a
@@ -666,7 +667,17 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return n.agent.Run(gctx) })
 	}
 	if n.edge != nil {
-		g.Go(func() error { return n.edge.Run(gctx) })
+		ectx := gctx
+		if n.http != nil {
+			// the pulls stop once the HTTP server has closed its listener: a player whose blocking reload
+			// they release (with the latest playlist, the connection closed after it) then finds the node
+			// gone, rather than a 503 that hls.js retries on this node a second later, and moves to another
+			// pathway within the buffer it holds
+			var stop context.CancelFunc
+			ectx, stop = context.WithCancel(context.Background())
+			n.serveHTTP.RegisterOnShutdown(stop)
+		}
+		g.Go(func() error { return n.edge.Run(ectx) })
 	}
 	if n.webrtc != nil {
 		g.Go(func() error { return n.webrtc.Run(gctx) })

@@ -64,6 +64,8 @@ type Server struct {
 	// loops are the rendition loops; Run waits for them. looping counts them, for tests.
 	loops   sync.WaitGroup
 	looping atomic.Int64
+	// held counts the viewers' requests waiting for a part, for tests
+	held atomic.Int64
 
 	mu      sync.Mutex
 	streams map[stream.Path]*pull

@@ -474,6 +474,7 @@ func TestRunWaitsForLoops(t *testing.T) {
 	// and a viewer waits at the edge for a part that will not come
 	waiting := make(chan int, 1)
 	go func() { waiting <- status(t, edge.URL+"/live/s0/v1_stream.m3u8?_HLS_msn=8&_HLS_part=3") }()
+	require.Eventually(t, func() bool { return s.held.Load() == 1 }, 5*time.Second, time.Millisecond)
 
 	cancel()
 	select {
@@ -483,7 +484,8 @@ func TestRunWaitsForLoops(t *testing.T) {
 		t.Fatal("Run did not return after its context was cancelled")
 	}
 	require.Zero(t, s.looping.Load(), "Run returned before its loops")
-	require.Equal(t, http.StatusServiceUnavailable, <-waiting)
+	// the waiting viewer gets the latest playlist (its next request finds the node stopping)
+	require.Equal(t, http.StatusOK, <-waiting)
 	require.Equal(t, http.StatusServiceUnavailable, status(t, edge.URL+"/live/s0/v1_stream.m3u8"))
 	require.Zero(t, s.pullCount())
 	require.Eventually(t, func() bool { return parent.inflight.Load() == 0 }, 5*time.Second, 5*time.Millisecond,

@@ -82,16 +82,31 @@ func (rd *rendition) serve(ctx context.Context, msn, part int64, blocking bool) 
 		if deadline == nil {
 			arm(10 * time.Second) // no playlist from the parent yet
 		}
+		var late, cancelled, stopped bool
+		rd.p.s.held.Add(1)
 		select {
 		case <-changed:
 		case <-deadline.C:
-			if cur != nil {
-				return cur // the part is late: give the latest, the player asks again
-			}
-			return &response{status: http.StatusGatewayTimeout, msg: "the parent has not answered yet"}
+			late = true
 		case <-ctx.Done():
-			return &response{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+			cancelled = true
 		case <-rd.p.ctx.Done():
+			stopped = true
+		}
+		rd.p.s.held.Add(-1)
+		switch {
+		case cancelled:
+			return &response{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+		case (late || stopped) && cur != nil:
+			// the part is late: give the latest, the player asks again. Or the node is stopping (or the
+			// stream left it) and the part will not come from here: the latest playlist, rather than a 503
+			// that hls.js retries on this node a second later, lets the player's next request find the node
+			// gone (its connection refused), which makes it move to another pathway at once, within the
+			// buffer it holds
+			return cur
+		case late:
+			return &response{status: http.StatusGatewayTimeout, msg: "the parent has not answered yet"}
+		case stopped:
 			return &response{status: http.StatusServiceUnavailable, msg: "the stream is no longer pulled"}
 		}
 	}

@@ -34,6 +34,17 @@ const (
 	steerMoveWithin = 2*steerTTL + 3*time.Second
 )
 
+// edgeMoveBar is the bar of a move between edges: with NAGARE_PLAYERS_STRICT=1 the (90 % of the
+// frames, no stall longer than one part, no gap jumped; the stopped edge's refused requests are forgiven),
+// which runs here met since segments start on the video and a stopping edge answers its held reloads
+// (docs/steering.md); looseBar otherwise, since a loaded 2-core CI machine stalls every player now and then.
+var edgeMoveBar = func() bar {
+	if os.Getenv("NAGARE_PLAYERS_STRICT") == "1" {
+		return bar{frameRatio: minFrameRatio, maxStall: maxStall, noGaps: true}
+	}
+	return looseBar
+}()
+
 // TestBrowserSteersAwayFromADrainingEdge plays a live stream in hls.js through the manager, which sends
 // it to one of two edges; that edge is then drained, and the manager, as the HLS Content Steering server
 // the edges name in their multivariant playlists, moves the player to the other edge (a pathway clone of
@@ -42,7 +53,7 @@ const (
 func TestBrowserSteersAwayFromADrainingEdge(t *testing.T) {
 	c := startSteeredCluster(t)
 	r, ev := c.play(t, c.drain)
-	check(t, &r, steerPlayFor, looseBar)
+	check(t, &r, steerPlayFor, edgeMoveBar)
 	victim, other := c.hosts(t, &r, ev)
 	at := float64(ev.at.UnixMilli())
 	assert.GreaterOrEqual(t, other.FirstEpochMs, at, "the player loaded from %s before the drain", ev.other)
@@ -66,7 +77,7 @@ func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
 	r, ev := c.play(t, func(victim string) error { c.stops[victim](); return nil })
 	victim, other := c.hosts(t, &r, ev)
 	forgiveVictim(&r, victim)
-	check(t, &r, steerPlayFor, looseBar)
+	check(t, &r, steerPlayFor, edgeMoveBar)
 	at := float64(ev.at.UnixMilli())
 	assert.LessOrEqual(t, other.FirstEpochMs, at+float64(steerMoveWithin.Milliseconds()),
 		"the player reached %s only %.1f s after %s stopped", ev.other, (other.FirstEpochMs-at)/1000, ev.victim)
