@@ -369,6 +369,21 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 		// time went backwards: keep the timeline monotonic, the sample shows for no time
 		smp.dts, d = prev.dts, 0
 	}
+	if prev.early {
+		// written at the cut that followed its start, with its track's usual duration: the track's timeline
+		// goes on from its end, so that the next part's samples start where it ends, as they would have
+		// had its duration been measured. Otherwise timestamps rounded to the millisecond (RTMP's) leave a
+		// hole or an overlap of up to a millisecond there at every cut, and a hole in the source (a
+		// publisher's loop, a lost frame) stays a hole in the media: browsers' Media Source buffers show
+		// it as a gap, which players jump or stall at. The sample after this one takes the difference.
+		if end := prev.dts + int64(prev.Duration); smp.dts != end && smp.dts > end-int64(prev.Duration) {
+			smp.dts = end
+		}
+		if d > 0 {
+			t.lastDur = uint32(min(d, math.MaxUint32))
+		}
+		return nil
+	}
 	prev.Duration = uint32(min(d, math.MaxUint32))
 	if d > 0 {
 		t.lastDur = prev.Duration
@@ -571,6 +586,7 @@ func (s *Segmenter) adjustPartDuration(d time.Duration) {
 // finishPart closes the part being written at end. It returns nil if the part holds no sample. An
 // MPEG-TS segment is written as one part, never announced.
 func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
+	s.writeEarly(end)
 	var data []byte
 	var err error
 	switch {
@@ -607,6 +623,26 @@ func (s *Segmenter) finishPart(end time.Duration) (*partEntry, error) {
 		s.obs.Part(pe.public())
 	}
 	return pe, nil
+}
+
+// writeEarly puts into the part ending at end the sample each other track holds (its duration is known
+// only when the next one arrives, after the cut) if it starts before end, with the duration its track's
+// samples last had: a sample belongs to the part in which it starts. Every segment then starts with its
+// leading track's sample, at the time its EXT-X-PROGRAM-DATE-TIME gives: otherwise an audio frame starting
+// up to one frame before the cut opened the next segment, and hls.js, whose timeline starts a segment at
+// its earliest sample, placed segments that much apart from their dates when it aligned a new playlist
+// by them (a move to another edge), and could wait a whole segment for a part to start at.
+func (s *Segmenter) writeEarly(end time.Duration) {
+	for _, t := range s.tracks {
+		smp := t.next
+		if t.leading || smp == nil || smp.early || toDuration(smp.dts, t.clockRate) >= end {
+			continue
+		}
+		smp.Duration = t.defaultDuration()
+		if s.addToPart(t, smp) == nil {
+			smp.early = true
+		}
+	}
 }
 
 // toSegmentFile appends a part's bytes to the memory file of the segment being written and returns
@@ -1010,7 +1046,7 @@ func (s *Segmenter) Close() {
 		for _, t := range s.tracks {
 			smp := t.next
 			t.next = nil
-			if smp == nil {
+			if smp == nil || smp.early {
 				continue
 			}
 			smp.Duration = t.defaultDuration()

@@ -802,3 +802,85 @@ func TestPartsGoStraightToMemoryFiles(t *testing.T) {
 	require.Equal(t, len(rec.parts), parts)
 	require.Equal(t, len(rec.segs), segments)
 }
+
+// TestSegmentsStartOnTheLeadingTrack: an audio frame that starts before a cut is in the part before it,
+// though its duration is known only from the next frame, after the cut: every segment and part starts
+// with the video (at the time its EXT-X-PROGRAM-DATE-TIME gives; hls.js starts a segment at its earliest
+// sample), its first audio frame less than a frame later, no frame is lost or written twice, and the
+// audio timeline has no hole or overlap from part to part though the timestamps come rounded to the
+// millisecond, as RTMP's do, and the source lacks the frame after every other segment's cut (as a
+// publisher looping a file does): browsers' Media Source buffers show such a hole as a gap that players
+// stall at or jump.
+func TestSegmentsStartOnTheLeadingTrack(t *testing.T) {
+	for _, v := range variants {
+		if v.format != FormatFMP4 {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			video, audio := h264Track(), aacTrack()
+			s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: v.format, LowLatency: v.lowLatency,
+				Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
+			require.NoError(t, err)
+			ai, drop, dropped := 0, false, 0
+			for i := 0; i < 130; i++ {
+				v := videoUnit(video, i, 25)
+				for {
+					a := audioUnit(audio, ai)
+					if a.PTS > v.PTS {
+						break
+					}
+					a.PTS = a.PTS.Round(time.Millisecond)
+					if drop {
+						dropped++
+					} else {
+						require.NoError(t, s.Write(a))
+					}
+					drop = false
+					ai++
+				}
+				require.NoError(t, s.Write(v))
+				drop = i > 0 && i%50 == 0 // the audio frame after the cut, every other segment
+			}
+			s.Close()
+			require.Len(t, rec.segs, 6)
+			const frame = 1024.0 / 44100
+			skipped := 0       // frames missing from the audio written
+			next := -1         // the payload counter of the next audio frame
+			var audioEnd int64 // where the audio of the part before ended, in ticks
+			check := func(what string, b []byte) {
+				vs, vd := trackSamples(t, b, 1)
+				as, ad := trackSamples(t, b, 2)
+				if next >= 0 {
+					require.Equal(t, audioEnd, int64(ad[0]), "%s: audio starts where the part before ended", what)
+				}
+				audioEnd = int64(ad[len(ad)-1]) + int64(as[len(as)-1].Duration)
+				require.NotEmpty(t, vs, what)
+				require.NotEmpty(t, as, what)
+				vStart, aStart := float64(vd[0])/90000, float64(ad[0])/44100
+				// (a tick early at most: the one the audio's timeline was kept continuous by)
+				require.GreaterOrEqual(t, aStart, vStart-1.0/44100-1e-9, "%s: audio starts before the video", what)
+				require.Less(t, aStart, vStart+frame, "%s: audio starts a frame or more after the video", what)
+				for _, a := range as {
+					if next >= 0 && byte(next) != a.Payload[1] {
+						// a frame the source lacked
+						require.Equal(t, byte(next+1), a.Payload[1], "%s: audio frames in order, none lost or twice", what)
+						skipped++
+					}
+					next = int(a.Payload[1]) + 1
+				}
+			}
+			for _, seg := range rec.segs {
+				check(fmt.Sprintf("segment %d", seg.MSN), dataOf(t, seg))
+			}
+			require.Equal(t, 2, dropped)
+			require.Equal(t, dropped, skipped, "audio frames missing but those the source lacked")
+			if v.lowLatency {
+				next = -1
+				for _, p := range rec.parts {
+					check(fmt.Sprintf("part %d.%d", p.MSN, p.Index), dataOf(t, p))
+				}
+			}
+		})
+	}
+}

@@ -58,6 +58,9 @@ type sample struct {
 	au  [][]byte
 	dts int64
 	ntp time.Time
+	// early: a sample of a track that does not lead, written into the part that ended after it started,
+	// before its successor told its duration (Segmenter.writeEarly)
+	early bool
 }
 
 func (s *sample) size() int {

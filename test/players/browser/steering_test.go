@@ -37,7 +37,7 @@ const (
 
 // edgeMoveBar is the bar of a move between edges: with NAGARE_PLAYERS_STRICT=1 the (90 % of the
 // frames, no stall longer than one part, no gap jumped; the stopped edge's refused requests are forgiven),
-// looseBar otherwise: a drain still stalls hls.js a segment in some runs (docs/steering.md), and a loaded
+// looseBar otherwise: a stop's stall comes close to a part in some runs (docs/steering.md), and a loaded
 // 2-core CI machine stalls every player now and then.
 var edgeMoveBar = func() bar {
 	if os.Getenv("NAGARE_PLAYERS_STRICT") == "1" {
