@@ -39,12 +39,7 @@ const (
 // frames, no stall longer than one part, no gap jumped; the stopped edge's refused requests are forgiven),
 // looseBar otherwise: a stop's stall comes close to a part in some runs (docs/steering.md), and a loaded
 // 2-core CI machine stalls every player now and then.
-var edgeMoveBar = func() bar {
-	if os.Getenv("NAGARE_PLAYERS_STRICT") == "1" {
-		return bar{frameRatio: minFrameRatio, maxStall: maxStall, noGaps: true}
-	}
-	return looseBar
-}()
+var edgeMoveBar = strictOr(bar{frameRatio: strictBar.frameRatio, maxStall: strictBar.maxStall, noGaps: strictBar.noGaps})
 
 // TestBrowserSteersAwayFromADrainingEdge plays a live stream in hls.js through the manager, which sends
 // it to one of two edges; that edge is then drained, and the manager, as the HLS Content Steering server
