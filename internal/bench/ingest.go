@@ -80,12 +80,12 @@ func runIngest(ctx context.Context, spec ingestSpec, clip *Clip, log *slog.Logge
 	if err := sleepCtx(ctx, spec.Warmup); err != nil {
 		return nil, err
 	}
-	self0, _, _ := nodestats.Process(0)
+	self0, _ := nodestats.Runtime(0)
 	u, err := measureFor(ctx, spec.PID, spec.Duration)
 	if err != nil {
 		return nil, err
 	}
-	self1, _, _ := nodestats.Process(0)
+	self1, _ := nodestats.Runtime(0)
 	run.Files = keptFiles(spec.PID, spec.Dirs)
 	if spec.Srv.Kind == KindNagare {
 		run.HeapMiB = goHeapMiB(ctx, spec.Srv.HTTP)

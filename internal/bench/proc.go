@@ -130,20 +130,23 @@ func parentPID(stat []byte) (int, bool) {
 	return p, err == nil
 }
 
-// treeUsage adds up the CPU seconds and RSS of pid and its direct children.
+// treeUsage adds up the CPU seconds (to the nanosecond, nodestats.Runtime) and RSS of pid and its
+// direct children.
 func treeUsage(pid int) (cpu float64, rss uint64, n int, err error) {
-	cpu, rss, err = nodestats.Process(pid)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	n = 1
-	for _, c := range children(pid) {
-		cc, cr, err := nodestats.Process(c)
-		if err != nil {
-			continue // exited meanwhile
+	for _, p := range append([]int{pid}, children(pid)...) {
+		_, r, err := nodestats.Process(p)
+		if err == nil {
+			var c float64
+			c, err = nodestats.Runtime(p)
+			cpu += c
+			rss += r
 		}
-		cpu += cc
-		rss += cr
+		if err != nil {
+			if p == pid {
+				return 0, 0, 0, err
+			}
+			continue // a child that exited meanwhile
+		}
 		n++
 	}
 	return cpu, rss, n, nil

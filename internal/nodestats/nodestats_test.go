@@ -31,3 +31,34 @@ func TestTreeCountsChildren(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, after-before, self1-self0+0.3, "the child's CPU is more than this process's own")
 }
+
+// TestRuntimeIsFinerThanTicks: a few milliseconds of work show in Runtime, which agrees with the
+// tick-counted Process (every thread's time) to within its resolution.
+func TestRuntimeIsFinerThanTicks(t *testing.T) {
+	r0, err := Runtime(0)
+	require.NoError(t, err)
+	c0, _, err := Process(0)
+	require.NoError(t, err)
+	spin := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+	}
+	spin(time.Millisecond)
+	r1, err := Runtime(0)
+	require.NoError(t, err)
+	require.Greater(t, r1-r0, 0.0, "a millisecond of work not seen")
+	require.Less(t, r1-r0, 0.01, "a millisecond of work counted as a clock tick or more")
+
+	done := make(chan struct{})
+	go func() { spin(300 * time.Millisecond); close(done) }()
+	spin(300 * time.Millisecond)
+	<-done
+	r2, err := Runtime(0)
+	require.NoError(t, err)
+	c2, _, err := Process(0)
+	require.NoError(t, err)
+	// Process counts every thread (to the tick): were Runtime to count one thread, they would differ by
+	// one goroutine's spin
+	require.Greater(t, r2-r1, 0.1)
+	require.InDelta(t, c2-c0, r2-r0, 0.03, "Runtime and Process disagree beyond the clock ticks")
+}
