@@ -240,23 +240,29 @@ phase_autoscale() {
 }
 
 phase_ingest() {
-  local n
+  # nagare and nginx-rtmp side by side: both fresh, each with its own N publishers (two bench processes
+  # started together, so their windows coincide), so that both are measured under the same conditions
+  # rather than in windows seconds apart, between which a small shared machine's background changes
+  local n nagare_ingest nginx_ingest
   for n in $STREAMS; do
-    log "3/3 ingest, $n streams: nagare"
+    log "3/3 ingest, $n streams: nagare and nginx-rtmp side by side"
     # its segment directory, should hls.storage be disk (the default keeps segments in memory)
     rm -rf "$WORK/nagare-hls"
     mkdir -p "$WORK/nagare-hls"
     start_nagare NAGARE_HLS_DIRECTORY="$WORK/nagare-hls"
+    start_nginx rtmp
     bench ingest -kind nagare -pid "$NAGARE_PID" -rtmp "rtmp://127.0.0.1:$NAGARE_RTMP/live" \
       -http "http://127.0.0.1:$NAGARE_HTTP" -clip "$CLIP_TS" -streams "$n" -duration "$WINDOW" \
-      -files "$WORK/nagare-hls" -out "$WORK/ingest-nagare-$n.json"
-    stop "$NAGARE_PID"
-    log "3/3 ingest, $n streams: nginx-rtmp"
-    start_nginx rtmp
+      -files "$WORK/nagare-hls" -out "$WORK/ingest-nagare-$n.json" &
+    nagare_ingest=$!
     bench ingest -kind nginx-rtmp -pid "$NGINX_PID" -rtmp "rtmp://127.0.0.1:$NGINX_RTMP/live" \
       -http "http://127.0.0.1:$NGINX_HTTP" -clip "$CLIP_TS" -streams "$n" -duration "$WINDOW" \
-      -files "$NGINX_DIR/hls" -out "$WORK/ingest-nginx-rtmp-$n.json"
+      -files "$NGINX_DIR/hls" -out "$WORK/ingest-nginx-rtmp-$n.json" &
+    nginx_ingest=$!
+    wait "$nagare_ingest" || die "ingest of $n streams into nagare failed"
+    wait "$nginx_ingest" || die "ingest of $n streams into nginx-rtmp failed"
     stop "$NGINX_PID"
+    stop "$NAGARE_PID"
   done
 }
 

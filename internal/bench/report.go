@@ -654,10 +654,13 @@ func renderIngest(p printer, r *results) {
 	}
 	p("## 4. Ingest: CPU and memory per stream count\n\n")
 	p("N publishers of the clip, HLS muxing on, no viewers. A fresh server per row; the publishers start 1/N s\n")
-	p("apart, the window starts 5 s after the last one and lasts %.0f s. Idle is the same server during 2 s before\n", secs)
+	p("apart, the window starts 5 s after the last one and lasts %.0f s. nagare and nginx-rtmp run side by side, each\n", secs)
+	p("with its own N publishers in its own `nagare bench ingest` process, started together, so that their windows\n")
+	p("coincide and both are measured under the same conditions of the machine. CPU is the kernel's per-process\n")
+	p("CPU clock (nanoseconds, every thread), not /proc's 10 ms ticks. Idle is the same server during 2 s before\n")
 	p("any publisher connected. \"Others\" is the CPU the other processes of the machine used in the window\n")
-	p("(not the server, not the publishers). Playable counts the streams whose playlist listed a segment,\n")
-	p("checked after the window.\n\n")
+	p("(not the server, not its publishers; the other server and its publishers included). Playable counts the\n")
+	p("streams whose playlist listed a segment, checked after the window.\n\n")
 	p("Memory is counted the same way for both servers: the RSS of all the server's processes at the end of the\n")
 	p("window, plus the files it keeps — nginx-rtmp's HLS directory (`hls_path`: its segments and playlists, in the\n")
 	p("page cache), and for nagare its segment directory when `hls.storage` is `disk` (not the default) and the\n")
@@ -718,8 +721,10 @@ func renderMethod(p printer) {
   it answers at once: a plain request is held until the next part is listed (docs/players.md), so wrk
   would measure the part rate. Runs are short and repeated rather than one 10 s run,
   because on a small shared machine a single run varies by tens of percent.
-- **Ingest.** ` + "`nagare bench ingest`" + ` runs the N publishers in one process and reads ` + "`/proc/<pid>/stat`" + `
-  (utime+stime, RSS) of the server and its children at the start and end of the window.
+- **Ingest.** ` + "`nagare bench ingest`" + ` runs the N publishers in one process and reads the server's and its
+  children's CPU time from the kernel's per-process CPU clock (` + "`clock_gettime`" + ` on the clock of
+  ` + "`clock_getcpuclockid(pid)`" + `: nanoseconds, every thread) and their RSS from ` + "`/proc/<pid>/stat`" + `, at the
+  start and end of the window; the two servers are measured side by side, in the same window.
 - **Others** is the CPU time, from ` + "`/proc/*/stat`" + `, of every process but the server, ` + "`nagare bench`" + ` and its
   children (wrk), over the same window; processes that exited during the window are missed. It shows when
   unrelated work competed with the server.
@@ -728,10 +733,12 @@ func renderMethod(p printer) {
 }
 
 // othersLimit is the CPU use by other processes, in % of one core, above which a window is called busy;
-// fan-out windows have the publisher and two idle servers as a background of about 10 %.
+// fan-out windows have the publisher and two idle servers as a background of about 10 %, ingest windows
+// the other server and its publishers (side by side), about 12 % at 16 streams.
 const (
 	othersLimit       = 15.0
 	othersLimitFanout = 25.0
+	othersLimitIngest = 25.0
 )
 
 // busyWindows names the measurement windows during which other processes used more than othersLimit.
@@ -753,7 +760,7 @@ func busyWindows(r *results) string {
 	slices.Sort(fan) // the rounds repeat the same rows
 	busy = append(busy, fan...)
 	for _, in := range r.Ingest {
-		if in.Usage.OthersCPUPercent > othersLimit {
+		if in.Usage.OthersCPUPercent > othersLimitIngest {
 			busy = append(busy, fmt.Sprintf("ingest %s ×%d", in.Server, in.Streams))
 		}
 	}
