@@ -11,6 +11,10 @@
 // headless Chromium; each plays for durationMs after it starts, or until the video ends (on demand). With
 // until, a player (hls.js) plays on past durationMs until it has switched to the rendition of that height
 // since the last throttle step, and at most maxMs after it started.
+// With commonWindow (the player matrix), every player is measured over one window instead: it opens
+// settleMs after the last player has started (or given up) and lasts durationMs, so that no player's
+// figures include the seconds in which the other pages of the same browser open and start their decoders
+// on this machine's cores (page.mark: the report's window holds the frames, stalls and gaps within it).
 // Every playlist response is parsed here, in Node, by hls-parser in strict mode, a parser independent of
 // both players. One JSON line on stdout holds the results; progress goes to stderr.
 import {createRequire} from 'node:module';
@@ -30,6 +34,15 @@ const HLS = require('hls-parser');
 HLS.setOptions({strictMode: true, silent: true});
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+// started counts the players that have started or given up; allStarted resolves when every one has,
+// settleMs later (commonWindow)
+let startedCount = 0;
+let allStartedResolve;
+const allStarted = new Promise(r => { allStartedResolve = r; });
+const playerStarted = () => {
+  if (++startedCount === cfg.players.length) setTimeout(allStartedResolve, cfg.settleMs || 0);
+};
 const log = (...a) => console.error(new Date().toISOString(), ...a);
 const isPlaylist = u => {
   try {
@@ -110,6 +123,7 @@ async function runPlayer(browser, p) {
   });
 
   let report;
+  let counted = false; // this player counted in startedCount
   const throttle = [...(p.throttle || [])];
   const throttled = []; // {atMs (since startup), kbps}: when each limit was applied
   let lastStepAt = 0; // sinceMs of the last throttle step applied
@@ -122,9 +136,30 @@ async function runPlayer(browser, p) {
     await page.goto(pageURL);
     // not awaited: play resolves only once the player has loaded the stream, which is what is measured
     page.evaluate(c => { window.play(c); }, p).catch(() => {});
+    let windowOpen = false, windowFrom = 0; // commonWindow: marked, and when (sinceMs)
+    allStarted.then(() => { windowOpen = true; });
+    let marked = false;
     for (;;) {
       await sleep(throttle.length ? 100 : 500);
       const st = await page.evaluate(() => window.state());
+      if (!counted && (st.startupMs !== null || st.fatal || st.sinceMs > cfg.startupTimeoutMs)) {
+        counted = true;
+        playerStarted();
+      }
+      if (cfg.commonWindow) {
+        if (windowOpen && !marked && st.startupMs !== null) {
+          windowFrom = await page.evaluate(() => window.mark());
+          marked = true;
+          log(`${p.name}: window opens at ${windowFrom} ms`);
+        }
+        if (st.fatal) {
+          await sleep(1000);
+          break;
+        }
+        if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
+        if (marked && st.sinceMs - windowFrom >= cfg.durationMs) break;
+        continue;
+      }
       while (throttle.length && st.startupMs !== null && st.sinceMs - st.startupMs >= throttle[0].afterMs) {
         const step = throttle.shift();
         await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, uploadThroughput: -1,
@@ -151,6 +186,7 @@ async function runPlayer(browser, p) {
   } catch (e) {
     report = {errors: [{fatal: true, type: 'driver', details: 'exception', message: String(e)}]};
   }
+  if (!counted) playerStarted(); // an exception: the others do not wait for it
   await Promise.allSettled([...pending]);
   await context.close();
   if (cfg.traceDir) {
