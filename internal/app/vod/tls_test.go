@@ -9,8 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/nagare-video/nagare/internal/config"
 	"github.com/nagare-video/nagare/internal/testutil/tlstest"
@@ -30,9 +32,17 @@ func TestVODOverTLS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := healthpb.NewHealthClient(r.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: serviceName})
-	require.NoError(t, err)
-	require.Equal(t, healthpb.HealthCheckResponse_SERVING, res.Status)
+	// over TLS; the service is unknown to the health server until its first check of the store and the
+	// storage (TestHealthFollowsStorage), which may come a moment after the listener serves
+	require.Eventually(t, func() bool {
+		res, err := healthpb.NewHealthClient(r.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: serviceName})
+		if status.Code(err) == codes.NotFound {
+			return false
+		}
+		require.NoError(t, err)
+		require.Equal(t, healthpb.HealthCheckResponse_SERVING, res.Status)
+		return true
+	}, 5*time.Second, 20*time.Millisecond, "the service never reported its health")
 
 	out, err := exec.CommandContext(ctx, healthProbe(t), "-addr="+r.srv.GRPCAddr(), "-service="+serviceName,
 		"-tls", "-tls-ca-cert="+ca.File).CombinedOutput()
