@@ -134,19 +134,19 @@ func parentPID(stat []byte) (int, bool) {
 // direct children.
 func treeUsage(pid int) (cpu float64, rss uint64, n int, err error) {
 	for _, p := range append([]int{pid}, children(pid)...) {
-		_, r, err := nodestats.Process(p)
+		c, err := nodestats.Runtime(p)
+		var r uint64
 		if err == nil {
-			var c float64
-			c, err = nodestats.Runtime(p)
-			cpu += c
-			rss += r
+			_, r, err = nodestats.Process(p)
 		}
-		if err != nil {
-			if p == pid {
-				return 0, 0, 0, err
-			}
+		switch {
+		case err != nil && p == pid:
+			return 0, 0, 0, err
+		case err != nil:
 			continue // a child that exited meanwhile
 		}
+		cpu += c
+		rss += r
 		n++
 	}
 	return cpu, rss, n, nil

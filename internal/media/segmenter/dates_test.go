@@ -31,19 +31,7 @@ func TestDatesFollowTheMediaClock(t *testing.T) {
 				u.NTP = u.NTP.Add(stall + time.Duration(rng.IntN(80_000))*time.Microsecond) // 0–80 ms late
 				require.NoError(t, s.Write(u))
 			}
-			ai := 0
-			for i := 0; i < 301; i++ { // 40 ms frames, a keyframe every 25: a segment a second
-				vu := videoUnit(video, i, 25)
-				for {
-					au := audioUnit(audio, ai)
-					if au.PTS > vu.PTS {
-						break
-					}
-					write(au, i)
-					ai++
-				}
-				write(vu, i)
-			}
+			feedUnits(video, audio, 0, 301, 25, write) // 40 ms frames, a keyframe every 25: a segment a second
 			require.GreaterOrEqual(t, len(rec.segs), 10)
 			reanchored := 0
 			for i := 1; i < len(rec.segs); i++ {

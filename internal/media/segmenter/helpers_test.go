@@ -65,6 +65,12 @@ func audioUnit(tr *stream.Track, i int) *stream.Unit {
 // not nil, in timestamp order.
 func feed(t testing.TB, s *Segmenter, video, audio *stream.Track, from, to, gop int) {
 	t.Helper()
+	feedUnits(video, audio, from, to, gop, func(u *stream.Unit, _ int) { require.NoError(t, s.Write(u)) })
+}
+
+// feedUnits hands write what feed writes, unit by unit, each with the index of the video frame it is or
+// precedes: for a test that alters or drops some on the way.
+func feedUnits(video, audio *stream.Track, from, to, gop int, write func(u *stream.Unit, i int)) {
 	ai := 0
 	if audio != nil {
 		ai = int(int64(from) * 40 * 44100 / 1000 / 1024)
@@ -76,10 +82,10 @@ func feed(t testing.TB, s *Segmenter, video, audio *stream.Track, from, to, gop 
 			if a.PTS > v.PTS {
 				break
 			}
-			require.NoError(t, s.Write(a))
+			write(a, i)
 			ai++
 		}
-		require.NoError(t, s.Write(v))
+		write(v, i)
 	}
 }
 

@@ -376,7 +376,7 @@ func (s *Segmenter) writeSample(t *track, randomAccess bool, smp *sample) error 
 		// hole or an overlap of up to a millisecond there at every cut, and a hole in the source (a
 		// publisher's loop, a lost frame) stays a hole in the media: browsers' Media Source buffers show
 		// it as a gap, which players jump or stall at. The sample after this one takes the difference.
-		if end := prev.dts + int64(prev.Duration); smp.dts != end && smp.dts > end-int64(prev.Duration) {
+		if end := prev.dts + int64(prev.Duration); smp.dts > end-int64(prev.Duration) {
 			smp.dts = end
 		}
 		if d > 0 {

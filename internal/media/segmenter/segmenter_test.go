@@ -822,26 +822,21 @@ func TestSegmentsStartOnTheLeadingTrack(t *testing.T) {
 			s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: v.format, LowLatency: v.lowLatency,
 				Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
 			require.NoError(t, err)
-			ai, drop, dropped := 0, false, 0
-			for i := 0; i < 130; i++ {
-				v := videoUnit(video, i, 25)
-				for {
-					a := audioUnit(audio, ai)
-					if a.PTS > v.PTS {
-						break
-					}
-					a.PTS = a.PTS.Round(time.Millisecond)
-					if drop {
-						dropped++
-					} else {
-						require.NoError(t, s.Write(a))
-					}
-					drop = false
-					ai++
+			drop, dropped := false, 0
+			feedUnits(video, audio, 0, 130, 25, func(u *stream.Unit, i int) {
+				if u.Track == video {
+					require.NoError(t, s.Write(u))
+					drop = i > 0 && i%50 == 0 // the audio frame after the cut, every other segment
+					return
 				}
-				require.NoError(t, s.Write(v))
-				drop = i > 0 && i%50 == 0 // the audio frame after the cut, every other segment
-			}
+				u.PTS = u.PTS.Round(time.Millisecond)
+				if drop {
+					dropped++
+					drop = false
+					return
+				}
+				require.NoError(t, s.Write(u))
+			})
 			s.Close()
 			require.Len(t, rec.segs, 6)
 			const frame = 1024.0 / 44100

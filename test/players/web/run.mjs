@@ -136,9 +136,9 @@ async function runPlayer(browser, p) {
     await page.goto(pageURL);
     // not awaited: play resolves only once the player has loaded the stream, which is what is measured
     page.evaluate(c => { window.play(c); }, p).catch(() => {});
-    let windowOpen = false, windowFrom = 0; // commonWindow: marked, and when (sinceMs)
+    let windowOpen = false; // commonWindow: every player has started, settleMs ago
     allStarted.then(() => { windowOpen = true; });
-    let marked = false;
+    let windowFrom = null; // commonWindow: when this player's window opened (sinceMs)
     for (;;) {
       await sleep(throttle.length ? 100 : 500);
       const st = await page.evaluate(() => window.state());
@@ -146,19 +146,9 @@ async function runPlayer(browser, p) {
         counted = true;
         playerStarted();
       }
-      if (cfg.commonWindow) {
-        if (windowOpen && !marked && st.startupMs !== null) {
-          windowFrom = await page.evaluate(() => window.mark());
-          marked = true;
-          log(`${p.name}: window opens at ${windowFrom} ms`);
-        }
-        if (st.fatal) {
-          await sleep(1000);
-          break;
-        }
-        if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
-        if (marked && st.sinceMs - windowFrom >= cfg.durationMs) break;
-        continue;
+      if (cfg.commonWindow && windowOpen && windowFrom === null && st.startupMs !== null) {
+        windowFrom = await page.evaluate(() => window.mark());
+        log(`${p.name}: window opens at ${windowFrom} ms`);
       }
       while (throttle.length && st.startupMs !== null && st.sinceMs - st.startupMs >= throttle[0].afterMs) {
         const step = throttle.shift();
@@ -173,7 +163,9 @@ async function runPlayer(browser, p) {
         break;
       }
       if (st.startupMs === null && st.sinceMs > cfg.startupTimeoutMs) break;
-      if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) {
+      if (cfg.commonWindow) {
+        if (windowFrom !== null && st.sinceMs - windowFrom >= cfg.durationMs) break;
+      } else if (st.startupMs !== null && st.sinceMs - st.startupMs >= cfg.durationMs) {
         if (!p.until || reached(st)) break;
         if (st.sinceMs - st.startupMs >= p.until.maxMs) {
           log(`${p.name}: no switch to ${p.until.height}p within ${p.until.maxMs} ms`);
