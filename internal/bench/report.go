@@ -694,9 +694,10 @@ func renderMethod(p printer) {
 - **Servers.** nagare: ` + "`bin/nagare node`" + ` (built as ` + "`make bench`" + ` builds it: static, -trimpath, stripped, like the release) with its defaults (LL-HLS, 1 s segments, 200 ms parts, 7 segments),
   unauthenticated publishing on loopback; it keeps complete segments (and an edge the media it caches) in
   memory files (memfd) outside the Go heap and sends them with sendfile (a raw system call, so that the
-  Go runtime does not hand the goroutine's processor to another thread for it; its sockets' reads and writes
-  are raw calls too), the header corked with the body,
-  as nginx does with ` + "`sendfile on; tcp_nopush on`" + `. nginx-rtmp: ` + "`scripts/bench/nginx-rtmp.conf`" + ` — ` + "`hls_fragment 1s`" + `,
+  Go runtime does not hand the goroutine's processor to another thread for it, from an offset of the
+  reader's own on a descriptor every reader shares; its sockets' reads and writes are raw calls too), the
+  header written with MSG_MORE so that it leaves with the body's first bytes, the packets
+  nginx makes with ` + "`sendfile on; tcp_nopush on`" + `. nginx-rtmp: ` + "`scripts/bench/nginx-rtmp.conf`" + ` — ` + "`hls_fragment 1s`" + `,
   ` + "`hls_playlist_length 7s`" + `, one worker (the RTMP module needs one), MPEG-TS segments on disk served by the
   same nginx. Static nginx: ` + "`scripts/bench/nginx-static.conf`" + `, ` + "`worker_processes auto`" + `, sendfile. Each runs
   as its own foreground process on free loopback ports; RSS and CPU add up all of a server's processes.

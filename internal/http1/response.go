@@ -280,6 +280,10 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.sent {
 		w.sendHeader(false, nil)
 	}
+	// the header waits for the body's first bytes (MSG_MORE): one packet, as nginx's tcp_nopush makes
+	if m, ok := w.c.rwc.(interface{ MoreFollows() }); ok && w.c.bw.Buffered() > 0 {
+		m.MoreFollows()
+	}
 	if err := w.c.bw.Flush(); err != nil {
 		return 0, w.failedErr(err)
 	}

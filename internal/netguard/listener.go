@@ -126,6 +126,7 @@ type conn struct {
 	once    sync.Once
 	release func()
 	raw     *rawio.Conn // nil: read and write through Conn
+	more    bool        // the next Write is sent with MSG_MORE
 }
 
 func newConn(c net.Conn, release func()) *conn {
@@ -141,6 +142,10 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) Write(p []byte) (int, error) {
 	if c.raw != nil {
+		if c.more {
+			c.more = false
+			return c.raw.WriteMore(p)
+		}
 		return c.raw.Write(p)
 	}
 	return c.Conn.Write(p)
@@ -151,6 +156,11 @@ func (c *conn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// MoreFollows has the next Write sent with MSG_MORE (rawio.Conn.WriteMore): internal/http1 calls it
+// before the header of a file it sends with ReadFrom, so the two leave in one packet. Only the
+// goroutine that writes calls it.
+func (c *conn) MoreFollows() { c.more = c.raw != nil }
 
 // ReadFrom keeps the connection's own ReadFrom (sendfile, splice) within reach of io.Copy, as net/http's
 // response writer uses it for files.

@@ -7,12 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/nagare-video/nagare/internal/media/memfile"
 )
 
 // fakeListener fails its first fails calls to Accept with err, then hands out one end of a pipe; once
@@ -224,4 +228,62 @@ func TestConnKeepsReadFrom(t *testing.T) {
 	_, err = io.ReadFull(client, got)
 	require.NoError(t, err)
 	require.Equal(t, "hello", string(got))
+}
+
+// TestHeaderLeavesWithTheFile: a Write after MoreFollows waits for the file sent after it (sendfile from a
+// memory file), so the two leave in one TCP segment, as the HTTP header and the first bytes of a segment
+// do; without it the header would leave alone (Go's sockets do not wait: TCP_NODELAY).
+func TestHeaderLeavesWithTheFile(t *testing.T) {
+	if runtime.GOOS != "linux" || !memfile.Supported() {
+		t.Skip("MSG_MORE, memory files and TCP_INFO are Linux's")
+	}
+	body := bytes.Repeat([]byte("b"), 1000)
+	f, err := memfile.New("more-test", body)
+	require.NoError(t, err)
+	defer f.Release()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l := New(ln, 4, nil)
+	defer l.Close()
+
+	for _, more := range []bool{false, true} {
+		client, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		c, err := l.Accept()
+		require.NoError(t, err)
+		segsOut := func() uint32 {
+			var out uint32
+			rc, err := c.(*conn).Conn.(*net.TCPConn).SyscallConn()
+			require.NoError(t, err)
+			require.NoError(t, rc.Control(func(fd uintptr) {
+				info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+				require.NoError(t, err)
+				out = info.Data_segs_out
+			}))
+			return out
+		}
+		before := segsOut()
+		if more {
+			c.(*conn).MoreFollows()
+		}
+		_, err = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"))
+		require.NoError(t, err)
+		h, err := f.Open(0)
+		require.NoError(t, err)
+		n, err := c.(io.ReaderFrom).ReadFrom(&io.LimitedReader{R: h, N: int64(len(body))})
+		require.NoError(t, err)
+		require.EqualValues(t, len(body), n)
+		h.Close()
+		got := make([]byte, 41+len(body))
+		_, err = io.ReadFull(client, got)
+		require.NoError(t, err)
+		require.Equal(t, body, got[41:])
+		want := uint32(2)
+		if more {
+			want = 1
+		}
+		require.Equal(t, want, segsOut()-before, "data segments sent, MSG_MORE %v", more)
+		c.Close()
+		client.Close()
+	}
 }

@@ -12,6 +12,7 @@ import (
 type conn struct {
 	c   net.Conn
 	raw syscall.RawConn
+	tcp bool
 	// the calls, made once: a closure or a method value per call would allocate
 	readFn, writeFn func(fd uintptr) bool
 
@@ -20,8 +21,9 @@ type conn struct {
 	rn     int
 	rerrno syscall.Errno
 
-	wmu    sync.Mutex // one Write at a time: wp, wn and werrno are its
+	wmu    sync.Mutex // one Write at a time: wp, wmore, wn and werrno are its
 	wp     []byte
+	wmore  bool // send with MSG_MORE
 	wn     int
 	werrno syscall.Errno
 }
@@ -36,7 +38,8 @@ func newConn(c net.Conn) *Conn {
 	if err != nil {
 		return nil
 	}
-	rc := &Conn{conn{c: c, raw: raw}}
+	_, tcp := c.(*net.TCPConn)
+	rc := &Conn{conn{c: c, raw: raw, tcp: tcp}}
 	rc.readFn, rc.writeFn = rc.read, rc.write
 	return rc
 }
@@ -67,9 +70,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write writes all of p, unless an error stops it.
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) { return c.send(p, false) }
+
+// WriteMore is Write telling a TCP socket that more follows at once (MSG_MORE): the kernel holds a
+// partial packet for the caller's next send, as TCP_CORK would for this one call without its two
+// setsockopt. An HTTP header sent so before a file's sendfile leaves in the file's first packet.
+func (c *Conn) WriteMore(p []byte) (int, error) { return c.send(p, c.tcp) }
+
+func (c *Conn) send(p []byte, more bool) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.wmore = more
 	defer func() { c.wp = nil }()
 	written := 0
 	for written < len(p) {
@@ -102,7 +113,16 @@ func (c *conn) read(fd uintptr) bool {
 }
 
 func (c *conn) write(fd uintptr) bool {
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wp[0])), uintptr(len(c.wp)))
+	var (
+		n     uintptr
+		errno syscall.Errno
+	)
+	if c.wmore {
+		n, _, errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.wp[0])), uintptr(len(c.wp)),
+			syscall.MSG_MORE, 0, 0)
+	} else {
+		n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wp[0])), uintptr(len(c.wp)))
+	}
 	c.wn, c.werrno = int(n), errno
 	return errno != syscall.EAGAIN
 }

@@ -8,6 +8,7 @@ type conn struct{}
 
 func newConn(net.Conn) *Conn { return nil }
 
-// Read and Write are never called: New returns no Conn here.
-func (c *Conn) Read(p []byte) (int, error)  { panic("rawio: no raw calls on this system") }
-func (c *Conn) Write(p []byte) (int, error) { panic("rawio: no raw calls on this system") }
+// Read, Write and WriteMore are never called: New returns no Conn here.
+func (c *Conn) Read(p []byte) (int, error)      { panic("rawio: no raw calls on this system") }
+func (c *Conn) Write(p []byte) (int, error)     { panic("rawio: no raw calls on this system") }
+func (c *Conn) WriteMore(p []byte) (int, error) { panic("rawio: no raw calls on this system") }

@@ -14,10 +14,10 @@ import (
 const maxChunk = 1 << 30
 
 // memory is a file whose bytes are in memory (internal/media/memfile's handles): sendfile never waits on a
-// disk for it.
+// disk for it. SendfileSource gives its descriptor, open while the reader is, and the offset to send
+// from, which the call moves on (sendfile(2)'s offset pointer: readers share the descriptor).
 type memory interface {
-	syscall.Conn
-	InMemory() bool
+	SendfileSource() (fd int, off *int64)
 }
 
 // ReadFrom sends r to dst when r is a file in memory, or an *io.LimitedReader of one (whose N it

@@ -73,6 +73,9 @@ func TestSendsAMemoryFile(t *testing.T) {
 	require.True(t, handled)
 	assert.EqualValues(t, size, n)
 	assert.Zero(t, lr.N)
+	pos, err := h.Seek(0, io.SeekCurrent)
+	require.NoError(t, err)
+	assert.EqualValues(t, off+size, pos, "the handle's offset moves on by what was sent")
 	b := <-got
 	require.Len(t, b, size)
 	require.True(t, bytes.Equal(data[off:off+size], b), "the bytes sent differ from the file's")

@@ -448,7 +448,6 @@ func (n *Node) listenHTTP(cfg config.Config, log *slog.Logger) error {
 		ReadHeaderTimeout: n.http.ReadHeaderTimeout,
 		IdleTimeout:       n.http.IdleTimeout,
 		ConnState:         n.http.ConnState,
-		ConnContext:       n.http.ConnContext,
 		Log:               log.With("component", "http"),
 	}
 	return nil

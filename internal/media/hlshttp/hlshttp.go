@@ -176,13 +176,12 @@ func FreshWait(partTarget time.Duration) time.Duration {
 	return min(partTarget*3/2, 500*time.Millisecond)
 }
 
-// File is what SendFile sends from: an *os.File, or a type that embeds one (its SyscallConn gives
-// sendfile the descriptor) and gives it back to a pool on Close.
+// File is what SendFile sends from: an *os.File, or a *memfile.Handle (sent with internal/sendfile by
+// the connections of internal/netguard).
 type File interface {
 	io.ReadSeeker
 	io.ReaderAt
 	io.Closer
-	syscall.Conn
 }
 
 // SendFile is Send for size bytes of f from its current offset, which go out with sendfile: the kernel
@@ -202,8 +201,9 @@ func (a *Accounting) SendFile(w http.ResponseWriter, r *http.Request, kind, ctyp
 		return
 	}
 	// io.Copy hands the limited file to the response's ReadFrom, which gives it to the TCP connection's:
-	// sendfile. Corked meanwhile, the header and the file's first bytes (net/http writes them first, on
-	// their own) leave in one full packet rather than a small one of their own.
+	// sendfile. internal/http1 sends the header with MSG_MORE so that it leaves with the file's first
+	// bytes; under net/http (TLS, or a connection handed over) the connection that ConnContext gave is
+	// corked meanwhile, to the same end.
 	// HTTP/1 only: an HTTP/2 connection carries other responses, which the cork would hold back.
 	var rc syscall.RawConn
 	if r.ProtoMajor == 1 {

@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -33,21 +32,15 @@ type File struct {
 	*descriptor
 	size     atomic.Int64
 	released atomic.Bool
-
-	mu   sync.Mutex
-	idle []*os.File // descriptors given back, reused by Open: an lseek instead of an open and a close
 }
-
-// maxIdle bounds the descriptors a File keeps for reuse (about the responses it sends at once).
-const maxIdle = 16
 
 // descriptor is a File's memfd, apart from the File so that a cleanup can close it when an owner forgot
 // to release a File that became unreachable.
 type descriptor struct {
 	fd int
-	// refs is 1 (the owner's) plus the readers between their lookup and their open; the descriptor is
-	// closed when it reaches 0, after which no reader may take one (a closed descriptor's number is
-	// reused by the next file the process opens)
+	// refs is 1 (the owner's, until Release) plus one for each open Handle and each ReadAt under way; the
+	// descriptor is closed when it reaches 0, after which no reader may take one (a closed descriptor's
+	// number is reused by the next file the process opens)
 	refs atomic.Int64
 }
 
@@ -147,9 +140,17 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, ErrReleased
 	}
 	defer f.release()
+	return f.pread(p, off)
+}
+
+// pread reads len(p) bytes from off; the caller holds a reference.
+func (d *descriptor) pread(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
-		k, err := unix.Pread(f.fd, p[n:], off+int64(n))
+		k, err := unix.Pread(d.fd, p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			return n, fmt.Errorf("reading a memory file: %w", err)
 		}
@@ -199,90 +200,78 @@ func (f *File) Release() {
 		return
 	}
 	f.release()
-	f.mu.Lock()
-	idle := f.idle
-	f.idle = nil
-	f.mu.Unlock()
-	for _, r := range idle {
-		r.Close()
-	}
 }
 
-// Handle is a descriptor of a File's bytes for one reader, with its own offset. Sent with io.Copy to a
-// net.Conn or an http.ResponseWriter (as an io.LimitedReader of one: the embedded *os.File gives sendfile
-// its descriptor), it goes out with sendfile. Close gives it back for another reader.
+// Handle is one reader's view of a File's bytes, with an offset of its own. It holds a reference to
+// the File's descriptor, which every reader shares: sent with io.Copy to a connection of
+// internal/netguard (as an io.LimitedReader of one), it goes out with sendfile from the handle's offset
+// (sendfile(2) with an offset pointer: no descriptor of its own, no lseek). Close gives the reference up.
 type Handle struct {
-	*os.File
-	owner *File
+	owner  *File
+	off    int64
+	closed bool
 }
 
-// InMemory reports that the handle's bytes are in memory: sending them never waits on a disk
-// (internal/sendfile).
-func (h *Handle) InMemory() bool { return true }
-
-// Close gives the descriptor back to its File, or closes it.
-func (h *Handle) Close() error {
-	f := h.owner
-	f.mu.Lock()
-	// checked under the lock: Release takes the idle descriptors under it after marking the file
-	if !f.released.Load() && len(f.idle) < maxIdle {
-		f.idle = append(f.idle, h.File)
-		f.mu.Unlock()
-		return nil
-	}
-	f.mu.Unlock()
-	return h.File.Close()
-}
-
-// Open returns a descriptor of its own on the bytes, positioned at off, which the caller closes.
+// Open returns a handle on the bytes positioned at off, which the caller closes.
 func (f *File) Open(off int64) (*Handle, error) {
-	r := f.reuse()
-	fresh := r == nil
-	if fresh {
-		var err error
-		if r, err = f.open(); err != nil {
-			return nil, err
-		}
-	}
-	// a new descriptor starts at 0; one given back is where its last reader left it
-	if fresh && off == 0 {
-		return &Handle{File: r, owner: f}, nil
-	}
-	if _, err := r.Seek(off, io.SeekStart); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("positioning in a memory file: %w", err)
-	}
-	return &Handle{File: r, owner: f}, nil
-}
-
-// open makes a new descriptor on the bytes, unless the owner has released them.
-func (f *File) open() (*os.File, error) {
-	if !f.acquire() {
+	if f.released.Load() || !f.acquire() {
 		return nil, ErrReleased
 	}
-	defer f.release()
-	// opening the descriptor's /proc entry, unlike dup, makes a new open file description: readers do not
-	// share an offset. os.Open would also try (and fail) to put the file in the network poller, four
-	// fcntl and an epoll_ctl more: os.NewFile of a blocking descriptor does not.
-	path := "/proc/self/fd/" + strconv.Itoa(f.fd)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening a memory file: %w", err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
+	return &Handle{owner: f, off: off}, nil
 }
 
-// reuse takes an idle descriptor, if the File is not released.
-func (f *File) reuse() *os.File {
-	if f.released.Load() {
-		return nil
+// Read reads from the handle's offset and moves it on.
+func (h *Handle) Read(p []byte) (int, error) {
+	if h.closed {
+		return 0, os.ErrClosed
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.idle); n > 0 {
-		r := f.idle[n-1]
-		f.idle = f.idle[:n-1]
-		return r
+	if len(p) == 0 {
+		return 0, nil
 	}
+	n, err := h.owner.pread(p, h.off)
+	h.off += int64(n)
+	if n > 0 && err == io.EOF {
+		err = nil // io.Reader: the end is told by the next call
+	}
+	return n, err
+}
+
+// ReadAt reads len(p) bytes from off (io.ReaderAt); the handle's offset does not move.
+func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	if h.closed {
+		return 0, os.ErrClosed
+	}
+	return h.owner.pread(p, off)
+}
+
+// Seek sets the handle's offset (io.Seeker); the end is the bytes appended so far.
+func (h *Handle) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += h.off
+	case io.SeekEnd:
+		offset += int64(h.owner.Size())
+	case io.SeekStart:
+	default:
+		return 0, errors.New("memfile: seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("memfile: seek: negative position")
+	}
+	h.off = offset
+	return offset, nil
+}
+
+// SendfileSource gives internal/sendfile the descriptor to send from and the handle's offset, which
+// sendfile(2) moves on by what it sends. The descriptor stays open until the handle is closed.
+func (h *Handle) SendfileSource() (fd int, off *int64) { return h.owner.fd, &h.off }
+
+// Close gives the handle's reference up.
+func (h *Handle) Close() error {
+	if h.closed {
+		return os.ErrClosed
+	}
+	h.closed = true
+	h.owner.release()
 	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestFile(t *testing.T) {
@@ -38,10 +40,7 @@ func TestFile(t *testing.T) {
 	})
 
 	t.Run("sealed", func(t *testing.T) {
-		r, err := f.Open(0)
-		require.NoError(t, err)
-		defer r.Close()
-		_, err = r.WriteAt([]byte("x"), 0)
+		_, err := unix.Pwrite(f.fd, []byte("x"), 0)
 		require.Error(t, err)
 	})
 
@@ -85,31 +84,42 @@ func TestFile(t *testing.T) {
 		require.Equal(t, data[1000:6000], got)
 	})
 
-	t.Run("descriptors are reused, each positioned anew", func(t *testing.T) {
-		a, err := f.Open(0)
+	t.Run("readers share the descriptor, each at its own offset", func(t *testing.T) {
+		a, err := f.Open(7)
 		require.NoError(t, err)
-		_, err = io.ReadAll(a)
+		defer a.Close()
+		b, err := f.Open(0)
 		require.NoError(t, err)
-		fd := a.Fd()
-		require.NoError(t, a.Close())
-		b, err := f.Open(7)
-		require.NoError(t, err)
-		require.Equal(t, fd, b.Fd(), "the descriptor given back is taken again")
+		defer b.Close()
+		afd, aoff := a.SendfileSource()
+		bfd, boff := b.SendfileSource()
+		require.Equal(t, afd, bfd, "no descriptor of its own per reader")
+		require.EqualValues(t, 7, *aoff)
+		require.Zero(t, *boff)
 		head := make([]byte, 3)
-		_, err = io.ReadFull(b, head)
+		_, err = io.ReadFull(a, head)
 		require.NoError(t, err)
 		require.Equal(t, data[7:10], head)
-		c, err := f.Open(0) // another one while b is out
+		pos, err := b.Seek(-5, io.SeekEnd)
 		require.NoError(t, err)
-		require.NotEqual(t, b.Fd(), c.Fd())
-		b.Close()
-		c.Close()
+		require.EqualValues(t, len(data)-5, pos)
+		tail, err := io.ReadAll(b)
+		require.NoError(t, err)
+		require.Equal(t, data[len(data)-5:], tail)
+		pos, err = a.Seek(2, io.SeekCurrent)
+		require.NoError(t, err)
+		require.EqualValues(t, 12, pos)
+		_, err = a.Seek(-1, io.SeekStart)
+		require.Error(t, err)
+		require.NoError(t, b.Close())
+		require.ErrorIs(t, b.Close(), os.ErrClosed)
+		_, err = b.Read(head)
+		require.ErrorIs(t, err, os.ErrClosed)
 	})
 
 	t.Run("released", func(t *testing.T) {
 		open, err := f.Open(0) // a reader that opened before the release keeps its bytes
 		require.NoError(t, err)
-		defer open.Close()
 		f.Release()
 		f.Release() // idempotent: the owner's one reference is given up once
 		_, err = f.Open(0)
@@ -117,6 +127,11 @@ func TestFile(t *testing.T) {
 		all, err := io.ReadAll(open)
 		require.NoError(t, err)
 		require.Equal(t, data, all)
+		_, err = unix.FcntlInt(uintptr(f.fd), unix.F_GETFD, 0)
+		require.NoError(t, err, "open while a reader holds it")
+		require.NoError(t, open.Close())
+		_, err = unix.FcntlInt(uintptr(f.fd), unix.F_GETFD, 0)
+		require.ErrorIs(t, err, unix.EBADF, "closed with its last reader")
 	})
 }
 

@@ -355,7 +355,7 @@ type response struct {
 }
 
 // minMemfileBytes is the least media object kept in a memory file: below it, a body on the heap costs
-// less to send than a file (a descriptor to position, a cork, sendfile).
+// less to send than a file (a reference to take, sendfile).
 const minMemfileBytes = 16 << 10
 
 // offHeap moves a sound media answer's body into a memory file, from which responses go out with

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -1190,13 +1189,12 @@ func (b blob) open() (File, error) {
 	return nil, nil
 }
 
-// File is a descriptor of an object's bytes, positioned at its first byte: an *os.File or a
-// *memfile.Handle, which net/http sends with sendfile. Close gives it back.
+// File is a reader of an object's bytes, positioned at its first byte: an *os.File (net sends it with
+// sendfile) or a *memfile.Handle (internal/sendfile does). Close gives it back.
 type File interface {
 	io.ReadSeeker
 	io.ReaderAt
 	io.Closer
-	syscall.Conn
 }
 
 // segEntry is a segment of the window.
