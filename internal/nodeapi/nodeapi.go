@@ -167,6 +167,11 @@ type Steering struct {
 // front of it) in content steering. A node with this ID is never a pathway.
 const StoragePathway = "cdn"
 
+// StartPathwayParam is the query parameter of a request for an edge's multivariant playlist that names the
+// pathway the player starts on (EXT-X-CONTENT-STEERING's PATHWAY-ID) when it is not the edge's own: only
+// StoragePathway, which the manager asks for when it spills a new viewer to storage (every edge full).
+const StartPathwayParam = "pathway"
+
 // TranscodeJob gives a transcoder node a stream: it takes the stream from its origin (PathSources) and
 // gives each rendition back to it (PathRenditions).
 type TranscodeJob struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/manager/selector"
 	"github.com/nagare-video/nagare/internal/manager/store"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
@@ -118,7 +120,7 @@ func (s *Server) play(path, group, region string, hls bool) (*playChoice, error)
 			p.route = s.routeFor(full, path)
 			// the stream is live (an origin carries it) but no edge can take the viewer
 			if s.StorageURL != "" && n.Role != nodemodel.RoleEdge && selector.HasEdges(snap, group) {
-				p.spill = s.StorageURL + "/" + path + "/" + s.StoragePlaylist
+				p.spill = s.spillThroughHome(snap, group, region, path, s.StorageURL+"/"+path+"/"+s.StoragePlaylist)
 			}
 		}
 		return p
@@ -144,6 +146,28 @@ func (s *Server) play(path, group, region string, hls bool) (*playChoice, error)
 	return p, nil
 }
 
+// spillThroughHome is where a spilled viewer goes when the edges offer the storage pathway: the
+// multivariant playlist of a full edge (its home, selector.SpillHome), asking it to start the viewer on
+// the storage pathway (nodeapi.StartPathwayParam). The viewer plays from storage as it would from the
+// bucket's playlist, and steering brings it back to an edge once one has room, which the bucket's own
+// playlist, without a steering tag, never could. bucket when the edges offer no storage pathway or no
+// home has an HTTP address.
+func (s *Server) spillThroughHome(snap selector.Snapshot, group, region, path, bucket string) string {
+	if s.SteeringStorage == "" {
+		return bucket
+	}
+	home, ok := selector.SpillHome(snap, group, region)
+	if !ok {
+		return bucket
+	}
+	full, _ := s.Cluster.Node(home.ID)
+	rt := s.routeFor(full, path)
+	if rt.HLSURL == "" {
+		return bucket
+	}
+	return rt.HLSURL + "?" + nodeapi.StartPathwayParam + "=" + url.QueryEscape(s.SteeringStorage)
+}
+
 // playChoice is where the viewers of one stream (in one group and region) go while a snapshot of the
 // cluster stands, with the answers that send them there: each is written once, on its first request,
 // and replayed to the others (at thousands of viewers a second, encoding each answer anew was most of
@@ -152,8 +176,9 @@ type playChoice struct {
 	node  selector.Node
 	err   error
 	route route
-	// spill, when set, is the storage push's copy of the stream, where HLS viewers go instead of route:
-	// the group has edges, none can take a viewer, and the origin would (see Server.StorageURL)
+	// spill, when set, is where HLS viewers go instead of route when the group has edges, none can take a
+	// viewer, and the origin would (see Server.StorageURL): the storage push's copy of the stream, through
+	// a full edge's multivariant playlist when edges offer the storage pathway (see spillThroughHome)
 	spill string
 
 	redirectOnce sync.Once

@@ -215,3 +215,50 @@ func TestNewViewersSpillToStorage(t *testing.T) {
 	res = e.do("GET", "/live/nowhere/index.m3u8", authNone, "")
 	assert.Equal(t, http.StatusServiceUnavailable, res.status, "a stream live nowhere is not sent to storage: %s", res.body)
 }
+
+// TestSpilledViewersComeBackThroughTheirHome: when edges offer the storage pathway, a new HLS viewer whom no
+// edge can take is sent to the multivariant playlist of the least loaded full edge, asking it to start the
+// viewer on storage (so the viewer's playlist carries the steering tag, with that edge as its home), still
+// without a sticky cookie; while every edge is full the steering server keeps it on storage, and once an
+// edge has room it brings the viewer there by a clone of its home.
+func TestSpilledViewersComeBackThroughTheirHome(t *testing.T) {
+	const storage = "https://cdn.example.com/live-copy"
+	e := newEnv(t, func(s *api.Server) {
+		s.StorageURL, s.StoragePlaylist, s.SteeringStorage = storage, "index_ll.m3u8", "cdn"
+	})
+	e.group("g", 10)
+	e.join(fixtureNode{id: "origin-1", role: "origin", group: "g", http: "10.0.0.9:8080"})
+	e.report("origin-1", 0, "live/s")
+	e.join(fixtureNode{id: "edge-a", role: "edge", group: "g", http: "10.0.0.1:8080"})
+	e.join(fixtureNode{id: "edge-b", role: "edge", group: "g", http: "10.0.0.2:8080"})
+	e.report("edge-a", 12)
+	e.report("edge-b", 10)
+
+	res := e.do("GET", "/live/s/index.m3u8", authNone, "")
+	require.Equal(t, http.StatusFound, res.status, "body: %s", res.body)
+	assert.Equal(t, "http://10.0.0.2:8080/live/s/index.m3u8?pathway=cdn", res.header.Get("Location"),
+		"the least loaded full edge's playlist, starting on storage")
+	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
+	assert.Empty(t, res.header.Values("Set-Cookie"), "no sticky cookie: the viewer is not on that edge")
+
+	ask := func() steering.Manifest {
+		t.Helper()
+		var m steering.Manifest
+		e.do("GET", "/steering/v1/live/s?port=8080&player=0123456789abcdef&home=edge-b&_HLS_pathway=cdn", authNone, "").
+			must(t, http.StatusOK, &m)
+		return m
+	}
+	assert.Equal(t, []string{"cdn"}, ask().PathwayPriority, "every edge full: it stays on storage")
+	e.report("edge-a", 4)
+	e.settle()
+	m := ask()
+	assert.Equal(t, []string{"edge-a", "cdn"}, m.PathwayPriority, "an edge has room: back to it")
+	assert.Equal(t, []steering.Clone{{BaseID: "edge-b", ID: "edge-a", URIReplacement: steering.Replacement{Host: "10.0.0.1"}}}, m.PathwayClones)
+
+	e.report("edge-a", 10)
+	e.settle()
+	e.native("POST", "/nodes/edge-b/drain", "").must(t, http.StatusOK, nil)
+	e.settle()
+	assert.Equal(t, "http://10.0.0.1:8080/live/s/index.m3u8?pathway=cdn", e.do("GET", "/live/s/index.m3u8", authNone, "").header.Get("Location"),
+		"a draining edge is nobody's home")
+}

@@ -183,6 +183,53 @@ func HasEdges(s Snapshot, group string) bool {
 	return false
 }
 
+// SpillHome chooses the edge of group ("" = any group) that a viewer no edge can take is counted on while
+// it plays from the storage push's copy: its home, which its multivariant playlist comes from and to
+// which (or to an edge cloned from it) the steering server brings it back once an edge has room. It is
+// an edge in service that reports on time, full or overloaded (a spill happens when none has room), in
+// region when one there qualifies, the least loaded (connections per capacity, overloaded edges last),
+// ties broken by the lower ID; false when the group has none.
+func SpillHome(s Snapshot, group, region string) (Node, bool) {
+	var best *Node
+	load := func(n *Node) float64 {
+		switch {
+		case n.Overloaded:
+			return math.Inf(1)
+		case n.Capacity <= 0:
+			return 0
+		}
+		return float64(n.Connections) / float64(n.Capacity)
+	}
+	better := func(n, than *Node) bool {
+		if than == nil {
+			return true
+		}
+		if region != "" && (n.Region == region) != (than.Region == region) {
+			return n.Region == region
+		}
+		if ln, lt := load(n), load(than); ln != lt {
+			return ln < lt
+		}
+		return n.ID < than.ID
+	}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Role != nodemodel.RoleEdge || !inGroup(n, group) {
+			continue
+		}
+		if r := check(&s, n); r != refusedNone && r != refusedFull {
+			continue
+		}
+		if better(n, best) {
+			best = n
+		}
+	}
+	if best == nil {
+		return Node{}, false
+	}
+	return *best, true
+}
+
 // PickEdge chooses where a viewer of path plays: the eligible edge of group ("" = any group) with the lowest
 // Score, ties broken by the lower ID. If region is set and any eligible edge is in it, only those compete;
 // otherwise every eligible edge does. With no eligible edge, the eligible origin carrying path serves the viewer.

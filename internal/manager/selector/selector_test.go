@@ -789,3 +789,31 @@ func TestHasEdges(t *testing.T) {
 		})
 	}
 }
+
+func TestSpillHome(t *testing.T) {
+	over := func(n *Node) { n.Connections = n.Capacity + 20 }
+	overloaded := func(n *Node) { n.Overloaded = true }
+	for _, tc := range []struct {
+		name   string
+		region string
+		nodes  []Node
+		want   string // "" for none
+	}{
+		{name: "no edge", nodes: []Node{origin("o1")}},
+		{name: "the only full edge", nodes: []Node{origin("o1"), edge("e1", full())}, want: "e1"},
+		{name: "the least loaded", nodes: []Node{edge("e1", over), edge("e2", full())}, want: "e2"},
+		{name: "overloaded last", nodes: []Node{edge("e1", full(), overloaded), edge("e2", over)}, want: "e2"},
+		{name: "ties: the lower ID", nodes: []Node{edge("e2", full()), edge("e1", full())}, want: "e1"},
+		{name: "the region first", region: "us", nodes: []Node{edge("e1", full()), edge("e2", over, region("us"))}, want: "e2"},
+		{name: "no edge in the region", region: "ap", nodes: []Node{edge("e1", over), edge("e2", full())}, want: "e2"},
+		{name: "not a draining edge", nodes: []Node{edge("e1", full(), state("draining")), edge("e2", over)}, want: "e2"},
+		{name: "not a stale edge", nodes: []Node{edge("e1", full(), stale())}},
+		{name: "not another group's", nodes: []Node{edge("e1", full(), group("g2"))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, ok := SpillHome(snap(tc.nodes...), "g1", tc.region)
+			require.Equal(t, tc.want != "", ok)
+			require.Equal(t, tc.want, n.ID)
+		})
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/memfile"
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/media/viewers"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
 // Server serves HLS pulled from a parent.
@@ -312,7 +313,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					if st.Storage != "" {
 						extra = s.storage.variants(r.Context(), s.Client, st, path, s.Log.Warn)
 					}
-					body = addSteering(body, st, path, r.Host, r.TLS != nil, id, extra)
+					// a viewer the manager spilled to storage (every edge full) starts on the storage
+					// pathway, with this edge as its home, so that it is steered back to an edge later
+					initial := st.Pathway
+					if extra != nil && hlshttp.QueryParam(raw, nodeapi.StartPathwayParam) == st.StoragePathway {
+						initial = st.StoragePathway
+					}
+					body = addSteering(body, st, path, r.Host, r.TLS != nil, id, initial, extra)
 				}
 			}
 			res = &response{status: res.status, ctype: res.ctype, cache: res.cache, body: body}

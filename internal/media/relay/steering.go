@@ -26,8 +26,9 @@ type Steering struct {
 	Storage, StoragePlaylist, StoragePathway string
 }
 
-// addSteering adds EXT-X-CONTENT-STEERING (the steering server's URL for the stream, this edge as the
-// initial pathway) to a multivariant playlist, and PATHWAY-ID to every variant. host is the Host the
+// addSteering adds EXT-X-CONTENT-STEERING (the steering server's URL for the stream, initial as the
+// pathway the player starts on: this edge's, or the storage pathway's) to a multivariant playlist, and
+// PATHWAY-ID to every variant. host is the Host the
 // player asked with (over TLS or not): its port goes to the steering server, which can then move the
 // player only to edges a pathway clone reaches (a clone replaces the host name, never the port). session
 // is the player's viewer session id: the steering URL carries a token made from it (playerToken), by which
@@ -35,7 +36,7 @@ type Steering struct {
 // edge as the player's home (a player keeps SERVER-URI when it changes pathways; the steering server
 // rebalances a player only off its home, so never twice). extra, the storage pathway's variants and
 // renditions (nil for none), goes at the end.
-func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session string, extra []byte) []byte {
+func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool, session, initial string, extra []byte) []byte {
 	port := "80"
 	if _, p, err := net.SplitHostPort(host); err == nil {
 		port = p
@@ -67,7 +68,7 @@ func addSteering(b []byte, st *Steering, path stream.Path, host string, tls bool
 		line := sc.Text()
 		if !tagged && line != "#EXTM3U" && !strings.HasPrefix(line, "#EXT-X-VERSION:") {
 			// after the header lines, before the first that describes the stream
-			out.WriteString(`#EXT-X-CONTENT-STEERING:SERVER-URI="` + server + `",PATHWAY-ID=` + pathway + "\n")
+			out.WriteString(`#EXT-X-CONTENT-STEERING:SERVER-URI="` + server + `",PATHWAY-ID=` + strconv.Quote(initial) + "\n")
 			tagged = true
 		}
 		if strings.HasPrefix(line, "#EXT-X-STREAM-INF:") {

@@ -30,7 +30,7 @@ func TestAddSteering(t *testing.T) {
 		{"edge7.example:8080", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?port=8080&player=8865fea8edb69716&home=edge-7`},
 		{"edge7.example:x", false, "0123456789abcdef01234567", `https://mgr.example/steering/v1/live/cam1?player=8865fea8edb69716&home=edge-7`},
 	} {
-		out := string(addSteering([]byte(in), st, path, tc.host, tc.tls, tc.session, nil))
+		out := string(addSteering([]byte(in), st, path, tc.host, tc.tls, tc.session, st.Pathway, nil))
 		assert.Equal(t, "#EXTM3U\n#EXT-X-VERSION:6\n"+
 			`#EXT-X-CONTENT-STEERING:SERVER-URI="`+tc.server+`",PATHWAY-ID="edge-7"`+"\n"+
 			"#EXT-X-INDEPENDENT-SEGMENTS\n\n"+

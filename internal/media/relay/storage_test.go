@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/media/segmenter"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 )
 
 func TestStoragePathway(t *testing.T) {
@@ -169,9 +170,9 @@ func TestEdgeAddsTheStoragePathway(t *testing.T) {
 		Log: slog.New(slog.DiscardHandler), Steering: func() *Steering { return st }}
 	edge := startEdge(t, s)
 
-	get := func(path string) string {
+	get := func(path string, query ...string) string {
 		t.Helper()
-		resp, err := http.Get(edge + "/" + path + "/index.m3u8")
+		resp, err := http.Get(edge + "/" + path + "/index.m3u8" + strings.Join(query, ""))
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		return readAll(t, resp)
@@ -185,9 +186,28 @@ func TestEdgeAddsTheStoragePathway(t *testing.T) {
 	}
 	assert.EqualValues(t, 1, reads.Load(), "storage's playlist is read once, not for every player")
 
-	body = get("live/absent")
+	// the pathway a player starts on: the edge's, or storage's for a viewer the manager spilled there
+	start := func(body string) string {
+		for line := range strings.Lines(body) {
+			if strings.HasPrefix(line, "#EXT-X-CONTENT-STEERING:") {
+				_, id, _ := strings.Cut(strings.TrimSpace(line), "PATHWAY-ID=")
+				return id
+			}
+		}
+		return ""
+	}
+	assert.Equal(t, `"edge-1"`, start(body))
+	spilled := get("live/cam1", "?"+nodeapi.StartPathwayParam+"=cdn")
+	assert.Equal(t, `"cdn"`, start(spilled), "a spilled viewer starts on storage:\n%s", spilled)
+	assert.Contains(t, spilled, "home=edge-1", "with this edge as its home")
+	assert.Contains(t, spilled, `PATHWAY-ID="edge-1"`+"\nstream.m3u8?", "this edge's variants are there to come back to")
+	assert.Equal(t, `"edge-1"`, start(get("live/cam1", "?"+nodeapi.StartPathwayParam+"=edge-9")), "only the storage pathway can be asked for")
+	assert.Equal(t, `"edge-1"`, start(get("live/cam1", "?"+nodeapi.StartPathwayParam+"=%22%0A")))
+
+	body = get("live/absent", "?"+nodeapi.StartPathwayParam+"=cdn")
 	assert.NotContains(t, body, `PATHWAY-ID="cdn"`, "a stream storage does not have")
 	assert.Contains(t, body, `PATHWAY-ID="edge-1"`)
+	assert.Equal(t, `"edge-1"`, start(body), "no storage pathway to start on")
 
 	// storage that does not answer: the first player waits storageWait at most, and gets the edge alone
 	body = get("live/hung")
