@@ -2,6 +2,7 @@ package browser
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +25,9 @@ import (
 )
 
 const (
-	steerPath = "live/steered"
-	steerTTL  = 2 * time.Second
+	spillGroup = "spill"
+	steerPath  = "live/steered"
+	steerTTL   = 2 * time.Second
 	// the player plays this long on its first edge before that edge is drained (or stopped), and this
 	// long in all
 	steerDrainAfter = 10 * time.Second
@@ -87,7 +89,7 @@ func TestBrowserRecoversFromAStoppedEdge(t *testing.T) {
 // plays on from there without a fatal error or a long stall, and the drained edge is left with no
 // viewer: a scale-in to zero edges, or a rolling upgrade of the last one, cuts nobody.
 func TestBrowserMovesToStorageWhenTheOnlyEdgeDrains(t *testing.T) {
-	c := startCluster(t, true)
+	c := startCluster(t, true, 0)
 	r, ev := c.play(t, c.drain)
 	check(t, &r, steerPlayFor, looseBar)
 	victim, bucket := c.hosts(t, &r, ev)
@@ -106,7 +108,7 @@ func TestBrowserMovesToStorageWhenTheOnlyEdgeDrains(t *testing.T) {
 // TestBrowserFallsBackToStorage stops the only edge (its ports close at once): the player, whose
 // steering manifest names the storage pathway as its fallback, goes to the bucket by itself and plays on.
 func TestBrowserFallsBackToStorage(t *testing.T) {
-	c := startCluster(t, true)
+	c := startCluster(t, true, 0)
 	r, ev := c.play(t, func(victim string) error { c.stops[victim](); return nil })
 	victim, bucket := c.hosts(t, &r, ev)
 	forgiveVictim(&r, victim)
@@ -117,6 +119,148 @@ func TestBrowserFallsBackToStorage(t *testing.T) {
 	assert.Greater(t, bucket.LastEpochMs, at+float64((steerPlayFor-steerDrainAfter)/2/time.Millisecond),
 		"the player did not play on from the bucket")
 	t.Logf("stopped %s; the player's first request to the bucket came %.1f s later", ev.victim, (bucket.FirstEpochMs-at)/1000)
+}
+
+// TestBrowserComesBackFromStorage: the only edge (capacity 1) is full, so the manager sends a new viewer
+// to storage through that edge's multivariant playlist, which starts it on the storage pathway with the
+// edge as its home; hls.js plays from the bucket, loading nothing from the edge. Once the edge has room
+// (its other viewer leaves), the steering server brings the player to it within a few TTLs, and it plays
+// on there without a fatal error or a long stall.
+func TestBrowserComesBackFromStorage(t *testing.T) {
+	c := startCluster(t, true, 1)
+	edge := c.edges["steer-a"]
+	occupy, release := context.WithCancel(context.Background())
+	defer release()
+	occupier := make(chan struct{})
+	go func() {
+		defer close(occupier)
+		occupyEdge(occupy, "http://"+edge.HTTPAddr()+"/"+steerPath+"/index.m3u8")
+	}()
+	// the manager spills new viewers once the edge reports its viewer: to the edge's playlist, on storage
+	spilled := "http://" + edge.HTTPAddr() + "/" + steerPath + "/index.m3u8?pathway=cdn"
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	require.Eventually(t, func() bool {
+		resp, err := noFollow.Get(c.mgr + "/" + steerPath + "/index.m3u8")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusFound && resp.Header.Get("Location") == spilled
+	}, 20*time.Second, 200*time.Millisecond, "the manager never spilled a viewer of the full edge to storage")
+
+	const playFor, releaseAfter = 40 * time.Second, 14 * time.Second
+	type backEvent struct {
+		released, back time.Time
+		onEdgeBefore   int // the edge's viewers while the player was on storage: the occupier alone
+	}
+	events := make(chan backEvent, 1)
+	go func() {
+		defer close(events)
+		time.Sleep(releaseAfter)
+		ev := backEvent{onEdgeBefore: edge.Stats().Subscribers}
+		release()
+		<-occupier
+		ev.released = time.Now()
+		// the occupier's session ends, then the player's begins
+		left := false
+		for deadline := time.Now().Add(playFor); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			switch n := edge.Stats().Subscribers; {
+			case n == 0:
+				left = true
+			case left && n > 0:
+				ev.back = time.Now()
+				events <- ev
+				return
+			}
+		}
+		events <- ev
+	}()
+
+	shipped, err := webui.HLSLiveConfig()
+	require.NoError(t, err)
+	var configure map[string]any
+	require.NoError(t, json.Unmarshal(shipped, &configure))
+	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
+	pages := pageServer(c.root, c.modules)
+	defer pages.Close()
+	_, results := drive(t, c.root, c.modules, pages.URL, trace, playFor, []runPlayer{{
+		Name: "hlsjs-ll/spilled", Player: "hlsjs", LowLatency: true, Src: c.mgr + "/" + steerPath + "/index.m3u8",
+		Debug: trace != "", Configure: configure,
+	}})
+	r := results[0]
+	t.Logf("%s\nhosts: %+v", table(results), r.Hosts)
+	check(t, &r, playFor, looseBar)
+	ev := <-events
+	assert.Equal(t, 1, ev.onEdgeBefore, "while the player was on storage the edge had one viewer, the occupier")
+	require.False(t, ev.back.IsZero(), "the player never came back to the edge once it had room")
+	var onEdge, onBucket hostStats
+	for _, h := range r.Hosts {
+		switch h.Host {
+		case edge.HTTPAddr():
+			onEdge = h
+		case c.storage:
+			onBucket = h
+		}
+	}
+	require.NotZero(t, onBucket.Requests, "the player never loaded from the bucket")
+	assert.Less(t, onBucket.FirstEpochMs, float64(ev.released.UnixMilli()), "the player was not on the bucket before the edge had room")
+	assert.Greater(t, onEdge.LastEpochMs, float64(ev.back.Add(5*time.Second).UnixMilli()), "the player did not stay on the edge")
+	// the edge has room once the occupier's session no longer counts (an edge's default session timeout,
+	// 10 s after its last request), and tells the manager within a report interval; then at most two TTLs
+	// and a playlist load
+	assert.Less(t, ev.back.Sub(ev.released), 10*time.Second+time.Second+steerMoveWithin,
+		"the player came back only %s after the edge's other viewer left", ev.back.Sub(ev.released))
+	t.Logf("the edge's other viewer left; the player came back to it %.1f s later", ev.back.Sub(ev.released).Seconds())
+}
+
+// occupyEdge is a viewer of the edge's stream (its media playlist, reloaded every half second) until ctx
+// ends: it fills an edge of capacity 1.
+func occupyEdge(ctx context.Context, multivariant string) {
+	var media string
+	for media == "" && ctx.Err() == nil {
+		resp, err := http.Get(multivariant)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for line := range strings.Lines(string(b)) {
+				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+					if u, err := url.Parse(multivariant); err == nil {
+						if ref, err := u.Parse(line); err == nil {
+							media = ref.String()
+						}
+					}
+					break
+				}
+			}
+		}
+		if media == "" {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, media, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// adminPost posts body to the manager's native API as its administrator and requires 201.
+func adminPost(t *testing.T, u, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "POST %s: %s", u, b)
 }
 
 // drain drains the edge victim through the manager's API.
@@ -165,9 +309,12 @@ type steeredCluster struct {
 	storage                  string // the bucket's host:port ("" for none)
 }
 
-func startSteeredCluster(t *testing.T) *steeredCluster { return startCluster(t, false) }
+func startSteeredCluster(t *testing.T) *steeredCluster { return startCluster(t, false, 0) }
 
-func startCluster(t *testing.T, storage bool) *steeredCluster {
+// startCluster starts a steered cluster, with a storage pathway or not. With edgeCapacity > 0 its nodes
+// are of the group spillGroup, whose launch configuration gives edges that connection capacity (no
+// autoscaler: the manager has no cloud controller).
+func startCluster(t *testing.T, storage bool, edgeCapacity int) *steeredCluster {
 	t.Helper()
 	root, modules := requirePlayers(t)
 	var bucket config.Storage
@@ -185,9 +332,17 @@ func startCluster(t *testing.T, storage bool) *steeredCluster {
 			c.Manager.Steering.CDN = config.SteeringCDN{URL: bucket.Endpoint + "/live/hls", Playlist: playlist}
 		}
 	})
+	group := ""
+	if edgeCapacity > 0 {
+		group = spillGroup
+		adminPost(t, mgr+"/api/v1/scalepolicies", `{"name":"spill","targets":[{"role":"edge","minLimit":1,"maxLimit":1,"scaleAdjustment":1}]}`)
+		adminPost(t, mgr+"/api/v1/launchconfigs", fmt.Sprintf(`{"name":"spill","image":"nagare","targets":[`+
+			`{"role":"origin","instanceType":"local","connectionCapacity":1000},{"role":"edge","instanceType":"local","connectionCapacity":%d}]}`, edgeCapacity))
+		adminPost(t, mgr+"/api/v1/nodegroups", `{"name":"`+spillGroup+`","launchConfig":"spill","scalePolicy":"spill"}`)
+	}
 	inCluster := func(id string) func(*config.Config) {
 		return func(c *config.Config) {
-			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, clusterSecret, id
+			c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID, c.Cluster.Group = mgr, clusterSecret, id, group
 		}
 	}
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
