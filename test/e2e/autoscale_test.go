@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,44 +18,6 @@ import (
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
-
-// viewer keeps playing an HLS URL (its media playlist, every 500 ms) until stopped, so the node counts it.
-type viewer struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func watch(t *testing.T, hlsURL string) *viewer {
-	t.Helper()
-	status, body := testutil.Get(t, hlsURL)
-	require.Equal(t, http.StatusOK, status, "%s: %s", hlsURL, body)
-	renditions := testutil.Renditions(body)
-	require.NotEmpty(t, renditions, "%s", body)
-	media := testutil.Resolve(t, hlsURL, renditions[0])
-	ctx, cancel := context.WithCancel(context.Background())
-	v := &viewer{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(v.done)
-		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, media, nil)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(v.stop)
-	return v
-}
-
-func (v *viewer) stop() {
-	v.cancel()
-	<-v.done
-}
 
 type scaleEvent struct {
 	Action string   `json:"action"`
@@ -108,7 +69,7 @@ func (c *scalingGroup) walkthrough(kill func(instance), accessLog bool) {
 	require.Equal(t, edge1, sub["nodeId"], "%v", sub)
 	hls1 := sub["hlsUrl"].(string)
 	testutil.WaitLive(t, hls1, 20*time.Second)
-	viewer1 := watch(t, hls1)
+	viewer1 := testutil.Watch(t, hls1)
 	require.Eventually(t, func() bool { return c.connections(edge1) >= 1 }, 20*time.Second, 200*time.Millisecond,
 		"the edge never reported its viewer")
 
@@ -129,13 +90,13 @@ func (c *scalingGroup) walkthrough(kill func(instance), accessLog bool) {
 	require.True(t, has("scale-out", "edge"), "%+v", events())
 	require.Len(t, nodesIn("edge", "inservice"), 2)
 	testutil.WaitLive(t, hls2, 20*time.Second)
-	viewer2 := watch(t, hls2)
+	viewer2 := testutil.Watch(t, hls2)
 	time.Sleep(2 * time.Second)
 	require.Len(t, nodesIn("edge", ""), 2, "no scale-in while both edges carry a viewer")
 
 	// the viewers leave: after the cool-down one edge drains and is terminated, its access log uploaded
-	viewer1.stop()
-	viewer2.stop()
+	viewer1.Stop()
+	viewer2.Stop()
 	var drained string
 	require.Eventually(t, func() bool {
 		for _, e := range events() {

@@ -2,7 +2,6 @@ package browser
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,13 +128,7 @@ func TestBrowserFallsBackToStorage(t *testing.T) {
 func TestBrowserComesBackFromStorage(t *testing.T) {
 	c := startCluster(t, true, 1)
 	edge := c.edges["steer-a"]
-	occupy, release := context.WithCancel(context.Background())
-	defer release()
-	occupier := make(chan struct{})
-	go func() {
-		defer close(occupier)
-		occupyEdge(occupy, "http://"+edge.HTTPAddr()+"/"+steerPath+"/index.m3u8")
-	}()
+	occupier := testutil.Watch(t, "http://"+edge.HTTPAddr()+"/"+steerPath+"/index.m3u8")
 	// the manager spills new viewers once the edge reports its viewer: to the edge's playlist, on storage
 	spilled := "http://" + edge.HTTPAddr() + "/" + steerPath + "/index.m3u8?pathway=cdn"
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -158,8 +151,7 @@ func TestBrowserComesBackFromStorage(t *testing.T) {
 		defer close(events)
 		time.Sleep(releaseAfter)
 		ev := backEvent{onEdgeBefore: edge.Stats().Subscribers}
-		release()
-		<-occupier
+		occupier.Stop()
 		ev.released = time.Now()
 		// the occupier's session ends, then the player's begins
 		left := false
@@ -176,19 +168,7 @@ func TestBrowserComesBackFromStorage(t *testing.T) {
 		events <- ev
 	}()
 
-	shipped, err := webui.HLSLiveConfig()
-	require.NoError(t, err)
-	var configure map[string]any
-	require.NoError(t, json.Unmarshal(shipped, &configure))
-	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
-	pages := pageServer(c.root, c.modules)
-	defer pages.Close()
-	_, results := drive(t, c.root, c.modules, pages.URL, trace, playFor, []runPlayer{{
-		Name: "hlsjs-ll/spilled", Player: "hlsjs", LowLatency: true, Src: c.mgr + "/" + steerPath + "/index.m3u8",
-		Debug: trace != "", Configure: configure,
-	}})
-	r := results[0]
-	t.Logf("%s\nhosts: %+v", table(results), r.Hosts)
+	r := c.watch(t, "hlsjs-ll/spilled", playFor)
 	check(t, &r, playFor, looseBar)
 	ev := <-events
 	assert.Equal(t, 1, ev.onEdgeBefore, "while the player was on storage the edge had one viewer, the occupier")
@@ -211,43 +191,6 @@ func TestBrowserComesBackFromStorage(t *testing.T) {
 	assert.Less(t, ev.back.Sub(ev.released), 10*time.Second+time.Second+steerMoveWithin,
 		"the player came back only %s after the edge's other viewer left", ev.back.Sub(ev.released))
 	t.Logf("the edge's other viewer left; the player came back to it %.1f s later", ev.back.Sub(ev.released).Seconds())
-}
-
-// occupyEdge is a viewer of the edge's stream (its media playlist, reloaded every half second) until ctx
-// ends: it fills an edge of capacity 1.
-func occupyEdge(ctx context.Context, multivariant string) {
-	var media string
-	for media == "" && ctx.Err() == nil {
-		resp, err := http.Get(multivariant)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for line := range strings.Lines(string(b)) {
-				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-					if u, err := url.Parse(multivariant); err == nil {
-						if ref, err := u.Parse(line); err == nil {
-							media = ref.String()
-						}
-					}
-					break
-				}
-			}
-		}
-		if media == "" {
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, media, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 // adminPost posts body to the manager's native API as its administrator and requires 201.
@@ -411,12 +354,6 @@ type steerEvent struct {
 // and calls do with the edge the player loads from steerDrainAfter after the player arrived there.
 func (c *steeredCluster) play(t *testing.T, do func(victim string) error) (result, steerEvent) {
 	t.Helper()
-	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
-	shipped, err := webui.HLSLiveConfig()
-	require.NoError(t, err)
-	var configure map[string]any
-	require.NoError(t, json.Unmarshal(shipped, &configure))
-
 	events := make(chan steerEvent, 1)
 	go func() {
 		defer close(events)
@@ -454,18 +391,29 @@ func (c *steeredCluster) play(t *testing.T, do func(victim string) error) (resul
 		events <- steerEvent{victim: victim, other: other, at: at, err: err}
 	}()
 
-	pages := pageServer(c.root, c.modules)
-	defer pages.Close()
-	_, results := drive(t, c.root, c.modules, pages.URL, trace, steerPlayFor, []runPlayer{{
-		Name: "hlsjs-ll/steered", Player: "hlsjs", LowLatency: true, Src: c.mgr + "/" + steerPath + "/index.m3u8",
-		Debug: trace != "", Configure: configure,
-	}})
-	r := results[0]
-	t.Logf("%s\nhosts: %+v", table(results), r.Hosts)
+	r := c.watch(t, "hlsjs-ll/steered", steerPlayFor)
 	ev, ok := <-events
 	require.True(t, ok, "no edge had the player's session")
 	require.NoError(t, ev.err)
 	return r, ev
+}
+
+// watch plays the stream in hls.js (as nagare's pages set it up) through the manager for playFor.
+func (c *steeredCluster) watch(t *testing.T, name string, playFor time.Duration) result {
+	t.Helper()
+	shipped, err := webui.HLSLiveConfig()
+	require.NoError(t, err)
+	var configure map[string]any
+	require.NoError(t, json.Unmarshal(shipped, &configure))
+	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
+	pages := pageServer(c.root, c.modules)
+	defer pages.Close()
+	_, results := drive(t, c.root, c.modules, pages.URL, trace, playFor, []runPlayer{{
+		Name: name, Player: "hlsjs", LowLatency: true, Src: c.mgr + "/" + steerPath + "/index.m3u8",
+		Debug: trace != "", Configure: configure,
+	}})
+	t.Logf("%s\nhosts: %+v", table(results), results[0].Hosts)
+	return results[0]
 }
 
 // hosts returns what the player asked of the victim edge and of the other one (the bucket when there
