@@ -44,7 +44,7 @@ type descriptor struct {
 	refs atomic.Int64
 }
 
-// Supported reports whether this system can make memory files (Linux 3.17+, /proc mounted); it tries
+// Supported reports whether this system can make memory files (Linux 3.17+); it tries
 // once per process.
 func Supported() bool { return supported() }
 
