@@ -280,8 +280,9 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.sent {
 		w.sendHeader(false, nil)
 	}
-	// the header waits for the body's first bytes (MSG_MORE): one packet, as nginx's tcp_nopush makes
-	if m, ok := w.c.rwc.(interface{ MoreFollows() }); ok && w.c.bw.Buffered() > 0 {
+	// the header waits for the body's first bytes (MSG_MORE): one packet, as nginx's tcp_nopush makes.
+	// Only when bytes are to follow: a header held for an empty body would wait for nothing.
+	if m, ok := w.c.rwc.(interface{ MoreFollows() }); ok && w.c.bw.Buffered() > 0 && w.length > w.written {
 		m.MoreFollows()
 	}
 	if err := w.c.bw.Flush(); err != nil {

@@ -10,10 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nagare-video/nagare/internal/netguard"
 )
 
 // serve starts a Server for h on 127.0.0.1:0 (its fallback the same handler) and returns its address.
@@ -482,5 +487,49 @@ func TestReadFrom(t *testing.T) {
 	}
 	if closed(c) {
 		t.Error("connection closed after a file answer")
+	}
+}
+
+// TestEmptyBodyIsNotHeld: an answer of declared length 0 given to ReadFrom on a connection of
+// internal/netguard (which sends a header before a file with MSG_MORE) leaves at once: nothing of it
+// waits in the socket for a body that will not come (the kernel would hold it up to 200 ms).
+func TestEmptyBodyIsNotHeld(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("MSG_MORE and TCP_INFO are Linux's")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan int, 1)
+	s := &Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "video/mp4")
+			w.Header().Set("Content-Length", "0")
+			io.Copy(w, &io.LimitedReader{R: strings.NewReader(""), N: 0})
+		}),
+		Fallback: &http.Server{},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st != http.StateIdle {
+				return
+			}
+			tc := c.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn)
+			rc, _ := tc.SyscallConn()
+			_ = rc.Control(func(fd uintptr) {
+				info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+				if err == nil {
+					held <- int(info.Notsent_bytes)
+				}
+			})
+		},
+	}
+	go s.Serve(netguard.New(ln, 4, nil))
+	defer s.Close()
+	resps, _, _ := exchange(t, ln.Addr().String(), "GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+	if resps[0].StatusCode != http.StatusOK || resps[0].ContentLength != 0 {
+		t.Fatalf("answer %d, length %d", resps[0].StatusCode, resps[0].ContentLength)
+	}
+	if n := <-held; n != 0 {
+		t.Errorf("%d bytes of the answer held in the socket after it was sent", n)
 	}
 }
