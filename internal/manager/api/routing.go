@@ -118,9 +118,11 @@ func (s *Server) play(path, group, region string, hls bool) (*playChoice, error)
 		if err == nil {
 			full, _ := s.Cluster.Node(n.ID)
 			p.route = s.routeFor(full, path)
-			// the stream is live (an origin carries it) but no edge can take the viewer
-			if s.StorageURL != "" && n.Role != nodemodel.RoleEdge && selector.HasEdges(snap, group) {
-				p.spill = s.spillThroughHome(snap, group, region, path, s.StorageURL+"/"+path+"/"+s.StoragePlaylist)
+			// the stream is live (an origin carries it), the group has edges, but none can take the viewer
+			if s.StorageURL != "" && n.Role != nodemodel.RoleEdge {
+				if home, ok := selector.SpillHome(snap, group, region); ok {
+					p.spill = s.spillURL(home, path)
+				}
 			}
 		}
 		return p
@@ -146,18 +148,15 @@ func (s *Server) play(path, group, region string, hls bool) (*playChoice, error)
 	return p, nil
 }
 
-// spillThroughHome is where a spilled viewer goes when the edges offer the storage pathway: the
-// multivariant playlist of a full edge (its home, selector.SpillHome), asking it to start the viewer on
-// the storage pathway (nodeapi.StartPathwayParam). The viewer plays from storage as it would from the
-// bucket's playlist, and steering brings it back to an edge once one has room, which the bucket's own
-// playlist, without a steering tag, never could. bucket when the edges offer no storage pathway or no
-// home has an HTTP address.
-func (s *Server) spillThroughHome(snap selector.Snapshot, group, region, path, bucket string) string {
+// spillURL is where a viewer of path that no edge can take goes, home being the full edge it counts on
+// (selector.SpillHome). When the edges offer the storage pathway: home's multivariant playlist, asking it
+// to start the viewer on that pathway (nodeapi.StartPathwayParam); the viewer plays from storage as it
+// would from the bucket's playlist, and steering brings it back to an edge once one has room, which the
+// bucket's own playlist, without a steering tag, never could. Otherwise (or when home has no HTTP
+// address) the bucket's playlist itself.
+func (s *Server) spillURL(home selector.Node, path string) string {
+	bucket := s.StorageURL + "/" + path + "/" + s.StoragePlaylist
 	if s.SteeringStorage == "" {
-		return bucket
-	}
-	home, ok := selector.SpillHome(snap, group, region)
-	if !ok {
 		return bucket
 	}
 	full, _ := s.Cluster.Node(home.ID)
@@ -178,7 +177,7 @@ type playChoice struct {
 	route route
 	// spill, when set, is where HLS viewers go instead of route when the group has edges, none can take a
 	// viewer, and the origin would (see Server.StorageURL): the storage push's copy of the stream, through
-	// a full edge's multivariant playlist when edges offer the storage pathway (see spillThroughHome)
+	// a full edge's multivariant playlist when edges offer the storage pathway (see spillURL)
 	spill string
 
 	redirectOnce sync.Once

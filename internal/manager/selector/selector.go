@@ -169,26 +169,13 @@ func PickTranscoder(s Snapshot, group string, counter uint64) (Node, error) {
 	return *least[counter%uint64(len(least))], nil
 }
 
-// HasEdges reports whether group ("" = any) has an edge in service that reports on time, full or not: a
-// group that scales out through edges, whose viewers are not meant to load its origins.
-func HasEdges(s Snapshot, group string) bool {
-	for i := range s.Nodes {
-		n := &s.Nodes[i]
-		if n.Role == nodemodel.RoleEdge && inGroup(n, group) {
-			if r := check(&s, n); r == refusedNone || r == refusedFull {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // SpillHome chooses the edge of group ("" = any group) that a viewer no edge can take is counted on while
 // it plays from the storage push's copy: its home, which its multivariant playlist comes from and to
 // which (or to an edge cloned from it) the steering server brings it back once an edge has room. It is
 // an edge in service that reports on time, full or overloaded (a spill happens when none has room), in
 // region when one there qualifies, the least loaded (connections per capacity, overloaded edges last),
-// ties broken by the lower ID; false when the group has none.
+// ties broken by the lower ID; false when the group has none: then the group does not scale out through
+// edges, and its viewers may load its origins.
 func SpillHome(s Snapshot, group, region string) (Node, bool) {
 	var best *Node
 	load := func(n *Node) float64 {

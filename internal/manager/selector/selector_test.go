@@ -768,6 +768,8 @@ func TestPickTranscoder(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoTranscoder)
 }
 
+// TestHasEdges: SpillHome finds a home in a group that has an edge in service reporting on time, full or
+// not (a group that scales out through edges), and in no other.
 func TestHasEdges(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -785,7 +787,8 @@ func TestHasEdges(t *testing.T) {
 		{name: "any group", group: "", nodes: []Node{edge("e1", group("g2"))}, want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, HasEdges(snap(tc.nodes...), tc.group))
+			_, ok := SpillHome(snap(tc.nodes...), tc.group, "")
+			require.Equal(t, tc.want, ok)
 		})
 	}
 }

@@ -28,9 +28,9 @@ type Steering struct {
 
 // addSteering adds EXT-X-CONTENT-STEERING (the steering server's URL for the stream, initial as the
 // pathway the player starts on: this edge's, or the storage pathway's) to a multivariant playlist, and
-// PATHWAY-ID to every variant. host is the Host the
-// player asked with (over TLS or not): its port goes to the steering server, which can then move the
-// player only to edges a pathway clone reaches (a clone replaces the host name, never the port). session
+// PATHWAY-ID to every variant. host is the Host the player asked with (over TLS or not): its port goes
+// to the steering server, which can then move the player only to edges a pathway clone reaches (a clone
+// replaces the host name, never the port). session
 // is the player's viewer session id: the steering URL carries a token made from it (playerToken), by which
 // the steering server tells the players of one edge apart when it moves some of them to another, and this
 // edge as the player's home (a player keeps SERVER-URI when it changes pathways; the steering server
