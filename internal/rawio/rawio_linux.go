@@ -7,12 +7,15 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 type conn struct {
-	c   net.Conn
-	raw syscall.RawConn
-	tcp bool
+	c    net.Conn // or
+	file *os.File // a pipe's end
+	raw  syscall.RawConn
+	tcp  bool
 	// the calls, made once: a closure or a method value per call would allocate
 	readFn, writeFn func(fd uintptr) bool
 
@@ -39,9 +42,27 @@ func newConn(c net.Conn) *Conn {
 		return nil
 	}
 	_, tcp := c.(*net.TCPConn)
-	rc := &Conn{conn{c: c, raw: raw, tcp: tcp}}
-	rc.readFn, rc.writeFn = rc.read, rc.write
-	return rc
+	return withCalls(&Conn{conn{c: c, raw: raw, tcp: tcp}})
+}
+
+func newFile(f *os.File) *Conn {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	nonblocking := false
+	if err := raw.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nonblocking = err == nil && flags&unix.O_NONBLOCK != 0
+	}); err != nil || !nonblocking {
+		return nil // a raw read of a blocking descriptor would hold its thread and processor
+	}
+	return withCalls(&Conn{conn{file: f, raw: raw}})
+}
+
+func withCalls(c *Conn) *Conn {
+	c.readFn, c.writeFn = c.read, c.write
+	return c
 }
 
 // Read reads up to len(p) bytes.
@@ -100,6 +121,9 @@ func (c *Conn) send(p []byte, more bool) (int, error) {
 }
 
 func (c *conn) opError(op string, errno syscall.Errno) error {
+	if c.file != nil {
+		return &os.PathError{Op: op, Path: c.file.Name(), Err: errno} // as os.File's own methods
+	}
 	return &net.OpError{Op: op, Net: c.c.LocalAddr().Network(), Source: c.c.LocalAddr(), Addr: c.c.RemoteAddr(),
 		Err: os.NewSyscallError(op, errno)}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,5 +145,69 @@ func TestConn(t *testing.T) {
 		defer a.Close()
 		defer b.Close()
 		require.Nil(t, New(a))
+	})
+}
+
+func TestFile(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw calls are made on Linux only")
+	}
+	pipe := func(t *testing.T) (r, w *os.File) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		t.Cleanup(func() { r.Close(); w.Close() })
+		return r, w
+	}
+	t.Run("a slow reader gets every byte, then EOF", func(t *testing.T) {
+		r, w := pipe(t)
+		rr, ww := NewFile(r), NewFile(w)
+		require.NotNil(t, rr)
+		require.NotNil(t, ww)
+		want := bytes.Repeat([]byte("through a pipe "), 70<<10) // 1 MB: the writer waits for room
+		go func() {
+			n, err := ww.Write(want)
+			if err != nil || n != len(want) {
+				panic(err)
+			}
+			w.Close()
+		}()
+		var got []byte
+		buf := make([]byte, 5000)
+		for {
+			n, err := rr.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			if len(got)%(256<<10) < 5000 {
+				time.Sleep(5 * time.Millisecond) // the writer waits in the poller meanwhile
+			}
+		}
+		require.Equal(t, want, got)
+	})
+	t.Run("a write to a pipe nobody reads fails as os.File's would", func(t *testing.T) {
+		r, w := pipe(t)
+		r.Close()
+		_, err := NewFile(w).Write([]byte("lost"))
+		var pe *os.PathError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, "write", pe.Op)
+		require.ErrorIs(t, err, syscall.EPIPE)
+	})
+	t.Run("a deadline passes", func(t *testing.T) {
+		r, _ := pipe(t)
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+		_, err := NewFile(r).Read(make([]byte, 10))
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	})
+	t.Run("a blocking descriptor is not used raw", func(t *testing.T) {
+		var fds [2]int
+		require.NoError(t, syscall.Pipe(fds[:])) // blocking: a raw read would hold its thread
+		r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+		defer r.Close()
+		defer w.Close()
+		require.Nil(t, NewFile(r))
 	})
 }

@@ -81,10 +81,13 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 		log.Error("stream will not be served over HLS", "cause", err)
 		return
 	}
+	// A stream of its own leads its cuts and never waits: its segmenter runs in the publisher's goroutine.
+	// So does a transcoded rung's, whose publisher (a transcoder's output, read by a goroutine of its own)
+	// is behind its source by an encoder's delay and so seldom waits for its cuts, and may wait when it
+	// does: a queue would cost a goroutine's wake-up for each of its frames.
+	inline := source == nil || st.Rendition.Kind == stream.KindRung
 	var reader *stream.Reader
-	if source == nil {
-		// a stream of its own leads its cuts and never waits: its segmenter runs in the publisher's
-		// goroutine. A rendition's waits for its source's cuts: it keeps a queue and a goroutine.
+	if inline {
 		reader = st.AddInlineReader("hls", mx.write, mx.end)
 	} else {
 		reader = st.AddReader("hls", s.queueLen())
@@ -103,12 +106,16 @@ func (s *Server) StreamStarted(st *stream.Stream) {
 	}
 	s.muxers[st.Path] = mx
 	s.mu.Unlock()
+	if inline {
+		mx.reader = reader // the stream's Write calls it, from the first unit on: after this
+	}
 	if source == nil {
-		mx.reader = reader // inline: the stream's Write calls it
 		return
 	}
 	source.addRendition(mx)
-	mx.start(reader)
+	if !inline {
+		mx.start(reader)
+	}
 	s.split(source)
 }
 

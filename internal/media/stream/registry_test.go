@@ -312,3 +312,30 @@ func TestInlineReader(t *testing.T) {
 	}
 	require.Nil(t, s.AddInlineReader("late", func(*Unit) {}, func() {}), "an ended stream takes no readers")
 }
+
+func TestTrackReader(t *testing.T) {
+	var r Registry
+	video, audio := &Track{}, &Track{}
+	s, err := r.Publish(PublishRequest{Path: testPath, Tracks: []*Track{video, audio}})
+	require.NoError(t, err)
+	videoOnly := s.AddTrackReader("video", 10, video)
+	all := s.AddTrackReader("all", 10, nil)
+	for i := range 4 {
+		tr := video
+		if i%2 == 1 {
+			tr = audio
+		}
+		s.Write(&Unit{Track: tr, PTS: time.Duration(i), Size: 1})
+	}
+	r.Unpublish(s)
+	var got, gotAll []time.Duration
+	for u := range videoOnly.Units() {
+		require.Same(t, video, u.Track)
+		got = append(got, u.PTS)
+	}
+	for u := range all.Units() {
+		gotAll = append(gotAll, u.PTS)
+	}
+	require.Equal(t, []time.Duration{0, 2}, got, "the other track's units never queued")
+	require.Equal(t, []time.Duration{0, 1, 2, 3}, gotAll)
+}

@@ -106,6 +106,7 @@ type Reader struct {
 	c       chan *Unit
 	dropped atomic.Uint64
 	stream  *Stream
+	track   *Track // if set, the only track whose units the reader gets (AddTrackReader)
 	// consume and done, for an inline reader (AddInlineReader), replace the queue
 	consume func(*Unit)
 	done    func()
@@ -120,6 +121,12 @@ func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
 // AddReader attaches a reader with a queue of queueLen units. It returns nil if the stream has ended.
 func (s *Stream) AddReader(name string, queueLen int) *Reader {
 	return s.add(&Reader{Name: name, c: make(chan *Unit, queueLen), stream: s})
+}
+
+// AddTrackReader is AddReader for the units of track t alone (all of them if t is nil): the others never
+// enter its queue, nor wake its goroutine.
+func (s *Stream) AddTrackReader(name string, queueLen int, t *Track) *Reader {
+	return s.add(&Reader{Name: name, c: make(chan *Unit, queueLen), stream: s, track: t})
 }
 
 // add attaches r, unless the stream has ended (nil).
@@ -173,6 +180,9 @@ func (s *Stream) Write(u *Unit) {
 	for r := range s.readers {
 		if r.consume != nil {
 			r.consume(u)
+			continue
+		}
+		if r.track != nil && r.track != u.Track {
 			continue
 		}
 		select {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/rawio"
 	"github.com/nagare-video/nagare/internal/vod/ladder"
 )
 
@@ -100,7 +101,9 @@ func (t *Transcoder) StreamStarted(st *stream.Stream) {
 	if st.Rendition != nil || !t.Selects(st.Path) {
 		return
 	}
-	reader := st.AddReader("transcode", t.cfg.QueueLen)
+	// ffmpeg is given the video alone (the rungs are video only): the audio's units would only wake the
+	// job's goroutine
+	reader := st.AddTrackReader("transcode", t.cfg.QueueLen, videoOf(st))
 	if reader == nil {
 		return
 	}
@@ -304,15 +307,19 @@ func drain(ctx context.Context, units <-chan *stream.Unit) {
 	}
 }
 
-// nextKeyframe drops units until a video keyframe, which it returns.
-func (j *job) nextKeyframe(ctx context.Context, units <-chan *stream.Unit) (*stream.Unit, bool) {
-	var video *stream.Track
-	for _, t := range j.src.Tracks {
+// videoOf returns the first video track of st (nil if it has none).
+func videoOf(st *stream.Stream) *stream.Track {
+	for _, t := range st.Tracks {
 		if t != nil && t.Codec != nil && t.Codec.IsVideo() {
-			video = t
-			break
+			return t
 		}
 	}
+	return nil
+}
+
+// nextKeyframe drops units until a video keyframe, which it returns.
+func (j *job) nextKeyframe(ctx context.Context, units <-chan *stream.Unit) (*stream.Unit, bool) {
+	video := videoOf(j.src)
 	for {
 		select {
 		case u, ok := <-units:
@@ -391,18 +398,23 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 
 	cmd := exec.Command(j.t.cfg.FFmpeg, args...)
 	cmd.ExtraFiles = writers
-	stdin, err := cmd.StdinPipe()
+	ffmpegIn, stdin, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("ffmpeg stdin: %w", err)
 	}
+	defer stdin.Close()
+	cmd.Stdin = ffmpegIn
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		ffmpegIn.Close()
 		return nil, fmt.Errorf("ffmpeg stderr: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	ffmpegIn.Close() // ffmpeg has its copy
+	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", j.t.cfg.FFmpeg, err)
 	}
-	for i := range writers { // ffmpeg has its copies
+	for i := range writers {
 		writers[i].Close()
 		writers[i] = nil
 	}
@@ -420,7 +432,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	tail := newStderrTail(stderr, j.log)
 	var outputs sync.WaitGroup
 	for i, rg := range rungs {
-		r := readers[i]
+		r := raw(readers[i])
 		outputs.Go(func() {
 			if err := j.read(rg, r); err != nil {
 				j.log.Warn("rendition ended", "rung", rg.variant.Name, "cause", err)
@@ -443,7 +455,7 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 	defer close(stopWatch)
 	go j.watch(rungs, time.Now(), &hung, stopWatch)
 
-	feedErr := j.feed(ctx, first, units, stdin, w, h, exited)
+	feedErr := j.feed(ctx, first, units, raw(stdin), w, h, exited)
 	stdin.Close()
 	var next *stream.Unit
 	if re, ok := feedErr.(resized); ok {
@@ -468,6 +480,16 @@ func (j *job) once(ctx context.Context, first *stream.Unit, units <-chan *stream
 		feedErr = fmt.Errorf("ffmpeg hung (%s): %w", h, feedErr)
 	}
 	return nil, tail.err(errors.Join(feedErr, exitErr))
+}
+
+// raw reads or writes f, an end of a pipe to ffmpeg, with raw system calls where it can (rawio): a
+// rendition arrives in many small writes, and the source leaves in one a frame; each of them made as an
+// ordinary system call wakes the runtime's monitor, which then polls for a while.
+func raw(f *os.File) io.ReadWriter {
+	if c := rawio.NewFile(f); c != nil {
+		return c
+	}
+	return f
 }
 
 // watch kills ffmpeg, saying why in hung, when a rung makes nothing for the stall period; it returns
