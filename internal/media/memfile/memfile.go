@@ -82,7 +82,7 @@ func New(name string, data []byte) (*File, error) {
 // Create makes an empty memory file named name, which its writer fills with Append and then seals.
 // Readers may open it meanwhile and read what was appended: bytes once appended never change.
 func Create(name string) (*File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := memfdCreate(name)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
@@ -92,7 +92,7 @@ func Create(name string) (*File, error) {
 	runtime.AddCleanup(f, func(d *descriptor) {
 		// nobody can reach f: no reader holds a reference, only a forgotten owner's may remain
 		if d.refs.Load() > 0 {
-			unix.Close(d.fd)
+			closeFD(d.fd)
 		}
 	}, d)
 	return f, nil
@@ -134,6 +134,37 @@ func pwrite(fd int, p []byte, off int64) (int, error) {
 	return int(n), nil
 }
 
+// A memory file's other system calls are raw too (memfd_create, fcntl, pread, close), for pwrite's reason:
+// none waits on a device. Each ordinary one, a few for every segment of every stream, woke the runtime's
+// monitor thread on an otherwise idle node.
+
+func memfdCreate(name string) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return -1, err
+	}
+	fd, _, errno := unix.RawSyscall(unix.SYS_MEMFD_CREATE, uintptr(unsafe.Pointer(p)),
+		unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+func pread(fd int, p []byte, off int64) (int, error) {
+	if unsafe.Sizeof(uintptr(0)) < 8 {
+		return unix.Pread(fd, p, off)
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		uintptr(off), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+func closeFD(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
 // ReadAt reads len(p) bytes from off (io.ReaderAt), unless the owner has released the file.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if !f.acquire() {
@@ -147,7 +178,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 func (d *descriptor) pread(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
-		k, err := unix.Pread(d.fd, p[n:], off+int64(n))
+		k, err := pread(d.fd, p[n:], off+int64(n))
 		if err == unix.EINTR {
 			continue
 		}
@@ -165,9 +196,9 @@ func (d *descriptor) pread(p []byte, off int64) (int, error) {
 // Seal makes the file immutable: no descriptor opened from it can change, grow or shrink what readers
 // are sending.
 func (f *File) Seal() error {
-	if _, err := unix.FcntlInt(uintptr(f.fd), unix.F_ADD_SEALS,
-		unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
-		return fmt.Errorf("sealing a memory file: %w", err)
+	if _, _, errno := unix.RawSyscall(unix.SYS_FCNTL, uintptr(f.fd), unix.F_ADD_SEALS,
+		unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); errno != 0 {
+		return fmt.Errorf("sealing a memory file: %w", errno)
 	}
 	return nil
 }
@@ -190,7 +221,7 @@ func (d *descriptor) acquire() bool {
 
 func (d *descriptor) release() {
 	if d.refs.Add(-1) == 0 {
-		unix.Close(d.fd)
+		closeFD(d.fd)
 	}
 }
 
