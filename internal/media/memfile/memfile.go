@@ -119,24 +119,32 @@ func (f *File) Append(data []byte) (int64, error) {
 	return start, nil
 }
 
-// pwrite writes p at off. On 64-bit systems it is a raw system call: copying into memory never waits on a
-// device, so the runtime need not hand the goroutine's processor over for it (a live node writes every
-// part of every stream this way). A 32-bit system passes the offset in two registers: the usual call.
+// pwrite writes p at off, pread reads p from off. On 64-bit systems they are raw system calls: copying
+// into or out of memory never waits on a device, so the runtime need not hand the goroutine's processor
+// over for it (a live node writes every part of every stream this way). A 32-bit system passes the offset
+// in two registers: the usual calls.
 func pwrite(fd int, p []byte, off int64) (int, error) {
+	return positioned(unix.SYS_PWRITE64, unix.Pwrite, fd, p, off)
+}
+
+func pread(fd int, p []byte, off int64) (int, error) {
+	return positioned(unix.SYS_PREAD64, unix.Pread, fd, p, off)
+}
+
+func positioned(trap uintptr, usual func(int, []byte, int64) (int, error), fd int, p []byte, off int64) (int, error) {
 	if unsafe.Sizeof(uintptr(0)) < 8 {
-		return unix.Pwrite(fd, p, off)
+		return usual(fd, p, off)
 	}
-	n, _, errno := unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-		uintptr(off), 0, 0)
+	n, _, errno := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(off), 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
 	return int(n), nil
 }
 
-// A memory file's other system calls are raw too (memfd_create, fcntl, pread, close), for pwrite's reason:
-// none waits on a device. Each ordinary one, a few for every segment of every stream, woke the runtime's
-// monitor thread on an otherwise idle node.
+// A memory file's other system calls are raw too (memfd_create, fcntl, close), for the same reason. Each
+// ordinary one, a few for every segment of every stream, woke the runtime's monitor thread on an
+// otherwise idle node.
 
 func memfdCreate(name string) (int, error) {
 	p, err := unix.BytePtrFromString(name)
@@ -149,18 +157,6 @@ func memfdCreate(name string) (int, error) {
 		return -1, errno
 	}
 	return int(fd), nil
-}
-
-func pread(fd int, p []byte, off int64) (int, error) {
-	if unsafe.Sizeof(uintptr(0)) < 8 {
-		return unix.Pread(fd, p, off)
-	}
-	n, _, errno := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-		uintptr(off), 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
 }
 
 func closeFD(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
