@@ -108,6 +108,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	added    chan struct{} // a session was added: Run reaps while some have not connected
 	hubs     map[stream.Path]*hub
 	closed   bool
 	limiter  *offerLimiter
@@ -142,6 +143,7 @@ func (s *Server) Listen() error {
 	}
 	s.api, s.udp, s.tcp = api, udp, tcp
 	s.sessions = map[string]*session{}
+	s.added = make(chan struct{}, 1)
 	s.hubs = map[stream.Path]*hub{}
 	s.limiter = newOfferLimiter(s.OffersPerMinute)
 	if s.Log == nil {
@@ -212,7 +214,8 @@ func (s *Server) ViewersByStream() map[stream.Path]int {
 	return out
 }
 
-// Run serves until ctx is done, then ends every session and closes the ports.
+// Run serves until ctx is done, then ends every session and closes the ports. Once a second it ends the
+// sessions that did not connect in time; while none waits to connect, it does not wake at all.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -222,7 +225,11 @@ func (s *Server) Run(ctx context.Context) error {
 			s.Close()
 			return nil
 		case <-t.C:
-			s.reapUnconnected()
+			if !s.reapUnconnected() {
+				t.Stop()
+			}
+		case <-s.added:
+			t.Reset(time.Second)
 		}
 	}
 }
@@ -274,14 +281,19 @@ func (s *Server) EndViewers(over time.Duration, reason string) int {
 	return len(viewers)
 }
 
-// reapUnconnected ends the sessions whose ICE has not connected within ConnectTimeout.
-func (s *Server) reapUnconnected() {
+// reapUnconnected ends the sessions whose ICE has not connected within ConnectTimeout. It reports whether
+// other sessions have yet to connect.
+func (s *Server) reapUnconnected() (waiting bool) {
 	now := time.Now()
 	var late []*session
 	s.mu.Lock()
 	for _, ss := range s.sessions {
-		if !ss.connected.Load() && now.Sub(ss.created) > s.ConnectTimeout {
+		switch {
+		case ss.connected.Load():
+		case now.Sub(ss.created) > s.ConnectTimeout:
 			late = append(late, ss)
+		default:
+			waiting = true
 		}
 	}
 	s.mu.Unlock()
@@ -289,6 +301,7 @@ func (s *Server) reapUnconnected() {
 		s.counts.ICETimeouts.Add(1)
 		ss.close(fmt.Sprintf("ICE did not connect within %s", s.ConnectTimeout))
 	}
+	return waiting
 }
 
 // session is one WHIP or WHEP peer connection.
@@ -373,6 +386,10 @@ func (s *Server) newSession(kind string, p stream.Path, remote string) (*session
 	s.mu.Lock()
 	s.sessions[ss.id] = ss
 	s.mu.Unlock()
+	select {
+	case s.added <- struct{}{}:
+	default:
+	}
 	return ss, nil
 }
 
