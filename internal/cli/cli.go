@@ -32,6 +32,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/stream"
 	"github.com/nagare-video/nagare/internal/netaddr"
 	"github.com/nagare-video/nagare/internal/netguard"
+	"github.com/nagare-video/nagare/internal/procs"
 	"github.com/nagare-video/nagare/internal/version"
 	"github.com/nagare-video/nagare/internal/vod/service"
 )
@@ -200,6 +201,9 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return err
+	}
+	if cfg.Node.AdaptiveProcs && procs.Enabled() {
+		go (&procs.Governor{Log: log.With("component", "procs")}).Run(ctx)
 	}
 	return n.Run(ctx)
 }

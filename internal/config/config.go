@@ -397,6 +397,10 @@ type Node struct {
 	AccessLog string `yaml:"accessLog"`
 	// Pprof serves Go's profiler at /debug/pprof/ on the HTTP port (off by default: it reveals internals).
 	Pprof bool `yaml:"pprof"`
+	// AdaptiveProcs runs the node on one scheduler P while its load is light and on every CPU once it
+	// grows (internal/procs): a node ingesting a few streams then pays no second thread's wake-ups. Off
+	// when GOMAXPROCS is set in the environment.
+	AdaptiveProcs bool `yaml:"adaptiveProcs"`
 	// MaxConnections caps the open connections of each of the node's TCP ports (RTMP, HTTP); beyond it a
 	// new connection is closed at once.
 	MaxConnections int `yaml:"maxConnections"`
@@ -479,7 +483,7 @@ type Publish struct {
 func Default() Config {
 	return Config{
 		Log: Log{Level: "info", Format: "text"},
-		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000,
+		Node: Node{Role: "origin", ShutdownTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxConnections: 10000, AdaptiveProcs: true,
 			NotFoundTTL: time.Second},
 		RTMP:  Listen{Enabled: true, Address: ":1935"},
 		RTMPS: Listen{Enabled: false, Address: ":1936"},
