@@ -16,8 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/nagare-video/nagare/internal/nodestats"
 )
 
 // Governor samples the process's CPU time every Every and sets GOMAXPROCS: the default (every CPU the
@@ -98,16 +99,15 @@ func (g *Governor) defaults() {
 // Run governs until ctx is done, then gives the process every P again and returns nil.
 func (g *Governor) Run(ctx context.Context) error {
 	g.defaults()
-	s := state{one: true}
-	g.setProcs(1)
-	defer g.setProcs(0)
 	last, err := g.cpuTime()
 	if err != nil {
 		g.Log.Warn("GOMAXPROCS stays at the default: the process's CPU time cannot be read", "cause", err)
-		g.setProcs(0)
 		<-ctx.Done()
 		return nil
 	}
+	s := state{one: true}
+	g.setProcs(1)
+	defer g.setProcs(0)
 	lastAt := time.Now()
 	t := time.NewTicker(g.Every)
 	defer t.Stop()
@@ -137,11 +137,8 @@ func (g *Governor) Run(ctx context.Context) error {
 	}
 }
 
-// processCPU is the CPU time the process has used, user and system, all threads.
+// processCPU is the CPU time this process has used, every thread, to the nanosecond.
 func processCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, err
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	sec, err := nodestats.Runtime(0)
+	return time.Duration(sec * float64(time.Second)), err
 }
