@@ -38,6 +38,24 @@ func TestNext(t *testing.T) {
 	}
 }
 
+func TestInterval(t *testing.T) {
+	g := &Governor{}
+	g.defaults()
+	tests := []struct {
+		cores float64
+		want  time.Duration
+	}{
+		{0, time.Second},
+		{0.05, time.Second},           // a node ingesting a few streams: quiet
+		{0.1, 250 * time.Millisecond}, // at Quiet: watched closely
+		{0.3, 250 * time.Millisecond},
+		{2, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, g.interval(tt.cores), "after %.2f cores", tt.cores)
+	}
+}
+
 // TestRun drives the governor with a CPU clock that the test advances: it starts on one P, takes every
 // P when an interval is busy, goes back to one after a light hold, and leaves every P when it stops.
 func TestRun(t *testing.T) {
@@ -45,7 +63,7 @@ func TestRun(t *testing.T) {
 	var cpu time.Duration
 	var sets []int
 	perTick := make(chan time.Duration, 1) // the CPU time the next interval uses
-	g := &Governor{Every: 20 * time.Millisecond, Hold: 100 * time.Millisecond,
+	g := &Governor{Every: 20 * time.Millisecond, QuietEvery: 40 * time.Millisecond, Hold: 100 * time.Millisecond,
 		cpuTime: func() (time.Duration, error) {
 			mu.Lock()
 			defer mu.Unlock()
