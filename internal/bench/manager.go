@@ -44,6 +44,7 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	d := fs.Duration("duration", 10*time.Second, "length of each measurement")
 	conns := fs.String("conns", "64", "comma-separated wrk connection counts for routing")
 	interval := fs.Duration("report-interval", 2*time.Second, "node report interval")
+	pacedRuns := fs.Int("paced-runs", 3, "paced routing runs in a row with 1,000 nodes or more, each judged (the target asks for a steady rate)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,7 +99,14 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		for _, c := range connCounts {
 			loads = append(loads, load{"saturating", c, nil})
 		}
-		loads = append(loads, load{fmt.Sprintf("paced (%s think time)", pacedDelay), pacedConns, []string{"-s", script.Name()}})
+		paced := fmt.Sprintf("paced (%s think time)", pacedDelay)
+		if runs := max(*pacedRuns, 1); n >= 1000 && runs > 1 {
+			for i := 1; i <= runs; i++ {
+				loads = append(loads, load{fmt.Sprintf("%s, run %d of %d", paced, i, runs), pacedConns, []string{"-s", script.Name()}})
+			}
+		} else {
+			loads = append(loads, load{paced, pacedConns, []string{"-s", script.Name()}})
+		}
 		for _, l := range loads {
 			for _, call := range []struct{ name, path string }{
 				{"302 entry point", "/live/bench/index.m3u8"},
