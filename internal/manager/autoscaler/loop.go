@@ -581,8 +581,11 @@ func countLive(nodes []NodeLoad) int {
 // within twice the warm-up are given up. It returns the members after reconciliation.
 func (l *Loop) syncCloud(ctx context.Context, g store.NodeGroup, insts map[string]cloud.Instance, warmUp time.Duration, now time.Time) []cluster.Member {
 	giveUp := 2*warmUp + 30*time.Second
-	for _, m := range l.Registry.Members(g.Name) {
+	members := l.Registry.Members(g.Name)
+	changed := false // by this reconciliation: then the members are read again
+	for _, m := range members {
 		if m.State == nodemodel.StateTerminating {
+			changed = true
 			// terminated by a drain, or rejected at admission (then it is also dead, and replaced)
 			action := ""
 			if m.DeadFrom != "" && !l.terminating[m.ID] {
@@ -600,23 +603,30 @@ func (l *Loop) syncCloud(ctx context.Context, g store.NodeGroup, insts map[strin
 			// a node started by hand, or one whose launch the controller forgot (manager restart)
 			if m.State == nodemodel.StatePending && now.Sub(m.CreatedAt) > giveUp {
 				l.gone(ctx, m.Node, "launch lost: the cloud controller does not know the instance")
+				changed = true
 			}
 		case inst.State == nodemodel.StateTerminated:
+			changed = true
 			reason := "the cloud reports the instance gone"
 			if inst.Reason != "" {
 				reason += ": " + inst.Reason
 			}
 			l.gone(ctx, m.Node, reason)
 		case m.State == nodemodel.StatePending && inst.State == nodemodel.StateRunning:
+			changed = true
 			if _, err := l.Registry.Transition(ctx, m.ID, nodemodel.StateRunning, "instance running ("+l.Cloud.Name()+" "+inst.ID+")"); err != nil {
 				l.Log.Debug("pending → running", "node", m.ID, "cause", err)
 			}
 		case (m.State == nodemodel.StatePending || m.State == nodemodel.StateRunning) && now.Sub(m.CreatedAt) > giveUp:
+			changed = true
 			l.event(ctx, g.Name, m.Role, "launch-timeout", fmt.Sprintf("node %s not in service %s after launch: terminated",
 				m.ID, now.Sub(m.CreatedAt).Round(time.Second)), 0, 0, []string{m.ID})
 			l.gone(ctx, m.Node, "not in service within "+giveUp.String())
 			// dead now: its instance is stopped when the death is handled
 		}
+	}
+	if !changed {
+		return members
 	}
 	return l.Registry.Members(g.Name)
 }

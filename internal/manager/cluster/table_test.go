@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -393,4 +394,37 @@ func TestSnapshotRebuiltBesideRouting(t *testing.T) {
 	}
 	r.snapMu.Unlock()
 	require.Len(t, r.Snapshot().Nodes, 2)
+}
+
+func TestSortByID(t *testing.T) {
+	type item struct {
+		id  string
+		pad [64]byte // moved whole, as a node is
+	}
+	tests := map[string][]string{
+		"empty":      {},
+		"one":        {"a"},
+		"sorted":     {"a", "b", "c", "d"},
+		"reversed":   {"e", "d", "c", "b", "a"},
+		"one cycle":  {"b", "c", "d", "a"},
+		"two cycles": {"b", "a", "d", "c", "e"},
+		"mixed":      {"n-07", "n-10", "n-01", "n-03", "n-09", "n-02", "n-08", "n-05", "n-04", "n-06"},
+	}
+	for name, ids := range tests {
+		t.Run(name, func(t *testing.T) {
+			items := make([]item, len(ids))
+			for i, id := range ids {
+				items[i].id = id
+				items[i].pad[0] = id[len(id)-1] // travels with its id
+			}
+			sortByID(items, func(it *item) string { return it.id })
+			want := append([]string{}, slices.Sorted(slices.Values(ids))...)
+			got := make([]string, len(items))
+			for i, it := range items {
+				got[i] = it.id
+				require.Equal(t, it.id[len(it.id)-1], it.pad[0], "the rest of %s moved with it", it.id)
+			}
+			require.Equal(t, want, got)
+		})
+	}
 }
