@@ -324,6 +324,10 @@ type Manager struct {
 	WeightRestreamer  float64   `yaml:"weightRestreamer"`
 	Autoscale         Autoscale `yaml:"autoscale"`
 	Steering          Steering  `yaml:"steering"`
+	// TranscodeStreams are the live streams the cluster's transcoder nodes make a ladder of even when none
+	// was provisioned for them ("app/stream", "app/*" or "*"; none: only the provisioned streams). Such a
+	// stream gets the transcoder's own ladder (its transcode.rungs, the default ladder unless set).
+	TranscodeStreams []string `yaml:"transcodeStreams"`
 	// PublishTokenSecret is the nodes' publish.tokenSecret: with it the console makes publish tokens for its
 	// WHIP publisher ("" = it cannot).
 	PublishTokenSecret string `yaml:"publishTokenSecret"`
@@ -811,7 +815,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		key  string
 		list []string
-	}{{"push.streams", c.Push.Streams}, {"record.streams", c.Record.Streams}, {"transcode.streams", c.Transcode.Streams}} {
+	}{{"push.streams", c.Push.Streams}, {"record.streams", c.Record.Streams}, {"transcode.streams", c.Transcode.Streams}, {"manager.transcodeStreams", c.Manager.TranscodeStreams}} {
 		for _, pat := range l.list {
 			if pat == "*" {
 				continue

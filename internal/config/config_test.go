@@ -80,6 +80,8 @@ func TestValidate(t *testing.T) {
 		}, `transcode.rungs: rung "audio": the name is the ladder's own ("source" is the source's video, "audio" its audio)`},
 		{"transcode streams", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.Streams = []string{"live"} },
 			`transcode.streams: "live" is not app/stream, app/* or *`},
+		{"manager transcode streams", func(c *Config) { c.Manager.TranscodeStreams = []string{"live/*", "../x"} },
+			`manager.transcodeStreams: "../x" is not app/stream, app/* or *`},
 		{"transcode without ffmpeg", func(c *Config) { c.Transcode.Enabled = true; c.Transcode.FFmpeg = "" },
 			`transcode.ffmpeg: must name the ffmpeg binary`},
 		{"webrtc address", func(c *Config) { c.WebRTC.Address = "8189" }, `webrtc.address: must be host:port or :port, not "8189"`},

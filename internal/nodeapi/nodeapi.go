@@ -122,6 +122,19 @@ func ViaTranscoder(protocol string) string { return viaTranscoder + protocol }
 // IsViaTranscoder reports whether protocol is one of ViaTranscoder's.
 func IsViaTranscoder(protocol string) bool { return strings.HasPrefix(protocol, viaTranscoder) }
 
+// The protocols of a node's renditions, as its reports list them: made by the node's own ffmpeg, or
+// given to an origin by a transcoder node.
+const (
+	ProtocolTranscode  = "transcode"
+	ProtocolTranscoder = "transcoder"
+)
+
+// IsRendition reports whether protocol is that of a rendition (ProtocolTranscode, ProtocolTranscoder):
+// a stream made from another, never itself the source of a ladder.
+func IsRendition(protocol string) bool {
+	return protocol == ProtocolTranscode || protocol == ProtocolTranscoder
+}
+
 const viaTranscoder = "transcoder/"
 
 // Rung is one rendition of a ladder: the stream <stream>_<Name>, Height its picture's short side, bit

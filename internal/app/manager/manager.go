@@ -93,7 +93,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Manager, er
 		Store: st, Log: log.With("component", "cluster"), ReportInterval: cfg.Manager.ReportInterval,
 		NodeTimeout: cfg.Manager.NodeTimeout, PersistEvery: 15 * cfg.Manager.ReportInterval,
 		// the reports to store go in batches, a statement for many rather than one each
-		FlushEvery: cfg.Manager.ReportInterval / 4,
+		FlushEvery:       cfg.Manager.ReportInterval / 4,
+		TranscodeStreams: cfg.Manager.TranscodeStreams,
 	}
 	if cfg.Manager.SharedStore {
 		// the other managers must see every report, and this one theirs: within about one interval

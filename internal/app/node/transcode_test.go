@@ -515,6 +515,42 @@ func TestTranscoderNodes(t *testing.T) {
 	multivariant(t, base+"index.m3u8", 3)
 }
 
+// TestTranscoderNodesMakeTheirOwnLadder: with manager.transcodeStreams, a live stream that nobody
+// provisioned a ladder for is given to a transcoder node all the same, which makes its own ladder (its
+// transcode.rungs); a stream the setting does not select stays without renditions.
+func TestTranscoderNodesMakeTheirOwnLadder(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	mgr, _ := managertest.Start(t, func(c *config.Config) {
+		c.Manager.ReportInterval, c.Manager.NodeTimeout = time.Second, 3*time.Second
+		c.Manager.TranscodeStreams = []string{"live/*"}
+	})
+	join := func(c *config.Config, id string) {
+		c.Cluster.ManagerURL, c.Cluster.Secret, c.Cluster.NodeID = mgr, managertest.ClusterSecret, id
+	}
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		join(c, "own-origin")
+		c.Publish.Keys = map[string]string{"live/own": "own-stream-key", "other/plain": "plain-stream-key"}
+	})
+	_, logs, _ := testutil.StartStoppableNode(t, func(c *config.Config) {
+		join(c, "own-transcoder")
+		c.Node.Role = "transcoder"
+		c.Transcode.Rungs = []config.Rung{{Name: "144p", Height: 144, VideoBitrate: 150_000}}
+	})
+	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/live/own?key=own-stream-key", "flv")
+	testutil.Publish(t, "rtmp://"+origin.RTMPAddr()+"/other/plain?key=plain-stream-key", "flv")
+	base := "http://" + origin.HTTPAddr() + "/live/own/"
+	mv := multivariant(t, base+"index.m3u8", 2)
+	require.Equal(t, "../own_144p/video1_stream.m3u8", strings.Split(mv.Variants[1].URI, "?")[0], "the transcoder's own rung")
+	require.Equal(t, "192x144", mv.Variants[1].Resolution)
+	require.Contains(t, logs.String(), "transcoding job")
+
+	// other/plain is not selected: a playlist of its own, no ladder
+	code, body := testutil.Get(t, "http://"+origin.HTTPAddr()+"/other/plain/index.m3u8")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, 1, strings.Count(string(body), "#EXT-X-STREAM-INF"), "%s", body)
+	require.NotContains(t, logs.String(), "other/plain")
+}
+
 // TestRed5TranscodePublish: Red5's way of transcoding: the ladder provisioned with the Red5 call, the
 // publisher asks the manager with transcode=true, publishes to the transcoder node it is sent to, and
 // the origin serves the stream and its renditions, which the transcoder makes from the stream published

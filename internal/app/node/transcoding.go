@@ -154,7 +154,7 @@ func (n *Node) renditionAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	n.log.Info("rendition from a transcoder", "stream", p.String(), "remote", r.RemoteAddr)
 	n.publishFromTranscoder(w, r, transcode.Publication{
-		Path: p, Protocol: "transcoder", Remote: r.RemoteAddr,
+		Path: p, Protocol: nodeapi.ProtocolTranscoder, Remote: r.RemoteAddr,
 		Rendition: &stream.Rendition{Of: of, Rung: q.Get("rung"), Bandwidth: bandwidth},
 	})
 }

@@ -76,6 +76,10 @@ type Registry struct {
 	// SteeringStorage and SteeringStoragePlaylist, when set, give edges the storage pathway (see
 	// nodeapi.Steering).
 	SteeringStorage, SteeringStoragePlaylist string
+	// TranscodeStreams selects the live streams given to transcoders even without a provisioned ladder
+	// ("app/stream", "app/*" or "*"; none: only the provisioned ones): their job carries no ladder, and
+	// the transcoder makes its own.
+	TranscodeStreams []string
 
 	// mu guards table, gen and forgotten. Events on one node are serialised by its stripe of nodeMu,
 	// which is held across the store writes; mu is held only to read the table and to commit a change.

@@ -29,8 +29,8 @@ type transcodeJobs struct {
 // transcodeJobsRefresh is how long the streams and ladders read for the assignment are reused.
 const transcodeJobsRefresh = time.Second
 
-// transcodeJobsOf returns the jobs of transcoder t: the streams with a provisioned ladder, live on an
-// in-service origin of t's group, that t makes. A stream without a transcoder (new, or whose transcoder
+// transcodeJobsOf returns the jobs of transcoder t: the streams with a provisioned ladder (or selected
+// by TranscodeStreams), live on an in-service origin of t's group, that t makes. A stream without a transcoder (new, or whose transcoder
 // left service) goes to the transcoder reporting now if none of the group's in-service transcoders
 // has fewer jobs and t is below its capacity (0: no bound). A transcoder at capacity is a full node for
 // the autoscaler: its load (the streams it transcodes ÷ capacity) raises the role's alarm.
@@ -70,8 +70,10 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		ladders[l.Stream] = l
 	}
 	for _, s := range j.streams {
-		if _, ok := ladders[s.Name]; !ok || nodeapi.IsViaTranscoder(s.Protocol) {
-			continue // no ladder; or published on a transcoder node, which makes the ladder itself
+		_, provisioned := ladders[s.Name]
+		selected := r.transcodedWithout(s.Name) && !nodeapi.IsRendition(s.Protocol)
+		if !provisioned && !selected || nodeapi.IsViaTranscoder(s.Protocol) {
+			continue // no ladder (or a rendition); or published on a transcoder node, which makes the ladder itself
 		}
 		o, ok := r.Node(s.NodeID)
 		if !ok || o.Role != nodemodel.RoleOrigin || o.State != nodemodel.StateInService || o.Group != t.Group || o.Addresses.HTTP == "" {
@@ -119,6 +121,18 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 		}
 	}
 	return j.mine(t.ID, origins, ladders)
+}
+
+// transcodedWithout reports whether stream name ("app/stream") is made a ladder of without one
+// provisioned: TranscodeStreams selects it ("app/stream", "app/*" or "*", as the nodes' transcode.streams).
+func (r *Registry) transcodedWithout(name string) bool {
+	app, _, _ := strings.Cut(name, "/")
+	for _, pat := range r.TranscodeStreams {
+		if pat == "*" || pat == name || pat == app+"/*" {
+			return true
+		}
+	}
+	return false
 }
 
 // Origin answers a node asking where a stream is.

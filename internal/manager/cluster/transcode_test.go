@@ -258,3 +258,55 @@ func TestOverloadedTranscoderTakesNoJob(t *testing.T) {
 	require.Positive(t, demand, "live/b waits while every transcoder is overloaded: demand for the role")
 	mu.Unlock()
 }
+
+// TestTranscodeJobsOfConfiguredStreams: with TranscodeStreams, live streams it selects go to transcoders
+// without a provisioned ladder (the job carries none: the transcoder makes its own), next to the
+// provisioned ones (with theirs); streams it does not select, and renditions a transcoder publishes back,
+// are no job.
+func TestTranscodeJobsOfConfiguredStreams(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := newRegistry(t)
+	r.TranscodeStreams = []string{"live/*", "studio/main"}
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder", ConnectionCapacity: 10}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
+	require.NoError(t, s.PutLadder(ctx, store.Ladder{Stream: "other/provisioned", Rungs: []store.LadderRung{{Name: "1", Height: 360, VideoBitrate: 500_000}}}))
+	for _, n := range []struct{ id, role, http string }{{"o1", "origin", "10.0.0.1:8080"}, {"t1", "transcoder", "10.0.0.2:8080"}} {
+		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: nodemodel.Role(n.role), Group: "g", Addresses: nodemodel.Addresses{HTTP: n.http}})
+		require.NoError(t, err)
+	}
+	report := func(id string, streams ...nodemodel.StreamLoad) []nodeapi.TranscodeJob {
+		rep, err := r.Report(ctx, nodeapi.ReportRequest{ID: id, Streams: streams})
+		require.NoError(t, err)
+		return rep.Assignment.Transcode
+	}
+	published := []nodemodel.StreamLoad{
+		{Name: "live/a", Protocol: "rtmp"},
+		{Name: "live/a_360p", Protocol: nodeapi.ProtocolTranscoder}, // a rendition a transcoder gave back
+		{Name: "studio/main", Protocol: "srt"},
+		{Name: "studio/other", Protocol: "rtmp"},      // not selected, not provisioned
+		{Name: "other/provisioned", Protocol: "rtmp"}, // provisioned
+	}
+	c.Add(2 * time.Second)
+	report("o1", published...)
+	report("t1")
+	c.Add(2 * time.Second)
+	report("o1", published...)
+
+	jobs := report("t1")
+	var streams []string
+	for _, j := range jobs {
+		streams = append(streams, j.Stream)
+		require.Equal(t, "http://10.0.0.1:8080", j.Origin)
+		if j.Stream == "other/provisioned" {
+			require.NotNil(t, j.Ladder, "a provisioned stream's job carries its ladder")
+			require.True(t, j.Ladder.Found)
+		} else {
+			require.Nil(t, j.Ladder, "%s: the transcoder makes its own ladder", j.Stream)
+		}
+	}
+	require.Equal(t, []string{"live/a", "other/provisioned", "studio/main"}, streams)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/vod/ladder"
 )
 
@@ -60,7 +61,7 @@ type RungStats struct {
 // read publishes the rendition ffmpeg writes to r as a stream of the node, until r ends.
 func (j *job) read(rg *rung, r io.Reader) error {
 	err := PublishTS(j.t.reg, r, Publication{
-		Path: rg.path, Protocol: "transcode", Remote: "ffmpeg", Close: j.kill,
+		Path: rg.path, Protocol: nodeapi.ProtocolTranscode, Remote: "ffmpeg", Close: j.kill,
 		Rendition: &stream.Rendition{Of: j.src.Path, Rung: rg.variant.Name, Bandwidth: rg.bandwidth},
 		OnVideo:   rg.observe,
 	}, j.log)
