@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nagare-video/nagare/internal/manager/api"
+	"github.com/nagare-video/nagare/internal/manager/cluster"
 	"github.com/nagare-video/nagare/internal/manager/store"
 	"github.com/nagare-video/nagare/internal/nodeapi"
 	"github.com/nagare-video/nagare/internal/nodemodel"
@@ -116,10 +118,10 @@ func TestLadderRefusals(t *testing.T) {
 }
 
 // TestRed5BroadcastTranscode: Red5's broadcast with transcode=true sends the publisher of a provisioned
-// stream to a transcoder node (the least busy), never to one without a ladder, and answers 503 without
-// an in-service transcoder.
+// stream (or of one manager.transcodeStreams selects) to a transcoder node (the least busy), never one
+// of another stream, and answers 503 without an in-service transcoder.
 func TestRed5BroadcastTranscode(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(s *api.Server) { s.Cluster.(*cluster.Registry).TranscodeStreams = []string{"studio/*"} })
 	ctx := t.Context()
 	_, err := e.store.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 2, ScaleAdjustment: 1}}})
 	require.NoError(t, err)
@@ -153,6 +155,11 @@ func TestRed5BroadcastTranscode(t *testing.T) {
 	ev = event{}
 	e.red5("GET", "/event/live/stream1?action=broadcast", "").must(t, http.StatusOK, &ev)
 	require.Equal(t, "o1", ev.NodeID, "without transcode=true the origin")
+
+	ev = event{}
+	e.red5("GET", "/event/studio/cam?action=broadcast&transcode=true", "").must(t, http.StatusOK, &ev)
+	require.Equal(t, "t1", ev.NodeID, "selected by manager.transcodeStreams: no provisioning needed")
+	e.red5("GET", "/event/other/cam?action=broadcast&transcode=true", "").must(t, http.StatusNotFound, nil)
 }
 
 // TestPrometheusTargets: the HTTP service discovery for Prometheus lists the metrics endpoint of every

@@ -73,12 +73,13 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 }
 
 // transcodeRoute picks the transcoder node that a publisher of path publishes to when it asks for the
-// stream's provisioned ladder to be made there (Red5's broadcast with transcode=true): the transcoder
-// gives the stream and its renditions to an origin. A transcoder takes RTMP and SRT, not WHIP.
+// stream's ladder to be made there (Red5's broadcast with transcode=true): the provisioned one, or the
+// transcoder's own for a stream manager.transcodeStreams selects. The transcoder gives the stream and its
+// renditions to an origin. A transcoder takes RTMP and SRT, not WHIP.
 func (s *Server) transcodeRoute(ctx context.Context, path, group string) (route, error) {
-	if _, err := s.Store.GetLadder(ctx, path); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Store.GetLadder(ctx, path); errors.Is(err, store.ErrNotFound) && !s.Cluster.TranscodedWithout(path) {
 		return route{}, fmt.Errorf("stream %s has no provisioned ladder (POST /streammanager/api/3.1/admin/event/meta/%s first): %w", path, path, err)
-	} else if err != nil {
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return route{}, err
 	}
 	snap := s.Cluster.FreshSnapshot()

@@ -68,6 +68,8 @@ type clusterView interface {
 	FreshSnapshot() selector.Snapshot
 	Snapshot() *selector.Snapshot
 	Transition(ctx context.Context, id string, to nodemodel.State, cause string) (store.Node, error)
+	// TranscodedWithout reports whether transcoders make a ladder of stream name without a provisioned one.
+	TranscodedWithout(name string) bool
 }
 
 // scaler is what the API needs of the autoscaler.

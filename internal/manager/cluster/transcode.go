@@ -71,7 +71,7 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 	}
 	for _, s := range j.streams {
 		_, provisioned := ladders[s.Name]
-		selected := r.transcodedWithout(s.Name) && !nodeapi.IsRendition(s.Protocol)
+		selected := r.TranscodedWithout(s.Name) && !nodeapi.IsRendition(s.Protocol)
 		if !provisioned && !selected || nodeapi.IsViaTranscoder(s.Protocol) {
 			continue // no ladder (or a rendition); or published on a transcoder node, which makes the ladder itself
 		}
@@ -123,9 +123,9 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 	return j.mine(t.ID, origins, ladders)
 }
 
-// transcodedWithout reports whether stream name ("app/stream") is made a ladder of without one
+// TranscodedWithout reports whether stream name ("app/stream") is made a ladder of without one
 // provisioned: TranscodeStreams selects it ("app/stream", "app/*" or "*", as the nodes' transcode.streams).
-func (r *Registry) transcodedWithout(name string) bool {
+func (r *Registry) TranscodedWithout(name string) bool {
 	app, _, _ := strings.Cut(name, "/")
 	for _, pat := range r.TranscodeStreams {
 		if pat == "*" || pat == name || pat == app+"/*" {
