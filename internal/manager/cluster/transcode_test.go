@@ -19,13 +19,7 @@ import (
 func TestTranscodeJobs(t *testing.T) {
 	ctx := context.Background()
 	r, s, c := newRegistry(t)
-	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
-	require.NoError(t, err)
-	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{
-		{Role: "origin", ConnectionCapacity: 100}, {Role: "transcoder", ConnectionCapacity: 1}}})
-	require.NoError(t, err)
-	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
-	require.NoError(t, err)
+	transcoderGroup(t, s, 1)
 	var mu sync.Mutex
 	demand := 0
 	r.Unserved = func(group string, role nodemodel.Role) {
@@ -212,12 +206,7 @@ func TestTranscoderOrigin(t *testing.T) {
 func TestOverloadedTranscoderTakesNoJob(t *testing.T) {
 	ctx := context.Background()
 	r, s, c := newRegistry(t)
-	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
-	require.NoError(t, err)
-	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder", ConnectionCapacity: 4}}})
-	require.NoError(t, err)
-	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
-	require.NoError(t, err)
+	transcoderGroup(t, s, 4)
 	var mu sync.Mutex
 	demand := 0
 	r.Unserved = func(string, nodemodel.Role) {
@@ -267,12 +256,7 @@ func TestTranscodeJobsOfConfiguredStreams(t *testing.T) {
 	ctx := context.Background()
 	r, s, c := newRegistry(t)
 	r.TranscodeStreams = []string{"live/*", "studio/main"}
-	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
-	require.NoError(t, err)
-	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder", ConnectionCapacity: 10}}})
-	require.NoError(t, err)
-	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
-	require.NoError(t, err)
+	transcoderGroup(t, s, 10)
 	require.NoError(t, s.PutLadder(ctx, store.Ladder{Stream: "other/provisioned", Rungs: []store.LadderRung{{Name: "1", Height: 360, VideoBitrate: 500_000}}}))
 	for _, n := range []struct{ id, role, http string }{{"o1", "origin", "10.0.0.1:8080"}, {"t1", "transcoder", "10.0.0.2:8080"}} {
 		_, err := r.Register(ctx, nodeapi.RegisterRequest{ID: n.id, Role: nodemodel.Role(n.role), Group: "g", Addresses: nodemodel.Addresses{HTTP: n.http}})
@@ -309,4 +293,17 @@ func TestTranscodeJobsOfConfiguredStreams(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"live/a", "other/provisioned", "studio/main"}, streams)
+}
+
+// transcoderGroup makes group g, whose launch configuration has origins and transcoders of capacity
+// (streams each), and whose policy keeps one to three transcoders.
+func transcoderGroup(t *testing.T, s *store.SQL, capacity int) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.CreatePolicy(ctx, store.ScalePolicy{Name: "p", Targets: []store.RoleLimits{{Role: "transcoder", MinLimit: 1, MaxLimit: 3, ScaleAdjustment: 1}}})
+	require.NoError(t, err)
+	_, err = s.CreateLaunchConfig(ctx, store.LaunchConfig{Name: "lc", Targets: []store.LaunchTarget{{Role: "origin"}, {Role: "transcoder", ConnectionCapacity: capacity}}})
+	require.NoError(t, err)
+	_, err = s.CreateGroup(ctx, store.NodeGroup{Name: "g", LaunchConfig: "lc", ScalePolicy: "p"})
+	require.NoError(t, err)
 }
