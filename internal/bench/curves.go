@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +28,9 @@ type EdgeCurve struct {
 // between a response and its next request) or, with DelayMs 0, as fast as wrk can.
 type EdgePoint struct {
 	DelayMs int `json:"delayMs"`
+	// FanoutRun is the median of the point's runs by CPU per request; CPUPercents are every run's CPU.
 	FanoutRun
+	CPUPercents []float64 `json:"cpuPercents,omitempty"`
 }
 
 // ManagerCurve is the stream manager's cost with several numbers of registered nodes.
@@ -87,12 +92,13 @@ func cmdCurvesEdge(ctx context.Context, args []string, _, stderr io.Writer, log 
 	pid := fs.Int("pid", 0, "pid of the edge")
 	playlist := fs.String("playlist", "", "the stream's playlist URL at the edge")
 	d := fs.Duration("duration", 5*time.Second, "length of each wrk run (whole seconds)")
+	rounds := fs.Int("rounds", 3, "wrk runs per point; the median by CPU per request is kept (a paced point uses a tenth of a core or so, where one run's background burst shows)")
 	out := fs.String("out", "", "JSON result file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *pid <= 0 || *playlist == "" || *out == "" || *d < time.Second {
-		return usageErr("-pid, -playlist and -out are required, -duration at least 1s")
+	if *pid <= 0 || *playlist == "" || *out == "" || *d < time.Second || *rounds < 1 {
+		return usageErr("-pid, -playlist and -out are required, -duration at least 1s, -rounds at least 1")
 	}
 	c := newHTTPClient(10 * time.Second)
 	defer c.CloseIdleConnections()
@@ -119,15 +125,34 @@ func cmdCurvesEdge(ctx context.Context, args []string, _, stderr io.Writer, log 
 		if err != nil || code != 200 {
 			return fmt.Errorf("edge segment: status %d: %w", code, err)
 		}
-		run, err := wrk(ctx, *pid, u, min(2, l.conns), l.conns, *d, extra...)
-		if err != nil {
-			return err
+		var runs []FanoutRun
+		var cpus []float64
+		for range *rounds {
+			run, err := wrk(ctx, *pid, u, min(2, l.conns), l.conns, *d, extra...)
+			if err != nil {
+				return err
+			}
+			run.Server, run.What, run.Bytes = KindNagareEdge, "segment", len(body)
+			log.Info("edge curve", "conns", l.conns, "delayMs", l.delayMs, "reqPerSec", run.ReqPerSec, "cpuPercent", run.Usage.CPUPercent)
+			runs, cpus = append(runs, run), append(cpus, run.Usage.CPUPercent)
 		}
-		run.Server, run.What, run.Bytes = KindNagareEdge, "segment", len(body)
-		log.Info("edge curve", "conns", l.conns, "delayMs", l.delayMs, "reqPerSec", run.ReqPerSec, "cpuPercent", run.Usage.CPUPercent)
-		res.Points = append(res.Points, EdgePoint{DelayMs: l.delayMs, FanoutRun: run})
+		res.Points = append(res.Points, EdgePoint{DelayMs: l.delayMs, FanoutRun: medianByCPUPerRequest(runs), CPUPercents: cpus})
 	}
 	return writeJSON(*out, res)
+}
+
+// medianByCPUPerRequest returns the run whose CPU per request is the median of runs' (the lower middle
+// one of an even count).
+func medianByCPUPerRequest(runs []FanoutRun) FanoutRun {
+	perReq := func(r FanoutRun) float64 {
+		if r.ReqPerSec <= 0 {
+			return math.Inf(1)
+		}
+		return r.Usage.CPUPercent / r.ReqPerSec
+	}
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b FanoutRun) int { return cmp.Compare(perReq(a), perReq(b)) })
+	return sorted[(len(sorted)-1)/2]
 }
 
 func cmdCurvesManager(ctx context.Context, args []string, _, stderr io.Writer, log *slog.Logger) error {

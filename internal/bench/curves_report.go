@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -197,16 +198,23 @@ func renderCurves(p printer, r *curvesResults, m Machine, command, pngName strin
 	if r.Edge != nil && len(r.Edge.Points) > 0 {
 		p("**Edge.** A `nagare node --role edge` in front of an origin carrying the 2 Mbit/s clip of sections 1–4; wrk\n")
 		p("on the live-edge segment through the edge, paced (each connection waits the think time between a response\n")
-		p("and its next request) at a few rates, then as fast as it can.\n\n")
-		p("| conns | think time | req/s | edge CPU %% | CPU %% per 1,000 req/s | p99 ms | wrk CPU %% | others CPU %% | non-2xx | socket errors |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|\n")
+		p("and its next request) at a few rates, then as fast as it can. Each point is the median of %d runs by CPU per\n", max(len(r.Edge.Points[0].CPUPercents), 1))
+		p("request (a paced point uses a tenth of a core or so, where a burst of the edge's background work in one run\n")
+		p("shows); every run's CPU is in the last column.\n\n")
+		p("| conns | think time | req/s | edge CPU %% | CPU %% per 1,000 req/s | p99 ms | wrk CPU %% | others CPU %% | non-2xx | socket errors | every run's edge CPU %% |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, e := range r.Edge.Points {
 			think := "none (saturating)"
 			if e.DelayMs > 0 {
 				think = fmt.Sprintf("%d ms", e.DelayMs)
 			}
-			p("| %d | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", e.Conns, think, num(e.ReqPerSec), num(e.Usage.CPUPercent),
-				num(cpuPerKReq(&e.FanoutRun)), num(e.LatencyP99Ms), num(e.WrkCPUPercent), num(e.Usage.OthersCPUPercent), e.Non2xx, e.SocketErrors)
+			every := make([]string, len(e.CPUPercents))
+			for i, c := range e.CPUPercents {
+				every[i] = num(c)
+			}
+			p("| %d | %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |\n", e.Conns, think, num(e.ReqPerSec), num(e.Usage.CPUPercent),
+				num(cpuPerKReq(&e.FanoutRun)), num(e.LatencyP99Ms), num(e.WrkCPUPercent), num(e.Usage.OthersCPUPercent), e.Non2xx, e.SocketErrors,
+				cmp.Or(strings.Join(every, ", "), "–"))
 		}
 		p("\n")
 	}

@@ -78,3 +78,25 @@ func TestNiceCeil(t *testing.T) {
 	require.Equal(t, "12.5", shortNum(12.5))
 	require.Equal(t, "64", shortNum(64))
 }
+
+func TestMedianByCPUPerRequest(t *testing.T) {
+	run := func(cpu, rps float64) FanoutRun {
+		return FanoutRun{WrkResult: WrkResult{ReqPerSec: rps}, Usage: Usage{CPUPercent: cpu}}
+	}
+	tests := []struct {
+		name string
+		runs []FanoutRun
+		want FanoutRun
+	}{
+		{"one", []FanoutRun{run(10, 1000)}, run(10, 1000)},
+		{"three: the middle cost per request, not the middle CPU", []FanoutRun{run(16, 1600), run(11, 1700), run(12, 1650)}, run(12, 1650)},
+		{"a burst in one run", []FanoutRun{run(11, 1650), run(17, 1650), run(12, 1650)}, run(12, 1650)},
+		{"two: the lower", []FanoutRun{run(20, 1000), run(10, 1000)}, run(10, 1000)},
+		{"a run that served nothing counts as the most costly", []FanoutRun{run(5, 0), run(10, 1000), run(12, 1000)}, run(12, 1000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, medianByCPUPerRequest(tt.runs))
+		})
+	}
+}
