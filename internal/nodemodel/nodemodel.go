@@ -3,6 +3,8 @@
 // plane, the data plane, the wire protocol and the cloud controllers can all use it.
 package nodemodel
 
+import "strings"
+
 // Role is what a media node does.
 type Role string
 
@@ -121,4 +123,12 @@ type StreamLoad struct {
 	Recording bool `json:"recording,omitempty"`
 	// Renditions name the streams of the source's adaptive ladder made on this origin (<app>/<stream>_<rung>).
 	Renditions []string `json:"renditions,omitempty"`
+}
+
+// StreamMatches reports whether stream name ("app/stream") is selected by pattern: "app/stream",
+// "app/*" or "*", the patterns of every streams setting (the nodes' push.streams, record.streams,
+// transcode.streams, the manager's transcodeStreams).
+func StreamMatches(pattern, name string) bool {
+	app, _, _ := strings.Cut(name, "/")
+	return pattern == "*" || pattern == name || pattern == app+"/*"
 }

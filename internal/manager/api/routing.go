@@ -77,9 +77,13 @@ func (s *Server) publishRoute(path, group string) (route, error) {
 // transcoder's own for a stream manager.transcodeStreams selects. The transcoder gives the stream and its
 // renditions to an origin. A transcoder takes RTMP and SRT, not WHIP.
 func (s *Server) transcodeRoute(ctx context.Context, path, group string) (route, error) {
-	if _, err := s.Store.GetLadder(ctx, path); errors.Is(err, store.ErrNotFound) && !s.Cluster.TranscodedWithout(path) {
-		return route{}, fmt.Errorf("stream %s has no provisioned ladder (POST /streammanager/api/3.1/admin/event/meta/%s first): %w", path, path, err)
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	_, err := s.Store.GetLadder(ctx, path)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !s.Cluster.TranscodedWithout(path) {
+			return route{}, fmt.Errorf("stream %s has no provisioned ladder (POST /streammanager/api/3.1/admin/event/meta/%s first): %w", path, path, err)
+		}
+	case err != nil:
 		return route{}, err
 	}
 	snap := s.Cluster.FreshSnapshot()

@@ -126,13 +126,7 @@ func (r *Registry) transcodeJobsOf(ctx context.Context, t store.Node) []nodeapi.
 // TranscodedWithout reports whether stream name ("app/stream") is made a ladder of without one
 // provisioned: TranscodeStreams selects it ("app/stream", "app/*" or "*", as the nodes' transcode.streams).
 func (r *Registry) TranscodedWithout(name string) bool {
-	app, _, _ := strings.Cut(name, "/")
-	for _, pat := range r.TranscodeStreams {
-		if pat == "*" || pat == name || pat == app+"/*" {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(r.TranscodeStreams, func(pat string) bool { return nodemodel.StreamMatches(pat, name) })
 }
 
 // Origin answers a node asking where a stream is.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nagare-video/nagare/internal/nodemodel"
 )
 
 // MaxNameLen is the longest app or stream name accepted anywhere in nagare.
@@ -30,7 +32,7 @@ func (p Path) MatchesAny(patterns []string) bool {
 		return true
 	}
 	for _, pat := range patterns {
-		if pat == p.String() || pat == p.App+"/*" || pat == "*" {
+		if nodemodel.StreamMatches(pat, p.String()) {
 			return true
 		}
 	}
