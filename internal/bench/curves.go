@@ -145,10 +145,10 @@ func cmdCurvesEdge(ctx context.Context, args []string, _, stderr io.Writer, log 
 // one of an even count).
 func medianByCPUPerRequest(runs []FanoutRun) FanoutRun {
 	perReq := func(r FanoutRun) float64 {
-		if r.ReqPerSec <= 0 {
-			return math.Inf(1)
+		if c := cpuPerKReq(&r); !math.IsNaN(c) {
+			return c
 		}
-		return r.Usage.CPUPercent / r.ReqPerSec
+		return math.Inf(1) // served nothing: the most costly
 	}
 	sorted := slices.Clone(runs)
 	slices.SortStableFunc(sorted, func(a, b FanoutRun) int { return cmp.Compare(perReq(a), perReq(b)) })

@@ -99,13 +99,16 @@ func cmdManager(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		for _, c := range connCounts {
 			loads = append(loads, load{"saturating", c, nil})
 		}
-		paced := fmt.Sprintf("paced (%s think time)", pacedDelay)
-		if runs := max(*pacedRuns, 1); n >= 1000 && runs > 1 {
-			for i := 1; i <= runs; i++ {
-				loads = append(loads, load{fmt.Sprintf("%s, run %d of %d", paced, i, runs), pacedConns, []string{"-s", script.Name()}})
+		paced, runs := fmt.Sprintf("paced (%s think time)", pacedDelay), 1
+		if n >= 1000 {
+			runs = max(*pacedRuns, 1)
+		}
+		for i := 1; i <= runs; i++ {
+			name := paced
+			if runs > 1 {
+				name = fmt.Sprintf("%s, run %d of %d", paced, i, runs)
 			}
-		} else {
-			loads = append(loads, load{paced, pacedConns, []string{"-s", script.Name()}})
+			loads = append(loads, load{name, pacedConns, []string{"-s", script.Name()}})
 		}
 		for _, l := range loads {
 			for _, call := range []struct{ name, path string }{
