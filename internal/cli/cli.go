@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/nagare-video/nagare/internal/exepages"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -185,6 +186,10 @@ func loadConfigFrom(fs *flag.FlagSet, args, environ []string, extra func(*config
 	return cfg, nil
 }
 
+// startupPages is how long after start a process of a long-running role unmaps the executable's pages it
+// touched while starting (internal/exepages): its listeners are bound by then, its servers started.
+const startupPages = time.Second
+
 func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -198,6 +203,7 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
+	go exepages.Later(ctx, startupPages, log)
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return err
@@ -221,6 +227,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
+	go exepages.Later(ctx, startupPages, log)
 	m, err := manager.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -241,6 +248,7 @@ func runVOD(ctx context.Context, args []string, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
 	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
+	go exepages.Later(ctx, startupPages, log)
 	v, err := vod.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -357,6 +365,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(cfg.Log, stderr)
 	watchHangup(ctx, log)
 	netguard.RaiseFileLimit(log)
+	go exepages.Later(ctx, startupPages, log)
 	// the VOD service first: the manager's console and site reach its library on loopback
 	v, err := vod.New(ctx, cfg, log.With("part", "vod"))
 	if err != nil {
