@@ -20,6 +20,7 @@ import (
 	"github.com/nagare-video/nagare/internal/media/mediametrics"
 	"github.com/nagare-video/nagare/internal/media/segmenter"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/media/viewers"
 )
 
 const (
@@ -466,7 +467,7 @@ func (mx *muxer) multivariant(r *http.Request) *object {
 		}
 	}
 	return &object{status: http.StatusOK, ctype: hlshttp.PlaylistType, cache: multivariantCache,
-		body: mx.ladder(variants, audio, playlistQuery(r.URL.RawQuery))}
+		body: mx.ladder(variants, audio, playlistQuery(r.URL.RawQuery, false))}
 }
 
 // splitVariants returns, for a source split into views, the variant of its video alone (none when the
@@ -566,7 +567,7 @@ func (mx *muxer) mediaPlaylist(r *http.Request, file string) *object {
 			return fail
 		}
 	}
-	query := playlistQuery(r.URL.RawQuery)
+	query := playlistQuery(r.URL.RawQuery, true)
 	body, buf := mx.render(pl, query)
 	if pl.LowLatency() {
 		if buf == nil {
@@ -666,19 +667,27 @@ func withQuery(raw string) segmenter.URIFunc {
 }
 
 // playlistQuery is the query a playlist's URIs carry: the request's, re-encoded (so that nothing in it can
-// end a quoted attribute or a line) and without the blocking-reload parameters.
-func playlistQuery(raw string) string {
+// end a quoted attribute or a line) and without the blocking-reload parameters. Without the viewer's
+// session id too for a media playlist (dropSession): the session rides on the playlist URLs the
+// multivariant playlist gave the viewer, which it reloads all along, as an edge's do; the URIs of init
+// sections, segments and parts are then the same for every viewer (shared by caches and CDNs), and so is
+// the playlist itself, rendered once for all.
+func playlistQuery(raw string, dropSession bool) string {
 	if raw == "" {
 		return ""
 	}
+	drop := func(key string) bool {
+		return strings.HasPrefix(key, "_HLS_") || dropSession && key == viewers.Param
+	}
 	if plainQuery(raw) {
 		// the usual case (a session id, maybe blocking-reload parameters): no need to parse and encode
-		if !strings.Contains(raw, "_HLS_") {
+		if !strings.Contains(raw, "_HLS_") && (!dropSession || !strings.Contains(raw, viewers.Param)) {
 			return raw
 		}
 		var b strings.Builder
 		for kv := range strings.SplitSeq(raw, "&") {
-			if kv == "" || strings.HasPrefix(kv, "_HLS_") {
+			key, _, _ := strings.Cut(kv, "=")
+			if kv == "" || drop(key) {
 				continue
 			}
 			if b.Len() > 0 {
@@ -693,7 +702,7 @@ func playlistQuery(raw string) string {
 		return ""
 	}
 	for k := range q {
-		if strings.HasPrefix(k, "_HLS_") {
+		if drop(k) {
 			delete(q, k)
 		}
 	}

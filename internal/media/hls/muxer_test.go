@@ -174,9 +174,12 @@ func TestLowLatencyServing(t *testing.T) {
 	pl := ls.get(uri + "&_HLS_msn=0&_HLS_part=0")
 	require.Equal(t, http.StatusOK, pl.code)
 	require.Equal(t, "no-cache", pl.header.Get("Cache-Control"))
-	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part0_0.mp4?nsid=`+nsid+`",INDEPENDENT=YES`)
-	require.Contains(t, pl.body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+prefix+`_part0_1.mp4?nsid=`+nsid+`"`)
-	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?nsid=`+nsid+`"`)
+	// the session rides on the playlist's URL: the media URIs are every viewer's, and so is the playlist
+	require.Contains(t, pl.body, `#EXT-X-PART:DURATION=0.20000,URI="`+prefix+`_part0_0.mp4",INDEPENDENT=YES`)
+	require.Contains(t, pl.body, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`+prefix+`_part0_1.mp4"`)
+	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4"`)
+	require.NotContains(t, pl.body, nsid)
+	require.Equal(t, ls.get("video1_stream.m3u8?_HLS_msn=0&_HLS_part=0").body, pl.body, "another viewer's playlist")
 	require.Equal(t, 1, ls.server.Viewers(nil))
 
 	// blocking reload: held until the part exists, the _HLS_ parameters left out of the URIs
@@ -193,7 +196,7 @@ func TestLowLatencyServing(t *testing.T) {
 	ls.frames(5)
 	a = waitAnswer(t, blocked, 2*time.Second)
 	require.Equal(t, http.StatusOK, a.code)
-	require.Contains(t, a.body, prefix+"_part0_2.mp4?nsid="+nsid+`"`)
+	require.Contains(t, a.body, prefix+`_part0_2.mp4"`)
 	require.NotContains(t, a.body, "_HLS_")
 
 	for _, tc := range []struct {
@@ -353,21 +356,25 @@ func TestNoMediaYet(t *testing.T) {
 func (mx *muxer) queue() <-chan *stream.Unit { return mx.reader.Units() }
 
 func TestPlaylistQuery(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""},
-		{"nsid=abc", "nsid=abc"},
-		{"_HLS_msn=3&_HLS_part=1&nsid=abc", "nsid=abc"},
-		{"_HLS_skip=YES", ""},
-		{`a="><x`, "a=%22%3E%3Cx"},
-		{"a=%zz", ""},
-		{"b=2&a=1", "b=2&a=1"}, // a plain query is kept as the viewer sent it
-		{"_HLS_msn=3&b=2&&a=1&_HLS_part=0", "b=2&a=1"},
-		{"a=%41%2f", "a=%41%2f"},
-		{"a=%4", ""},
-		{"nsid=abc&x=a b", "nsid=abc&x=a+b"},
-		{"x=\n&_HLS_msn=1", "x=%0A"},
+	for _, tc := range []struct{ in, multivariant, media string }{
+		{"", "", ""},
+		{"nsid=abc", "nsid=abc", ""},
+		{"_HLS_msn=3&_HLS_part=1&nsid=abc", "nsid=abc", ""},
+		{"_HLS_skip=YES", "", ""},
+		{`a="><x`, "a=%22%3E%3Cx", "a=%22%3E%3Cx"},
+		{"a=%zz", "", ""},
+		{"b=2&a=1", "b=2&a=1", "b=2&a=1"}, // a plain query is kept as the viewer sent it
+		{"_HLS_msn=3&b=2&&a=1&_HLS_part=0", "b=2&a=1", "b=2&a=1"},
+		{"a=%41%2f", "a=%41%2f", "a=%41%2f"},
+		{"a=%4", "", ""},
+		{"nsid=abc&x=a b", "nsid=abc&x=a+b", "x=a+b"},
+		{"x=\n&_HLS_msn=1", "x=%0A", "x=%0A"},
+		{"token=t&nsid=abc&_HLS_msn=1", "token=t&nsid=abc", "token=t"},
+		{"nsidx=1&nsid=abc", "nsidx=1&nsid=abc", "nsidx=1"},
+		{"a=1&nsid", "a=1&nsid", "a=1"},
 	} {
-		require.Equal(t, tc.want, playlistQuery(tc.in), tc.in)
+		require.Equal(t, tc.multivariant, playlistQuery(tc.in, false), "multivariant: %s", tc.in)
+		require.Equal(t, tc.media, playlistQuery(tc.in, true), "media: %s", tc.in)
 	}
 }
 

@@ -44,11 +44,11 @@ func TestParameterChangeServing(t *testing.T) {
 	a = ls.get("index.m3u8", viewers.RelayHeader, "1")
 	require.Contains(t, a.body, `CODECS="avc1.42c01e",RESOLUTION=640x360`, "the new parameters")
 
-	pl := ls.get("video1_stream.m3u8?nsid=abc")
+	pl := ls.get("video1_stream.m3u8?token=abc")
 	require.Equal(t, http.StatusOK, pl.code)
-	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?nsid=abc"`+"\n")
-	require.Contains(t, pl.body, prefix+"_seg1.mp4?nsid=abc\n#EXT-X-DISCONTINUITY\n"+
-		`#EXT-X-MAP:URI="`+prefix+`_init2.mp4?nsid=abc"`+"\n")
+	require.Contains(t, pl.body, `#EXT-X-MAP:URI="`+prefix+`_init.mp4?token=abc"`+"\n")
+	require.Contains(t, pl.body, prefix+"_seg1.mp4?token=abc\n#EXT-X-DISCONTINUITY\n"+
+		`#EXT-X-MAP:URI="`+prefix+`_init2.mp4?token=abc"`+"\n")
 	require.Equal(t, 1, strings.Count(pl.body, "#EXT-X-DISCONTINUITY\n"))
 	require.Contains(t, ls.get("video1_stream.m3u8").body, `#EXT-X-MAP:URI="`+prefix+`_init2.mp4"`+"\n")
 
