@@ -189,6 +189,40 @@ func TestWHIPOpusInHLS(t *testing.T) {
 	assert.ElementsMatch(t, []string{"h264", "opus"}, hlsCodecs(t, base))
 }
 
+// TestWHIPLadderHasAACAudio: a transcoded WHIP publication (H.264 + Opus) has one audio rendition for its
+// ladder, and it is the AAC made from the Opus (webrtc.hlsAudio's default), so that players without Opus
+// (Safari before 17, many TVs) play every rendition with sound.
+func TestWHIPLadderHasAACAudio(t *testing.T) {
+	t.Parallel()
+	origin, _ := testutil.StartNode(t, func(c *config.Config) {
+		c.Transcode.Enabled = true
+		c.Transcode.Rungs = []config.Rung{{Name: "120p", Height: 120, VideoBitrate: 100_000}}
+	})
+	const path = "live/whipladder"
+	base := "http://" + origin.HTTPAddr() + "/" + path
+	_, err := webrtctest.Publish(t, base+"/whip", whipToken(path))
+	require.NoError(t, err)
+	var multivariant string
+	require.Eventually(t, func() bool {
+		_, body := testutil.Get(t, base+"/index.m3u8")
+		multivariant = string(body)
+		return strings.Count(multivariant, "#EXT-X-STREAM-INF") == 2
+	}, 30*time.Second, 200*time.Millisecond, "the ladder never appeared:\n%s", multivariant)
+	assert.Contains(t, multivariant, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"`)
+	for line := range strings.Lines(multivariant) {
+		if strings.HasPrefix(line, "#EXT-X-STREAM-INF") {
+			assert.Contains(t, line, `mp4a.40.2"`, "every variant plays the AAC audio rendition")
+			assert.NotContains(t, line, "opus")
+		}
+	}
+	audio := "http://" + origin.HTTPAddr() + "/live/whipladder_audio/audio1_stream.m3u8"
+	var codecs []string
+	for _, s := range testutil.Probe(t, audio, false) {
+		codecs = append(codecs, s.CodecName)
+	}
+	assert.Equal(t, []string{"aac"}, codecs, "the audio rendition, read back by ffprobe")
+}
+
 // hlsViewers is the origin's HLS viewer count (ffprobe above made one).
 func hlsViewers(t *testing.T, n *node.Node) int { return metric(t, n, "nagare_viewers") }
 
