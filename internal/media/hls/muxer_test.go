@@ -400,3 +400,26 @@ func TestLadderTemplate(t *testing.T) {
 	require.Equal(t, string(segmenter.Ladder(faster, nil, withQuery("s=1"))), string(mx.ladder(faster, nil, "s=1")))
 	require.Equal(t, string(segmenter.Ladder(faster, nil, nil)), string(mx.ladder(faster, nil, "")), "no query")
 }
+
+// FuzzPlaylistQuery: whatever query a viewer sends, what goes into a playlist's URIs cannot end a quoted
+// attribute or a line, holds no blocking-reload parameter, and (for a media playlist) no session id.
+func FuzzPlaylistQuery(f *testing.F) {
+	for _, seed := range []string{"", "nsid=abc", "_HLS_msn=3&_HLS_part=1&nsid=abc", `a="><x`, "a=%zz", "x=\n&_HLS_msn=1",
+		"token=t&nsid=abc", "a=1&nsid", "nsid=%22&b=%0A", "&&&", "=&=", "_HLS_=x", "a=1;b=2"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, dropSession := range []bool{false, true} {
+			q := playlistQuery(raw, dropSession)
+			if strings.ContainsAny(q, "\"\r\n\x00 #") {
+				t.Fatalf("playlistQuery(%q, %v) = %q: a character that can end a URI in a playlist", raw, dropSession, q)
+			}
+			for kv := range strings.SplitSeq(q, "&") {
+				key, _, _ := strings.Cut(kv, "=")
+				if strings.HasPrefix(key, "_HLS_") || dropSession && key == viewers.Param {
+					t.Fatalf("playlistQuery(%q, %v) = %q keeps %q", raw, dropSession, q, key)
+				}
+			}
+		}
+	})
+}
