@@ -190,6 +190,16 @@ func loadConfigFrom(fs *flag.FlagSet, args, environ []string, extra func(*config
 // touched while starting (internal/exepages): its listeners are bound by then, its servers started.
 const startupPages = time.Second
 
+// startRole sets up the process of a long-running role (node, manager, VOD, all): its logger, SIGHUP
+// kept from ending it, the open-file limit raised, its start-up pages unmapped once it has started.
+func startRole(ctx context.Context, cfg config.Log, stderr io.Writer) *slog.Logger {
+	log := newLogger(cfg, stderr)
+	watchHangup(ctx, log)
+	netguard.RaiseFileLimit(log)
+	go exepages.Later(ctx, startupPages, log)
+	return log
+}
+
 func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -200,10 +210,7 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log, stderr)
-	watchHangup(ctx, log)
-	netguard.RaiseFileLimit(log)
-	go exepages.Later(ctx, startupPages, log)
+	log := startRole(ctx, cfg.Log, stderr)
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return err
@@ -224,10 +231,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.ValidateManager(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log, stderr)
-	watchHangup(ctx, log)
-	netguard.RaiseFileLimit(log)
-	go exepages.Later(ctx, startupPages, log)
+	log := startRole(ctx, cfg.Log, stderr)
 	m, err := manager.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -245,10 +249,7 @@ func runVOD(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.ValidateVOD(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log, stderr)
-	watchHangup(ctx, log)
-	netguard.RaiseFileLimit(log)
-	go exepages.Later(ctx, startupPages, log)
+	log := startRole(ctx, cfg.Log, stderr)
 	v, err := vod.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -362,10 +363,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := allDefaults(&cfg, *dataDir); err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	watchHangup(ctx, log)
-	netguard.RaiseFileLimit(log)
-	go exepages.Later(ctx, startupPages, log)
+	log := startRole(ctx, cfg.Log, stderr)
 	// the VOD service first: the manager's console and site reach its library on loopback
 	v, err := vod.New(ctx, cfg, log.With("part", "vod"))
 	if err != nil {

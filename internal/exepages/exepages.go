@@ -12,13 +12,12 @@
 package exepages
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,9 +34,8 @@ func Drop() (int64, error) {
 		return 0, fmt.Errorf("exepages: %w", err)
 	}
 	var advised int64
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		start, end, ok := readOnlyMapping(sc.Text(), exe)
+	for line := range strings.Lines(string(maps)) {
+		start, end, ok := readOnlyMapping(line, exe)
 		if !ok {
 			continue
 		}
@@ -53,17 +51,18 @@ func Drop() (int64, error) {
 // reports the range of a mapping of path (or of path replaced on disk since: "path (deleted)") that is
 // neither writable nor shared.
 func readOnlyMapping(line, path string) (start, end uintptr, ok bool) {
-	f := bytes.Fields([]byte(line))
-	if len(f) < 6 {
-		return 0, 0, false
+	// five fields, then the path: the rest of the line, spaces included
+	var f [5]string
+	rest := line
+	for i := range f {
+		rest = strings.TrimLeft(rest, " \t")
+		j := strings.IndexAny(rest, " \t")
+		if j <= 0 {
+			return 0, 0, false
+		}
+		f[i], rest = rest[:j], rest[j:]
 	}
-	// the path is the rest of the line after the fifth field, spaces included
-	rest := []byte(line)
-	for range 5 {
-		rest = bytes.TrimLeft(rest, " \t")
-		rest = rest[bytes.IndexAny(rest, " \t"):]
-	}
-	name := string(bytes.TrimSpace(rest))
+	name := strings.TrimSpace(rest)
 	if name != path && name != path+" (deleted)" {
 		return 0, 0, false
 	}
@@ -71,12 +70,12 @@ func readOnlyMapping(line, path string) (start, end uintptr, ok bool) {
 	if len(perms) != 4 || perms[0] != 'r' || perms[1] != '-' || perms[3] != 'p' {
 		return 0, 0, false
 	}
-	lo, hi, found := bytes.Cut(f[0], []byte("-"))
+	lo, hi, found := strings.Cut(f[0], "-")
 	if !found {
 		return 0, 0, false
 	}
-	s, err1 := strconv.ParseUint(string(lo), 16, 64)
-	e, err2 := strconv.ParseUint(string(hi), 16, 64)
+	s, err1 := strconv.ParseUint(lo, 16, 64)
+	e, err2 := strconv.ParseUint(hi, 16, 64)
 	if err1 != nil || err2 != nil || e <= s {
 		return 0, 0, false
 	}

@@ -31,8 +31,9 @@ func (p Path) MatchesAny(patterns []string) bool {
 	if len(patterns) == 0 {
 		return true
 	}
+	name := p.String()
 	for _, pat := range patterns {
-		if nodemodel.StreamMatches(pat, p.String()) {
+		if nodemodel.StreamMatches(pat, name) {
 			return true
 		}
 	}
