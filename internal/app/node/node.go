@@ -500,6 +500,9 @@ func (n *Node) pulls() bool {
 func (n *Node) pullTransport() *http.Transport {
 	t := n.cluster.Clone()
 	t.MaxIdleConnsPerHost, t.IdleConnTimeout = 64, 90*time.Second
+	// plain playlists inside the cluster: compressing them at the parent and inflating them here would
+	// cost both ends CPU for bytes on a link that is not the narrow one (viewers' playlists are compressed)
+	t.DisableCompression = true
 	return t
 }
 

@@ -151,8 +151,12 @@ func (a *Accounting) Answer(w http.ResponseWriter, r *http.Request, kind string,
 }
 
 // Send answers 200 with body and its length, or, to a request with a Range header, 206 with the ranges
-// asked for (416 when none can be satisfied).
+// asked for (416 when none can be satisfied). A playlist goes out gzip-compressed to a client that takes
+// it (encodePlaylist).
 func (a *Accounting) Send(w http.ResponseWriter, r *http.Request, kind, ctype, cache string, body []byte) {
+	if ctype == PlaylistType {
+		body = encodePlaylist(w.Header(), r, body)
+	}
 	var ranges io.ReadSeeker
 	if r.Header.Get("Range") != "" {
 		ranges = bytes.NewReader(body)

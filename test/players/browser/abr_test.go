@@ -18,9 +18,11 @@ import (
 
 const (
 	abrPath = "live/abr"
-	// the download rate of the narrow stretch: above the 120p rendition's (about 100 kbit/s of video and
-	// 64 of audio), below the 180p one's and the 240p source's (300 and 364 kbit/s)
-	abrNarrowKbps = 220
+	// the download rate of the narrow stretch: above what the 120p rendition takes (about 100 kbit/s of
+	// video and 64 of audio, and its two low-latency playlists, video and audio, reloaded five times a
+	// second each: about 50 kbit/s gzip-compressed with their headers, 150 plain), below the 180p one's and
+	// the 240p source's media alone (300 and 364 kbit/s with the audio)
+	abrNarrowKbps = 300
 	abrNarrowFrom = 10 * time.Second // after startup
 	abrWideFrom   = 30 * time.Second
 	abrPlayFor    = 55 * time.Second // at least; then until hls.js is back on the source, abrPlayAtMost at most
@@ -139,6 +141,9 @@ func abrDetails(r *result) string {
 			}
 		}
 		b.WriteString("\n")
+	}
+	for _, st := range r.Stalls {
+		fmt.Fprintf(&b, "stall of %.2fs at %.1fs\n", st.Ms/1000, st.AtMs/1000)
 	}
 	for _, l := range r.Throttled {
 		fmt.Fprintf(&b, "download limit %d kbit/s from %.1fs after startup\n", l.Kbps, l.AtMs/1000)
