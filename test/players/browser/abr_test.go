@@ -40,6 +40,23 @@ const (
 // playing throughout (frames, decoded audio from the audio rendition, no fatal error, no long stall) on
 // playlists a strict parser accepts.
 func TestBrowserSwitchesLiveRenditions(t *testing.T) {
+	r := switchRenditions(t, false)
+	check(t, &r, abrPlayFor, looseBar)
+}
+
+// TestBrowserSwitchesLiveRenditionsOnALink is TestBrowserSwitchesLiveRenditions with the stream coming
+// through a link narrowed to the same rate (startLink: a proxy whose answers share one paced link, as on
+// a phone's network) instead of the DevTools protocol's emulation.
+func TestBrowserSwitchesLiveRenditionsOnALink(t *testing.T) {
+	r := switchRenditions(t, true)
+	check(t, &r, abrPlayFor, looseBar)
+}
+
+// switchRenditions plays the adaptive stream in hls.js with the download rate narrowed from abrNarrowFrom
+// to abrWideFrom after startup, by the DevTools protocol's emulation or (onLink) on a link of that rate,
+// checks that the ladder was parsed, played with sound, stepped down and back up, and returns what the
+// player reported.
+func switchRenditions(t *testing.T, onLink bool) result {
 	root, modules := requirePlayers(t)
 	trace := os.Getenv("NAGARE_PLAYERS_TRACE")
 	origin, _ := testutil.StartNode(t, func(c *config.Config) {
@@ -57,6 +74,12 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "the ladder never appeared in the multivariant playlist")
 	_, multivariant := testutil.Get(t, src)
 	t.Logf("the multivariant playlist:\n%s", multivariant)
+	name, linkURL := "hlsjs-ll/abr", ""
+	if onLink {
+		l := startLink(t, origin.HTTPAddr())
+		src = "http://" + l.addr() + "/" + abrPath + "/index.m3u8"
+		name, linkURL = "hlsjs-ll/abr-link", l.ctrlURL
+	}
 
 	pages := pageServer(root, modules)
 	defer pages.Close()
@@ -70,13 +93,13 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(c), &configure))
 	}
 	_, results := drive(t, root, modules, pages.URL, trace, abrPlayFor, []runPlayer{{
-		Name: "hlsjs-ll/abr", Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "", Configure: configure,
+		Name: name, Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "", Configure: configure,
 		Throttle: []limit{{AfterMs: abrNarrowFrom.Milliseconds(), Kbps: abrNarrowKbps}, {AfterMs: abrWideFrom.Milliseconds()}},
+		LinkURL:  linkURL,
 		Until:    &until{Height: 240, MaxMs: abrPlayAtMost.Milliseconds()},
 	}})
 	r := results[0]
 	t.Logf("%s\n%s", table(results), abrDetails(&r))
-	check(t, &r, abrPlayFor, looseBar)
 
 	var heights []int
 	for _, l := range r.Levels {
@@ -122,6 +145,7 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 		// 585 kbit/s: a CI run sat on 180p for two minutes. Reported, not failed.
 		t.Logf("hls.js did not reach the source within %s", abrPlayAtMost)
 	}
+	return r
 }
 
 // abrDetails renders the renditions hls.js parsed, its switches and the limits applied.

@@ -331,6 +331,7 @@ type runPlayer struct {
 	Configure  any       `json:"configure,omitempty"`
 	SwitchTo   *switchTo `json:"switchTo,omitempty"`
 	Throttle   []limit   `json:"throttle,omitempty"`
+	LinkURL    string    `json:"linkURL,omitempty"` // Throttle sets the rate of this link (startLink), not the page's
 	Until      *until    `json:"until,omitempty"`
 }
 

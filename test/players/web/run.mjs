@@ -5,9 +5,10 @@
 //
 // The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, staggerMs?, traceDir?, players: [{name,
 // player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height},
-// throttle?: [{afterMs, kbps}], until?: {height, maxMs}}]}. throttle limits the page's download rate (the
+// throttle?: [{afterMs, kbps}], linkURL?, until?: {height, maxMs}}]}. throttle limits the page's download rate (the
 // DevTools protocol's network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit
-// again). Every player runs at once, each in a page of its own browser context (its own cookies) in one
+// again); with linkURL, the rate of the link the player's stream comes through instead (GET
+// linkURL?kbps=N: a proxy of the player tests, which shapes its answers as a narrow network would). Every player runs at once, each in a page of its own browser context (its own cookies) in one
 // headless Chromium; each plays for durationMs after it starts, or until the video ends (on demand). With
 // until, a player (hls.js) plays on past durationMs until it has switched to the rendition of that height
 // since the last throttle step, and at most maxMs after it started.
@@ -131,7 +132,7 @@ async function runPlayer(browser, p) {
   const reached = st => p.until && throttle.length === 0 &&
     (st.switches || []).some(s => s.atMs >= lastStepAt && s.height === p.until.height);
   try {
-    const cdp = throttle.length ? await context.newCDPSession(page) : null;
+    const cdp = throttle.length && !p.linkURL ? await context.newCDPSession(page) : null;
     if (cdp) await cdp.send('Network.enable');
     await page.goto(pageURL);
     // not awaited: play resolves only once the player has loaded the stream, which is what is measured
@@ -152,8 +153,13 @@ async function runPlayer(browser, p) {
       }
       while (throttle.length && st.startupMs !== null && st.sinceMs - st.startupMs >= throttle[0].afterMs) {
         const step = throttle.shift();
-        await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, uploadThroughput: -1,
-          downloadThroughput: step.kbps > 0 ? step.kbps * 1000 / 8 : -1});
+        if (p.linkURL) {
+          const res = await fetch(`${p.linkURL}?kbps=${step.kbps}`);
+          if (!res.ok) throw new Error(`setting the link's rate: ${res.status}`);
+        } else {
+          await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, uploadThroughput: -1,
+            downloadThroughput: step.kbps > 0 ? step.kbps * 1000 / 8 : -1});
+        }
         throttled.push({atMs: st.sinceMs - st.startupMs, kbps: step.kbps});
         lastStepAt = st.sinceMs;
         log(`${p.name}: download limit ${step.kbps > 0 ? step.kbps + ' kbit/s' : 'lifted'}`);
