@@ -746,7 +746,7 @@ func (n *Node) routes() http.Handler {
 		n.webrtc.Routes(mux)
 	}
 	mux.Handle("/", n.hls)
-	return mux
+	return hlsFirst{hls: n.hls, mux: mux}
 }
 
 // StreamStats describes one live stream.
