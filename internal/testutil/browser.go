@@ -73,16 +73,18 @@ type PageEvent struct {
 // PageState is what a publisher or subscriber page's window.nagare showed; FramesAtStart and StartupMs are
 // the driver's, when it measured them.
 type PageState struct {
-	Missing         bool        `json:"missing"`
-	State           string      `json:"state"`
-	Node            string      `json:"node"`
-	Error           string      `json:"error"`
-	FramesRendered  int         `json:"framesRendered"`
-	FramesAtStart   int         `json:"framesAtStart"`
-	StartupMs       *int        `json:"startupMs"`
-	ConnectionState string      `json:"connectionState"`
-	Events          []PageEvent `json:"events"`
-	Inbound         map[string]struct {
+	Missing         bool   `json:"missing"`
+	State           string `json:"state"`
+	Node            string `json:"node"`
+	Error           string `json:"error"`
+	FramesRendered  int    `json:"framesRendered"`
+	FramesAtStart   int    `json:"framesAtStart"`
+	StartupMs       *int   `json:"startupMs"`
+	ConnectionState string `json:"connectionState"`
+	// Segments is how many complete segments the hls.js player's media playlist lists (nil: not hls.js)
+	Segments *int        `json:"segments"`
+	Events   []PageEvent `json:"events"`
+	Inbound  map[string]struct {
 		Codec                string `json:"codec"`
 		PacketsReceived      int    `json:"packetsReceived"`
 		FramesDecoded        int    `json:"framesDecoded"`

@@ -230,6 +230,8 @@ func newMuxer(st *stream.Stream, source *muxer, cfg Config, m *mediametrics.Metr
 		Tracks: tracks, Format: format, LowLatency: lowLatency,
 		SegmentMinDuration: cfg.SegmentDuration, PartMinDuration: cfg.PartDuration, SegmentCount: cfg.SegmentCount,
 		Directory: mx.dir, Observer: obs, Log: log, Follow: follow,
+		// a WebRTC publisher keyframes when asked, not on its own (RTMP and SRT publishers cannot be asked)
+		RequestKeyframe: func() { st.RequestKeyframe() },
 	})
 	if err != nil {
 		obs.Ended(nil) // the observers started for this stream must learn that it will never come

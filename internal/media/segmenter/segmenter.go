@@ -84,6 +84,11 @@ type Config struct {
 	// segments and parts where the leader whose Cuts these are did, with the same numbers, instead of by
 	// its own rules (see Cuts). Its samples must carry the leader's timestamps.
 	Follow *Cuts
+	// RequestKeyframe, if set, asks the publisher for a keyframe; it must not block. The segmenter calls
+	// it when a segment has reached SegmentMinDuration without a random-access point to end at, and again
+	// every SegmentMinDuration until one comes: a WebRTC publisher sends keyframes only when asked, and
+	// its segments would otherwise never end.
+	RequestKeyframe func()
 	// Observer, if not nil, learns of every object; see Observer for its contract.
 	Observer Observer
 	Log      *slog.Logger
@@ -140,6 +145,8 @@ type Segmenter struct {
 	started     bool          // the first segment has begun
 	segMSN      uint64        // the segment being written
 	segStart    time.Duration // its start on the leading track's timeline
+	keyAsked    time.Duration // when (leading track's timeline) a keyframe was last asked for
+	held        []heldSample  // the leading track's samples waiting for the other tracks (waitsFor)
 	segNTP      time.Time
 	// anchorNTP is the wall-clock time (to the millisecond) of anchorStart on the leading track's
 	// timeline: every segment's EXT-X-PROGRAM-DATE-TIME is derived from it along the media clock, so that
@@ -317,11 +324,68 @@ func (s *Segmenter) Write(u *stream.Unit) error {
 		return err
 	}
 	for _, smp := range samples {
+		at := toDuration(smp.dts, t.clockRate)
+		if t.leading && s.follow == nil && (len(s.held) > 0 || s.waitsFor(at)) {
+			s.held = append(s.held, heldSample{t: t, randomAccess: randomAccess, smp: smp, at: at})
+			continue
+		}
+		if !t.leading {
+			t.reached, t.started = at+toDuration(int64(t.defaultDuration()), t.clockRate), true
+		}
 		if err := s.writeSample(t, randomAccess, smp); err != nil {
-			return err
+			return errors.Join(err, s.release(false))
 		}
 	}
-	return nil
+	return s.release(false)
+}
+
+// maxInterleave bounds how long (in media time) the leading track's samples wait for the other tracks.
+const maxInterleave = 500 * time.Millisecond
+
+// heldSample is a sample of the leading track waiting for the other tracks to reach it.
+type heldSample struct {
+	t            *track
+	randomAccess bool
+	smp          *sample
+	at           time.Duration
+}
+
+// waitsFor reports whether a sample of the leading track at `at` must wait for another track: one that
+// has started and whose samples so far end before it, by less than maxInterleave. A segment and a part
+// are cut at a sample of the leading track, and a sample of another track belongs to the part in which it
+// starts: the leading track's samples wait until the others have reached them, so that the cut finds the
+// others' samples before it already there. Most publishers interleave (RTMP, SRT) and nothing waits; a
+// track made by a transcoder (a WHIP publication's AAC, from its Opus through ffmpeg) arrives ~0.1 s late,
+// and its frames before a cut would otherwise open the next segment: players that start a segment at its
+// earliest sample (hls.js) see the previous one end early and stall there. A track further behind (gone
+// quiet) is not waited for.
+func (s *Segmenter) waitsFor(at time.Duration) bool {
+	for _, t := range s.tracks {
+		if !t.leading && t.started && t.reached < at && at-t.reached <= maxInterleave {
+			return true
+		}
+	}
+	return false
+}
+
+// release writes the held samples of the leading track that need not wait any longer (all of them with
+// all): those the other tracks have reached, and any that waited maxInterleave while the leading track
+// went on.
+func (s *Segmenter) release(all bool) error {
+	var errs error
+	n := 0
+	for ; n < len(s.held); n++ {
+		h := s.held[n]
+		if !all && s.held[len(s.held)-1].at-h.at <= maxInterleave && s.waitsFor(h.at) {
+			break
+		}
+		errs = errors.Join(errs, s.writeSample(h.t, h.randomAccess, h.smp))
+	}
+	if n > 0 {
+		clear(s.held[:n])
+		s.held = append(s.held[:0], s.held[n:]...)
+	}
+	return errs
 }
 
 // writeSample queues smp and writes the sample before it, whose duration smp tells, then cuts a part or
@@ -426,6 +490,10 @@ func presentation(smp *sample, t *track) time.Duration {
 // the rules say so; err is that of adding the sample before it.
 func (s *Segmenter) cut(t *track, randomAccess bool, smp *sample, err error) error {
 	next := toDuration(smp.dts, t.clockRate)
+	if !randomAccess && s.cfg.RequestKeyframe != nil && next >= s.keyframeDue() {
+		s.keyAsked = next
+		s.cfg.RequestKeyframe()
+	}
 	switch {
 	case randomAccess && s.curInit != nil && t.paramsVersion != s.curInit.version:
 		// new codec parameters: the segment ends here however short it is, and the next one needs a
@@ -441,6 +509,15 @@ func (s *Segmenter) cut(t *track, randomAccess bool, smp *sample, err error) err
 		return s.rotatePart(next)
 	}
 	return nil
+}
+
+// keyframeDue is when the segment being written should ask for a keyframe: once it has its least
+// duration, then a segment duration after each ask.
+func (s *Segmenter) keyframeDue() time.Duration {
+	if s.keyAsked >= s.segStart {
+		return s.keyAsked + s.cfg.SegmentMinDuration
+	}
+	return s.segStart + s.cfg.SegmentMinDuration
 }
 
 // followSample is writeSample's second half for a follower: the first segment starts at the leader's
@@ -1037,6 +1114,9 @@ func (s *Segmenter) Close() {
 	defer s.wmu.Unlock()
 	if s.ended {
 		return
+	}
+	if err := s.release(true); err != nil {
+		s.log.Warn("writing the last samples", "cause", err)
 	}
 	s.ended = true
 	defer s.cuts.end()

@@ -45,6 +45,10 @@ type track struct {
 	// next is the latest sample: its duration is known only when the following one arrives
 	next    *sample
 	lastDur uint32 // the latest known sample duration, for the last sample of a stream
+	// reached is where the latest sample received ends, on the stream's timeline (started: there was one);
+	// kept for the tracks that do not lead (Segmenter.waitsFor)
+	reached time.Duration
+	started bool
 
 	samples  []*sample // of the part being written
 	partBase int64     // decode time of samples[0]

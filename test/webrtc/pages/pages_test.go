@@ -68,6 +68,11 @@ func TestPublishAndPlayInChromium(t *testing.T) {
 	if assert.Equal(t, "Subscribe.Start", r.HLS.State, "hls.js subscriber: %s", r.HLS.Error) {
 		assert.Equal(t, node, r.HLS.Node, "the node the manager's 302 led to")
 		assert.Greater(t, r.HLS.FramesRendered-r.HLS.FramesAtStart, int(playFor.Seconds()*5), "frames rendered in %s", playFor)
+		// Chromium sends a keyframe only when asked (or when it changes the picture size): the segmenter
+		// asks once a segment has its duration (1 s by default), so that segments end
+		if assert.NotNil(t, r.HLS.Segments) {
+			assert.GreaterOrEqual(t, *r.HLS.Segments, int(playFor.Seconds())-1, "complete segments after %s of play", playFor)
+		}
 	}
 
 	// Stop ends the WHIP session with DELETE at the node

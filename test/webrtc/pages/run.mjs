@@ -57,6 +57,7 @@ const snapshot = p => p.page.evaluate(async () => {
   return {
     state: n.state, node: n.node, error: n.error, framesRendered: n.framesRendered, events: n.events,
     connectionState: n.pc ? n.pc.connectionState : null,
+    segments: n.hls?.latestLevelDetails?.fragments.filter(f => f.duration > 0).length ?? null,
     inbound: n.inbound ? await n.inbound() : null,
   };
 });
