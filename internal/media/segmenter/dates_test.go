@@ -17,11 +17,7 @@ import (
 func TestDatesFollowTheMediaClock(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			rec := newRecorder(t)
-			video, audio := h264Track(), aacTrack()
-			s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: v.format, LowLatency: v.lowLatency,
-				Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
-			require.NoError(t, err)
+			s, rec, video, audio := newAV(t, v.format, v.lowLatency)
 			rng := rand.New(rand.NewPCG(1, 2))
 			stall := time.Duration(0)
 			write := func(u *stream.Unit, i int) {

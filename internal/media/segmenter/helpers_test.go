@@ -287,3 +287,51 @@ func readTS(t testing.TB, b []byte) (video, audio []tsPES) {
 		require.NoError(t, err)
 	}
 }
+
+// newAV starts a segmenter of a video and an AAC track that keeps 100 segments, and its recorder.
+func newAV(t testing.TB, format string, lowLatency bool) (s *Segmenter, rec *recorder, video, audio *stream.Track) {
+	t.Helper()
+	rec = newRecorder(t)
+	video, audio = h264Track(), aacTrack()
+	s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: format, LowLatency: lowLatency,
+		Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
+	require.NoError(t, err)
+	return s, rec, video, audio
+}
+
+// avChecker checks objects (the segments, or the parts) one after the other: each starts its audio with
+// its video (less than a frame after it; a tick before at most, by which the audio's timeline was kept
+// continuous), the audio runs on from where the object before ended, and its frames come in order, none
+// twice; skipped counts the frames missing (one at a time: frames the source lacked).
+type avChecker struct {
+	t        testing.TB
+	next     int   // the payload counter of the next audio frame; -1 before the first object
+	audioEnd int64 // where the audio of the object before ended, in ticks
+	skipped  int
+}
+
+func newAVChecker(t testing.TB) *avChecker { return &avChecker{t: t, next: -1} }
+
+func (c *avChecker) check(what string, b []byte) {
+	t := c.t
+	t.Helper()
+	const frame = 1024.0 / 44100
+	vs, vd := trackSamples(t, b, 1)
+	as, ad := trackSamples(t, b, 2)
+	require.NotEmpty(t, vs, what)
+	require.NotEmpty(t, as, what)
+	if c.next >= 0 {
+		require.Equal(t, c.audioEnd, int64(ad[0]), "%s: audio starts where the part before ended", what)
+	}
+	c.audioEnd = int64(ad[len(ad)-1]) + int64(as[len(as)-1].Duration)
+	vStart, aStart := float64(vd[0])/90000, float64(ad[0])/44100
+	require.GreaterOrEqual(t, aStart, vStart-1.0/44100-1e-9, "%s: audio starts before the video", what)
+	require.Less(t, aStart, vStart+frame, "%s: audio starts a frame or more after the video", what)
+	for _, a := range as {
+		if c.next >= 0 && byte(c.next) != a.Payload[1] {
+			require.Equal(t, byte(c.next+1), a.Payload[1], "%s: audio frames in order, none lost or twice", what)
+			c.skipped++
+		}
+		c.next = int(a.Payload[1]) + 1
+	}
+}

@@ -817,11 +817,7 @@ func TestSegmentsStartOnTheLeadingTrack(t *testing.T) {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) {
-			rec := newRecorder(t)
-			video, audio := h264Track(), aacTrack()
-			s, err := New(Config{Tracks: []*stream.Track{video, audio}, Format: v.format, LowLatency: v.lowLatency,
-				Prefix: "p", SegmentCount: 100, Observer: rec.observer()})
-			require.NoError(t, err)
+			s, rec, video, audio := newAV(t, v.format, v.lowLatency)
 			drop, dropped := false, 0
 			feedUnits(video, audio, 0, 130, 25, func(u *stream.Unit, i int) {
 				if u.Track == video {
@@ -839,41 +835,16 @@ func TestSegmentsStartOnTheLeadingTrack(t *testing.T) {
 			})
 			s.Close()
 			require.Len(t, rec.segs, 6)
-			const frame = 1024.0 / 44100
-			skipped := 0       // frames missing from the audio written
-			next := -1         // the payload counter of the next audio frame
-			var audioEnd int64 // where the audio of the part before ended, in ticks
-			check := func(what string, b []byte) {
-				vs, vd := trackSamples(t, b, 1)
-				as, ad := trackSamples(t, b, 2)
-				if next >= 0 {
-					require.Equal(t, audioEnd, int64(ad[0]), "%s: audio starts where the part before ended", what)
-				}
-				audioEnd = int64(ad[len(ad)-1]) + int64(as[len(as)-1].Duration)
-				require.NotEmpty(t, vs, what)
-				require.NotEmpty(t, as, what)
-				vStart, aStart := float64(vd[0])/90000, float64(ad[0])/44100
-				// (a tick early at most: the one the audio's timeline was kept continuous by)
-				require.GreaterOrEqual(t, aStart, vStart-1.0/44100-1e-9, "%s: audio starts before the video", what)
-				require.Less(t, aStart, vStart+frame, "%s: audio starts a frame or more after the video", what)
-				for _, a := range as {
-					if next >= 0 && byte(next) != a.Payload[1] {
-						// a frame the source lacked
-						require.Equal(t, byte(next+1), a.Payload[1], "%s: audio frames in order, none lost or twice", what)
-						skipped++
-					}
-					next = int(a.Payload[1]) + 1
-				}
-			}
+			segs := newAVChecker(t)
 			for _, seg := range rec.segs {
-				check(fmt.Sprintf("segment %d", seg.MSN), dataOf(t, seg))
+				segs.check(fmt.Sprintf("segment %d", seg.MSN), dataOf(t, seg))
 			}
 			require.Equal(t, 2, dropped)
-			require.Equal(t, dropped, skipped, "audio frames missing but those the source lacked")
+			require.Equal(t, dropped, segs.skipped, "audio frames missing but those the source lacked")
 			if v.lowLatency {
-				next = -1
+				parts := newAVChecker(t)
 				for _, p := range rec.parts {
-					check(fmt.Sprintf("part %d.%d", p.MSN, p.Index), dataOf(t, p))
+					parts.check(fmt.Sprintf("part %d.%d", p.MSN, p.Index), dataOf(t, p))
 				}
 			}
 		})
