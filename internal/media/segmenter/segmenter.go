@@ -339,8 +339,15 @@ func (s *Segmenter) Write(u *stream.Unit) error {
 	return s.release(false)
 }
 
-// maxInterleave bounds how long (in media time) the leading track's samples wait for the other tracks.
-const maxInterleave = 500 * time.Millisecond
+const (
+	// maxInterleave bounds how long (in media time) the leading track's samples wait for the other tracks.
+	maxInterleave = 500 * time.Millisecond
+	// interleaveSlack is how far short of a sample of the leading track another track may end without the
+	// sample waiting: RTMP's timestamps are rounded to the millisecond, and an interleaving publisher's
+	// audio frame that starts with a video frame may come just after it; its predecessor's end, estimated
+	// from rounded timestamps, falls a millisecond or two short of the video frame.
+	interleaveSlack = 2 * time.Millisecond
+)
 
 // heldSample is a sample of the leading track waiting for the other tracks to reach it.
 type heldSample struct {
@@ -361,7 +368,7 @@ type heldSample struct {
 // quiet) is not waited for.
 func (s *Segmenter) waitsFor(at time.Duration) bool {
 	for _, t := range s.tracks {
-		if !t.leading && t.started && t.reached < at && at-t.reached <= maxInterleave {
+		if !t.leading && t.started && t.reached+interleaveSlack < at && at-t.reached <= maxInterleave {
 			return true
 		}
 	}
