@@ -73,6 +73,13 @@ func vlc() player {
 		"main interface error: no suitable interface module",
 		`main libvlc error: interface "globalhotkeys,none" initialization failed`,
 	}
+	if os.Getenv("NAGARE_PLAYERS_STRICT") != "1" {
+		// VLC raising its buffer once because data came late for its clock (a rebuffer): on a loaded 2-core
+		// machine it happens now and then to the player that starts 1 s after its stream, 1–2 s behind the
+		// live edge (2 runs of about a dozen on one machine, with and without the segmenter's interleaving);
+		// NAGARE_PLAYERS_STRICT=1 counts it, as the browser tests' strict bars do
+		harmless = append(harmless, "is called too late (pts_delay increased to")
+	}
 	return player{
 		name: "vlc",
 		command: func(ctx context.Context, url, home string) *exec.Cmd {
