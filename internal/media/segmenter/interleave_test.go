@@ -62,11 +62,7 @@ func TestLateAudioStaysInItsSegment(t *testing.T) {
 // TestVideoDoesNotWaitForSilentAudio: when the audio stops (or runs far behind), the video is not held
 // for it: segments and parts keep coming, at most maxInterleave behind the video written.
 func TestVideoDoesNotWaitForSilentAudio(t *testing.T) {
-	rec := newRecorder(t)
-	video, audio := h264Track(), aacTrack()
-	s, err := New(Config{Tracks: []*stream.Track{video, audio}, LowLatency: true, Prefix: "p", SegmentCount: 100,
-		Observer: rec.observer()})
-	require.NoError(t, err)
+	s, rec, video, audio := newAV(t, FormatFMP4, true)
 	feedUnits(video, audio, 0, 250, 25, func(u *stream.Unit, i int) {
 		if u.Track == audio && i >= 50 {
 			return // the audio goes quiet after two seconds

@@ -389,8 +389,9 @@ func (s *Segmenter) release(all bool) error {
 		errs = errors.Join(errs, s.writeSample(h.t, h.randomAccess, h.smp))
 	}
 	if n > 0 {
-		clear(s.held[:n])
-		s.held = append(s.held[:0], s.held[n:]...)
+		m := copy(s.held, s.held[n:])
+		clear(s.held[m:]) // no sample kept alive behind the slice's end
+		s.held = s.held[:m]
 	}
 	return errs
 }
