@@ -3,7 +3,8 @@
 # into .cache/web (never a node_modules in the tree). From there:
 #   - the console and the public site (web/src, TypeScript + Preact) are type-checked and built by Vite into
 #     internal/webui/assets/app;
-#   - the hls.js the older pages load is copied into internal/webui/assets/vendor.
+#   - the hls.js the older pages load is copied into internal/webui/assets/vendor, and nagare's hls.js guard
+#     (web/src/common/hls-guard.js) into internal/webui/assets/js, for the older pages and the player tests.
 # A release build needs neither Node.js nor a CDN: the output is committed, like generated code.
 # Usage: scripts/web-build.sh            rebuild the committed output
 #        scripts/web-build.sh -check     build into a scratch directory and fail if the committed output differs
@@ -62,6 +63,13 @@ cp web/*.html "$build/"
 [ -z "${WEB_OUT:-}" ] || appout="$WEB_OUT" # a helper's own build: WEB_OUT=/tmp/x scripts/web-build.sh
 (cd "$build" && ./node_modules/.bin/tsc --noEmit -p . && ./node_modules/.bin/vite build --logLevel warn --outDir "$appout") ||
   { echo "web-build: the console or site does not type-check or build (web/src)" >&2; exit 1; }
+guard="$root/internal/webui/assets/js/hls-guard.js"
+if [ -n "$check" ]; then
+  cmp -s web/src/common/hls-guard.js "$guard" ||
+    { echo "web-build: internal/webui/assets/js/hls-guard.js differs from web/src/common/hls-guard.js (run scripts/web-build.sh and commit)" >&2; exit 1; }
+else
+  cp web/src/common/hls-guard.js "$guard"
+fi
 for f in "${files[@]}"; do
   read -r src dst <<<"$f"
   [ -f "$cache/node_modules/$src" ] || { echo "web-build: $src is not in the npm package (did its layout change?)" >&2; exit 1; }

@@ -23,25 +23,38 @@ const (
 	// second each: about 50 kbit/s gzip-compressed with their headers, 150 plain), below the 180p one's and
 	// the 240p source's media alone (300 and 364 kbit/s with the audio)
 	abrNarrowKbps = 300
-	abrNarrowFrom = 10 * time.Second // after startup
-	abrWideFrom   = 30 * time.Second
-	abrPlayFor    = 55 * time.Second // at least; then until hls.js is back on the source, abrPlayAtMost at most
+	// the same under the DevTools protocol's emulation, which counts whole packets: Chromium's throttle
+	// hands each response read a 1,500-byte packet per tick (services/network/throttling), so an LL-HLS
+	// viewer's four small answers every part (video and audio parts of 2 kB at 120p, two compressed
+	// playlists) cost about six packets per 200 ms: 360 kbit/s of emulated rate for the 120p rendition, 480
+	// for 180p, 600 for the source
+	abrNarrowKbpsEmulated = 450
+	abrNarrowFrom         = 10 * time.Second // after startup
+	abrWideFrom           = 30 * time.Second
+	abrPlayFor            = 55 * time.Second // at least; then until hls.js is back on the source, abrPlayAtMost at most
 	// hls.js climbs back one rung at a time as its estimate of the bandwidth grows: runs saw 180p 20–25 s
 	// after the limit was lifted and the source 3–7 s later, or not within two minutes (only 180p is
 	// required; the source is reported)
 	abrPlayAtMost = 90 * time.Second
 )
 
+// switchBar is issue 14's bar for a player whose link narrows and widens again: no stall longer than one
+// part over the whole run. The guard (hls-guard.js) holds it in most runs here, not in every one (docs/abr.md,
+// "Switching without a stall"): make test holds the switch tests to looseBar, NAGARE_PLAYERS_STRICT=1 to
+// this.
+var switchBar = bar{frameRatio: looseBar.frameRatio, maxStall: maxStall}
+
 // TestBrowserSwitchesLiveRenditions plays a transcoded live stream (the 320x240 source and renditions of
 // 180p and 120p made by the origin, video only, sharing the source's audio as one audio rendition) in
-// hls.js in low-latency mode in headless Chromium, and narrows the page's download rate with the DevTools
-// protocol's network emulation: hls.js must step down to the 120p rendition while the rate is narrow and
-// back up to the source once it is wide again (it is given until abrPlayAtMost for that), and keep
-// playing throughout (frames, decoded audio from the audio rendition, no fatal error, no long stall) on
-// playlists a strict parser accepts.
+// hls.js in low-latency mode in headless Chromium, set up as nagare's pages set it up (hls-live.js's
+// settings, the guard of hls-guard.js), and narrows the page's download rate with the DevTools protocol's
+// network emulation: hls.js must step down to the 120p rendition while the rate is narrow and back up once
+// it is wide again (it is given until abrPlayAtMost to reach the source), and keep playing throughout
+// (frames, decoded audio from the audio rendition, no fatal error, no stall longer than switchBar's or
+// looseBar's) on playlists a strict parser accepts.
 func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 	r := switchRenditions(t, false)
-	check(t, &r, abrPlayFor, looseBar)
+	check(t, &r, abrPlayFor, strictOr(switchBar))
 }
 
 // TestBrowserSwitchesLiveRenditionsOnALink is TestBrowserSwitchesLiveRenditions with the stream coming
@@ -49,7 +62,7 @@ func TestBrowserSwitchesLiveRenditions(t *testing.T) {
 // a phone's network) instead of the DevTools protocol's emulation.
 func TestBrowserSwitchesLiveRenditionsOnALink(t *testing.T) {
 	r := switchRenditions(t, true)
-	check(t, &r, abrPlayFor, looseBar)
+	check(t, &r, abrPlayFor, strictOr(switchBar))
 }
 
 // switchRenditions plays the adaptive stream in hls.js with the download rate narrowed from abrNarrowFrom
@@ -74,11 +87,11 @@ func switchRenditions(t *testing.T, onLink bool) result {
 	}, 30*time.Second, 200*time.Millisecond, "the ladder never appeared in the multivariant playlist")
 	_, multivariant := testutil.Get(t, src)
 	t.Logf("the multivariant playlist:\n%s", multivariant)
-	name, linkURL := "hlsjs-ll/abr", ""
+	name, linkURL, narrow := "hlsjs-ll/abr", "", abrNarrowKbpsEmulated
 	if onLink {
 		l := startLink(t, origin.HTTPAddr())
 		src = "http://" + l.addr() + "/" + abrPath + "/index.m3u8"
-		name, linkURL = "hlsjs-ll/abr-link", l.ctrlURL
+		name, linkURL, narrow = "hlsjs-ll/abr-link", l.ctrlURL, abrNarrowKbps
 	}
 
 	pages := pageServer(root, modules)
@@ -94,13 +107,22 @@ func switchRenditions(t *testing.T, onLink bool) result {
 	}
 	_, results := drive(t, root, modules, pages.URL, trace, abrPlayFor, []runPlayer{{
 		Name: name, Player: "hlsjs", LowLatency: true, Src: src, Debug: trace != "", Configure: configure,
-		Throttle: []limit{{AfterMs: abrNarrowFrom.Milliseconds(), Kbps: abrNarrowKbps}, {AfterMs: abrWideFrom.Milliseconds()}},
+		// NAGARE_PLAYERS_NO_GUARD=1: hls.js without nagare's guard, for comparison
+		Guard: os.Getenv("NAGARE_PLAYERS_NO_GUARD") == "", TraceLoads: true,
+		Throttle: []limit{{AfterMs: abrNarrowFrom.Milliseconds(), Kbps: narrow}, {AfterMs: abrWideFrom.Milliseconds()}},
 		LinkURL:  linkURL,
 		Until:    &until{Height: 240, MaxMs: abrPlayAtMost.Milliseconds()},
 	}})
 	r := results[0]
 	t.Logf("%s\n%s", table(results), abrDetails(&r))
-
+	// the video loads around each stall, to tell why it came
+	for _, st := range r.Stalls {
+		for _, l := range r.Loads {
+			if at := l["atMs"].(float64); at > st.AtMs-1500 && at < st.AtMs+st.Ms+500 && l["type"] == "main" {
+				t.Logf("load %v", l)
+			}
+		}
+	}
 	var heights []int
 	for _, l := range r.Levels {
 		heights = append(heights, l.Height)
@@ -138,7 +160,7 @@ func switchRenditions(t *testing.T, onLink bool) result {
 			source = source || s.Height == 240
 		}
 	}
-	assert.Positive(t, downAt, "hls.js did not step down to 120p once the rate was %d kbit/s", abrNarrowKbps)
+	assert.Positive(t, downAt, "hls.js did not step down to 120p once the rate was %d kbit/s", narrow)
 	assert.True(t, up, "hls.js did not step up from 120p once the rate was wide again")
 	if !source {
 		// hls.js climbs as its bandwidth estimate grows, and the source (about 410 kbit/s) needs it above
@@ -165,6 +187,9 @@ func abrDetails(r *result) string {
 			}
 		}
 		b.WriteString("\n")
+	}
+	for _, g := range r.GuardActs {
+		fmt.Fprintf(&b, "guard: estimate started again from %d kbit/s at %.1fs\n", g.BW/1000, g.AtMs/1000)
 	}
 	for _, st := range r.Stalls {
 		fmt.Fprintf(&b, "stall of %.2fs at %.1fs\n", st.Ms/1000, st.AtMs/1000)

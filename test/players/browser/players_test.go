@@ -126,6 +126,14 @@ type result struct {
 		BW    int     `json:"bw"`
 		Level int     `json:"level"`
 	} `json:"estimates"`
+	// hls.js with TraceLoads: every fragment or part it loaded (type, level, sn, part, bytes, waitMs to
+	// the first byte, xferMs from it to the last, the buffer ahead, playback rate, latency)
+	Loads []map[string]any `json:"loads"`
+	// hls.js with nagare's guard (hls-guard.js): each time it started the estimate again, from bit/s BW
+	GuardActs []struct {
+		AtMs float64 `json:"atMs"`
+		BW   int     `json:"bw"`
+	} `json:"guardActs"`
 	LevelSwitch *struct {
 		AtMs   float64 `json:"atMs"`
 		Media  float64 `json:"media"`
@@ -329,6 +337,8 @@ type runPlayer struct {
 	Src        string    `json:"src"`
 	Debug      bool      `json:"debug"`
 	Configure  any       `json:"configure,omitempty"`
+	Guard      bool      `json:"guard,omitempty"`      // hls.js: with nagare's step-down guard (hls-guard.js)
+	TraceLoads bool      `json:"traceLoads,omitempty"` // hls.js: record every fragment and part loaded (Loads)
 	SwitchTo   *switchTo `json:"switchTo,omitempty"`
 	Throttle   []limit   `json:"throttle,omitempty"`
 	LinkURL    string    `json:"linkURL,omitempty"` // Throttle sets the rate of this link (startLink), not the page's
@@ -593,5 +603,6 @@ func pageServer(root, modules string) *httptest.Server {
 		http.ServeFile(w, r, filepath.Join(web, "player.html"))
 	})
 	mux.Handle("GET /node_modules/", http.StripPrefix("/node_modules/", http.FileServer(http.Dir(modules))))
+	mux.Handle("GET /nagare/js/", http.StripPrefix("/nagare/js/", http.FileServer(http.Dir(filepath.Join(root, "internal", "webui", "assets", "js")))))
 	return httptest.NewServer(mux)
 }

@@ -4,7 +4,7 @@
 //   node run.mjs <page URL> <JSON config>
 //
 // The config: {executablePath, nodeModules, durationMs, startupTimeoutMs, staggerMs?, traceDir?, players: [{name,
-// player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, switchTo?: {afterMs, height},
+// player: "hlsjs"|"shaka", lowLatency, src, debug?, configure?, guard? (hls.js with nagare's hls-guard.js), traceLoads?, switchTo?: {afterMs, height},
 // throttle?: [{afterMs, kbps}], linkURL?, until?: {height, maxMs}}]}. throttle limits the page's download rate (the
 // DevTools protocol's network emulation) to kbps kbit/s from afterMs after startup on (kbps 0: no limit
 // again); with linkURL, the rate of the link the player's stream comes through instead (GET

@@ -14,3 +14,7 @@ export const HLS_LIVE = {
   abrEwmaFastLive: 2,
   abrEwmaSlowLive: 4,
 } as const;
+
+// guardLiveRate: nagare's prompt step down when a low-latency player's link narrows (hls-guard.js, where it
+// is explained).
+export { default as guardLiveRate } from "./hls-guard.js";

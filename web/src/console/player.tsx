@@ -2,7 +2,7 @@
 // the browser's own HLS otherwise (Safari on iOS), a plain file (MP4), or WebRTC (a WHEP session).
 import type Hls from "hls.js";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { HLS_LIVE } from "../common/hls-live";
+import { guardLiveRate, HLS_LIVE } from "../common/hls-live";
 import { exchange, hangUp, receiveOnly } from "../common/webrtc";
 
 // hls.js (a sixth of a megabyte gzipped) is loaded when a player first needs it, not with the console
@@ -54,6 +54,7 @@ export function Player(props: {
         if (H.isSupported()) {
           engine = "hls.js";
           const h = new H(props.live ? { ...HLS_LIVE } : {});
+          if (props.live) guardLiveRate(h, H);
           hls = h;
           h.on(H.Events.ERROR, (_ev, data) => {
             if (!data.fatal) return;

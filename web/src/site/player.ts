@@ -7,6 +7,7 @@
 import type Hls from "hls.js";
 import type { ErrorData, HlsConfig } from "hls.js";
 import { exchange, hangUp, receiveOnly, SessionRefused } from "../common/webrtc";
+import { guardLiveRate } from "../common/hls-live";
 import { HLS_LIVE, HLS_VOD, STALL_JUMP_SECONDS } from "./hls-live";
 import type { Playback } from "./types";
 
@@ -224,6 +225,7 @@ async function hlsSession(
     throw new Error("this browser plays neither hls.js (no MediaSource) nor HLS natively");
   }
   const hls = new H({ ...HLS_LIVE, ...serverLiveSettings });
+  guardLiveRate(hls, H);
 
   // Recovery after a stall. Each stall (hls.js's BUFFER_STALLED_ERROR) makes hls.js add
   // liveSyncOnStallIncrease to its target latency for the rest of the session, and the catch-up rate

@@ -4,6 +4,7 @@
 // iPhone). Subscribe.Start is shown on the first rendered frame; a stream that is not live yet is retried.
 import {Page, backoff, countFrames, describe, exchange, hangUp, readConfig, retryable, sleep} from './common.js';
 import hlsLive from './hls-live.js';
+import guardLiveRate from './hls-guard.js';
 
 const cfg = readConfig('subscriber');
 const page = new Page(cfg);
@@ -142,6 +143,7 @@ async function playHLS(myRun) {
   if (Hls && Hls.isSupported()) {
     page.event('HLS.Load', `hls.js ${Hls.version}, lowLatencyMode: ${url}`);
     const hls = new Hls(hlsLive);
+    guardLiveRate(hls, Hls);
     mine.hls = hls;
     page.nagare.hls = hls;
     hls.on(Hls.Events.MANIFEST_LOADED, (_e, d) => {

@@ -1,0 +1,91 @@
+// hls-guard.js: a prompt step down for hls.js playing a low-latency live stream whose link narrows.
+//
+// hls.js (1.7) steps down when its bandwidth averages fall below a rendition's bit rate, or when one fragment
+// (or part) alone would take longer to load than its buffer lasts. A low-latency player holds well under a
+// second of media: when the link narrows below the rendition's rate, each part comes a little slower than
+// real time, no single part trips the second rule, and the averages, weighted by seconds of loading and
+// raised by hundreds of quick loads on the wide link, take several seconds to come down. The buffer runs out
+// first (docs/abr.md measured the first stall 1.3–1.9 s after a cut, the step down 6–10 s after).
+//
+// guardLiveRate watches the transfer of each video part or segment: its bits over the time from its first
+// byte to its last, so that the wait for a part a playlist's preload hint announced (the server holds the
+// request until the part is complete) does not count. When a transfer ran below half of hls.js's estimate and
+// too slow for the rendition it belongs to (below its bit rate with a margin: the link cannot carry that
+// rendition), hls.js's estimate starts again from that rate less the margin: hls.js then picks the rendition of
+// the next part from it, as its own emergency rule does, and climbs back with its usual averages once the
+// link widens. Transfers shorter than `minTransferMs` say nothing about the link (a wide link, or a body that
+// came in one read).
+//
+// Plain JavaScript with no imports, so that every page runs this one file: the Vite-built console and site
+// import it (hls-guard.d.ts gives its types), and scripts/web-build.sh copies it unchanged to
+// internal/webui/assets/js/hls-guard.js for the older pages and the player tests.
+
+const minTransferMs = 20;
+// a link carries a rendition when it is faster than the rendition's bit rate (BANDWIDTH: video and audio) by a
+// margin for the playlists and the requests' overhead: a transfer slower than its rendition's bit rate /
+// `headroom` says the link cannot carry it
+const headroom = 0.8;
+// after the guard acted, hls.js may not load a rendition above the one it stepped down to for this long: its
+// estimate, fed by small parts that arrive in a burst, climbs back within seconds on a link that did not
+// widen, and every climb to a rendition the link cannot carry costs a stall
+const holdMs = 8000;
+
+/**
+ * guardLiveRate attaches the guard to hls (an Hls instance; HlsClass is its class, for the event names) and
+ * returns a function that detaches it. onStepDown, when given, is told the estimate (bit/s) hls.js starts again
+ * from, each time the guard acts.
+ */
+export default function guardLiveRate(hls, HlsClass, onStepDown) {
+  let hold = 0; // the timer that lifts the cap
+  let capBefore = -1; // the page's own cap, put back when the hold ends
+  // the hold ends one rendition up at a time (a climb to a rendition the link cannot carry costs less the
+  // nearer it is to one it can), until the page's own cap is back
+  const release = () => {
+    const next = hls.autoLevelCapping + 1;
+    const top = capBefore === -1 ? hls.levels.length - 1 : capBefore;
+    if (next < top) {
+      hls.autoLevelCapping = next;
+      hold = setTimeout(release, holdMs);
+      return;
+    }
+    hold = 0;
+    hls.autoLevelCapping = capBefore;
+  };
+  const onLoaded = (_event, data) => {
+    const frag = data.frag;
+    if (frag.type !== "main" || typeof frag.sn !== "number" || !hls.autoLevelEnabled) return;
+    const stats = data.part ? data.part.stats : frag.stats;
+    const transferMs = stats.loading.end - stats.loading.first;
+    const level = hls.levels[frag.level];
+    const estimate = hls.bandwidthEstimate;
+    if (!level || !(stats.loaded > 0) || !(transferMs >= minTransferMs) || !(estimate > 0)) return;
+    const rate = (stats.loaded * 8 * 1000) / transferMs;
+    if (rate >= estimate / 2 || rate * headroom >= level.bitrate) return;
+    const abr = hls.abrController;
+    const from = Math.round(rate * headroom);
+    abr.resetEstimator(from);
+    // The new estimator starts with hls.js's VOD half-lives, and the next live playlist load gives it the
+    // live ones by re-creating its averages from their estimates, which come back divided once more by the
+    // averages' start-up correction: with a single sample in them, about ten times too high (hls.js 1.7.4:
+    // 230 kbit/s became 2.2 Mbit/s, and the player went straight back up). Give it the live half-lives now,
+    // while it holds no sample and the re-creation changes nothing.
+    abr.bwEstimator.update(hls.config.abrEwmaSlowLive, hls.config.abrEwmaFastLive);
+    if (hold) {
+      clearTimeout(hold);
+    } else {
+      capBefore = hls.autoLevelCapping;
+    }
+    hls.autoLevelCapping = Math.min(hls.nextAutoLevel, frag.level);
+    hold = setTimeout(release, holdMs);
+    if (onStepDown) onStepDown(from);
+  };
+  hls.on(HlsClass.Events.FRAG_LOADED, onLoaded);
+  return () => {
+    hls.off(HlsClass.Events.FRAG_LOADED, onLoaded);
+    if (hold) {
+      clearTimeout(hold);
+      hold = 0;
+      hls.autoLevelCapping = capBefore;
+    }
+  };
+}
