@@ -11,10 +11,11 @@
 // byte to its last, so that the wait for a part a playlist's preload hint announced (the server holds the
 // request until the part is complete) does not count. When a transfer ran below half of hls.js's estimate and
 // too slow for the rendition it belongs to (below its bit rate with a margin: the link cannot carry that
-// rendition), hls.js's estimate starts again from that rate less the margin: hls.js then picks the rendition of
-// the next part from it, as its own emergency rule does, and climbs back with its usual averages once the
-// link widens. Transfers shorter than `minTransferMs` say nothing about the link (a wide link, or a body that
-// came in one read).
+// rendition), the guard starts hls.js's estimate again from that rate less the margin, switches hls.js at
+// once to the rendition that estimate carries (dropping the part just asked for, as hls.js's own emergency
+// rule does) and holds it there for a while (`holdMs`), lifting the cap a rendition at a time; hls.js then
+// climbs back with its usual averages. Transfers shorter than `minTransferMs` say nothing about the link (a
+// wide link, or a body that came in one read).
 //
 // Plain JavaScript with no imports, so that every page runs this one file: the Vite-built console and site
 // import it (hls-guard.d.ts gives its types), and scripts/web-build.sh copies it unchanged to
@@ -29,6 +30,20 @@ const headroom = 0.8;
 // estimate, fed by small parts that arrive in a burst, climbs back within seconds on a link that did not
 // widen, and every climb to a rendition the link cannot carry costs a stall
 const holdMs = 8000;
+
+/**
+ * stepDownTo returns the index of the rendition below `level` that `bandwidth` (bit/s) carries by hls.js's
+ * own rule (its BANDWIDTH within abrBandWidthFactor of it), or hls.js's lowest (minAutoLevel). hls.js's
+ * nextAutoLevel is no answer here: right after a reset, with no sample, it falls back to the first
+ * rendition of the multivariant playlist when none fits the estimate.
+ */
+function stepDownTo(hls, level, bandwidth) {
+  const lowest = hls.minAutoLevel;
+  for (let i = level - 1; i > lowest; i--) {
+    if (hls.levels[i].bitrate <= bandwidth * hls.config.abrBandWidthFactor) return i;
+  }
+  return Math.min(lowest, level);
+}
 
 /**
  * guardLiveRate attaches the guard to hls (an Hls instance; HlsClass is its class, for the event names) and
@@ -75,8 +90,23 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     } else {
       capBefore = hls.autoLevelCapping;
     }
-    hls.autoLevelCapping = Math.min(hls.nextAutoLevel, frag.level);
+    const down = stepDownTo(hls, frag.level, from);
+    hls.autoLevelCapping = down;
     hold = setTimeout(release, holdMs);
+    // hls.js loads a segment's parts one after the other at one rendition and switches at the next
+    // segment; it asks for the next part right after this event. Switch now, as hls.js's own emergency
+    // rule does: the rendition's playlist is loaded at once, the part just asked for is dropped before its
+    // first byte (a slow part of the old rendition costs the buffer more than the small parts of the new
+    // one, which hls.js then loads from the segment's first, independent part).
+    if (down < frag.level) {
+      hls.nextLoadLevel = down;
+      setTimeout(() => {
+        const loader = frag.loader;
+        if (!loader || loader.stats.aborted || loader.stats.loading.end > 0 || loader.stats.loaded > 0) return;
+        frag.abortRequests();
+        hls.trigger(HlsClass.Events.FRAG_LOAD_EMERGENCY_ABORTED, { frag, part: null, stats: loader.stats });
+      }, 0);
+    }
     if (onStepDown) onStepDown(from);
   };
   hls.on(HlsClass.Events.FRAG_LOADED, onLoaded);
