@@ -438,8 +438,8 @@ var (
 	// strictBar is issue 11's bar for the player matrix: 90 % of the frames, no stall longer than one
 	// part, no player error, no gap jumped.
 	strictBar = bar{frameRatio: minFrameRatio, maxStall: maxStall, noErrors: true, noGaps: true}
-	// looseBar is for the tests of switches (renditions, pathways) whose own bars are not met yet (see
-	// docs/abr.md and docs/steering.md): every player plays on, half the frames, no stall of 8 s.
+	// looseBar is for the tests of switches (pathways) whose own bars are not met yet (see
+	// docs/steering.md): every player plays on, half the frames, no stall of 8 s.
 	looseBar = bar{frameRatio: 0.5, maxStall: looseMaxStall}
 	// matrixBar is the player matrix's bar: strictBar, over the window that opens once every player has
 	// started (a player starting in Chromium beside six playing ones, with the node under the race

@@ -30,6 +30,10 @@ const headroom = 0.8;
 // estimate, fed by small parts that arrive in a burst, climbs back within seconds on a link that did not
 // widen, and every climb to a rendition the link cannot carry costs a stall
 const holdMs = 8000;
+// a part still arriving is judged every checkMs, once it has been arriving for minProgressMs (a shorter
+// stretch of a transfer says more about how its packets bunched than about the link)
+const checkMs = 50;
+const minProgressMs = 100;
 
 /**
  * stepDownTo returns the index of the rendition below `level` that `bandwidth` (bit/s) carries by hls.js's
@@ -66,16 +70,18 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     hold = 0;
     hls.autoLevelCapping = capBefore;
   };
-  const onLoaded = (_event, data) => {
-    const frag = data.frag;
-    if (frag.type !== "main" || typeof frag.sn !== "number" || !hls.autoLevelEnabled) return;
-    const stats = data.part ? data.part.stats : frag.stats;
-    const transferMs = stats.loading.end - stats.loading.first;
-    const level = hls.levels[frag.level];
+  // tooSlow returns the rate (bit/s) of a transfer of `bytes` over `ms` when it says the link cannot carry
+  // the rendition `level`, and 0 otherwise
+  const tooSlow = (level, bytes, ms) => {
+    const rendition = hls.levels[level];
     const estimate = hls.bandwidthEstimate;
-    if (!level || !(stats.loaded > 0) || !(transferMs >= minTransferMs) || !(estimate > 0)) return;
-    const rate = (stats.loaded * 8 * 1000) / transferMs;
-    if (rate >= estimate / 2 || rate * headroom >= level.bitrate) return;
+    if (!rendition || !(bytes > 0) || !(ms >= minTransferMs) || !(estimate > 0)) return 0;
+    const rate = (bytes * 8 * 1000) / ms;
+    return rate < estimate / 2 && rate * headroom < rendition.bitrate ? rate : 0;
+  };
+  // act steps hls.js down from frag's rendition after a transfer at `rate`; `drop` stops the part of frag
+  // loading now or about to
+  const act = (frag, rate, drop) => {
     const abr = hls.abrController;
     const from = Math.round(rate * headroom);
     abr.resetEstimator(from);
@@ -94,23 +100,51 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     hls.autoLevelCapping = down;
     hold = setTimeout(release, holdMs);
     // hls.js loads a segment's parts one after the other at one rendition and switches at the next
-    // segment; it asks for the next part right after this event. Switch now, as hls.js's own emergency
-    // rule does: the rendition's playlist is loaded at once, the part just asked for is dropped before its
-    // first byte (a slow part of the old rendition costs the buffer more than the small parts of the new
-    // one, which hls.js then loads from the segment's first, independent part).
+    // segment. Switch now, as hls.js's own emergency rule does: the rendition's playlist is loaded at once,
+    // and the old rendition's part is dropped (a slow part of the old rendition costs the buffer more than
+    // the small parts of the new one, which hls.js then loads from the segment's first, independent part).
     if (down < frag.level) {
       hls.nextLoadLevel = down;
-      setTimeout(() => {
-        const loader = frag.loader;
-        if (!loader || loader.stats.aborted || loader.stats.loading.end > 0 || loader.stats.loaded > 0) return;
-        frag.abortRequests();
-        hls.trigger(HlsClass.Events.FRAG_LOAD_EMERGENCY_ABORTED, { frag, part: null, stats: loader.stats });
-      }, 0);
+      drop();
     }
     if (onStepDown) onStepDown(from);
   };
+  const abort = (frag) => {
+    const loader = frag.loader;
+    if (!loader || loader.stats.aborted || loader.stats.loading.end > 0) return;
+    frag.abortRequests();
+    hls.trigger(HlsClass.Events.FRAG_LOAD_EMERGENCY_ABORTED, { frag, part: null, stats: loader.stats });
+  };
+  // a part judged once it has all arrived; the next one is asked for right after this event, and dropped
+  // (on the next turn of the event loop) before its first byte
+  const onLoaded = (_event, data) => {
+    const frag = data.frag;
+    if (frag.type !== "main" || typeof frag.sn !== "number" || !hls.autoLevelEnabled) return;
+    const stats = data.part ? data.part.stats : frag.stats;
+    const rate = tooSlow(frag.level, stats.loaded, stats.loading.end - stats.loading.first);
+    if (rate) act(frag, rate, () => setTimeout(() => abort(frag), 0));
+  };
+  // a part judged while it arrives, every `checkMs`: a slow segment's first part (its keyframe, the largest)
+  // takes longest, and judging it only once it has arrived left too little buffer to switch on
+  let loading = null; // the main fragment hls.js is loading
+  const onLoading = (_event, data) => {
+    if (data.frag.type === "main" && typeof data.frag.sn === "number") loading = data.frag;
+  };
+  const check = setInterval(() => {
+    const frag = loading;
+    const loader = frag && frag.loader;
+    if (!loader || !hls.autoLevelEnabled) return;
+    const st = loader.stats;
+    const ms = performance.now() - st.loading.first;
+    if (st.aborted || st.loading.end > 0 || !(st.loading.first > 0) || ms < minProgressMs) return;
+    const rate = tooSlow(frag.level, st.loaded, ms);
+    if (rate) act(frag, rate, () => abort(frag));
+  }, checkMs);
+  hls.on(HlsClass.Events.FRAG_LOADING, onLoading);
   hls.on(HlsClass.Events.FRAG_LOADED, onLoaded);
   return () => {
+    clearInterval(check);
+    hls.off(HlsClass.Events.FRAG_LOADING, onLoading);
     hls.off(HlsClass.Events.FRAG_LOADED, onLoaded);
     if (hold) {
       clearTimeout(hold);
