@@ -7,15 +7,15 @@
 // raised by hundreds of quick loads on the wide link, take several seconds to come down. The buffer runs out
 // first (docs/abr.md measured the first stall 1.3–1.9 s after a cut, the step down 6–10 s after).
 //
-// guardLiveRate watches the transfer of each video part or segment: its bits over the time from its first
-// byte to its last, so that the wait for a part a playlist's preload hint announced (the server holds the
-// request until the part is complete) does not count. When a transfer ran below half of hls.js's estimate and
-// too slow for the rendition it belongs to (below its bit rate with a margin: the link cannot carry that
-// rendition), the guard starts hls.js's estimate again from that rate less the margin, switches hls.js at
-// once to the rendition that estimate carries (dropping the part just asked for, as hls.js's own emergency
-// rule does) and holds it there for a while (`holdMs`), lifting the cap a rendition at a time; hls.js then
-// climbs back with its usual averages. Transfers shorter than `minTransferMs` say nothing about the link (a
-// wide link, or a body that came in one read).
+// guardLiveRate watches the transfer of each video part or segment, while it arrives and once it has: its
+// bits over the time from its first byte to its last (or to now), so that the wait for a part a playlist's
+// preload hint announced (the server holds the request until the part is complete) does not count. When a
+// transfer ran below half of hls.js's estimate and too slow for the rendition it belongs to (below its bit
+// rate with a margin: the link cannot carry that rendition), the guard starts hls.js's estimate again from
+// that rate less the margin, switches hls.js at once to the rendition that estimate carries (dropping the
+// old rendition's part, as hls.js's own emergency rule does) and holds it there for a while (`holdMs`),
+// lifting the cap a rendition at a time; hls.js then climbs back with its usual averages. Transfers shorter
+// than `minTransferMs` say nothing about the link (a wide link, or a body that came in one read).
 //
 // Plain JavaScript with no imports, so that every page runs this one file: the Vite-built console and site
 // import it (hls-guard.d.ts gives its types), and scripts/web-build.sh copies it unchanged to
@@ -103,7 +103,10 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     // segment. Switch now, as hls.js's own emergency rule does: the rendition's playlist is loaded at once,
     // and the old rendition's part is dropped (a slow part of the old rendition costs the buffer more than
     // the small parts of the new one, which hls.js then loads from the segment's first, independent part).
-    if (down < frag.level) {
+    // Not when `down` has loaded parts of this segment already (hls.js came up from it within the segment):
+    // hls.js would go on from them, after parts of another rendition in the buffer, and the video would
+    // not decode until the next segment (a CI run stalled 0.55 s so); the segment ends at this rendition.
+    if (down < frag.level && !(segment.sn === frag.sn && segment.levels.has(down))) {
       hls.nextLoadLevel = down;
       drop();
     }
@@ -117,9 +120,16 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
   };
   // a part judged once it has all arrived; the next one is asked for right after this event, and dropped
   // (on the next turn of the event loop) before its first byte
+  const segment = { sn: -1, levels: new Set() }; // the renditions hls.js loaded parts of the latest segment at
   const onLoaded = (_event, data) => {
     const frag = data.frag;
-    if (frag.type !== "main" || typeof frag.sn !== "number" || !hls.autoLevelEnabled) return;
+    if (frag.type !== "main" || typeof frag.sn !== "number") return;
+    if (segment.sn !== frag.sn) {
+      segment.sn = frag.sn;
+      segment.levels.clear();
+    }
+    segment.levels.add(frag.level);
+    if (!hls.autoLevelEnabled) return;
     const stats = data.part ? data.part.stats : frag.stats;
     const rate = tooSlow(frag.level, stats.loaded, stats.loading.end - stats.loading.first);
     if (rate) act(frag, rate, () => setTimeout(() => abort(frag), 0));
@@ -140,16 +150,20 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     const rate = tooSlow(frag.level, st.loaded, ms);
     if (rate) act(frag, rate, () => abort(frag));
   }, checkMs);
-  hls.on(HlsClass.Events.FRAG_LOADING, onLoading);
-  hls.on(HlsClass.Events.FRAG_LOADED, onLoaded);
-  return () => {
+  const detach = () => {
     clearInterval(check);
     hls.off(HlsClass.Events.FRAG_LOADING, onLoading);
     hls.off(HlsClass.Events.FRAG_LOADED, onLoaded);
+    hls.off(HlsClass.Events.DESTROYING, detach);
     if (hold) {
       clearTimeout(hold);
       hold = 0;
       hls.autoLevelCapping = capBefore;
     }
   };
+  hls.on(HlsClass.Events.FRAG_LOADING, onLoading);
+  hls.on(HlsClass.Events.FRAG_LOADED, onLoaded);
+  // pages destroy their player without a word to the guard: its timers go with it
+  hls.on(HlsClass.Events.DESTROYING, detach);
+  return detach;
 }
