@@ -56,6 +56,7 @@ function stepDownTo(hls, level, bandwidth) {
  */
 export default function guardLiveRate(hls, HlsClass, onStepDown) {
   let hold = 0; // the timer that lifts the cap
+  const segment = { sn: -1, levels: new Set() }; // the renditions hls.js loaded parts of the latest segment at
   let capBefore = -1; // the page's own cap, put back when the hold ends
   // the hold ends one rendition up at a time (a climb to a rendition the link cannot carry costs less the
   // nearer it is to one it can), until the page's own cap is back
@@ -120,7 +121,6 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
   };
   // a part judged once it has all arrived; the next one is asked for right after this event, and dropped
   // (on the next turn of the event loop) before its first byte
-  const segment = { sn: -1, levels: new Set() }; // the renditions hls.js loaded parts of the latest segment at
   const onLoaded = (_event, data) => {
     const frag = data.frag;
     if (frag.type !== "main" || typeof frag.sn !== "number") return;
