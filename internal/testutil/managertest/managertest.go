@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nagare-video/nagare/internal/app/manager"
@@ -40,8 +41,37 @@ func StartStoppable(t testing.TB, mutate func(*config.Config)) (stop func(), log
 	return start(t, mutate, &base)
 }
 
+// StartRestartable is Start with a restart: the manager stops, stays down for down, and starts again on the
+// same address with the same store, as a restarted process would (restart may be called from any
+// goroutine: it returns why the manager could not start again). logs is the first run's log; each run's
+// log is printed if the test fails.
+func StartRestartable(t testing.TB, mutate func(*config.Config)) (base string, restart func(down time.Duration) error, logs *testutil.LogBuffer) {
+	t.Helper()
+	var cfg config.Config
+	stop, logs, err := startConfig(t, mutate, &base, &cfg)
+	require.NoError(t, err)
+	restart = func(down time.Duration) error {
+		stop()
+		time.Sleep(down)
+		again := cfg
+		var err error
+		stop, _, err = startConfig(t, func(c *config.Config) { *c = again }, &base, &cfg)
+		return err
+	}
+	return base, restart, logs
+}
+
 func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *testutil.LogBuffer) {
 	t.Helper()
+	var cfg config.Config
+	stop, logs, err := startConfig(t, mutate, base, &cfg)
+	require.NoError(t, err)
+	return stop, logs
+}
+
+// startConfig is start, and leaves the configuration the manager runs with in used (its bound address in
+// place of a :0 one).
+func startConfig(t testing.TB, mutate func(*config.Config), base *string, used *config.Config) (func(), *testutil.LogBuffer, error) {
 	cfg := config.Default()
 	cfg.Manager.Address = "127.0.0.1:0"
 	cfg.Manager.StoreEngine, cfg.Manager.StoreDSN = "sqlite", filepath.Join(t.TempDir(), "manager.db")
@@ -51,7 +81,9 @@ func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *te
 	}
 	logs := &testutil.LogBuffer{}
 	m, err := manager.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -59,7 +91,7 @@ func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *te
 	stop := func() {
 		once.Do(func() {
 			cancel()
-			require.NoError(t, <-done)
+			assert.NoError(t, <-done, "the manager's Run") // not require: a restart stops it from another goroutine
 		})
 	}
 	t.Cleanup(func() {
@@ -68,11 +100,13 @@ func start(t testing.TB, mutate func(*config.Config), base *string) (func(), *te
 			t.Logf("--- manager %s log ---\n%s", m.Addr(), logs.String())
 		}
 	})
+	*used = cfg
+	used.Manager.Address = m.Addr()
 	*base = "http://" + m.Addr()
 	if cfg.TLS.Serving() {
 		*base = "https://" + m.Addr()
 	}
-	return stop, logs
+	return stop, logs, nil
 }
 
 // WaitOrigin waits until the manager at base routes publishers of stream (<app>/<name>) to an origin: one

@@ -71,6 +71,8 @@ type result struct {
 	Version   string   `json:"version"`
 	StartupMs *float64 `json:"startupMs"`
 	PlayedMs  float64  `json:"playedMs"`
+	// T0EpochMs is when the player was given the URL (Date.now()): the report's atMs are from here
+	T0EpochMs float64 `json:"t0EpochMs"`
 	// frames decoded since startup, and in all
 	FramesAfterStart int     `json:"framesAfterStart"`
 	Frames           int     `json:"frames"`
@@ -183,6 +185,17 @@ type invalidPL struct {
 }
 
 func (r *result) longestStall() time.Duration { return longestStall(r.Stalls, r.WaitingLongestMs) }
+
+// stallsBetween returns the stalls that overlap from–to (the tests' clock).
+func (r *result) stallsBetween(from, to time.Time) []stall {
+	var out []stall
+	for _, s := range r.Stalls {
+		if begun := r.T0EpochMs + s.AtMs; begun <= float64(to.UnixMilli()) && begun+s.Ms >= float64(from.UnixMilli()) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // stall is a stretch in which the playhead did not move: when (ms since the player was given the URL),
 // for how long, and where in the media.

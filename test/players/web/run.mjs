@@ -113,7 +113,7 @@ async function runPlayer(browser, p) {
   });
   page.on('requestfailed', req => {
     if (cfg.traceDir) trace.push({t: at(), e: Date.now(), ev: 'failed', url: req.url(), error: req.failure()?.errorText});
-    if (failed.length < 20) failed.push({url: req.url(), error: req.failure()?.errorText});
+    if (failed.length < 20) failed.push({url: req.url(), error: req.failure()?.errorText, epochMs: Date.now()});
   });
   page.on('console', msg => {
     if (cfg.traceDir) consoleLines.push(`${at()} ${msg.type()} ${msg.text()}`);
