@@ -58,6 +58,51 @@ type ViewerStats struct {
 	LastError       string         `json:"lastError,omitempty"`
 	// Cut: the viewer stalled for Config.CutAfter or longer at least once.
 	Cut bool `json:"cut"`
+	// StallLog is each stall (the first maxEvents), Moves each change of the host the viewer loads its
+	// media from (the first maxEvents): when the viewer was moved, and where.
+	StallLog []StallEvent `json:"stallLog,omitempty"`
+	Moves    []Move       `json:"moves,omitempty"`
+}
+
+// StallEvent is one stall of a viewer: when it began, how long it lasted (to the load that ended it, or
+// to the viewer's leaving), and the host the viewer loaded from when it ended.
+type StallEvent struct {
+	At   time.Time `json:"at"`
+	Ms   float64   `json:"ms"`
+	Host string    `json:"host"`
+}
+
+// Move is a change of the host a viewer loads its media from, the first included (From is then ""):
+// the manager's redirect, a steering decision or a fallback to another pathway. At is when the first
+// answer from To arrived.
+type Move struct {
+	At   time.Time `json:"at"`
+	From string    `json:"from"`
+	To   string    `json:"to"`
+}
+
+// maxEvents bounds a viewer's stall log and moves.
+const maxEvents = 256
+
+// endStall counts a stall that began at began and lasted d.
+func (st *ViewerStats) endStall(began time.Time, d time.Duration) {
+	ms := float64(d.Microseconds()) / 1000
+	st.StallMs += ms
+	st.LongestStallMs = max(st.LongestStallMs, ms)
+	if len(st.StallLog) < maxEvents {
+		st.StallLog = append(st.StallLog, StallEvent{At: began, Ms: ms, Host: st.LastHost})
+	}
+}
+
+// moveTo notes that the viewer's media comes from host now.
+func (st *ViewerStats) moveTo(host string, at time.Time) {
+	if host == st.LastHost {
+		return
+	}
+	if len(st.Moves) < maxEvents {
+		st.Moves = append(st.Moves, Move{At: at, From: st.LastHost, To: host})
+	}
+	st.LastHost = host
 }
 
 // maxLatencySamples bounds a viewer's latency samples (the newest are kept).
@@ -69,6 +114,8 @@ func (p *player) snapshot() ViewerStats {
 	p.po.advance(time.Now(), &p.st)
 	st := p.st
 	st.LatencyMs = append([]float64(nil), p.st.LatencyMs...)
+	st.StallLog = append([]StallEvent(nil), p.st.StallLog...)
+	st.Moves = append([]Move(nil), p.st.Moves...)
 	st.Hosts = make(map[string]int, len(p.st.Hosts))
 	for h, n := range p.st.Hosts {
 		st.Hosts[h] = n
@@ -111,7 +158,7 @@ func (p *player) fetch(ctx context.Context, u *url.URL, timeout time.Duration, m
 	}
 	p.st.Hosts[u.Host]++
 	if res.final != nil && media {
-		p.st.LastHost = res.final.Host
+		p.st.moveTo(res.final.Host, time.Now())
 	}
 	p.st.Bytes += res.n
 	work := p.po.startWork

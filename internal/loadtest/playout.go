@@ -75,10 +75,7 @@ func (o *playout) append(now time.Time, it item, st *ViewerStats) {
 		ms := float64((now.Sub(o.began) + o.firstFrame).Microseconds()) / 1000
 		st.StartupMs = &ms
 	case !o.playing && o.buffered-o.playhead >= o.resume:
-		d := now.Sub(o.stallAt)
-		ms := float64(d.Microseconds()) / 1000
-		st.StallMs += ms
-		st.LongestStallMs = max(st.LongestStallMs, ms)
+		st.endStall(o.stallAt, now.Sub(o.stallAt))
 		o.playing, o.ref = true, now
 	}
 	if !o.date0.IsZero() {
@@ -94,9 +91,7 @@ func (o *playout) append(now time.Time, it item, st *ViewerStats) {
 func (o *playout) finish(now time.Time, st *ViewerStats) {
 	o.advance(now, st)
 	if d := o.stalled(now); d > 0 {
-		ms := float64(d.Microseconds()) / 1000
-		st.StallMs += ms
-		st.LongestStallMs = max(st.LongestStallMs, ms)
+		st.endStall(o.stallAt, d)
 	}
 	o.left = true
 }

@@ -34,6 +34,9 @@ func TestPlayout(t *testing.T) {
 	o.append(at(800), part, &st)
 	require.True(t, o.playing)
 	require.InDelta(t, 300, st.LongestStallMs, 1e-9, "from 500 to 800 ms")
+	require.Len(t, st.StallLog, 1)
+	require.Equal(t, at(500), st.StallLog[0].At, "the stall began when the buffer ran out")
+	require.InDelta(t, 300, st.StallLog[0].Ms, 1e-9)
 
 	o.finish(at(900), &st)
 	require.True(t, o.left)

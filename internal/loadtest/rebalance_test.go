@@ -174,8 +174,15 @@ func TestAudienceRebalancesToANewEdge(t *testing.T) {
 		if v.PathwaySwitches > 0 {
 			moved++
 			assert.Equal(t, b, v.LastHost, "viewer %d moved elsewhere than to the new edge", v.ID)
+			// its moves: the manager's redirect to the first edge, then the steering to the new one
+			if assert.Len(t, v.Moves, 2, "viewer %d", v.ID) {
+				assert.Equal(t, Move{At: v.Moves[0].At, From: "", To: a}, v.Moves[0], "viewer %d", v.ID)
+				assert.Equal(t, Move{At: v.Moves[1].At, From: a, To: b}, v.Moves[1], "viewer %d", v.ID)
+				assert.False(t, v.Moves[1].At.Before(joined), "viewer %d moved before the new edge joined", v.ID)
+			}
 		} else {
 			assert.Equal(t, a, v.LastHost, "viewer %d left its edge without a switch", v.ID)
+			assert.Len(t, v.Moves, 1, "viewer %d: only the manager's redirect to its edge", v.ID)
 		}
 	}
 	t.Logf("%d of %d viewers moved to the new edge", moved, viewers)

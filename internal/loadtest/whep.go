@@ -62,7 +62,7 @@ func (p *player) watchWHEP(ctx context.Context, api *webrtc.API) error {
 		p.st.Hosts = map[string]int{}
 	}
 	p.st.Hosts[host]++
-	p.st.LastHost = host
+	p.st.moveTo(host, time.Now())
 	p.mu.Unlock()
 
 	var bytes uint64
@@ -112,9 +112,7 @@ func (o *playout) live(now, last, first time.Time, st *ViewerStats) {
 		o.playing, o.stallAt = false, last
 		st.Stalls++
 	case !o.playing && last.After(o.stallAt):
-		ms := float64(last.Sub(o.stallAt).Microseconds()) / 1000
-		st.StallMs += ms
-		st.LongestStallMs = max(st.LongestStallMs, ms)
+		st.endStall(o.stallAt, last.Sub(o.stallAt))
 		o.playing = true
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/nagare-video/nagare/internal/manager/api/apitypes"
 	"github.com/nagare-video/nagare/internal/media/pubauth"
 	"github.com/nagare-video/nagare/internal/media/stream"
+	"github.com/nagare-video/nagare/internal/nodemodel"
 	"github.com/nagare-video/nagare/internal/testutil"
 )
 
@@ -281,6 +282,14 @@ func TestSoak(t *testing.T) {
 	gone := firstTickWithout(rep, killedHost, at("kill"))
 	t.Logf("killed edge %s empty %.1f s after the kill", killedHost, gone-at("kill"))
 	assert.LessOrEqual(t, gone-at("kill"), 3*sc.report.Seconds()+1+sc.ttl.Seconds(), "viewers stayed on the killed edge")
+	for _, s := range stallsIn(rep, faults["kill"], faults["kill"].Add(8*time.Second)) {
+		assert.LessOrEqual(t, s.Ms, 3000.0, "viewer %d stalled longer than 3 s after the kill: %+v", s.viewer, s.StallEvent)
+	}
+
+	// the rolling upgrade stalled nobody longer than one part (the nodes' default, 200 ms)
+	for _, s := range stallsIn(rep, faults["upgrade"], faults["upgraded"].Add(5*time.Second)) {
+		assert.LessOrEqual(t, s.Ms, 200.0, "viewer %d stalled longer than a part during the upgrade: %+v", s.viewer, s.StallEvent)
+	}
 
 	frozenHost := seen.host(frozen.ID)
 	t.Logf("frozen edge %s empty %.1f s after it froze", frozenHost, firstTickWithout(rep, frozenHost, at("freeze"))-at("freeze"))
@@ -288,6 +297,25 @@ func TestSoak(t *testing.T) {
 	// drained edges (scale-in and the upgrade) empty within 2 TTL + 2 s (+ the second of ticks)
 	var events []apitypes.NodeEvent
 	admin(t, "GET", api+"/events?limit=1000", "", http.StatusOK, &events)
+
+	// nobody was sent to an edge the manager had drained or found dead: no viewer's media came from an
+	// edge's host for the first time (its first answer) more than a grace after the manager took that
+	// edge out of service, until a node was in service there again (the process controller gives a new
+	// node a freed address). The grace covers a redirect or steering answer given just before.
+	out := outOfService(events, seen)
+	sent := 0
+	for _, v := range rep.Viewers {
+		for _, m := range v.Moves {
+			for _, o := range out[m.To] {
+				if m.At.After(o.from.Add(2*time.Second)) && m.At.Before(o.to) {
+					sent++
+					assert.Fail(t, "a viewer sent to an edge out of service", "viewer %d moved %s → %s at %.1f s; %s was out of service from %.1f s (%s)",
+						v.ID, m.From, m.To, m.At.Sub(rep.Started).Seconds(), m.To, o.from.Sub(rep.Started).Seconds(), o.why)
+				}
+			}
+		}
+	}
+	t.Logf("viewers sent to an edge out of service: %d", sent)
 	for _, ev := range events {
 		if ev.To != "draining" || seen.host(ev.NodeID) == "" || ev.NodeID == frozen.ID {
 			continue
@@ -416,6 +444,66 @@ func stallsBetween(rep *loadtest.Report, from, to float64) int {
 		}
 	}
 	return max(0, last-max(first, 0))
+}
+
+// viewerStall is a stall of one viewer.
+type viewerStall struct {
+	viewer int
+	loadtest.StallEvent
+}
+
+// stallsIn returns the viewers' stalls that began between from and to.
+func stallsIn(rep *loadtest.Report, from, to time.Time) []viewerStall {
+	var out []viewerStall
+	for _, v := range rep.Viewers {
+		for _, s := range v.StallLog {
+			if !s.At.Before(from) && !s.At.After(to) {
+				out = append(out, viewerStall{v.ID, s})
+			}
+		}
+	}
+	return out
+}
+
+// outage is a stretch in which a host's node was out of service as far as the manager knew: from the
+// event that took it out (draining, terminating or terminated, a death among them) to the next node in
+// service there (or forever).
+type outage struct {
+	from, to time.Time
+	why      string
+}
+
+// outOfService returns the outages of every node's host from the manager's node events.
+func outOfService(events []apitypes.NodeEvent, seen *nodeBook) map[string][]outage {
+	slices.SortFunc(events, func(a, b apitypes.NodeEvent) int { return a.At.Compare(b.At) })
+	out := map[string][]outage{}
+	for _, ev := range events {
+		host := seen.host(ev.NodeID)
+		if host == "" {
+			continue
+		}
+		list := out[host]
+		open := len(list) > 0 && list[len(list)-1].to.IsZero()
+		switch ev.To {
+		case nodemodel.StateInService:
+			if open {
+				list[len(list)-1].to = ev.At
+			}
+		case nodemodel.StateDraining, nodemodel.StateTerminating, nodemodel.StateTerminated:
+			if !open {
+				list = append(list, outage{from: ev.At, why: fmt.Sprintf("%s %s: %s", ev.NodeID, ev.To, ev.Cause)})
+			}
+		}
+		out[host] = list
+	}
+	for host, list := range out {
+		for i := range list {
+			if list[i].to.IsZero() {
+				out[host][i].to = time.Now().Add(time.Hour)
+			}
+		}
+	}
+	return out
 }
 
 // firstTickWithout is the time of the first tick at or after from (seconds into the run) with no viewer on
