@@ -34,6 +34,12 @@ const holdMs = 8000;
 // stretch of a transfer says more about how its packets bunched than about the link)
 const checkMs = 50;
 const minProgressMs = 100;
+// the decoder works a little ahead of the playhead: media within this many seconds of it is as good as shown
+const playheadMarginS = 0.25;
+// media replaced under the playhead stops the video while the decoder begins again from the new keyframe
+// (0.5 s measured); going on at the old rendition instead is better when it costs the buffer less than a
+// part (nagare's default, 200 ms)
+const maxShortfallS = 0.2;
 
 /**
  * stepDownTo returns the index of the rendition below `level` that `bandwidth` (bit/s) carries by hls.js's
@@ -80,6 +86,19 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     const rate = (bytes * 8 * 1000) / ms;
     return rate < estimate / 2 && rate * headroom < rendition.bitrate ? rate : 0;
   };
+  // shortfall returns how long (s) the buffer would run dry if hls.js loaded the rest of frag's segment at
+  // its rendition over a link whose transfers run at `rate` (bit/s): that rate less the margin, which the
+  // link's other answers (the audio's parts, the playlists) take
+  const shortfall = (frag, rate) => {
+    const media = hls.media;
+    const now = media.currentTime;
+    let end = now; // of the buffered range the playhead is in
+    for (let i = 0; i < media.buffered.length; i++) {
+      if (media.buffered.start(i) <= now + checkMs / 1000) end = Math.max(end, media.buffered.end(i));
+    }
+    const rest = Math.max(0, frag.start + frag.duration - end);
+    return rest * (hls.levels[frag.level].bitrate / (rate * headroom) - 1) - (end - now);
+  };
   // act steps hls.js down from frag's rendition after a transfer at `rate`; `drop` stops the part of frag
   // loading now or about to
   const act = (frag, rate, drop) => {
@@ -104,10 +123,19 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     // segment. Switch now, as hls.js's own emergency rule does: the rendition's playlist is loaded at once,
     // and the old rendition's part is dropped (a slow part of the old rendition costs the buffer more than
     // the small parts of the new one, which hls.js then loads from the segment's first, independent part).
-    // Not when `down` has loaded parts of this segment already (hls.js came up from it within the segment):
-    // hls.js would go on from them, after parts of another rendition in the buffer, and the video would
-    // not decode until the next segment (a CI run stalled 0.55 s so); the segment ends at this rendition.
-    if (down < frag.level && !(segment.sn === frag.sn && segment.levels.has(down))) {
+    // When the playhead has reached the segment, only if going on at this rendition would cost the buffer
+    // more than a part (`shortfall`): hls.js loads the segment again at the new rendition, and its media
+    // replaced under the playhead stops the video until the decoder has begun again from the new keyframe
+    // (a run where the guard stopped a climb one part into a segment: the buffer filled again within 0.1 s,
+    // the video stood 0.5 s). Going on costs the buffer what the slow parts take beyond their media: at a
+    // cut, where they come two or three times slower, more than the switch (runs that went on stalled 0.5
+    // s, and 0.29 s where an estimate without the margin said 0.12 s). Never when `down` has loaded parts of this segment
+    // already (hls.js came up from it within the segment): hls.js would go on from them, after parts of
+    // another rendition in the buffer, and the video would not decode until the next segment (a CI run
+    // stalled 0.55 s so). Otherwise the segment ends at this rendition.
+    const ahead = !hls.media || frag.start > hls.media.currentTime + playheadMarginS;
+    const switchNow = ahead || shortfall(frag, rate) > maxShortfallS;
+    if (down < frag.level && switchNow && !(segment.sn === frag.sn && segment.levels.has(down))) {
       hls.nextLoadLevel = down;
       drop();
     }
