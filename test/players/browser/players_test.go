@@ -462,10 +462,13 @@ var (
 	matrixBar = strictBar
 )
 
-// strictOr is b with NAGARE_PLAYERS_STRICT=1 and looseBar otherwise: the bars that make test cannot hold
-// every run to on this 2-core machine yet.
+// strict reports whether NAGARE_PLAYERS_STRICT=1 asks for the bars that make test cannot hold every run to
+// on this 2-core machine yet.
+func strict() bool { return os.Getenv("NAGARE_PLAYERS_STRICT") == "1" }
+
+// strictOr is b when strict and looseBar otherwise.
 func strictOr(b bar) bar {
-	if os.Getenv("NAGARE_PLAYERS_STRICT") == "1" {
+	if strict() {
 		return b
 	}
 	return looseBar

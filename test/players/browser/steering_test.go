@@ -50,7 +50,7 @@ var edgeMoveBar = bar{frameRatio: strictBar.frameRatio, maxStall: strictBar.maxS
 // over one part.
 var recoverBar = func() bar {
 	b := edgeMoveBar
-	if os.Getenv("NAGARE_PLAYERS_STRICT") != "1" {
+	if !strict() {
 		b.maxStall = 3 * time.Second
 	}
 	return b

@@ -128,11 +128,11 @@ export default function guardLiveRate(hls, HlsClass, onStepDown) {
     // replaced under the playhead stops the video until the decoder has begun again from the new keyframe
     // (a run where the guard stopped a climb one part into a segment: the buffer filled again within 0.1 s,
     // the video stood 0.5 s). Going on costs the buffer what the slow parts take beyond their media: at a
-    // cut, where they come two or three times slower, more than the switch (runs that went on stalled 0.5
-    // s, and 0.29 s where an estimate without the margin said 0.12 s). Never when `down` has loaded parts of this segment
-    // already (hls.js came up from it within the segment): hls.js would go on from them, after parts of
-    // another rendition in the buffer, and the video would not decode until the next segment (a CI run
-    // stalled 0.55 s so). Otherwise the segment ends at this rendition.
+    // cut, where they come two or three times slower, more than the switch (runs that went on stalled
+    // 0.5 s, and 0.29 s where an estimate without the margin said 0.12 s). Never when `down` has loaded
+    // parts of this segment already (hls.js came up from it within the segment): hls.js would go on from
+    // them, after parts of another rendition in the buffer, and the video would not decode until the next
+    // segment (a CI run stalled 0.55 s so). Otherwise the segment ends at this rendition.
     const ahead = !hls.media || frag.start > hls.media.currentTime + playheadMarginS;
     const switchNow = ahead || shortfall(frag, rate) > maxShortfallS;
     if (down < frag.level && switchNow && !(segment.sn === frag.sn && segment.levels.has(down))) {
